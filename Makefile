@@ -1,0 +1,48 @@
+# A thin driver for CMake, the way neovim's top-level Makefile is: the two
+# README commands (make demo, make check) install what is missing, build, and
+# run.  Everything real is in CMakeLists.txt.
+BUILD    ?= build
+ASAN     ?= build-asan
+FUZZDIR  ?= build-fuzz
+JOBS     ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo check test asan-check fuzz bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@./scripts/demo.sh $(BUILD)/bin
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# Every test, then the unit tests again under ASan+UBSan.
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	@$(MAKE) --no-print-directory asan-check
+
+asan-check: deps
+	@cmake -S . -B $(ASAN) -DFERRY_SANITIZE=address,undefined -DFERRY_WERROR=ON >/dev/null
+	@cmake --build $(ASAN) -j$(JOBS)
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j$(JOBS) -L unit
+
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZDIR) -DFERRY_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZDIR) -j$(JOBS)
+
+bench: build
+	@for b in bench/*.sh; do echo "== $$b"; $$b $(BUILD)/bin || exit 1; done
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)

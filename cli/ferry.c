@@ -1,0 +1,104 @@
+/* ferry: the front door (kubectl's and virtctl's verbs for Ferry).
+ *
+ * Dispatch is a table of verbs in git's manner: each entry names the verb,
+ * its one-line summary, and the function in the verb group's file.  Global
+ * options come before the verb; everything after it belongs to the verb. */
+#include "cli/verbs.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct verb {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct verb verbs[] = {
+    /* Manifests and objects (cmd-objects.c) */
+    /* Virtual machines (cmd-vm.c) */
+    /* The node (cmd-node.c) */
+    /* Other programs (cmd-exec.c) */
+    { "import", cmd_import, "import a disk image into a volume (ferry-importer)" },
+    { "convert", cmd_convert, "convert a legacy VM definition (ferry-converter)" },
+    { NULL, NULL, NULL },
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: ferry [--state-dir DIR] [--debug MODULES] VERB [ARGS...]\n"
+            "\n"
+            "Run legacy virtual machines as KubeVirt VirtualMachines, on one machine.\n"
+            "\n"
+            "Verbs:\n");
+    for (const struct verb *v = verbs; v->name; v++)
+        fprintf(f, "  %-14s %s\n", v->name, v->summary);
+    fprintf(f,
+            "\n"
+            "Options:\n"
+            "  --state-dir DIR   state directory (default /var/lib/ferry as root, or $FERRY_STATE_DIR)\n"
+            "  --debug MODULES   debug output for these modules (comma-separated, or 'all')\n"
+            "  -h, --help        show this help\n"
+            "  --version         show the version\n"
+            "\n"
+            "'ferry VERB --help' describes a verb.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "state-dir", required_argument, NULL, 's' },
+        { "debug", required_argument, NULL, 'd' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    ferry_log_init("ferry");
+    /* '+': stop at the verb; ':': we print our own message for bad options. */
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("ferry %s\n", FERRY_VERSION);
+            return 0;
+        case 's':
+            setenv("FERRY_STATE_DIR", optarg, 1);
+            break;
+        case 'd':
+            ferry_log_set_debug(optarg);
+            setenv("FERRY_DEBUG", optarg, 1);
+            break;
+        case ':':
+            fprintf(stderr, "ferry: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "ferry: unknown option '%s'; see 'ferry --help'\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    for (const struct verb *v = verbs; v->name; v++)
+        if (strcmp(v->name, argv[optind]) == 0) {
+            int first = optind;
+
+            optind = 0; /* glibc: verbs run their own getopt, reinitialized */
+            return v->fn(argc - first, argv + first);
+        }
+    fprintf(stderr, "ferry: '%s' is not a ferry verb; see 'ferry --help'\n", argv[optind]);
+    return 2;
+}

@@ -1,0 +1,59 @@
+/* Child processes: spawn with optional pipes, wait with a timeout, stop by
+ * pid (TERM, then KILL after a grace period), and a small supervisor that
+ * tracks many children by key (the controller's import jobs, the handler's
+ * launchers). posix_spawn-free on purpose: we need setsid and fd control. */
+#ifndef FERRY_SPAWN_H
+#define FERRY_SPAWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ferry_spawn_opts {
+    char *const *env;      /* NULL: inherit; else "K=V" entries added to the inherited env */
+    const char *cwd;
+    bool pipe_stdin;       /* *ret_stdin gets the write end */
+    bool pipe_stdout;      /* *ret_stdout gets the read end */
+    bool pipe_stderr;
+    const char *stdout_file; /* append stdout (and stderr unless piped) to this file */
+    bool new_session;      /* setsid(): a daemon, not killed with our terminal */
+};
+
+struct ferry_child {
+    pid_t pid;
+    int stdin_fd;          /* -1 unless piped */
+    int stdout_fd;
+    int stderr_fd;
+};
+
+int ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret);
+/* Wait up to timeout_ms (-1 forever). Returns 0 and the raw wait status, or -1
+ * with FERRY_ERR_TIMEOUT. */
+int ferry_child_wait(struct ferry_child *c, int timeout_ms, int *ret_status);
+/* SIGTERM, wait grace_ms, then SIGKILL and reap. Closes the pipes. */
+int ferry_child_stop(struct ferry_child *c, int grace_ms);
+void ferry_child_close_fds(struct ferry_child *c);
+/* Run argv to completion, capturing stdout (may be NULL) and status. */
+int ferry_run(char *const argv[], char **ret_stdout, int *ret_status);
+/* "exited with status 3" / "killed by signal 9 (Killed)". */
+char *ferry_wait_status_string(int status);
+
+/* Pid files: write ours; read one and tell whether that process lives. */
+int ferry_pidfile_write(const char *path, pid_t pid);
+pid_t ferry_pidfile_read_alive(const char *path); /* 0 when absent or dead */
+
+/* The supervisor: a set of children by key; reap() collects the ones that
+ * ended and reports them through the callback. */
+struct ferry_supervisor;
+typedef void (*ferry_supervisor_exit_fn)(const char *key, pid_t pid, int status, void *opaque);
+struct ferry_supervisor *ferry_supervisor_new(ferry_supervisor_exit_fn on_exit, void *opaque);
+void ferry_supervisor_free(struct ferry_supervisor *s); /* does not kill */
+int ferry_supervisor_add(struct ferry_supervisor *s, const char *key, const struct ferry_child *c);
+struct ferry_child *ferry_supervisor_get(struct ferry_supervisor *s, const char *key);
+size_t ferry_supervisor_count(struct ferry_supervisor *s);
+/* Non-blocking: waitpid(WNOHANG) each child; calls on_exit and forgets it. */
+int ferry_supervisor_reap(struct ferry_supervisor *s);
+int ferry_supervisor_stop(struct ferry_supervisor *s, const char *key, int grace_ms);
+void ferry_supervisor_stop_all(struct ferry_supervisor *s, int grace_ms);
+
+#endif

@@ -1,0 +1,51 @@
+/* Small libc helpers every program uses: allocation that cannot fail
+ * (ferry_oom() on exhaustion), formatted strings, string vectors, whole-file
+ * reads and atomic writes, RFC 3339 time.  Nothing here reports through
+ * ferry_error() except the file helpers. */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+void *ferry_malloc(size_t n);
+void *ferry_calloc(size_t nmemb, size_t n);
+void *ferry_realloc(void *p, size_t n);
+char *ferry_strdup(const char *s);          /* NULL stays NULL */
+char *ferry_strndup(const char *s, size_t n);
+char *ferry_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+bool ferry_str_has_prefix(const char *s, const char *prefix);
+bool ferry_str_has_suffix(const char *s, const char *suffix);
+bool ferry_str_eq(const char *a, const char *b); /* NULL-safe */
+
+/* NULL-terminated string vectors. */
+size_t ferry_strv_len(char *const *v);
+void ferry_strv_push(char ***v, const char *s); /* copies s */
+void ferry_strv_free(char **v);
+char **ferry_strv_split(const char *s, const char *sep); /* empty fields dropped */
+
+/* Read a whole file (up to max bytes; 0 means 64 MiB); adds a NUL. */
+int ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+/* Write a file atomically: PATH.tmp.XXXXXX, fsync, rename, fsync dir. */
+int ferry_file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+/* mkdir -p with mode for created components. */
+int ferry_mkdir_p(const char *path, mode_t mode);
+/* rm -rf (does not follow symlinks). */
+int ferry_rm_rf(const char *path);
+
+/* Time. */
+uint64_t ferry_now_ns(void);          /* CLOCK_MONOTONIC */
+char *ferry_time_rfc3339(time_t t);   /* "2026-11-26T15:04:05Z" */
+char *ferry_time_now_rfc3339(void);
+int ferry_time_parse_rfc3339(const char *s, time_t *ret_t);
+/* "5m", "3h12m", "2d" as kubectl prints ages. */
+char *ferry_duration_short(int64_t seconds);
+
+/* Human sizes: "20 GiB", "1.5 MiB". */
+char *ferry_size_human(uint64_t bytes);
+
+#endif

@@ -1,0 +1,85 @@
+/* The importer's plugin tables (STYLE.md "Plugins are tables"): sources
+ * (where bytes come from) and formats (how a disk image lays out the virtual
+ * disk).  A new source or format is one file and one line in its table.
+ * Fields are only appended. */
+#ifndef FERRY_IMPORTER_FORMAT_H
+#define FERRY_IMPORTER_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- sources ---------------------------------------------------------- */
+
+struct ferry_source;
+
+struct ferry_source_ops {
+    const char *name;                     /* "file", "http" ... */
+    /* true when this source handles the URL ("http://...", a path ...). */
+    bool (*handles)(const char *url);
+    int (*open)(struct ferry_source *src, const char *url);
+    /* Sequential read; returns bytes (0 at end) or -1. */
+    ssize_t (*read)(struct ferry_source *src, void *buf, size_t len);
+    /* Random-access read (NULL when the source is stream-only). Short reads
+     * only at end of source. */
+    ssize_t (*pread)(struct ferry_source *src, void *buf, size_t len, uint64_t off);
+    void (*close)(struct ferry_source *src);
+};
+
+struct ferry_source {
+    const struct ferry_source_ops *ops;
+    char *url;
+    int64_t size;                          /* -1 when unknown */
+    bool seekable;                         /* pread works */
+    void *priv;
+    /* For formats that open sibling files (VMDK extents): resolves a
+     * relative name against the source's directory or base URL, refusing
+     * absolute paths and escapes. */
+    int (*open_sibling)(struct ferry_source *src, const char *relname, struct ferry_source **ret);
+};
+
+/* ---- formats ---------------------------------------------------------- */
+
+/* One extent of the virtual disk as the format maps it. */
+enum ferry_extent_type { FERRY_EXTENT_DATA, FERRY_EXTENT_ZERO };
+struct ferry_extent {
+    uint64_t offset, length;
+    enum ferry_extent_type type;
+};
+
+struct ferry_image;  /* a format's open state */
+
+struct ferry_format {
+    const char *name;                      /* "qcow2", "vmdk" ... */
+    /* Decide from the first bytes (at least 4096 or the whole source if
+     * shorter) and the size; never by file name.  Higher wins; 0: not mine. */
+    int (*probe)(const uint8_t *head, size_t len, int64_t size);
+    /* Needs pread on the source (random access)? */
+    bool needs_random_access;
+    int (*open)(struct ferry_source *src, struct ferry_image **ret);
+    uint64_t (*virtual_size)(struct ferry_image *img);
+    /* Extents covering [offset, offset+length): data or zero.  Appends to
+     * *extents (realloc'd, *n updated).  May return coarser or finer extents
+     * than the format stores; zero extents are never written. */
+    int (*map)(struct ferry_image *img, uint64_t offset, uint64_t length,
+               struct ferry_extent **extents, size_t *n);
+    /* Read virtual disk bytes (any offset, any length inside the disk). */
+    int (*read)(struct ferry_image *img, void *buf, size_t len, uint64_t offset);
+    void (*close)(struct ferry_image *img);
+    /* Streaming formats (VMDK streamOptimized, raw, qcow2 ordered streams):
+     * when set and the source is stream-only, the pipeline calls this
+     * instead of map/read: it pushes (offset, data) runs in any order. */
+    int (*stream)(struct ferry_source *src, int (*emit)(void *opaque, uint64_t off,
+                                                        const void *buf, size_t len),
+                  void *opaque, uint64_t *ret_virtual_size);
+};
+
+/* The tables, NULL-terminated (importer/sources.c, importer/formats.c). */
+extern const struct ferry_source_ops *const ferry_sources[];
+extern const struct ferry_format *const ferry_formats[];
+
+/* Limits every reader enforces (hostile input). */
+#define FERRY_MAX_VIRTUAL_SIZE (UINT64_C(64) << 40)  /* 64 TiB */
+
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install what Ferry needs to build, test and run on Debian 12, as root.
+#
+# Both README commands (make demo, make check) call this first. It is idempotent
+# and quiet when everything is already there: dpkg-query decides what is
+# missing, and apt-get runs only for that.
+set -eu
+
+PACKAGES="
+build-essential cmake pkg-config git
+libjson-c-dev libyaml-dev libxml2-dev libsqlite3-dev libssl-dev zlib1g-dev
+libcurl4-openssl-dev libarchive-dev libcmocka-dev liblzma-dev libzstd-dev libbz2-dev
+libvirt-dev libguestfs-dev
+clang libclang-rt-14-dev
+qemu-system-x86 qemu-utils qemu-block-extra ovmf
+libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients
+libguestfs-tools linux-image-amd64
+nginx-light docker-registry skopeo
+busybox-static cpio syslinux extlinux syslinux-common mtools dosfstools fdisk
+python3-jsonschema python3-yaml libxml2-utils
+xz-utils zstd bzip2 gzip genisoimage
+"
+
+missing=
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive INITRD=No
+apt-get -q update >/dev/null
+# shellcheck disable=SC2086
+apt-get -q -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $missing >/dev/null
