@@ -73,6 +73,14 @@ struct ferry_format {
     int (*stream)(struct ferry_source *src, int (*emit)(void *opaque, uint64_t off,
                                                         const void *buf, size_t len),
                   void *opaque, uint64_t *ret_virtual_size);
+    /* Formats whose only magic is at the end (fixed VHD: a 512-byte
+     * "conectix" footer and nothing else).  The pipeline calls it, when set
+     * and the source is seekable with a known size, with the last
+     * min(size, 4096) bytes of the source (TAIL ends at the end of the
+     * source); the score competes with probe()'s of all formats (highest
+     * wins).  Stream-only sources: not called (such images import as raw
+     * unless the pipeline spools them first). */
+    int (*probe_tail)(const uint8_t *tail, size_t len, int64_t size);
 };
 
 /* The tables, NULL-terminated (importer/sources.c, importer/formats.c). */
