@@ -1,0 +1,159 @@
+#!/bin/bash
+# The main job, end to end (README Quick start, `make demo`):
+#
+#   1. build a small legacy VMware VM from scratch: a .vmx with a bootable
+#      streamOptimized VMDK (kernel + busybox initramfs) and a data disk
+#   2. ferry up                      (controller + node agent on the embedded store)
+#   3. ferry convert the .vmx        -> VirtualMachine + DataVolumes
+#   4. ferry apply, disks imported over HTTP from a local nginx, with progress
+#   5. ferry start, wait for Running, the guest's boot line through ferry console,
+#      ferry get vm,vmi,dv
+#
+# Each step prints one line; a failure names the step and exits non-zero.
+# Usage: scripts/demo.sh [BINDIR]   (default build/bin)
+# Environment: FERRY_STATE_DIR (default: ferry's own default), DEMO_WORKDIR,
+# DEMO_KEEP=1 leaves the VM running and ferry up (the default for make demo).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bindir=$(cd "${1:-$top/build/bin}" && pwd)
+ferry="$bindir/ferry"
+export PATH="$bindir:$PATH"
+work=${DEMO_WORKDIR:-$(mktemp -d /tmp/ferry-demo.XXXXXX)}
+mkdir -p "$work"
+vm=demo-vm
+step_name=
+t0=$(date +%s)
+
+step() {
+    step_name=$1
+    printf '\033[1m==> %s\033[0m\n' "$1" 2>/dev/null || echo "==> $1"
+}
+fail() {
+    echo "demo: step '$step_name' failed${1:+: $1}" >&2
+    exit 1
+}
+trap 'rc=$?; [ $rc -eq 0 ] || echo "demo: step \"$step_name\" failed (exit $rc); files in $work" >&2; stop_http' EXIT
+
+http_pid=
+stop_http() {
+    if [ -n "$http_pid" ]; then
+        kill "$http_pid" 2>/dev/null || true
+        wait "$http_pid" 2>/dev/null || true
+        http_pid=
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---------------------------------------------------------------------------
+step "building a legacy VMware VM in $work/legacy (bootable streamOptimized VMDK + data disk)"
+mkdir -p "$work/legacy" "$work/guest"
+"$top/scripts/build-tiny-guest.sh" "$work/guest" >"$work/guest.log" 2>&1 || fail "see $work/guest.log"
+qemu-img convert -f raw -O vmdk -o subformat=streamOptimized \
+    "$work/guest/disk.raw" "$work/legacy/$vm.vmdk" || fail "qemu-img convert"
+qemu-img create -q -f vmdk -o subformat=streamOptimized "$work/legacy/$vm-data.vmdk" 64M
+cat >"$work/legacy/$vm.vmx" <<VMX
+.encoding = "UTF-8"
+config.version = "8"
+virtualHW.version = "19"
+displayName = "Demo VM |28tiny|29"
+guestOS = "other5xlinux-64"
+numvcpus = "1"
+memSize = "256"
+firmware = "bios"
+scsi0.present = "TRUE"
+scsi0.virtualDev = "pvscsi"
+scsi0:0.present = "TRUE"
+scsi0:0.fileName = "$vm.vmdk"
+sata0.present = "TRUE"
+sata0:1.present = "TRUE"
+sata0:1.fileName = "$vm-data.vmdk"
+ethernet0.present = "TRUE"
+ethernet0.virtualDev = "vmxnet3"
+ethernet0.networkName = "VM Network"
+ethernet0.addressType = "static"
+ethernet0.address = "00:50:56:3f:00:01"
+floppy0.present = "FALSE"
+VMX
+
+# ---------------------------------------------------------------------------
+step "starting libvirtd (if not running) and ferry up (state in ${FERRY_STATE_DIR:-the default state dir})"
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    mkdir -p /run/libvirt
+    virtlogd -d -p /run/virtlogd.pid
+    libvirtd -d -p /run/libvirtd.pid
+    for _ in $(seq 100); do
+        virsh -c qemu:///system version >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+fi
+up_args=()
+[ -w /dev/kvm ] || up_args+=(--allow-emulation)
+"$ferry" up "${up_args[@]}" || fail "ferry up"
+
+# ---------------------------------------------------------------------------
+port=$(free_port)
+step "serving the disks on http://127.0.0.1:$port/ and converting $vm.vmx"
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$port;
+        root $work/legacy;
+    }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+http_pid=$!
+"$ferry" convert "$work/legacy/$vm.vmx" --name "$vm" --run-strategy Halted \
+    --disk-source "http:http://127.0.0.1:$port" >"$work/$vm.yaml" || fail "ferry convert"
+sed 's/^/    /' "$work/$vm.yaml"
+
+# ---------------------------------------------------------------------------
+step "applying the VirtualMachine; its DataVolumes import the disks"
+"$ferry" delete vm "$vm" --ignore-not-found --wait >/dev/null 2>&1 || true
+"$ferry" apply -f "$work/$vm.yaml" || fail "ferry apply"
+dvs=$("$ferry" get dv -l "kubevirt.io/created-by-vm=$vm" -o name 2>/dev/null || true)
+[ -n "$dvs" ] || dvs=$("$ferry" get dv -o name)
+deadline=$(( $(date +%s) + 120 ))
+while :; do
+    "$ferry" get dv --no-headers 2>/dev/null | sed 's/^/    /'
+    phases=$("$ferry" get dv -o jsonpath='{.items[*].status.phase}' 2>/dev/null || true)
+    case " $phases " in
+        *" Failed "*) fail "a DataVolume failed" ;;
+    esac
+    if [ -n "$phases" ] && ! grep -qv '^Succeeded$' <<<"$(tr ' ' '\n' <<<"$phases" | grep .)"; then
+        break
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || fail "imports did not finish in 120 s"
+    sleep 1
+done
+
+# ---------------------------------------------------------------------------
+step "starting $vm and waiting for it to run"
+"$ferry" start "$vm" || fail "ferry start"
+"$ferry" wait "vm/$vm" --for=condition=Ready --timeout=120s || fail "VM not Ready"
+
+step "reading the guest's serial console (ferry console $vm)"
+"$ferry" console "$vm" --timeout 60 --until 'FERRY-GUEST-BOOTED' </dev/null >"$work/console.log" 2>&1 ||
+    fail "no boot line on the console (see $work/console.log)"
+grep -m1 'FERRY-GUEST-BOOTED' "$work/console.log" | sed 's/^/    guest: /'
+
+step "what is there now"
+"$ferry" get vm,vmi,dv
+
+echo
+echo "Done in $(( $(date +%s) - t0 )) s.  The VM keeps running:"
+echo "  ferry console $vm        # its serial console (Ctrl-] leaves)"
+echo "  ferry stop $vm           # stop it"
+echo "  ferry delete vm $vm      # remove it and its disks"
+echo "  ferry down               # stop the controller and node agent"
