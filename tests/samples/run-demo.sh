@@ -1,0 +1,42 @@
+#!/bin/sh
+# Runs the demo itself (scripts/demo.sh, what `make demo` runs) end to end
+# against a private state directory, then takes everything down again.
+set -eu
+src=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${FERRY_BIN:-$src/build/bin}
+for p in qemu-img nginx libvirtd virtlogd virsh busybox syslinux; do
+    command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || [ -x "/bin/$p" ] ||
+        { echo "SKIP: $p is not installed (scripts/install-deps.sh installs it)"; exit 77; }
+done
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: the demo talks to the system libvirt daemon and needs root"
+    exit 77
+fi
+work=$(mktemp -d /tmp/ferry-demo-test.XXXXXX)
+export FERRY_STATE_DIR="$work/state" DEMO_WORKDIR="$work/demo"
+started=
+cleanup() {
+    "$bin/ferry" delete vm demo-vm --wait >/dev/null 2>&1 || true
+    "$bin/ferry" down >/dev/null 2>&1 || true
+    for pf in $started; do
+        [ -f "$pf" ] && kill -TERM "$(cat "$pf")" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+# The demo uses a running system libvirt daemon or starts one; here the test
+# starts it, so that it stops it again by pid.
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+    mkdir -p /run/libvirt
+    virtlogd -d -p "$work/virtlogd.pid" && started="$work/virtlogd.pid"
+    libvirtd -d -p "$work/libvirtd.pid" && started="$started $work/libvirtd.pid"
+    i=0
+    until virsh -c qemu:///system version >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -lt 100 ] || { echo "FAIL: libvirtd did not come up"; exit 1; }
+        sleep 0.1
+    done
+fi
+"$src/scripts/demo.sh" "$bin" >"$work/demo.out" 2>&1 || { cat "$work/demo.out"; exit 1; }
+cat "$work/demo.out"
+grep -q 'FERRY-GUEST-BOOTED' "$work/demo.out"
+grep -q '^demo-vm ' "$work/demo.out"
