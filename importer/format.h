@@ -81,6 +81,17 @@ struct ferry_format {
      * wins).  Stream-only sources: not called (such images import as raw
      * unless the pipeline spools them first). */
     int (*probe_tail)(const uint8_t *tail, size_t len, int64_t size);
+    /* true when map() and read() may be called from several threads at
+     * once on the same image (the pipeline then reads chunks in parallel,
+     * e.g. to decompress clusters on every core).  false: the pipeline
+     * serialises map/read under one lock (reads still overlap writes). */
+    bool parallel_read;
+    /* With stream set: can this particular image be streamed (HEAD is the
+     * first bytes of the source, as for probe)?  NULL means always.  false
+     * sends a stream-only source through a scratch file instead (e.g. a
+     * monolithicSparse VMDK, whose grain tables come before grains but are
+     * not ordered for streaming). */
+    bool (*can_stream)(const uint8_t *head, size_t len);
 };
 
 /* The tables, NULL-terminated (importer/sources.c, importer/formats.c). */
