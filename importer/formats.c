@@ -16,8 +16,9 @@ extern const struct ferry_format ferry_format_vhdx;
 const struct ferry_format *const ferry_formats[] = {
     &ferry_format_qcow2,
     &ferry_format_vmdk,
-    /* VDI, VHD, VHDX go here (formats helper): */
-    /* &ferry_format_vdi, &ferry_format_vhd, &ferry_format_vhdx, */
+    &ferry_format_vdi,
+    &ferry_format_vhd,   /* also probe_tail: a fixed VHD is only a footer at the end */
+    &ferry_format_vhdx,
     &ferry_format_iso,
     &ferry_format_raw,  /* probes 1: the fallback */
     NULL,

@@ -1,0 +1,371 @@
+/* VirtualBox VDI reader (header version 1.1, static and dynamic images).
+ *
+ * A VDI file is a 512-byte header, a block map of little-endian uint32
+ * entries (one per block of the virtual disk: the index of the block's data
+ * in the data area, 0xffffffff for never written, 0xfffffffe for discarded,
+ * both read as zeros), then the data blocks.  A static image is a dynamic one
+ * whose map is full.  Differencing and undo images (a parent UUID, or image
+ * type 3/4) are refused: they need their parent.
+ *
+ * Every field is range-checked before use; the block map is read through a
+ * small window so memory stays bounded whatever the virtual size, and every
+ * map entry is checked against the file size when it is used. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/util.h"
+#include "importer/format.h"
+
+#define VDI_SIGNATURE 0xbeda107fu
+#define VDI_VERSION_1_1 0x00010001u
+#define VDI_PREHEADER 0x48u          /* text[64], signature, version */
+#define VDI_HEADER_MIN 0x180u        /* header v1.1 fields through the parent UUID */
+#define VDI_TYPE_DYNAMIC 1u
+#define VDI_TYPE_STATIC 2u
+#define VDI_TYPE_UNDO 3u
+#define VDI_TYPE_DIFF 4u
+#define VDI_UNALLOCATED 0xffffffffu
+#define VDI_DISCARDED 0xfffffffeu
+#define VDI_WINDOW 65536u            /* block-map entries kept in memory */
+
+struct vdi {
+    struct ferry_source *src;
+    const char *name;
+    int64_t file_size;               /* -1 when the source does not know */
+    uint64_t disk_size;
+    uint32_t block_size;
+    uint32_t blocks;                 /* blocks_in_image */
+    uint64_t bmap_off, data_off;
+    pthread_mutex_t lock;            /* guards the window */
+    uint64_t win_first;
+    uint32_t win_n;
+    uint32_t *win;
+};
+
+static uint32_t
+le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static int
+vdi_pread(struct vdi *v, void *buf, size_t len, uint64_t off, const char *what)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, len - done, off + done);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vdi '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
+                               v->name, what, off, len);
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static int
+vdi_probe(const uint8_t *head, size_t len, int64_t size)
+{
+    if (len < VDI_PREHEADER || le32(head + 0x40) != VDI_SIGNATURE)
+        return 0;
+    return 100;
+}
+
+static void
+vdi_free(struct vdi *v)
+{
+    if (!v)
+        return;
+    pthread_mutex_destroy(&v->lock);
+    free(v->win);
+    free(v);
+}
+
+static int
+vdi_open(struct ferry_source *src, struct ferry_image **ret)
+{
+    uint8_t h[512];
+    struct vdi *v = ferry_calloc(1, sizeof(*v));
+    v->src = src;
+    v->name = src->url ? src->url : "?";
+    v->file_size = src->size;
+    pthread_mutex_init(&v->lock, NULL);
+
+    if (vdi_pread(v, h, sizeof(h), 0, "header") < 0)
+        goto fail;
+
+    uint32_t sig = le32(h + 0x40), version = le32(h + 0x44), hdr_size = le32(h + 0x48);
+    uint32_t type = le32(h + 0x4c);
+    uint32_t off_bmap = le32(h + 0x154), off_data = le32(h + 0x158);
+    uint32_t sector_size = le32(h + 0x168);
+    uint64_t disk_size = le64(h + 0x170);
+    uint32_t block_size = le32(h + 0x178), block_extra = le32(h + 0x17c);
+    uint32_t blocks = le32(h + 0x180);
+    const uint8_t *uuid_link = h + 0x1a8, *uuid_parent = h + 0x1b8;
+
+    if (sig != VDI_SIGNATURE) {
+        ferry_error(FERRY_ERR_FORMAT, "vdi '%s': signature 0x%08x is not 0x%08x", v->name, sig,
+                    VDI_SIGNATURE);
+        goto fail;
+    }
+    if (version != VDI_VERSION_1_1) {
+        ferry_error(FERRY_ERR_UNSUPPORTED, "vdi '%s': header version %u.%u not supported (only 1.1)",
+                    v->name, version >> 16, version & 0xffff);
+        goto fail;
+    }
+    if (hdr_size < VDI_HEADER_MIN || hdr_size > 65536) {
+        ferry_error(FERRY_ERR_FORMAT, "vdi '%s': header size %u out of range %u..65536", v->name,
+                    hdr_size, VDI_HEADER_MIN);
+        goto fail;
+    }
+    if (type == VDI_TYPE_DIFF || type == VDI_TYPE_UNDO || !all_zero(uuid_parent, 16) ||
+        !all_zero(uuid_link, 16)) {
+        ferry_error(FERRY_ERR_UNSUPPORTED,
+                    "vdi '%s': differencing image (image type %u, with a parent) is not supported: "
+                    "convert it with its parent first", v->name, type);
+        goto fail;
+    }
+    if (type != VDI_TYPE_DYNAMIC && type != VDI_TYPE_STATIC) {
+        ferry_error(FERRY_ERR_FORMAT, "vdi '%s': image type %u out of range 1..2", v->name, type);
+        goto fail;
+    }
+    if (sector_size != 512) {
+        ferry_error(FERRY_ERR_UNSUPPORTED, "vdi '%s': sector size %u is not 512", v->name,
+                    sector_size);
+        goto fail;
+    }
+    if (block_size < 512 || block_size > (256u << 20) || (block_size & (block_size - 1))) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vdi '%s': block size %u out of range (a power of two, 512..256 MiB)", v->name,
+                    block_size);
+        goto fail;
+    }
+    if (block_extra != 0) {
+        ferry_error(FERRY_ERR_UNSUPPORTED, "vdi '%s': block extra %u is not supported (only 0)",
+                    v->name, block_extra);
+        goto fail;
+    }
+    if (off_bmap % 512 || off_bmap < VDI_PREHEADER + hdr_size) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vdi '%s': block map offset %u out of range (512-aligned, after the header)",
+                    v->name, off_bmap);
+        goto fail;
+    }
+    if (off_data % 512) {
+        ferry_error(FERRY_ERR_FORMAT, "vdi '%s': data offset %u is not 512-aligned", v->name,
+                    off_data);
+        goto fail;
+    }
+    if (disk_size > FERRY_MAX_VIRTUAL_SIZE) {
+        ferry_error(FERRY_ERR_UNSUPPORTED, "vdi '%s': disk size %" PRIu64 " exceeds the limit of %" PRIu64,
+                    v->name, disk_size, FERRY_MAX_VIRTUAL_SIZE);
+        goto fail;
+    }
+    /* qemu reads whole sectors only: a ragged tail is not part of the disk. */
+    disk_size &= ~UINT64_C(511);
+    if (disk_size > (uint64_t)blocks * block_size) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vdi '%s': disk size %" PRIu64 " exceeds the %u blocks of %u bytes in the block map",
+                    v->name, disk_size, blocks, block_size);
+        goto fail;
+    }
+    uint64_t used = disk_size / block_size + (disk_size % block_size != 0);
+    uint64_t bmap_end = (uint64_t)off_bmap + (uint64_t)blocks * 4;
+    if (off_data < bmap_end) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vdi '%s': data offset %u overlaps the block map (%u entries at %u)", v->name,
+                    off_data, blocks, off_bmap);
+        goto fail;
+    }
+    if (v->file_size >= 0 && (uint64_t)off_bmap + used * 4 > (uint64_t)v->file_size) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vdi '%s': block map (%" PRIu64 " entries at %u) extends past the end of the file (%" PRId64 " bytes)",
+                    v->name, used, off_bmap, v->file_size);
+        goto fail;
+    }
+
+    v->disk_size = disk_size;
+    v->block_size = block_size;
+    v->blocks = blocks;
+    v->bmap_off = off_bmap;
+    v->data_off = off_data;
+    v->win = ferry_malloc(VDI_WINDOW * sizeof(uint32_t));
+    *ret = (struct ferry_image *)v;
+    return 0;
+
+fail:
+    vdi_free(v);
+    return -1;
+}
+
+static uint64_t
+vdi_virtual_size(struct ferry_image *img)
+{
+    return ((struct vdi *)img)->disk_size;
+}
+
+/* The block map entry of BLOCK, checked against the file.  Caller holds lock. */
+static int
+vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
+{
+    if (block < v->win_first || block >= v->win_first + v->win_n) {
+        uint64_t first = block - block % VDI_WINDOW;
+        uint64_t n = v->blocks - first;
+        if (n > VDI_WINDOW)
+            n = VDI_WINDOW;
+        uint8_t *raw = (uint8_t *)v->win;
+        v->win_n = 0;
+        if (vdi_pread(v, raw, n * 4, v->bmap_off + first * 4, "block map") < 0)
+            return -1;
+        for (uint64_t i = 0; i < n; i++)
+            v->win[i] = le32(raw + i * 4);
+        v->win_first = first;
+        v->win_n = (uint32_t)n;
+    }
+    uint32_t e = v->win[block - v->win_first];
+    if (e != VDI_UNALLOCATED && e != VDI_DISCARDED) {
+        uint64_t off = v->data_off + (uint64_t)e * v->block_size;
+        uint64_t need = v->disk_size - block * v->block_size;
+        if (need > v->block_size)
+            need = v->block_size;
+        if (e >= v->blocks)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vdi '%s': block map entry %u of block %" PRIu64 " out of range 0..%u",
+                               v->name, e, block, v->blocks - 1);
+        if (v->file_size >= 0 && off + need > (uint64_t)v->file_size)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vdi '%s': block map entry %u of block %" PRIu64
+                               " points past the end of the file (offset %" PRIu64 ", file %" PRId64 " bytes)",
+                               v->name, e, block, off, v->file_size);
+    }
+    *ret = e;
+    return 0;
+}
+
+/* What lies at OFFSET: *ret_len bytes (<= len, up to the end of the block) of
+ * zeros (*ret_data = false) or data at file offset *ret_off. */
+static int
+vdi_lookup(struct vdi *v, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
+           uint64_t *ret_len)
+{
+    uint64_t block = offset / v->block_size, in = offset % v->block_size;
+    uint32_t e;
+    pthread_mutex_lock(&v->lock);
+    int r = vdi_entry(v, block, &e);
+    pthread_mutex_unlock(&v->lock);
+    if (r < 0)
+        return -1;
+    uint64_t n = v->block_size - in;
+    *ret_len = n < len ? n : len;
+    *ret_data = e != VDI_UNALLOCATED && e != VDI_DISCARDED;
+    *ret_off = v->data_off + (uint64_t)e * v->block_size + in;
+    return 0;
+}
+
+static int
+check_range(struct vdi *v, uint64_t offset, uint64_t length)
+{
+    uint64_t end;
+    if (__builtin_add_overflow(offset, length, &end) || end > v->disk_size)
+        return ferry_error(FERRY_ERR_INTERNAL,
+                           "vdi '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
+                           v->name, offset, length, v->disk_size);
+    return 0;
+}
+
+static void
+add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off, uint64_t len,
+           enum ferry_extent_type type)
+{
+    if (*n > first) {
+        struct ferry_extent *last = &(*ex)[*n - 1];
+        if (last->type == type && last->offset + last->length == off) {
+            last->length += len;
+            return;
+        }
+    }
+    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
+    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
+    (*n)++;
+}
+
+static int
+vdi_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
+        size_t *n)
+{
+    struct vdi *v = (struct vdi *)img;
+    size_t first = *n;
+    if (check_range(v, offset, length) < 0)
+        return -1;
+    while (length > 0) {
+        bool data;
+        uint64_t off, run;
+        if (vdi_lookup(v, offset, length, &data, &off, &run) < 0)
+            return -1;
+        add_extent(extents, n, first, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
+        offset += run;
+        length -= run;
+    }
+    return 0;
+}
+
+static int
+vdi_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
+{
+    struct vdi *v = (struct vdi *)img;
+    uint8_t *p = buf;
+    if (check_range(v, offset, len) < 0)
+        return -1;
+    while (len > 0) {
+        bool data;
+        uint64_t off, run;
+        if (vdi_lookup(v, offset, len, &data, &off, &run) < 0)
+            return -1;
+        if (!data)
+            memset(p, 0, run);
+        else if (vdi_pread(v, p, run, off, "data block") < 0)
+            return -1;
+        p += run;
+        offset += run;
+        len -= run;
+    }
+    return 0;
+}
+
+static void
+vdi_close(struct ferry_image *img)
+{
+    vdi_free((struct vdi *)img);
+}
+
+const struct ferry_format ferry_format_vdi = {
+    .name = "vdi",
+    .probe = vdi_probe,
+    .needs_random_access = true,
+    .open = vdi_open,
+    .virtual_size = vdi_virtual_size,
+    .map = vdi_map,
+    .read = vdi_read,
+    .close = vdi_close,
+    .parallel_read = true,
+};

@@ -1,0 +1,456 @@
+/* Microsoft VHD (Virtual PC / Hyper-V "vpc") reader: fixed and dynamic disks.
+ *
+ * Every VHD ends with a 512-byte big-endian footer ("conectix" cookie, a
+ * one's-complement checksum, the disk type and size).  A fixed disk is raw
+ * data followed by that footer and nothing else, so it is recognised by the
+ * end of the source (probe_tail); a dynamic disk also keeps a copy of the
+ * footer at offset 0, then a "cxsparse" dynamic header pointing at the block
+ * allocation table (BAT: one big-endian sector number per block, 0xffffffff
+ * when unallocated).  Each allocated block is a sector bitmap (bit set: the
+ * sector is present; most significant bit first) followed by the block's
+ * data; sectors whose bit is clear read as zeros.  Differencing disks (type 4)
+ * are refused: they need their parent.
+ *
+ * The virtual size follows qemu (the oracle): images written by Virtual PC
+ * ("vpc ") and old qemu ("qemu") are sized by their CHS geometry, everything
+ * else (Hyper-V, disk2vhd, XenServer, Azure, qemu's force_size "qem2") by
+ * current_size; a disk at the maximum geometry always uses current_size. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/util.h"
+#include "importer/format.h"
+
+#define VHD_FOOTER 512u
+#define VHD_DYNHDR 1024u
+#define VHD_FIXED 2u
+#define VHD_DYNAMIC 3u
+#define VHD_DIFF 4u
+#define VHD_UNALLOCATED 0xffffffffu
+#define VHD_MAX_GEOMETRY (65535ull * 16 * 255)
+#define VHD_MAX_SIZE (UINT64_C(0xff000000) * 512)   /* 2040 GiB, as qemu */
+#define VHD_WINDOW 65536u                            /* BAT entries kept in memory */
+
+struct vhd {
+    struct ferry_source *src;
+    const char *name;
+    int64_t file_size;
+    uint64_t vsize;
+    bool fixed;
+    /* dynamic disks */
+    uint32_t block_size, bitmap_size, entries;
+    uint64_t bat_off;
+    pthread_mutex_t lock;            /* guards the two caches */
+    uint64_t win_first;
+    uint32_t win_n;
+    uint32_t *win;
+    uint64_t bm_block;               /* block whose bitmap is cached, or UINT64_MAX */
+    uint8_t *bm;
+};
+
+static uint32_t
+be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t
+be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* One's complement of the byte sum, the checksum field counted as zero. */
+static uint32_t
+vhd_checksum(const uint8_t *p, size_t len, size_t field)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        if (i < field || i >= field + 4)
+            sum += p[i];
+    return ~sum;
+}
+
+static int
+vhd_pread(struct vhd *v, void *buf, size_t len, uint64_t off, const char *what)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, len - done, off + done);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vhd '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
+                               v->name, what, off, len);
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+static bool
+is_footer(const uint8_t *p)
+{
+    return memcmp(p, "conectix", 8) == 0;
+}
+
+/* A dynamic or differencing disk has its footer copy at the head. */
+static int
+vhd_probe(const uint8_t *head, size_t len, int64_t size)
+{
+    if (len < VHD_FOOTER || !is_footer(head))
+        return 0;
+    return 100;
+}
+
+/* A fixed disk: a footer at the end of the source. */
+static int
+vhd_probe_tail(const uint8_t *tail, size_t len, int64_t size)
+{
+    if (len < VHD_FOOTER)
+        return 0;
+    const uint8_t *f = tail + len - VHD_FOOTER;
+    uint32_t type = be32(f + 60);
+    if (!is_footer(f) || (type != VHD_FIXED && type != VHD_DYNAMIC && type != VHD_DIFF))
+        return 0;
+    return 100;
+}
+
+static void
+vhd_free(struct vhd *v)
+{
+    if (!v)
+        return;
+    pthread_mutex_destroy(&v->lock);
+    free(v->win);
+    free(v->bm);
+    free(v);
+}
+
+static int
+vhd_open_dynamic(struct vhd *v, uint64_t hdr_off)
+{
+    uint8_t h[VHD_DYNHDR];
+    if (hdr_off < VHD_FOOTER || hdr_off > INT64_MAX) {
+        return ferry_error(FERRY_ERR_FORMAT, "vhd '%s': dynamic header offset %" PRIu64 " out of range",
+                           v->name, hdr_off);
+    }
+    if (vhd_pread(v, h, sizeof(h), hdr_off, "dynamic header") < 0)
+        return -1;
+    if (memcmp(h, "cxsparse", 8) != 0)
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "vhd '%s': no dynamic header (cookie \"cxsparse\") at offset %" PRIu64,
+                           v->name, hdr_off);
+    uint32_t sum = be32(h + 36), want = vhd_checksum(h, sizeof(h), 36);
+    if (sum != want)
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "vhd '%s': dynamic header checksum 0x%08x does not match the computed 0x%08x",
+                           v->name, sum, want);
+    uint64_t bat_off = be64(h + 16);
+    uint32_t entries = be32(h + 28), block_size = be32(h + 32);
+
+    if (block_size < 512 || block_size > (256u << 20) || (block_size & (block_size - 1)))
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "vhd '%s': block size %u out of range (a power of two, 512..256 MiB)",
+                           v->name, block_size);
+    uint64_t used = v->vsize / block_size + (v->vsize % block_size != 0);
+    if (entries < used)
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "vhd '%s': max table entries %u too small for the %" PRIu64
+                           "-byte disk (needs %" PRIu64 " blocks of %u bytes)",
+                           v->name, entries, v->vsize, used, block_size);
+    uint64_t bat_end;
+    if (bat_off < VHD_FOOTER || __builtin_add_overflow(bat_off, used * 4, &bat_end) ||
+        (v->file_size >= 0 && bat_end > (uint64_t)v->file_size))
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "vhd '%s': BAT (%" PRIu64 " entries at offset %" PRIu64
+                           ") extends past the end of the file (%" PRId64 " bytes)",
+                           v->name, used, bat_off, v->file_size);
+    v->block_size = block_size;
+    /* One bit per sector, padded to whole sectors. */
+    v->bitmap_size = ((block_size / 512 / 8) + 511) & ~511u;
+    v->entries = entries;
+    v->bat_off = bat_off;
+    v->win = ferry_malloc(VHD_WINDOW * sizeof(uint32_t));
+    v->bm = ferry_malloc(v->bitmap_size);
+    v->bm_block = UINT64_MAX;
+    return 0;
+}
+
+static int
+vhd_open(struct ferry_source *src, struct ferry_image **ret)
+{
+    uint8_t f[VHD_FOOTER];
+    struct vhd *v = ferry_calloc(1, sizeof(*v));
+    v->src = src;
+    v->name = src->url ? src->url : "?";
+    v->file_size = src->size;
+    pthread_mutex_init(&v->lock, NULL);
+
+    /* The footer copy at the head (dynamic), else the footer at the end. */
+    bool at_head = false;
+    if (v->file_size < 0 || v->file_size >= (int64_t)VHD_FOOTER) {
+        if (vhd_pread(v, f, sizeof(f), 0, "footer copy") < 0)
+            goto fail;
+        at_head = is_footer(f) && be32(f + 60) != VHD_FIXED;
+    }
+    if (!at_head) {
+        if (v->file_size < (int64_t)VHD_FOOTER) {
+            ferry_error(FERRY_ERR_FORMAT, "vhd '%s': %s", v->name,
+                        v->file_size < 0 ? "the size of the source is unknown: cannot find the footer"
+                                         : "file too short for a footer");
+            goto fail;
+        }
+        if (vhd_pread(v, f, sizeof(f), (uint64_t)v->file_size - VHD_FOOTER, "footer") < 0)
+            goto fail;
+        if (!is_footer(f)) {
+            ferry_error(FERRY_ERR_FORMAT, "vhd '%s': no footer (cookie \"conectix\")", v->name);
+            goto fail;
+        }
+    }
+    uint32_t sum = be32(f + 64), want = vhd_checksum(f, sizeof(f), 64);
+    if (sum != want) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vhd '%s': footer checksum 0x%08x does not match the computed 0x%08x", v->name,
+                    sum, want);
+        goto fail;
+    }
+    uint32_t type = be32(f + 60);
+    if (type == VHD_DIFF) {
+        ferry_error(FERRY_ERR_UNSUPPORTED,
+                    "vhd '%s': differencing disk (disk type 4) is not supported: "
+                    "convert it with its parent first", v->name);
+        goto fail;
+    }
+    if (type != VHD_FIXED && type != VHD_DYNAMIC) {
+        ferry_error(FERRY_ERR_FORMAT, "vhd '%s': disk type %u out of range (2 fixed, 3 dynamic)",
+                    v->name, type);
+        goto fail;
+    }
+
+    uint64_t current_size = be64(f + 48);
+    uint64_t chs = (uint64_t)(f[56] << 8 | f[57]) * f[58] * f[59];
+    bool use_chs = memcmp(f + 28, "vpc ", 4) == 0 || memcmp(f + 28, "qemu", 4) == 0;
+    uint64_t sectors = use_chs && chs != VHD_MAX_GEOMETRY ? chs : current_size / 512;
+    if (sectors > VHD_MAX_SIZE / 512 || sectors * 512 > FERRY_MAX_VIRTUAL_SIZE) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vhd '%s': virtual size %" PRIu64 " sectors exceeds the VHD limit of 2040 GiB",
+                    v->name, sectors);
+        goto fail;
+    }
+    v->vsize = sectors * 512;
+
+    if (type == VHD_FIXED) {
+        v->fixed = true;
+        if (v->file_size < 0 || v->vsize > (uint64_t)v->file_size - VHD_FOOTER) {
+            ferry_error(FERRY_ERR_FORMAT,
+                        "vhd '%s': fixed disk of %" PRIu64 " bytes needs more than the %" PRId64
+                        " bytes of the file", v->name, v->vsize, v->file_size);
+            goto fail;
+        }
+    } else if (vhd_open_dynamic(v, be64(f + 16)) < 0) {
+        goto fail;
+    }
+    *ret = (struct ferry_image *)v;
+    return 0;
+
+fail:
+    vhd_free(v);
+    return -1;
+}
+
+static uint64_t
+vhd_virtual_size(struct ferry_image *img)
+{
+    return ((struct vhd *)img)->vsize;
+}
+
+/* BAT entry of BLOCK; caller holds lock. */
+static int
+vhd_entry(struct vhd *v, uint64_t block, uint32_t *ret)
+{
+    if (block < v->win_first || block >= v->win_first + v->win_n) {
+        uint64_t first = block - block % VHD_WINDOW;
+        uint64_t used = v->vsize / v->block_size + (v->vsize % v->block_size != 0);
+        uint64_t n = used - first;
+        if (n > VHD_WINDOW)
+            n = VHD_WINDOW;
+        uint8_t *raw = (uint8_t *)v->win;
+        v->win_n = 0;
+        if (vhd_pread(v, raw, n * 4, v->bat_off + first * 4, "BAT") < 0)
+            return -1;
+        for (uint64_t i = 0; i < n; i++)
+            v->win[i] = be32(raw + i * 4);
+        v->win_first = first;
+        v->win_n = (uint32_t)n;
+    }
+    uint32_t e = v->win[block - v->win_first];
+    if (e != VHD_UNALLOCATED) {
+        uint64_t need = v->vsize - block * v->block_size;
+        if (need > v->block_size)
+            need = v->block_size;
+        uint64_t end = (uint64_t)e * 512 + v->bitmap_size + need;
+        if (v->file_size >= 0 && end > (uint64_t)v->file_size)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vhd '%s': BAT entry %" PRIu64 " (sector %u) points past the end of the file (%" PRId64 " bytes)",
+                               v->name, block, e, v->file_size);
+    }
+    *ret = e;
+    return 0;
+}
+
+static bool
+bit(const uint8_t *bm, uint64_t i)
+{
+    return bm[i >> 3] & (0x80 >> (i & 7));
+}
+
+/* What lies at OFFSET: *ret_len bytes (<= len) of zeros or of data at file
+ * offset *ret_off. */
+static int
+vhd_lookup(struct vhd *v, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
+           uint64_t *ret_len)
+{
+    if (v->fixed) {
+        *ret_data = true;
+        *ret_off = offset;
+        *ret_len = len;
+        return 0;
+    }
+    uint64_t block = offset / v->block_size, in = offset % v->block_size;
+    uint64_t n = v->block_size - in;
+    if (n > len)
+        n = len;
+    uint32_t e;
+    int r = -1;
+    pthread_mutex_lock(&v->lock);
+    if (vhd_entry(v, block, &e) < 0)
+        goto out;
+    if (e == VHD_UNALLOCATED) {
+        *ret_data = false;
+        *ret_len = n;
+        r = 0;
+        goto out;
+    }
+    uint64_t base = (uint64_t)e * 512;
+    if (v->bm_block != block) {
+        v->bm_block = UINT64_MAX;
+        if (vhd_pread(v, v->bm, v->bitmap_size, base, "sector bitmap") < 0)
+            goto out;
+        v->bm_block = block;
+    }
+    /* The run of sectors with the same bit as the first one. */
+    uint64_t s = in / 512, last = (in + n - 1) / 512;
+    bool present = bit(v->bm, s);
+    uint64_t t = s + 1;
+    while (t <= last) {
+        uint8_t byte = v->bm[t >> 3];
+        if ((t & 7) == 0 && t + 8 <= last + 1 && byte == (present ? 0xff : 0x00)) {
+            t += 8;
+            continue;
+        }
+        if (bit(v->bm, t) != present)
+            break;
+        t++;
+    }
+    uint64_t run = t * 512 - in;
+    *ret_len = run < n ? run : n;
+    *ret_data = present;
+    *ret_off = base + v->bitmap_size + in;
+    r = 0;
+out:
+    pthread_mutex_unlock(&v->lock);
+    return r;
+}
+
+static int
+check_range(struct vhd *v, uint64_t offset, uint64_t length)
+{
+    uint64_t end;
+    if (__builtin_add_overflow(offset, length, &end) || end > v->vsize)
+        return ferry_error(FERRY_ERR_INTERNAL,
+                           "vhd '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
+                           v->name, offset, length, v->vsize);
+    return 0;
+}
+
+static void
+add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off, uint64_t len,
+           enum ferry_extent_type type)
+{
+    if (*n > first) {
+        struct ferry_extent *last = &(*ex)[*n - 1];
+        if (last->type == type && last->offset + last->length == off) {
+            last->length += len;
+            return;
+        }
+    }
+    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
+    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
+    (*n)++;
+}
+
+static int
+vhd_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
+        size_t *n)
+{
+    struct vhd *v = (struct vhd *)img;
+    size_t first = *n;
+    if (check_range(v, offset, length) < 0)
+        return -1;
+    while (length > 0) {
+        bool data;
+        uint64_t off, run;
+        if (vhd_lookup(v, offset, length, &data, &off, &run) < 0)
+            return -1;
+        add_extent(extents, n, first, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
+        offset += run;
+        length -= run;
+    }
+    return 0;
+}
+
+static int
+vhd_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
+{
+    struct vhd *v = (struct vhd *)img;
+    uint8_t *p = buf;
+    if (check_range(v, offset, len) < 0)
+        return -1;
+    while (len > 0) {
+        bool data;
+        uint64_t off, run;
+        if (vhd_lookup(v, offset, len, &data, &off, &run) < 0)
+            return -1;
+        if (!data)
+            memset(p, 0, run);
+        else if (vhd_pread(v, p, run, off, "data block") < 0)
+            return -1;
+        p += run;
+        offset += run;
+        len -= run;
+    }
+    return 0;
+}
+
+static void
+vhd_close(struct ferry_image *img)
+{
+    vhd_free((struct vhd *)img);
+}
+
+const struct ferry_format ferry_format_vhd = {
+    .name = "vhd",
+    .probe = vhd_probe,
+    .needs_random_access = true,
+    .open = vhd_open,
+    .virtual_size = vhd_virtual_size,
+    .map = vhd_map,
+    .read = vhd_read,
+    .close = vhd_close,
+    .parallel_read = true,
+    .probe_tail = vhd_probe_tail,
+};
