@@ -1,0 +1,558 @@
+/* The controller loop: a watch on every kind feeds a queue of dirty keys;
+ * due keys are reconciled; a periodic resync re-lists everything (also the
+ * answer to an expired watch).  Import job pipes and exits are polled between
+ * watch events.  Also the small pieces the reconcilers share: the string map,
+ * status writes that skip no-op updates, finalizers, and volume paths. */
+#include "controller/internal.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/object.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- string map ---- */
+
+static uint64_t
+hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+void
+strmap_init(struct strmap *m, void (*free_value)(void *))
+{
+    m->nbuckets = 256;
+    m->buckets = ferry_calloc(m->nbuckets, sizeof *m->buckets);
+    m->count = 0;
+    m->free_value = free_value;
+}
+
+void
+strmap_release(struct strmap *m)
+{
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        struct strmap_entry *e = m->buckets[i], *next;
+
+        for (; e; e = next) {
+            next = e->next;
+            if (m->free_value)
+                m->free_value(e->value);
+            free(e->key);
+            free(e);
+        }
+    }
+    free(m->buckets);
+    m->buckets = NULL;
+    m->count = 0;
+}
+
+static struct strmap_entry **
+strmap_slot(struct strmap *m, const char *key)
+{
+    struct strmap_entry **pe = &m->buckets[hash_str(key) % m->nbuckets];
+
+    while (*pe && strcmp((*pe)->key, key) != 0)
+        pe = &(*pe)->next;
+    return pe;
+}
+
+static void
+strmap_grow(struct strmap *m)
+{
+    size_t n = m->nbuckets * 4;
+    struct strmap_entry **b = ferry_calloc(n, sizeof *b);
+
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        struct strmap_entry *e = m->buckets[i], *next;
+
+        for (; e; e = next) {
+            next = e->next;
+            e->next = b[hash_str(e->key) % n];
+            b[hash_str(e->key) % n] = e;
+        }
+    }
+    free(m->buckets);
+    m->buckets = b;
+    m->nbuckets = n;
+}
+
+void *
+strmap_get(struct strmap *m, const char *key)
+{
+    struct strmap_entry *e = *strmap_slot(m, key);
+
+    return e ? e->value : NULL;
+}
+
+void
+strmap_put(struct strmap *m, const char *key, void *value)
+{
+    struct strmap_entry **pe = strmap_slot(m, key);
+
+    if (*pe) {
+        if (m->free_value && (*pe)->value != value)
+            m->free_value((*pe)->value);
+        (*pe)->value = value;
+        return;
+    }
+    *pe = ferry_calloc(1, sizeof **pe);
+    (*pe)->key = ferry_strdup(key);
+    (*pe)->value = value;
+    if (++m->count > m->nbuckets * 2)
+        strmap_grow(m);
+}
+
+void
+strmap_remove(struct strmap *m, const char *key)
+{
+    struct strmap_entry **pe = strmap_slot(m, key), *e = *pe;
+
+    if (!e)
+        return;
+    *pe = e->next;
+    if (m->free_value)
+        m->free_value(e->value);
+    free(e->key);
+    free(e);
+    m->count--;
+}
+
+void
+strmap_foreach(struct strmap *m, void (*fn)(const char *, void *, void *), void *opaque)
+{
+    for (size_t i = 0; i < m->nbuckets; i++)
+        for (struct strmap_entry *e = m->buckets[i]; e; e = e->next)
+            fn(e->key, e->value, opaque);
+}
+
+/* ---- options ---- */
+
+static int
+env_int(const char *name, int dflt)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? atoi(v) : dflt;
+}
+
+void
+ferry_controller_opts_init(struct ferry_controller_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_imports = env_int("FERRY_MAX_IMPORTS", 2);
+    o->import_retries = env_int("FERRY_IMPORT_RETRIES", 5);
+    o->import_backoff_ms = env_int("FERRY_IMPORT_BACKOFF_MS", 10000);
+    o->import_backoff_max_ms = env_int("FERRY_IMPORT_BACKOFF_MAX_MS", 300000);
+    o->resync_ms = env_int("FERRY_RESYNC_MS", 30000);
+    o->node_ready_seconds = 40;
+    o->vm_backoff_s = env_int("FERRY_VM_BACKOFF_S", 10);
+    o->vm_backoff_max_s = env_int("FERRY_VM_BACKOFF_MAX_S", 300);
+}
+
+/* ---- volumes ---- */
+
+char *
+ferry_volume_dir(const char *state_dir, const char *ns, const char *name)
+{
+    return ferry_printf("%s/volumes/%s/%s", state_dir, ns ? ns : "default", name);
+}
+
+int
+ferry_volume_write_done(const char *dir, const char *uid)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_DONE);
+    FERRY_AUTOFREE char *text = ferry_printf("%s\n", uid);
+
+    return ferry_file_write_atomic(path, text, strlen(text), 0644);
+}
+
+bool
+ferry_volume_is_done(const char *dir, const char *uid)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_DONE);
+    FERRY_AUTOFREE char *disk = ferry_printf("%s/disk.img", dir);
+    FERRY_AUTOFREE char *text = NULL;
+    size_t len;
+    struct stat sb;
+
+    if (!uid || stat(disk, &sb) < 0)
+        return false;
+    if (ferry_file_read(path, 4096, &text, &len) < 0) {
+        ferry_error_reset();
+        return false;
+    }
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    return strcmp(text, uid) == 0;
+}
+
+/* ---- shared helpers ---- */
+
+json_object *
+ctl_status_copy(json_object *obj)
+{
+    json_object *s = ferry_json_get(obj, "status");
+
+    return s && json_object_is_type(s, json_type_object) ? ferry_json_copy(s)
+                                                         : json_object_new_object();
+}
+
+int
+ctl_write_status(struct ferry_controller *c, json_object *obj, json_object *status)
+{
+    json_object *old = ferry_json_get(obj, "status");
+    FERRY_AUTOPTR(json_object) copy = NULL;
+    FERRY_AUTOPTR(json_object) out = NULL;
+
+    if (old && ferry_json_equal(old, status))
+        return 0;
+    copy = ferry_json_copy(obj);
+    ferry_json_set(copy, "status", ferry_json_copy(status));
+    if (ferry_store_update_status(c->st, copy, &out) < 0)
+        return -1;
+    /* Keep the caller's view current: later steps compare against it. */
+    ferry_json_set(obj, "status", ferry_json_copy(status));
+    ferry_json_set_string(obj, "metadata.resourceVersion", ferry_obj_resource_version(out));
+    return 0;
+}
+
+bool
+ctl_is_deleting(json_object *obj)
+{
+    return ferry_json_get_string(obj, "metadata.deletionTimestamp") != NULL;
+}
+
+bool
+ctl_has_finalizer(json_object *obj, const char *f)
+{
+    json_object *fin = ferry_json_get(obj, "metadata.finalizers");
+
+    for (size_t i = 0; fin && i < json_object_array_length(fin); i++)
+        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(fin, i)), f))
+            return true;
+    return false;
+}
+
+int
+ctl_set_finalizer(struct ferry_controller *c, json_object *obj, const char *f, bool on)
+{
+    FERRY_AUTOPTR(json_object) copy = NULL;
+    FERRY_AUTOPTR(json_object) out = NULL;
+    json_object *fin, *nfin;
+
+    if (ctl_has_finalizer(obj, f) == on)
+        return 0;
+    copy = ferry_json_copy(obj);
+    fin = ferry_json_get(copy, "metadata.finalizers");
+    nfin = json_object_new_array();
+    for (size_t i = 0; fin && i < json_object_array_length(fin); i++) {
+        json_object *it = json_object_array_get_idx(fin, i);
+
+        if (!ferry_str_eq(json_object_get_string(it), f))
+            json_object_array_add(nfin, json_object_get(it));
+    }
+    if (on)
+        json_object_array_add(nfin, json_object_new_string(f));
+    if (json_object_array_length(nfin) == 0) {
+        json_object_put(nfin);
+        ferry_json_del(copy, "metadata.finalizers");
+    } else {
+        ferry_json_set(copy, "metadata.finalizers", nfin);
+    }
+    if (ferry_store_update(c->st, copy, &out) < 0) {
+        /* The object went away while we removed our finalizer: done. */
+        if (!on && ferry_error_code() == FERRY_ERR_NOTFOUND) {
+            ferry_error_reset();
+            return 0;
+        }
+        return -1;
+    }
+    ferry_json_set(obj, "metadata", ferry_json_copy(ferry_json_get(out, "metadata")));
+    return 0;
+}
+
+/* ---- queue ---- */
+
+void
+ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *name,
+            int delay_ms)
+{
+    FERRY_AUTOFREE char *key = ferry_printf("%c%s/%s", kind, ns ? ns : "", name);
+    uint64_t due = ferry_now_ns() + (uint64_t)(delay_ms > 0 ? delay_ms : 0) * 1000000ULL;
+    uint64_t *cur = strmap_get(&c->queue, key);
+
+    if (cur) {
+        if (due < *cur)
+            *cur = due;
+        return;
+    }
+    cur = ferry_malloc(sizeof *cur);
+    *cur = due;
+    strmap_put(&c->queue, key, cur);
+}
+
+static void
+enqueue_object(struct ferry_controller *c, json_object *obj)
+{
+    const struct ferry_resource *res = ferry_resource_for_object(obj);
+    const char *ns = ferry_obj_namespace(obj), *name = ferry_obj_name(obj);
+    json_object *owner;
+
+    if (!res) {
+        ferry_error_reset();
+        return;
+    }
+    if (res == ferry_resource_dv) {
+        FERRY_AUTOFREE char *k = ferry_printf("%s/%s", ns, name);
+        const char *user = strmap_get(&c->dv_users, k);
+
+        ctl_enqueue(c, Q_DV, ns, name, 0);
+        if (user) {
+            const char *slash = strchr(user, '/');
+
+            ctl_enqueue(c, Q_VM, ns, slash ? slash + 1 : user, 0);
+        }
+    } else if (res == ferry_resource_vm) {
+        ctl_enqueue(c, Q_VM, ns, name, 0);
+    } else if (res == ferry_resource_vmi) {
+        ctl_enqueue(c, Q_VMI, ns, name, 0);
+    } else if (res == ferry_resource_node) {
+        /* A node came or went: pending VMIs may be placeable now.  The
+         * resync lists VMIs; re-listing here is cheap enough too. */
+        FERRY_AUTOPTR(json_object) items = NULL;
+        int64_t rv;
+
+        if (ferry_store_list(c->st, ferry_resource_vmi, NULL, NULL, &items, &rv) == 0)
+            for (size_t i = 0; i < json_object_array_length(items); i++) {
+                json_object *it = json_object_array_get_idx(items, i);
+
+                if (!ferry_json_get_string(it, "status.nodeName"))
+                    ctl_enqueue(c, Q_VMI, ferry_obj_namespace(it), ferry_obj_name(it), 0);
+            }
+        else
+            ferry_error_reset();
+        return;
+    } else {
+        return;
+    }
+    owner = ferry_obj_controller_ref(obj);
+    if (owner && ferry_str_eq(ferry_json_get_string(owner, "kind"), "VirtualMachine"))
+        ctl_enqueue(c, Q_VM, ns, ferry_json_get_string(owner, "name"), 0);
+}
+
+/* List every kind we reconcile and mark all of it dirty; returns the
+ * resourceVersion to watch from. */
+static int
+resync(struct ferry_controller *c, int64_t *ret_rv)
+{
+    const struct ferry_resource *kinds[] = { ferry_resource_dv, ferry_resource_vm,
+                                             ferry_resource_vmi };
+    int64_t rv = 0;
+
+    for (size_t k = 0; k < FERRY_ARRAY_SIZE(kinds); k++) {
+        FERRY_AUTOPTR(json_object) items = NULL;
+        int64_t lrv;
+
+        if (ferry_store_list(c->st, kinds[k], NULL, NULL, &items, &lrv) < 0)
+            return -1;
+        if (k == 0)
+            rv = lrv; /* the oldest list: events after it are replayed, harmlessly */
+        for (size_t i = 0; i < json_object_array_length(items); i++)
+            enqueue_object(c, json_object_array_get_idx(items, i));
+    }
+    *ret_rv = rv;
+    return 0;
+}
+
+struct due_ctx {
+    uint64_t now;
+    char **keys;
+    size_t n, cap;
+    uint64_t next_due;
+};
+
+static void
+collect_due(const char *key, void *value, void *opaque)
+{
+    struct due_ctx *d = opaque;
+    uint64_t due = *(uint64_t *)value;
+
+    if (due <= d->now) {
+        if (d->n == d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 64;
+            d->keys = ferry_realloc(d->keys, d->cap * sizeof *d->keys);
+        }
+        d->keys[d->n++] = ferry_strdup(key);
+    } else if (!d->next_due || due < d->next_due) {
+        d->next_due = due;
+    }
+}
+
+static int
+cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reconcile every due key; returns ms until the next one is due (capped). */
+static int
+process_queue(struct ferry_controller *c)
+{
+    struct due_ctx d = { .now = ferry_now_ns() };
+
+    strmap_foreach(&c->queue, collect_due, &d);
+    /* DVs ('D') before VMIs ('I') before VMs ('M'): a VM sees fresh children. */
+    qsort(d.keys, d.n, sizeof *d.keys, cmp_keys);
+    for (size_t i = 0; i < d.n; i++) {
+        char *key = d.keys[i];
+        char kind = key[0];
+        char *ns = key + 1, *slash = strchr(ns, '/');
+        int r;
+
+        strmap_remove(&c->queue, key);
+        if (!slash) {
+            free(key);
+            continue;
+        }
+        *slash = '\0';
+        if (kind == Q_DV)
+            r = ferry_dv_reconcile(c, ns, slash + 1);
+        else if (kind == Q_VM)
+            r = ferry_vm_reconcile(c, ns, slash + 1);
+        else
+            r = ferry_vmi_reconcile(c, ns, slash + 1);
+        if (r < 0) {
+            enum ferry_err code = ferry_error_code();
+
+            if (code != FERRY_ERR_CONFLICT)
+                ferry_log_warn("reconcile %s/%s (%c): %s", ns, slash + 1, kind,
+                               ferry_error_message());
+            ferry_error_reset();
+            /* A conflict means a newer version exists: retry soon. */
+            ctl_enqueue(c, kind, ns, slash + 1, code == FERRY_ERR_CONFLICT ? 50 : 1000);
+        }
+        free(key);
+    }
+    free(d.keys);
+    if (c->queue.count == 0)
+        return 1000;
+    d = (struct due_ctx){ .now = ferry_now_ns() };
+    strmap_foreach(&c->queue, collect_due, &d);
+    for (size_t i = 0; i < d.n; i++)
+        free(d.keys[i]);
+    free(d.keys);
+    if (d.n)
+        return 0;
+    return d.next_due ? (int)((d.next_due - d.now) / 1000000ULL) + 1 : 1000;
+}
+
+/* ---- lifecycle ---- */
+
+int
+ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_controller **ret)
+{
+    struct ferry_controller *c = ferry_calloc(1, sizeof *c);
+    FERRY_AUTOFREE char *vols = NULL;
+
+    c->o = *o;
+    c->state_dir = ferry_strdup(o->state_dir ? o->state_dir : ferry_state_dir());
+    c->importer = ferry_strdup(o->importer ? o->importer : "ferry-importer");
+    c->o.state_dir = c->state_dir;
+    c->o.importer = c->importer;
+    if (c->o.max_imports < 1)
+        c->o.max_imports = 1;
+    strmap_init(&c->queue, free);
+    strmap_init(&c->jobs, dvjob_free);
+    strmap_init(&c->dv_users, free);
+    vols = ferry_printf("%s/volumes", c->state_dir);
+    if (ferry_mkdir_p(vols, 0755) < 0 ||
+        ferry_store_open(o->store ? o->store : c->state_dir, &c->st) < 0) {
+        ferry_controller_free(c);
+        return -1;
+    }
+    *ret = c;
+    return 0;
+}
+
+void
+ferry_controller_free(struct ferry_controller *c)
+{
+    if (!c)
+        return;
+    ferry_dv_kill_jobs(c);
+    strmap_release(&c->jobs);
+    strmap_release(&c->queue);
+    strmap_release(&c->dv_users);
+    ferry_store_free(c->st);
+    free(c->state_dir);
+    free(c->importer);
+    free(c);
+}
+
+int
+ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
+{
+    struct ferry_watch *w = NULL;
+    int64_t rv = 0;
+    uint64_t next_resync = 0;
+    int failures = 0;
+    int wait_ms = 0;
+
+    while (!*stop) {
+        uint64_t now = ferry_now_ns();
+        struct ferry_event ev;
+        int r;
+
+        if (!w || now >= next_resync) {
+            if (resync(c, &rv) < 0 ||
+                (!w && ferry_store_watch(c->st, NULL, NULL, rv, &w) < 0)) {
+                ferry_log_warn("store: %s", ferry_error_message());
+                ferry_error_reset();
+                if (++failures > 30)
+                    return -1;
+                usleep(1000 * 1000);
+                continue;
+            }
+            failures = 0;
+            next_resync = now + (uint64_t)c->o.resync_ms * 1000000ULL;
+        }
+        /* Import pipes: quick look when there is work queued, else wait on
+         * the watch; jobs then get read at least every 100 ms. */
+        ferry_dv_poll_jobs(c, 0);
+        ferry_dv_reap_jobs(c);
+        if (wait_ms > 100 && c->running_imports)
+            wait_ms = 100;
+        r = ferry_watch_next(w, wait_ms, &ev);
+        for (int n = 0; r == 1 && n < 1000; n++) {
+            enqueue_object(c, ev.object);
+            ferry_event_release(&ev);
+            r = ferry_watch_next(w, 0, &ev);
+        }
+        if (r < 0) {
+            if (ferry_error_code() != FERRY_ERR_EXPIRED)
+                ferry_log_warn("watch: %s", ferry_error_message());
+            ferry_error_reset();
+            ferry_watch_free(w);
+            w = NULL; /* re-list and watch again */
+            continue;
+        }
+        wait_ms = process_queue(c);
+        if (wait_ms > 1000)
+            wait_ms = 1000;
+    }
+    ferry_watch_free(w);
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* ferry-controller as a library: the DataVolume, VirtualMachine and VMI
+ * placement reconcilers and the loop that feeds them from store watches
+ * (virt-controller and cdi-controller in one process).  main.c parses options
+ * and calls ferry_controller_run(); tests link ferry-controller-lib and drive
+ * the same code.
+ *
+ * The loop is level-triggered: a watch event or the periodic resync only marks
+ * an object "dirty"; the reconciler then reads the object afresh from the store,
+ * compares what is wanted with what is there, acts, and writes status when it
+ * changed.  Nothing the loop keeps in memory is needed for correctness after a
+ * restart: import jobs are guarded by a lock file in the volume directory and
+ * their success by a done record written after the importer exited 0. */
+#ifndef FERRY_CONTROLLER_H
+#define FERRY_CONTROLLER_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+struct ferry_controller_opts {
+    const char *state_dir;        /* volumes live in <state_dir>/volumes */
+    const char *store;            /* store location, NULL: state_dir */
+    const char *importer;         /* ferry-importer path */
+    int max_imports;              /* concurrent import jobs (default 2) */
+    int import_retries;           /* failed attempts before the DV is Failed (default 5) */
+    int import_backoff_ms;        /* first retry delay, doubles per failure (default 10000) */
+    int import_backoff_max_ms;    /* cap (default 300000) */
+    int resync_ms;                /* periodic full resync (default 30000) */
+    int node_ready_seconds;       /* heartbeat age still counted Ready (default 40) */
+    int vm_backoff_s;             /* start-failure backoff base (default 10) */
+    int vm_backoff_max_s;         /* cap (default 300) */
+};
+
+/* Fill defaults, then let FERRY_IMPORT_RETRIES, FERRY_IMPORT_BACKOFF_MS,
+ * FERRY_MAX_IMPORTS, FERRY_RESYNC_MS and FERRY_VM_BACKOFF_S override them. */
+void ferry_controller_opts_init(struct ferry_controller_opts *o);
+
+struct ferry_controller;
+int ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_controller **ret);
+/* Kills running import jobs (they are restarted by the next controller). */
+void ferry_controller_free(struct ferry_controller *c);
+/* Run until *stop becomes non-zero. Returns 0, or -1 on a store error that
+ * does not go away. */
+int ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop);
+
+/* Annotations and names Ferry adds (documented in ferry-controller(1)). */
+#define FERRY_FINALIZER_VOLUME "ferry.io/volume-cleanup"    /* on DataVolumes */
+#define FERRY_FINALIZER_NODE "ferry.io/node-cleanup"        /* on VMIs, removed by the handler */
+#define FERRY_ANN_UPLOAD "ferry.io/upload"                  /* "done" when image-upload finished */
+#define FERRY_IMPORT_LOCK "import.lock"
+#define FERRY_IMPORT_DONE "import.done"
+#define FERRY_IMPORT_LOG "import.log"
+
+/* <state_dir>/volumes/<ns>/<name> (new string). */
+char *ferry_volume_dir(const char *state_dir, const char *ns, const char *name);
+/* The done record: "<uid>\n" written atomically after a successful import or
+ * upload.  Returns true when DIR holds one for UID and disk.img exists. */
+int ferry_volume_write_done(const char *dir, const char *uid);
+bool ferry_volume_is_done(const char *dir, const char *uid);
+
+#endif

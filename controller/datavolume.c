@@ -1,0 +1,743 @@
+/* The DataVolume reconciler (cdi-controller's import, upload and blank paths).
+ *
+ * The "PVC" of a DataVolume NAME is the directory <state>/volumes/<ns>/<NAME>
+ * holding disk.img.  An import is one ferry-importer child writing disk.img
+ * atomically; its JSON progress lines (stdout) become status.progress, its
+ * stderr goes to import.log whose last line explains a failure.
+ *
+ * Crash safety:
+ *  - one import at a time per volume: the child inherits an flock on
+ *    import.lock (the controller drops its copy), so a restarted controller
+ *    (or `ferry image-upload`) cannot start a second one while it runs; the
+ *    child dies with the controller (PR_SET_PDEATHSIG), so none is forgotten;
+ *  - success is recorded only after the child exited 0 and disk.img exists:
+ *    then import.done (the DV uid) is written, then status says Succeeded.  A
+ *    controller that finds import.done for the DV's uid finishes the status
+ *    write; one that finds a disk.img without it imports again.
+ *
+ * Phases, conditions and restartCount follow CDI (import-controller.go,
+ * conditions.go); unlike CDI, a failed import is retried with exponential
+ * backoff only import_retries times, then the DV is Failed with the reason. */
+#include "controller/internal.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/object.h"
+#include "common/quantity.h"
+#include "common/spawn.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void
+dvjob_free(void *p)
+{
+    struct dvjob *j = p;
+
+    if (!j)
+        return;
+    if (j->out_fd >= 0)
+        close(j->out_fd);
+    free(j->uid);
+    free(j->last_progress);
+    free(j);
+}
+
+static void
+job_kill(struct ferry_controller *c, struct dvjob *j)
+{
+    if (j->pid > 0) {
+        kill(j->pid, SIGKILL);
+        waitpid(j->pid, NULL, 0);
+        j->pid = 0;
+        c->running_imports--;
+    }
+    if (j->out_fd >= 0) {
+        close(j->out_fd);
+        j->out_fd = -1;
+    }
+}
+
+static void
+kill_one(const char *key, void *value, void *opaque)
+{
+    job_kill(opaque, value);
+}
+
+void
+ferry_dv_kill_jobs(struct ferry_controller *c)
+{
+    strmap_foreach(&c->jobs, kill_one, c);
+}
+
+static void
+forget_job(struct ferry_controller *c, const char *key)
+{
+    struct dvjob *j = strmap_get(&c->jobs, key);
+
+    if (j) {
+        job_kill(c, j);
+        strmap_remove(&c->jobs, key);
+    }
+}
+
+/* ---- progress ---- */
+
+static void
+job_line(struct dvjob *j, const char *line)
+{
+    FERRY_AUTOPTR(json_object) o = NULL;
+
+    if (ferry_json_parse(line, strlen(line), "importer progress", &o) < 0) {
+        ferry_error_reset();
+        return;
+    }
+    if (ferry_str_eq(ferry_json_get_string(o, "phase"), "done")) {
+        j->saw_done = true;
+        return;
+    }
+    j->bytes_done = (uint64_t)ferry_json_get_int(o, "bytes_done", (int64_t)j->bytes_done);
+    j->bytes_total = (uint64_t)ferry_json_get_int(o, "bytes_total", (int64_t)j->bytes_total);
+}
+
+/* Read what is there; true when the pipe is at EOF. */
+static bool
+job_read(struct dvjob *j)
+{
+    char buf[4096];
+
+    while (j->out_fd >= 0) {
+        ssize_t n = read(j->out_fd, buf, sizeof buf);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return false; /* EAGAIN */
+        if (n == 0) {
+            close(j->out_fd);
+            j->out_fd = -1;
+            return true;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n') {
+                j->line[j->line_len] = '\0';
+                job_line(j, j->line);
+                j->line_len = 0;
+            } else if (j->line_len < sizeof j->line - 1) {
+                j->line[j->line_len++] = buf[i];
+            }
+        }
+    }
+    return true;
+}
+
+static char *
+job_progress(const struct dvjob *j)
+{
+    if (j->bytes_total == 0)
+        return ferry_strdup("N/A");
+    return ferry_printf("%.2f%%", 100.0 * (double)j->bytes_done / (double)j->bytes_total);
+}
+
+struct poll_ctx {
+    struct ferry_controller *c;
+};
+
+static void
+poll_one(const char *key, void *value, void *opaque)
+{
+    struct ferry_controller *c = opaque;
+    struct dvjob *j = value;
+    FERRY_AUTOFREE char *p = NULL;
+    const char *slash = strchr(key, '/');
+    FERRY_AUTOFREE char *ns = NULL;
+
+    if (j->pid <= 0 || j->out_fd < 0 || !slash)
+        return;
+    job_read(j);
+    p = job_progress(j);
+    if (!ferry_str_eq(p, j->last_progress)) {
+        ns = ferry_strndup(key, slash - key);
+        ctl_enqueue(c, Q_DV, ns, slash + 1, 0);
+    }
+}
+
+void
+ferry_dv_poll_jobs(struct ferry_controller *c, int timeout_ms)
+{
+    strmap_foreach(&c->jobs, poll_one, c);
+}
+
+struct reap_ctx {
+    pid_t pid;
+    int status;
+    struct ferry_controller *c;
+};
+
+static void
+reap_one(const char *key, void *value, void *opaque)
+{
+    struct reap_ctx *r = opaque;
+    struct dvjob *j = value;
+    const char *slash = strchr(key, '/');
+
+    if (j->pid != r->pid || !slash)
+        return;
+    job_read(j); /* the last lines, up to EOF: the writer is gone */
+    if (j->out_fd >= 0) {
+        close(j->out_fd);
+        j->out_fd = -1;
+    }
+    j->pid = 0;
+    j->exited = true;
+    j->status = r->status;
+    r->c->running_imports--;
+    {
+        FERRY_AUTOFREE char *ns = ferry_strndup(key, slash - key);
+
+        ctl_enqueue(r->c, Q_DV, ns, slash + 1, 0);
+    }
+}
+
+void
+ferry_dv_reap_jobs(struct ferry_controller *c)
+{
+    for (;;) {
+        struct reap_ctx r = { .c = c };
+
+        r.pid = waitpid(-1, &r.status, WNOHANG);
+        if (r.pid <= 0)
+            return;
+        strmap_foreach(&c->jobs, reap_one, &r);
+    }
+}
+
+/* ---- status pieces ---- */
+
+/* Set a condition on a bare status object. */
+static void
+cond(json_object *status, const char *type, const char *st, const char *reason,
+     const char *message)
+{
+    FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
+
+    json_object_object_add(tmp, "status", json_object_get(status));
+    ferry_condition_set(tmp, type, st, reason, message);
+}
+
+static void
+set_bound(json_object *status, const char *name)
+{
+    FERRY_AUTOFREE char *msg = ferry_printf("PVC %s Bound", name);
+
+    json_object_object_add(status, "claimName", json_object_new_string(name));
+    cond(status, "Bound", "True", "Bound", msg);
+}
+
+static const char *
+phase_of(json_object *status)
+{
+    const char *p = ferry_json_get_string(status, "phase");
+
+    return p ? p : "";
+}
+
+static void
+set_phase(struct ferry_controller *c, json_object *dv, json_object *status, const char *phase,
+          const char *ev_type, const char *reason, const char *msg)
+{
+    if (!ferry_str_eq(phase_of(status), phase)) {
+        json_object_object_add(status, "phase", json_object_new_string(phase));
+        if (reason)
+            ferry_store_record_event(c->st, dv, ev_type ? ev_type : "Normal", reason, msg);
+    }
+}
+
+static char *
+dv_size_string(json_object *dv)
+{
+    const char *s = ferry_json_get_string(dv, "spec.storage.resources.requests.storage");
+
+    if (!s)
+        s = ferry_json_get_string(dv, "spec.pvc.resources.requests.storage");
+    return ferry_strdup(s);
+}
+
+static int
+succeed(struct ferry_controller *c, json_object *dv, json_object *status, const char *name)
+{
+    FERRY_AUTOFREE char *msg = ferry_printf("Successfully imported into PVC %s", name);
+
+    set_phase(c, dv, status, "Succeeded", "Normal", "ImportSucceeded", msg);
+    json_object_object_add(status, "progress", json_object_new_string("100.0%"));
+    cond(status, "Running", "False", "Completed", NULL);
+    cond(status, "Ready", "True", NULL, NULL);
+    return ctl_write_status(c, dv, status);
+}
+
+static int
+fail(struct ferry_controller *c, json_object *dv, json_object *status, const char *reason,
+     const char *msg)
+{
+    set_phase(c, dv, status, "Failed", "Warning", reason, msg);
+    cond(status, "Running", "False", "Error", msg);
+    cond(status, "Ready", "False", reason, msg);
+    return ctl_write_status(c, dv, status);
+}
+
+/* Last non-empty line of import.log, at most 1 KiB. */
+static char *
+last_log_line(const char *dir)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOG);
+    FERRY_AUTOFREE char *text = NULL;
+    size_t len;
+    char *end, *start;
+
+    if (ferry_file_read(path, 1 << 20, &text, &len) < 0) {
+        ferry_error_reset();
+        return NULL;
+    }
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+    if (len == 0)
+        return NULL;
+    end = text + len;
+    start = end;
+    while (start > text && start[-1] != '\n')
+        start--;
+    if (end - start > 1024)
+        start = end - 1024;
+    return ferry_strdup(start);
+}
+
+/* Remove leftovers of an earlier attempt: a disk.img nobody vouches for and
+ * the importer's temporary files (disk.img.* / .disk.img.*). */
+static void
+clean_volume(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, "disk.img") == 0 || strcmp(e->d_name, FERRY_IMPORT_DONE) == 0 ||
+            ferry_str_has_prefix(e->d_name, "disk.img.") ||
+            ferry_str_has_prefix(e->d_name, ".disk.img")) {
+            FERRY_AUTOFREE char *p = ferry_printf("%s/%s", dir, e->d_name);
+
+            unlink(p);
+        }
+    }
+    closedir(d);
+}
+
+static int
+open_lock(const char *dir, bool *ret_busy)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOCK);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+    *ret_busy = false;
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "volume lock '%s'", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            *ret_busy = true;
+            return -1;
+        }
+        return ferry_error_errno(FERRY_ERR_IO, e, "volume lock '%s'", path);
+    }
+    return fd;
+}
+
+/* Start ferry-importer for this DV with the lock fd inherited as fd 3. */
+static int
+spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int lock_fd,
+               struct dvjob *j)
+{
+    json_object *src = ferry_json_get(dv, "spec.source");
+    const char *url = NULL, *checksum = ferry_json_get_string(src, "http.checksum");
+    const char *ctype = ferry_json_get_string(dv, "spec.contentType");
+    FERRY_AUTOFREE char *dest = ferry_printf("%s/disk.img", dir);
+    FERRY_AUTOFREE char *logpath = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOG);
+    FERRY_AUTOFREE char *size = dv_size_string(dv);
+    FERRY_AUTOFREE char *size_bytes = NULL;
+    FERRY_AUTOSTRV char **argv = NULL;
+    int pfd[2], logfd;
+    pid_t parent = getpid(), pid;
+
+    json_object_object_foreach(src, k, v) {
+        if (!url)
+            url = ferry_json_get_string(v, "url");
+        (void)k;
+    }
+    ferry_strv_push(&argv, c->importer);
+    ferry_strv_push(&argv, "--url");
+    ferry_strv_push(&argv, url);
+    ferry_strv_push(&argv, "--dest");
+    ferry_strv_push(&argv, dest);
+    if (size) {
+        uint64_t b;
+
+        if (ferry_quantity_parse_bytes(size, &b) == 0) {
+            size_bytes = ferry_printf("%llu", (unsigned long long)b);
+            ferry_strv_push(&argv, "--size");
+            ferry_strv_push(&argv, size_bytes);
+        } else {
+            ferry_error_reset();
+        }
+    }
+    if (checksum) {
+        ferry_strv_push(&argv, "--checksum");
+        ferry_strv_push(&argv, checksum);
+    }
+    if (ctype) {
+        ferry_strv_push(&argv, "--content-type");
+        ferry_strv_push(&argv, ctype);
+    }
+    ferry_strv_push(&argv, "--progress");
+    ferry_strv_push(&argv, "json");
+
+    logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "import log '%s'", logpath);
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        close(logfd);
+        return ferry_error_errno(FERRY_ERR_IO, errno, "pipe for the importer");
+    }
+    pid = fork();
+    if (pid < 0) {
+        close(logfd);
+        close(pfd[0]);
+        close(pfd[1]);
+        return ferry_error_errno(FERRY_ERR_IO, errno, "fork for the importer");
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+
+        /* Die with the controller: a restarted one must be able to start
+         * over, and the lock we hold tells it to wait until we are gone. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(125);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(pfd[1], 1);
+        dup2(logfd, 2);
+        if (lock_fd == 3)
+            fcntl(3, F_SETFD, 0);
+        else
+            dup2(lock_fd, 3);
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], argv);
+        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(pfd[1]);
+    close(logfd);
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    j->pid = pid;
+    j->out_fd = pfd[0];
+    j->line_len = 0;
+    j->bytes_done = j->bytes_total = 0;
+    j->exited = j->saw_done = false;
+    j->status = 0;
+    c->running_imports++;
+    ferry_log_info("import %s/%s: started %s (pid %d)", ferry_obj_namespace(dv),
+                   ferry_obj_name(dv), url, (int)pid);
+    return 0;
+}
+
+static int
+create_blank(const char *dir, uint64_t size)
+{
+    FERRY_AUTOFREE char *tmp = ferry_printf("%s/disk.img.blank", dir);
+    FERRY_AUTOFREE char *dest = ferry_printf("%s/disk.img", dir);
+    FERRY_AUTOCLOSE int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume '%s'", tmp);
+    if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume '%s'", tmp);
+    if (rename(tmp, dest) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume '%s'", dest);
+    return 0;
+}
+
+static uint64_t
+backoff_ms(struct ferry_controller *c, int failures)
+{
+    uint64_t ms = (uint64_t)c->o.import_backoff_ms;
+
+    for (int i = 1; i < failures && ms < (uint64_t)c->o.import_backoff_max_ms; i++)
+        ms *= 2;
+    if (ms > (uint64_t)c->o.import_backoff_max_ms)
+        ms = (uint64_t)c->o.import_backoff_max_ms;
+    return ms;
+}
+
+/* The import (http and the other URL sources). */
+static int
+reconcile_import(struct ferry_controller *c, json_object *dv, json_object *status,
+                 const char *key, const char *dir)
+{
+    const char *ns = ferry_obj_namespace(dv), *name = ferry_obj_name(dv);
+    struct dvjob *j = strmap_get(&c->jobs, key);
+    uint64_t now = ferry_now_ns();
+    bool busy;
+    int lock_fd;
+
+    if (j && j->pid > 0) {
+        FERRY_AUTOFREE char *p = job_progress(j);
+
+        if (!ferry_str_eq(p, j->last_progress) && now - j->last_write_ns < 1000000000ULL) {
+            /* Throttle progress writes to one a second. */
+            ctl_enqueue(c, Q_DV, ns, name,
+                        (int)((1000000000ULL - (now - j->last_write_ns)) / 1000000ULL) + 1);
+            return 0;
+        }
+        set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
+                  "Import into the volume in progress");
+        json_object_object_add(status, "progress", json_object_new_string(p));
+        cond(status, "Running", "True", "Pod is running", NULL);
+        cond(status, "Ready", "False", "TransferRunning", NULL);
+        if (ctl_write_status(c, dv, status) < 0)
+            return -1;
+        free(j->last_progress);
+        j->last_progress = FERRY_STEAL(p);
+        j->last_write_ns = now;
+        return 0;
+    }
+    if (j && j->exited) {
+        FERRY_AUTOFREE char *disk = ferry_printf("%s/disk.img", dir);
+        bool ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && access(disk, F_OK) == 0;
+
+        j->exited = false;
+        if (ok) {
+            if (ferry_volume_write_done(dir, ferry_obj_uid(dv)) < 0)
+                return -1;
+            ferry_log_info("import %s/%s: succeeded", ns, name);
+            strmap_remove(&c->jobs, key);
+            return succeed(c, dv, status, name);
+        } else {
+            FERRY_AUTOFREE char *why = last_log_line(dir);
+            FERRY_AUTOFREE char *ws = ferry_wait_status_string(j->status);
+            int64_t restarts = ferry_json_get_int(status, "restartCount", 0) + 1;
+            FERRY_AUTOFREE char *msg = NULL;
+
+            if (!why)
+                why = ferry_printf("ferry-importer %s", ws);
+            json_object_object_add(status, "restartCount", json_object_new_int64(restarts));
+            ferry_log_warn("import %s/%s: attempt %lld failed: %s", ns, name,
+                           (long long)restarts, why);
+            if (restarts >= c->o.import_retries) {
+                strmap_remove(&c->jobs, key);
+                msg = ferry_printf("Import failed after %lld attempts: %s", (long long)restarts,
+                                   why);
+                json_object_object_add(status, "progress", json_object_new_string("N/A"));
+                return fail(c, dv, status, "ImportFailed", msg);
+            }
+            j->retry_at_ns = now + backoff_ms(c, (int)restarts) * 1000000ULL;
+            msg = ferry_printf("%s; back-off %llus restarting the import", why,
+                               (unsigned long long)(backoff_ms(c, (int)restarts) / 1000));
+            ferry_store_record_event(c->st, dv, "Warning", "Error", why);
+            cond(status, "Running", "False", "CrashLoopBackOff", msg);
+            cond(status, "Ready", "False", "TransferRunning", NULL);
+            if (ctl_write_status(c, dv, status) < 0)
+                return -1;
+            ctl_enqueue(c, Q_DV, ns, name, (int)backoff_ms(c, (int)restarts) + 1);
+            return 0;
+        }
+    }
+    if (j && j->retry_at_ns > now) {
+        ctl_enqueue(c, Q_DV, ns, name, (int)((j->retry_at_ns - now) / 1000000ULL) + 1);
+        return 0;
+    }
+    if (c->running_imports >= c->o.max_imports) {
+        set_phase(c, dv, status, "ImportScheduled", "Normal", "ImportScheduled",
+                  "Import into the volume scheduled");
+        if (!json_object_object_get_ex(status, "progress", NULL))
+            json_object_object_add(status, "progress", json_object_new_string("N/A"));
+        cond(status, "Running", "False", "Pending", "Waiting for a free import slot");
+        cond(status, "Ready", "False", NULL, NULL);
+        ctl_enqueue(c, Q_DV, ns, name, 1000);
+        return ctl_write_status(c, dv, status);
+    }
+    lock_fd = open_lock(dir, &busy);
+    if (lock_fd < 0) {
+        if (!busy)
+            return -1;
+        /* An importer of an earlier controller (or an upload) is still
+         * going: it dies with its parent; look again shortly. */
+        ferry_error_reset();
+        ctl_enqueue(c, Q_DV, ns, name, 300);
+        return 0;
+    }
+    clean_volume(dir);
+    if (!j) {
+        j = ferry_calloc(1, sizeof *j);
+        j->out_fd = -1;
+        j->uid = ferry_strdup(ferry_obj_uid(dv));
+        strmap_put(&c->jobs, key, j);
+    }
+    j->retry_at_ns = 0;
+    if (spawn_importer(c, dv, dir, lock_fd, j) < 0) {
+        close(lock_fd);
+        return -1;
+    }
+    close(lock_fd);
+    free(j->last_progress);
+    j->last_progress = ferry_strdup("N/A");
+    j->last_write_ns = now;
+    set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
+              "Import into the volume in progress");
+    json_object_object_add(status, "progress", json_object_new_string("N/A"));
+    cond(status, "Running", "True", "Pod is running", NULL);
+    cond(status, "Ready", "False", "TransferRunning", NULL);
+    return ctl_write_status(c, dv, status);
+}
+
+/* Which source key (http, blank, upload, registry ...) the DV uses. */
+static const char *
+source_kind(json_object *dv)
+{
+    json_object *src = ferry_json_get(dv, "spec.source");
+
+    if (src && json_object_is_type(src, json_type_object)) {
+        json_object_object_foreach(src, k, v) {
+            (void)v;
+            return k;
+        }
+    }
+    if (ferry_json_get(dv, "spec.sourceRef"))
+        return "sourceRef";
+    return NULL;
+}
+
+int
+ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
+{
+    FERRY_AUTOFREE char *key = ferry_printf("%s/%s", ns, name);
+    FERRY_AUTOPTR(json_object) dv = NULL;
+    FERRY_AUTOPTR(json_object) status = NULL;
+    FERRY_AUTOFREE char *dir = NULL;
+    struct dvjob *j;
+    const char *uid, *src, *phase;
+
+    if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) < 0) {
+        if (ferry_error_code() != FERRY_ERR_NOTFOUND)
+            return -1;
+        ferry_error_reset();
+        forget_job(c, key);
+        return 0;
+    }
+    uid = ferry_obj_uid(dv);
+    j = strmap_get(&c->jobs, key);
+    if (j && !ferry_str_eq(j->uid, uid))
+        forget_job(c, key); /* a DV of the same name, recreated */
+    dir = ferry_volume_dir(c->state_dir, ns, name);
+
+    if (ctl_is_deleting(dv)) {
+        if (!ctl_has_finalizer(dv, FERRY_FINALIZER_VOLUME))
+            return 0;
+        forget_job(c, key);
+        if (ferry_rm_rf(dir) < 0)
+            return -1;
+        ferry_log_info("datavolume %s: volume removed", key);
+        return ctl_set_finalizer(c, dv, FERRY_FINALIZER_VOLUME, false);
+    }
+    if (ctl_set_finalizer(c, dv, FERRY_FINALIZER_VOLUME, true) < 0)
+        return -1;
+
+    status = ctl_status_copy(dv);
+    phase = phase_of(status);
+    if (ferry_str_eq(phase, "Succeeded") || ferry_str_eq(phase, "Failed")) {
+        forget_job(c, key);
+        return 0;
+    }
+    if (phase[0] == '\0') {
+        json_object_object_add(status, "phase", json_object_new_string("Pending"));
+        json_object_object_add(status, "progress", json_object_new_string("N/A"));
+        json_object_object_add(status, "restartCount", json_object_new_int(0));
+    }
+
+    src = source_kind(dv);
+    if (!src)
+        return fail(c, dv, status, "InvalidSource", "spec.source: Required value");
+    if (ferry_str_eq(src, "sourceRef") || ferry_str_eq(src, "pvc") ||
+        ferry_str_eq(src, "snapshot") || ferry_str_eq(src, "imageio") ||
+        ferry_str_eq(src, "vddk")) {
+        FERRY_AUTOFREE char *msg =
+            ferry_printf("spec.source.%s: Unsupported value: ferry imports http, registry, "
+                         "s3, gcs, upload and blank sources", src);
+
+        return fail(c, dv, status, "UnsupportedSource", msg);
+    }
+
+    /* "Bind the PVC": the volume directory. */
+    if (ferry_mkdir_p(dir, 0755) < 0)
+        return -1;
+    if (!ferry_condition_is_true(dv, "Bound"))
+        ferry_store_record_event(c->st, dv, "Normal", "Bound", "PVC bound");
+    set_bound(status, name);
+
+    if (ferry_volume_is_done(dir, uid)) {
+        forget_job(c, key);
+        return succeed(c, dv, status, name);
+    }
+
+    if (ferry_str_eq(src, "blank")) {
+        FERRY_AUTOFREE char *size = dv_size_string(dv);
+        uint64_t bytes;
+
+        if (!size)
+            return fail(c, dv, status, "InvalidSize",
+                        "spec.storage.resources.requests.storage: Required value");
+        if (ferry_quantity_parse_bytes(size, &bytes) < 0) {
+            FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
+
+            ferry_error_reset();
+            return fail(c, dv, status, "InvalidSize", msg);
+        }
+        if (create_blank(dir, bytes) < 0 || ferry_volume_write_done(dir, uid) < 0)
+            return -1;
+        return succeed(c, dv, status, name);
+    }
+
+    if (ferry_str_eq(src, "upload")) {
+        /* `ferry image-upload` waits for UploadReady, writes disk.img under
+         * import.lock, records import.done and annotates the DV
+         * ferry.io/upload=done, which brings us back here. */
+        if (ferry_str_eq(phase_of(status), "Pending") || !phase_of(status)[0]) {
+            set_phase(c, dv, status, "UploadScheduled", "Normal", "UploadScheduled",
+                      "Upload into the volume scheduled");
+            cond(status, "Running", "False", "Pending", NULL);
+            cond(status, "Ready", "False", NULL, NULL);
+            return ctl_write_status(c, dv, status);
+        }
+        set_phase(c, dv, status, "UploadReady", "Normal", "UploadReady",
+                  "Upload into the volume is ready");
+        cond(status, "Running", "True", "Pod is running", NULL);
+        cond(status, "Ready", "False", "TransferRunning", NULL);
+        return ctl_write_status(c, dv, status);
+    }
+
+    return reconcile_import(c, dv, status, key, dir);
+}

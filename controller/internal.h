@@ -1,0 +1,94 @@
+/* What the reconcilers of ferry-controller share: the controller state, the
+ * work queue (dirty keys with a not-before time) and a small string map. */
+#ifndef FERRY_CONTROLLER_INTERNAL_H
+#define FERRY_CONTROLLER_INTERNAL_H
+
+#include "controller/controller.h"
+#include "common/store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A string-keyed hash map of owned values. */
+struct strmap_entry {
+    char *key;
+    void *value;
+    struct strmap_entry *next;
+};
+struct strmap {
+    struct strmap_entry **buckets;
+    size_t nbuckets, count;
+    void (*free_value)(void *);
+};
+void strmap_init(struct strmap *m, void (*free_value)(void *));
+void strmap_release(struct strmap *m);
+void *strmap_get(struct strmap *m, const char *key);
+/* Replaces (and frees) an existing value. */
+void strmap_put(struct strmap *m, const char *key, void *value);
+void strmap_remove(struct strmap *m, const char *key);
+/* Calls fn for each entry; fn may not modify the map. */
+void strmap_foreach(struct strmap *m, void (*fn)(const char *key, void *value, void *opaque),
+                    void *opaque);
+
+/* Queue kinds: the first character of a key, then "ns/name". */
+enum { Q_DV = 'D', Q_VM = 'M', Q_VMI = 'I' };
+
+/* One import job (a ferry-importer child) or the memory of a failed one. */
+struct dvjob {
+    char *uid;               /* the DV it works for */
+    pid_t pid;               /* 0 when not running */
+    int out_fd;              /* its stdout (progress JSON lines), -1 when closed */
+    char line[4096];
+    size_t line_len;
+    uint64_t bytes_done, bytes_total;
+    bool exited;
+    int status;              /* wait status once exited */
+    bool saw_done;           /* final {"phase":"done"} line seen */
+    uint64_t retry_at_ns;    /* monotonic; 0: no pending backoff */
+    uint64_t last_write_ns;  /* last progress status write */
+    char *last_progress;
+};
+
+struct ferry_controller {
+    struct ferry_controller_opts o;
+    char *state_dir;
+    char *importer;
+    struct ferry_store *st;
+    struct strmap queue;     /* key -> uint64_t* not-before (monotonic ns) */
+    struct strmap jobs;      /* "ns/name" -> struct dvjob */
+    struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
+    int running_imports;
+};
+
+/* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins. */
+void ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *name,
+                 int delay_ms);
+
+/* Reconcilers: 0 when done (or requeued), -1 on a store error (the caller
+ * logs it and requeues with a delay). */
+int ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name);
+int ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name);
+int ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name);
+
+/* Import jobs: read progress from their pipes, collect exits (marking their
+ * DVs dirty), and kill them all at shutdown. */
+void ferry_dv_poll_jobs(struct ferry_controller *c, int timeout_ms);
+void ferry_dv_reap_jobs(struct ferry_controller *c);
+void ferry_dv_kill_jobs(struct ferry_controller *c);
+void dvjob_free(void *p);
+
+/* Placement: the name of the Ready node (heartbeat younger than
+ * node_ready_seconds), or NULL; *ret_total counts Node objects. */
+char *ferry_placement_ready_node(struct ferry_controller *c, int *ret_total);
+
+/* Helpers shared by the reconcilers. */
+json_object *ctl_status_copy(json_object *obj);              /* status deep copy or {} */
+/* Write status when it differs from obj's; returns 0 (also when unchanged). */
+int ctl_write_status(struct ferry_controller *c, json_object *obj, json_object *status);
+bool ctl_is_deleting(json_object *obj);
+bool ctl_has_finalizer(json_object *obj, const char *f);
+/* Add or remove a finalizer with a metadata update; 0 also when nothing to do. */
+int ctl_set_finalizer(struct ferry_controller *c, json_object *obj, const char *f, bool on);
+
+#endif

@@ -1,0 +1,170 @@
+/* ferry-controller: parse options, run the reconcile loop (controller.h)
+ * until SIGTERM or SIGINT. */
+#include "controller/controller.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+    stop_requested = 1;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: ferry-controller [OPTIONS]\n"
+            "\n"
+            "Reconcile DataVolumes (import jobs), VirtualMachines (run strategies -> VMIs)\n"
+            "and VMI placement for one Ferry state directory.\n"
+            "\n"
+            "Options:\n"
+            "  --state-dir DIR        state directory (default: $FERRY_STATE_DIR or /var/lib/ferry)\n"
+            "  --store WHERE          store location (default: the state directory)\n"
+            "  --importer PATH        ferry-importer to run (default: beside this program)\n"
+            "  --max-imports N        concurrent import jobs (default 2)\n"
+            "  --import-retries N     failed attempts before a DataVolume is Failed (default 5)\n"
+            "  --import-backoff MS    first retry delay in ms, doubling per failure (default 10000)\n"
+            "  --resync MS            full resync period in ms (default 30000)\n"
+            "  --vm-backoff S         first VM start-failure back-off in seconds (default 10)\n"
+            "  --debug MODULES        debug output for these modules\n"
+            "  -h, --help             show this help\n"
+            "  --version              show the version\n");
+}
+
+static int
+int_arg(const char *opt, const char *s, int *ret)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (!*s || *end || v < 0 || v > INT_MAX) {
+        fprintf(stderr, "ferry-controller: %s: '%s' is not a non-negative integer\n", opt, s);
+        return -1;
+    }
+    *ret = (int)v;
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
+           O_DEBUG, O_VERSION };
+    static const struct option opts[] = {
+        { "state-dir", required_argument, NULL, O_STATE },
+        { "store", required_argument, NULL, O_STORE },
+        { "importer", required_argument, NULL, O_IMPORTER },
+        { "max-imports", required_argument, NULL, O_MAX },
+        { "import-retries", required_argument, NULL, O_RETRIES },
+        { "import-backoff", required_argument, NULL, O_BACKOFF },
+        { "resync", required_argument, NULL, O_RESYNC },
+        { "vm-backoff", required_argument, NULL, O_VMB },
+        { "debug", required_argument, NULL, O_DEBUG },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, O_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    struct ferry_controller_opts o;
+    struct ferry_controller *c;
+    char *importer = NULL;
+    struct sigaction sa = { .sa_handler = on_signal };
+    int ch, r;
+
+    ferry_log_init("ferry-controller");
+    ferry_controller_opts_init(&o);
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_STATE:
+            o.state_dir = optarg;
+            break;
+        case O_STORE:
+            o.store = optarg;
+            break;
+        case O_IMPORTER:
+            o.importer = optarg;
+            break;
+        case O_MAX:
+            if (int_arg("--max-imports", optarg, &o.max_imports) < 0)
+                return 2;
+            break;
+        case O_RETRIES:
+            if (int_arg("--import-retries", optarg, &o.import_retries) < 0)
+                return 2;
+            break;
+        case O_BACKOFF:
+            if (int_arg("--import-backoff", optarg, &o.import_backoff_ms) < 0)
+                return 2;
+            break;
+        case O_RESYNC:
+            if (int_arg("--resync", optarg, &o.resync_ms) < 0)
+                return 2;
+            break;
+        case O_VMB:
+            if (int_arg("--vm-backoff", optarg, &o.vm_backoff_s) < 0)
+                return 2;
+            break;
+        case O_DEBUG:
+            ferry_log_set_debug(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case O_VERSION:
+            printf("ferry-controller %s\n", FERRY_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "ferry-controller: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "ferry-controller: unknown option '%s'; see --help\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ferry-controller: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!o.importer) {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+        if (n > 0) {
+            self[n] = '\0';
+            importer = ferry_printf("%s/ferry-importer", dirname(self));
+            if (access(importer, X_OK) == 0)
+                o.importer = importer;
+        }
+    }
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (ferry_controller_new(&o, &c) < 0) {
+        ferry_log_last_error();
+        free(importer);
+        return 1;
+    }
+    ferry_log_info("started (state %s, up to %d imports)", o.state_dir ? o.state_dir
+                   : ferry_state_dir(), o.max_imports);
+    r = ferry_controller_run(c, &stop_requested);
+    if (r < 0)
+        ferry_log_last_error();
+    ferry_controller_free(c);
+    free(importer);
+    ferry_log_info("stopped");
+    return r < 0 ? 1 : 0;
+}
