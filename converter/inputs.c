@@ -1,0 +1,184 @@
+/* The table of input parsers and format detection by content.  The file is
+ * read once (whole for text formats; an archive only gets its first bytes
+ * here and is opened again by its parser with libarchive).  XML is parsed
+ * here with libxml2 so that each XML parser's probe only looks at the root
+ * element and its namespace.
+ */
+#include "converter/inputs.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <libxml/parser.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/error.h"
+#include "common/util.h"
+
+const struct ferry_input *const ferry_inputs[] = {
+    &ferry_input_ova,     /* tar magic: before anything that reads text */
+    &ferry_input_ovf,
+    &ferry_input_vbox,
+    &ferry_input_libvirt,
+    &ferry_input_vmx,
+    &ferry_input_xl,
+    NULL,
+};
+
+#define TEXT_MAX (16u << 20)
+#define HEAD_MAX (64u << 10)
+
+bool
+ferry_parse_u64(const char *s, uint64_t *ret)
+{
+    if (!s)
+        return false;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (errno || *end)
+        return false;
+    *ret = v;
+    return true;
+}
+
+bool
+ferry_parse_truthy(const char *s)
+{
+    return s && (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcmp(s, "1") ||
+                 !strcasecmp(s, "on"));
+}
+
+int
+ferry_xml_parse(const char *source, const char *buf, size_t len, xmlDoc **ret)
+{
+    xmlResetLastError();
+    xmlDoc *doc = xmlReadMemory(buf, (int)len, source, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) {
+        const xmlError *e = xmlGetLastError();
+        FERRY_AUTOFREE char *msg = ferry_strdup(e && e->message ? e->message : "not XML");
+        size_t n = strlen(msg);
+        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+            msg[--n] = '\0';
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': line %d: %s", source, e ? e->line : 0, msg);
+    }
+    *ret = doc;
+    return 0;
+}
+
+xmlXPathObject *
+ferry_xml_nodes(xmlXPathContext *ctx, xmlNode *node, const char *xpath)
+{
+    ctx->node = node ? node : xmlDocGetRootElement(ctx->doc);
+    return xmlXPathEvalExpression((const xmlChar *)xpath, ctx);
+}
+
+char *
+ferry_xml_str(xmlXPathContext *ctx, xmlNode *node, const char *xpath)
+{
+    FERRY_AUTOPTR(xmlXPathObject) o = ferry_xml_nodes(ctx, node, xpath);
+    if (!o)
+        return NULL;
+    xmlChar *s = xmlXPathCastToString(o);
+    if (!s)
+        return NULL;
+    /* Trim: values in hand-edited files carry stray blanks. */
+    char *b = (char *)s;
+    while (isspace((unsigned char)*b))
+        b++;
+    size_t n = strlen(b);
+    while (n && isspace((unsigned char)b[n - 1]))
+        n--;
+    char *r = n ? ferry_strndup(b, n) : NULL;
+    xmlFree(s);
+    return r;
+}
+
+char *
+ferry_xml_attr(xmlNode *node, const char *name)
+{
+    for (xmlAttr *a = node ? node->properties : NULL; a; a = a->next) {
+        if (!strcmp((const char *)a->name, name)) {
+            xmlChar *v = xmlNodeGetContent((xmlNode *)a);
+            char *r = v ? ferry_strdup((const char *)v) : NULL;
+            xmlFree(v);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static bool
+looks_like_xml(const char *buf, size_t len)
+{
+    size_t i = 0;
+    if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
+        i = 3;
+    while (i < len && isspace((unsigned char)buf[i]))
+        i++;
+    return i < len && buf[i] == '<';
+}
+
+int
+ferry_inputs_parse_file(const char *path, struct ferry_vm_list *list)
+{
+    FERRY_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot open", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot stat", path);
+    if (!S_ISREG(st.st_mode))
+        return ferry_error(FERRY_ERR_INVALID, "'%s': not a regular file", path);
+
+    size_t want = st.st_size > TEXT_MAX ? HEAD_MAX : (size_t)st.st_size;
+    FERRY_AUTOFREE char *buf = ferry_malloc(want + 1);
+    size_t len = 0;
+    while (len < want) {
+        ssize_t n = read(fd, buf + len, want - len);
+        if (n < 0)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot read", path);
+        if (n == 0)
+            break;
+        len += n;
+    }
+    buf[len] = '\0';
+    if (len == 0)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': empty file", ferry_vm_basename(path));
+
+    FERRY_AUTOFREE char *dir = ferry_vm_dirname(path);
+    struct ferry_input_data in = {
+        .path = path,
+        .name = ferry_vm_basename(path),
+        .dir = dir,
+        .buf = buf,
+        .len = len,
+        .whole = len == (size_t)st.st_size,
+    };
+    FERRY_AUTOPTR(xmlDoc) doc = NULL;
+    if (in.whole && looks_like_xml(buf, len)) {
+        if (ferry_xml_parse(in.name, buf, len, &doc) < 0)
+            return -1;
+        in.xml = doc;
+    }
+    for (const struct ferry_input *const *p = ferry_inputs; *p; p++) {
+        if ((*p)->probe(&in))
+            return (*p)->parse(&in, list);
+    }
+    if (in.xml)
+        return ferry_error(FERRY_ERR_UNSUPPORTED,
+                           "'%s': XML root element <%s> is not an OVF envelope, a VirtualBox "
+                           "machine or a libvirt domain",
+                           in.name, (const char *)xmlDocGetRootElement(in.xml)->name);
+    return ferry_error(FERRY_ERR_UNSUPPORTED,
+                       "'%s': not a recognized VM definition (VMX, OVF, OVA, .vbox, libvirt "
+                       "XML, xl.cfg)",
+                       in.name);
+}

@@ -1,0 +1,73 @@
+/* Input parsers: one file per legacy format under inputs/, one line each in
+ * the table in inputs.c.  The format is detected by content, never by file
+ * name: inputs.c reads the file once, parses it with libxml2 when it is XML,
+ * and asks each parser's probe in turn.  Also the small libxml2 helpers the
+ * XML parsers share (XPath on a node, first error as a message).
+ */
+#ifndef FERRY_CONVERTER_INPUTS_H
+#define FERRY_CONVERTER_INPUTS_H
+
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "converter/vm_def.h"
+
+struct ferry_input_data {
+    const char *path;      /* as given on the command line */
+    const char *name;      /* basename, for messages: "'web.vmx': ..." */
+    const char *dir;       /* directory the definition's relative paths start from */
+    const char *buf;       /* the whole file (text formats) or its first bytes (archives) */
+    size_t len;
+    bool whole;            /* buf holds the whole file */
+    xmlDoc *xml;           /* when the content is XML, else NULL */
+};
+
+struct ferry_input {
+    const char *name;      /* vmx, ovf, ova, vbox, libvirt, xl */
+    const char *description;
+    bool (*probe)(const struct ferry_input_data *in);
+    /* Append one def per VM found to LIST. */
+    int (*parse)(const struct ferry_input_data *in, struct ferry_vm_list *list);
+};
+
+extern const struct ferry_input ferry_input_vmx;
+extern const struct ferry_input ferry_input_ovf;
+extern const struct ferry_input ferry_input_ova;
+extern const struct ferry_input ferry_input_vbox;
+extern const struct ferry_input ferry_input_libvirt;
+extern const struct ferry_input ferry_input_xl;
+
+/* NULL-terminated, in probe order. */
+extern const struct ferry_input *const ferry_inputs[];
+
+/* Detect the format of PATH and parse it into LIST. */
+int ferry_inputs_parse_file(const char *path, struct ferry_vm_list *list);
+
+/* Parse XML text (no network, no entity expansion); the error names SOURCE,
+ * the line and libxml2's message. */
+int ferry_xml_parse(const char *source, const char *buf, size_t len, xmlDoc **ret);
+/* String value of XPATH evaluated at NODE (or the document when NULL);
+ * NULL when empty or absent.  Caller frees. */
+char *ferry_xml_str(xmlXPathContext *ctx, xmlNode *node, const char *xpath);
+/* Nodes matching XPATH at NODE; caller frees with xmlXPathFreeObject. */
+xmlXPathObject *ferry_xml_nodes(xmlXPathContext *ctx, xmlNode *node, const char *xpath);
+/* Attribute by local name in any (or no) namespace; caller frees. */
+char *ferry_xml_attr(xmlNode *node, const char *name);
+
+static inline void
+ferry_xml_doc_free_(xmlDoc *d)
+{
+    xmlFreeDoc(d);
+}
+FERRY_DEFINE_AUTOPTR(xmlDoc, ferry_xml_doc_free_)
+FERRY_DEFINE_AUTOPTR(xmlXPathContext, xmlXPathFreeContext)
+FERRY_DEFINE_AUTOPTR(xmlXPathObject, xmlXPathFreeObject)
+
+/* Parse a decimal unsigned number that must fill the whole string. */
+bool ferry_parse_u64(const char *s, uint64_t *ret);
+/* "true"/"yes"/"1"/"on" (any case). */
+bool ferry_parse_truthy(const char *s);
+
+#endif

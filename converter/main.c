@@ -1,0 +1,264 @@
+/* ferry-converter: legacy VM definition -> KubeVirt VirtualMachine manifests.
+ * Parses options and calls the library: inputs.c (detect and parse),
+ * inspect.c (optional), outputs/kubevirt.c (emit).  Output goes to stdout as
+ * a multi-document YAML stream or a JSON List; warnings go to stderr.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/name.h"
+#include "common/util.h"
+#include "common/yaml.h"
+#include "converter/inputs.h"
+#include "converter/inspect.h"
+#include "converter/outputs/kubevirt.h"
+
+#define INSPECT_TIMEOUT 300
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ferry-converter INPUT [-o yaml|json] [--namespace NS] [--name NAME]\n"
+            "                       [--disk-source upload|http:BASEURL|registry:PREFIX]\n"
+            "                       [--network-map SOURCE=pod|SOURCE=multus:NS/NAME ...]\n"
+            "                       [--run-strategy Halted|Always|RerunOnFailure|Manual|Once]\n"
+            "                       [--compat auto|virtio|legacy] [--inspect]\n"
+            "                       [--inspect-timeout SECONDS] [--debug MODULES]\n"
+            "\n"
+            "Convert a legacy VM definition (VMware .vmx, OVF/OVA, VirtualBox .vbox, libvirt\n"
+            "domain XML, Xen xl.cfg; detected by content) into kubevirt.io/v1 VirtualMachine\n"
+            "manifests with cdi.kubevirt.io/v1beta1 dataVolumeTemplates, on stdout.\n"
+            "\n"
+            "  -o, --output FORMAT     yaml (multi-document stream, default) or json (a List)\n"
+            "  -n, --namespace NS      set metadata.namespace\n"
+            "      --name NAME         VM name (single-VM inputs); default: the source name,\n"
+            "                          made DNS-1123\n"
+            "      --disk-source SRC   upload (default), http:BASEURL (url = BASEURL/<file>),\n"
+            "                          registry:PREFIX (url = docker://PREFIX/<dv name>)\n"
+            "      --network-map MAP   SOURCE=pod or SOURCE=multus:NS/NAME; repeatable.\n"
+            "                          Unmapped: the first NIC gets the pod network\n"
+            "      --run-strategy RS   default Halted\n"
+            "      --compat MODE       auto (default): virtio when the guest has drivers,\n"
+            "                          else SATA disks and e1000e NICs\n"
+            "      --inspect           inspect the guest disks with libguestfs (slow)\n"
+            "      --debug MODULES     debug output for modules (converter, all)\n"
+            "  -h, --help              this text\n"
+            "      --version           print the version\n");
+}
+
+/* Unique DNS-1123 names for every VM of the input. */
+static char *
+vm_name(const struct ferry_vm_list *list, size_t i, char **taken)
+{
+    FERRY_AUTOFREE char *base = ferry_name_sanitize(list->vms[i]->name, 63);
+    char *name = ferry_strdup(base);
+    for (int n = 2; ; n++) {
+        bool clash = false;
+        for (char **t = taken; t && *t; t++)
+            clash |= !strcmp(*t, name);
+        if (!clash)
+            return name;
+        free(name);
+        FERRY_AUTOFREE char *suffix = ferry_printf("-%d", n);
+        name = ferry_printf("%.*s%s", (int)(63 - strlen(suffix)), base, suffix);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    enum { OPT_NAME = 256, OPT_DISK_SOURCE, OPT_NETMAP, OPT_RUN, OPT_COMPAT, OPT_INSPECT,
+           OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"namespace", required_argument, NULL, 'n'},
+        {"name", required_argument, NULL, OPT_NAME},
+        {"disk-source", required_argument, NULL, OPT_DISK_SOURCE},
+        {"network-map", required_argument, NULL, OPT_NETMAP},
+        {"run-strategy", required_argument, NULL, OPT_RUN},
+        {"compat", required_argument, NULL, OPT_COMPAT},
+        {"inspect", no_argument, NULL, OPT_INSPECT},
+        {"inspect-timeout", required_argument, NULL, OPT_INSPECT_TIMEOUT},
+        {"debug", required_argument, NULL, OPT_DEBUG},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    ferry_log_init("ferry-converter");
+    struct ferry_kubevirt_opts o = {.run_strategy = "Halted"};
+    const char *output = "yaml";
+    bool inspect = false;
+    unsigned inspect_timeout = INSPECT_TIMEOUT;
+    int rc = 1;
+    struct ferry_vm_list list = {0};
+    FERRY_AUTOSTRV char **taken = NULL;
+    FERRY_AUTOPTR(json_object) docs = NULL;
+
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:n:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            if (strcmp(optarg, "yaml") && strcmp(optarg, "json")) {
+                fprintf(stderr, "ferry-converter: -o: '%s' is not yaml or json\n", optarg);
+                return 2;
+            }
+            output = optarg;
+            break;
+        case 'n':
+            if (ferry_name_check_label("--namespace", optarg) < 0)
+                goto usage_error;
+            o.namespace = optarg;
+            break;
+        case OPT_NAME:
+            if (ferry_name_check_label("--name", optarg) < 0)
+                goto usage_error;
+            o.name = optarg;
+            break;
+        case OPT_DISK_SOURCE:
+            if (ferry_kubevirt_parse_disk_source(optarg, &o) < 0)
+                goto usage_error;
+            break;
+        case OPT_NETMAP:
+            o.maps = ferry_realloc(o.maps, (o.nmaps + 1) * sizeof(*o.maps));
+            if (ferry_kubevirt_parse_network_map(optarg, &o.maps[o.nmaps]) < 0)
+                goto usage_error;
+            o.nmaps++;
+            break;
+        case OPT_RUN:
+            if (!ferry_kubevirt_run_strategy_valid(optarg)) {
+                fprintf(stderr,
+                        "ferry-converter: --run-strategy: '%s' is not Halted, Always, "
+                        "RerunOnFailure, Manual or Once\n",
+                        optarg);
+                return 2;
+            }
+            o.run_strategy = optarg;
+            break;
+        case OPT_COMPAT:
+            if (ferry_kubevirt_parse_compat(optarg, &o.compat) < 0)
+                goto usage_error;
+            break;
+        case OPT_INSPECT:
+            inspect = true;
+            break;
+        case OPT_INSPECT_TIMEOUT: {
+            uint64_t t;
+            if (!ferry_parse_u64(optarg, &t) || t == 0 || t > 86400) {
+                fprintf(stderr, "ferry-converter: --inspect-timeout: '%s' is not 1..86400\n",
+                        optarg);
+                return 2;
+            }
+            inspect_timeout = (unsigned)t;
+            break;
+        }
+        case OPT_DEBUG:
+            ferry_log_set_debug(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("ferry-converter %s\n", FERRY_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "ferry-converter: option '%s' needs an argument\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "ferry-converter: unknown option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "ferry-converter: %s\n",
+                optind == argc ? "missing INPUT (see --help)" : "only one INPUT is accepted");
+        return 2;
+    }
+    const char *input = argv[optind];
+
+    if (ferry_inputs_parse_file(input, &list) < 0)
+        goto error;
+    if (list.n == 0) {
+        ferry_error(FERRY_ERR_FORMAT, "'%s': no virtual machine found", ferry_vm_basename(input));
+        goto error;
+    }
+    if (o.name && list.n > 1) {
+        fprintf(stderr, "ferry-converter: --name: '%s' holds %zu VMs; --name needs exactly one\n",
+                ferry_vm_basename(input), list.n);
+        rc = 2;
+        goto out;
+    }
+
+    docs = json_object_new_array();
+    for (size_t i = 0; i < list.n; i++) {
+        struct ferry_vm_def *def = list.vms[i];
+        if (inspect) {
+            if (ferry_inspect_run(def, inspect_timeout) < 0) {
+                ferry_log_warn("'%s': %s; continuing without it", ferry_vm_basename(input),
+                               ferry_error_message());
+                ferry_error_reset();
+            } else if (def->inspect.efi && !def->firmware_known &&
+                       def->firmware != FERRY_FW_EFI) {
+                ferry_log_warn("'%s': %s: the source does not state its firmware; the guest "
+                               "has an EFI system partition: using EFI",
+                               ferry_vm_basename(input), def->name);
+                def->firmware = FERRY_FW_EFI;
+            }
+        }
+        char *name = o.name ? ferry_strdup(o.name) : vm_name(&list, i, taken);
+        ferry_strv_push(&taken, name);
+        free(name);
+        json_object *vm = NULL;
+        const char *final = taken[ferry_strv_len(taken) - 1];
+        if (ferry_kubevirt_emit(def, final, &o, &vm) < 0)
+            goto error;
+        json_object_array_add(docs, vm);
+    }
+    for (size_t k = 0; k < o.nmaps; k++)
+        if (!o.maps[k].used)
+            ferry_log_warn("--network-map: source network '%s' is not used by any NIC",
+                           o.maps[k].source);
+
+    if (!strcmp(output, "json")) {
+        FERRY_AUTOPTR(json_object) lst = json_object_new_object();
+        json_object_object_add(lst, "apiVersion", json_object_new_string("v1"));
+        json_object_object_add(lst, "kind", json_object_new_string("List"));
+        json_object_object_add(lst, "items", json_object_get(docs));
+        FERRY_AUTOFREE char *s = ferry_json_to_string(lst, true);
+        fputs(s, stdout);
+        fputc('\n', stdout);
+    } else {
+        FERRY_AUTOFREE char *s = ferry_yaml_emit_stream(docs);
+        if (!s)
+            goto error;
+        fputs(s, stdout);
+    }
+    if (fflush(stdout) != 0) {
+        ferry_error_errno(FERRY_ERR_IO, errno, "writing the output");
+        goto error;
+    }
+    rc = 0;
+    goto out;
+
+usage_error:
+    fprintf(stderr, "ferry-converter: %s\n", ferry_error_message());
+    rc = 2;
+    goto out;
+error:
+    ferry_log_last_error();
+    rc = 1;
+out:
+    ferry_vm_list_free(&list);
+    for (size_t k = 0; k < o.nmaps; k++) {
+        free(o.maps[k].source);
+        free(o.maps[k].multus);
+    }
+    free(o.maps);
+    return rc;
+}

@@ -1,0 +1,339 @@
+/* The neutral VM model: lifetime, the small normalizers every parser needs
+ * (MAC, UUID, paths), the libvirt disk order, and the virtual size of the
+ * disk files a definition refers to.  Sizes come from image headers, read
+ * here because no library on the machine exposes them without starting
+ * qemu-img: VMDK descriptors (text, or embedded behind a sparse header),
+ * qcow2, VDI and VHD headers; anything else is raw and its length counts.
+ */
+#include "converter/vm_def.h"
+
+#include <ctype.h>
+#include <endian.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct ferry_vm_def *
+ferry_vm_def_new(const char *source_format, const char *source_file)
+{
+    struct ferry_vm_def *def = ferry_calloc(1, sizeof(*def));
+    def->source_format = ferry_strdup(source_format);
+    def->source_file = ferry_strdup(source_file ? ferry_vm_basename(source_file) : NULL);
+    return def;
+}
+
+void
+ferry_vm_def_free(struct ferry_vm_def *def)
+{
+    if (!def)
+        return;
+    free(def->name);
+    free(def->source_format);
+    free(def->source_vendor);
+    free(def->source_file);
+    free(def->uuid);
+    free(def->os_id);
+    free(def->description);
+    for (size_t i = 0; i < def->ndisks; i++) {
+        free(def->disks[i].where);
+        free(def->disks[i].file);
+        free(def->disks[i].path);
+        free(def->disks[i].format);
+    }
+    free(def->disks);
+    for (size_t i = 0; i < def->nnics; i++) {
+        free(def->nics[i].where);
+        free(def->nics[i].mac);
+        free(def->nics[i].model);
+        free(def->nics[i].network);
+    }
+    free(def->nics);
+    ferry_strv_free(def->boot_classes);
+    free(def->inspect.type);
+    free(def->inspect.distro);
+    free(def->inspect.product);
+    free(def->inspect.arch);
+    free(def->inspect.osinfo);
+    free(def);
+}
+
+void
+ferry_vm_list_free(struct ferry_vm_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->n; i++)
+        ferry_vm_def_free(list->vms[i]);
+    free(list->vms);
+    list->vms = NULL;
+    list->n = 0;
+}
+
+void
+ferry_vm_list_add(struct ferry_vm_list *list, struct ferry_vm_def *def)
+{
+    list->vms = ferry_realloc(list->vms, (list->n + 1) * sizeof(*list->vms));
+    list->vms[list->n++] = def;
+}
+
+struct ferry_vm_disk *
+ferry_vm_def_add_disk(struct ferry_vm_def *def)
+{
+    def->disks = ferry_realloc(def->disks, (def->ndisks + 1) * sizeof(*def->disks));
+    struct ferry_vm_disk *d = &def->disks[def->ndisks++];
+    memset(d, 0, sizeof(*d));
+    d->controller = -1;
+    d->unit = -1;
+    return d;
+}
+
+struct ferry_vm_nic *
+ferry_vm_def_add_nic(struct ferry_vm_def *def)
+{
+    def->nics = ferry_realloc(def->nics, (def->nnics + 1) * sizeof(*def->nics));
+    struct ferry_vm_nic *n = &def->nics[def->nnics++];
+    memset(n, 0, sizeof(*n));
+    return n;
+}
+
+void
+ferry_vm_def_sort_disks(struct ferry_vm_def *def)
+{
+    /* Insertion sort: stable, and definitions hold a handful of disks. */
+    for (size_t i = 1; i < def->ndisks; i++) {
+        struct ferry_vm_disk key = def->disks[i];
+        size_t j = i;
+        while (j > 0) {
+            const struct ferry_vm_disk *p = &def->disks[j - 1];
+            bool after = p->bus > key.bus ||
+                         (p->bus == key.bus && (p->controller > key.controller ||
+                                                (p->controller == key.controller &&
+                                                 p->unit > key.unit)));
+            if (!after)
+                break;
+            def->disks[j] = def->disks[j - 1];
+            j--;
+        }
+        def->disks[j] = key;
+    }
+}
+
+const char *
+ferry_vm_bus_name(enum ferry_vm_bus bus)
+{
+    static const char *const names[] = {
+        [FERRY_BUS_VIRTIO] = "virtio", [FERRY_BUS_XEN] = "xen", [FERRY_BUS_SCSI] = "scsi",
+        [FERRY_BUS_SATA] = "sata",     [FERRY_BUS_IDE] = "ide", [FERRY_BUS_NVME] = "nvme",
+        [FERRY_BUS_USB] = "usb",       [FERRY_BUS_FDC] = "fdc",
+    };
+    return bus < FERRY_ARRAY_SIZE(names) && names[bus] ? names[bus] : "?";
+}
+
+/* Collect exactly N hex digits from S, skipping separators in SEPS. */
+static bool
+collect_hex(const char *s, const char *seps, char *out, size_t n)
+{
+    size_t k = 0;
+    for (; *s; s++) {
+        if (isxdigit((unsigned char)*s)) {
+            if (k == n)
+                return false;
+            out[k++] = (char)tolower((unsigned char)*s);
+        } else if (!strchr(seps, *s)) {
+            return false;
+        }
+    }
+    out[k] = '\0';
+    return k == n;
+}
+
+char *
+ferry_vm_mac_normalize(const char *s)
+{
+    char hex[13];
+    if (!s || !collect_hex(s, ":-. ", hex, 12))
+        return NULL;
+    return ferry_printf("%.2s:%.2s:%.2s:%.2s:%.2s:%.2s", hex, hex + 2, hex + 4, hex + 6,
+                        hex + 8, hex + 10);
+}
+
+char *
+ferry_vm_uuid_normalize(const char *s)
+{
+    char hex[33];
+    if (!s || !collect_hex(s, " -{}", hex, 32))
+        return NULL;
+    return ferry_printf("%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+const char *
+ferry_vm_basename(const char *path)
+{
+    const char *b = path;
+    for (const char *p = path; *p; p++)
+        if ((*p == '/' || *p == '\\') && p[1])
+            b = p + 1;
+    return b;
+}
+
+char *
+ferry_vm_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return ferry_strdup(".");
+    if (slash == path)
+        return ferry_strdup("/");
+    return ferry_strndup(path, slash - path);
+}
+
+char *
+ferry_vm_resolve(const char *dir, const char *file)
+{
+    if (file[0] == '/' || !dir)
+        return ferry_strdup(file);
+    return ferry_printf("%s/%s", dir, file);
+}
+
+static uint64_t
+le64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return le64toh(v);
+}
+
+static uint64_t
+be64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
+}
+
+static uint32_t
+le32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
+}
+
+/* Sum the extent lines of a VMDK text descriptor:
+ *   RW 41943040 SPARSE "disk-s001.vmdk"   (access, sectors, type, file) */
+static int
+vmdk_descriptor_capacity(const char *name, const char *text, size_t len, uint64_t *ret)
+{
+    uint64_t sectors = 0;
+    bool any = false;
+    const char *end = text + len;
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', end - line);
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        char buf[512];
+        if (n >= sizeof(buf))
+            n = sizeof(buf) - 1;
+        memcpy(buf, line, n);
+        buf[n] = '\0';
+        char access[16];
+        unsigned long long s;
+        if (sscanf(buf, " %15s %llu", access, &s) == 2 &&
+            (!strcmp(access, "RW") || !strcmp(access, "RDONLY") || !strcmp(access, "NOACCESS"))) {
+            sectors += s;
+            any = true;
+        }
+        line = nl ? nl + 1 : end;
+    }
+    if (!any)
+        return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': descriptor has no extent lines", name);
+    *ret = sectors * 512;
+    return 0;
+}
+
+int
+ferry_vm_image_capacity(const char *path, uint64_t *ret_bytes, char **ret_format)
+{
+    FERRY_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot open", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot stat", path);
+    unsigned char hdr[512] = {0};
+    ssize_t got = pread(fd, hdr, sizeof(hdr), 0);
+    if (got < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot read", path);
+
+    const char *fmt = "raw";
+    uint64_t size = (uint64_t)st.st_size;
+    if (got >= 32 && !memcmp(hdr, "KDMV", 4)) {
+        fmt = "vmdk";
+        size = le64(hdr + 12) * 512;   /* capacity in sectors */
+    } else if (got >= 32 && !memcmp(hdr, "QFI\xfb", 4)) {
+        fmt = "qcow2";
+        size = be64(hdr + 24);
+    } else if (got >= 0x178 && le32(hdr + 0x40) == 0xbeda107f) {
+        fmt = "vdi";
+        size = le64(hdr + 0x170);
+    } else if (got >= 8 && !memcmp(hdr, "vhdxfile", 8)) {
+        fmt = "vhdx";
+        size = 0;   /* in the metadata region: left to the importer */
+    } else if (got >= 64 && !memcmp(hdr, "conectix", 8)) {
+        fmt = "vhd";
+        size = be64(hdr + 48);
+    } else if (got >= 20 && !memcmp(hdr, "# Disk DescriptorFile", 21)) {
+        FERRY_AUTOFREE char *text = NULL;
+        size_t len;
+        if (ferry_file_read(path, 1 << 20, &text, &len) < 0)
+            return -1;
+        fmt = "vmdk";
+        if (vmdk_descriptor_capacity(path, text, len, &size) < 0)
+            return -1;
+    } else if (st.st_size >= 512) {
+        unsigned char foot[512];
+        if (pread(fd, foot, sizeof(foot), st.st_size - 512) == 512 &&
+            !memcmp(foot, "conectix", 8)) {
+            fmt = "vhd";
+            size = be64(foot + 48);
+        } else if (st.st_size >= 0x8001 + 5) {
+            char cd[5];
+            if (pread(fd, cd, 5, 0x8001) == 5 && !memcmp(cd, "CD001", 5))
+                fmt = "iso";
+        }
+    }
+    *ret_bytes = size;
+    if (ret_format)
+        *ret_format = ferry_strdup(fmt);
+    return 0;
+}
+
+int
+ferry_vm_disk_probe(struct ferry_vm_disk *disk, const char *dir, const char *source)
+{
+    if (!disk->file || !disk->file[0])
+        return 0;
+    FERRY_AUTOFREE char *path = ferry_vm_resolve(dir, disk->file);
+    struct stat st;
+    if (stat(path, &st) < 0 && disk->file[0] == '/') {
+        /* Absolute datastore paths (/vmfs/volumes/...) rarely exist here;
+         * try the file name next to the definition, as it is usually copied. */
+        free(path);
+        path = ferry_vm_resolve(dir, ferry_vm_basename(disk->file));
+    }
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0; /* the emitter reports an unknown size */
+    uint64_t cap = 0;
+    FERRY_AUTOFREE char *fmt = NULL;
+    if (ferry_vm_image_capacity(path, &cap, &fmt) < 0)
+        return ferry_error_prefix("'%s': %s", source, disk->where);
+    if (!disk->capacity)
+        disk->capacity = cap;
+    if (!disk->format)
+        disk->format = FERRY_STEAL(fmt);
+    disk->path = FERRY_STEAL(path);
+    return 0;
+}
