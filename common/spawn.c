@@ -1,0 +1,611 @@
+/* Child processes for the controller's import jobs, the handler's launchers
+ * and the CLI's helpers.
+ *
+ * Everything the child needs (argv, the merged environment, the output file)
+ * is prepared before fork(), because only async-signal-safe calls are allowed
+ * between fork() and exec() in a threaded program.  Every descriptor we open
+ * is O_CLOEXEC, and the child also closes everything above stderr
+ * (close_range), so a launcher never inherits the controller's database or
+ * another child's pipe.  exec() failures travel back over a CLOEXEC pipe, so
+ * ferry_spawn() itself fails with "cannot run 'x': No such file or directory"
+ * instead of a child that exits 127.
+ *
+ * Waiting with a timeout uses a pidfd (Linux 5.3+) and falls back to polling.
+ * Stopping a child that leads its own session signals the whole process
+ * group, so "sh -c 'qemu ...'" does not leave qemu behind.
+ */
+#include "common/spawn.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- spawning ----------------------------------------------------------- */
+
+/* environ with opts->env entries added (replacing same-named ones). */
+static char **
+build_env(char *const *add)
+{
+    size_t n = 0, na = ferry_strv_len(add), k = 0;
+    char **env;
+
+    for (char **e = environ; e && *e; e++)
+        n++;
+    env = ferry_calloc(n + na + 1, sizeof *env);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t klen = eq ? (size_t)(eq - *e) : strlen(*e);
+        bool replaced = false;
+
+        for (size_t a = 0; a < na; a++)
+            if (strncmp(add[a], *e, klen) == 0 && add[a][klen] == '=') {
+                replaced = true;
+                break;
+            }
+        if (!replaced)
+            env[k++] = *e;
+    }
+    for (size_t a = 0; a < na; a++)
+        env[k++] = add[a];
+    env[k] = NULL;
+    return env; /* the array is ours; its strings are borrowed */
+}
+
+static void
+close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+/* In the child: close every fd >= 3 except keep. */
+static void
+close_other_fds(int keep)
+{
+#ifdef SYS_close_range
+    if (keep > 3 && syscall(SYS_close_range, 3, keep - 1, 0) < 0)
+        goto fallback;
+    if (syscall(SYS_close_range, keep >= 3 ? keep + 1 : 3, ~0U, 0) == 0)
+        return;
+fallback:
+#endif
+    {
+        long max = sysconf(_SC_OPEN_MAX);
+
+        if (max < 0 || max > 65536)
+            max = 65536;
+        for (int fd = 3; fd < max; fd++)
+            if (fd != keep)
+                close(fd);
+    }
+}
+
+/* Between fork and exec: async-signal-safe calls only. */
+static _Noreturn void
+child_exec(char *const argv[], char **envp, const struct ferry_spawn_opts *o, int in_r,
+           int out_w, int err_w, int file_fd, int report_w)
+{
+    sigset_t all;
+    int e;
+
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+
+    if (o->new_session && setsid() < 0)
+        goto fail;
+    if (o->cwd && chdir(o->cwd) < 0)
+        goto fail;
+    if (in_r >= 0 && dup2(in_r, STDIN_FILENO) < 0)
+        goto fail;
+    if (out_w >= 0) {
+        if (dup2(out_w, STDOUT_FILENO) < 0)
+            goto fail;
+    } else if (file_fd >= 0 && dup2(file_fd, STDOUT_FILENO) < 0) {
+        goto fail;
+    }
+    if (err_w >= 0) {
+        if (dup2(err_w, STDERR_FILENO) < 0)
+            goto fail;
+    } else if (file_fd >= 0 && dup2(file_fd, STDERR_FILENO) < 0) {
+        goto fail;
+    }
+    close_other_fds(report_w);
+    execvpe(argv[0], argv, envp);
+fail:
+    e = errno;
+    if (write(report_w, &e, sizeof e) < 0) {
+        /* the parent sees a short read and reports an unknown failure */
+    }
+    _exit(127);
+}
+
+int
+ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret)
+{
+    static const struct ferry_spawn_opts defaults;
+    const struct ferry_spawn_opts *o = opts ? opts : &defaults;
+    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, report[2] = { -1, -1 };
+    FERRY_AUTOCLOSE int file_fd = -1;
+    FERRY_AUTOFREE char **envp = NULL;
+    pid_t pid;
+    int child_errno = 0;
+    ssize_t n;
+
+    if (!argv || !argv[0])
+        return ferry_error(FERRY_ERR_INVALID, "spawn: empty command");
+    if (o->stdout_file) {
+        file_fd = open(o->stdout_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+        if (file_fd < 0)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "cannot open '%s' for the output of '%s'",
+                                     o->stdout_file, argv[0]);
+    }
+    if ((o->pipe_stdin && pipe2(in, O_CLOEXEC) < 0) || (o->pipe_stdout && pipe2(out, O_CLOEXEC) < 0) ||
+        (o->pipe_stderr && pipe2(err, O_CLOEXEC) < 0) || pipe2(report, O_CLOEXEC) < 0) {
+        int e = errno;
+
+        close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
+        close_fd(&err[0]), close_fd(&err[1]), close_fd(&report[0]), close_fd(&report[1]);
+        return ferry_error_errno(FERRY_ERR_IO, e, "cannot create pipes for '%s'", argv[0]);
+    }
+    envp = o->env ? build_env(o->env) : NULL;
+
+    pid = fork();
+    if (pid < 0) {
+        int e = errno;
+
+        close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
+        close_fd(&err[0]), close_fd(&err[1]), close_fd(&report[0]), close_fd(&report[1]);
+        return ferry_error_errno(FERRY_ERR_IO, e, "cannot fork for '%s'", argv[0]);
+    }
+    if (pid == 0)
+        child_exec(argv, envp ? envp : environ, o, in[0], out[1], err[1], file_fd, report[1]);
+
+    close_fd(&in[0]), close_fd(&out[1]), close_fd(&err[1]), close_fd(&report[1]);
+    do
+        n = read(report[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    close_fd(&report[0]);
+    if (n > 0) {
+        close_fd(&in[1]), close_fd(&out[0]), close_fd(&err[0]);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (n != sizeof child_errno)
+            return ferry_error(FERRY_ERR_IO, "cannot run '%s'", argv[0]);
+        if (o->cwd && child_errno == ENOENT && access(o->cwd, X_OK) < 0)
+            return ferry_error_errno(FERRY_ERR_IO, child_errno, "cannot run '%s' in '%s'", argv[0], o->cwd);
+        return ferry_error_errno(FERRY_ERR_IO, child_errno, "cannot run '%s'", argv[0]);
+    }
+    ret->pid = pid;
+    ret->stdin_fd = in[1];
+    ret->stdout_fd = out[0];
+    ret->stderr_fd = err[0];
+    return 0;
+}
+
+void
+ferry_child_close_fds(struct ferry_child *c)
+{
+    close_fd(&c->stdin_fd);
+    close_fd(&c->stdout_fd);
+    close_fd(&c->stderr_fd);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static int
+pidfd_open_(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* 1 reaped, 0 still running, 2 not our child (reaped elsewhere), -1 error */
+static int
+try_reap(pid_t pid, int *ret_status)
+{
+    int st;
+    pid_t r;
+
+    do
+        r = waitpid(pid, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == ECHILD)
+        return 2;
+    if (r < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot wait for process %d", (int)pid);
+    if (r == 0)
+        return 0;
+    if (ret_status)
+        *ret_status = st;
+    return 1;
+}
+
+static int
+wait_pid(pid_t pid, int timeout_ms, int *ret_status)
+{
+    uint64_t deadline;
+    int r, pfd;
+
+    if (pid <= 0)
+        return ferry_error(FERRY_ERR_INVALID, "wait: no such child (pid %d)", (int)pid);
+    if (timeout_ms < 0) {
+        int st;
+
+        while (waitpid(pid, &st, 0) < 0)
+            if (errno != EINTR)
+                return ferry_error_errno(FERRY_ERR_IO, errno, "cannot wait for process %d", (int)pid);
+        if (ret_status)
+            *ret_status = st;
+        return 0;
+    }
+    r = try_reap(pid, ret_status);
+    if (r == 2)
+        return ferry_error(FERRY_ERR_INVALID, "cannot wait for process %d: not a child of ours", (int)pid);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    deadline = ferry_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    pfd = pidfd_open_(pid);
+    for (;;) {
+        uint64_t now = ferry_now_ns();
+        int left = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+
+        if (pfd >= 0) {
+            struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+            if (poll(&p, 1, left) < 0 && errno != EINTR) {
+                close(pfd);
+                pfd = -1;
+            }
+        } else {
+            struct timespec ts = { 0, (left < 10 ? left : 10) * 1000000L };
+
+            nanosleep(&ts, NULL);
+        }
+        r = try_reap(pid, ret_status);
+        if (r != 0) {
+            if (pfd >= 0)
+                close(pfd);
+            if (r == 2)
+                return ferry_error(FERRY_ERR_INVALID, "cannot wait for process %d: not a child of ours", (int)pid);
+            return r < 0 ? -1 : 0;
+        }
+        if (ferry_now_ns() >= deadline) {
+            if (pfd >= 0)
+                close(pfd);
+            return ferry_error(FERRY_ERR_TIMEOUT, "process %d still running after %d ms", (int)pid,
+                               timeout_ms);
+        }
+    }
+}
+
+int
+ferry_child_wait(struct ferry_child *c, int timeout_ms, int *ret_status)
+{
+    return wait_pid(c->pid, timeout_ms, ret_status);
+}
+
+/* A session leader gets the signal for its whole process group. */
+static void
+signal_child(pid_t pid, int sig)
+{
+    if (pid <= 0)
+        return;
+    if (getpgid(pid) == pid && kill(-pid, sig) == 0)
+        return;
+    kill(pid, sig);
+}
+
+static int
+stop_pid(pid_t pid, int grace_ms, int *ret_status)
+{
+    int r;
+
+    if (pid <= 0)
+        return 0;
+    r = try_reap(pid, ret_status);
+    if (r != 0)
+        return r < 0 ? -1 : 0; /* ended already, or not ours: nothing to stop */
+    signal_child(pid, SIGTERM);
+    if (wait_pid(pid, grace_ms < 0 ? 0 : grace_ms, ret_status) == 0)
+        return 0;
+    if (ferry_error_code() != FERRY_ERR_TIMEOUT)
+        return -1;
+    signal_child(pid, SIGKILL);
+    return wait_pid(pid, -1, ret_status);
+}
+
+int
+ferry_child_stop(struct ferry_child *c, int grace_ms)
+{
+    int r = stop_pid(c->pid, grace_ms, NULL);
+
+    ferry_child_close_fds(c);
+    return r;
+}
+
+int
+ferry_run(char *const argv[], char **ret_stdout, int *ret_status)
+{
+    struct ferry_spawn_opts o = { .pipe_stdout = ret_stdout != NULL };
+    struct ferry_child c;
+    FERRY_AUTOFREE char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int status;
+
+    if (ferry_spawn(argv, &o, &c) < 0)
+        return -1;
+    if (ret_stdout) {
+        cap = 4096;
+        buf = ferry_malloc(cap);
+        for (;;) {
+            ssize_t n;
+
+            if (len + 1 >= cap) {
+                cap *= 2;
+                buf = ferry_realloc(buf, cap);
+            }
+            n = read(c.stdout_fd, buf + len, cap - len - 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+        }
+        buf[len] = '\0';
+    }
+    ferry_child_close_fds(&c);
+    if (ferry_child_wait(&c, -1, &status) < 0)
+        return -1;
+    if (ret_stdout)
+        *ret_stdout = FERRY_STEAL(buf);
+    if (ret_status)
+        *ret_status = status;
+    return 0;
+}
+
+char *
+ferry_wait_status_string(int status)
+{
+    if (WIFEXITED(status))
+        return ferry_printf("exited with status %d", WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        return ferry_printf("killed by signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                            WCOREDUMP(status) ? ", core dumped" : "");
+    if (WIFSTOPPED(status))
+        return ferry_printf("stopped by signal %d (%s)", WSTOPSIG(status), strsignal(WSTOPSIG(status)));
+    return ferry_printf("unknown wait status 0x%x", status);
+}
+
+/* ---- pid files ---------------------------------------------------------- */
+
+int
+ferry_pidfile_write(const char *path, pid_t pid)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)pid);
+
+    return ferry_file_write_atomic(path, buf, (size_t)n, 0644);
+}
+
+pid_t
+ferry_pidfile_read_alive(const char *path)
+{
+    FERRY_AUTOFREE char *buf = NULL;
+    size_t len;
+    char *end;
+    long v;
+
+    if (access(path, F_OK) < 0)
+        return 0;
+    if (ferry_file_read(path, 64, &buf, &len) < 0) {
+        ferry_error_reset();
+        return 0;
+    }
+    errno = 0;
+    v = strtol(buf, &end, 10);
+    while (*end == '\n' || *end == ' ' || *end == '\r')
+        end++;
+    if (errno || end == buf || *end || v <= 0 || v > INT_MAX)
+        return 0;
+    if (kill((pid_t)v, 0) < 0 && errno != EPERM)
+        return 0;
+    return (pid_t)v;
+}
+
+/* ---- the supervisor ----------------------------------------------------- */
+
+struct entry {
+    char *key;
+    struct ferry_child child;
+};
+
+struct ferry_supervisor {
+    ferry_supervisor_exit_fn on_exit;
+    void *opaque;
+    struct entry **v; /* pointers, so ferry_supervisor_get() results stay valid */
+    size_t n;
+};
+
+struct ferry_supervisor *
+ferry_supervisor_new(ferry_supervisor_exit_fn on_exit, void *opaque)
+{
+    struct ferry_supervisor *s = ferry_calloc(1, sizeof *s);
+
+    s->on_exit = on_exit;
+    s->opaque = opaque;
+    return s;
+}
+
+static void
+entry_free(struct entry *e)
+{
+    ferry_child_close_fds(&e->child);
+    free(e->key);
+    free(e);
+}
+
+void
+ferry_supervisor_free(struct ferry_supervisor *s)
+{
+    if (!s)
+        return;
+    for (size_t k = 0; k < s->n; k++)
+        entry_free(s->v[k]);
+    free(s->v);
+    free(s);
+}
+
+static ssize_t
+find(struct ferry_supervisor *s, const char *key)
+{
+    for (size_t k = 0; k < s->n; k++)
+        if (strcmp(s->v[k]->key, key) == 0)
+            return (ssize_t)k;
+    return -1;
+}
+
+static void
+remove_at(struct ferry_supervisor *s, size_t k)
+{
+    s->v[k] = s->v[--s->n];
+}
+
+int
+ferry_supervisor_add(struct ferry_supervisor *s, const char *key, const struct ferry_child *c)
+{
+    struct entry *e;
+
+    if (find(s, key) >= 0)
+        return ferry_error(FERRY_ERR_EXISTS, "supervisor: a child for '%s' is already running", key);
+    e = ferry_calloc(1, sizeof *e);
+    e->key = ferry_strdup(key);
+    e->child = *c; /* the supervisor owns the child's pipes from now on */
+    s->v = ferry_realloc(s->v, (s->n + 1) * sizeof *s->v);
+    s->v[s->n++] = e;
+    return 0;
+}
+
+struct ferry_child *
+ferry_supervisor_get(struct ferry_supervisor *s, const char *key)
+{
+    ssize_t k = find(s, key);
+
+    return k < 0 ? NULL : &s->v[k]->child;
+}
+
+size_t
+ferry_supervisor_count(struct ferry_supervisor *s)
+{
+    return s ? s->n : 0;
+}
+
+int
+ferry_supervisor_reap(struct ferry_supervisor *s)
+{
+    struct entry **done = NULL;
+    int *statuses = NULL;
+    size_t nd = 0;
+
+    /* Collect first, call back after: the callback may add or stop children. */
+    for (size_t k = 0; k < s->n;) {
+        int st = 0, r = try_reap(s->v[k]->child.pid, &st);
+
+        if (r <= 0) {
+            if (r < 0)
+                ferry_error_reset();
+            k++;
+            continue;
+        }
+        /* r == 2: reaped by someone else; report it as gone with status 0 */
+        done = ferry_realloc(done, (nd + 1) * sizeof *done);
+        statuses = ferry_realloc(statuses, (nd + 1) * sizeof *statuses);
+        done[nd] = s->v[k];
+        statuses[nd++] = st;
+        remove_at(s, k);
+    }
+    for (size_t k = 0; k < nd; k++) {
+        if (s->on_exit)
+            s->on_exit(done[k]->key, done[k]->child.pid, statuses[k], s->opaque);
+        entry_free(done[k]);
+    }
+    free(done);
+    free(statuses);
+    return (int)nd;
+}
+
+/* A deliberate stop is not reported through on_exit: the caller knows. */
+int
+ferry_supervisor_stop(struct ferry_supervisor *s, const char *key, int grace_ms)
+{
+    ssize_t k = find(s, key);
+    struct entry *e;
+    int r;
+
+    if (k < 0)
+        return ferry_error(FERRY_ERR_NOTFOUND, "supervisor: no child for '%s'", key);
+    e = s->v[k];
+    remove_at(s, (size_t)k);
+    r = ferry_child_stop(&e->child, grace_ms);
+    entry_free(e);
+    return r;
+}
+
+void
+ferry_supervisor_stop_all(struct ferry_supervisor *s, int grace_ms)
+{
+    uint64_t deadline = ferry_now_ns() + (uint64_t)(grace_ms < 0 ? 0 : grace_ms) * 1000000u;
+
+    for (size_t k = 0; k < s->n; k++)
+        signal_child(s->v[k]->child.pid, SIGTERM);
+    /* one grace period for all of them, not one each */
+    while (s->n > 0) {
+        for (size_t k = 0; k < s->n;) {
+            if (try_reap(s->v[k]->child.pid, NULL) != 0) {
+                ferry_error_reset();
+                entry_free(s->v[k]);
+                remove_at(s, k);
+            } else {
+                k++;
+            }
+        }
+        if (s->n == 0 || ferry_now_ns() >= deadline)
+            break;
+        {
+            struct timespec ts = { 0, 10 * 1000000L };
+
+            nanosleep(&ts, NULL);
+        }
+    }
+    while (s->n > 0) {
+        struct entry *e = s->v[s->n - 1];
+
+        signal_child(e->child.pid, SIGKILL);
+        wait_pid(e->child.pid, -1, NULL);
+        ferry_error_reset();
+        entry_free(e);
+        s->n--;
+    }
+}
