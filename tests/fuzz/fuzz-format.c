@@ -1,0 +1,239 @@
+/* libFuzzer target for one image-format reader, chosen at build time with
+ * -DFUZZ_FORMAT=<name> (raw, iso, qcow2, vmdk, vdi, vhd, vhdx): the input is
+ * an in-memory source fed through probe/probe_tail, open, virtual_size, map
+ * and read (and stream, for formats that stream), with bounded work per
+ * input so that a 64 TiB virtual size does not make one run take hours.
+ *
+ * Built with -DFERRY_FUZZ_REPLAY it is a plain program instead (no libFuzzer,
+ * any compiler): each argument is a file or a directory of files that are
+ * replayed through the same function, so `make check` runs the seed corpus
+ * and the crafted hostile images through the readers under ASan/UBSan. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/error.h"
+#include "importer/format.h"
+
+#ifndef FUZZ_FORMAT
+#error "build with -DFUZZ_FORMAT=<format name>"
+#endif
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+extern const struct ferry_format CAT(ferry_format_, FUZZ_FORMAT);
+#define FORMAT CAT(ferry_format_, FUZZ_FORMAT)
+
+/* Work limits per input. */
+#define MAX_MAP_CALLS 64
+#define MAP_WINDOW (UINT64_C(64) << 20)
+#define MAX_READ_BYTES (UINT64_C(8) << 20)
+#define MAX_EMIT_BYTES (UINT64_C(256) << 20)
+
+struct mem {
+    const uint8_t *data;
+    size_t size, pos;
+};
+
+static ssize_t
+mem_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct mem *m = src->priv;
+    size_t n = m->size - m->pos < len ? m->size - m->pos : len;
+    memcpy(buf, m->data + m->pos, n);
+    m->pos += n;
+    return (ssize_t)n;
+}
+
+static ssize_t
+mem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    struct mem *m = src->priv;
+    if (off >= m->size)
+        return 0;
+    size_t n = m->size - off < len ? m->size - (size_t)off : len;
+    memcpy(buf, m->data + off, n);
+    return (ssize_t)n;
+}
+
+static const struct ferry_source_ops mem_ops = {
+    .name = "memory",
+    .read = mem_read,
+    .pread = mem_pread,
+};
+
+static int
+no_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
+{
+    return ferry_error(FERRY_ERR_SECURITY, "fuzz: no sibling files ('%s')", relname);
+}
+
+struct emit_state {
+    uint64_t bytes;
+};
+
+static int
+emit(void *opaque, uint64_t off, const void *buf, size_t len)
+{
+    struct emit_state *st = opaque;
+    st->bytes += len;
+    if (len)
+        (void)((volatile const uint8_t *)buf)[len - 1];
+    return st->bytes > MAX_EMIT_BYTES ? -1 : 0;
+}
+
+static void
+run_image(const struct ferry_format *f, struct ferry_source *src)
+{
+    struct ferry_image *img = NULL;
+    if (!f->open || f->open(src, &img) < 0)
+        return;
+    uint64_t vsize = f->virtual_size(img);
+    struct ferry_extent *ex = NULL;
+    size_t n = 0;
+    uint64_t read_budget = MAX_READ_BYTES;
+    uint8_t *buf = malloc(1 << 20);
+    /* Map the start and the end of the disk, a few windows each. */
+    for (int call = 0; call < MAX_MAP_CALLS && buf; call++) {
+        uint64_t win = MAP_WINDOW;
+        uint64_t off = (uint64_t)(call / 2) * win;
+        if (call % 2)
+            off = vsize > off + win ? vsize - off - win : 0;
+        if (off >= vsize)
+            break;
+        uint64_t len = vsize - off < win ? vsize - off : win;
+        n = 0;
+        if (f->map(img, off, len, &ex, &n) < 0)
+            break;
+        uint64_t covered = 0;
+        for (size_t i = 0; i < n; i++) {
+            covered += ex[i].length;
+            if (ex[i].type != FERRY_EXTENT_DATA)
+                continue;
+            uint64_t rl = ex[i].length < (1 << 20) ? ex[i].length : (1 << 20);
+            if (rl > read_budget)
+                rl = read_budget;
+            if (rl == 0)
+                continue;
+            if (f->read(img, buf, rl, ex[i].offset) < 0)
+                goto out;
+            read_budget -= rl;
+            /* An unaligned tail read exercises partial blocks. */
+            if (rl > 3 && f->read(img, buf, 3, ex[i].offset + rl - 3) < 0)
+                goto out;
+        }
+        if (covered != len)
+            abort();  /* map must cover exactly what was asked */
+        if (len < win)
+            break;
+    }
+out:
+    free(buf);
+    free(ex);
+    f->close(img);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const struct ferry_format *f = &FORMAT;
+    size_t head = size < 4096 ? size : 4096;
+    if (f->probe)
+        (void)f->probe(data, head, (int64_t)size);
+    if (f->probe_tail)
+        (void)f->probe_tail(data + size - head, head, (int64_t)size);
+    if (f->can_stream)
+        (void)f->can_stream(data, head);
+
+    struct mem m = { .data = data, .size = size };
+    struct ferry_source src = {
+        .ops = &mem_ops,
+        .url = "fuzz.img",
+        .size = (int64_t)size,
+        .seekable = true,
+        .priv = &m,
+        .open_sibling = no_sibling,
+    };
+    run_image(f, &src);
+    ferry_error_reset();
+
+    if (f->stream) {
+        struct mem sm = { .data = data, .size = size };
+        struct ferry_source ssrc = src;
+        ssrc.priv = &sm;
+        ssrc.seekable = false;
+        ssrc.size = -1;
+        struct emit_state st = { 0 };
+        uint64_t vsize = 0;
+        (void)f->stream(&ssrc, emit, &st, &vsize);
+        ferry_error_reset();
+    }
+    return 0;
+}
+
+#ifdef FERRY_FUZZ_REPLAY
+static int
+replay_file(const char *path, int *count)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        perror(path);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) < 0 || st.st_size > (256 << 20)) {
+        fprintf(stderr, "%s: unreadable or larger than 256 MiB\n", path);
+        fclose(fp);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *data = malloc(size ? size : 1);
+    if (!data || fread(data, 1, size, fp) != size) {
+        fprintf(stderr, "%s: short read\n", path);
+        free(data);
+        fclose(fp);
+        return -1;
+    }
+    fclose(fp);
+    LLVMFuzzerTestOneInput(data, size);
+    free(data);
+    (*count)++;
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    int count = 0, failed = 0;
+    for (int i = 1; i < argc; i++) {
+        struct stat st;
+        if (stat(argv[i], &st) < 0) {
+            perror(argv[i]);
+            return 2;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            failed |= replay_file(argv[i], &count) < 0;
+            continue;
+        }
+        struct dirent **names;
+        int n = scandir(argv[i], &names, NULL, alphasort);
+        if (n < 0) {
+            perror(argv[i]);
+            return 2;
+        }
+        for (int k = 0; k < n; k++) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", argv[i], names[k]->d_name);
+            if (names[k]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+                failed |= replay_file(path, &count) < 0;
+            free(names[k]);
+        }
+        free(names);
+    }
+    printf("%s: replayed %d inputs\n", argv[0], count);
+    return failed ? 1 : 0;
+}
+#endif

@@ -1,0 +1,136 @@
+#!/bin/sh
+# The VDI, VHD and VHDX readers against qemu-img, the oracle.
+#
+# Builds a corpus at test time: three 64 MiB raw disks (data scattered, data
+# at the end, no data), each converted by qemu-img to VDI (dynamic, static),
+# VHD (dynamic and fixed, with and without force_size) and VHDX (dynamic with
+# several block sizes, fixed).  Every image is converted to raw by Ferry and
+# by `qemu-img convert -f FMT -O raw`, compared with cmp, and Ferry's output
+# must be no less sparse than qemu-img's.  Then crafted hostile images
+# (craft.py) must each fail with their message and leave no destination.
+#
+# Ferry's side is tests/formats-convert (the readers through the format
+# table, no pipeline) and, once it is built, ferry-importer itself.
+set -eu
+
+for tool in qemu-img python3 cmp du; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is missing"; exit 77; }
+done
+DRIVER=${FERRY_BUILD:?}/tests/formats-convert
+IMPORTER=${FERRY_BIN:?}/ferry-importer
+[ -x "$DRIVER" ] || { echo "SKIP: $DRIVER is not built"; exit 77; }
+use_importer=0
+if [ -x "$IMPORTER" ] && "$IMPORTER" --help >/dev/null 2>&1; then
+    use_importer=1
+else
+    echo "note: ferry-importer not usable yet; testing the readers through formats-convert only"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-formats.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# ---- raw sources -----------------------------------------------------------
+M=1048576
+truncate -s 64M scattered.raw
+for off in 0 $((3 * M + 512)) $((17 * M)) $((33 * M - 4096)) $((50 * M + 8192)); do
+    head -c 65536 /dev/urandom > chunk
+    dd if=chunk of=scattered.raw bs=512 seek=$((off / 512)) conv=notrunc status=none
+done
+truncate -s 64M end.raw
+head -c $M /dev/urandom > chunk
+dd if=chunk of=end.raw bs=$M seek=63 conv=notrunc status=none
+truncate -s 64M none.raw
+
+# ---- the corpus: NAME FORMAT OPTIONS ----------------------------------------
+cat > variants <<'EOF'
+vdi-dynamic vdi -
+vdi-static vdi static=on
+vpc-dynamic vpc -
+vpc-dynamic-force vpc force_size=on
+vpc-fixed vpc subformat=fixed
+vpc-fixed-force vpc subformat=fixed,force_size=on
+vhdx-dynamic vhdx -
+vhdx-dynamic-1m vhdx block_size=1M
+vhdx-dynamic-8m vhdx block_size=8M
+vhdx-dynamic-64m vhdx block_size=64M
+vhdx-fixed vhdx subformat=fixed
+EOF
+
+count=0
+start=$(date +%s)
+for raw in scattered end none; do
+    while read -r name fmt opts; do
+        img=$raw.$name.$fmt
+        if [ "$opts" = - ]; then
+            qemu-img convert -f raw -O "$fmt" "$raw.raw" "$img"
+        else
+            qemu-img convert -f raw -O "$fmt" -o "$opts" "$raw.raw" "$img"
+        fi
+        qemu-img convert -f "$fmt" -O raw "$img" ref.raw
+        rm -f out.raw
+        if ! info=$("$DRIVER" "$img" out.raw 2>err); then
+            fail "$img: formats-convert: $(cat err)"; continue
+        fi
+        want=$fmt; [ "$fmt" = vpc ] && want=vhd
+        case "$info" in format=$want\ *) ;; *) fail "$img: detected as '$info', not $want" ;; esac
+        if ! cmp -s ref.raw out.raw; then
+            fail "$img: differs from qemu-img ($(stat -c %s out.raw) vs $(stat -c %s ref.raw) bytes)"
+            continue
+        fi
+        ours=$(du -B1 out.raw | cut -f1); theirs=$(du -B1 ref.raw | cut -f1)
+        [ "$ours" -le $((theirs + M)) ] || fail "$img: $ours bytes allocated, qemu-img $theirs"
+        if [ $use_importer = 1 ]; then
+            rm -f cli.raw
+            if ! "$IMPORTER" --url "$img" --dest cli.raw --progress none >cli.out 2>&1; then
+                fail "$img: ferry-importer: $(cat cli.out)"
+            elif ! cmp -s ref.raw cli.raw; then
+                fail "$img: ferry-importer output differs from qemu-img"
+            else
+                ours=$(du -B1 cli.raw | cut -f1)
+                [ "$ours" -le $((theirs + M)) ] || fail "$img: ferry-importer allocated $ours bytes, qemu-img $theirs"
+            fi
+        fi
+        count=$((count + 1))
+    done < variants
+done
+echo "converted $count images identically to qemu-img in $(( $(date +%s) - start )) s"
+
+# ---- hostile images ---------------------------------------------------------
+mkdir base hostile
+qemu-img convert -f raw -O vdi scattered.raw base/base.vdi
+qemu-img convert -f raw -O vpc scattered.raw base/base.vpc
+qemu-img convert -f raw -O vpc -o subformat=fixed scattered.raw base/base-fixed.vpc
+qemu-img convert -f raw -O vhdx scattered.raw base/base.vhdx
+python3 "$FERRY_SRC/tests/importer-formats/craft.py" base hostile
+hostile=0
+while IFS="$(printf '\t')" read -r file expect; do
+    img=hostile/$file
+    for tool in driver importer; do
+        [ $tool = importer ] && [ $use_importer = 0 ] && continue
+        rm -f dest.raw
+        if [ $tool = driver ]; then
+            "$DRIVER" "$img" dest.raw >out 2>&1 && rc=0 || rc=$?
+        else
+            "$IMPORTER" --url "$img" --dest dest.raw --progress none >out 2>&1 && rc=0 || rc=$?
+        fi
+        if [ "$expect" = OK ]; then
+            fmt=${file##*.}
+            qemu-img convert -f "$fmt" -O raw "$img" ref.raw
+            [ $rc = 0 ] && cmp -s ref.raw dest.raw || fail "$file ($tool): should convert like qemu-img: $(cat out)"
+            continue
+        fi
+        [ $rc != 0 ] || fail "$file ($tool): accepted, expected '$expect'"
+        grep -qF -- "$expect" out || fail "$file ($tool): message '$(cat out)' lacks '$expect'"
+        grep -qF -- "$file" out || fail "$file ($tool): message '$(cat out)' does not name the file"
+        [ ! -e dest.raw ] || fail "$file ($tool): a destination was left behind"
+        ls dest.raw.* >/dev/null 2>&1 && fail "$file ($tool): a temporary file was left behind"
+    done
+    hostile=$((hostile + 1))
+done < hostile/cases.txt
+echo "checked $hostile crafted images"
+
+[ $failures = 0 ] || { echo "$failures failures"; exit 1; }
+echo "PASS"

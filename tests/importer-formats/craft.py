@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Craft hostile VDI, VHD and VHDX images from sound ones made by qemu-img.
+
+    craft.py BASEDIR OUTDIR
+
+BASEDIR holds base.vdi (dynamic, data in block 0), base.vpc (dynamic, data
+in block 0), base-fixed.vpc (fixed), base.vhdx (dynamic, data in block 0).
+Each crafted image is written to OUTDIR/<case>.<ext>; OUTDIR/cases.txt lists
+one case a line: "<file>\t<expected error substring>" ("OK" when the image
+must convert like qemu-img does).  Checksums and CRCs are recomputed so each
+image is wrong in exactly one way.
+"""
+import os
+import struct
+import sys
+import uuid
+
+
+def crc32c(data):
+    if not hasattr(crc32c, "table"):
+        t = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            t.append(c)
+        crc32c.table = t
+    t = crc32c.table
+    c = 0xFFFFFFFF
+    for b in data:
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def load(path):
+    with open(path, "rb") as f:
+        return bytearray(f.read())
+
+
+cases = []
+
+
+def save(outdir, name, data, expect):
+    with open(os.path.join(outdir, name), "wb") as f:
+        f.write(data)
+    cases.append((name, expect))
+
+
+# ---- VDI -------------------------------------------------------------------
+
+def vdi_cases(base, out):
+    def put32(d, off, v):
+        struct.pack_into("<I", d, off, v)
+
+    blocks = struct.unpack_from("<I", base, 0x180)[0]
+    bmap = struct.unpack_from("<I", base, 0x154)[0]
+
+    d = bytearray(base); d[0x1b8:0x1c8] = uuid.uuid4().bytes
+    save(out, "vdi-parent.vdi", d, "differencing image")
+    d = bytearray(base); put32(d, 0x4c, 4)
+    save(out, "vdi-type-diff.vdi", d, "differencing image")
+    d = bytearray(base); put32(d, 0x178, 0)
+    save(out, "vdi-blocksize0.vdi", d, "block size 0 out of range")
+    d = bytearray(base); struct.pack_into("<Q", d, 0x170, 1 << 62)
+    save(out, "vdi-huge.vdi", d, "exceeds the limit")
+    d = bytearray(base); put32(d, bmap, blocks + 7)
+    save(out, "vdi-entry-range.vdi", d, "block map entry %d of block 0 out of range" % (blocks + 7))
+    d = bytearray(base); put32(d, bmap, blocks - 1)
+    save(out, "vdi-entry-eof.vdi", d, "points past the end of the file")
+    d = bytearray(base); put32(d, 0x154, 0x10000000); put32(d, 0x158, 0x20000000)
+    save(out, "vdi-bmap-eof.vdi", d, "extends past the end of the file")
+    d = bytearray(base); put32(d, 0x44, 0x00010000)
+    save(out, "vdi-version.vdi", d, "header version 1.0 not supported")
+
+
+# ---- VHD -------------------------------------------------------------------
+
+def vhd_sum(b, field):
+    s = sum(b[i] for i in range(len(b)) if not field <= i < field + 4)
+    return (~s) & 0xFFFFFFFF
+
+
+def vhd_fix_footer(d, off):
+    struct.pack_into(">I", d, off + 64, vhd_sum(d[off:off + 512], 64))
+
+
+def vhd_set_footer(d, fn):
+    """Apply fn(d, offset) to the footer copies at the head and at the end."""
+    offs = [len(d) - 512]
+    if d[0:8] == b"conectix":
+        offs.append(0)
+    for o in offs:
+        fn(d, o)
+        vhd_fix_footer(d, o)
+
+
+def vhd_cases(base, fixed, out):
+    d = bytearray(base)
+    vhd_set_footer(d, lambda d, o: struct.pack_into(">I", d, o + 60, 4))
+    save(out, "vhd-diff.vpc", d, "differencing disk (disk type 4)")
+
+    d = bytearray(base); d[40] ^= 0x55
+    save(out, "vhd-badsum.vpc", d, "footer checksum")
+
+    def huge(d, o):
+        d[o + 28:o + 32] = b"win "
+        struct.pack_into(">Q", d, o + 48, 1 << 50)
+    d = bytearray(base); vhd_set_footer(d, huge)
+    save(out, "vhd-huge.vpc", d, "exceeds the VHD limit")
+
+    dyn = struct.unpack_from(">Q", base, 16)[0]
+    bat = struct.unpack_from(">Q", base, dyn + 16)[0]
+    d = bytearray(base); struct.pack_into(">I", d, bat, 0x7FFFFF00)
+    save(out, "vhd-bat-eof.vpc", d, "BAT entry 0 (sector 2147483392) points past the end")
+
+    d = bytearray(base); struct.pack_into(">Q", d, dyn + 16, 1 << 40)
+    struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
+    save(out, "vhd-bat-table-eof.vpc", d, "extends past the end of the file")
+
+    d = bytearray(base); struct.pack_into(">I", d, dyn + 32, 0)
+    struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
+    save(out, "vhd-blocksize0.vpc", d, "block size 0 out of range")
+
+    def big_fixed(d, o):
+        d[o + 28:o + 32] = b"qem2"
+        struct.pack_into(">Q", d, o + 48, 1 << 40)
+    d = bytearray(fixed); vhd_set_footer(d, big_fixed)
+    save(out, "vhd-fixed-short.vpc", d, "needs more than")
+
+
+# ---- VHDX ------------------------------------------------------------------
+
+BAT_GUID = uuid.UUID("2DC27766-F623-4200-9D64-115E9BFD4A08").bytes_le
+META_GUID = uuid.UUID("8B7CA206-4790-4B9A-B8FE-575F050F886E").bytes_le
+PARAMS_GUID = uuid.UUID("CAA16737-FA36-4D43-B3B6-33F0AA44E76B").bytes_le
+VSIZE_GUID = uuid.UUID("2FA54224-CD1B-4876-B211-5DBED83BF4B8").bytes_le
+
+
+def vhdx_regions(d):
+    rt = 192 * 1024
+    n = struct.unpack_from("<I", d, rt + 8)[0]
+    regs = {}
+    for i in range(n):
+        e = rt + 16 + 32 * i
+        regs[bytes(d[e:e + 16])] = struct.unpack_from("<QI", d, e + 16)
+    return regs
+
+
+def vhdx_meta_item(d, guid):
+    meta = vhdx_regions(d)[META_GUID][0]
+    n = struct.unpack_from("<H", d, meta + 10)[0]
+    for i in range(n):
+        e = meta + 32 + 32 * i
+        if bytes(d[e:e + 16]) == guid:
+            return meta + struct.unpack_from("<I", d, e + 16)[0]
+    raise SystemExit("metadata item not found")
+
+
+def vhdx_fix_header(d, off):
+    struct.pack_into("<I", d, off + 4, 0)
+    struct.pack_into("<I", d, off + 4, crc32c(d[off:off + 4096]))
+
+
+def vhdx_cases(base, out):
+    d = bytearray(base)
+    p = vhdx_meta_item(d, PARAMS_GUID)
+    struct.pack_into("<I", d, p + 4, struct.unpack_from("<I", d, p + 4)[0] | 2)
+    save(out, "vhdx-parent.vhdx", d, "differencing image (has parent)")
+
+    d = bytearray(base)
+    struct.pack_into("<Q", d, vhdx_meta_item(d, VSIZE_GUID), 1 << 60)
+    save(out, "vhdx-huge.vhdx", d, "exceeds the limit")
+
+    d = bytearray(base)
+    for h in (64 * 1024, 128 * 1024):
+        d[h + 100] ^= 1
+    save(out, "vhdx-badcrc.vhdx", d, "no valid header")
+
+    d = bytearray(base)
+    for r in (192 * 1024, 256 * 1024):
+        d[r + 16 + 2047 * 32 - 1] ^= 1
+    save(out, "vhdx-region-badcrc.vhdx", d, "no valid region table")
+
+    bat = vhdx_regions(base)[BAT_GUID][0]
+    d = bytearray(base); struct.pack_into("<Q", d, bat, (1 << 40) << 20 | 6)
+    save(out, "vhdx-bat-eof.vhdx", d, "past the end of the file")
+
+    d = bytearray(base); struct.pack_into("<Q", d, bat, struct.unpack_from("<Q", d, bat)[0] | 7)
+    save(out, "vhdx-partial.vhdx", d, "partially present")
+
+    # A set LogGuid with an entry written under it: dirty.  The same GUID
+    # with an empty log: clean (qemu opens it too).
+    guid = uuid.uuid4().bytes
+    for name, entry, expect in (("vhdx-dirty-log.vhdx", True,
+                                 "the log is dirty (the image was not closed cleanly); "
+                                 "replay is not supported"),
+                                ("vhdx-empty-log.vhdx", False, "OK")):
+        d = bytearray(base)
+        for h in (64 * 1024, 128 * 1024):
+            d[h + 48:h + 64] = guid
+            vhdx_fix_header(d, h)
+        if entry:
+            log = struct.unpack_from("<Q", d, 64 * 1024 + 72)[0]
+            e = bytearray(4096)
+            e[0:4] = b"loge"
+            struct.pack_into("<IIQII", e, 8, 4096, 0, 1, 0, 0)
+            e[32:48] = guid
+            struct.pack_into("<QQ", e, 48, len(d), len(d))
+            struct.pack_into("<I", e, 4, crc32c(e))
+            d[log:log + 4096] = e
+        save(out, name, d, expect)
+
+
+def main():
+    basedir, outdir = sys.argv[1], sys.argv[2]
+    os.makedirs(outdir, exist_ok=True)
+    vdi_cases(load(os.path.join(basedir, "base.vdi")), outdir)
+    vhd_cases(load(os.path.join(basedir, "base.vpc")),
+              load(os.path.join(basedir, "base-fixed.vpc")), outdir)
+    vhdx_cases(load(os.path.join(basedir, "base.vhdx")), outdir)
+    with open(os.path.join(outdir, "cases.txt"), "w") as f:
+        for name, expect in cases:
+            f.write("%s\t%s\n" % (name, expect))
+
+
+if __name__ == "__main__":
+    main()

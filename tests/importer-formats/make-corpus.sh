@@ -1,0 +1,74 @@
+#!/bin/sh
+# Seed corpora for the format fuzz targets, generated at test time:
+#
+#     make-corpus.sh OUTDIR
+#
+# writes OUTDIR/<format>/ for raw, iso, qcow2, vmdk, vdi, vhd, vhdx: small
+# images (4 MiB virtual, one or two blocks of data, so libFuzzer's inputs stay
+# a few MiB at most) made by qemu-img in every subformat, plus the crafted
+# hostile images of craft.py for vdi/vhd/vhdx.  Idempotent: an existing
+# OUTDIR/.done is left alone.
+set -eu
+out=${1:?usage: make-corpus.sh OUTDIR}
+[ -e "$out/.done" ] && exit 0
+for tool in qemu-img python3; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is missing"; exit 77; }
+done
+rm -rf "$out"
+mkdir -p "$out"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-corpus.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+for f in raw iso qcow2 vmdk vdi vhd vhdx; do mkdir -p "$out/$f"; done
+
+# A 4 MiB disk with data in its first and last 64 KiB.
+truncate -s 4M "$tmp/src.raw"
+head -c 65536 /dev/urandom > "$tmp/chunk"
+dd if="$tmp/chunk" of="$tmp/src.raw" conv=notrunc status=none
+dd if="$tmp/chunk" of="$tmp/src.raw" bs=65536 seek=63 conv=notrunc status=none
+truncate -s 4M "$tmp/empty.raw"
+
+head -c 8192 "$tmp/src.raw" > "$out/raw/small.raw"
+: > "$out/raw/empty.raw"
+if command -v genisoimage >/dev/null 2>&1; then
+    mkdir "$tmp/iso"; echo hello > "$tmp/iso/hello.txt"
+    genisoimage -quiet -o "$out/iso/hello.iso" "$tmp/iso" 2>/dev/null || true
+fi
+# A bare primary volume descriptor when genisoimage is absent.
+[ -e "$out/iso/hello.iso" ] || { truncate -s 40960 "$out/iso/pvd.iso";
+    printf '\001CD001\001' | dd of="$out/iso/pvd.iso" bs=1 seek=32768 conv=notrunc status=none; }
+
+mk() {  # mk DIR NAME SRC FMT [OPTIONS]
+    d=$1 n=$2 s=$3 f=$4; shift 4
+    qemu-img convert -f raw -O "$f" ${1:+-o "$1"} "$tmp/$s.raw" "$out/$d/$n" 2>/dev/null || true
+}
+for s in src empty; do
+    mk qcow2 "$s-v3.qcow2" "$s" qcow2
+    mk qcow2 "$s-v2.qcow2" "$s" qcow2 compat=0.10
+    mk qcow2 "$s-l2.qcow2" "$s" qcow2 extended_l2=on,cluster_size=65536
+    mk vmdk "$s-sparse.vmdk" "$s" vmdk
+    mk vmdk "$s-stream.vmdk" "$s" vmdk subformat=streamOptimized
+    mk vdi "$s-dynamic.vdi" "$s" vdi
+    mk vdi "$s-static.vdi" "$s" vdi static=on
+    mk vhd "$s-dynamic.vpc" "$s" vpc
+    mk vhd "$s-fixed.vpc" "$s" vpc subformat=fixed,force_size=on
+    mk vhdx "$s-dynamic.vhdx" "$s" vhdx block_size=1M
+done
+qemu-img convert -c -f raw -O qcow2 "$tmp/src.raw" "$out/qcow2/src-compressed.qcow2"
+mk vhdx "src-fixed.vhdx" src vhdx subformat=fixed,block_size=1M
+
+# The hostile images, built from these same small images.
+mkdir "$tmp/base"
+cp "$out/vdi/src-dynamic.vdi" "$tmp/base/base.vdi"
+cp "$out/vhd/src-dynamic.vpc" "$tmp/base/base.vpc"
+cp "$out/vhd/src-fixed.vpc" "$tmp/base/base-fixed.vpc"
+cp "$out/vhdx/src-dynamic.vhdx" "$tmp/base/base.vhdx"
+python3 "$(dirname "$0")/craft.py" "$tmp/base" "$tmp/hostile"
+for f in "$tmp"/hostile/*; do
+    case $f in
+    *.vdi) cp "$f" "$out/vdi/" ;;
+    *.vpc) cp "$f" "$out/vhd/" ;;
+    *.vhdx) cp "$f" "$out/vhdx/" ;;
+    esac
+done
+touch "$out/.done"
+echo "corpus: $(find "$out" -type f ! -name .done | wc -l) files in $out"
