@@ -35,12 +35,19 @@ struct ferry_resource {
     const char *singular;   /* "virtualmachine" */
     const char *const *short_names; /* { "vm", "vms", NULL } */
     bool namespaced;
+    bool status_subresource; /* create drops .status; update ignores it (all but Event) */
 };
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind
  * "Node", group ""), Event (core v1, for describe). */
 extern const struct ferry_resource *const ferry_resources[];
+/* The same entries by name, for code that means one kind. */
+extern const struct ferry_resource *const ferry_resource_vm;
+extern const struct ferry_resource *const ferry_resource_vmi;
+extern const struct ferry_resource *const ferry_resource_dv;
+extern const struct ferry_resource *const ferry_resource_node;
+extern const struct ferry_resource *const ferry_resource_event;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);
@@ -55,6 +62,12 @@ struct ferry_store;
 /* "sqlite:DIR", a plain DIR (sqlite), or NULL for ferry_state_dir(). "kube:" later. */
 int ferry_store_open(const char *where, struct ferry_store **ret);
 void ferry_store_free(struct ferry_store *st);
+/* Admission (common/admission.h) runs on create and update unless turned off
+ * (tests of the store alone; a controller never turns it off). */
+void ferry_store_set_admission(struct ferry_store *st, bool on);
+/* How many changes the watch history keeps (default 10000, or
+ * $FERRY_STORE_HISTORY); older resourceVersions get FERRY_ERR_EXPIRED. */
+void ferry_store_set_history(struct ferry_store *st, int64_t events);
 
 int ferry_store_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                     const char *name, json_object **ret);

@@ -1,0 +1,34 @@
+/* Admission: what KubeVirt's and CDI's webhooks do before an object is
+ * stored.  Validation against the OpenAPI (Swagger 2.0) definitions the
+ * projects publish (unknown fields, types, required fields), KubeVirt's and
+ * CDI's own rules (running and runStrategy not both; every disk names a
+ * volume and a volume is used at most once; one DataVolume source; DNS-1123
+ * names; quantities parse), then defaulting as current KubeVirt does it.
+ *
+ * The store calls it on create and update (the sqlite driver; the kube
+ * driver leaves it to the real webhooks); callers may also call it directly,
+ * e.g. `ferry apply --dry-run`.
+ *
+ * Error messages read like the API server's:
+ *   The VirtualMachine "web01" is invalid: spec.template.spec.domain.devices.disks[1].name: Not found: "data"
+ *   The VirtualMachine "x" is invalid: [spec.running: Invalid value: ..., spec.template...: Required value]
+ *
+ * The OpenAPI documents are read at the first call from $FERRY_OPENAPI_DIR,
+ * else the source tree's deploy/openapi (FERRY_SOURCE_DIR), else
+ * /usr/share/ferry/openapi: kubevirt-swagger.json and cdi-swagger.json. */
+#ifndef FERRY_ADMISSION_H
+#define FERRY_ADMISSION_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+/* Validate and default obj in place.  old is the stored object on update
+ * (NULL on create).  Kinds other than VirtualMachine,
+ * VirtualMachineInstance and DataVolume pass untouched.  -1 and a
+ * FERRY_ERR_INVALID error with the API server's message when refused. */
+int ferry_admission_admit(json_object *obj, bool is_create, json_object *old);
+
+/* Only the validation (no defaults written); same messages. */
+int ferry_admission_validate(json_object *obj, bool is_create, json_object *old);
+
+#endif

@@ -1,0 +1,143 @@
+/* The resource table: the kinds the store and the CLI know, and lookup by the
+ * names kubectl accepts (short name, plural, singular, kind, and those with
+ * ".group" or ".version.group" appended), as kubectl's RESTMapper does. */
+#include "common/store/driver.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const vm_short[] = { "vm", "vms", NULL };
+static const char *const vmi_short[] = { "vmi", "vmis", NULL };
+static const char *const dv_short[] = { "dv", "dvs", NULL };
+static const char *const node_short[] = { "no", NULL };
+static const char *const event_short[] = { "ev", NULL };
+
+static const struct ferry_resource res_vm = {
+    .group = "kubevirt.io", .version = "v1", .kind = "VirtualMachine",
+    .plural = "virtualmachines", .singular = "virtualmachine", .short_names = vm_short,
+    .namespaced = true, .status_subresource = true,
+};
+static const struct ferry_resource res_vmi = {
+    .group = "kubevirt.io", .version = "v1", .kind = "VirtualMachineInstance",
+    .plural = "virtualmachineinstances", .singular = "virtualmachineinstance",
+    .short_names = vmi_short, .namespaced = true, .status_subresource = true,
+};
+static const struct ferry_resource res_dv = {
+    .group = "cdi.kubevirt.io", .version = "v1beta1", .kind = "DataVolume",
+    .plural = "datavolumes", .singular = "datavolume", .short_names = dv_short,
+    .namespaced = true, .status_subresource = true,
+};
+static const struct ferry_resource res_node = {
+    .group = "", .version = "v1", .kind = "Node", .plural = "nodes", .singular = "node",
+    .short_names = node_short, .namespaced = false, .status_subresource = true,
+};
+static const struct ferry_resource res_event = {
+    .group = "", .version = "v1", .kind = "Event", .plural = "events", .singular = "event",
+    .short_names = event_short, .namespaced = true, .status_subresource = false,
+};
+
+const struct ferry_resource *const ferry_resources[] = {
+    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, NULL,
+};
+
+const struct ferry_resource *const ferry_resource_vm = &res_vm;
+const struct ferry_resource *const ferry_resource_vmi = &res_vmi;
+const struct ferry_resource *const ferry_resource_dv = &res_dv;
+const struct ferry_resource *const ferry_resource_node = &res_node;
+const struct ferry_resource *const ferry_resource_event = &res_event;
+
+const char *
+ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)
+{
+    if (res->group[0])
+        snprintf(buf, size, "%s.%s", res->plural, res->group);
+    else
+        snprintf(buf, size, "%s", res->plural);
+    return buf;
+}
+
+/* Does NAME (case-insensitive) name RES, bare? */
+static bool
+matches_bare(const struct ferry_resource *res, const char *name, size_t len)
+{
+    const char *cands[3] = { res->plural, res->singular, res->kind };
+
+    for (size_t i = 0; i < 3; i++)
+        if (strlen(cands[i]) == len && strncasecmp(cands[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+const struct ferry_resource *
+ferry_resource_lookup(const char *name)
+{
+    if (!name || !*name) {
+        ferry_error(FERRY_ERR_INVALID, "resource type is empty");
+        return NULL;
+    }
+    for (size_t i = 0; ferry_resources[i]; i++) {
+        const struct ferry_resource *res = ferry_resources[i];
+        const char *dot = strchr(name, '.');
+        size_t len = dot ? (size_t)(dot - name) : strlen(name);
+
+        if (!dot) {
+            for (const char *const *s = res->short_names; s && *s; s++)
+                if (strcmp(*s, name) == 0)
+                    return res;
+            if (matches_bare(res, name, len))
+                return res;
+            continue;
+        }
+        if (!res->group[0] || !matches_bare(res, name, len))
+            continue;
+        /* "plural.group" or "plural.version.group" */
+        const char *rest = dot + 1;
+        if (strcasecmp(rest, res->group) == 0)
+            return res;
+        size_t vlen = strlen(res->version);
+        if (strncasecmp(rest, res->version, vlen) == 0 && rest[vlen] == '.' &&
+            strcasecmp(rest + vlen + 1, res->group) == 0)
+            return res;
+    }
+    ferry_error(FERRY_ERR_NOTFOUND, "the server doesn't have a resource type \"%s\"", name);
+    return NULL;
+}
+
+const struct ferry_resource *
+ferry_resource_for_object(json_object *obj)
+{
+    const char *apiversion = ferry_json_get_string(obj, "apiVersion");
+    const char *kind = ferry_json_get_string(obj, "kind");
+
+    if (!apiversion || !*apiversion) {
+        ferry_error(FERRY_ERR_INVALID, "Object 'apiVersion' is missing in '%s'",
+                    obj ? json_object_to_json_string(obj) : "null");
+        return NULL;
+    }
+    if (!kind || !*kind) {
+        ferry_error(FERRY_ERR_INVALID, "Object 'Kind' is missing in '%s'",
+                    json_object_to_json_string(obj));
+        return NULL;
+    }
+    for (size_t i = 0; ferry_resources[i]; i++) {
+        const struct ferry_resource *res = ferry_resources[i];
+        char want[128];
+
+        if (strcmp(res->kind, kind) != 0)
+            continue;
+        if (res->group[0])
+            snprintf(want, sizeof want, "%s/%s", res->group, res->version);
+        else
+            snprintf(want, sizeof want, "%s", res->version);
+        if (strcmp(want, apiversion) == 0)
+            return res;
+    }
+    /* kubectl's wording for a kind or version the server does not serve. */
+    ferry_error(FERRY_ERR_UNSUPPORTED, "no matches for kind \"%s\" in version \"%s\"", kind,
+                apiversion);
+    return NULL;
+}

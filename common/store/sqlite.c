@@ -1,0 +1,1410 @@
+/* The "sqlite" store driver: Kubernetes API semantics over one SQLite
+ * database, <state-dir>/ferry.db (mode 0600, directory 0700), as k3s's kine
+ * does it.  Several processes may use the database at once.
+ *
+ * Tables:
+ *   meta(key, value)          'rv': the one resourceVersion counter of the store;
+ *                             'compacted': events with rv <= this are gone
+ *   objects(resource, namespace, name, uid, rv, json)
+ *                             one row per live object; resource is "plural.group"
+ *   owners(owner_uid, dep_uid) from metadata.ownerReferences, for cascading deletion
+ *   events(rv, type, resource, namespace, name, json)
+ *                             the watch log: one row per change, object as it
+ *                             was after it; compacted to the newest `history` rows
+ *
+ * Every write is one BEGIN IMMEDIATE transaction (the database's write lock is
+ * taken up front, so a read-modify-write inside never races another process;
+ * busy_timeout makes the others wait instead of failing).  WAL mode lets
+ * readers and watchers go on while one process writes.  synchronous=NORMAL:
+ * a killed process never loses a committed write; a power cut may lose the
+ * last ones but never corrupts the database.
+ *
+ * Watches poll the events table (an indexed range read, microseconds): they
+ * are woken at once by commits made through the same handle, and notice other
+ * processes' commits within POLL_MS.
+ *
+ * One handle may be shared by threads (a mutex serialises its use).  A handle
+ * must not cross fork(): a child opens its own. */
+#include "common/store/driver.h"
+#include "common/admission.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/object.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Weak: a selector can only come from ferry_selector_parse(), which links
+ * object.c in; programs that never filter do not need it. */
+#pragma weak ferry_selector_matches
+
+#define POLL_MS 10
+#define DEFAULT_HISTORY 10000    /* watch events kept */
+#define DEFAULT_MAX_EVENTS 1000  /* core/v1 Event objects kept */
+#define BUSY_TIMEOUT_MS 60000
+#define WATCH_BATCH 256
+
+FERRY_DEFINE_AUTOPTR(sqlite3_stmt, sqlite3_finalize)
+
+struct sqlite_store {
+    struct ferry_store base;
+    sqlite3 *db;
+    char *path;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;   /* broadcast after each commit through this handle */
+    int64_t history;
+    int64_t max_events;
+    uint64_t commits;         /* through this handle: data_version does not count them */
+    /* Inside a write transaction: */
+    int64_t tx_rv;            /* last resourceVersion handed out */
+    int64_t tx_rv_start;
+};
+
+#define SQ(st) ((struct sqlite_store *)(st))
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES('rv', 0), ('compacted', 0), ('schema', 1);"
+    "CREATE TABLE IF NOT EXISTS objects(resource TEXT NOT NULL, namespace TEXT NOT NULL,"
+    "  name TEXT NOT NULL, uid TEXT NOT NULL UNIQUE, rv INTEGER NOT NULL, json TEXT NOT NULL,"
+    "  PRIMARY KEY(resource, namespace, name));"
+    "CREATE TABLE IF NOT EXISTS owners(owner_uid TEXT NOT NULL, dep_uid TEXT NOT NULL,"
+    "  PRIMARY KEY(owner_uid, dep_uid)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS owners_dep ON owners(dep_uid);"
+    "CREATE TABLE IF NOT EXISTS events(rv INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
+    "  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_resource ON events(resource, rv);";
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int
+db_error(struct sqlite_store *s, const char *what)
+{
+    int code = sqlite3_errcode(s->db);
+
+    return ferry_error(code == SQLITE_BUSY || code == SQLITE_LOCKED ? FERRY_ERR_TIMEOUT
+                                                                    : FERRY_ERR_IO,
+                       "store '%s': %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static int
+prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **ret)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK)
+        return db_error(s, "prepare");
+    return 0;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static int
+exec(struct sqlite_store *s, const char *sql)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, sql);
+    return 0;
+}
+
+static int64_t
+meta_get(struct sqlite_store *s, const char *key)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+
+    if (prepare(s, "SELECT value FROM meta WHERE key = ?", &st) < 0)
+        return -1;
+    bind_text(st, 1, key);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return db_error(s, "read meta");
+    return sqlite3_column_int64(st, 0);
+}
+
+static int
+meta_set(struct sqlite_store *s, const char *key, int64_t v)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+
+    if (prepare(s, "UPDATE meta SET value = ? WHERE key = ?", &st) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, v);
+    bind_text(st, 2, key);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, "write meta");
+    return 0;
+}
+
+static char *
+new_uuid(void)
+{
+    unsigned char b[16];
+
+    if (RAND_bytes(b, sizeof b) != 1)
+        ferry_oom(); /* the CSPRNG failing is as fatal as memory running out */
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    return ferry_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+                        b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* The API server's generateName suffix: 5 characters from a vowel-free alphabet. */
+static char *
+generate_name(const char *prefix)
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char b[5];
+    char suffix[6];
+
+    if (RAND_bytes(b, sizeof b) != 1)
+        ferry_oom();
+    for (int i = 0; i < 5; i++)
+        suffix[i] = alphabet[b[i] % (sizeof alphabet - 1)];
+    suffix[5] = 0;
+    return ferry_printf("%s%s", prefix, suffix);
+}
+
+static json_object *
+parse_json(struct sqlite_store *s, const char *text)
+{
+    json_object *o = NULL;
+
+    if (ferry_json_parse(text, strlen(text), s->path, &o) < 0)
+        return NULL;
+    return o;
+}
+
+static const char *
+res_key(const struct ferry_resource *res, char *buf, size_t size)
+{
+    return ferry_resource_key(res, buf, size);
+}
+
+static void
+set_rv(json_object *obj, int64_t rv)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof buf, "%lld", (long long)rv);
+    ferry_json_set_string(obj, "metadata.resourceVersion", buf);
+}
+
+static json_object *
+finalizers(json_object *obj)
+{
+    json_object *f = ferry_json_get(obj, "metadata.finalizers");
+
+    return f && json_object_is_type(f, json_type_array) && json_object_array_length(f) > 0
+               ? f
+               : NULL;
+}
+
+static bool
+array_has_string(json_object *arr, const char *s)
+{
+    size_t n = arr ? json_object_array_length(arr) : 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(arr, i)), s))
+            return true;
+    return false;
+}
+
+/* Everything but metadata and status: what bumps metadata.generation. */
+static bool
+spec_equal(json_object *a, json_object *b)
+{
+    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
+    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
+
+    json_object_object_del(ca, "metadata");
+    json_object_object_del(ca, "status");
+    json_object_object_del(cb, "metadata");
+    json_object_object_del(cb, "status");
+    return ferry_json_equal(ca, cb);
+}
+
+/* Equal but for metadata.resourceVersion. */
+static bool
+same_object(json_object *a, json_object *b)
+{
+    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
+    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
+
+    ferry_json_del(ca, "metadata.resourceVersion");
+    ferry_json_del(cb, "metadata.resourceVersion");
+    return ferry_json_equal(ca, cb);
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static int
+tx_begin(struct sqlite_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (int tries = 0;; tries++) {
+        int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            break;
+        /* busy_timeout already waited; a stuck writer for that long is an error */
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 3) {
+            db_error(s, "begin transaction");
+            pthread_mutex_unlock(&s->lock);
+            return -1;
+        }
+    }
+    s->tx_rv = meta_get(s, "rv");
+    if (s->tx_rv < 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    s->tx_rv_start = s->tx_rv;
+    return 0;
+}
+
+static int64_t
+tx_next_rv(struct sqlite_store *s)
+{
+    return ++s->tx_rv;
+}
+
+static void
+tx_rollback(struct sqlite_store *s)
+{
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Drop watch history beyond s->history: watchers behind it get EXPIRED. */
+static int
+compact(struct sqlite_store *s)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    int64_t compacted = meta_get(s, "compacted");
+    int64_t upto = s->tx_rv - s->history;
+
+    if (compacted < 0)
+        return -1;
+    /* in batches, so that a write does not pay for compaction every time */
+    if (upto - compacted < 64 && upto - compacted < s->history / 8 + 1)
+        return 0;
+    if (prepare(s, "DELETE FROM events WHERE rv <= ?", &st) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, upto);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, "compact events");
+    return meta_set(s, "compacted", upto);
+}
+
+static int
+tx_commit(struct sqlite_store *s)
+{
+    if (s->tx_rv != s->tx_rv_start) {
+        if (meta_set(s, "rv", s->tx_rv) < 0 || compact(s) < 0) {
+            tx_rollback(s);
+            return -1;
+        }
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(s, "commit");
+        tx_rollback(s);
+        return -1;
+    }
+    s->commits++;
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+/* PRAGMA data_version: changes when another connection commits; reading it
+ * touches only the shared-memory WAL index, so polling it is nearly free. */
+static int64_t
+data_version(struct sqlite_store *s)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+
+    if (prepare(s, "PRAGMA data_version", &st) < 0 || sqlite3_step(st) != SQLITE_ROW)
+        return -1;
+    return sqlite3_column_int64(st, 0);
+}
+
+/* Read transactions: one snapshot for several statements. */
+static int
+rx_begin(struct sqlite_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(s, "begin read");
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+rx_end(struct sqlite_store *s)
+{
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+/* 1 and the object, 0 when absent, -1 on error. */
+static int
+load(struct sqlite_store *s, const char *key, const char *ns, const char *name,
+     json_object **ret)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    int rc;
+
+    if (prepare(s, "SELECT json FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
+                &st) < 0)
+        return -1;
+    bind_text(st, 1, key);
+    bind_text(st, 2, ns);
+    bind_text(st, 3, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return db_error(s, "read object");
+    *ret = parse_json(s, (const char *)sqlite3_column_text(st, 0));
+    return *ret ? 1 : -1;
+}
+
+static int
+load_by_uid(struct sqlite_store *s, const char *uid, char **ret_key, json_object **ret)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    int rc;
+
+    if (prepare(s, "SELECT resource, json FROM objects WHERE uid = ?", &st) < 0)
+        return -1;
+    bind_text(st, 1, uid);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return db_error(s, "read object");
+    *ret = parse_json(s, (const char *)sqlite3_column_text(st, 1));
+    if (!*ret)
+        return -1;
+    *ret_key = ferry_strdup((const char *)sqlite3_column_text(st, 0));
+    return 1;
+}
+
+static int
+log_event(struct sqlite_store *s, enum ferry_event_type type, const char *key,
+          json_object *obj)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    const char *rv = ferry_json_get_string(obj, "metadata.resourceVersion");
+
+    if (prepare(s, "INSERT INTO events(rv, type, resource, namespace, name, json) "
+                   "VALUES(?, ?, ?, ?, ?, ?)", &st) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, rv ? strtoll(rv, NULL, 10) : s->tx_rv);
+    sqlite3_bind_int(st, 2, type);
+    bind_text(st, 3, key);
+    bind_text(st, 4, ferry_json_get_string(obj, "metadata.namespace"));
+    bind_text(st, 5, ferry_json_get_string(obj, "metadata.name"));
+    bind_text(st, 6, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, "write event");
+    return 0;
+}
+
+static int
+write_owners(struct sqlite_store *s, const char *uid, json_object *obj)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) del = NULL;
+    json_object *refs = ferry_json_get(obj, "metadata.ownerReferences");
+    size_t n = refs && json_object_is_type(refs, json_type_array)
+                   ? json_object_array_length(refs)
+                   : 0;
+
+    if (prepare(s, "DELETE FROM owners WHERE dep_uid = ?", &del) < 0)
+        return -1;
+    bind_text(del, 1, uid);
+    if (sqlite3_step(del) != SQLITE_DONE)
+        return db_error(s, "write owners");
+    for (size_t i = 0; i < n; i++) {
+        FERRY_AUTOPTR(sqlite3_stmt) ins = NULL;
+        const char *owner = ferry_json_get_string(json_object_array_get_idx(refs, i), "uid");
+
+        if (!owner)
+            continue;
+        if (prepare(s, "INSERT OR IGNORE INTO owners(owner_uid, dep_uid) VALUES(?, ?)", &ins) < 0)
+            return -1;
+        bind_text(ins, 1, owner);
+        bind_text(ins, 2, uid);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            return db_error(s, "write owners");
+    }
+    return 0;
+}
+
+/* Give obj the next resourceVersion, store it and log the event. */
+static int
+put(struct sqlite_store *s, const char *key, json_object *obj, enum ferry_event_type type)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    int64_t rv = tx_next_rv(s);
+    const char *uid = ferry_json_get_string(obj, "metadata.uid");
+
+    set_rv(obj, rv);
+    if (prepare(s, "INSERT OR REPLACE INTO objects(resource, namespace, name, uid, rv, json) "
+                   "VALUES(?, ?, ?, ?, ?, ?)", &st) < 0)
+        return -1;
+    bind_text(st, 1, key);
+    bind_text(st, 2, ferry_json_get_string(obj, "metadata.namespace"));
+    bind_text(st, 3, ferry_json_get_string(obj, "metadata.name"));
+    bind_text(st, 4, uid);
+    sqlite3_bind_int64(st, 5, rv);
+    bind_text(st, 6, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, "write object");
+    if (write_owners(s, uid, obj) < 0)
+        return -1;
+    return log_event(s, type, key, obj);
+}
+
+static int delete_locked(struct sqlite_store *s, const char *key, json_object *obj);
+
+/* Remove obj for good (DELETED event), then collect its dependents the way
+ * the garbage collector's background propagation does: a dependent whose
+ * every owner is gone is deleted (honouring its finalizers), one that still
+ * has a live owner only loses the reference. */
+static int
+remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
+{
+    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    FERRY_AUTOSTRV char **deps = NULL;
+    const char *uid = ferry_json_get_string(obj, "metadata.uid");
+
+    set_rv(obj, tx_next_rv(s));
+    if (prepare(s, "DELETE FROM objects WHERE uid = ?", &st) < 0)
+        return -1;
+    bind_text(st, 1, uid);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, "delete object");
+    sqlite3_finalize(FERRY_STEAL(st));
+    if (prepare(s, "DELETE FROM owners WHERE dep_uid = ?", &st) < 0)
+        return -1;
+    bind_text(st, 1, uid);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, "delete owners");
+    sqlite3_finalize(FERRY_STEAL(st));
+    if (log_event(s, FERRY_EVENT_DELETED, key, obj) < 0)
+        return -1;
+
+    if (prepare(s, "DELETE FROM owners WHERE owner_uid = ? RETURNING dep_uid", &st) < 0)
+        return -1;
+    bind_text(st, 1, uid);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ferry_strv_push(&deps, (const char *)sqlite3_column_text(st, 0));
+    if (rc != SQLITE_DONE)
+        return db_error(s, "read dependents");
+    sqlite3_finalize(FERRY_STEAL(st));
+
+    for (char **d = deps; d && *d; d++) {
+        FERRY_AUTOPTR(json_object) dep = NULL;
+        FERRY_AUTOFREE char *dkey = NULL;
+        int r = load_by_uid(s, *d, &dkey, &dep);
+        json_object *refs, *keep;
+        bool live_owner = false;
+
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            continue;
+        refs = ferry_json_get(dep, "metadata.ownerReferences");
+        keep = json_object_new_array();
+        for (size_t i = 0; refs && i < json_object_array_length(refs); i++) {
+            json_object *ref = json_object_array_get_idx(refs, i);
+            const char *ouid = ferry_json_get_string(ref, "uid");
+            FERRY_AUTOPTR(json_object) owner = NULL;
+            FERRY_AUTOFREE char *okey = NULL;
+
+            if (ferry_str_eq(ouid, uid))
+                continue;
+            r = ouid ? load_by_uid(s, ouid, &okey, &owner) : 0;
+            if (r < 0) {
+                json_object_put(keep);
+                return -1;
+            }
+            live_owner |= r == 1;
+            json_object_array_add(keep, json_object_get(ref));
+        }
+        if (live_owner) {
+            ferry_json_set(dep, "metadata.ownerReferences", keep);
+            if (put(s, dkey, dep, FERRY_EVENT_MODIFIED) < 0)
+                return -1;
+        } else {
+            json_object_put(keep);
+            if (delete_locked(s, dkey, dep) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The API server's delete: with finalizers, mark (deletionTimestamp, and
+ * generation + 1 as the registry does); without, remove and cascade. */
+static int
+delete_locked(struct sqlite_store *s, const char *key, json_object *obj)
+{
+    if (finalizers(obj)) {
+        FERRY_AUTOFREE char *now = NULL;
+
+        if (ferry_json_get(obj, "metadata.deletionTimestamp"))
+            return 0;
+        now = ferry_time_now_rfc3339();
+        ferry_json_set_string(obj, "metadata.deletionTimestamp", now);
+        ferry_json_set_int(obj, "metadata.deletionGracePeriodSeconds", 0);
+        ferry_json_set_int(obj, "metadata.generation",
+                           ferry_json_get_int(obj, "metadata.generation", 0) + 1);
+        return put(s, key, obj, FERRY_EVENT_MODIFIED);
+    }
+    return remove_locked(s, key, obj);
+}
+
+/* ---- messages as the API server words them ---------------------------- */
+
+static int
+err_not_found(const char *key, const char *name)
+{
+    return ferry_error(FERRY_ERR_NOTFOUND, "%s \"%s\" not found", key, name);
+}
+
+static int
+err_conflict(const char *key, const char *name)
+{
+    return ferry_error(FERRY_ERR_CONFLICT,
+                       "Operation cannot be fulfilled on %s \"%s\": the object has been "
+                       "modified; please apply your changes to the latest version and try again",
+                       key, name);
+}
+
+/* ---- operations ------------------------------------------------------- */
+
+static int
+sq_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+       const char *name, json_object **ret)
+{
+    struct sqlite_store *s = SQ(st);
+    char key[128];
+    json_object *obj = NULL;
+    int r;
+
+    res_key(res, key, sizeof key);
+    pthread_mutex_lock(&s->lock);
+    r = load(s, key, ns, name, &obj);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return err_not_found(key, name);
+    *ret = obj;
+    return 0;
+}
+
+static int
+sq_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+        const struct ferry_selector *sel, json_object **ret_items, int64_t *ret_rv)
+{
+    struct sqlite_store *s = SQ(st);
+    FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+    FERRY_AUTOPTR(json_object) items = json_object_new_array();
+    char key[128];
+    int64_t rv;
+    int rc;
+
+    res_key(res, key, sizeof key);
+    if (rx_begin(s) < 0)
+        return -1;
+    rv = meta_get(s, "rv");
+    if (rv < 0 || prepare(s, ns ? "SELECT json FROM objects WHERE resource = ?1 AND namespace = ?2 "
+                                  "ORDER BY namespace, name"
+                                : "SELECT json FROM objects WHERE resource = ?1 "
+                                  "ORDER BY namespace, name",
+                          &q) < 0) {
+        rx_end(s);
+        return -1;
+    }
+    bind_text(q, 1, key);
+    if (ns)
+        bind_text(q, 2, ns);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        json_object *o = parse_json(s, (const char *)sqlite3_column_text(q, 0));
+
+        if (!o) {
+            rx_end(s);
+            return -1;
+        }
+        if (sel && !ferry_selector_matches(sel, ferry_json_get(o, "metadata.labels"))) {
+            json_object_put(o);
+            continue;
+        }
+        json_object_array_add(items, o);
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, "list objects");
+        rx_end(s);
+        return -1;
+    }
+    rx_end(s);
+    if (ret_items)
+        *ret_items = FERRY_STEAL(items);
+    if (ret_rv)
+        *ret_rv = rv;
+    return 0;
+}
+
+/* Resource, namespace (NULL for cluster-scoped) and name of obj, checked. */
+static int
+identify(json_object *obj, const struct ferry_resource **ret_res, const char **ret_ns,
+         const char **ret_name)
+{
+    const struct ferry_resource *res = ferry_resource_for_object(obj);
+    const char *name = ferry_json_get_string(obj, "metadata.name");
+    const char *ns = ferry_json_get_string(obj, "metadata.namespace");
+
+    if (!res)
+        return -1;
+    if (!name || !*name)
+        return ferry_error(FERRY_ERR_INVALID, "%s: metadata.name: Required value: name is required",
+                           res->kind);
+    if (res->namespaced && (!ns || !*ns))
+        ns = "default";
+    *ret_res = res;
+    *ret_ns = res->namespaced ? ns : NULL;
+    *ret_name = name;
+    return 0;
+}
+
+static int
+sq_create(struct ferry_store *st, json_object *in, json_object **ret)
+{
+    struct sqlite_store *s = SQ(st);
+    const struct ferry_resource *res = ferry_resource_for_object(in);
+    FERRY_AUTOPTR(json_object) obj = NULL;
+    FERRY_AUTOFREE char *uid = NULL, *now = NULL, *gen = NULL;
+    json_object *meta, *existing = NULL;
+    const char *name, *generate;
+    char key[128];
+    int r;
+
+    if (!res)
+        return -1;
+    res_key(res, key, sizeof key);
+    obj = ferry_json_copy(in);
+    meta = ferry_json_ensure_object(obj, "metadata");
+    name = ferry_json_get_string(meta, "name");
+    generate = ferry_json_get_string(meta, "generateName");
+    if ((!name || !*name) && (!generate || !*generate))
+        return ferry_error(FERRY_ERR_INVALID,
+                           "%s: metadata.name: Required value: name or generateName is required",
+                           res->kind);
+    if (res->namespaced) {
+        const char *ns = ferry_json_get_string(meta, "namespace");
+        if (!ns || !*ns)
+            ferry_json_set_string(meta, "namespace", "default");
+    } else {
+        json_object_object_del(meta, "namespace");
+    }
+    if (res->status_subresource && res != ferry_resource_node)
+        json_object_object_del(obj, "status");
+    uid = new_uuid();
+    now = ferry_time_now_rfc3339();
+    ferry_json_set_string(meta, "uid", uid);
+    ferry_json_set_string(meta, "creationTimestamp", now);
+    ferry_json_set_int(meta, "generation", 1);
+    json_object_object_del(meta, "deletionTimestamp");
+    json_object_object_del(meta, "deletionGracePeriodSeconds");
+    json_object_object_del(meta, "resourceVersion");
+    json_object_object_del(meta, "managedFields");
+
+    if (tx_begin(s) < 0)
+        return -1;
+    for (int tries = 0;; tries++) {
+        if (!name || !*name) {
+            free(gen);
+            gen = generate_name(generate);
+            ferry_json_set_string(meta, "name", gen);
+        }
+        r = load(s, key, ferry_json_get_string(meta, "namespace"),
+                 ferry_json_get_string(meta, "name"), &existing);
+        if (r < 0)
+            goto fail;
+        if (r == 0)
+            break;
+        json_object_put(existing);
+        existing = NULL;
+        if ((name && *name) || tries >= 8) {
+            ferry_error(FERRY_ERR_EXISTS, "%s \"%s\" already exists", key,
+                        ferry_json_get_string(meta, "name"));
+            goto fail;
+        }
+    }
+    if (st->admission && ferry_admission_admit(obj, true, NULL) < 0)
+        goto fail;
+    if (put(s, key, obj, FERRY_EVENT_ADDED) < 0)
+        goto fail;
+    if (tx_commit(s) < 0)
+        return -1;
+    if (ret)
+        *ret = FERRY_STEAL(obj);
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+/* Check obj's resourceVersion precondition against cur's. */
+static int
+check_rv(const char *key, const char *name, json_object *obj, json_object *cur)
+{
+    const char *want = ferry_json_get_string(obj, "metadata.resourceVersion");
+    const char *have = ferry_json_get_string(cur, "metadata.resourceVersion");
+
+    if (want && *want && !ferry_str_eq(want, have))
+        return err_conflict(key, name);
+    return 0;
+}
+
+enum write_kind { WRITE_SPEC, WRITE_STATUS };
+
+static int
+sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_kind kind)
+{
+    struct sqlite_store *s = SQ(st);
+    const struct ferry_resource *res = NULL;
+    FERRY_AUTOPTR(json_object) cur = NULL;
+    FERRY_AUTOPTR(json_object) obj = NULL;
+    const char *ns = NULL, *name = NULL;
+    char key[128];
+    int r;
+
+    if (identify(in, &res, &ns, &name) < 0)
+        return -1;
+    res_key(res, key, sizeof key);
+    if (tx_begin(s) < 0)
+        return -1;
+    r = load(s, key, ns, name, &cur);
+    if (r <= 0) {
+        if (r == 0)
+            err_not_found(key, name);
+        goto fail;
+    }
+    if (check_rv(key, name, in, cur) < 0)
+        goto fail;
+    {
+        const char *uid = ferry_json_get_string(in, "metadata.uid");
+        if (uid && *uid && !ferry_str_eq(uid, ferry_json_get_string(cur, "metadata.uid"))) {
+            ferry_error(FERRY_ERR_CONFLICT,
+                        "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
+                        "UID in precondition: %s, UID in object meta: %s",
+                        key, name, uid, ferry_json_get_string(cur, "metadata.uid"));
+            goto fail;
+        }
+    }
+
+    if (kind == WRITE_STATUS) {
+        /* status subresource: only .status changes */
+        json_object *status = json_object_object_get(in, "status");
+
+        obj = ferry_json_copy(cur);
+        json_object_object_del(obj, "status");
+        if (status) /* a copy: the caller's object stays theirs */
+            json_object_object_add(obj, "status", ferry_json_copy(status));
+    } else {
+        json_object *meta, *cmeta = ferry_json_get(cur, "metadata");
+        static const char *const kept[] = { "uid", "creationTimestamp", "deletionTimestamp",
+                                            "deletionGracePeriodSeconds", "generation",
+                                            "namespace", "name" };
+
+        obj = ferry_json_copy(in);
+        meta = ferry_json_ensure_object(obj, "metadata");
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(kept); i++) {
+            json_object *v = json_object_object_get(cmeta, kept[i]);
+            if (v)
+                json_object_object_add(meta, kept[i], ferry_json_copy(v));
+            else
+                json_object_object_del(meta, kept[i]);
+        }
+        json_object_object_del(meta, "managedFields");
+        json_object_object_del(meta, "generateName");
+        if (json_object_object_get(cmeta, "generateName"))
+            json_object_object_add(meta, "generateName",
+                                   ferry_json_copy(json_object_object_get(cmeta, "generateName")));
+        if (res->status_subresource) {
+            json_object *status = json_object_object_get(cur, "status");
+            json_object_object_del(obj, "status");
+            if (status)
+                json_object_object_add(obj, "status", ferry_json_copy(status));
+        }
+        if (ferry_json_get(cur, "metadata.deletionTimestamp")) {
+            json_object *nf = finalizers(obj), *of = finalizers(cur);
+            for (size_t i = 0; nf && i < json_object_array_length(nf); i++) {
+                const char *f = json_object_get_string(json_object_array_get_idx(nf, i));
+                if (!array_has_string(of, f)) {
+                    ferry_error(FERRY_ERR_INVALID,
+                                "%s \"%s\" is invalid: metadata.finalizers: Forbidden: no new "
+                                "finalizers can be added if the object is being deleted, found "
+                                "new finalizers []string{\"%s\"}",
+                                res->kind, name, f);
+                    goto fail;
+                }
+            }
+        }
+        if (st->admission && ferry_admission_admit(obj, false, cur) < 0)
+            goto fail;
+        if (!spec_equal(obj, cur))
+            ferry_json_set_int(meta, "generation",
+                               ferry_json_get_int(cur, "metadata.generation", 0) + 1);
+    }
+    set_rv(obj, strtoll(ferry_json_get_string(cur, "metadata.resourceVersion"), NULL, 10));
+
+    if (same_object(obj, cur)) {
+        /* a no-op write changes nothing, not even the resourceVersion */
+        tx_rollback(s);
+        if (ret)
+            *ret = FERRY_STEAL(cur);
+        return 0;
+    }
+    if (kind == WRITE_SPEC && ferry_json_get(obj, "metadata.deletionTimestamp") &&
+        !finalizers(obj))
+        r = remove_locked(s, key, obj);
+    else
+        r = put(s, key, obj, FERRY_EVENT_MODIFIED);
+    if (r < 0)
+        goto fail;
+    if (tx_commit(s) < 0)
+        return -1;
+    if (ret)
+        *ret = FERRY_STEAL(obj);
+    return 0;
+fail:
+    tx_rollback(s);
+    return -1;
+}
+
+static int
+sq_update(struct ferry_store *st, json_object *obj, json_object **ret)
+{
+    return sq_write(st, obj, ret, WRITE_SPEC);
+}
+
+static int
+sq_update_status(struct ferry_store *st, json_object *obj, json_object **ret)
+{
+    return sq_write(st, obj, ret, WRITE_STATUS);
+}
+
+static int
+sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+          const char *name)
+{
+    struct sqlite_store *s = SQ(st);
+    FERRY_AUTOPTR(json_object) cur = NULL;
+    char key[128];
+    int r;
+
+    res_key(res, key, sizeof key);
+    if (tx_begin(s) < 0)
+        return -1;
+    r = load(s, key, ns, name, &cur);
+    if (r <= 0) {
+        if (r == 0)
+            err_not_found(key, name);
+        tx_rollback(s);
+        return -1;
+    }
+    if (delete_locked(s, key, cur) < 0) {
+        tx_rollback(s);
+        return -1;
+    }
+    return tx_commit(s);
+}
+
+/* ---- core/v1 Events --------------------------------------------------- */
+
+static uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+/* Like client-go's event recorder: one Event per object+type+reason+message,
+ * its count and lastTimestamp bumped on repeats; the oldest are dropped
+ * beyond max_events. */
+static void
+sq_record_event(struct ferry_store *st, json_object *about, const char *type,
+                const char *reason, const char *message)
+{
+    struct sqlite_store *s = SQ(st);
+    const char *oname = ferry_json_get_string(about, "metadata.name");
+    const char *ons = ferry_json_get_string(about, "metadata.namespace");
+    const char *ouid = ferry_json_get_string(about, "metadata.uid");
+    FERRY_AUTOFREE char *name = NULL, *now = NULL;
+    FERRY_AUTOPTR(json_object) ev = NULL;
+    char key[128];
+    uint64_t h = 0xcbf29ce484222325ULL;
+    int r;
+
+    if (!oname)
+        return;
+    ferry_resource_key(ferry_resource_event, key, sizeof key);
+    if (!ons || !*ons)
+        ons = "default";
+    h = fnv1a(fnv1a(fnv1a(fnv1a(h, ouid), type), reason), message);
+    name = ferry_printf("%s.%016llx", oname, (unsigned long long)h);
+    now = ferry_time_now_rfc3339();
+
+    if (tx_begin(s) < 0)
+        goto ignore;
+    r = load(s, key, ons, name, &ev);
+    if (r < 0) {
+        tx_rollback(s);
+        goto ignore;
+    }
+    if (r == 1) {
+        ferry_json_set_int(ev, "count", ferry_json_get_int(ev, "count", 1) + 1);
+        ferry_json_set_string(ev, "lastTimestamp", now);
+        if (put(s, key, ev, FERRY_EVENT_MODIFIED) < 0) {
+            tx_rollback(s);
+            goto ignore;
+        }
+    } else {
+        FERRY_AUTOFREE char *uid = new_uuid();
+        json_object *inv = json_object_new_object();
+
+        ev = json_object_new_object();
+        ferry_json_set_string(ev, "apiVersion", "v1");
+        ferry_json_set_string(ev, "kind", "Event");
+        ferry_json_set_string(ev, "metadata.name", name);
+        ferry_json_set_string(ev, "metadata.namespace", ons);
+        ferry_json_set_string(ev, "metadata.uid", uid);
+        ferry_json_set_string(ev, "metadata.creationTimestamp", now);
+        json_object_object_add(ev, "involvedObject", inv);
+        if (ferry_json_get_string(about, "apiVersion"))
+            ferry_json_set_string(inv, "apiVersion", ferry_json_get_string(about, "apiVersion"));
+        if (ferry_json_get_string(about, "kind"))
+            ferry_json_set_string(inv, "kind", ferry_json_get_string(about, "kind"));
+        ferry_json_set_string(inv, "name", oname);
+        if (ferry_json_get_string(about, "metadata.namespace"))
+            ferry_json_set_string(inv, "namespace", ons);
+        if (ouid)
+            ferry_json_set_string(inv, "uid", ouid);
+        if (ferry_json_get_string(about, "metadata.resourceVersion"))
+            ferry_json_set_string(inv, "resourceVersion",
+                                  ferry_json_get_string(about, "metadata.resourceVersion"));
+        ferry_json_set_string(ev, "type", type ? type : "Normal");
+        ferry_json_set_string(ev, "reason", reason ? reason : "");
+        ferry_json_set_string(ev, "message", message ? message : "");
+        ferry_json_set_string(ev, "source.component", ferry_log_prog());
+        ferry_json_set_string(ev, "reportingComponent", ferry_log_prog());
+        ferry_json_set_string(ev, "firstTimestamp", now);
+        ferry_json_set_string(ev, "lastTimestamp", now);
+        ferry_json_set_int(ev, "count", 1);
+        if (put(s, key, ev, FERRY_EVENT_ADDED) < 0) {
+            tx_rollback(s);
+            goto ignore;
+        }
+        /* bounded: drop the oldest Events beyond max_events */
+        {
+            FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+            json_object *old_list = json_object_new_array();
+            int rc;
+
+            if (prepare(s, "SELECT json FROM objects WHERE resource = ? ORDER BY rv DESC "
+                           "LIMIT -1 OFFSET ?", &q) < 0) {
+                json_object_put(old_list);
+                tx_rollback(s);
+                goto ignore;
+            }
+            bind_text(q, 1, key);
+            sqlite3_bind_int64(q, 2, s->max_events);
+            while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+                json_object *o = parse_json(s, (const char *)sqlite3_column_text(q, 0));
+                if (o)
+                    json_object_array_add(old_list, o);
+            }
+            sqlite3_finalize(FERRY_STEAL(q));
+            for (size_t i = 0; i < json_object_array_length(old_list); i++)
+                if (remove_locked(s, key, json_object_array_get_idx(old_list, i)) < 0) {
+                    json_object_put(old_list);
+                    tx_rollback(s);
+                    goto ignore;
+                }
+            json_object_put(old_list);
+        }
+    }
+    if (tx_commit(s) < 0)
+        goto ignore;
+    return;
+ignore:
+    ferry_log_debug("store", "recording event %s for %s: %s", reason ? reason : "", oname,
+                    ferry_error_message());
+    ferry_error_reset();
+}
+
+/* ---- watch ------------------------------------------------------------ */
+
+struct sqlite_watch {
+    struct ferry_watch base;
+    struct sqlite_store *s;
+    char *key;               /* NULL: every resource */
+    char *ns;                /* NULL: every namespace */
+    int64_t pos;             /* events up to here are delivered or queued */
+    int64_t seen_dv;         /* data_version and commits at the last fetch */
+    uint64_t seen_commits;
+    bool fetched;
+    struct ferry_event *queue;
+    size_t head, len, cap;
+};
+
+static void
+queue_push(struct sqlite_watch *w, enum ferry_event_type type, int64_t rv, json_object *obj)
+{
+    if (w->len == w->cap) {
+        if (w->head > 0) {
+            memmove(w->queue, w->queue + w->head, (w->len - w->head) * sizeof *w->queue);
+            w->len -= w->head;
+            w->head = 0;
+        }
+        if (w->len == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 64;
+            w->queue = ferry_realloc(w->queue, w->cap * sizeof *w->queue);
+        }
+    }
+    w->queue[w->len++] = (struct ferry_event){ .type = type, .resource_version = rv,
+                                               .object = obj };
+}
+
+/* Read the next batch after w->pos.  Caller holds the lock. 1: queued
+ * something, 0: nothing new, -1: error (EXPIRED included). */
+static int
+watch_fetch(struct sqlite_watch *w)
+{
+    struct sqlite_store *s = w->s;
+    FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+    int64_t compacted, rv;
+    int rc, n = 0;
+
+    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(s, "begin read");
+    compacted = meta_get(s, "compacted");
+    rv = meta_get(s, "rv");
+    if (compacted < 0 || rv < 0)
+        goto fail;
+    if (w->pos < compacted) {
+        ferry_error(FERRY_ERR_EXPIRED,
+                    "too old resource version: %lld (%lld)", (long long)w->pos,
+                    (long long)compacted + 1);
+        goto fail;
+    }
+    if (rv <= w->pos) {
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        return 0;
+    }
+    if (prepare(s, "SELECT rv, type, json FROM events WHERE rv > ?1 "
+                   "AND (?2 IS NULL OR resource = ?2) AND (?3 IS NULL OR namespace = ?3) "
+                   "ORDER BY rv LIMIT 256", &q) < 0)
+        goto fail;
+    sqlite3_bind_int64(q, 1, w->pos);
+    if (w->key)
+        bind_text(q, 2, w->key);
+    if (w->ns)
+        bind_text(q, 3, w->ns);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t erv = sqlite3_column_int64(q, 0);
+        json_object *o = parse_json(s, (const char *)sqlite3_column_text(q, 2));
+
+        if (!o)
+            goto fail;
+        queue_push(w, (enum ferry_event_type)sqlite3_column_int(q, 1), erv, o);
+        w->pos = erv;
+        n++;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s, "read events");
+        goto fail;
+    }
+    w->fetched = n < WATCH_BATCH; /* a full batch: look again without waiting for a commit */
+    if (n < WATCH_BATCH && rv > w->pos)
+        w->pos = rv; /* nothing of ours up to rv: do not expire for others' churn */
+    sqlite3_finalize(FERRY_STEAL(q));
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    return n > 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+static int
+sq_watch_next(struct ferry_watch *base, int timeout_ms, struct ferry_event *ret)
+{
+    struct sqlite_watch *w = (struct sqlite_watch *)base;
+    struct sqlite_store *s = w->s;
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : ferry_now_ns() + timeout_ms * 1000000ULL;
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        if (w->head < w->len) {
+            *ret = w->queue[w->head++];
+            pthread_mutex_unlock(&s->lock);
+            return 1;
+        }
+        w->head = w->len = 0;
+        /* nothing committed since the last look: do not even query */
+        int64_t dv = data_version(s);
+        int r = 0;
+        if (!w->fetched || dv < 0 || dv != w->seen_dv || s->commits != w->seen_commits) {
+            w->seen_dv = dv;
+            w->seen_commits = s->commits;
+            w->fetched = true;
+            r = watch_fetch(w);
+        }
+        if (r < 0) {
+            pthread_mutex_unlock(&s->lock);
+            return -1;
+        }
+        if (r > 0)
+            continue;
+        uint64_t now = ferry_now_ns();
+        if (now >= deadline) {
+            pthread_mutex_unlock(&s->lock);
+            return 0;
+        }
+        uint64_t wait_ns = POLL_MS * 1000000ULL;
+        if (deadline - now < wait_ns)
+            wait_ns = deadline - now;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += wait_ns / 1000000000ULL;
+        ts.tv_nsec += wait_ns % 1000000000ULL;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->changed, &s->lock, &ts);
+    }
+}
+
+static void
+sq_watch_free(struct ferry_watch *base)
+{
+    struct sqlite_watch *w = (struct sqlite_watch *)base;
+
+    for (size_t i = w->head; i < w->len; i++)
+        ferry_event_release(&w->queue[i]);
+    free(w->queue);
+    free(w->key);
+    free(w->ns);
+    free(w);
+}
+
+static const struct ferry_watch_ops sqlite_watch_ops = {
+    .next = sq_watch_next,
+    .free = sq_watch_free,
+};
+
+static int
+sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+         int64_t from_rv, struct ferry_watch **ret)
+{
+    struct sqlite_store *s = SQ(st);
+    struct sqlite_watch *w = ferry_calloc(1, sizeof *w);
+    char key[128];
+
+    w->base.ops = &sqlite_watch_ops;
+    w->s = s;
+    w->key = res ? ferry_strdup(res_key(res, key, sizeof key)) : NULL;
+    w->ns = ferry_strdup(ns);
+    if (from_rv == 0) {
+        /* Kubernetes' unset resourceVersion: the current objects as ADDED
+         * events, then the changes after them. */
+        FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+        int rc;
+
+        if (rx_begin(s) < 0)
+            goto fail;
+        w->pos = meta_get(s, "rv");
+        if (w->pos < 0 ||
+            prepare(s, "SELECT rv, json FROM objects WHERE (?1 IS NULL OR resource = ?1) "
+                       "AND (?2 IS NULL OR namespace = ?2) ORDER BY resource, namespace, name",
+                    &q) < 0) {
+            rx_end(s);
+            goto fail;
+        }
+        if (w->key)
+            bind_text(q, 1, w->key);
+        if (w->ns)
+            bind_text(q, 2, w->ns);
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+            json_object *o = parse_json(s, (const char *)sqlite3_column_text(q, 1));
+            if (!o) {
+                rx_end(s);
+                goto fail;
+            }
+            queue_push(w, FERRY_EVENT_ADDED, sqlite3_column_int64(q, 0), o);
+        }
+        sqlite3_finalize(FERRY_STEAL(q));
+        rx_end(s);
+        if (rc != SQLITE_DONE) {
+            db_error(s, "list objects");
+            goto fail;
+        }
+    } else if (from_rv < 0) {
+        pthread_mutex_lock(&s->lock);
+        w->pos = meta_get(s, "rv");
+        pthread_mutex_unlock(&s->lock);
+        if (w->pos < 0)
+            goto fail;
+    } else {
+        int64_t compacted;
+
+        w->pos = from_rv;
+        pthread_mutex_lock(&s->lock);
+        compacted = meta_get(s, "compacted");
+        pthread_mutex_unlock(&s->lock);
+        if (compacted < 0)
+            goto fail;
+        if (from_rv < compacted) {
+            ferry_error(FERRY_ERR_EXPIRED, "too old resource version: %lld (%lld)",
+                        (long long)from_rv, (long long)compacted + 1);
+            goto fail;
+        }
+    }
+    *ret = &w->base;
+    return 0;
+fail:
+    sq_watch_free(&w->base);
+    return -1;
+}
+
+/* ---- open / free ------------------------------------------------------ */
+
+static void
+sq_set_history(struct ferry_store *st, int64_t events)
+{
+    SQ(st)->history = events > 0 ? events : DEFAULT_HISTORY;
+}
+
+static void
+sq_free(struct ferry_store *st)
+{
+    struct sqlite_store *s = SQ(st);
+
+    sqlite3_close_v2(s->db);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->changed);
+    free(s->path);
+    free(s);
+}
+
+static const struct ferry_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .free = sq_free,
+    .get = sq_get,
+    .list = sq_list,
+    .create = sq_create,
+    .update = sq_update,
+    .update_status = sq_update_status,
+    .delete = sq_delete,
+    .watch = sq_watch,
+    .record_event = sq_record_event,
+    .set_history = sq_set_history,
+};
+
+int
+ferry_sqlite_open(const char *dir, struct ferry_store **ret)
+{
+    struct sqlite_store *s;
+    pthread_condattr_t ca;
+    struct stat sb;
+    int fd, rc;
+
+    if (!dir || !*dir)
+        dir = ferry_state_dir();
+    if (stat(dir, &sb) < 0) {
+        if (errno != ENOENT)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "state directory '%s'", dir);
+        if (ferry_mkdir_p(dir, 0700) < 0)
+            return -1;
+    } else if (!S_ISDIR(sb.st_mode)) {
+        return ferry_error(FERRY_ERR_INVALID, "state directory '%s': not a directory", dir);
+    }
+
+    s = ferry_calloc(1, sizeof *s);
+    s->base.ops = &sqlite_ops;
+    s->path = ferry_printf("%s/ferry.db", dir);
+    s->history = DEFAULT_HISTORY;
+    s->max_events = DEFAULT_MAX_EVENTS;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    {
+        const char *h = getenv("FERRY_STORE_HISTORY");
+        if (h && atoll(h) > 0)
+            s->history = atoll(h);
+    }
+
+    /* create the file ourselves so that it is 0600 whatever the umask */
+    fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ferry_error_errno(FERRY_ERR_IO, errno, "store '%s'", s->path);
+        goto fail;
+    }
+    close(fd);
+
+    rc = sqlite3_open_v2(s->path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                         NULL);
+    if (rc != SQLITE_OK) {
+        if (s->db)
+            db_error(s, "open");
+        else
+            ferry_error(FERRY_ERR_NOMEM, "store '%s': open: out of memory", s->path);
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (exec(s, "PRAGMA journal_mode=WAL") < 0 || exec(s, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(s, "PRAGMA foreign_keys=OFF") < 0)
+        goto fail;
+    if (exec(s, "BEGIN IMMEDIATE") < 0)
+        goto fail;
+    if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        db_error(s, "create schema");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    if (exec(s, "COMMIT") < 0)
+        goto fail;
+    ferry_log_debug("store", "opened %s", s->path);
+    *ret = &s->base;
+    return 0;
+fail:
+    sq_free(&s->base);
+    return -1;
+}

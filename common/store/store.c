@@ -1,0 +1,201 @@
+/* The store's front: picks a driver from the "where" string, dispatches the
+ * public calls to it, and knows the default state directory.  Argument checks
+ * common to every driver live here so that drivers see sane input. */
+#include "common/store/driver.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/util.h"
+
+#include <pthread.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *state_dir;
+static pthread_once_t state_dir_once = PTHREAD_ONCE_INIT;
+
+static void
+state_dir_init(void)
+{
+    const char *env = getenv("FERRY_STATE_DIR");
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+
+    if (env && *env)
+        state_dir = ferry_strdup(env);
+    else if (geteuid() == 0)
+        state_dir = ferry_strdup("/var/lib/ferry");
+    else if (xdg && *xdg)
+        state_dir = ferry_printf("%s/ferry", xdg);
+    else {
+        if (!home || !*home) {
+            struct passwd *pw = getpwuid(geteuid());
+            home = pw ? pw->pw_dir : "/tmp";
+        }
+        state_dir = ferry_printf("%s/.local/state/ferry", home);
+    }
+}
+
+const char *
+ferry_state_dir(void)
+{
+    pthread_once(&state_dir_once, state_dir_init);
+    return state_dir;
+}
+
+int
+ferry_store_open(const char *where, struct ferry_store **ret)
+{
+    struct ferry_store *st = NULL;
+    int r;
+
+    if (!where || !*where)
+        where = ferry_state_dir();
+    if (ferry_str_has_prefix(where, "sqlite:"))
+        r = ferry_sqlite_open(where + strlen("sqlite:"), &st);
+    else if (ferry_str_has_prefix(where, "kube:"))
+        r = ferry_kube_open(where + strlen("kube:"), &st);
+    else
+        r = ferry_sqlite_open(where, &st);
+    if (r < 0)
+        return -1;
+    st->admission = true;
+    *ret = st;
+    return 0;
+}
+
+void
+ferry_store_free(struct ferry_store *st)
+{
+    if (st)
+        st->ops->free(st);
+}
+
+void
+ferry_store_set_admission(struct ferry_store *st, bool on)
+{
+    st->admission = on;
+}
+
+void
+ferry_store_set_history(struct ferry_store *st, int64_t events)
+{
+    if (st->ops->set_history)
+        st->ops->set_history(st, events);
+}
+
+static int
+check_name(const struct ferry_resource *res, const char *ns, const char *name)
+{
+    if (!res)
+        return ferry_error(FERRY_ERR_INVALID, "store: no resource type given");
+    if (!name || !*name)
+        return ferry_error(FERRY_ERR_INVALID, "resource name may not be empty");
+    return 0;
+}
+
+int
+ferry_store_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                const char *name, json_object **ret)
+{
+    if (check_name(res, ns, name) < 0)
+        return -1;
+    return st->ops->get(st, res, res->namespaced ? (ns && *ns ? ns : "default") : NULL, name,
+                        ret);
+}
+
+int
+ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                 const struct ferry_selector *sel, json_object **ret_items, int64_t *ret_rv)
+{
+    if (!res)
+        return ferry_error(FERRY_ERR_INVALID, "store: no resource type given");
+    return st->ops->list(st, res, res->namespaced && ns && *ns ? ns : NULL, sel, ret_items,
+                         ret_rv);
+}
+
+int
+ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
+{
+    if (!obj || !json_object_is_type(obj, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "store: object to create is not a JSON object");
+    return st->ops->create(st, obj, ret);
+}
+
+int
+ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
+{
+    if (!obj || !json_object_is_type(obj, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
+    return st->ops->update(st, obj, ret);
+}
+
+int
+ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object **ret)
+{
+    if (!obj || !json_object_is_type(obj, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
+    return st->ops->update_status(st, obj, ret);
+}
+
+int
+ferry_store_delete(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                   const char *name)
+{
+    if (check_name(res, ns, name) < 0)
+        return -1;
+    return st->ops->delete(st, res, res->namespaced ? (ns && *ns ? ns : "default") : NULL,
+                           name);
+}
+
+int
+ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                  int64_t from_rv, struct ferry_watch **ret)
+{
+    return st->ops->watch(st, res, ns && *ns ? ns : NULL, from_rv, ret);
+}
+
+int
+ferry_watch_next(struct ferry_watch *w, int timeout_ms, struct ferry_event *ret)
+{
+    return w->ops->next(w, timeout_ms, ret);
+}
+
+void
+ferry_watch_free(struct ferry_watch *w)
+{
+    if (w)
+        w->ops->free(w);
+}
+
+void
+ferry_event_release(struct ferry_event *ev)
+{
+    if (!ev)
+        return;
+    json_object_put(ev->object);
+    ev->object = NULL;
+}
+
+const char *
+ferry_event_type_name(enum ferry_event_type t)
+{
+    switch (t) {
+    case FERRY_EVENT_ADDED:
+        return "ADDED";
+    case FERRY_EVENT_MODIFIED:
+        return "MODIFIED";
+    case FERRY_EVENT_DELETED:
+        return "DELETED";
+    }
+    return "UNKNOWN";
+}
+
+void
+ferry_store_record_event(struct ferry_store *st, json_object *obj, const char *type,
+                         const char *reason, const char *message)
+{
+    if (st && obj && st->ops->record_event)
+        st->ops->record_event(st, obj, type, reason, message);
+}
