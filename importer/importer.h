@@ -1,11 +1,213 @@
-/* Internal interfaces of ferry-importer shared between its files (the plugin
- * contract itself is format.h). */
+/* Internal interfaces of ferry-importer shared between its files: source
+ * helpers and stream layers (sources.c, stream.c), the sink (sink.c),
+ * progress reporting (progress.c), checksums (checksum.c), archive
+ * extraction (archive.c) and the pipeline that ties them (pipeline.c).
+ * The plugin contract itself is format.h. */
 #ifndef FERRY_IMPORTER_IMPORTER_H
 #define FERRY_IMPORTER_IMPORTER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/cleanup.h"
 #include "importer/format.h"
+
+/* Auto-cleanup for the importer's structs (no typedefs, STYLE.md):
+ *     FERRY_IMP_AUTO(ferry_source) struct ferry_source *src = NULL; */
+#define FERRY_IMP_DEFINE_AUTO(name)                                                            \
+    struct name;                                                                               \
+    void name##_free(struct name *p);                                                          \
+    static inline void name##_freep(struct name **p)                                           \
+    {                                                                                          \
+        if (*p)                                                                                \
+            name##_free(*p);                                                                   \
+    }
+#define FERRY_IMP_AUTO(name) __attribute__((cleanup(name##_freep)))
 
 /* The whole program: parse the command line, import, return the exit code. */
 int ferry_importer_main(int argc, char **argv);
+
+/* ---- sources (sources.c) ------------------------------------------------ */
+
+/* Open URL with the first source of the table that handles it. */
+int ferry_source_open(const char *url, struct ferry_source **ret);
+/* A bare source for wrappers: ops, url copied; size -1. */
+struct ferry_source *ferry_source_new(const struct ferry_source_ops *ops, const char *url);
+void ferry_source_free(struct ferry_source *src);
+FERRY_IMP_DEFINE_AUTO(ferry_source)
+/* Read until LEN bytes or end of source; returns bytes read or -1. */
+ssize_t ferry_source_read_full(struct ferry_source *src, void *buf, size_t len);
+/* Read exactly LEN bytes at OFF; reading past the end is an error naming
+ * WHAT ("qcow2 L2 table"). */
+int ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
+                             const char *what);
+/* Open a sibling through src->open_sibling, or refuse when the source has none. */
+int ferry_source_open_sibling(struct ferry_source *src, const char *relname,
+                              struct ferry_source **ret);
+
+/* The file source (sources/file.c). */
+extern const struct ferry_source_ops ferry_source_file;
+/* A seekable file source over an open fd (scratch files; takes the fd).
+ * Siblings are resolved through SIBLINGS (taken, freed on close; may be
+ * NULL). */
+struct ferry_source *ferry_source_file_from_fd(int fd, const char *name,
+                                               struct ferry_source *siblings);
+/* For a file source: the next data extent at or after OFF through
+ * SEEK_DATA/SEEK_HOLE.  0 with *ret_data == *ret_hole == size at the end;
+ * -1 (no error set) when the file system cannot tell. */
+int ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
+                                uint64_t *ret_hole);
+/* A sibling's relative name is acceptable: not absolute, no "..". */
+int ferry_check_relname(const char *base, const char *relname);
+/* The path of a file source (NULL for other sources). */
+const char *ferry_source_file_path(struct ferry_source *src);
+
+/* ---- stream layers (stream.c) ------------------------------------------- */
+
+/* Counts the bytes that pass (fetched bytes) and feeds a checksum. */
+struct ferry_checksum;
+struct ferry_source *ferry_stream_meter(struct ferry_source *inner, struct ferry_checksum *sum,
+                                        uint64_t *counter);
+/* Read and hash the rest of a meter stream (the checksum covers every byte). */
+int ferry_stream_meter_drain(struct ferry_source *meter);
+/* Lets a stream-only source be peeked: *ret_head holds its first bytes
+ * (up to WANT) and the returned source replays them.  Takes INNER. */
+struct ferry_source *ferry_stream_peek(struct ferry_source *inner, size_t want,
+                                       const uint8_t **ret_head, size_t *ret_len);
+/* The head of a source's content already read by a peek layer. */
+bool ferry_stream_is_compressed(const uint8_t *head, size_t len);
+bool ferry_stream_is_tar(const uint8_t *head, size_t len);
+/* Decompression (gz, xz, zstd, bz2) and tar/OVA containers through
+ * libarchive: the result streams the decompressed bytes, or the content of
+ * (TAR) the DISK-th disk entry (counting from 1; 0 means the first) of a
+ * tar, skipping .ovf, .mf and .cert files.
+ * Takes INNER. */
+int ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk,
+                        struct ferry_source **ret);
+/* Copy a stream-only source to an unlinked scratch file in DIR; the result
+ * is seekable and resolves siblings through INNER.  COUNTER advances with
+ * the bytes copied.  Takes INNER. */
+int ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *counter,
+                         struct ferry_source **ret);
+
+/* ---- checksum (checksum.c) ---------------------------------------------- */
+
+/* SPEC is "ALG:HEX", ALG one of sha256 sha512 sha1 md5. */
+int ferry_checksum_new(const char *spec, struct ferry_checksum **ret);
+void ferry_checksum_update(struct ferry_checksum *sum, const void *buf, size_t len);
+/* Compare with the expected digest; a mismatch is an error naming both. */
+int ferry_checksum_verify(struct ferry_checksum *sum);
+void ferry_checksum_free(struct ferry_checksum *sum);
+FERRY_IMP_DEFINE_AUTO(ferry_checksum)
+
+/* ---- sink (sink.c) ------------------------------------------------------ */
+
+struct ferry_sink;
+/* A file (written as DEST.tmp-XXXXXX, renamed on commit) or a block device
+ * (written in place).  SIZE is the volume size; 0 with a file means "set
+ * later" (streams of unknown length). */
+int ferry_sink_open(const char *dest, uint64_t size, struct ferry_sink **ret);
+bool ferry_sink_is_block(struct ferry_sink *sink);
+/* Device size for block devices, else the size given. */
+uint64_t ferry_sink_size(struct ferry_sink *sink);
+/* Volume size for files opened with size 0 (before commit). */
+int ferry_sink_set_size(struct ferry_sink *sink, uint64_t size);
+/* Write data, skipping all-zero 4 KiB blocks (zeroed on block devices).
+ * Thread-safe for disjoint ranges. */
+int ferry_sink_write(struct ferry_sink *sink, uint64_t off, const void *buf, size_t len);
+/* A range that reads as zeros: nothing on a fresh file, zeroed on a device. */
+int ferry_sink_zero(struct ferry_sink *sink, uint64_t off, uint64_t len);
+/* Streams (one thread, any order): as ferry_sink_write, but the ranges
+ * never written are zeroed on block devices by ferry_sink_stream_finish. */
+int ferry_sink_stream_write(struct ferry_sink *sink, uint64_t off, const void *buf, size_t len);
+int ferry_sink_stream_finish(struct ferry_sink *sink);
+/* fsync and (files) rename into place. */
+int ferry_sink_commit(struct ferry_sink *sink);
+uint64_t ferry_sink_data_bytes(struct ferry_sink *sink);
+/* The directory for scratch files: beside DEST, or $TMPDIR for devices. */
+char *ferry_sink_scratch_dir(const char *dest);
+/* Removes the temporary file unless committed. */
+void ferry_sink_free(struct ferry_sink *sink);
+FERRY_IMP_DEFINE_AUTO(ferry_sink)
+
+/* Error for a volume too small: "virtual size 20 GiB is larger than the
+ * 10 GiB volume". */
+int ferry_sink_error_too_small(uint64_t virtual_size, uint64_t volume_size);
+
+/* ---- progress (progress.c) ---------------------------------------------- */
+
+enum ferry_progress_mode {
+    FERRY_PROGRESS_AUTO,
+    FERRY_PROGRESS_BAR,
+    FERRY_PROGRESS_JSON,
+    FERRY_PROGRESS_NONE,
+};
+struct ferry_progress;
+struct ferry_progress *ferry_progress_new(enum ferry_progress_mode mode);
+/* A new phase ("probing", "fetching", "scratch", "converting", "syncing");
+ * TOTAL 0 when unknown.  COUNTER (may be NULL: the internal one) is read
+ * atomically by the reporting thread. */
+void ferry_progress_phase(struct ferry_progress *p, const char *phase, uint64_t total,
+                          uint64_t *counter);
+void ferry_progress_add(struct ferry_progress *p, uint64_t n);
+/* The final report after success. */
+void ferry_progress_done(struct ferry_progress *p, uint64_t virtual_size, uint64_t data_bytes,
+                         const char *format, const char *dest);
+void ferry_progress_free(struct ferry_progress *p);
+FERRY_IMP_DEFINE_AUTO(ferry_progress)
+
+/* ---- content-type archive (archive.c) ----------------------------------- */
+
+/* Extract the (compressed) tar read from SRC into directory DEST, refusing
+ * absolute paths, ".." and links leading outside.  A missing DEST is
+ * created only on success (extracted beside it, then renamed); into an
+ * existing directory, entries are extracted in a temporary directory inside
+ * it and moved up on success.  VERIFY (may be NULL) runs before anything
+ * is put in place (the checksum). */
+int ferry_archive_extract(struct ferry_source *src, const char *dest,
+                          int (*verify)(void *opaque), void *opaque);
+
+/* ---- pipeline (pipeline.c) ---------------------------------------------- */
+
+struct ferry_import_options {
+    const char *url;
+    const char *dest;
+    uint64_t size;             /* 0: none given */
+    const char *checksum;      /* "ALG:HEX" or NULL */
+    bool archive;              /* --content-type archive */
+    enum ferry_progress_mode progress;
+    unsigned disk;             /* --disk N (1-based), 0: first */
+    unsigned threads;          /* 0: automatic */
+};
+/* What was imported, for the final report and tests. */
+struct ferry_import_result {
+    uint64_t virtual_size;
+    uint64_t data_bytes;
+    const char *format;        /* static */
+    double seconds;
+};
+int ferry_import(const struct ferry_import_options *opts, struct ferry_import_result *ret);
+
+/* Probe: the best format for a head (and tail when given). */
+const struct ferry_format *ferry_format_probe(const uint8_t *head, size_t len, int64_t size,
+                                              const uint8_t *tail, size_t tail_len);
+
+/* ---- helpers for format readers ----------------------------------------- */
+
+/* a + b and a * b without overflow: false on overflow. */
+static inline bool
+ferry_add_ok(uint64_t a, uint64_t b, uint64_t *ret)
+{
+    return !__builtin_add_overflow(a, b, ret);
+}
+static inline bool
+ferry_mul_ok(uint64_t a, uint64_t b, uint64_t *ret)
+{
+    return !__builtin_mul_overflow(a, b, ret);
+}
+/* Append an extent, merging with the previous one of the same type. */
+void ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64_t len,
+                       enum ferry_extent_type type);
 
 #endif

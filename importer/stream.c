@@ -1,0 +1,394 @@
+/* Stream layers: sources that wrap another source.  The meter counts the
+ * bytes fetched and feeds the checksum; peek lets the pipeline look at the
+ * first bytes of a stream and still read them; unpack runs libarchive
+ * (decompression filters, tar/OVA containers) over a source; scratch copies
+ * a stream to an unlinked file beside the destination when a format needs
+ * random access.  Every wrapper owns its inner source and resolves
+ * siblings (VMDK extents) through it. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "importer/importer.h"
+
+#define MOD "importer.stream"
+
+/* Every wrapper's priv starts with its inner source. */
+struct wrap {
+    struct ferry_source *inner;
+};
+
+static int
+wrap_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
+{
+    struct wrap *w = src->priv;
+    return ferry_source_open_sibling(w->inner, relname, ret);
+}
+
+static struct ferry_source *
+wrap_new(const struct ferry_source_ops *ops, struct ferry_source *inner, void *priv)
+{
+    struct ferry_source *src = ferry_source_new(ops, inner->url);
+
+    src->priv = priv;
+    src->size = inner->size;
+    src->open_sibling = wrap_open_sibling;
+    return src;
+}
+
+/* ---- meter --------------------------------------------------------------- */
+
+struct meter {
+    struct ferry_source *inner;
+    struct ferry_checksum *sum;
+    uint64_t *counter;
+};
+
+static ssize_t
+meter_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct meter *m = src->priv;
+    ssize_t n = m->inner->ops->read(m->inner, buf, len);
+
+    if (n > 0) {
+        ferry_checksum_update(m->sum, buf, n);
+        if (m->counter)
+            __atomic_add_fetch(m->counter, (uint64_t)n, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
+static ssize_t
+meter_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    struct meter *m = src->priv;
+    return m->inner->ops->pread(m->inner, buf, len, off);
+}
+
+static void
+wrap_close(struct ferry_source *src)
+{
+    struct wrap *w = src->priv;
+
+    if (w) {
+        ferry_source_free(w->inner);
+        free(w);
+    }
+}
+
+static const struct ferry_source_ops meter_ops = {
+    .name = "meter",
+    .read = meter_read,
+    .pread = meter_pread,
+    .close = wrap_close,
+};
+
+struct ferry_source *
+ferry_stream_meter(struct ferry_source *inner, struct ferry_checksum *sum, uint64_t *counter)
+{
+    struct meter *m = ferry_calloc(1, sizeof(*m));
+    struct ferry_source *src;
+
+    m->inner = inner;
+    m->sum = sum;
+    m->counter = counter;
+    src = wrap_new(&meter_ops, inner, m);
+    /* With a checksum every byte must pass through read(): no pread. */
+    src->seekable = inner->seekable && !sum;
+    return src;
+}
+
+int
+ferry_stream_meter_drain(struct ferry_source *meter)
+{
+    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(1 << 20);
+
+    for (;;) {
+        ssize_t n = meter_read(meter, buf, 1 << 20);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return 0;
+    }
+}
+
+/* ---- peek ---------------------------------------------------------------- */
+
+struct peek {
+    struct ferry_source *inner;
+    uint8_t *head;
+    size_t len, pos;
+};
+
+static ssize_t
+peek_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct peek *p = src->priv;
+
+    if (p->pos < p->len) {
+        size_t n = p->len - p->pos < len ? p->len - p->pos : len;
+        memcpy(buf, p->head + p->pos, n);
+        p->pos += n;
+        if (p->pos == p->len) {
+            free(p->head);
+            p->head = NULL;
+            p->len = p->pos = 0;
+            p->len = 0;
+            p->pos = 1;   /* drained */
+        }
+        return n;
+    }
+    return p->inner->ops->read(p->inner, buf, len);
+}
+
+static void
+peek_close(struct ferry_source *src)
+{
+    struct peek *p = src->priv;
+
+    if (p)
+        free(p->head);
+    wrap_close(src);
+}
+
+static const struct ferry_source_ops peek_ops = {
+    .name = "peek",
+    .read = peek_read,
+    .close = peek_close,
+};
+
+struct ferry_source *
+ferry_stream_peek(struct ferry_source *inner, size_t want, const uint8_t **ret_head,
+                  size_t *ret_len)
+{
+    struct peek *p = ferry_calloc(1, sizeof(*p));
+    ssize_t n;
+
+    p->inner = inner;
+    p->head = ferry_malloc(want);
+    n = ferry_source_read_full(inner, p->head, want);
+    if (n < 0) {
+        free(p->head);
+        free(p);
+        ferry_source_free(inner);
+        return NULL;
+    }
+    p->len = n;
+    *ret_head = p->head;
+    *ret_len = n;
+    return wrap_new(&peek_ops, inner, p);
+}
+
+/* ---- content sniffing ---------------------------------------------------- */
+
+bool
+ferry_stream_is_compressed(const uint8_t *h, size_t len)
+{
+    return (len >= 3 && h[0] == 0x1f && h[1] == 0x8b && h[2] == 8) ||             /* gzip */
+           (len >= 6 && memcmp(h, "\xfd" "7zXZ\0", 6) == 0) ||                     /* xz */
+           (len >= 4 && memcmp(h, "\x28\xb5\x2f\xfd", 4) == 0) ||                  /* zstd */
+           (len >= 10 && memcmp(h, "BZh", 3) == 0 && h[3] >= '1' && h[3] <= '9' &&
+            memcmp(h + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0);                     /* bzip2 */
+}
+
+bool
+ferry_stream_is_tar(const uint8_t *h, size_t len)
+{
+    /* POSIX ustar and GNU tar: "ustar" at 257; the header checksum is
+     * verified by libarchive. */
+    return len >= 512 && memcmp(h + 257, "ustar", 5) == 0;
+}
+
+/* ---- unpack: libarchive -------------------------------------------------- */
+
+struct unpack {
+    struct ferry_source *inner;
+    struct archive *a;
+    uint8_t *buf;
+    bool failed;
+};
+
+#define UNPACK_BUF (1u << 20)
+
+static la_ssize_t
+unpack_cb_read(struct archive *a, void *opaque, const void **ret)
+{
+    struct unpack *u = opaque;
+    ssize_t n = u->inner->ops->read(u->inner, u->buf, UNPACK_BUF);
+
+    if (n < 0) {
+        u->failed = true;
+        archive_set_error(a, EIO, "%s", ferry_error_message());
+        return -1;
+    }
+    *ret = u->buf;
+    return n;
+}
+
+static ssize_t
+unpack_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct unpack *u = src->priv;
+    la_ssize_t n = archive_read_data(u->a, buf, len);
+
+    if (n < 0) {
+        if (u->failed)
+            return ferry_error_prefix("'%s'", src->url);
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': unpacking: %s", src->url,
+                           archive_error_string(u->a));
+    }
+    return n;
+}
+
+static void
+unpack_close(struct ferry_source *src)
+{
+    struct unpack *u = src->priv;
+
+    if (u) {
+        archive_read_free(u->a);
+        free(u->buf);
+    }
+    wrap_close(src);
+}
+
+static const struct ferry_source_ops unpack_ops = {
+    .name = "unpack",
+    .read = unpack_read,
+    .close = unpack_close,
+};
+
+static bool
+skip_entry_name(const char *name)
+{
+    static const char *const meta[] = { ".ovf", ".mf", ".cert", ".xml", ".txt", ".md", NULL };
+
+    for (size_t i = 0; meta[i]; i++)
+        if (strlen(name) >= strlen(meta[i]) &&
+            strcasecmp(name + strlen(name) - strlen(meta[i]), meta[i]) == 0)
+            return true;
+    return false;
+}
+
+int
+ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct ferry_source **ret)
+{
+    struct unpack *u = ferry_calloc(1, sizeof(*u));
+    struct ferry_source *src;
+    struct archive_entry *entry;
+    unsigned seen = 0;
+    int r;
+
+    u->inner = inner;
+    u->buf = ferry_malloc(UNPACK_BUF);
+    u->a = archive_read_new();
+    /* Named filters only: filter_all would also run external programs
+     * (lrzip, grzip ...) on hostile input. */
+    archive_read_support_filter_gzip(u->a);
+    archive_read_support_filter_xz(u->a);
+    archive_read_support_filter_lzma(u->a);
+    archive_read_support_filter_zstd(u->a);
+    archive_read_support_filter_bzip2(u->a);
+    /* Raw matches everything: one format at a time, chosen by content. */
+    if (tar)
+        archive_read_support_format_tar(u->a);
+    else
+        archive_read_support_format_raw(u->a);
+    src = wrap_new(&unpack_ops, inner, u);
+    src->size = -1;
+    if (archive_read_open(u->a, u, NULL, unpack_cb_read, NULL) != ARCHIVE_OK) {
+        ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, archive_error_string(u->a));
+        ferry_source_free(src);
+        return -1;
+    }
+    for (;;) {
+        r = archive_read_next_header(u->a, &entry);
+        if (r == ARCHIVE_EOF) {
+            if (disk > 1 && seen > 0)
+                ferry_error(FERRY_ERR_NOTFOUND, "'%s': --disk %u: the archive has %u disk%s",
+                            inner->url, disk, seen, seen == 1 ? "" : "s");
+            else
+                ferry_error(FERRY_ERR_NOTFOUND, "'%s': no disk image in the archive", inner->url);
+            ferry_source_free(src);
+            return -1;
+        }
+        if (r < ARCHIVE_WARN) {
+            if (u->failed)
+                ferry_error_prefix("'%s'", inner->url);
+            else
+                ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, archive_error_string(u->a));
+            ferry_source_free(src);
+            return -1;
+        }
+        if (!tar)
+            break;
+        const char *name = archive_entry_pathname(entry);
+        if (archive_entry_filetype(entry) != AE_IFREG || !name || skip_entry_name(name))
+            continue;
+        seen++;
+        if (disk <= 1 ? seen == 1 : seen == disk) {
+            ferry_log_debug(MOD, "'%s': disk %u is '%s'", inner->url, seen, name);
+            if (archive_entry_size_is_set(entry))
+                src->size = archive_entry_size(entry);
+            free(src->url);
+            src->url = ferry_printf("%s:%s", inner->url, name);
+            break;
+        }
+    }
+    src->seekable = false;
+    *ret = src;
+    return 0;
+}
+
+/* ---- scratch ------------------------------------------------------------- */
+
+int
+ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *counter,
+                     struct ferry_source **ret)
+{
+    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(UNPACK_BUF);
+    FERRY_AUTOCLOSE int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    uint64_t off = 0;
+
+    if (fd < 0) {
+        FERRY_AUTOFREE char *tmp = ferry_printf("%s/.ferry-scratch-XXXXXX", dir);
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+            ferry_source_free(inner);
+            return ferry_error_errno(FERRY_ERR_IO, errno, "scratch file in '%s'", dir);
+        }
+        unlink(tmp);
+    }
+    for (;;) {
+        ssize_t n = ferry_source_read_full(inner, buf, UNPACK_BUF);
+        if (n < 0) {
+            ferry_source_free(inner);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        bool zero = buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
+        if (!zero && pwrite(fd, buf, n, off) != n) {
+            int e = errno;
+            ferry_source_free(inner);
+            return ferry_error_errno(FERRY_ERR_IO, e, "writing the scratch file in '%s'", dir);
+        }
+        off += n;
+        if (counter)
+            __atomic_add_fetch(counter, (uint64_t)n, __ATOMIC_RELAXED);
+    }
+    if (ftruncate(fd, off) < 0) {
+        int e = errno;
+        ferry_source_free(inner);
+        return ferry_error_errno(FERRY_ERR_IO, e, "scratch file in '%s'", dir);
+    }
+    *ret = ferry_source_file_from_fd(FERRY_STEAL_FD(fd), inner->url, inner);
+    return 0;
+}
