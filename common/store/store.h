@@ -15,7 +15,45 @@
  * resourceVersion returns FERRY_ERR_EXPIRED when that is older than the kept
  * history (the 410 Gone answer: re-list).
  *
- * Every returned json_object is a new reference owned by the caller.
+ * Every returned json_object is a new reference owned by the caller; input
+ * objects are never modified (the store works on a copy).  ret pointers of
+ * create/update/update_status may be NULL when the result is not wanted.
+ *
+ * Errors (ferry_error_code()) and messages, worded as the API server's:
+ *   FERRY_ERR_NOTFOUND  virtualmachines.kubevirt.io "web01" not found
+ *   FERRY_ERR_EXISTS    virtualmachines.kubevirt.io "web01" already exists
+ *   FERRY_ERR_CONFLICT  Operation cannot be fulfilled on virtualmachines.kubevirt.io
+ *                       "web01": the object has been modified; please apply your
+ *                       changes to the latest version and try again
+ *   FERRY_ERR_INVALID   admission refused it (common/admission.h), or a bad request
+ *   FERRY_ERR_EXPIRED   too old resource version: 12 (40)
+ *   FERRY_ERR_UNSUPPORTED  no matches for kind "X" in version "kubevirt.io/v1alpha3"
+ *
+ * Writers' recipe (a controller's read-modify-write):
+ *     for (;;) { get; change; if (update(...) == 0) break;
+ *                if (ferry_error_code() != FERRY_ERR_CONFLICT) fail; }
+ * An update or update_status that changes nothing is a no-op: no new
+ * resourceVersion, no watch event (so level-triggered controllers may write
+ * status every pass without waking each other).
+ *
+ * Update keeps from the stored object what a client cannot change: uid,
+ * creationTimestamp, generation (recomputed: +1 when anything outside
+ * metadata and status changed), deletionTimestamp, and .status for the kinds
+ * with a status subresource (all but Event).  update_status takes only
+ * .status from its argument (and honours its resourceVersion).
+ *
+ * Deletion: delete on an object with metadata.finalizers sets
+ * deletionTimestamp (and generation + 1, as the API server does; MODIFIED
+ * event); the update that removes the last finalizer removes the object
+ * (DELETED event).  No finalizer may be added while deleting.  When an
+ * object goes, its dependents (metadata.ownerReferences[].uid = its uid) go
+ * too, in the same transaction ("background" propagation): a dependent that
+ * still has another live owner only loses the dangling reference; one with
+ * finalizers is marked instead of removed.
+ *
+ * The sqlite driver: a handle may be shared by threads; it must not cross a
+ * fork() (the child opens its own).  Any number of processes may open the
+ * same state directory at once.
  */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
@@ -59,7 +97,9 @@ const char *ferry_state_dir(void);
 
 struct ferry_store;
 
-/* "sqlite:DIR", a plain DIR (sqlite), or NULL for ferry_state_dir(). "kube:" later. */
+/* "sqlite:DIR", a plain DIR (sqlite), or NULL/"" for ferry_state_dir().
+ * The sqlite driver creates DIR (0700) and DIR/ferry.db (0600) if missing.
+ * "kube:..." fails with FERRY_ERR_UNSUPPORTED for now. */
 int ferry_store_open(const char *where, struct ferry_store **ret);
 void ferry_store_free(struct ferry_store *st);
 /* Admission (common/admission.h) runs on create and update unless turned off
@@ -69,6 +109,8 @@ void ferry_store_set_admission(struct ferry_store *st, bool on);
  * $FERRY_STORE_HISTORY); older resourceVersions get FERRY_ERR_EXPIRED. */
 void ferry_store_set_history(struct ferry_store *st, int64_t events);
 
+/* ns NULL: namespace "default" for namespaced kinds (as kubectl without -n);
+ * ignored for cluster-scoped kinds.  Not found: FERRY_ERR_NOTFOUND. */
 int ferry_store_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                     const char *name, json_object **ret);
 /* ns NULL: all namespaces. sel may be NULL.  Returns a json array of objects
@@ -77,7 +119,12 @@ int ferry_store_get(struct ferry_store *st, const struct ferry_resource *res, co
 int ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                      const struct ferry_selector *sel, json_object **ret_items, int64_t *ret_rv);
 /* obj must carry apiVersion, kind, metadata.name (metadata.generateName is
- * honoured); namespace defaults to "default" for namespaced kinds. */
+ * honoured); namespace defaults to "default" for namespaced kinds and is
+ * dropped for cluster-scoped ones.  The store sets uid (random UUID v4),
+ * creationTimestamp, generation 1 and resourceVersion; .status is dropped for
+ * kinds with a status subresource (VM, VMI, DV: write it with
+ * update_status after create).  Admission runs first (defaults applied to the
+ * stored object, which ret returns). */
 int ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret);
 int ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret);
 int ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object **ret);
@@ -95,15 +142,34 @@ void ferry_event_release(struct ferry_event *ev);
 const char *ferry_event_type_name(enum ferry_event_type t);  /* "ADDED" ... */
 
 struct ferry_watch;
-/* Events for res (NULL: every kind) in ns (NULL: all) strictly after from_rv. */
+/* Events for res (NULL: every kind) in ns (NULL: all namespaces):
+ *   from_rv > 0: the changes strictly after from_rv (the rv a list returned,
+ *                or the last event's resource_version, to resume);
+ *                FERRY_ERR_EXPIRED when from_rv is older than the kept history.
+ *   from_rv == 0: Kubernetes' "unset": first an ADDED event for every current
+ *                object (by kind, namespace, name), then the changes after them.
+ *   from_rv < 0: only the changes from now on.
+ * Events come in resourceVersion order.  The object of a DELETED event is the
+ * object as it was when removed, with the resourceVersion of the deletion.
+ * Changes made through the same handle wake the watcher at once; other
+ * processes' commits are noticed within ~10 ms. */
 int ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                       int64_t from_rv, struct ferry_watch **ret);
-/* 1 and an event; 0 on timeout (timeout_ms, -1 forever); -1 on error
- * (FERRY_ERR_EXPIRED when history moved past us: re-list and watch again). */
+/* 1 and an event (release it with ferry_event_release()); 0 on timeout
+ * (timeout_ms; 0 polls, -1 waits forever); -1 on error (FERRY_ERR_EXPIRED
+ * when the history moved past this watcher: re-list and watch again; after
+ * any error, free the watch). */
 int ferry_watch_next(struct ferry_watch *w, int timeout_ms, struct ferry_event *ret);
 void ferry_watch_free(struct ferry_watch *w);
 
-/* Record a core/v1 Event about obj (for describe); failures are ignored. */
+/* Record a core/v1 Event about obj (for describe); failures are ignored.
+ * type "Normal" or "Warning", reason CamelCase ("SuccessfulCreate").  As
+ * client-go's recorder: a repeat of the same object+type+reason+message bumps
+ * count and lastTimestamp of one Event (named "<obj name>.<hash>", in obj's
+ * namespace, "default" for cluster-scoped objects); involvedObject
+ * {apiVersion, kind, name, namespace, uid, resourceVersion}, source.component
+ * = the program name (ferry_log_init).  The oldest beyond 1000 are dropped.
+ * List them with ferry_resource_event and match involvedObject.uid. */
 void ferry_store_record_event(struct ferry_store *st, json_object *obj, const char *type,
                               const char *reason, const char *message);
 
