@@ -20,6 +20,9 @@ add_executable(formats-convert ${FERRY_FORMATS_DIR}/formats-convert.c)
 target_link_libraries(formats-convert PRIVATE ferry-importer-lib)
 set_target_properties(formats-convert PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
+ferry_unit_test(test-importer-formats SOURCES ${FERRY_FORMATS_DIR}/test-formats.c
+                LIBS ferry-importer-lib)
+
 ferry_script_test(importer-formats-convert SCRIPT ${FERRY_FORMATS_DIR}/convert.sh
                   LABELS integration TIMEOUT 300)
 

@@ -1,0 +1,268 @@
+/* Unit tests for what qemu-img cannot be the oracle of in the VDI, VHD and
+ * VHDX readers: VHD sector bitmaps (qemu ignores them; a clear bit must read
+ * as zeros), the VHD size rule per creator application (CHS geometry for
+ * "vpc "/"qemu", current_size for everyone else, current_size at the maximum
+ * geometry), probe_tail for fixed disks, and VDI discarded blocks.  Images
+ * are built in memory and read through an in-memory source. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "importer/format.h"
+
+extern const struct ferry_format ferry_format_vdi, ferry_format_vhd, ferry_format_vhdx;
+
+struct mem {
+    uint8_t *data;
+    size_t size;
+};
+
+static ssize_t
+mem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    struct mem *m = src->priv;
+    if (off >= m->size)
+        return 0;
+    size_t n = m->size - off < len ? m->size - (size_t)off : len;
+    memcpy(buf, m->data + off, n);
+    return (ssize_t)n;
+}
+
+static const struct ferry_source_ops mem_ops = { .name = "memory", .pread = mem_pread };
+
+static struct ferry_source
+mem_source(struct mem *m)
+{
+    return (struct ferry_source){ .ops = &mem_ops, .url = "test.img", .size = (int64_t)m->size,
+                                  .seekable = true, .priv = m };
+}
+
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = v;
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, v >> 32), put_be32(p + 4, (uint32_t)v);
+}
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = v, p[1] = v >> 8, p[2] = v >> 16, p[3] = v >> 24;
+}
+
+static uint32_t
+vhd_sum(const uint8_t *p, size_t len, size_t field)
+{
+    uint32_t s = 0;
+    for (size_t i = 0; i < len; i++)
+        if (i < field || i >= field + 4)
+            s += p[i];
+    return ~s;
+}
+
+static void
+vhd_footer(uint8_t *f, uint32_t type, const char *creator, uint64_t size, uint16_t cyl,
+           uint8_t heads, uint8_t spt, uint64_t data_off)
+{
+    memset(f, 0, 512);
+    memcpy(f, "conectix", 8);
+    put_be32(f + 8, 2);
+    put_be32(f + 12, 0x10000);
+    put_be64(f + 16, data_off);
+    memcpy(f + 28, creator, 4);
+    put_be64(f + 40, size);
+    put_be64(f + 48, size);
+    f[56] = cyl >> 8, f[57] = cyl & 0xff, f[58] = heads, f[59] = spt;
+    put_be32(f + 60, type);
+    put_be32(f + 64, vhd_sum(f, 512, 64));
+}
+
+/* A dynamic VHD of 4 MiB (two 2 MiB blocks): block 0 allocated with sectors
+ * 0-7 and 16 present, its data all 0xAB; block 1 unallocated. */
+static struct mem
+vhd_dynamic(void)
+{
+    size_t bm = 512, block = 2 << 20;
+    size_t size = 512 + 1024 + 512 + bm + block + 512;
+    struct mem m = { calloc(1, size), size };
+    uint8_t *d = m.data;
+    vhd_footer(d, 3, "win ", 4 << 20, 0, 0, 0, 512);
+    uint8_t *h = d + 512;
+    memcpy(h, "cxsparse", 8);
+    put_be64(h + 8, UINT64_MAX);
+    put_be64(h + 16, 1536);
+    put_be32(h + 24, 0x10000);
+    put_be32(h + 28, 2);
+    put_be32(h + 32, (uint32_t)block);
+    put_be32(h + 36, vhd_sum(h, 1024, 36));
+    put_be32(d + 1536, 2048 / 512);    /* block 0 at sector 4 */
+    put_be32(d + 1540, 0xffffffff);
+    d[2048] = 0xff;                    /* sectors 0-7 */
+    d[2048 + 2] = 0x80;                /* sector 16 */
+    memset(d + 2048 + bm, 0xab, block);
+    memcpy(d + size - 512, d, 512);
+    return m;
+}
+
+static void
+test_vhd_bitmap(void **state)
+{
+    struct mem m = vhd_dynamic();
+    struct ferry_source src = mem_source(&m);
+    const struct ferry_format *f = &ferry_format_vhd;
+    struct ferry_image *img;
+    assert_int_equal(f->probe(m.data, 4096, (int64_t)m.size), 100);
+    assert_int_equal(f->open(&src, &img), 0);
+    assert_int_equal(f->virtual_size(img), 4 << 20);
+
+    struct ferry_extent *ex = NULL;
+    size_t n = 0;
+    assert_int_equal(f->map(img, 0, 4 << 20, &ex, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
+    assert_int_equal(ex[0].offset, 0);
+    assert_int_equal(ex[0].length, 8 * 512);
+    assert_int_equal(ex[1].type, FERRY_EXTENT_ZERO);
+    assert_int_equal(ex[1].length, 8 * 512);
+    assert_int_equal(ex[2].type, FERRY_EXTENT_DATA);
+    assert_int_equal(ex[2].offset, 16 * 512);
+    assert_int_equal(ex[2].length, 512);
+    assert_int_equal(ex[3].type, FERRY_EXTENT_ZERO);
+    assert_int_equal(ex[3].offset + ex[3].length, 4 << 20);
+    free(ex);
+
+    /* A read across present and absent sectors, unaligned at both ends. */
+    uint8_t buf[20 * 512];
+    assert_int_equal(f->read(img, buf, sizeof(buf) - 100, 100), 0);
+    for (size_t i = 0; i < sizeof(buf) - 100; i++) {
+        uint64_t s = (i + 100) / 512;
+        assert_int_equal(buf[i], s < 8 || s == 16 ? 0xab : 0);
+    }
+    /* Past the virtual size is the caller's bug, reported. */
+    assert_int_equal(f->read(img, buf, 1, 4 << 20), -1);
+    f->close(img);
+    free(m.data);
+}
+
+/* A fixed VHD sized by CHS or by current_size depending on its creator. */
+static uint64_t
+vhd_fixed_size(const char *creator, uint16_t cyl, uint8_t heads, uint8_t spt, uint64_t cur)
+{
+    size_t data = 8 << 20;
+    struct mem m = { calloc(1, data + 512), data + 512 };
+    vhd_footer(m.data + data, 2, creator, cur, cyl, heads, spt, UINT64_MAX);
+    struct ferry_source src = mem_source(&m);
+    struct ferry_image *img;
+    uint64_t size = 0;
+    assert_int_equal(ferry_format_vhd.probe(m.data, 4096, (int64_t)m.size), 0);
+    assert_int_equal(ferry_format_vhd.probe_tail(m.data + m.size - 4096, 4096, (int64_t)m.size), 100);
+    if (ferry_format_vhd.open(&src, &img) == 0) {
+        size = ferry_format_vhd.virtual_size(img);
+        ferry_format_vhd.close(img);
+    }
+    free(m.data);
+    return size;
+}
+
+static void
+test_vhd_size_rule(void **state)
+{
+    /* 120 cylinders x 4 heads x 17 sectors = 8160 sectors = 4177920 bytes. */
+    assert_int_equal(vhd_fixed_size("vpc ", 120, 4, 17, 6 << 20), 8160 * 512);
+    assert_int_equal(vhd_fixed_size("qemu", 120, 4, 17, 6 << 20), 8160 * 512);
+    assert_int_equal(vhd_fixed_size("win ", 120, 4, 17, 6 << 20), 6 << 20);
+    assert_int_equal(vhd_fixed_size("qem2", 120, 4, 17, 6 << 20), 6 << 20);
+    assert_int_equal(vhd_fixed_size("wa\0\0", 120, 4, 17, 6 << 20), 6 << 20);
+    /* At the maximum geometry current_size wins even for "vpc ". */
+    assert_int_equal(vhd_fixed_size("vpc ", 65535, 16, 255, 7 << 20), 7 << 20);
+    /* More than the file holds: refused, naming the file. */
+    assert_int_equal(vhd_fixed_size("win ", 0, 0, 0, 9 << 20), 0);
+    assert_non_null(strstr(ferry_error_message(), "vhd 'test.img'"));
+}
+
+/* A VDI with 4 blocks of 1 MiB: allocated (index 0), unallocated,
+ * discarded, allocated (index 1). */
+static void
+test_vdi_discarded(void **state)
+{
+    size_t size = 0x400 + 2 * (1 << 20);
+    struct mem m = { calloc(1, size), size };
+    uint8_t *d = m.data;
+    memcpy(d, "<<< Oracle VM VirtualBox Disk Image >>>\n", 40);
+    put_le32(d + 0x40, 0xbeda107f);
+    put_le32(d + 0x44, 0x00010001);
+    put_le32(d + 0x48, 0x190);
+    put_le32(d + 0x4c, 1);
+    put_le32(d + 0x154, 0x200);
+    put_le32(d + 0x158, 0x400);
+    put_le32(d + 0x168, 512);
+    d[0x170 + 2] = 0x40;               /* disk size 4 MiB */
+    put_le32(d + 0x178, 1 << 20);
+    put_le32(d + 0x180, 4);
+    put_le32(d + 0x184, 2);
+    put_le32(d + 0x200, 0);
+    put_le32(d + 0x204, 0xffffffff);
+    put_le32(d + 0x208, 0xfffffffe);
+    put_le32(d + 0x20c, 1);
+    memset(d + 0x400, 0x11, 1 << 20);
+    memset(d + 0x400 + (1 << 20), 0x22, 1 << 20);
+
+    struct ferry_source src = mem_source(&m);
+    struct ferry_image *img;
+    const struct ferry_format *f = &ferry_format_vdi;
+    assert_int_equal(f->probe(d, 4096, (int64_t)size), 100);
+    assert_int_equal(f->open(&src, &img), 0);
+    assert_int_equal(f->virtual_size(img), 4 << 20);
+    struct ferry_extent *ex = NULL;
+    size_t n = 0;
+    assert_int_equal(f->map(img, 0, 4 << 20, &ex, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
+    assert_int_equal(ex[1].type, FERRY_EXTENT_ZERO);
+    assert_int_equal(ex[1].offset, 1 << 20);
+    assert_int_equal(ex[1].length, 2 << 20);
+    assert_int_equal(ex[2].type, FERRY_EXTENT_DATA);
+    free(ex);
+    uint8_t b[4];
+    assert_int_equal(f->read(img, b, 4, (1 << 20) - 2), 0);
+    assert_memory_equal(b, "\x11\x11\0\0", 4);
+    assert_int_equal(f->read(img, b, 4, (3 << 20) - 2), 0);
+    assert_memory_equal(b, "\0\0\x22\x22", 4);
+    f->close(img);
+    free(m.data);
+}
+
+static void
+test_probes_reject_others(void **state)
+{
+    uint8_t zeros[4096] = { 0 };
+    assert_int_equal(ferry_format_vdi.probe(zeros, sizeof(zeros), 4096), 0);
+    assert_int_equal(ferry_format_vhd.probe(zeros, sizeof(zeros), 4096), 0);
+    assert_int_equal(ferry_format_vhd.probe_tail(zeros, sizeof(zeros), 4096), 0);
+    assert_int_equal(ferry_format_vhdx.probe(zeros, sizeof(zeros), 4096), 0);
+    assert_int_equal(ferry_format_vhdx.probe((const uint8_t *)"vhdxfile", 8, 8), 100);
+    assert_int_equal(ferry_format_vhd.probe((const uint8_t *)"conectix", 8, 8), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vhd_bitmap),
+        cmocka_unit_test(test_vhd_size_rule),
+        cmocka_unit_test(test_vdi_discarded),
+        cmocka_unit_test(test_probes_reject_others),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
