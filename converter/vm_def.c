@@ -52,7 +52,6 @@ ferry_vm_def_free(struct ferry_vm_def *def)
         free(def->nics[i].network);
     }
     free(def->nics);
-    ferry_strv_free(def->boot_classes);
     free(def->inspect.type);
     free(def->inspect.distro);
     free(def->inspect.product);
@@ -119,6 +118,32 @@ ferry_vm_def_sort_disks(struct ferry_vm_def *def)
             j--;
         }
         def->disks[j] = key;
+    }
+}
+
+void
+ferry_vm_def_boot_classes(struct ferry_vm_def *def, char *const *classes)
+{
+    for (size_t i = 0; i < def->ndisks; i++)
+        if (def->disks[i].boot_order)
+            return;
+    for (size_t i = 0; i < def->nnics; i++)
+        if (def->nics[i].boot_order)
+            return;
+    int next = 1;
+    for (; classes && *classes; classes++) {
+        const char *c = *classes;
+        if (!strcmp(c, "hd") || !strcmp(c, "cdrom")) {
+            enum ferry_vm_disk_kind kind = !strcmp(c, "hd") ? FERRY_DISK_DISK : FERRY_DISK_CDROM;
+            for (size_t i = 0; i < def->ndisks; i++)
+                if (def->disks[i].kind == kind) {
+                    if (!def->disks[i].boot_order)
+                        def->disks[i].boot_order = next++;
+                    break;
+                }
+        } else if (!strcmp(c, "network") && def->nnics && !def->nics[0].boot_order) {
+            def->nics[0].boot_order = next++;
+        }
     }
 }
 

@@ -90,9 +90,6 @@ struct ferry_vm_def {
     size_t ndisks;
     struct ferry_vm_nic *nics;
     size_t nnics;
-    /* Boot device classes in order ("hd", "cdrom", "network") when the source
-     * gives a class order instead of per-device orders. */
-    char **boot_classes;
 
     /* Filled by --inspect (inspect.c). */
     struct {
@@ -129,6 +126,11 @@ struct ferry_vm_nic *ferry_vm_def_add_nic(struct ferry_vm_def *def);
 /* Sort disks the way libvirt lists them: bus, then controller, then unit.
  * Stable: parsers that already give the order keep it. */
 void ferry_vm_def_sort_disks(struct ferry_vm_def *def);
+
+/* Turn a boot order by device class ("hd", "cdrom", "network"; others
+ * ignored) into per-device orders: the first disk, CD-ROM or NIC of each
+ * class, in turn.  Does nothing when a device already has an order. */
+void ferry_vm_def_boot_classes(struct ferry_vm_def *def, char *const *classes);
 
 /* MAC "00-50-56-AB-CD-EF", "0050560abcdef" or "00:50:56:ab:cd:ef" to the
  * colon form, lower case; NULL when it is not 6 hex octets. */

@@ -1,0 +1,247 @@
+/* libvirt domain XML (virsh dumpxml, virt-manager, virt-v2v -i libvirtxml).
+ * Read with libxml2 and XPath.  Traps: <memory unit=...> (KiB only when the
+ * unit is absent; virt-v2v ignores the unit), firmware stated three ways
+ * (os@firmware, a pflash loader, os/firmware/feature secure-boot), boot
+ * order either per device (<boot order=>) or per class (<os><boot dev=>).
+ * Disks keep document order: that is libvirt's own order.
+ */
+#include <string.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "converter/inputs.h"
+
+static bool
+libvirt_probe(const struct ferry_input_data *in)
+{
+    xmlNode *root = in->xml ? xmlDocGetRootElement(in->xml) : NULL;
+    return root && !strcmp((const char *)root->name, "domain") && !root->ns;
+}
+
+/* libvirt's scaled integers (virScaleInteger): b/bytes, KB/MB/GB/TB decimal,
+ * k/KiB, M/MiB, G/GiB, T/TiB binary; default KiB. */
+static int
+scaled(const char *src, const char *what, const char *value, const char *unit, uint64_t *ret)
+{
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } units[] = {
+        {"b", 1},          {"bytes", 1},        {"kb", 1000},        {"k", 1024},
+        {"kib", 1024},     {"mb", 1000000},     {"m", 1 << 20},      {"mib", 1 << 20},
+        {"gb", 1000000000}, {"g", 1ULL << 30},  {"gib", 1ULL << 30}, {"tb", 1000000000000ULL},
+        {"t", 1ULL << 40}, {"tib", 1ULL << 40},
+    };
+    uint64_t v;
+    if (!ferry_parse_u64(value, &v))
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: '%s' is not a number", src, what,
+                           value ? value : "");
+    uint64_t mult = 1024;
+    if (unit) {
+        mult = 0;
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(units); i++)
+            if (!strcasecmp(unit, units[i].name))
+                mult = units[i].mult;
+        if (!mult)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s unit: '%s' is not a libvirt unit", src,
+                               what, unit);
+    }
+    if (v > UINT64_MAX / mult)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: '%s %s' is too large", src, what, value,
+                           unit ? unit : "KiB");
+    *ret = v * mult;
+    return 0;
+}
+
+static enum ferry_vm_bus
+bus_of(const char *bus, const char *dev)
+{
+    static const struct {
+        const char *name;
+        enum ferry_vm_bus bus;
+    } map[] = {
+        {"virtio", FERRY_BUS_VIRTIO}, {"scsi", FERRY_BUS_SCSI}, {"sata", FERRY_BUS_SATA},
+        {"ide", FERRY_BUS_IDE},       {"xen", FERRY_BUS_XEN},   {"usb", FERRY_BUS_USB},
+        {"fdc", FERRY_BUS_FDC},       {"nvme", FERRY_BUS_NVME},
+    };
+    for (size_t i = 0; bus && i < FERRY_ARRAY_SIZE(map); i++)
+        if (!strcmp(bus, map[i].name))
+            return map[i].bus;
+    /* No bus attribute: libvirt guesses from the target name. */
+    if (dev && ferry_str_has_prefix(dev, "vd"))
+        return FERRY_BUS_VIRTIO;
+    if (dev && ferry_str_has_prefix(dev, "hd"))
+        return FERRY_BUS_IDE;
+    if (dev && ferry_str_has_prefix(dev, "xvd"))
+        return FERRY_BUS_XEN;
+    if (dev && ferry_str_has_prefix(dev, "fd"))
+        return FERRY_BUS_FDC;
+    return FERRY_BUS_SCSI;
+}
+
+static int
+parse_disks(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry_vm_def *def)
+{
+    FERRY_AUTOPTR(xmlXPathObject) disks = ferry_xml_nodes(ctx, NULL, "/domain/devices/disk");
+    int n = disks && disks->nodesetval ? disks->nodesetval->nodeNr : 0;
+    for (int i = 0; i < n; i++) {
+        xmlNode *node = disks->nodesetval->nodeTab[i];
+        FERRY_AUTOFREE char *device = ferry_xml_attr(node, "device");
+        FERRY_AUTOFREE char *type = ferry_xml_attr(node, "type");
+        FERRY_AUTOFREE char *dev = ferry_xml_str(ctx, node, "string(target/@dev)");
+        FERRY_AUTOFREE char *bus = ferry_xml_str(ctx, node, "string(target/@bus)");
+        FERRY_AUTOFREE char *file = ferry_xml_str(
+            ctx, node, "string(source/@file | source/@dev | source/@name | source/@volume)");
+        FERRY_AUTOFREE char *fmt = ferry_xml_str(ctx, node, "string(driver/@type)");
+        FERRY_AUTOFREE char *order = ferry_xml_str(ctx, node, "string(boot/@order)");
+        FERRY_AUTOFREE char *where = ferry_printf("disk %s", dev ? dev : "?");
+        if (!dev)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': devices/disk[%d]/target@dev: missing",
+                               in->name, i + 1);
+        struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
+        d->kind = !device || !strcmp(device, "disk") || !strcmp(device, "lun") ? FERRY_DISK_DISK
+                  : !strcmp(device, "cdrom")                                  ? FERRY_DISK_CDROM
+                                                                             : FERRY_DISK_FLOPPY;
+        d->bus = bus_of(bus, dev);
+        d->where = FERRY_STEAL(where);
+        d->file = FERRY_STEAL(file);
+        d->format = FERRY_STEAL(fmt);
+        d->readonly = d->kind == FERRY_DISK_CDROM;
+        if (order) {
+            uint64_t o;
+            if (!ferry_parse_u64(order, &o) || o == 0 || o > 1000)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: boot order: '%s' is not 1..1000",
+                                   in->name, d->where, order);
+            d->boot_order = (int)o;
+        }
+        if (d->kind == FERRY_DISK_CDROM && !d->file) {
+            ferry_log_warn("'%s': %s: CD-ROM without media; dropped", in->name, d->where);
+            free(d->where);
+            def->ndisks--;
+            continue;
+        }
+        if (!d->file)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: source: a disk needs a source",
+                               in->name, d->where);
+        if (type && strcmp(type, "file") && strcmp(type, "block") && strcmp(type, "volume"))
+            ferry_log_warn("'%s': %s: %s source '%s' is not a local file; its size is unknown",
+                           in->name, d->where, type, d->file);
+        else if (ferry_vm_disk_probe(d, in->dir, in->name) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+parse_nics(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry_vm_def *def)
+{
+    FERRY_AUTOPTR(xmlXPathObject) nics = ferry_xml_nodes(ctx, NULL, "/domain/devices/interface");
+    int n = nics && nics->nodesetval ? nics->nodesetval->nodeNr : 0;
+    for (int i = 0; i < n; i++) {
+        xmlNode *node = nics->nodesetval->nodeTab[i];
+        struct ferry_vm_nic *nic = ferry_vm_def_add_nic(def);
+        nic->where = ferry_printf("interface[%d]", i + 1);
+        FERRY_AUTOFREE char *type = ferry_xml_attr(node, "type");
+        FERRY_AUTOFREE char *mac = ferry_xml_str(ctx, node, "string(mac/@address)");
+        if (mac && !(nic->mac = ferry_vm_mac_normalize(mac)))
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s/mac@address: '%s' is not a MAC address",
+                               in->name, nic->where, mac);
+        nic->mac_static = nic->mac != NULL;
+        nic->model = ferry_xml_str(ctx, node, "string(model/@type)");
+        nic->network = ferry_xml_str(
+            ctx, node, "string(source/@network | source/@bridge | source/@dev | source/@name)");
+        if (!nic->network)
+            nic->network = ferry_strdup(type ? type : nic->where);
+        FERRY_AUTOFREE char *order = ferry_xml_str(ctx, node, "string(boot/@order)");
+        uint64_t o;
+        if (order && ferry_parse_u64(order, &o) && o > 0 && o <= 1000)
+            nic->boot_order = (int)o;
+    }
+    FERRY_AUTOPTR(xmlXPathObject) hostdevs = ferry_xml_nodes(ctx, NULL, "/domain/devices/hostdev");
+    if (hostdevs && hostdevs->nodesetval && hostdevs->nodesetval->nodeNr)
+        ferry_log_warn("'%s': %d host device(s) (hostdev) cannot be carried over; dropped",
+                       in->name, hostdevs->nodesetval->nodeNr);
+    return 0;
+}
+
+static int
+libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
+{
+    FERRY_AUTOPTR(xmlXPathContext) ctx = xmlXPathNewContext(in->xml);
+    FERRY_AUTOPTR(ferry_vm_def_auto) def = ferry_vm_def_new("libvirt", in->name);
+    FERRY_AUTOFREE char *dtype = ferry_xml_str(ctx, NULL, "string(/domain/@type)");
+    def->source_vendor = ferry_strdup(dtype && !strcmp(dtype, "xen") ? "xen" : "kvm");
+    def->name = ferry_xml_str(ctx, NULL, "string(/domain/name)");
+    if (!def->name)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/name: missing", in->name);
+    FERRY_AUTOFREE char *uuid = ferry_xml_str(ctx, NULL, "string(/domain/uuid)");
+    if (uuid && !(def->uuid = ferry_vm_uuid_normalize(uuid)))
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/uuid: '%s' is not a UUID", in->name,
+                           uuid);
+    def->description = ferry_xml_str(ctx, NULL, "string(/domain/description)");
+    def->os_id = ferry_xml_str(ctx, NULL,
+                               "string(/domain/metadata/*[local-name()='libosinfo']"
+                               "/*[local-name()='os']/@id)");
+
+    FERRY_AUTOFREE char *mem = ferry_xml_str(ctx, NULL, "string(/domain/memory)");
+    FERRY_AUTOFREE char *unit = ferry_xml_str(ctx, NULL, "string(/domain/memory/@unit)");
+    if (!mem)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/memory: missing", in->name);
+    if (scaled(in->name, "/domain/memory", mem, unit, &def->memory) < 0)
+        return -1;
+    FERRY_AUTOFREE char *vcpu = ferry_xml_str(ctx, NULL, "string(/domain/vcpu)");
+    uint64_t v = 1;
+    if (vcpu && (!ferry_parse_u64(vcpu, &v) || v == 0))
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/vcpu: '%s' is not a positive number",
+                           in->name, vcpu);
+    def->vcpus = (unsigned)v;
+    static const char *const topo[] = {"sockets", "cores", "threads"};
+    unsigned *dst[] = {&def->sockets, &def->cores, &def->threads};
+    for (size_t i = 0; i < 3; i++) {
+        FERRY_AUTOFREE char *xp = ferry_printf("string(/domain/cpu/topology/@%s)", topo[i]);
+        FERRY_AUTOFREE char *s = ferry_xml_str(ctx, NULL, xp);
+        uint64_t t;
+        if (s && (!ferry_parse_u64(s, &t) || t == 0))
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/cpu/topology@%s: '%s' is not a "
+                               "positive number", in->name, topo[i], s);
+        if (s)
+            *dst[i] = (unsigned)t;
+    }
+
+    FERRY_AUTOFREE char *fw = ferry_xml_str(ctx, NULL, "string(/domain/os/@firmware)");
+    FERRY_AUTOFREE char *loader_type = ferry_xml_str(ctx, NULL, "string(/domain/os/loader/@type)");
+    FERRY_AUTOFREE char *loader = ferry_xml_str(ctx, NULL, "string(/domain/os/loader)");
+    FERRY_AUTOFREE char *secure = ferry_xml_str(ctx, NULL, "string(/domain/os/loader/@secure)");
+    FERRY_AUTOFREE char *sbfeat = ferry_xml_str(
+        ctx, NULL, "string(/domain/os/firmware/feature[@name='secure-boot']/@enabled)");
+    if ((fw && !strcmp(fw, "efi")) || (loader_type && !strcmp(loader_type, "pflash")) ||
+        (loader && (strstr(loader, "OVMF") || strstr(loader, "edk2")))) {
+        def->firmware = FERRY_FW_EFI;
+        def->firmware_known = true;
+        def->secure_boot = (secure && !strcmp(secure, "yes")) || (sbfeat && !strcmp(sbfeat, "yes"));
+    } else if (fw) {
+        def->firmware_known = true;
+    }
+
+    if (parse_disks(in, ctx, def) < 0 || parse_nics(in, ctx, def) < 0)
+        return -1;
+
+    FERRY_AUTOPTR(xmlXPathObject) boots = ferry_xml_nodes(ctx, NULL, "/domain/os/boot/@dev");
+    FERRY_AUTOSTRV char **classes = NULL;
+    for (int i = 0; boots && boots->nodesetval && i < boots->nodesetval->nodeNr; i++) {
+        xmlChar *s = xmlNodeGetContent(boots->nodesetval->nodeTab[i]);
+        ferry_strv_push(&classes, (const char *)s);
+        xmlFree(s);
+    }
+    ferry_vm_def_boot_classes(def, classes);
+    ferry_vm_list_add(list, FERRY_STEAL(def));
+    return 0;
+}
+
+const struct ferry_input ferry_input_libvirt = {
+    .name = "libvirt",
+    .description = "libvirt domain XML",
+    .probe = libvirt_probe,
+    .parse = libvirt_parse,
+};

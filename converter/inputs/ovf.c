@@ -1,0 +1,588 @@
+/* OVF 0.9/1.x/2.0 descriptors (DSP0243) and OVA archives (tar, read with
+ * libarchive without unpacking).  Elements are matched by local name so that
+ * prefixed (ovf:Item), default-namespace and OVF 2.0 (StorageItem,
+ * EthernetPortItem) spellings all work.  Traps handled here:
+ *  - AllocationUnits in every spelling: "byte * 2^20", "byte*2^30",
+ *    "byte * 1024", "MegaBytes", "MB", "GigaBytes" (VirtualBox and oVirt
+ *    mean binary units);
+ *  - DiskSection capacity with capacityAllocationUnits, or "${property}"
+ *    resolved from ProductSection;
+ *  - ResourceType 20 ("other storage") is SATA in VMware and VirtualBox
+ *    files, NVMe only when the subtype says so;
+ *  - DeploymentOptionSection: Items carrying ovf:configuration belong only
+ *    to the default configuration (or the first);
+ *  - VirtualSystemCollection: one VM per VirtualSystem;
+ *  - firmware and secure boot in vmw:Config or vmw:ExtraConfig.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "converter/inputs.h"
+
+#define OVF_MAX (16u << 20)
+
+static bool
+ovf_probe(const struct ferry_input_data *in)
+{
+    xmlNode *root = in->xml ? xmlDocGetRootElement(in->xml) : NULL;
+    return root && !strcmp((const char *)root->name, "Envelope") && root->ns &&
+           (strstr((const char *)root->ns->href, "dmtf.org/ovf/envelope") ||
+            strstr((const char *)root->ns->href, "vmware.com/schema/ovf"));
+}
+
+/* Multiplier of an AllocationUnits string; 0 when it is not one. */
+static uint64_t
+alloc_units(const char *s)
+{
+    char buf[64];
+    size_t n = 0;
+    for (; *s && n < sizeof(buf) - 1; s++)
+        if (!isspace((unsigned char)*s))
+            buf[n++] = (char)tolower((unsigned char)*s);
+    buf[n] = '\0';
+    static const struct {
+        const char *name;
+        uint64_t mult;
+    } named[] = {
+        {"bytes", 1},          {"kilobytes", 1 << 10}, {"kb", 1 << 10},  {"kib", 1 << 10},
+        {"megabytes", 1 << 20}, {"mb", 1 << 20},       {"mib", 1 << 20}, {"gigabytes", 1ULL << 30},
+        {"gb", 1ULL << 30},    {"gib", 1ULL << 30},    {"terabytes", 1ULL << 40},
+        {"tb", 1ULL << 40},    {"tib", 1ULL << 40},    {"megabyte", 1 << 20},
+    };
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(named); i++)
+        if (!strcmp(buf, named[i].name))
+            return named[i].mult;
+    if (strncmp(buf, "byte", 4))
+        return 0;
+    const char *p = buf + 4;
+    uint64_t mult = 1;
+    while (*p) {
+        if (*p != '*')
+            return 0;
+        p++;
+        char *end;
+        unsigned long long base = strtoull(p, &end, 10);
+        if (end == p)
+            return 0;
+        p = end;
+        uint64_t term = base;
+        if (*p == '^') {
+            p++;
+            unsigned long long exp = strtoull(p, &end, 10);
+            if (end == p || exp > 63)
+                return 0;
+            p = end;
+            term = 1;
+            for (unsigned long long k = 0; k < exp; k++) {
+                if (term > UINT64_MAX / base)
+                    return 0;
+                term *= base;
+            }
+        }
+        if (term == 0 || mult > UINT64_MAX / term)
+            return 0;
+        mult *= term;
+    }
+    return mult;
+}
+
+/* Child element text by local name. */
+static char *
+child(xmlXPathContext *ctx, xmlNode *node, const char *local)
+{
+    FERRY_AUTOFREE char *xp = ferry_printf("string(*[local-name()='%s'])", local);
+    return ferry_xml_str(ctx, node, xp);
+}
+
+struct ovf_ctx {
+    const struct ferry_input_data *in;
+    const char *name;        /* for messages */
+    const char *dir;         /* where the files are (NULL inside an OVA) */
+    xmlXPathContext *x;
+    char *config;            /* selected deployment option, NULL when none */
+    char **members;          /* OVA members (NULL for a plain .ovf) */
+    bool vbox;
+};
+
+/* Is ITEM part of the selected deployment configuration? */
+static bool
+in_config(struct ovf_ctx *c, xmlNode *item)
+{
+    FERRY_AUTOFREE char *cfg = ferry_xml_attr(item, "configuration");
+    if (!cfg)
+        return true;
+    if (!c->config)
+        return true;
+    FERRY_AUTOSTRV char **ids = ferry_strv_split(cfg, " ");
+    for (char **p = ids; p && *p; p++)
+        if (!strcmp(*p, c->config))
+            return true;
+    return false;
+}
+
+/* ${name} -> ProductSection Property default value. */
+static char *
+resolve_property(struct ovf_ctx *c, const char *value)
+{
+    size_t n = strlen(value);
+    if (n < 4 || strncmp(value, "${", 2) || value[n - 1] != '}')
+        return ferry_strdup(value);
+    FERRY_AUTOFREE char *key = ferry_strndup(value + 2, n - 3);
+    FERRY_AUTOFREE char *xp = ferry_printf(
+        "string(//*[local-name()='Property'][@*[local-name()='key']='%s']/@*[local-name()='value'])",
+        key);
+    return ferry_xml_str(c->x, NULL, xp);
+}
+
+/* Fill capacity/file for "ovf:/disk/<id>" or "ovf:/file/<id>". */
+static int
+host_resource(struct ovf_ctx *c, const char *vsname, const char *where, const char *res,
+              struct ferry_vm_disk *d)
+{
+    const char *id;
+    bool disk = true;
+    if ((id = strstr(res, "/disk/")))
+        id += 6;
+    else if ((id = strstr(res, "/file/"))) {
+        id += 6;
+        disk = false;
+    } else {
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: HostResource '%s' is not "
+                           "ovf:/disk/<id> or ovf:/file/<id>", c->name, vsname, where, res);
+    }
+    FERRY_AUTOFREE char *fileref = NULL;
+    if (disk) {
+        FERRY_AUTOFREE char *xp = ferry_printf(
+            "//*[local-name()='DiskSection']/*[local-name()='Disk'][@*[local-name()='diskId']='%s']",
+            id);
+        FERRY_AUTOPTR(xmlXPathObject) o = ferry_xml_nodes(c->x, NULL, xp);
+        if (!o || !o->nodesetval || !o->nodesetval->nodeNr)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: HostResource '%s': no Disk with "
+                               "diskId '%s' in DiskSection", c->name, vsname, where, res, id);
+        xmlNode *dn = o->nodesetval->nodeTab[0];
+        FERRY_AUTOFREE char *cap_raw = ferry_xml_attr(dn, "capacity");
+        FERRY_AUTOFREE char *units = ferry_xml_attr(dn, "capacityAllocationUnits");
+        fileref = ferry_xml_attr(dn, "fileRef");
+        d->format = ferry_xml_attr(dn, "format");
+        if (d->format) {
+            /* a URI such as http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized */
+            char *f = d->format;
+            if (strstr(f, "vmdk"))
+                d->format = ferry_strdup("vmdk");
+            else if (strstr(f, "qcow2") || strstr(f, "qcow"))
+                d->format = ferry_strdup("qcow2");
+            else if (strstr(f, "vhd"))
+                d->format = ferry_strdup("vhd");
+            else
+                d->format = ferry_strdup("raw");
+            free(f);
+        }
+        FERRY_AUTOFREE char *cap = cap_raw ? resolve_property(c, cap_raw) : NULL;
+        uint64_t v = 0, mult = 1;
+        if (!cap_raw)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': DiskSection/Disk '%s': capacity missing",
+                               c->name, id);
+        if (!cap || !ferry_parse_u64(cap, &v))
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "'%s': DiskSection/Disk '%s': capacity '%s' is not a number",
+                               c->name, id, cap_raw);
+        if (units && !(mult = alloc_units(units)))
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "'%s': DiskSection/Disk '%s': capacityAllocationUnits '%s' is not "
+                               "a unit", c->name, id, units);
+        if (v > UINT64_MAX / mult)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': DiskSection/Disk '%s': capacity too large",
+                               c->name, id);
+        d->capacity = v * mult;
+        if (!fileref) {
+            /* An empty disk: CDI creates it blank at the right size. */
+            ferry_log_warn("'%s': %s: %s: disk '%s' has no file (an empty disk); it is created "
+                           "empty only if you upload nothing", c->name, vsname, where, id);
+            return 0;
+        }
+    } else {
+        fileref = ferry_strdup(id);
+    }
+    FERRY_AUTOFREE char *fxp = ferry_printf(
+        "//*[local-name()='References']/*[local-name()='File'][@*[local-name()='id']='%s']",
+        fileref);
+    FERRY_AUTOPTR(xmlXPathObject) fo = ferry_xml_nodes(c->x, NULL, fxp);
+    if (!fo || !fo->nodesetval || !fo->nodesetval->nodeNr)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: file '%s' is not in References",
+                           c->name, vsname, where, fileref);
+    xmlNode *fn = fo->nodesetval->nodeTab[0];
+    d->file = ferry_xml_attr(fn, "href");
+    if (!d->file)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': References/File '%s': href missing", c->name,
+                           fileref);
+    FERRY_AUTOFREE char *chunk = ferry_xml_attr(fn, "chunkSize");
+    if (chunk)
+        ferry_log_warn("'%s': %s: file '%s' is split in chunks of %s bytes; join them before "
+                       "the import", c->name, vsname, d->file, chunk);
+    FERRY_AUTOFREE char *comp = ferry_xml_attr(fn, "compression");
+    if (comp && strcmp(comp, "identity"))
+        ferry_log_warn("'%s': %s: file '%s' is %s-compressed; CDI decompresses gzip on import",
+                       c->name, vsname, d->file, comp);
+    if (!disk) {
+        FERRY_AUTOFREE char *size = ferry_xml_attr(fn, "size");
+        uint64_t v;
+        if (size && ferry_parse_u64(size, &v))
+            d->capacity = v;
+    }
+    if (c->members) {
+        bool found = false;
+        for (char **m = c->members; *m && !found; m++)
+            found = !strcmp(ferry_vm_basename(*m), ferry_vm_basename(d->file));
+        if (!found)
+            ferry_log_warn("'%s': %s: %s: file '%s' is not in the archive", c->name, vsname,
+                           where, d->file);
+    } else if (c->dir) {
+        if (ferry_vm_disk_probe(d, c->dir, c->name) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct controller {
+    char *id;
+    enum ferry_vm_bus bus;
+    int index;
+};
+
+static int
+parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
+{
+    FERRY_AUTOPTR(ferry_vm_def_auto) def =
+        ferry_vm_def_new(c->members ? "ova" : "ovf", c->in->name);
+    def->name = child(c->x, vs, "Name");
+    if (!def->name)
+        def->name = ferry_xml_attr(vs, "id");
+    if (!def->name)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': VirtualSystem without Name or ovf:id",
+                           c->name);
+    const char *vsname = def->name;
+    def->source_vendor = ferry_strdup(c->vbox ? "virtualbox" : "vmware");
+    def->description = ferry_xml_str(c->x, vs, "string(*[local-name()='AnnotationSection']/"
+                                                "*[local-name()='Annotation'])");
+
+    /* OS: vSphere guestId, VirtualBox OSType, else the CIM number. */
+    def->os_id = ferry_xml_str(c->x, vs, "string(*[local-name()='OperatingSystemSection']/"
+                                         "@*[local-name()='osType'])");
+    if (!def->os_id)
+        def->os_id = ferry_xml_str(c->x, vs, "string(*[local-name()='OperatingSystemSection']/"
+                                             "*[local-name()='OSType'])");
+    if (!def->os_id) {
+        def->os_id = ferry_xml_str(c->x, vs, "string(*[local-name()='OperatingSystemSection']/"
+                                             "@*[local-name()='id'])");
+    } else {
+        /* the map tells VMware and VirtualBox spellings apart by source */
+        if (c->vbox) {
+            free(def->source_format);
+            def->source_format = ferry_strdup("vbox");
+        }
+    }
+
+    FERRY_AUTOPTR(xmlXPathObject) items = ferry_xml_nodes(
+        c->x, vs, "*[local-name()='VirtualHardwareSection']/*[local-name()='Item' or "
+                  "local-name()='StorageItem' or local-name()='EthernetPortItem']");
+    int n = items && items->nodesetval ? items->nodesetval->nodeNr : 0;
+    struct controller ctrls[64];
+    size_t nctrl = 0;
+    int per_bus[FERRY_BUS_FDC + 1] = {0};
+    bool have_mem = false, have_cpu = false;
+
+    /* First pass: controllers, CPU, memory. */
+    for (int i = 0; i < n; i++) {
+        xmlNode *it = items->nodesetval->nodeTab[i];
+        if (!in_config(c, it))
+            continue;
+        FERRY_AUTOFREE char *rt = child(c->x, it, "ResourceType");
+        FERRY_AUTOFREE char *iid = child(c->x, it, "InstanceID");
+        FERRY_AUTOFREE char *sub = child(c->x, it, "ResourceSubType");
+        FERRY_AUTOFREE char *qty = child(c->x, it, "VirtualQuantity");
+        FERRY_AUTOFREE char *units = child(c->x, it, "AllocationUnits");
+        FERRY_AUTOFREE char *addr = child(c->x, it, "Address");
+        int type = rt ? atoi(rt) : -1;
+        FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
+                                                  rt ? rt : "?");
+        if (type == 3) {
+            uint64_t v;
+            if (!ferry_parse_u64(qty, &v) || v == 0)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not "
+                                   "a CPU count", c->name, vsname, where, qty ? qty : "");
+            def->vcpus = (unsigned)v;
+            FERRY_AUTOFREE char *cps = child(c->x, it, "CoresPerSocket");
+            uint64_t k;
+            if (cps && ferry_parse_u64(cps, &k) && k > 0 && v % k == 0) {
+                def->cores = (unsigned)k;
+                def->sockets = (unsigned)(v / k);
+                def->threads = 1;
+            }
+            have_cpu = true;
+        } else if (type == 4) {
+            uint64_t v, mult = 1 << 20;
+            if (!ferry_parse_u64(qty, &v) || v == 0)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not "
+                                   "a memory size", c->name, vsname, where, qty ? qty : "");
+            if (units && !(mult = alloc_units(units)))
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: AllocationUnits '%s' is not "
+                                   "a unit", c->name, vsname, where, units);
+            if (!units)
+                ferry_log_warn("'%s': %s: %s: no AllocationUnits; assuming MiB", c->name, vsname,
+                               where);
+            def->memory = v * mult;
+            have_mem = true;
+        } else if (type == 5 || type == 6 || type == 20 || type == 7) {
+            if (nctrl == FERRY_ARRAY_SIZE(ctrls))
+                continue;
+            enum ferry_vm_bus bus = type == 5 ? FERRY_BUS_IDE : type == 6 ? FERRY_BUS_SCSI
+                                                                          : FERRY_BUS_SATA;
+            if (type == 20 && sub && strcasestr(sub, "nvme"))
+                bus = FERRY_BUS_NVME;
+            if (type == 7)
+                bus = FERRY_BUS_SCSI; /* Fibre Channel HBA: SCSI disks */
+            uint64_t a;
+            int index = addr && ferry_parse_u64(addr, &a) ? (int)a : per_bus[bus];
+            per_bus[bus]++;
+            ctrls[nctrl].id = FERRY_STEAL(iid);
+            ctrls[nctrl].bus = bus;
+            ctrls[nctrl].index = index;
+            nctrl++;
+        }
+    }
+    if (!have_mem) {
+        ferry_log_warn("'%s': %s: no memory Item (ResourceType 4); assuming 1 GiB", c->name,
+                       vsname);
+        def->memory = 1ULL << 30;
+    }
+    if (!have_cpu)
+        def->vcpus = 1;
+
+    /* Second pass: disks, CD-ROMs, floppies, NICs, in document order. */
+    int nic_index = 0;
+    for (int i = 0; i < n; i++) {
+        xmlNode *it = items->nodesetval->nodeTab[i];
+        if (!in_config(c, it))
+            continue;
+        FERRY_AUTOFREE char *rt = child(c->x, it, "ResourceType");
+        FERRY_AUTOFREE char *iid = child(c->x, it, "InstanceID");
+        int type = rt ? atoi(rt) : -1;
+        FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
+                                                  rt ? rt : "?");
+        if (type == 17 || type == 15 || type == 16 || type == 14) {
+            FERRY_AUTOFREE char *parent = child(c->x, it, "Parent");
+            FERRY_AUTOFREE char *aop = child(c->x, it, "AddressOnParent");
+            FERRY_AUTOFREE char *res = child(c->x, it, "HostResource");
+            struct ferry_vm_disk d = {.controller = -1, .unit = -1};
+            d.kind = type == 17 ? FERRY_DISK_DISK : type == 14 ? FERRY_DISK_FLOPPY
+                                                               : FERRY_DISK_CDROM;
+            d.bus = type == 14 ? FERRY_BUS_FDC : FERRY_BUS_IDE;
+            bool found = type == 14 || !parent;
+            for (size_t k = 0; k < nctrl && parent; k++)
+                if (!strcmp(ctrls[k].id, parent)) {
+                    d.bus = ctrls[k].bus;
+                    d.controller = ctrls[k].index;
+                    found = true;
+                }
+            if (!found)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: Parent '%s' is not a disk "
+                                   "controller Item", c->name, vsname, where, parent);
+            uint64_t u;
+            d.unit = aop && ferry_parse_u64(aop, &u) ? (int)u : 0;
+            if (d.kind != FERRY_DISK_DISK && !res) {
+                if (d.kind == FERRY_DISK_CDROM)
+                    ferry_log_warn("'%s': %s: %s: CD-ROM without an image; dropped", c->name,
+                                   vsname, where);
+                else
+                    ferry_log_warn("'%s': %s: %s: floppy drive cannot be attached in KubeVirt; "
+                                   "dropped", c->name, vsname, where);
+                continue;
+            }
+            if (!res)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: a disk needs HostResource",
+                                   c->name, vsname, where);
+            struct ferry_vm_disk *dd = ferry_vm_def_add_disk(def);
+            *dd = d;
+            dd->where = FERRY_STEAL(where);
+            dd->readonly = d.kind == FERRY_DISK_CDROM;
+            if (host_resource(c, vsname, dd->where, res, dd) < 0)
+                return -1;
+        } else if (type == 10) {
+            struct ferry_vm_nic *nic = ferry_vm_def_add_nic(def);
+            nic->where = ferry_printf("Item %s (NIC %d)", iid ? iid : "?", nic_index++);
+            FERRY_AUTOFREE char *mac = child(c->x, it, "Address");
+            if (mac && !(nic->mac = ferry_vm_mac_normalize(mac)))
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: Address '%s' is not a MAC "
+                                   "address", c->name, vsname, nic->where, mac);
+            nic->mac_static = nic->mac != NULL;
+            nic->model = child(c->x, it, "ResourceSubType");
+            if (nic->model)
+                for (char *p = nic->model; *p; p++)
+                    *p = (char)tolower((unsigned char)*p);
+            nic->network = child(c->x, it, "Connection");
+            if (!nic->network)
+                nic->network = ferry_printf("eth%d", nic_index - 1);
+        }
+    }
+    ferry_vm_def_sort_disks(def);
+
+    /* Firmware: vmw:Config or vmw:ExtraConfig key=firmware; secure boot flags. */
+    FERRY_AUTOFREE char *fw = ferry_xml_str(
+        c->x, vs, "string(*[local-name()='VirtualHardwareSection']/*[(local-name()='Config' or "
+                  "local-name()='ExtraConfig') and @*[local-name()='key']='firmware']/"
+                  "@*[local-name()='value'])");
+    FERRY_AUTOFREE char *sb = ferry_xml_str(
+        c->x, vs, "string(*[local-name()='VirtualHardwareSection']/*[(local-name()='Config' or "
+                  "local-name()='ExtraConfig') and (@*[local-name()='key']='uefi.secureBoot."
+                  "enabled' or @*[local-name()='key']='bootOptions.efiSecureBootEnabled')]/"
+                  "@*[local-name()='value'])");
+    if (!fw && c->vbox) {
+        FERRY_AUTOFREE char *vfw = ferry_xml_str(
+            c->x, vs, "string(.//*[local-name()='Machine']/*[local-name()='Hardware']/"
+                      "*[local-name()='Firmware']/@type)");
+        if (vfw && !strncasecmp(vfw, "EFI", 3))
+            fw = ferry_strdup("efi");
+    }
+    if (fw) {
+        def->firmware_known = true;
+        if (!strcasecmp(fw, "efi"))
+            def->firmware = FERRY_FW_EFI;
+        else if (strcasecmp(fw, "bios"))
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: firmware: '%s' is not efi or bios",
+                               c->name, vsname, fw);
+    }
+    if (ferry_parse_truthy(sb) && def->firmware == FERRY_FW_EFI)
+        def->secure_boot = true;
+
+    ferry_vm_list_add(list, FERRY_STEAL(def));
+    return 0;
+}
+
+static int
+parse_envelope(const struct ferry_input_data *in, xmlDoc *doc, const char *dir, char **members,
+               struct ferry_vm_list *list)
+{
+    FERRY_AUTOPTR(xmlXPathContext) x = xmlXPathNewContext(doc);
+    struct ovf_ctx c = {.in = in, .name = in->name, .dir = dir, .x = x, .members = members};
+    xmlNode *root = xmlDocGetRootElement(doc);
+    for (xmlNs *ns = root->nsDef; ns; ns = ns->next)
+        if (strstr((const char *)ns->href, "virtualbox.org"))
+            c.vbox = true;
+
+    FERRY_AUTOPTR(xmlXPathObject) configs = ferry_xml_nodes(
+        x, NULL, "//*[local-name()='DeploymentOptionSection']/*[local-name()='Configuration']");
+    int nc = configs && configs->nodesetval ? configs->nodesetval->nodeNr : 0;
+    for (int i = 0; i < nc && !c.config; i++) {
+        FERRY_AUTOFREE char *dflt = ferry_xml_attr(configs->nodesetval->nodeTab[i], "default");
+        if (ferry_parse_truthy(dflt))
+            c.config = ferry_xml_attr(configs->nodesetval->nodeTab[i], "id");
+    }
+    if (!c.config && nc)
+        c.config = ferry_xml_attr(configs->nodesetval->nodeTab[0], "id");
+    if (nc > 1)
+        ferry_log_warn("'%s': deployment options: %d configurations; using '%s'", in->name, nc,
+                       c.config);
+
+    FERRY_AUTOPTR(xmlXPathObject) systems =
+        ferry_xml_nodes(x, NULL, "//*[local-name()='VirtualSystem']");
+    int r = 0;
+    int ns = systems && systems->nodesetval ? systems->nodesetval->nodeNr : 0;
+    if (ns == 0)
+        r = ferry_error(FERRY_ERR_FORMAT, "'%s': no VirtualSystem in the envelope", in->name);
+    for (int i = 0; i < ns && r == 0; i++)
+        r = parse_system(&c, systems->nodesetval->nodeTab[i], list);
+    free(c.config);
+    return r;
+}
+
+static int
+ovf_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
+{
+    return parse_envelope(in, in->xml, in->dir, NULL, list);
+}
+
+const struct ferry_input ferry_input_ovf = {
+    .name = "ovf",
+    .description = "OVF 0.9/1.x/2.0 descriptor",
+    .probe = ovf_probe,
+    .parse = ovf_parse,
+};
+
+/* --- OVA: a tar whose first .ovf member is the descriptor. --- */
+
+typedef struct archive ferry_archive; /* FERRY_AUTOPTR wants one identifier */
+static void
+archive_free_(struct archive *a)
+{
+    archive_read_free(a);
+}
+FERRY_DEFINE_AUTOPTR(ferry_archive, archive_free_)
+
+static bool
+ova_probe(const struct ferry_input_data *in)
+{
+    return in->len >= 262 && !memcmp(in->buf + 257, "ustar", 5);
+}
+
+static int
+ova_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
+{
+    FERRY_AUTOPTR(ferry_archive) a = archive_read_new();
+    archive_read_support_format_tar(a);
+    archive_read_support_format_zip(a);
+    archive_read_support_filter_all(a);
+    if (archive_read_open_filename(a, in->path, 1 << 16) != ARCHIVE_OK)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", in->name, archive_error_string(a));
+    FERRY_AUTOSTRV char **members = NULL;
+    FERRY_AUTOFREE char *ovf = NULL;
+    FERRY_AUTOFREE char *ovf_name = NULL;
+    size_t ovf_len = 0;
+    struct archive_entry *e;
+    int r;
+    while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *name = archive_entry_pathname(e);
+        if (!name)
+            continue;
+        ferry_strv_push(&members, name);
+        if (!ovf && ferry_str_has_suffix(name, ".ovf")) {
+            int64_t size = archive_entry_size(e);
+            if (size <= 0 || size > OVF_MAX)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': member '%s': size %lld out of range",
+                                   in->name, name, (long long)size);
+            ovf = ferry_malloc((size_t)size + 1);
+            la_ssize_t got = archive_read_data(a, ovf, (size_t)size);
+            if (got != size)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': member '%s': short read", in->name,
+                                   name);
+            ovf[size] = '\0';
+            ovf_len = (size_t)size;
+            ovf_name = ferry_strdup(name);
+        }
+    }
+    if (r != ARCHIVE_EOF)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", in->name, archive_error_string(a));
+    if (!ovf)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': no .ovf descriptor in the archive", in->name);
+    FERRY_AUTOFREE char *label = ferry_printf("%s/%s", in->name, ovf_name);
+    FERRY_AUTOPTR(xmlDoc) doc = NULL;
+    if (ferry_xml_parse(label, ovf, ovf_len, &doc) < 0)
+        return -1;
+    struct ferry_input_data sub = *in;
+    sub.xml = doc;
+    if (!ovf_probe(&sub))
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': '%s' is not an OVF envelope", in->name,
+                           ovf_name);
+    return parse_envelope(&sub, doc, NULL, members, list);
+}
+
+const struct ferry_input ferry_input_ova = {
+    .name = "ova",
+    .description = "OVA archive (tar) holding an OVF descriptor and its disks",
+    .probe = ova_probe,
+    .parse = ova_parse,
+};

@@ -1,0 +1,403 @@
+/* Xen xl.cfg (xl.cfg(5)): "key = value" where a value is a quoted string, a
+ * number or a [ list ] of strings that may span lines; '#' starts a comment.
+ * No library parses it, so a small reader lives here.  Disk specs follow
+ * xl-disk-configuration(5): key=value pairs (target= last) or the positional
+ * form "target,format,vdev,access", including the old "phy:/dev/x,hda:cdrom,r"
+ * spelling; vif specs are key=value lists (mac=, bridge=, model=, type=).
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "converter/inputs.h"
+
+struct xl_entry {
+    char *key;
+    char **values;   /* one for scalars, several for lists */
+    bool list;
+};
+
+struct xl {
+    const char *name;
+    struct xl_entry *e;
+    size_t n;
+};
+
+static void
+xl_release(struct xl *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->e[i].key);
+        ferry_strv_free(c->e[i].values);
+    }
+    free(c->e);
+}
+
+/* Tokenizer over the whole text, tracking the line for messages. */
+struct lex {
+    const char *p, *end;
+    unsigned line;
+};
+
+static void
+skip_blank(struct lex *l, bool newlines)
+{
+    while (l->p < l->end) {
+        if (*l->p == '#') {
+            while (l->p < l->end && *l->p != '\n')
+                l->p++;
+        } else if (*l->p == '\n' && newlines) {
+            l->line++;
+            l->p++;
+        } else if (*l->p != '\n' && isspace((unsigned char)*l->p)) {
+            l->p++;
+        } else {
+            break;
+        }
+    }
+}
+
+static int
+read_value(struct xl *c, struct lex *l, const char *key, char **ret)
+{
+    if (l->p < l->end && (*l->p == '"' || *l->p == '\'')) {
+        char q = *l->p++;
+        const char *s = l->p;
+        while (l->p < l->end && *l->p != q && *l->p != '\n')
+            l->p++;
+        if (l->p >= l->end || *l->p != q)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: unterminated string",
+                               c->name, l->line, key);
+        *ret = ferry_strndup(s, l->p - s);
+        l->p++;
+        return 0;
+    }
+    const char *s = l->p;
+    while (l->p < l->end && (isalnum((unsigned char)*l->p) || strchr("._-+:/", *l->p)))
+        l->p++;
+    if (l->p == s)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: expected a value", c->name,
+                           l->line, key);
+    *ret = ferry_strndup(s, l->p - s);
+    return 0;
+}
+
+static int
+xl_read(struct xl *c, const char *buf, size_t len)
+{
+    struct lex l = {.p = buf, .end = buf + len, .line = 1};
+    for (;;) {
+        skip_blank(&l, true);
+        if (l.p >= l.end)
+            return 0;
+        if (*l.p == ';') {
+            l.p++;
+            continue;
+        }
+        const char *k = l.p;
+        while (l.p < l.end && (isalnum((unsigned char)*l.p) || *l.p == '_'))
+            l.p++;
+        if (l.p == k)
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: expected a key", c->name, l.line);
+        FERRY_AUTOFREE char *key = ferry_strndup(k, l.p - k);
+        skip_blank(&l, false);
+        if (l.p >= l.end || *l.p != '=')
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: expected '='", c->name,
+                               l.line, key);
+        l.p++;
+        skip_blank(&l, false);
+        struct xl_entry e = {.key = FERRY_STEAL(key)};
+        if (l.p < l.end && *l.p == '[') {
+            l.p++;
+            e.list = true;
+            e.values = ferry_calloc(1, sizeof(char *));
+            for (;;) {
+                skip_blank(&l, true);
+                if (l.p < l.end && *l.p == ']') {
+                    l.p++;
+                    break;
+                }
+                char *v = NULL;
+                if (l.p >= l.end || read_value(c, &l, e.key, &v) < 0) {
+                    if (l.p >= l.end)
+                        ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: unterminated list",
+                                    c->name, l.line, e.key);
+                    free(e.key);
+                    ferry_strv_free(e.values);
+                    return -1;
+                }
+                ferry_strv_push(&e.values, v);
+                free(v);
+                skip_blank(&l, true);
+                if (l.p < l.end && *l.p == ',')
+                    l.p++;
+            }
+        } else {
+            char *v = NULL;
+            if (read_value(c, &l, e.key, &v) < 0) {
+                free(e.key);
+                return -1;
+            }
+            e.values = ferry_calloc(2, sizeof(char *));
+            e.values[0] = v;
+        }
+        skip_blank(&l, false);
+        if (l.p < l.end && *l.p != '\n' && *l.p != ';') {
+            ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: unexpected text after the value",
+                        c->name, l.line, e.key);
+            free(e.key);
+            ferry_strv_free(e.values);
+            return -1;
+        }
+        c->e = ferry_realloc(c->e, (c->n + 1) * sizeof(*c->e));
+        c->e[c->n++] = e;
+    }
+}
+
+static const struct xl_entry *
+xl_get(const struct xl *c, const char *key)
+{
+    for (size_t i = c->n; i-- > 0;)
+        if (!strcmp(c->e[i].key, key))
+            return &c->e[i];
+    return NULL;
+}
+
+static const char *
+xl_str(const struct xl *c, const char *key)
+{
+    const struct xl_entry *e = xl_get(c, key);
+    return e && !e->list && e->values[0] ? e->values[0] : NULL;
+}
+
+static bool
+xl_probe(const struct ferry_input_data *in)
+{
+    if (in->xml || !in->whole)
+        return false;
+    struct xl c = {.name = in->name};
+    bool ok = xl_read(&c, in->buf, in->len) == 0 &&
+              (xl_get(&c, "builder") || xl_get(&c, "type") || xl_get(&c, "disk") ||
+               xl_get(&c, "vif") || xl_get(&c, "kernel")) &&
+              xl_get(&c, "name");
+    xl_release(&c);
+    ferry_error_reset();
+    return ok;
+}
+
+static bool
+is_vdev(const char *s)
+{
+    return (ferry_str_has_prefix(s, "hd") || ferry_str_has_prefix(s, "sd") ||
+            ferry_str_has_prefix(s, "xvd") || ferry_str_has_prefix(s, "vd")) &&
+           isalpha((unsigned char)s[strlen(s) - 1 - (strchr(s, ':') ? strlen(strchr(s, ':')) : 0)]);
+}
+
+static int
+add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char *spec,
+         size_t index, bool hvm)
+{
+    FERRY_AUTOSTRV char **tok = ferry_strv_split(spec, ",");
+    FERRY_AUTOFREE char *target = NULL, *format = NULL, *vdev = NULL, *devtype = NULL;
+    int pos = 0;
+    for (char **t = tok; t && *t; t++) {
+        char *s = *t;
+        while (isspace((unsigned char)*s))
+            s++;
+        char *eq = strchr(s, '=');
+        if (eq && !ferry_str_has_prefix(s, "target=")) {
+            FERRY_AUTOFREE char *k = ferry_strndup(s, eq - s);
+            const char *v = eq + 1;
+            if (!strcmp(k, "format"))
+                format = ferry_strdup(v);
+            else if (!strcmp(k, "vdev"))
+                vdev = ferry_strdup(v);
+            else if (!strcmp(k, "devtype"))
+                devtype = ferry_strdup(v);
+            continue;
+        }
+        if (ferry_str_has_prefix(s, "target=")) {
+            /* target= is last and may itself contain commas */
+            const char *full = strstr(spec, "target=");
+            target = ferry_strdup(full + 7);
+            break;
+        }
+        if (!strcmp(s, "r") || !strcmp(s, "ro") || !strcmp(s, "w") || !strcmp(s, "rw"))
+            continue;
+        if (!strcmp(s, "raw") || !strcmp(s, "qcow") || !strcmp(s, "qcow2") ||
+            !strcmp(s, "vhd") || !strcmp(s, "qed")) {
+            format = ferry_strdup(s);
+            continue;
+        }
+        if (pos > 0 && is_vdev(s)) {
+            vdev = ferry_strdup(s);
+            continue;
+        }
+        if (pos == 0 && !target)
+            target = ferry_strdup(s);
+        pos++;
+    }
+    if (vdev) {
+        char *colon = strchr(vdev, ':');
+        if (colon) {
+            if (!strcmp(colon + 1, "cdrom"))
+                devtype = ferry_strdup("cdrom");
+            *colon = '\0';
+        }
+    }
+    FERRY_AUTOFREE char *where = ferry_printf("disk[%zu]", index);
+    if (!vdev)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: '%s': no vdev (hda, xvda, sda ...)",
+                           in->name, where, spec);
+    bool cd = devtype && !strcmp(devtype, "cdrom");
+    if (target) {
+        /* Strip backend prefixes: phy:, file:, tap:aio:, tap:qcow2:, aio: */
+        static const char *const prefixes[] = {"tap:aio:", "tap:qcow2:", "tap:vhd:", "phy:",
+                                               "file:", "aio:", "tap2:tapdisk:aio:"};
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(prefixes); i++)
+            if (ferry_str_has_prefix(target, prefixes[i])) {
+                memmove(target, target + strlen(prefixes[i]),
+                        strlen(target) - strlen(prefixes[i]) + 1);
+                break;
+            }
+    }
+    if (!target || !target[0]) {
+        if (cd) {
+            ferry_log_warn("'%s': %s: CD-ROM %s without media; dropped", in->name, where, vdev);
+            return 0;
+        }
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: '%s': no target", in->name, where, spec);
+    }
+    struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
+    d->kind = cd ? FERRY_DISK_CDROM : FERRY_DISK_DISK;
+    d->bus = ferry_str_has_prefix(vdev, "hd")    ? FERRY_BUS_IDE
+             : ferry_str_has_prefix(vdev, "sd")  ? FERRY_BUS_SCSI
+             : ferry_str_has_prefix(vdev, "vd")  ? FERRY_BUS_VIRTIO
+             : hvm                               ? FERRY_BUS_XEN
+                                                 : FERRY_BUS_XEN;
+    d->controller = 0;
+    d->unit = vdev[strlen(vdev) - 1] - 'a';
+    d->where = ferry_printf("%s %s", where, vdev);
+    d->file = FERRY_STEAL(target);
+    d->format = FERRY_STEAL(format);
+    d->readonly = cd;
+    if (!ferry_str_has_prefix(d->file, "/dev/") && ferry_vm_disk_probe(d, in->dir, in->name) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+add_vif(const struct ferry_input_data *in, struct ferry_vm_def *def, const char *spec,
+        size_t index, bool hvm)
+{
+    FERRY_AUTOSTRV char **tok = ferry_strv_split(spec, ",");
+    struct ferry_vm_nic *nic = ferry_vm_def_add_nic(def);
+    nic->where = ferry_printf("vif[%zu]", index);
+    FERRY_AUTOFREE char *type = NULL;
+    for (char **t = tok; t && *t; t++) {
+        char *s = *t;
+        while (isspace((unsigned char)*s))
+            s++;
+        char *eq = strchr(s, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        const char *v = eq + 1;
+        if (!strcmp(s, "mac")) {
+            if (!(nic->mac = ferry_vm_mac_normalize(v)))
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: mac: '%s' is not a MAC address",
+                                   in->name, nic->where, v);
+            nic->mac_static = true;
+        } else if (!strcmp(s, "bridge")) {
+            nic->network = ferry_strdup(v);
+        } else if (!strcmp(s, "model")) {
+            nic->model = ferry_strdup(v);
+        } else if (!strcmp(s, "type")) {
+            type = ferry_strdup(v);
+        }
+    }
+    if (!nic->model)
+        /* HVM guests get qemu's emulated rtl8139 unless type=vif (PV only). */
+        nic->model = ferry_strdup(hvm && !(type && !strcmp(type, "vif")) ? "rtl8139" : "netfront");
+    if (!nic->network)
+        nic->network = ferry_strdup("xenbr0");
+    return 0;
+}
+
+static int
+xl_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
+{
+    struct xl c = {.name = in->name};
+    FERRY_AUTOPTR(ferry_vm_def_auto) def = ferry_vm_def_new("xl", in->name);
+    int r = -1;
+    if (xl_read(&c, in->buf, in->len) < 0)
+        goto cleanup;
+    def->source_vendor = ferry_strdup("xen");
+    def->name = ferry_strdup(xl_str(&c, "name"));
+    if (!def->name) {
+        ferry_error(FERRY_ERR_FORMAT, "'%s': name: missing", in->name);
+        goto cleanup;
+    }
+    const char *uuid = xl_str(&c, "uuid");
+    if (uuid && !(def->uuid = ferry_vm_uuid_normalize(uuid))) {
+        ferry_error(FERRY_ERR_FORMAT, "'%s': uuid: '%s' is not a UUID", in->name, uuid);
+        goto cleanup;
+    }
+    const char *builder = xl_str(&c, "builder");
+    const char *type = xl_str(&c, "type");
+    bool hvm = (builder && !strcmp(builder, "hvm")) || (type && !strcmp(type, "hvm"));
+    if (!hvm)
+        ferry_log_warn("'%s': a paravirtual (%s) guest boots a Xen kernel on xvd* disks; it "
+                       "needs virt-v2v's kernel and device conversion", in->name,
+                       type ? type : "pv");
+    uint64_t mem = 128, vcpus = 1;
+    const char *m = xl_str(&c, "memory"), *v = xl_str(&c, "vcpus");
+    if (m && !ferry_parse_u64(m, &mem)) {
+        ferry_error(FERRY_ERR_FORMAT, "'%s': memory: '%s' is not a size in MiB", in->name, m);
+        goto cleanup;
+    }
+    if (v && (!ferry_parse_u64(v, &vcpus) || vcpus == 0)) {
+        ferry_error(FERRY_ERR_FORMAT, "'%s': vcpus: '%s' is not a positive number", in->name, v);
+        goto cleanup;
+    }
+    def->memory = mem << 20;
+    def->vcpus = (unsigned)vcpus;
+    const char *bios = xl_str(&c, "bios");
+    if (bios) {
+        def->firmware_known = true;
+        if (!strcmp(bios, "ovmf"))
+            def->firmware = FERRY_FW_EFI;
+    }
+    const struct xl_entry *disks = xl_get(&c, "disk");
+    for (size_t i = 0; disks && disks->values[i]; i++)
+        if (add_disk(in, def, disks->values[i], i, hvm) < 0)
+            goto cleanup;
+    ferry_vm_def_sort_disks(def);
+    const struct xl_entry *vifs = xl_get(&c, "vif");
+    for (size_t i = 0; vifs && vifs->values[i]; i++)
+        if (add_vif(in, def, vifs->values[i], i, hvm) < 0)
+            goto cleanup;
+    const char *boot = xl_str(&c, "boot");
+    if (boot) {
+        FERRY_AUTOSTRV char **classes = NULL;
+        for (const char *b = boot; *b; b++)
+            ferry_strv_push(&classes, *b == 'c' ? "hd" : *b == 'd' ? "cdrom"
+                                      : *b == 'n'               ? "network"
+                                                                : "other");
+        ferry_vm_def_boot_classes(def, classes);
+    }
+    ferry_vm_list_add(list, FERRY_STEAL(def));
+    r = 0;
+cleanup:
+    xl_release(&c);
+    return r;
+}
+
+const struct ferry_input ferry_input_xl = {
+    .name = "xl",
+    .description = "Xen xl.cfg",
+    .probe = xl_probe,
+    .parse = xl_parse,
+};
