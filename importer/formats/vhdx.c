@@ -65,10 +65,21 @@ static const uint8_t guid_lsector[16] = GUID(0x8141bf1d, 0xa96f, 0x4709, 0xba, 0
 static const uint8_t guid_psector[16] = GUID(0xcda348c7, 0x445d, 0x4471, 0x9c, 0xc9, 0xe9, 0x88, 0x52, 0x51, 0xc5, 0x56);
 static const uint8_t guid_parent[16] = GUID(0xa8d35f2d, 0xb30b, 0x454d, 0xab, 0xf7, 0xd3, 0xd8, 0x48, 0x34, 0xab, 0x0c);
 
+/* One write of the replayed log: LEN bytes at file offset OFF become DATA
+ * (4 KiB) or zeros (DATA NULL). */
+struct logop {
+    uint64_t off, len;
+    const uint8_t *data;
+};
+
 struct vhdx {
     struct ferry_source *src;
     const char *name;
-    int64_t file_size;
+    int64_t file_size;               /* after log replay: at least LastFileOffset */
+    int64_t real_size;               /* bytes the source holds (-1 unknown) */
+    struct logop *ops;               /* the replayed log, applied in order */
+    size_t nops;
+    uint8_t *logdata;                /* the 4 KiB sectors ops point into */
     uint64_t vsize;
     uint32_t block_size, lsector;
     uint64_t chunk_ratio;
@@ -126,12 +137,25 @@ crc32c(const uint8_t *buf, size_t len, size_t field)
     return ~c;
 }
 
+/* Read the file as the replayed log leaves it: the source's bytes, zeros
+ * between its end and the file size the log records, then the log's writes
+ * on top. */
 static int
 vhdx_pread(struct vhdx *v, void *buf, size_t len, uint64_t off, const char *what)
 {
+    uint64_t end;
+    if (__builtin_add_overflow(off, (uint64_t)len, &end) ||
+        (v->file_size >= 0 && end > (uint64_t)v->file_size))
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "vhdx '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
+                           v->name, what, off, len);
+    size_t real = len;
+    if (v->real_size >= 0)
+        real = off >= (uint64_t)v->real_size ? 0
+               : end > (uint64_t)v->real_size ? (size_t)((uint64_t)v->real_size - off) : len;
     size_t done = 0;
-    while (done < len) {
-        ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, len - done, off + done);
+    while (done < real) {
+        ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, real - done, off + done);
         if (r < 0)
             return -1;
         if (r == 0)
@@ -139,6 +163,18 @@ vhdx_pread(struct vhdx *v, void *buf, size_t len, uint64_t off, const char *what
                                "vhdx '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
                                v->name, what, off, len);
         done += (size_t)r;
+    }
+    memset((uint8_t *)buf + real, 0, len - real);
+    for (size_t i = 0; i < v->nops; i++) {
+        const struct logop *o = &v->ops[i];
+        uint64_t a = o->off > off ? o->off : off;
+        uint64_t b = o->off + o->len < end ? o->off + o->len : end;
+        if (a >= b)
+            continue;
+        if (o->data)
+            memcpy((uint8_t *)buf + (a - off), o->data + (a - o->off), b - a);
+        else
+            memset((uint8_t *)buf + (a - off), 0, b - a);
     }
     return 0;
 }
@@ -165,6 +201,8 @@ vhdx_free(struct vhdx *v)
         return;
     pthread_mutex_destroy(&v->lock);
     free(v->win);
+    free(v->ops);
+    free(v->logdata);
     free(v);
 }
 
@@ -229,12 +267,81 @@ vhdx_pick_header(struct vhdx *v, uint8_t h[VHDX_HEADER_SIZE])
     return 0;
 }
 
-/* A set LogGuid: refuse when the log holds an entry written under it. */
-static int
-vhdx_check_log(struct vhdx *v, const uint8_t *h)
+/* ---- log replay (MS-VHDX 2.3.3) --------------------------------------------
+ * The log is a circular buffer of entries, each a 4 KiB-aligned header
+ * ("loge", CRC-32C over the whole entry, sequence number, the LogGuid, the
+ * offset of the sequence's first entry, the flushed and last file offsets)
+ * with 32-byte descriptors ("zero": zero a range; "desc": write one 4 KiB
+ * sector) padded to a sector, followed by one "data" sector per write.  The
+ * entry with the highest sequence number is the head; its tail field leads
+ * to the first entry of the active sequence, whose entries must follow one
+ * another with consecutive sequence numbers.  Replaying applies them in
+ * order; here they become an overlay that every read of the file goes
+ * through, as the file is never written. */
+#define VHDX_MAX_LOG (32 * MiB)
+#define LOG_SECTOR (4 * KiB)
+
+/* Copy LEN bytes at POS of the circular log into OUT. */
+static void
+log_copy(const uint8_t *log, uint32_t log_len, uint64_t pos, uint8_t *out, size_t len)
 {
-    const uint8_t *log_guid = h + 48;
-    if (all_zero(log_guid, 16))
+    pos %= log_len;
+    size_t first = log_len - pos < len ? log_len - pos : len;
+    memcpy(out, log + pos, first);
+    memcpy(out + first, log, len - first);
+}
+
+/* Is there a valid entry at POS?  Fills *ret_seq, *ret_len, and when E is not
+ * NULL leaves the whole entry there (E must hold log_len bytes). */
+static bool
+log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *guid, uint8_t *e,
+          uint64_t *ret_seq, uint32_t *ret_len)
+{
+    uint8_t hdr[64];
+    log_copy(log, log_len, pos, hdr, sizeof(hdr));
+    uint32_t elen = le32(hdr + 8), dcount = le32(hdr + 24);
+    uint64_t seq = le64(hdr + 16);
+    if (memcmp(hdr, "loge", 4) != 0 || memcmp(hdr + 32, guid, 16) != 0 || elen == 0 ||
+        elen % LOG_SECTOR || elen > log_len || seq == 0 || dcount > log_len / 32)
+        return false;
+    uint64_t dsectors = (64 + (uint64_t)dcount * 32 + LOG_SECTOR - 1) / LOG_SECTOR;
+    if (dsectors * LOG_SECTOR > elen)
+        return false;
+    log_copy(log, log_len, pos, e, elen);
+    if (crc32c(e, elen, 4) != le32(e + 4))
+        return false;
+    uint64_t data = dsectors;
+    for (uint32_t i = 0; i < dcount; i++) {
+        const uint8_t *d = e + 64 + i * 32;
+        if (le64(d + 24) != seq || le64(d + 16) % LOG_SECTOR)
+            return false;
+        if (memcmp(d, "zero", 4) == 0) {
+            if (le64(d + 8) % LOG_SECTOR)
+                return false;
+        } else if (memcmp(d, "desc", 4) == 0) {
+            if ((data + 1) * LOG_SECTOR > elen)
+                return false;
+            const uint8_t *ds = e + data * LOG_SECTOR;
+            if (memcmp(ds, "data", 4) != 0 ||
+                ((uint64_t)le32(ds + 4) << 32 | le32(ds + LOG_SECTOR - 4)) != seq)
+                return false;
+            data++;
+        } else {
+            return false;
+        }
+    }
+    if (data * LOG_SECTOR != elen)
+        return false;
+    *ret_seq = seq;
+    *ret_len = elen;
+    return true;
+}
+
+static int
+vhdx_replay_log(struct vhdx *v, const uint8_t *h)
+{
+    const uint8_t *guid = h + 48;
+    if (all_zero(guid, 16))
         return 0;
     uint32_t log_len = le32(h + 68);
     uint64_t log_off = le64(h + 72);
@@ -243,24 +350,103 @@ vhdx_check_log(struct vhdx *v, const uint8_t *h)
         return ferry_error(FERRY_ERR_FORMAT,
                            "vhdx '%s': log (%u bytes at offset %" PRIu64 ") out of range", v->name,
                            log_len, log_off);
-    uint8_t *buf = ferry_malloc(MiB);
-    int r = 0;
-    for (uint64_t pos = 0; pos < log_len && r == 0; pos += MiB) {
-        if (vhdx_pread(v, buf, MiB, log_off + pos, "log") < 0) {
-            r = -1;
-            break;
-        }
-        for (size_t s = 0; s < MiB; s += 4 * KiB) {
-            /* "loge" entry header: log_guid at +32. */
-            if (memcmp(buf + s, "loge", 4) == 0 && memcmp(buf + s + 32, log_guid, 16) == 0) {
-                r = ferry_error(FERRY_ERR_UNSUPPORTED,
-                                "vhdx '%s': the log is dirty (the image was not closed cleanly); "
-                                "replay is not supported", v->name);
-                break;
-            }
-        }
+    if (log_len > VHDX_MAX_LOG)
+        return ferry_error(FERRY_ERR_UNSUPPORTED,
+                           "vhdx '%s': the log is dirty and its %u bytes exceed the %u this reader replays",
+                           v->name, log_len, VHDX_MAX_LOG);
+    uint8_t *log = ferry_malloc(log_len), *e = ferry_malloc(log_len);
+    int r = -1;
+    if (vhdx_pread(v, log, log_len, log_off, "log") < 0)
+        goto out;
+
+    /* The head: the valid entry with the highest sequence number. */
+    uint64_t head = UINT64_MAX, head_seq = 0, seq;
+    uint32_t elen;
+    for (uint64_t pos = 0; pos < log_len; pos += LOG_SECTOR)
+        if (log_entry(log, log_len, pos, guid, e, &seq, &elen) && seq > head_seq)
+            head = pos, head_seq = seq;
+    if (head == UINT64_MAX) {
+        r = 0;  /* no entry under this LogGuid: the log is empty */
+        goto out;
     }
-    free(buf);
+    log_entry(log, log_len, head, guid, e, &seq, &elen);
+    uint32_t tail = le32(e + 12);
+    uint64_t flushed = le64(e + 48), last = le64(e + 56);
+    if (tail % LOG_SECTOR || tail >= log_len) {
+        ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the log is dirty and its tail %u is out of range",
+                    v->name, tail);
+        goto out;
+    }
+    if (v->real_size >= 0 && flushed > (uint64_t)v->real_size) {
+        ferry_error(FERRY_ERR_FORMAT,
+                    "vhdx '%s': the log records a flushed file size of %" PRIu64
+                    " bytes but the file has %" PRId64 ": it was truncated", v->name, flushed,
+                    v->real_size);
+        goto out;
+    }
+    if (last > FERRY_MAX_VIRTUAL_SIZE * 2) {
+        ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': log's last file offset %" PRIu64 " out of range",
+                    v->name, last);
+        goto out;
+    }
+
+    /* Walk the active sequence from the tail to the head, collecting writes. */
+    size_t cap = log_len / LOG_SECTOR;
+    v->ops = ferry_calloc(cap, sizeof(*v->ops));
+    v->logdata = ferry_malloc(log_len);
+    size_t used = 0;
+    uint64_t pos = tail, want = 0;
+    for (size_t steps = 0;; steps++) {
+        if (steps > log_len / LOG_SECTOR || !log_entry(log, log_len, pos, guid, e, &seq, &elen) ||
+            (want && seq != want)) {
+            ferry_error(FERRY_ERR_FORMAT,
+                        "vhdx '%s': the log is dirty and its active sequence is broken at log offset %" PRIu64,
+                        v->name, pos);
+            goto out;
+        }
+        uint32_t dcount = le32(e + 24);
+        uint64_t data = (64 + (uint64_t)dcount * 32 + LOG_SECTOR - 1) / LOG_SECTOR;
+        for (uint32_t i = 0; i < dcount; i++) {
+            const uint8_t *d = e + 64 + i * 32;
+            struct logop op = { .off = le64(d + 16) };
+            if (memcmp(d, "zero", 4) == 0) {
+                op.len = le64(d + 8);
+            } else {
+                uint8_t *sec = v->logdata + used * LOG_SECTOR;
+                const uint8_t *ds = e + data * LOG_SECTOR;
+                memcpy(sec, d + 8, 8);                          /* leading bytes */
+                memcpy(sec + 8, ds + 8, LOG_SECTOR - 12);
+                memcpy(sec + LOG_SECTOR - 4, d + 4, 4);         /* trailing bytes */
+                op.len = LOG_SECTOR;
+                op.data = sec;
+                used++;
+                data++;
+            }
+            uint64_t end;
+            if (__builtin_add_overflow(op.off, op.len, &end) || end > last) {
+                ferry_error(FERRY_ERR_FORMAT,
+                            "vhdx '%s': log write of %" PRIu64 " bytes at offset %" PRIu64
+                            " goes past the log's last file offset %" PRIu64, v->name, op.len,
+                            op.off, last);
+                goto out;
+            }
+            if (v->nops == cap) {
+                cap *= 2;
+                v->ops = ferry_realloc(v->ops, cap * sizeof(*v->ops));
+            }
+            v->ops[v->nops++] = op;
+        }
+        if (pos == head)
+            break;
+        want = seq + 1;
+        pos = (pos + elen) % log_len;
+    }
+    if (v->file_size >= 0 && last > (uint64_t)v->file_size)
+        v->file_size = (int64_t)last;
+    r = 0;
+out:
+    free(log);
+    free(e);
     return r;
 }
 
@@ -465,6 +651,7 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
     v->src = src;
     v->name = src->url ? src->url : "?";
     v->file_size = src->size;
+    v->real_size = src->size;
     pthread_mutex_init(&v->lock, NULL);
 
     uint8_t sig[8];
@@ -474,7 +661,7 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
         ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': no file type identifier \"vhdxfile\"", v->name);
         goto fail;
     }
-    if (vhdx_pick_header(v, h) < 0 || vhdx_check_log(v, h) < 0)
+    if (vhdx_pick_header(v, h) < 0 || vhdx_replay_log(v, h) < 0)
         goto fail;
     uint64_t bat_off = 0, meta_off = 0;
     uint32_t bat_len = 0, meta_len = 0;

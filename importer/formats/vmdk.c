@@ -613,7 +613,7 @@ struct vread_ctx {
     size_t cbuf_len, grain_len;
     struct vext *cached_ext;
     uint64_t cached_where;
-    z_stream z = { 0 };
+    z_stream z;
     bool z_init;
 };
 
