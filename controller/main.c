@@ -1,6 +1,7 @@
 /* ferry-controller: parse options, run the reconcile loop (controller.h)
  * until SIGTERM or SIGINT. */
 #include "controller/controller.h"
+#include "common/store/store.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"

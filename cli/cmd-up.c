@@ -1,0 +1,250 @@
+/* `ferry up` / `ferry down`: start and stop the embedded control plane of a
+ * state directory: ferry-controller and ferry-handler, the binaries beside
+ * `ferry`, as daemons (own session) with pid files in <state>/run and logs in
+ * <state>/logs.  Both verbs are idempotent: a daemon whose pid file names a
+ * live process of that program is left alone (up) or is the one stopped
+ * (down). */
+#include "cli/objects.h"
+#include "cli/verbs.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const daemons[] = { "ferry-controller", "ferry-handler" };
+
+static char *
+pid_path(const char *prog)
+{
+    return ferry_printf("%s/run/%s.pid", ferry_state_dir(), prog);
+}
+
+/* The pid in PROG's pid file when that process is alive and is PROG. */
+static pid_t
+running_pid(const char *prog)
+{
+    FERRY_AUTOFREE char *path = pid_path(prog);
+    FERRY_AUTOFREE char *text = NULL;
+    FERRY_AUTOFREE char *cmdpath = NULL;
+    FERRY_AUTOFREE char *cmd = NULL;
+    size_t len;
+    long pid;
+
+    if (ferry_file_read(path, 64, &text, &len) < 0) {
+        ferry_error_reset();
+        return 0;
+    }
+    pid = strtol(text, NULL, 10);
+    if (pid <= 0 || kill((pid_t)pid, 0) < 0)
+        return 0;
+    cmdpath = ferry_printf("/proc/%ld/cmdline", pid);
+    if (ferry_file_read(cmdpath, 4096, &cmd, &len) < 0) {
+        ferry_error_reset();
+        return 0;
+    }
+    /* A recycled pid belongs to some other program. */
+    if (!strstr(cmd, prog))
+        return 0;
+    {
+        /* A zombie child of ours is dead too. */
+        FERRY_AUTOFREE char *statp = ferry_printf("/proc/%ld/stat", pid);
+        FERRY_AUTOFREE char *st = NULL;
+        const char *rp;
+
+        if (ferry_file_read(statp, 4096, &st, &len) == 0 && (rp = strrchr(st, ')')) &&
+            rp[1] == ' ' && rp[2] == 'Z')
+            return 0;
+        ferry_error_reset();
+    }
+    return (pid_t)pid;
+}
+
+static int
+start_daemon(const char *prog, char **argv)
+{
+    FERRY_AUTOFREE char *logdir = ferry_printf("%s/logs", ferry_state_dir());
+    FERRY_AUTOFREE char *rundir = ferry_printf("%s/run", ferry_state_dir());
+    FERRY_AUTOFREE char *logp = ferry_printf("%s/%s.log", logdir, prog);
+    FERRY_AUTOFREE char *pidp = pid_path(prog);
+    FERRY_AUTOFREE char *pidtext = NULL;
+    pid_t pid;
+    int ready[2];
+    char c;
+
+    if (ferry_mkdir_p(logdir, 0755) < 0 || ferry_mkdir_p(rundir, 0755) < 0)
+        return -1;
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "pipe");
+    pid = fork();
+    if (pid < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "fork");
+    if (pid == 0) {
+        /* Double fork: the daemon is nobody's child and outlives us. */
+        pid_t p2;
+        int logfd, nullfd;
+
+        setsid();
+        p2 = fork();
+        if (p2 != 0) {
+            if (p2 > 0) {
+                FERRY_AUTOFREE char *t = ferry_printf("%d\n", (int)p2);
+
+                ferry_file_write_atomic(pidp, t, strlen(t), 0644);
+            }
+            _exit(p2 > 0 ? 0 : 1);
+        }
+        logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        nullfd = open("/dev/null", O_RDONLY);
+        if (logfd < 0 || nullfd < 0)
+            _exit(126);
+        dup2(nullfd, 0);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        setenv("FERRY_LOG_FORMAT", "json", 0);
+        execv(argv[0], argv);
+        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(ready[1]);
+    (void)read(ready[0], &c, 1); /* EOF once the intermediate child is gone */
+    close(ready[0]);
+    waitpid(pid, NULL, 0);
+    /* Give it a moment to fail on bad options or an unusable store. */
+    usleep(300 * 1000);
+    if (!running_pid(prog)) {
+        FERRY_AUTOFREE char *log = NULL;
+        size_t len;
+
+        if (ferry_file_read(logp, 1 << 20, &log, &len) == 0 && len > 0) {
+            const char *tail = len > 2000 ? log + len - 2000 : log;
+
+            fprintf(stderr, "%s", tail);
+        }
+        ferry_error_reset();
+        return ferry_error(FERRY_ERR_IO, "%s exited right after the start; log: %s", prog, logp);
+    }
+    printf("%s started (pid %d, log %s)\n", prog, (int)running_pid(prog), logp);
+    return 0;
+}
+
+int
+cmd_up(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "allow-emulation", no_argument, NULL, 'e' },
+        { "libvirt-uri", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *uri = NULL;
+    bool emulation = false;
+    const char *state = ferry_state_dir();
+    int c, rc = 0;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            emulation = true;
+            break;
+        case 'u':
+            uri = optarg;
+            break;
+        case 'h':
+            printf("Usage: ferry up [--allow-emulation] [--libvirt-uri URI]\n\n"
+                   "Start ferry-controller and ferry-handler for the state directory (%s)\n"
+                   "in the background; logs in <state>/logs, pid files in <state>/run.\n", state);
+            return 0;
+        case ':':
+            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (ferry_mkdir_p(state, 0755) < 0) {
+        fprintf(stderr, "error: %s\n", ferry_error_message());
+        return 1;
+    }
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(daemons); i++) {
+        const char *prog = daemons[i];
+        FERRY_AUTOFREE char *path = ferry_printf("%s/%s", ferry_cli_bindir(), prog);
+        FERRY_AUTOSTRV char **args = NULL;
+        pid_t pid = running_pid(prog);
+
+        if (pid) {
+            printf("%s is already running (pid %d)\n", prog, (int)pid);
+            continue;
+        }
+        if (access(path, X_OK) < 0) {
+            printf("%s is missing (not built or not installed beside ferry: %s); not started\n",
+                   prog, path);
+            if (i == 0)
+                rc = 1;
+            continue;
+        }
+        ferry_strv_push(&args, path);
+        ferry_strv_push(&args, "--state-dir");
+        ferry_strv_push(&args, state);
+        if (i == 1) {
+            if (emulation)
+                ferry_strv_push(&args, "--allow-emulation");
+            if (uri) {
+                ferry_strv_push(&args, "--libvirt-uri");
+                ferry_strv_push(&args, uri);
+            }
+        }
+        if (start_daemon(prog, args) < 0) {
+            fprintf(stderr, "error: %s\n", ferry_error_message());
+            ferry_error_reset();
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+int
+cmd_down(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        printf("Usage: ferry down\n\nStop the ferry-handler and ferry-controller of the state "
+               "directory (SIGTERM, SIGKILL after 15 s).\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "error: unknown argument '%s'\n", argv[1]);
+        return 2;
+    }
+    for (size_t k = FERRY_ARRAY_SIZE(daemons); k-- > 0;) {
+        const char *prog = daemons[k];
+        FERRY_AUTOFREE char *pidp = pid_path(prog);
+        pid_t pid = running_pid(prog);
+
+        if (!pid) {
+            printf("%s is not running\n", prog);
+            unlink(pidp);
+            continue;
+        }
+        kill(pid, SIGTERM);
+        for (int i = 0; i < 150 && running_pid(prog) == pid; i++)
+            usleep(100 * 1000);
+        if (running_pid(prog) == pid) {
+            kill(pid, SIGKILL);
+            for (int i = 0; i < 50 && running_pid(prog) == pid; i++)
+                usleep(100 * 1000);
+        }
+        unlink(pidp);
+        printf("%s stopped (pid %d)\n", prog, (int)pid);
+    }
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* What the object verbs (cmd-objects.c, cmd-vm.c, cmd-upload.c) share: the
+ * store, naming kinds the way kubectl prints them, durations, and errors in
+ * the API server's words. */
+#ifndef FERRY_CLI_OBJECTS_H
+#define FERRY_CLI_OBJECTS_H
+
+#include "common/store/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Open the store of the state directory; prints the error. */
+struct ferry_store *cli_store_open(void);
+/* "virtualmachine.kubevirt.io" (singular.group; singular for core). */
+char *cli_kind_name(const struct ferry_resource *res);
+/* "virtualmachines.kubevirt.io" (plural.group), as in NotFound messages. */
+char *cli_kind_plural(const struct ferry_resource *res);
+/* Print `Error from server (NotFound): virtualmachines.kubevirt.io "x" not found`
+ * or the current error otherwise, to stderr. */
+void cli_print_store_error(const struct ferry_resource *res, const char *name);
+/* "60s", "2m", "1h30m", "500ms", "10" (seconds) -> ms; -1 when invalid. */
+int64_t cli_parse_duration_ms(const char *s);
+/* The namespace to use: -n value, else "default". */
+const char *cli_namespace(const char *opt_ns);
+
+/* The done record of a volume (the format ferry-controller reads; see
+ * controller/controller.h): "<uid>\n" in <state>/volumes/<ns>/<name>/import.done. */
+char *cli_volume_dir(const char *ns, const char *name);
+
+#endif

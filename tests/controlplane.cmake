@@ -1,0 +1,13 @@
+# The control plane (controller/ and the object verbs of the CLI): integration
+# tests against the real store, real ferry-importer children and a real nginx.
+# cp-helper does the node side's store writes (heartbeat, VMI finalizer).
+add_executable(cp-helper ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/cp-helper.c)
+target_link_libraries(cp-helper PRIVATE ferry-common)
+set_target_properties(cp-helper PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+
+foreach(t cli dv-import dv-crash vm upload)
+  ferry_script_test(controlplane-${t}
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-${t}.sh
+    LABELS integration TIMEOUT 240)
+endforeach()
+set_tests_properties(controlplane-dv-crash PROPERTIES LABELS "integration;slow")

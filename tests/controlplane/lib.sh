@@ -1,0 +1,107 @@
+# Shared by the control plane's integration tests: a private state
+# directory, an nginx on 127.0.0.1 serving $T/www, ferry-controller runs, and
+# a cleanup trap that kills every process started here by pid.
+set -u
+
+: "${FERRY_BIN:?FERRY_BIN must point at the build's bin directory}"
+FERRY="$FERRY_BIN/ferry"
+T=$(mktemp -d /tmp/ferry-cp.XXXXXX)
+export FERRY_STATE_DIR="$T/state"
+export FERRY_LOG_FORMAT=text
+mkdir -p "$FERRY_STATE_DIR" "$T/www"
+chmod 755 "$T" "$T/www"   # nginx workers run as another user
+PIDS=""
+NGINX_PID=""
+CTL_PID=""
+
+cleanup() {
+    for p in $CTL_PID $PIDS; do kill -9 "$p" 2>/dev/null; done
+    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null; fi
+    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+    wait 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; [ -f "$T/controller.log" ] && tail -30 "$T/controller.log" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+need_importer() { [ -x "$FERRY_BIN/ferry-importer" ] || skip "ferry-importer is not built"; }
+
+# A port nobody listens on (bind test with python, else a random high one).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+        echo $((20000 + RANDOM % 20000))
+}
+
+start_nginx() {
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
+    NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+    PORT=$(free_port)
+    mkdir -p "$T/nginx-tmp"
+    cat > "$T/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx-tmp;
+    proxy_temp_path $T/nginx-tmp;
+    fastcgi_temp_path $T/nginx-tmp;
+    uwsgi_temp_path $T/nginx-tmp;
+    scgi_temp_path $T/nginx-tmp;
+    # Slow enough that a test can kill the controller mid-import.
+    server { listen 127.0.0.1:$PORT; root $T/www; location /slow/ { alias $T/www/; limit_rate \${LIMIT_RATE}; } }
+}
+CONF
+    sed -i "s/\${LIMIT_RATE}/${LIMIT_RATE:-0}/" "$T/nginx.conf"
+    "$NGINX" -c "$T/nginx.conf" -p "$T" 2>"$T/nginx-start.log" &
+    NGINX_PID=$!
+    for _ in $(seq 50); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null ||
+           curl -sS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    cat "$T/nginx-start.log" >&2
+    fail "nginx did not start"
+}
+
+start_controller() {
+    "$FERRY_BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" --resync 2000 "$@" \
+        >>"$T/controller.log" 2>&1 &
+    CTL_PID=$!
+}
+
+kill_controller() {
+    [ -n "$CTL_PID" ] && kill -9 "$CTL_PID" 2>/dev/null
+    wait "$CTL_PID" 2>/dev/null
+    CTL_PID=""
+}
+
+# jsonpath-ish field of an object: field KIND NAME PATH (dotted)
+field() {
+    "$FERRY" get "$1" "$2" -o json 2>/dev/null |
+        python3 -c 'import json,sys
+o=json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    o=o.get(k) if isinstance(o,dict) else None
+print("" if o is None else (json.dumps(o) if isinstance(o,(dict,list)) else o))' "$3"
+}
+
+# What ferry-handler does, done by the test helper (real store writes):
+# register the node with a fresh heartbeat; remove a VMI's finalizer.
+CPH="$FERRY_BUILD/tests/cp-helper"
+register_node() { "$CPH" node-heartbeat "${1:-testnode}" || fail "cannot register the node"; }
+handler_release() { "$CPH" vmi-release "${2:-default}" "$1" || fail "cannot release VMI $1"; }
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+    n=$(( $1 * 10 )); shift
+    while [ $n -gt 0 ]; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1; n=$((n - 1))
+    done
+    return 1
+}
+field_is() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }

@@ -1,0 +1,88 @@
+#!/bin/sh
+# A DataVolume importing from a real nginx reaches Succeeded with the exact
+# bytes (cmp), through ImportInProgress with CDI's conditions; a URL that
+# 404s ends Failed after the retry budget with restartCount = budget.
+. "$(dirname "$0")/lib.sh"
+need_importer
+start_nginx
+head -c 3145728 /dev/urandom > "$T/www/disk.raw"; chmod 644 "$T/www/disk.raw"
+start_controller --import-retries 3 --import-backoff 200
+
+cat > "$T/dv.yaml" <<YAML
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: good
+spec:
+  source:
+    http:
+      url: http://127.0.0.1:$PORT/disk.raw
+  storage:
+    resources:
+      requests:
+        storage: 3Mi
+---
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: bad
+spec:
+  source:
+    http:
+      url: http://127.0.0.1:$PORT/missing.raw
+  storage:
+    resources:
+      requests:
+        storage: 1Mi
+YAML
+out=$("$FERRY" apply -f "$T/dv.yaml") || fail "apply"
+[ "$out" = "datavolume.cdi.kubevirt.io/good created
+datavolume.cdi.kubevirt.io/bad created" ] || fail "apply output: $out"
+
+"$FERRY" wait dv/good --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s || fail "good not Succeeded"
+cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/good/disk.img" || fail "bytes differ"
+field_is dv good status.progress "100.0%" || fail "progress $(field dv good status.progress)"
+field_is dv good status.claimName good || fail "claimName"
+"$FERRY" wait dv good --for=condition=Ready --timeout=5s >/dev/null || fail "Ready condition"
+"$FERRY" wait dv good --for=condition=Bound --timeout=5s >/dev/null || fail "Bound condition"
+"$FERRY" wait dv good --for=condition=Running=False --timeout=5s >/dev/null || fail "Running=False"
+[ "$(field dv good status.restartCount)" = 0 ] || fail "restartCount of good"
+
+"$FERRY" wait dv/bad --for=jsonpath='{.status.phase}'=Failed --timeout=60s || fail "bad not Failed"
+[ "$(field dv bad status.restartCount)" = 3 ] || fail "restartCount of bad: $(field dv bad status.restartCount)"
+msg=$("$FERRY" get dv bad -o json | python3 -c 'import json,sys
+o=json.load(sys.stdin)
+print([c for c in o["status"]["conditions"] if c["type"]=="Ready"][0]["message"])')
+case "$msg" in "Import failed after 3 attempts: "*) ;; *) fail "Ready message: $msg" ;; esac
+[ ! -e "$FERRY_STATE_DIR/volumes/default/bad/disk.img" ] || fail "a failed import left disk.img"
+
+# The table and describe show what CDI's would.
+"$FERRY" get dv > "$T/get.txt"
+head -1 "$T/get.txt" | grep -Eq '^NAME +PHASE +PROGRESS +RESTARTS +AGE$' || fail "header: $(head -1 "$T/get.txt")"
+grep -Eq '^good +Succeeded +100.0% +0 +[0-9]+s$' "$T/get.txt" || fail "good row: $(cat "$T/get.txt")"
+grep -Eq '^bad +Failed +N/A +3 +[0-9]+s$' "$T/get.txt" || fail "bad row: $(cat "$T/get.txt")"
+"$FERRY" describe dv bad > "$T/describe.txt"
+grep -q 'Warning  *ImportFailed' "$T/describe.txt" || fail "no ImportFailed event: $(cat "$T/describe.txt")"
+
+# Deleting a DV removes its volume (finalizer ferry.io/volume-cleanup).
+"$FERRY" delete dv good --timeout=30s >/dev/null || fail "delete"
+[ ! -e "$FERRY_STATE_DIR/volumes/default/good" ] || fail "volume left behind"
+
+# Blank: a sparse file of the size, Succeeded at once.
+cat > "$T/blank.yaml" <<YAML
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: scratch
+spec:
+  source:
+    blank: {}
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+YAML
+"$FERRY" apply -f "$T/blank.yaml" >/dev/null || fail "apply blank"
+"$FERRY" wait dv/scratch --for=jsonpath='{.status.phase}'=Succeeded --timeout=30s >/dev/null || fail "blank"
+[ "$(stat -c %s "$FERRY_STATE_DIR/volumes/default/scratch/disk.img")" = 67108864 ] || fail "blank size"
+echo PASS
