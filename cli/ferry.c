@@ -21,8 +21,23 @@ struct verb {
 
 static const struct verb verbs[] = {
     /* Manifests and objects (cmd-objects.c) */
+    { "apply", cmd_apply, "create or update objects from manifests (-f FILE|DIR|-)" },
+    { "get", cmd_get, "list objects: vm, vmi, dv, node, event" },
+    { "describe", cmd_describe, "show an object with its conditions and events" },
+    { "delete", cmd_delete, "delete objects" },
+    { "wait", cmd_wait, "wait for a condition, a field value or deletion" },
+    { "image-upload", cmd_image_upload, "upload a local image into a DataVolume" },
+    { "up", cmd_up, "start ferry-controller and ferry-handler in the background" },
+    { "down", cmd_down, "stop ferry-controller and ferry-handler" },
     /* Virtual machines (cmd-vm.c) */
+    { "start", cmd_start, "start a VirtualMachine" },
+    { "stop", cmd_stop, "stop a VirtualMachine" },
+    { "restart", cmd_restart, "restart a VirtualMachine" },
     /* The node (cmd-node.c) */
+    { "console", cmd_console, "attach to a VM's serial console (Ctrl-] leaves)" },
+    { "vnc", cmd_vnc, "print a VM's VNC socket, or serve it on 127.0.0.1 (--port)" },
+    { "pause", cmd_pause, "pause a running VM" },
+    { "unpause", cmd_unpause, "resume a paused VM" },
     /* Other programs (cmd-exec.c) */
     { "import", cmd_import, "import a disk image into a volume (ferry-importer)" },
     { "convert", cmd_convert, "convert a legacy VM definition (ferry-converter)" },

@@ -9,6 +9,28 @@
 int cmd_import(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
+/* cmd-objects.c: kubectl's object verbs. */
+int cmd_apply(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_describe(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+/* cmd-upload.c */
+int cmd_image_upload(int argc, char **argv);
+/* cmd-up.c: the embedded control plane's daemons. */
+int cmd_up(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+/* cmd-vm.c: virtctl's start/stop/restart. */
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
+
+/* cmd-node.c: the verbs that reach a VMI on this node. */
+int cmd_console(int argc, char **argv);
+int cmd_vnc(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_unpause(int argc, char **argv);
+
 /* Directory holding the ferry binaries (that of /proc/self/exe). */
 const char *ferry_cli_bindir(void);
 
