@@ -2,3 +2,4 @@
 # temporary directories, real child processes for the concurrency and crash
 # cases.
 ferry_unit_test(test-store SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-store.c TIMEOUT 300)
+ferry_unit_test(test-admission SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-admission.c)

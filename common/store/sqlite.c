@@ -43,10 +43,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* Weak: a selector can only come from ferry_selector_parse(), which links
- * object.c in; programs that never filter do not need it. */
-#pragma weak ferry_selector_matches
-
 #define POLL_MS 10
 #define DEFAULT_HISTORY 10000    /* watch events kept */
 #define DEFAULT_MAX_EVENTS 1000  /* core/v1 Event objects kept */
@@ -739,6 +735,10 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     json_object_object_del(meta, "resourceVersion");
     json_object_object_del(meta, "managedFields");
 
+    /* admission needs nothing from the database: outside the write lock */
+    if (st->admission && ferry_admission_admit(obj, true, NULL) < 0)
+        return -1;
+
     if (tx_begin(s) < 0)
         return -1;
     for (int tries = 0;; tries++) {
@@ -761,8 +761,6 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
             goto fail;
         }
     }
-    if (st->admission && ferry_admission_admit(obj, true, NULL) < 0)
-        goto fail;
     if (put(s, key, obj, FERRY_EVENT_ADDED) < 0)
         goto fail;
     if (tx_commit(s) < 0)

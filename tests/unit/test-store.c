@@ -629,6 +629,40 @@ test_record_event(void **state)
     }
 }
 
+/* Admission runs inside create and update (a store opened as the programs
+ * open it). */
+static void
+test_admission_in_store(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOPTR(json_object) in = vm("web01");
+    FERRY_AUTOPTR(json_object) out = NULL;
+    FERRY_AUTOPTR(json_object) vmi = NULL;
+
+    ferry_store_set_admission(f->st, true);
+    /* no memory: refused, with the API server's message */
+    assert_int_equal(ferry_store_create(f->st, in, NULL), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+    assert_true(ferry_str_has_prefix(ferry_error_message(),
+                                     "The VirtualMachine \"web01\" is invalid: "));
+    ferry_json_set_string(in, "spec.template.spec.domain.memory.guest", "128Mi");
+    assert_int_equal(ferry_store_create(f->st, in, &out), 0);
+    assert_string_equal(ferry_json_get_string(out, "spec.template.spec.domain.machine.type"), "q35");
+    /* an update that breaks it is refused and changes nothing */
+    ferry_json_set_string(out, "spec.runStrategy", "Sometimes");
+    assert_int_equal(ferry_store_update(f->st, out, NULL), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+
+    /* a VMI gets KubeVirt's defaults, its status included */
+    vmi = parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
+                "\"metadata\":{\"name\":\"v\"},\"spec\":{\"domain\":{\"devices\":{},"
+                "\"memory\":{\"guest\":\"64Mi\"}}}}");
+    json_object_put(FERRY_STEAL(out));
+    assert_int_equal(ferry_store_create(f->st, vmi, &out), 0);
+    assert_int_equal(ferry_json_get_int(out, "spec.domain.cpu.sockets", 0), 1);
+    assert_string_equal(ferry_json_get_string(out, "status.memory.guestAtBoot"), "64Mi");
+}
+
 /* ---- several processes ------------------------------------------------ */
 
 /* Read-modify-write an annotation counter N times, retrying on conflict. */
@@ -877,6 +911,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_watch_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
