@@ -52,14 +52,17 @@ cp "$BUSYBOX" "$R/bin/busybox"
 MODDIR=/lib/modules/$KVER
 want="ahci sr_mod isofs virtio_pci virtio_blk virtio_scsi button evdev"
 order=""
-add_mod() {
-    rel=$(grep -E "(^|/)$1\.ko(\.xz|\.zst)?:" "$MODDIR/modules.dep" | head -1) || return 0
-    [ -n "$rel" ] || return 0
-    path=${rel%%:*}; deps=${rel#*:}
-    for d in $deps; do add_mod "$(basename "$d" | sed 's/\.ko.*//')"; done
-    case " $order " in *" $path "*) ;; *) order="$order $path" ;; esac
-}
-for m in $want; do add_mod "$m"; done
+# modules.dep lists every module's full dependency closure, nearest first:
+# load the dependencies in reverse, then the module.
+for m in $want; do
+    line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst)?:" "$MODDIR/modules.dep" | head -1) || true
+    [ -n "$line" ] || continue
+    list=""
+    for d in ${line#*:}; do list="$d $list"; done
+    for p in $list ${line%%:*}; do
+        case " $order " in *" $p "*) ;; *) order="$order $p" ;; esac
+    done
+done
 : > "$R/modules.order"
 for p in $order; do
     case "$p" in *.ko) ;; *) continue ;; esac   # busybox insmod: plain .ko only

@@ -1,0 +1,683 @@
+/* ferry-handler: registers its Node, watches the VMIs placed on it, runs one
+ * ferry-launcher per VMI and writes VMI status from what the launchers say.
+ *
+ * Hand-off (KubeVirt's): the controller moves a VMI to Scheduled with
+ * status.nodeName; from there the handler owns it: Scheduled -> Running ->
+ * Succeeded/Failed.  Status written: phase, nodeName, interfaces (MAC, from
+ * the domain), conditions Ready, Paused (PausedByUser) and Synchronized
+ * (False with libvirt's or Ferry's error when the domain could not run).
+ *
+ * Launchers run in their own session with their log in
+ * <vmi-dir>/launcher.log; the handler talks to each over
+ * <vmi-dir>/launcher.sock (protocol in launcher.c) and also reads
+ * <vmi-dir>/status.json, so it learns an outcome it was not there to hear.
+ * A killed launcher is started again and adopts the running domain; a
+ * restarted handler connects to the launchers that are still running.
+ *
+ * Deletion: a VMI with a deletionTimestamp and the ferry.io/node-cleanup
+ * finalizer gets its domain stopped gracefully (ACPI, destroy after
+ * terminationGracePeriodSeconds: by its launcher, or by a launcher started
+ * with --stop), then its directory removed and the finalizer dropped.
+ *
+ * One thread: poll() over the launcher sockets with a short timeout, then
+ * the store's watch drained without waiting, children reaped, every VMI
+ * reconciled (level-triggered: each pass compares and acts). */
+#include "launcher/handler.h"
+
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/object.h"
+#include "common/store/store.h"
+#include "common/util.h"
+#include "launcher/domain.h"
+#include "launcher/proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct entry {
+    char *ns, *name;
+    json_object *vmi;            /* latest seen */
+    pid_t pid;                   /* our child launcher, 0 when none */
+    bool stop_mode;              /* the child was started with --stop */
+    int fd;                      /* subscription, -1 when none */
+    struct ferry_proto_reader r;
+    bool stop_sent;
+    bool stopped_ok;             /* domain stopped and undefined for a deleted VMI */
+    bool final_seen;
+    uint64_t next_try_ns;
+    struct entry *next;
+};
+
+struct handler {
+    const struct ferry_handler_opts *o;
+    struct ferry_store *st;
+    const struct ferry_resource *vmi_res, *node_res;
+    char *node;
+    char *launcher;
+    struct entry *entries;
+    struct ferry_watch *w;
+    uint64_t next_heartbeat_ns;
+};
+
+static volatile sig_atomic_t quit_signal;
+
+static void
+on_signal(int sig)
+{
+    quit_signal = sig;
+}
+
+static struct entry *
+find_entry(struct handler *h, const char *ns, const char *name)
+{
+    for (struct entry *e = h->entries; e; e = e->next)
+        if (strcmp(e->ns, ns) == 0 && strcmp(e->name, name) == 0)
+            return e;
+    return NULL;
+}
+
+static const char *
+ns_of(json_object *o)
+{
+    const char *ns = ferry_obj_namespace(o);
+    return ns ? ns : "default";
+}
+
+static char *
+vmi_dir(struct handler *h, struct entry *e)
+{
+    return ferry_printf("%s/vmis/%s/%s", h->o->state_dir, e->ns, e->name);
+}
+
+static void
+close_sub(struct entry *e)
+{
+    if (e->fd >= 0)
+        close(e->fd);
+    e->fd = -1;
+    ferry_proto_reader_release(&e->r);
+}
+
+static void
+free_entry(struct entry *e)
+{
+    close_sub(e);
+    json_object_put(e->vmi);
+    free(e->ns);
+    free(e->name);
+    free(e);
+}
+
+/* ---- the Node ------------------------------------------------------------ */
+
+static int
+heartbeat(struct handler *h, const char *status, const char *reason, const char *message)
+{
+    FERRY_AUTOPTR(json_object) node = NULL;
+    FERRY_AUTOPTR(json_object) updated = NULL;
+    FERRY_AUTOFREE char *now = ferry_time_now_rfc3339();
+    json_object *cond;
+
+    if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0) {
+        if (ferry_error_code() != FERRY_ERR_NOTFOUND)
+            return -1;
+        FERRY_AUTOPTR(json_object) fresh = json_object_new_object();
+        json_object_object_add(fresh, "apiVersion", json_object_new_string("v1"));
+        json_object_object_add(fresh, "kind", json_object_new_string("Node"));
+        ferry_json_set_string(fresh, "metadata.name", h->node);
+        ferry_obj_set_label(fresh, "kubernetes.io/hostname", h->node);
+        ferry_obj_set_label(fresh, "kubevirt.io/schedulable", "true");
+        if (ferry_store_create(h->st, fresh, &node) < 0 && ferry_error_code() != FERRY_ERR_EXISTS)
+            return -1;
+        if (!node && ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0)
+            return -1;
+    }
+    ferry_condition_set(node, "Ready", status, reason, message);
+    cond = ferry_condition_get(node, "Ready");
+    json_object_object_add(cond, "lastHeartbeatTime", json_object_new_string(now));
+    ferry_json_set_string(node, "status.nodeInfo.kubeletVersion", "ferry-" FERRY_VERSION);
+    ferry_json_set_string(node, "status.nodeInfo.architecture", "amd64");
+    ferry_json_set_string(node, "status.nodeInfo.operatingSystem", "linux");
+    ferry_json_set_bool(node, "status.kvm", access("/dev/kvm", R_OK | W_OK) == 0 && !h->o->force_emulation);
+    ferry_json_del(node, "metadata.resourceVersion");
+    return ferry_store_update_status(h->st, node, &updated);
+}
+
+/* ---- VMI status ------------------------------------------------------------ */
+
+static bool
+phase_final(const char *p)
+{
+    return ferry_str_eq(p, "Succeeded") || ferry_str_eq(p, "Failed");
+}
+
+/* Apply one launcher status message to the stored VMI. */
+static void
+apply_status(struct handler *h, struct entry *e, json_object *msg)
+{
+    const char *phase = ferry_json_get_string(msg, "phase");
+    const char *reason = ferry_json_get_string(msg, "reason");
+    const char *message = ferry_json_get_string(msg, "message");
+    bool paused = ferry_json_get_bool(msg, "paused", false);
+    const char *uid = ferry_json_get_string(msg, "uid");
+
+    if (ferry_json_get_bool(msg, "final", false))
+        e->final_seen = true;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        FERRY_AUTOPTR(json_object) before = NULL;
+        FERRY_AUTOPTR(json_object) updated = NULL;
+        const char *cur;
+
+        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
+            return;
+        if (uid && !ferry_str_eq(uid, ferry_obj_uid(obj)))
+            return; /* about an older VMI of that name */
+        cur = ferry_json_get_string(obj, "status.phase");
+        if (phase_final(cur))
+            return; /* final phases never change */
+        before = ferry_json_copy(ferry_json_get(obj, "status"));
+        if (phase && strcmp(phase, "Scheduled") != 0)
+            ferry_json_set_string(obj, "status.phase", phase);
+        ferry_json_set_string(obj, "status.nodeName", h->node);
+        if (ferry_json_get(msg, "interfaces"))
+            ferry_json_set(obj, "status.interfaces", ferry_json_copy(ferry_json_get(msg, "interfaces")));
+        if (ferry_str_eq(phase, "Running") && !paused)
+            ferry_condition_set(obj, "Ready", "True", NULL, NULL);
+        else if (ferry_str_eq(phase, "Running"))
+            ferry_condition_set(obj, "Ready", "False", "Paused", "the VMI is paused");
+        else if (phase_final(phase))
+            ferry_condition_set(obj, "Ready", "False", "GuestNotRunning", "the guest is not running");
+        if (paused)
+            ferry_condition_set(obj, "Paused", "True", reason ? reason : "PausedByUser",
+                                message ? message : "VMI was paused by user");
+        else
+            ferry_condition_remove(obj, "Paused");
+        if (ferry_str_eq(phase, "Failed"))
+            ferry_condition_set(obj, "Synchronized", "False", reason ? reason : "Failed", message);
+        else
+            ferry_condition_remove(obj, "Synchronized");
+        if (ferry_json_equal(before, ferry_json_get(obj, "status")))
+            return;
+        if (ferry_store_update_status(h->st, obj, &updated) == 0) {
+            if (!ferry_str_eq(cur, phase) && phase && strcmp(phase, "Scheduled")) {
+                FERRY_AUTOFREE char *m = ferry_printf("VMI %s on node %s%s%s", phase, h->node,
+                                                      message ? ": " : "", message ? message : "");
+                ferry_store_record_event(h->st, updated, ferry_str_eq(phase, "Failed") ? "Warning" : "Normal",
+                                         ferry_str_eq(phase, "Running") ? "Started" : phase, m);
+                ferry_log_info("vmi %s/%s: %s%s%s", e->ns, e->name, phase, message ? ": " : "",
+                               message ? message : "");
+            }
+            return;
+        }
+        if (ferry_error_code() != FERRY_ERR_CONFLICT) {
+            ferry_log_last_error();
+            return;
+        }
+    }
+}
+
+/* The outcome a launcher left in status.json, when it is final and ours. */
+static bool
+apply_status_file(struct handler *h, struct entry *e)
+{
+    FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+    FERRY_AUTOFREE char *path = ferry_printf("%s/status.json", dir);
+    FERRY_AUTOPTR(json_object) msg = NULL;
+
+    if (access(path, F_OK) != 0 || ferry_json_read_file(path, &msg) < 0)
+        return false;
+    if (!ferry_json_get_bool(msg, "final", false) ||
+        !ferry_str_eq(ferry_json_get_string(msg, "uid"), ferry_obj_uid(e->vmi)))
+        return false;
+    apply_status(h, e, msg);
+    return true;
+}
+
+/* ---- launchers --------------------------------------------------------------- */
+
+static int
+spawn_launcher(struct handler *h, struct entry *e, bool stop)
+{
+    FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+    FERRY_AUTOFREE char *vmi_json = ferry_printf("%s/vmi.json", dir);
+    FERRY_AUTOFREE char *log = ferry_printf("%s/launcher.log", dir);
+    FERRY_AUTOFREE char *text = NULL;
+    FERRY_AUTOFREE char *nsdir = ferry_printf("%s/vmis/%s", h->o->state_dir, e->ns);
+    const char *argv[20];
+    int n = 0;
+    pid_t pid;
+
+    if (ferry_mkdir_p(nsdir, 0755) < 0 || ferry_mkdir_p(dir, 0750) < 0)
+        return -1;
+    chmod(nsdir, 0755);
+    text = ferry_json_to_string(e->vmi, false);
+    if (ferry_file_write_atomic(vmi_json, text, strlen(text), 0644) < 0)
+        return -1;
+    argv[n++] = h->launcher;
+    argv[n++] = "--state-dir";
+    argv[n++] = h->o->state_dir;
+    argv[n++] = "--namespace";
+    argv[n++] = e->ns;
+    argv[n++] = "--name";
+    argv[n++] = e->name;
+    if (h->o->uri) {
+        argv[n++] = "--libvirt-uri";
+        argv[n++] = h->o->uri;
+    }
+    if (h->o->bridge) {
+        argv[n++] = "--bridge";
+        argv[n++] = h->o->bridge;
+    }
+    if (h->o->allow_emulation)
+        argv[n++] = "--allow-emulation";
+    if (h->o->force_emulation)
+        argv[n++] = "--force-emulation";
+    if (stop)
+        argv[n++] = "--stop";
+    argv[n] = NULL;
+
+    pid = fork();
+    if (pid < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "fork for ferry-launcher");
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int null = open("/dev/null", O_RDONLY);
+        setsid();
+        if (null >= 0)
+            dup2(null, 0);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        signal(SIGPIPE, SIG_DFL);
+        execv(h->launcher, (char *const *)argv);
+        _exit(127);
+    }
+    ferry_log_info("vmi %s/%s: started ferry-launcher%s (pid %d)", e->ns, e->name,
+                   stop ? " --stop" : "", (int)pid);
+    e->pid = pid;
+    e->stop_mode = stop;
+    e->next_try_ns = ferry_now_ns() + 1000000000ULL;
+    return 0;
+}
+
+static void
+try_subscribe(struct handler *h, struct entry *e)
+{
+    FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+    FERRY_AUTOFREE char *sock = ferry_printf("%s/launcher.sock", dir);
+    FERRY_AUTOPTR(json_object) req = json_object_new_object();
+    int fd;
+
+    if (e->fd >= 0 || access(sock, F_OK) != 0)
+        return;
+    fd = ferry_proto_connect(sock);
+    if (fd < 0) {
+        ferry_error_reset();
+        return;
+    }
+    json_object_object_add(req, "op", json_object_new_string("subscribe"));
+    if (ferry_proto_send(fd, req) < 0) {
+        close(fd);
+        return;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    e->fd = fd;
+    e->stop_sent = false;
+}
+
+static bool
+has_finalizer(json_object *o)
+{
+    json_object *f = ferry_json_get(o, "metadata.finalizers");
+    for (size_t i = 0; f && i < json_object_array_length(f); i++)
+        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(f, i)), FERRY_NODE_FINALIZER))
+            return true;
+    return false;
+}
+
+static void
+remove_finalizer(struct handler *h, struct entry *e)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        FERRY_AUTOPTR(json_object) updated = NULL;
+        json_object *f, *keep = json_object_new_array();
+
+        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0) {
+            json_object_put(keep);
+            return;
+        }
+        f = ferry_json_get(obj, "metadata.finalizers");
+        for (size_t i = 0; f && i < json_object_array_length(f); i++) {
+            json_object *x = json_object_array_get_idx(f, i);
+            if (!ferry_str_eq(json_object_get_string(x), FERRY_NODE_FINALIZER))
+                json_object_array_add(keep, json_object_get(x));
+        }
+        ferry_json_set(obj, "metadata.finalizers", keep);
+        if (ferry_store_update(h->st, obj, &updated) == 0 || ferry_error_code() == FERRY_ERR_NOTFOUND) {
+            ferry_log_info("vmi %s/%s: cleaned up; finalizer %s removed", e->ns, e->name,
+                           FERRY_NODE_FINALIZER);
+            return;
+        }
+        if (ferry_error_code() != FERRY_ERR_CONFLICT) {
+            ferry_log_last_error();
+            return;
+        }
+    }
+}
+
+static void
+reconcile(struct handler *h, struct entry *e)
+{
+    json_object *vmi = e->vmi;
+    const char *phase = ferry_json_get_string(vmi, "status.phase");
+    bool deleting = ferry_json_get(vmi, "metadata.deletionTimestamp") != NULL;
+    bool alive;
+    uint64_t now = ferry_now_ns();
+
+    if (!ferry_str_eq(ferry_json_get_string(vmi, "status.nodeName"), h->node) && e->pid == 0 &&
+        e->fd < 0)
+        return;
+    if (e->pid > 0 && e->fd < 0)
+        try_subscribe(h, e);
+    alive = e->pid > 0 || e->fd >= 0;
+
+    if (deleting) {
+        if (!has_finalizer(vmi))
+            return;
+        if (alive) {
+            if (e->fd >= 0 && !e->stop_sent && !e->stop_mode) {
+                FERRY_AUTOPTR(json_object) req = json_object_new_object();
+                json_object_object_add(req, "op", json_object_new_string("shutdown"));
+                json_object_object_add(req, "gracePeriodSeconds",
+                                       json_object_new_int64(ferry_json_get_int(
+                                           vmi, "spec.terminationGracePeriodSeconds", 30)));
+                if (ferry_proto_send(e->fd, req) == 0) {
+                    e->stop_sent = true;
+                    ferry_log_info("vmi %s/%s: deleted; stopping its domain", e->ns, e->name);
+                }
+            }
+            return;
+        }
+        if (e->stopped_ok) {
+            FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+            if (ferry_rm_rf(dir) < 0)
+                ferry_log_last_error();
+            remove_finalizer(h, e);
+            e->stopped_ok = false;
+            return;
+        }
+        if (now >= e->next_try_ns)
+            spawn_launcher(h, e, true);
+        return;
+    }
+    if (!ferry_str_eq(phase, "Scheduled") && !ferry_str_eq(phase, "Running"))
+        return;
+    if (alive)
+        return;
+    if (apply_status_file(h, e))
+        return;
+    try_subscribe(h, e); /* a launcher left by an earlier handler */
+    if (e->fd >= 0)
+        return;
+    if (now >= e->next_try_ns && spawn_launcher(h, e, false) < 0) {
+        ferry_log_last_error();
+        e->next_try_ns = now + 5000000000ULL;
+    }
+}
+
+/* A launcher is gone (socket closed and, if ours, reaped). */
+static void
+launcher_gone(struct handler *h, struct entry *e, int status, bool known_status)
+{
+    bool deleting = e->vmi && ferry_json_get(e->vmi, "metadata.deletionTimestamp");
+    apply_status_file(h, e);
+    if (deleting && ((known_status && WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+                     (!known_status && e->final_seen)))
+        e->stopped_ok = true;
+    if (known_status && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        FERRY_AUTOFREE char *why = NULL;
+        ferry_log_warn("vmi %s/%s: ferry-launcher %s", e->ns, e->name,
+                       WIFSIGNALED(status) ? "was killed" : "failed (see launcher.log)");
+    }
+    e->final_seen = false;
+}
+
+static void
+reap(struct handler *h)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (struct entry *e = h->entries; e; e = e->next)
+            if (e->pid == pid) {
+                e->pid = 0;
+                close_sub(e);
+                launcher_gone(h, e, status, true);
+                break;
+            }
+    }
+}
+
+static void
+on_readable(struct handler *h, struct entry *e)
+{
+    json_object *msg;
+    int r = ferry_proto_fill(&e->r, e->fd);
+    while (r >= 0 && ferry_proto_next(&e->r, &msg) > 0) {
+        if (ferry_str_eq(ferry_json_get_string(msg, "type"), "status"))
+            apply_status(h, e, msg);
+        json_object_put(msg);
+    }
+    if (r <= 0) {
+        close_sub(e);
+        if (e->pid == 0) /* not our child (adopted): the socket is all we have */
+            launcher_gone(h, e, 0, false);
+    }
+}
+
+/* ---- the store -------------------------------------------------------------- */
+
+static void
+upsert(struct handler *h, json_object *vmi)
+{
+    const char *ns = ns_of(vmi), *name = ferry_obj_name(vmi);
+    struct entry *e = find_entry(h, ns, name);
+
+    if (!name)
+        return;
+    if (!e) {
+        if (!ferry_str_eq(ferry_json_get_string(vmi, "status.nodeName"), h->node))
+            return;
+        e = ferry_calloc(1, sizeof *e);
+        e->ns = ferry_strdup(ns);
+        e->name = ferry_strdup(name);
+        e->fd = -1;
+        e->next = h->entries;
+        h->entries = e;
+    } else if (e->vmi && !ferry_str_eq(ferry_obj_uid(e->vmi), ferry_obj_uid(vmi))) {
+        e->stopped_ok = false;
+        e->final_seen = false;
+    }
+    json_object_put(e->vmi);
+    e->vmi = json_object_get(vmi);
+}
+
+static void
+forget(struct handler *h, json_object *vmi)
+{
+    for (struct entry **p = &h->entries; *p; p = &(*p)->next) {
+        struct entry *e = *p;
+        if (strcmp(e->ns, ns_of(vmi)) == 0 && ferry_str_eq(e->name, ferry_obj_name(vmi)) &&
+            ferry_str_eq(ferry_obj_uid(e->vmi), ferry_obj_uid(vmi))) {
+            if (e->pid > 0)
+                return; /* keep until reaped */
+            *p = e->next;
+            free_entry(e);
+            return;
+        }
+    }
+}
+
+static int
+relist(struct handler *h)
+{
+    FERRY_AUTOPTR(json_object) items = NULL;
+    int64_t rv;
+
+    if (h->w) {
+        ferry_watch_free(h->w);
+        h->w = NULL;
+    }
+    if (ferry_store_list(h->st, h->vmi_res, NULL, NULL, &items, &rv) < 0)
+        return -1;
+    for (size_t i = 0; i < json_object_array_length(items); i++)
+        upsert(h, json_object_array_get_idx(items, i));
+    return ferry_store_watch(h->st, h->vmi_res, NULL, rv, &h->w);
+}
+
+static int
+drain_watch(struct handler *h)
+{
+    struct ferry_event ev;
+    int r;
+    for (int i = 0; i < 256; i++) {
+        r = ferry_watch_next(h->w, 0, &ev);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            if (ferry_error_code() == FERRY_ERR_EXPIRED)
+                return relist(h);
+            return -1;
+        }
+        if (ev.type == FERRY_EVENT_DELETED)
+            forget(h, ev.object);
+        else
+            upsert(h, ev.object);
+        ferry_event_release(&ev);
+    }
+    return 0;
+}
+
+static char *
+self_dir_launcher(void)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    char *slash;
+    if (n <= 0)
+        return ferry_strdup("ferry-launcher");
+    buf[n] = '\0';
+    slash = strrchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    return ferry_printf("%s/ferry-launcher", buf);
+}
+
+int
+ferry_handler_run(const struct ferry_handler_opts *o)
+{
+    struct handler h = { .o = o };
+    struct sigaction sa = { .sa_handler = on_signal };
+    char host[256];
+    int rc = -1;
+    uint64_t hb_ns = (uint64_t)(o->heartbeat_seconds > 0 ? o->heartbeat_seconds : 10) * 1000000000ULL;
+
+    if (!o->node_name) {
+        if (gethostname(host, sizeof host) < 0)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "gethostname");
+        host[sizeof host - 1] = '\0';
+    }
+    h.node = ferry_strdup(o->node_name ? o->node_name : host);
+    h.launcher = o->launcher_path ? ferry_strdup(o->launcher_path) : self_dir_launcher();
+    if (access(h.launcher, X_OK) != 0) {
+        ferry_error_errno(FERRY_ERR_NOTFOUND, errno, "ferry-launcher '%s'", h.launcher);
+        goto out;
+    }
+    h.vmi_res = ferry_resource_lookup("virtualmachineinstances");
+    h.node_res = ferry_resource_lookup("node");
+    if (!h.vmi_res || !h.node_res)
+        goto out;
+    {
+        FERRY_AUTOFREE char *vd = ferry_printf("%s/vmis", o->state_dir);
+        if (ferry_mkdir_p(vd, 0755) < 0)
+            goto out;
+        chmod(o->state_dir, 0755); /* qemu (libvirt-qemu) must reach the VMI directories */
+        chmod(vd, 0755);
+    }
+    if (ferry_store_open(o->state_dir, &h.st) < 0)
+        goto out;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (heartbeat(&h, "True", "FerryHandlerReady", "ferry-handler is running") < 0)
+        goto out;
+    h.next_heartbeat_ns = ferry_now_ns() + hb_ns;
+    if (relist(&h) < 0)
+        goto out;
+    ferry_log_info("node %s: ready (state %s, libvirt %s%s)", h.node, o->state_dir,
+                   o->uri ? o->uri : "qemu:///system",
+                   o->force_emulation ? ", emulation forced" : o->allow_emulation ? ", emulation allowed" : "");
+
+    while (!quit_signal) {
+        struct pollfd pfd[512];
+        struct entry *pe[512];
+        int n = 0;
+
+        for (struct entry *e = h.entries; e && n < 512; e = e->next)
+            if (e->fd >= 0) {
+                pfd[n].fd = e->fd;
+                pfd[n].events = POLLIN;
+                pe[n++] = e;
+            }
+        if (poll(pfd, (nfds_t)n, 50) > 0)
+            for (int i = 0; i < n; i++)
+                if (pfd[i].revents && pe[i]->fd == pfd[i].fd)
+                    on_readable(&h, pe[i]);
+        if (drain_watch(&h) < 0) {
+            ferry_log_last_error();
+            sleep(1);
+            if (relist(&h) < 0)
+                ferry_log_last_error();
+        }
+        reap(&h);
+        for (struct entry *e = h.entries; e; e = e->next)
+            if (e->vmi)
+                reconcile(&h, e);
+        if (ferry_now_ns() >= h.next_heartbeat_ns) {
+            if (heartbeat(&h, "True", "FerryHandlerReady", "ferry-handler is running") < 0)
+                ferry_log_last_error();
+            h.next_heartbeat_ns = ferry_now_ns() + hb_ns;
+        }
+    }
+    ferry_log_info("node %s: signal %d: stopping; launchers and domains keep running", h.node,
+                   (int)quit_signal);
+    heartbeat(&h, "False", "FerryHandlerStopped", "ferry-handler was stopped");
+    rc = 0;
+out:
+    while (h.entries) {
+        struct entry *e = h.entries;
+        h.entries = e->next;
+        free_entry(e);
+    }
+    if (h.w)
+        ferry_watch_free(h.w);
+    ferry_store_free(h.st);
+    free(h.node);
+    free(h.launcher);
+    return rc;
+}

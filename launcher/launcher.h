@@ -1,0 +1,26 @@
+/* ferry-launcher: one process per VMI (virt-launcher's job).  See launcher.c
+ * for the lifecycle and the control protocol. */
+#ifndef FERRY_LAUNCHER_LAUNCHER_H
+#define FERRY_LAUNCHER_LAUNCHER_H
+
+#include <stdbool.h>
+
+struct ferry_launcher_opts {
+    const char *state_dir;
+    const char *ns;
+    const char *name;
+    const char *uri;          /* NULL: qemu:///system */
+    const char *bridge;       /* NULL: ferry0 */
+    bool allow_emulation;     /* TCG when there is no /dev/kvm */
+    bool force_emulation;     /* TCG even with /dev/kvm (nested hosts where KVM hangs) */
+    bool stop_only;           /* stop and undefine the domain (VMI being deleted), then exit */
+};
+
+/* Runs until the domain has ended and its final state was reported (or
+ * SIGTERM/SIGINT).  0 on a clean end, -1 with the error otherwise. */
+int ferry_launcher_run(const struct ferry_launcher_opts *opts);
+
+/* Does O_DIRECT work on PATH (KubeVirt's cache mode rule)? */
+bool ferry_launcher_direct_io(const char *path, void *opaque);
+
+#endif

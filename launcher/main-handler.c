@@ -1,0 +1,78 @@
+/* ferry-handler: options, then ferry_handler_run() (handler.c). */
+#include "common/error.h"
+#include "common/log.h"
+#include "launcher/handler.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: ferry-handler --state-dir DIR [OPTIONS]\n"
+               "\n"
+               "The Ferry node agent: registers the node, runs one ferry-launcher per\n"
+               "VirtualMachineInstance placed on it and writes their status.\n"
+               "\n"
+               "  --state-dir DIR      state directory (store, volumes/, vmis/)\n"
+               "  --node-name NAME     this node's name (default: the hostname)\n"
+               "  --libvirt-uri URI    libvirt connection (default qemu:///system)\n"
+               "  --allow-emulation    run VMIs under TCG when /dev/kvm is missing\n"
+               "                       (KubeVirt's developerConfiguration.useEmulation)\n"
+               "  --force-emulation    run under TCG even when /dev/kvm exists\n"
+               "  --bridge NAME        host bridge for the bridge binding (default ferry0)\n"
+               "  --launcher PATH      ferry-launcher program (default: beside ferry-handler)\n"
+               "  --debug MODULES      debug output (launcher, store, all)\n"
+               "  -h, --help           this help\n"
+               "  --version            the version\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "state-dir", required_argument, NULL, 's' }, { "node-name", required_argument, NULL, 'n' },
+        { "libvirt-uri", required_argument, NULL, 'u' }, { "allow-emulation", no_argument, NULL, 'e' },
+        { "force-emulation", no_argument, NULL, 'E' }, { "bridge", required_argument, NULL, 'b' },
+        { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct ferry_handler_opts o = { 0 };
+    int c;
+
+    ferry_log_init("ferry-handler");
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': o.state_dir = optarg; break;
+        case 'n': o.node_name = optarg; break;
+        case 'u': o.uri = optarg; break;
+        case 'e': o.allow_emulation = true; break;
+        case 'E': o.force_emulation = true; break;
+        case 'b': o.bridge = optarg; break;
+        case 'l': o.launcher_path = optarg; break;
+        case 'd': ferry_log_set_debug(optarg); setenv("FERRY_DEBUG", optarg, 1); break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("ferry-handler %s\n", FERRY_VERSION); return 0;
+        case ':': fprintf(stderr, "ferry-handler: option '%s' needs a value\n", argv[optind - 1]); return 2;
+        default: fprintf(stderr, "ferry-handler: unknown option '%s'; see --help\n", argv[optind - 1]); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ferry-handler: unexpected argument '%s'; see --help\n", argv[optind]);
+        return 2;
+    }
+    if (!o.state_dir) {
+        o.state_dir = getenv("FERRY_STATE_DIR");
+        if (!o.state_dir) {
+            fprintf(stderr, "ferry-handler: --state-dir is required\n");
+            return 2;
+        }
+    }
+    if (ferry_handler_run(&o) < 0) {
+        ferry_log_last_error();
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* ferry-launcher: options, then ferry_launcher_run() (launcher.c). */
+#include "common/error.h"
+#include "common/log.h"
+#include "launcher/launcher.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: ferry-launcher --state-dir DIR --namespace NS --name NAME [OPTIONS]\n"
+               "\n"
+               "Run one VirtualMachineInstance as a libvirt domain (started by ferry-handler).\n"
+               "Reads DIR/vmis/NS/NAME/vmi.json; control socket DIR/vmis/NS/NAME/launcher.sock.\n"
+               "\n"
+               "  --libvirt-uri URI    libvirt connection (default qemu:///system)\n"
+               "  --allow-emulation    use TCG when /dev/kvm is missing\n"
+               "  --force-emulation    use TCG even when /dev/kvm exists\n"
+               "  --bridge NAME        host bridge for interfaces with the bridge binding (ferry0)\n"
+               "  --stop               stop and undefine the domain, then exit (VMI deleted)\n"
+               "  --debug MODULES      debug output (launcher, all)\n"
+               "  -h, --help           this help\n"
+               "  --version            the version\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "state-dir", required_argument, NULL, 's' }, { "namespace", required_argument, NULL, 'n' },
+        { "name", required_argument, NULL, 'N' },      { "libvirt-uri", required_argument, NULL, 'u' },
+        { "allow-emulation", no_argument, NULL, 'e' }, { "force-emulation", no_argument, NULL, 'E' },
+        { "bridge", required_argument, NULL, 'b' },    { "stop", no_argument, NULL, 'S' },
+        { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
+    };
+    struct ferry_launcher_opts o = { 0 };
+    int c;
+
+    ferry_log_init("ferry-launcher");
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': o.state_dir = optarg; break;
+        case 'n': o.ns = optarg; break;
+        case 'N': o.name = optarg; break;
+        case 'u': o.uri = optarg; break;
+        case 'e': o.allow_emulation = true; break;
+        case 'E': o.force_emulation = true; break;
+        case 'b': o.bridge = optarg; break;
+        case 'S': o.stop_only = true; break;
+        case 'd': ferry_log_set_debug(optarg); break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("ferry-launcher %s\n", FERRY_VERSION); return 0;
+        case ':': fprintf(stderr, "ferry-launcher: option '%s' needs a value\n", argv[optind - 1]); return 2;
+        default: fprintf(stderr, "ferry-launcher: unknown option '%s'; see --help\n", argv[optind - 1]); return 2;
+        }
+    }
+    if (!o.state_dir || !o.ns || !o.name || optind < argc) {
+        fprintf(stderr, "ferry-launcher: --state-dir, --namespace and --name are required; see --help\n");
+        return 2;
+    }
+    if (ferry_launcher_run(&o) < 0) {
+        ferry_log_last_error();
+        return 1;
+    }
+    return 0;
+}

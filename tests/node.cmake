@@ -1,0 +1,24 @@
+# The node side (launcher/): domain XML golden files, cloud-init ISOs, and
+# integration tests against a real libvirtd that the tests start and stop by
+# pid.  Tests that use libvirtd hold the RESOURCE_LOCK "libvirtd": there is
+# one system daemon per machine.
+if(TARGET ferry-launcher-lib AND CMOCKA_FOUND)
+  ferry_unit_test(node-domain-golden SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-domain-golden.c
+                  LIBS ferry-launcher-lib LABELS golden)
+  ferry_unit_test(node-cloudinit SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-cloudinit.c
+                  LIBS ferry-launcher-lib LABELS unit)
+  ferry_unit_test(node-proto SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-proto.c
+                  LIBS ferry-launcher-lib LABELS unit)
+endif()
+ferry_script_test(node-domain-validate SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/validate-golden.sh
+                  LABELS golden TIMEOUT 300)
+foreach(t lifecycle survive)
+  ferry_script_test(node-${t} SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/${t}.sh
+                    LABELS integration TIMEOUT 400)
+  set_tests_properties(node-${t} PROPERTIES RESOURCE_LOCK libvirtd)
+endforeach()
+if(TARGET ferry-launcher-lib)
+  add_executable(node-store-tool ${CMAKE_SOURCE_DIR}/tests/node/node-store-tool.c)
+  target_link_libraries(node-store-tool PRIVATE ferry-common)
+  set_target_properties(node-store-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endif()

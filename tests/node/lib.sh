@@ -1,0 +1,152 @@
+# Helpers for the node integration tests (sourced).  They start their own
+# virtlogd and libvirtd by pid (no systemd here) unless a libvirtd already
+# answers on the system socket, build the tiny guest, run ferry-handler on a
+# private state directory, and clean everything in a trap, by pid.
+#
+#   node_setup            prerequisites (exit 77 when missing), work dir, guest, libvirtd
+#   node_start_libvirtd / node_stop_libvirtd
+#   node_start_handler [ARGS]  / node_kill_handler [SIG]
+#   node_vmi_yaml NAME [EXTRA-SPEC-YAML]   a VMI booting the tiny guest's disk
+#   tool ARGS...          node-store-tool on the state directory
+#   wait_console_log NS NAME TEXT SECONDS
+set -eu
+
+: "${FERRY_BIN:?}" "${FERRY_BUILD:?}" "${FERRY_SRC:?}"
+TOOL=$FERRY_BUILD/tests/node-store-tool
+NODE=testnode
+NS=default
+PIDS=""
+OWN_LIBVIRTD=0
+
+node_log() { echo "[$(date +%T)] $*"; }
+
+node_cleanup() {
+    set +e
+    if [ -n "${STATE:-}" ] && [ -d "$STATE/vmis" ]; then
+        for x in $(virsh -q -c qemu:///system list --all --name 2>/dev/null | grep "^${NS}_${TESTPREFIX:-zz}" ); do
+            virsh -q -c qemu:///system destroy "$x" >/dev/null 2>&1
+            virsh -q -c qemu:///system undefine --nvram "$x" >/dev/null 2>&1
+        done
+        # launchers write their pid beside their socket
+        for f in "$STATE"/vmis/*/*/launcher.pid; do
+            [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+        done
+    fi
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+    [ "$OWN_LIBVIRTD" = 1 ] && node_stop_libvirtd
+    [ -n "${WORK:-}" ] && rm -rf "$WORK"
+}
+
+node_start_libvirtd() {
+    if virsh -q -c qemu:///system version >/dev/null 2>&1; then
+        node_log "using the libvirtd already running"
+        return 0
+    fi
+    OWN_LIBVIRTD=1
+    virtlogd -d -p "$WORK/virtlogd.pid"
+    libvirtd -d -p "$WORK/libvirtd.pid"
+    i=0
+    until virsh -q -c qemu:///system version >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
+        sleep 0.1
+    done
+    node_log "libvirtd pid $(cat "$WORK/libvirtd.pid") up"
+}
+
+node_stop_libvirtd() {
+    for f in libvirtd virtlogd; do
+        if [ -f "$WORK/$f.pid" ]; then
+            p=$(cat "$WORK/$f.pid")
+            kill -TERM "$p" 2>/dev/null
+            i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+            kill -9 "$p" 2>/dev/null
+            rm -f "$WORK/$f.pid"
+        fi
+    done
+}
+
+node_setup() {
+    for t in virtlogd libvirtd virsh qemu-system-x86_64; do
+        command -v "$t" >/dev/null 2>&1 || { echo "missing: $t"; exit 77; }
+    done
+    [ "$(id -u)" = 0 ] || { echo "missing: root (qemu:///system)"; exit 77; }
+    [ -x "$TOOL" ] || { echo "missing: $TOOL"; exit 77; }
+    WORK=$(mktemp -d /tmp/ferry-node.XXXXXX)
+    chmod 755 "$WORK"
+    STATE=$WORK/state
+    mkdir -p "$STATE"
+    chmod 755 "$STATE"
+    trap node_cleanup EXIT
+    trap 'exit 1' INT TERM
+    "$FERRY_SRC/scripts/build-tiny-guest.sh" "$WORK/guest" >/dev/null || {
+        rc=$?; [ $rc = 77 ] && echo "missing: tiny guest packages"; exit $rc; }
+    node_start_libvirtd
+    # KVM on this kind of (nested) host may hang guests: FERRY_NODE_KVM=1 tries it.
+    EMU="--force-emulation"
+    [ "${FERRY_NODE_KVM:-0}" = 1 ] && EMU="--allow-emulation"
+}
+
+node_start_handler() {
+    "$FERRY_BIN/ferry-handler" --state-dir "$STATE" --node-name "$NODE" $EMU "$@" \
+        >>"$WORK/handler.log" 2>&1 &
+    HANDLER_PID=$!
+    PIDS="$PIDS $HANDLER_PID"
+}
+
+node_kill_handler() {
+    kill "-${1:-TERM}" "$HANDLER_PID" 2>/dev/null || true
+    wait "$HANDLER_PID" 2>/dev/null || true
+}
+
+# A volume holding the tiny guest's bootable disk: DataVolume NAME.
+node_volume() {
+    mkdir -p "$STATE/volumes/$NS/$1"
+    chmod 755 "$STATE/volumes" "$STATE/volumes/$NS" "$STATE/volumes/$NS/$1"
+    cp --sparse=always "$WORK/guest/disk.raw" "$STATE/volumes/$NS/$1/disk.img"
+}
+
+node_vmi_yaml() {
+    cat <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstance
+metadata:
+  name: $1
+  namespace: $NS
+spec:
+  terminationGracePeriodSeconds: ${GRACE:-20}
+  domain:
+    devices:
+      disks:
+      - name: root
+        disk:
+          bus: sata
+${EXTRA_DISKS:-}
+    resources:
+      requests:
+        memory: 128Mi
+  volumes:
+  - name: root
+    dataVolume:
+      name: ${2:-$1}
+${EXTRA_VOLUMES:-}
+YAML
+}
+
+tool() { "$TOOL" "$STATE" "$@"; }
+
+wait_console_log() {
+    f=$STATE/vmis/$1/$2/console.log
+    i=0
+    until [ -f "$f" ] && grep -q "$3" "$f"; do
+        i=$((i + 1))
+        if [ $i -gt $(($4 * 10)) ]; then
+            echo "'$3' not in $f within $4 s"; [ -f "$f" ] && tail -5 "$f"; return 1
+        fi
+        sleep 0.1
+    done
+}
+
+dump_logs() {
+    echo "---- handler.log"; tail -30 "$WORK/handler.log" 2>/dev/null
+    for f in "$STATE"/vmis/*/*/launcher.log; do [ -f "$f" ] && { echo "---- $f"; tail -20 "$f"; }; done
+}
