@@ -38,10 +38,6 @@ static const struct verb verbs[] = {
     { "vnc", cmd_vnc, "print a VM's VNC socket, or serve it on 127.0.0.1 (--port)" },
     { "pause", cmd_pause, "pause a running VM" },
     { "unpause", cmd_unpause, "resume a paused VM" },
-    { "console", cmd_console, "attach to a VM's serial console (Ctrl-] leaves)" },
-    { "vnc", cmd_vnc, "print a VM's VNC socket, or serve it on 127.0.0.1 (--port)" },
-    { "pause", cmd_pause, "pause a running VM" },
-    { "unpause", cmd_unpause, "resume a paused VM" },
     /* Other programs (cmd-exec.c) */
     { "import", cmd_import, "import a disk image into a volume (ferry-importer)" },
     { "convert", cmd_convert, "convert a legacy VM definition (ferry-converter)" },

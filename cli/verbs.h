@@ -31,12 +31,6 @@ int cmd_vnc(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);
 
-/* cmd-node.c: the verbs that reach a VMI on this node. */
-int cmd_console(int argc, char **argv);
-int cmd_vnc(int argc, char **argv);
-int cmd_pause(int argc, char **argv);
-int cmd_unpause(int argc, char **argv);
-
 /* Directory holding the ferry binaries (that of /proc/self/exe). */
 const char *ferry_cli_bindir(void);
 
