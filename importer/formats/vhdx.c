@@ -13,10 +13,12 @@
  * disks, which are refused with images that have a parent.
  *
  * A header whose LogGuid is set may have log entries that were never applied
- * to the file (the image was not closed cleanly).  When the log region holds
- * an entry carrying that LogGuid the image is refused; replay is not done.
- * When it holds none, the log is empty and the image is read as is (qemu does
- * the same). */
+ * to the file (the image was not closed cleanly).  They are replayed in
+ * memory: the active sequence becomes an overlay every read of the file goes
+ * through (the source is never written).  A broken sequence, a log larger
+ * than 32 MiB, or a file shorter than the log's flushed size is refused.
+ * When the log holds no entry under the LogGuid it is empty and the image is
+ * read as is (qemu does the same). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -188,27 +188,105 @@ def vhdx_cases(base, out):
     d = bytearray(base); struct.pack_into("<Q", d, bat, struct.unpack_from("<Q", d, bat)[0] | 7)
     save(out, "vhdx-partial.vhdx", d, "partially present")
 
-    # A set LogGuid with an entry written under it: dirty.  The same GUID
-    # with an empty log: clean (qemu opens it too).
+    # A set LogGuid whose log holds no entry: clean (qemu opens it too).
     guid = uuid.uuid4().bytes
-    for name, entry, expect in (("vhdx-dirty-log.vhdx", True,
-                                 "the log is dirty (the image was not closed cleanly); "
-                                 "replay is not supported"),
-                                ("vhdx-empty-log.vhdx", False, "OK")):
+    d = bytearray(base)
+    vhdx_set_log_guid(d, guid)
+    save(out, "vhdx-empty-log.vhdx", d, "OK")
+
+    vhdx_log_cases(base, out)
+
+
+def vhdx_set_log_guid(d, guid):
+    for h in (64 * 1024, 128 * 1024):
+        d[h + 48:h + 64] = guid
+        vhdx_fix_header(d, h)
+
+
+def log_entry(guid, seq, tail, flushed, last, zeros, writes):
+    """One log entry: zero descriptors (offset, length), data descriptors
+    (offset, 4 KiB bytes)."""
+    n = len(zeros) + len(writes)
+    dsec = (64 + 32 * n + 4095) // 4096
+    e = bytearray(4096 * (dsec + len(writes)))
+    e[0:4] = b"loge"
+    struct.pack_into("<IIQII", e, 8, len(e), tail, seq, n, 0)
+    e[32:48] = guid
+    struct.pack_into("<QQ", e, 48, flushed, last)
+    p = 64
+    for off, length in zeros:
+        e[p:p + 4] = b"zero"
+        struct.pack_into("<IQQQ", e, p + 4, 0, length, off, seq)
+        p += 32
+    for i, (off, data) in enumerate(writes):
+        e[p:p + 4] = b"desc"
+        struct.pack_into("<I", e, p + 4, struct.unpack_from("<I", data, 4092)[0])
+        e[p + 8:p + 16] = data[0:8]
+        struct.pack_into("<QQ", e, p + 16, off, seq)
+        p += 32
+        s = 4096 * (dsec + i)
+        e[s:s + 4] = b"data"
+        struct.pack_into("<I", e, s + 4, seq >> 32)
+        e[s + 8:s + 4092] = data[8:4092]
+        struct.pack_into("<I", e, s + 4092, seq & 0xFFFFFFFF)
+    struct.pack_into("<I", e, 4, crc32c(e))
+    return e
+
+
+def vhdx_log_cases(base, out):
+    """A dirty log of two entries that allocates a new block and zeroes part
+    of block 0, with the same changes made directly as the expected result;
+    then the same log broken and truncated."""
+    M = 1 << 20
+    bat = vhdx_regions(base)[BAT_GUID][0]
+    bsize = struct.unpack_from("<I", base, vhdx_meta_item(base, PARAMS_GUID))[0]
+    vsize = struct.unpack_from("<Q", base, vhdx_meta_item(base, VSIZE_GUID))[0]
+    blocks = (vsize + bsize - 1) // bsize
+    ratio = (1 << 23) * 512 // bsize
+    log_off = struct.unpack_from("<Q", base, 64 * 1024 + 72)[0]
+    e0 = struct.unpack_from("<Q", base, bat)[0]
+    assert e0 & 7 == 6, "block 0 of the base must hold data"
+    p0 = e0 >> 20 << 20
+    empty = [k for k in range(blocks)
+             if struct.unpack_from("<Q", base, bat + 8 * (k + k // ratio))[0] & 7 != 6]
+    assert empty, "the base needs an unallocated block"
+    k = empty[-1]
+    kidx = k + k // ratio
+    x = (len(base) + M - 1) // M * M
+    last = x + bsize
+    sec = (bat + 8 * kidx) // 4096 * 4096
+    batsec = bytearray(base[sec:sec + 4096])
+    struct.pack_into("<Q", batsec, bat + 8 * kidx - sec, x | 6)
+    rnd = [bytearray(os.urandom(4096)) for _ in range(4)]
+    # The last write ends the new block: qemu's replay extends the file only
+    # as far as it writes, and refuses a BAT entry past the end of the file.
+    woff = [x, x + 4096, x + 8192, x + bsize - 4096]
+
+    # Expected: the changes made directly.
+    c = bytearray(base) + bytearray(last - len(base))
+    c[sec:sec + 4096] = batsec
+    for i in range(4):
+        c[woff[i]:woff[i] + 4096] = rnd[i]
+    c[p0:p0 + 8192] = bytearray(8192)
+    save(out, "vhdx-replay.clean.vhdx", c, "SKIP")
+
+    guid = uuid.uuid4().bytes
+
+    def dirty(flushed, break_first):
+        a = log_entry(guid, 5, 0, flushed, last, [(p0, 8192)], [(sec, batsec)])
+        b = log_entry(guid, 6, 0, flushed, last, [],
+                      [(woff[i], rnd[i]) for i in range(4)])
+        if break_first:
+            a[200] ^= 1
         d = bytearray(base)
-        for h in (64 * 1024, 128 * 1024):
-            d[h + 48:h + 64] = guid
-            vhdx_fix_header(d, h)
-        if entry:
-            log = struct.unpack_from("<Q", d, 64 * 1024 + 72)[0]
-            e = bytearray(4096)
-            e[0:4] = b"loge"
-            struct.pack_into("<IIQII", e, 8, 4096, 0, 1, 0, 0)
-            e[32:48] = guid
-            struct.pack_into("<QQ", e, 48, len(d), len(d))
-            struct.pack_into("<I", e, 4, crc32c(e))
-            d[log:log + 4096] = e
-        save(out, name, d, expect)
+        vhdx_set_log_guid(d, guid)
+        d[log_off:log_off + len(a)] = a
+        d[log_off + len(a):log_off + len(a) + len(b)] = b
+        return d
+
+    save(out, "vhdx-replay.vhdx", dirty(len(base), False), "SAME vhdx-replay.clean.vhdx")
+    save(out, "vhdx-log-broken.vhdx", dirty(len(base), True), "active sequence is broken")
+    save(out, "vhdx-log-truncated.vhdx", dirty(len(base) + M, False), "it was truncated")
 
 
 def main():
