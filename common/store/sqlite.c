@@ -1364,8 +1364,11 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
     pthread_condattr_destroy(&ca);
     {
         const char *h = getenv("FERRY_STORE_HISTORY");
+        const char *m = getenv("FERRY_STORE_MAX_EVENTS");
         if (h && atoll(h) > 0)
             s->history = atoll(h);
+        if (m && atoll(m) > 0)
+            s->max_events = atoll(m);
     }
 
     /* create the file ourselves so that it is 0600 whatever the umask */

@@ -264,6 +264,36 @@ test_list(void **state)
     assert_int_equal(json_object_array_length(items), 1);
 }
 
+static void
+test_list_selector(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const labels[][2] = { { "web", "prod" }, { "web", "dev" }, { "db", "prod" } };
+    FERRY_AUTOPTR(json_object) items = NULL;
+    struct ferry_selector *sel = NULL;
+
+    for (size_t i = 0; i < 3; i++) {
+        json_object *o = vm("");
+        char name[8];
+        snprintf(name, sizeof name, "v%zu", i);
+        ferry_json_set_string(o, "metadata.name", name);
+        ferry_json_set_string(o, "metadata.labels.app", labels[i][0]);
+        ferry_json_set_string(o, "metadata.labels.env", labels[i][1]);
+        json_object_put(must_create(f->st, o));
+    }
+    json_object_put(must_create(f->st, vm("nolabels")));
+    assert_int_equal(ferry_selector_parse("app=web,env!=dev", &sel), 0);
+    assert_int_equal(ferry_store_list(f->st, ferry_resource_vm, NULL, sel, &items, NULL), 0);
+    assert_int_equal(json_object_array_length(items), 1);
+    assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 0), "metadata.name"), "v0");
+    ferry_selector_free(sel);
+    json_object_put(FERRY_STEAL(items));
+    assert_int_equal(ferry_selector_parse("env in (prod),!missing", &sel), 0);
+    assert_int_equal(ferry_store_list(f->st, ferry_resource_vm, NULL, sel, &items, NULL), 0);
+    assert_int_equal(json_object_array_length(items), 2);
+    ferry_selector_free(sel);
+}
+
 /* ---- update, generation, status subresource --------------------------- */
 
 static void
@@ -663,6 +693,32 @@ test_admission_in_store(void **state)
     assert_string_equal(ferry_json_get_string(out, "status.memory.guestAtBoot"), "64Mi");
 }
 
+/* The Event objects are bounded: the oldest go first. */
+static void
+test_events_bounded(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOPTR(json_object) v = must_create(f->st, vm("web01"));
+    FERRY_AUTOPTR(json_object) items = NULL;
+    struct ferry_store *st = NULL;
+    char msg[32];
+
+    setenv("FERRY_STORE_MAX_EVENTS", "5", 1);
+    assert_int_equal(ferry_store_open(f->dir, &st), 0);
+    unsetenv("FERRY_STORE_MAX_EVENTS");
+    for (int i = 0; i < 12; i++) {
+        snprintf(msg, sizeof msg, "message %d", i);
+        ferry_store_record_event(st, v, "Normal", "Test", msg);
+    }
+    assert_int_equal(ferry_store_list(st, ferry_resource_event, NULL, NULL, &items, NULL), 0);
+    assert_int_equal(json_object_array_length(items), 5);
+    for (size_t i = 0; i < 5; i++) {
+        const char *m = ferry_json_get_string(json_object_array_get_idx(items, i), "message");
+        assert_true(atoi(m + strlen("message ")) >= 7);
+    }
+    ferry_store_free(st);
+}
+
 /* ---- several processes ------------------------------------------------ */
 
 /* Read-modify-write an annotation counter N times, retrying on conflict. */
@@ -904,6 +960,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, teardown),
         cmocka_unit_test(test_resource_lookup),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_selector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finalizers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cascade, setup, teardown),
@@ -911,6 +968,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_watch_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
