@@ -591,6 +591,30 @@ map_piece(struct ferry_image *img, void *opaque, struct vext *e, uint64_t voff, 
           enum vpiece kind, uint64_t where)
 {
     struct vmap_ctx *m = opaque;
+
+    if (e->type == VEXT_FLAT) {
+        /* A local flat file may itself be sparse: map its holes as zeros. */
+        uint64_t pos = where, end = where + len;
+        while (pos < end) {
+            uint64_t data, hole;
+            if (ferry_source_file_next_data(e->src, pos, &data, &hole) < 0) {
+                ferry_extent_push(m->extents, m->n, voff + (pos - where), end - pos,
+                                  FERRY_EXTENT_DATA);
+                return 0;
+            }
+            if (data >= end)
+                break;
+            if (hole > end)
+                hole = end;
+            ferry_extent_push(m->extents, m->n, voff + (pos - where), data - pos,
+                              FERRY_EXTENT_ZERO);
+            ferry_extent_push(m->extents, m->n, voff + (data - where), hole - data,
+                              FERRY_EXTENT_DATA);
+            pos = hole;
+        }
+        ferry_extent_push(m->extents, m->n, voff + (pos - where), end - pos, FERRY_EXTENT_ZERO);
+        return 0;
+    }
     ferry_extent_push(m->extents, m->n, voff, len,
                       kind == VP_ZERO ? FERRY_EXTENT_ZERO : FERRY_EXTENT_DATA);
     return 0;

@@ -1,0 +1,20 @@
+# ferry-importer (issue 3).  The corpus is built once per run by the
+# importer-corpus fixture (qemu-img); the other tests require it.
+#   importer-local    every format/subformat/compression/container vs qemu-img (cmp, sparseness)
+#   importer-http     the same over a real nginx, with Range and without (scratch fallback)
+#   importer-hostile  crafted images and archives: refused, message asserted, no destination
+#   importer-options  --size, --checksum, --content-type archive, progress JSON, usage errors
+if(NOT TARGET ferry-importer)
+  return()
+endif()
+set(FERRY_IMPORTER_TESTS ${CMAKE_CURRENT_SOURCE_DIR}/importer)
+
+ferry_script_test(importer-corpus SCRIPT ${FERRY_IMPORTER_TESTS}/corpus.sh
+                  LABELS integration TIMEOUT 120)
+set_tests_properties(importer-corpus PROPERTIES FIXTURES_SETUP importer-corpus)
+
+foreach(t local http hostile options)
+  ferry_script_test(importer-${t} SCRIPT ${FERRY_IMPORTER_TESTS}/${t}.sh
+                    LABELS integration TIMEOUT 240)
+  set_tests_properties(importer-${t} PROPERTIES FIXTURES_REQUIRED importer-corpus)
+endforeach()

@@ -1,0 +1,69 @@
+# Shared helpers for the importer tests (sourced).  The corpus is built once
+# per ctest run by corpus.sh (the importer-corpus fixture) into
+# $FERRY_BUILD/tests/importer-corpus; each test works in its own temp dir.
+set -eu
+: "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
+: "${FERRY_BUILD:?FERRY_BUILD not set}"
+IMPORTER="$FERRY_BIN/ferry-importer"
+CORPUS="$FERRY_BUILD/tests/importer-corpus"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"; done; }
+
+[ -x "$IMPORTER" ] || fail "$IMPORTER is missing"
+need qemu-img cmp du python3
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-importer-test.XXXXXX")"
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# allocated KiB of a file
+alloc_kb() { du -k "$1" | cut -f1; }
+
+# check_import NAME URL REF [extra importer args...]: import, compare with REF
+# (a raw file from qemu-img convert -O raw), check sparseness.
+check_import() {
+    local name="$1" url="$2" ref="$3"; shift 3
+    local out="$WORK/out-$name.raw"
+    rm -f "$out"
+    if ! "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err"; then
+        cat "$WORK/err" >&2
+        fail "$name: import of $url failed"
+    fi
+    if [ "$(stat -c %s "$ref")" -gt $((1 << 30)) ]; then
+        # Big sparse disks: qemu-img compare reads only what is allocated.
+        [ "$(stat -c %s "$ref")" = "$(stat -c %s "$out")" ] || fail "$name: size differs"
+        qemu-img compare -q -f raw -F raw "$ref" "$out" || fail "$name: output differs from qemu-img's"
+    else
+        cmp "$ref" "$out" >/dev/null || fail "$name: output differs from qemu-img's"
+    fi
+    local a r
+    a=$(alloc_kb "$out"); r=$(alloc_kb "$ref")
+    [ "$a" -le $((r + 256)) ] || fail "$name: not sparse: $a KiB allocated, qemu-img's $r KiB"
+    ls "$WORK"/out-"$name".raw.tmp-* >/dev/null 2>&1 && fail "$name: temporary file left"
+    rm -f "$out"
+    echo "ok  $name"
+}
+
+# expect_refusal NAME URL MESSAGE [extra args]: fails, names MESSAGE, no destination.
+expect_refusal() {
+    local name="$1" url="$2" msg="$3"; shift 3
+    local out="$WORK/refused-$name.raw"
+    rm -f "$out"
+    if "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err"; then
+        fail "$name: import of $url succeeded; expected an error with '$msg'"
+    fi
+    grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
+    [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
+    ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left after the failure"
+    [ "$(wc -l <"$WORK/err")" -eq 1 ] || { cat "$WORK/err" >&2; fail "$name: more than one error line"; }
+    echo "ok  $name (refused: $(sed 's/.*"msg":"//; s/"}$//' "$WORK/err" | cut -c1-100))"
+}
+
+[ -f "$CORPUS/.done" ] || fail "the corpus is missing: run the importer-corpus test first"
