@@ -115,6 +115,7 @@ static const struct os_entry linux_table[] = {
     {"archlinux", FERRY_OS_LINUX, "archlinux", NULL, 0, 0},
     {"gentoo", FERRY_OS_LINUX, "gentoo", NULL, 0, 0},
     {"photon", FERRY_OS_LINUX, "photon", NULL, 0, 0},
+    {"vmwarephoton", FERRY_OS_LINUX, "photon", NULL, 0, 0},
     {"mandriva", FERRY_OS_LINUX, "mandriva", NULL, 0, 0},
     {"genericlinux", FERRY_OS_LINUX, "linux", NULL, 0, 0},
     {"other", FERRY_OS_OTHER, NULL, NULL, 0, 0}, /* refined below: other26xlinux */

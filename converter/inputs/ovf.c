@@ -201,8 +201,8 @@ host_resource(struct ovf_ctx *c, const char *vsname, const char *where, const ch
         d->capacity = v * mult;
         if (!fileref) {
             /* An empty disk: CDI creates it blank at the right size. */
-            ferry_log_warn("'%s': %s: %s: disk '%s' has no file (an empty disk); it is created "
-                           "empty only if you upload nothing", c->name, vsname, where, id);
+            ferry_log_warn("'%s': %s: %s: disk '%s' has no file in the package; it is created "
+                           "blank", c->name, vsname, where, id);
             return 0;
         }
     } else {

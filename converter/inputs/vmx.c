@@ -216,17 +216,25 @@ vmx_probe(const struct ferry_input_data *in)
 {
     if (in->xml || !in->whole)
         return false;
-    /* Every VMware product writes at least one of these keys. */
+    /* Every VMware product writes at least one of these keys; a line-level
+     * look is enough, so that a malformed line is reported by the parser. */
     static const char *const keys[] = {"config.version", "virtualhw.version", ".encoding",
                                        "displayname", "guestos"};
-    struct vmx v = {0};
-    bool ok = vmx_read(in->name, in->buf, in->len, &v) == 0;
-    bool found = false;
-    for (size_t i = 0; ok && i < FERRY_ARRAY_SIZE(keys) && !found; i++)
-        found = vmx_raw(&v, keys[i]) != NULL;
-    vmx_release(&v);
-    ferry_error_reset();
-    return found;
+    const char *end = in->buf + in->len;
+    for (const char *line = in->buf; line < end;) {
+        const char *nl = memchr(line, '\n', end - line);
+        const char *p = line;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
+            size_t kl = strlen(keys[i]);
+            if ((size_t)(end - p) > kl && !strncasecmp(p, keys[i], kl) &&
+                (p[kl] == ' ' || p[kl] == '=' || p[kl] == '\t'))
+                return true;
+        }
+        line = nl ? nl + 1 : end;
+    }
+    return false;
 }
 
 /* Device type of one slot: disk, CD-ROM, or something to skip (-1). */

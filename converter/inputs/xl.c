@@ -177,22 +177,42 @@ xl_probe(const struct ferry_input_data *in)
 {
     if (in->xml || !in->whole)
         return false;
-    struct xl c = {.name = in->name};
-    bool ok = xl_read(&c, in->buf, in->len) == 0 &&
-              (xl_get(&c, "builder") || xl_get(&c, "type") || xl_get(&c, "disk") ||
-               xl_get(&c, "vif") || xl_get(&c, "kernel")) &&
-              xl_get(&c, "name");
-    xl_release(&c);
-    ferry_error_reset();
-    return ok;
+    /* A line-level look, so that a malformed file is reported by the parser:
+     * xl.cfg names the domain and says how to build it. */
+    static const char *const keys[] = {"builder", "type", "kernel", "disk", "vif"};
+    bool name = false, build = false;
+    const char *end = in->buf + in->len;
+    for (const char *line = in->buf; line < end;) {
+        const char *nl = memchr(line, '\n', end - line);
+        const char *p = line;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *k = p;
+        while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
+            p++;
+        size_t kl = p - k;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (kl && p < end && *p == '=') {
+            if (kl == 4 && !strncmp(k, "name", 4))
+                name = true;
+            for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++)
+                if (kl == strlen(keys[i]) && !strncmp(k, keys[i], kl))
+                    build = true;
+        }
+        line = nl ? nl + 1 : end;
+    }
+    return name && build;
 }
 
 static bool
 is_vdev(const char *s)
 {
-    return (ferry_str_has_prefix(s, "hd") || ferry_str_has_prefix(s, "sd") ||
-            ferry_str_has_prefix(s, "xvd") || ferry_str_has_prefix(s, "vd")) &&
-           isalpha((unsigned char)s[strlen(s) - 1 - (strchr(s, ':') ? strlen(strchr(s, ':')) : 0)]);
+    size_t n = strcspn(s, ":");
+    return n > 2 &&
+           (!strncmp(s, "hd", 2) || !strncmp(s, "sd", 2) || !strncmp(s, "xvd", 3) ||
+            !strncmp(s, "vd", 2)) &&
+           isalpha((unsigned char)s[n - 1]) && s[0] != '/';
 }
 
 static int
@@ -231,7 +251,7 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
             format = ferry_strdup(s);
             continue;
         }
-        if (pos > 0 && is_vdev(s)) {
+        if (!vdev && is_vdev(s)) {
             vdev = ferry_strdup(s);
             continue;
         }
@@ -364,6 +384,10 @@ xl_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     }
     def->memory = mem << 20;
     def->vcpus = (unsigned)vcpus;
+    /* Hyper-V enlightenments are for Windows guests. */
+    const char *viridian = xl_str(&c, "viridian");
+    if (viridian && (ferry_parse_truthy(viridian) || !strcmp(viridian, "default")))
+        def->os_id = ferry_strdup("windows");
     const char *bios = xl_str(&c, "bios");
     if (bios) {
         def->firmware_known = true;

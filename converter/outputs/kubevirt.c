@@ -169,6 +169,11 @@ static json_object *
 dv_source(const struct ferry_vm_disk *d, const char *dvname, const struct ferry_kubevirt_opts *o)
 {
     json_object *src = jobj();
+    if (!d->file) {
+        /* An empty disk in the source (OVF Disk without fileRef). */
+        add(src, "blank", jobj());
+        return src;
+    }
     switch (o->disk_source) {
     case FERRY_DISK_SOURCE_UPLOAD:
         add(src, "upload", jobj());
@@ -239,6 +244,7 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
     for (size_t i = 0; i < def->nnics; i++)
         explicit_boot |= def->nics[i].boot_order > 0;
     bool first_disk = true;
+    unsigned moved = 0;
 
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct ferry_vm_disk *d = &def->disks[i];
@@ -296,7 +302,7 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
             add(res, "requests", req);
             add(storage, "resources", res);
         } else {
-            ferry_log_warn("'%s': %s: size of '%s' unknown (file not found next to the "
+            ferry_log_warn("'%s': %s: size of '%s' unknown (not readable next to the "
                            "definition); set storage.resources.requests.storage of DataVolume "
                            "template %s before applying",
                            e->src, d->where, d->file ? d->file : "", dvname);
@@ -306,8 +312,17 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
         json_object_array_add(dvts, dvt);
 
         if (!cd && d->bus != FERRY_BUS_VIRTIO && d->bus != FERRY_BUS_SATA && !e->virtio)
-            ferry_log_warn("'%s': %s: %s disk attached as sata", e->src, d->where,
-                           ferry_vm_bus_name(d->bus));
+            moved |= 1u << d->bus;
+    }
+    if (moved) {
+        char buses[64] = "";
+        for (unsigned b = 0; b <= FERRY_BUS_FDC; b++)
+            if (moved & (1u << b))
+                snprintf(buses + strlen(buses), sizeof(buses) - strlen(buses), "%s%s",
+                         buses[0] ? ", " : "", ferry_vm_bus_name(b));
+        ferry_log_warn("'%s': %s: %s disks attached as sata (the guest is not known to have "
+                       "virtio drivers; --compat virtio overrides)",
+                       e->src, def->name, buses);
     }
     if (ndisk == 0)
         ferry_log_warn("'%s': %s: the VM has no hard disk", e->src, def->name);
