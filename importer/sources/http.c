@@ -138,7 +138,10 @@ http_open(struct ferry_source *src, const char *url)
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+    /* With HEADERDATA set and no HEADERFUNCTION, curl would hand headers
+     * to the write callback: reset both before pooling the handle. */
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
     curl_easy_setopt(c, CURLOPT_RANGE, NULL);
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {

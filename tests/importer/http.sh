@@ -1,0 +1,107 @@
+#!/bin/bash
+# The corpus over HTTP from a real nginx on 127.0.0.1 (its own config, pid
+# and port, killed on exit): /range/ serves Range requests (random-access
+# formats read through them), /norange/ has `max_ranges 0` so that random
+# access formats fall back to a scratch file (progress phase "scratch").
+. "$(dirname "$0")/lib.sh"
+need nginx curl
+
+NGX="$WORK/nginx"
+mkdir -p "$NGX/logs" "$NGX/tmp"
+start_nginx() {
+    local port
+    for attempt in 1 2 3 4 5; do
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        cat >"$NGX/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp/body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        location /range/ { alias $CORPUS/; }
+        location /norange/ { alias $CORPUS/; max_ranges 0; }
+    }
+}
+CONF
+        nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
+        NGINX_PID=$!
+        PIDS="$PIDS $NGINX_PID"
+        for i in $(seq 50); do
+            if curl -sf -o /dev/null "http://127.0.0.1:$port/range/.done"; then
+                PORT=$port
+                return 0
+            fi
+            kill -0 "$NGINX_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill "$NGINX_PID" 2>/dev/null || true
+    done
+    cat "$NGX/logs/"*.log >&2
+    fail "nginx did not start"
+}
+start_nginx
+BASE="http://127.0.0.1:$PORT"
+curl -sf -r 0-0 -o /dev/null -w '%{http_code}' "$BASE/range/scattered.raw" | grep -q 206 ||
+    fail "nginx does not answer Range requests on /range/"
+curl -sf -r 0-0 -o /dev/null -w '%{http_code}' "$BASE/norange/scattered.raw" | grep -q 200 ||
+    fail "nginx answers Range requests on /norange/"
+
+for img in scattered.raw.img end.v3.qcow2 scattered.v2.qcow2 scattered.c.qcow2 scattered.l2.qcow2 \
+           none.c.qcow2 scattered.monolithicSparse/disk.vmdk scattered.streamOptimized/disk.vmdk \
+           end.streamOptimized/disk.vmdk scattered.monolithicFlat/disk.vmdk \
+           scattered.raw.xz scattered.qcow2.gz scattered.qcow2.zst scattered.ova scattered.tar.gz; do
+    name="$(echo "$img" | tr / _)"
+    check_import "range-$name" "$BASE/range/$img" "$CORPUS/$img.ref"
+done
+for img in scattered.raw.img scattered.v3.qcow2 scattered.c.qcow2 scattered.monolithicSparse/disk.vmdk \
+           scattered.streamOptimized/disk.vmdk scattered.raw.bz2 scattered.qcow2.xz scattered.ova; do
+    name="$(echo "$img" | tr / _)"
+    check_import "norange-$name" "$BASE/norange/$img" "$CORPUS/$img.ref"
+done
+# twoGbMaxExtentSparse over Range (extents are siblings under the base URL).
+check_import "range-big-twoGbMaxExtentSparse" "$BASE/range/big.twoGbMaxExtentSparse/disk.vmdk" "$CORPUS/big.raw"
+
+# What the progress says: scratch for a random-access format without Range,
+# fetching for a stream, converting with Range.
+phases() {
+    "$IMPORTER" --url "$1" --dest "$WORK/p.raw" --progress json | python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin]
+assert lines[-1]["phase"] == "done", lines[-1]
+print(" ".join(dict.fromkeys(l["phase"] for l in lines)))'
+    rm -f "$WORK/p.raw"
+}
+p=$(phases "$BASE/norange/scattered.v3.qcow2"); echo "$p" | grep -q "scratch converting" || fail "no scratch phase: $p"
+p=$(phases "$BASE/norange/scattered.streamOptimized/disk.vmdk"); echo "$p" | grep -q scratch && fail "streamOptimized used scratch: $p"
+echo "$p" | grep -q fetching || fail "no fetching phase: $p"
+p=$(phases "$BASE/range/scattered.v3.qcow2"); echo "$p" | grep -q scratch && fail "scratch despite Range: $p"
+echo "ok  progress phases"
+# A scratch file never stays behind.
+ls -a "$WORK" | grep -q ferry-scratch && fail "scratch file left in $WORK"
+
+# Checksums over HTTP: of the fetched bytes.
+sum=$(sha256sum "$CORPUS/scattered.c.qcow2" | cut -d' ' -f1)
+check_import "checksum-http" "$BASE/range/scattered.c.qcow2" "$CORPUS/scattered.c.qcow2.ref" --checksum "sha256:$sum"
+expect_refusal "checksum-http-mismatch" "$BASE/norange/scattered.c.qcow2" "checksum mismatch" \
+    --checksum "sha256:$(printf '0%.0s' $(seq 64))"
+
+# Errors: 404, a VMDK whose extent leaves the base URL.
+expect_refusal "http-404" "$BASE/range/missing.qcow2" "404"
+mkdir -p "$CORPUS/escape"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8 FLAT "../scattered.raw" 0\n' >"$CORPUS/escape/up.vmdk"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8 FLAT "%%2e%%2e/scattered.raw" 0\n' >"$CORPUS/escape/enc.vmdk"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8 FLAT "http://127.0.0.1:1/x" 0\n' >"$CORPUS/escape/url.vmdk"
+expect_refusal "http-extent-dotdot" "$BASE/range/escape/up.vmdk" "leaves the directory"
+expect_refusal "http-extent-encoded" "$BASE/range/escape/enc.vmdk" "404"
+expect_refusal "http-extent-url" "$BASE/range/escape/url.vmdk" "vmdk extent"
+echo "http: all passed"
