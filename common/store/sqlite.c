@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define POLL_MS 10
 #define DEFAULT_HISTORY 10000    /* watch events kept */
@@ -253,12 +254,14 @@ tx_begin(struct sqlite_store *s)
         int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             break;
-        /* busy_timeout already waited; a stuck writer for that long is an error */
-        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 3) {
+        /* busy_timeout normally waits for us; some lock states (another
+         * process recovering the WAL) answer at once: retry those briefly */
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 100) {
             db_error(s, "begin transaction");
             pthread_mutex_unlock(&s->lock);
             return -1;
         }
+        usleep(10000);
     }
     s->tx_rv = meta_get(s, "rv");
     if (s->tx_rv < 0) {
@@ -1390,18 +1393,35 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
         goto fail;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    if (exec(s, "PRAGMA journal_mode=WAL") < 0 || exec(s, "PRAGMA synchronous=NORMAL") < 0 ||
-        exec(s, "PRAGMA foreign_keys=OFF") < 0)
+    /* Switching a new database to WAL can answer "locked" at once, without
+     * the busy handler, while another process does the same: retry. */
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            break;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 500) {
+            db_error(s, "PRAGMA journal_mode=WAL");
+            goto fail;
+        }
+        usleep(10000 + (tries % 5) * 3000);
+    }
+    if (exec(s, "PRAGMA synchronous=NORMAL") < 0)
         goto fail;
-    if (exec(s, "BEGIN IMMEDIATE") < 0)
-        goto fail;
-    if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, schema, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            break;
         db_error(s, "create schema");
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 500)
+            goto fail;
+        ferry_error_reset();
+        usleep(10000);
     }
-    if (exec(s, "COMMIT") < 0)
-        goto fail;
     ferry_log_debug("store", "opened %s", s->path);
     *ret = &s->base;
     return 0;

@@ -160,6 +160,47 @@ test_create_get(void **state)
     snprintf(path, sizeof path, "%s/ferry.db", f->dir);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
+    snprintf(path, sizeof path, "%s/ferry.db-wal", f->dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+/* Several processes opening a database that does not exist yet, at once. */
+static void
+test_concurrent_open(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOFREE char *dir = ferry_printf("%s/fresh", f->dir);
+    FERRY_AUTOPTR(json_object) items = NULL;
+    struct ferry_store *st = NULL;
+    enum { N = 6 };
+    pid_t pids[N];
+
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            char name[16];
+            snprintf(name, sizeof name, "p%d", i);
+            json_object *o = vm(name);
+            if (ferry_store_open(dir, &st) < 0) {
+                fprintf(stderr, "child %d: %s\n", i, ferry_error_message());
+                _exit(2);
+            }
+            ferry_store_set_admission(st, false);
+            _exit(ferry_store_create(st, o, NULL) < 0 ? 3 : 0);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(ferry_store_open(dir, &st), 0);
+    assert_int_equal(ferry_store_list(st, ferry_resource_vm, NULL, NULL, &items, NULL), 0);
+    assert_int_equal(json_object_array_length(items), N);
+    ferry_store_free(st);
 }
 
 static void
@@ -906,6 +947,18 @@ test_measure(void **state)
     }
     t1 = ferry_now_ns();
     print_message("# %d creates: %.0f/s\n", N, N / ((t1 - t0) / 1e9));
+    ferry_store_set_admission(f->st, true);
+    t0 = ferry_now_ns();
+    for (int i = 0; i < 200; i++) {
+        json_object *o = vm("");
+        snprintf(name, sizeof name, "adm%d", i);
+        ferry_json_set_string(o, "metadata.name", name);
+        ferry_json_set_string(o, "metadata.namespace", "admitted");
+        ferry_json_set_string(o, "spec.template.spec.domain.memory.guest", "1Gi");
+        json_object_put(must_create(f->st, o));
+    }
+    print_message("# 200 creates with admission: %.0f/s\n", 200 / ((ferry_now_ns() - t0) / 1e9));
+    ferry_store_set_admission(f->st, false);
 
     assert_int_equal(pipe(pipefd), 0);
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_dv, NULL, -1, &w), 0);
@@ -945,7 +998,7 @@ test_measure(void **state)
     t0 = ferry_now_ns();
     {
         FERRY_AUTOPTR(json_object) items = NULL;
-        assert_int_equal(ferry_store_list(f->st, ferry_resource_vm, NULL, NULL, &items, NULL), 0);
+        assert_int_equal(ferry_store_list(f->st, ferry_resource_vm, "default", NULL, &items, NULL), 0);
         assert_int_equal(json_object_array_length(items), N);
     }
     print_message("# list of %d: %.1f ms\n", N, (ferry_now_ns() - t0) / 1e6);
@@ -957,6 +1010,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, teardown),
         cmocka_unit_test(test_resource_lookup),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
