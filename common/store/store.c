@@ -153,6 +153,8 @@ int
 ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                   int64_t from_rv, struct ferry_watch **ret)
 {
+    if (res && !res->namespaced)
+        ns = NULL; /* cluster-scoped: a namespace filter would match nothing */
     return st->ops->watch(st, res, ns && *ns ? ns : NULL, from_rv, ret);
 }
 

@@ -142,7 +142,8 @@ void ferry_event_release(struct ferry_event *ev);
 const char *ferry_event_type_name(enum ferry_event_type t);  /* "ADDED" ... */
 
 struct ferry_watch;
-/* Events for res (NULL: every kind) in ns (NULL: all namespaces):
+/* Events for res (NULL: every kind) in ns (NULL: all namespaces; ignored
+ * for cluster-scoped kinds):
  *   from_rv > 0: the changes strictly after from_rv (the rv a list returned,
  *                or the last event's resource_version, to resume);
  *                FERRY_ERR_EXPIRED when from_rv is older than the kept history.
