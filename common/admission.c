@@ -850,6 +850,23 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
                 cause(c, "%s.domain.devices.disks[%zu].cdrom.bus: Invalid value: \"virtio\": "
                          "Bus type virtio is invalid for CD-ROM device", p, i);
         }
+        {
+            const char *cache = sget(d, "cache"), *io = sget(d, "io");
+            const char *ep = sget(d, "errorPolicy");
+            if (cache && strcmp(cache, "none") && strcmp(cache, "writethrough") &&
+                strcmp(cache, "writeback"))
+                cause(c, "%s.domain.devices.disks[%zu].cache: Unsupported value: \"%s\": "
+                         "supported values: \"none\", \"writethrough\", \"writeback\"",
+                      p, i, cache);
+            if (io && strcmp(io, "native") && strcmp(io, "threads") && strcmp(io, "default"))
+                cause(c, "%s.domain.devices.disks[%zu].io: Unsupported value: \"%s\": "
+                         "supported values: \"native\", \"threads\", \"default\"", p, i, io);
+            if (ep && strcmp(ep, "stop") && strcmp(ep, "ignore") && strcmp(ep, "report") &&
+                strcmp(ep, "enospace"))
+                cause(c, "%s.domain.devices.disks[%zu].errorPolicy: Unsupported value: \"%s\": "
+                         "supported values: \"stop\", \"ignore\", \"report\", \"enospace\"",
+                      p, i, ep);
+        }
         if (bo && json_object_is_type(bo, json_type_int)) {
             int64_t b = json_object_get_int64(bo);
             if (b < 1)
@@ -901,6 +918,18 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
                       n);
                 break;
             }
+        {
+            static const char *const models[] = { "e1000", "e1000e", "igb", "ne2k_pci",
+                                                  "pcnet", "rtl8139", "virtio" };
+            const char *model = sget(ifc, "model");
+            bool ok = !model;
+            for (size_t m = 0; model && m < FERRY_ARRAY_SIZE(models); m++)
+                ok |= strcmp(model, models[m]) == 0;
+            if (!ok)
+                cause(c, "%s.domain.devices.interfaces[%zu].model: Unsupported value: \"%s\": "
+                         "supported values: \"e1000\", \"e1000e\", \"igb\", \"ne2k_pci\", "
+                         "\"pcnet\", \"rtl8139\", \"virtio\"", p, i, model);
+        }
         if (bindings > 1)
             cause(c, "%s.domain.devices.interfaces[%zu]: Forbidden: should have only one "
                      "binding method", p, i);
@@ -916,6 +945,17 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
         const char *n = sget(aget(networks, i), "name");
         if (n && alen(ifaces) > 0 && !name_in(ifaces, n))
             cause(c, "%s.networks[%zu].name: Not found: \"%s\"", p, i, n);
+    }
+
+    /* EFI secure boot (on unless turned off) needs SMM */
+    {
+        json_object *efi = ferry_json_get(domain, "firmware.bootloader.efi");
+        json_object *smm = ferry_json_get(domain, "features.smm");
+        if (efi && ferry_json_get_bool(efi, "secureBoot", true) &&
+            !(smm && ferry_json_get_bool(smm, "enabled", true)))
+            cause(c, "%s.domain.firmware.bootloader.efi.secureBoot: Invalid value: true: %s has "
+                     "EFI SecureBoot enabled. SecureBoot requires SMM, which is currently "
+                     "disabled.", p, p);
     }
 
     /* memory: something must say how much, and no more than the limit */

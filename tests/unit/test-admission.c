@@ -170,6 +170,24 @@ test_vm_messages(void **state)
                    "with pod network, spec.template.spec.domain.devices.interfaces[1].name: Not "
                    "found: \"other\"]");
 
+    /* device enums KubeVirt checks in its webhook; secure boot needs SMM */
+    expect_refusal(VM_HEAD "  runStrategy: Halted\n  template:\n    spec:\n      domain:\n"
+                           "        memory: {guest: 1Gi}\n"
+                           "        firmware: {bootloader: {efi: {}}}\n"
+                           "        devices:\n          disks:\n"
+                           "          - {name: root, cache: unsafe}\n"
+                           "          interfaces:\n          - {name: default, model: vmxnet3, masquerade: {}}\n"
+                           "      networks: [{name: default, pod: {}}]\n"
+                           "      volumes:\n      - {name: root, containerDisk: {image: x}}\n",
+                   "The VirtualMachine \"web01\" is invalid: [spec.template.spec.domain.devices."
+                   "disks[0].cache: Unsupported value: \"unsafe\": supported values: \"none\", "
+                   "\"writethrough\", \"writeback\", spec.template.spec.domain.devices."
+                   "interfaces[0].model: Unsupported value: \"vmxnet3\": supported values: "
+                   "\"e1000\", \"e1000e\", \"igb\", \"ne2k_pci\", \"pcnet\", \"rtl8139\", "
+                   "\"virtio\", spec.template.spec.domain.firmware.bootloader.efi.secureBoot: "
+                   "Invalid value: true: spec.template.spec has EFI SecureBoot enabled. SecureBoot "
+                   "requires SMM, which is currently disabled.]");
+
     /* memory must be said */
     expect_refusal(VM_HEAD "  runStrategy: Halted\n  template:\n    spec:\n      domain:\n"
                            "        devices: {}\n",

@@ -165,6 +165,41 @@ test_create_get(void **state)
     assert_int_equal(sb.st_mode & 0777, 0600);
 }
 
+/* ferry_state_dir() is computed once per process: each case in a child. */
+static int
+state_dir_in_child(const char *env, const char *xdg, const char *home, const char *want)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid == 0) {
+        if (env)
+            setenv("FERRY_STATE_DIR", env, 1);
+        else
+            unsetenv("FERRY_STATE_DIR");
+        if (xdg)
+            setenv("XDG_STATE_HOME", xdg, 1);
+        else
+            unsetenv("XDG_STATE_HOME");
+        setenv("HOME", home, 1);
+        _exit(strcmp(ferry_state_dir(), want) == 0 ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_state_dir(void **state)
+{
+    assert_int_equal(state_dir_in_child("/srv/ferry", "/x", "/home/u", "/srv/ferry"), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(state_dir_in_child(NULL, "/x", "/home/u", "/var/lib/ferry"), 0);
+    } else {
+        assert_int_equal(state_dir_in_child(NULL, "/x", "/home/u", "/x/ferry"), 0);
+        assert_int_equal(state_dir_in_child(NULL, NULL, "/home/u", "/home/u/.local/state/ferry"), 0);
+    }
+}
+
 /* Several processes opening a database that does not exist yet, at once. */
 static void
 test_concurrent_open(void **state)
@@ -1013,6 +1048,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, teardown),
         cmocka_unit_test(test_resource_lookup),
+        cmocka_unit_test(test_state_dir),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_selector, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_rules, setup, teardown),
