@@ -108,8 +108,11 @@ job_line(struct dvjob *j, const char *line)
         j->saw_done = true;
         return;
     }
-    j->bytes_done = (uint64_t)ferry_json_get_int(o, "bytes_done", (int64_t)j->bytes_done);
-    j->bytes_total = (uint64_t)ferry_json_get_int(o, "bytes_total", (int64_t)j->bytes_total);
+    /* Phases without a known total (probing, syncing) keep the last figure. */
+    if (ferry_json_get_int(o, "bytes_total", 0) <= 0)
+        return;
+    j->bytes_done = (uint64_t)ferry_json_get_int(o, "bytes_done", 0);
+    j->bytes_total = (uint64_t)ferry_json_get_int(o, "bytes_total", 0);
 }
 
 /* Read what is there; true when the pipe is at EOF. */

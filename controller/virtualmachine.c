@@ -233,7 +233,7 @@ status_cond(json_object *status, const char *type, const char *st, const char *r
 }
 
 static int
-create_vmi(struct ferry_controller *c, json_object *vm, json_object *status)
+create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, bool *ret_created)
 {
     FERRY_AUTOPTR(json_object) vmi = json_object_new_object();
     FERRY_AUTOPTR(json_object) out = NULL;
@@ -271,6 +271,7 @@ create_vmi(struct ferry_controller *c, json_object *vm, json_object *status)
         return 0;
     }
     status_cond(status, "Failure", NULL, NULL, NULL);
+    *ret_created = true;
     msg = ferry_printf("Started the virtual machine by creating the new virtual machine instance %s",
                        ferry_obj_name(vm));
     ferry_store_record_event(c->st, vm, "Normal", "SuccessfulCreate", msg);
@@ -336,7 +337,7 @@ pop_request(json_object *status)
 
 static const char *
 printable_status(json_object *vm, json_object *vmi, json_object *status, const struct vols *v,
-                 bool should_run, bool wants_start)
+                 bool should_run, bool wants_start, bool created)
 {
     bool final = vmi_final(vmi);
 
@@ -364,7 +365,7 @@ printable_status(json_object *vm, json_object *vmi, json_object *status, const s
     }
     if (v->provisioning)
         return "Provisioning";
-    if (vmi && !final)
+    if ((vmi && !final) || created)
         return "Starting";
     if (ferry_json_get(status, "startFailure") && backoff_left(status) > 0)
         return "CrashLoopBackOff";
@@ -381,7 +382,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     FERRY_AUTOPTR(json_object) status = NULL;
     struct vols v = { 0 };
     const char *rs, *vmi_phase = NULL, *ps;
-    bool should_run, wants_start = false, volumes_ready;
+    bool should_run, wants_start = false, volumes_ready, created = false;
     json_object *scr, *rc;
     int r = -1;
 
@@ -453,7 +454,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
             } else if (vmi) {
                 pop_request(status); /* already running */
             } else if (volumes_ready) {
-                if (create_vmi(c, vm, status) < 0)
+                if (create_vmi(c, vm, status, &created) < 0)
                     goto out;
                 pop_request(status);
             }
@@ -480,7 +481,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 
             if (left > 0)
                 ctl_enqueue(c, Q_VM, ns, name, (int)left * 1000 + 100);
-            else if (create_vmi(c, vm, status) < 0)
+            else if (create_vmi(c, vm, status, &created) < 0)
                 goto out;
         }
     } else if (ferry_str_eq(rs, "Manual")) {
@@ -488,7 +489,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     }
 
     /* Status, as virt-controller writes it. */
-    json_object_object_add(status, "created", json_object_new_boolean(vmi != NULL));
+    json_object_object_add(status, "created", json_object_new_boolean(vmi != NULL || created));
     rc = vmi ? ferry_condition_get(vmi, "Ready") : NULL;
     json_object_object_add(status, "ready",
                            json_object_new_boolean(rc && ferry_condition_is_true(vmi, "Ready") &&
@@ -505,7 +506,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     else
         status_cond(status, "Paused", NULL, NULL, NULL);
     ps = printable_status(vm, vmi, status, &v, should_run,
-                          wants_start || (vmi && !vmi_final(vmi)));
+                          wants_start || (vmi && !vmi_final(vmi)), created);
     json_object_object_add(status, "printableStatus", json_object_new_string(ps));
     json_object_object_add(status, "runStrategy", json_object_new_string(rs));
     json_object_object_add(status, "observedGeneration",

@@ -17,7 +17,7 @@ CTL_PID=""
 cleanup() {
     for p in $CTL_PID $PIDS; do kill -9 "$p" 2>/dev/null; done
     if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null; fi
-    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
+    [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid" 2>/dev/null)" 2>/dev/null
     wait 2>/dev/null
     if [ "${KEEP:-0}" = 1 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
 }

@@ -1,0 +1,165 @@
+#!/bin/sh
+# VirtualMachine lifecycle against the real controller and store, with the
+# node side played by cp-helper (Node heartbeat, VMI phase, finalizer
+# removal) exactly as ferry-handler writes them:
+#   dataVolumeTemplates -> Provisioning -> VMI Pending/Scheduling/Scheduled on
+#   the Ready node (Starting) -> Running -> stop -> Stopping -> Stopped;
+#   start/restart; Manual via stateChangeRequests; CrashLoopBackOff;
+#   ErrorDataVolumeNotFound.  printableStatus sequences come from `ferry get
+#   -w`, which sees every status write (no timing assumptions).
+. "$(dirname "$0")/lib.sh"
+need_importer
+start_nginx
+head -c 2097152 /dev/urandom > "$T/www/disk.raw"; chmod 644 "$T/www/disk.raw"
+register_node testnode
+start_controller --vm-backoff 2
+
+cat > "$T/vm.yaml" <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: vm1
+  labels:
+    app: web
+spec:
+  runStrategy: Always
+  dataVolumeTemplates:
+  - metadata:
+      name: vm1-root
+    spec:
+      source:
+        http:
+          url: http://127.0.0.1:$PORT/disk.raw
+      storage:
+        resources:
+          requests:
+            storage: 2Mi
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      domain:
+        devices:
+          disks:
+          - name: root
+            disk:
+              bus: virtio
+        resources:
+          requests:
+            memory: 64Mi
+      volumes:
+      - name: root
+        dataVolume:
+          name: vm1-root
+YAML
+"$FERRY" get vm vm1 -w --no-headers > "$T/watch1.txt" 2>&1 &
+PIDS="$PIDS $!"
+sleep 0.3
+"$FERRY" apply -f "$T/vm.yaml" >/dev/null || fail "apply vm"
+wait_for 60 "$FERRY" get vmi vm1 || fail "no VMI: $(cat "$T/watch1.txt")"
+"$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=60s >/dev/null ||
+    fail "VMI not Scheduled: $(cat "$T/watch1.txt")"
+wait_for 10 field_is vm vm1 status.printableStatus Starting || fail "VM not Starting"
+cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/vm1-root/disk.img" || fail "root disk bytes"
+
+# The VMI as KubeVirt's controller would have made it.
+field_is vmi vm1 status.nodeName testnode || fail "nodeName"
+[ "$(field vmi vm1 metadata.labels | python3 -c 'import json,sys; print(json.load(sys.stdin)["kubevirt.io/nodeName"])')" = testnode ] ||
+    fail "kubevirt.io/nodeName label"
+field vmi vm1 metadata.ownerReferences | grep -q '"kind": *"VirtualMachine"' || fail "VMI ownerReference"
+field vmi vm1 metadata.finalizers | grep -q 'ferry.io/node-cleanup' || fail "VMI finalizer"
+field vmi vm1 metadata.labels | grep -q '"app": *"web"' || fail "template labels"
+field dv vm1-root metadata.ownerReferences | grep -q '"name": *"vm1"' || fail "DV ownerReference"
+
+# The handler reports Running.
+"$CPH" vmi-phase default vm1 Running || fail "vmi-phase"
+wait_for 10 field_is vm vm1 status.printableStatus Running || fail "VM not Running"
+wait_for 10 field_is vm vm1 status.ready True || fail "VM not ready"
+"$FERRY" get vm vm1 | grep -Eq '^vm1 +[0-9]+s +Running +True$' || fail "get row: $("$FERRY" get vm vm1)"
+
+# Stop: Always -> Halted (virtctl), the VMI is deleted, the handler releases it.
+[ "$("$FERRY" stop vm1)" = "VM vm1 was scheduled to stop" ] || fail "stop output"
+field_is vm vm1 spec.runStrategy Halted || fail "runStrategy after stop"
+wait_for 10 field_is vm vm1 status.printableStatus Stopping || fail "VM not Stopping"
+handler_release vm1
+"$FERRY" wait vmi/vm1 --for=delete --timeout=20s >/dev/null || fail "VMI not deleted"
+wait_for 10 field_is vm vm1 status.printableStatus Stopped || fail "VM not Stopped"
+kill "$(echo $PIDS | awk '{print $NF}')"
+seq=$(awk '{print $3}' "$T/watch1.txt" | uniq | tr '\n' ' ')
+echo "vm1: $seq"
+echo "$seq" | grep -Eq 'Provisioning .*Starting .*Running .*Stopping .*Stopped' || fail "status sequence: $seq"
+
+# Start again (Halted -> Always), then restart makes a new VMI.
+[ "$("$FERRY" start vm1)" = "VM vm1 was scheduled to start" ] || fail "start output"
+field_is vm vm1 spec.runStrategy Always || fail "runStrategy after start"
+wait_for 10 "$FERRY" get vmi vm1 || fail "no VMI after start"
+"$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=20s >/dev/null || fail "restarted VMI"
+uid1=$(field vmi vm1 metadata.uid)
+"$FERRY" restart vm1 >/dev/null || fail "restart"
+wait_for 10 sh -c "[ -n \"\$('$FERRY' get vmi vm1 -o json | grep deletionTimestamp)\" ]" || fail "restart did not delete the VMI"
+handler_release vm1
+wait_for 20 sh -c "[ \"\$('$FERRY' get vmi vm1 -o name 2>/dev/null)\" = virtualmachineinstance.kubevirt.io/vm1 ] && [ \"\$('$FERRY' get vmi vm1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"metadata\"][\"uid\"])')\" != $uid1 ]" ||
+    fail "no new VMI after restart"
+"$FERRY" start vm1 2>"$T/err.txt" && fail "start of a running VM succeeded"
+grep -q 'VM is already running' "$T/err.txt" || fail "start error: $(cat "$T/err.txt")"
+
+# CrashLoopBackOff: the VMI fails, the controller counts it and waits.
+"$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=20s >/dev/null || fail "VMI before crash"
+"$CPH" vmi-phase default vm1 Failed || fail "vmi-phase Failed"
+wait_for 10 sh -c "'$FERRY' get vmi vm1 -o json | grep -q deletionTimestamp" || fail "failed VMI not deleted"
+handler_release vm1
+wait_for 10 field_is vm vm1 status.printableStatus CrashLoopBackOff || fail "no CrashLoopBackOff: $(field vm vm1 status)"
+[ "$(field vm vm1 status.startFailure.consecutiveFailCount)" = 1 ] || fail "consecutiveFailCount"
+wait_for 30 "$FERRY" get vmi vm1 || fail "no VMI after back-off"
+"$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=30s >/dev/null || fail "VMI after back-off not Scheduled"
+
+# Manual: only stateChangeRequests start and stop it.
+cat > "$T/manual.yaml" <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: man
+spec:
+  runStrategy: Manual
+  template:
+    spec:
+      domain:
+        devices: {}
+        resources:
+          requests:
+            memory: 64Mi
+YAML
+"$FERRY" apply -f "$T/manual.yaml" >/dev/null || fail "apply manual"
+wait_for 10 field_is vm man status.printableStatus Stopped || fail "Manual VM not Stopped"
+"$FERRY" get vmi man >/dev/null 2>&1 && fail "Manual VM started by itself"
+"$FERRY" start man >/dev/null || fail "start man"
+field_is vm man spec.runStrategy Manual || fail "Manual changed by start"
+wait_for 10 "$FERRY" get vmi man || fail "no Manual VMI"
+"$FERRY" wait vmi/man --for=jsonpath='{.status.phase}'=Scheduled --timeout=20s >/dev/null || fail "Manual VMI"
+"$FERRY" stop man >/dev/null || fail "stop man"
+wait_for 10 field_is vm man status.printableStatus Stopping || fail "man not Stopping"
+handler_release man
+wait_for 10 field_is vm man status.printableStatus Stopped || fail "man not Stopped"
+[ -z "$(field vm man status.stateChangeRequests)" ] || fail "requests left: $(field vm man status.stateChangeRequests)"
+
+# A volume naming a DataVolume that does not exist.
+sed -e 's/name: man/name: lost/' -e 's/runStrategy: Manual/runStrategy: Always/' "$T/manual.yaml" > "$T/lost.yaml"
+python3 - "$T/lost.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read().replace("      domain:\n        devices: {}",
+    "      domain:\n        devices:\n          disks:\n          - name: d\n            disk: {}")
+s += "      volumes:\n      - name: d\n        dataVolume:\n          name: nope\n"
+open(p, "w").write(s)
+PY
+"$FERRY" apply -f "$T/lost.yaml" >/dev/null || fail "apply lost"
+wait_for 10 field_is vm lost status.printableStatus ErrorDataVolumeNotFound || fail "lost: $(field vm lost status.printableStatus)"
+
+# Deleting the VM takes its VMI and DataVolumes along.
+"$FERRY" delete vm vm1 --wait=false >/dev/null || fail "delete vm1"
+wait_for 10 sh -c "'$FERRY' get vmi vm1 -o json | grep -q deletionTimestamp" || fail "VMI not deleting"
+handler_release vm1
+"$FERRY" wait dv/vm1-root --for=delete --timeout=30s >/dev/null || fail "DV not deleted with its VM"
+[ ! -e "$FERRY_STATE_DIR/volumes/default/vm1-root" ] || fail "volume left behind"
+echo PASS
