@@ -5,10 +5,10 @@
 # - importer-formats-corpus: seed corpora for the fuzz targets (qemu-img at
 #   test time, plus the hostile images); a ctest fixture.
 # - one target per reader from tests/fuzz/fuzz-format.c (-DFUZZ_FORMAT=name):
-#   with FERRY_FUZZ a libFuzzer binary (ferry_fuzz_target, tests/common.cmake)
-#   and a short run on the seed corpus; in every other build a plain replay
-#   program run over the corpus, so `make check` (and its ASan+UBSan pass)
-#   pushes every seed and hostile image through every reader.
+#   with FERRY_FUZZ a libFuzzer binary and a short run on the seed corpus; in
+#   every other build a replay program run over the corpus, so `make check`
+#   (and its ASan+UBSan pass) pushes every seed and hostile image through
+#   every reader.
 if(NOT TARGET ferry-importer-lib)
   return()
 endif()
@@ -30,23 +30,12 @@ ferry_script_test(importer-formats-corpus SCRIPT ${FERRY_FORMATS_DIR}/make-corpu
                   ARGS ${FERRY_FORMATS_CORPUS} LABELS unit TIMEOUT 120)
 set_tests_properties(importer-formats-corpus PROPERTIES FIXTURES_SETUP ferry-formats-corpus)
 
+# ferry_fuzz_target (tests/common.cmake, included before this file) makes
+# fuzz-<fmt> a libFuzzer binary under FERRY_FUZZ and a replay program (its
+# tests/fuzz/replay.c main) otherwise; fuzz-<fmt>-short runs it on the seeds.
 foreach(fmt raw iso qcow2 vmdk vdi vhd vhdx)
-  if(FERRY_FUZZ AND COMMAND ferry_fuzz_target)
-    ferry_fuzz_target(fuzz-${fmt} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-format.c
-                      LIBS ferry-importer-lib)
-    target_compile_definitions(fuzz-${fmt} PRIVATE FUZZ_FORMAT=${fmt})
-    # New inputs go to a scratch directory; the seeds stay as generated.
-    add_test(NAME fuzz-${fmt}-short
-             COMMAND sh -c "mkdir -p \"$1\" && exec \"$0\" -runs=3000 -max_total_time=20 -timeout=10 -rss_limit_mb=2048 \"$1\" \"$2\""
-                     $<TARGET_FILE:fuzz-${fmt}> ${FERRY_FORMATS_CORPUS}/new-${fmt} ${FERRY_FORMATS_CORPUS}/${fmt})
-  else()
-    add_executable(fuzz-replay-${fmt} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-format.c)
-    target_compile_definitions(fuzz-replay-${fmt} PRIVATE FUZZ_FORMAT=${fmt} FERRY_FUZZ_REPLAY)
-    target_link_libraries(fuzz-replay-${fmt} PRIVATE ferry-importer-lib)
-    set_target_properties(fuzz-replay-${fmt} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-    add_test(NAME fuzz-${fmt}-short COMMAND fuzz-replay-${fmt} ${FERRY_FORMATS_CORPUS}/${fmt})
-  endif()
-  set_tests_properties(fuzz-${fmt}-short PROPERTIES LABELS unit TIMEOUT 120
-                       FIXTURES_REQUIRED ferry-formats-corpus SKIP_RETURN_CODE 77
-                       ENVIRONMENT "${FERRY_TEST_ENV}")
+  ferry_fuzz_target(fuzz-${fmt} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-format.c
+                    LIBS ferry-importer-lib CORPUS ${FERRY_FORMATS_CORPUS}/${fmt} RUNS 3000)
+  target_compile_definitions(fuzz-${fmt} PRIVATE FUZZ_FORMAT=${fmt})
+  set_tests_properties(fuzz-${fmt}-short PROPERTIES FIXTURES_REQUIRED ferry-formats-corpus)
 endforeach()

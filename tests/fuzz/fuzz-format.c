@@ -4,15 +4,13 @@
  * and read (and stream, for formats that stream), with bounded work per
  * input so that a 64 TiB virtual size does not make one run take hours.
  *
- * Built with -DFERRY_FUZZ_REPLAY it is a plain program instead (no libFuzzer,
- * any compiler): each argument is a file or a directory of files that are
- * replayed through the same function, so `make check` runs the seed corpus
- * and the crafted hostile images through the readers under ASan/UBSan. */
-#include <dirent.h>
+ * Without libFuzzer, tests/fuzz/replay.c supplies a main() that replays the
+ * corpus through the same function, so `make check` runs the seed corpus and
+ * the crafted hostile images through the readers under ASan/UBSan.  The
+ * corpora are generated at test time (tests/importer-formats/make-corpus.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/error.h"
 #include "importer/format.h"
@@ -173,67 +171,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     return 0;
 }
-
-#ifdef FERRY_FUZZ_REPLAY
-static int
-replay_file(const char *path, int *count)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        perror(path);
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(fp), &st) < 0 || st.st_size > (256 << 20)) {
-        fprintf(stderr, "%s: unreadable or larger than 256 MiB\n", path);
-        fclose(fp);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    uint8_t *data = malloc(size ? size : 1);
-    if (!data || fread(data, 1, size, fp) != size) {
-        fprintf(stderr, "%s: short read\n", path);
-        free(data);
-        fclose(fp);
-        return -1;
-    }
-    fclose(fp);
-    LLVMFuzzerTestOneInput(data, size);
-    free(data);
-    (*count)++;
-    return 0;
-}
-
-int
-main(int argc, char **argv)
-{
-    int count = 0, failed = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) < 0) {
-            perror(argv[i]);
-            return 2;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            failed |= replay_file(argv[i], &count) < 0;
-            continue;
-        }
-        struct dirent **names;
-        int n = scandir(argv[i], &names, NULL, alphasort);
-        if (n < 0) {
-            perror(argv[i]);
-            return 2;
-        }
-        for (int k = 0; k < n; k++) {
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/%s", argv[i], names[k]->d_name);
-            if (names[k]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-                failed |= replay_file(path, &count) < 0;
-            free(names[k]);
-        }
-        free(names);
-    }
-    printf("%s: replayed %d inputs\n", argv[0], count);
-    return failed ? 1 : 0;
-}
-#endif
