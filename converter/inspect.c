@@ -103,8 +103,9 @@ has_virtio(guestfs_h *g, const char *root, const char *type)
     return ok;
 }
 
-static json_object *
-inspect_child(struct ferry_vm_def *def, char **ret_err)
+/* A launched handle with DEF's local disks, read-only; NULL with *ret_err. */
+static guestfs_h *
+launch(struct ferry_vm_def *def, bool force_tcg, char **ret_err)
 {
     FERRY_AUTOPTR(guestfs_h) g = guestfs_create();
     if (!g) {
@@ -112,6 +113,10 @@ inspect_child(struct ferry_vm_def *def, char **ret_err)
         return NULL;
     }
     guestfs_set_error_handler(g, NULL, NULL);
+    if (force_tcg) {
+        char *settings[] = {(char *)"force_tcg", NULL};
+        guestfs_set_backend_settings(g, settings);
+    }
     size_t added = 0;
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct ferry_vm_disk *d = &def->disks[i];
@@ -135,6 +140,22 @@ inspect_child(struct ferry_vm_def *def, char **ret_err)
         *ret_err = ferry_printf("libguestfs launch: %s", guestfs_last_error(g));
         return NULL;
     }
+    return FERRY_STEAL(g);
+}
+
+static json_object *
+inspect_child(struct ferry_vm_def *def, char **ret_err)
+{
+    FERRY_AUTOPTR(guestfs_h) g = launch(def, false, ret_err);
+    if (!g && *ret_err && strstr(*ret_err, "launch") && !getenv("LIBGUESTFS_BACKEND_SETTINGS")) {
+        /* Under nested virtualization KVM may be present but unusable
+         * (qemu aborts setting MSRs): retry once under TCG. */
+        free(*ret_err);
+        *ret_err = NULL;
+        g = launch(def, true, ret_err);
+    }
+    if (!g)
+        return NULL;
     char **roots = guestfs_inspect_os(g);
     if (!roots || !roots[0]) {
         ferry_strv_free(roots);

@@ -1,0 +1,17 @@
+# ferry-converter tests.
+#  converter-golden   every tests/golden/convert/<case> input -> .yaml/.err, and every
+#                     .yaml through validate-manifests (tests/converter/golden.sh)
+#  converter-unit     OS map, MAC/UUID normalizers, image header sizes (cmocka)
+#  converter-inspect  --inspect on a tiny Linux disk built at test time (slow:
+#                     the libguestfs appliance)
+if(TARGET ferry-converter)
+  ferry_script_test(converter-golden
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh
+    LABELS golden TIMEOUT 240)
+  ferry_unit_test(converter-unit
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-converter.c
+    LIBS ferry-converter-lib)
+  ferry_script_test(converter-inspect
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/inspect.sh
+    LABELS integration slow TIMEOUT 600)
+endif()

@@ -1,0 +1,181 @@
+/* Unit tests for ferry-converter's library: the OS id map (every spelling a
+ * source uses for the same OS gives the same preference), the MAC and UUID
+ * normalizers, disk order, and image sizes read from headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "converter/osmap.h"
+#include "converter/vm_def.h"
+
+static void
+check_os(const char *fmt, const char *id, enum ferry_vm_os_family family, const char *osinfo,
+         const char *preference)
+{
+    struct ferry_os_info os;
+    ferry_osmap_lookup(fmt, id, &os);
+    if (os.family != family || strcmp(os.osinfo, osinfo) || strcmp(os.preference, preference))
+        fail_msg("%s '%s': got family %d osinfo '%s' preference '%s', want %d '%s' '%s'", fmt,
+                 id, os.family, os.osinfo, os.preference, family, osinfo, preference);
+}
+
+static void
+test_osmap_windows(void **state)
+{
+    /* VMware names newer Windows as "previous version + Next". */
+    check_os("vmx", "windows2019srvNext-64", FERRY_OS_WINDOWS, "win2k22", "windows.2k22");
+    check_os("ovf", "windows2019srvNext_64Guest", FERRY_OS_WINDOWS, "win2k22", "windows.2k22");
+    check_os("vmx", "windows2022srvNext-64", FERRY_OS_WINDOWS, "win2k25", "windows.2k25");
+    check_os("vmx", "windows2019srv-64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19");
+    check_os("vmx", "windows9srv-64", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
+    check_os("ovf", "windows9Server64Guest", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
+    check_os("vmx", "windows9-64", FERRY_OS_WINDOWS, "win10", "windows.10");
+    check_os("vmx", "windows11-64", FERRY_OS_WINDOWS, "win11", "windows.11");
+    check_os("vbox", "Windows2019_64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19");
+    check_os("vbox", "Windows10_64", FERRY_OS_WINDOWS, "win10", "windows.10");
+    check_os("libvirt", "http://microsoft.com/win/2k19", FERRY_OS_WINDOWS, "win2k19",
+             "windows.2k19");
+    check_os("ovf", "118", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
+    check_os("vmx", "winnetenterprise", FERRY_OS_WINDOWS, "win2k3", "windows.2k3");
+    struct ferry_os_info os;
+    ferry_osmap_lookup("vmx", "windows9-64", &os);
+    assert_false(os.virtio_capable);
+    assert_true(os.virtio_variant);
+    assert_int_equal(os.min_memory, 2ULL << 30);
+}
+
+static void
+test_osmap_linux(void **state)
+{
+    check_os("vmx", "rhel9-64", FERRY_OS_LINUX, "rhel9", "rhel.9");
+    check_os("ovf", "rhel8_64Guest", FERRY_OS_LINUX, "rhel8", "rhel.8");
+    check_os("vmx", "rhel6-64", FERRY_OS_LINUX, "rhel6", "");
+    check_os("libvirt", "http://redhat.com/rhel/9.2", FERRY_OS_LINUX, "rhel9.2", "rhel.9");
+    check_os("vmx", "centos7-64", FERRY_OS_LINUX, "centos7", "centos.7");
+    check_os("vmx", "centos8-64", FERRY_OS_LINUX, "centos8", "centos.stream8");
+    check_os("libvirt", "http://centos.org/centos-stream/9", FERRY_OS_LINUX, "centos-stream9",
+             "centos.stream9");
+    check_os("vmx", "ubuntu-64", FERRY_OS_LINUX, "ubuntu", "ubuntu");
+    check_os("vbox", "Ubuntu_64", FERRY_OS_LINUX, "ubuntu", "ubuntu");
+    check_os("libvirt", "http://ubuntu.com/ubuntu/22.04", FERRY_OS_LINUX, "ubuntu22.04",
+             "ubuntu");
+    check_os("vmx", "debian11-64", FERRY_OS_LINUX, "debian11", "debian");
+    check_os("inspect", "debian12", FERRY_OS_LINUX, "debian12", "debian");
+    check_os("vmx", "other4xlinux-64", FERRY_OS_LINUX, "linux", "");
+    check_os("vmx", "sles15-64", FERRY_OS_LINUX, "sles15", "sles");
+    check_os("vbox", "ArchLinux_64", FERRY_OS_LINUX, "archlinux", "");
+    check_os("vmx", "freebsd-64", FERRY_OS_OTHER, "freebsd", "");
+    check_os("vmx", "no-such-os", FERRY_OS_UNKNOWN, "", "");
+    check_os("vmx", NULL, FERRY_OS_UNKNOWN, "", "");
+}
+
+static void
+test_mac_uuid(void **state)
+{
+    char *s = ferry_vm_mac_normalize("080027A1B2C3");
+    assert_string_equal(s, "08:00:27:a1:b2:c3");
+    free(s);
+    s = ferry_vm_mac_normalize("00-50-56-AB-CD-EF");
+    assert_string_equal(s, "00:50:56:ab:cd:ef");
+    free(s);
+    assert_null(ferry_vm_mac_normalize("00:50:56:zz:00:01"));
+    assert_null(ferry_vm_mac_normalize("00:50:56:00:01"));
+    s = ferry_vm_uuid_normalize("42 25 6e 9c 1a 2b 3c 4d-5e 6f 70 81 92 a3 b4 c5");
+    assert_string_equal(s, "42256e9c-1a2b-3c4d-5e6f-708192a3b4c5");
+    free(s);
+    s = ferry_vm_uuid_normalize("{3B9A1F2E-7C4D-4E8A-9F0B-1C2D3E4F5A6B}");
+    assert_string_equal(s, "3b9a1f2e-7c4d-4e8a-9f0b-1c2d3e4f5a6b");
+    free(s);
+    assert_null(ferry_vm_uuid_normalize("not-a-uuid"));
+}
+
+static void
+test_disk_order(void **state)
+{
+    /* libvirt order: SCSI, SATA, IDE, NVMe; then controller, unit. */
+    struct ferry_vm_def *def = ferry_vm_def_new("vmx", "x.vmx");
+    const struct {
+        enum ferry_vm_bus bus;
+        int c, u;
+    } in[] = {{FERRY_BUS_NVME, 0, 0}, {FERRY_BUS_IDE, 0, 1}, {FERRY_BUS_SCSI, 1, 0},
+              {FERRY_BUS_SATA, 0, 3}, {FERRY_BUS_SCSI, 0, 2}, {FERRY_BUS_SCSI, 0, 0}};
+    for (size_t i = 0; i < 6; i++) {
+        struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
+        d->bus = in[i].bus;
+        d->controller = in[i].c;
+        d->unit = in[i].u;
+    }
+    ferry_vm_def_sort_disks(def);
+    const enum ferry_vm_bus want[] = {FERRY_BUS_SCSI, FERRY_BUS_SCSI, FERRY_BUS_SCSI,
+                                      FERRY_BUS_SATA, FERRY_BUS_IDE,  FERRY_BUS_NVME};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(def->disks[i].bus, want[i]);
+    assert_int_equal(def->disks[0].unit, 0);
+    assert_int_equal(def->disks[1].unit, 2);
+    assert_int_equal(def->disks[2].controller, 1);
+    ferry_vm_def_free(def);
+}
+
+static void
+write_file(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    fclose(f);
+}
+
+static void
+test_image_capacity(void **state)
+{
+    char dir[] = "/tmp/ferry-conv-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = ferry_printf("%s/d.vmdk", dir);
+    const char *desc = "# Disk DescriptorFile\nversion=1\ncreateType=\"twoGbMaxExtentSparse\"\n"
+                       "RW 4192256 SPARSE \"d-s001.vmdk\"\nRW 2048 SPARSE \"d-s002.vmdk\"\n";
+    write_file(path, desc, strlen(desc));
+    uint64_t size = 0;
+    char *fmt = NULL;
+    assert_int_equal(ferry_vm_image_capacity(path, &size, &fmt), 0);
+    assert_int_equal(size, (4192256ULL + 2048) * 512);
+    assert_string_equal(fmt, "vmdk");
+    free(fmt);
+
+    unsigned char q[64] = {'Q', 'F', 'I', 0xfb};
+    q[24 + 4] = 0x40; /* 0x0000_0000_4000_0000 big-endian = 1 GiB */
+    write_file(path, q, sizeof(q));
+    assert_int_equal(ferry_vm_image_capacity(path, &size, &fmt), 0);
+    assert_int_equal(size, 1ULL << 30);
+    assert_string_equal(fmt, "qcow2");
+    free(fmt);
+
+    unsigned char k[512] = {'K', 'D', 'M', 'V'};
+    k[12 + 2] = 0x40; /* 0x400000 sectors little-endian = 2 GiB */
+    write_file(path, k, sizeof(k));
+    assert_int_equal(ferry_vm_image_capacity(path, &size, &fmt), 0);
+    assert_int_equal(size, 2ULL << 30);
+    free(fmt);
+
+    write_file(path, "# Disk DescriptorFile\nnothing\n", 30);
+    assert_int_equal(ferry_vm_image_capacity(path, &size, NULL), -1);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_osmap_windows), cmocka_unit_test(test_osmap_linux),
+        cmocka_unit_test(test_mac_uuid),      cmocka_unit_test(test_disk_order),
+        cmocka_unit_test(test_image_capacity),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
