@@ -125,6 +125,7 @@ int ferry_sink_stream_finish(struct ferry_sink *sink);
 /* fsync and (files) rename into place. */
 int ferry_sink_commit(struct ferry_sink *sink);
 uint64_t ferry_sink_data_bytes(struct ferry_sink *sink);
+bool ferry_sink_dest_is_block(const char *dest);
 /* The directory for scratch files: beside DEST, or $TMPDIR for devices. */
 char *ferry_sink_scratch_dir(const char *dest);
 /* Removes the temporary file unless committed. */

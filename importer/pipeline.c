@@ -480,7 +480,11 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         }
         vsize = fmt->virtual_size(img);
         if (check_volume(vsize, opts->size) < 0 ||
-            ferry_sink_open(opts->dest, opts->size > vsize ? opts->size : vsize, &sink) < 0 ||
+            ferry_sink_open(opts->dest,
+                            ferry_sink_dest_is_block(opts->dest) ? opts->size
+                            : opts->size > vsize                 ? opts->size
+                                                                 : vsize,
+                            &sink) < 0 ||
             check_volume(vsize, ferry_sink_size(sink)) < 0 ||
             convert_random(opts, fmt, img, sink, progress, vsize) < 0) {
             fmt->close(img);

@@ -50,6 +50,13 @@ ferry_sink_error_too_small(uint64_t virtual_size, uint64_t volume_size)
     return ferry_error(FERRY_ERR_INVALID, "virtual size %s is larger than the %s volume", v, s);
 }
 
+bool
+ferry_sink_dest_is_block(const char *dest)
+{
+    struct stat st;
+    return stat(dest, &st) == 0 && S_ISBLK(st.st_mode);
+}
+
 char *
 ferry_sink_scratch_dir(const char *dest)
 {

@@ -499,7 +499,7 @@ walk(struct ferry_image *img, uint64_t offset, uint64_t length, piece_fn fn, voi
             struct cluster c = { .entry = be64(p), .bitmap = img->extended ? be64(p + 8) : 0 };
             uint64_t in = offset & (img->cluster_size - 1);
             uint64_t piece_end;
-            enum piece kind;
+            enum piece kind = P_ZERO;
             uint64_t host = 0;
 
             if (classify(img, &c, in, &kind, &host) < 0) {
