@@ -1210,11 +1210,18 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
         if (old && !is_create && !ferry_json_equal(oget(obj, "spec"), oget(old, "spec")))
             cause(&c, "spec: Forbidden: update of VMI object is restricted");
         break;
-    case KIND_DV:
+    case KIND_DV: {
+        /* the DataVolume's name becomes a PVC's and a pod label's: CDI keeps
+         * it to a label's length */
+        const char *n = ferry_json_get_string(obj, "metadata.name");
+        if (n && strlen(n) > 63)
+            cause(&c, "metadata.name: Invalid value: \"%s\": Name cannot be longer than 63 "
+                      "characters", n);
         check_dv_spec(&c, oget(obj, "spec"), "spec", false);
         if (old && !is_create && !ferry_json_equal(oget(obj, "spec"), oget(old, "spec")))
             cause(&c, "spec: Forbidden: Cannot update DataVolume Spec");
         break;
+    }
     }
     if (c.v)
         r = report_invalid(ki->kind, name, &c);
