@@ -18,3 +18,6 @@ foreach(t local http hostile options)
                     LABELS integration TIMEOUT 240)
   set_tests_properties(importer-${t} PROPERTIES FIXTURES_REQUIRED importer-corpus)
 endforeach()
+
+ferry_unit_test(test-importer SOURCES ${FERRY_IMPORTER_TESTS}/test-importer.c
+                LIBS ferry-importer-lib)

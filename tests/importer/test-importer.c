@@ -1,0 +1,368 @@
+/* Unit tests of the importer's library (run under ASan+UBSan by make
+ * check): checksum specs, probing by content, qcow2 and VMDK header
+ * refusals on crafted files, the sink's zero detection and atomic commit,
+ * whole imports of raw and gzip-streamed images, and archive refusals. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <endian.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "common/util.h"
+#include "importer/importer.h"
+
+extern const struct ferry_format ferry_format_qcow2, ferry_format_vmdk, ferry_format_raw,
+    ferry_format_iso;
+
+static char dir[] = "/tmp/ferry-test-importer.XXXXXX";
+
+static char *
+path(const char *name)
+{
+    return ferry_printf("%s/%s", dir, name);
+}
+
+static void
+write_file(const char *name, const void *buf, size_t len, uint64_t size)
+{
+    FERRY_AUTOFREE char *p = path(name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, buf, len, 0), (ssize_t)len);
+    if (size)
+        assert_int_equal(ftruncate(fd, size), 0);
+    close(fd);
+}
+
+static int
+setup(void **state)
+{
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    ferry_rm_rf(dir);
+    return 0;
+}
+
+static void
+test_checksum(void **state)
+{
+    struct ferry_checksum *sum = NULL;
+
+    assert_int_equal(ferry_checksum_new("sha256", &sum), -1);
+    assert_non_null(strstr(ferry_error_message(), "ALG:HEX"));
+    assert_int_equal(ferry_checksum_new("crc32:00000000", &sum), -1);
+    assert_non_null(strstr(ferry_error_message(), "unknown algorithm 'crc32'"));
+    assert_int_equal(ferry_checksum_new("md5:abc", &sum), -1);
+    assert_non_null(strstr(ferry_error_message(), "32 hex digits"));
+    assert_int_equal(ferry_checksum_new("md5:900150983cd24fb0d6963f7d28e17f7g", &sum), -1);
+
+    assert_int_equal(ferry_checksum_new("MD5:900150983CD24FB0D6963F7D28E17F72", &sum), 0);
+    ferry_checksum_update(sum, "ab", 2);
+    ferry_checksum_update(sum, "c", 1);
+    assert_int_equal(ferry_checksum_verify(sum), 0);
+    ferry_checksum_free(sum);
+
+    assert_int_equal(ferry_checksum_new("sha1:a9993e364706816aba3e25717850c26c9cd0d89e", &sum), 0);
+    ferry_checksum_update(sum, "abd", 3);
+    assert_int_equal(ferry_checksum_verify(sum), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_CHECKSUM);
+    assert_non_null(strstr(ferry_error_message(), "checksum mismatch: sha1 expected a9993e"));
+    ferry_checksum_free(sum);
+}
+
+static void
+test_extent_push(void **state)
+{
+    struct ferry_extent *e = NULL;
+    size_t n = 0;
+
+    ferry_extent_push(&e, &n, 0, 10, FERRY_EXTENT_DATA);
+    ferry_extent_push(&e, &n, 10, 5, FERRY_EXTENT_DATA);
+    ferry_extent_push(&e, &n, 15, 0, FERRY_EXTENT_ZERO);
+    ferry_extent_push(&e, &n, 15, 5, FERRY_EXTENT_ZERO);
+    ferry_extent_push(&e, &n, 30, 5, FERRY_EXTENT_ZERO);
+    assert_int_equal(n, 3);
+    assert_int_equal(e[0].length, 15);
+    assert_int_equal(e[1].offset, 15);
+    assert_int_equal(e[2].offset, 30);
+    free(e);
+}
+
+static void
+test_probe(void **state)
+{
+    uint8_t *head = ferry_calloc(1, 64 << 10);
+
+    assert_ptr_equal(ferry_format_probe(head, 64 << 10, 1 << 20, NULL, 0), &ferry_format_raw);
+    memcpy(head + 0x8001, "CD001", 5);
+    assert_ptr_equal(ferry_format_probe(head, 64 << 10, 1 << 20, NULL, 0), &ferry_format_iso);
+    memcpy(head, "QFI\xfb\0\0\0\3", 8);
+    assert_ptr_equal(ferry_format_probe(head, 64 << 10, 1 << 20, NULL, 0), &ferry_format_qcow2);
+    memcpy(head, "QFI\xfb\0\0\0\7", 8);   /* an unknown version is not qcow2 */
+    assert_ptr_not_equal(ferry_format_probe(head, 64 << 10, 1 << 20, NULL, 0), &ferry_format_qcow2);
+    memcpy(head, "KDMV\1\0\0\0", 8);
+    assert_ptr_equal(ferry_format_probe(head, 64 << 10, 1 << 20, NULL, 0), &ferry_format_vmdk);
+    const char *d = "# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\n";
+    assert_ptr_equal(ferry_format_probe((const uint8_t *)d, strlen(d), strlen(d), NULL, 0),
+                     &ferry_format_vmdk);
+    uint8_t gz[3] = { 0x1f, 0x8b, 8 };
+    assert_true(ferry_stream_is_compressed(gz, 3));
+    assert_true(ferry_stream_is_compressed((const uint8_t *)"\xfd" "7zXZ\0", 6));
+    assert_false(ferry_stream_is_compressed(head, 64));
+    free(head);
+}
+
+/* A qcow2 v3 header: 64 KiB clusters, 64 MiB, L1 at 196608, refcount table
+ * at 65536, in a file of FILE_SIZE bytes. */
+static void
+qcow2_header(uint8_t *h)
+{
+    uint32_t v32;
+    uint64_t v64;
+#define BE32(off, v) (v32 = htobe32(v), memcpy(h + (off), &v32, 4))
+#define BE64(off, v) (v64 = htobe64(v), memcpy(h + (off), &v64, 8))
+    memset(h, 0, 512);
+    memcpy(h, "QFI\xfb", 4);
+    BE32(4, 3);
+    BE32(20, 16);
+    BE64(24, 64 << 20);
+    BE32(36, 1);
+    BE64(40, 196608);
+    BE64(48, 65536);
+    BE32(56, 1);
+    BE32(96, 4);
+    BE32(100, 104);
+}
+
+static int
+qcow2_open_file(const char *name, const uint8_t *h, uint64_t size)
+{
+    FERRY_AUTOFREE char *p = path(name);
+    struct ferry_source *src = NULL;
+    struct ferry_image *img = NULL;
+    int r;
+
+    write_file(name, h, 512, size);
+    assert_int_equal(ferry_source_open(p, &src), 0);
+    r = ferry_format_qcow2.open(src, &img);
+    if (r == 0) {
+        assert_int_equal(ferry_format_qcow2.virtual_size(img), 64 << 20);
+        ferry_format_qcow2.close(img);
+    }
+    ferry_source_free(src);
+    return r;
+}
+
+static void
+test_qcow2_header(void **state)
+{
+    uint8_t h[512];
+    uint32_t v32;
+    uint64_t v64;
+
+    qcow2_header(h);
+    assert_int_equal(qcow2_open_file("ok.qcow2", h, 262144), 0);
+
+    qcow2_header(h);
+    BE64(8, 4096);
+    BE32(16, 8);
+    assert_int_equal(qcow2_open_file("b.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "backing file"));
+
+    qcow2_header(h);
+    BE32(32, 2);
+    assert_int_equal(qcow2_open_file("c.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "encrypted"));
+
+    qcow2_header(h);
+    BE32(20, 8);
+    assert_int_equal(qcow2_open_file("d.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "cluster_bits 8 out of range"));
+
+    qcow2_header(h);
+    assert_int_equal(qcow2_open_file("e.qcow2", h, 196608), -1);
+    assert_non_null(strstr(ferry_error_message(), "L1 table at offset 196608"));
+
+    qcow2_header(h);
+    BE64(24, UINT64_MAX);
+    assert_int_equal(qcow2_open_file("f.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "64 TiB limit"));
+
+    qcow2_header(h);
+    BE64(72, 1 << 2);
+    assert_int_equal(qcow2_open_file("g.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "external data file"));
+
+    /* A header extension naming an external data file. */
+    qcow2_header(h);
+    BE32(104, 0x44415441);
+    BE32(108, 8);
+    assert_int_equal(qcow2_open_file("h.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "external data file"));
+
+    /* An extension that runs past the first cluster. */
+    qcow2_header(h);
+    BE32(104, 0x12345678);
+    BE32(108, 0x7fffffff);
+    assert_int_equal(qcow2_open_file("i.qcow2", h, 262144), -1);
+    assert_non_null(strstr(ferry_error_message(), "runs past"));
+#undef BE32
+#undef BE64
+}
+
+static void
+test_vmdk_extent_escape(void **state)
+{
+    const char *desc = "# Disk DescriptorFile\nversion=1\nparentCID=ffffffff\n"
+                       "createType=\"monolithicFlat\"\nRW 8 FLAT \"../../etc/passwd\" 0\n";
+    FERRY_AUTOFREE char *p = path("esc.vmdk");
+    struct ferry_source *src = NULL;
+    struct ferry_image *img = NULL;
+
+    write_file("esc.vmdk", desc, strlen(desc), 0);
+    assert_int_equal(ferry_source_open(p, &src), 0);
+    assert_int_equal(ferry_format_vmdk.open(src, &img), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_SECURITY);
+    assert_non_null(strstr(ferry_error_message(), "leaves the directory"));
+    ferry_source_free(src);
+}
+
+static void
+test_sink(void **state)
+{
+    FERRY_AUTOFREE char *dest = path("sink.raw");
+    FERRY_AUTOFREE uint8_t *buf = ferry_calloc(1, 64 << 10);
+    struct ferry_sink *sink = NULL;
+    struct stat st;
+
+    /* Not committed: nothing stays. */
+    assert_int_equal(ferry_sink_open(dest, 1 << 20, &sink), 0);
+    ferry_sink_free(sink);
+    assert_int_equal(stat(dest, &st), -1);
+
+    buf[5000] = 1;           /* block 1 */
+    buf[40000] = 2;          /* block 9 */
+    assert_int_equal(ferry_sink_open(dest, 1 << 20, &sink), 0);
+    assert_int_equal(ferry_sink_write(sink, 4096, buf, 64 << 10), 0);
+    assert_int_equal(ferry_sink_data_bytes(sink), 2 * 4096);
+    assert_int_equal(ferry_sink_commit(sink), 0);
+    ferry_sink_free(sink);
+    assert_int_equal(stat(dest, &st), 0);
+    assert_int_equal(st.st_size, 1 << 20);
+
+    FERRY_AUTOFREE uint8_t *back = ferry_malloc(64 << 10);
+    int fd = open(dest, O_RDONLY);
+    assert_int_equal(pread(fd, back, 64 << 10, 4096), 64 << 10);
+    close(fd);
+    assert_memory_equal(back, buf, 64 << 10);
+
+    assert_int_equal(ferry_sink_error_too_small(20ull << 30, 10ull << 30), -1);
+    assert_string_equal(ferry_error_message(),
+                        "virtual size 20 GiB is larger than the 10 GiB volume");
+}
+
+static void
+test_import_raw_and_gzip(void **state)
+{
+    FERRY_AUTOFREE char *src = path("disk.raw");
+    FERRY_AUTOFREE char *gzp = path("disk.raw.gz");
+    FERRY_AUTOFREE char *dest = path("out.raw");
+    FERRY_AUTOFREE char *dest2 = path("out2.raw");
+    FERRY_AUTOFREE uint8_t *data = ferry_malloc(3 << 20);
+    FERRY_AUTOFREE uint8_t *back = ferry_malloc(3 << 20);
+    struct ferry_import_result res = { 0 };
+    struct ferry_import_options o = { .url = src, .dest = dest, .progress = FERRY_PROGRESS_NONE };
+
+    for (size_t i = 0; i < (3 << 20); i++)
+        data[i] = (i / 4096) % 3 ? 0 : (uint8_t)(i * 7 + 1);
+    write_file("disk.raw", data, 3 << 20, 16 << 20);
+    assert_int_equal(ferry_import(&o, &res), 0);
+    assert_string_equal(res.format, "raw");
+    assert_int_equal(res.virtual_size, 16 << 20);
+    assert_int_equal(res.data_bytes, 256 * 4096);   /* one 4 KiB block in three */
+
+    gzFile gz = gzopen(gzp, "wb1");
+    assert_non_null(gz);
+    assert_int_equal(gzwrite(gz, data, 3 << 20), 3 << 20);
+    gzclose(gz);
+    o.url = gzp;
+    o.dest = dest2;
+    o.size = 8 << 20;
+    assert_int_equal(ferry_import(&o, &res), 0);
+    assert_int_equal(res.virtual_size, 8 << 20);
+    int fd = open(dest2, O_RDONLY);
+    assert_int_equal(pread(fd, back, 3 << 20, 0), 3 << 20);
+    close(fd);
+    assert_memory_equal(back, data, 3 << 20);
+
+    o.size = 1 << 20;
+    assert_int_equal(ferry_import(&o, &res), -1);
+    assert_non_null(strstr(ferry_error_message(), "larger than the 1 MiB volume"));
+}
+
+static void
+test_archive_refusal(void **state)
+{
+    FERRY_AUTOFREE char *tar = path("evil.tar");
+    FERRY_AUTOFREE char *dest = path("extracted");
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    struct ferry_source *src = NULL;
+    struct stat st;
+
+    archive_write_set_format_pax_restricted(a);
+    assert_int_equal(archive_write_open_filename(a, tar), ARCHIVE_OK);
+    archive_entry_set_pathname(e, "fine.txt");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, 2);
+    archive_write_header(a, e);
+    archive_write_data(a, "ok", 2);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, "a/../../escape.txt");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, 2);
+    archive_write_header(a, e);
+    archive_write_data(a, "no", 2);
+    archive_entry_free(e);
+    archive_write_free(a);
+
+    assert_int_equal(ferry_source_open(tar, &src), 0);
+    assert_int_equal(ferry_archive_extract(src, dest, NULL, NULL), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_SECURITY);
+    assert_non_null(strstr(ferry_error_message(), "'..' refused"));
+    ferry_source_free(src);
+    assert_int_equal(stat(dest, &st), -1);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checksum),
+        cmocka_unit_test(test_extent_push),
+        cmocka_unit_test(test_probe),
+        cmocka_unit_test(test_qcow2_header),
+        cmocka_unit_test(test_vmdk_extent_escape),
+        cmocka_unit_test(test_sink),
+        cmocka_unit_test(test_import_raw_and_gzip),
+        cmocka_unit_test(test_archive_refusal),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
