@@ -81,6 +81,7 @@ struct ferry_vm_def {
     enum ferry_vm_firmware firmware;
     bool secure_boot;
     bool firmware_known;   /* the source stated it (else BIOS by default) */
+    bool tpm;              /* a virtual TPM (its state cannot be carried over) */
 
     unsigned vcpus;
     unsigned sockets, cores, threads;  /* 0 = not stated */

@@ -224,6 +224,9 @@ libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
         def->firmware_known = true;
     }
 
+    FERRY_AUTOPTR(xmlXPathObject) tpm = ferry_xml_nodes(ctx, NULL, "/domain/devices/tpm");
+    def->tpm = tpm && tpm->nodesetval && tpm->nodesetval->nodeNr > 0;
+
     if (parse_disks(in, ctx, def) < 0 || parse_nics(in, ctx, def) < 0)
         return -1;
 

@@ -215,6 +215,10 @@ vbox_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
               X("Hardware") "/" X("Firmware") "/@secureBoot)");
     def->secure_boot = def->firmware == FERRY_FW_EFI && ferry_parse_truthy(sb);
 
+    FERRY_AUTOFREE char *tpm =
+        ferry_xml_str(x, m, "string(" X("Hardware") "/" X("TrustedPlatformModule") "/@type)");
+    def->tpm = tpm && strcmp(tpm, "None");
+
     if (parse_storage(in, x, m, def) < 0 || parse_network(in, x, m, def) < 0)
         return -1;
 

@@ -487,6 +487,8 @@ vmx_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
             def->secure_boot = true;
     }
 
+    def->tpm = ferry_parse_truthy(vmx_get(&v, "vtpm.present"));
+
     /* Disks: every present slot on every controller kind. */
     for (size_t i = 0; i < v.n; i++) {
         const char *key = v.e[i].key;

@@ -568,6 +568,13 @@ ferry_kubevirt_emit(const struct ferry_vm_def *def, const char *name,
     if (emit_disks(&e, name, o, dvts, disks, volumes) < 0 ||
         emit_nics(&e, o, ifaces, networks) < 0)
         return -1;
+    if (def->tpm) {
+        /* A fresh vTPM: the source's TPM state (BitLocker keys ...) stays behind. */
+        add(devices, "tpm", jobj());
+        ferry_log_warn("'%s': %s: virtual TPM added empty; the source TPM's state is not "
+                       "carried over (suspend BitLocker or similar before migrating)",
+                       e.src, def->name);
+    }
     if (def->nnics == 0)
         /* Without this KubeVirt would add a pod interface the source never had. */
         add(devices, "autoattachPodInterface", json_object_new_boolean(false));

@@ -14,7 +14,7 @@
 set -u
 : "${FERRY_BIN:?}" "${FERRY_SRC:?}"
 DIR="$FERRY_SRC/tests/golden/convert"
-CONV="$FERRY_BIN/ferry-converter"
+CONV="$(cd "$FERRY_BIN" && pwd)/ferry-converter"
 export FERRY_LOG_FORMAT=text
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM

@@ -1,0 +1,203 @@
+#!/bin/sh
+# ferry-converter against virt-v2v -o kubevirt, on the same inputs, in one run.
+#
+# Builds (once, cached in $FERRY_BENCH_CACHE) a real Debian 12 guest disk:
+# debootstrap --variant=minbase with a kernel, initramfs-tools and GRUB, made
+# into a partitioned disk by virt-make-fs, as a VMware VMDK.  Then a VMware
+# .vmx (SCSI disk, two NICs with MACs, an ISO on the IDE CD-ROM, BIOS) and an
+# OVA of the same VM, and for each:
+#   virt-v2v -i vmx|ova ... -o kubevirt -os OUT      (metadata + in-guest conversion)
+#   ferry-converter ...                              (metadata only; median of 5)
+# and a table of what each output keeps: disks, NICs, MACs, firmware, boot
+# order, whether it passes the KubeVirt/CDI schemas, and the wall time.
+#
+# usage: bench/converter.sh [BUILD_DIR]       (root; ~8 min the first time)
+set -eu
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN="${1:-$SRC/build}/bin"
+SHARED="${FERRY_SHARED:-$SRC/../shared}"
+CACHE="${FERRY_BENCH_CACHE:-/var/tmp/ferry-bench-converter}"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT INT TERM
+export LIBGUESTFS_BACKEND="${LIBGUESTFS_BACKEND:-direct}"
+# KVM under nested virtualization aborts qemu on this kind of machine: TCG.
+export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}"
+export FERRY_LOG_FORMAT=text
+mkdir -p "$CACHE"
+
+now() { date +%s.%N; }
+elapsed() { echo "$1 $2" | awk '{printf "%.2f", $2 - $1}'; }
+
+# --- the guest disk ---------------------------------------------------------
+if [ ! -f "$CACHE/guest.vmdk" ]; then
+    for t in debootstrap virt-make-fs qemu-img; do
+        command -v $t >/dev/null || { echo "bench: $t missing (scripts/install-deps.sh)"; exit 77; }
+    done
+    echo "building a Debian 12 guest (debootstrap minbase + kernel + grub) ..."
+    t0=$(now)
+    rm -rf "$CACHE/root"
+    DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase \
+        --include=linux-image-amd64,initramfs-tools,grub-pc,systemd-sysv,ifupdown \
+        bookworm "$CACHE/root" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1
+    kver=$(ls "$CACHE/root/lib/modules" | head -1)
+    cat > "$CACHE/root/etc/fstab" <<EOF
+/dev/sda1 / ext4 defaults 0 1
+EOF
+    mkdir -p "$CACHE/root/boot/grub"
+    cat > "$CACHE/root/boot/grub/grub.cfg" <<EOF
+set default=0
+set timeout=1
+menuentry 'Debian GNU/Linux' {
+    insmod ext2
+    set root='hd0,msdos1'
+    linux /boot/vmlinuz-$kver root=/dev/sda1 ro console=ttyS0
+    initrd /boot/initrd.img-$kver
+}
+EOF
+    echo "bench-guest" > "$CACHE/root/etc/hostname"
+    echo "debootstrap: $(elapsed "$t0" "$(now)") s"
+    t0=$(now)
+    virt-make-fs --partition=mbr --type=ext4 --format=raw --size=+256M \
+        "$CACHE/root" "$CACHE/guest.raw"
+    qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$CACHE/guest.raw" \
+        "$CACHE/guest.vmdk"
+    rm -f "$CACHE/guest.raw"
+    echo "virt-make-fs + vmdk: $(elapsed "$t0" "$(now)") s"
+fi
+
+# --- the VMware definitions -------------------------------------------------
+cp "$CACHE/guest.vmdk" "$WORK/bench-guest.vmdk"
+head -c 4194304 /dev/zero > "$WORK/tools.iso"
+cat > "$WORK/bench-guest.vmx" <<'EOF'
+.encoding = "UTF-8"
+config.version = "8"
+virtualHW.version = "19"
+displayName = "bench-guest"
+guestOS = "debian12-64"
+memSize = "2048"
+numvcpus = "2"
+cpuid.coresPerSocket = "2"
+scsi0.present = "TRUE"
+scsi0.virtualDev = "pvscsi"
+scsi0:0.present = "TRUE"
+scsi0:0.deviceType = "scsi-hardDisk"
+scsi0:0.fileName = "bench-guest.vmdk"
+ide1:0.present = "TRUE"
+ide1:0.deviceType = "cdrom-image"
+ide1:0.fileName = "tools.iso"
+ethernet0.present = "TRUE"
+ethernet0.virtualDev = "vmxnet3"
+ethernet0.networkName = "VM Network"
+ethernet0.addressType = "generated"
+ethernet0.generatedAddress = "00:0c:29:be:c0:01"
+ethernet1.present = "TRUE"
+ethernet1.virtualDev = "e1000"
+ethernet1.networkName = "Backup"
+ethernet1.addressType = "static"
+ethernet1.address = "00:50:56:00:be:02"
+EOF
+cap=$(qemu-img info --output=json "$WORK/bench-guest.vmdk" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
+cat > "$WORK/bench-guest.ovf" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
+  <References><File ovf:href="bench-guest.vmdk" ovf:id="file1"/></References>
+  <DiskSection><Info>disks</Info>
+    <Disk ovf:capacity="$cap" ovf:capacityAllocationUnits="byte" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <NetworkSection><Info>nets</Info><Network ovf:name="VM Network"/><Network ovf:name="Backup"/></NetworkSection>
+  <VirtualSystem ovf:id="bench-guest">
+    <Info>A virtual machine</Info>
+    <Name>bench-guest</Name>
+    <OperatingSystemSection ovf:id="96" vmw:osType="debian12_64Guest"><Info>os</Info></OperatingSystemSection>
+    <VirtualHardwareSection><Info>hw</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemType>vmx-19</vssd:VirtualSystemType></System>
+      <Item><rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits><rasd:ElementName>2 CPU</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity><vmw:CoresPerSocket ovf:required="false">2</vmw:CoresPerSocket></Item>
+      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>2048MB</rasd:ElementName><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>2048</rasd:VirtualQuantity></Item>
+      <Item><rasd:Address>0</rasd:Address><rasd:ElementName>SCSI0</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>Hard disk 1</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID><rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:Address>00:0c:29:be:c0:01</rasd:Address><rasd:Connection>VM Network</rasd:Connection><rasd:ElementName>nic0</rasd:ElementName><rasd:InstanceID>5</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+      <Item><rasd:Address>00:50:56:00:be:02</rasd:Address><rasd:Connection>Backup</rasd:Connection><rasd:ElementName>nic1</rasd:ElementName><rasd:InstanceID>6</rasd:InstanceID><rasd:ResourceSubType>E1000</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="bios"/>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+EOF
+(cd "$WORK" && tar --format=ustar -cf bench-guest.ova bench-guest.ovf bench-guest.vmdk)
+
+# --- what an output keeps ---------------------------------------------------
+# disks, NICs, MACs, firmware, bootOrder entries, schema check
+summarize() {
+    python3 - "$1" "$SHARED/tools/validate-manifests" <<'PY'
+import json, subprocess, sys, yaml
+path, validate = sys.argv[1], sys.argv[2]
+text = open(path).read()
+docs = [d for d in yaml.safe_load_all(text) if d]
+vm = next((d for d in docs if d.get("kind") in ("VirtualMachine", "VirtualMachineInstance")), {})
+spec = vm.get("spec", {})
+if vm.get("kind") == "VirtualMachine":
+    spec = spec.get("template", {}).get("spec", {})
+dom = spec.get("domain", {})
+dev = dom.get("devices", {})
+disks = dev.get("disks", [])
+nics = dev.get("interfaces", [])
+macs = sum(1 for n in nics if n.get("macAddress"))
+fw = dom.get("firmware", {}).get("bootloader", {})
+fw = "efi" if "efi" in fw else "bios" if "bios" in fw else "-"
+boot = sum(1 for d in disks + nics if "bootOrder" in d)
+cd = sum(1 for d in disks if "cdrom" in d)
+models = ",".join(sorted(set(n.get("model", "?") for n in nics))) or "-"
+vols = ",".join(sorted(set(k for v in spec.get("volumes", []) for k in v if k != "name"))) or "-"
+r = subprocess.run(["python3", validate, path], capture_output=True, text=True)
+ok = "yes" if r.returncode == 0 else "no (%d problems)" % r.stdout.count("\n")
+print(f"{vm.get('kind','?')}|{len(disks)} ({cd} cdrom)|{len(nics)} [{models}]|{macs}|{fw}|{boot}|{vols}|{ok}")
+PY
+}
+
+row() { # name file seconds
+    s=$(summarize "$2")
+    echo "| $1 | $(echo "$s" | sed 's/|/ | /g') | $3 |"
+}
+
+median5() { # command... ; prints median seconds
+    for i in 1 2 3 4 5; do
+        t0=$(now); "$@" >/dev/null 2>&1; elapsed "$t0" "$(now)"; echo
+    done | sort -n | sed -n 3p
+}
+
+echo
+echo "source VM: 1 SCSI disk ($cap bytes, Debian 12), 1 IDE CD-ROM ISO, 2 NICs (vmxnet3 generated MAC, e1000 static MAC), BIOS"
+echo
+echo "| tool / input | kind | disks | NICs [models] | MACs | firmware | bootOrder | volumes | validates | time (s) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for in in vmx ova; do
+    f="$WORK/bench-guest.$in"
+    "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup >"$WORK/ferry-$in.yaml" 2>"$WORK/ferry-$in.err"
+    t=$(median5 "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup)
+    row "ferry-converter -i $in" "$WORK/ferry-$in.yaml" "$t (median of 5)"
+    if command -v virt-v2v >/dev/null; then
+        mkdir -p "$WORK/v2v-$in"
+        t0=$(now)
+        if virt-v2v -i "$in" "$f" -o kubevirt -os "$WORK/v2v-$in" -on bench-guest \
+                >"$WORK/v2v-$in.log" 2>&1; then
+            t=$(elapsed "$t0" "$(now)")
+            row "virt-v2v -i $in -o kubevirt" "$(ls "$WORK"/v2v-$in/*.yaml | head -1)" "$t"
+        else
+            t=$(elapsed "$t0" "$(now)")
+            echo "| virt-v2v -i $in -o kubevirt | failed after $t s: $(grep -m1 'error' "$WORK/v2v-$in.log" | cut -c1-100) |||||||||"
+        fi
+    else
+        echo "| virt-v2v -i $in | not installed |||||||||"
+    fi
+done
+echo
+echo "ferry-converter output (vmx):"
+echo '```yaml'
+cat "$WORK/ferry-vmx.yaml"
+echo '```'
+if ls "$WORK"/v2v-vmx/*.yaml >/dev/null 2>&1; then
+    echo "virt-v2v output (vmx):"
+    echo '```yaml'
+    cat "$WORK"/v2v-vmx/*.yaml
+    echo '```'
+    python3 "$SHARED/tools/validate-manifests" "$WORK"/v2v-vmx/*.yaml || true
+fi
