@@ -399,6 +399,8 @@ copy_node(json_object *o)
 {
     json_object *c = NULL;
 
+    if (!o) /* an anchored null: "a: &n" */
+        return NULL;
     if (json_object_deep_copy(o, &c, NULL) < 0)
         ferry_oom();
     return c;

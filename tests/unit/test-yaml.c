@@ -144,6 +144,8 @@ test_flow_and_block(void **state)
                         "\"c\":[],\"d\":{}}");
 }
 
+static void expect_error(const char *text, const char *want);
+
 static void
 test_anchors_and_merge(void **state)
 {
@@ -163,6 +165,12 @@ test_anchors_and_merge(void **state)
     assert_json_eq(ferry_json_get(doc, "list"), "{\"w\":20,\"z\":30,\"x\":1}");
     /* a quoted "<<" is an ordinary key */
     assert_json_eq(ferry_json_get(doc, "quoted"), "{\"<<\":{\"x\":1,\"w\":2}}");
+
+    /* an anchored null (found by fuzz-yaml) */
+    FERRY_AUTOPTR(json_object) nul = parse_one("a: &n\nb: *n\nc: [*n]\n");
+    assert_json_eq(nul, "{\"a\":null,\"b\":null,\"c\":[null]}");
+    expect_error("b: &b\nm:\n  <<: [*b, {z: 2}]\n",
+                 "'vm.yaml': line 3, column 7: map merge requires map or sequence of maps as the value");
 
     /* aliases are copies: changing one leaves the others alone */
     ferry_json_set_int(doc, "one.x", 99);
