@@ -249,7 +249,7 @@ host_resource(struct ovf_ctx *c, const char *vsname, const char *where, const ch
 }
 
 struct controller {
-    char *id;
+    const char *id;
     enum ferry_vm_bus bus;
     int index;
 };
@@ -293,6 +293,7 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
     int n = items && items->nodesetval ? items->nodesetval->nodeNr : 0;
     struct controller ctrls[64];
     size_t nctrl = 0;
+    FERRY_AUTOSTRV char **ctrl_ids = NULL;   /* owns ctrls[].id */
     int per_bus[FERRY_BUS_FDC + 1] = {0};
     bool have_mem = false, have_cpu = false;
 
@@ -349,7 +350,8 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             uint64_t a;
             int index = addr && ferry_parse_u64(addr, &a) ? (int)a : per_bus[bus];
             per_bus[bus]++;
-            ctrls[nctrl].id = FERRY_STEAL(iid);
+            ferry_strv_push(&ctrl_ids, iid ? iid : "");
+            ctrls[nctrl].id = ctrl_ids[ferry_strv_len(ctrl_ids) - 1];
             ctrls[nctrl].bus = bus;
             ctrls[nctrl].index = index;
             nctrl++;
