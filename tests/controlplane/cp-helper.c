@@ -3,7 +3,9 @@
  * the controller run without a libvirt:
  *   cp-helper node-heartbeat NAME      create/refresh Node NAME, Ready=True now
  *   cp-helper vmi-release NS NAME      remove ferry.io/node-cleanup from a VMI
- *   cp-helper vmi-phase NS NAME PHASE  set a VMI's status.phase (Running, Failed ...) */
+ *   cp-helper vmi-phase NS NAME PHASE  set a VMI's status.phase (Running, Failed ...)
+ *   cp-helper dv-phase NS NAME PHASE   set a DataVolume's status.phase (to replay a
+ *                                      controller that died before its status write) */
 #include "common/error.h"
 #include "common/json.h"
 #include "common/object.h"
@@ -43,17 +45,18 @@ heartbeat(struct ferry_store *st, const char *name)
 }
 
 static int
-vmi_edit(struct ferry_store *st, const char *ns, const char *name, const char *phase)
+vmi_edit(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+         const char *name, const char *phase)
 {
     for (int attempt = 0; attempt < 20; attempt++) {
         json_object *vmi = NULL, *out = NULL;
         int r;
 
-        if (ferry_store_get(st, ferry_resource_vmi, ns, name, &vmi) < 0)
+        if (ferry_store_get(st, res, ns, name, &vmi) < 0)
             return -1;
         if (phase) {
             ferry_json_set_string(vmi, "status.phase", phase);
-            if (strcmp(phase, "Running") == 0)
+            if (strcmp(phase, "Running") == 0 && res == ferry_resource_vmi)
                 ferry_condition_set(vmi, "Ready", "True", NULL, NULL);
             r = ferry_store_update_status(st, vmi, &out);
         } else {
@@ -89,9 +92,11 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "node-heartbeat") == 0)
         r = heartbeat(st, argv[2]);
     else if (strcmp(argv[1], "vmi-release") == 0 && argc == 4)
-        r = vmi_edit(st, argv[2], argv[3], NULL);
+        r = vmi_edit(st, ferry_resource_vmi, argv[2], argv[3], NULL);
     else if (strcmp(argv[1], "vmi-phase") == 0 && argc == 5)
-        r = vmi_edit(st, argv[2], argv[3], argv[4]);
+        r = vmi_edit(st, ferry_resource_vmi, argv[2], argv[3], argv[4]);
+    else if (strcmp(argv[1], "dv-phase") == 0 && argc == 5)
+        r = vmi_edit(st, ferry_resource_dv, argv[2], argv[3], argv[4]);
     else
         fprintf(stderr, "cp-helper: bad arguments\n");
     if (r < 0 && ferry_error_message()[0])

@@ -97,11 +97,11 @@ handler_release() { "$CPH" vmi-release "${2:-default}" "$1" || fail "cannot rele
 
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
 wait_for() {
-    n=$(( $1 * 10 )); shift
-    while [ $n -gt 0 ]; do
+    end=$(( $(date +%s) + $1 )); shift
+    while :; do
         if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1; n=$((n - 1))
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.1
     done
-    return 1
 }
 field_is() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }

@@ -1,0 +1,83 @@
+#!/bin/sh
+# ferry-controller SIGKILLed at several points of an import and restarted
+# converges: the DataVolume ends Succeeded with the exact bytes; no two
+# importers ever run for one volume (sampled all along); an importer does not
+# outlive its controller; a disk.img nobody vouches for is imported again; a
+# done record for the DV's uid is honoured without importing again.
+. "$(dirname "$0")/lib.sh"
+need_importer
+LIMIT_RATE=2m start_nginx
+head -c 16777216 /dev/urandom > "$T/www/big.raw"; chmod 644 "$T/www/big.raw"
+DEST="$FERRY_STATE_DIR/volumes/default/crash1/disk.img"
+
+# Sampler: the most importers ever seen at once for crash1's volume.
+( max=0
+  while :; do
+      n=$(pgrep -fc "ferry-importer .*volumes/default/crash1/disk.img" 2>/dev/null || true)
+      [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$T/max-importers"; }
+      sleep 0.02
+  done ) &
+PIDS="$PIDS $!"
+
+cat > "$T/dv.yaml" <<YAML
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: crash1
+spec:
+  source:
+    http:
+      url: http://127.0.0.1:$PORT/slow/big.raw
+  storage:
+    resources:
+      requests:
+        storage: 16Mi
+YAML
+start_controller --import-backoff 200
+"$FERRY" apply -f "$T/dv.yaml" >/dev/null || fail "apply"
+
+importer_gone() { ! pgrep -f "ferry-importer .*volumes/default/crash1/disk.img" >/dev/null; }
+
+# 1: as soon as the import is in progress.
+wait_for 20 field_is dv crash1 status.phase ImportInProgress || fail "never ImportInProgress"
+kill_controller
+wait_for 5 importer_gone || fail "the importer outlived its controller"
+[ ! -e "$DEST" ] || fail "disk.img exists after a killed import"
+start_controller --import-backoff 200
+
+# 2 and 3: mid-transfer, twice, at different progress.
+for _ in 1 2; do
+    wait_for 30 sh -c "p=\$('$FERRY' get dv crash1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"].get(\"progress\",\"\"))'); case \"\$p\" in N/A|''|100.0%) exit 1;; esac" ||
+        fail "no progress reported"
+    sleep 0.5
+    kill_controller
+    wait_for 5 importer_gone || fail "the importer outlived its controller"
+    start_controller --import-backoff 200
+done
+"$FERRY" wait dv/crash1 --for=jsonpath='{.status.phase}'=Succeeded --timeout=90s >/dev/null || fail "not Succeeded"
+cmp "$T/www/big.raw" "$DEST" || fail "bytes differ"
+# 1: the sampler saw the importer, and never two.
+[ "$(cat "$T/max-importers" 2>/dev/null || echo 0)" = 1 ] || fail "importers at once: $(cat "$T/max-importers" 2>/dev/null || echo none seen)"
+[ "$(field dv crash1 status.restartCount)" = 0 ] || fail "a controller crash counted as an import failure"
+
+# 4: a controller that died after import.done but before its status write:
+# the next one finishes the status without importing again.
+"$CPH" dv-phase default crash1 ImportInProgress || fail "dv-phase"
+starts=$(grep -c 'import default/crash1: started' "$T/controller.log")
+kill_controller
+start_controller --import-backoff 200
+wait_for 20 field_is dv crash1 status.phase Succeeded || fail "done record not honoured"
+[ "$(grep -c 'import default/crash1: started' "$T/controller.log")" = "$starts" ] || fail "imported again despite the done record"
+cmp "$T/www/big.raw" "$DEST" || fail "bytes differ after replay"
+
+# 5: a disk.img without a done record (an importer of a dead controller that
+# may have written anything) is never taken for a finished import.
+kill_controller
+mkdir -p "$FERRY_STATE_DIR/volumes/default/stale"
+head -c 1048576 /dev/zero > "$FERRY_STATE_DIR/volumes/default/stale/disk.img"
+sed -e 's/crash1/stale/' -e 's|/slow/big.raw|/big.raw|' "$T/dv.yaml" > "$T/stale.yaml"
+"$FERRY" apply -f "$T/stale.yaml" >/dev/null || fail "apply stale"
+start_controller --import-backoff 200
+"$FERRY" wait dv/stale --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s >/dev/null || fail "stale not Succeeded"
+cmp "$T/www/big.raw" "$FERRY_STATE_DIR/volumes/default/stale/disk.img" || fail "stale bytes were kept"
+echo PASS
