@@ -15,3 +15,11 @@ if(TARGET ferry-converter)
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/inspect.sh
     LABELS integration slow TIMEOUT 600)
 endif()
+
+# Every input parser behind one fuzz target; the golden inputs are its seeds.
+if(TARGET ferry-converter-lib AND COMMAND ferry_fuzz_target)
+  ferry_fuzz_target(fuzz-converter
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-converter.c
+    LIBS ferry-converter-lib
+    CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert)
+endif()
