@@ -1,6 +1,7 @@
 # ferry-converter tests.
 #  converter-golden   every tests/golden/convert/<case> input -> .yaml/.err, and every
 #                     .yaml through validate-manifests (tests/converter/golden.sh)
+#  converter-cli      usage errors (exit 2), --help/--version, --name, JSON List
 #  converter-unit     OS map, MAC/UUID normalizers, image header sizes (cmocka)
 #  converter-inspect  --inspect on a tiny Linux disk built at test time (slow:
 #                     the libguestfs appliance)
@@ -8,6 +9,9 @@ if(TARGET ferry-converter)
   ferry_script_test(converter-golden
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh
     LABELS golden TIMEOUT 240)
+  ferry_script_test(converter-cli
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/cli.sh
+    LABELS integration TIMEOUT 60)
   ferry_unit_test(converter-unit
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-converter.c
     LIBS ferry-converter-lib)
