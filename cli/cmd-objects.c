@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,22 @@ const char *
 cli_namespace(const char *opt_ns)
 {
     return opt_ns ? opt_ns : "default";
+}
+
+char *
+cli_self_dir(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash;
+
+    if (n <= 0)
+        return ferry_strdup(".");
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    return ferry_strdup(self);
 }
 
 char *

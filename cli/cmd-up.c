@@ -178,7 +178,8 @@ cmd_up(int argc, char **argv)
     }
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(daemons); i++) {
         const char *prog = daemons[i];
-        FERRY_AUTOFREE char *path = ferry_printf("%s/%s", ferry_cli_bindir(), prog);
+        FERRY_AUTOFREE char *dir = cli_self_dir();
+        FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, prog);
         FERRY_AUTOSTRV char **args = NULL;
         pid_t pid = running_pid(prog);
 

@@ -69,7 +69,8 @@ wait_phase(struct ferry_store *st, const char *ns, const char *name, const char 
 static int
 run_importer(const char *image, const char *dest, const char *size_bytes, int lock_fd)
 {
-    FERRY_AUTOFREE char *importer = ferry_printf("%s/ferry-importer", ferry_cli_bindir());
+    FERRY_AUTOFREE char *bin = cli_self_dir();
+    FERRY_AUTOFREE char *importer = ferry_printf("%s/ferry-importer", bin);
     char abs[PATH_MAX];
     int pfd[2];
     pid_t pid;

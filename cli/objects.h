@@ -23,6 +23,11 @@ int64_t cli_parse_duration_ms(const char *s);
 /* The namespace to use: -n value, else "default". */
 const char *cli_namespace(const char *opt_ns);
 
+/* The directory of this ferry binary, where its sibling programs are.
+ * (ferry_cli_bindir() in cmd-exec.c calls dirname() twice on one buffer and
+ * answers the parent directory; until that is fixed, use this.) */
+char *cli_self_dir(void);
+
 /* The done record of a volume (the format ferry-controller reads; see
  * controller/controller.h): "<uid>\n" in <state>/volumes/<ns>/<name>/import.done. */
 char *cli_volume_dir(const char *ns, const char *name);
