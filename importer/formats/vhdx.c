@@ -414,6 +414,11 @@ vhdx_replay_log(struct vhdx *v, const uint8_t *h)
             if (memcmp(d, "zero", 4) == 0) {
                 op.len = le64(d + 8);
             } else {
+                if (used >= log_len / LOG_SECTOR) {
+                    ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the log's active sequence writes more sectors than the log holds",
+                                v->name);
+                    goto out;
+                }
                 uint8_t *sec = v->logdata + used * LOG_SECTOR;
                 const uint8_t *ds = e + data * LOG_SECTOR;
                 memcpy(sec, d + 8, 8);                          /* leading bytes */

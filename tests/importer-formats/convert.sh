@@ -58,6 +58,8 @@ vhdx-dynamic-1m vhdx block_size=1M
 vhdx-dynamic-8m vhdx block_size=8M
 vhdx-dynamic-64m vhdx block_size=64M
 vhdx-fixed vhdx subformat=fixed
+vhdx-dynamic-nozero vhdx block_state_zero=off
+vhdx-fixed-nozero vhdx subformat=fixed,block_state_zero=off
 EOF
 
 count=0
