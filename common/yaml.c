@@ -36,9 +36,10 @@
  * billion-laughs document costs milliseconds, not gigabytes.
  *
  * The emitter drives libyaml's emitter with the same resolver in reverse: a
- * string is written plain unless a reader would type it as something else
- * (then double-quoted, as go-yaml does) or libyaml decides plain is not
- * allowed (then single-quoted); strings with newlines become literal blocks.
+ * string is written plain unless a reader would type it as something else,
+ * or it looks like a timestamp or a base-60 number (then double-quoted, as
+ * go-yaml does), or libyaml decides plain is not allowed (then
+ * single-quoted); strings with newlines become literal blocks.
  */
 #include "common/yaml.h"
 #include "common/cleanup.h"
@@ -276,6 +277,65 @@ is_base60_float(const char *s)
         while (isdigit((unsigned char)*p) || *p == '_')
             p++;
     }
+    return *p == '\0';
+}
+
+/* Digits at *p: how many (at most max), their value in *ret. */
+static int
+digits(const char **p, int max, int *ret)
+{
+    int n = 0, v = 0;
+
+    while (n < max && isdigit((unsigned char)**p)) {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    *ret = v;
+    return n;
+}
+
+/* go-yaml v2's parseTimestamp: "2006-1-2", "2006-1-2T15:4:5.999999999Z07:00"
+ * (also with 't'), "2006-1-2 15:4:5.999999999".  Such strings stay strings
+ * when read into interface{}, but go-yaml's encoder quotes them (kubectl
+ * writes creationTimestamp: "2026-11-26T15:04:05Z"), and so do we. */
+static bool
+is_timestamp(const char *s)
+{
+    const char *p = s;
+    int v, sep;
+
+    if (digits(&p, 4, &v) != 4 || *p++ != '-')
+        return false;
+    if (digits(&p, 2, &v) < 1 || v < 1 || v > 12 || *p++ != '-')
+        return false;
+    if (digits(&p, 2, &v) < 1 || v < 1 || v > 31)
+        return false;
+    if (!*p)
+        return true;
+    sep = *p++;
+    if (sep != 'T' && sep != 't' && sep != ' ')
+        return false;
+    if (digits(&p, 2, &v) < 1 || v > 23 || *p++ != ':')
+        return false;
+    if (digits(&p, 2, &v) < 1 || v > 59 || *p++ != ':')
+        return false;
+    if (digits(&p, 2, &v) < 1 || v > 59)
+        return false;
+    if (*p == '.') {
+        p++;
+        if (digits(&p, 9, &v) < 1)
+            return false;
+    }
+    if (sep == ' ')
+        return *p == '\0';
+    if (*p == 'Z')
+        return p[1] == '\0';
+    if (*p != '+' && *p != '-')
+        return false;
+    p++;
+    if (digits(&p, 2, &v) != 2 || v > 23 || *p++ != ':' || digits(&p, 2, &v) != 2 || v > 59)
+        return false;
     return *p == '\0';
 }
 
@@ -1022,7 +1082,7 @@ emit_string(yaml_emitter_t *e, const char *s, size_t len, bool is_key)
     resolve_plain(s, &r);
     if (strchr(s, '\n'))
         style = is_key ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_LITERAL_SCALAR_STYLE;
-    else if (r.type != R_STR || is_base60_float(s))
+    else if (r.type != R_STR || is_base60_float(s) || is_timestamp(s))
         style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
     yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, 1, 1, style);
     return emit(e, &ev);

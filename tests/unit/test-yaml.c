@@ -297,7 +297,8 @@ test_emit_quoting(void **state)
     const char *json =
         "{\"apiVersion\":\"kubevirt.io/v1\",\"strings\":[\"plain\",\"true\",\"yes\",\"n\",\"1\","
         "\"\",\"null\",\"~\",\"0x1f\",\"1e3\",\"1:20\",\"<<\",\" lead\",\"trail \",\"a: b\",\"#c\","
-        "\"a #c\",\"- x\",\"10Gi\",\"500m\",\"it's\",\"ünïcödé\",\"tab\\there\"],"
+        "\"a #c\",\"- x\",\"10Gi\",\"500m\",\"it's\",\"ünïcödé\",\"tab\\there\","
+        "\"2026-11-26T15:04:05Z\",\"2026-1-2\",\"2026-11-26 15:04:05.5\",\"2026-11-26-x\"],"
         "\"text\":\"#cloud-config\\npassword: x\\n\",\"nofinal\":\"a\\nb\","
         "\"numbers\":[1,-2,1.5,1000.0,1e20,0.1],\"flags\":[true,false,null],"
         "\"empty\":{},\"none\":[],\"key with: colon\":1,\"true\":2,\"3\":3}";
@@ -331,6 +332,10 @@ test_emit_quoting(void **state)
                         "- it's\n"
                         "- ünïcödé\n"
                         "- \"tab\\there\"\n"
+                        "- \"2026-11-26T15:04:05Z\"\n"
+                        "- \"2026-1-2\"\n"
+                        "- \"2026-11-26 15:04:05.5\"\n"
+                        "- 2026-11-26-x\n"
                         "text: |\n"
                         "  #cloud-config\n"
                         "  password: x\n"
