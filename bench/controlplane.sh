@@ -1,0 +1,58 @@
+#!/bin/sh
+# Control plane benchmark (issue 5): apply N VirtualMachines (Halted) to a
+# fresh store with ferry-controller running, and report
+#   - the time `ferry apply` takes for all N (one process, admission included),
+#   - the time until every VM is reconciled (printableStatus Stopped),
+#   - the controller's resident memory (VmRSS and peak VmHWM) afterwards,
+#   - `ferry get vms` latency over the N objects (median of 5), and -o json.
+# Usage: bench/controlplane.sh [BINDIR] [N]   (BINDIR default build/bin, N 1000)
+set -eu
+BIN=${1:-$(dirname "$0")/../build/bin}
+N=${2:-1000}
+BIN=$(cd "$BIN" && pwd)
+T=$(mktemp -d /tmp/ferry-bench-cp.XXXXXX)
+export FERRY_STATE_DIR="$T/state" FERRY_LOG_FORMAT=text
+mkdir -p "$FERRY_STATE_DIR"
+CTL=""
+trap '[ -n "$CTL" ] && kill "$CTL" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+
+now() { date +%s.%N; }
+since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+
+i=0
+while [ $i -lt "$N" ]; do
+    printf -- '---\napiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: vm%04d\n  labels:\n    bench: cp\nspec:\n  runStrategy: Halted\n  template:\n    spec:\n      domain:\n        devices: {}\n        resources:\n          requests:\n            memory: 64Mi\n' "$i"
+    i=$((i + 1))
+done > "$T/vms.yaml"
+
+"$BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" > "$T/controller.log" 2>&1 &
+CTL=$!
+sleep 0.5
+
+t0=$(now)
+"$BIN/ferry" apply -f "$T/vms.yaml" > /dev/null
+t_apply=$(since "$t0")
+while :; do
+    n=$("$BIN/ferry" get vms --no-headers 2>/dev/null | grep -c ' Stopped ' || true)
+    [ "$n" -ge "$N" ] && break
+    sleep 0.2
+done
+t_all=$(since "$t0")
+
+rss=$(awk '/^VmRSS/ {print $2}' /proc/$CTL/status)
+hwm=$(awk '/^VmHWM/ {print $2}' /proc/$CTL/status)
+
+lat() {
+    for _ in 1 2 3 4 5; do
+        s=$(now); "$BIN/ferry" get vms "$@" > /dev/null; since "$s"; echo
+    done | sort -n | sed -n 3p
+}
+get_table=$(lat)
+get_json=$(lat -o json)
+
+echo "controlplane: $N VMs (Halted)"
+echo "  ferry apply of $N VMs:                 ${t_apply} s"
+echo "  apply start -> all printableStatus Stopped: ${t_all} s"
+echo "  ferry-controller RSS after:            $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
+echo "  ferry get vms (table), median of 5:    ${get_table} s"
+echo "  ferry get vms -o json, median of 5:    ${get_json} s"
