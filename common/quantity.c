@@ -138,21 +138,21 @@ interpret(const char *suf, int *ret_base, int *ret_exp, char *ret_format)
     if (strlen(suf) > 1 && (suf[0] == 'e' || suf[0] == 'E')) {
         /* Go's strconv.ParseInt(suf[1:], 10, 32) */
         const char *p = suf + 1;
-        long v = 0;
+        long long v = 0;
 
         if (*p == '+' || *p == '-')
             p++;
         if (!*p)
             return false;
         for (; *p; p++) {
-            if (!is_digit(*p) || v > 100000000)
+            if (!is_digit(*p))
                 return false;
             v = v * 10 + (*p - '0');
+            if (v > 2147483647LL + (suf[1] == '-'))
+                return false;
         }
-        if (v > 2147483647L)
-            return false;
         *ret_base = 10;
-        *ret_exp = suf[1] == '-' ? -(int)v : (int)v;
+        *ret_exp = (int)(suf[1] == '-' ? -v : v);
         *ret_format = 'e';
         return true;
     }

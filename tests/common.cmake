@@ -70,3 +70,5 @@ ferry_script_test(cli-front-door SCRIPT ${CMAKE_SOURCE_DIR}/tests/cli/front-door
 ferry_fuzz_target(fuzz-yaml SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-yaml.c
                   CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-yaml
                   DICT ${CMAKE_SOURCE_DIR}/tests/fuzz/yaml.dict)
+ferry_fuzz_target(fuzz-quantity SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-quantity.c
+                  CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-quantity)

@@ -187,7 +187,16 @@ test_out_of_range(void **state)
             fail_msg("'%s' accepted as %lld", big[k], (long long)q.value);
         assert_non_null(strstr(ferry_error_message(), "out of range"));
     }
+    /* exponents are int32, as Go's ParseInt(s, 10, 32) reads them */
+    assert_int_equal(ferry_quantity_parse("1e2147483647", &q), -1);
+    assert_non_null(strstr(ferry_error_message(), "out of range"));
+    assert_int_equal(ferry_quantity_parse("1e2147483648", &q), -1);
+    assert_non_null(strstr(ferry_error_message(), "unable to parse quantity's suffix"));
+    assert_int_equal(ferry_quantity_parse("0e2147483647", &q), 0);
+    assert_int_equal(q.value, 0);
     /* tiny values round up to the smallest unit, huge negative exponents too */
+    assert_int_equal(ferry_quantity_parse("1e-2147483648", &q), 0);
+    assert_int_equal(q.value, 1);
     assert_int_equal(ferry_quantity_parse("1e-1000000", &q), 0);
     assert_int_equal(q.value, 1);
     assert_int_equal(q.milli, 1);
