@@ -13,6 +13,32 @@
  *   The VirtualMachine "web01" is invalid: spec.template.spec.domain.devices.disks[1].name: Not found: "data"
  *   The VirtualMachine "x" is invalid: [spec.running: Invalid value: ..., spec.template...: Required value]
  *
+ * Defaults (kubevirt pkg/defaults, with Ferry as the "cluster configuration"):
+ *   VirtualMachine (create and update), its spec.template.spec only:
+ *     architecture "amd64", domain.machine.type "q35".  Nothing else: the
+ *     VMI defaults are applied when the VMI is created from the template.
+ *   VirtualMachineInstance (create):
+ *     architecture amd64; machine.type q35; cpu.model "host-model"; when
+ *     cpu has no topology: sockets = cpu limit | cpu request (rounded up) | 1,
+ *     cores = threads = 1; requests.cpu = limits.cpu when only the limit is
+ *     given; memory.guest = requests.memory | limits.memory | hugepages
+ *     pageSize; a disk (bus sata, KubeVirt's amd64 default) for every volume
+ *     without one; disk/cdrom/lun bus "sata" where not given; cdrom readonly
+ *     true, tray closed; no interfaces and no networks (and
+ *     autoattachPodInterface not false) -> network "default" {pod: {}} and
+ *     interface "default" {masquerade: {}} (KubeVirt's own default binding
+ *     is bridge, which needs a pod network: masquerade is what works here);
+ *     containerDisk imagePullPolicy Always for :latest/untagged images, else
+ *     IfNotPresent; firmware.uuid random; features: {} and enabled: true in
+ *     each feature given; clock timers present: true; inputs usb/tablet;
+ *     watchdog i6300esb action reset; probe timings; status.memory
+ *     (guestAtBoot/Current/Requested) and status.currentCPUTopology.
+ *   VMI update: the spec may not change ("spec: Forbidden: update of VMI
+ *     object is restricted"); metadata may.  An update re-sending the spec as
+ *     first written (undefaulted) is taken as unchanged.
+ *   DataVolume: no defaults (contentType empty means kubevirt); the spec may
+ *     not change on update ("Cannot update DataVolume Spec").
+ *
  * The OpenAPI documents are read at the first call from $FERRY_OPENAPI_DIR,
  * else the source tree's deploy/openapi (FERRY_SOURCE_DIR), else
  * /usr/share/ferry/openapi: kubevirt-swagger.json and cdi-swagger.json. */
