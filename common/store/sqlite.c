@@ -412,6 +412,9 @@ log_event(struct sqlite_store *s, enum ferry_event_type type, const char *key,
     FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
     const char *rv = ferry_json_get_string(obj, "metadata.resourceVersion");
 
+    ferry_log_debug("store", "%s %s %s/%s rv %s", ferry_event_type_name(type), key,
+                    ferry_json_get_string(obj, "metadata.namespace") ?: "",
+                    ferry_json_get_string(obj, "metadata.name") ?: "", rv ? rv : "?");
     if (prepare(s, "INSERT INTO events(rv, type, resource, namespace, name, json) "
                    "VALUES(?, ?, ?, ?, ?, ?)", &st) < 0)
         return -1;
@@ -1405,7 +1408,9 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
         }
         usleep(10000 + (tries % 5) * 3000);
     }
-    if (exec(s, "PRAGMA synchronous=NORMAL") < 0)
+    /* the WAL shrinks back after checkpoints instead of keeping its peak size */
+    if (exec(s, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(s, "PRAGMA journal_size_limit=67108864") < 0)
         goto fail;
     for (int tries = 0;; tries++) {
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
