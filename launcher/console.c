@@ -82,7 +82,7 @@ ferry_console_attach(const char *sock, int in_fd, int out_fd, int total_ms, int 
             if (n <= 0) {
                 in_open = false;
                 eof_at = ferry_now_ns();
-                shutdown(fd, SHUT_WR) ;
+                /* no shutdown(SHUT_WR): qemu drops a half-closed client at once */
                 continue;
             }
             if (tty && memchr(buf, CTRL_RIGHT_BRACKET, (size_t)n)) {

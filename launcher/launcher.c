@@ -73,6 +73,7 @@ struct launcher {
     json_object *vmi;
     char *dir, *dom_name, *sock_path;
     const char *uid;
+    const char *dom_uuid; /* spec.domain.firmware.uuid, else the VMI uid (domain.c) */
     bool kvm;
     virConnectPtr conn;
     int lifecycle_cb;
@@ -91,6 +92,7 @@ struct launcher {
     bool quit;
     int exit_code;
     char *logged; /* last status logged */
+    bool grace_expired;
 };
 
 static volatile sig_atomic_t got_signal;
@@ -308,11 +310,20 @@ on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *
 {
     struct launcher *l = opaque;
 
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
     if (strcmp(virDomainGetName(dom), l->dom_name) != 0 || l->final)
+        return 0;
+    /* an older domain of that name, going away after we replaced it */
+    if (l->dom_uuid && virDomainGetUUIDString(dom, uuid) == 0 && strlen(l->dom_uuid) == 36 &&
+        strcasecmp(uuid, l->dom_uuid) != 0)
         return 0;
     ferry_log_debug("launcher", "%s: lifecycle event %d detail %d", l->dom_name, event, detail);
     if (event == VIR_DOMAIN_EVENT_STOPPED) {
-        if (l->stopping || detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
+        if (l->grace_expired)
+            finish(l, "Succeeded", "GracePeriodExpired",
+                   "the guest did not shut down within its grace period and was stopped");
+        else if (l->stopping || detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN)
             finish(l, "Succeeded", "GuestShutdown", "the guest shut down");
         else if (detail == VIR_DOMAIN_EVENT_STOPPED_DESTROYED)
             finish(l, "Failed", "Destroyed", "the domain was destroyed outside Ferry");
@@ -514,6 +525,8 @@ connect_libvirt(int timer, void *opaque)
             virEventUpdateTimeout(l->reconnect_timer, 1000);
         return;
     }
+    if (l->reconnect_timer >= 0)
+        ferry_log_info("%s: reconnected to libvirt", l->dom_name);
     virConnectSetKeepAlive(l->conn, 5, 3);
     virConnectRegisterCloseCallback(l->conn, on_close, l, NULL);
     l->lifecycle_cb = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
@@ -534,6 +547,7 @@ destroy_now(int timer, void *opaque)
         return;
     ferry_log_info("%s: grace period over; destroying the domain", l->dom_name);
     l->stopping = true;
+    l->grace_expired = true;
     if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0)
         ferry_log_warn("%s: destroy: %s", l->dom_name, virt_msg());
     virDomainFree(dom);
@@ -675,6 +689,9 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
         goto out;
     l.dom_name = ferry_domain_name(l.vmi);
     l.uid = ferry_obj_uid(l.vmi);
+    l.dom_uuid = ferry_json_get_string(l.vmi, "spec.domain.firmware.uuid");
+    if (!l.dom_uuid)
+        l.dom_uuid = l.uid;
     l.grace = ferry_json_get_int(l.vmi, "spec.terminationGracePeriodSeconds", 30);
     l.kvm = !o->force_emulation && access("/dev/kvm", R_OK | W_OK) == 0;
     chown_for_qemu(l.dir);

@@ -27,6 +27,10 @@ node_cleanup() {
             virsh -q -c qemu:///system destroy "$x" >/dev/null 2>&1
             virsh -q -c qemu:///system undefine --nvram "$x" >/dev/null 2>&1
         done
+        # qemu of our domains, should libvirtd be down
+        for f in /run/libvirt/qemu/${NS}_${TESTPREFIX:-zz}*.pid; do
+            [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+        done
         # launchers write their pid beside their socket
         for f in "$STATE"/vmis/*/*/launcher.pid; do
             [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
@@ -38,6 +42,15 @@ node_cleanup() {
 }
 
 node_start_libvirtd() {
+    if [ "$OWN_LIBVIRTD" = 1 ] && [ -f "$WORK/virtlogd.pid" ]; then   # a restart
+        libvirtd -d -p "$WORK/libvirtd.pid"
+        i=0
+        until virsh -q -c qemu:///system version >/dev/null 2>&1; do
+            i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
+            sleep 0.1
+        done
+        return 0
+    fi
     if virsh -q -c qemu:///system version >/dev/null 2>&1; then
         node_log "using the libvirtd already running"
         return 0
@@ -53,13 +66,13 @@ node_start_libvirtd() {
     node_log "libvirtd pid $(cat "$WORK/libvirtd.pid") up"
 }
 
-node_stop_libvirtd() {
-    for f in libvirtd virtlogd; do
+node_stop_libvirtd() {   # [DAEMONS]: default both; "libvirtd" for a restart
+    for f in ${1:-libvirtd virtlogd}; do
         if [ -f "$WORK/$f.pid" ]; then
             p=$(cat "$WORK/$f.pid")
-            kill -TERM "$p" 2>/dev/null
+            kill -TERM "$p" 2>/dev/null || true
             i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-            kill -9 "$p" 2>/dev/null
+            kill -9 "$p" 2>/dev/null || true
             rm -f "$WORK/$f.pid"
         fi
     done
@@ -83,7 +96,7 @@ node_setup() {
     node_start_libvirtd
     # KVM on this kind of (nested) host may hang guests: FERRY_NODE_KVM=1 tries it.
     EMU="--force-emulation"
-    [ "${FERRY_NODE_KVM:-0}" = 1 ] && EMU="--allow-emulation"
+    if [ "${FERRY_NODE_KVM:-0}" = 1 ]; then EMU="--allow-emulation"; fi
 }
 
 node_start_handler() {

@@ -1,0 +1,115 @@
+#!/bin/sh
+# A VMI's life on a real libvirtd: Scheduled -> Running within a bound, the
+# marker and the cloud-init user-data seen through `ferry console` (pipe
+# mode), pause/unpause (Paused condition), the VNC socket, graceful deletion
+# (ACPI power button; directory, domain and finalizer gone), a guest that
+# powers itself off (Succeeded), and refusals that fail the VMI clearly.
+. "$FERRY_SRC/tests/node/lib.sh"
+TESTPREFIX=lc
+node_setup
+trap 'rc=$?; [ $rc != 0 ] && [ $rc != 77 ] && dump_logs; node_cleanup; exit $rc' EXIT
+export FERRY_STATE_DIR=$STATE
+FERRY=$FERRY_BIN/ferry
+node_start_handler
+
+# 1. boot with cloud-init
+node_volume lc-a
+EXTRA_DISKS='      - name: ci
+        cdrom:
+          bus: sata' \
+EXTRA_VOLUMES='  - name: ci
+    cloudInitNoCloud:
+      userData: |
+        #cloud-config
+        ferry-test: hello-from-cloud-init' \
+node_vmi_yaml lc-a > "$WORK/lc-a.yaml"
+tool create "$WORK/lc-a.yaml" "$NODE"
+tool wait-phase "$NS" lc-a Running 60
+node_log "lc-a Running"
+tool get "$NS" lc-a > "$WORK/lc-a.json"
+jq -e '.status.nodeName == "testnode" and (.status.interfaces[0].mac | test("^[0-9a-f:]{17}$"))
+       and ([.status.conditions[] | select(.type == "Ready" and .status == "True")] | length == 1)' \
+    "$WORK/lc-a.json" >/dev/null || { cat "$WORK/lc-a.json"; exit 1; }
+virsh -q -c qemu:///system domstate "${NS}_lc-a" | grep -q running
+
+wait_console_log "$NS" lc-a "FERRY-GUEST-MARKER ready" 180
+grep -q "hello-from-cloud-init" "$STATE/vmis/$NS/lc-a/console.log"
+printf 'marker\n' | "$FERRY" console lc-a --linger 3 > "$WORK/console.out"
+grep -q "FERRY-GUEST-MARKER booted" "$WORK/console.out" || { cat "$WORK/console.out"; exit 1; }
+printf 'userdata\n' | "$FERRY" console lc-a --linger 3 > "$WORK/console2.out"
+grep -q "ferry-test: hello-from-cloud-init" "$WORK/console2.out" || { cat "$WORK/console2.out"; exit 1; }
+node_log "marker and user-data seen through ferry console"
+
+# 2. pause / unpause
+"$FERRY" pause vmi lc-a >/dev/null
+tool wait-cond "$NS" lc-a Paused True 20
+virsh -q -c qemu:///system domstate "${NS}_lc-a" | grep -q paused
+"$FERRY" unpause vmi lc-a >/dev/null
+tool wait-cond "$NS" lc-a Paused absent 20
+tool wait-cond "$NS" lc-a Ready True 20
+node_log "pause/unpause"
+
+# 3. vnc socket
+sock=$("$FERRY" vnc lc-a)
+[ -S "$sock" ]
+
+# 4. graceful deletion: ACPI power button, then cleanup and finalizer removal
+tool delete "$NS" lc-a
+tool wait-gone "$NS" lc-a 90
+grep -q 'lc-a: Succeeded: the guest shut down' "$WORK/handler.log" ||
+    { echo "lc-a was not shut down gracefully"; exit 1; }
+[ ! -d "$STATE/vmis/$NS/lc-a" ] || { echo "VMI directory left behind"; exit 1; }
+! virsh -q -c qemu:///system dominfo "${NS}_lc-a" >/dev/null 2>&1 || { echo "domain left behind"; exit 1; }
+node_log "graceful deletion cleaned up"
+
+# 5. a guest that powers itself off: Succeeded
+node_volume lc-b
+EXTRA_DISKS='      - name: ci
+        cdrom:
+          bus: sata' \
+EXTRA_VOLUMES='  - name: ci
+    cloudInitNoCloud:
+      userData: |
+        ferry-guest: poweroff' \
+node_vmi_yaml lc-b > "$WORK/lc-b.yaml"
+tool create "$WORK/lc-b.yaml" "$NODE"
+tool wait-phase "$NS" lc-b Succeeded 180
+tool wait-cond "$NS" lc-b Ready False 10
+node_log "self powered-off guest Succeeded"
+tool delete "$NS" lc-b
+tool wait-gone "$NS" lc-b 60
+
+# 6. refusals: Failed with Synchronized=False carrying the reason
+cat > "$WORK/lc-c.yaml" <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstance
+metadata:
+  name: lc-c
+spec:
+  domain:
+    devices:
+      disks:
+      - name: root
+        disk: {}
+    resources:
+      requests:
+        memory: 64Mi
+  volumes:
+  - name: root
+    containerDisk:
+      image: quay.io/containerdisks/fedora:latest
+YAML
+tool create "$WORK/lc-c.yaml" "$NODE"
+tool wait-phase "$NS" lc-c Failed 30
+tool get "$NS" lc-c | jq -e '.status.conditions[] | select(.type == "Synchronized" and .status == "False")
+                             | .message | test("containerDisk")' >/dev/null
+# a missing volume file
+node_vmi_yaml lc-d no-such-volume > "$WORK/lc-d.yaml"
+tool create "$WORK/lc-d.yaml" "$NODE"
+tool wait-phase "$NS" lc-d Failed 30
+tool get "$NS" lc-d | jq -e '.status.conditions[] | select(.type == "Synchronized") | .message
+                             | test("no-such-volume")' >/dev/null
+tool delete "$NS" lc-c; tool delete "$NS" lc-d
+tool wait-gone "$NS" lc-c 30; tool wait-gone "$NS" lc-d 30
+node_log "refusals reported"
+echo "PASS lifecycle"
