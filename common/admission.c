@@ -1127,6 +1127,32 @@ check_vm(struct causes *c, json_object *vm)
     }
 }
 
+/* metadata.labels as the API server checks them (apimachinery ValidateLabels). */
+static void
+check_labels(struct causes *c, json_object *labels, const char *path)
+{
+    if (!labels || !json_object_is_type(labels, json_type_object))
+        return;
+    json_object_object_foreach(labels, key, val) {
+        const char *v = val && json_object_is_type(val, json_type_string)
+                            ? json_object_get_string(val)
+                            : "";
+        if (!ferry_name_is_label_key(key))
+            cause(c, "%s: Invalid value: \"%s\": name part must consist of alphanumeric "
+                     "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                     "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+                     "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')", path, key);
+        if (strlen(v) > 63)
+            cause(c, "%s: Invalid value: \"%s\": must be no more than 63 characters", path, v);
+        else if (!ferry_name_is_label_value(v))
+            cause(c, "%s: Invalid value: \"%s\": a valid label must be an empty string or "
+                     "consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                     "with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', "
+                     "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                  path, v);
+    }
+}
+
 /* ---- entry points ----------------------------------------------------- */
 
 static int
@@ -1199,6 +1225,10 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
             ferry_error_reset();
         }
     }
+    check_labels(&c, ferry_json_get(obj, "metadata.labels"), "metadata.labels");
+    if (k == KIND_VM)
+        check_labels(&c, ferry_json_get(obj, "spec.template.metadata.labels"),
+                     "spec.template.metadata.labels");
     switch (k) {
     case KIND_VM:
         if (!ferry_json_get(obj, "spec.template"))

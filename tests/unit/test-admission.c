@@ -207,6 +207,17 @@ test_vm_messages(void **state)
                    "alphanumeric character (e.g. 'example.com', regex used for validation is "
                    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
 
+    /* labels as the API server checks them */
+    expect_refusal("apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: web01\n"
+                   "  labels: {app: 'web server'}\n"
+                   "spec:\n  runStrategy: Halted\n  template:\n    spec:\n      domain:\n"
+                   "        memory: {guest: 1Gi}\n        devices: {}\n",
+                   "The VirtualMachine \"web01\" is invalid: metadata.labels: Invalid value: "
+                   "\"web server\": a valid label must be an empty string or consist of "
+                   "alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                   "alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex "
+                   "used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+
     /* dataVolumeTemplates must be used */
     expect_refusal(VM_HEAD "  runStrategy: Halted\n"
                            "  dataVolumeTemplates:\n  - metadata: {name: root}\n"
