@@ -581,7 +581,11 @@ handle_request(struct launcher *l, struct client *c, json_object *req)
             rc = ferry_error(FERRY_ERR_LIBVIRT, "unpause %s: %s", l->dom_name, virt_msg());
     } else if (strcmp(op, "shutdown") == 0) {
         int64_t grace = ferry_json_get_int(req, "gracePeriodSeconds", l->grace);
+        int st = 0, why = 0;
         l->stopping = true;
+        /* a paused guest cannot hear the power button */
+        if (virDomainGetState(dom, &st, &why, 0) == 0 && st == VIR_DOMAIN_PAUSED)
+            virDomainResume(dom);
         if (grace <= 0 || virDomainShutdown(dom) < 0) {
             if (virDomainDestroy(dom) < 0)
                 rc = ferry_error(FERRY_ERR_LIBVIRT, "stop %s: %s", l->dom_name, virt_msg());
