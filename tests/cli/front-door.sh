@@ -52,13 +52,13 @@ want=$(sed -n 's/^project(ferry VERSION \([0-9.]*\).*/\1/p' "${FERRY_SRC:?}/CMak
 got=$("$ferry" --version)
 [ "$got" = "ferry $want" ] || { echo "FAIL version: '$got', want 'ferry $want'"; fails=$((fails + 1)); }
 
-# the man page: clean troff, and it documents every global option --help shows
+# the man page: clean troff, and it documents every global option --help lists
 man=${FERRY_SRC:?}/docs/man/ferry.1
 if command -v groff >/dev/null 2>&1; then
     groff -man -ww -z "$man" 2>"$work/groff" && [ ! -s "$work/groff" ] ||
         { echo "FAIL man page: groff warnings:"; cat "$work/groff"; fails=$((fails + 1)); }
 fi
-for opt in $("$ferry" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+for opt in $("$ferry" --help | sed -n '/^Options:/,/^$/p' | grep -o -- '--[a-z][a-z-]*' | sort -u); do
     esc=$(printf '%s' "$opt" | sed 's/-/\\\\-/g')
     grep -q -- "$esc" "$man" || { echo "FAIL man page: $opt is not documented"; fails=$((fails + 1)); }
 done
