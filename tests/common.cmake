@@ -62,6 +62,9 @@ set_target_properties(ferry-yaml-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAK
 ferry_script_test(yaml-kubectl SCRIPT ${CMAKE_SOURCE_DIR}/tests/unit/yaml-kubectl.sh
                   ARGS ${CMAKE_BINARY_DIR}/tests/ferry-yaml-tool LABELS unit TIMEOUT 300)
 
+ferry_script_test(unit-data-manifests SCRIPT ${CMAKE_SOURCE_DIR}/tests/unit/validate-data.sh
+                  LABELS unit TIMEOUT 120)
+
 # ---- the front door -------------------------------------------------------
 ferry_script_test(cli-front-door SCRIPT ${CMAKE_SOURCE_DIR}/tests/cli/front-door.sh
                   LABELS unit TIMEOUT 60)
