@@ -26,11 +26,16 @@ struct ferry_child {
     int stderr_fd;
 };
 
+/* argv[0] is looked up in PATH.  opts may be NULL.  An exec failure (no such
+ * program, bad cwd) fails here, not as a child exiting 127.  The child has
+ * only fds 0-2 (stdin inherited unless piped) and default signal handling. */
 int ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret);
 /* Wait up to timeout_ms (-1 forever). Returns 0 and the raw wait status, or -1
  * with FERRY_ERR_TIMEOUT. */
 int ferry_child_wait(struct ferry_child *c, int timeout_ms, int *ret_status);
-/* SIGTERM, wait grace_ms, then SIGKILL and reap. Closes the pipes. */
+/* SIGTERM, wait grace_ms, then SIGKILL and reap. Closes the pipes.  A child
+ * started with new_session gets the signals for its whole process group.
+ * Do not call after ferry_child_wait() returned 0: the pid is reaped. */
 int ferry_child_stop(struct ferry_child *c, int grace_ms);
 void ferry_child_close_fds(struct ferry_child *c);
 /* Run argv to completion, capturing stdout (may be NULL) and status. */
@@ -48,11 +53,14 @@ struct ferry_supervisor;
 typedef void (*ferry_supervisor_exit_fn)(const char *key, pid_t pid, int status, void *opaque);
 struct ferry_supervisor *ferry_supervisor_new(ferry_supervisor_exit_fn on_exit, void *opaque);
 void ferry_supervisor_free(struct ferry_supervisor *s); /* does not kill */
+/* Takes over the child and its pipes; FERRY_ERR_EXISTS if key is in use. */
 int ferry_supervisor_add(struct ferry_supervisor *s, const char *key, const struct ferry_child *c);
 struct ferry_child *ferry_supervisor_get(struct ferry_supervisor *s, const char *key);
 size_t ferry_supervisor_count(struct ferry_supervisor *s);
 /* Non-blocking: waitpid(WNOHANG) each child; calls on_exit and forgets it. */
 int ferry_supervisor_reap(struct ferry_supervisor *s);
+/* Stop one child (ferry_child_stop) and forget it; on_exit is NOT called for
+ * a deliberate stop.  stop_all gives all children one shared grace period. */
 int ferry_supervisor_stop(struct ferry_supervisor *s, const char *key, int grace_ms);
 void ferry_supervisor_stop_all(struct ferry_supervisor *s, int grace_ms);
 

@@ -1,16 +1,23 @@
 /* YAML <-> JSON with libyaml, with the semantics kubectl applies.
  *
- * Parsing: multi-document streams; plain scalars typed as YAML 1.2 core /
- * Kubernetes' sigs.k8s.io/yaml does (true/false, null/~/empty, integers,
- * floats incl. .inf/.nan, everything else a string); quoted, literal and
- * folded scalars always strings; block and flow styles; anchors, aliases and
- * merge keys ("<<").  Errors carry the source name, line and column:
+ * Parsing: multi-document streams; plain scalars typed as kubectl types them
+ * (sigs.k8s.io/yaml over go-yaml v2, so YAML 1.1-ish: true/false but also
+ * yes/no/on/off/y/n are booleans, null/~/empty are null, 0x1F and 017 are
+ * integers, 1e3 and .5 floats, everything else a string; .inf/.nan are
+ * refused because JSON cannot hold them -- the full table is in yaml.c);
+ * keys are typed then stringified ("y:" becomes "true", "1:" becomes "1");
+ * quoted, literal and folded scalars are always strings; block and flow
+ * styles; anchors, aliases (expanded as copies, bounded against alias bombs)
+ * and merge keys ("<<").  Empty and null documents are skipped.  Errors
+ * carry the source name, line and column (1-based):
  * "'vm.yaml': line 4, column 7: mapping values are not allowed in this context".
  *
  * Emitting: block style, 2-space indent, keys in their object's order (json-c
  * keeps insertion order, so input order round-trips), strings quoted only
  * where a plain scalar would be retyped or is not allowed, multi-line strings
- * as literal blocks ("|"), documents separated by "---".
+ * as literal blocks ("|"), documents separated by "---".  Doubles keep a
+ * decimal point (1000.0) so they read back as doubles; strings that are not
+ * valid UTF-8 or hold a NUL cannot be written (NULL with an error).
  */
 #ifndef FERRY_YAML_H
 #define FERRY_YAML_H
