@@ -3,3 +3,7 @@
 # cases.
 ferry_unit_test(test-store SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-store.c TIMEOUT 300)
 ferry_unit_test(test-admission SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-admission.c)
+# Admission reads users' manifests: fuzzed (replayed over the seeds in
+# ordinary builds).
+ferry_fuzz_target(fuzz-admission SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-admission.c
+                  CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-admission)
