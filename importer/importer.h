@@ -69,6 +69,9 @@ const char *ferry_source_file_path(struct ferry_source *src);
 struct ferry_checksum;
 struct ferry_source *ferry_stream_meter(struct ferry_source *inner, struct ferry_checksum *sum,
                                         uint64_t *counter);
+/* The source under transparent layers (a meter without checksum), so that
+ * readers can use what the real source offers (SEEK_DATA on files). */
+struct ferry_source *ferry_source_base(struct ferry_source *src);
 /* Read and hash the rest of a meter stream (the checksum covers every byte). */
 int ferry_stream_meter_drain(struct ferry_source *meter);
 /* Lets a stream-only source be peeked: *ret_head holds its first bytes

@@ -207,8 +207,12 @@ static void *
 convert_worker(void *opaque)
 {
     struct convert *c = opaque;
-    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(CHUNK);
+    FERRY_AUTOFREE uint8_t *buf = NULL;
     struct ferry_extent job;
+
+    /* Page-aligned, so that the sink can write around the page cache. */
+    if (posix_memalign((void **)&buf, 4096, CHUNK) != 0)
+        ferry_oom();
 
     while (convert_next_job(c, &job)) {
         if (job.type == FERRY_EXTENT_ZERO) {

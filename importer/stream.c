@@ -105,6 +105,14 @@ ferry_stream_meter(struct ferry_source *inner, struct ferry_checksum *sum, uint6
     return src;
 }
 
+struct ferry_source *
+ferry_source_base(struct ferry_source *src)
+{
+    while (src->ops == &meter_ops && src->seekable)
+        src = ((struct meter *)src->priv)->inner;
+    return src;
+}
+
 int
 ferry_stream_meter_drain(struct ferry_source *meter)
 {

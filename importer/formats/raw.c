@@ -79,8 +79,11 @@ ferry_raw_stream(struct ferry_source *src,
                  int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
                  void *opaque, uint64_t *ret_virtual_size)
 {
-    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(1 << 20);
+    FERRY_AUTOFREE uint8_t *buf = NULL;
     uint64_t off = 0;
+
+    if (posix_memalign((void **)&buf, 4096, 1 << 20) != 0)   /* for O_DIRECT sinks */
+        ferry_oom();
 
     for (;;) {
         ssize_t n = ferry_source_read_full(src, buf, 1 << 20);

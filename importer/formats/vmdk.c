@@ -810,7 +810,8 @@ vmdk_stream(struct ferry_source *src,
     grain = s.grain * 512;
     cmax = 2 * grain + 1024 + 512;
     cbuf = ferry_malloc(cmax);
-    out = ferry_malloc(grain);
+    if (posix_memalign((void **)&out, 4096, grain) != 0)   /* for O_DIRECT sinks */
+        ferry_oom();
     if (s.desc_off && s.desc_size && s.desc_size <= MAX_DESCRIPTOR / 512 && s.desc_off == 1) {
         FERRY_AUTOFREE char *text = ferry_calloc(1, s.desc_size * 512 + 1);
         if (ferry_source_read_full(src, text, s.desc_size * 512) != (ssize_t)(s.desc_size * 512))

@@ -217,9 +217,11 @@ int
 ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
                             uint64_t *ret_hole)
 {
-    struct file_priv *p = src->priv;
+    struct file_priv *p;
     off_t d, h;
 
+    src = ferry_source_base(src);
+    p = src->priv;
     if (src->ops != &ferry_source_file || !src->seekable || src->size < 0)
         return -1;
     if (off >= (uint64_t)src->size) {
@@ -245,6 +247,7 @@ ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t *re
 const char *
 ferry_source_file_path(struct ferry_source *src)
 {
+    src = ferry_source_base(src);
     if (src->ops != &ferry_source_file)
         return NULL;
     return ((struct file_priv *)src->priv)->path;
