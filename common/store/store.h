@@ -106,7 +106,8 @@ void ferry_store_free(struct ferry_store *st);
  * (tests of the store alone; a controller never turns it off). */
 void ferry_store_set_admission(struct ferry_store *st, bool on);
 /* How many changes the watch history keeps (default 10000, or
- * $FERRY_STORE_HISTORY); older resourceVersions get FERRY_ERR_EXPIRED. */
+ * $FERRY_STORE_HISTORY); older resourceVersions get FERRY_ERR_EXPIRED.
+ * Writers compact, each by its own setting: the smallest in use wins. */
 void ferry_store_set_history(struct ferry_store *st, int64_t events);
 
 /* ns NULL: namespace "default" for namespaced kinds (as kubectl without -n);
