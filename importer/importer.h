@@ -135,6 +135,10 @@ char *ferry_sink_scratch_dir(const char *dest);
 void ferry_sink_free(struct ferry_sink *sink);
 FERRY_IMP_DEFINE_AUTO(ferry_sink)
 
+/* SIGINT/SIGTERM/SIGHUP/SIGQUIT remove the temporary destination file
+ * before the process dies; SIGPIPE is ignored. */
+void ferry_sink_install_signal_handlers(void);
+
 /* Error for a volume too small: "virtual size 20 GiB is larger than the
  * 10 GiB volume". */
 int ferry_sink_error_too_small(uint64_t virtual_size, uint64_t volume_size);

@@ -561,6 +561,7 @@ ferry_importer_main(int argc, char **argv)
     int c;
 
     ferry_log_init("ferry-importer");
+    ferry_sink_install_signal_handlers();
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -39,6 +40,33 @@ struct ferry_sink {
     uint64_t cursor;            /* streams on devices: zeroed or written up to here */
     bool writeback;             /* start writeback early (sync_file_range) */
 };
+
+/* The temporary file of the sink in progress, for the signal handler: an
+ * import killed by SIGTERM (a deleted DataVolume) leaves no file behind. */
+static char *volatile signal_tmp;
+
+static void
+on_signal(int sig)
+{
+    char *tmp = signal_tmp;
+
+    if (tmp)
+        unlink(tmp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void
+ferry_sink_install_signal_handlers(void)
+{
+    struct sigaction sa = { .sa_handler = on_signal };
+    const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(sigs); i++)
+        sigaction(sigs[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
 
 int
 ferry_sink_error_too_small(uint64_t virtual_size, uint64_t volume_size)
@@ -123,6 +151,7 @@ ferry_sink_open(const char *dest, uint64_t size, struct ferry_sink **ret)
         sink->fd = fd;
         sink->tmp = FERRY_STEAL(tmp);
         sink->size = size;
+        signal_tmp = sink->tmp;
     }
     sink->dest = ferry_strdup(dest);
     sink->writeback = true;
@@ -317,6 +346,7 @@ ferry_sink_commit(struct ferry_sink *sink)
     if (fsync(sink->fd) < 0)
         return ferry_error_errno(FERRY_ERR_IO, errno, "flushing '%s'", sink->dest);
     if (!sink->block) {
+        signal_tmp = NULL;
         if (rename(sink->tmp, sink->dest) < 0)
             return ferry_error_errno(FERRY_ERR_IO, errno, "renaming '%s' to '%s'", sink->tmp,
                                      sink->dest);
@@ -338,6 +368,8 @@ ferry_sink_free(struct ferry_sink *sink)
         close(sink->fd);
     if (sink->dfd >= 0)
         close(sink->dfd);
+    if (signal_tmp == sink->tmp)
+        signal_tmp = NULL;
     if (sink->tmp && !sink->committed)
         unlink(sink->tmp);
     free(sink->tmp);

@@ -92,6 +92,21 @@ echo "ok  usage errors"
 expect_refusal missing-source "$WORK/nope.qcow2" "nope.qcow2"
 expect_refusal disk-3-of-2 "$CORPUS/scattered.tar.gz" "--disk 3: the archive has 2 disks" --disk 3
 
+# SIGTERM (a deleted DataVolume) leaves no temporary file behind.
+mkfifo slow.fifo
+"$IMPORTER" --url slow.fifo --dest killed.raw --progress none 2>/dev/null &
+imp=$!
+PIDS="$PIDS $imp"
+exec 7>slow.fifo
+head -c $((8 << 20)) "$CORPUS/scattered.raw" >&7
+for i in $(seq 100); do ls killed.raw.tmp-* >/dev/null 2>&1 && break; sleep 0.1; done
+ls killed.raw.tmp-* >/dev/null 2>&1 || fail "no temporary file while importing"
+kill -TERM "$imp"
+wait "$imp" 2>/dev/null || true
+exec 7>&-
+ls killed.raw* >/dev/null 2>&1 && fail "SIGTERM left $(ls killed.raw*)"
+echo "ok  SIGTERM removes the temporary file"
+
 # A block device (a loop device over a file full of garbage), when allowed.
 if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && dev=$(losetup -f 2>/dev/null) &&
    head -c $((80 << 20)) /dev/urandom >loop.img && losetup "$dev" loop.img 2>/dev/null; then
