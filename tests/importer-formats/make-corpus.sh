@@ -70,5 +70,29 @@ for f in "$tmp"/hostile/*; do
     *.vhdx) cp "$f" "$out/vhdx/" ;;
     esac
 done
+# Sparse-encoded copies (see tests/fuzz/fuzz-format.c) of the VHDX, VHD and
+# VDI seeds, so libFuzzer's inputs stay small: only non-zero sectors.
+python3 - "$out" <<'PY'
+import os, struct, sys
+out = sys.argv[1]
+for fmt in ("vhdx", "vhd", "vdi"):
+    d = os.path.join(out, fmt)
+    for name in sorted(os.listdir(d)):
+        data = open(os.path.join(d, name), "rb").read()
+        if len(data) > 64 << 20:
+            continue
+        rec = bytearray(b"FZSPARSE" + struct.pack("<Q", len(data)))
+        i = 0
+        while i < len(data):
+            if not any(data[i:i + 512]):
+                i += 512
+                continue
+            j = i
+            while j < len(data) and j - i < 65024 and any(data[j:j + 512]):
+                j += 512
+            rec += struct.pack("<IH", i, j - i) + data[i:j]
+            i = j
+        open(os.path.join(d, name + ".fzsp"), "wb").write(rec)
+PY
 touch "$out/.done"
 echo "corpus: $(find "$out" -type f ! -name .done | wc -l) files in $out"
