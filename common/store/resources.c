@@ -21,6 +21,10 @@ static const struct ferry_resource res_vm = {
     .plural = "virtualmachines", .singular = "virtualmachine", .short_names = vm_short,
     .namespaced = true, .status_subresource = true,
 };
+/* KubeVirt's VMI CRD has no status subresource (virt-handler writes the
+ * whole object).  Ferry's store keeps status apart for VMIs too, so that a
+ * controller's update can never undo what the handler reported; the kube
+ * driver will have to do update_status of a VMI as get + PUT of the object. */
 static const struct ferry_resource res_vmi = {
     .group = "kubevirt.io", .version = "v1", .kind = "VirtualMachineInstance",
     .plural = "virtualmachineinstances", .singular = "virtualmachineinstance",
