@@ -118,6 +118,7 @@ parse_disks(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferr
         if (d->kind == FERRY_DISK_CDROM && !d->file) {
             ferry_log_warn("'%s': %s: CD-ROM without media; dropped", in->name, d->where);
             free(d->where);
+            free(d->format);
             def->ndisks--;
             continue;
         }

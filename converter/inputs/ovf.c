@@ -67,7 +67,7 @@ alloc_units(const char *s)
         p++;
         char *end;
         unsigned long long base = strtoull(p, &end, 10);
-        if (end == p)
+        if (end == p || base == 0)
             return 0;
         p = end;
         uint64_t term = base;

@@ -215,6 +215,13 @@ is_vdev(const char *s)
            isalpha((unsigned char)s[n - 1]) && s[0] != '/';
 }
 
+static void
+set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = ferry_strdup(v);
+}
+
 static int
 add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char *spec,
          size_t index, bool hvm)
@@ -230,25 +237,26 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
         if (eq && !ferry_str_has_prefix(s, "target=")) {
             FERRY_AUTOFREE char *k = ferry_strndup(s, eq - s);
             const char *v = eq + 1;
+            /* a repeated key: the last one wins, as in xl */
             if (!strcmp(k, "format"))
-                format = ferry_strdup(v);
+                set_str(&format, v);
             else if (!strcmp(k, "vdev"))
-                vdev = ferry_strdup(v);
+                set_str(&vdev, v);
             else if (!strcmp(k, "devtype"))
-                devtype = ferry_strdup(v);
+                set_str(&devtype, v);
             continue;
         }
         if (ferry_str_has_prefix(s, "target=")) {
             /* target= is last and may itself contain commas */
             const char *full = strstr(spec, "target=");
-            target = ferry_strdup(full + 7);
+            set_str(&target, full + 7);
             break;
         }
         if (!strcmp(s, "r") || !strcmp(s, "ro") || !strcmp(s, "w") || !strcmp(s, "rw"))
             continue;
         if (!strcmp(s, "raw") || !strcmp(s, "qcow") || !strcmp(s, "qcow2") ||
             !strcmp(s, "vhd") || !strcmp(s, "qed")) {
-            format = ferry_strdup(s);
+            set_str(&format, s);
             continue;
         }
         if (!vdev && is_vdev(s)) {
@@ -263,12 +271,12 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
         char *colon = strchr(vdev, ':');
         if (colon) {
             if (!strcmp(colon + 1, "cdrom"))
-                devtype = ferry_strdup("cdrom");
+                set_str(&devtype, "cdrom");
             *colon = '\0';
         }
     }
     FERRY_AUTOFREE char *where = ferry_printf("disk[%zu]", index);
-    if (!vdev)
+    if (!vdev || !is_vdev(vdev))
         return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: '%s': no vdev (hda, xvda, sda ...)",
                            in->name, where, spec);
     bool cd = devtype && !strcmp(devtype, "cdrom");
@@ -292,13 +300,12 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
     }
     struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
     d->kind = cd ? FERRY_DISK_CDROM : FERRY_DISK_DISK;
-    d->bus = ferry_str_has_prefix(vdev, "hd")    ? FERRY_BUS_IDE
-             : ferry_str_has_prefix(vdev, "sd")  ? FERRY_BUS_SCSI
-             : ferry_str_has_prefix(vdev, "vd")  ? FERRY_BUS_VIRTIO
-             : hvm                               ? FERRY_BUS_XEN
-                                                 : FERRY_BUS_XEN;
+    d->bus = ferry_str_has_prefix(vdev, "hd")   ? FERRY_BUS_IDE
+             : ferry_str_has_prefix(vdev, "sd") ? FERRY_BUS_SCSI
+             : ferry_str_has_prefix(vdev, "vd") ? FERRY_BUS_VIRTIO
+                                                : FERRY_BUS_XEN;
     d->controller = 0;
-    d->unit = vdev[strlen(vdev) - 1] - 'a';
+    d->unit = islower((unsigned char)vdev[strlen(vdev) - 1]) ? vdev[strlen(vdev) - 1] - 'a' : 0;
     d->where = ferry_printf("%s %s", where, vdev);
     d->file = FERRY_STEAL(target);
     d->format = FERRY_STEAL(format);
@@ -326,16 +333,17 @@ add_vif(const struct ferry_input_data *in, struct ferry_vm_def *def, const char 
         *eq = '\0';
         const char *v = eq + 1;
         if (!strcmp(s, "mac")) {
+            free(nic->mac);
             if (!(nic->mac = ferry_vm_mac_normalize(v)))
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: mac: '%s' is not a MAC address",
                                    in->name, nic->where, v);
             nic->mac_static = true;
         } else if (!strcmp(s, "bridge")) {
-            nic->network = ferry_strdup(v);
+            set_str(&nic->network, v);
         } else if (!strcmp(s, "model")) {
-            nic->model = ferry_strdup(v);
+            set_str(&nic->model, v);
         } else if (!strcmp(s, "type")) {
-            type = ferry_strdup(v);
+            set_str(&type, v);
         }
     }
     if (!nic->model)
