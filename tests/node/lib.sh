@@ -90,7 +90,7 @@ node_setup() {
     mkdir -p "$STATE"
     chmod 755 "$STATE"
     trap node_cleanup EXIT
-    trap 'exit 1' INT TERM
+    trap 'exit 1' INT TERM HUP PIPE
     "$FERRY_SRC/scripts/build-tiny-guest.sh" "$WORK/guest" >/dev/null || {
         rc=$?; [ $rc = 77 ] && echo "missing: tiny guest packages"; exit $rc; }
     node_start_libvirtd
