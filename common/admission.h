@@ -36,6 +36,9 @@
  *   VMI update: the spec may not change ("spec: Forbidden: update of VMI
  *     object is restricted"); metadata may.  An update re-sending the spec as
  *     first written (undefaulted) is taken as unchanged.
+ *   spec.instancetype and spec.preference references are accepted and not
+ *     expanded (Ferry serves no instancetypes): the template must carry what
+ *     the VMI needs; KubeVirt's own csmall examples do.
  *   DataVolume: no defaults (contentType empty means kubevirt); the spec may
  *     not change on update ("Cannot update DataVolume Spec").
  *
