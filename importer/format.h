@@ -69,7 +69,8 @@ struct ferry_format {
     void (*close)(struct ferry_image *img);
     /* Streaming formats (VMDK streamOptimized, raw, qcow2 ordered streams):
      * when set and the source is stream-only, the pipeline calls this
-     * instead of map/read: it pushes (offset, data) runs in any order. */
+     * instead of map/read: it pushes (offset, data) runs in any order,
+     * and may call emit from several threads at once. */
     int (*stream)(struct ferry_source *src, int (*emit)(void *opaque, uint64_t off,
                                                         const void *buf, size_t len),
                   void *opaque, uint64_t *ret_virtual_size);

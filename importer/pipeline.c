@@ -290,6 +290,7 @@ convert_random(const struct ferry_import_options *opts, const struct ferry_forma
 /* ---- stream -------------------------------------------------------------- */
 
 struct emit_ctx {
+    pthread_mutex_t lock;       /* formats may emit from several threads */
     struct ferry_sink *sink;
     uint64_t limit;             /* volume size; 0: none */
     uint64_t end;               /* highest byte written */
@@ -306,9 +307,12 @@ emit_data(void *opaque, uint64_t off, const void *buf, size_t len)
                            (unsigned long long)off);
     if (e->limit && end > e->limit)
         return ferry_sink_error_too_small(end, e->limit);
+    pthread_mutex_lock(&e->lock);
     if (end > e->end)
         e->end = end;
-    return ferry_sink_stream_write(e->sink, off, buf, len);
+    int r = ferry_sink_stream_write(e->sink, off, buf, len);
+    pthread_mutex_unlock(&e->lock);
+    return r;
 }
 
 /* ---- the import ---------------------------------------------------------- */
@@ -448,7 +452,7 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
                     src->seekable ? "random access" : "stream");
 
     if (!src->seekable && fmt->stream && (!fmt->can_stream || fmt->can_stream(head, head_len))) {
-        struct emit_ctx e = { .limit = opts->size };
+        struct emit_ctx e = { .lock = PTHREAD_MUTEX_INITIALIZER, .limit = opts->size };
         if (ferry_sink_open(opts->dest, opts->size, &sink) < 0)
             goto out;
         if (ferry_sink_is_block(sink))

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <endian.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -769,6 +770,120 @@ vmdk_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 
 /* ---- stream: streamOptimized in one pass --------------------------------- */
 
+
+/* Grains are inflated by a few worker threads while the reader thread
+ * walks the stream: jobs go through a bounded ring of slots. */
+#define STREAM_SLOTS 8
+
+struct gjob {
+    uint8_t *cbuf;
+    uint32_t size;
+    uint64_t lba;
+};
+
+struct gpool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct gjob slots[STREAM_SLOTS];
+    size_t head, count;         /* queued jobs */
+    uint8_t *free_bufs[STREAM_SLOTS];
+    size_t nfree;
+    bool done, failed;
+    enum ferry_err err_code;
+    char *err_msg;
+    const char *url;
+    uint64_t capacity, grain;
+    int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len);
+    void *opaque;
+};
+
+static void
+gpool_fail(struct gpool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->failed) {
+        p->failed = true;
+        p->err_code = ferry_error_code();
+        p->err_msg = ferry_strdup(ferry_error_message());
+    }
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *
+gpool_worker(void *opaque)
+{
+    struct gpool *p = opaque;
+    uint8_t *out = NULL;
+    z_stream z;
+    bool z_init = false;
+
+    memset(&z, 0, sizeof(z));
+    if (posix_memalign((void **)&out, 4096, p->grain) != 0)   /* for O_DIRECT sinks */
+        ferry_oom();
+    for (;;) {
+        struct gjob job;
+        pthread_mutex_lock(&p->lock);
+        while (p->count == 0 && !p->done && !p->failed)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->failed || p->count == 0) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        job = p->slots[p->head];
+        p->head = (p->head + 1) % STREAM_SLOTS;
+        p->count--;
+        pthread_mutex_unlock(&p->lock);
+
+        ssize_t got = inflate_grain(&z, &z_init, job.cbuf + 12, job.size, out, p->grain, p->url,
+                                    job.lba * 512);
+        int r = got < 0 ? -1 : 0;
+        if (r == 0) {
+            uint64_t off = job.lba * 512;
+            uint64_t len = p->capacity - off < (uint64_t)got ? p->capacity - off : (uint64_t)got;
+            r = p->emit(p->opaque, off, out, len);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->free_bufs[p->nfree++] = job.cbuf;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        if (r < 0) {
+            gpool_fail(p);
+            break;
+        }
+    }
+    if (z_init)
+        inflateEnd(&z);
+    free(out);
+    return NULL;
+}
+
+/* A free compressed-grain buffer, or NULL when a worker failed. */
+static uint8_t *
+gpool_get_buf(struct gpool *p)
+{
+    uint8_t *buf = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree == 0 && !p->failed)
+        pthread_cond_wait(&p->cond, &p->lock);
+    if (!p->failed)
+        buf = p->free_bufs[--p->nfree];
+    pthread_mutex_unlock(&p->lock);
+    return buf;
+}
+
+static void
+gpool_put_job(struct gpool *p, uint8_t *buf, uint32_t size, uint64_t lba)
+{
+    pthread_mutex_lock(&p->lock);
+    /* A buffer is free, so a slot is free too (slots == buffers). */
+    p->slots[(p->head + p->count) % STREAM_SLOTS] = (struct gjob){ buf, size, lba };
+    p->count++;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static int
 skip_bytes(struct ferry_source *src, uint64_t n, uint8_t *buf, size_t buf_len)
 {
@@ -784,6 +899,66 @@ skip_bytes(struct ferry_source *src, uint64_t n, uint8_t *buf, size_t buf_len)
     return 0;
 }
 
+/* Read the stream's grains and markers, queueing grains for the pool. */
+static int
+stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_t cmax)
+{
+    for (;;) {
+        uint8_t *buf = gpool_get_buf(p);
+        if (!buf)
+            return 0;   /* a worker failed: its error wins */
+        ssize_t n = ferry_source_read_full(src, buf, 512);
+        if (n < 0 || (n > 0 && n < 512)) {
+            pthread_mutex_lock(&p->lock);
+            p->free_bufs[p->nfree++] = buf;
+            pthread_mutex_unlock(&p->lock);
+            if (n < 0)
+                return -1;
+            return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside a marker",
+                               src->url);
+        }
+        uint64_t val = n ? le64(buf) : 0;
+        uint32_t size = n ? le32(buf + 8) : 0;
+        uint32_t type = n ? le32(buf + 12) : MARKER_EOS;
+        if (n == 0 || size == 0) {
+            pthread_mutex_lock(&p->lock);
+            p->free_bufs[p->nfree++] = buf;
+            pthread_mutex_unlock(&p->lock);
+            if (type == MARKER_EOS)
+                return 0;   /* also the end of the stream without an EOS marker */
+            if (type != MARKER_GT && type != MARKER_GD && type != MARKER_FOOTER)
+                return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': unknown marker type %u",
+                                   src->url, type);
+            if (val > (UINT64_C(1) << 40))
+                return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': marker of %llu sectors",
+                                   src->url, (unsigned long long)val);
+            if (skip_bytes(src, val * 512, scratch, cmax) < 0)
+                return -1;
+            continue;
+        }
+        /* a grain: lba, size, data; padded to a sector */
+        uint64_t total = (12 + (uint64_t)size + 511) & ~UINT64_C(511);
+        int r = 0;
+        if (size > 2 * p->grain + 1024)
+            r = ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': grain for sector %llu has size %u",
+                            src->url, (unsigned long long)val, size);
+        else if (ferry_source_read_full(src, buf + 512, total - 512) != (ssize_t)(total - 512))
+            r = ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside a grain",
+                            src->url);
+        else if (val > UINT64_MAX / 512 || val * 512 >= p->capacity || (val * 512) % p->grain)
+            r = ferry_error(FERRY_ERR_FORMAT,
+                            "vmdk '%s': grain for sector %llu is outside the disk", src->url,
+                            (unsigned long long)val);
+        if (r < 0) {
+            pthread_mutex_lock(&p->lock);
+            p->free_bufs[p->nfree++] = buf;
+            pthread_mutex_unlock(&p->lock);
+            return -1;
+        }
+        gpool_put_job(p, buf, size, val);
+    }
+}
+
 static int
 vmdk_stream(struct ferry_source *src,
             int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len), void *opaque,
@@ -791,13 +966,13 @@ vmdk_stream(struct ferry_source *src,
 {
     uint8_t h[512];
     struct sparse_header s;
-    uint64_t pos, capacity, grain;
-    FERRY_AUTOFREE uint8_t *cbuf = NULL;
-    FERRY_AUTOFREE uint8_t *out = NULL;
-    size_t cmax;
-    z_stream z = { 0 };
-    bool z_init = false;
-    int ret = -1;
+    uint64_t pos;
+    struct gpool p = { .url = src->url, .emit = emit, .opaque = opaque };
+    pthread_t threads[4];
+    size_t nthreads = 0, cmax;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    FERRY_AUTOFREE uint8_t *scratch = NULL;
+    int r;
 
     if (ferry_source_read_full(src, h, 512) != 512 || memcmp(h, VMDK_MAGIC, 4) != 0)
         return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': no sparse header", src->url);
@@ -806,12 +981,10 @@ vmdk_stream(struct ferry_source *src,
         return -1;
     if (!(s.flags & FLAG_COMPRESSED))
         return ferry_error(FERRY_ERR_INTERNAL, "vmdk '%s': not streamOptimized", src->url);
-    capacity = s.capacity * 512;
-    grain = s.grain * 512;
-    cmax = 2 * grain + 1024 + 512;
-    cbuf = ferry_malloc(cmax);
-    if (posix_memalign((void **)&out, 4096, grain) != 0)   /* for O_DIRECT sinks */
-        ferry_oom();
+    p.capacity = s.capacity * 512;
+    p.grain = s.grain * 512;
+    cmax = 2 * p.grain + 1024 + 512;
+    scratch = ferry_malloc(cmax);
     if (s.desc_off && s.desc_size && s.desc_size <= MAX_DESCRIPTOR / 512 && s.desc_off == 1) {
         FERRY_AUTOFREE char *text = ferry_calloc(1, s.desc_size * 512 + 1);
         if (ferry_source_read_full(src, text, s.desc_size * 512) != (ssize_t)(s.desc_size * 512))
@@ -824,68 +997,46 @@ vmdk_stream(struct ferry_source *src,
     }
     if (s.overhead > UINT64_MAX / 512 || s.overhead * 512 < pos)
         s.overhead = pos / 512;
-    if (skip_bytes(src, s.overhead * 512 - pos, cbuf, cmax) < 0)
+    if (skip_bytes(src, s.overhead * 512 - pos, scratch, cmax) < 0)
         return -1;
 
-    for (;;) {
-        ssize_t n = ferry_source_read_full(src, cbuf, 512);
-        if (n < 0)
-            goto out;
-        if (n == 0) {
-            break;   /* no EOS marker: the end of the stream ends it */
-        }
-        if (n < 512) {
-            ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside a marker", src->url);
-            goto out;
-        }
-        uint64_t val = le64(cbuf);
-        uint32_t size = le32(cbuf + 8);
-        if (size == 0) {
-            uint32_t type = le32(cbuf + 12);
-            if (type == MARKER_EOS)
-                break;
-            if (type != MARKER_GT && type != MARKER_GD && type != MARKER_FOOTER) {
-                ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': unknown marker type %u", src->url,
-                            type);
-                goto out;
-            }
-            if (val > (UINT64_C(1) << 40) || skip_bytes(src, val * 512, cbuf, cmax) < 0) {
-                if (val > (UINT64_C(1) << 40))
-                    ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': marker of %llu sectors", src->url,
-                                (unsigned long long)val);
-                goto out;
-            }
-            continue;
-        }
-        /* a grain: lba, size, data; padded to a sector */
-        uint64_t total = (12 + (uint64_t)size + 511) & ~UINT64_C(511);
-        if (size > 2 * grain + 1024) {
-            ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': grain for sector %llu has size %u",
-                        src->url, (unsigned long long)val, size);
-            goto out;
-        }
-        if (ferry_source_read_full(src, cbuf + 512, total - 512) != (ssize_t)(total - 512)) {
-            ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside a grain", src->url);
-            goto out;
-        }
-        if (val > UINT64_MAX / 512 || val * 512 >= capacity || (val * 512) % grain) {
-            ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': grain for sector %llu is outside the disk",
-                        src->url, (unsigned long long)val);
-            goto out;
-        }
-        ssize_t got = inflate_grain(&z, &z_init, cbuf + 12, size, out, grain, src->url, val * 512);
-        if (got < 0)
-            goto out;
-        uint64_t len = capacity - val * 512 < (uint64_t)got ? capacity - val * 512 : (uint64_t)got;
-        if (emit(opaque, val * 512, out, len) < 0)
-            goto out;
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.cond, NULL);
+    for (size_t i = 0; i < STREAM_SLOTS; i++)
+        p.free_bufs[p.nfree++] = ferry_malloc(cmax);
+    if (cpus < 1)
+        cpus = 1;
+    for (long i = 0; i < (cpus < 4 ? cpus : 4); i++)
+        if (pthread_create(&threads[nthreads], NULL, gpool_worker, &p) == 0)
+            nthreads++;
+    if (nthreads == 0) {
+        ferry_error(FERRY_ERR_INTERNAL, "vmdk '%s': cannot start threads", src->url);
+        r = -1;
+    } else {
+        r = stream_grains(src, &p, scratch, cmax);
     }
-    *ret_virtual_size = capacity;
-    ret = 0;
-out:
-    if (z_init)
-        inflateEnd(&z);
-    return ret;
+    if (r < 0)
+        gpool_fail(&p);   /* stops the workers; keeps this thread's error */
+    pthread_mutex_lock(&p.lock);
+    p.done = true;
+    pthread_cond_broadcast(&p.cond);
+    pthread_mutex_unlock(&p.lock);
+    for (size_t i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    if (r == 0 && p.failed) {
+        ferry_error(p.err_code, "%s", p.err_msg);
+        r = -1;
+    }
+    for (size_t i = 0; i < p.nfree; i++)
+        free(p.free_bufs[i]);
+    for (size_t i = 0; i < p.count; i++)   /* left queued after a failure */
+        free(p.slots[(p.head + i) % STREAM_SLOTS].cbuf);
+    free(p.err_msg);
+    pthread_mutex_destroy(&p.lock);
+    pthread_cond_destroy(&p.cond);
+    if (r == 0)
+        *ret_virtual_size = p.capacity;
+    return r;
 }
 
 const struct ferry_format ferry_format_vmdk = {
