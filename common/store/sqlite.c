@@ -708,6 +708,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     FERRY_AUTOFREE char *uid = NULL, *now = NULL, *gen = NULL;
     json_object *meta, *existing = NULL;
     const char *name, *generate;
+    bool named;
     char key[128];
     int r;
 
@@ -722,6 +723,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
         return ferry_error(FERRY_ERR_INVALID,
                            "%s: metadata.name: Required value: name or generateName is required",
                            res->kind);
+    named = name && *name; /* name is borrowed: replaced below when generated */
     if (res->namespaced) {
         const char *ns = ferry_json_get_string(meta, "namespace");
         if (!ns || !*ns)
@@ -748,7 +750,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     if (tx_begin(s) < 0)
         return -1;
     for (int tries = 0;; tries++) {
-        if (!name || !*name) {
+        if (!named) {
             free(gen);
             gen = generate_name(generate);
             ferry_json_set_string(meta, "name", gen);
@@ -761,7 +763,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
             break;
         json_object_put(existing);
         existing = NULL;
-        if ((name && *name) || tries >= 8) {
+        if (named || tries >= 8) {
             ferry_error(FERRY_ERR_EXISTS, "%s \"%s\" already exists", key,
                         ferry_json_get_string(meta, "name"));
             goto fail;
