@@ -870,7 +870,7 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
                 const char *f = json_object_get_string(json_object_array_get_idx(nf, i));
                 if (!array_has_string(of, f)) {
                     ferry_error(FERRY_ERR_INVALID,
-                                "%s \"%s\" is invalid: metadata.finalizers: Forbidden: no new "
+                                "The %s \"%s\" is invalid: metadata.finalizers: Forbidden: no new "
                                 "finalizers can be added if the object is being deleted, found "
                                 "new finalizers []string{\"%s\"}",
                                 res->kind, name, f);

@@ -489,6 +489,10 @@ test_finalizers(void **state)
                           json_object_new_string("other"));
     assert_int_equal(ferry_store_update(f->st, cur, NULL), -1);
     assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+    assert_string_equal(ferry_error_message(),
+                        "The VirtualMachine \"web01\" is invalid: metadata.finalizers: Forbidden: "
+                        "no new finalizers can be added if the object is being deleted, found new "
+                        "finalizers []string{\"other\"}");
 
     /* status writes go on while deleting */
     ferry_json_set(cur, "metadata.finalizers", ferry_json_copy(fins));
