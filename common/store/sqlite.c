@@ -689,7 +689,8 @@ identify(json_object *obj, const struct ferry_resource **ret_res, const char **r
     if (!res)
         return -1;
     if (!name || !*name)
-        return ferry_error(FERRY_ERR_INVALID, "%s: metadata.name: Required value: name is required",
+        return ferry_error(FERRY_ERR_INVALID,
+                           "The %s \"\" is invalid: metadata.name: Required value: name is required",
                            res->kind);
     if (res->namespaced && (!ns || !*ns))
         ns = "default";
@@ -721,7 +722,8 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     generate = ferry_json_get_string(meta, "generateName");
     if ((!name || !*name) && (!generate || !*generate))
         return ferry_error(FERRY_ERR_INVALID,
-                           "%s: metadata.name: Required value: name or generateName is required",
+                           "The %s \"\" is invalid: metadata.name: Required value: name or "
+                           "generateName is required",
                            res->kind);
     named = name && *name; /* name is borrowed: replaced below when generated */
     if (res->namespaced) {
