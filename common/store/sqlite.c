@@ -79,7 +79,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS owners_dep ON owners(dep_uid);"
     "CREATE TABLE IF NOT EXISTS events(rv INTEGER PRIMARY KEY, type INTEGER NOT NULL,"
     "  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS events_resource ON events(resource, rv);";
+    "CREATE INDEX IF NOT EXISTS events_resource ON events(resource, rv);"
+    "CREATE INDEX IF NOT EXISTS objects_rv ON objects(resource, rv);";
 
 /* ---- small helpers ---------------------------------------------------- */
 
