@@ -7,3 +7,9 @@ ferry_unit_test(test-admission SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-admis
 # ordinary builds).
 ferry_fuzz_target(fuzz-admission SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-admission.c
                   CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-admission)
+# Separate programs sharing one state directory, the sqlite3 shell as oracle.
+add_executable(store-stress ${CMAKE_SOURCE_DIR}/tests/store/store-stress.c)
+target_link_libraries(store-stress PRIVATE ferry-common)
+set_target_properties(store-stress PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+ferry_script_test(store-multiprocess SCRIPT ${CMAKE_SOURCE_DIR}/tests/store/multiprocess.sh
+                  LABELS integration TIMEOUT 300)
