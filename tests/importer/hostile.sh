@@ -102,6 +102,42 @@ expect_refusal vmdk-grain "$H/vgrain.vmdk" "grainSize 3"
 vpatch "$H/vgd.vmdk" 56 '<Q' 0x10000000
 expect_refusal vmdk-gd-past-eof "$H/vgd.vmdk" "grain directory.*past the end"
 
+# streamOptimized: a corrupt grain, and a stream cut inside a grain, read
+# both with random access and as a stream (gzip makes it one).
+S="$CORPUS/scattered.streamOptimized/disk.vmdk"
+python3 - "$S" "$H/badgrain.vmdk" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+overhead = struct.unpack("<Q", data[64:72])[0] * 512
+size = struct.unpack("<I", data[overhead + 8:overhead + 12])[0]
+assert size > 0, "first record is not a grain"
+data[overhead + 12 + 2:overhead + 12 + 40] = b"\xff" * 38
+open(sys.argv[2], "wb").write(data)
+PY
+expect_refusal vmdk-bad-grain "$H/badgrain.vmdk" "does not inflate"
+gzip -c "$H/badgrain.vmdk" >"$H/badgrain.vmdk.gz"
+expect_refusal vmdk-bad-grain-stream "$H/badgrain.vmdk.gz" "does not inflate"
+head -c $(( $(stat -c %s "$S") / 2 + 100 )) "$S" | gzip >"$H/cut.vmdk.gz"
+expect_refusal vmdk-cut-stream "$H/cut.vmdk.gz" "stream ends"
+# qcow2: a compressed cluster that does not inflate.
+python3 - "$CORPUS/scattered.c.qcow2" "$H/badc.qcow2" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+cb = struct.unpack(">I", data[20:24])[0]
+l1 = struct.unpack(">Q", data[40:48])[0]
+l2 = struct.unpack(">Q", data[l1:l1 + 8])[0] & 0x00fffffffffffe00
+for i in range(1 << (cb - 3)):
+    e = struct.unpack(">Q", data[l2 + 8 * i:l2 + 8 * i + 8])[0]
+    if e & (1 << 62):
+        off = e & ((1 << (62 - (cb - 8))) - 1)
+        data[off:off + 64] = b"\xee" * 64
+        break
+else:
+    raise SystemExit("no compressed cluster")
+open(sys.argv[2], "wb").write(data)
+PY
+expect_refusal qcow2-bad-compressed "$H/badc.qcow2" "does not inflate"
+
 # ---- unknown content under a familiar name ----------------------------------
 printf 'QFI\373\0\0\0\7' >"$H/v7.qcow2"
 "$IMPORTER" --url "$H/v7.qcow2" --dest "$WORK/v7.raw" --progress none ||
