@@ -101,6 +101,7 @@ struct ferry_store;
  * The sqlite driver creates DIR (0700) and DIR/ferry.db (0600) if missing.
  * "kube:..." fails with FERRY_ERR_UNSUPPORTED for now. */
 int ferry_store_open(const char *where, struct ferry_store **ret);
+/* Free the handle's watches first: they use it. */
 void ferry_store_free(struct ferry_store *st);
 /* Admission (common/admission.h) runs on create and update unless turned off
  * (tests of the store alone; a controller never turns it off). */
