@@ -229,6 +229,20 @@ ctl_write_status(struct ferry_controller *c, json_object *obj, json_object *stat
     return 0;
 }
 
+void
+ctl_status_condition(json_object *status, const char *type, const char *st, const char *reason,
+                     const char *message)
+{
+    /* The condition helpers work on an object's .status: lend them ours. */
+    FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
+
+    json_object_object_add(tmp, "status", json_object_get(status));
+    if (st)
+        ferry_condition_set(tmp, type, st, reason, message);
+    else
+        ferry_condition_remove(tmp, type);
+}
+
 bool
 ctl_is_deleting(json_object *obj)
 {
@@ -381,7 +395,6 @@ struct due_ctx {
     uint64_t now;
     char **keys;
     size_t n, cap;
-    uint64_t next_due;
 };
 
 static void
@@ -396,8 +409,6 @@ collect_due(const char *key, void *value, void *opaque)
             d->keys = ferry_realloc(d->keys, d->cap * sizeof *d->keys);
         }
         d->keys[d->n++] = ferry_strdup(key);
-    } else if (!d->next_due || due < d->next_due) {
-        d->next_due = due;
     }
 }
 
@@ -407,7 +418,28 @@ cmp_keys(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Reconcile every due key; returns ms until the next one is due (capped). */
+static void
+earliest_due(const char *key, void *value, void *opaque)
+{
+    uint64_t *min = opaque, due = *(uint64_t *)value;
+
+    if (!*min || due < *min)
+        *min = due;
+}
+
+/* Milliseconds until the earliest queued key is due (1000 when none). */
+static int
+ms_until_due(struct ferry_controller *c)
+{
+    uint64_t min = 0, now = ferry_now_ns();
+
+    strmap_foreach(&c->queue, earliest_due, &min);
+    if (!min)
+        return 1000;
+    return min <= now ? 0 : (int)((min - now) / 1000000ULL) + 1;
+}
+
+/* Reconcile every due key; returns ms until the next one is due. */
 static int
 process_queue(struct ferry_controller *c)
 {
@@ -415,7 +447,8 @@ process_queue(struct ferry_controller *c)
 
     strmap_foreach(&c->queue, collect_due, &d);
     /* DVs ('D') before VMIs ('I') before VMs ('M'): a VM sees fresh children. */
-    qsort(d.keys, d.n, sizeof *d.keys, cmp_keys);
+    if (d.n > 1)
+        qsort(d.keys, d.n, sizeof *d.keys, cmp_keys);
     for (size_t i = 0; i < d.n; i++) {
         char *key = d.keys[i];
         char kind = key[0];
@@ -447,16 +480,7 @@ process_queue(struct ferry_controller *c)
         free(key);
     }
     free(d.keys);
-    if (c->queue.count == 0)
-        return 1000;
-    d = (struct due_ctx){ .now = ferry_now_ns() };
-    strmap_foreach(&c->queue, collect_due, &d);
-    for (size_t i = 0; i < d.n; i++)
-        free(d.keys[i]);
-    free(d.keys);
-    if (d.n)
-        return 0;
-    return d.next_due ? (int)((d.next_due - d.now) / 1000000ULL) + 1 : 1000;
+    return ms_until_due(c);
 }
 
 /* ---- lifecycle ---- */
@@ -531,7 +555,7 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
         }
         /* Import pipes: quick look when there is work queued, else wait on
          * the watch; jobs then get read at least every 100 ms. */
-        ferry_dv_poll_jobs(c, 0);
+        ferry_dv_poll_jobs(c);
         ferry_dv_reap_jobs(c);
         if (wait_ms > 100 && c->running_imports)
             wait_ms = 100;

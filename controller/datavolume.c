@@ -154,10 +154,6 @@ job_progress(const struct dvjob *j)
     return ferry_printf("%.2f%%", 100.0 * (double)j->bytes_done / (double)j->bytes_total);
 }
 
-struct poll_ctx {
-    struct ferry_controller *c;
-};
-
 static void
 poll_one(const char *key, void *value, void *opaque)
 {
@@ -178,7 +174,7 @@ poll_one(const char *key, void *value, void *opaque)
 }
 
 void
-ferry_dv_poll_jobs(struct ferry_controller *c, int timeout_ms)
+ferry_dv_poll_jobs(struct ferry_controller *c)
 {
     strmap_foreach(&c->jobs, poll_one, c);
 }
@@ -229,24 +225,13 @@ ferry_dv_reap_jobs(struct ferry_controller *c)
 
 /* ---- status pieces ---- */
 
-/* Set a condition on a bare status object. */
-static void
-cond(json_object *status, const char *type, const char *st, const char *reason,
-     const char *message)
-{
-    FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
-
-    json_object_object_add(tmp, "status", json_object_get(status));
-    ferry_condition_set(tmp, type, st, reason, message);
-}
-
 static void
 set_bound(json_object *status, const char *name)
 {
     FERRY_AUTOFREE char *msg = ferry_printf("PVC %s Bound", name);
 
     json_object_object_add(status, "claimName", json_object_new_string(name));
-    cond(status, "Bound", "True", "Bound", msg);
+    ctl_status_condition(status, "Bound", "True", "Bound", msg);
 }
 
 static const char *
@@ -285,8 +270,8 @@ succeed(struct ferry_controller *c, json_object *dv, json_object *status, const 
 
     set_phase(c, dv, status, "Succeeded", "Normal", "ImportSucceeded", msg);
     json_object_object_add(status, "progress", json_object_new_string("100.0%"));
-    cond(status, "Running", "False", "Completed", NULL);
-    cond(status, "Ready", "True", NULL, NULL);
+    ctl_status_condition(status, "Running", "False", "Completed", NULL);
+    ctl_status_condition(status, "Ready", "True", NULL, NULL);
     return ctl_write_status(c, dv, status);
 }
 
@@ -295,8 +280,8 @@ fail(struct ferry_controller *c, json_object *dv, json_object *status, const cha
      const char *msg)
 {
     set_phase(c, dv, status, "Failed", "Warning", reason, msg);
-    cond(status, "Running", "False", "Error", msg);
-    cond(status, "Ready", "False", reason, msg);
+    ctl_status_condition(status, "Running", "False", "Error", msg);
+    ctl_status_condition(status, "Ready", "False", reason, msg);
     return ctl_write_status(c, dv, status);
 }
 
@@ -519,8 +504,8 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
                   "Import into the volume in progress");
         json_object_object_add(status, "progress", json_object_new_string(p));
-        cond(status, "Running", "True", "Pod is running", NULL);
-        cond(status, "Ready", "False", "TransferRunning", NULL);
+        ctl_status_condition(status, "Running", "True", "Pod is running", NULL);
+        ctl_status_condition(status, "Ready", "False", "TransferRunning", NULL);
         if (ctl_write_status(c, dv, status) < 0)
             return -1;
         free(j->last_progress);
@@ -561,8 +546,8 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
             msg = ferry_printf("%s; back-off %llus restarting the import", why,
                                (unsigned long long)(backoff_ms(c, (int)restarts) / 1000));
             ferry_store_record_event(c->st, dv, "Warning", "Error", why);
-            cond(status, "Running", "False", "CrashLoopBackOff", msg);
-            cond(status, "Ready", "False", "TransferRunning", NULL);
+            ctl_status_condition(status, "Running", "False", "CrashLoopBackOff", msg);
+            ctl_status_condition(status, "Ready", "False", "TransferRunning", NULL);
             if (ctl_write_status(c, dv, status) < 0)
                 return -1;
             ctl_enqueue(c, Q_DV, ns, name, (int)backoff_ms(c, (int)restarts) + 1);
@@ -578,8 +563,8 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
                   "Import into the volume scheduled");
         if (!json_object_object_get_ex(status, "progress", NULL))
             json_object_object_add(status, "progress", json_object_new_string("N/A"));
-        cond(status, "Running", "False", "Pending", "Waiting for a free import slot");
-        cond(status, "Ready", "False", NULL, NULL);
+        ctl_status_condition(status, "Running", "False", "Pending", "Waiting for a free import slot");
+        ctl_status_condition(status, "Ready", "False", NULL, NULL);
         ctl_enqueue(c, Q_DV, ns, name, 1000);
         return ctl_write_status(c, dv, status);
     }
@@ -612,8 +597,8 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
     set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
               "Import into the volume in progress");
     json_object_object_add(status, "progress", json_object_new_string("N/A"));
-    cond(status, "Running", "True", "Pod is running", NULL);
-    cond(status, "Ready", "False", "TransferRunning", NULL);
+    ctl_status_condition(status, "Running", "True", "Pod is running", NULL);
+    ctl_status_condition(status, "Ready", "False", "TransferRunning", NULL);
     return ctl_write_status(c, dv, status);
 }
 
@@ -641,8 +626,9 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     FERRY_AUTOPTR(json_object) dv = NULL;
     FERRY_AUTOPTR(json_object) status = NULL;
     FERRY_AUTOFREE char *dir = NULL;
+    FERRY_AUTOFREE char *uid = NULL; /* owned: metadata is replaced by finalizer updates */
     struct dvjob *j;
-    const char *uid, *src, *phase;
+    const char *src, *phase;
 
     if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
@@ -651,7 +637,7 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         forget_job(c, key);
         return 0;
     }
-    uid = ferry_obj_uid(dv);
+    uid = ferry_strdup(ferry_obj_uid(dv));
     j = strmap_get(&c->jobs, key);
     if (j && !ferry_str_eq(j->uid, uid))
         forget_job(c, key); /* a DV of the same name, recreated */
@@ -731,14 +717,14 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         if (ferry_str_eq(phase_of(status), "Pending") || !phase_of(status)[0]) {
             set_phase(c, dv, status, "UploadScheduled", "Normal", "UploadScheduled",
                       "Upload into the volume scheduled");
-            cond(status, "Running", "False", "Pending", NULL);
-            cond(status, "Ready", "False", NULL, NULL);
+            ctl_status_condition(status, "Running", "False", "Pending", NULL);
+            ctl_status_condition(status, "Ready", "False", NULL, NULL);
             return ctl_write_status(c, dv, status);
         }
         set_phase(c, dv, status, "UploadReady", "Normal", "UploadReady",
                   "Upload into the volume is ready");
-        cond(status, "Running", "True", "Pod is running", NULL);
-        cond(status, "Ready", "False", "TransferRunning", NULL);
+        ctl_status_condition(status, "Running", "True", "Pod is running", NULL);
+        ctl_status_condition(status, "Ready", "False", "TransferRunning", NULL);
         return ctl_write_status(c, dv, status);
     }
 

@@ -73,7 +73,7 @@ int ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *
 
 /* Import jobs: read progress from their pipes, collect exits (marking their
  * DVs dirty), and kill them all at shutdown. */
-void ferry_dv_poll_jobs(struct ferry_controller *c, int timeout_ms);
+void ferry_dv_poll_jobs(struct ferry_controller *c);
 void ferry_dv_reap_jobs(struct ferry_controller *c);
 void ferry_dv_kill_jobs(struct ferry_controller *c);
 void dvjob_free(void *p);
@@ -86,6 +86,10 @@ char *ferry_placement_ready_node(struct ferry_controller *c, int *ret_total);
 json_object *ctl_status_copy(json_object *obj);              /* status deep copy or {} */
 /* Write status when it differs from obj's; returns 0 (also when unchanged). */
 int ctl_write_status(struct ferry_controller *c, json_object *obj, json_object *status);
+/* Set (st non-NULL) or remove a condition in a bare status object, with
+ * ferry_condition_set()'s rules for lastTransitionTime. */
+void ctl_status_condition(json_object *status, const char *type, const char *st,
+                          const char *reason, const char *message);
 bool ctl_is_deleting(json_object *obj);
 bool ctl_has_finalizer(json_object *obj, const char *f);
 /* Add or remove a finalizer with a metadata update; 0 also when nothing to do. */

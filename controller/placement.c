@@ -60,14 +60,12 @@ ferry_placement_ready_node(struct ferry_controller *c, int *ret_total)
 static int
 set_unschedulable(struct ferry_controller *c, json_object *vmi, json_object *status, int total)
 {
-    FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
     FERRY_AUTOFREE char *msg =
         ferry_printf("0/%d nodes are available: %s", total,
                      total ? "no node has a fresh heartbeat (is ferry-handler running?)"
                            : "no node is registered (is ferry-handler running?)");
 
-    json_object_object_add(tmp, "status", json_object_get(status));
-    ferry_condition_set(tmp, "PodScheduled", "False", "Unschedulable", msg);
+    ctl_status_condition(status, "PodScheduled", "False", "Unschedulable", msg);
     /* Look again: nodes also come back by heartbeat, not only by event. */
     ctl_enqueue(c, Q_VMI, ferry_obj_namespace(vmi), ferry_obj_name(vmi), 5000);
     return ctl_write_status(c, vmi, status);
@@ -118,12 +116,7 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
         return set_unschedulable(c, vmi, status, total);
     if (strcmp(phase, "Pending") == 0) {
         json_object_object_add(status, "phase", json_object_new_string("Scheduling"));
-        {
-            FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
-
-            json_object_object_add(tmp, "status", json_object_get(status));
-            ferry_condition_remove(tmp, "PodScheduled");
-        }
+        ctl_status_condition(status, "PodScheduled", NULL, NULL, NULL);
         return ctl_write_status(c, vmi, status);
     }
     /* Scheduling -> Scheduled: label first (metadata), then status. */

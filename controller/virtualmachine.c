@@ -164,12 +164,7 @@ ensure_datavolumes(struct ferry_controller *c, json_object *vm, json_object *sta
             msg = ferry_printf("Error creating DataVolume %s: %s", name, ferry_error_message());
             ferry_error_reset();
             ferry_store_record_event(c->st, vm, "Warning", "FailedDataVolumeCreate", msg);
-            {
-                FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
-
-                json_object_object_add(tmp, "status", json_object_get(status));
-                ferry_condition_set(tmp, "Failure", "True", "FailedCreate", msg);
-            }
+            ctl_status_condition(status, "Failure", "True", "FailedCreate", msg);
             continue;
         }
         {
@@ -219,19 +214,6 @@ delete_vmi(struct ferry_controller *c, json_object *vm, json_object *vmi)
     return 0;
 }
 
-static void
-status_cond(json_object *status, const char *type, const char *st, const char *reason,
-            const char *msg)
-{
-    FERRY_AUTOPTR(json_object) tmp = json_object_new_object();
-
-    json_object_object_add(tmp, "status", json_object_get(status));
-    if (st)
-        ferry_condition_set(tmp, type, st, reason, msg);
-    else
-        ferry_condition_remove(tmp, type);
-}
-
 static int
 create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, bool *ret_created)
 {
@@ -267,10 +249,10 @@ create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, boo
         msg = ferry_printf("Error creating VirtualMachineInstance: %s", ferry_error_message());
         ferry_error_reset();
         ferry_store_record_event(c->st, vm, "Warning", "FailedCreate", msg);
-        status_cond(status, "Failure", "True", "FailedCreate", msg);
+        ctl_status_condition(status, "Failure", "True", "FailedCreate", msg);
         return 0;
     }
-    status_cond(status, "Failure", NULL, NULL, NULL);
+    ctl_status_condition(status, "Failure", NULL, NULL, NULL);
     *ret_created = true;
     msg = ferry_printf("Started the virtual machine by creating the new virtual machine instance %s",
                        ferry_obj_name(vm));
@@ -495,16 +477,16 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
                            json_object_new_boolean(rc && ferry_condition_is_true(vmi, "Ready") &&
                                                    !ctl_is_deleting(vmi)));
     if (!vmi)
-        status_cond(status, "Ready", "False", "VMINotExists", "VMI does not exist");
+        ctl_status_condition(status, "Ready", "False", "VMINotExists", "VMI does not exist");
     else if (rc)
-        status_cond(status, "Ready", ferry_json_get_string(rc, "status"),
+        ctl_status_condition(status, "Ready", ferry_json_get_string(rc, "status"),
                     ferry_json_get_string(rc, "reason"), ferry_json_get_string(rc, "message"));
     else
-        status_cond(status, "Ready", "False", "GuestNotRunning", "VMI is not running");
+        ctl_status_condition(status, "Ready", "False", "GuestNotRunning", "VMI is not running");
     if (vmi && ferry_condition_is_true(vmi, "Paused"))
-        status_cond(status, "Paused", "True", "PausedByUser", "VMI was paused by user");
+        ctl_status_condition(status, "Paused", "True", "PausedByUser", "VMI was paused by user");
     else
-        status_cond(status, "Paused", NULL, NULL, NULL);
+        ctl_status_condition(status, "Paused", NULL, NULL, NULL);
     ps = printable_status(vm, vmi, status, &v, should_run,
                           wants_start || (vmi && !vmi_final(vmi)), created);
     json_object_object_add(status, "printableStatus", json_object_new_string(ps));
