@@ -158,6 +158,12 @@ ferry_json_parse(const char *text, size_t len, const char *source, json_object *
     o = json_tokener_parse_ex(tok, text, (int)len);
     jerr = json_tokener_get_error(tok);
     off = json_tokener_get_parse_end(tok);
+    if (!o && jerr == json_tokener_continue) {
+        /* A bare number or literal ends only at the end of input: say so. */
+        o = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        off = len;
+    }
     json_tokener_free(tok);
     if (!o || jerr != json_tokener_success) {
         json_object_put(o);

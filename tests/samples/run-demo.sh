@@ -38,5 +38,5 @@ if ! virsh -c qemu:///system version >/dev/null 2>&1; then
 fi
 "$src/scripts/demo.sh" "$bin" >"$work/demo.out" 2>&1 || { cat "$work/demo.out"; exit 1; }
 cat "$work/demo.out"
-grep -q 'FERRY-GUEST-BOOTED' "$work/demo.out"
+grep -q 'FERRY-GUEST-MARKER booted' "$work/demo.out"
 grep -q '^demo-vm ' "$work/demo.out"

@@ -86,6 +86,24 @@ test_parse_errors(void **state)
     assert_string_equal(ferry_error_message(), "'trail.json': trailing data at offset 3");
     assert_int_equal(ferry_json_parse("{} \n", 4, "ok.json", &o), 0);
     json_object_put(o);
+    assert_int_equal(ferry_json_parse("{\"a\": 1", 8, "open.json", &o), -1);
+}
+
+/* A bare literal is a whole document: json-c alone waits for more input. */
+static void
+test_parse_bare_literals(void **state)
+{
+    json_object *o = NULL;
+
+    assert_int_equal(ferry_json_parse("42", 2, "n.json", &o), 0);
+    assert_int_equal(json_object_get_int(o), 42);
+    json_object_put(o);
+    assert_int_equal(ferry_json_parse("true", 4, "b.json", &o), 0);
+    assert_true(json_object_get_boolean(o));
+    json_object_put(o);
+    assert_int_equal(ferry_json_parse("-1.5e3", 6, "f.json", &o), 0);
+    assert_true(json_object_get_double(o) == -1500.0);
+    json_object_put(o);
 }
 
 static void
@@ -113,7 +131,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get),          cmocka_unit_test(test_set_and_delete),
-        cmocka_unit_test(test_equal_and_copy), cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_equal_and_copy), cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_bare_literals),
         cmocka_unit_test(test_files),
     };
 
