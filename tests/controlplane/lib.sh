@@ -92,7 +92,12 @@ print("" if o is None else (json.dumps(o) if isinstance(o,(dict,list)) else o))'
 # What ferry-handler does, done by the test helper (real store writes):
 # register the node with a fresh heartbeat; remove a VMI's finalizer.
 CPH="$FERRY_BUILD/tests/cp-helper"
-register_node() { "$CPH" node-heartbeat "${1:-testnode}" || fail "cannot register the node"; }
+register_node() {
+    "$CPH" node-heartbeat "${1:-testnode}" || fail "cannot register the node"
+    # ... and keep the heartbeat fresh, as the handler does every ~10 s.
+    ( while sleep 5; do "$CPH" node-heartbeat "${1:-testnode}" >/dev/null 2>&1; done ) &
+    PIDS="$PIDS $!"
+}
 handler_release() { "$CPH" vmi-release "${2:-default}" "$1" || fail "cannot release VMI $1"; }
 
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds.

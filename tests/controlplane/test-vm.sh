@@ -54,7 +54,8 @@ spec:
           name: vm1-root
 YAML
 "$FERRY" get vm vm1 -w --no-headers > "$T/watch1.txt" 2>&1 &
-PIDS="$PIDS $!"
+WATCH=$!
+PIDS="$PIDS $WATCH"
 sleep 0.3
 "$FERRY" apply -f "$T/vm.yaml" >/dev/null || fail "apply vm"
 wait_for 60 "$FERRY" get vmi vm1 || fail "no VMI: $(cat "$T/watch1.txt")"
@@ -85,7 +86,7 @@ wait_for 10 field_is vm vm1 status.printableStatus Stopping || fail "VM not Stop
 handler_release vm1
 "$FERRY" wait vmi/vm1 --for=delete --timeout=20s >/dev/null || fail "VMI not deleted"
 wait_for 10 field_is vm vm1 status.printableStatus Stopped || fail "VM not Stopped"
-kill "$(echo $PIDS | awk '{print $NF}')"
+kill "$WATCH"
 seq=$(awk '{print $3}' "$T/watch1.txt" | uniq | tr '\n' ' ')
 echo "vm1: $seq"
 echo "$seq" | grep -Eq 'Provisioning .*Starting .*Running .*Stopping .*Stopped' || fail "status sequence: $seq"
