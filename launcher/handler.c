@@ -178,13 +178,13 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
         FERRY_AUTOPTR(json_object) obj = NULL;
         FERRY_AUTOPTR(json_object) before = NULL;
         FERRY_AUTOPTR(json_object) updated = NULL;
-        const char *cur;
+        FERRY_AUTOFREE char *cur = NULL; /* a copy: setting status.phase frees the original */
 
         if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
             return;
         if (uid && !ferry_str_eq(uid, ferry_obj_uid(obj)))
             return; /* about an older VMI of that name */
-        cur = ferry_json_get_string(obj, "status.phase");
+        cur = ferry_strdup(ferry_json_get_string(obj, "status.phase"));
         if (phase_final(cur))
             return; /* final phases never change */
         before = ferry_json_copy(ferry_json_get(obj, "status"));

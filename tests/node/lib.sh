@@ -38,7 +38,7 @@ node_cleanup() {
     fi
     for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
     [ "$OWN_LIBVIRTD" = 1 ] && node_stop_libvirtd
-    [ -n "${WORK:-}" ] && rm -rf "$WORK"
+    [ -n "${WORK:-}" ] && [ -z "${FERRY_NODE_KEEP:-}" ] && rm -rf "$WORK"
 }
 
 node_start_libvirtd() {
