@@ -50,7 +50,27 @@
 #define BUSY_TIMEOUT_MS 60000
 #define WATCH_BATCH 256
 
-FERRY_DEFINE_AUTOPTR(sqlite3_stmt, sqlite3_finalize)
+/* Statements are prepared once per handle and kept (keyed by the address of
+ * their SQL text); a STMT variable gives its statement back, reset, when it
+ * goes out of scope.  A statement must not be used by two frames at once:
+ * each is stepped to the end (or reset) before the code it calls runs. */
+static void
+stmt_resetp(sqlite3_stmt **p)
+{
+    if (*p) {
+        sqlite3_reset(*p);
+        sqlite3_clear_bindings(*p);
+    }
+}
+#define STMT __attribute__((cleanup(stmt_resetp))) sqlite3_stmt *
+#define STMT_CACHE 32
+
+static void
+stmt_done(sqlite3_stmt **p)
+{
+    stmt_resetp(p);
+    *p = NULL;
+}
 
 struct sqlite_store {
     struct ferry_store base;
@@ -61,6 +81,10 @@ struct sqlite_store {
     int64_t history;
     int64_t max_events;
     uint64_t commits;         /* through this handle: data_version does not count them */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[STMT_CACHE];
     /* Inside a write transaction: */
     int64_t tx_rv;            /* last resourceVersion handed out */
     int64_t tx_rv_start;
@@ -97,8 +121,20 @@ db_error(struct sqlite_store *s, const char *what)
 static int
 prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **ret)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK)
+    size_t i;
+
+    for (i = 0; i < STMT_CACHE && s->cache[i].sql; i++)
+        if (s->cache[i].sql == sql) {
+            *ret = s->cache[i].st;
+            return 0;
+        }
+    if (i == STMT_CACHE)
+        return ferry_error(FERRY_ERR_INTERNAL, "store: more than %d statements", STMT_CACHE);
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->cache[i].st, NULL) !=
+        SQLITE_OK)
         return db_error(s, "prepare");
+    s->cache[i].sql = sql;
+    *ret = s->cache[i].st;
     return 0;
 }
 
@@ -119,7 +155,7 @@ exec(struct sqlite_store *s, const char *sql)
 static int64_t
 meta_get(struct sqlite_store *s, const char *key)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
 
     if (prepare(s, "SELECT value FROM meta WHERE key = ?", &st) < 0)
         return -1;
@@ -132,7 +168,7 @@ meta_get(struct sqlite_store *s, const char *key)
 static int
 meta_set(struct sqlite_store *s, const char *key, int64_t v)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
 
     if (prepare(s, "UPDATE meta SET value = ? WHERE key = ?", &st) < 0)
         return -1;
@@ -291,7 +327,7 @@ tx_rollback(struct sqlite_store *s)
 static int
 compact(struct sqlite_store *s)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
     int64_t compacted = meta_get(s, "compacted");
     int64_t upto = s->tx_rv - s->history;
 
@@ -333,7 +369,7 @@ tx_commit(struct sqlite_store *s)
 static int64_t
 data_version(struct sqlite_store *s)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
 
     if (prepare(s, "PRAGMA data_version", &st) < 0 || sqlite3_step(st) != SQLITE_ROW)
         return -1;
@@ -367,7 +403,7 @@ static int
 load(struct sqlite_store *s, const char *key, const char *ns, const char *name,
      json_object **ret)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
     int rc;
 
     if (prepare(s, "SELECT json FROM objects WHERE resource = ? AND namespace = ? AND name = ?",
@@ -388,7 +424,7 @@ load(struct sqlite_store *s, const char *key, const char *ns, const char *name,
 static int
 load_by_uid(struct sqlite_store *s, const char *uid, char **ret_key, json_object **ret)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
     int rc;
 
     if (prepare(s, "SELECT resource, json FROM objects WHERE uid = ?", &st) < 0)
@@ -410,7 +446,7 @@ static int
 log_event(struct sqlite_store *s, enum ferry_event_type type, const char *key,
           json_object *obj)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
     const char *rv = ferry_json_get_string(obj, "metadata.resourceVersion");
 
     ferry_log_debug("store", "%s %s %s/%s rv %s", ferry_event_type_name(type), key,
@@ -433,7 +469,7 @@ log_event(struct sqlite_store *s, enum ferry_event_type type, const char *key,
 static int
 write_owners(struct sqlite_store *s, const char *uid, json_object *obj)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) del = NULL;
+    STMT del = NULL;
     json_object *refs = ferry_json_get(obj, "metadata.ownerReferences");
     size_t n = refs && json_object_is_type(refs, json_type_array)
                    ? json_object_array_length(refs)
@@ -445,7 +481,7 @@ write_owners(struct sqlite_store *s, const char *uid, json_object *obj)
     if (sqlite3_step(del) != SQLITE_DONE)
         return db_error(s, "write owners");
     for (size_t i = 0; i < n; i++) {
-        FERRY_AUTOPTR(sqlite3_stmt) ins = NULL;
+        STMT ins = NULL;
         const char *owner = ferry_json_get_string(json_object_array_get_idx(refs, i), "uid");
 
         if (!owner)
@@ -464,7 +500,7 @@ write_owners(struct sqlite_store *s, const char *uid, json_object *obj)
 static int
 put(struct sqlite_store *s, const char *key, json_object *obj, enum ferry_event_type type)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
     int64_t rv = tx_next_rv(s);
     const char *uid = ferry_json_get_string(obj, "metadata.uid");
 
@@ -494,7 +530,7 @@ static int delete_locked(struct sqlite_store *s, const char *key, json_object *o
 static int
 remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
 {
-    FERRY_AUTOPTR(sqlite3_stmt) st = NULL;
+    STMT st = NULL;
     FERRY_AUTOSTRV char **deps = NULL;
     const char *uid = ferry_json_get_string(obj, "metadata.uid");
 
@@ -504,13 +540,13 @@ remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
     bind_text(st, 1, uid);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_error(s, "delete object");
-    sqlite3_finalize(FERRY_STEAL(st));
+    stmt_done(&st);
     if (prepare(s, "DELETE FROM owners WHERE dep_uid = ?", &st) < 0)
         return -1;
     bind_text(st, 1, uid);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_error(s, "delete owners");
-    sqlite3_finalize(FERRY_STEAL(st));
+    stmt_done(&st);
     if (log_event(s, FERRY_EVENT_DELETED, key, obj) < 0)
         return -1;
 
@@ -522,7 +558,7 @@ remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
         ferry_strv_push(&deps, (const char *)sqlite3_column_text(st, 0));
     if (rc != SQLITE_DONE)
         return db_error(s, "read dependents");
-    sqlite3_finalize(FERRY_STEAL(st));
+    stmt_done(&st);
 
     for (char **d = deps; d && *d; d++) {
         FERRY_AUTOPTR(json_object) dep = NULL;
@@ -631,7 +667,7 @@ sq_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns
         const struct ferry_selector *sel, json_object **ret_items, int64_t *ret_rv)
 {
     struct sqlite_store *s = SQ(st);
-    FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+    STMT q = NULL;
     FERRY_AUTOPTR(json_object) items = json_object_new_array();
     char key[128];
     int64_t rv;
@@ -1039,7 +1075,7 @@ sq_record_event(struct ferry_store *st, json_object *about, const char *type,
         }
         /* bounded: drop the oldest Events beyond max_events */
         {
-            FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+            STMT q = NULL;
             json_object *old_list = json_object_new_array();
             int rc;
 
@@ -1056,7 +1092,7 @@ sq_record_event(struct ferry_store *st, json_object *about, const char *type,
                 if (o)
                     json_object_array_add(old_list, o);
             }
-            sqlite3_finalize(FERRY_STEAL(q));
+            stmt_done(&q);
             for (size_t i = 0; i < json_object_array_length(old_list); i++)
                 if (remove_locked(s, key, json_object_array_get_idx(old_list, i)) < 0) {
                     json_object_put(old_list);
@@ -1114,7 +1150,7 @@ static int
 watch_fetch(struct sqlite_watch *w)
 {
     struct sqlite_store *s = w->s;
-    FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+    STMT q = NULL;
     int64_t compacted, rv;
     int rc, n = 0;
 
@@ -1160,7 +1196,7 @@ watch_fetch(struct sqlite_watch *w)
     w->fetched = n < WATCH_BATCH; /* a full batch: look again without waiting for a commit */
     if (n < WATCH_BATCH && rv > w->pos)
         w->pos = rv; /* nothing of ours up to rv: do not expire for others' churn */
-    sqlite3_finalize(FERRY_STEAL(q));
+    stmt_done(&q);
     sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     return n > 0;
 fail:
@@ -1251,7 +1287,7 @@ sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *n
     if (from_rv == 0) {
         /* Kubernetes' unset resourceVersion: the current objects as ADDED
          * events, then the changes after them. */
-        FERRY_AUTOPTR(sqlite3_stmt) q = NULL;
+        STMT q = NULL;
         int rc;
 
         if (rx_begin(s) < 0)
@@ -1276,7 +1312,7 @@ sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *n
             }
             queue_push(w, FERRY_EVENT_ADDED, sqlite3_column_int64(q, 0), o);
         }
-        sqlite3_finalize(FERRY_STEAL(q));
+        stmt_done(&q);
         rx_end(s);
         if (rc != SQLITE_DONE) {
             db_error(s, "list objects");
@@ -1323,6 +1359,8 @@ sq_free(struct ferry_store *st)
 {
     struct sqlite_store *s = SQ(st);
 
+    for (size_t i = 0; i < STMT_CACHE; i++)
+        sqlite3_finalize(s->cache[i].st);
     sqlite3_close_v2(s->db);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->changed);
