@@ -73,7 +73,8 @@ struct ferry_resource {
     const char *singular;   /* "virtualmachine" */
     const char *const *short_names; /* { "vm", "vms", NULL } */
     bool namespaced;
-    bool status_subresource; /* create drops .status; update ignores it (all but Event) */
+    bool status_subresource; /* update ignores .status (all but Event); create drops
+                              * it too, except for Node (as the API server does) */
 };
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
