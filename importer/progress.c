@@ -119,7 +119,8 @@ ferry_progress_phase(struct ferry_progress *p, const char *phase, uint64_t total
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
-    if (p->phase && p->mode != FERRY_PROGRESS_NONE)
+    if (p->phase && p->mode != FERRY_PROGRESS_NONE &&
+        __atomic_load_n(p->counter, __ATOMIC_RELAXED) != p->last_bytes)
         report(p, true);   /* the last state of the previous phase */
     p->phase = phase;
     p->total = total;

@@ -72,6 +72,24 @@ for sub in twoGbMaxExtentSparse twoGbMaxExtentFlat; do
     mkdir -p "big.$sub"
     qemu-img convert -f raw -O vmdk -o subformat=$sub big.raw "big.$sub/disk.vmdk"
 done
+# ESXi's flat descriptor (VMFS extent type), and a descriptor mixing FLAT,
+# ZERO and SPARSE extents; references built from the raw pieces.
+mkdir -p vmfs multi
+cp scattered.monolithicFlat/disk-flat.vmdk vmfs/disk-flat.vmdk
+printf '# Disk DescriptorFile\nversion=1\nCID=1a2b3c4d\nparentCID=ffffffff\ncreateType="vmfs"\n\nRW 131072 VMFS "disk-flat.vmdk"\n\nddb.adapterType = "lsilogic"\n' >vmfs/disk.vmdk
+cp scattered.raw.img.ref vmfs/disk.vmdk.ref
+cp scattered.monolithicFlat/disk-flat.vmdk multi/part1-flat.vmdk
+cp end.monolithicSparse/disk.vmdk multi/part3.vmdk
+printf '# Disk DescriptorFile\nversion=1\nCID=1a2b3c4e\nparentCID=ffffffff\ncreateType="custom"\n\nRW 65536 FLAT "part1-flat.vmdk" 32768\nRW 2048 ZERO\nRW 131072 SPARSE "part3.vmdk"\n' >multi/disk.vmdk
+{ dd if=scattered.raw bs=1M skip=16 count=32 status=none; head -c $((1 << 20)) /dev/zero; cat end.raw; } >multi/disk.vmdk.ref
+# An ISO 9660 image, when genisoimage is there (imported as it is).
+if command -v genisoimage >/dev/null; then
+    mkdir -p isotree; head -c 300000 scattered.raw >isotree/blob.bin; echo hello >isotree/readme.txt
+    genisoimage -quiet -o cd.iso isotree
+    qemu-img convert -f raw -O raw cd.iso cd.iso.ref
+    rm -rf isotree
+fi
+
 # Compression layers and containers (references: the inner image's).
 for z in "gzip -1:gz" "xz -0 -T1:xz" "zstd -q -1:zst" "bzip2 -1:bz2"; do
     cmd="${z%%:*}"; ext="${z##*:}"
