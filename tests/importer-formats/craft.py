@@ -181,6 +181,27 @@ def vhdx_cases(base, out):
         d[r + 16 + 2047 * 32 - 1] ^= 1
     save(out, "vhdx-region-badcrc.vhdx", d, "no valid region table")
 
+    # The BAT region moved past the end, both region table copies fixed up.
+    d = bytearray(base)
+    for rt in (192 * 1024, 256 * 1024):
+        n = struct.unpack_from("<I", d, rt + 8)[0]
+        for i in range(n):
+            e = rt + 16 + 32 * i
+            if bytes(d[e:e + 16]) == BAT_GUID:
+                struct.pack_into("<Q", d, e + 16, 1 << 40)
+        struct.pack_into("<I", d, rt + 4, 0)
+        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+    save(out, "vhdx-bat-region-eof.vhdx", d, "BAT region (")
+
+    d = bytearray(base)
+    meta = vhdx_regions(d)[META_GUID][0]
+    n = struct.unpack_from("<H", d, meta + 10)[0]
+    for i in range(n):
+        e = meta + 32 + 32 * i
+        if bytes(d[e:e + 16]) == VSIZE_GUID:
+            struct.pack_into("<I", d, e + 16, 0xFFFFFFF0)
+    save(out, "vhdx-meta-range.vhdx", d, "metadata item virtual disk size (8 bytes at offset 4294967280) out of range")
+
     bat = vhdx_regions(base)[BAT_GUID][0]
     d = bytearray(base); struct.pack_into("<Q", d, bat, (1 << 40) << 20 | 6)
     save(out, "vhdx-bat-eof.vhdx", d, "past the end of the file")
