@@ -66,6 +66,7 @@ struct ferry_image {
     struct vext *ext;
     size_t n;
     uint64_t size;
+    uint64_t gd_bytes;          /* all extents' grain directories */
 };
 
 static uint32_t
@@ -148,9 +149,11 @@ check_header(const char *url, const struct sparse_header *s)
     if (s->version < 1 || s->version > 3)
         return ferry_error(FERRY_ERR_UNSUPPORTED, "vmdk '%s': version %u is not supported", url,
                            s->version);
-    if (s->grain == 0 || s->grain > 65536 || (s->grain & (s->grain - 1)))
+    /* VMware writes 128-sector grains; 1 MiB bounds the memory of every
+     * grain buffer (a hostile header must not make them huge). */
+    if (s->grain == 0 || s->grain > 2048 || (s->grain & (s->grain - 1)))
         return ferry_error(FERRY_ERR_FORMAT,
-                           "vmdk '%s': grainSize %llu sectors is not a power of two up to 65536",
+                           "vmdk '%s': grainSize %llu sectors is not a power of two up to 2048",
                            url, (unsigned long long)s->grain);
     if (s->gtes == 0 || s->gtes > 8192)
         return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': numGTEsPerGT %u out of range 1..8192",
@@ -415,6 +418,13 @@ parse_descriptor(struct ferry_image *img, struct ferry_source *src, char *text)
             e->flat_offset = offset * 512;
         } else if (open_sparse(e, sib) < 0) {
             return -1;
+        } else {
+            img->gd_bytes += e->gd_entries * 4;
+            if (img->gd_bytes > MAX_GD_BYTES)
+                return ferry_error(FERRY_ERR_UNSUPPORTED,
+                                   "vmdk '%s': the grain directories of the extents add up to "
+                                   "more than %u MiB",
+                                   src->url, MAX_GD_BYTES >> 20);
         }
         img->size += e->length;
     }

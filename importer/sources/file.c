@@ -199,15 +199,9 @@ file_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
     q->path = ferry_strdup(path);
     FERRY_AUTOFREE char *copy = ferry_strdup(path);
     q->dir = ferry_strdup(dirname(copy));
-    q->dirfd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    /* The sibling's own siblings must stay beside the first file too. */
-    if (strchr(relname, '/')) {
-        if (q->dirfd >= 0)
-            close(q->dirfd);
-        q->dirfd = dup(p->dirfd);
-        free(q->dir);
-        q->dir = ferry_strdup(p->dir);
-    }
+    /* Siblings have no siblings of their own (extents are leaves): no
+     * directory descriptor, one fd per extent. */
+    q->dirfd = -1;
     file_setup(sib, q);
     *ret = sib;
     return 0;
