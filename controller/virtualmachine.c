@@ -408,7 +408,8 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     if (vmi && ferry_str_eq(vmi_phase, "Failed") &&
         (ferry_str_eq(rs, "Always") || ferry_str_eq(rs, "RerunOnFailure")))
         count_failure(c, status, vmi);
-    if (vmi && ferry_str_eq(vmi_phase, "Running"))
+    /* A running VMI ends the crash loop; so does stopping the VM. */
+    if ((vmi && ferry_str_eq(vmi_phase, "Running")) || ferry_str_eq(rs, "Halted"))
         json_object_object_del(status, "startFailure");
 
     scr = ferry_json_get(status, "stateChangeRequests");
@@ -420,6 +421,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 
         if (ferry_str_eq(action, "Stop")) {
             should_run = false;
+            json_object_object_del(status, "startFailure");
             if (vmi && (!uid || ferry_str_eq(uid, ferry_obj_uid(vmi)))) {
                 if (delete_vmi(c, vm, vmi) < 0)
                     goto out;

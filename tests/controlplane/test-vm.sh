@@ -114,6 +114,17 @@ wait_for 10 field_is vm vm1 status.printableStatus CrashLoopBackOff || fail "no 
 [ "$(field vm vm1 status.startFailure.consecutiveFailCount)" = 1 ] || fail "consecutiveFailCount"
 wait_for 30 "$FERRY" get vmi vm1 || fail "no VMI after back-off"
 "$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=30s >/dev/null || fail "VMI after back-off not Scheduled"
+# Stopping a crash-looping VM ends the loop: Stopped, startFailure gone.
+"$CPH" vmi-phase default vm1 Failed || fail "vmi-phase Failed again"
+wait_for 10 sh -c "'$FERRY' get vmi vm1 -o json | grep -q deletionTimestamp" || fail "failed VMI not deleted"
+handler_release vm1
+wait_for 10 field_is vm vm1 status.printableStatus CrashLoopBackOff || fail "no second CrashLoopBackOff"
+[ "$(field vm vm1 status.startFailure.consecutiveFailCount)" = 2 ] || fail "consecutiveFailCount 2"
+"$FERRY" stop vm1 >/dev/null || fail "stop in crash loop"
+wait_for 10 field_is vm vm1 status.printableStatus Stopped || fail "crash-looping VM not Stopped: $(field vm vm1 status.printableStatus)"
+[ -z "$(field vm vm1 status.startFailure)" ] || fail "startFailure kept after stop"
+"$FERRY" start vm1 >/dev/null || fail "start after crash loop"
+wait_for 20 "$FERRY" get vmi vm1 || fail "no VMI after start"
 
 # Manual: only stateChangeRequests start and stop it.
 cat > "$T/manual.yaml" <<YAML
