@@ -566,7 +566,9 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
             r = ferry_watch_next(w, 0, &ev);
         }
         if (r < 0) {
-            if (ferry_error_code() != FERRY_ERR_EXPIRED)
+            if (ferry_error_code() == FERRY_ERR_EXPIRED)
+                ferry_log_info("watch expired (history moved on); re-listing");
+            else
                 ferry_log_warn("watch: %s", ferry_error_message());
             ferry_error_reset();
             ferry_watch_free(w);

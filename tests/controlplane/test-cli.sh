@@ -126,6 +126,20 @@ expect "$(cat "$T/err")" 'Error from server (NotFound): virtualmachines.kubevirt
 "$FERRY" delete -f "$T/m/dv.json" --timeout=20s >/dev/null || fail "delete -f"
 kill_controller
 
+# A watch that fell behind the store's history (410 Gone) is answered by a
+# re-list: a stopped controller with no periodic resync still converges.
+FERRY_STORE_HISTORY=20 start_controller --resync 600000
+sleep 0.5
+kill -STOP "$CTL_PID"
+i=0; while [ $i -lt 40 ]; do
+    sed "s/name: alpha/name: many$i/" "$T/m/vms.yaml"; echo '---'; i=$((i + 1))
+done | FERRY_STORE_HISTORY=20 "$FERRY" apply -f - >/dev/null || fail "apply many"
+kill -CONT "$CTL_PID"
+wait_for 30 sh -c "[ \"\$('$FERRY' get vm --no-headers | grep -c ' Stopped ')\" -ge 41 ]" ||
+    fail "after an expired watch: $("$FERRY" get vm --no-headers | grep -vc ' Stopped ') VMs not reconciled"
+grep -q 'watch expired' "$T/controller.log" || fail "the watch never expired: the test proves nothing"
+kill_controller
+
 # up/down: idempotent, pid files, the controller reconciles.
 # (ferry-handler may be missing or unable to reach libvirt here: only the
 # controller's line is asserted.)
