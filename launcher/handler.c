@@ -36,6 +36,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,6 +70,7 @@ struct handler {
     struct entry *entries;
     struct ferry_watch *w;
     uint64_t next_heartbeat_ns;
+    bool kvm_unusable;   /* /dev/kvm exists but a KVM domain cannot start */
 };
 
 static volatile sig_atomic_t quit_signal;
@@ -149,7 +152,15 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
     ferry_json_set_string(node, "status.nodeInfo.kubeletVersion", "ferry-" FERRY_VERSION);
     ferry_json_set_string(node, "status.nodeInfo.architecture", "amd64");
     ferry_json_set_string(node, "status.nodeInfo.operatingSystem", "linux");
-    ferry_json_set_bool(node, "status.kvm", access("/dev/kvm", R_OK | W_OK) == 0 && !h->o->force_emulation);
+    {   /* KubeVirt's device-plugin resource: present only when KVM runs guests */
+        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !h->o->force_emulation && !h->kvm_unusable;
+        ferry_json_set(node, "status.capacity", json_object_new_object());
+        ferry_json_set(node, "status.allocatable", json_object_new_object());
+        json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
+                               json_object_new_string(kvm ? "1k" : "0"));
+        json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
+                               json_object_new_string(kvm ? "1k" : "0"));
+    }
     ferry_json_del(node, "metadata.resourceVersion");
     return ferry_store_update_status(h->st, node, &updated);
 }
@@ -245,6 +256,49 @@ apply_status_file(struct handler *h, struct entry *e)
     return true;
 }
 
+/* ---- KVM ------------------------------------------------------------------------ */
+
+static void
+quiet_errors(void *opaque, virErrorPtr err)
+{
+}
+
+/* /dev/kvm can exist and still not run guests (nested hosts whose KVM refuses
+ * qemu's MSRs): start a throwaway host-model KVM domain once.  Returns false
+ * with the reason logged when that fails; true when it works or libvirt
+ * cannot be asked (then each VMI finds out for itself). */
+static bool
+kvm_usable(struct handler *h)
+{
+    const char *uri = h->o->uri ? h->o->uri : "qemu:///system";
+    FERRY_AUTOFREE char *xml = ferry_printf(
+        "<domain type='kvm'><name>ferry-kvm-probe-%d</name><memory unit='MiB'>32</memory>"
+        "<vcpu>1</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+        "<cpu mode='host-model'/><devices><controller type='usb' model='none'/>"
+        "<memballoon model='none'/></devices></domain>", (int)getpid());
+    virConnectPtr conn;
+    virDomainPtr dom;
+    bool ok = true;
+
+    virSetErrorFunc(NULL, quiet_errors);
+    if (!(conn = virConnectOpen(uri))) {
+        ferry_log_warn("node %s: cannot ask %s whether KVM works: %s", h->node, uri,
+                       virGetLastErrorMessage());
+        return true;
+    }
+    dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+    if (dom) {
+        virDomainDestroy(dom);
+        virDomainFree(dom);
+    } else {
+        ferry_log_warn("node %s: /dev/kvm exists but a KVM domain does not start: %s", h->node,
+                       virGetLastErrorMessage());
+        ok = false;
+    }
+    virConnectClose(conn);
+    return ok;
+}
+
 /* ---- launchers --------------------------------------------------------------- */
 
 static int
@@ -282,8 +336,10 @@ spawn_launcher(struct handler *h, struct entry *e, bool stop)
     }
     if (h->o->allow_emulation)
         argv[n++] = "--allow-emulation";
-    if (h->o->force_emulation)
+    if (h->o->force_emulation || (h->kvm_unusable && h->o->allow_emulation))
         argv[n++] = "--force-emulation";
+    else if (h->kvm_unusable)
+        argv[n++] = "--no-kvm";
     if (stop)
         argv[n++] = "--stop";
     argv[n] = NULL;
@@ -624,6 +680,12 @@ ferry_handler_run(const struct ferry_handler_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (!o->force_emulation && access("/dev/kvm", R_OK | W_OK) == 0 && !kvm_usable(&h)) {
+        h.kvm_unusable = true;
+        ferry_log_warn("node %s: %s", h.node,
+                       o->allow_emulation ? "running VMIs under emulation (TCG)"
+                                          : "VMIs will fail: start ferry-handler with --allow-emulation to run them under TCG");
+    }
     if (heartbeat(&h, "True", "FerryHandlerReady", "ferry-handler is running") < 0)
         goto out;
     h.next_heartbeat_ns = ferry_now_ns() + hb_ns;
@@ -631,7 +693,8 @@ ferry_handler_run(const struct ferry_handler_opts *o)
         goto out;
     ferry_log_info("node %s: ready (state %s, libvirt %s%s)", h.node, o->state_dir,
                    o->uri ? o->uri : "qemu:///system",
-                   o->force_emulation ? ", emulation forced" : o->allow_emulation ? ", emulation allowed" : "");
+                   o->force_emulation || (h.kvm_unusable && o->allow_emulation) ? ", emulation (TCG)"
+                   : h.kvm_unusable ? ", KVM unusable" : o->allow_emulation ? ", emulation allowed" : "");
 
     while (!quit_signal) {
         struct pollfd pfd[512];

@@ -412,10 +412,14 @@ start_domain(struct launcher *l)
     virDomainPtr dom;
     unsigned int flags = 0;
 
-    if (!l->kvm && !l->o->allow_emulation && !l->o->force_emulation) {
+    if (!l->kvm && (l->o->no_kvm || !l->o->allow_emulation) && !l->o->force_emulation) {
         finish(l, "Failed", "NoKVM",
-               "/dev/kvm is not available on this node and software emulation is not allowed "
-               "(start ferry-handler with --allow-emulation, KubeVirt's useEmulation)");
+               l->o->no_kvm ? "KVM does not work on this node (a KVM domain fails to start) and "
+                              "software emulation is not allowed (start ferry-handler with "
+                              "--allow-emulation, KubeVirt's useEmulation)"
+                            : "/dev/kvm is not available on this node and software emulation is "
+                              "not allowed (start ferry-handler with --allow-emulation, "
+                              "KubeVirt's useEmulation)");
         return -1;
     }
     if (prepare_volumes(l, &dopts) < 0 || ferry_domain_build(l->vmi, &dopts, &xml) < 0) {
@@ -697,7 +701,7 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
     if (!l.dom_uuid)
         l.dom_uuid = l.uid;
     l.grace = ferry_json_get_int(l.vmi, "spec.terminationGracePeriodSeconds", 30);
-    l.kvm = !o->force_emulation && access("/dev/kvm", R_OK | W_OK) == 0;
+    l.kvm = !o->force_emulation && !o->no_kvm && access("/dev/kvm", R_OK | W_OK) == 0;
     chown_for_qemu(l.dir);
     {
         FERRY_AUTOFREE char *pidfile = ferry_printf("%s/launcher.pid", l.dir);

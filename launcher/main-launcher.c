@@ -19,6 +19,7 @@ usage(FILE *f)
                "  --allow-emulation    use TCG when /dev/kvm is missing\n"
                "  --force-emulation    use TCG even when /dev/kvm exists\n"
                "  --bridge NAME        host bridge for interfaces with the bridge binding (ferry0)\n"
+               "  --no-kvm             treat /dev/kvm as absent (the handler found KVM unusable)\n"
                "  --stop               stop and undefine the domain, then exit (VMI deleted)\n"
                "  --debug MODULES      debug output (launcher, all)\n"
                "  -h, --help           this help\n"
@@ -33,6 +34,7 @@ main(int argc, char **argv)
         { "name", required_argument, NULL, 'N' },      { "libvirt-uri", required_argument, NULL, 'u' },
         { "allow-emulation", no_argument, NULL, 'e' }, { "force-emulation", no_argument, NULL, 'E' },
         { "bridge", required_argument, NULL, 'b' },    { "stop", no_argument, NULL, 'S' },
+        { "no-kvm", no_argument, NULL, 'K' },
         { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
     };
@@ -50,6 +52,7 @@ main(int argc, char **argv)
         case 'E': o.force_emulation = true; break;
         case 'b': o.bridge = optarg; break;
         case 'S': o.stop_only = true; break;
+        case 'K': o.no_kvm = true; break;
         case 'd': ferry_log_set_debug(optarg); break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("ferry-launcher %s\n", FERRY_VERSION); return 0;

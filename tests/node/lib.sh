@@ -94,9 +94,10 @@ node_setup() {
     "$FERRY_SRC/scripts/build-tiny-guest.sh" "$WORK/guest" >/dev/null || {
         rc=$?; [ $rc = 77 ] && echo "missing: tiny guest packages"; exit $rc; }
     node_start_libvirtd
-    # KVM on this kind of (nested) host may hang guests: FERRY_NODE_KVM=1 tries it.
-    EMU="--force-emulation"
-    if [ "${FERRY_NODE_KVM:-0}" = 1 ]; then EMU="--allow-emulation"; fi
+    # KVM when it works (the handler probes it), TCG otherwise;
+    # FERRY_NODE_EMULATION=force skips the probe.
+    EMU="--allow-emulation"
+    if [ "${FERRY_NODE_EMULATION:-}" = force ]; then EMU="--force-emulation"; fi
 }
 
 node_start_handler() {
