@@ -306,8 +306,13 @@ emit_data(void *opaque, uint64_t off, const void *buf, size_t len)
     if (!ferry_add_ok(off, len, &end) || end > FERRY_MAX_VIRTUAL_SIZE)
         return ferry_error(FERRY_ERR_FORMAT, "data at offset %llu is beyond the 64 TiB limit",
                            (unsigned long long)off);
-    if (e->limit && end > e->limit)
-        return ferry_sink_error_too_small(end, e->limit);
+    if (e->limit && end > e->limit) {
+        /* A stream: the whole size is not known yet, only that it is more. */
+        FERRY_AUTOFREE char *v = ferry_size_human(end);
+        FERRY_AUTOFREE char *l = ferry_size_human(e->limit);
+        return ferry_error(FERRY_ERR_INVALID,
+                           "virtual size (at least %s) is larger than the %s volume", v, l);
+    }
     pthread_mutex_lock(&e->lock);
     if (end > e->end)
         e->end = end;

@@ -130,6 +130,8 @@ http_open(struct ferry_source *src, const char *url)
     pthread_cond_init(&p->cond, NULL);
     src->priv = p;
 
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, probe_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
@@ -144,9 +146,11 @@ http_open(struct ferry_source *src, const char *url)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
     curl_easy_setopt(c, CURLOPT_RANGE, NULL);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
         curl_easy_cleanup(c);
-        return ferry_error(FERRY_ERR_NETWORK, "http '%s': %s", url, curl_easy_strerror(rc));
+        return ferry_error(FERRY_ERR_NETWORK, "http '%s': %s", url,
+                           errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     if (code == 206 && ctx.total >= 0) {
         src->seekable = true;
@@ -212,11 +216,14 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 
     snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
              (unsigned long long)(off + len - 1));
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_RANGE, range);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, range_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
 
     pthread_mutex_lock(&p->lock);
     if (p->npool < HTTP_POOL) {
@@ -229,7 +236,7 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && code != 206))
         return ferry_error(FERRY_ERR_NETWORK, "http '%s': range %s: %s", src->url, range,
-                           curl_easy_strerror(rc));
+                           errbuf[0] ? errbuf : curl_easy_strerror(rc));
     if (code != 206)
         return ferry_error(FERRY_ERR_NETWORK,
                            "http '%s': range %s: the server answered %ld instead of 206",
@@ -283,14 +290,18 @@ stream_thread(void *opaque)
 
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stream_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(c);
     if (rc == CURLE_HTTP_RETURNED_ERROR)
         err = ferry_printf("http '%s': the server answered %ld", src->url, code);
+    else if (rc == CURLE_WRITE_ERROR && p->abort)
+        err = NULL;   /* closed before the end: nobody reads any more */
     else if (rc != CURLE_OK)
-        err = ferry_printf("http '%s': %s", src->url, curl_easy_strerror(rc));
+        err = ferry_printf("http '%s': %s", src->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 
     pthread_mutex_lock(&p->lock);
     p->eof = true;

@@ -12,6 +12,7 @@ start_nginx() {
     local port
     for attempt in 1 2 3 4 5; do
         port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
         cat >"$NGX/nginx.conf" <<CONF
 daemon off;
 master_process off;
@@ -31,6 +32,12 @@ http {
         location /range/ { alias $CORPUS/; }
         location /norange/ { alias $CORPUS/; max_ranges 0; }
     }
+    server {
+        listen 127.0.0.1:$tport ssl;
+        ssl_certificate $NGX/cert.pem;
+        ssl_certificate_key $NGX/key.pem;
+        location / { alias $CORPUS/; }
+    }
 }
 CONF
         nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
@@ -49,7 +56,11 @@ CONF
     cat "$NGX/logs/"*.log >&2
     fail "nginx did not start"
 }
+# A self-signed certificate: TLS verification must refuse it.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -keyout "$NGX/key.pem" -out "$NGX/cert.pem" 2>/dev/null || fail "openssl req"
 start_nginx
+TLS_PORT=$tport
 BASE="http://127.0.0.1:$PORT"
 curl -sf -r 0-0 -o /dev/null -w '%{http_code}' "$BASE/range/scattered.raw" | grep -q 206 ||
     fail "nginx does not answer Range requests on /range/"
@@ -104,4 +115,7 @@ printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncrea
 expect_refusal "http-extent-dotdot" "$BASE/range/escape/up.vmdk" "leaves the directory"
 expect_refusal "http-extent-encoded" "$BASE/range/escape/enc.vmdk" "404"
 expect_refusal "http-extent-url" "$BASE/range/escape/url.vmdk" "vmdk extent"
+# TLS is verified: a self-signed server is refused (curl -k proves it serves).
+curl -skf -o /dev/null "https://127.0.0.1:$TLS_PORT/scattered.raw" || fail "nginx does not serve https"
+expect_refusal "https-self-signed" "https://127.0.0.1:$TLS_PORT/scattered.v3.qcow2" "SSL certificate problem"
 echo "http: all passed"
