@@ -317,6 +317,27 @@ pop_request(json_object *status)
     }
 }
 
+/* Append {action: Start} unless the last request already is one. */
+static void
+push_start(json_object *status)
+{
+    json_object *scr = ferry_json_get(status, "stateChangeRequests");
+    json_object *req;
+    size_t n;
+
+    if (!scr || !json_object_is_type(scr, json_type_array)) {
+        scr = json_object_new_array();
+        json_object_object_add(status, "stateChangeRequests", scr);
+    }
+    n = json_object_array_length(scr);
+    if (n && ferry_str_eq(ferry_json_get_string(json_object_array_get_idx(scr, n - 1), "action"),
+                          "Start"))
+        return;
+    req = json_object_new_object();
+    json_object_object_add(req, "action", json_object_new_string("Start"));
+    json_object_array_add(scr, req);
+}
+
 static const char *
 printable_status(json_object *vm, json_object *vmi, json_object *status, const struct vols *v,
                  bool should_run, bool wants_start, bool created)
@@ -437,6 +458,8 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
                     goto out;
             } else if (vmi) {
                 pop_request(status); /* already running */
+            } else if (volumes_ready && backoff_left(status) > 0) {
+                ctl_enqueue(c, Q_VM, ns, name, (int)backoff_left(status) * 1000 + 100);
             } else if (volumes_ready) {
                 if (create_vmi(c, vm, status, &created) < 0)
                     goto out;
@@ -460,6 +483,14 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         if (restart) {
             if (delete_vmi(c, vm, vmi) < 0)
                 goto out;
+            /* RerunOnFailure starts again only on request (below): ask. */
+            if (ferry_str_eq(rs, "RerunOnFailure"))
+                push_start(status);
+        } else if (!vmi && ferry_str_eq(rs, "RerunOnFailure") &&
+                   ferry_str_eq(ferry_json_get_string(status, "runStrategy"), "RerunOnFailure")) {
+            /* It ran under this strategy and was stopped (by request, or its
+             * VMI was deleted): it stays stopped until started. */
+            should_run = wants_start = false;
         } else if (!vmi && volumes_ready) {
             int64_t left = backoff_left(status);
 
@@ -492,7 +523,11 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     ps = printable_status(vm, vmi, status, &v, should_run,
                           wants_start || (vmi && !vmi_final(vmi)), created);
     json_object_object_add(status, "printableStatus", json_object_new_string(ps));
-    json_object_object_add(status, "runStrategy", json_object_new_string(rs));
+    /* status.runStrategy is the strategy the VM last acted on; a
+     * RerunOnFailure VM without a VMI keeps the older value, so that one
+     * switched to RerunOnFailure (or new) starts and one stopped stays so. */
+    if (!ferry_str_eq(rs, "RerunOnFailure") || vmi || created)
+        json_object_object_add(status, "runStrategy", json_object_new_string(rs));
     json_object_object_add(status, "observedGeneration",
                            json_object_new_int64(ferry_obj_generation(vm)));
     json_object_object_add(status, "desiredGeneration",

@@ -155,6 +155,30 @@ handler_release man
 wait_for 10 field_is vm man status.printableStatus Stopped || fail "man not Stopped"
 [ -z "$(field vm man status.stateChangeRequests)" ] || fail "requests left: $(field vm man status.stateChangeRequests)"
 
+# RerunOnFailure: a guest shutdown stays stopped, a failure is rerun, a stop
+# request sticks.
+sed -e 's/name: man/name: rof/' -e 's/runStrategy: Manual/runStrategy: RerunOnFailure/' "$T/manual.yaml" > "$T/rof.yaml"
+"$FERRY" apply -f "$T/rof.yaml" >/dev/null || fail "apply rof"
+wait_for 20 field_is vmi rof status.phase Scheduled || fail "rof VMI"
+"$CPH" vmi-phase default rof Succeeded || fail "vmi-phase Succeeded"
+wait_for 10 field_is vm rof status.printableStatus Stopped || fail "rof after shutdown: $(field vm rof status.printableStatus)"
+field_is vmi rof status.phase Succeeded || fail "the Succeeded VMI was replaced"
+"$FERRY" start rof >/dev/null || fail "start rof"
+wait_for 10 sh -c "'$FERRY' get vmi rof -o json | grep -q deletionTimestamp" || fail "start did not clear the old VMI"
+handler_release rof
+wait_for 20 field_is vmi rof status.phase Scheduled || fail "rof not restarted by start"
+"$CPH" vmi-phase default rof Failed || fail "vmi-phase Failed"
+wait_for 10 sh -c "'$FERRY' get vmi rof -o json | grep -q deletionTimestamp" || fail "failed rof VMI not deleted"
+handler_release rof
+wait_for 20 field_is vmi rof status.phase Scheduled || fail "rof not rerun after failure"
+"$FERRY" stop rof >/dev/null || fail "stop rof"
+field_is vm rof spec.runStrategy RerunOnFailure || fail "stop changed RerunOnFailure"
+wait_for 10 field_is vm rof status.printableStatus Stopping || fail "rof not Stopping"
+handler_release rof
+wait_for 10 field_is vm rof status.printableStatus Stopped || fail "rof not Stopped"
+sleep 3   # two resyncs: the stopped VM must not come back by itself
+"$FERRY" get vmi rof >/dev/null 2>&1 && fail "rof restarted after a stop"
+
 # A volume naming a DataVolume that does not exist.
 sed -e 's/name: man/name: lost/' -e 's/runStrategy: Manual/runStrategy: Always/' "$T/manual.yaml" > "$T/lost.yaml"
 python3 - "$T/lost.yaml" <<'PY'
