@@ -221,6 +221,8 @@ struct unpack {
     struct archive *a;
     uint8_t *buf;
     bool failed;
+    bool positional;            /* a seekable tar: pread at pos, skips are free */
+    uint64_t pos;
 };
 
 #define UNPACK_BUF (1u << 20)
@@ -229,8 +231,11 @@ static la_ssize_t
 unpack_cb_read(struct archive *a, void *opaque, const void **ret)
 {
     struct unpack *u = opaque;
-    ssize_t n = u->inner->ops->read(u->inner, u->buf, UNPACK_BUF);
+    ssize_t n = u->positional ? u->inner->ops->pread(u->inner, u->buf, UNPACK_BUF, u->pos)
+                              : u->inner->ops->read(u->inner, u->buf, UNPACK_BUF);
 
+    if (n > 0)
+        u->pos += n;
     if (n < 0) {
         u->failed = true;
         archive_set_error(a, EIO, "%s", ferry_error_message());
@@ -238,6 +243,80 @@ unpack_cb_read(struct archive *a, void *opaque, const void **ret)
     }
     *ret = u->buf;
     return n;
+}
+
+static la_int64_t
+unpack_cb_skip(struct archive *a, void *opaque, la_int64_t request)
+{
+    struct unpack *u = opaque;
+    int64_t left = u->inner->size - (int64_t)u->pos;
+
+    if (request > left)
+        request = left > 0 ? left : 0;
+    u->pos += request;
+    return request;
+}
+
+/* ---- a range of a seekable source (a disk inside an uncompressed tar) --- */
+
+struct range {
+    struct ferry_source *inner;
+    uint64_t base;
+    uint64_t pos;
+};
+
+static ssize_t
+range_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    struct range *r = src->priv;
+
+    if (off >= (uint64_t)src->size)
+        return 0;
+    if (len > (uint64_t)src->size - off)
+        len = src->size - off;
+    return r->inner->ops->pread(r->inner, buf, len, r->base + off);
+}
+
+static ssize_t
+range_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct range *r = src->priv;
+    ssize_t n = range_pread(src, buf, len, r->pos);
+
+    if (n > 0)
+        r->pos += n;
+    return n;
+}
+
+static const struct ferry_source_ops range_ops = {
+    .name = "range",
+    .read = range_read,
+    .pread = range_pread,
+    .close = wrap_close,
+};
+
+/* Where the current entry's data starts in a seekable, uncompressed tar:
+ * after its header blocks (one, or more with pax/GNU extensions), checked
+ * against the first bytes libarchive returns.  -1 when not found. */
+static int64_t
+entry_data_offset(struct unpack *u, int64_t header_pos, const uint8_t *head, size_t len)
+{
+    uint8_t probe[4096];
+
+    if (len == 0 || len > sizeof(probe))
+        return -1;
+    for (int k = 1; k <= 64; k++) {
+        int64_t off = header_pos + 512 * k;
+        if (off + (int64_t)len > u->inner->size)
+            break;
+        if (ferry_source_pread_exact(u->inner, probe, len, off, "tar entry") < 0) {
+            ferry_error_reset();
+            return -1;
+        }
+        if (memcmp(probe, head, len) == 0)
+            return off;
+    }
+    return -1;
 }
 
 static ssize_t
@@ -311,7 +390,14 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
         archive_read_support_format_raw(u->a);
     src = wrap_new(&unpack_ops, inner, u);
     src->size = -1;
-    if (archive_read_open(u->a, u, NULL, unpack_cb_read, NULL) != ARCHIVE_OK) {
+    /* An uncompressed tar on a seekable source is read by position, and
+     * the chosen disk becomes a seekable range of it (no scratch file). */
+    u->positional = tar && inner->seekable && inner->size > 0 && inner->ops->pread;
+    if (u->positional)
+        archive_read_set_skip_callback(u->a, unpack_cb_skip);
+    archive_read_set_read_callback(u->a, unpack_cb_read);
+    archive_read_set_callback_data(u->a, u);
+    if (archive_read_open1(u->a) != ARCHIVE_OK) {
         ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, archive_error_string(u->a));
         ferry_source_free(src);
         return -1;
@@ -347,6 +433,33 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
                 src->size = archive_entry_size(entry);
             free(src->url);
             src->url = ferry_printf("%s:%s", inner->url, name);
+            if (u->positional && src->size > 0 && archive_entry_sparse_count(entry) == 0) {
+                int64_t hpos = archive_read_header_position(u->a);
+                uint8_t head[4096];
+                la_ssize_t n = archive_read_data(u->a, head,
+                                                 src->size < 4096 ? (size_t)src->size : 4096);
+                int64_t off = n > 0 ? entry_data_offset(u, hpos, head, n) : -1;
+                if (off >= 0 && off + src->size <= inner->size) {
+                    struct range *rg = ferry_calloc(1, sizeof(*rg));
+                    struct ferry_source *rs = ferry_source_new(&range_ops, src->url);
+                    /* The range takes the inner source; the archive goes. */
+                    rg->inner = inner;
+                    rg->base = off;
+                    rs->priv = rg;
+                    rs->size = src->size;
+                    rs->seekable = true;
+                    rs->open_sibling = wrap_open_sibling;
+                    u->inner = NULL;
+                    ferry_source_free(src);
+                    ferry_log_debug(MOD, "'%s': at offset %lld of the tar", rs->url,
+                                    (long long)off);
+                    *ret = rs;
+                    return 0;
+                }
+                ferry_error(FERRY_ERR_INTERNAL, "'%s': disk data not found in the tar", src->url);
+                ferry_source_free(src);
+                return -1;
+            }
             break;
         }
     }

@@ -103,6 +103,14 @@ cp scattered.streamOptimized/disk.vmdk.ref scattered.ova.ref
 cp scattered.v3.qcow2 disk2.qcow2
 tar czf scattered.tar.gz disk.ovf disk.vmdk disk2.qcow2
 cp scattered.streamOptimized/disk.vmdk.ref scattered.tar.gz.ref
-rm -f disk.vmdk disk.ovf disk2.qcow2
+# Random-access formats inside uncompressed tars (read in place, no
+# scratch), one with pax headers (a long name) before the disk.
+long=disk-with-a-name-long-enough-for-a-pax-extended-header-$(printf 'x%.0s' $(seq 90)).vmdk
+cp scattered.monolithicSparse/disk.vmdk "$long"
+tar --format=pax -cf scattered.pax.ova disk.ovf "$long"
+cp scattered.monolithicSparse/disk.vmdk.ref scattered.pax.ova.ref
+tar cf scattered.qcow2.ova disk.ovf disk2.qcow2
+cp scattered.v3.qcow2.ref scattered.qcow2.ova.ref
+rm -f disk.vmdk disk.ovf disk2.qcow2 "$long"
 touch .done
 find . -type f ! -name '*.ref' ! -name '.done' | sort

@@ -70,7 +70,7 @@ curl -sf -r 0-0 -o /dev/null -w '%{http_code}' "$BASE/norange/scattered.raw" | g
 for img in scattered.raw.img end.v3.qcow2 scattered.v2.qcow2 scattered.c.qcow2 scattered.l2.qcow2 \
            none.c.qcow2 scattered.monolithicSparse/disk.vmdk scattered.streamOptimized/disk.vmdk \
            end.streamOptimized/disk.vmdk scattered.monolithicFlat/disk.vmdk \
-           scattered.raw.xz scattered.qcow2.gz scattered.qcow2.zst scattered.ova scattered.tar.gz; do
+           scattered.raw.xz scattered.qcow2.gz scattered.qcow2.zst scattered.ova scattered.tar.gz scattered.qcow2.ova scattered.pax.ova; do
     name="$(echo "$img" | tr / _)"
     check_import "range-$name" "$BASE/range/$img" "$CORPUS/$img.ref"
 done
@@ -96,6 +96,8 @@ p=$(phases "$BASE/norange/scattered.v3.qcow2"); echo "$p" | grep -q "scratch con
 p=$(phases "$BASE/norange/scattered.streamOptimized/disk.vmdk"); echo "$p" | grep -q scratch && fail "streamOptimized used scratch: $p"
 echo "$p" | grep -q fetching || fail "no fetching phase: $p"
 p=$(phases "$BASE/range/scattered.v3.qcow2"); echo "$p" | grep -q scratch && fail "scratch despite Range: $p"
+p=$(phases "$BASE/range/scattered.qcow2.ova"); echo "$p" | grep -q scratch && fail "scratch for a qcow2 in an OVA with Range: $p"
+p=$(phases "$BASE/norange/scattered.qcow2.ova"); echo "$p" | grep -q scratch || fail "no scratch for a qcow2 in an OVA without Range: $p"
 echo "ok  progress phases"
 # A scratch file never stays behind.
 ls -a "$WORK" | grep -q ferry-scratch && fail "scratch file left in $WORK"
