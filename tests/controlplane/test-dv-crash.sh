@@ -80,4 +80,26 @@ sed -e 's/crash1/stale/' -e 's|/slow/big.raw|/big.raw|' "$T/dv.yaml" > "$T/stale
 start_controller --import-backoff 200
 "$FERRY" wait dv/stale --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s >/dev/null || fail "stale not Succeeded"
 cmp "$T/www/big.raw" "$FERRY_STATE_DIR/volumes/default/stale/disk.img" || fail "stale bytes were kept"
+# 6: the concurrency limit: with --max-imports 1 the second DataVolume waits
+# in ImportScheduled, and at no time do two importers run.
+kill_controller
+sed -e 's/crash1/q1/' "$T/dv.yaml" > "$T/q.yaml"; echo '---' >> "$T/q.yaml"
+sed -e 's/crash1/q2/' "$T/dv.yaml" >> "$T/q.yaml"
+"$FERRY" get dv -w --no-headers > "$T/qwatch.txt" 2>&1 &
+QW=$!; PIDS="$PIDS $QW"
+( max=0
+  while :; do
+      n=$(pgrep -fc "ferry-importer .*volumes/default/q[12]/disk.img" 2>/dev/null || true)
+      [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$T/max-q"; }
+      sleep 0.02
+  done ) &
+PIDS="$PIDS $!"
+start_controller --max-imports 1
+"$FERRY" apply -f "$T/q.yaml" >/dev/null || fail "apply q"
+wait_for 5 "$FERRY" get dv q1 || fail "no q1"
+"$FERRY" wait dv/q1 dv/q2 --for=jsonpath='{.status.phase}'=Succeeded --timeout=90s >/dev/null || fail "queued imports"
+kill "$QW"
+grep -Eq '^q[12] +ImportScheduled ' "$T/qwatch.txt" || fail "no DV waited in ImportScheduled: $(cat "$T/qwatch.txt")"
+[ "$(cat "$T/max-q" 2>/dev/null || echo 0)" = 1 ] || fail "importers at once with --max-imports 1: $(cat "$T/max-q" 2>/dev/null)"
+cmp "$T/www/big.raw" "$FERRY_STATE_DIR/volumes/default/q2/disk.img" || fail "q2 bytes"
 echo PASS
