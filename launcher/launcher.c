@@ -431,12 +431,14 @@ start_domain(struct launcher *l)
         FERRY_AUTOFREE char *p = ferry_printf("%s/domain.xml", l->dir);
         ferry_file_write_atomic(p, xml, strlen(xml), 0644);
     }
+    ferry_log_debug("launcher", "%s: domain XML ready", l->dom_name);
     if (!(dom = virDomainDefineXML(l->conn, xml))) {
         finish(l, "Failed", "FailedDefine", virt_msg());
         return -1;
     }
     if (ferry_str_eq(ferry_json_get_string(l->vmi, "spec.startStrategy"), "Paused"))
         flags |= VIR_DOMAIN_START_PAUSED;
+    ferry_log_debug("launcher", "%s: defined", l->dom_name);
     if (virDomainCreateWithFlags(dom, flags) < 0) {
         FERRY_AUTOFREE char *msg = ferry_strdup(virt_msg());
         virDomainFree(dom);
@@ -531,6 +533,7 @@ connect_libvirt(int timer, void *opaque)
     }
     if (l->reconnect_timer >= 0)
         ferry_log_info("%s: reconnected to libvirt", l->dom_name);
+    ferry_log_debug("launcher", "%s: connected to %s", l->dom_name, uri);
     virConnectSetKeepAlive(l->conn, 5, 3);
     virConnectRegisterCloseCallback(l->conn, on_close, l, NULL);
     l->lifecycle_cb = virConnectDomainEventRegisterAny(l->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
@@ -693,6 +696,7 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
 
     l.dir = ferry_printf("%s/vmis/%s/%s", o->state_dir, o->ns, o->name);
     vmi_path = ferry_printf("%s/vmi.json", l.dir);
+    ferry_log_debug("launcher", "%s/%s: launcher started", o->ns, o->name);
     if (ferry_json_read_file(vmi_path, &l.vmi) < 0)
         goto out;
     l.dom_name = ferry_domain_name(l.vmi);

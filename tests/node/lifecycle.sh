@@ -49,9 +49,21 @@ tool wait-cond "$NS" lc-a Paused absent 20
 tool wait-cond "$NS" lc-a Ready True 20
 node_log "pause/unpause"
 
-# 3. vnc socket
+# 3. vnc: the socket, and served on 127.0.0.1 (the RFB banner comes through)
 sock=$("$FERRY" vnc lc-a)
 [ -S "$sock" ]
+if command -v curl >/dev/null; then
+    port=$((20000 + $$ % 30000))
+    "$FERRY" vnc lc-a --port "$port" 2>/dev/null &
+    VNC_PID=$!
+    PIDS="$PIDS $VNC_PID"
+    i=0
+    until curl -s --max-time 2 "telnet://127.0.0.1:$port" </dev/null 2>/dev/null | grep -q "^RFB 003"; do
+        i=$((i + 1)); [ $i -lt 50 ] || { echo "no RFB banner on 127.0.0.1:$port"; exit 1; }; sleep 0.2
+    done
+    kill "$VNC_PID"
+    node_log "vnc served on 127.0.0.1:$port"
+fi
 
 # 4. graceful deletion: ACPI power button, then cleanup and finalizer removal
 tool delete "$NS" lc-a
