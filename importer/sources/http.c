@@ -274,10 +274,6 @@ stream_write(char *data, size_t size, size_t n, void *opaque)
     return done;
 }
 
-struct stream_args {
-    struct ferry_source *src;
-};
-
 static void *
 stream_thread(void *opaque)
 {
@@ -296,9 +292,12 @@ stream_thread(void *opaque)
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_cleanup(c);
+    pthread_mutex_lock(&p->lock);
+    bool aborted = p->abort;
+    pthread_mutex_unlock(&p->lock);
     if (rc == CURLE_HTTP_RETURNED_ERROR)
         err = ferry_printf("http '%s': the server answered %ld", src->url, code);
-    else if (rc == CURLE_WRITE_ERROR && p->abort)
+    else if (rc == CURLE_WRITE_ERROR && aborted)
         err = NULL;   /* closed before the end: nobody reads any more */
     else if (rc != CURLE_OK)
         err = ferry_printf("http '%s': %s", src->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
