@@ -1087,8 +1087,6 @@ cmd_get(int argc, char **argv)
             if (json_object_array_length(items) == 0 && nnames == 0 && o.fmt != OUT_YAML &&
                 o.fmt != OUT_JSON) {
                 /* kubectl prints the header first when nothing is there yet. */
-                json_object *none = json_object_new_array();
-
                 if (!o.no_headers) {
                     struct table t = { 0 };
 
@@ -1096,7 +1094,6 @@ cmd_get(int argc, char **argv)
                     table_print(&t, stdout);
                     fflush(stdout);
                 }
-                json_object_put(none);
             }
             if (rv == 0) {
                 FERRY_AUTOPTR(json_object) tmp = NULL;

@@ -78,13 +78,9 @@ start_daemon(const char *prog, char **argv)
     FERRY_AUTOFREE char *pidp = pid_path(prog);
     FERRY_AUTOFREE char *pidtext = NULL;
     pid_t pid;
-    int ready[2];
-    char c;
 
     if (ferry_mkdir_p(logdir, 0755) < 0 || ferry_mkdir_p(rundir, 0755) < 0)
         return -1;
-    if (pipe2(ready, O_CLOEXEC) < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "pipe");
     pid = fork();
     if (pid < 0)
         return ferry_error_errno(FERRY_ERR_IO, errno, "fork");
@@ -115,10 +111,7 @@ start_daemon(const char *prog, char **argv)
         dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }
-    close(ready[1]);
-    (void)read(ready[0], &c, 1); /* EOF once the intermediate child is gone */
-    close(ready[0]);
-    waitpid(pid, NULL, 0);
+    waitpid(pid, NULL, 0); /* the intermediate child wrote the pid file first */
     /* Give it a moment to fail on bad options or an unusable store. */
     usleep(300 * 1000);
     if (!running_pid(prog)) {
