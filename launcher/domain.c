@@ -64,6 +64,46 @@ ferry_domain_vmi_dir(const char *state_dir, json_object *vmi)
     return ferry_printf("%s/vmis/%s/%s", state_dir, ns_of(vmi), ferry_obj_name(vmi));
 }
 
+/* An array field; NULL when absent (check_lists() refused other types). */
+static json_object *
+list_at(json_object *o, const char *path)
+{
+    json_object *a = ferry_json_get(o, path);
+    return json_object_is_type(a, json_type_array) ? a : NULL;
+}
+
+static int
+check_list(json_object *o, const char *path, const char *what)
+{
+    json_object *a = ferry_json_get(o, path);
+    if (a && !json_object_is_type(a, json_type_array))
+        return ferry_error(FERRY_ERR_INVALID, "%s: must be a list", what);
+    for (size_t i = 0; a && i < json_object_array_length(a); i++)
+        if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
+            return ferry_error(FERRY_ERR_INVALID, "%s[%zu]: must be an object", what, i);
+    return 0;
+}
+
+/* Lists the converter walks must be lists of objects. */
+static int
+check_lists(json_object *vmi)
+{
+    static const char *const paths[] = { "spec.volumes", "spec.networks",
+                                         "spec.domain.devices.disks",
+                                         "spec.domain.devices.interfaces",
+                                         "spec.domain.cpu.features" };
+    json_object *ifaces;
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(paths); i++)
+        if (check_list(vmi, paths[i], paths[i]) < 0)
+            return -1;
+    ifaces = list_at(vmi, "spec.domain.devices.interfaces");
+    for (size_t i = 0; ifaces && i < json_object_array_length(ifaces); i++)
+        if (check_list(json_object_array_get_idx(ifaces, i), "ports",
+                       "spec.domain.devices.interfaces[].ports") < 0)
+            return -1;
+    return 0;
+}
+
 static xmlNodePtr
 child(xmlNodePtr parent, const char *name, const char *text)
 {
@@ -324,6 +364,7 @@ conv_cpu(struct conv *c)
     attr(vcpu, "placement", "static");
 
     cpu = xmlNewNode(NULL, BAD_CAST "cpu");
+    xmlAddChild(c->root, cpu); /* owned by the document from here, even on errors */
     if (!model || !*model)
         model = c->opts->kvm ? "host-model" : NULL;
     if (model && (strcmp(model, "host-model") == 0 || strcmp(model, "host-passthrough") == 0)) {
@@ -345,7 +386,7 @@ conv_cpu(struct conv *c)
     attr_int(topo, "cores", co);
     attr_int(topo, "threads", t);
     {
-        json_object *feats = ferry_json_get(c->vmi, "spec.domain.cpu.features");
+        json_object *feats = list_at(c->vmi, "spec.domain.cpu.features");
         size_t n = feats ? json_object_array_length(feats) : 0;
         for (size_t i = 0; i < n; i++) {
             json_object *f = json_object_array_get_idx(feats, i);
@@ -359,7 +400,6 @@ conv_cpu(struct conv *c)
             attr(fn, "name", fname);
         }
     }
-    xmlAddChild(c->root, cpu);
     return 0;
 }
 
@@ -510,7 +550,7 @@ static int
 conv_disk(struct conv *c, json_object *disk)
 {
     const char *dname = ferry_json_get_string(disk, "name");
-    json_object *volume = find_by_name(ferry_json_get(c->vmi, "spec.volumes"), dname);
+    json_object *volume = find_by_name(list_at(c->vmi, "spec.volumes"), dname);
     const char *device = "disk";
     json_object *target = ferry_json_get(disk, "disk");
     const char *bus, *cache, *io, *errpol;
@@ -641,8 +681,8 @@ out:
 static int
 conv_disks(struct conv *c)
 {
-    json_object *disks = ferry_json_get(c->vmi, "spec.domain.devices.disks");
-    json_object *volumes = ferry_json_get(c->vmi, "spec.volumes");
+    json_object *disks = list_at(c->vmi, "spec.domain.devices.disks");
+    json_object *volumes = list_at(c->vmi, "spec.volumes");
     size_t nd = disks ? json_object_array_length(disks) : 0;
     size_t nv = volumes ? json_object_array_length(volumes) : 0;
 
@@ -708,7 +748,7 @@ conv_interface(struct conv *c, json_object *iface, json_object *networks)
     json_object *net = find_by_name(networks, iname);
     const char *model = ferry_json_get_string(iface, "model");
     const char *mac = ferry_json_get_string(iface, "macAddress");
-    json_object *ports = ferry_json_get(iface, "ports");
+    json_object *ports = list_at(iface, "ports");
     const char *binding;
     bool known = false;
     xmlNodePtr n, m;
@@ -805,8 +845,8 @@ conv_interface(struct conv *c, json_object *iface, json_object *networks)
 static int
 conv_interfaces(struct conv *c)
 {
-    json_object *ifaces = ferry_json_get(c->vmi, "spec.domain.devices.interfaces");
-    json_object *networks = ferry_json_get(c->vmi, "spec.networks");
+    json_object *ifaces = list_at(c->vmi, "spec.domain.devices.interfaces");
+    json_object *networks = list_at(c->vmi, "spec.networks");
     FERRY_AUTOPTR(json_object) dflt_ifaces = NULL;
     FERRY_AUTOPTR(json_object) dflt_nets = NULL;
 
@@ -899,6 +939,8 @@ ferry_domain_build(json_object *vmi, const struct ferry_domain_opts *opts, char 
         return ferry_error(FERRY_ERR_INVALID, "VMI has no metadata.name");
     if (!ferry_json_get(vmi, "spec.domain"))
         return ferry_error(FERRY_ERR_INVALID, "VMI '%s': no spec.domain", ferry_obj_name(vmi));
+    if (check_lists(vmi) < 0)
+        return -1;
     c.ns = ns_of(vmi);
     c.name = ferry_obj_name(vmi);
     c.vmi_dir = ferry_domain_vmi_dir(opts->state_dir, vmi);
@@ -942,6 +984,8 @@ ferry_domain_build(json_object *vmi, const struct ferry_domain_opts *opts, char 
     xmlBufferFree(buf);
     ret = 0;
 out:
+    if (c.qemu_cmdline && !c.qemu_cmdline->parent)
+        xmlFreeNode(c.qemu_cmdline);
     free(c.vmi_dir);
     return ret;
 }

@@ -213,6 +213,8 @@ read_interfaces(struct launcher *l, virDomainPtr dom)
     xmlXPathObjectPtr res;
     json_object *arr = json_object_new_array();
     json_object *spec_ifaces = ferry_json_get(l->vmi, "spec.domain.devices.interfaces");
+    if (!json_object_is_type(spec_ifaces, json_type_array))
+        spec_ifaces = NULL;
 
     if (xml && (doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET))) {
         ctx = xmlXPathNewContext(doc);
@@ -368,6 +370,8 @@ static int
 prepare_volumes(struct launcher *l, const struct ferry_domain_opts *dopts)
 {
     json_object *vols = ferry_json_get(l->vmi, "spec.volumes");
+    if (!json_object_is_type(vols, json_type_array))
+        vols = NULL; /* ferry_domain_build() says what is wrong */
     for (size_t i = 0; vols && i < json_object_array_length(vols); i++) {
         struct ferry_volume v;
         struct stat st;

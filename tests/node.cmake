@@ -22,3 +22,7 @@ if(TARGET ferry-launcher-lib)
   target_link_libraries(node-store-tool PRIVATE ferry-common)
   set_target_properties(node-store-tool PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 endif()
+if(TARGET ferry-launcher-lib AND COMMAND ferry_fuzz_target)
+  ferry_fuzz_target(fuzz-domain SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-domain.c
+                    LIBS ferry-launcher-lib CORPUS ${CMAKE_SOURCE_DIR}/tests/golden/domain)
+endif()
