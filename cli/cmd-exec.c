@@ -17,6 +17,7 @@ const char *
 ferry_cli_bindir(void)
 {
     static char dir[PATH_MAX];
+    char *d;
     ssize_t n;
 
     if (dir[0])
@@ -27,7 +28,9 @@ ferry_cli_bindir(void)
         return dir;
     }
     dir[n] = '\0';
-    memmove(dir, dirname(dir), strlen(dirname(dir)) + 1);
+    /* dirname() may modify dir in place: call it once. */
+    d = dirname(dir);
+    memmove(dir, d, strlen(d) + 1);
     return dir;
 }
 

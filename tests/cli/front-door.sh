@@ -63,5 +63,15 @@ for opt in $("$ferry" --help | sed -n '/^Options:/,/^$/p' | grep -o -- '--[a-z][
     grep -q -- "$esc" "$man" || { echo "FAIL man page: $opt is not documented"; fails=$((fails + 1)); }
 done
 
+# import and convert hand over to the programs beside ferry, found without PATH
+for pair in import:ferry-importer convert:ferry-converter; do
+    verb=${pair%%:*} prog=${pair#*:}
+    [ -x "$(dirname "$ferry")/$prog" ] || continue
+    out=$(env PATH=/usr/bin:/bin "$ferry" "$verb" --help 2>&1) ||
+        { echo "FAIL $verb: 'ferry $verb --help' failed: $out"; fails=$((fails + 1)); continue; }
+    printf '%s\n' "$out" | grep -q "$prog" ||
+        { echo "FAIL $verb: help does not come from $prog"; fails=$((fails + 1)); }
+done
+
 [ $fails -eq 0 ] && echo "all front-door checks passed"
 exit $((fails > 0))
