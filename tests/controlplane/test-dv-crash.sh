@@ -6,7 +6,7 @@
 # done record for the DV's uid is honoured without importing again.
 . "$(dirname "$0")/lib.sh"
 need_importer
-LIMIT_RATE=2m start_nginx
+LIMIT_RATE=1m start_nginx
 head -c 16777216 /dev/urandom > "$T/www/big.raw"; chmod 644 "$T/www/big.raw"
 DEST="$FERRY_STATE_DIR/volumes/default/crash1/disk.img"
 
