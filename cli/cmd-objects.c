@@ -111,6 +111,16 @@ cli_parse_duration_ms(const char *s)
     return total;
 }
 
+int
+cli_option_error(int c, char **argv)
+{
+    if (c == ':')
+        fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
+    else
+        fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
+    return 2;
+}
+
 const char *
 cli_namespace(const char *opt_ns)
 {
@@ -524,12 +534,8 @@ cmd_apply(int argc, char **argv)
                    "Create or update objects from YAML or JSON manifests (several documents per\n"
                    "file, kind: List too), after validation and defaulting.\n");
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (!paths) {
@@ -960,12 +966,8 @@ cmd_get(int argc, char **argv)
                    "       ferry get KIND/NAME ...\n\n"
                    "Show objects: vm, vmi, dv, node, event (short, plural or full names).\n");
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (optind >= argc) {
@@ -1395,12 +1397,8 @@ cmd_describe(int argc, char **argv)
             printf("Usage: ferry describe KIND NAME... | KIND/NAME... [-n NAMESPACE]\n\n"
                    "Show an object's fields, conditions and recent events.\n");
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
@@ -1551,12 +1549,8 @@ cmd_delete(int argc, char **argv)
                    "                    [--ignore-not-found]\n\n"
                    "Delete objects; by default wait until they are gone (finalizers done).\n");
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     sigaction(SIGINT, &sa, NULL);
@@ -1798,12 +1792,8 @@ cmd_wait(int argc, char **argv)
             printf("Usage: ferry wait KIND/NAME... | KIND NAME... --for=condition=COND[=VALUE]|"
                    "--for=delete|--for=jsonpath='{.path}'=VALUE [--timeout=30s] [-n NS]\n");
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (!have_for) {

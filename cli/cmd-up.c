@@ -157,12 +157,8 @@ cmd_up(int argc, char **argv)
                    "Start ferry-controller and ferry-handler for the state directory (%s)\n"
                    "in the background; logs in <state>/logs, pid files in <state>/run.\n", state);
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (ferry_mkdir_p(state, 0755) < 0) {

@@ -286,12 +286,8 @@ cmd_image_upload(int argc, char **argv)
                    "Write a local disk image into a DataVolume with an upload source; with --size\n"
                    "the DataVolume is created.  ferry-controller must be running (ferry up).\n");
             return 0;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (argc - optind != 2 || (strcmp(argv[optind], "dv") != 0 &&

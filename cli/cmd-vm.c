@@ -161,12 +161,8 @@ vm_verb(enum vm_action a, int argc, char **argv)
         case 'G':
         case 'f':
             break;
-        case ':':
-            fprintf(stderr, "error: flag needs an argument: '%s'\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "error: unknown flag: '%s'\n", argv[optind - 1]);
-            return 2;
+            return cli_option_error(c, argv);
         }
     }
     if (argc - optind != 1) {

@@ -20,6 +20,9 @@ char *cli_kind_plural(const struct ferry_resource *res);
 void cli_print_store_error(const struct ferry_resource *res, const char *name);
 /* "60s", "2m", "1h30m", "500ms", "10" (seconds) -> ms; -1 when invalid. */
 int64_t cli_parse_duration_ms(const char *s);
+/* getopt's answer ':' (missing value) or '?' (unknown option) as kubectl
+ * words it, on stderr; returns the usage exit code 2. */
+int cli_option_error(int c, char **argv);
 /* The namespace to use: -n value, else "default". */
 const char *cli_namespace(const char *opt_ns);
 
