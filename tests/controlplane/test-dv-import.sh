@@ -64,6 +64,16 @@ grep -Eq '^bad +Failed +N/A +3 +[0-9]+s$' "$T/get.txt" || fail "bad row: $(cat "
 "$FERRY" describe dv bad > "$T/describe.txt"
 grep -q 'Warning  *ImportFailed' "$T/describe.txt" || fail "no ImportFailed event: $(cat "$T/describe.txt")"
 
+# The source's checksum reaches the importer: a wrong one fails the import.
+sum=$(sha256sum "$T/www/disk.raw" | cut -d' ' -f1)
+sed -e 's/name: good/name: summed/' -e "s|url: http://127.0.0.1:$PORT/disk.raw|url: http://127.0.0.1:$PORT/disk.raw\n      checksum: sha256:$sum|" "$T/dv.yaml" |
+    awk '/^---/{exit} {print}' > "$T/summed.yaml"
+sed -e 's/summed/badsum/' -e "s/sha256:$sum/sha256:$(echo "$sum" | tr 0-9a-f 1-9a-f0)/" "$T/summed.yaml" > "$T/badsum.yaml"
+"$FERRY" apply -f "$T/summed.yaml" -f "$T/badsum.yaml" >/dev/null || fail "apply checksums"
+"$FERRY" wait dv/summed --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s >/dev/null || fail "summed not Succeeded"
+"$FERRY" wait dv/badsum --for=jsonpath='{.status.phase}'=Failed --timeout=60s >/dev/null || fail "badsum not Failed"
+field dv badsum status.conditions | grep -qi 'checksum' || fail "badsum's conditions do not say checksum: $(field dv badsum status.conditions)"
+
 # Deleting a DV removes its volume (finalizer ferry.io/volume-cleanup).
 "$FERRY" delete dv good --timeout=30s >/dev/null || fail "delete"
 [ ! -e "$FERRY_STATE_DIR/volumes/default/good" ] || fail "volume left behind"
