@@ -21,6 +21,7 @@ ferry="$bindir/ferry"
 export PATH="$bindir:$PATH"
 work=${DEMO_WORKDIR:-$(mktemp -d /tmp/ferry-demo.XXXXXX)}
 mkdir -p "$work"
+chmod 755 "$work"   # nginx's workers (not root) read the disks from here
 vm=demo-vm
 step_name=
 t0=$(date +%s)

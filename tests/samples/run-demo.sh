@@ -13,6 +13,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 77
 fi
 work=$(mktemp -d /tmp/ferry-demo-test.XXXXXX)
+chmod 755 "$work"   # the demo's nginx workers read the disks below it
 export FERRY_STATE_DIR="$work/state" DEMO_WORKDIR="$work/demo"
 started=
 cleanup() {
