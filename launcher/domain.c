@@ -807,8 +807,13 @@ conv_interface(struct conv *c, json_object *iface, json_object *networks)
             free(netdev);
             netdev = tmp;
         }
-        device = ferry_printf("%s,netdev=ferrynet%d%s%s", qmodel, c->hostnet, mac ? ",mac=" : "",
-                              mac ? mac : "");
+        /* libvirt does not know this device: place it where libvirt's q35 allocation
+         * (VGA at 0x1, root ports from 0x2 up) never goes */
+        if (c->hostnet > 3)
+            return ferry_error(FERRY_ERR_UNSUPPORTED,
+                               "interface '%s': at most 4 masquerade interfaces with ports", iname);
+        device = ferry_printf("%s,netdev=ferrynet%d,bus=pcie.0,addr=0x%x%s%s", qmodel, c->hostnet,
+                              0x1e - c->hostnet, mac ? ",mac=" : "", mac ? mac : "");
         c->hostnet++;
         qemu_arg(c, "-netdev");
         qemu_arg(c, netdev);

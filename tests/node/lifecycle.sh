@@ -124,4 +124,67 @@ tool get "$NS" lc-d | jq -e '.status.conditions[] | select(.type == "Synchronize
 tool delete "$NS" lc-c; tool delete "$NS" lc-d
 tool wait-gone "$NS" lc-c 30; tool wait-gone "$NS" lc-d 30
 node_log "refusals reported"
+# 7. the devices that only show at run time: EFI with secure boot (SMM, per-VM
+#    NVRAM from the OVMF template), an emptyDisk on SCSI, a ConfigDrive, and a
+#    masquerade port forwarded on 127.0.0.1
+node_volume lc-e
+port=$((20000 + ($$ + 7) % 30000))
+cat > "$WORK/lc-e.yaml" <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstance
+metadata:
+  name: lc-e
+spec:
+  terminationGracePeriodSeconds: 0
+  domain:
+    features:
+      smm: {}
+    firmware:
+      bootloader:
+        efi: {}
+    devices:
+      disks:
+      - name: root
+        disk: {}
+      - name: scratch
+        disk:
+          bus: scsi
+      - name: cd
+        cdrom:
+          bus: sata
+      interfaces:
+      - name: default
+        masquerade: {}
+        ports:
+        - port: $port
+    resources:
+      requests:
+        memory: 256Mi
+  networks:
+  - name: default
+    pod: {}
+  volumes:
+  - name: root
+    dataVolume:
+      name: lc-e
+  - name: scratch
+    emptyDisk:
+      capacity: 1Gi
+  - name: cd
+    cloudInitConfigDrive:
+      userData: "#cloud-config"
+YAML
+tool create "$WORK/lc-e.yaml" "$NODE"
+tool wait-phase "$NS" lc-e Running 60
+D=$STATE/vmis/$NS/lc-e
+[ -s "$D/nvram_VARS.fd" ] && [ -f "$D/emptydisk-scratch.img" ] && [ -s "$D/cloudinit-cd.iso" ] ||
+    { ls -la "$D"; exit 1; }
+[ "$(du -k "$D/emptydisk-scratch.img" | cut -f1)" -lt 1024 ]       # sparse
+if command -v ss >/dev/null; then
+    ss -ltn | grep -q "127.0.0.1:$port " || { echo "port $port not forwarded"; exit 1; }
+fi
+tool delete "$NS" lc-e
+tool wait-gone "$NS" lc-e 60
+[ ! -d "$D" ]
+node_log "EFI secure boot, emptyDisk, ConfigDrive, port forward"
 echo "PASS lifecycle"
