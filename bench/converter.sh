@@ -11,7 +11,10 @@
 # and a table of what each output keeps: disks, NICs, MACs, firmware, boot
 # order, whether it passes the KubeVirt/CDI schemas, and the wall time.
 #
-# usage: bench/converter.sh [BUILD_DIR]       (root; ~8 min the first time)
+# usage: bench/converter.sh [BUILD_DIR]       (root)
+#   FERRY_BENCH_INPUTS="vmx ova"   which inputs (virt-v2v takes ~25 min each under TCG
+#                                  here, most of it rebuilding the guest's initramfs)
+#   FERRY_BENCH_V2V_TIMEOUT=3000   seconds before a virt-v2v run counts as failed
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN="${1:-$SRC/build}/bin"
@@ -57,7 +60,8 @@ EOF
     echo "bench-guest" > "$CACHE/root/etc/hostname"
     echo "debootstrap: $(elapsed "$t0" "$(now)") s"
     t0=$(now)
-    virt-make-fs --partition=mbr --type=ext4 --format=raw --size=+256M \
+    # virt-v2v rebuilds the initramfs inside the guest: leave it room.
+    virt-make-fs --partition=mbr --type=ext4 --format=raw --size=+1G \
         "$CACHE/root" "$CACHE/guest.raw"
     qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$CACHE/guest.raw" \
         "$CACHE/guest.vmdk"
@@ -169,7 +173,7 @@ echo "source VM: 1 SCSI disk ($cap bytes, Debian 12), 1 IDE CD-ROM ISO, 2 NICs (
 echo
 echo "| tool / input | kind | disks | NICs [models] | MACs | firmware | bootOrder | volumes | validates | time (s) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
-for in in vmx ova; do
+for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
     f="$WORK/bench-guest.$in"
     "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup >"$WORK/ferry-$in.yaml" 2>"$WORK/ferry-$in.err"
     t=$(median5 "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup)
@@ -177,7 +181,7 @@ for in in vmx ova; do
     if command -v virt-v2v >/dev/null; then
         mkdir -p "$WORK/v2v-$in"
         t0=$(now)
-        if virt-v2v -i "$in" "$f" -o kubevirt -os "$WORK/v2v-$in" -on bench-guest \
+        if timeout "${FERRY_BENCH_V2V_TIMEOUT:-3000}" virt-v2v -i "$in" "$f" -o kubevirt -os "$WORK/v2v-$in" -on bench-guest \
                 >"$WORK/v2v-$in.log" 2>&1; then
             t=$(elapsed "$t0" "$(now)")
             row "virt-v2v -i $in -o kubevirt" "$(ls "$WORK"/v2v-$in/*.yaml | head -1)" "$t"
