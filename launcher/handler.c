@@ -57,6 +57,7 @@ struct entry {
     bool stop_sent;
     bool stopped_ok;             /* domain stopped and undefined for a deleted VMI */
     bool final_seen;
+    int failures;                /* launcher deaths in a row: backoff */
     uint64_t next_try_ns;
     struct entry *next;
 };
@@ -185,6 +186,8 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
 
     if (ferry_json_get_bool(msg, "final", false))
         e->final_seen = true;
+    if (ferry_str_eq(phase, "Running"))
+        e->failures = 0;
     for (int attempt = 0; attempt < 5; attempt++) {
         FERRY_AUTOPTR(json_object) obj = NULL;
         FERRY_AUTOPTR(json_object) before = NULL;
@@ -506,9 +509,14 @@ launcher_gone(struct handler *h, struct entry *e, int status, bool known_status)
                      (!known_status && e->final_seen)))
         e->stopped_ok = true;
     if (known_status && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        FERRY_AUTOFREE char *why = NULL;
-        ferry_log_warn("vmi %s/%s: ferry-launcher %s", e->ns, e->name,
-                       WIFSIGNALED(status) ? "was killed" : "failed (see launcher.log)");
+        /* start the next one after 1, 2, 4 ... 30 s: a launcher that keeps dying
+         * must not take the node with it */
+        uint64_t delay_s = e->failures < 5 ? 1ULL << e->failures : 30;
+        e->failures++;
+        e->next_try_ns = ferry_now_ns() + delay_s * 1000000000ULL;
+        ferry_log_warn("vmi %s/%s: ferry-launcher %s; next one in %llu s", e->ns, e->name,
+                       WIFSIGNALED(status) ? "was killed" : "failed (see launcher.log)",
+                       (unsigned long long)delay_s);
     }
     e->final_seen = false;
 }
