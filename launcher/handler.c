@@ -715,7 +715,7 @@ ferry_handler_run(const struct ferry_handler_opts *o)
                 pfd[n].events = POLLIN;
                 pe[n++] = e;
             }
-        if (poll(pfd, (nfds_t)n, 50) > 0)
+        if (poll(pfd, (nfds_t)n, 20) > 0)
             for (int i = 0; i < n; i++)
                 if (pfd[i].revents && pe[i]->fd == pfd[i].fd)
                     on_readable(&h, pe[i]);
