@@ -39,5 +39,11 @@ if ! virsh -c qemu:///system version >/dev/null 2>&1; then
 fi
 "$src/scripts/demo.sh" "$bin" >"$work/demo.out" 2>&1 || { cat "$work/demo.out"; exit 1; }
 cat "$work/demo.out"
-grep -q 'FERRY-GUEST-MARKER booted' "$work/demo.out"
-grep -q '^demo-vm ' "$work/demo.out"
+grep -q 'guest: FERRY-GUEST-MARKER booted' "$work/demo.out" ||
+    { echo "FAIL: the demo did not show the guest's boot line"; exit 1; }
+grep -Eq '^virtualmachine.kubevirt.io/demo-vm +[0-9a-z]+ +Running +True' "$work/demo.out" ||
+    { echo "FAIL: the demo's final listing does not show demo-vm Running and Ready"; exit 1; }
+grep -Eq '^virtualmachineinstance.kubevirt.io/demo-vm +[0-9a-z]+ +Running ' "$work/demo.out" ||
+    { echo "FAIL: the demo's final listing does not show its VMI Running"; exit 1; }
+[ "$(grep -Ec '^datavolume.cdi.kubevirt.io/demo-vm-disk[01] +Succeeded +100.0%' "$work/demo.out")" -eq 2 ] ||
+    { echo "FAIL: the demo's two DataVolumes did not both succeed"; exit 1; }
