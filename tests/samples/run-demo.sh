@@ -17,8 +17,15 @@ chmod 755 "$work"   # the demo's nginx workers read the disks below it
 export FERRY_STATE_DIR="$work/state" DEMO_WORKDIR="$work/demo"
 started=
 cleanup() {
-    "$bin/ferry" delete vm demo-vm --wait >/dev/null 2>&1 || true
+    # Deleting the VM stops its domain (the handler must still be up for that);
+    # ferry down leaves running VMs alone, as virt-handler does.
+    "$bin/ferry" delete vm demo-vm --ignore-not-found --timeout=60s >/dev/null 2>&1 || true
     "$bin/ferry" down >/dev/null 2>&1 || true
+    # Backstop for a failed run: nothing of this state directory survives.
+    pkill -f "ferry-launcher --state-dir $work/state" 2>/dev/null || true
+    if virsh -c qemu:///system domblklist default_demo-vm 2>/dev/null | grep -q "$work/"; then
+        virsh -c qemu:///system destroy default_demo-vm >/dev/null 2>&1 || true
+    fi
     for pf in $started; do
         [ -f "$pf" ] && kill -TERM "$(cat "$pf")" 2>/dev/null || true
     done
