@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "importer/blockmap.h"
 #include "importer/format.h"
 
 #define VDI_SIGNATURE 0xbeda107fu
@@ -32,6 +33,7 @@
 #define VDI_WINDOW 65536u            /* block-map entries kept in memory */
 
 struct vdi {
+    struct ferry_blockmap blockmap;  /* map and read (blockmap.h) */
     struct ferry_source *src;
     const char *name;
     int64_t file_size;               /* -1 when the source does not know */
@@ -44,6 +46,9 @@ struct vdi {
     uint32_t win_n;
     uint32_t *win;
 };
+
+static int vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
+                      uint64_t *ret_off, uint64_t *ret_len);
 
 static uint32_t
 le32(const uint8_t *p)
@@ -67,8 +72,9 @@ all_zero(const uint8_t *p, size_t n)
 }
 
 static int
-vdi_pread(struct vdi *v, void *buf, size_t len, uint64_t off, const char *what)
+vdi_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
+    struct vdi *v = opaque;
     size_t done = 0;
     while (done < len) {
         ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, len - done, off + done);
@@ -210,6 +216,10 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
     v->bmap_off = off_bmap;
     v->data_off = off_data;
     v->win = ferry_malloc(VDI_WINDOW * sizeof(uint32_t));
+    v->blockmap = (struct ferry_blockmap){
+        .format = "vdi", .name = v->name, .size = v->disk_size, .data_what = "data block",
+        .opaque = v, .lookup = vdi_lookup, .pread = vdi_pread,
+    };
     *ret = (struct ferry_image *)v;
     return 0;
 
@@ -265,11 +275,12 @@ vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
 /* What lies at OFFSET: *ret_len bytes (<= len, up to the end of the block) of
  * zeros (*ret_data = false) or data at file offset *ret_off. */
 static int
-vdi_lookup(struct vdi *v, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
+vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
            uint64_t *ret_len)
 {
+    struct vdi *v = opaque;
     uint64_t block = offset / v->block_size, in = offset % v->block_size;
-    uint32_t e;
+    uint32_t e = 0;
     pthread_mutex_lock(&v->lock);
     int r = vdi_entry(v, block, &e);
     pthread_mutex_unlock(&v->lock);
@@ -283,73 +294,16 @@ vdi_lookup(struct vdi *v, uint64_t offset, uint64_t len, bool *ret_data, uint64_
 }
 
 static int
-check_range(struct vdi *v, uint64_t offset, uint64_t length)
-{
-    uint64_t end;
-    if (__builtin_add_overflow(offset, length, &end) || end > v->disk_size)
-        return ferry_error(FERRY_ERR_INTERNAL,
-                           "vdi '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
-                           v->name, offset, length, v->disk_size);
-    return 0;
-}
-
-static void
-add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off, uint64_t len,
-           enum ferry_extent_type type)
-{
-    if (*n > first) {
-        struct ferry_extent *last = &(*ex)[*n - 1];
-        if (last->type == type && last->offset + last->length == off) {
-            last->length += len;
-            return;
-        }
-    }
-    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
-    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
-    (*n)++;
-}
-
-static int
 vdi_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
         size_t *n)
 {
-    struct vdi *v = (struct vdi *)img;
-    size_t first = *n;
-    if (check_range(v, offset, length) < 0)
-        return -1;
-    while (length > 0) {
-        bool data;
-        uint64_t off, run;
-        if (vdi_lookup(v, offset, length, &data, &off, &run) < 0)
-            return -1;
-        add_extent(extents, n, first, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
-        offset += run;
-        length -= run;
-    }
-    return 0;
+    return ferry_blockmap_map(&((struct vdi *)img)->blockmap, offset, length, extents, n);
 }
 
 static int
 vdi_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 {
-    struct vdi *v = (struct vdi *)img;
-    uint8_t *p = buf;
-    if (check_range(v, offset, len) < 0)
-        return -1;
-    while (len > 0) {
-        bool data;
-        uint64_t off, run;
-        if (vdi_lookup(v, offset, len, &data, &off, &run) < 0)
-            return -1;
-        if (!data)
-            memset(p, 0, run);
-        else if (vdi_pread(v, p, run, off, "data block") < 0)
-            return -1;
-        p += run;
-        offset += run;
-        len -= run;
-    }
-    return 0;
+    return ferry_blockmap_read(&((struct vdi *)img)->blockmap, buf, len, offset);
 }
 
 static void

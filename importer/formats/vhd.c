@@ -22,6 +22,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "importer/blockmap.h"
 #include "importer/format.h"
 
 #define VHD_FOOTER 512u
@@ -35,6 +36,7 @@
 #define VHD_WINDOW 65536u                            /* BAT entries kept in memory */
 
 struct vhd {
+    struct ferry_blockmap blockmap;  /* map and read (blockmap.h) */
     struct ferry_source *src;
     const char *name;
     int64_t file_size;
@@ -50,6 +52,9 @@ struct vhd {
     uint64_t bm_block;               /* block whose bitmap is cached, or UINT64_MAX */
     uint8_t *bm;
 };
+
+static int vhd_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
+                      uint64_t *ret_off, uint64_t *ret_len);
 
 static uint32_t
 be32(const uint8_t *p)
@@ -75,8 +80,9 @@ vhd_checksum(const uint8_t *p, size_t len, size_t field)
 }
 
 static int
-vhd_pread(struct vhd *v, void *buf, size_t len, uint64_t off, const char *what)
+vhd_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
+    struct vhd *v = opaque;
     size_t done = 0;
     while (done < len) {
         ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, len - done, off + done);
@@ -254,6 +260,10 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
     } else if (vhd_open_dynamic(v, be64(f + 16)) < 0) {
         goto fail;
     }
+    v->blockmap = (struct ferry_blockmap){
+        .format = "vhd", .name = v->name, .size = v->vsize, .data_what = "data block",
+        .opaque = v, .lookup = vhd_lookup, .pread = vhd_pread,
+    };
     *ret = (struct ferry_image *)v;
     return 0;
 
@@ -311,9 +321,10 @@ bit(const uint8_t *bm, uint64_t i)
 /* What lies at OFFSET: *ret_len bytes (<= len) of zeros or of data at file
  * offset *ret_off. */
 static int
-vhd_lookup(struct vhd *v, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
+vhd_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
            uint64_t *ret_len)
 {
+    struct vhd *v = opaque;
     if (v->fixed) {
         *ret_data = true;
         *ret_off = offset;
@@ -367,73 +378,16 @@ out:
 }
 
 static int
-check_range(struct vhd *v, uint64_t offset, uint64_t length)
-{
-    uint64_t end;
-    if (__builtin_add_overflow(offset, length, &end) || end > v->vsize)
-        return ferry_error(FERRY_ERR_INTERNAL,
-                           "vhd '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
-                           v->name, offset, length, v->vsize);
-    return 0;
-}
-
-static void
-add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off, uint64_t len,
-           enum ferry_extent_type type)
-{
-    if (*n > first) {
-        struct ferry_extent *last = &(*ex)[*n - 1];
-        if (last->type == type && last->offset + last->length == off) {
-            last->length += len;
-            return;
-        }
-    }
-    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
-    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
-    (*n)++;
-}
-
-static int
 vhd_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
         size_t *n)
 {
-    struct vhd *v = (struct vhd *)img;
-    size_t first = *n;
-    if (check_range(v, offset, length) < 0)
-        return -1;
-    while (length > 0) {
-        bool data;
-        uint64_t off, run;
-        if (vhd_lookup(v, offset, length, &data, &off, &run) < 0)
-            return -1;
-        add_extent(extents, n, first, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
-        offset += run;
-        length -= run;
-    }
-    return 0;
+    return ferry_blockmap_map(&((struct vhd *)img)->blockmap, offset, length, extents, n);
 }
 
 static int
 vhd_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 {
-    struct vhd *v = (struct vhd *)img;
-    uint8_t *p = buf;
-    if (check_range(v, offset, len) < 0)
-        return -1;
-    while (len > 0) {
-        bool data;
-        uint64_t off, run;
-        if (vhd_lookup(v, offset, len, &data, &off, &run) < 0)
-            return -1;
-        if (!data)
-            memset(p, 0, run);
-        else if (vhd_pread(v, p, run, off, "data block") < 0)
-            return -1;
-        p += run;
-        offset += run;
-        len -= run;
-    }
-    return 0;
+    return ferry_blockmap_read(&((struct vhd *)img)->blockmap, buf, len, offset);
 }
 
 static void

@@ -27,6 +27,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "importer/blockmap.h"
 #include "importer/format.h"
 
 #define KiB 1024u
@@ -75,6 +76,7 @@ struct logop {
 };
 
 struct vhdx {
+    struct ferry_blockmap blockmap;  /* map and read (blockmap.h) */
     struct ferry_source *src;
     const char *name;
     int64_t file_size;               /* after log replay: at least LastFileOffset */
@@ -92,6 +94,9 @@ struct vhdx {
     uint32_t win_n;
     uint64_t *win;
 };
+
+static int vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
+                       uint64_t *ret_off, uint64_t *ret_len);
 
 static uint16_t
 le16(const uint8_t *p)
@@ -143,8 +148,9 @@ crc32c(const uint8_t *buf, size_t len, size_t field)
  * between its end and the file size the log records, then the log's writes
  * on top. */
 static int
-vhdx_pread(struct vhdx *v, void *buf, size_t len, uint64_t off, const char *what)
+vhdx_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
+    struct vhdx *v = opaque;
     uint64_t end;
     if (__builtin_add_overflow(off, (uint64_t)len, &end) ||
         (v->file_size >= 0 && end > (uint64_t)v->file_size))
@@ -689,6 +695,10 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
     v->bat_off = bat_off;
     v->win = ferry_malloc(VHDX_WINDOW * sizeof(uint64_t));
     free(h);
+    v->blockmap = (struct ferry_blockmap){
+        .format = "vhdx", .name = v->name, .size = v->vsize, .data_what = "payload block",
+        .opaque = v, .lookup = vhdx_lookup, .pread = vhdx_pread,
+    };
     *ret = (struct ferry_image *)v;
     return 0;
 
@@ -758,11 +768,12 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
 }
 
 static int
-vhdx_lookup(struct vhdx *v, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
+vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
             uint64_t *ret_len)
 {
+    struct vhdx *v = opaque;
     uint64_t block = offset / v->block_size, in = offset % v->block_size;
-    uint64_t e;
+    uint64_t e = 0;
     pthread_mutex_lock(&v->lock);
     int r = vhdx_entry(v, block, &e);
     pthread_mutex_unlock(&v->lock);
@@ -776,73 +787,16 @@ vhdx_lookup(struct vhdx *v, uint64_t offset, uint64_t len, bool *ret_data, uint6
 }
 
 static int
-check_range(struct vhdx *v, uint64_t offset, uint64_t length)
-{
-    uint64_t end;
-    if (__builtin_add_overflow(offset, length, &end) || end > v->vsize)
-        return ferry_error(FERRY_ERR_INTERNAL,
-                           "vhdx '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
-                           v->name, offset, length, v->vsize);
-    return 0;
-}
-
-static void
-add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off, uint64_t len,
-           enum ferry_extent_type type)
-{
-    if (*n > first) {
-        struct ferry_extent *last = &(*ex)[*n - 1];
-        if (last->type == type && last->offset + last->length == off) {
-            last->length += len;
-            return;
-        }
-    }
-    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
-    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
-    (*n)++;
-}
-
-static int
 vhdx_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
          size_t *n)
 {
-    struct vhdx *v = (struct vhdx *)img;
-    size_t first = *n;
-    if (check_range(v, offset, length) < 0)
-        return -1;
-    while (length > 0) {
-        bool data;
-        uint64_t off, run;
-        if (vhdx_lookup(v, offset, length, &data, &off, &run) < 0)
-            return -1;
-        add_extent(extents, n, first, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
-        offset += run;
-        length -= run;
-    }
-    return 0;
+    return ferry_blockmap_map(&((struct vhdx *)img)->blockmap, offset, length, extents, n);
 }
 
 static int
 vhdx_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 {
-    struct vhdx *v = (struct vhdx *)img;
-    uint8_t *p = buf;
-    if (check_range(v, offset, len) < 0)
-        return -1;
-    while (len > 0) {
-        bool data;
-        uint64_t off, run;
-        if (vhdx_lookup(v, offset, len, &data, &off, &run) < 0)
-            return -1;
-        if (!data)
-            memset(p, 0, run);
-        else if (vhdx_pread(v, p, run, off, "payload block") < 0)
-            return -1;
-        p += run;
-        offset += run;
-        len -= run;
-    }
-    return 0;
+    return ferry_blockmap_read(&((struct vhdx *)img)->blockmap, buf, len, offset);
 }
 
 static void

@@ -1,0 +1,78 @@
+/* The map and read loops shared by the block-table formats (blockmap.h):
+ * each walks the requested range one lookup at a time, so a format only
+ * says what one block holds. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/util.h"
+#include "importer/blockmap.h"
+
+int
+ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length)
+{
+    uint64_t end;
+    if (__builtin_add_overflow(offset, length, &end) || end > bm->size)
+        return ferry_error(FERRY_ERR_INTERNAL,
+                           "%s '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
+                           bm->format, bm->name, offset, length, bm->size);
+    return 0;
+}
+
+void
+ferry_blockmap_add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off,
+                          uint64_t len, enum ferry_extent_type type)
+{
+    if (*n > first) {
+        struct ferry_extent *last = &(*ex)[*n - 1];
+        if (last->type == type && last->offset + last->length == off) {
+            last->length += len;
+            return;
+        }
+    }
+    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
+    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
+    (*n)++;
+}
+
+int
+ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
+                   struct ferry_extent **extents, size_t *n)
+{
+    size_t first = *n;
+    if (ferry_blockmap_check_range(bm, offset, length) < 0)
+        return -1;
+    while (length > 0) {
+        bool data;
+        uint64_t off, run;
+        if (bm->lookup(bm->opaque, offset, length, &data, &off, &run) < 0)
+            return -1;
+        ferry_blockmap_add_extent(extents, n, first, offset, run,
+                                  data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
+        offset += run;
+        length -= run;
+    }
+    return 0;
+}
+
+int
+ferry_blockmap_read(const struct ferry_blockmap *bm, void *buf, size_t len, uint64_t offset)
+{
+    uint8_t *p = buf;
+    if (ferry_blockmap_check_range(bm, offset, len) < 0)
+        return -1;
+    while (len > 0) {
+        bool data;
+        uint64_t off, run;
+        if (bm->lookup(bm->opaque, offset, len, &data, &off, &run) < 0)
+            return -1;
+        if (!data)
+            memset(p, 0, run);
+        else if (bm->pread(bm->opaque, p, run, off, bm->data_what) < 0)
+            return -1;
+        p += run;
+        offset += run;
+        len -= run;
+    }
+    return 0;
+}
