@@ -44,7 +44,15 @@ if ! virsh -c qemu:///system version >/dev/null 2>&1; then
         sleep 0.1
     done
 fi
-"$src/scripts/demo.sh" "$bin" >"$work/demo.out" 2>&1 || { cat "$work/demo.out"; exit 1; }
+if ! "$src/scripts/demo.sh" "$bin" >"$work/demo.out" 2>&1; then
+    cat "$work/demo.out"
+    for log in "$work"/state/logs/*.log; do
+        echo "--- last lines of $log"
+        tail -n 25 "$log"
+    done
+    "$bin/ferry" describe vm demo-vm 2>&1 | tail -n 30
+    exit 1
+fi
 cat "$work/demo.out"
 grep -q 'guest: FERRY-GUEST-MARKER booted' "$work/demo.out" ||
     { echo "FAIL: the demo did not show the guest's boot line"; exit 1; }
