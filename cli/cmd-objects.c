@@ -151,10 +151,11 @@ cli_volume_dir(const char *ns, const char *name)
 
 /* ---- small pieces ---- */
 
+/* How long ago the timestamp at PATH in OBJ was, as get prints ages. */
 static char *
-age_of(json_object *obj)
+age_since(json_object *obj, const char *path)
 {
-    const char *ts = ferry_json_get_string(obj, "metadata.creationTimestamp");
+    const char *ts = ferry_json_get_string(obj, path);
     time_t t;
 
     if (!ts || ferry_time_parse_rfc3339(ts, &t) < 0) {
@@ -386,6 +387,20 @@ apply_merge(json_object *existing, json_object *doc)
     return m;
 }
 
+/* After a failed store write: true when it lost a race to another writer
+ * (the error is CODE) and is worth another attempt; otherwise the error is
+ * printed. */
+static bool
+lost_race(enum ferry_err code, const struct ferry_resource *res, const char *name)
+{
+    if (ferry_error_code() == code) {
+        ferry_error_reset();
+        return true;
+    }
+    cli_print_store_error(res, name);
+    return false;
+}
+
 static int
 apply_one(struct ferry_store *st, json_object *doc, const char *source, const char *opt_ns,
           bool dry_run)
@@ -461,11 +476,8 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
                 return 0;
             }
             if (ferry_store_create(st, doc, &out) < 0) {
-                if (ferry_error_code() == FERRY_ERR_EXISTS) {
-                    ferry_error_reset();
+                if (lost_race(FERRY_ERR_EXISTS, res, name))
                     continue;
-                }
-                cli_print_store_error(res, name);
                 return -1;
             }
             printf("%s/%s created\n", kname, name);
@@ -486,11 +498,8 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
             return 0;
         }
         if (ferry_store_update(st, merged, &out) < 0) {
-            if (ferry_error_code() == FERRY_ERR_CONFLICT) {
-                ferry_error_reset();
+            if (lost_race(FERRY_ERR_CONFLICT, res, name))
                 continue;
-            }
-            cli_print_store_error(res, name);
             return -1;
         }
         printf("%s/%s configured\n", kname, name);
@@ -573,7 +582,7 @@ col_name(json_object *o)
 static char *
 col_age(json_object *o)
 {
-    return age_of(o);
+    return age_since(o, "metadata.creationTimestamp");
 }
 static char *
 str_or_empty(const char *s)
@@ -664,14 +673,7 @@ col_node_version(json_object *o)
 static char *
 col_ev_last(json_object *o)
 {
-    const char *ts = ferry_json_get_string(o, "lastTimestamp");
-    time_t t;
-
-    if (!ts || ferry_time_parse_rfc3339(ts, &t) < 0) {
-        ferry_error_reset();
-        return ferry_strdup("<unknown>");
-    }
-    return ferry_duration_short(time(NULL) - t > 0 ? time(NULL) - t : 0);
+    return age_since(o, "lastTimestamp");
 }
 static char *
 col_ev_type(json_object *o)
@@ -1324,6 +1326,29 @@ describe_events(struct ferry_store *st, json_object *obj)
     free(mine);
 }
 
+/* OBJ's fields but those in SKIP (printed elsewhere), titled, at INDENT. */
+static void
+describe_fields(json_object *obj, const char *const *skip, int indent)
+{
+    json_object_object_foreach(obj, k, v) {
+        FERRY_AUTOFREE char *t = NULL;
+        size_t i = 0;
+
+        while (skip[i] && strcmp(k, skip[i]))
+            i++;
+        if (skip[i])
+            continue;
+        t = title_case(k);
+        if (v && (json_object_is_type(v, json_type_object) ||
+                  json_object_is_type(v, json_type_array))) {
+            printf("%*s%s:\n", indent, "", t);
+            describe_value(v, indent + 2);
+        } else {
+            printf("%*s%s:  %s\n", indent, "", t, v ? json_object_get_string(v) : "<nil>");
+        }
+    }
+}
+
 static void
 describe_one(struct ferry_store *st, json_object *obj)
 {
@@ -1337,39 +1362,13 @@ describe_one(struct ferry_store *st, json_object *obj)
     printf("%-14s%s\n", "API Version:", ferry_obj_api_version(obj));
     printf("%-14s%s\n", "Kind:", ferry_obj_kind(obj));
     if (md) {
+        static const char *const shown[] = { "name", "namespace", "labels", "annotations", NULL };
+
         printf("Metadata:\n");
-        json_object_object_foreach(md, k, v) {
-            FERRY_AUTOFREE char *t = NULL;
-
-            if (!strcmp(k, "name") || !strcmp(k, "namespace") || !strcmp(k, "labels") ||
-                !strcmp(k, "annotations"))
-                continue;
-            t = title_case(k);
-            if (v && (json_object_is_type(v, json_type_object) ||
-                      json_object_is_type(v, json_type_array))) {
-                printf("  %s:\n", t);
-                describe_value(v, 4);
-            } else {
-                printf("  %s:  %s\n", t, v ? json_object_get_string(v) : "<nil>");
-            }
-        }
+        describe_fields(md, shown, 2);
     }
-    {
-        json_object_object_foreach(obj, k, v) {
-            FERRY_AUTOFREE char *t = NULL;
-
-            if (!strcmp(k, "metadata") || !strcmp(k, "apiVersion") || !strcmp(k, "kind"))
-                continue;
-            t = title_case(k);
-            if (v && (json_object_is_type(v, json_type_object) ||
-                      json_object_is_type(v, json_type_array))) {
-                printf("%s:\n", t);
-                describe_value(v, 2);
-            } else {
-                printf("%s:  %s\n", t, v ? json_object_get_string(v) : "<nil>");
-            }
-        }
-    }
+    static const char *const header[] = { "metadata", "apiVersion", "kind", NULL };
+    describe_fields(obj, header, 0);
     describe_events(st, obj);
 }
 
