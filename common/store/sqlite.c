@@ -364,6 +364,22 @@ tx_commit(struct sqlite_store *s)
     return 0;
 }
 
+/* End a write transaction: roll it back when the write (R) failed, else
+ * commit it and hand *OBJ, the object written, to *RET when it is wanted. */
+static int
+tx_finish(struct sqlite_store *s, int r, json_object **obj, json_object **ret)
+{
+    if (r < 0) {
+        tx_rollback(s);
+        return -1;
+    }
+    if (tx_commit(s) < 0)
+        return -1;
+    if (ret)
+        *ret = FERRY_STEAL(*obj);
+    return 0;
+}
+
 /* PRAGMA data_version: changes when another connection commits; reading it
  * touches only the shared-memory WAL index, so polling it is nearly free. */
 static int64_t
@@ -808,13 +824,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
             goto fail;
         }
     }
-    if (put(s, key, obj, FERRY_EVENT_ADDED) < 0)
-        goto fail;
-    if (tx_commit(s) < 0)
-        return -1;
-    if (ret)
-        *ret = FERRY_STEAL(obj);
-    return 0;
+    return tx_finish(s, put(s, key, obj, FERRY_EVENT_ADDED), &obj, ret);
 fail:
     tx_rollback(s);
     return -1;
@@ -937,13 +947,7 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
         r = remove_locked(s, key, obj);
     else
         r = put(s, key, obj, FERRY_EVENT_MODIFIED);
-    if (r < 0)
-        goto fail;
-    if (tx_commit(s) < 0)
-        return -1;
-    if (ret)
-        *ret = FERRY_STEAL(obj);
-    return 0;
+    return tx_finish(s, r, &obj, ret);
 fail:
     tx_rollback(s);
     return -1;
