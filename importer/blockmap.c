@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "common/util.h"
 #include "importer/blockmap.h"
+#include "importer/importer.h"
 
 int
 ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length)
@@ -19,27 +19,10 @@ ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uin
     return 0;
 }
 
-void
-ferry_blockmap_add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off,
-                          uint64_t len, enum ferry_extent_type type)
-{
-    if (*n > first) {
-        struct ferry_extent *last = &(*ex)[*n - 1];
-        if (last->type == type && last->offset + last->length == off) {
-            last->length += len;
-            return;
-        }
-    }
-    *ex = ferry_realloc(*ex, (*n + 1) * sizeof(**ex));
-    (*ex)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
-    (*n)++;
-}
-
 int
 ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
                    struct ferry_extent **extents, size_t *n)
 {
-    size_t first = *n;
     if (ferry_blockmap_check_range(bm, offset, length) < 0)
         return -1;
     while (length > 0) {
@@ -47,8 +30,7 @@ ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t le
         uint64_t off, run;
         if (bm->lookup(bm->opaque, offset, length, &data, &off, &run) < 0)
             return -1;
-        ferry_blockmap_add_extent(extents, n, first, offset, run,
-                                  data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
+        ferry_extent_push(extents, n, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
         offset += run;
         length -= run;
     }

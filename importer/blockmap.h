@@ -2,9 +2,10 @@
  * virtual disk is cut into fixed blocks, each either stored somewhere in the
  * file or read as zeros.  A format supplies a lookup callback (what lies at
  * a virtual offset, up to the end of its block) and a pread; this module
- * does the range check, the merging of extents, and the map and read loops
- * the format table calls.  Both loops are safe to run from several threads
- * when the format's lookup and pread are (the formats lock their caches). */
+ * does the range check and the map and read loops the format table calls
+ * (extents merge through ferry_extent_push, as qcow2's and vmdk's do).  Both
+ * loops are safe to run from several threads when the format's lookup and
+ * pread are (the formats lock their caches). */
 #ifndef FERRY_IMPORTER_BLOCKMAP_H
 #define FERRY_IMPORTER_BLOCKMAP_H
 
@@ -30,12 +31,6 @@ struct ferry_blockmap {
 
 /* An internal error unless [offset, offset+length) lies inside the disk. */
 int ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length);
-
-/* Append an extent to *ex, merging it into the last one when that one (at
- * index FIRST or later: not one a previous call appended) is of the same
- * type and ends where this one starts. */
-void ferry_blockmap_add_extent(struct ferry_extent **ex, size_t *n, size_t first, uint64_t off,
-                               uint64_t len, enum ferry_extent_type type);
 
 /* The format table's map and read, done through bm->lookup and bm->pread. */
 int ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
