@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "importer/bytes.h"
 #include "importer/importer.h"
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -71,26 +72,11 @@ struct ferry_image {
     uint64_t tick;
 };
 
-static uint32_t
-be32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return be32toh(v);
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return be64toh(v);
-}
-
 static int
 qcow2_probe(const uint8_t *head, size_t len, int64_t size)
 {
-    if (len >= 8 && be32(head) == QCOW2_MAGIC && (be32(head + 4) == 2 || be32(head + 4) == 3))
+    if (len >= 8 && ferry_be32(head) == QCOW2_MAGIC &&
+        (ferry_be32(head + 4) == 2 || ferry_be32(head + 4) == 3))
         return 100;
     return 0;
 }
@@ -141,8 +127,8 @@ check_extensions(struct ferry_image *img, const uint8_t *hdr, size_t hdr_len, ui
     uint64_t off = start;
 
     while (off + 8 <= hdr_len) {
-        uint32_t type = be32(hdr + off);
-        uint32_t len = be32(hdr + off + 4);
+        uint32_t type = ferry_be32(hdr + off);
+        uint32_t len = ferry_be32(hdr + off + 4);
 
         if (type == EXT_END)
             return 0;
@@ -188,27 +174,27 @@ qcow2_open(struct ferry_source *src, struct ferry_image **ret)
     if (ferry_source_pread_exact(src, hdr, src->size < 512 ? src->size : 512, 0,
                                  "qcow2 header") < 0)
         return -1;
-    if (be32(hdr) != QCOW2_MAGIC)
+    if (ferry_be32(hdr) != QCOW2_MAGIC)
         return ferry_error(FERRY_ERR_FORMAT, "qcow2 '%s': bad magic", url);
-    img->version = be32(hdr + 4);
+    img->version = ferry_be32(hdr + 4);
     if (img->version != 2 && img->version != 3)
         return ferry_error(FERRY_ERR_UNSUPPORTED, "qcow2 '%s': version %u is not supported", url,
                            img->version);
-    backing_off = be64(hdr + 8);
-    img->cluster_bits = be32(hdr + 20);
-    img->size = be64(hdr + 24);
-    crypt = be32(hdr + 32);
-    l1_size = be32(hdr + 36);
-    l1_off = be64(hdr + 40);
-    rc_off = be64(hdr + 48);
-    rc_clusters = be32(hdr + 56);
+    backing_off = ferry_be64(hdr + 8);
+    img->cluster_bits = ferry_be32(hdr + 20);
+    img->size = ferry_be64(hdr + 24);
+    crypt = ferry_be32(hdr + 32);
+    l1_size = ferry_be32(hdr + 36);
+    l1_off = ferry_be64(hdr + 40);
+    rc_off = ferry_be64(hdr + 48);
+    rc_clusters = ferry_be32(hdr + 56);
 
     if (img->cluster_bits < 9 || img->cluster_bits > 21)
         return ferry_error(FERRY_ERR_FORMAT, "qcow2 '%s': cluster_bits %u out of range 9..21",
                            url, img->cluster_bits);
     img->cluster_size = UINT64_C(1) << img->cluster_bits;
     if (backing_off != 0) {
-        uint32_t blen = be32(hdr + 16);
+        uint32_t blen = ferry_be32(hdr + 16);
         char name[256] = "";
         if (blen > 0 && blen < sizeof(name) && backing_off + blen <= img->file_size &&
             ferry_source_pread_exact(src, name, blen, backing_off, "backing file name") == 0) {
@@ -232,9 +218,9 @@ qcow2_open(struct ferry_source *src, struct ferry_image **ret)
                            "qcow2 '%s': virtual size %s is beyond the 64 TiB limit", url, h);
     }
     if (img->version == 3) {
-        uint32_t refcount_order = be32(hdr + 96);
-        hdr_len = be32(hdr + 100);
-        incompat = be64(hdr + 72);
+        uint32_t refcount_order = ferry_be32(hdr + 96);
+        hdr_len = ferry_be32(hdr + 100);
+        incompat = ferry_be64(hdr + 72);
         if (hdr_len < 104 || hdr_len > img->cluster_size || hdr_len % 8)
             return ferry_error(FERRY_ERR_FORMAT, "qcow2 '%s': header_length %llu is invalid",
                                url, (unsigned long long)hdr_len);
@@ -496,7 +482,8 @@ walk(struct ferry_image *img, uint64_t offset, uint64_t length, piece_fn fn, voi
         while (offset < stop) {
             uint64_t idx = (offset >> img->cluster_bits) % img->l2_entries;
             const uint8_t *p = slot->table + idx * img->entry_size;
-            struct cluster c = { .entry = be64(p), .bitmap = img->extended ? be64(p + 8) : 0 };
+            struct cluster c = { .entry = ferry_be64(p),
+                                 .bitmap = img->extended ? ferry_be64(p + 8) : 0 };
             uint64_t in = offset & (img->cluster_size - 1);
             uint64_t piece_end;
             enum piece kind = P_ZERO;

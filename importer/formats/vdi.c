@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "importer/blockmap.h"
+#include "importer/bytes.h"
 #include "importer/format.h"
 
 #define VDI_SIGNATURE 0xbeda107fu
@@ -50,18 +51,6 @@ struct vdi {
 static int vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
                       uint64_t *ret_off, uint64_t *ret_len);
 
-static uint32_t
-le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const uint8_t *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static bool
 all_zero(const uint8_t *p, size_t n)
 {
@@ -92,7 +81,7 @@ vdi_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 static int
 vdi_probe(const uint8_t *head, size_t len, int64_t size)
 {
-    if (len < VDI_PREHEADER || le32(head + 0x40) != VDI_SIGNATURE)
+    if (len < VDI_PREHEADER || ferry_le32(head + 0x40) != VDI_SIGNATURE)
         return 0;
     return 100;
 }
@@ -120,13 +109,14 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
     if (vdi_pread(v, h, sizeof(h), 0, "header") < 0)
         goto fail;
 
-    uint32_t sig = le32(h + 0x40), version = le32(h + 0x44), hdr_size = le32(h + 0x48);
-    uint32_t type = le32(h + 0x4c);
-    uint32_t off_bmap = le32(h + 0x154), off_data = le32(h + 0x158);
-    uint32_t sector_size = le32(h + 0x168);
-    uint64_t disk_size = le64(h + 0x170);
-    uint32_t block_size = le32(h + 0x178), block_extra = le32(h + 0x17c);
-    uint32_t blocks = le32(h + 0x180);
+    uint32_t sig = ferry_le32(h + 0x40), version = ferry_le32(h + 0x44);
+    uint32_t hdr_size = ferry_le32(h + 0x48);
+    uint32_t type = ferry_le32(h + 0x4c);
+    uint32_t off_bmap = ferry_le32(h + 0x154), off_data = ferry_le32(h + 0x158);
+    uint32_t sector_size = ferry_le32(h + 0x168);
+    uint64_t disk_size = ferry_le64(h + 0x170);
+    uint32_t block_size = ferry_le32(h + 0x178), block_extra = ferry_le32(h + 0x17c);
+    uint32_t blocks = ferry_le32(h + 0x180);
     const uint8_t *uuid_link = h + 0x1a8, *uuid_parent = h + 0x1b8;
 
     if (sig != VDI_SIGNATURE) {
@@ -248,7 +238,7 @@ vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
         if (vdi_pread(v, raw, n * 4, v->bmap_off + first * 4, "block map") < 0)
             return -1;
         for (uint64_t i = 0; i < n; i++)
-            v->win[i] = le32(raw + i * 4);
+            v->win[i] = ferry_le32(raw + i * 4);
         v->win_first = first;
         v->win_n = (uint32_t)n;
     }

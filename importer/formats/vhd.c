@@ -23,6 +23,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "importer/blockmap.h"
+#include "importer/bytes.h"
 #include "importer/format.h"
 
 #define VHD_FOOTER 512u
@@ -55,18 +56,6 @@ struct vhd {
 
 static int vhd_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
                       uint64_t *ret_off, uint64_t *ret_len);
-
-static uint32_t
-be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t
-be64(const uint8_t *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
 
 /* One's complement of the byte sum, the checksum field counted as zero. */
 static uint32_t
@@ -119,7 +108,7 @@ vhd_probe_tail(const uint8_t *tail, size_t len, int64_t size)
     if (len < VHD_FOOTER)
         return 0;
     const uint8_t *f = tail + len - VHD_FOOTER;
-    uint32_t type = be32(f + 60);
+    uint32_t type = ferry_be32(f + 60);
     if (!is_footer(f) || (type != VHD_FIXED && type != VHD_DYNAMIC && type != VHD_DIFF))
         return 0;
     return 100;
@@ -150,13 +139,13 @@ vhd_open_dynamic(struct vhd *v, uint64_t hdr_off)
         return ferry_error(FERRY_ERR_FORMAT,
                            "vhd '%s': no dynamic header (cookie \"cxsparse\") at offset %" PRIu64,
                            v->name, hdr_off);
-    uint32_t sum = be32(h + 36), want = vhd_checksum(h, sizeof(h), 36);
+    uint32_t sum = ferry_be32(h + 36), want = vhd_checksum(h, sizeof(h), 36);
     if (sum != want)
         return ferry_error(FERRY_ERR_FORMAT,
                            "vhd '%s': dynamic header checksum 0x%08x does not match the computed 0x%08x",
                            v->name, sum, want);
-    uint64_t bat_off = be64(h + 16);
-    uint32_t entries = be32(h + 28), block_size = be32(h + 32);
+    uint64_t bat_off = ferry_be64(h + 16);
+    uint32_t entries = ferry_be32(h + 28), block_size = ferry_be32(h + 32);
 
     if (block_size < 512 || block_size > (256u << 20) || (block_size & (block_size - 1)))
         return ferry_error(FERRY_ERR_FORMAT,
@@ -201,7 +190,7 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
     if (v->file_size < 0 || v->file_size >= (int64_t)VHD_FOOTER) {
         if (vhd_pread(v, f, sizeof(f), 0, "footer copy") < 0)
             goto fail;
-        at_head = is_footer(f) && be32(f + 60) != VHD_FIXED;
+        at_head = is_footer(f) && ferry_be32(f + 60) != VHD_FIXED;
     }
     if (!at_head) {
         if (v->file_size < (int64_t)VHD_FOOTER) {
@@ -217,14 +206,14 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
             goto fail;
         }
     }
-    uint32_t sum = be32(f + 64), want = vhd_checksum(f, sizeof(f), 64);
+    uint32_t sum = ferry_be32(f + 64), want = vhd_checksum(f, sizeof(f), 64);
     if (sum != want) {
         ferry_error(FERRY_ERR_FORMAT,
                     "vhd '%s': footer checksum 0x%08x does not match the computed 0x%08x", v->name,
                     sum, want);
         goto fail;
     }
-    uint32_t type = be32(f + 60);
+    uint32_t type = ferry_be32(f + 60);
     if (type == VHD_DIFF) {
         ferry_error(FERRY_ERR_UNSUPPORTED,
                     "vhd '%s': differencing disk (disk type 4) is not supported: "
@@ -237,7 +226,7 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
         goto fail;
     }
 
-    uint64_t current_size = be64(f + 48);
+    uint64_t current_size = ferry_be64(f + 48);
     uint64_t chs = (uint64_t)(f[56] << 8 | f[57]) * f[58] * f[59];
     bool use_chs = memcmp(f + 28, "vpc ", 4) == 0 || memcmp(f + 28, "qemu", 4) == 0;
     uint64_t sectors = use_chs && chs != VHD_MAX_GEOMETRY ? chs : current_size / 512;
@@ -257,7 +246,7 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
                         " bytes of the file", v->name, v->vsize, v->file_size);
             goto fail;
         }
-    } else if (vhd_open_dynamic(v, be64(f + 16)) < 0) {
+    } else if (vhd_open_dynamic(v, ferry_be64(f + 16)) < 0) {
         goto fail;
     }
     v->blockmap = (struct ferry_blockmap){
@@ -293,7 +282,7 @@ vhd_entry(struct vhd *v, uint64_t block, uint32_t *ret)
         if (vhd_pread(v, raw, n * 4, v->bat_off + first * 4, "BAT") < 0)
             return -1;
         for (uint64_t i = 0; i < n; i++)
-            v->win[i] = be32(raw + i * 4);
+            v->win[i] = ferry_be32(raw + i * 4);
         v->win_first = first;
         v->win_n = (uint32_t)n;
     }

@@ -28,6 +28,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "importer/blockmap.h"
+#include "importer/bytes.h"
 #include "importer/format.h"
 
 #define KiB 1024u
@@ -97,24 +98,6 @@ struct vhdx {
 
 static int vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
                        uint64_t *ret_off, uint64_t *ret_len);
-
-static uint16_t
-le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-le64(const uint8_t *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 /* CRC-32C (Castagnoli, reflected 0x82f63b78). */
 static uint32_t crc_table[256];
@@ -240,12 +223,12 @@ vhdx_pick_header(struct vhdx *v, uint8_t h[VHDX_HEADER_SIZE])
         uint32_t want = crc32c(b[i], VHDX_HEADER_SIZE, 4);
         if (memcmp(b[i], "head", 4) != 0) {
             why[i] = "no signature \"head\"";
-        } else if (le32(b[i] + 4) != want) {
+        } else if (ferry_le32(b[i] + 4) != want) {
             snprintf(crcmsg[i], sizeof(crcmsg[i]), "checksum 0x%08x does not match 0x%08x",
-                     le32(b[i] + 4), want);
+                     ferry_le32(b[i] + 4), want);
             why[i] = crcmsg[i];
-        } else if (le16(b[i] + 66) != 1) {
-            snprintf(crcmsg[i], sizeof(crcmsg[i]), "version %u is not 1", le16(b[i] + 66));
+        } else if (ferry_le16(b[i] + 66) != 1) {
+            snprintf(crcmsg[i], sizeof(crcmsg[i]), "version %u is not 1", ferry_le16(b[i] + 66));
             why[i] = crcmsg[i];
         } else {
             valid[i] = true;
@@ -260,7 +243,7 @@ vhdx_pick_header(struct vhdx *v, uint8_t h[VHDX_HEADER_SIZE])
     } else if (valid[0] != valid[1]) {
         cur = valid[0] ? 0 : 1;
     } else {
-        uint64_t s1 = le64(b[0] + 8), s2 = le64(b[1] + 8);
+        uint64_t s1 = ferry_le64(b[0] + 8), s2 = ferry_le64(b[1] + 8);
         if (s1 == s2 && memcmp(b[0], b[1], VHDX_HEADER_SIZE) != 0) {
             ferry_error(FERRY_ERR_FORMAT,
                         "vhdx '%s': both headers have sequence number %" PRIu64 " but differ",
@@ -307,8 +290,8 @@ log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *gui
 {
     uint8_t hdr[64];
     log_copy(log, log_len, pos, hdr, sizeof(hdr));
-    uint32_t elen = le32(hdr + 8), dcount = le32(hdr + 24);
-    uint64_t seq = le64(hdr + 16);
+    uint32_t elen = ferry_le32(hdr + 8), dcount = ferry_le32(hdr + 24);
+    uint64_t seq = ferry_le64(hdr + 16);
     if (memcmp(hdr, "loge", 4) != 0 || memcmp(hdr + 32, guid, 16) != 0 || elen == 0 ||
         elen % LOG_SECTOR || elen > log_len || seq == 0 || dcount > log_len / 32)
         return false;
@@ -316,22 +299,22 @@ log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *gui
     if (dsectors * LOG_SECTOR > elen)
         return false;
     log_copy(log, log_len, pos, e, elen);
-    if (crc32c(e, elen, 4) != le32(e + 4))
+    if (crc32c(e, elen, 4) != ferry_le32(e + 4))
         return false;
     uint64_t data = dsectors;
     for (uint32_t i = 0; i < dcount; i++) {
         const uint8_t *d = e + 64 + i * 32;
-        if (le64(d + 24) != seq || le64(d + 16) % LOG_SECTOR)
+        if (ferry_le64(d + 24) != seq || ferry_le64(d + 16) % LOG_SECTOR)
             return false;
         if (memcmp(d, "zero", 4) == 0) {
-            if (le64(d + 8) % LOG_SECTOR)
+            if (ferry_le64(d + 8) % LOG_SECTOR)
                 return false;
         } else if (memcmp(d, "desc", 4) == 0) {
             if ((data + 1) * LOG_SECTOR > elen)
                 return false;
             const uint8_t *ds = e + data * LOG_SECTOR;
             if (memcmp(ds, "data", 4) != 0 ||
-                ((uint64_t)le32(ds + 4) << 32 | le32(ds + LOG_SECTOR - 4)) != seq)
+                ((uint64_t)ferry_le32(ds + 4) << 32 | ferry_le32(ds + LOG_SECTOR - 4)) != seq)
                 return false;
             data++;
         } else {
@@ -351,8 +334,8 @@ vhdx_replay_log(struct vhdx *v, const uint8_t *h)
     const uint8_t *guid = h + 48;
     if (all_zero(guid, 16))
         return 0;
-    uint32_t log_len = le32(h + 68);
-    uint64_t log_off = le64(h + 72);
+    uint32_t log_len = ferry_le32(h + 68);
+    uint64_t log_off = ferry_le64(h + 72);
     if (log_len == 0 || log_len % MiB || log_off % MiB || log_off < MiB ||
         !in_file(v, log_off, log_len))
         return ferry_error(FERRY_ERR_FORMAT,
@@ -378,8 +361,8 @@ vhdx_replay_log(struct vhdx *v, const uint8_t *h)
         goto out;
     }
     log_entry(log, log_len, head, guid, e, &seq, &elen);
-    uint32_t tail = le32(e + 12);
-    uint64_t flushed = le64(e + 48), last = le64(e + 56);
+    uint32_t tail = ferry_le32(e + 12);
+    uint64_t flushed = ferry_le64(e + 48), last = ferry_le64(e + 56);
     if (tail % LOG_SECTOR || tail >= log_len) {
         ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the log is dirty and its tail %u is out of range",
                     v->name, tail);
@@ -412,13 +395,13 @@ vhdx_replay_log(struct vhdx *v, const uint8_t *h)
                         v->name, pos);
             goto out;
         }
-        uint32_t dcount = le32(e + 24);
+        uint32_t dcount = ferry_le32(e + 24);
         uint64_t data = (64 + (uint64_t)dcount * 32 + LOG_SECTOR - 1) / LOG_SECTOR;
         for (uint32_t i = 0; i < dcount; i++) {
             const uint8_t *d = e + 64 + i * 32;
-            struct logop op = { .off = le64(d + 16) };
+            struct logop op = { .off = ferry_le64(d + 16) };
             if (memcmp(d, "zero", 4) == 0) {
-                op.len = le64(d + 8);
+                op.len = ferry_le64(d + 8);
             } else {
                 if (used >= log_len / LOG_SECTOR) {
                     ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the log's active sequence writes more sectors than the log holds",
@@ -479,12 +462,12 @@ vhdx_regions(struct vhdx *v, uint64_t *bat_off, uint32_t *bat_len, uint64_t *met
         uint32_t want = crc32c(rt, VHDX_REGION_SIZE, 4);
         if (memcmp(rt, "regi", 4) != 0) {
             why = "no signature \"regi\"";
-        } else if (le32(rt + 4) != want) {
-            snprintf(msg, sizeof(msg), "checksum 0x%08x does not match 0x%08x", le32(rt + 4),
+        } else if (ferry_le32(rt + 4) != want) {
+            snprintf(msg, sizeof(msg), "checksum 0x%08x does not match 0x%08x", ferry_le32(rt + 4),
                      want);
             why = msg;
-        } else if (le32(rt + 8) > VHDX_MAX_ENTRIES) {
-            snprintf(msg, sizeof(msg), "entry count %u out of range 0..%u", le32(rt + 8),
+        } else if (ferry_le32(rt + 8) > VHDX_MAX_ENTRIES) {
+            snprintf(msg, sizeof(msg), "entry count %u out of range 0..%u", ferry_le32(rt + 8),
                      VHDX_MAX_ENTRIES);
             why = msg;
         } else {
@@ -496,11 +479,11 @@ vhdx_regions(struct vhdx *v, uint64_t *bat_off, uint32_t *bat_len, uint64_t *met
         goto fail;
     }
     bool have_bat = false, have_meta = false;
-    uint32_t count = le32(rt + 8);
+    uint32_t count = ferry_le32(rt + 8);
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *e = rt + 16 + i * 32;
-        uint64_t off = le64(e + 16);
-        uint32_t len = le32(e + 24), flags = le32(e + 28);
+        uint64_t off = ferry_le64(e + 16);
+        uint32_t len = ferry_le32(e + 24), flags = ferry_le32(e + 28);
         bool is_bat = memcmp(e, guid_bat, 16) == 0, is_meta = memcmp(e, guid_metadata, 16) == 0;
         if (!is_bat && !is_meta) {
             if (flags & 1) {
@@ -555,7 +538,7 @@ vhdx_metadata(struct vhdx *v, uint64_t meta_off, uint32_t meta_len)
                     v->name, meta_off);
         goto fail;
     }
-    uint16_t count = le16(t + 10);
+    uint16_t count = ferry_le16(t + 10);
     if (count > VHDX_MAX_ENTRIES) {
         ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': metadata entry count %u out of range 0..%u",
                     v->name, count, VHDX_MAX_ENTRIES);
@@ -577,7 +560,7 @@ vhdx_metadata(struct vhdx *v, uint64_t meta_off, uint32_t meta_len)
     };
     for (uint16_t i = 0; i < count; i++) {
         const uint8_t *e = t + 32 + i * 32;
-        uint32_t off = le32(e + 16), len = le32(e + 20), flags = le32(e + 24);
+        uint32_t off = ferry_le32(e + 16), len = ferry_le32(e + 20), flags = ferry_le32(e + 24);
         size_t k;
         for (k = 0; k < sizeof(items) / sizeof(items[0]); k++)
             if (memcmp(e, items[k].guid, 16) == 0)
@@ -614,9 +597,9 @@ vhdx_metadata(struct vhdx *v, uint64_t meta_off, uint32_t meta_len)
             goto fail;
         }
     }
-    uint32_t block_size = le32(items[0].val), bits = le32(items[0].val + 4);
-    uint64_t vsize = le64(items[1].val);
-    uint32_t lsector = le32(items[2].val);
+    uint32_t block_size = ferry_le32(items[0].val), bits = ferry_le32(items[0].val + 4);
+    uint64_t vsize = ferry_le64(items[1].val);
+    uint32_t lsector = ferry_le32(items[2].val);
     if (bits & 2) {
         ferry_error(FERRY_ERR_UNSUPPORTED,
                     "vhdx '%s': differencing image (has parent) is not supported: "
@@ -730,7 +713,7 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
         if (vhdx_pread(v, raw, n * 8, v->bat_off + first * 8, "BAT") < 0)
             return -1;
         for (uint64_t i = 0; i < n; i++)
-            v->win[i] = le64(raw + i * 8);
+            v->win[i] = ferry_le64(raw + i * 8);
         v->win_first = first;
         v->win_n = (uint32_t)n;
     }

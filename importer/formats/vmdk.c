@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "importer/bytes.h"
 #include "importer/importer.h"
 
 #define VMDK_MAGIC "KDMV"
@@ -69,22 +70,6 @@ struct ferry_image {
     uint64_t gd_bytes;          /* all extents' grain directories */
 };
 
-static uint32_t
-le32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return le32toh(v);
-}
-
-static uint64_t
-le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return le64toh(v);
-}
-
 static bool
 is_descriptor_text(const uint8_t *head, size_t len)
 {
@@ -104,7 +89,7 @@ static int
 vmdk_probe(const uint8_t *head, size_t len, int64_t size)
 {
     if (len >= 8 && memcmp(head, VMDK_MAGIC, 4) == 0) {
-        uint32_t v = le32(head + 4);
+        uint32_t v = ferry_le32(head + 4);
         return v >= 1 && v <= 3 ? 100 : 0;
     }
     return is_descriptor_text(head, len) ? 80 : 0;
@@ -115,7 +100,7 @@ vmdk_can_stream(const uint8_t *head, size_t len)
 {
     if (len < 512 || memcmp(head, VMDK_MAGIC, 4) != 0)
         return false;
-    uint32_t flags = le32(head + 8);
+    uint32_t flags = ferry_le32(head + 8);
     return (flags & FLAG_COMPRESSED) && (flags & FLAG_MARKERS);
 }
 
@@ -131,15 +116,15 @@ struct sparse_header {
 static void
 parse_header(const uint8_t *h, struct sparse_header *s)
 {
-    s->version = le32(h + 4);
-    s->flags = le32(h + 8);
-    s->capacity = le64(h + 12);
-    s->grain = le64(h + 20);
-    s->desc_off = le64(h + 28);
-    s->desc_size = le64(h + 36);
-    s->gtes = le32(h + 44);
-    s->gd_off = le64(h + 56);
-    s->overhead = le64(h + 64);
+    s->version = ferry_le32(h + 4);
+    s->flags = ferry_le32(h + 8);
+    s->capacity = ferry_le64(h + 12);
+    s->grain = ferry_le64(h + 20);
+    s->desc_off = ferry_le64(h + 28);
+    s->desc_size = ferry_le64(h + 36);
+    s->gtes = ferry_le32(h + 44);
+    s->gd_off = ferry_le64(h + 56);
+    s->overhead = ferry_le64(h + 64);
     s->compress = h[77] | (h[78] << 8);
 }
 
@@ -200,8 +185,8 @@ open_sparse(struct vext *e, struct ferry_source *src)
             return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': too short for a footer", src->url);
         if (ferry_source_pread_exact(src, f, sizeof(f), src->size - 1536, "vmdk footer") < 0)
             return -1;
-        if (le64(f) != 1 || le32(f + 8) != 0 || le32(f + 12) != MARKER_FOOTER ||
-            memcmp(f + 512, VMDK_MAGIC, 4) != 0 || le32(f + 1024 + 12) != MARKER_EOS)
+        if (ferry_le64(f) != 1 || ferry_le32(f + 8) != 0 || ferry_le32(f + 12) != MARKER_FOOTER ||
+            memcmp(f + 512, VMDK_MAGIC, 4) != 0 || ferry_le32(f + 1024 + 12) != MARKER_EOS)
             return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the footer at the end is invalid",
                                src->url);
         parse_header(f + 512, &s);
@@ -705,12 +690,12 @@ read_grain(struct vread_ctx *r, struct vext *e, uint64_t where, uint64_t vgrain_
     }
     if (ferry_source_pread_exact(e->src, m, 12, where, "vmdk grain marker") < 0)
         return -1;
-    size = le32(m + 8);
-    if (le64(m) != vgrain_sector)
+    size = ferry_le32(m + 8);
+    if (ferry_le64(m) != vgrain_sector)
         return ferry_error(FERRY_ERR_FORMAT,
                            "vmdk '%s': grain at offset %llu is for sector %llu, not %llu",
-                           e->src->url, (unsigned long long)where, (unsigned long long)le64(m),
-                           (unsigned long long)vgrain_sector);
+                           e->src->url, (unsigned long long)where,
+                           (unsigned long long)ferry_le64(m), (unsigned long long)vgrain_sector);
     if (size == 0 || size > 2 * e->grain + 1024)
         return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': grain at offset %llu has size %u",
                            e->src->url, (unsigned long long)where, size);
@@ -927,9 +912,9 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
             return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside a marker",
                                src->url);
         }
-        uint64_t val = n ? le64(buf) : 0;
-        uint32_t size = n ? le32(buf + 8) : 0;
-        uint32_t type = n ? le32(buf + 12) : MARKER_EOS;
+        uint64_t val = n ? ferry_le64(buf) : 0;
+        uint32_t size = n ? ferry_le32(buf + 8) : 0;
+        uint32_t type = n ? ferry_le32(buf + 12) : MARKER_EOS;
         if (n == 0 || size == 0) {
             pthread_mutex_lock(&p->lock);
             p->free_bufs[p->nfree++] = buf;
