@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "importer/blockmap.h"
+#include "importer/bytes.h"
 #include "importer/importer.h"
 
 int
@@ -16,6 +17,29 @@ ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uin
         return ferry_error(FERRY_ERR_INTERNAL,
                            "%s '%s': range %" PRIu64 "+%" PRIu64 " is outside the %" PRIu64 "-byte disk",
                            bm->format, bm->name, offset, length, bm->size);
+    return 0;
+}
+
+int
+ferry_blockmap_entry(const struct ferry_blockmap *bm, struct ferry_blockmap_table *t, uint64_t idx,
+                     uint64_t *ret)
+{
+    if (idx < t->first || idx >= t->first + t->n) {
+        uint64_t first = idx - idx % t->window;
+        uint64_t n = t->entries - first;
+        if (n > t->window)
+            n = t->window;
+        t->n = 0;
+        if (bm->pread(bm->opaque, t->raw, n * t->width, t->off + first * t->width, t->what) < 0)
+            return -1;
+        t->first = first;
+        t->n = (uint32_t)n;
+    }
+    const uint8_t *p = t->raw + (idx - t->first) * t->width;
+    if (t->width == 8)
+        *ret = t->big_endian ? ferry_be64(p) : ferry_le64(p);
+    else
+        *ret = t->big_endian ? ferry_be32(p) : ferry_le32(p);
     return 0;
 }
 

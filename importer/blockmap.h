@@ -29,6 +29,26 @@ struct ferry_blockmap {
     int (*pread)(void *opaque, void *buf, size_t len, uint64_t off, const char *what);
 };
 
+/* A window onto a table of per-block entries in the file (a BAT, a block
+ * map): WINDOW entries are read at a time so memory stays bounded whatever
+ * the virtual size.  The format's lock guards it. */
+struct ferry_blockmap_table {
+    uint64_t off;                    /* file offset of the table */
+    uint64_t entries;                /* entries in it */
+    unsigned width;                  /* bytes an entry: 4 or 8 */
+    bool big_endian;
+    uint32_t window;                 /* entries kept in memory */
+    const char *what;                /* "BAT", "block map": for messages */
+    uint64_t first;                  /* the window: entries first..first+n-1 */
+    uint32_t n;
+    uint8_t *raw;                    /* window * width bytes, as stored */
+};
+
+/* Entry IDX (< t->entries) of table T, read through bm->pread when it is
+ * not in the window. */
+int ferry_blockmap_entry(const struct ferry_blockmap *bm, struct ferry_blockmap_table *t,
+                         uint64_t idx, uint64_t *ret);
+
 /* An internal error unless [offset, offset+length) lies inside the disk. */
 int ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length);
 

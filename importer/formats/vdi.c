@@ -41,11 +41,9 @@ struct vdi {
     uint64_t disk_size;
     uint32_t block_size;
     uint32_t blocks;                 /* blocks_in_image */
-    uint64_t bmap_off, data_off;
+    uint64_t data_off;
     pthread_mutex_t lock;            /* guards the window */
-    uint64_t win_first;
-    uint32_t win_n;
-    uint32_t *win;
+    struct ferry_blockmap_table bmap; /* the block map's window */
 };
 
 static int vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
@@ -92,7 +90,7 @@ vdi_free(struct vdi *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->lock);
-    free(v->win);
+    free(v->bmap.raw);
     free(v);
 }
 
@@ -203,9 +201,11 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
     v->disk_size = disk_size;
     v->block_size = block_size;
     v->blocks = blocks;
-    v->bmap_off = off_bmap;
     v->data_off = off_data;
-    v->win = ferry_malloc(VDI_WINDOW * sizeof(uint32_t));
+    v->bmap = (struct ferry_blockmap_table){
+        .off = off_bmap, .entries = blocks, .width = 4, .window = VDI_WINDOW,
+        .what = "block map", .raw = ferry_malloc(VDI_WINDOW * 4),
+    };
     v->blockmap = (struct ferry_blockmap){
         .format = "vdi", .name = v->name, .size = v->disk_size, .data_what = "data block",
         .opaque = v, .lookup = vdi_lookup, .pread = vdi_pread,
@@ -228,21 +228,10 @@ vdi_virtual_size(struct ferry_image *img)
 static int
 vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
 {
-    if (block < v->win_first || block >= v->win_first + v->win_n) {
-        uint64_t first = block - block % VDI_WINDOW;
-        uint64_t n = v->blocks - first;
-        if (n > VDI_WINDOW)
-            n = VDI_WINDOW;
-        uint8_t *raw = (uint8_t *)v->win;
-        v->win_n = 0;
-        if (vdi_pread(v, raw, n * 4, v->bmap_off + first * 4, "block map") < 0)
-            return -1;
-        for (uint64_t i = 0; i < n; i++)
-            v->win[i] = ferry_le32(raw + i * 4);
-        v->win_first = first;
-        v->win_n = (uint32_t)n;
-    }
-    uint32_t e = v->win[block - v->win_first];
+    uint64_t raw;
+    if (ferry_blockmap_entry(&v->blockmap, &v->bmap, block, &raw) < 0)
+        return -1;
+    uint32_t e = (uint32_t)raw;
     if (e != VDI_UNALLOCATED && e != VDI_DISCARDED) {
         uint64_t off = v->data_off + (uint64_t)e * v->block_size;
         uint64_t need = v->disk_size - block * v->block_size;

@@ -45,11 +45,8 @@ struct vhd {
     bool fixed;
     /* dynamic disks */
     uint32_t block_size, bitmap_size, entries;
-    uint64_t bat_off;
     pthread_mutex_t lock;            /* guards the two caches */
-    uint64_t win_first;
-    uint32_t win_n;
-    uint32_t *win;
+    struct ferry_blockmap_table bat; /* the BAT's window */
     uint64_t bm_block;               /* block whose bitmap is cached, or UINT64_MAX */
     uint8_t *bm;
 };
@@ -120,7 +117,7 @@ vhd_free(struct vhd *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->lock);
-    free(v->win);
+    free(v->bat.raw);
     free(v->bm);
     free(v);
 }
@@ -168,8 +165,10 @@ vhd_open_dynamic(struct vhd *v, uint64_t hdr_off)
     /* One bit per sector, padded to whole sectors. */
     v->bitmap_size = ((block_size / 512 / 8) + 511) & ~511u;
     v->entries = entries;
-    v->bat_off = bat_off;
-    v->win = ferry_malloc(VHD_WINDOW * sizeof(uint32_t));
+    v->bat = (struct ferry_blockmap_table){
+        .off = bat_off, .entries = used, .width = 4, .big_endian = true, .window = VHD_WINDOW,
+        .what = "BAT", .raw = ferry_malloc(VHD_WINDOW * 4),
+    };
     v->bm = ferry_malloc(v->bitmap_size);
     v->bm_block = UINT64_MAX;
     return 0;
@@ -271,22 +270,10 @@ vhd_virtual_size(struct ferry_image *img)
 static int
 vhd_entry(struct vhd *v, uint64_t block, uint32_t *ret)
 {
-    if (block < v->win_first || block >= v->win_first + v->win_n) {
-        uint64_t first = block - block % VHD_WINDOW;
-        uint64_t used = v->vsize / v->block_size + (v->vsize % v->block_size != 0);
-        uint64_t n = used - first;
-        if (n > VHD_WINDOW)
-            n = VHD_WINDOW;
-        uint8_t *raw = (uint8_t *)v->win;
-        v->win_n = 0;
-        if (vhd_pread(v, raw, n * 4, v->bat_off + first * 4, "BAT") < 0)
-            return -1;
-        for (uint64_t i = 0; i < n; i++)
-            v->win[i] = ferry_be32(raw + i * 4);
-        v->win_first = first;
-        v->win_n = (uint32_t)n;
-    }
-    uint32_t e = v->win[block - v->win_first];
+    uint64_t raw;
+    if (ferry_blockmap_entry(&v->blockmap, &v->bat, block, &raw) < 0)
+        return -1;
+    uint32_t e = (uint32_t)raw;
     if (e != VHD_UNALLOCATED) {
         uint64_t need = v->vsize - block * v->block_size;
         if (need > v->block_size)

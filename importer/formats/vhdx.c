@@ -89,11 +89,8 @@ struct vhdx {
     uint32_t block_size, lsector;
     uint64_t chunk_ratio;
     uint64_t blocks;                 /* payload blocks */
-    uint64_t bat_off;
     pthread_mutex_t lock;            /* guards the window */
-    uint64_t win_first;
-    uint32_t win_n;
-    uint64_t *win;
+    struct ferry_blockmap_table bat; /* the BAT's window */
 };
 
 static int vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
@@ -191,7 +188,7 @@ vhdx_free(struct vhdx *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->lock);
-    free(v->win);
+    free(v->bat.raw);
     free(v->ops);
     free(v->logdata);
     free(v);
@@ -675,8 +672,10 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
                     v->name, bat_len, entries);
         goto fail;
     }
-    v->bat_off = bat_off;
-    v->win = ferry_malloc(VHDX_WINDOW * sizeof(uint64_t));
+    v->bat = (struct ferry_blockmap_table){
+        .off = bat_off, .entries = entries, .width = 8, .window = VHDX_WINDOW,
+        .what = "BAT", .raw = ferry_malloc(VHDX_WINDOW * 8),
+    };
     free(h);
     v->blockmap = (struct ferry_blockmap){
         .format = "vhdx", .name = v->name, .size = v->vsize, .data_what = "payload block",
@@ -702,22 +701,9 @@ static int
 vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
 {
     uint64_t idx = block + block / v->chunk_ratio;
-    if (idx < v->win_first || idx >= v->win_first + v->win_n) {
-        uint64_t first = idx - idx % VHDX_WINDOW;
-        uint64_t total = v->blocks + (v->blocks - 1) / v->chunk_ratio;
-        uint64_t n = total - first;
-        if (n > VHDX_WINDOW)
-            n = VHDX_WINDOW;
-        uint8_t *raw = (uint8_t *)v->win;
-        v->win_n = 0;
-        if (vhdx_pread(v, raw, n * 8, v->bat_off + first * 8, "BAT") < 0)
-            return -1;
-        for (uint64_t i = 0; i < n; i++)
-            v->win[i] = ferry_le64(raw + i * 8);
-        v->win_first = first;
-        v->win_n = (uint32_t)n;
-    }
-    uint64_t e = v->win[idx - v->win_first];
+    uint64_t e;
+    if (ferry_blockmap_entry(&v->blockmap, &v->bat, idx, &e) < 0)
+        return -1;
     unsigned state = e & 7;
     uint64_t off = e >> 20 << 20;
     switch (state) {
