@@ -868,47 +868,139 @@ parse_output(const char *s, enum out_fmt *ret)
     return 0;
 }
 
-/* One -w stream: print each change as a row (or document). */
+/* -w prints each change as a row (or document).  What it has printed is
+ * remembered by namespace/name (the object as last printed), so that when
+ * the watch expires (the store's 410 Gone: the history moved past it) a
+ * re-list prints only what changed meanwhile, as kubectl's reflector does:
+ * objects with a new resourceVersion, and the last state of those that went
+ * away; then watching resumes from the list's resourceVersion. */
+struct watch_seen {
+    json_object *objs;      /* "ns/name" -> object as last printed */
+};
+
+static char *
+seen_key(json_object *obj)
+{
+    return ferry_printf("%s/%s", ferry_obj_namespace(obj) ?: "", ferry_obj_name(obj));
+}
+
+static bool
+watch_wanted(json_object *obj, const char *name, const struct get_opts *o)
+{
+    return (!name || ferry_str_eq(ferry_obj_name(obj), name)) &&
+           (!o->sel || ferry_selector_matches(o->sel, ferry_obj_labels(obj)));
+}
+
+static void
+watch_print(const struct ferry_resource *res, json_object *obj, const struct get_opts *o)
+{
+    if (o->fmt == OUT_YAML || o->fmt == OUT_JSON) {
+        if (o->fmt == OUT_YAML)
+            printf("---\n");
+        print_document(obj, o->fmt);
+    } else if (o->fmt == OUT_NAME) {
+        FERRY_AUTOFREE char *k = cli_kind_name(res);
+
+        printf("%s/%s\n", k, ferry_obj_name(obj));
+    } else {
+        json_object *one = json_object_new_array();
+
+        json_object_array_add(one, json_object_get(obj));
+        print_objects_table(res, one, o, false);
+        json_object_put(one);
+    }
+    fflush(stdout);
+}
+
+/* Remember OBJ as printed (or forget it when deleted); false when it is
+ * what was printed last already (same resourceVersion): nothing to print. */
+static bool
+seen_update(struct watch_seen *seen, json_object *obj, bool deleted)
+{
+    FERRY_AUTOFREE char *key = seen_key(obj);
+    json_object *prev = json_object_object_get(seen->objs, key);
+
+    if (deleted) {
+        json_object_object_del(seen->objs, key);
+        return true;
+    }
+    if (prev && ferry_str_eq(ferry_obj_resource_version(prev), ferry_obj_resource_version(obj)))
+        return false;
+    json_object_object_add(seen->objs, key, json_object_get(obj));
+    return true;
+}
+
+/* The re-list after an expired watch: print what changed since, set *RV. */
+static int
+watch_relist(struct ferry_store *st, const struct ferry_resource *res, const char *name,
+             const struct get_opts *o, struct watch_seen *seen, int64_t *rv)
+{
+    FERRY_AUTOPTR(json_object) items = NULL;
+    FERRY_AUTOPTR(json_object) live = json_object_new_object();
+    FERRY_AUTOSTRV char **gone = NULL;
+
+    if (ferry_store_list(st, res, res->namespaced ? o->ns : NULL, o->sel, &items, rv) < 0)
+        return -1;
+    for (size_t i = 0; i < json_object_array_length(items); i++) {
+        json_object *obj = json_object_array_get_idx(items, i);
+        FERRY_AUTOFREE char *key = seen_key(obj);
+
+        if (!watch_wanted(obj, name, o))
+            continue;
+        json_object_object_add(live, key, NULL);
+        if (seen_update(seen, obj, false))
+            watch_print(res, obj, o);
+    }
+    json_object_object_foreach(seen->objs, key, obj) {
+        (void)obj;
+        if (!json_object_object_get_ex(live, key, NULL))
+            ferry_strv_push(&gone, key);
+    }
+    for (char **k = gone; k && *k; k++) {
+        FERRY_AUTOPTR(json_object) last = json_object_get(json_object_object_get(seen->objs, *k));
+
+        json_object_object_del(seen->objs, *k);
+        watch_print(res, last, o);
+    }
+    return 0;
+}
+
 static int
 get_watch(struct ferry_store *st, const struct ferry_resource *res, const char *name,
-          int64_t rv, const struct get_opts *o)
+          int64_t rv, const struct get_opts *o, struct watch_seen *seen)
 {
     struct ferry_watch *w = NULL;
 
-    if (ferry_store_watch(st, res, o->ns, rv, &w) < 0) {
-        cli_print_store_error(res, name);
-        return 1;
-    }
     for (;;) {
         struct ferry_event ev;
-        int r = ferry_watch_next(w, 1000, &ev);
+        int r;
 
+        if (!w && ferry_store_watch(st, res, o->ns, rv, &w) < 0)
+            r = -1;
+        else
+            r = ferry_watch_next(w, 1000, &ev);
         if (r < 0) {
-            cli_print_store_error(res, name);
             ferry_watch_free(w);
-            return 1;
+            w = NULL;
+            if (ferry_error_code() != FERRY_ERR_EXPIRED) {
+                cli_print_store_error(res, name);
+                return 1;
+            }
+            ferry_log_debug("get", "watch from resourceVersion %lld expired (%s); re-listing",
+                            (long long)rv, ferry_error_message());
+            ferry_error_reset();
+            if (watch_relist(st, res, name, o, seen, &rv) < 0) {
+                cli_print_store_error(res, name);
+                return 1;
+            }
+            continue;
         }
         if (r == 0)
             continue;
-        if ((!name || ferry_str_eq(ferry_obj_name(ev.object), name)) &&
-            (!o->sel || ferry_selector_matches(o->sel, ferry_obj_labels(ev.object)))) {
-            if (o->fmt == OUT_YAML || o->fmt == OUT_JSON) {
-                if (o->fmt == OUT_YAML)
-                    printf("---\n");
-                print_document(ev.object, o->fmt);
-            } else if (o->fmt == OUT_NAME) {
-                FERRY_AUTOFREE char *k = cli_kind_name(res);
-
-                printf("%s/%s\n", k, ferry_obj_name(ev.object));
-            } else {
-                json_object *one = json_object_new_array();
-
-                json_object_array_add(one, json_object_get(ev.object));
-                print_objects_table(res, one, o, false);
-                json_object_put(one);
-            }
-            fflush(stdout);
-        }
+        rv = ev.resource_version;
+        if (watch_wanted(ev.object, name, o) &&
+            seen_update(seen, ev.object, ev.type == FERRY_EVENT_DELETED))
+            watch_print(res, ev.object, o);
         ferry_event_release(&ev);
     }
 }
@@ -1048,6 +1140,15 @@ cmd_get(int argc, char **argv)
         int64_t rv = 0;
 
         if (nnames > 0) {
+            /* watching: the resourceVersion to start from is taken before the
+             * gets, so that no change between them goes unseen */
+            if (watch && nres == 1 &&
+                ferry_store_list(st, res, ns, NULL, NULL, &rv) < 0) {
+                cli_print_store_error(res, NULL);
+                ferry_store_free(st);
+                json_object_put(collected);
+                return 1;
+            }
             for (int i = 0; i < nnames; i++) {
                 json_object *obj = NULL;
 
@@ -1099,13 +1200,13 @@ cmd_get(int argc, char **argv)
                     fflush(stdout);
                 }
             }
-            if (rv == 0) {
-                FERRY_AUTOPTR(json_object) tmp = NULL;
+            struct watch_seen seen = { .objs = json_object_new_object() };
 
-                ferry_store_list(st, res, ns, NULL, &tmp, &rv);
-            }
+            for (size_t i = 0; i < json_object_array_length(items); i++)
+                seen_update(&seen, json_object_array_get_idx(items, i), false);
             json_object_put(collected);
-            rc = get_watch(st, res, nnames == 1 ? names[0] : NULL, rv, &o);
+            rc = get_watch(st, res, nnames == 1 ? names[0] : NULL, rv, &o, &seen);
+            json_object_put(seen.objs);
             ferry_store_free(st);
             return rc;
         }
