@@ -9,6 +9,8 @@ if(TARGET ferry-launcher-lib AND CMOCKA_FOUND)
                   LIBS ferry-launcher-lib LABELS unit)
   ferry_unit_test(node-proto SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-proto.c
                   LIBS ferry-launcher-lib LABELS unit)
+  ferry_unit_test(node-leases SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-leases.c
+                  LIBS ferry-launcher-lib LABELS unit)
 endif()
 ferry_script_test(node-domain-validate SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/validate-golden.sh
                   LABELS golden TIMEOUT 300)

@@ -1,0 +1,21 @@
+/* Addresses a DHCP server handed to a MAC, from the server's lease file.  The
+ * launcher reads it for bridge-bound interfaces when the handler was told
+ * where the bridge's DHCP server keeps its leases (--dhcp-leases). */
+#ifndef FERRY_LAUNCHER_LEASES_H
+#define FERRY_LAUNCHER_LEASES_H
+
+#include <json-c/json.h>
+#include <time.h>
+
+/* TEXT is a dnsmasq lease file: one lease a line, "EXPIRY MAC ADDRESS
+ * HOSTNAME CLIENT-ID", EXPIRY in seconds since the epoch (0: never).  Appends
+ * to the array IPS (as strings, file order, no duplicates) the addresses of
+ * the unexpired leases of MAC (compared without case) and returns how many it
+ * appended.  Lines it cannot read (dnsmasq's "duid" line, IPv6 leases keyed
+ * by IAID) are skipped. */
+int ferry_leases_find(const char *text, const char *mac, time_t now, json_object *ips);
+
+/* The same for the file PATH; a missing or unreadable file has no leases. */
+int ferry_leases_read(const char *path, const char *mac, time_t now, json_object *ips);
+
+#endif
