@@ -4,6 +4,7 @@
  *   cp-helper node-heartbeat NAME      create/refresh Node NAME, Ready=True now
  *   cp-helper vmi-release NS NAME      remove ferry.io/node-cleanup from a VMI
  *   cp-helper vmi-phase NS NAME PHASE  set a VMI's status.phase (Running, Failed ...)
+ *   cp-helper vmi-paused NS NAME       set the conditions of a paused guest
  *   cp-helper dv-phase NS NAME PHASE   set a DataVolume's status.phase (to replay a
  *                                      controller that died before its status write) */
 #include "common/error.h"
@@ -74,6 +75,29 @@ vmi_edit(struct ferry_store *st, const struct ferry_resource *res, const char *n
     return -1;
 }
 
+/* What ferry-handler writes when the guest is paused: Paused True
+ * (PausedByUser) and Ready False. */
+static int
+vmi_pause(struct ferry_store *st, const char *ns, const char *name)
+{
+    for (int attempt = 0; attempt < 20; attempt++) {
+        json_object *vmi = NULL, *out = NULL;
+        int r;
+
+        if (ferry_store_get(st, ferry_resource_vmi, ns, name, &vmi) < 0)
+            return -1;
+        ferry_condition_set(vmi, "Ready", "False", "Paused", "the VMI is paused");
+        ferry_condition_set(vmi, "Paused", "True", "PausedByUser", "VMI was paused by user");
+        r = ferry_store_update_status(st, vmi, &out);
+        json_object_put(vmi);
+        json_object_put(out);
+        if (r == 0 || ferry_error_code() != FERRY_ERR_CONFLICT)
+            return r;
+        ferry_error_reset();
+    }
+    return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -82,7 +106,7 @@ main(int argc, char **argv)
 
     if (argc < 3) {
         fprintf(stderr, "usage: cp-helper node-heartbeat NAME | vmi-release NS NAME | "
-                        "vmi-phase NS NAME PHASE\n");
+                        "vmi-phase NS NAME PHASE | vmi-paused NS NAME | dv-phase NS NAME PHASE\n");
         return 2;
     }
     if (ferry_store_open(NULL, &st) < 0) {
@@ -95,6 +119,8 @@ main(int argc, char **argv)
         r = vmi_edit(st, ferry_resource_vmi, argv[2], argv[3], NULL);
     else if (strcmp(argv[1], "vmi-phase") == 0 && argc == 5)
         r = vmi_edit(st, ferry_resource_vmi, argv[2], argv[3], argv[4]);
+    else if (strcmp(argv[1], "vmi-paused") == 0 && argc == 4)
+        r = vmi_pause(st, argv[2], argv[3]);
     else if (strcmp(argv[1], "dv-phase") == 0 && argc == 5)
         r = vmi_edit(st, ferry_resource_dv, argv[2], argv[3], argv[4]);
     else
