@@ -3,7 +3,9 @@
  * Every spelling is first reduced to a key: lower case, a trailing "guest"
  * (vSphere) and "-64"/"_64"/"64" (VMware, VirtualBox) dropped, '-' and '_'
  * removed; libosinfo URLs ("http://microsoft.com/win/2k19") become their
- * short id ("win2k19"); OVF CIM numbers go through their own table.  The key
+ * short id ("win2k19"); OVF CIM numbers go through their own table; oVirt's
+ * unique names (rhel_8x64, windows_2019x64, ubuntu_14_04) reduce the same
+ * way ("x64" is the 64 suffix, '_' between digits a version dot).  The key
  * is then matched by prefix against one table, most specific first, so that
  * "windows2019srvnext" (VMware's name for Server 2022) wins over
  * "windows2019srv".  Versions for Linux families are read after the prefix.
@@ -180,6 +182,10 @@ os_key(const char *source_format, const char *id)
         s[n -= 3] = '\0';
     else if (n > 2 && !strcmp(s + n - 2, "64") && !isdigit((unsigned char)s[n - 3]))
         s[n -= 2] = '\0';
+    /* oVirt writes versions with '_': ubuntu_14_04 is ubuntu14.04 */
+    for (char *c = s + 1; *c; c++)
+        if (*c == '_' && isdigit((unsigned char)c[-1]) && isdigit((unsigned char)c[1]))
+            *c = '.';
     char *o = s;
     for (char *c = s; *c; c++)
         if (*c != '-' && *c != '_' && *c != ' ')

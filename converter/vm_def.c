@@ -38,11 +38,14 @@ ferry_vm_def_free(struct ferry_vm_def *def)
     free(def->uuid);
     free(def->os_id);
     free(def->description);
+    free(def->source_version);
     for (size_t i = 0; i < def->ndisks; i++) {
         free(def->disks[i].where);
         free(def->disks[i].file);
         free(def->disks[i].path);
         free(def->disks[i].format);
+        free(def->disks[i].archive);
+        free(def->disks[i].member);
     }
     free(def->disks);
     for (size_t i = 0; i < def->nnics; i++) {

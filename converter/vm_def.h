@@ -58,6 +58,9 @@ struct ferry_vm_disk {
     uint64_t capacity;     /* virtual size in bytes, 0 unknown */
     int boot_order;        /* explicit in the source, 0 none */
     bool readonly;
+    bool paravirt;         /* on a paravirtual controller (oVirt VirtIO_SCSI): kept as scsi */
+    char *archive;         /* the OVA holding FILE as a member (not unpacked), else NULL */
+    char *member;          /* FILE's member name in ARCHIVE */
 };
 
 struct ferry_vm_nic {
@@ -104,6 +107,9 @@ struct ferry_vm_def {
         bool virtio;       /* virtio drivers found in the guest */
         bool efi;          /* an EFI system partition was found */
     } inspect;
+
+    bool virtio_seen;      /* the source ran the guest on virtio devices: it has drivers */
+    char *source_version;  /* the source platform's version (oVirt ClusterCompatibilityVersion) */
 };
 
 struct ferry_vm_list {

@@ -13,16 +13,21 @@
  *    to the default configuration (or the first);
  *  - VirtualSystemCollection: one VM per VirtualSystem;
  *  - firmware and secure boot in vmw:Config or vmw:ExtraConfig.
+ * Envelopes ovirt-engine wrote are recognized here by content and read by
+ * ovirt.c.  Inside an OVA each disk records its archive member, so that
+ * --inspect can open it in place.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "converter/inputs.h"
+#include "converter/inputs/ovf.h"
 
 #define OVF_MAX (16u << 20)
 
@@ -35,9 +40,8 @@ ovf_probe(const struct ferry_input_data *in)
             strstr((const char *)root->ns->href, "vmware.com/schema/ovf"));
 }
 
-/* Multiplier of an AllocationUnits string; 0 when it is not one. */
-static uint64_t
-alloc_units(const char *s)
+uint64_t
+ferry_ovf_alloc_units(const char *s)
 {
     char buf[64];
     size_t n = 0;
@@ -91,23 +95,12 @@ alloc_units(const char *s)
     return mult;
 }
 
-/* Child element text by local name. */
-static char *
-child(xmlXPathContext *ctx, xmlNode *node, const char *local)
+char *
+ferry_ovf_child(xmlXPathContext *ctx, xmlNode *node, const char *local)
 {
     FERRY_AUTOFREE char *xp = ferry_printf("string(*[local-name()='%s'])", local);
     return ferry_xml_str(ctx, node, xp);
 }
-
-struct ovf_ctx {
-    const struct ferry_input_data *in;
-    const char *name;        /* for messages */
-    const char *dir;         /* where the files are (NULL inside an OVA) */
-    xmlXPathContext *x;
-    char *config;            /* selected deployment option, NULL when none */
-    char **members;          /* OVA members (NULL for a plain .ovf) */
-    bool vbox;
-};
 
 /* Is ITEM part of the selected deployment configuration? */
 static bool
@@ -191,7 +184,7 @@ host_resource(struct ovf_ctx *c, const char *vsname, const char *where, const ch
             return ferry_error(FERRY_ERR_FORMAT,
                                "'%s': DiskSection/Disk '%s': capacity '%s' is not a number",
                                c->name, id, cap_raw);
-        if (units && !(mult = alloc_units(units)))
+        if (units && !(mult = ferry_ovf_alloc_units(units)))
             return ferry_error(FERRY_ERR_FORMAT,
                                "'%s': DiskSection/Disk '%s': capacityAllocationUnits '%s' is not "
                                "a unit", c->name, id, units);
@@ -234,13 +227,25 @@ host_resource(struct ovf_ctx *c, const char *vsname, const char *where, const ch
         if (size && ferry_parse_u64(size, &v))
             d->capacity = v;
     }
+    return ferry_ovf_locate_file(c, vsname, where, d);
+}
+
+int
+ferry_ovf_locate_file(struct ovf_ctx *c, const char *vsname, const char *where,
+                      struct ferry_vm_disk *d)
+{
     if (c->members) {
-        bool found = false;
+        const char *found = NULL;
         for (char **m = c->members; *m && !found; m++)
-            found = !strcmp(ferry_vm_basename(*m), ferry_vm_basename(d->file));
-        if (!found)
+            if (!strcmp(ferry_vm_basename(*m), ferry_vm_basename(d->file)))
+                found = *m;
+        if (!found) {
             ferry_log_warn("'%s': %s: %s: file '%s' is not in the archive", c->name, vsname,
                            where, d->file);
+        } else if (c->archive) {
+            d->archive = ferry_strdup(c->archive);
+            d->member = ferry_strdup(found);
+        }
     } else if (c->dir) {
         if (ferry_vm_disk_probe(d, c->dir, c->name) < 0)
             return -1;
@@ -259,7 +264,7 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
 {
     FERRY_AUTOPTR(ferry_vm_def_auto) def =
         ferry_vm_def_new(c->members ? "ova" : "ovf", c->in->name);
-    def->name = child(c->x, vs, "Name");
+    def->name = ferry_ovf_child(c->x, vs, "Name");
     if (!def->name)
         def->name = ferry_xml_attr(vs, "id");
     if (!def->name)
@@ -302,12 +307,12 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         xmlNode *it = items->nodesetval->nodeTab[i];
         if (!in_config(c, it))
             continue;
-        FERRY_AUTOFREE char *rt = child(c->x, it, "ResourceType");
-        FERRY_AUTOFREE char *iid = child(c->x, it, "InstanceID");
-        FERRY_AUTOFREE char *sub = child(c->x, it, "ResourceSubType");
-        FERRY_AUTOFREE char *qty = child(c->x, it, "VirtualQuantity");
-        FERRY_AUTOFREE char *units = child(c->x, it, "AllocationUnits");
-        FERRY_AUTOFREE char *addr = child(c->x, it, "Address");
+        FERRY_AUTOFREE char *rt = ferry_ovf_child(c->x, it, "ResourceType");
+        FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceID");
+        FERRY_AUTOFREE char *sub = ferry_ovf_child(c->x, it, "ResourceSubType");
+        FERRY_AUTOFREE char *qty = ferry_ovf_child(c->x, it, "VirtualQuantity");
+        FERRY_AUTOFREE char *units = ferry_ovf_child(c->x, it, "AllocationUnits");
+        FERRY_AUTOFREE char *addr = ferry_ovf_child(c->x, it, "Address");
         int type = rt ? atoi(rt) : -1;
         FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
                                                   rt ? rt : "?");
@@ -317,7 +322,7 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not "
                                    "a CPU count", c->name, vsname, where, qty ? qty : "");
             def->vcpus = (unsigned)v;
-            FERRY_AUTOFREE char *cps = child(c->x, it, "CoresPerSocket");
+            FERRY_AUTOFREE char *cps = ferry_ovf_child(c->x, it, "CoresPerSocket");
             uint64_t k;
             if (cps && ferry_parse_u64(cps, &k) && k > 0 && v % k == 0) {
                 def->cores = (unsigned)k;
@@ -330,7 +335,7 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             if (!ferry_parse_u64(qty, &v) || v == 0)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not "
                                    "a memory size", c->name, vsname, where, qty ? qty : "");
-            if (units && !(mult = alloc_units(units)))
+            if (units && !(mult = ferry_ovf_alloc_units(units)))
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: AllocationUnits '%s' is not "
                                    "a unit", c->name, vsname, where, units);
             if (!units)
@@ -371,15 +376,15 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         xmlNode *it = items->nodesetval->nodeTab[i];
         if (!in_config(c, it))
             continue;
-        FERRY_AUTOFREE char *rt = child(c->x, it, "ResourceType");
-        FERRY_AUTOFREE char *iid = child(c->x, it, "InstanceID");
+        FERRY_AUTOFREE char *rt = ferry_ovf_child(c->x, it, "ResourceType");
+        FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceID");
         int type = rt ? atoi(rt) : -1;
         FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
                                                   rt ? rt : "?");
         if (type == 17 || type == 15 || type == 16 || type == 14) {
-            FERRY_AUTOFREE char *parent = child(c->x, it, "Parent");
-            FERRY_AUTOFREE char *aop = child(c->x, it, "AddressOnParent");
-            FERRY_AUTOFREE char *res = child(c->x, it, "HostResource");
+            FERRY_AUTOFREE char *parent = ferry_ovf_child(c->x, it, "Parent");
+            FERRY_AUTOFREE char *aop = ferry_ovf_child(c->x, it, "AddressOnParent");
+            FERRY_AUTOFREE char *res = ferry_ovf_child(c->x, it, "HostResource");
             struct ferry_vm_disk d = {.controller = -1, .unit = -1};
             d.kind = type == 17 ? FERRY_DISK_DISK : type == 14 ? FERRY_DISK_FLOPPY
                                                                : FERRY_DISK_CDROM;
@@ -417,16 +422,16 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         } else if (type == 10) {
             struct ferry_vm_nic *nic = ferry_vm_def_add_nic(def);
             nic->where = ferry_printf("Item %s (NIC %d)", iid ? iid : "?", nic_index++);
-            FERRY_AUTOFREE char *mac = child(c->x, it, "Address");
+            FERRY_AUTOFREE char *mac = ferry_ovf_child(c->x, it, "Address");
             if (mac && !(nic->mac = ferry_vm_mac_normalize(mac)))
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: Address '%s' is not a MAC "
                                    "address", c->name, vsname, nic->where, mac);
             nic->mac_static = nic->mac != NULL;
-            nic->model = child(c->x, it, "ResourceSubType");
+            nic->model = ferry_ovf_child(c->x, it, "ResourceSubType");
             if (nic->model)
                 for (char *p = nic->model; *p; p++)
                     *p = (char)tolower((unsigned char)*p);
-            nic->network = child(c->x, it, "Connection");
+            nic->network = ferry_ovf_child(c->x, it, "Connection");
             if (!nic->network)
                 nic->network = ferry_printf("eth%d", nic_index - 1);
         }
@@ -465,16 +470,36 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
     return 0;
 }
 
+/* ovirt-engine's OVF: the envelope namespace with a trailing slash (kept
+ * "for forward compatibility"), the ovirt namespace (OVA export, virt-v2v
+ * -o ovirt), or xsi:type'd Section/Content elements (export domain, OVF
+ * store, virt-v2v -o rhv). */
+static bool
+is_ovirt(xmlXPathContext *x, xmlNode *root)
+{
+    if (root->ns && ferry_str_has_suffix((const char *)root->ns->href, "/envelope/1/"))
+        return true;
+    for (xmlNs *ns = root->nsDef; ns; ns = ns->next)
+        if (strstr((const char *)ns->href, "ovirt.org/ovf"))
+            return true;
+    FERRY_AUTOPTR(xmlXPathObject) o = ferry_xml_nodes(
+        x, NULL, "/*/*[local-name()='Content' and contains(@*[local-name()='type'], "
+                 "'VirtualSystem_Type')]");
+    return o && o->nodesetval && o->nodesetval->nodeNr > 0;
+}
+
 static int
 parse_envelope(const struct ferry_input_data *in, xmlDoc *doc, const char *dir, char **members,
-               struct ferry_vm_list *list)
+               const char *archive, struct ferry_vm_list *list)
 {
     FERRY_AUTOPTR(xmlXPathContext) x = xmlXPathNewContext(doc);
-    struct ovf_ctx c = {.in = in, .name = in->name, .dir = dir, .x = x, .members = members};
+    struct ovf_ctx c = {.in = in, .name = in->name, .dir = dir, .x = x, .members = members,
+                        .archive = archive};
     xmlNode *root = xmlDocGetRootElement(doc);
     for (xmlNs *ns = root->nsDef; ns; ns = ns->next)
         if (strstr((const char *)ns->href, "virtualbox.org"))
             c.vbox = true;
+    c.ovirt = is_ovirt(x, root);
 
     FERRY_AUTOPTR(xmlXPathObject) configs = ferry_xml_nodes(
         x, NULL, "//*[local-name()='DeploymentOptionSection']/*[local-name()='Configuration']");
@@ -490,14 +515,16 @@ parse_envelope(const struct ferry_input_data *in, xmlDoc *doc, const char *dir, 
         ferry_log_warn("'%s': deployment options: %d configurations; using '%s'", in->name, nc,
                        c.config);
 
-    FERRY_AUTOPTR(xmlXPathObject) systems =
-        ferry_xml_nodes(x, NULL, "//*[local-name()='VirtualSystem']");
+    FERRY_AUTOPTR(xmlXPathObject) systems = ferry_xml_nodes(
+        x, NULL, "//*[local-name()='VirtualSystem' or (local-name()='Content' and "
+                 "contains(@*[local-name()='type'], 'VirtualSystem_Type'))]");
     int r = 0;
     int ns = systems && systems->nodesetval ? systems->nodesetval->nodeNr : 0;
     if (ns == 0)
         r = ferry_error(FERRY_ERR_FORMAT, "'%s': no VirtualSystem in the envelope", in->name);
     for (int i = 0; i < ns && r == 0; i++)
-        r = parse_system(&c, systems->nodesetval->nodeTab[i], list);
+        r = c.ovirt ? ferry_ovf_ovirt_parse_system(&c, systems->nodesetval->nodeTab[i], list)
+                    : parse_system(&c, systems->nodesetval->nodeTab[i], list);
     free(c.config);
     return r;
 }
@@ -505,7 +532,7 @@ parse_envelope(const struct ferry_input_data *in, xmlDoc *doc, const char *dir, 
 static int
 ovf_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
 {
-    return parse_envelope(in, in->xml, in->dir, NULL, list);
+    return parse_envelope(in, in->xml, in->dir, NULL, NULL, list);
 }
 
 const struct ferry_input ferry_input_ovf = {
@@ -579,7 +606,8 @@ ova_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     if (!ovf_probe(&sub))
         return ferry_error(FERRY_ERR_FORMAT, "'%s': '%s' is not an OVF envelope", in->name,
                            ovf_name);
-    return parse_envelope(&sub, doc, NULL, members, list);
+    FERRY_AUTOFREE char *abs = realpath(in->path, NULL);
+    return parse_envelope(&sub, doc, NULL, members, abs ? abs : in->path, list);
 }
 
 const struct ferry_input ferry_input_ova = {

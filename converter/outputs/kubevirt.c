@@ -1,8 +1,10 @@
 /* VirtualMachine emitter.  What KubeVirt forces, decided once for every
  * input format:
  *  - disk buses: KubeVirt has virtio, sata, scsi and usb.  With a guest that
- *    has virtio drivers (--compat auto resolves per guest OS) every disk is
- *    virtio; otherwise SATA, which every OS boots from.  CD-ROMs are always
+ *    has virtio drivers (--compat auto resolves per guest OS, or from the
+ *    source having run it on virtio devices) every disk is virtio, or scsi
+ *    when it sat on paravirtual SCSI; otherwise SATA, which every OS boots
+ *    from.  CD-ROMs are always
  *    SATA (KubeVirt rejects virtio CD-ROMs); floppies cannot be attached and
  *    are reported as dropped;
  *  - NIC models: the ones KubeVirt accepts are kept in legacy mode, the rest
@@ -220,7 +222,10 @@ resolve_compat(struct emit *e, const struct ferry_kubevirt_opts *o)
         e->virtio = false;
         break;
     case FERRY_COMPAT_AUTO:
-        if (e->os.family == FERRY_OS_UNKNOWN) {
+        if (e->def->virtio_seen) {
+            /* the source ran it on virtio devices (a KVM platform) */
+            e->virtio = true;
+        } else if (e->os.family == FERRY_OS_UNKNOWN) {
             e->virtio = true;
             ferry_log_warn("'%s': %s: guest OS unknown; assuming virtio drivers (use --compat "
                            "legacy or --inspect if it does not boot)",
@@ -259,7 +264,10 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
                                       : ferry_printf("disk%d", ndisk++);
         FERRY_AUTOFREE char *dvname = child_name(vmname, vol);
 
-        const char *bus = cd ? "sata" : e->virtio ? "virtio" : "sata";
+        /* A paravirtual SCSI disk (oVirt VirtIO_SCSI) stays on scsi, as
+         * Forklift's oVirt builder keeps it: KubeVirt's scsi bus is
+         * virtio-scsi, and the guest's device names do not change. */
+        const char *bus = cd ? "sata" : !e->virtio ? "sata" : d->paravirt ? "scsi" : "virtio";
         json_object *disk = jobj();
         add(disk, "name", jstr(vol));
         json_object *target = jobj();
@@ -429,6 +437,8 @@ set_labels(struct emit *e, json_object *meta, const char *vmname)
         add(ann, LABEL_PREFIX "source-os", jstr(def->os_id));
     if (def->uuid)
         add(ann, LABEL_PREFIX "source-uuid", jstr(def->uuid));
+    if (def->source_version)
+        add(ann, LABEL_PREFIX "source-version", jstr(def->source_version));
     if (e->os.osinfo[0])
         add(ann, "vm.kubevirt.io/os", jstr(e->os.osinfo));
     add(ann, LABEL_PREFIX "compat", jstr(e->virtio ? "virtio" : "legacy"));

@@ -43,6 +43,12 @@ test_osmap_windows(void **state)
              "windows.2k19");
     check_os("ovf", "118", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
     check_os("vmx", "winnetenterprise", FERRY_OS_WINDOWS, "win2k3", "windows.2k3");
+    /* oVirt unique names (osinfo-defaults.properties), as Forklift's oVirt map reads them */
+    check_os("ovf", "windows_2019x64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19");
+    check_os("ovf", "windows_2012R2x64", FERRY_OS_WINDOWS, "win2k12r2", "windows.2k12");
+    check_os("ovf", "windows_2022", FERRY_OS_WINDOWS, "win2k22", "windows.2k22");
+    check_os("ovf", "windows_10x64", FERRY_OS_WINDOWS, "win10", "windows.10");
+    check_os("ovf", "windows_11", FERRY_OS_WINDOWS, "win11", "windows.11");
     struct ferry_os_info os;
     ferry_osmap_lookup("vmx", "windows9-64", &os);
     assert_false(os.virtio_capable);
@@ -71,6 +77,14 @@ test_osmap_linux(void **state)
     check_os("vmx", "sles15-64", FERRY_OS_LINUX, "sles15", "sles");
     check_os("vbox", "ArchLinux_64", FERRY_OS_LINUX, "archlinux", "");
     check_os("vmx", "freebsd-64", FERRY_OS_OTHER, "freebsd", "");
+    check_os("ovf", "rhel_8x64", FERRY_OS_LINUX, "rhel8", "rhel.8");
+    check_os("ovf", "rhel_9x64", FERRY_OS_LINUX, "rhel9", "rhel.9");
+    check_os("ovf", "RHEL6x64", FERRY_OS_LINUX, "rhel6", "");
+    check_os("ovf", "ubuntu_14_04", FERRY_OS_LINUX, "ubuntu14.04", "ubuntu");
+    check_os("ovf", "debian_7", FERRY_OS_LINUX, "debian7", "debian");
+    check_os("ovf", "sles_11", FERRY_OS_LINUX, "sles11", "sles");
+    check_os("ovf", "other_linux", FERRY_OS_LINUX, "linux", "");
+    check_os("ovf", "OtherLinux", FERRY_OS_LINUX, "linux", "");
     check_os("vmx", "no-such-os", FERRY_OS_UNKNOWN, "", "");
     check_os("vmx", NULL, FERRY_OS_UNKNOWN, "", "");
 }

@@ -1,0 +1,38 @@
+/* Shared between the two OVF readers in this folder: ovf.c (DSP0243 as
+ * VMware, VirtualBox and other packers write it, and OVA archives) and
+ * ovirt.c (the dialect ovirt-engine writes).  Not used outside inputs/.
+ */
+#ifndef FERRY_CONVERTER_INPUTS_OVF_H
+#define FERRY_CONVERTER_INPUTS_OVF_H
+
+#include "converter/inputs.h"
+
+struct ovf_ctx {
+    const struct ferry_input_data *in;
+    const char *name;        /* for messages */
+    const char *dir;         /* where the files are (NULL inside an OVA) */
+    xmlXPathContext *x;
+    char *config;            /* selected deployment option, NULL when none */
+    char **members;          /* OVA members (NULL for a plain .ovf) */
+    const char *archive;     /* the OVA's path (NULL for a plain .ovf) */
+    bool vbox;
+    bool ovirt;              /* written by ovirt-engine (or virt-v2v -o ovirt/rhv) */
+};
+
+/* Multiplier of an AllocationUnits string ("byte * 2^20", "MegaBytes" ...);
+ * 0 when it is not one. */
+uint64_t ferry_ovf_alloc_units(const char *s);
+
+/* Text of NODE's child element LOCAL (any namespace); NULL when empty. */
+char *ferry_ovf_child(xmlXPathContext *ctx, xmlNode *node, const char *local);
+
+/* Inside an OVA: record the member holding D->file (archive + member name,
+ * for --inspect) or warn that it is missing.  Outside: probe the file next
+ * to the descriptor.  WHERE names the device for messages. */
+int ferry_ovf_locate_file(struct ovf_ctx *c, const char *vsname, const char *where,
+                          struct ferry_vm_disk *d);
+
+/* One VirtualSystem (or oVirt Content) of an oVirt-written envelope. */
+int ferry_ovf_ovirt_parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list);
+
+#endif
