@@ -40,6 +40,13 @@ importer_gone() { ! pgrep -f "[f]erry-importer .*volumes/default/crash1/disk.img
 
 # 1: as soon as the import is in progress.
 wait_for 20 field_is dv crash1 status.phase ImportInProgress || fail "never ImportInProgress"
+# CDI's conditions while the importer runs: Bound, Running True, Ready False TransferRunning.
+field dv crash1 status.conditions | python3 -c 'import json,sys
+c={x["type"]: x for x in json.load(sys.stdin)}
+assert c["Bound"]["status"]=="True" and c["Bound"]["reason"]=="Bound", c["Bound"]
+assert c["Running"]["status"]=="True", c["Running"]
+assert c["Ready"]["status"]=="False" and c["Ready"]["reason"]=="TransferRunning", c["Ready"]' ||
+    fail "conditions while importing: $(field dv crash1 status.conditions)"
 kill_controller
 wait_for 5 importer_gone || fail "the importer outlived its controller"
 [ ! -e "$DEST" ] || fail "disk.img exists after a killed import"
@@ -47,8 +54,10 @@ start_controller --import-backoff 200
 
 # 2 and 3: mid-transfer, twice, at different progress.
 for _ in 1 2; do
-    wait_for 30 sh -c "p=\$('$FERRY' get dv crash1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"].get(\"progress\",\"\"))'); case \"\$p\" in N/A|''|100.0%) exit 1;; esac" ||
+    wait_for 30 sh -c "p=\$('$FERRY' get dv crash1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"status\"].get(\"progress\",\"\"))'); echo \"\$p\" > '$T/progress'; case \"\$p\" in N/A|''|100.0%) exit 1;; esac" ||
         fail "no progress reported"
+    # CDI's format: "%.2f%%"
+    grep -Eq '^[0-9]{1,2}\.[0-9]{2}%$' "$T/progress" || fail "progress format: $(cat "$T/progress")"
     sleep 0.5
     kill_controller
     wait_for 5 importer_gone || fail "the importer outlived its controller"
