@@ -48,6 +48,12 @@ expect_status unsched Running
 "$CPH" vmi-paused default unsched || fail "vmi-paused"
 expect_status unsched Paused
 field_is vm unsched status.ready False || fail "a paused VM is ready"
+# kubectl's VMI columns, -o wide adding LIVE-MIGRATABLE and PAUSED.
+"$FERRY" get vmi unsched -o wide > "$T/wide"
+head -1 "$T/wide" | grep -Eq '^NAME +AGE +PHASE +IP +NODENAME +READY +LIVE-MIGRATABLE +PAUSED$' ||
+    fail "vmi -o wide header: $(cat "$T/wide")"
+grep -Eq '^unsched +[0-9]+s +Running +testnode +False +True$' "$T/wide" || fail "vmi -o wide row: $(cat "$T/wide")"
+"$FERRY" get vmi unsched | head -1 | grep -Eq '^NAME +AGE +PHASE +IP +NODENAME +READY$' || fail "vmi header"
 
 # Always: a guest shutdown (VMI Succeeded) gets a new VMI.
 uid1=$(uid_of unsched)
