@@ -1029,6 +1029,9 @@ cmd_get(int argc, char **argv)
     int nnames, c, rc = 0;
     json_object *collected = json_object_new_array();
     bool printed_any = false;
+    const char *kinds_arg;
+    FERRY_AUTOFREE char *watch_kind = NULL;
+    char *watch_name[1];
 
     while ((c = getopt_long(argc, argv, ":o:n:Awl:h", opts, NULL)) != -1) {
         switch (c) {
@@ -1073,9 +1076,25 @@ cmd_get(int argc, char **argv)
     o.ns = o.all_ns ? NULL : cli_namespace(opt_ns);
     names = argv + optind + 1;
     nnames = argc - optind - 1;
+    kinds_arg = argv[optind];
+    if (watch && strchr(kinds_arg, '/')) {
+        /* -w watches one object of one kind: KIND/NAME is KIND NAME */
+        const char *slash = strchr(kinds_arg, '/');
+
+        if (nnames > 0) {
+            fprintf(stderr, "error: watch is only supported on individual resources and "
+                            "resource collections, but %d resources were found\n", nnames + 1);
+            return 1;
+        }
+        watch_kind = ferry_strndup(kinds_arg, slash - kinds_arg);
+        watch_name[0] = (char *)slash + 1;
+        kinds_arg = watch_kind;
+        names = watch_name;
+        nnames = 1;
+    }
 
     /* KIND/NAME arguments: one object each. */
-    if (strchr(argv[optind], '/')) {
+    if (strchr(kinds_arg, '/')) {
         const struct ferry_resource **rs = NULL;
         char **nm = NULL;
         size_t n = 0;
@@ -1118,7 +1137,7 @@ cmd_get(int argc, char **argv)
         goto documents;
     }
 
-    kinds = ferry_strv_split(argv[optind], ",");
+    kinds = ferry_strv_split(kinds_arg, ",");
     for (char **k = kinds; k && *k && nres < FERRY_ARRAY_SIZE(res_list); k++) {
         const struct ferry_resource *r = ferry_resource_lookup(*k);
 
@@ -1128,6 +1147,10 @@ cmd_get(int argc, char **argv)
             return 1;
         }
         res_list[nres++] = r;
+    }
+    if (watch && nres > 1) {
+        fprintf(stderr, "error: you may only specify a single resource type\n");
+        return 1;
     }
     o.prefix_kind = nres > 1;
     if (!(st = cli_store_open()))

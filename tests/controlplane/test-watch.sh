@@ -34,11 +34,11 @@ YAML
 
 "$FERRY" --debug get get vm -w > "$T/table" 2> "$T/table.err" &
 W1=$!; PIDS="$PIDS $W1"
-"$FERRY" --debug get get vm alpha -w -o name > "$T/name" 2> "$T/name.err" &
+"$FERRY" --debug get get vm/alpha -w -o name > "$T/name" 2> "$T/name.err" &
 W2=$!; PIDS="$PIDS $W2"
 lines() { [ "$(wc -l < "$1")" -ge "$2" ]; }
 wait_for 30 lines "$T/table" 4 || fail "get -w printed no list: $(cat "$T/table" "$T/table.err")"
-wait_for 30 lines "$T/name" 1 || fail "get vm alpha -w printed nothing: $(cat "$T/name.err")"
+wait_for 30 lines "$T/name" 1 || fail "get vm/alpha -w printed nothing: $(cat "$T/name.err")"
 head -1 "$T/table" | grep -Eq '^NAME +AGE +STATUS +READY$' || fail "header: $(cat "$T/table")"
 
 kill -STOP "$W1" "$W2"
@@ -80,4 +80,10 @@ grep -q '^other' "$T/table" && fail "another namespace's objects printed: $(cat 
 [ "$(cat "$T/name")" = "virtualmachine.kubevirt.io/alpha
 virtualmachine.kubevirt.io/alpha
 virtualmachine.kubevirt.io/alpha" ] || fail "named watch output: $(cat "$T/name")"
+
+# One kind at a time, as kubectl.
+"$FERRY" get vm,dv -w 2>"$T/err" && fail "get -w of two kinds succeeded"
+grep -q 'you may only specify a single resource type' "$T/err" || fail "two kinds: $(cat "$T/err")"
+"$FERRY" get vm/alpha vm/keep -w 2>"$T/err" && fail "get -w of two objects succeeded"
+grep -q 'watch is only supported on individual resources' "$T/err" || fail "two objects: $(cat "$T/err")"
 echo PASS
