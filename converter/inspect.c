@@ -2,16 +2,22 @@
  * forked child: the appliance launch alone takes 12-25 s here and can hang
  * on a broken image, and libguestfs offers no overall deadline.  The child
  * writes one JSON object on a pipe; the parent waits for it with poll() up to
- * the deadline, then kills the child by pid.
+ * the deadline, then kills the child by pid.  Disks inside an OVA are opened
+ * in place: the child serves each member with nbdkit's tar filter on a unix
+ * socket (in a directory the parent creates and removes) and adds it to
+ * libguestfs as an NBD drive with the member's format on top.
  */
 #include "converter/inspect.h"
 
 #include <json-c/json.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/json.h"
@@ -103,9 +109,76 @@ has_virtio(guestfs_h *g, const char *root, const char *type)
     return ok;
 }
 
+/* OVA members are served in place by nbdkit's tar filter (no unpacking):
+ * one nbdkit per member on a unix socket in the run's directory, started
+ * with --exit-with-parent and stopped by pid. */
+struct nbd_server {
+    pid_t pid;
+    char *socket;
+};
+
+#define NBD_START_MS 30000
+
+static void
+nbd_stop(struct nbd_server *srv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (srv[i].pid > 0) {
+            kill(srv[i].pid, SIGTERM);
+            while (waitpid(srv[i].pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        free(srv[i].socket);
+    }
+    free(srv);
+}
+
+/* Start nbdkit for ARCHIVE's MEMBER, read-only, and wait for its socket. */
+static int
+nbd_start(const char *dir, size_t index, const char *archive, const char *member,
+          struct nbd_server *srv, char **ret_err)
+{
+    srv->socket = ferry_printf("%s/nbd%zu.sock", dir, index);
+    FERRY_AUTOFREE char *entry = ferry_printf("tar-entry=%s", member);
+    pid_t pid = fork();
+    if (pid < 0) {
+        *ret_err = ferry_printf("fork nbdkit: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execlp("nbdkit", "nbdkit", "--exit-with-parent", "-f", "-r", "-U", srv->socket,
+               "--filter=tar", "file", archive, entry, (char *)NULL);
+        _exit(127);
+    }
+    srv->pid = pid;
+    for (int waited = 0; waited < NBD_START_MS; waited += 20) {
+        struct stat st;
+        if (stat(srv->socket, &st) == 0 && S_ISSOCK(st.st_mode))
+            return 0;
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            srv->pid = 0;
+            *ret_err = ferry_printf("nbdkit could not serve '%s' from %s (exit %d; is nbdkit "
+                                    "with its tar filter installed?)",
+                                    member, archive, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            return -1;
+        }
+        usleep(20000);
+    }
+    *ret_err = ferry_printf("nbdkit did not open '%s' from %s in %d s", member, archive,
+                            NBD_START_MS / 1000);
+    return -1;
+}
+
 /* A launched handle with DEF's local disks, read-only; NULL with *ret_err. */
 static guestfs_h *
-launch(struct ferry_vm_def *def, bool force_tcg, char **ret_err)
+launch(struct ferry_vm_def *def, const struct nbd_server *srv, bool force_tcg, char **ret_err)
 {
     FERRY_AUTOPTR(guestfs_h) g = guestfs_create();
     if (!g) {
@@ -120,14 +193,30 @@ launch(struct ferry_vm_def *def, bool force_tcg, char **ret_err)
     size_t added = 0;
     for (size_t i = 0; i < def->ndisks; i++) {
         const struct ferry_vm_disk *d = &def->disks[i];
-        if (d->kind != FERRY_DISK_DISK || !d->path)
+        if (d->kind != FERRY_DISK_DISK || (!d->path && !srv[i].socket))
             continue;
         const char *fmt = qemu_format(d->format);
-        int r = fmt ? guestfs_add_drive_opts(g, d->path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+        int r;
+        if (d->path) {
+            r = fmt ? guestfs_add_drive_opts(g, d->path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
                                              GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt, -1)
                     : guestfs_add_drive_opts(g, d->path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, -1);
+        } else {
+            /* the member over NBD; qemu's format driver on top (a
+             * streamOptimized VMDK is read-only, which is all we need) */
+            FERRY_AUTOFREE char *server = ferry_printf("unix:%s", srv[i].socket);
+            char *servers[] = {server, NULL};
+            r = fmt ? guestfs_add_drive_opts(g, "", GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                             GUESTFS_ADD_DRIVE_OPTS_PROTOCOL, "nbd",
+                                             GUESTFS_ADD_DRIVE_OPTS_SERVER, servers,
+                                             GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt, -1)
+                    : guestfs_add_drive_opts(g, "", GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                             GUESTFS_ADD_DRIVE_OPTS_PROTOCOL, "nbd",
+                                             GUESTFS_ADD_DRIVE_OPTS_SERVER, servers, -1);
+        }
         if (r < 0) {
-            *ret_err = ferry_printf("%s: %s", d->path, guestfs_last_error(g));
+            *ret_err = ferry_printf("%s: %s", d->path ? d->path : d->member,
+                                    guestfs_last_error(g));
             return NULL;
         }
         added++;
@@ -143,19 +232,40 @@ launch(struct ferry_vm_def *def, bool force_tcg, char **ret_err)
     return FERRY_STEAL(g);
 }
 
+static json_object *inspect_guest(guestfs_h *g, char **ret_err);
+
+/* In the child: serve OVA members, launch, inspect, stop the servers. */
 static json_object *
-inspect_child(struct ferry_vm_def *def, char **ret_err)
+inspect_child(struct ferry_vm_def *def, const char *dir, char **ret_err)
 {
-    FERRY_AUTOPTR(guestfs_h) g = launch(def, false, ret_err);
+    struct nbd_server *srv = ferry_calloc(def->ndisks ? def->ndisks : 1, sizeof(*srv));
+    json_object *o = NULL;
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct ferry_vm_disk *d = &def->disks[i];
+        if (d->kind == FERRY_DISK_DISK && !d->path && d->archive && d->member &&
+            nbd_start(dir, i, d->archive, d->member, &srv[i], ret_err) < 0)
+            goto out;
+    }
+    guestfs_h *g = launch(def, srv, false, ret_err);
     if (!g && *ret_err && strstr(*ret_err, "launch") && !getenv("LIBGUESTFS_BACKEND_SETTINGS")) {
         /* Under nested virtualization KVM may be present but unusable
          * (qemu aborts setting MSRs): retry once under TCG. */
         free(*ret_err);
         *ret_err = NULL;
-        g = launch(def, true, ret_err);
+        g = launch(def, srv, true, ret_err);
     }
-    if (!g)
-        return NULL;
+    if (g) {
+        o = inspect_guest(g, ret_err);
+        guestfs_close(g);
+    }
+out:
+    nbd_stop(srv, def->ndisks);
+    return o;
+}
+
+static json_object *
+inspect_guest(guestfs_h *g, char **ret_err)
+{
     char **roots = guestfs_inspect_os(g);
     if (!roots || !roots[0]) {
         ferry_strv_free(roots);
@@ -185,23 +295,58 @@ dup_json_str(json_object *o, const char *key)
     return ferry_strdup(ferry_json_get_string(o, key));
 }
 
+/* Remove the run directory and the sockets nbdkit left in it. */
+static void
+remove_run_dir(char *dir)
+{
+    if (!dir)
+        return;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            FERRY_AUTOFREE char *p = ferry_printf("%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
 int
 ferry_inspect_run(struct ferry_vm_def *def, unsigned timeout_seconds)
 {
+    /* The parent owns the directory for nbdkit's sockets, so that it is
+     * removed even when the child is killed at the deadline. */
+    char *dir = NULL;
+    for (size_t i = 0; i < def->ndisks && !dir; i++)
+        if (def->disks[i].archive && !def->disks[i].path) {
+            const char *tmp = getenv("TMPDIR");
+            dir = ferry_printf("%s/ferry-inspect-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+            if (!mkdtemp(dir)) {
+                int e = errno;
+                free(dir);
+                return ferry_error_errno(FERRY_ERR_IO, e, "inspect: mkdtemp");
+            }
+        }
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        remove_run_dir(dir);
         return ferry_error_errno(FERRY_ERR_IO, errno, "inspect: pipe");
+    }
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
+        remove_run_dir(dir);
         return ferry_error_errno(FERRY_ERR_IO, errno, "inspect: fork");
     }
     if (pid == 0) {
         close(fds[0]);
         setpgid(0, 0); /* so that the appliance's qemu dies with us */
         char *err = NULL;
-        json_object *o = inspect_child(def, &err);
+        json_object *o = inspect_child(def, dir, &err);
         if (!o) {
             o = json_object_new_object();
             json_object_object_add(o, "error", json_object_new_string(err ? err : "failed"));
@@ -251,9 +396,15 @@ ferry_inspect_run(struct ferry_vm_def *def, unsigned timeout_seconds)
         kill(-pid, SIGKILL);
         kill(pid, SIGKILL);
     }
+    if (dir)
+        /* nbdkit servers are in the child's process group: a killed child
+         * leaves them to --exit-with-parent, which is asynchronous.  The
+         * child is a zombie at worst here, so its group id is not reused. */
+        kill(-pid, SIGKILL);
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    remove_run_dir(dir);
     if (timed_out)
         return ferry_error(FERRY_ERR_TIMEOUT, "inspection of %s did not finish in %u s",
                            def->name, timeout_seconds);

@@ -3,8 +3,10 @@
 # a directory tree with /etc/os-release and an empty /var/lib/dpkg/status,
 # made into a qcow2 filesystem image by virt-make-fs, referenced from a libvirt
 # domain XML that does not say what the OS is.  Inspection must find Debian 12
-# and the converter must pick the debian preference from it.  The libguestfs
-# appliance takes 12-25 s per launch (two launches here): labelled slow.
+# and the converter must pick the debian preference from it.  Then the same
+# disk as a streamOptimized VMDK inside an OVA, inspected in place (nbdkit's
+# tar filter).  The libguestfs appliance takes 12-25 s per launch (three
+# launches here): labelled slow.
 # Exits 77 when libguestfs cannot run on this machine.
 set -u
 : "${FERRY_BIN:?}"
@@ -71,6 +73,55 @@ grep -q 'vm.kubevirt.io/os: debian12' "$TMP/out.yaml" || { echo "FAIL: osinfo no
 grep -q 'name: debian$' "$TMP/out.yaml" || { echo "FAIL: preference not debian"; fail=1; }
 grep -q 'storage: ' "$TMP/out.yaml" || { echo "FAIL: disk size not read from the qcow2"; fail=1; }
 [ $fail -eq 0 ] || { cat "$TMP/out.yaml"; exit 1; }
+
+# The same disk inside an OVA, as VMware exports it (streamOptimized VMDK, the
+# descriptor first): inspection opens the member in place through nbdkit's tar
+# filter, and leaves no socket directory and no nbdkit behind.
+if command -v nbdkit >/dev/null 2>&1; then
+    qemu-img convert -O vmdk -o subformat=streamOptimized "$TMP/tiny.qcow2" "$TMP/tiny-disk1.vmdk"
+    vsize=$(qemu-img info --output=json "$TMP/tiny.qcow2" | sed -n 's/.*"virtual-size": \([0-9]*\).*/\1/p')
+    cat > "$TMP/tiny.ovf" <<OVF
+<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References><File ovf:href="tiny-disk1.vmdk" ovf:id="file1"/></References>
+  <DiskSection><Info>disks</Info>
+    <Disk ovf:capacity="$vsize" ovf:diskId="vmdisk1" ovf:fileRef="file1"
+          ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <VirtualSystem ovf:id="tiny-ova">
+    <Info>a VM</Info><Name>tiny-ova</Name>
+    <OperatingSystemSection ovf:id="1"><Info>unknown</Info></OperatingSystemSection>
+    <VirtualHardwareSection><Info>hw</Info>
+      <Item><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>1</rasd:VirtualQuantity></Item>
+      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>2048</rasd:VirtualQuantity></Item>
+      <Item><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>6</rasd:ResourceType><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:Address>0</rasd:Address></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID><rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+OVF
+    (cd "$TMP" && tar --format=ustar -cf tiny.ova tiny.ovf tiny-disk1.vmdk)
+    rm -f "$TMP/tiny-disk1.vmdk"   # only the OVA: nothing unpacked to find
+    mkdir -p "$TMP/run"
+    start=$(date +%s)
+    # TMPDIR points into the test's directory to see what is left there; the
+    # appliance cache (which libguestfs would also put there) stays where it was.
+    LIBGUESTFS_CACHEDIR="${LIBGUESTFS_CACHEDIR:-${TMPDIR:-/var/tmp}}" TMPDIR="$TMP/run" \
+        "$FERRY_BIN/ferry-converter" "$TMP/tiny.ova" --inspect >"$TMP/ova.yaml" 2>"$TMP/ova.err"
+    rc=$?
+    echo "ferry-converter --inspect on the OVA: $(( $(date +%s) - start )) s, exit $rc"
+    cat "$TMP/ova.err"
+    [ $rc -eq 0 ] || fail=1
+    grep -q 'ferry.io/inspection: linux debian 12' "$TMP/ova.yaml" || { echo "FAIL: OVA member not inspected in place"; fail=1; }
+    grep -q 'name: debian$' "$TMP/ova.yaml" || { echo "FAIL: OVA: preference not debian"; fail=1; }
+    [ -z "$(ls -A "$TMP/run")" ] || { echo "FAIL: inspection left files behind:"; ls -la "$TMP/run"; fail=1; }
+    if pgrep -f "nbdkit.*$TMP/tiny.ova" >/dev/null; then
+        echo "FAIL: an nbdkit serving the OVA is still running"; pgrep -af "nbdkit.*$TMP/tiny.ova"; fail=1
+    fi
+    [ $fail -eq 0 ] || { cat "$TMP/ova.yaml"; exit 1; }
+else
+    echo "nbdkit not installed: OVA inspection not tested"
+fi
 
 # The disk gone: inspection fails, the conversion still succeeds with a warning
 # (without a second appliance launch).
