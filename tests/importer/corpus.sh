@@ -1,9 +1,9 @@
 #!/bin/bash
 # Builds the importer test corpus with qemu-img, once per ctest run (the
 # importer-corpus fixture): small disks (64 MiB) with data scattered, at the
-# end and none, in every format and subformat the importer reads, wrapped in
-# every compression and container; plus a 4100 MiB disk for the multi-extent
-# VMDK variants.  Each image IMG has a reference IMG.ref from
+# end and none, in every format and subformat the importer reads (qcow2,
+# VMDK, VDI, VHD, VHDX), wrapped in every compression and container; plus a
+# 4100 MiB disk for the multi-extent VMDK variants.  Each image IMG has a reference IMG.ref from
 # `qemu-img convert -O raw` (the oracle).  Prints the list it made.
 set -eu
 : "${FERRY_BUILD:?FERRY_BUILD not set}"
@@ -41,7 +41,8 @@ dd if=/dev/zero of=scattered.raw bs=64k count=4 seek=170 conv=notrunc status=non
 img() {  # img NAME SRC FORMAT [options]
     local name="$1" src="$2" fmt="$3"; shift 3
     qemu-img convert -f raw -O "$fmt" "$@" "$src" "$name"
-    qemu-img convert -O raw "$name" "$name.ref"
+    # -f: qemu-img itself probes a fixed VHD (a footer only) as raw.
+    qemu-img convert -f "$fmt" -O raw "$name" "$name.ref"
 }
 for p in scattered end none; do
     cp --sparse=always "$p.raw" "$p.raw.img"
@@ -50,10 +51,19 @@ for p in scattered end none; do
     img "$p.v3.qcow2" "$p.raw" qcow2 -o compat=1.1
     img "$p.c.qcow2" "$p.raw" qcow2 -c
     img "$p.l2.qcow2" "$p.raw" qcow2 -o extended_l2=on,cluster_size=128k
-    for sub in monolithicSparse streamOptimized monolithicFlat; do
+    # (64 MiB twoGbMaxExtent* disks have one extent file; big.raw below
+    # makes three.)
+    for sub in monolithicSparse streamOptimized monolithicFlat twoGbMaxExtentSparse \
+               twoGbMaxExtentFlat; do
         mkdir -p "$p.$sub"
         img "$p.$sub/disk.vmdk" "$p.raw" vmdk -o subformat=$sub
     done
+    img "$p.dynamic.vdi" "$p.raw" vdi
+    img "$p.static.vdi" "$p.raw" vdi -o static=on
+    img "$p.dynamic.vhd" "$p.raw" vpc -o subformat=dynamic
+    img "$p.fixed.vhd" "$p.raw" vpc -o subformat=fixed,force_size=on
+    img "$p.dynamic.vhdx" "$p.raw" vhdx
+    img "$p.fixed.vhdx" "$p.raw" vhdx -o subformat=fixed
 done
 img scattered.zstd.qcow2 scattered.raw qcow2 -c -o compression_type=zstd
 img scattered.512.qcow2 scattered.raw qcow2 -o cluster_size=512
