@@ -50,9 +50,11 @@ int ferry_source_open_sibling(struct ferry_source *src, const char *relname,
 extern const struct ferry_source_ops ferry_source_file;
 /* A seekable file source over an open fd (scratch files; takes the fd).
  * Siblings are resolved through SIBLINGS (taken, freed on close; may be
- * NULL). */
+ * NULL); a sibling that is stream-only (a VMDK extent on a server without
+ * Range) is copied to a scratch file in SCRATCH_DIR too, when given. */
 struct ferry_source *ferry_source_file_from_fd(int fd, const char *name,
-                                               struct ferry_source *siblings);
+                                               struct ferry_source *siblings,
+                                               const char *scratch_dir);
 /* For a file source: the next data extent at or after OFF through
  * SEEK_DATA/SEEK_HOLE.  0 with *ret_data == *ret_hole == size at the end;
  * -1 (no error set) when the file system cannot tell. */
@@ -217,5 +219,13 @@ ferry_mul_ok(uint64_t a, uint64_t b, uint64_t *ret)
 /* Append an extent, merging with the previous one of the same type. */
 void ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64_t len,
                        enum ferry_extent_type type);
+
+/* A fixed VHD read as a stream (vhd.c): no head magic, so the raw stream
+ * holds back the last 512 bytes and asks whether FOOTER, the end of a stream
+ * of SIZE bytes that began with HEAD (512 bytes), is the footer of a fixed
+ * disk whose data is everything before it; vhd_open decides, as for a file.
+ * true and *ret_vsize (SIZE - 512) when it is; false, no error set, when not. */
+bool ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *footer,
+                             uint64_t size, uint64_t *ret_vsize);
 
 #endif

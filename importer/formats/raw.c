@@ -1,8 +1,10 @@
 /* raw: the disk itself, the fallback when no other format claims the
  * content.  Over a local file the map comes from SEEK_DATA/SEEK_HOLE, so a
  * sparse raw image is copied at the speed of its data; over a stream the
- * bytes go straight to the sink (which skips zero blocks). */
+ * bytes go straight to the sink (which skips zero blocks), except a fixed
+ * VHD's footer at the end (raw_stream). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 #include "common/util.h"
@@ -73,7 +75,7 @@ raw_close(struct ferry_image *img)
     free(img);
 }
 
-/* The stream: everything, in order. */
+/* The stream: everything, in order (ISO too). */
 int
 ferry_raw_stream(struct ferry_source *src,
                  int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
@@ -99,6 +101,66 @@ ferry_raw_stream(struct ferry_source *src,
     return 0;
 }
 
+#define CHUNK (1u << 20)
+#define FOOTER 512u
+
+/* A raw stream may be a fixed VHD, whose only magic is a footer at the very
+ * end (from a file, probe_tail finds it).  Each chunk is emitted only once
+ * the next read shows the footer cannot reach into it; at the end the last
+ * 512 bytes are dropped when they are a fixed disk's footer, so a stream
+ * and a file of the same image give the same disk. */
+static int
+raw_stream(struct ferry_source *src,
+           int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len), void *opaque,
+           uint64_t *ret_virtual_size)
+{
+    FERRY_AUTOFREE uint8_t *a = NULL;
+    FERRY_AUTOFREE uint8_t *b = NULL;
+    uint8_t head[FOOTER] = { 0 }, footer[FOOTER];
+    uint64_t off = 0, total, end, vsize;
+    ssize_t alen, blen = 0;
+
+    if (posix_memalign((void **)&a, 4096, CHUNK) != 0 ||   /* for O_DIRECT sinks */
+        posix_memalign((void **)&b, 4096, CHUNK) != 0)
+        ferry_oom();
+    alen = ferry_source_read_full(src, a, CHUNK);
+    if (alen < 0)
+        return -1;
+    memcpy(head, a, alen < (ssize_t)FOOTER ? (size_t)alen : FOOTER);
+    while (alen == CHUNK) {
+        blen = ferry_source_read_full(src, b, CHUNK);
+        if (blen < 0)
+            return -1;
+        if (blen < (ssize_t)FOOTER)
+            break;   /* a and b are the end */
+        if (emit(opaque, off, a, alen) < 0)
+            return -1;
+        off += alen;
+        uint8_t *t = a;
+        a = b;
+        b = t;
+        alen = blen;
+        blen = 0;
+    }
+    /* Pending: a (alen bytes at off), then b (blen < 512 bytes). */
+    total = off + alen + blen;
+    end = total;
+    if (total >= 2 * FOOTER) {
+        for (size_t i = 0; i < FOOTER; i++) {
+            uint64_t p = total - FOOTER + i - off;
+            footer[i] = p < (uint64_t)alen ? a[p] : b[p - alen];
+        }
+        if (ferry_vhd_stream_footer(src->url, head, footer, total, &vsize))
+            end = vsize;
+    }
+    if (end > off && emit(opaque, off, a, end - off < (uint64_t)alen ? end - off : alen) < 0)
+        return -1;
+    if (end > off + alen && emit(opaque, off + alen, b, end - off - alen) < 0)
+        return -1;
+    *ret_virtual_size = end;
+    return 0;
+}
+
 const struct ferry_format ferry_format_raw = {
     .name = "raw",
     .probe = raw_probe,
@@ -108,6 +170,6 @@ const struct ferry_format ferry_format_raw = {
     .map = raw_map,
     .read = raw_read,
     .close = raw_close,
-    .stream = ferry_raw_stream,
+    .stream = raw_stream,
     .parallel_read = true,
 };

@@ -25,6 +25,7 @@
 #include "importer/blockmap.h"
 #include "importer/bytes.h"
 #include "importer/format.h"
+#include "importer/importer.h"
 
 #define VHD_FOOTER 512u
 #define VHD_DYNHDR 1024u
@@ -370,6 +371,56 @@ static void
 vhd_close(struct ferry_image *img)
 {
     vhd_free((struct vhd *)img);
+}
+
+/* ---- a fixed disk from a stream (raw.c) ---------------------------------- */
+
+struct tailmem {
+    const uint8_t *head, *footer;
+    uint64_t size;
+};
+
+/* Only the two places vhd_open reads for a fixed disk: the head, the footer. */
+static ssize_t
+tailmem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    struct tailmem *m = src->priv;
+    if (off == 0 && len <= VHD_FOOTER) {
+        memcpy(buf, m->head, len);
+        return (ssize_t)len;
+    }
+    if (off == m->size - VHD_FOOTER && len <= VHD_FOOTER) {
+        memcpy(buf, m->footer, len);
+        return (ssize_t)len;
+    }
+    return ferry_error(FERRY_ERR_INTERNAL, "vhd '%s': random access on a stream", src->url);
+}
+
+bool
+ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *footer,
+                        uint64_t size, uint64_t *ret_vsize)
+{
+    static const struct ferry_source_ops ops = { .name = "stream tail", .pread = tailmem_pread };
+    struct tailmem m = { .head = head, .footer = footer, .size = size };
+    struct ferry_source src = {
+        .ops = &ops, .url = (char *)url, .size = (int64_t)size, .seekable = true, .priv = &m,
+    };
+    struct ferry_image *img;
+    uint64_t vsize;
+
+    if (size < 2 * VHD_FOOTER || size > INT64_MAX || !vhd_probe_tail(footer, VHD_FOOTER, size) ||
+        ferry_be32(footer + 60) != VHD_FIXED)
+        return false;
+    if (vhd_open(&src, &img) < 0) {
+        ferry_error_reset();   /* not a sound footer: the stream is raw */
+        return false;
+    }
+    vsize = vhd_virtual_size(img);
+    vhd_close(img);
+    if (vsize != size - VHD_FOOTER)
+        return false;
+    *ret_vsize = vsize;
+    return true;
 }
 
 const struct ferry_format ferry_format_vhd = {
