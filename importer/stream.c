@@ -510,6 +510,6 @@ ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *coun
         ferry_source_free(inner);
         return ferry_error_errno(FERRY_ERR_IO, e, "scratch file in '%s'", dir);
     }
-    *ret = ferry_source_file_from_fd(FERRY_STEAL_FD(fd), inner->url, inner);
+    *ret = ferry_source_file_from_fd(FERRY_STEAL_FD(fd), inner->url, inner, dir);
     return 0;
 }

@@ -23,6 +23,7 @@ struct file_priv {
     char *path;
     char *dir;
     struct ferry_source *siblings;   /* scratch files: resolve through this (owned) */
+    char *scratch_dir;               /* ... and copy stream-only siblings there */
 };
 
 static bool
@@ -76,7 +77,8 @@ file_open(struct ferry_source *src, const char *url)
 }
 
 struct ferry_source *
-ferry_source_file_from_fd(int fd, const char *name, struct ferry_source *siblings)
+ferry_source_file_from_fd(int fd, const char *name, struct ferry_source *siblings,
+                          const char *scratch_dir)
 {
     struct ferry_source *src = ferry_source_new(&ferry_source_file, name);
     struct file_priv *p = ferry_calloc(1, sizeof(*p));
@@ -85,6 +87,7 @@ ferry_source_file_from_fd(int fd, const char *name, struct ferry_source *sibling
     p->own_fd = true;
     p->dirfd = -1;
     p->siblings = siblings;
+    p->scratch_dir = scratch_dir ? ferry_strdup(scratch_dir) : NULL;
     file_setup(src, p);
     return src;
 }
@@ -132,6 +135,7 @@ file_close(struct ferry_source *src)
     if (p->dirfd >= 0)
         close(p->dirfd);
     ferry_source_free(p->siblings);
+    free(p->scratch_dir);
     free(p->path);
     free(p->dir);
     free(p);
@@ -169,8 +173,17 @@ file_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
     };
     int fd;
 
-    if (p->siblings)
-        return ferry_source_open_sibling(p->siblings, relname, ret);
+    if (p->siblings) {
+        struct ferry_source *sib = NULL;
+        if (ferry_source_open_sibling(p->siblings, relname, &sib) < 0)
+            return -1;
+        if (sib->seekable || !p->scratch_dir) {
+            *ret = sib;
+            return 0;
+        }
+        /* The descriptor came through a scratch file: its extents need one too. */
+        return ferry_stream_scratch(sib, p->scratch_dir, NULL, ret);
+    }
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;
     if (p->dirfd < 0)
