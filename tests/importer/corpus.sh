@@ -106,6 +106,8 @@ for z in "gzip -1:gz" "xz -0 -T1:xz" "zstd -q -1:zst" "bzip2 -1:bz2"; do
     $cmd -c scattered.raw >"scattered.raw.$ext"; cp scattered.raw.img.ref "scattered.raw.$ext.ref"
     $cmd -c scattered.v3.qcow2 >"scattered.qcow2.$ext"; cp scattered.v3.qcow2.ref "scattered.qcow2.$ext.ref"
 done
+# A fixed VHD as a stream: its footer, the only magic, comes last.
+gzip -1 -c end.fixed.vhd >end.fixed.vhd.gz; cp end.fixed.vhd.ref end.fixed.vhd.gz.ref
 cp scattered.streamOptimized/disk.vmdk disk.vmdk
 printf '<?xml version="1.0"?><Envelope/>\n' >disk.ovf
 tar cf scattered.ova disk.ovf disk.vmdk

@@ -15,7 +15,7 @@ for p in scattered end none; do
 done
 for f in zeros.compat-1.1.qcow2 zeros.extended_l2-on.qcow2 scattered.zstd.qcow2 multi/disk.vmdk \
          vmfs/disk.vmdk scattered.raw.gz scattered.raw.xz scattered.raw.zst scattered.raw.bz2 \
-         scattered.ova scattered.tar.gz; do
+         scattered.ova scattered.tar.gz end.fixed.vhd.gz; do
     [ -f "$CORPUS/$f.ref" ] || fail "the corpus lacks $f"
 done
 
