@@ -119,6 +119,56 @@ gzip -c "$H/badgrain.vmdk" >"$H/badgrain.vmdk.gz"
 expect_refusal vmdk-bad-grain-stream "$H/badgrain.vmdk.gz" "does not inflate"
 head -c $(( $(stat -c %s "$S") / 2 + 100 )) "$S" | gzip >"$H/cut.vmdk.gz"
 expect_refusal vmdk-cut-stream "$H/cut.vmdk.gz" "stream ends"
+# A grain that inflates beyond a grain (a zlib bomb in place of the first
+# grain), and a grain for a sector outside the disk: refused from a file
+# (random access through the grain tables) and from a stream.
+python3 - "$S" "$H" <<'PY'
+import struct, sys, zlib
+src, out = sys.argv[1], sys.argv[2]
+data = bytearray(open(src, "rb").read())
+capacity, grain = struct.unpack("<QQ", data[12:28])
+rec = struct.unpack("<Q", data[64:72])[0] * 512
+lba, size = struct.unpack("<QI", data[rec:rec + 12])
+assert size > 0, "first record is not a grain"
+bomb = zlib.compress(bytes(grain * 512 * 64))
+assert len(bomb) <= size
+# (The record keeps its size, so the stream finds the next one where it was.)
+d = bytearray(data); d[rec + 12:rec + 12 + len(bomb)] = bomb
+open(out + "/bomb.vmdk", "wb").write(d)
+d = bytearray(data); d[rec:rec + 8] = struct.pack("<Q", capacity)
+open(out + "/outside.vmdk", "wb").write(d)
+PY
+expect_refusal vmdk-grain-bomb "$H/bomb.vmdk" "does not inflate within a grain"
+gzip -c "$H/bomb.vmdk" >"$H/bomb.vmdk.gz"
+expect_refusal vmdk-grain-bomb-stream "$H/bomb.vmdk.gz" "does not inflate within a grain"
+expect_refusal vmdk-grain-wrong-sector "$H/outside.vmdk" "is for sector 131072, not 0"
+gzip -c "$H/outside.vmdk" >"$H/outside.vmdk.gz"
+expect_refusal vmdk-grain-outside-stream "$H/outside.vmdk.gz" "grain for sector 131072 is outside the disk"
+# A grain table past the end of a monolithicSparse extent.
+python3 - "$CORPUS/scattered.monolithicSparse/disk.vmdk" "$H/gt-eof.vmdk" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+gd = struct.unpack("<Q", data[56:64])[0] * 512
+data[gd:gd + 4] = struct.pack("<I", 0x7ffffff0)
+open(sys.argv[2], "wb").write(data)
+PY
+expect_refusal vmdk-gt-past-eof "$H/gt-eof.vmdk" "grain table 0 at sector 2147483632 is past the end"
+# A real delta disk made by qemu-img: refused for its parent.
+qemu-img create -q -f vmdk -b "$CORPUS/scattered.monolithicSparse/disk.vmdk" -F vmdk "$H/child.vmdk"
+expect_refusal vmdk-delta-qemu "$H/child.vmdk" "delta disk"
+
+# Layers in layers (a compression quine or a tar holding itself would
+# loop): libarchive stacks filters itself, up to its own limit; Ferry peels
+# at most 4 archives or filter stacks.
+cp "$CORPUS/scattered.qcow2.gz" "$H/gz.1"
+for i in $(seq 2 30); do gzip -1 -c "$H/gz.$((i - 1))" >"$H/gz.$i"; done
+check_import gzip-5-deep "$H/gz.5" "$CORPUS/scattered.qcow2.gz.ref"
+expect_refusal gzip-30-deep "$H/gz.30" "too many filters"
+cp "$CORPUS/scattered.qcow2.ova" "$H/t.1"
+for i in 2 3 4 5; do tar -C "$H" -cf "$H/t.$i" "t.$((i - 1))"; done
+check_import tar-4-deep "$H/t.4" "$CORPUS/scattered.qcow2.ova.ref"
+expect_refusal tar-5-deep "$H/t.5" "more than 4 layers of compression or archives"
+
 # qcow2: a compressed cluster that does not inflate.
 python3 - "$CORPUS/scattered.c.qcow2" "$H/badc.qcow2" <<'PY'
 import struct, sys
