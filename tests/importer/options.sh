@@ -40,6 +40,25 @@ echo old >kept.raw
 "$IMPORTER" --url "$Q" --dest kept.raw --progress none
 cmp -s "$REF" kept.raw || fail "a successful import did not replace the destination"
 echo "ok  destination replaced only on success"
+# Written under a temporary name, flushed, then renamed (strace shows the order).
+if command -v strace >/dev/null; then
+    strace -f -qq -o trace.txt -e trace=openat,fsync,fdatasync,rename,renameat,renameat2 \
+        "$IMPORTER" --url "$Q" --dest "$WORK/traced.raw" --progress none
+    python3 - trace.txt "$WORK/traced.raw" <<'PY' || fail "temporary name, fsync, rename: $(cat trace.txt)"
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+dest = sys.argv[2]
+tmp = next(re.search(r'"(%s\.tmp-\w+)", .*O_CREAT.* = (\d+)' % re.escape(dest), l).groups()
+           for l in lines if dest + ".tmp-" in l and "O_CREAT" in l)
+sync = next(i for i, l in enumerate(lines) if re.search(r"\bf(data)?sync\(%s\)" % tmp[1], l))
+ren = next(i for i, l in enumerate(lines) if "rename" in l and '"%s", "%s"' % (tmp[0], dest) in l)
+assert sync < ren, (sync, ren)
+PY
+    cmp -s "$REF" traced.raw || fail "traced import differs"
+    echo "ok  written as $(basename "$(grep -o 'traced.raw.tmp-[A-Za-z0-9]*' trace.txt | head -1)"), fsynced, renamed"
+else
+    echo "note: no strace: the fsync before the rename is not checked"
+fi
 
 # --progress json: one object a line, phases, and the final report.
 "$IMPORTER" --url "$Q" --dest p.raw --progress json >progress.json
@@ -56,6 +75,16 @@ assert d["phase"] == "done" and d["format"] == "qcow2" and d["virtual_size"] == 
 assert 0 < d["data_bytes"] < 8 << 20 and d["seconds"] >= 0, d
 PY
 echo "ok  progress JSON"
+# --progress bar: percent, rate and ETA on stderr, then the line saying what was written.
+"$IMPORTER" --url "$Q" --dest bar.raw --progress bar >out.txt 2>bar.txt
+[ ! -s out.txt ] || fail "--progress bar wrote to stdout"
+grep -q '%.*/s  ETA ' bar.txt || fail "--progress bar: no percent, rate, ETA: $(cat -v bar.txt)"
+tail -1 bar.txt | grep -q "ferry-importer: wrote .*bar.raw: 64 MiB qcow2 disk, .* of data, in .* s" ||
+    fail "--progress bar: final line $(tail -1 bar.txt | cat -v)"
+# --progress auto (the default) without a terminal: JSON on stdout.
+"$IMPORTER" --url "$Q" --dest auto.raw >auto.json 2>/dev/null
+tail -1 auto.json | grep -q '"phase":"done".*"format":"qcow2"' || fail "--progress auto: $(tail -1 auto.json)"
+echo "ok  progress bar and auto"
 "$IMPORTER" --url "$Q" --dest p2.raw --progress none >out.txt 2>err.txt
 [ ! -s out.txt ] && [ ! -s err.txt ] || fail "--progress none printed something"
 echo "ok  --progress none is quiet"
@@ -108,21 +137,34 @@ ls killed.raw* >/dev/null 2>&1 && fail "SIGTERM left $(ls killed.raw*)"
 echo "ok  SIGTERM removes the temporary file"
 
 # A block device (a loop device over a file full of garbage), when allowed.
-if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && dev=$(losetup -f 2>/dev/null) &&
-   head -c $((80 << 20)) /dev/urandom >loop.img && losetup "$dev" loop.img 2>/dev/null; then
-    trap 'losetup -d "$dev" 2>/dev/null; cleanup' EXIT
+head -c $((80 << 20)) /dev/urandom >loop.img
+if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && dev=$(losetup -f --show loop.img 2>/dev/null); then
+    trap 'losetup -d "$dev" 2>/dev/null; cleanup' EXIT INT TERM
     "$IMPORTER" --url "$Q" --dest "$dev" --progress none
     cmp -n $((64 << 20)) "$REF" "$dev" || fail "block device: data differs"
     # The whole volume reads as the (grown) image: no garbage after it.
     cmp -s -n $((16 << 20)) -i $((64 << 20)):0 "$dev" /dev/zero || fail "block device: tail not zeroed"
+    if command -v strace >/dev/null; then
+        # Zeroes done efficiently: the 76 MiB of zeros are not written.
+        head -c $((80 << 20)) /dev/urandom >"$dev"
+        strace -f -qq -o trace.txt -e trace=ioctl,fallocate,pwrite64,pwritev,pwritev2,write \
+            "$IMPORTER" --url "$Q" --dest "$dev" --progress none
+        cmp -s -n $((80 << 20)) "$dev" <(cat "$REF"; head -c $((16 << 20)) /dev/zero) ||
+            fail "block device: differs after the traced import"
+        written=$(grep -E 'write' trace.txt | grep -oE '= [0-9]+$' | awk '{s += $2} END {print s + 0}')
+        [ "$written" -lt $((8 << 20)) ] || fail "block device: $written bytes written for < 8 MiB of data"
+        grep -qE 'BLKZEROOUT|FALLOC_FL_ZERO_RANGE' trace.txt || fail "block device: zeroed without BLKZEROOUT"
+        echo "ok  block device: $written bytes written, zeros by BLKZEROOUT"
+    fi
     head -c $((80 << 20)) /dev/urandom >"$dev"
     cat "$CORPUS/scattered.streamOptimized/disk.vmdk" | "$IMPORTER" --url /dev/stdin --dest "$dev" --progress none
     cmp -n $((64 << 20)) "$CORPUS/scattered.streamOptimized/disk.vmdk.ref" "$dev" || fail "block device: stream differs"
+    cmp -s -n $((16 << 20)) -i $((64 << 20)):0 "$dev" /dev/zero || fail "block device: tail not zeroed after a stream"
     "$IMPORTER" --url "$CORPUS/big.twoGbMaxExtentSparse/disk.vmdk" --dest "$dev" --progress none 2>err.txt &&
         fail "a 4100 MiB image went onto an 80 MiB device"
     grep -q "virtual size 4.0 GiB is larger than the 80 MiB volume" err.txt || fail "block too small: $(cat err.txt)"
     losetup -d "$dev"
-    trap cleanup EXIT
+    trap cleanup EXIT INT TERM
     echo "ok  block device written in place"
 else
     echo "note: no loop device here: block device path not tested"
