@@ -98,6 +98,12 @@ echo "$p" | grep -q fetching || fail "no fetching phase: $p"
 p=$(phases "$BASE/range/scattered.v3.qcow2"); echo "$p" | grep -q scratch && fail "scratch despite Range: $p"
 p=$(phases "$BASE/range/scattered.qcow2.ova"); echo "$p" | grep -q scratch && fail "scratch for a qcow2 in an OVA with Range: $p"
 p=$(phases "$BASE/norange/scattered.qcow2.ova"); echo "$p" | grep -q scratch || fail "no scratch for a qcow2 in an OVA without Range: $p"
+# Compression layers are peeled as a stream: raw inside each is never spooled.
+for z in gz xz zst bz2; do
+    p=$(phases "$BASE/norange/scattered.raw.$z"); echo "$p" | grep -q scratch && fail "raw.$z used scratch: $p"
+    echo "$p" | grep -q fetching || fail "no fetching phase for raw.$z: $p"
+done
+p=$(phases "$BASE/norange/end.fixed.vhd.gz"); echo "$p" | grep -q scratch && fail "fixed VHD .gz used scratch: $p"
 echo "ok  progress phases"
 # A scratch file never stays behind.
 ls -a "$WORK" | grep -q ferry-scratch && fail "scratch file left in $WORK"
