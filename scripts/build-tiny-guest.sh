@@ -14,6 +14,10 @@
 #     and the console answers line commands: "marker" prints the marker
 #     again, "userdata" prints the user-data again, "poweroff" powers off,
 #     anything else is echoed back as "ferry-guest: echo LINE".
+# Every network interface (virtio-net or e1000) asks for a DHCP lease in the
+# background (busybox udhcpc), so the markers come no later than without a
+# NIC; once bound the guest prints "FERRY-GUEST-NET IFACE ADDRESS/PREFIX" and
+# answers ping on that address.
 # Needs: busybox-static, linux-image-amd64, cpio, gzip, fdisk (sfdisk),
 # dosfstools, mtools, syslinux, syslinux-common.  No root, no loop device.
 set -eu
@@ -45,12 +49,13 @@ PATH=$PATH:/usr/sbin:/sbin
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 R=$WORK/root
-mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/etc/acpi/PWRF" "$R/lib/modules"
+mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/etc/acpi/PWRF" "$R/lib/modules" "$R/run"
 cp "$BUSYBOX" "$R/bin/busybox"
 
-# Modules for a SATA/SCSI/virtio CD-ROM with ISO9660, and the ACPI power button.
+# Modules for a SATA/SCSI/virtio CD-ROM with ISO9660, the ACPI power button,
+# and the NICs Ferry's interface models most often get (virtio, e1000).
 MODDIR=/lib/modules/$KVER
-want="ahci sr_mod isofs virtio_pci virtio_blk virtio_scsi button evdev"
+want="ahci sr_mod isofs virtio_pci virtio_blk virtio_scsi button evdev virtio_net e1000"
 order=""
 # modules.dep lists every module's full dependency closure, nearest first:
 # load the dependencies in reverse, then the module.
@@ -77,6 +82,22 @@ echo "FERRY-GUEST-MARKER acpi-poweroff" > /dev/console
 SH
 chmod 755 "$R/etc/acpi/PWRF/00000080"
 
+# udhcpc's hook: configure the address (and the default route) it was given.
+cat > "$R/etc/udhcpc.script" <<'SH'
+#!/bin/busybox sh
+case "$1" in
+deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    for r in $router; do ip route add default via "$r" dev "$interface" 2>/dev/null; break; done
+    [ "$1" = bound ] && echo "FERRY-GUEST-NET $interface $ip/${mask:-24}" > /dev/console
+    ;;
+esac
+exit 0
+SH
+chmod 755 "$R/etc/udhcpc.script"
+
 cat > "$R/init" <<'SH'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -87,6 +108,12 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 for m in $(cat /modules.order); do insmod /lib/modules/$m 2>/dev/null; done
 echo "FERRY-GUEST-MARKER booted"
+ip link set lo up
+for n in /sys/class/net/*; do
+    n=${n##*/}
+    [ "$n" = lo ] || [ ! -e "/sys/class/net/$n/device" ] && continue
+    udhcpc -f -q -i "$n" -s /etc/udhcpc.script -t 30 -T 2 -A 5 -p "/run/udhcpc.$n.pid" >/dev/null 2>&1 &
+done
 mode=stay
 for a in $(cat /proc/cmdline); do case "$a" in ferry.mode=*) mode=${a#ferry.mode=} ;; esac; done
 
