@@ -4,7 +4,8 @@
  * Hand-off (KubeVirt's): the controller moves a VMI to Scheduled with
  * status.nodeName; from there the handler owns it: Scheduled -> Running ->
  * Succeeded/Failed.  Status written: phase, nodeName, interfaces (MAC, from
- * the domain), conditions Ready, Paused (PausedByUser) and Synchronized
+ * the domain; for the bridge binding the guest's addresses once the host sees
+ * them, see launcher.c), conditions Ready, Paused (PausedByUser) and Synchronized
  * (False with libvirt's or Ferry's error when the domain could not run).
  *
  * Launchers run in their own session with their log in
@@ -336,6 +337,10 @@ spawn_launcher(struct handler *h, struct entry *e, bool stop)
     if (h->o->bridge) {
         argv[n++] = "--bridge";
         argv[n++] = h->o->bridge;
+    }
+    if (h->o->dhcp_leases) {
+        argv[n++] = "--dhcp-leases";
+        argv[n++] = h->o->dhcp_leases;
     }
     if (h->o->allow_emulation)
         argv[n++] = "--allow-emulation";

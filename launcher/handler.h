@@ -9,6 +9,7 @@ struct ferry_handler_opts {
     const char *node_name;      /* NULL: hostname */
     const char *uri;            /* NULL: qemu:///system */
     const char *bridge;
+    const char *dhcp_leases;    /* passed to launchers: guest addresses on the bridge */
     const char *launcher_path;  /* NULL: ferry-launcher beside this program */
     bool allow_emulation;
     bool force_emulation;

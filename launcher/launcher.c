@@ -2,7 +2,8 @@
  *
  * Started by ferry-handler as
  *   ferry-launcher --state-dir DIR --namespace NS --name NAME [--libvirt-uri URI]
- *                  [--allow-emulation] [--force-emulation] [--bridge BR] [--stop]
+ *                  [--allow-emulation] [--force-emulation] [--bridge BR]
+ *                  [--dhcp-leases FILE] [--stop]
  * it reads the VMI the handler wrote to <state-dir>/vmis/NS/NAME/vmi.json,
  * prepares what the VMI owns in that directory (emptyDisk files, cloud-init
  * ISOs; libvirt copies the NVRAM template), converts the VMI to domain XML
@@ -27,14 +28,33 @@
  *   replies    {"type":"reply","ok":true} or {"type":"reply","ok":false,"error":"..."}
  *   status     {"type":"status","phase":"Scheduled|Running|Succeeded|Failed",
  *               "paused":bool,"reason":"...","message":"...","final":bool,
- *               "domain":"NS_NAME","interfaces":[{"name":..,"mac":..}]}
+ *               "domain":"NS_NAME","interfaces":[{"name":..,"mac":..,
+ *               "ipAddress":..,"ipAddresses":[..]}]}
  * Every status is also written to <vmi-dir>/status.json.  A final status
  * (Succeeded/Failed) is the launcher's last word: it undefines the domain
  * (the outcome stays in status.json for a handler that was not listening)
  * and exits.  Phases follow
  * KubeVirt: guest shutdown => Succeeded; crash, outside destroy or a start
  * error => Failed, with libvirt's message (the handler turns it into the
- * Synchronized condition). */
+ * Synchronized condition).
+ *
+ * Guest addresses (status.interfaces[].ipAddress/ipAddresses, KubeVirt's
+ * names): for the bridge binding the guest sits on the host bridge, so the
+ * host sees its address, from two sources polled while the domain runs
+ * (1 s after each lifecycle event, then backing off to 16 s while nothing
+ * changes): libvirt's virDomainInterfaceAddresses with the ARP source (the
+ * host's neighbour table, matched by MAC; /proc/net/arp where libvirt's
+ * reading of it fails) and, with --dhcp-leases, the bridge
+ * DHCP server's lease file (dnsmasq format, leases.c), which knows the
+ * address before any traffic.  A status goes out only when an address
+ * changed.  An address stays reported until a source names another: ARP
+ * entries age out while the guest keeps its address.
+ * For masquerade no address is reported.  KubeVirt shows the pod's IP there
+ * (the guest hides behind it, and only the listed ports reach it); Ferry has
+ * no pod, and qemu's user-mode network gives every guest the same private
+ * 10.0.2.15 that nothing outside qemu can reach, so neither the guest's
+ * address nor an invented one would be true.  The forwarded ports are on the
+ * node's 127.0.0.1. */
 #include "launcher/launcher.h"
 
 #include "common/cleanup.h"
@@ -45,6 +65,7 @@
 #include "common/util.h"
 #include "launcher/cloudinit.h"
 #include "launcher/domain.h"
+#include "launcher/leases.h"
 #include "launcher/proto.h"
 
 #include <errno.h>
@@ -58,7 +79,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#define ADDR_POLL_FIRST_MS 1000
+#define ADDR_POLL_MAX_MS 16000
 
 struct client {
     int fd;
@@ -86,6 +111,10 @@ struct launcher {
     bool paused;
     char *reason, *message;
     json_object *interfaces;
+    bool bridged;      /* an interface has the bridge binding: poll its addresses */
+    int addr_timer;    /* address polling, -1 while disabled */
+    int addr_delay_ms; /* its backoff */
+    bool arp_fallback_logged;
     bool final;
     bool stopping; /* we asked the domain to stop */
     int64_t grace;
@@ -222,6 +251,8 @@ read_interfaces(struct launcher *l, virDomainPtr dom)
         for (int i = 0; res && res->nodesetval && i < res->nodesetval->nodeNr; i++) {
             xmlNodePtr n = res->nodesetval->nodeTab[i];
             FERRY_AUTOFREE char *mac = NULL, *alias = NULL;
+            FERRY_AUTOFREE char *type = (char *)xmlGetProp(n, BAD_CAST "type");
+            l->bridged |= ferry_str_eq(type, "bridge");
             for (xmlNodePtr ch = n->children; ch; ch = ch->next) {
                 if (ch->type != XML_ELEMENT_NODE)
                     continue;
@@ -265,6 +296,118 @@ read_interfaces(struct launcher *l, virDomainPtr dom)
     l->interfaces = arr;
 }
 
+static json_object *
+spec_interface(struct launcher *l, const char *name)
+{
+    json_object *ifaces = ferry_json_get(l->vmi, "spec.domain.devices.interfaces");
+    for (size_t i = 0; json_object_is_type(ifaces, json_type_array) &&
+                       i < json_object_array_length(ifaces); i++) {
+        json_object *si = json_object_array_get_idx(ifaces, i);
+        if (name && ferry_str_eq(ferry_json_get_string(si, "name"), name))
+            return si;
+    }
+    return NULL;
+}
+
+static bool
+has_address(json_object *ips, const char *addr)
+{
+    for (size_t i = 0; i < json_object_array_length(ips); i++)
+        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(ips, i)), addr))
+            return true;
+    return false;
+}
+
+/* Look up the guest addresses of the bridge-bound interfaces (the lease file,
+ * then ARP; see the top of this file) into l->interfaces.  True when one
+ * changed. */
+static bool
+update_addresses(struct launcher *l, virDomainPtr dom)
+{
+    virDomainInterfacePtr *arp = NULL;
+    int narp = virDomainInterfaceAddresses(dom, &arp, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP, 0);
+    time_t now = time(NULL);
+    bool changed = false, proc_arp = false;
+
+    if (narp < 0) {
+        /* libvirt 9.0 takes the NLMSG_DONE that Linux 6.1 puts in the same
+         * read as the neighbour entries for a short message ("wrong nlmsg
+         * len") and fails every time: read the kernel's table ourselves */
+        if (!l->arp_fallback_logged)
+            ferry_log_info("%s: libvirt's ARP source failed (%s); reading /proc/net/arp instead",
+                           l->dom_name, virt_msg());
+        l->arp_fallback_logged = true;
+        proc_arp = true;
+        narp = 0;
+    }
+    for (size_t i = 0; l->interfaces && i < json_object_array_length(l->interfaces); i++) {
+        json_object *e = json_object_array_get_idx(l->interfaces, i);
+        const char *name = ferry_json_get_string(e, "name");
+        const char *mac = ferry_json_get_string(e, "mac");
+        json_object *si = spec_interface(l, name);
+        json_object *ips;
+        int from_leases, from_arp = 0;
+
+        if (!mac || !si || !ferry_json_get(si, "bridge"))
+            continue;
+        ips = json_object_new_array();
+        from_leases = ferry_leases_read(l->o->dhcp_leases, mac, now, ips);
+        if (proc_arp)
+            from_arp = ferry_leases_read_arp("/proc/net/arp", mac, ips);
+        for (int j = 0; j < narp; j++) {
+            if (!arp[j]->hwaddr || strcasecmp(arp[j]->hwaddr, mac) != 0)
+                continue;
+            for (unsigned int k = 0; k < arp[j]->naddrs; k++) {
+                const char *a = arp[j]->addrs[k].addr;
+                if (a && !has_address(ips, a)) {
+                    json_object_array_add(ips, json_object_new_string(a));
+                    from_arp++;
+                }
+            }
+        }
+        if (json_object_array_length(ips) == 0 ||
+            ferry_json_equal(ips, ferry_json_get(e, "ipAddresses"))) {
+            json_object_put(ips);
+            continue;
+        }
+        json_object_object_add(e, "ipAddress", json_object_new_string(json_object_get_string(
+                                                   json_object_array_get_idx(ips, 0))));
+        json_object_object_add(e, "ipAddresses", ips);
+        ferry_log_info("%s: interface %s (%s) has address %s (from %s)", l->dom_name, name, mac,
+                       json_object_get_string(json_object_array_get_idx(ips, 0)),
+                       from_leases && from_arp ? "the DHCP leases and ARP"
+                       : from_leases          ? "the DHCP leases"
+                                              : "ARP");
+        changed = true;
+    }
+    for (int j = 0; j < narp; j++)
+        virDomainInterfaceFree(arp[j]);
+    free(arp);
+    return changed;
+}
+
+static void
+poll_addresses(int timer, void *opaque)
+{
+    struct launcher *l = opaque;
+    virDomainPtr dom;
+
+    if (l->final || !l->conn || !ferry_str_eq(l->phase, "Running") ||
+        !(dom = virDomainLookupByName(l->conn, l->dom_name))) {
+        virEventUpdateTimeout(timer, -1); /* the next refresh() arms it again */
+        return;
+    }
+    if (update_addresses(l, dom)) {
+        broadcast(l);
+        l->addr_delay_ms = ADDR_POLL_FIRST_MS;
+    } else {
+        l->addr_delay_ms = l->addr_delay_ms * 2 > ADDR_POLL_MAX_MS ? ADDR_POLL_MAX_MS
+                                                                   : l->addr_delay_ms * 2;
+    }
+    virDomainFree(dom);
+    virEventUpdateTimeout(timer, l->addr_delay_ms);
+}
+
 /* Read the domain's state and report it; ends the launcher when it is off. */
 static void
 refresh(struct launcher *l, virDomainPtr dom)
@@ -286,8 +429,15 @@ refresh(struct launcher *l, virDomainPtr dom)
                        reason == VIR_DOMAIN_PAUSED_IOERROR ? "the disk reported an I/O error" : NULL);
         else
             set_reason(l, NULL, NULL);
-        if (!l->interfaces)
+        if (!l->interfaces) {
             read_interfaces(l, dom);
+            if (l->bridged)
+                update_addresses(l, dom); /* an adopted guest has its address already */
+        }
+        if (l->bridged && l->addr_timer >= 0) {
+            l->addr_delay_ms = ADDR_POLL_FIRST_MS;
+            virEventUpdateTimeout(l->addr_timer, l->addr_delay_ms);
+        }
         broadcast(l);
         break;
     case VIR_DOMAIN_SHUTDOWN:
@@ -693,7 +843,7 @@ int
 ferry_launcher_run(const struct ferry_launcher_opts *o)
 {
     struct launcher l = { .o = o, .lifecycle_cb = -1, .reconnect_timer = -1, .destroy_timer = -1,
-                          .listen_fd = -1, .phase = "Scheduled", .exit_code = -1 };
+                          .addr_timer = -1, .listen_fd = -1, .phase = "Scheduled", .exit_code = -1 };
     FERRY_AUTOFREE char *vmi_path = NULL;
     struct sigaction sa = { .sa_handler = on_signal };
     int rc = -1;
@@ -730,6 +880,7 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
         goto out;
     l.listen_watch = virEventAddHandle(l.listen_fd, VIR_EVENT_HANDLE_READABLE, on_accept, &l, NULL);
     virEventAddTimeout(200, check_signal, &l, NULL);
+    l.addr_timer = virEventAddTimeout(-1, poll_addresses, &l, NULL);
     connect_libvirt(-1, &l);
     while (!l.quit) {
         if (virEventRunDefaultImpl() < 0)

@@ -11,6 +11,7 @@ struct ferry_launcher_opts {
     const char *name;
     const char *uri;          /* NULL: qemu:///system */
     const char *bridge;       /* NULL: ferry0 */
+    const char *dhcp_leases;  /* the bridge DHCP server's lease file (dnsmasq format), or NULL */
     bool allow_emulation;     /* TCG when there is no /dev/kvm */
     bool force_emulation;     /* TCG even with /dev/kvm (nested hosts where KVM hangs) */
     bool no_kvm;              /* the handler found KVM unusable: treat /dev/kvm as absent */

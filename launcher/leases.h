@@ -1,6 +1,8 @@
-/* Addresses a DHCP server handed to a MAC, from the server's lease file.  The
- * launcher reads it for bridge-bound interfaces when the handler was told
- * where the bridge's DHCP server keeps its leases (--dhcp-leases). */
+/* The addresses the host knows for a guest's MAC: what a DHCP server handed
+ * out (its lease file; the launcher reads it for bridge-bound interfaces when
+ * the handler was told where the bridge's DHCP server keeps its leases,
+ * --dhcp-leases) and the host's ARP table (/proc/net/arp, read when libvirt's
+ * own ARP source fails, as libvirt 9.0's does on Linux 6.1). */
 #ifndef FERRY_LAUNCHER_LEASES_H
 #define FERRY_LAUNCHER_LEASES_H
 
@@ -17,5 +19,13 @@ int ferry_leases_find(const char *text, const char *mac, time_t now, json_object
 
 /* The same for the file PATH; a missing or unreadable file has no leases. */
 int ferry_leases_read(const char *path, const char *mac, time_t now, json_object *ips);
+
+/* TEXT is /proc/net/arp ("IP HW-TYPE FLAGS HW-ADDRESS MASK DEVICE" after a
+ * header line).  Appends the addresses of the complete entries (flag 0x2) of
+ * MAC to IPS like ferry_leases_find() and returns how many it appended. */
+int ferry_leases_find_arp(const char *text, const char *mac, json_object *ips);
+
+/* The same for the file PATH; a missing or unreadable file has no entries. */
+int ferry_leases_read_arp(const char *path, const char *mac, json_object *ips);
 
 #endif

@@ -22,6 +22,8 @@ usage(FILE *f)
                "                       (KubeVirt's developerConfiguration.useEmulation)\n"
                "  --force-emulation    run under TCG even when /dev/kvm exists\n"
                "  --bridge NAME        host bridge for the bridge binding (default ferry0)\n"
+               "  --dhcp-leases FILE   lease file (dnsmasq format) of the bridge's DHCP server:\n"
+               "                       guest addresses known before ARP sees them\n"
                "  --launcher PATH      ferry-launcher program (default: beside ferry-handler)\n"
                "  --debug MODULES      debug output (launcher, store, all)\n"
                "  -h, --help           this help\n"
@@ -35,6 +37,7 @@ main(int argc, char **argv)
         { "state-dir", required_argument, NULL, 's' }, { "node-name", required_argument, NULL, 'n' },
         { "libvirt-uri", required_argument, NULL, 'u' }, { "allow-emulation", no_argument, NULL, 'e' },
         { "force-emulation", no_argument, NULL, 'E' }, { "bridge", required_argument, NULL, 'b' },
+        { "dhcp-leases", required_argument, NULL, 'L' },
         { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -51,6 +54,7 @@ main(int argc, char **argv)
         case 'e': o.allow_emulation = true; break;
         case 'E': o.force_emulation = true; break;
         case 'b': o.bridge = optarg; break;
+        case 'L': o.dhcp_leases = optarg; break;
         case 'l': o.launcher_path = optarg; break;
         case 'd': ferry_log_set_debug(optarg); setenv("FERRY_DEBUG", optarg, 1); break;
         case 'h': usage(stdout); return 0;

@@ -19,6 +19,7 @@ usage(FILE *f)
                "  --allow-emulation    use TCG when /dev/kvm is missing\n"
                "  --force-emulation    use TCG even when /dev/kvm exists\n"
                "  --bridge NAME        host bridge for interfaces with the bridge binding (ferry0)\n"
+               "  --dhcp-leases FILE   lease file (dnsmasq format) of the bridge's DHCP server\n"
                "  --no-kvm             treat /dev/kvm as absent (the handler found KVM unusable)\n"
                "  --stop               stop and undefine the domain, then exit (VMI deleted)\n"
                "  --debug MODULES      debug output (launcher, all)\n"
@@ -33,7 +34,8 @@ main(int argc, char **argv)
         { "state-dir", required_argument, NULL, 's' }, { "namespace", required_argument, NULL, 'n' },
         { "name", required_argument, NULL, 'N' },      { "libvirt-uri", required_argument, NULL, 'u' },
         { "allow-emulation", no_argument, NULL, 'e' }, { "force-emulation", no_argument, NULL, 'E' },
-        { "bridge", required_argument, NULL, 'b' },    { "stop", no_argument, NULL, 'S' },
+        { "bridge", required_argument, NULL, 'b' },
+        { "dhcp-leases", required_argument, NULL, 'L' }, { "stop", no_argument, NULL, 'S' },
         { "no-kvm", no_argument, NULL, 'K' },
         { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
@@ -51,6 +53,7 @@ main(int argc, char **argv)
         case 'e': o.allow_emulation = true; break;
         case 'E': o.force_emulation = true; break;
         case 'b': o.bridge = optarg; break;
+        case 'L': o.dhcp_leases = optarg; break;
         case 'S': o.stop_only = true; break;
         case 'K': o.no_kvm = true; break;
         case 'd': ferry_log_set_debug(optarg); break;

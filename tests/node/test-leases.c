@@ -1,7 +1,7 @@
 /* dnsmasq lease files: the unexpired IPv4 leases of one MAC, matched without
  * case, in file order and without duplicates; expired leases, other MACs,
  * dnsmasq's duid line and IPv6 (IAID-keyed) leases are skipped; a missing
- * file has no leases. */
+ * file has no leases.  /proc/net/arp: the complete entries of one MAC. */
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -61,12 +61,35 @@ test_read(void **state)
     assert_int_equal(ferry_leases_read(NULL, "52:54:00:aa:bb:02", 1700000000, ips), 0);
 }
 
+static const char arp[] =
+    "IP address       HW type     Flags       HW address            Mask     Device\n"
+    "10.213.7.77      0x1         0x2         52:54:00:aa:bb:01     *        fbr1\n"
+    "10.213.7.90      0x1         0x0         00:00:00:00:00:00     *        fbr1\n"
+    "10.213.7.91      0x1         0x0         52:54:00:aa:bb:01     *        fbr1\n"  /* incomplete */
+    "192.0.2.1        0x1         0x6         52:54:00:AA:BB:01     *        eth0\n"
+    "10.213.7.79      0x1         0x2         52:54:00:aa:bb:02     *        fbr1\n";
+
+static void
+test_arp(void **state)
+{
+    FERRY_AUTOPTR(json_object) ips = json_object_new_array();
+
+    assert_int_equal(ferry_leases_find_arp(arp, "52:54:00:aa:bb:01", ips), 2);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(ips, 0)), "10.213.7.77");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(ips, 1)), "192.0.2.1");
+    assert_int_equal(ferry_leases_find_arp(arp, "52:54:00:aa:bb:01", ips), 0);
+    assert_int_equal(ferry_leases_find_arp(arp, "52:54:00:aa:bb:03", ips), 0);
+    assert_int_equal(ferry_leases_read_arp("/nonexistent/arp", "52:54:00:aa:bb:01", ips), 0);
+    assert_int_equal(json_object_array_length(ips), 2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_read),
+        cmocka_unit_test(test_arp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
