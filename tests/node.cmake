@@ -14,7 +14,7 @@ if(TARGET ferry-launcher-lib AND CMOCKA_FOUND)
 endif()
 ferry_script_test(node-domain-validate SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/validate-golden.sh
                   LABELS golden TIMEOUT 300)
-foreach(t lifecycle survive)
+foreach(t lifecycle survive bridge)
   ferry_script_test(node-${t} SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/${t}.sh
                     LABELS integration TIMEOUT 400)
   set_tests_properties(node-${t} PROPERTIES RESOURCE_LOCK libvirtd)
