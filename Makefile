@@ -7,7 +7,7 @@ FUZZDIR  ?= build-fuzz
 JOBS     ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check test asan-check fuzz bench clean
+.PHONY: all deps build demo check test asan-check fuzz fuzz-check bench clean
 
 all: build
 
@@ -26,10 +26,12 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-# Every test, then the unit tests again under ASan+UBSan.
+# Every test, then the unit tests again under ASan+UBSan, then a short
+# libFuzzer run of every fuzz target (seeded with its corpus).
 check: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	@$(MAKE) --no-print-directory asan-check
+	@$(MAKE) --no-print-directory fuzz-check
 
 asan-check: deps
 	@cmake -S . -B $(ASAN) -DFERRY_SANITIZE=address,undefined -DFERRY_WERROR=ON >/dev/null
@@ -40,6 +42,11 @@ asan-check: deps
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZDIR) -DFERRY_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZDIR) -j$(JOBS)
+
+# Each fuzz-*-short test is a real libFuzzer run here (2000 inputs or 60 s),
+# not the seed replay the ordinary build does.
+fuzz-check: fuzz
+	cd $(FUZZDIR) && ctest --output-on-failure -j$(JOBS) -R '^fuzz-.*-short$$'
 
 bench: build
 	@for b in bench/*.sh; do echo "== $$b"; $$b $(BUILD)/bin || exit 1; done
