@@ -110,3 +110,25 @@ wait_for() {
     done
 }
 field_is() { [ "$(field "$1" "$2" "$3")" = "$4" ]; }
+
+# A VirtualMachine manifest: vm_yaml NAME [RUNFIELD] [EXTRA-METADATA-LINES]
+# (RUNFIELD defaults to "runStrategy: Halted"; the extra lines go under
+# metadata as written, indented by two spaces).
+vm_yaml() {
+    cat <<YAML
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: $1
+${3:-}
+spec:
+  ${2:-runStrategy: Halted}
+  template:
+    spec:
+      domain:
+        devices: {}
+        resources:
+          requests:
+            memory: 64Mi
+YAML
+}

@@ -10,24 +10,7 @@
 need_importer
 start_controller --import-retries 1 --import-backoff 100
 
-vm() { # vm NAME RUNFIELD [EXTRA-METADATA]
-    cat <<YAML
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata:
-  name: $1
-${3:-}
-spec:
-  $2
-  template:
-    spec:
-      domain:
-        devices: {}
-        resources:
-          requests:
-            memory: 64Mi
-YAML
-}
+vm() { vm_yaml "$@"; }   # vm NAME RUNFIELD [EXTRA-METADATA]
 uid_of() { field vmi "$1" metadata.uid; }
 status_is() { field_is vm "$1" status.printableStatus "$2"; }
 expect_status() {

@@ -10,25 +10,10 @@
 # Writers compact the history to their own setting: keep only 4 changes.
 export FERRY_STORE_HISTORY=4
 
-vm() {
-    cat <<YAML
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata:
-  name: $1
-  namespace: ${2:-default}
+vm() { # vm NAME [NAMESPACE] [REV]
+    vm_yaml "$1" "runStrategy: Halted" "  namespace: ${2:-default}
   labels:
-    rev: "${3:-1}"
-spec:
-  runStrategy: Halted
-  template:
-    spec:
-      domain:
-        devices: {}
-        resources:
-          requests:
-            memory: 64Mi
-YAML
+    rev: \"${3:-1}\""
 }
 { vm alpha; echo ---; vm beta; echo ---; vm keep; } | "$FERRY" apply -f - >/dev/null || fail "apply"
 
