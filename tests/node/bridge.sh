@@ -137,12 +137,7 @@ node_log "host reaches the guest: $(grep -E 'packets|received' "$WORK/ping.out" 
 # 4. without the lease file: a new handler, a replaced launcher, the address from ARP
 node_kill_handler TERM
 node_start_handler --bridge "$BR"
-L0=$(cat "$D/launcher.pid")
-kill -9 "$L0"
-i=0
-while [ "$(cat "$D/launcher.pid" 2>/dev/null)" = "$L0" ]; do
-    i=$((i + 1)); [ $i -lt 300 ] || { echo "no new launcher"; exit 1; }; sleep 0.1
-done
+node_replace_launcher "$D"
 $PING -c 1 -W 5 "$GUEST_IP" >/dev/null 2>&1 || true   # keep the neighbour entry fresh
 i=0
 until [ "$(grep -c "has address $GUEST_IP (from ARP)" "$D/launcher.log")" -ge 1 ]; do

@@ -148,6 +148,17 @@ YAML
 
 tool() { "$TOOL" "$STATE" "$@"; }
 
+# SIGKILL the launcher of the VMI whose runtime directory is $1 and wait for
+# the handler to start a new one; prints nothing, fails the test after 30 s.
+node_replace_launcher() {
+    _l0=$(cat "$1/launcher.pid")
+    kill -9 "$_l0"
+    _i=0
+    while [ "$(cat "$1/launcher.pid" 2>/dev/null)" = "$_l0" ]; do
+        _i=$((_i + 1)); [ $_i -lt 300 ] || { echo "no new launcher"; exit 1; }; sleep 0.1
+    done
+}
+
 wait_console_log() {
     f=$STATE/vmis/$1/$2/console.log
     i=0

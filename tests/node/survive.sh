@@ -22,14 +22,9 @@ qemu_pid() { cat "/run/libvirt/qemu/${NS}_sv-a.pid"; }
 Q0=$(qemu_pid)
 
 # 1. SIGKILL the launcher: a new one adopts the domain
-L0=$(cat "$DIR/launcher.pid")
-kill -9 "$L0"
-i=0
-while [ "$(cat "$DIR/launcher.pid" 2>/dev/null)" = "$L0" ]; do
-    i=$((i + 1)); [ $i -lt 300 ] || { echo "no new launcher"; exit 1; }; sleep 0.1
-done
+node_replace_launcher "$DIR"
 L1=$(cat "$DIR/launcher.pid")
-node_log "launcher $L0 killed, $L1 took over"
+node_log "launcher killed, $L1 took over"
 tool wait-phase "$NS" sv-a Running 5
 [ "$(qemu_pid)" = "$Q0" ] || { echo "qemu restarted"; exit 1; }
 printf 'marker\n' | "$FERRY" console sv-a --linger 3 | grep -q "FERRY-GUEST-MARKER booted"
