@@ -104,6 +104,7 @@ job_line(struct dvjob *j, const char *line)
         ferry_error_reset();
         return;
     }
+    j->started = true;
     if (ferry_str_eq(ferry_json_get_string(o, "phase"), "done")) {
         j->saw_done = true;
         return;
@@ -167,7 +168,7 @@ poll_one(const char *key, void *value, void *opaque)
         return;
     job_read(j);
     p = job_progress(j);
-    if (!ferry_str_eq(p, j->last_progress)) {
+    if (!ferry_str_eq(p, j->last_progress) || (j->started && !j->started_written)) {
         ns = ferry_strndup(key, slash - key);
         ctl_enqueue(c, Q_DV, ns, slash + 1, 0);
     }
@@ -493,9 +494,15 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
     int lock_fd;
 
     if (j && j->pid > 0) {
-        FERRY_AUTOFREE char *p = job_progress(j);
+        FERRY_AUTOFREE char *p = NULL;
 
-        if (!ferry_str_eq(p, j->last_progress) && now - j->last_write_ns < 1000000000ULL) {
+        /* ImportScheduled until the importer has said something, as CDI
+         * shows it until the importer pod runs. */
+        if (!j->started)
+            return 0;
+        p = job_progress(j);
+        if (j->started_written && !ferry_str_eq(p, j->last_progress) &&
+            now - j->last_write_ns < 1000000000ULL) {
             /* Throttle progress writes to one a second. */
             ctl_enqueue(c, Q_DV, ns, name,
                         (int)((1000000000ULL - (now - j->last_write_ns)) / 1000000ULL) + 1);
@@ -511,6 +518,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         free(j->last_progress);
         j->last_progress = FERRY_STEAL(p);
         j->last_write_ns = now;
+        j->started_written = true;
         return 0;
     }
     if (j && j->exited) {
@@ -586,6 +594,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         strmap_put(&c->jobs, key, j);
     }
     j->retry_at_ns = 0;
+    j->started = j->started_written = false;
     if (spawn_importer(c, dv, dir, lock_fd, j) < 0) {
         close(lock_fd);
         return -1;
@@ -594,10 +603,11 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
     free(j->last_progress);
     j->last_progress = ferry_strdup("N/A");
     j->last_write_ns = now;
-    set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
-              "Import into the volume in progress");
+    set_phase(c, dv, status, "ImportScheduled", "Normal", "ImportScheduled",
+              "Import into the volume scheduled");
     json_object_object_add(status, "progress", json_object_new_string("N/A"));
-    ctl_status_condition(status, "Running", "True", "Pod is running", NULL);
+    ctl_status_condition(status, "Running", "False", "ContainerCreating",
+                         "the importer is starting");
     ctl_status_condition(status, "Ready", "False", "TransferRunning", NULL);
     return ctl_write_status(c, dv, status);
 }

@@ -45,6 +45,8 @@ struct dvjob {
     bool exited;
     int status;              /* wait status once exited */
     bool saw_done;           /* final {"phase":"done"} line seen */
+    bool started;            /* a progress line seen: it runs (CDI: pod Running) */
+    bool started_written;    /* ... and ImportInProgress written for it */
     uint64_t retry_at_ns;    /* monotonic; 0: no pending backoff */
     uint64_t last_write_ns;  /* last progress status write */
     char *last_progress;

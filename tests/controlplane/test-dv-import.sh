@@ -1,6 +1,7 @@
 #!/bin/sh
 # A DataVolume importing from a real nginx reaches Succeeded with the exact
-# bytes (cmp), through ImportInProgress with CDI's conditions; a URL that
+# bytes (cmp), through ImportScheduled (until the importer speaks, as CDI's
+# pod Pending) and ImportInProgress with CDI's conditions; a URL that
 # 404s ends Failed after the retry budget with restartCount = budget.
 . "$(dirname "$0")/lib.sh"
 need_importer
@@ -35,6 +36,8 @@ spec:
       requests:
         storage: 1Mi
 YAML
+"$FERRY" get dv -w --no-headers > "$T/watch.txt" 2>&1 &
+PIDS="$PIDS $!"
 out=$("$FERRY" apply -f "$T/dv.yaml") || fail "apply"
 [ "$out" = "datavolume.cdi.kubevirt.io/good created
 datavolume.cdi.kubevirt.io/bad created" ] || fail "apply output: $out"
@@ -42,6 +45,14 @@ datavolume.cdi.kubevirt.io/bad created" ] || fail "apply output: $out"
 "$FERRY" wait dv/good --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s || fail "good not Succeeded"
 cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/good/disk.img" || fail "bytes differ"
 field_is dv good status.progress "100.0%" || fail "progress $(field dv good status.progress)"
+# The phases it went through, in order, each once: ImportScheduled first.
+wait_for 5 grep -Eq '^good +Succeeded ' "$T/watch.txt" || fail "watch: $(cat "$T/watch.txt")"
+seq=$(awk '$1 == "good" && $2 ~ /^[A-Z]/ && $2 != last { printf "%s ", $2; last = $2 }' "$T/watch.txt")
+case "$seq" in
+"ImportScheduled ImportInProgress Succeeded " | "Pending ImportScheduled ImportInProgress Succeeded " | \
+"ImportScheduled Succeeded " | "Pending ImportScheduled Succeeded ") ;;
+*) fail "phases of good: $seq" ;;
+esac
 field_is dv good status.claimName good || fail "claimName"
 "$FERRY" wait dv good --for=condition=Ready --timeout=5s >/dev/null || fail "Ready condition"
 "$FERRY" wait dv good --for=condition=Bound --timeout=5s >/dev/null || fail "Bound condition"
