@@ -5,18 +5,62 @@
 # domain XML that does not say what the OS is.  Inspection must find Debian 12
 # and the converter must pick the debian preference from it.  Then the same
 # disk as a streamOptimized VMDK inside an OVA, inspected in place (nbdkit's
-# tar filter).  The libguestfs appliance takes 12-25 s per launch (three
-# launches here): labelled slow.
+# tar filter).  Then inspections stopped at their deadline.  After every run
+# nothing may be left: no files in TMPDIR (the converter's run directory with
+# libguestfs's temporary directory and nbdkit's sockets), nothing in /tmp --
+# as root, where libguestfs always puts its socket directory, each run gets a
+# private empty /tmp (unshare -m) that is listed afterwards -- and no qemu or
+# nbdkit of this test.  The libguestfs appliance takes 12-25 s per launch
+# (three launches here): labelled slow.
 # Exits 77 when libguestfs cannot run on this machine.
 set -u
 : "${FERRY_BIN:?}"
 export FERRY_LOG_FORMAT=text
 command -v virt-make-fs >/dev/null 2>&1 || { echo "SKIP: virt-make-fs not installed"; exit 77; }
-TMP=$(mktemp -d)
+# Not under /tmp: the runs below may get a private /tmp of their own.
+TMP=$(mktemp -d /var/tmp/ferry-inspect-test.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
 export LIBGUESTFS_BACKEND="${LIBGUESTFS_BACKEND:-direct}"
 # KVM under nested virtualization can abort qemu (MSR 0x10a): TCG is slower but sure.
 export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}"
+mkdir -p "$TMP/run"
+
+private_tmp=0
+if [ "$(id -u)" -eq 0 ] && case "$TMP" in /tmp/*) false ;; *) true ;; esac &&
+   unshare -m sh -c 'mount -t tmpfs -o size=1m ferry-test /tmp' 2>/dev/null; then
+    private_tmp=1
+else
+    echo "note: no private /tmp (not root, or no unshare -m): only TMPDIR is checked"
+fi
+
+# conv OUT ERR ARGS...: ferry-converter ARGS with TMPDIR=$TMP/run (as root in a
+# private /tmp whose leftovers go to $TMP/tmp-left); its exit status.
+conv() {
+    out=$1 err=$2
+    shift 2
+    if [ $private_tmp -eq 1 ]; then
+        LEFT="$TMP/tmp-left" TMPDIR="$TMP/run" unshare -m sh -c '
+            mount -t tmpfs -o size=64m ferry-test /tmp || exit 125
+            "$@"; rc=$?
+            ls -A /tmp >"$LEFT"
+            exit $rc' sh "$FERRY_BIN/ferry-converter" "$@" >"$out" 2>"$err"
+    else
+        TMPDIR="$TMP/run" "$FERRY_BIN/ferry-converter" "$@" >"$out" 2>"$err"
+    fi
+}
+
+# check_clean WHAT: nothing of the last run is left, files or processes.
+check_clean() {
+    [ -z "$(ls -A "$TMP/run")" ] || { echo "FAIL: $1: left in TMPDIR:"; ls -laR "$TMP/run"; fail=1; }
+    if [ $private_tmp -eq 1 ] && [ -s "$TMP/tmp-left" ]; then
+        echo "FAIL: $1: left in /tmp:"; cat "$TMP/tmp-left"; fail=1
+    fi
+    rm -f "$TMP/tmp-left"
+    # qemu's command line names its overlay in TMPDIR, nbdkit's the OVA
+    if pgrep -f -- "$TMP" >/dev/null; then
+        echo "FAIL: $1: still running:"; pgrep -af -- "$TMP"; fail=1
+    fi
+}
 
 root="$TMP/root"
 mkdir -p "$root/etc" "$root/var/lib/dpkg" "$root/usr/bin" "$root/usr/sbin" "$root/usr/lib" \
@@ -62,12 +106,13 @@ cat > "$TMP/tiny.xml" <<XML
 XML
 
 start=$(date +%s)
-"$FERRY_BIN/ferry-converter" "$TMP/tiny.xml" --inspect >"$TMP/out.yaml" 2>"$TMP/err"
+conv "$TMP/out.yaml" "$TMP/err" "$TMP/tiny.xml" --inspect
 rc=$?
 echo "ferry-converter --inspect: $(( $(date +%s) - start )) s, exit $rc"
 cat "$TMP/err"
 fail=0
 [ $rc -eq 0 ] || fail=1
+check_clean "inspection"
 grep -q 'ferry.io/inspection: linux debian 12' "$TMP/out.yaml" || { echo "FAIL: no debian inspection annotation"; fail=1; }
 grep -q 'vm.kubevirt.io/os: debian12' "$TMP/out.yaml" || { echo "FAIL: osinfo not debian12"; fail=1; }
 grep -q 'name: debian$' "$TMP/out.yaml" || { echo "FAIL: preference not debian"; fail=1; }
@@ -102,33 +147,50 @@ if command -v nbdkit >/dev/null 2>&1; then
 OVF
     (cd "$TMP" && tar --format=ustar -cf tiny.ova tiny.ovf tiny-disk1.vmdk)
     rm -f "$TMP/tiny-disk1.vmdk"   # only the OVA: nothing unpacked to find
-    mkdir -p "$TMP/run"
     start=$(date +%s)
-    # TMPDIR points into the test's directory to see what is left there; the
-    # appliance cache (which libguestfs would also put there) stays where it was.
-    LIBGUESTFS_CACHEDIR="${LIBGUESTFS_CACHEDIR:-${TMPDIR:-/var/tmp}}" TMPDIR="$TMP/run" \
-        "$FERRY_BIN/ferry-converter" "$TMP/tiny.ova" --inspect >"$TMP/ova.yaml" 2>"$TMP/ova.err"
+    conv "$TMP/ova.yaml" "$TMP/ova.err" "$TMP/tiny.ova" --inspect
     rc=$?
     echo "ferry-converter --inspect on the OVA: $(( $(date +%s) - start )) s, exit $rc"
     cat "$TMP/ova.err"
     [ $rc -eq 0 ] || fail=1
     grep -q 'ferry.io/inspection: linux debian 12' "$TMP/ova.yaml" || { echo "FAIL: OVA member not inspected in place"; fail=1; }
     grep -q 'name: debian$' "$TMP/ova.yaml" || { echo "FAIL: OVA: preference not debian"; fail=1; }
-    [ -z "$(ls -A "$TMP/run")" ] || { echo "FAIL: inspection left files behind:"; ls -la "$TMP/run"; fail=1; }
-    if pgrep -f "nbdkit.*$TMP/tiny.ova" >/dev/null; then
-        echo "FAIL: an nbdkit serving the OVA is still running"; pgrep -af "nbdkit.*$TMP/tiny.ova"; fail=1
-    fi
+    check_clean "OVA inspection"
     [ $fail -eq 0 ] || { cat "$TMP/ova.yaml"; exit 1; }
+    input="$TMP/tiny.ova"
 else
     echo "nbdkit not installed: OVA inspection not tested"
+    input="$TMP/tiny.xml"
 fi
+
+# Stopped at the deadline.  1 s is always before the appliance is up (the
+# launch alone takes 12-25 s): the child is cancelled in the launch, its
+# process group stopped and reaped, the run directory removed.  With 10 s the
+# deadline falls wherever it falls (in the qemu boot here; a fast KVM host
+# may finish): either way nothing may be left.
+for t in 1 10; do
+    start=$(date +%s)
+    conv "$TMP/dl.yaml" "$TMP/dl.err" "$input" --inspect --inspect-timeout $t
+    rc=$?
+    echo "ferry-converter --inspect --inspect-timeout $t: $(( $(date +%s) - start )) s, exit $rc"
+    cat "$TMP/dl.err"
+    [ $rc -eq 0 ] || { echo "FAIL: a deadline must not fail the conversion (exit $rc)"; fail=1; }
+    if [ $t -eq 1 ]; then
+        grep -q 'warning: .*inspection of .* did not finish in 1 s' "$TMP/dl.err" ||
+            { echo "FAIL: no deadline warning"; fail=1; }
+    fi
+    check_clean "inspection stopped at ${t} s"
+done
+[ $fail -eq 0 ] || exit 1
 
 # The disk gone: inspection fails, the conversion still succeeds with a warning
 # (without a second appliance launch).
 rm -f "$TMP/tiny.qcow2"
-"$FERRY_BIN/ferry-converter" "$TMP/tiny.xml" --inspect --inspect-timeout 120 >"$TMP/out2.yaml" 2>"$TMP/err2"
+conv "$TMP/out2.yaml" "$TMP/err2" "$TMP/tiny.xml" --inspect --inspect-timeout 120
 rc=$?
 cat "$TMP/err2"
 [ $rc -eq 0 ] || { echo "FAIL: a failed inspection must not fail the conversion (exit $rc)"; exit 1; }
 grep -q 'warning: .*inspection of tiny-debian' "$TMP/err2" || { echo "FAIL: no inspection warning"; exit 1; }
+check_clean "failed inspection"
+[ $fail -eq 0 ] || exit 1
 echo "PASS"
