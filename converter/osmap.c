@@ -101,6 +101,7 @@ static const struct os_entry linux_table[] = {
     {"centos", FERRY_OS_LINUX, "centos", "centos", 1, 2 * GiB},
     {"rhel", FERRY_OS_LINUX, "rhel", "rhel", 1, 2 * GiB},
     {"redhat", FERRY_OS_LINUX, "rhel", "rhel", 1, 2 * GiB},
+    {"rhcos", FERRY_OS_LINUX, "linux", NULL, 0, 0}, /* oVirt's rhcos_x64: no preference */
     {"rockylinux", FERRY_OS_LINUX, "rocky", "rhel", 1, 2 * GiB},
     {"rocky", FERRY_OS_LINUX, "rocky", "rhel", 1, 2 * GiB},
     {"almalinux", FERRY_OS_LINUX, "almalinux", "rhel", 1, 2 * GiB},

@@ -32,6 +32,10 @@ char *ferry_ovf_child(xmlXPathContext *ctx, xmlNode *node, const char *local);
 int ferry_ovf_locate_file(struct ovf_ctx *c, const char *vsname, const char *where,
                           struct ferry_vm_disk *d);
 
+/* ovirt-engine's unique OS name for its numeric id (ovirt:id, from
+ * osinfo-defaults.properties: "rhel_9x64" for 34); NULL when unknown. */
+const char *ferry_ovirt_os_name(uint64_t id);
+
 /* One VirtualSystem (or oVirt Content) of an oVirt-written envelope. */
 int ferry_ovf_ovirt_parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list);
 

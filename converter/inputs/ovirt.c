@@ -42,7 +42,10 @@
     "contains(@*[local-name()='type'], '" name "_Type'))]"
 
 /* osinfo-defaults.properties: os.<unique name>.id.value, for OVA exports
- * whose Description holds the display name instead. */
+ * whose Description holds the display name instead (or nothing).  The x86_64
+ * ids of ovirt-engine 4.5; 36 and 37 as virt-v2v writes them for win11 and
+ * win2k22 (lib/create_ovf.ml).  ppc64 (1001-1009) and s390x (2001-2005)
+ * guests cannot run as converted here and are left out on purpose. */
 static const struct {
     int id;
     const char *name;
@@ -55,23 +58,38 @@ static const struct {
     {17, "windows_2008R2x64"}, {18, "rhel_6"},        {19, "rhel_6x64"},
     {20, "windows_8"},      {21, "windows_8x64"},     {23, "windows_2012x64"},
     {24, "rhel_7x64"},      {25, "windows_2012R2x64"}, {26, "windows_10"},
-    {27, "windows_10x64"},  {29, "windows_2016x64"},  {31, "windows_2019x64"},
-    {1193, "sles_11"},      {1252, "ubuntu_12_04"},   {1253, "ubuntu_12_10"},
-    {1254, "ubuntu_13_04"}, {1255, "ubuntu_13_10"},   {1256, "ubuntu_14_04"},
-    {1300, "debian_7"},     {1500, "freebsd"},        {1501, "freebsdx64"},
+    {27, "windows_10x64"},  {28, "rhel_atomic7x64"},  {29, "windows_2016x64"},
+    {30, "rhel_8x64"},      {31, "windows_2019x64"},  {33, "other_linux_kernel_4"},
+    {34, "rhel_9x64"},      {35, "rhcos_x64"},        {36, "windows_11"},
+    {37, "windows_2022"},   {1193, "sles_11"},        {1252, "ubuntu_12_04"},
+    {1253, "ubuntu_12_10"}, {1254, "ubuntu_13_04"},   {1255, "ubuntu_13_10"},
+    {1256, "ubuntu_14_04"}, {1257, "ubuntu_18_04"},   {1300, "debian_7"},
+    {1301, "debian_9"},     {1500, "freebsd"},        {1501, "freebsdx64"},
 };
 
+const char *
+ferry_ovirt_os_name(uint64_t id)
+{
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(os_ids); i++)
+        if ((uint64_t)os_ids[i].id == id)
+            return os_ids[i].name;
+    return NULL;
+}
+
 static char *
-os_id(struct ovf_ctx *c, xmlNode *vs)
+os_id(struct ovf_ctx *c, xmlNode *vs, const char *vsname)
 {
     FERRY_AUTOFREE char *num = ferry_xml_str(
         c->x, vs, "string(" SECTION("OperatingSystemSection") "/@*[local-name()='id' and "
                   "namespace-uri()='" OVIRT_NS "'])");
     uint64_t n;
-    if (num && ferry_parse_u64(num, &n))
-        for (size_t i = 0; i < FERRY_ARRAY_SIZE(os_ids); i++)
-            if ((uint64_t)os_ids[i].id == n)
-                return ferry_strdup(os_ids[i].name);
+    const char *name = num && ferry_parse_u64(num, &n) ? ferry_ovirt_os_name(n) : NULL;
+    if (name)
+        return ferry_strdup(name);
+    if (num)
+        ferry_log_warn("'%s': %s: ovirt:id '%s' is not an oVirt OS id this reader knows; "
+                       "falling back to the Description or the CIM ovf:id", c->name, vsname,
+                       num);
     char *desc = ferry_xml_str(c->x, vs, "string(" SECTION("OperatingSystemSection")
                                          "/*[local-name()='Description'])");
     if (desc && !strchr(desc, ' '))
@@ -467,7 +485,7 @@ ferry_ovf_ovirt_parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_lis
             c->x, vs, "string(" SECTION("OperatingSystemSection") "/@*[local-name()='id'])");
         def->uuid = osid ? ferry_vm_uuid_normalize(osid) : NULL;
     }
-    def->os_id = os_id(c, vs);
+    def->os_id = os_id(c, vs, vsname);
     if (bios_type(c, vs, def) < 0)
         return -1;
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "converter/inputs/ovf.h"
 #include "converter/osmap.h"
 #include "converter/vm_def.h"
 
@@ -87,6 +88,57 @@ test_osmap_linux(void **state)
     check_os("ovf", "OtherLinux", FERRY_OS_LINUX, "linux", "");
     check_os("vmx", "no-such-os", FERRY_OS_UNKNOWN, "", "");
     check_os("vmx", NULL, FERRY_OS_UNKNOWN, "", "");
+}
+
+/* oVirt OVA exports may name the OS only by its number (ovirt:id, from
+ * ovirt-engine's osinfo-defaults.properties).  Each id Forklift's oVirt
+ * preference map (the forklift-ovirt-osmap ConfigMap) covers must reach the
+ * same preference as the unique name; the emitter adds ".virtio" when the
+ * guest has virtio drivers, as that map's Windows entries say. */
+static void
+test_ovirt_os_ids(void **state)
+{
+    static const struct {
+        unsigned id;
+        const char *name, *osinfo, *preference;
+    } cases[] = {
+        {24, "rhel_7x64", "rhel7", "rhel.7"},
+        {30, "rhel_8x64", "rhel8", "rhel.8"},
+        {34, "rhel_9x64", "rhel9", "rhel.9"},
+        {1252, "ubuntu_12_04", "ubuntu12.04", "ubuntu"},
+        {1253, "ubuntu_12_10", "ubuntu12.10", "ubuntu"},
+        {1254, "ubuntu_13_04", "ubuntu13.04", "ubuntu"},
+        {1255, "ubuntu_13_10", "ubuntu13.10", "ubuntu"},
+        {1256, "ubuntu_14_04", "ubuntu14.04", "ubuntu"},
+        {26, "windows_10", "win10", "windows.10"},
+        {27, "windows_10x64", "win10", "windows.10"},
+        {23, "windows_2012x64", "win2k12r2", "windows.2k12"},
+        {25, "windows_2012R2x64", "win2k12r2", "windows.2k12"},
+        {29, "windows_2016x64", "win2k16", "windows.2k16"},
+        {31, "windows_2019x64", "win2k19", "windows.2k19"},
+        {37, "windows_2022", "win2k22", "windows.2k22"},
+        {36, "windows_11", "win11", "windows.11"},
+        /* newer than that map: the engine's ids all the same */
+        {1257, "ubuntu_18_04", "ubuntu18.04", "ubuntu"},
+        {1301, "debian_9", "debian9", "debian"},
+        {1193, "sles_11", "sles11", "sles"},
+        {33, "other_linux_kernel_4", "linux", ""},
+        {35, "rhcos_x64", "linux", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *name = ferry_ovirt_os_name(cases[i].id);
+        if (!name || strcmp(name, cases[i].name))
+            fail_msg("ovirt:id %u: got '%s', want '%s'", cases[i].id, name ? name : "(none)",
+                     cases[i].name);
+        check_os("ova", name,
+                 strncmp(name, "windows", 7) ? FERRY_OS_LINUX : FERRY_OS_WINDOWS,
+                 cases[i].osinfo, cases[i].preference);
+    }
+    /* 32 was never assigned; ppc64 (1008 rhel_8_ppc64) and s390x guests are
+     * left out on purpose */
+    assert_null(ferry_ovirt_os_name(32));
+    assert_null(ferry_ovirt_os_name(1008));
+    assert_null(ferry_ovirt_os_name(2003));
 }
 
 static void
@@ -188,6 +240,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_osmap_windows), cmocka_unit_test(test_osmap_linux),
+        cmocka_unit_test(test_ovirt_os_ids),
         cmocka_unit_test(test_mac_uuid),      cmocka_unit_test(test_disk_order),
         cmocka_unit_test(test_image_capacity),
     };
