@@ -127,6 +127,10 @@ int ferry_sink_zero(struct ferry_sink *sink, uint64_t off, uint64_t len);
  * never written are zeroed on block devices by ferry_sink_stream_finish. */
 int ferry_sink_stream_write(struct ferry_sink *sink, uint64_t off, const void *buf, size_t len);
 int ferry_sink_stream_finish(struct ferry_sink *sink);
+/* Drop what was written in [OFF, OFF+LEN): it reads as zeros
+ * again, and no longer counts as data.  For a stream whose format said, at
+ * its end, that the disk is shorter than what came before. */
+int ferry_sink_discard(struct ferry_sink *sink, uint64_t off, uint64_t len);
 /* fsync and (files) rename into place. */
 int ferry_sink_commit(struct ferry_sink *sink);
 uint64_t ferry_sink_data_bytes(struct ferry_sink *sink);

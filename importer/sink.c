@@ -340,6 +340,73 @@ ferry_sink_stream_finish(struct ferry_sink *sink)
     return 0;
 }
 
+/* How much ferry_sink_write counted as data in [OFF, END), read back: each
+ * disk-aligned 4 KiB block it found non-zero, clipped to the range.  A
+ * block that straddles OFF was counted whole; what stays counted of it is
+ * the part before OFF, if that part holds data by itself (as a write that
+ * stopped at OFF would have counted it). */
+static int
+counted_data(struct ferry_sink *sink, uint64_t off, uint64_t end, uint64_t *ret)
+{
+    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(SINK_BLOCK);
+    uint64_t n = 0;
+
+    for (uint64_t b = off - off % SINK_BLOCK; b < end; b += SINK_BLOCK) {
+        if (!sink->block) {
+            /* Skip the holes of a file. */
+            off_t d = lseek(sink->fd, (off_t)b, SEEK_DATA);
+            if ((d < 0 && errno == ENXIO) || (d >= 0 && (uint64_t)d >= end))
+                break;
+            if (d >= 0 && (uint64_t)d >= b + SINK_BLOCK) {
+                b = (uint64_t)d - (uint64_t)d % SINK_BLOCK - SINK_BLOCK;
+                continue;
+            }
+        }
+        uint64_t top = b + SINK_BLOCK < end ? b + SINK_BLOCK : end;
+        ssize_t r = pread(sink->fd, buf, top - b, (off_t)b);
+        if (r < 0)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "reading back '%s' at offset %llu",
+                                     sink->dest, (unsigned long long)b);
+        if (is_zero(buf, (size_t)r))
+            continue;
+        if (b < off && !is_zero(buf, off - b))
+            n += top - off;
+        else
+            n += top - b;
+    }
+    *ret = n;
+    return 0;
+}
+
+int
+ferry_sink_discard(struct ferry_sink *sink, uint64_t off, uint64_t len)
+{
+    static const uint8_t zeros[SINK_BLOCK];
+    uint64_t end, counted = 0, have;
+
+    if (!ferry_add_ok(off, len, &end))
+        return ferry_error(FERRY_ERR_INTERNAL, "discarding %llu+%llu overflows",
+                           (unsigned long long)off, (unsigned long long)len);
+    if (len == 0)
+        return 0;
+    if (counted_data(sink, off, end, &counted) < 0)
+        return -1;
+    if (sink->block) {
+        if (zero_device(sink, off, len) < 0)
+            return -1;
+    } else if (fallocate(sink->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                         (off_t)len) < 0) {
+        for (uint64_t o = off; o < end; o += SINK_BLOCK) {
+            size_t n = end - o < SINK_BLOCK ? end - o : SINK_BLOCK;
+            if (pwrite(sink->fd, zeros, n, (off_t)o) != (ssize_t)n)
+                return ferry_error_errno(FERRY_ERR_IO, errno, "zeroing '%s'", sink->dest);
+        }
+    }
+    have = __atomic_load_n(&sink->data_bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&sink->data_bytes, have > counted ? have - counted : 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
 int
 ferry_sink_commit(struct ferry_sink *sink)
 {

@@ -276,6 +276,43 @@ test_sink(void **state)
                         "virtual size 20 GiB is larger than the 10 GiB volume");
 }
 
+/* Discarding what a stream wrote past the end of its disk: it reads as
+ * zeros, and the data count keeps only what a write stopping there would
+ * have counted (a block that straddles the cut counts its part before the
+ * cut when that part holds data). */
+static void
+test_sink_discard(void **state)
+{
+    FERRY_AUTOFREE char *dest = path("discard.raw");
+    FERRY_AUTOFREE uint8_t *buf = ferry_calloc(1, 64 << 10);
+    FERRY_AUTOFREE uint8_t *back = ferry_malloc(64 << 10);
+    struct ferry_sink *sink = NULL;
+
+    buf[100] = 1;            /* block 0 */
+    buf[4096 + 3000] = 2;    /* block 1: after a cut at 4096 + 1024 */
+    buf[8192 + 10] = 3;      /* block 2: before a cut at 8192 + 512 */
+    buf[8192 + 600] = 4;     /*          and after it */
+    buf[40000] = 5;          /* block 9 */
+    assert_int_equal(ferry_sink_open(dest, 0, &sink), 0);
+    assert_int_equal(ferry_sink_write(sink, 0, buf, 64 << 10), 0);
+    assert_int_equal(ferry_sink_data_bytes(sink), 4 * 4096);
+    /* Block 2 stays, as 512 bytes; 3.. go. */
+    assert_int_equal(ferry_sink_discard(sink, 8192 + 512, (64 << 10) - 8192 - 512), 0);
+    assert_int_equal(ferry_sink_data_bytes(sink), 2 * 4096 + 512);
+    /* Block 1 keeps nothing before the cut: it goes whole. */
+    assert_int_equal(ferry_sink_discard(sink, 4096 + 1024, 4096 - 1024 + 512), 0);
+    assert_int_equal(ferry_sink_data_bytes(sink), 4096);
+    assert_int_equal(ferry_sink_set_size(sink, 64 << 10), 0);
+    assert_int_equal(ferry_sink_commit(sink), 0);
+    ferry_sink_free(sink);
+
+    int fd = open(dest, O_RDONLY);
+    assert_int_equal(pread(fd, back, 64 << 10, 0), 64 << 10);
+    close(fd);
+    memset(buf + 4096 + 1024, 0, (64 << 10) - 4096 - 1024);
+    assert_memory_equal(back, buf, 64 << 10);
+}
+
 static void
 test_import_raw_and_gzip(void **state)
 {
@@ -361,6 +398,7 @@ main(void)
         cmocka_unit_test(test_qcow2_header),
         cmocka_unit_test(test_vmdk_extent_escape),
         cmocka_unit_test(test_sink),
+        cmocka_unit_test(test_sink_discard),
         cmocka_unit_test(test_import_raw_and_gzip),
         cmocka_unit_test(test_archive_refusal),
     };
