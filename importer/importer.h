@@ -224,12 +224,23 @@ ferry_mul_ok(uint64_t a, uint64_t b, uint64_t *ret)
 void ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64_t len,
                        enum ferry_extent_type type);
 
-/* A fixed VHD read as a stream (vhd.c): no head magic, so the raw stream
- * holds back the last 512 bytes and asks whether FOOTER, the end of a stream
- * of SIZE bytes that began with HEAD (512 bytes), is the footer of a fixed
- * disk whose data is everything before it; vhd_open decides, as for a file.
- * true and *ret_vsize (SIZE - 512) when it is; false, no error set, when not. */
-bool ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *footer,
-                             uint64_t size, uint64_t *ret_vsize);
+/* A fixed VHD read as a stream (vhd.c): no head magic, so the raw and ISO
+ * streams hold back the last 512 bytes and ask whether FOOTER, the end of a
+ * stream of SIZE bytes that began with HEAD (its first 512 bytes), is a VHD
+ * footer; vhd_open decides, as for a file.  1 and
+ * *ret_vsize (at most SIZE - 512: the disk is the first *ret_vsize bytes)
+ * when it is a fixed disk's; 0, no error, when it is no VHD footer at all
+ * (the stream is what it seemed); -1, error set, when a file of the same
+ * bytes would be refused (a bad checksum, a size beyond the data ...). */
+int ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *footer,
+                            uint64_t size, uint64_t *ret_vsize);
+extern const struct ferry_format ferry_format_vhd;
+
+/* The raw stream, which also finds a fixed VHD at the end (raw.c; ISO's
+ * stream_detect too). */
+int ferry_raw_stream_detect(struct ferry_source *src,
+                            int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
+                            void *opaque, uint64_t *ret_virtual_size,
+                            const struct ferry_format **ret_format);
 
 #endif

@@ -5,7 +5,8 @@
  *                  map in windows and hands data chunks to worker threads
  *                  that read (decompress) and write them in parallel;
  *   stream         the source is a stream and the format can stream this
- *                  image (raw, iso, streamOptimized VMDK): one pass;
+ *                  image (raw, iso, streamOptimized VMDK; a fixed VHD,
+ *                  found by the raw and iso streams at the end): one pass;
  *   scratch        a stream of a random-access format: copied to a scratch
  *                  file beside the destination first (phase "scratch").
  * Also the command line (ferry_importer_main; main.c is only its caller). */
@@ -465,10 +466,17 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
             e.limit = ferry_sink_size(sink);
         e.sink = sink;
         ferry_progress_phase(progress, "fetching", fetch_total > 0 ? fetch_total : 0, &fetched);
-        if (fmt->stream(src, emit_data, &e, &vsize) < 0)
+        const struct ferry_format *found = fmt;
+        if (fmt->stream_detect ? fmt->stream_detect(src, emit_data, &e, &vsize, &found) < 0
+                               : fmt->stream(src, emit_data, &e, &vsize) < 0)
             goto out;
-        if (vsize < e.end)
-            vsize = e.end;
+        if (found != fmt)
+            ferry_log_debug(MOD, "'%s': the %s stream turned out to be %s", src->url, fmt->name,
+                            found->name);
+        fmt = found;
+        /* What came after the end of the disk is not part of it. */
+        if (vsize < e.end && ferry_sink_discard(sink, vsize, e.end - vsize) < 0)
+            goto out;
         if (check_volume(vsize, e.limit) < 0)
             goto out;
         if (!ferry_sink_is_block(sink) &&

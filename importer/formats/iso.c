@@ -1,5 +1,7 @@
 /* iso: an ISO 9660 (or UDF bridge) image is imported as it is, like raw;
- * it only gets its own name so that the final report says what it was. */
+ * it only gets its own name so that the final report says what it was.
+ * Like raw, a stream of one that ends in a fixed VHD's footer is that VHD
+ * (a file of it is: the footer's probe outscores ISO's). */
 #include <string.h>
 
 #include "importer/importer.h"
@@ -59,4 +61,5 @@ const struct ferry_format ferry_format_iso = {
     .close = iso_close,
     .stream = ferry_raw_stream,
     .parallel_read = true,
+    .stream_detect = ferry_raw_stream_detect,
 };

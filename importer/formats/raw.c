@@ -1,8 +1,9 @@
 /* raw: the disk itself, the fallback when no other format claims the
  * content.  Over a local file the map comes from SEEK_DATA/SEEK_HOLE, so a
  * sparse raw image is copied at the speed of its data; over a stream the
- * bytes go straight to the sink (which skips zero blocks), except a fixed
- * VHD's footer at the end (raw_stream). */
+ * bytes go straight to the sink (which skips zero blocks), and one that
+ * ends in a fixed VHD's footer is read as that VHD
+ * (ferry_raw_stream_detect). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,21 +105,27 @@ ferry_raw_stream(struct ferry_source *src,
 #define CHUNK (1u << 20)
 #define FOOTER 512u
 
-/* A raw stream may be a fixed VHD, whose only magic is a footer at the very
- * end (from a file, probe_tail finds it).  Each chunk is emitted only once
- * the next read shows the footer cannot reach into it; at the end the last
- * 512 bytes are dropped when they are a fixed disk's footer, so a stream
- * and a file of the same image give the same disk. */
-static int
-raw_stream(struct ferry_source *src,
-           int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len), void *opaque,
-           uint64_t *ret_virtual_size)
+/* A raw (or ISO) stream may be a fixed VHD, whose only magic is a footer at
+ * the very end (from a file, probe_tail finds it).  Each chunk is emitted
+ * only once the next read shows the footer cannot reach into it; at the end
+ * the last 512 bytes are handed to vhd.c, which decides as vhd_open does for
+ * a file: no VHD footer (the stream is what it seemed), a fixed disk's (the
+ * disk is its first vsize bytes: the footer, and any data after vsize
+ * already emitted, are dropped), or a refusal with the file's message.  So a
+ * stream and a file of the same image give the same disk, or the same
+ * error. */
+int
+ferry_raw_stream_detect(struct ferry_source *src,
+                        int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
+                        void *opaque, uint64_t *ret_virtual_size,
+                        const struct ferry_format **ret_format)
 {
     FERRY_AUTOFREE uint8_t *a = NULL;
     FERRY_AUTOFREE uint8_t *b = NULL;
     uint8_t head[FOOTER] = { 0 }, footer[FOOTER];
     uint64_t off = 0, total, end, vsize;
     ssize_t alen, blen = 0;
+    bool vhd = false;
 
     if (posix_memalign((void **)&a, 4096, CHUNK) != 0 ||   /* for O_DIRECT sinks */
         posix_memalign((void **)&b, 4096, CHUNK) != 0)
@@ -142,23 +149,40 @@ raw_stream(struct ferry_source *src,
         alen = blen;
         blen = 0;
     }
-    /* Pending: a (alen bytes at off), then b (blen < 512 bytes). */
+    /* Pending: a (alen bytes at off), then b (blen < 512 bytes); the last
+     * 512 bytes of the stream lie in them. */
     total = off + alen + blen;
     end = total;
-    if (total >= 2 * FOOTER) {
+    if (total >= FOOTER) {
         for (size_t i = 0; i < FOOTER; i++) {
             uint64_t p = total - FOOTER + i - off;
             footer[i] = p < (uint64_t)alen ? a[p] : b[p - alen];
         }
-        if (ferry_vhd_stream_footer(src->url, head, footer, total, &vsize))
+        int r = ferry_vhd_stream_footer(src->url, head, footer, total, &vsize);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
             end = vsize;
+            vhd = true;
+        }
     }
     if (end > off && emit(opaque, off, a, end - off < (uint64_t)alen ? end - off : alen) < 0)
         return -1;
     if (end > off + alen && emit(opaque, off + alen, b, end - off - alen) < 0)
         return -1;
     *ret_virtual_size = end;
+    if (vhd)
+        *ret_format = &ferry_format_vhd;
     return 0;
+}
+
+static int
+raw_stream(struct ferry_source *src,
+           int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len), void *opaque,
+           uint64_t *ret_virtual_size)
+{
+    const struct ferry_format *fmt = NULL;
+    return ferry_raw_stream_detect(src, emit, opaque, ret_virtual_size, &fmt);
 }
 
 const struct ferry_format ferry_format_raw = {
@@ -172,4 +196,5 @@ const struct ferry_format ferry_format_raw = {
     .close = raw_close,
     .stream = raw_stream,
     .parallel_read = true,
+    .stream_detect = ferry_raw_stream_detect,
 };

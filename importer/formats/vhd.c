@@ -380,7 +380,9 @@ struct tailmem {
     uint64_t size;
 };
 
-/* Only the two places vhd_open reads for a fixed disk: the head, the footer. */
+/* A stream keeps only the head and the footer: all that opening a fixed
+ * disk reads.  A dynamic disk's footer (with no copy at the head) points
+ * further: out of reach, said plainly. */
 static ssize_t
 tailmem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 {
@@ -393,10 +395,13 @@ tailmem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
         memcpy(buf, m->footer, len);
         return (ssize_t)len;
     }
-    return ferry_error(FERRY_ERR_INTERNAL, "vhd '%s': random access on a stream", src->url);
+    return ferry_error(FERRY_ERR_UNSUPPORTED,
+                       "vhd '%s': footer at the end of a stream with no copy at its head: "
+                       "offset %" PRIu64 " is out of reach (import it from a file)",
+                       src->url, off);
 }
 
-bool
+int
 ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *footer,
                         uint64_t size, uint64_t *ret_vsize)
 {
@@ -406,21 +411,18 @@ ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *foo
         .ops = &ops, .url = (char *)url, .size = (int64_t)size, .seekable = true, .priv = &m,
     };
     struct ferry_image *img;
-    uint64_t vsize;
 
-    if (size < 2 * VHD_FOOTER || size > INT64_MAX || !vhd_probe_tail(footer, VHD_FOOTER, size) ||
-        ferry_be32(footer + 60) != VHD_FIXED)
-        return false;
-    if (vhd_open(&src, &img) < 0) {
-        ferry_error_reset();   /* not a sound footer: the stream is raw */
-        return false;
-    }
-    vsize = vhd_virtual_size(img);
+    /* What a file's probe_tail would claim, vhd_open decides as for a file:
+     * a refusal is the file's refusal. */
+    if (size < VHD_FOOTER || size > INT64_MAX || !vhd_probe_tail(footer, VHD_FOOTER, size))
+        return 0;
+    if (vhd_open(&src, &img) < 0)
+        return -1;
+    /* A fixed disk (the head is not a footer copy, or the pipeline would
+     * have probed the stream as vhd): its first vsize bytes are the disk. */
+    *ret_vsize = vhd_virtual_size(img);
     vhd_close(img);
-    if (vsize != size - VHD_FOOTER)
-        return false;
-    *ret_vsize = vsize;
-    return true;
+    return 1;
 }
 
 const struct ferry_format ferry_format_vhd = {

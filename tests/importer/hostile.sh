@@ -188,6 +188,51 @@ open(sys.argv[2], "wb").write(data)
 PY
 expect_refusal qcow2-bad-compressed "$H/badc.qcow2" "does not inflate"
 
+# ---- fixed VHD: a file and a stream of it refuse alike ----------------------
+# A fixed VHD's only magic is its footer, after the data: a stream (here
+# gzip) sees it last.  Whatever the file is refused for, so is the stream.
+vhdfoot() {  # vhdfoot IN OUT [size=BYTES] [type=N] [dynhdr=OFFSET] [badsum]: patch the footer
+    python3 - "$@" <<'PY'
+import struct, sys
+src, out, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+data = bytearray(open(src, "rb").read())
+f = len(data) - 512
+assert data[f:f + 8] == b"conectix"
+for a in args:
+    if a.startswith("size="):
+        data[f + 40:f + 56] = struct.pack(">QQ", int(a[5:]), int(a[5:]))
+    if a.startswith("type="):
+        data[f + 60:f + 64] = struct.pack(">I", int(a[5:]))
+    if a.startswith("dynhdr="):
+        data[f + 16:f + 24] = struct.pack(">Q", int(a[7:]))
+data[f + 64:f + 68] = b"\0" * 4
+csum = ~sum(data[f:f + 512]) & 0xffffffff
+if "badsum" in args:
+    csum ^= 1
+data[f + 64:f + 68] = struct.pack(">I", csum)
+open(out, "wb").write(data)
+PY
+    gzip -1 -c "$2" >"$2.gz"
+}
+vsz=$(( $(stat -c %s "$CORPUS/end.fixed.vhd") - 512 ))
+vhdfoot "$CORPUS/end.fixed.vhd" "$H/badsum.vhd" badsum
+vhdfoot "$CORPUS/end.fixed.vhd" "$H/big.vhd" size=$((vsz + 1048576))
+vhdfoot "$CORPUS/end.fixed.vhd" "$H/diff.vhd" type=4
+vhdfoot "$CORPUS/end.fixed.vhd" "$H/dyn.vhd" type=3
+for src in "" .gz; do
+    expect_refusal "vhd-fixed-bad-checksum$src" "$H/badsum.vhd$src" "footer checksum 0x[0-9a-f]* does not match"
+    expect_refusal "vhd-fixed-too-big$src" "$H/big.vhd$src" \
+        "fixed disk of $((vsz + 1048576)) bytes needs more than the $((vsz + 512)) bytes"
+    expect_refusal "vhd-tail-differencing$src" "$H/diff.vhd$src" "differencing disk (disk type 4)"
+    # A dynamic disk's footer with a fixed disk's data offset (none).
+    expect_refusal "vhd-tail-dynamic$src" "$H/dyn.vhd$src" "dynamic header offset [0-9]* out of range"
+done
+# A dynamic disk's footer that points into the data: a file reads there
+# (and finds no dynamic header); a stream has gone past it and says so.
+vhdfoot "$CORPUS/end.fixed.vhd" "$H/dyn512.vhd" type=3 dynhdr=512
+expect_refusal vhd-tail-dynamic-header "$H/dyn512.vhd" 'no dynamic header (cookie "cxsparse") at offset 512'
+expect_refusal vhd-tail-dynamic-header.gz "$H/dyn512.vhd.gz" "offset 512 is out of reach (import it from a file)"
+
 # ---- unknown content under a familiar name ----------------------------------
 printf 'QFI\373\0\0\0\7' >"$H/v7.qcow2"
 "$IMPORTER" --url "$H/v7.qcow2" --dest "$WORK/v7.raw" --progress none ||
