@@ -45,6 +45,11 @@ heartbeat(struct ferry_store *st, const char *name)
     return r;
 }
 
+/* What the node side writes, retried on conflicts:
+ *   PHASE     status.phase (and Ready True for a Running VMI);
+ *   "paused"  Paused True (PausedByUser) and Ready False, as ferry-handler
+ *             writes for a paused guest;
+ *   NULL      the finalizers dropped (the handler releasing the VMI). */
 static int
 vmi_edit(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
          const char *name, const char *phase)
@@ -55,7 +60,11 @@ vmi_edit(struct ferry_store *st, const struct ferry_resource *res, const char *n
 
         if (ferry_store_get(st, res, ns, name, &vmi) < 0)
             return -1;
-        if (phase) {
+        if (phase && strcmp(phase, "paused") == 0) {
+            ferry_condition_set(vmi, "Ready", "False", "Paused", "the VMI is paused");
+            ferry_condition_set(vmi, "Paused", "True", "PausedByUser", "VMI was paused by user");
+            r = ferry_store_update_status(st, vmi, &out);
+        } else if (phase) {
             ferry_json_set_string(vmi, "status.phase", phase);
             if (strcmp(phase, "Running") == 0 && res == ferry_resource_vmi)
                 ferry_condition_set(vmi, "Ready", "True", NULL, NULL);
@@ -66,29 +75,6 @@ vmi_edit(struct ferry_store *st, const struct ferry_resource *res, const char *n
             ferry_json_set(vmi, "metadata.finalizers", fin);
             r = ferry_store_update(st, vmi, &out);
         }
-        json_object_put(vmi);
-        json_object_put(out);
-        if (r == 0 || ferry_error_code() != FERRY_ERR_CONFLICT)
-            return r;
-        ferry_error_reset();
-    }
-    return -1;
-}
-
-/* What ferry-handler writes when the guest is paused: Paused True
- * (PausedByUser) and Ready False. */
-static int
-vmi_pause(struct ferry_store *st, const char *ns, const char *name)
-{
-    for (int attempt = 0; attempt < 20; attempt++) {
-        json_object *vmi = NULL, *out = NULL;
-        int r;
-
-        if (ferry_store_get(st, ferry_resource_vmi, ns, name, &vmi) < 0)
-            return -1;
-        ferry_condition_set(vmi, "Ready", "False", "Paused", "the VMI is paused");
-        ferry_condition_set(vmi, "Paused", "True", "PausedByUser", "VMI was paused by user");
-        r = ferry_store_update_status(st, vmi, &out);
         json_object_put(vmi);
         json_object_put(out);
         if (r == 0 || ferry_error_code() != FERRY_ERR_CONFLICT)
@@ -120,7 +106,7 @@ main(int argc, char **argv)
     else if (strcmp(argv[1], "vmi-phase") == 0 && argc == 5)
         r = vmi_edit(st, ferry_resource_vmi, argv[2], argv[3], argv[4]);
     else if (strcmp(argv[1], "vmi-paused") == 0 && argc == 4)
-        r = vmi_pause(st, argv[2], argv[3]);
+        r = vmi_edit(st, ferry_resource_vmi, argv[2], argv[3], "paused");
     else if (strcmp(argv[1], "dv-phase") == 0 && argc == 5)
         r = vmi_edit(st, ferry_resource_dv, argv[2], argv[3], argv[4]);
     else

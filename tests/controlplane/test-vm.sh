@@ -127,21 +127,7 @@ wait_for 10 field_is vm vm1 status.printableStatus Stopped || fail "crash-loopin
 wait_for 20 "$FERRY" get vmi vm1 || fail "no VMI after start"
 
 # Manual: only stateChangeRequests start and stop it.
-cat > "$T/manual.yaml" <<YAML
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata:
-  name: man
-spec:
-  runStrategy: Manual
-  template:
-    spec:
-      domain:
-        devices: {}
-        resources:
-          requests:
-            memory: 64Mi
-YAML
+vm_yaml man "runStrategy: Manual" > "$T/manual.yaml"
 "$FERRY" apply -f "$T/manual.yaml" >/dev/null || fail "apply manual"
 wait_for 10 field_is vm man status.printableStatus Stopped || fail "Manual VM not Stopped"
 "$FERRY" get vmi man >/dev/null 2>&1 && fail "Manual VM started by itself"
