@@ -69,35 +69,14 @@ node_log "bridge $BR on $NET.1/24, dnsmasq pid $DNSMASQ_PID, guest $MAC -> $GUES
 
 node_start_handler --bridge "$BR" --dhcp-leases "$LEASES"
 node_volume br-a
-cat > "$WORK/br-a.yaml" <<YAML
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstance
-metadata:
-  name: br-a
-  namespace: $NS
-spec:
-  terminationGracePeriodSeconds: 20
-  domain:
-    devices:
-      disks:
-      - name: root
-        disk:
-          bus: sata
-      interfaces:
+EXTRA_DEVICES="      interfaces:
       - name: default
         bridge: {}
-        macAddress: "$MAC"
-    resources:
-      requests:
-        memory: 128Mi
-  networks:
+        macAddress: \"$MAC\"" \
+EXTRA_SPEC='  networks:
   - name: default
-    pod: {}
-  volumes:
-  - name: root
-    dataVolume:
-      name: br-a
-YAML
+    pod: {}' \
+node_vmi_yaml br-a > "$WORK/br-a.yaml"
 tool create "$WORK/br-a.yaml" "$NODE"
 tool wait-phase "$NS" br-a Running 60
 D=$STATE/vmis/$NS/br-a

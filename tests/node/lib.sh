@@ -119,6 +119,9 @@ node_volume() {
     cp --sparse=always "$WORK/guest/disk.raw" "$STATE/volumes/$NS/$1/disk.img"
 }
 
+# node_vmi_yaml NAME [DV]: a VMI booting the tiny guest from volume DV (NAME);
+# EXTRA_DISKS (more disks entries), EXTRA_DEVICES (more devices keys),
+# EXTRA_SPEC (more spec keys), EXTRA_VOLUMES and GRACE add to it, as written.
 node_vmi_yaml() {
     cat <<YAML
 apiVersion: kubevirt.io/v1
@@ -135,9 +138,11 @@ spec:
         disk:
           bus: sata
 ${EXTRA_DISKS:-}
+${EXTRA_DEVICES:-}
     resources:
       requests:
         memory: 128Mi
+${EXTRA_SPEC:-}
   volumes:
   - name: root
     dataVolume:
