@@ -73,17 +73,21 @@ struct ferry_format {
      * and may call emit from several threads at once.  Bytes emitted at or
      * beyond *ret_virtual_size are not part of the disk: the pipeline drops
      * them (a fixed VHD's footer, read last, may say the disk is shorter
-     * than the data before it). */
-    int (*stream)(struct ferry_source *src, int (*emit)(void *opaque, uint64_t off,
-                                                        const void *buf, size_t len),
-                  void *opaque, uint64_t *ret_virtual_size);
+     * than the data before it).  A stream that turns out at its end to be
+     * another format (raw and ISO: a fixed VHD, whose only magic is a footer
+     * after the data) sets *ret_format to it, so the report names it; it is
+     * left alone when the stream is this format. */
+    int (*stream)(struct ferry_source *src,
+                  int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
+                  void *opaque, uint64_t *ret_virtual_size,
+                  const struct ferry_format **ret_format);
     /* Formats whose only magic is at the end (fixed VHD: a 512-byte
      * "conectix" footer and nothing else).  The pipeline calls it, when set
      * and the source is seekable with a known size, with the last
      * min(size, 4096) bytes of the source (TAIL ends at the end of the
      * source); the score competes with probe()'s of all formats (highest
      * wins).  Stream-only sources: not called; the raw and ISO streams
-     * look for a fixed VHD's footer at the end themselves (stream_detect). */
+     * look for a fixed VHD's footer at the end themselves (stream). */
     int (*probe_tail)(const uint8_t *tail, size_t len, int64_t size);
     /* true when map() and read() may be called from several threads at
      * once on the same image (the pipeline then reads chunks in parallel,
@@ -96,15 +100,6 @@ struct ferry_format {
      * monolithicSparse VMDK, whose grain tables come before grains but are
      * not ordered for streaming). */
     bool (*can_stream)(const uint8_t *head, size_t len);
-    /* As stream, for streams that may turn out at their end to be another
-     * format (raw and ISO: a fixed VHD, whose only magic is a footer after
-     * the data).  *ret_format is then that format, so the report names it;
-     * left alone when the stream is this format.  Called instead of stream
-     * when set. */
-    int (*stream_detect)(struct ferry_source *src,
-                         int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
-                         void *opaque, uint64_t *ret_virtual_size,
-                         const struct ferry_format **ret_format);
 };
 
 /* The tables, NULL-terminated (importer/sources.c, importer/formats.c). */

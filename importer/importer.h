@@ -237,10 +237,10 @@ int ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t 
 extern const struct ferry_format ferry_format_vhd;
 
 /* The raw stream, which also finds a fixed VHD at the end (raw.c; ISO's
- * stream_detect too). */
-int ferry_raw_stream_detect(struct ferry_source *src,
-                            int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
-                            void *opaque, uint64_t *ret_virtual_size,
-                            const struct ferry_format **ret_format);
+ * stream too). */
+int ferry_raw_stream(struct ferry_source *src,
+                     int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
+                     void *opaque, uint64_t *ret_virtual_size,
+                     const struct ferry_format **ret_format);
 
 #endif

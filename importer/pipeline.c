@@ -467,8 +467,7 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         e.sink = sink;
         ferry_progress_phase(progress, "fetching", fetch_total > 0 ? fetch_total : 0, &fetched);
         const struct ferry_format *found = fmt;
-        if (fmt->stream_detect ? fmt->stream_detect(src, emit_data, &e, &vsize, &found) < 0
-                               : fmt->stream(src, emit_data, &e, &vsize) < 0)
+        if (fmt->stream(src, emit_data, &e, &vsize, &found) < 0)
             goto out;
         if (found != fmt)
             ferry_log_debug(MOD, "'%s': the %s stream turned out to be %s", src->url, fmt->name,

@@ -7,9 +7,6 @@
 #include "importer/importer.h"
 
 extern const struct ferry_format ferry_format_raw;
-int ferry_raw_stream(struct ferry_source *src,
-                     int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
-                     void *opaque, uint64_t *ret_virtual_size);
 
 static int
 iso_probe(const uint8_t *head, size_t len, int64_t size)
@@ -61,5 +58,4 @@ const struct ferry_format ferry_format_iso = {
     .close = iso_close,
     .stream = ferry_raw_stream,
     .parallel_read = true,
-    .stream_detect = ferry_raw_stream_detect,
 };

@@ -3,7 +3,7 @@
  * sparse raw image is copied at the speed of its data; over a stream the
  * bytes go straight to the sink (which skips zero blocks), and one that
  * ends in a fixed VHD's footer is read as that VHD
- * (ferry_raw_stream_detect). */
+ * (ferry_raw_stream). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,32 +76,6 @@ raw_close(struct ferry_image *img)
     free(img);
 }
 
-/* The stream: everything, in order (ISO too). */
-int
-ferry_raw_stream(struct ferry_source *src,
-                 int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
-                 void *opaque, uint64_t *ret_virtual_size)
-{
-    FERRY_AUTOFREE uint8_t *buf = NULL;
-    uint64_t off = 0;
-
-    if (posix_memalign((void **)&buf, 4096, 1 << 20) != 0)   /* for O_DIRECT sinks */
-        ferry_oom();
-
-    for (;;) {
-        ssize_t n = ferry_source_read_full(src, buf, 1 << 20);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (emit(opaque, off, buf, n) < 0)
-            return -1;
-        off += n;
-    }
-    *ret_virtual_size = off;
-    return 0;
-}
-
 #define CHUNK (1u << 20)
 #define FOOTER 512u
 
@@ -115,10 +89,10 @@ ferry_raw_stream(struct ferry_source *src,
  * stream and a file of the same image give the same disk, or the same
  * error. */
 int
-ferry_raw_stream_detect(struct ferry_source *src,
-                        int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
-                        void *opaque, uint64_t *ret_virtual_size,
-                        const struct ferry_format **ret_format)
+ferry_raw_stream(struct ferry_source *src,
+                 int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
+                 void *opaque, uint64_t *ret_virtual_size,
+                 const struct ferry_format **ret_format)
 {
     FERRY_AUTOFREE uint8_t *a = NULL;
     FERRY_AUTOFREE uint8_t *b = NULL;
@@ -176,15 +150,6 @@ ferry_raw_stream_detect(struct ferry_source *src,
     return 0;
 }
 
-static int
-raw_stream(struct ferry_source *src,
-           int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len), void *opaque,
-           uint64_t *ret_virtual_size)
-{
-    const struct ferry_format *fmt = NULL;
-    return ferry_raw_stream_detect(src, emit, opaque, ret_virtual_size, &fmt);
-}
-
 const struct ferry_format ferry_format_raw = {
     .name = "raw",
     .probe = raw_probe,
@@ -194,7 +159,6 @@ const struct ferry_format ferry_format_raw = {
     .map = raw_map,
     .read = raw_read,
     .close = raw_close,
-    .stream = raw_stream,
+    .stream = ferry_raw_stream,
     .parallel_read = true,
-    .stream_detect = ferry_raw_stream_detect,
 };

@@ -957,7 +957,7 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
 static int
 vmdk_stream(struct ferry_source *src,
             int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len), void *opaque,
-            uint64_t *ret_virtual_size)
+            uint64_t *ret_virtual_size, const struct ferry_format **ret_format)
 {
     uint8_t h[512];
     struct sparse_header s;

@@ -214,7 +214,8 @@ run_input(const uint8_t *data, size_t size)
         ssrc.size = -1;
         struct emit_state st = { 0 };
         uint64_t vsize = 0;
-        (void)f->stream(&ssrc, emit, &st, &vsize);
+        const struct ferry_format *found = f;
+        (void)f->stream(&ssrc, emit, &st, &vsize, &found);
         ferry_error_reset();
     }
     return 0;
