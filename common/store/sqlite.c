@@ -693,6 +693,13 @@ sq_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns
     if (rx_begin(s) < 0)
         return -1;
     rv = meta_get(s, "rv");
+    if (rv >= 0 && !ret_items) {
+        /* Only the resourceVersion (to watch from): nothing to read. */
+        rx_end(s);
+        if (ret_rv)
+            *ret_rv = rv;
+        return 0;
+    }
     if (rv < 0 || prepare(s, ns ? "SELECT json FROM objects WHERE resource = ?1 AND namespace = ?2 "
                                   "ORDER BY namespace, name"
                                 : "SELECT json FROM objects WHERE resource = ?1 "

@@ -118,7 +118,7 @@ int ferry_store_get(struct ferry_store *st, const struct ferry_resource *res, co
                     const char *name, json_object **ret);
 /* ns NULL: all namespaces. sel may be NULL.  Returns a json array of objects
  * ordered by namespace/name and the store's resourceVersion at list time
- * (to watch from). */
+ * (to watch from).  ret_items NULL: only the resourceVersion, nothing read. */
 int ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                      const struct ferry_selector *sel, json_object **ret_items, int64_t *ret_rv);
 /* obj must carry apiVersion, kind, metadata.name (metadata.generateName is
