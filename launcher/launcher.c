@@ -309,15 +309,6 @@ spec_interface(struct launcher *l, const char *name)
     return NULL;
 }
 
-static bool
-has_address(json_object *ips, const char *addr)
-{
-    for (size_t i = 0; i < json_object_array_length(ips); i++)
-        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(ips, i)), addr))
-            return true;
-    return false;
-}
-
 /* Look up the guest addresses of the bridge-bound interfaces (the lease file,
  * then ARP; see the top of this file) into l->interfaces.  True when one
  * changed. */
@@ -357,13 +348,9 @@ update_addresses(struct launcher *l, virDomainPtr dom)
         for (int j = 0; j < narp; j++) {
             if (!arp[j]->hwaddr || strcasecmp(arp[j]->hwaddr, mac) != 0)
                 continue;
-            for (unsigned int k = 0; k < arp[j]->naddrs; k++) {
-                const char *a = arp[j]->addrs[k].addr;
-                if (a && !has_address(ips, a)) {
-                    json_object_array_add(ips, json_object_new_string(a));
-                    from_arp++;
-                }
-            }
+            for (unsigned int k = 0; k < arp[j]->naddrs; k++)
+                if (arp[j]->addrs[k].addr)
+                    from_arp += ferry_leases_add(ips, arp[j]->addrs[k].addr);
         }
         if (json_object_array_length(ips) == 0 ||
             ferry_json_equal(ips, ferry_json_get(e, "ipAddresses"))) {

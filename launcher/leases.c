@@ -12,14 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-static bool
-has_string(json_object *arr, const char *s)
-{
-    for (size_t i = 0; i < json_object_array_length(arr); i++)
-        if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s) == 0)
-            return true;
-    return false;
-}
 
 /* One line of TEXT at a time into LINE (lines too long for it are skipped);
  * false at the end. */
@@ -44,11 +36,12 @@ next_line(const char **text, char *line, size_t size)
     }
 }
 
-static int
-add(json_object *ips, const char *addr)
+int
+ferry_leases_add(json_object *ips, const char *addr)
 {
-    if (has_string(ips, addr))
-        return 0;
+    for (size_t i = 0; i < json_object_array_length(ips); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(ips, i)), addr) == 0)
+            return 0;
     json_object_array_add(ips, json_object_new_string(addr));
     return 1;
 }
@@ -65,7 +58,7 @@ ferry_leases_find(const char *text, const char *mac, time_t now, json_object *ip
     while (next_line(&text, line, sizeof line))
         if (sscanf(line, "%lld %63s %63s", &expiry, lmac, addr) == 3 &&
             strcasecmp(lmac, mac) == 0 && (expiry == 0 || expiry > (long long)now))
-            n += add(ips, addr);
+            n += ferry_leases_add(ips, addr);
     return n;
 }
 
@@ -80,32 +73,36 @@ ferry_leases_find_arp(const char *text, const char *mac, json_object *ips)
     while (next_line(&text, line, sizeof line))
         if (sscanf(line, "%63s %15s %15s %63s", addr, hwtype, flags, lmac) == 4 &&
             (strtoul(flags, NULL, 16) & 0x2) && strcasecmp(lmac, mac) == 0)
-            n += add(ips, addr);
+            n += ferry_leases_add(ips, addr);
     return n;
+}
+
+/* PATH's text, or NULL (no error set) when it is missing or unreadable. */
+static char *
+read_text(const char *path, size_t max)
+{
+    char *text = NULL;
+    size_t len;
+
+    if (!path || ferry_file_read(path, max, &text, &len) < 0) {
+        ferry_error_reset();
+        return NULL;
+    }
+    return text;
 }
 
 int
 ferry_leases_read(const char *path, const char *mac, time_t now, json_object *ips)
 {
-    FERRY_AUTOFREE char *text = NULL;
-    size_t len;
+    FERRY_AUTOFREE char *text = read_text(path, 4 * 1024 * 1024);
 
-    if (!path || ferry_file_read(path, 4 * 1024 * 1024, &text, &len) < 0) {
-        ferry_error_reset();
-        return 0;
-    }
-    return ferry_leases_find(text, mac, now, ips);
+    return text ? ferry_leases_find(text, mac, now, ips) : 0;
 }
 
 int
 ferry_leases_read_arp(const char *path, const char *mac, json_object *ips)
 {
-    FERRY_AUTOFREE char *text = NULL;
-    size_t len;
+    FERRY_AUTOFREE char *text = read_text(path, 1024 * 1024);
 
-    if (!path || ferry_file_read(path, 1024 * 1024, &text, &len) < 0) {
-        ferry_error_reset();
-        return 0;
-    }
-    return ferry_leases_find_arp(text, mac, ips);
+    return text ? ferry_leases_find_arp(text, mac, ips) : 0;
 }

@@ -9,6 +9,10 @@
 #include <json-c/json.h>
 #include <time.h>
 
+/* Append the address ADDR to the array IPS unless it is there; 1 when
+ * appended, 0 when it was there. */
+int ferry_leases_add(json_object *ips, const char *addr);
+
 /* TEXT is a dnsmasq lease file: one lease a line, "EXPIRY MAC ADDRESS
  * HOSTNAME CLIENT-ID", EXPIRY in seconds since the epoch (0: never).  Appends
  * to the array IPS (as strings, file order, no duplicates) the addresses of
