@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -105,6 +106,14 @@ ferry_str_eq(const char *a, const char *b)
     if (!a || !b)
         return a == b;
     return strcmp(a, b) == 0;
+}
+
+char *
+ferry_str_lower(char *s)
+{
+    for (char *c = s; c && *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return s;
 }
 
 size_t

@@ -21,6 +21,8 @@ char *ferry_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool ferry_str_has_prefix(const char *s, const char *prefix);
 bool ferry_str_has_suffix(const char *s, const char *suffix);
 bool ferry_str_eq(const char *a, const char *b); /* NULL-safe */
+/* S lowered in place (ASCII), returned; NULL-safe. */
+char *ferry_str_lower(char *s);
 
 /* NULL-terminated string vectors. */
 size_t ferry_strv_len(char *const *v);

@@ -152,9 +152,7 @@ static const struct {
 static char *
 os_key(const char *source_format, const char *id)
 {
-    char *s = ferry_strdup(id);
-    for (char *c = s; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+    char *s = ferry_str_lower(ferry_strdup(id));
 
     if (ferry_str_has_prefix(s, "http://") || ferry_str_has_prefix(s, "https://")) {
         /* libosinfo: http://<vendor>/<distro>/<version> -> <distro><version> */

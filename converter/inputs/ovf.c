@@ -427,10 +427,7 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: Address '%s' is not a MAC "
                                    "address", c->name, vsname, nic->where, mac);
             nic->mac_static = nic->mac != NULL;
-            nic->model = ferry_ovf_child(c->x, it, "ResourceSubType");
-            if (nic->model)
-                for (char *p = nic->model; *p; p++)
-                    *p = (char)tolower((unsigned char)*p);
+            nic->model = ferry_str_lower(ferry_ovf_child(c->x, it, "ResourceSubType"));
             nic->network = ferry_ovf_child(c->x, it, "Connection");
             if (!nic->network)
                 nic->network = ferry_printf("eth%d", nic_index - 1);

@@ -24,7 +24,6 @@
  *  - the OS is the engine's unique name (rhel_8x64, windows_2019x64) in the
  *    OperatingSystemSection Description, or its number in ovirt:id.
  */
-#include <ctype.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -291,13 +290,6 @@ disk_file(struct ovf_ctx *c, const char *vsname, const char *where, struct ferry
     return 0;
 }
 
-static void
-lower(char *s)
-{
-    for (; s && *s; s++)
-        *s = (char)tolower((unsigned char)*s);
-}
-
 static int
 item_boot_order(struct ovf_ctx *c, xmlNode *it)
 {
@@ -437,7 +429,7 @@ nic_item(struct ovf_ctx *c, xmlNode *it, const char *iid, struct ferry_vm_def *d
                                "4 spaprVlan)", c->name, def->name, nic->where, sub);
         nic->model = ferry_strdup(models[t]);
     } else if (sub) {
-        lower(sub); /* a name: "pv", "e1000" */
+        ferry_str_lower(sub); /* a name: "pv", "e1000" */
         nic->model = ferry_strdup(!strcmp(sub, "pv") ? "virtio"
                                   : !strcmp(sub, "rtl8139_pv") ? "rtl8139" : sub);
     }

@@ -7,7 +7,6 @@
  * not enabled are skipped (a .vbox lists all eight slots); DisabledModes is
  * ignored, as VirtualBox itself does when the attachment is set.
  */
-#include <ctype.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -107,9 +106,7 @@ parse_storage(const struct ferry_input_data *in, xmlXPathContext *x, xmlNode *ma
             d->file = ferry_xml_attr(mn, "location");
             FERRY_AUTOFREE char *fmt = ferry_xml_attr(mn, "format");
             if (fmt) {
-                for (char *c = fmt; *c; c++)
-                    *c = (char)tolower((unsigned char)*c);
-                d->format = FERRY_STEAL(fmt);
+                d->format = ferry_str_lower(FERRY_STEAL(fmt));
             }
             if (mn->parent && mn->parent->type == XML_ELEMENT_NODE &&
                 !strcmp((const char *)mn->parent->name, "HardDisk"))
@@ -148,9 +145,7 @@ parse_network(const struct ferry_input_data *in, xmlXPathContext *x, xmlNode *ma
             return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: MACAddress '%s' is not a MAC address",
                                in->name, nic->where, mac);
         nic->mac_static = nic->mac != NULL;
-        nic->model = ferry_strdup(type ? type : "Am79C973");
-        for (char *c = nic->model; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
+        nic->model = ferry_str_lower(ferry_strdup(type ? type : "Am79C973"));
         /* The attachment is a child element other than DisabledModes. */
         for (xmlNode *ch = an->children; ch; ch = ch->next) {
             if (ch->type != XML_ELEMENT_NODE || !strcmp((const char *)ch->name, "DisabledModes"))

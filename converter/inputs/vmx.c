@@ -368,9 +368,7 @@ add_nic(const struct vmx *v, struct ferry_vm_def *def, const char *ns)
     }
     const char *dev = vmx_getf(v, "%s.virtualdev", ns);
     if (dev) {
-        nic->model = ferry_strdup(dev);
-        for (char *c = nic->model; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
+        nic->model = ferry_str_lower(ferry_strdup(dev));
     }
     const char *net = vmx_getf(v, "%s.networkname", ns);
     if (!net)
