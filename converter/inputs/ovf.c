@@ -95,6 +95,29 @@ ferry_ovf_alloc_units(const char *s)
     return mult;
 }
 
+int
+ferry_ovf_item_memory(struct ovf_ctx *c, xmlNode *it, const char *vsname, const char *where,
+                      uint64_t *ret)
+{
+    FERRY_AUTOFREE char *qty = ferry_ovf_child(c->x, it, "VirtualQuantity");
+    FERRY_AUTOFREE char *units = ferry_ovf_child(c->x, it, "AllocationUnits");
+    uint64_t v, mult = 1 << 20;
+
+    if (!ferry_parse_u64(qty, &v) || v == 0)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not a "
+                           "memory size", c->name, vsname, where, qty ? qty : "");
+    if (units && !(mult = ferry_ovf_alloc_units(units)))
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: AllocationUnits '%s' is not a unit",
+                           c->name, vsname, where, units);
+    if (!units && !c->ovirt)
+        ferry_log_warn("'%s': %s: %s: no AllocationUnits; assuming MiB", c->name, vsname, where);
+    if (v > UINT64_MAX / mult)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: memory too large", c->name, vsname,
+                           where);
+    *ret = v * mult;
+    return 0;
+}
+
 char *
 ferry_ovf_child(xmlXPathContext *ctx, xmlNode *node, const char *local)
 {
@@ -311,7 +334,6 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceID");
         FERRY_AUTOFREE char *sub = ferry_ovf_child(c->x, it, "ResourceSubType");
         FERRY_AUTOFREE char *qty = ferry_ovf_child(c->x, it, "VirtualQuantity");
-        FERRY_AUTOFREE char *units = ferry_ovf_child(c->x, it, "AllocationUnits");
         FERRY_AUTOFREE char *addr = ferry_ovf_child(c->x, it, "Address");
         int type = rt ? atoi(rt) : -1;
         FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
@@ -331,17 +353,8 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             }
             have_cpu = true;
         } else if (type == 4) {
-            uint64_t v, mult = 1 << 20;
-            if (!ferry_parse_u64(qty, &v) || v == 0)
-                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not "
-                                   "a memory size", c->name, vsname, where, qty ? qty : "");
-            if (units && !(mult = ferry_ovf_alloc_units(units)))
-                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: AllocationUnits '%s' is not "
-                                   "a unit", c->name, vsname, where, units);
-            if (!units)
-                ferry_log_warn("'%s': %s: %s: no AllocationUnits; assuming MiB", c->name, vsname,
-                               where);
-            def->memory = v * mult;
+            if (ferry_ovf_item_memory(c, it, vsname, where, &def->memory) < 0)
+                return -1;
             have_mem = true;
         } else if (type == 5 || type == 6 || type == 20 || type == 7) {
             if (nctrl == FERRY_ARRAY_SIZE(ctrls))

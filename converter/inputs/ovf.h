@@ -23,6 +23,13 @@ struct ovf_ctx {
  * 0 when it is not one. */
 uint64_t ferry_ovf_alloc_units(const char *s);
 
+/* The memory of the ResourceType 4 Item IT: VirtualQuantity in its
+ * AllocationUnits (MiB when there are none, with a warning unless oVirt
+ * wrote it: the engine always means MegaBytes).  VSNAME and WHERE name it
+ * in messages. */
+int ferry_ovf_item_memory(struct ovf_ctx *c, xmlNode *it, const char *vsname, const char *where,
+                          uint64_t *ret);
+
 /* Text of NODE's child element LOCAL (any namespace); NULL when empty. */
 char *ferry_ovf_child(xmlXPathContext *ctx, xmlNode *node, const char *local);
 

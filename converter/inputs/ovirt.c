@@ -153,25 +153,6 @@ cpu_item(struct ovf_ctx *c, xmlNode *it, const char *where, struct ferry_vm_def 
     return 0;
 }
 
-static int
-memory_item(struct ovf_ctx *c, xmlNode *it, const char *where, struct ferry_vm_def *def)
-{
-    FERRY_AUTOFREE char *qty = ferry_ovf_child(c->x, it, "VirtualQuantity");
-    FERRY_AUTOFREE char *units = ferry_ovf_child(c->x, it, "AllocationUnits");
-    uint64_t v, mult = 1 << 20; /* the engine always writes MegaBytes */
-    if (!ferry_parse_u64(qty, &v) || v == 0)
-        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not a "
-                           "memory size", c->name, def->name, where, qty ? qty : "");
-    if (units && !(mult = ferry_ovf_alloc_units(units)))
-        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: AllocationUnits '%s' is not a unit",
-                           c->name, def->name, where, units);
-    if (v > UINT64_MAX / mult)
-        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: memory too large", c->name,
-                           def->name, where);
-    def->memory = v * mult;
-    return 0;
-}
-
 /* The DiskSection Disk a disk Item refers to. */
 static xmlNode *
 find_disk(struct ovf_ctx *c, const char *res, const char *iid)
@@ -507,7 +488,7 @@ ferry_ovf_ovirt_parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_lis
             r = cpu_item(c, it, where, def);
             break;
         case 4:
-            r = memory_item(c, it, where, def);
+            r = ferry_ovf_item_memory(c, it, vsname, where, &def->memory);
             have_mem = r == 0;
             break;
         case 17:
