@@ -36,6 +36,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 
 #ifdef FERRY_HAVE_GUESTFS
@@ -127,21 +128,19 @@ has_virtio(guestfs_h *g, const char *root, const char *type)
  * one nbdkit per member on a unix socket in the run's directory, started
  * with --exit-with-parent and stopped by pid. */
 struct nbd_server {
-    pid_t pid;
+    struct ferry_child child;    /* pid 0 until started */
     char *socket;
 };
 
 #define NBD_START_MS 30000
+#define NBD_STOP_GRACE_MS 5000
 
 static void
 nbd_stop(struct nbd_server *srv, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (srv[i].pid > 0) {
-            kill(srv[i].pid, SIGTERM);
-            while (waitpid(srv[i].pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
+        if (srv[i].child.pid > 0)
+            ferry_child_stop(&srv[i].child, NBD_STOP_GRACE_MS);
         free(srv[i].socket);
     }
     free(srv);
@@ -152,37 +151,32 @@ static int
 nbd_start(const char *dir, size_t index, const char *archive, const char *member,
           struct nbd_server *srv, char **ret_err)
 {
-    srv->socket = ferry_printf("%s/nbd%zu.sock", dir, index);
+    static const struct ferry_spawn_opts quiet = { .stdout_file = "/dev/null" };
     FERRY_AUTOFREE char *entry = ferry_printf("tar-entry=%s", member);
-    pid_t pid = fork();
-    if (pid < 0) {
-        *ret_err = ferry_printf("fork nbdkit: %s", strerror(errno));
+    srv->socket = ferry_printf("%s/nbd%zu.sock", dir, index);
+    char *const argv[] = { "nbdkit", "--exit-with-parent", "-f", "-r", "-U", srv->socket,
+                           "--filter=tar", "file", (char *)archive, entry, NULL };
+
+    if (ferry_spawn(argv, &quiet, &srv->child) < 0) {
+        *ret_err = ferry_printf("nbdkit: %s", ferry_error_message());
+        ferry_error_reset();
+        srv->child.pid = 0;
         return -1;
     }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execlp("nbdkit", "nbdkit", "--exit-with-parent", "-f", "-r", "-U", srv->socket,
-               "--filter=tar", "file", archive, entry, (char *)NULL);
-        _exit(127);
-    }
-    srv->pid = pid;
     for (int waited = 0; waited < NBD_START_MS; waited += 20) {
         struct stat st;
+        int status;
+
         if (stat(srv->socket, &st) == 0 && S_ISSOCK(st.st_mode))
             return 0;
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            srv->pid = 0;
+        if (ferry_child_wait(&srv->child, 0, &status) == 0) {
+            srv->child.pid = 0;
             *ret_err = ferry_printf("nbdkit could not serve '%s' from %s (exit %d; is nbdkit "
                                     "with its tar filter installed?)",
                                     member, archive, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
             return -1;
         }
+        ferry_error_reset();   /* not yet exited */
         usleep(20000);
     }
     *ret_err = ferry_printf("nbdkit did not open '%s' from %s in %d s", member, archive,
