@@ -6,40 +6,14 @@
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/m"
-cat > "$T/m/vms.yaml" <<'YAML'
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata:
-  name: alpha
+{
+    vm_yaml alpha "runStrategy: Halted" "  labels:
+    tier: web"
+    echo ---
+    vm_yaml beta "running: false" "  namespace: other
   labels:
-    tier: web
-spec:
-  runStrategy: Halted
-  template:
-    spec:
-      domain:
-        devices: {}
-        resources:
-          requests:
-            memory: 64Mi
----
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata:
-  name: beta
-  namespace: other
-  labels:
-    tier: db
-spec:
-  running: false
-  template:
-    spec:
-      domain:
-        devices: {}
-        resources:
-          requests:
-            memory: 64Mi
-YAML
+    tier: db"
+} > "$T/m/vms.yaml"
 cat > "$T/m/dv.json" <<'JSON'
 {"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
  "metadata": {"name": "empty"},
