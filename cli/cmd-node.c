@@ -11,8 +11,8 @@
 #include "common/object.h"
 #include "common/store/store.h"
 #include "common/util.h"
-#include "launcher/console.h"
-#include "launcher/proto.h"
+#include "proto/console.h"
+#include "proto/proto.h"
 
 #include <getopt.h>
 #include <stdio.h>

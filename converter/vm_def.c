@@ -1,21 +1,18 @@
 /* The neutral VM model: lifetime, the small normalizers every parser needs
  * (MAC, UUID, paths), the libvirt disk order, and the virtual size of the
- * disk files a definition refers to.  Sizes come from image headers, read
- * here because no library on the machine exposes them without starting
- * qemu-img: VMDK descriptors (text, or embedded behind a sparse header),
- * qcow2, VDI and VHD headers; anything else is raw and its length counts.
+ * disk files a definition refers to, which the image library (image.h)
+ * probes and reads with the importer's own format readers.
  */
 #include "converter/vm_def.h"
 
 #include <ctype.h>
-#include <endian.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "image/image.h"
 
 struct ferry_vm_def *
 ferry_vm_def_new(const char *source_format, const char *source_file)
@@ -227,118 +224,6 @@ ferry_vm_resolve(const char *dir, const char *file)
     return ferry_printf("%s/%s", dir, file);
 }
 
-static uint64_t
-le64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return le64toh(v);
-}
-
-static uint64_t
-be64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return be64toh(v);
-}
-
-static uint32_t
-le32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return le32toh(v);
-}
-
-/* Sum the extent lines of a VMDK text descriptor:
- *   RW 41943040 SPARSE "disk-s001.vmdk"   (access, sectors, type, file) */
-static int
-vmdk_descriptor_capacity(const char *name, const char *text, size_t len, uint64_t *ret)
-{
-    uint64_t sectors = 0;
-    bool any = false;
-    const char *end = text + len;
-    for (const char *line = text; line < end;) {
-        const char *nl = memchr(line, '\n', end - line);
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        char buf[512];
-        if (n >= sizeof(buf))
-            n = sizeof(buf) - 1;
-        memcpy(buf, line, n);
-        buf[n] = '\0';
-        char access[16];
-        unsigned long long s;
-        if (sscanf(buf, " %15s %llu", access, &s) == 2 &&
-            (!strcmp(access, "RW") || !strcmp(access, "RDONLY") || !strcmp(access, "NOACCESS"))) {
-            sectors += s;
-            any = true;
-        }
-        line = nl ? nl + 1 : end;
-    }
-    if (!any)
-        return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': descriptor has no extent lines", name);
-    *ret = sectors * 512;
-    return 0;
-}
-
-int
-ferry_vm_image_capacity(const char *path, uint64_t *ret_bytes, char **ret_format)
-{
-    FERRY_AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot open", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot stat", path);
-    unsigned char hdr[512] = {0};
-    ssize_t got = pread(fd, hdr, sizeof(hdr), 0);
-    if (got < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "'%s': cannot read", path);
-
-    const char *fmt = "raw";
-    uint64_t size = (uint64_t)st.st_size;
-    if (got >= 32 && !memcmp(hdr, "KDMV", 4)) {
-        fmt = "vmdk";
-        size = le64(hdr + 12) * 512;   /* capacity in sectors */
-    } else if (got >= 32 && !memcmp(hdr, "QFI\xfb", 4)) {
-        fmt = "qcow2";
-        size = be64(hdr + 24);
-    } else if (got >= 0x178 && le32(hdr + 0x40) == 0xbeda107f) {
-        fmt = "vdi";
-        size = le64(hdr + 0x170);
-    } else if (got >= 8 && !memcmp(hdr, "vhdxfile", 8)) {
-        fmt = "vhdx";
-        size = 0;   /* in the metadata region: left to the importer */
-    } else if (got >= 64 && !memcmp(hdr, "conectix", 8)) {
-        fmt = "vhd";
-        size = be64(hdr + 48);
-    } else if (got >= 20 && !memcmp(hdr, "# Disk DescriptorFile", 21)) {
-        FERRY_AUTOFREE char *text = NULL;
-        size_t len;
-        if (ferry_file_read(path, 1 << 20, &text, &len) < 0)
-            return -1;
-        fmt = "vmdk";
-        if (vmdk_descriptor_capacity(path, text, len, &size) < 0)
-            return -1;
-    } else if (st.st_size >= 512) {
-        unsigned char foot[512];
-        if (pread(fd, foot, sizeof(foot), st.st_size - 512) == 512 &&
-            !memcmp(foot, "conectix", 8)) {
-            fmt = "vhd";
-            size = be64(foot + 48);
-        } else if (st.st_size >= 0x8001 + 5) {
-            char cd[5];
-            if (pread(fd, cd, 5, 0x8001) == 5 && !memcmp(cd, "CD001", 5))
-                fmt = "iso";
-        }
-    }
-    *ret_bytes = size;
-    if (ret_format)
-        *ret_format = ferry_strdup(fmt);
-    return 0;
-}
-
 int
 ferry_vm_disk_probe(struct ferry_vm_disk *disk, const char *dir, const char *source)
 {
@@ -354,14 +239,13 @@ ferry_vm_disk_probe(struct ferry_vm_disk *disk, const char *dir, const char *sou
     }
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
         return 0; /* the emitter reports an unknown size */
-    uint64_t cap = 0;
-    FERRY_AUTOFREE char *fmt = NULL;
-    if (ferry_vm_image_capacity(path, &cap, &fmt) < 0)
+    struct ferry_image_info info;
+    if (ferry_image_file_info(path, &info) < 0)
         return ferry_error_prefix("'%s': %s", source, disk->where);
     if (!disk->capacity)
-        disk->capacity = cap;
+        disk->capacity = info.virtual_size;
     if (!disk->format)
-        disk->format = FERRY_STEAL(fmt);
+        disk->format = ferry_strdup(info.format);
     disk->path = FERRY_STEAL(path);
     return 0;
 }

@@ -153,14 +153,9 @@ char *ferry_vm_resolve(const char *dir, const char *file);
 /* Last component of a path written in the source (also '\' separators). */
 const char *ferry_vm_basename(const char *path);
 
-/* Virtual size of a disk image file, read from its header: VMDK (text
- * descriptor, summing extents, or a sparse header), qcow2, VDI, VHD, VHDX;
- * any other file (raw, ISO) is its length.  -1 with an error when the file
- * cannot be read or the header is malformed. */
-int ferry_vm_image_capacity(const char *path, uint64_t *ret_bytes, char **ret_format);
-
 /* Fill disk->path/capacity/format from the file when it exists next to the
- * definition; a missing file is a warning naming WHERE, not an error. */
+ * definition (its format and virtual size from the image library,
+ * image/image.h); a missing file is a warning naming WHERE, not an error. */
 int ferry_vm_disk_probe(struct ferry_vm_disk *disk, const char *dir, const char *source);
 
 const char *ferry_vm_bus_name(enum ferry_vm_bus bus);

@@ -32,29 +32,6 @@
 #define WINDOW (UINT64_C(1) << 30)
 #define MAX_LAYERS 4
 
-const struct ferry_format *
-ferry_format_probe(const uint8_t *head, size_t len, int64_t size, const uint8_t *tail,
-                   size_t tail_len)
-{
-    const struct ferry_format *best = NULL;
-    int best_score = 0;
-
-    for (size_t i = 0; ferry_formats[i]; i++) {
-        const struct ferry_format *f = ferry_formats[i];
-        int score = f->probe ? f->probe(head, len, size) : 0;
-        if (tail && f->probe_tail) {
-            int t = f->probe_tail(tail, tail_len, size);
-            if (t > score)
-                score = t;
-        }
-        if (score > best_score) {
-            best = f;
-            best_score = score;
-        }
-    }
-    return best;
-}
-
 /* ---- the checksum of a local file, read alongside ------------------------ */
 
 struct hasher {

@@ -33,7 +33,7 @@
 #include "common/store/store.h"
 #include "common/util.h"
 #include "launcher/domain.h"
-#include "launcher/proto.h"
+#include "proto/proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

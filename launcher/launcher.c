@@ -66,7 +66,7 @@
 #include "launcher/cloudinit.h"
 #include "launcher/domain.h"
 #include "launcher/leases.h"
-#include "launcher/proto.h"
+#include "proto/proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include "common/util.h"
 #include "common/yaml.h"
 #include "launcher/domain.h"
-#include "launcher/proto.h"
+#include "proto/proto.h"
 
 #include <libxml/parser.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/util.h"
-#include "launcher/proto.h"
+#include "proto/proto.h"
 
 #include <pthread.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /* Unit tests for ferry-converter's library: the OS id map (every spelling a
  * source uses for the same OS gives the same preference), the MAC and UUID
- * normalizers, disk order, and image sizes read from headers. */
+ * normalizers, disk order, and image sizes (the image library). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include "converter/inputs/ovf.h"
 #include "converter/osmap.h"
 #include "converter/vm_def.h"
+#include "image/image.h"
 
 static void
 check_os(const char *fmt, const char *id, enum ferry_vm_os_family family, const char *osinfo,
@@ -203,36 +204,60 @@ test_image_capacity(void **state)
     char dir[] = "/tmp/ferry-conv-unit-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char *path = ferry_printf("%s/d.vmdk", dir);
+    /* A descriptor without its extents beside it: the extent lines say the size. */
     const char *desc = "# Disk DescriptorFile\nversion=1\ncreateType=\"twoGbMaxExtentSparse\"\n"
                        "RW 4192256 SPARSE \"d-s001.vmdk\"\nRW 2048 SPARSE \"d-s002.vmdk\"\n";
     write_file(path, desc, strlen(desc));
-    uint64_t size = 0;
-    char *fmt = NULL;
-    assert_int_equal(ferry_vm_image_capacity(path, &size, &fmt), 0);
-    assert_int_equal(size, (4192256ULL + 2048) * 512);
-    assert_string_equal(fmt, "vmdk");
-    free(fmt);
+    struct ferry_image_info info = {0};
+    assert_int_equal(ferry_image_file_info(path, &info), 0);
+    assert_int_equal(info.virtual_size, (4192256ULL + 2048) * 512);
+    assert_string_equal(info.format, "vmdk");
 
-    unsigned char q[64] = {'Q', 'F', 'I', 0xfb};
-    q[24 + 4] = 0x40; /* 0x0000_0000_4000_0000 big-endian = 1 GiB */
-    write_file(path, q, sizeof(q));
-    assert_int_equal(ferry_vm_image_capacity(path, &size, &fmt), 0);
-    assert_int_equal(size, 1ULL << 30);
-    assert_string_equal(fmt, "qcow2");
-    free(fmt);
-
-    unsigned char k[512] = {'K', 'D', 'M', 'V'};
-    k[12 + 2] = 0x40; /* 0x400000 sectors little-endian = 2 GiB */
-    write_file(path, k, sizeof(k));
-    assert_int_equal(ferry_vm_image_capacity(path, &size, &fmt), 0);
-    assert_int_equal(size, 2ULL << 30);
-    free(fmt);
+    /* Sectors that add up beyond 64 TiB are refused, not wrapped. */
+    desc = "# Disk DescriptorFile\nRW 18446744073709551615 SPARSE \"a.vmdk\"\n"
+           "RW 2 SPARSE \"b.vmdk\"\n";
+    write_file(path, desc, strlen(desc));
+    assert_int_equal(ferry_image_file_info(path, &info), -1);
 
     write_file(path, "# Disk DescriptorFile\nnothing\n", 30);
-    assert_int_equal(ferry_vm_image_capacity(path, &size, NULL), -1);
+    assert_int_equal(ferry_image_file_info(path, &info), -1);
+
+    /* A qcow2 header cut short is refused by the qcow2 reader. */
+    unsigned char q[64] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 3};
+    q[24 + 4] = 0x40;
+    write_file(path, q, sizeof(q));
+    assert_int_equal(ferry_image_file_info(path, &info), -1);
     unlink(path);
     rmdir(dir);
     free(path);
+}
+
+/* Real images from qemu-img (the oracle): every format's size, VHDX's too
+ * (the converter's old header sniffer gave it 0). */
+static void
+test_image_capacity_qemu_img(void **state)
+{
+    if (system("qemu-img --version >/dev/null 2>&1") != 0)
+        skip();
+    static const struct {
+        const char *qemu, *ours;
+    } fmts[] = { { "qcow2", "qcow2" }, { "vmdk", "vmdk" }, { "vdi", "vdi" },
+                 { "vhdx", "vhdx" },   { "raw", "raw" } };
+    char dir[] = "/tmp/ferry-conv-unit-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        char *path = ferry_printf("%s/d.%s", dir, fmts[i].qemu);
+        char *cmd = ferry_printf("qemu-img create -q -f %s '%s' 3G", fmts[i].qemu, path);
+        assert_int_equal(system(cmd), 0);
+        struct ferry_image_info info = {0};
+        assert_int_equal(ferry_image_file_info(path, &info), 0);
+        assert_string_equal(info.format, fmts[i].ours);
+        assert_int_equal(info.virtual_size, 3ULL << 30);
+        unlink(path);
+        free(cmd);
+        free(path);
+    }
+    rmdir(dir);
 }
 
 int
@@ -242,7 +267,7 @@ main(void)
         cmocka_unit_test(test_osmap_windows), cmocka_unit_test(test_osmap_linux),
         cmocka_unit_test(test_ovirt_os_ids),
         cmocka_unit_test(test_mac_uuid),      cmocka_unit_test(test_disk_order),
-        cmocka_unit_test(test_image_capacity),
+        cmocka_unit_test(test_image_capacity), cmocka_unit_test(test_image_capacity_qemu_img),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

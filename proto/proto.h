@@ -1,8 +1,12 @@
-/* The launcher's control socket protocol (described in launcher.c): one JSON
- * object per line over a unix stream socket.  Helpers to listen, connect,
- * send, and split a byte stream into messages. */
-#ifndef FERRY_LAUNCHER_PROTO_H
-#define FERRY_LAUNCHER_PROTO_H
+/* libferry-node-proto (target ferry-node-proto) owns the node protocol, where
+ * the CLI and the node both reach it: this header, the launcher's control
+ * socket protocol (described in launcher/launcher.c), and console.h, the
+ * console and VNC relays.  It uses no libvirt, so `ferry` links it anywhere.
+ *
+ * The protocol: one JSON object per line over a unix stream socket.  Helpers
+ * to listen, connect, send, and split a byte stream into messages. */
+#ifndef FERRY_PROTO_PROTO_H
+#define FERRY_PROTO_PROTO_H
 
 #include <json-c/json.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* Line-delimited JSON over unix sockets (see proto.h). */
-#include "launcher/proto.h"
+#include "proto/proto.h"
 
 #include "common/cleanup.h"
 #include "common/error.h"

@@ -2,12 +2,12 @@
  * by qemu through libvirt (<serial type='unix' mode='bind'>, VNC
  * <listen type='socket'>), so a console survives launcher and handler
  * restarts; qemu serves one console client at a time. */
-#include "launcher/console.h"
+#include "proto/console.h"
 
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
-#include "launcher/proto.h"
+#include "proto/proto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

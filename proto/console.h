@@ -1,8 +1,8 @@
 /* The client side of a VMI's serial console and VNC sockets (ferry console,
  * ferry vnc): relay bytes between a unix socket and a terminal, a pipe, or
- * TCP connections on 127.0.0.1. */
-#ifndef FERRY_LAUNCHER_CONSOLE_H
-#define FERRY_LAUNCHER_CONSOLE_H
+ * TCP connections on 127.0.0.1.  Part of ferry-node-proto (proto.h). */
+#ifndef FERRY_PROTO_CONSOLE_H
+#define FERRY_PROTO_CONSOLE_H
 
 /* Attach in_fd/out_fd to the unix socket SOCK.  On a terminal: raw mode,
  * Ctrl-] (0x1d) leaves.  total_ms > 0 ends the session after that long;

@@ -1,0 +1,27 @@
+/* libferry-image (target ferry-image): what a disk image is, for every
+ * program that reads one.  It owns the format table and its readers
+ * (importer/formats.c, importer/formats/ -- their contract is
+ * importer/format.h), the source table with the stream layers the readers
+ * use (importer/sources.c, sources/, stream.c, blockmap.c, checksum.c),
+ * probing by content (ferry_format_probe, declared beside the table users in
+ * importer/importer.h), and the virtual size of an image file (below).  The
+ * importer's pipeline and the converter link it; nothing else reads image
+ * headers. */
+#ifndef FERRY_IMAGE_IMAGE_H
+#define FERRY_IMAGE_IMAGE_H
+
+#include <stdint.h>
+
+struct ferry_image_info {
+    const char *format;        /* static: "qcow2", "vmdk", "vdi", "vhd", "vhdx", "iso", "raw" */
+    uint64_t virtual_size;     /* bytes */
+};
+
+/* Probe the regular file PATH by content, as the importer does (its head and
+ * its tail), and read its virtual size with that format's own reader, which
+ * checks what it reads (limits, overflow, 64 TiB).  A VMDK text descriptor
+ * the reader cannot open with its extents (a definition is usually copied
+ * without its disks) is sized by its extent lines.  Errors name the file. */
+int ferry_image_file_info(const char *path, struct ferry_image_info *ret);
+
+#endif
