@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,22 +15,7 @@
 const char *
 ferry_cli_bindir(void)
 {
-    static char dir[PATH_MAX];
-    char *d;
-    ssize_t n;
-
-    if (dir[0])
-        return dir;
-    n = readlink("/proc/self/exe", dir, sizeof dir - 1);
-    if (n < 0) {
-        snprintf(dir, sizeof dir, ".");
-        return dir;
-    }
-    dir[n] = '\0';
-    /* dirname() may modify dir in place: call it once. */
-    d = dirname(dir);
-    memmove(dir, d, strlen(d) + 1);
-    return dir;
+    return ferry_self_dir() ? ferry_self_dir() : ".";
 }
 
 static int

@@ -130,17 +130,7 @@ cli_namespace(const char *opt_ns)
 char *
 cli_self_dir(void)
 {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    char *slash;
-
-    if (n <= 0)
-        return ferry_strdup(".");
-    self[n] = '\0';
-    slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    return ferry_strdup(self);
+    return ferry_strdup(ferry_cli_bindir());
 }
 
 char *

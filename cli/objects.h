@@ -26,9 +26,8 @@ int cli_option_error(int c, char **argv);
 /* The namespace to use: -n value, else "default". */
 const char *cli_namespace(const char *opt_ns);
 
-/* The directory of this ferry binary, where its sibling programs are.
- * (ferry_cli_bindir() in cmd-exec.c calls dirname() twice on one buffer and
- * answers the parent directory; until that is fixed, use this.) */
+/* The directory of this ferry binary, where its sibling programs are (a
+ * copy of ferry_cli_bindir(), which is common/util.h's ferry_self_dir()). */
 char *cli_self_dir(void);
 
 /* The done record of a volume (the format ferry-controller reads; see

@@ -24,7 +24,6 @@
 #include "common/quantity.h"
 #include "common/util.h"
 
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -476,20 +475,6 @@ check_schema(const struct kind_info *ki, json_object *obj, const char *name, boo
 
 /* ---- 2: defaults (kubevirt pkg/defaults, api/core/v1/defaults.go) ----- */
 
-static char *
-random_uuid(void)
-{
-    unsigned char b[16];
-
-    if (RAND_bytes(b, sizeof b) != 1)
-        ferry_oom();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    return ferry_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-                        b[11], b[12], b[13], b[14], b[15]);
-}
-
 static void
 default_machine(json_object *spec)
 {
@@ -660,7 +645,7 @@ default_vmi_spec(json_object *spec)
     if (!oget(domain, "firmware"))
         json_object_object_add(domain, "firmware", json_object_new_object());
     if (!sget(oget(domain, "firmware"), "uuid")) {
-        FERRY_AUTOFREE char *uuid = random_uuid();
+        FERRY_AUTOFREE char *uuid = ferry_uuid_random();
         ferry_json_set_string(oget(domain, "firmware"), "uuid", uuid);
     }
     if (!oget(domain, "features"))

@@ -152,6 +152,43 @@ ferry_obj_set_annotation(json_object *o, const char *key, const char *value)
     meta_map_set(o, "annotations", key, value);
 }
 
+bool
+ferry_obj_has_finalizer(json_object *o, const char *f)
+{
+    json_object *fin = ferry_json_get(o, "metadata.finalizers");
+
+    for (size_t i = 0; fin && i < json_object_array_length(fin); i++)
+        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(fin, i)), f))
+            return true;
+    return false;
+}
+
+bool
+ferry_obj_set_finalizer(json_object *o, const char *f, bool on)
+{
+    json_object *fin, *nfin;
+
+    if (ferry_obj_has_finalizer(o, f) == on)
+        return false;
+    fin = ferry_json_get(o, "metadata.finalizers");
+    nfin = json_object_new_array();
+    for (size_t i = 0; fin && i < json_object_array_length(fin); i++) {
+        json_object *it = json_object_array_get_idx(fin, i);
+
+        if (!ferry_str_eq(json_object_get_string(it), f))
+            json_object_array_add(nfin, json_object_get(it));
+    }
+    if (on)
+        json_object_array_add(nfin, json_object_new_string(f));
+    if (json_object_array_length(nfin) == 0) {
+        json_object_put(nfin);
+        ferry_json_del(o, "metadata.finalizers");
+    } else {
+        ferry_json_set(o, "metadata.finalizers", nfin);
+    }
+    return true;
+}
+
 void
 ferry_obj_split_api_version(const char *apiversion, char **ret_group, char **ret_version)
 {

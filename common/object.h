@@ -33,6 +33,11 @@ int ferry_selector_from_json(json_object *label_selector, struct ferry_selector 
 bool ferry_selector_matches(const struct ferry_selector *sel, json_object *labels);
 void ferry_selector_free(struct ferry_selector *sel);
 
+/* metadata.finalizers.  Setting adds F (ON) or removes it, dropping a list
+ * left empty; it returns true when anything changed. */
+bool ferry_obj_has_finalizer(json_object *o, const char *f);
+bool ferry_obj_set_finalizer(json_object *o, const char *f, bool on);
+
 /* ownerReferences. */
 void ferry_obj_add_owner(json_object *o, json_object *owner, bool controller);
 bool ferry_obj_is_owned_by(json_object *o, const char *owner_uid);

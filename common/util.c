@@ -8,6 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,4 +365,48 @@ ferry_size_human(uint64_t bytes)
     if (v == (uint64_t)v)
         return ferry_printf("%.0f %s", v, units[u]);
     return ferry_printf("%.1f %s", v, units[u]);
+}
+
+static char self_dir[PATH_MAX];
+static pthread_once_t self_dir_once = PTHREAD_ONCE_INIT;
+
+static void
+self_dir_init(void)
+{
+    ssize_t n = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
+    char *slash;
+
+    if (n <= 0) {
+        self_dir[0] = '\0';
+        return;
+    }
+    self_dir[n] = '\0';
+    slash = strrchr(self_dir, '/');
+    if (!slash)
+        self_dir[0] = '\0';
+    else if (slash == self_dir)
+        slash[1] = '\0';   /* a program in "/" */
+    else
+        *slash = '\0';
+}
+
+const char *
+ferry_self_dir(void)
+{
+    pthread_once(&self_dir_once, self_dir_init);
+    return self_dir[0] ? self_dir : NULL;
+}
+
+char *
+ferry_uuid_random(void)
+{
+    unsigned char b[16];
+
+    if (RAND_bytes(b, sizeof b) != 1)
+        ferry_oom();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    return ferry_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+                        b[11], b[12], b[13], b[14], b[15]);
 }

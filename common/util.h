@@ -1,7 +1,8 @@
 /* Small libc helpers every program uses: allocation that cannot fail
  * (ferry_oom() on exhaustion), formatted strings, string vectors, whole-file
- * reads and atomic writes, RFC 3339 time.  Nothing here reports through
- * ferry_error() except the file helpers. */
+ * reads and atomic writes, RFC 3339 time, the program's own directory,
+ * random UUIDs.  Nothing here reports through ferry_error() except the file
+ * helpers. */
 #ifndef FERRY_UTIL_H
 #define FERRY_UTIL_H
 
@@ -49,5 +50,14 @@ char *ferry_duration_short(int64_t seconds);
 
 /* Human sizes: "20 GiB", "1.5 MiB". */
 char *ferry_size_human(uint64_t bytes);
+
+/* The directory of the running program (/proc/self/exe), where its sibling
+ * programs are (ferry-importer beside ferry-controller ...); NULL when it
+ * cannot be read.  Computed once; not to be freed. */
+const char *ferry_self_dir(void);
+
+/* A random (version 4) UUID, "8-4-4-4-12" lower case, from the CSPRNG (its
+ * failure is as fatal as memory running out); caller frees. */
+char *ferry_uuid_random(void);
 
 #endif

@@ -252,12 +252,7 @@ ctl_is_deleting(json_object *obj)
 bool
 ctl_has_finalizer(json_object *obj, const char *f)
 {
-    json_object *fin = ferry_json_get(obj, "metadata.finalizers");
-
-    for (size_t i = 0; fin && i < json_object_array_length(fin); i++)
-        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(fin, i)), f))
-            return true;
-    return false;
+    return ferry_obj_has_finalizer(obj, f);
 }
 
 int
@@ -265,27 +260,11 @@ ctl_set_finalizer(struct ferry_controller *c, json_object *obj, const char *f, b
 {
     FERRY_AUTOPTR(json_object) copy = NULL;
     FERRY_AUTOPTR(json_object) out = NULL;
-    json_object *fin, *nfin;
 
     if (ctl_has_finalizer(obj, f) == on)
         return 0;
     copy = ferry_json_copy(obj);
-    fin = ferry_json_get(copy, "metadata.finalizers");
-    nfin = json_object_new_array();
-    for (size_t i = 0; fin && i < json_object_array_length(fin); i++) {
-        json_object *it = json_object_array_get_idx(fin, i);
-
-        if (!ferry_str_eq(json_object_get_string(it), f))
-            json_object_array_add(nfin, json_object_get(it));
-    }
-    if (on)
-        json_object_array_add(nfin, json_object_new_string(f));
-    if (json_object_array_length(nfin) == 0) {
-        json_object_put(nfin);
-        ferry_json_del(copy, "metadata.finalizers");
-    } else {
-        ferry_json_set(copy, "metadata.finalizers", nfin);
-    }
+    ferry_obj_set_finalizer(copy, f, on);
     if (ferry_store_update(c->st, copy, &out) < 0) {
         /* The object went away while we removed our finalizer: done. */
         if (!on && ferry_error_code() == FERRY_ERR_NOTFOUND) {

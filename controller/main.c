@@ -8,7 +8,6 @@
 
 #include <getopt.h>
 #include <limits.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,16 +139,10 @@ main(int argc, char **argv)
         fprintf(stderr, "ferry-controller: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!o.importer) {
-        char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-
-        if (n > 0) {
-            self[n] = '\0';
-            importer = ferry_printf("%s/ferry-importer", dirname(self));
-            if (access(importer, X_OK) == 0)
-                o.importer = importer;
-        }
+    if (!o.importer && ferry_self_dir()) {
+        importer = ferry_printf("%s/ferry-importer", ferry_self_dir());
+        if (access(importer, X_OK) == 0)
+            o.importer = importer;
     }
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -406,11 +406,7 @@ try_subscribe(struct handler *h, struct entry *e)
 static bool
 has_finalizer(json_object *o)
 {
-    json_object *f = ferry_json_get(o, "metadata.finalizers");
-    for (size_t i = 0; f && i < json_object_array_length(f); i++)
-        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(f, i)), FERRY_NODE_FINALIZER))
-            return true;
-    return false;
+    return ferry_obj_has_finalizer(o, FERRY_NODE_FINALIZER);
 }
 
 static void
@@ -419,19 +415,10 @@ remove_finalizer(struct handler *h, struct entry *e)
     for (int attempt = 0; attempt < 5; attempt++) {
         FERRY_AUTOPTR(json_object) obj = NULL;
         FERRY_AUTOPTR(json_object) updated = NULL;
-        json_object *f, *keep = json_object_new_array();
 
-        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0) {
-            json_object_put(keep);
+        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
             return;
-        }
-        f = ferry_json_get(obj, "metadata.finalizers");
-        for (size_t i = 0; f && i < json_object_array_length(f); i++) {
-            json_object *x = json_object_array_get_idx(f, i);
-            if (!ferry_str_eq(json_object_get_string(x), FERRY_NODE_FINALIZER))
-                json_object_array_add(keep, json_object_get(x));
-        }
-        ferry_json_set(obj, "metadata.finalizers", keep);
+        ferry_obj_set_finalizer(obj, FERRY_NODE_FINALIZER, false);
         if (ferry_store_update(h->st, obj, &updated) == 0 || ferry_error_code() == FERRY_ERR_NOTFOUND) {
             ferry_log_info("vmi %s/%s: cleaned up; finalizer %s removed", e->ns, e->name,
                            FERRY_NODE_FINALIZER);
@@ -645,16 +632,8 @@ drain_watch(struct handler *h)
 static char *
 self_dir_launcher(void)
 {
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    char *slash;
-    if (n <= 0)
-        return ferry_strdup("ferry-launcher");
-    buf[n] = '\0';
-    slash = strrchr(buf, '/');
-    if (slash)
-        *slash = '\0';
-    return ferry_printf("%s/ferry-launcher", buf);
+    const char *dir = ferry_self_dir();
+    return dir ? ferry_printf("%s/ferry-launcher", dir) : ferry_strdup("ferry-launcher");
 }
 
 int

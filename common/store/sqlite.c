@@ -179,20 +179,6 @@ meta_set(struct sqlite_store *s, const char *key, int64_t v)
     return 0;
 }
 
-static char *
-new_uuid(void)
-{
-    unsigned char b[16];
-
-    if (RAND_bytes(b, sizeof b) != 1)
-        ferry_oom(); /* the CSPRNG failing is as fatal as memory running out */
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    return ferry_printf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-                        b[11], b[12], b[13], b[14], b[15]);
-}
-
 /* The API server's generateName suffix: 5 characters from a vowel-free alphabet. */
 static char *
 generate_name(const char *prefix)
@@ -795,7 +781,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     }
     if (res->status_subresource && res != ferry_resource_node)
         json_object_object_del(obj, "status");
-    uid = new_uuid();
+    uid = ferry_uuid_random();
     now = ferry_time_now_rfc3339();
     ferry_json_set_string(meta, "uid", uid);
     ferry_json_set_string(meta, "creationTimestamp", now);
@@ -1049,7 +1035,7 @@ sq_record_event(struct ferry_store *st, json_object *about, const char *type,
             goto ignore;
         }
     } else {
-        FERRY_AUTOFREE char *uid = new_uuid();
+        FERRY_AUTOFREE char *uid = ferry_uuid_random();
         json_object *inv = json_object_new_object();
 
         ev = json_object_new_object();

@@ -1,6 +1,7 @@
 /* Kubernetes object helpers (common/object.c): metadata accessors, labels,
  * selectors in kubectl's string form and as LabelSelector objects,
- * ownerReferences, and conditions as meta.SetStatusCondition keeps them. */
+ * ownerReferences, conditions as meta.SetStatusCondition keeps them, and
+ * finalizers; also the program's directory and UUIDs (common/util.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -290,6 +291,46 @@ test_conditions(void **state)
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(conds, 1), "type"), "Running");
 }
 
+/* metadata.finalizers: add once, remove, an emptied list disappears. */
+static void
+test_finalizers(void **state)
+{
+    FERRY_AUTOPTR(json_object) o = yaml("metadata: {name: a, finalizers: [x.io/one]}\n");
+
+    assert_true(ferry_obj_has_finalizer(o, "x.io/one"));
+    assert_false(ferry_obj_has_finalizer(o, "x.io/two"));
+    assert_true(ferry_obj_set_finalizer(o, "x.io/two", true));
+    assert_false(ferry_obj_set_finalizer(o, "x.io/two", true));
+    assert_int_equal(json_object_array_length(ferry_json_get(o, "metadata.finalizers")), 2);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(
+                            ferry_json_get(o, "metadata.finalizers"), 1)),
+                        "x.io/two");
+    assert_true(ferry_obj_set_finalizer(o, "x.io/one", false));
+    assert_false(ferry_obj_set_finalizer(o, "x.io/one", false));
+    assert_true(ferry_obj_set_finalizer(o, "x.io/two", false));
+    assert_null(ferry_json_get(o, "metadata.finalizers"));
+}
+
+/* The program's own directory and random UUIDs (common/util.c). */
+static void
+test_self_dir_uuid(void **state)
+{
+    const char *dir = ferry_self_dir();
+    assert_non_null(dir);
+    char *me = ferry_printf("%s/test-object", dir);
+    assert_int_equal(access(me, X_OK), 0);
+    free(me);
+
+    char *a = ferry_uuid_random(), *b = ferry_uuid_random();
+    assert_int_equal(strlen(a), 36);
+    assert_true(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+    assert_int_equal(a[14], '4');                      /* version 4 */
+    assert_non_null(strchr("89ab", a[19]));            /* RFC 4122 variant */
+    assert_string_not_equal(a, b);
+    free(a);
+    free(b);
+}
+
 int
 main(void)
 {
@@ -297,7 +338,8 @@ main(void)
         cmocka_unit_test(test_accessors),        cmocka_unit_test(test_set_labels),
         cmocka_unit_test(test_selector_strings), cmocka_unit_test(test_selector_string_errors),
         cmocka_unit_test(test_selector_json),    cmocka_unit_test(test_owners),
-        cmocka_unit_test(test_conditions),
+        cmocka_unit_test(test_conditions),       cmocka_unit_test(test_finalizers),
+        cmocka_unit_test(test_self_dir_uuid),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
