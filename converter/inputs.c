@@ -49,6 +49,28 @@ ferry_parse_u64(const char *s, uint64_t *ret)
 }
 
 bool
+ferry_parse_range(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+    uint64_t v;
+
+    if (!ferry_parse_u64(s, &v) || v < min || v > max)
+        return false;
+    *ret = v;
+    return true;
+}
+
+bool
+ferry_parse_int(const char *s, int min, int max, int *ret)
+{
+    uint64_t v;
+
+    if (min < 0 || max < min || !ferry_parse_range(s, (uint64_t)min, (uint64_t)max, &v))
+        return false;
+    *ret = (int)v;
+    return true;
+}
+
+bool
 ferry_parse_truthy(const char *s)
 {
     return s && (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcmp(s, "1") ||
@@ -169,8 +191,16 @@ ferry_inputs_parse_file(const char *path, struct ferry_vm_list *list)
         in.xml = doc;
     }
     for (const struct ferry_input *const *p = ferry_inputs; *p; p++) {
-        if ((*p)->probe(&in))
-            return (*p)->parse(&in, list);
+        if (!(*p)->probe(&in))
+            continue;
+        size_t first = list->n;
+        if ((*p)->parse(&in, list) < 0)
+            return -1;
+        /* One validation pass over what every parser returns. */
+        for (size_t i = first; i < list->n; i++)
+            if (ferry_vm_def_validate(list->vms[i], in.name) < 0)
+                return -1;
+        return 0;
     }
     if (in.xml)
         return ferry_error(FERRY_ERR_UNSUPPORTED,

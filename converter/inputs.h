@@ -67,6 +67,12 @@ FERRY_DEFINE_AUTOPTR(xmlXPathObject, xmlXPathFreeObject)
 
 /* Parse a decimal unsigned number that must fill the whole string. */
 bool ferry_parse_u64(const char *s, uint64_t *ret);
+/* The ways a parser reads a number from its input (never atoi/strtol): a
+ * decimal that fills S and lies in MIN..MAX; false otherwise, *ret untouched.
+ * ferry_parse_int is the same for ints (unit and port numbers, positions,
+ * type codes: MAX at most INT_MAX). */
+bool ferry_parse_range(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+bool ferry_parse_int(const char *s, int min, int max, int *ret);
 /* "true"/"yes"/"1"/"on" (any case). */
 bool ferry_parse_truthy(const char *s);
 

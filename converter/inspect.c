@@ -539,8 +539,10 @@ ferry_inspect_run(struct ferry_vm_def *def, unsigned timeout_seconds)
     def->inspect.product = dup_json_str(o, "product");
     def->inspect.arch = dup_json_str(o, "arch");
     def->inspect.osinfo = dup_json_str(o, "osinfo");
-    def->inspect.major = (int)ferry_json_get_int(o, "major", 0);
-    def->inspect.minor = (int)ferry_json_get_int(o, "minor", 0);
+    /* Versions a guest's files claim: 0 (unknown) unless 0..99999. */
+    int64_t major = ferry_json_get_int(o, "major", 0), minor = ferry_json_get_int(o, "minor", 0);
+    def->inspect.major = major >= 0 && major < 100000 ? (int)major : 0;
+    def->inspect.minor = minor >= 0 && minor < 100000 ? (int)minor : 0;
     def->inspect.virtio = ferry_json_get_bool(o, "virtio", false);
     def->inspect.efi = ferry_json_get_bool(o, "efi", false);
     return 0;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "converter/inputs.h"
 
 #define GiB (1ULL << 30)
 
@@ -164,9 +165,8 @@ os_key(const char *source_format, const char *id)
         free(s);
         s = r;
     } else if (source_format && (!strcmp(source_format, "ovf") || !strcmp(source_format, "ova"))) {
-        char *end;
-        long cim = strtol(s, &end, 10);
-        if (*s && !*end) {
+        int cim;
+        if (ferry_parse_int(s, 0, 65535, &cim)) {
             for (size_t i = 0; i < FERRY_ARRAY_SIZE(cim_table); i++)
                 if (cim_table[i].id == cim) {
                     free(s);
@@ -232,7 +232,9 @@ ferry_osmap_lookup(const char *source_format, const char *id, struct ferry_os_in
         ret->family = e->family;
         ret->known = true;
         const char *rest = key + strlen(e->prefix);
-        int major = isdigit((unsigned char)*rest) ? atoi(rest) : 0;
+        int major = 0;   /* the leading digits, bounded */
+        for (const char *q = rest; isdigit((unsigned char)*q) && major < 100000; q++)
+            major = major * 10 + (*q - '0');
         if (e->osinfo && major) {
             /* keep "9.2" as libosinfo does: rhel9.2, ubuntu22.04 */
             size_t vl = strspn(rest, "0123456789.");

@@ -225,6 +225,101 @@ ferry_vm_resolve(const char *dir, const char *file)
 }
 
 int
+ferry_vm_bytes(const char *src, const char *field, uint64_t v, uint64_t unit, uint64_t *ret)
+{
+    uint64_t b;
+
+    if (__builtin_mul_overflow(v, unit, &b))
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %llu x %llu bytes does not fit in 64 bits",
+                           src, field, (unsigned long long)v, (unsigned long long)unit);
+    *ret = b;
+    return 0;
+}
+
+int
+ferry_vm_count(const char *src, const char *field, uint64_t v, unsigned *ret)
+{
+    if (v < 1 || v > FERRY_VM_MAX_VCPUS)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %llu is out of range 1..%u", src, field,
+                           (unsigned long long)v, FERRY_VM_MAX_VCPUS);
+    *ret = (unsigned)v;
+    return 0;
+}
+
+static int
+out_of_range(const char *src, const struct ferry_vm_def *def, const char *what, const char *value,
+             const char *range)
+{
+    return ferry_error(FERRY_ERR_FORMAT, "'%s': VM '%s': %s %s is out of range %s", src,
+                       def->name ? def->name : "?", what, value, range);
+}
+
+static int
+size_out_of_range(const char *src, const struct ferry_vm_def *def, const char *what,
+                  uint64_t v, const char *range)
+{
+    FERRY_AUTOFREE char *human = ferry_size_human(v);
+    FERRY_AUTOFREE char *value = v < 1024 ? ferry_printf("%llu bytes", (unsigned long long)v)
+                                          : ferry_printf("%llu bytes (%s)",
+                                                         (unsigned long long)v, human);
+    return out_of_range(src, def, what, value, range);
+}
+
+static int
+int_out_of_range(const char *src, const struct ferry_vm_def *def, const char *what,
+                 long long v, const char *range)
+{
+    FERRY_AUTOFREE char *value = ferry_printf("%lld", v);
+    return out_of_range(src, def, what, value, range);
+}
+
+int
+ferry_vm_def_validate(const struct ferry_vm_def *def, const char *src)
+{
+    const unsigned max = FERRY_VM_MAX_VCPUS;
+    FERRY_AUTOFREE char *cpus = ferry_printf("1..%u", max);
+
+    if (def->vcpus < 1 || def->vcpus > max)
+        return int_out_of_range(src, def, "vCPUs", def->vcpus, cpus);
+    if (def->sockets > max || def->cores > max || def->threads > max ||
+        (uint64_t)(def->sockets ? def->sockets : 1) * (def->cores ? def->cores : 1) *
+                (def->threads ? def->threads : 1) > max) {
+        FERRY_AUTOFREE char *topo = ferry_printf("%u sockets x %u cores x %u threads",
+                                                 def->sockets, def->cores, def->threads);
+        return out_of_range(src, def, "CPU topology", topo, cpus);
+    }
+    if (def->memory < (UINT64_C(1) << 20) || def->memory > FERRY_VM_MAX_MEMORY)
+        return size_out_of_range(src, def, "memory", def->memory, "1 MiB..64 TiB");
+    for (size_t i = 0; i < def->ndisks; i++) {
+        const struct ferry_vm_disk *d = &def->disks[i];
+        FERRY_AUTOFREE char *what = NULL;
+        if (d->capacity > FERRY_VM_MAX_DISK) {
+            what = ferry_printf("disk %s: size", d->where ? d->where : "?");
+            return size_out_of_range(src, def, what, d->capacity, "0..64 TiB");
+        }
+        if (d->boot_order < 0 || d->boot_order > FERRY_VM_MAX_BOOT_ORDER) {
+            what = ferry_printf("disk %s: boot order", d->where ? d->where : "?");
+            return int_out_of_range(src, def, what, d->boot_order, "1..1000");
+        }
+        if (d->controller < -1 || d->controller > FERRY_VM_MAX_SLOT || d->unit < -1 ||
+            d->unit > FERRY_VM_MAX_SLOT) {
+            what = ferry_printf("disk %s: controller:unit", d->where ? d->where : "?");
+            FERRY_AUTOFREE char *slot = ferry_printf("%d:%d", d->controller, d->unit);
+            return out_of_range(src, def, what, slot, "0..65535");
+        }
+    }
+    for (size_t i = 0; i < def->nnics; i++) {
+        const struct ferry_vm_nic *n = &def->nics[i];
+        if (n->boot_order < 0 || n->boot_order > FERRY_VM_MAX_BOOT_ORDER) {
+            FERRY_AUTOFREE char *what =
+                ferry_printf("NIC %s: boot order", n->where ? n->where : "?");
+            return int_out_of_range(src, def, what, n->boot_order, "1..1000");
+        }
+    }
+    return 0;
+}
+
+int
 ferry_vm_disk_probe(struct ferry_vm_disk *disk, const char *dir, const char *source)
 {
     if (!disk->file || !disk->file[0])

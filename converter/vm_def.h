@@ -160,4 +160,27 @@ int ferry_vm_disk_probe(struct ferry_vm_disk *disk, const char *dir, const char 
 
 const char *ferry_vm_bus_name(enum ferry_vm_bus bus);
 
+/* ---- numbers ------------------------------------------------------------
+ * What the model holds at most.  Parsers store outside numbers only through
+ * ferry_vm_bytes and ferry_vm_count (no unchecked shift, product or cast),
+ * and ferry_inputs_parse_file runs ferry_vm_def_validate on every VM a
+ * parser returns, so the emitter only sees numbers within these bounds. */
+#define FERRY_VM_MAX_VCPUS 4096u                    /* KVM's limit on x86 */
+#define FERRY_VM_MAX_MEMORY (UINT64_C(64) << 40)    /* 64 TiB */
+#define FERRY_VM_MAX_DISK (UINT64_C(64) << 40)      /* the importer's limit */
+#define FERRY_VM_MAX_BOOT_ORDER 1000
+#define FERRY_VM_MAX_SLOT 65535                     /* controller and unit numbers */
+
+/* V times UNIT (1 << 20 for MiB ...) bytes, read from FIELD of SRC, into
+ * *ret; an error naming both when the product overflows. */
+int ferry_vm_bytes(const char *src, const char *field, uint64_t v, uint64_t unit,
+                   uint64_t *ret);
+/* A CPU count (vCPUs, sockets, cores, threads) read from FIELD of SRC into
+ * *ret: 1..FERRY_VM_MAX_VCPUS, else an error naming both. */
+int ferry_vm_count(const char *src, const char *field, uint64_t v, unsigned *ret);
+/* The validation pass: every number of DEF within its bounds (vCPUs and the
+ * topology's product, memory, disk sizes, boot orders, slots); an error
+ * naming SRC, the VM and the value otherwise. */
+int ferry_vm_def_validate(const struct ferry_vm_def *def, const char *src);
+
 #endif

@@ -196,7 +196,8 @@ libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     if (vcpu && (!ferry_parse_u64(vcpu, &v) || v == 0))
         return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/vcpu: '%s' is not a positive number",
                            in->name, vcpu);
-    def->vcpus = (unsigned)v;
+    if (ferry_vm_count(in->name, "/domain/vcpu", v, &def->vcpus) < 0)
+        return -1;
     static const char *const topo[] = {"sockets", "cores", "threads"};
     unsigned *dst[] = {&def->sockets, &def->cores, &def->threads};
     for (size_t i = 0; i < 3; i++) {
@@ -206,8 +207,9 @@ libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
         if (s && (!ferry_parse_u64(s, &t) || t == 0))
             return ferry_error(FERRY_ERR_FORMAT, "'%s': /domain/cpu/topology@%s: '%s' is not a "
                                "positive number", in->name, topo[i], s);
-        if (s)
-            *dst[i] = (unsigned)t;
+        FERRY_AUTOFREE char *field = ferry_printf("/domain/cpu/topology@%s", topo[i]);
+        if (s && ferry_vm_count(in->name, field, t, dst[i]) < 0)
+            return -1;
     }
 
     FERRY_AUTOFREE char *fw = ferry_xml_str(ctx, NULL, "string(/domain/os/@firmware)");

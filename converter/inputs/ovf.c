@@ -20,6 +20,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,14 +71,15 @@ ferry_ovf_alloc_units(const char *s)
             return 0;
         p++;
         char *end;
-        unsigned long long base = strtoull(p, &end, 10);
-        if (end == p || base == 0)
+        errno = 0;
+        unsigned long long base = strtoull(p, &end, 10);   /* range-checked by errno */
+        if (end == p || base == 0 || errno)
             return 0;
         p = end;
         uint64_t term = base;
         if (*p == '^') {
             p++;
-            unsigned long long exp = strtoull(p, &end, 10);
+            unsigned long long exp = strtoull(p, &end, 10);   /* 0..63 */
             if (end == p || exp > 63)
                 return 0;
             p = end;
@@ -335,7 +337,9 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         FERRY_AUTOFREE char *sub = ferry_ovf_child(c->x, it, "ResourceSubType");
         FERRY_AUTOFREE char *qty = ferry_ovf_child(c->x, it, "VirtualQuantity");
         FERRY_AUTOFREE char *addr = ferry_ovf_child(c->x, it, "Address");
-        int type = rt ? atoi(rt) : -1;
+        int type = -1;
+        if (rt && !ferry_parse_int(rt, 0, 65535, &type))
+            type = -1;
         FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
                                                   rt ? rt : "?");
         if (type == 3) {
@@ -343,11 +347,13 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             if (!ferry_parse_u64(qty, &v) || v == 0)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: VirtualQuantity '%s' is not "
                                    "a CPU count", c->name, vsname, where, qty ? qty : "");
-            def->vcpus = (unsigned)v;
+            FERRY_AUTOFREE char *field = ferry_printf("%s: %s: VirtualQuantity", vsname, where);
+            if (ferry_vm_count(c->name, field, v, &def->vcpus) < 0)
+                return -1;
             FERRY_AUTOFREE char *cps = ferry_ovf_child(c->x, it, "CoresPerSocket");
             uint64_t k;
-            if (cps && ferry_parse_u64(cps, &k) && k > 0 && v % k == 0) {
-                def->cores = (unsigned)k;
+            if (cps && ferry_parse_range(cps, 1, v, &k) && v % k == 0) {
+                def->cores = (unsigned)k;              /* at most vcpus */
                 def->sockets = (unsigned)(v / k);
                 def->threads = 1;
             }
@@ -365,8 +371,9 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
                 bus = FERRY_BUS_NVME;
             if (type == 7)
                 bus = FERRY_BUS_SCSI; /* Fibre Channel HBA: SCSI disks */
-            uint64_t a;
-            int index = addr && ferry_parse_u64(addr, &a) ? (int)a : per_bus[bus];
+            int index;
+            if (!addr || !ferry_parse_int(addr, 0, FERRY_VM_MAX_SLOT, &index))
+                index = per_bus[bus];
             per_bus[bus]++;
             ferry_strv_push(&ctrl_ids, iid ? iid : "");
             ctrls[nctrl].id = ctrl_ids[ferry_strv_len(ctrl_ids) - 1];
@@ -391,7 +398,9 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             continue;
         FERRY_AUTOFREE char *rt = ferry_ovf_child(c->x, it, "ResourceType");
         FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceID");
-        int type = rt ? atoi(rt) : -1;
+        int type = -1;
+        if (rt && !ferry_parse_int(rt, 0, 65535, &type))
+            type = -1;
         FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
                                                   rt ? rt : "?");
         if (type == 17 || type == 15 || type == 16 || type == 14) {
@@ -412,8 +421,8 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             if (!found)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: Parent '%s' is not a disk "
                                    "controller Item", c->name, vsname, where, parent);
-            uint64_t u;
-            d.unit = aop && ferry_parse_u64(aop, &u) ? (int)u : 0;
+            if (!aop || !ferry_parse_int(aop, 0, FERRY_VM_MAX_SLOT, &d.unit))
+                d.unit = 0;
             if (d.kind != FERRY_DISK_DISK && !res) {
                 if (d.kind == FERRY_DISK_CDROM)
                     ferry_log_warn("'%s': %s: %s: CD-ROM without an image; dropped", c->name,

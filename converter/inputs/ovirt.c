@@ -146,7 +146,11 @@ cpu_item(struct ovf_ctx *c, xmlNode *it, const char *where, struct ferry_vm_def 
                            "count", c->name, def->name, where, qty);
     if (!v)
         v = (topo[0] ? topo[0] : 1) * (topo[1] ? topo[1] : 1) * (topo[2] ? topo[2] : 1);
-    def->vcpus = (unsigned)v;
+    if (v > FERRY_VM_MAX_VCPUS)
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: the topology makes %llu vCPUs, "
+                           "more than %u", c->name, def->name, where, (unsigned long long)v,
+                           FERRY_VM_MAX_VCPUS);
+    def->vcpus = (unsigned)v;                  /* each at most 4096, checked above */
     def->sockets = (unsigned)topo[0];
     def->cores = (unsigned)topo[1];
     def->threads = (unsigned)topo[2];
@@ -275,8 +279,8 @@ static int
 item_boot_order(struct ovf_ctx *c, xmlNode *it)
 {
     FERRY_AUTOFREE char *bo = ferry_ovf_child(c->x, it, "BootOrder");
-    uint64_t v;
-    return bo && ferry_parse_u64(bo, &v) && v > 0 && v < 1000 ? (int)v : 0;
+    int v;
+    return bo && ferry_parse_int(bo, 1, FERRY_VM_MAX_BOOT_ORDER - 1, &v) ? v : 0;
 }
 
 static int

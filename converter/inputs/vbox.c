@@ -66,7 +66,11 @@ parse_storage(const struct ferry_input_data *in, xmlXPathContext *x, xmlNode *ma
             FERRY_AUTOFREE char *where = ferry_printf("%s port %s device %s",
                                                       cname ? cname : "?", port ? port : "0",
                                                       device ? device : "0");
-            int p = port ? atoi(port) : 0, dv = device ? atoi(device) : 0;
+            int p = 0, dv = 0;
+            if ((port && !ferry_parse_int(port, 0, FERRY_VM_MAX_SLOT, &p)) ||
+                (device && !ferry_parse_int(device, 0, FERRY_VM_MAX_SLOT, &dv)))
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: port and device must be "
+                                   "0..%d", in->name, where, FERRY_VM_MAX_SLOT);
             enum ferry_vm_disk_kind kind;
             if (type && !strcmp(type, "HardDisk"))
                 kind = FERRY_DISK_DISK;
@@ -189,13 +193,15 @@ vbox_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     if (count && (!ferry_parse_u64(count, &v) || v == 0))
         return ferry_error(FERRY_ERR_FORMAT, "'%s': Hardware/CPU@count: '%s' is not a positive "
                            "number", in->name, count);
-    def->vcpus = (unsigned)v;
+    if (ferry_vm_count(in->name, "Hardware/CPU@count", v, &def->vcpus) < 0)
+        return -1;
     FERRY_AUTOFREE char *ram =
         ferry_xml_str(x, m, "string(" X("Hardware") "/" X("Memory") "/@RAMSize)");
     if (!ram || !ferry_parse_u64(ram, &v) || v == 0)
         return ferry_error(FERRY_ERR_FORMAT, "'%s': Hardware/Memory@RAMSize: '%s' is not a size "
                            "in MiB", in->name, ram ? ram : "");
-    def->memory = v << 20;
+    if (ferry_vm_bytes(in->name, "Hardware/Memory@RAMSize", v, 1 << 20, &def->memory) < 0)
+        return -1;
     FERRY_AUTOFREE char *fw =
         ferry_xml_str(x, m, "string(" X("Hardware") "/" X("Firmware") "/@type)");
     if (fw) {
@@ -226,7 +232,8 @@ vbox_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
         for (int i = 0; i < no; i++) {
             FERRY_AUTOFREE char *p = ferry_xml_attr(order->nodesetval->nodeTab[i], "position");
             FERRY_AUTOFREE char *dev = ferry_xml_attr(order->nodesetval->nodeTab[i], "device");
-            if (!p || atoi(p) != pos || !dev)
+            int at;
+            if (!ferry_parse_int(p, 1, 8, &at) || at != pos || !dev)
                 continue;
             const char *cls = !strcmp(dev, "HardDisk") ? "hd"
                               : !strcmp(dev, "DVD")    ? "cdrom"

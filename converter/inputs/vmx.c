@@ -284,9 +284,11 @@ parse_slot(const char *ns, struct slot *ret)
         size_t pl = strlen(buses[i].prefix);
         if (strncmp(ns, buses[i].prefix, pl))
             continue;
-        int c, u, used = 0;
-        if (sscanf(ns + pl, "%d:%d%n", &c, &u, &used) == 2 && !ns[pl + used] && c >= 0 &&
-            u >= 0) {
+        const char *colon = strchr(ns + pl, ':');
+        FERRY_AUTOFREE char *cs = colon ? ferry_strndup(ns + pl, colon - (ns + pl)) : NULL;
+        int c, u;
+        if (cs && ferry_parse_int(cs, 0, FERRY_VM_MAX_SLOT, &c) &&
+            ferry_parse_int(colon + 1, 0, FERRY_VM_MAX_SLOT, &u)) {
             ret->bus = buses[i].bus;
             ret->controller = c;
             ret->unit = u;
@@ -453,8 +455,9 @@ vmx_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
                     mem == 0 ? "memsize" : "numvcpus");
         goto cleanup;
     }
-    def->memory = mem << 20;
-    def->vcpus = (unsigned)vcpus;
+    if (ferry_vm_bytes(in->name, "memsize", mem, 1 << 20, &def->memory) < 0 ||
+        ferry_vm_count(in->name, "numvcpus", vcpus, &def->vcpus) < 0)
+        goto cleanup;
     if (cps) {
         if (vcpus % cps) {
             ferry_error(FERRY_ERR_FORMAT,
@@ -462,8 +465,9 @@ vmx_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
                         in->name, (unsigned long long)cps, (unsigned long long)vcpus);
             goto cleanup;
         }
-        def->sockets = (unsigned)(vcpus / cps);
-        def->cores = (unsigned)cps;
+        if (ferry_vm_count(in->name, "cpuid.coresPerSocket", cps, &def->cores) < 0)
+            goto cleanup;
+        def->sockets = (unsigned)(vcpus / cps);   /* at most numvcpus */
         def->threads = 1;
     }
 
@@ -502,12 +506,13 @@ vmx_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
             }
             if (add_slot(&v, in, def, ns, &s) < 0)
                 goto cleanup;
-        } else if (!strncmp(ns, "floppy", 6) && isdigit((unsigned char)ns[6])) {
+        } else if (!strncmp(ns, "floppy", 6) &&
+                   ferry_parse_int(ns + 6, 0, FERRY_VM_MAX_SLOT, &s.unit)) {
             struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
             d->kind = FERRY_DISK_FLOPPY;
             d->bus = FERRY_BUS_FDC;
             d->controller = 0;
-            d->unit = atoi(ns + 6);
+            d->unit = s.unit;
             d->where = ferry_strdup(ns);
             d->file = ferry_strdup(vmx_getf(&v, "%s.filename", ns));
         }

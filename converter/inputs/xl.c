@@ -390,8 +390,9 @@ xl_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
         ferry_error(FERRY_ERR_FORMAT, "'%s': vcpus: '%s' is not a positive number", in->name, v);
         goto cleanup;
     }
-    def->memory = mem << 20;
-    def->vcpus = (unsigned)vcpus;
+    if (ferry_vm_bytes(in->name, "memory", mem, 1 << 20, &def->memory) < 0 ||
+        ferry_vm_count(in->name, "vcpus", vcpus, &def->vcpus) < 0)
+        goto cleanup;
     /* Hyper-V enlightenments are for Windows guests. */
     const char *viridian = xl_str(&c, "viridian");
     if (viridian && (ferry_parse_truthy(viridian) || !strcmp(viridian, "default")))

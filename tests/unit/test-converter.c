@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/util.h"
+#include "converter/inputs.h"
 #include "converter/inputs/ovf.h"
 #include "converter/osmap.h"
 #include "converter/vm_def.h"
@@ -232,6 +234,57 @@ test_image_capacity(void **state)
     free(path);
 }
 
+/* Numbers from outside: the parse helpers and the validation pass. */
+static void
+test_numbers(void **state)
+{
+    uint64_t v = 7;
+    int i = 7;
+    assert_true(ferry_parse_range("4096", 1, 4096, &v) && v == 4096);
+    assert_false(ferry_parse_range("4097", 1, 4096, &v));
+    assert_false(ferry_parse_range("0", 1, 4096, &v));
+    assert_false(ferry_parse_range("-1", 0, 10, &v));
+    assert_false(ferry_parse_range("18446744073709551616", 0, UINT64_MAX, &v));
+    assert_int_equal(v, 4096);                       /* untouched on failure */
+    assert_true(ferry_parse_int(" 65535 ", 0, 65535, &i) && i == 65535);
+    assert_false(ferry_parse_int("2147483648", 0, 2147483647, &i));
+    assert_false(ferry_parse_int("1x", 0, 10, &i));
+    assert_int_equal(i, 65535);
+
+    assert_int_equal(ferry_vm_bytes("t", "memsize", UINT64_C(1) << 44, 1 << 20, &v), -1);
+    assert_int_equal(ferry_vm_bytes("t", "memsize", UINT64_C(1) << 43, 1 << 20, &v), 0);
+    assert_int_equal(v, UINT64_C(1) << 63);
+    unsigned u = 9;
+    assert_int_equal(ferry_vm_count("t", "numvcpus", 0, &u), -1);
+    assert_int_equal(ferry_vm_count("t", "numvcpus", UINT64_C(1) << 32, &u), -1);
+    assert_int_equal(u, 9);
+
+    struct ferry_vm_def *def = ferry_vm_def_new("vmx", "t.vmx");
+    def->name = ferry_strdup("t");
+    def->vcpus = 2;
+    def->memory = 1 << 30;
+    struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
+    d->where = ferry_strdup("scsi0:0");
+    assert_int_equal(ferry_vm_def_validate(def, "t.vmx"), 0);
+    d->capacity = (UINT64_C(64) << 40) + 1;
+    assert_int_equal(ferry_vm_def_validate(def, "t.vmx"), -1);
+    assert_non_null(strstr(ferry_error_message(), "disk scsi0:0: size"));
+    d->capacity = 0;
+    d->boot_order = 1001;
+    assert_int_equal(ferry_vm_def_validate(def, "t.vmx"), -1);
+    d->boot_order = 1;
+    d->unit = 70000;
+    assert_int_equal(ferry_vm_def_validate(def, "t.vmx"), -1);
+    d->unit = 0;
+    def->sockets = 65536;                           /* x 65536 wraps a 32-bit product to 0 */
+    def->cores = 65536;
+    assert_int_equal(ferry_vm_def_validate(def, "t.vmx"), -1);
+    def->sockets = def->cores = 0;
+    def->vcpus = 0;
+    assert_int_equal(ferry_vm_def_validate(def, "t.vmx"), -1);
+    ferry_vm_def_free(def);
+}
+
 /* Real images from qemu-img (the oracle): every format's size, VHDX's too
  * (the converter's old header sniffer gave it 0). */
 static void
@@ -268,6 +321,7 @@ main(void)
         cmocka_unit_test(test_ovirt_os_ids),
         cmocka_unit_test(test_mac_uuid),      cmocka_unit_test(test_disk_order),
         cmocka_unit_test(test_image_capacity), cmocka_unit_test(test_image_capacity_qemu_img),
+        cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
