@@ -69,7 +69,8 @@ descriptor_size(const char *path, const char *text, uint64_t *ret)
 int
 ferry_image_file_info(const char *path, struct ferry_image_info *ret)
 {
-    FERRY_IMP_AUTO(ferry_source) struct ferry_source *src = ferry_source_new(&ferry_source_file, path);
+    FERRY_IMP_AUTO(ferry_source) struct ferry_source *src =
+        ferry_source_new(&ferry_source_file, path);
     if (ferry_source_file.open(src, path) < 0)
         return -1;
     if (!src->seekable || src->size < 0)
