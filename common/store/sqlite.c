@@ -230,17 +230,6 @@ finalizers(json_object *obj)
                : NULL;
 }
 
-static bool
-array_has_string(json_object *arr, const char *s)
-{
-    size_t n = arr ? json_object_array_length(arr) : 0;
-
-    for (size_t i = 0; i < n; i++)
-        if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(arr, i)), s))
-            return true;
-    return false;
-}
-
 /* Everything but metadata and status: what bumps metadata.generation. */
 static bool
 spec_equal(json_object *a, json_object *b)
@@ -907,10 +896,10 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
                 json_object_object_add(obj, "status", ferry_json_copy(status));
         }
         if (ferry_json_get(cur, "metadata.deletionTimestamp")) {
-            json_object *nf = finalizers(obj), *of = finalizers(cur);
+            json_object *nf = finalizers(obj);
             for (size_t i = 0; nf && i < json_object_array_length(nf); i++) {
                 const char *f = json_object_get_string(json_object_array_get_idx(nf, i));
-                if (!array_has_string(of, f)) {
+                if (!ferry_obj_has_finalizer(cur, f)) {
                     ferry_error(FERRY_ERR_INVALID,
                                 "The %s \"%s\" is invalid: metadata.finalizers: Forbidden: no new "
                                 "finalizers can be added if the object is being deleted, found "
