@@ -554,13 +554,13 @@ start_domain(struct launcher *l)
     unsigned int flags = 0;
 
     if (!l->kvm && (l->o->no_kvm || !l->o->allow_emulation) && !l->o->force_emulation) {
-        finish(l, "Failed", "NoKVM",
-               l->o->no_kvm ? "KVM does not work on this node (a KVM domain fails to start) and "
-                              "software emulation is not allowed (start ferry-handler with "
-                              "--allow-emulation, KubeVirt's useEmulation)"
-                            : "/dev/kvm is not available on this node and software emulation is "
-                              "not allowed (start ferry-handler with --allow-emulation, "
-                              "KubeVirt's useEmulation)");
+        FERRY_AUTOFREE char *msg = ferry_printf(
+            "%s, and software emulation is not allowed (start ferry-handler with "
+            "--allow-emulation, KubeVirt's useEmulation)",
+            !l->o->no_kvm          ? "/dev/kvm is not available on this node"
+            : l->o->no_kvm_reason ? l->o->no_kvm_reason
+                                  : "KVM is present but cannot run guests on this node");
+        finish(l, "Failed", "NoKVM", msg);
         return -1;
     }
     if (prepare_volumes(l, &dopts) < 0 || ferry_domain_build(l->vmi, &dopts, &xml) < 0) {
