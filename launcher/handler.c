@@ -212,6 +212,7 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
         FERRY_AUTOPTR(json_object) before = NULL;
         FERRY_AUTOPTR(json_object) updated = NULL;
         FERRY_AUTOFREE char *cur = NULL; /* a copy: setting status.phase frees the original */
+        FERRY_AUTOFREE char *prev_pause = NULL;
 
         if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
             return;
@@ -221,6 +222,7 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
         if (phase_final(cur))
             return; /* final phases never change */
         before = ferry_json_copy(ferry_json_get(obj, "status"));
+        prev_pause = ferry_strdup(ferry_json_get_string(ferry_condition_get(obj, "Paused"), "reason"));
         if (phase && strcmp(phase, "Scheduled") != 0)
             ferry_json_set_string(obj, "status.phase", phase);
         ferry_json_set_string(obj, "status.nodeName", h->node);
@@ -247,10 +249,22 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
             if (!ferry_str_eq(cur, phase) && phase && strcmp(phase, "Scheduled")) {
                 FERRY_AUTOFREE char *m = ferry_printf("VMI %s on node %s%s%s", phase, h->node,
                                                       message ? ": " : "", message ? message : "");
+                /* a failure's event names its cause (NoKVM, GuestPanicked, KVMInternalError ...) */
                 ferry_store_record_event(h->st, updated, ferry_str_eq(phase, "Failed") ? "Warning" : "Normal",
-                                         ferry_str_eq(phase, "Running") ? "Started" : phase, m);
+                                         ferry_str_eq(phase, "Running")                ? "Started"
+                                         : ferry_str_eq(phase, "Failed") && reason ? reason
+                                                                                   : phase, m);
                 ferry_log_info("vmi %s/%s: %s%s%s", e->ns, e->name, phase, message ? ": " : "",
                                message ? message : "");
+            }
+            if (paused && !ferry_str_eq(prev_pause, reason ? reason : "PausedByUser")) {
+                /* the guest paused: by the user, or by itself (an I/O error) */
+                bool user = !reason || ferry_str_eq(reason, "PausedByUser");
+                ferry_store_record_event(h->st, updated, user ? "Normal" : "Warning",
+                                         user ? "Paused" : reason,
+                                         message ? message : "VMI was paused by user");
+                if (!user)
+                    ferry_log_warn("vmi %s/%s: paused: %s", e->ns, e->name, message ? message : reason);
             }
             return;
         }

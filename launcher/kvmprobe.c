@@ -45,9 +45,10 @@ static const char *const shutoff_reasons[] = {
 
 #define REASON(arr, r) ((r) >= 0 && (size_t)(r) < FERRY_ARRAY_SIZE(arr) ? (arr)[r] : "unknown")
 
-/* The first line of qemu's log for domain NAME that says why a guest stopped. */
-static char *
-qemu_says(const char *name)
+/* The last line of qemu's log for domain NAME that says why a guest stopped
+ * (the log keeps earlier runs: the last one is this run's). */
+char *
+ferry_kvm_probe_qemu_says(const char *name)
 {
     FERRY_AUTOFREE char *path = ferry_printf("/var/log/libvirt/qemu/%s.log", name);
     FERRY_AUTOFREE char *text = NULL;
@@ -60,8 +61,9 @@ qemu_says(const char *name)
         return NULL;
     }
     for (size_t k = 0; k < FERRY_ARRAY_SIZE(keys); k++) {
-        char *hit = strstr(text, keys[k]);
-        char *start, *end;
+        char *hit = NULL, *start, *end;
+        for (char *p = strstr(text, keys[k]); p; p = strstr(p + 1, keys[k]))
+            hit = p;
         if (!hit)
             continue;
         for (start = hit; start > text && start[-1] != '\n'; start--)
@@ -174,7 +176,7 @@ run_guest(virConnectPtr conn, const struct ferry_kvm_probe_opts *o, const char *
         return 1;
     }
     {
-        FERRY_AUTOFREE char *q = qemu_says(name);
+        FERRY_AUTOFREE char *q = ferry_kvm_probe_qemu_says(name);
         char *full = q ? ferry_printf("%s; qemu: %s", why, q) : FERRY_STEAL(why);
         free(why);
         why = full;
@@ -239,6 +241,9 @@ ferry_kvm_probe(const struct ferry_kvm_probe_opts *o, char **ret_detail)
         why = w;
     }
     *ret_detail = rc == 1 ? FERRY_STEAL(done) : FERRY_STEAL(why);
+    for (char *p = *ret_detail; *p; p++) /* qemu's messages span lines; a condition does not */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
 out:
     virConnectClose(conn);
     return rc;

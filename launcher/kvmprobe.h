@@ -37,6 +37,10 @@ struct ferry_kvm_probe_opts {
  *    error set. */
 int ferry_kvm_probe(const struct ferry_kvm_probe_opts *o, char **ret_detail);
 
+/* The last line in qemu's log of domain NAME (qemu:///system's log folder)
+ * that says why its guest stopped ("KVM internal error ..."), or NULL. */
+char *ferry_kvm_probe_qemu_says(const char *name);
+
 /* The newest /boot/vmlinuz-* or NULL. */
 char *ferry_kvm_probe_default_kernel(void);
 
