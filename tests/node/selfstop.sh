@@ -8,6 +8,10 @@
 # disk's partition table, qemu gets EIO and stops the guest (errorPolicy
 # stop, KubeVirt's default).  The VMI keeps phase Running (as KubeVirt's does) with the Paused
 # condition PausedIOError, Ready False, and a Warning event PausedIOError.
+# Guest panic, for real: a VMI with a panic device (panicDevices isa) whose
+# tiny guest crashes its kernel on the console command "panic"; qemu hears
+# pvpanic, libvirt destroys the domain (on_crash), and the VMI is Failed
+# with reason GuestPanicked and a Warning event GuestPanicked.
 . "$FERRY_SRC/tests/node/lib.sh"
 TESTPREFIX=io
 for t in losetup mkfs.ext4 filefrag mount umount; do
@@ -74,4 +78,21 @@ grep -q "io-a: paused: VMI was paused, low-level IO error detected" "$WORK/handl
 node_log "io-a: Paused PausedIOError, Ready False, event PausedIOError"
 tool delete "$NS" io-a
 tool wait-gone "$NS" io-a 60
-echo "PASS ioerror"
+
+node_volume io-p
+EXTRA_DEVICES='      panicDevices:
+      - model: isa' \
+GRACE=2 node_vmi_yaml io-p > "$WORK/io-p.yaml"
+tool create "$WORK/io-p.yaml" "$NODE"
+tool wait-phase "$NS" io-p Running 60
+virsh -q -c qemu:///system dumpxml "${NS}_io-p" | grep -q "<panic model='isa'"
+wait_console_log "$NS" io-p "FERRY-GUEST-MARKER ready" 240
+printf 'panic\n' | "$FERRY" console io-p --linger 2 >/dev/null || true
+tool wait-phase "$NS" io-p Failed 60
+tool get "$NS" io-p | jq -e '.status.conditions[] | select(.type == "Synchronized" and .reason == "GuestPanicked")
+                             | .message | test("panicked")' >/dev/null || { tool get "$NS" io-p; exit 1; }
+"$FERRY" describe vmi io-p | grep -q "Warning *GuestPanicked" || { "$FERRY" describe vmi io-p; exit 1; }
+node_log "io-p: the guest kernel panicked; Failed with GuestPanicked"
+tool delete "$NS" io-p
+tool wait-gone "$NS" io-p 60
+echo "PASS selfstop"
