@@ -69,7 +69,13 @@ ferry_kvm_probe_qemu_says(const char *name)
         for (start = hit; start > text && start[-1] != '\n'; start--)
             ;
         end = strchr(hit, '\n');
-        return ferry_strndup(start, end ? (size_t)(end - start) : strlen(start));
+        {
+            FERRY_AUTOFREE char *line = ferry_strndup(start, end ? (size_t)(end - start) : strlen(start));
+            /* KVM_INTERNAL_ERROR_EMULATION: say it in words */
+            if (strstr(line, "internal error. Suberror: 1") && !strstr(line, "emulation failure"))
+                return ferry_printf("%s (emulation failure)", line);
+            return FERRY_STEAL(line);
+        }
     }
     return NULL;
 }
