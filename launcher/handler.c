@@ -5,8 +5,15 @@
  * status.nodeName; from there the handler owns it: Scheduled -> Running ->
  * Succeeded/Failed.  Status written: phase, nodeName, interfaces (MAC, from
  * the domain; for the bridge binding the guest's addresses once the host sees
- * them, see launcher.c), conditions Ready, Paused (PausedByUser) and Synchronized
- * (False with libvirt's or Ferry's error when the domain could not run).
+ * them, see launcher.c), conditions Ready, Paused (PausedByUser, or
+ * PausedIOError with a Warning event) and Synchronized (False with libvirt's
+ * or Ferry's error when the domain could not run; the Failed event is named
+ * after the cause: NoKVM, GuestPanicked, KVMInternalError, ...).
+ *
+ * KVM: decided once per start by booting probe guests (kvmprobe.h), since a
+ * /dev/kvm can exist and not run guests; the verdict is the Node condition
+ * KVM (and an event), and launchers get --no-kvm=WHY when KVM cannot run
+ * guests, --force-emulation when they should use TCG.
  *
  * Launchers run in their own session with their log in
  * <vmi-dir>/launcher.log; the handler talks to each over

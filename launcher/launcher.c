@@ -36,7 +36,10 @@
  * and exits.  Phases follow
  * KubeVirt: guest shutdown => Succeeded; crash, outside destroy or a start
  * error => Failed, with libvirt's message (the handler turns it into the
- * Synchronized condition).
+ * Synchronized condition).  A domain never stays Running when it stopped by
+ * itself: paused on a disk I/O error => Running with reason PausedIOError;
+ * paused by a KVM internal error or a guest panic => destroyed and Failed
+ * (KVMInternalError with qemu's log line, GuestPanicked).
  *
  * Guest addresses (status.interfaces[].ipAddress/ipAddresses, KubeVirt's
  * names): for the bridge binding the guest sits on the host bridge, so the
