@@ -94,6 +94,35 @@ serial_has(const char *path, const char *marker)
 
 /* Copy SRC to DST, at least MIN_SIZE bytes long (SeaBIOS does not boot a
  * disk of one sector). */
+/* The last line the guest wrote on its serial port, shortened, or NULL. */
+static char *
+serial_last_line(const char *path)
+{
+    FERRY_AUTOFREE char *text = NULL;
+    size_t len;
+    char *end, *start;
+
+    if (ferry_file_read(path, 8 << 20, &text, &len) < 0) {
+        ferry_error_reset();
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) /* escape sequences and control characters */
+        if ((unsigned char)text[i] < 0x20 && text[i] != '\n')
+            text[i] = ' ';
+    end = text + len;
+    while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    if (end == text)
+        return NULL;
+    for (start = end; start > text && start[-1] != '\n'; start--)
+        ;
+    while (start < end && *start == ' ')
+        start++;
+    if (end - start > 100)
+        start = end - 100;
+    return ferry_strndup(start, (size_t)(end - start));
+}
+
 static int
 copy_payload(const char *src, const char *dst, off_t min_size)
 {
@@ -169,7 +198,10 @@ run_guest(virConnectPtr conn, const struct ferry_kvm_probe_opts *o, const char *
             break;
         }
         if (ferry_now_ns() >= deadline) {
-            why = ferry_printf("the %s guest did not write its line within %d s", what, timeout);
+            FERRY_AUTOFREE char *last = serial_last_line(serial);
+            why = ferry_printf("the %s guest did not write its line within %d s (%s%s%s)", what,
+                               timeout, last ? "its last output: '" : "it wrote nothing",
+                               last ? last : "", last ? "'" : "");
             break;
         }
         usleep(100 * 1000);
