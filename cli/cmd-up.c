@@ -172,6 +172,10 @@ show_kvm_verdict(time_t since)
             printf("KVM: %s\n", ferry_json_get_string(cond, "message"));
             break;
         }
+        if (i % 10 == 9 && !running_pid("ferry-handler")) {
+            printf("KVM: ferry-handler exited before it decided (see its log)\n");
+            break;
+        }
         if (i == 10)
             printf("waiting for ferry-handler's KVM probe ...\n");
         if (i == 10 || i == 599)
