@@ -17,7 +17,7 @@ GOOD=$FERRY_BUILD/share/ferry/kvm-probe.img
 FAULT=$FERRY_BUILD/tests/kvm-probe-fault.img
 [ -f "$GOOD" ] && [ -f "$FAULT" ] || { echo "missing: the probe images (GNU as, ld, objcopy)"; exit 77; }
 node_setup
-trap 'rc=$?; [ $rc != 0 ] && [ $rc != 77 ] && { dump_logs; cat "$WORK/probe.log"; }; node_cleanup; exit $rc' EXIT
+trap 'rc=$?; [ $rc != 0 ] && [ $rc != 77 ] && { dump_logs; cat "$WORK/probe.log" 2>/dev/null || true; }; node_cleanup; exit $rc' EXIT
 export FERRY_STATE_DIR=$STATE
 FERRY=$FERRY_BIN/ferry
 PROBE="--kvm-probe-type qemu --kvm-probe-kernel none"
