@@ -6,7 +6,8 @@
 # cannot run guests", with the reason; a disk that boots nothing -> the bound.
 # End to end: with that verdict the Node's KVM condition says so, a VMI fails
 # with NoKVM and a message that says why (event NoKVM), and with
-# --allow-emulation the same VMI runs under TCG.
+# --allow-emulation the same VMI runs under TCG.  `ferry up` prints the
+# verdict.
 # On a machine whose /dev/kvm cannot run guests (the real probe says so, as
 # on nested kvm-pvm hosts), a VMI forced onto that KVM (ferry-launcher run
 # directly, CPU kvm64 so that qemu starts) must end Failed, never stay
@@ -94,7 +95,16 @@ node_log "with --allow-emulation: kv-b Running under TCG"
 GRACE=0 tool delete "$NS" kv-b
 tool wait-gone "$NS" kv-b 60
 
-# 6. this machine's own KVM, when it cannot run guests
+# 6. `ferry up` says the verdict (this machine's own, whatever it is)
+UPDIR=$WORK/up
+mkdir -p "$UPDIR"; chmod 755 "$UPDIR"
+FERRY_STATE_DIR=$UPDIR "$FERRY" up --allow-emulation > "$WORK/up.out" 2>&1 || { cat "$WORK/up.out"; exit 1; }
+for f in "$UPDIR"/run/*.pid; do PIDS="$PIDS $(cat "$f")"; done
+FERRY_STATE_DIR=$UPDIR "$FERRY" down >/dev/null
+grep -E "^KVM: (KVM runs guests|KVM is present but cannot run guests: |/dev/kvm is not available)" "$WORK/up.out" ||
+    { echo "ferry up did not show the KVM verdict"; cat "$WORK/up.out"; exit 1; }
+
+# 7. this machine's own KVM, when it cannot run guests
 if [ -w /dev/kvm ]; then
     if OUT=$("$FERRY_BIN/ferry-handler" --state-dir "$WORK/probe" --probe-kvm 2>>"$WORK/probe.log"); then RC=0; else RC=$?; fi
     node_log "this machine: exit $RC: $OUT"
