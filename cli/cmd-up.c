@@ -8,6 +8,9 @@
 #include "cli/verbs.h"
 #include "common/cleanup.h"
 #include "common/error.h"
+#include "common/json.h"
+#include "common/object.h"
+#include "common/store/store.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const daemons[] = { "ferry-controller", "ferry-handler" };
@@ -130,6 +134,59 @@ start_daemon(const char *prog, char **argv)
     return 0;
 }
 
+/* The handler's verdict on KVM (the Node condition KVM, written once per
+ * handler start after its probe guests ran; see ferry-handler(1)): wait for
+ * it a while and say it, so that a node that will fail or emulate its VMs
+ * says so where the user looks. */
+static void
+show_kvm_verdict(time_t since)
+{
+    char host[256];
+    struct ferry_store *st = NULL;
+    const struct ferry_resource *res = ferry_resource_lookup("node");
+
+    if (gethostname(host, sizeof host) < 0 || !res || ferry_store_open(NULL, &st) < 0) {
+        ferry_error_reset();
+        return;
+    }
+    host[sizeof host - 1] = '\0';
+    for (int i = 0; i < 600; i++) { /* the probe guests take up to 2 x 20 s */
+        FERRY_AUTOPTR(json_object) node = NULL;
+        json_object *cond = NULL;
+        const char *status = NULL;
+
+        if (ferry_store_get(st, res, NULL, host, &node) == 0) {
+            /* a Node left by an earlier handler still says what that one found */
+            const char *hb = ferry_json_get_string(ferry_condition_get(node, "Ready"),
+                                                   "lastHeartbeatTime");
+            time_t t = 0;
+            if (!hb || ferry_time_parse_rfc3339(hb, &t) < 0 || t + 1 >= since) {
+                cond = ferry_condition_get(node, "KVM");
+                status = ferry_json_get_string(cond, "status");
+            }
+            ferry_error_reset();
+        } else {
+            ferry_error_reset();
+        }
+        if (status && !ferry_str_eq(ferry_json_get_string(cond, "reason"), "Probing")) {
+            printf("KVM: %s\n", ferry_json_get_string(cond, "message"));
+            break;
+        }
+        if (i % 10 == 9 && !running_pid("ferry-handler")) {
+            printf("KVM: ferry-handler exited before it decided (see its log)\n");
+            break;
+        }
+        if (i == 10)
+            printf("waiting for ferry-handler's KVM probe ...\n");
+        if (i == 10 || i == 599)
+            fflush(stdout);
+        if (i == 599)
+            printf("KVM: ferry-handler has not decided yet (see its log)\n");
+        usleep(100 * 1000);
+    }
+    ferry_store_free(st);
+}
+
 int
 cmd_up(int argc, char **argv)
 {
@@ -142,6 +199,8 @@ cmd_up(int argc, char **argv)
     const char *uri = NULL;
     bool emulation = false;
     const char *state = ferry_state_dir();
+    time_t started = 0;
+    bool handler_started = false;
     int c, rc = 0;
 
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -167,6 +226,8 @@ cmd_up(int argc, char **argv)
     }
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(daemons); i++) {
         const char *prog = daemons[i];
+        if (i == 1)
+            started = time(NULL);
         FERRY_AUTOFREE char *dir = cli_self_dir();
         FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, prog);
         FERRY_AUTOSTRV char **args = NULL;
@@ -198,8 +259,12 @@ cmd_up(int argc, char **argv)
             fprintf(stderr, "error: %s\n", ferry_error_message());
             ferry_error_reset();
             rc = 1;
+        } else if (i == 1) {
+            handler_started = true;
         }
     }
+    if (running_pid("ferry-handler"))
+        show_kvm_verdict(handler_started ? started : 0);
     return rc;
 }
 

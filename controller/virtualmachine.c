@@ -516,8 +516,13 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
                     ferry_json_get_string(rc, "reason"), ferry_json_get_string(rc, "message"));
     else
         ctl_status_condition(status, "Ready", "False", "GuestNotRunning", "VMI is not running");
-    if (vmi && ferry_condition_is_true(vmi, "Paused"))
-        ctl_status_condition(status, "Paused", "True", "PausedByUser", "VMI was paused by user");
+    if (vmi && ferry_condition_is_true(vmi, "Paused")) {
+        /* the VMI's reason: paused by the user, or by itself (PausedIOError) */
+        json_object *pc = ferry_condition_get(vmi, "Paused");
+        const char *pr = ferry_json_get_string(pc, "reason");
+        ctl_status_condition(status, "Paused", "True", pr ? pr : "PausedByUser",
+                             pr ? ferry_json_get_string(pc, "message") : "VMI was paused by user");
+    }
     else
         ctl_status_condition(status, "Paused", NULL, NULL, NULL);
     ps = printable_status(vm, vmi, status, &v, should_run,

@@ -91,7 +91,8 @@ check_lists(json_object *vmi)
     static const char *const paths[] = { "spec.volumes", "spec.networks",
                                          "spec.domain.devices.disks",
                                          "spec.domain.devices.interfaces",
-                                         "spec.domain.cpu.features" };
+                                         "spec.domain.cpu.features",
+                                         "spec.domain.devices.panicDevices" };
     json_object *ifaces;
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(paths); i++)
         if (check_list(vmi, paths[i], paths[i]) < 0)
@@ -929,6 +930,28 @@ conv_console_graphics(struct conv *c)
     attr(n, "model", ferry_json_get_bool(devs, "autoattachMemBalloon", true) ? "virtio" : "none");
 }
 
+/* KubeVirt's panicDevices ({model: isa|hyperv}): the guest tells qemu it
+ * panicked, qemu tells libvirt, and <on_crash>destroy</on_crash> ends the
+ * domain; the launcher reports the VMI Failed with reason GuestPanicked. */
+static int
+conv_panic(struct conv *c)
+{
+    json_object *pd = list_at(c->vmi, "spec.domain.devices.panicDevices");
+    for (size_t i = 0; pd && i < json_object_array_length(pd); i++) {
+        const char *model = ferry_json_get_string(json_object_array_get_idx(pd, i), "model");
+        xmlNodePtr n;
+        if (!model)
+            model = "isa";
+        if (strcmp(model, "isa") && strcmp(model, "hyperv"))
+            return ferry_error(FERRY_ERR_INVALID,
+                               "spec.domain.devices.panicDevices[%zu]: model '%s' is not isa or hyperv",
+                               i, model);
+        n = xmlNewChild(c->devices, NULL, BAD_CAST "panic", NULL);
+        attr(n, "model", model);
+    }
+    return 0;
+}
+
 /* ---- entry point ------------------------------------------------------ */
 
 int
@@ -980,6 +1003,8 @@ ferry_domain_build(json_object *vmi, const struct ferry_domain_opts *opts, char 
     if (conv_interfaces(&c) < 0)
         goto out;
     conv_console_graphics(&c);
+    if (conv_panic(&c) < 0)
+        goto out;
     if (c.qemu_cmdline)
         xmlAddChild(c.root, c.qemu_cmdline);
 
