@@ -11,6 +11,7 @@
 #include "common/object.h"
 #include "common/store/store.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "launcher/console.h"
 #include "launcher/proto.h"
 
@@ -83,13 +84,19 @@ parse(int argc, char **argv, const char *usage, bool console, bool vnc, struct n
         return -1;
     }
     a->name = argv[optind];
+    /* ns and name become a path under the state directory: refuse what the
+     * store would never hold before anything is looked up */
+    if (ferry_state_check(a->ns, a->name) < 0) {
+        fprintf(stderr, "ferry %s: %s\n", argv[0], ferry_error_message());
+        return -1;
+    }
     return 0;
 }
 
 static char *
 vmi_path(const struct node_args *a, const char *file)
 {
-    return ferry_printf("%s/vmis/%s/%s/%s", ferry_state_dir(), a->ns, a->name, file);
+    return ferry_state_path(ferry_state_dir(), FERRY_AREA_VMIS, a->ns, a->name, file);
 }
 
 /* A clear message when the socket is not there: no such VMI, or not running here. */

@@ -61,9 +61,9 @@ void
 cli_print_store_error(const struct ferry_resource *res, const char *name)
 {
     if (ferry_error_code() == FERRY_ERR_NOTFOUND && res) {
-        FERRY_AUTOFREE char *p = cli_kind_plural(res);
-
-        fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n", p, name);
+        /* the store's own words: the object, or its namespace, not found */
+        fprintf(stderr, "Error from server (NotFound): %s\n", ferry_error_message());
+        (void)name;
     } else if (ferry_error_code() == FERRY_ERR_INVALID) {
         fprintf(stderr, "Error from server (Invalid): %s\n", ferry_error_message());
     } else if (ferry_error_code() == FERRY_ERR_CONFLICT) {
@@ -141,12 +141,6 @@ cli_self_dir(void)
     if (slash)
         *slash = '\0';
     return ferry_strdup(self);
-}
-
-char *
-cli_volume_dir(const char *ns, const char *name)
-{
-    return ferry_printf("%s/volumes/%s/%s", ferry_state_dir(), ns, name);
 }
 
 /* ---- small pieces ---- */

@@ -31,8 +31,4 @@ const char *cli_namespace(const char *opt_ns);
  * answers the parent directory; until that is fixed, use this.) */
 char *cli_self_dir(void);
 
-/* The done record of a volume (the format ferry-controller reads; see
- * controller/controller.h): "<uid>\n" in <state>/volumes/<ns>/<name>/import.done. */
-char *cli_volume_dir(const char *ns, const char *name);
-
 #endif

@@ -162,43 +162,6 @@ ferry_controller_opts_init(struct ferry_controller_opts *o)
     o->vm_backoff_max_s = env_int("FERRY_VM_BACKOFF_MAX_S", 300);
 }
 
-/* ---- volumes ---- */
-
-char *
-ferry_volume_dir(const char *state_dir, const char *ns, const char *name)
-{
-    return ferry_printf("%s/volumes/%s/%s", state_dir, ns ? ns : "default", name);
-}
-
-int
-ferry_volume_write_done(const char *dir, const char *uid)
-{
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_DONE);
-    FERRY_AUTOFREE char *text = ferry_printf("%s\n", uid);
-
-    return ferry_file_write_atomic(path, text, strlen(text), 0644);
-}
-
-bool
-ferry_volume_is_done(const char *dir, const char *uid)
-{
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_DONE);
-    FERRY_AUTOFREE char *disk = ferry_printf("%s/disk.img", dir);
-    FERRY_AUTOFREE char *text = NULL;
-    size_t len;
-    struct stat sb;
-
-    if (!uid || stat(disk, &sb) < 0)
-        return false;
-    if (ferry_file_read(path, 4096, &text, &len) < 0) {
-        ferry_error_reset();
-        return false;
-    }
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        text[--len] = '\0';
-    return strcmp(text, uid) == 0;
-}
-
 /* ---- shared helpers ---- */
 
 json_object *

@@ -5,6 +5,7 @@
 
 #include "controller/controller.h"
 #include "common/store/store.h"
+#include "common/volume.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -90,9 +91,7 @@ check_volumes(struct ferry_controller *c, json_object *vm, struct vols *v)
         if (r < 0)
             return -1;
         if (r == 0) {
-            FERRY_AUTOFREE char *dir = NULL;
-            FERRY_AUTOFREE char *disk = NULL;
-            struct stat sb;
+            FERRY_AUTOCLOSE int disk = -1;
 
             if (in_templates(vm, name)) {
                 v->provisioning = true;
@@ -104,9 +103,9 @@ check_volumes(struct ferry_controller *c, json_object *vm, struct vols *v)
                 continue;
             }
             /* A plain PVC: a volume directory someone filled. */
-            dir = ferry_volume_dir(c->state_dir, ns, name);
-            disk = ferry_printf("%s/disk.img", dir);
-            if (stat(disk, &sb) < 0 && !v->pvc_missing)
+            disk = ferry_volume_open(c->state_dir, ns, name, FERRY_VOLUME_DISK, O_PATH, 0);
+            ferry_error_reset();
+            if (disk < 0 && !v->pvc_missing)
                 v->pvc_missing = ferry_strdup(name);
             continue;
         }

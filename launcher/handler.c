@@ -32,6 +32,7 @@
 #include "common/object.h"
 #include "common/store/store.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "launcher/domain.h"
 #include "launcher/proto.h"
 
@@ -102,7 +103,7 @@ ns_of(json_object *o)
 static char *
 vmi_dir(struct handler *h, struct entry *e)
 {
-    return ferry_printf("%s/vmis/%s/%s", h->o->state_dir, e->ns, e->name);
+    return ferry_vmi_dir(h->o->state_dir, e->ns, e->name);
 }
 
 static void
@@ -309,17 +310,17 @@ static int
 spawn_launcher(struct handler *h, struct entry *e, bool stop)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *vmi_json = ferry_printf("%s/vmi.json", dir);
-    FERRY_AUTOFREE char *log = ferry_printf("%s/launcher.log", dir);
+    FERRY_AUTOFREE char *vmi_json = NULL;
+    FERRY_AUTOFREE char *log = NULL;
     FERRY_AUTOFREE char *text = NULL;
-    FERRY_AUTOFREE char *nsdir = ferry_printf("%s/vmis/%s", h->o->state_dir, e->ns);
     const char *argv[20];
     int n = 0;
     pid_t pid;
 
-    if (ferry_mkdir_p(nsdir, 0755) < 0 || ferry_mkdir_p(dir, 0750) < 0)
+    if (!dir || ferry_vmi_mkdir(h->o->state_dir, e->ns, e->name) < 0)
         return -1;
-    chmod(nsdir, 0755);
+    vmi_json = ferry_printf("%s/vmi.json", dir);
+    log = ferry_printf("%s/launcher.log", dir);
     text = ferry_json_to_string(e->vmi, false);
     if (ferry_file_write_atomic(vmi_json, text, strlen(text), 0644) < 0)
         return -1;
@@ -478,8 +479,7 @@ reconcile(struct handler *h, struct entry *e)
             return;
         }
         if (e->stopped_ok) {
-            FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-            if (ferry_rm_rf(dir) < 0)
+            if (ferry_vmi_remove(h->o->state_dir, e->ns, e->name) < 0)
                 ferry_log_last_error();
             remove_finalizer(h, e);
             e->stopped_ok = false;

@@ -27,6 +27,7 @@
  * must not cross fork(): a child opens its own. */
 #include "common/store/driver.h"
 #include "common/admission.h"
+#include "common/name.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -805,12 +806,33 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     json_object_object_del(meta, "resourceVersion");
     json_object_object_del(meta, "managedFields");
 
+    if (res == ferry_resource_namespace) {
+        if (named && ferry_name_check_label("metadata.name", name) < 0)
+            return ferry_error_prefix("The Namespace \"%s\" is invalid", name);
+        if (!ferry_json_get(obj, "status.phase"))
+            ferry_json_set_string(obj, "status.phase", "Active");
+    }
+
     /* admission needs nothing from the database: outside the write lock */
     if (st->admission && ferry_admission_admit(obj, true, NULL) < 0)
         return -1;
 
     if (tx_begin(s) < 0)
         return -1;
+    if (st->admission && res->namespaced) {
+        /* NamespaceLifecycle: only into a namespace that exists */
+        const char *ns = ferry_json_get_string(meta, "namespace");
+        json_object *nsobj = NULL;
+
+        r = load(s, "namespaces", "", ns, &nsobj);
+        if (r < 0)
+            goto fail;
+        json_object_put(nsobj);
+        if (r == 0) {
+            err_not_found("namespaces", ns);
+            goto fail;
+        }
+    }
     for (int tries = 0;; tries++) {
         if (!named) {
             free(gen);
@@ -982,6 +1004,11 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
     int r;
 
     res_key(res, key, sizeof key);
+    if (res == ferry_resource_namespace &&
+        (ferry_str_eq(name, "default") || ferry_str_eq(name, "kube-system") ||
+         ferry_str_eq(name, "kube-public")))
+        return ferry_error(FERRY_ERR_INVALID, "namespaces \"%s\" is forbidden: this namespace "
+                           "may not be deleted", name);
     if (tx_begin(s) < 0)
         return -1;
     r = load(s, key, ns, name, &cur);
@@ -990,6 +1017,23 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
             err_not_found(key, name);
         tx_rollback(s);
         return -1;
+    }
+    if (res == ferry_resource_namespace) {
+        STMT q = NULL;
+
+        if (prepare(s, "SELECT resource, name FROM objects WHERE namespace = ? LIMIT 1", &q) < 0) {
+            tx_rollback(s);
+            return -1;
+        }
+        bind_text(q, 1, name);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            ferry_error(FERRY_ERR_CONFLICT, "namespaces \"%s\" is not empty: it still holds %s "
+                        "\"%s\"; delete what is in it first", name,
+                        (const char *)sqlite3_column_text(q, 0),
+                        (const char *)sqlite3_column_text(q, 1));
+            tx_rollback(s);
+            return -1;
+        }
     }
     if (delete_locked(s, key, cur) < 0) {
         tx_rollback(s);
@@ -1393,6 +1437,40 @@ static const struct ferry_store_ops sqlite_ops = {
     .set_history = sq_set_history,
 };
 
+/* The namespaces every cluster has, created in a new store. */
+static int
+ensure_namespaces(struct sqlite_store *s)
+{
+    static const char *const builtin[] = { "default", "kube-system", "kube-public" };
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(builtin); i++) {
+        FERRY_AUTOPTR(json_object) ns = NULL;
+        FERRY_AUTOPTR(json_object) have = NULL;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = load(s, "namespaces", "", builtin[i], &have);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        ns = json_object_new_object();
+        ferry_json_set_string(ns, "apiVersion", "v1");
+        ferry_json_set_string(ns, "kind", "Namespace");
+        ferry_json_set_string(ns, "metadata.name", builtin[i]);
+        json_object_object_add(ferry_json_ensure_object(ferry_json_get(ns, "metadata"), "labels"),
+                               "kubernetes.io/metadata.name",
+                               json_object_new_string(builtin[i]));
+        if (sq_create(&s->base, ns, NULL) < 0) {
+            if (ferry_error_code() != FERRY_ERR_EXISTS)
+                return -1;
+            ferry_error_reset(); /* another process made it first */
+        }
+    }
+    return 0;
+}
+
 int
 ferry_sqlite_open(const char *dir, struct ferry_store **ret)
 {
@@ -1481,6 +1559,8 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
         ferry_error_reset();
         usleep(10000);
     }
+    if (ensure_namespaces(s) < 0)
+        goto fail;
     ferry_log_debug("store", "opened %s", s->path);
     *ret = &s->base;
     return 0;

@@ -4,6 +4,8 @@
 #include "common/store/driver.h"
 #include "common/cleanup.h"
 #include "common/error.h"
+#include "common/json.h"
+#include "common/name.h"
 #include "common/util.h"
 
 #include <pthread.h>
@@ -85,6 +87,18 @@ ferry_store_set_history(struct ferry_store *st, int64_t events)
         st->ops->set_history(st, events);
 }
 
+/* A namespace is a DNS-1123 label wherever it is given: it names a
+ * directory under the state directory (common/volume.h). */
+static int
+check_namespace(const struct ferry_resource *res, const char *ns)
+{
+    if (res && !res->namespaced)
+        return 0;
+    if (ns && *ns && ferry_name_check_label("metadata.namespace", ns) < 0)
+        return -1;
+    return 0;
+}
+
 static int
 check_name(const struct ferry_resource *res, const char *ns, const char *name)
 {
@@ -92,6 +106,25 @@ check_name(const struct ferry_resource *res, const char *ns, const char *name)
         return ferry_error(FERRY_ERR_INVALID, "store: no resource type given");
     if (!name || !*name)
         return ferry_error(FERRY_ERR_INVALID, "resource name may not be empty");
+    return check_namespace(res, ns);
+}
+
+/* The object's metadata.namespace, when it has one, for a namespaced kind. */
+static int
+check_object(json_object *obj)
+{
+    const struct ferry_resource *res = ferry_resource_for_object(obj);
+    json_object *ns = ferry_json_get(obj, "metadata.namespace");
+
+    ferry_error_reset(); /* the driver reports an unknown kind itself */
+    if (!res || !res->namespaced || !ns)
+        return 0;
+    if (!json_object_is_type(ns, json_type_string))
+        return ferry_error(FERRY_ERR_INVALID, "metadata.namespace: Invalid value: %s: must be "
+                           "a string", json_object_to_json_string(ns));
+    if (check_namespace(res, json_object_get_string(ns)) < 0)
+        return ferry_error_prefix("The %s \"%s\" is invalid", res->kind,
+                                  ferry_json_get_string(obj, "metadata.name") ?: "");
     return 0;
 }
 
@@ -111,6 +144,8 @@ ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, const
 {
     if (!res)
         return ferry_error(FERRY_ERR_INVALID, "store: no resource type given");
+    if (check_namespace(res, ns) < 0)
+        return -1;
     return st->ops->list(st, res, res->namespaced && ns && *ns ? ns : NULL, sel, ret_items,
                          ret_rv);
 }
@@ -120,6 +155,8 @@ ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to create is not a JSON object");
+    if (check_object(obj) < 0)
+        return -1;
     return st->ops->create(st, obj, ret);
 }
 
@@ -128,6 +165,8 @@ ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
+    if (check_object(obj) < 0)
+        return -1;
     return st->ops->update(st, obj, ret);
 }
 
@@ -136,6 +175,8 @@ ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object 
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
+    if (check_object(obj) < 0)
+        return -1;
     return st->ops->update_status(st, obj, ret);
 }
 
@@ -155,6 +196,8 @@ ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, cons
 {
     if (res && !res->namespaced)
         ns = NULL; /* cluster-scoped: a namespace filter would match nothing */
+    if (check_namespace(res, ns) < 0)
+        return -1;
     return st->ops->watch(st, res, ns && *ns ? ns : NULL, from_rv, ret);
 }
 

@@ -79,7 +79,17 @@ struct ferry_resource {
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind
- * "Node", group ""), Event (core v1, for describe). */
+ * "Node", group ""), Event (core v1, for describe), Namespace (core v1).
+ *
+ * Namespaces: every namespace given to the store (an object's
+ * metadata.namespace, the ns argument of get/list/delete/watch) must be a
+ * DNS-1123 label, else FERRY_ERR_INVALID:
+ *   metadata.namespace: Invalid value: "Bad_NS": a lowercase RFC 1123 label must ...
+ * With admission on, a namespaced object is created only in a Namespace that
+ * exists (FERRY_ERR_NOTFOUND: namespaces "x" not found).  The sqlite driver
+ * creates "default", "kube-system" and "kube-public" in a new store; they
+ * cannot be deleted, and a Namespace that still holds objects cannot either
+ * (Ferry does not empty a namespace for you, unlike the API server). */
 extern const struct ferry_resource *const ferry_resources[];
 /* The same entries by name, for code that means one kind. */
 extern const struct ferry_resource *const ferry_resource_vm;
@@ -87,6 +97,7 @@ extern const struct ferry_resource *const ferry_resource_vmi;
 extern const struct ferry_resource *const ferry_resource_dv;
 extern const struct ferry_resource *const ferry_resource_node;
 extern const struct ferry_resource *const ferry_resource_event;
+extern const struct ferry_resource *const ferry_resource_namespace;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);

@@ -66,6 +66,10 @@ parse(const char *text)
     return o;
 }
 
+/* A new store holds the namespaces default, kube-system and kube-public:
+ * resourceVersions 1..3. */
+#define BUILTIN_RV 3
+
 static json_object *
 vm(const char *name)
 {
@@ -73,6 +77,16 @@ vm(const char *name)
                            "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
                            "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}");
 
+    ferry_json_set_string(o, "metadata.name", name);
+    return o;
+}
+
+static json_object *
+namespace_obj(const char *name)
+{
+    json_object *o = json_object_new_object();
+    ferry_json_set_string(o, "apiVersion", "v1");
+    ferry_json_set_string(o, "kind", "Namespace");
     ferry_json_set_string(o, "metadata.name", name);
     return o;
 }
@@ -334,7 +348,7 @@ test_list(void **state)
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 0), "metadata.name"), "a");
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 1), "metadata.name"), "c");
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 2), "metadata.name"), "b");
-    assert_int_equal(rv, 4);
+    assert_int_equal(rv, BUILTIN_RV + 4);
     json_object_put(FERRY_STEAL(items));
     assert_int_equal(ferry_store_list(f->st, ferry_resource_vm, "prod", NULL, &items, NULL), 0);
     assert_int_equal(json_object_array_length(items), 1);
@@ -604,7 +618,7 @@ test_watch_resume(void **state)
     assert_int_equal(ferry_store_delete(f->st, ferry_resource_vm, "default", "a"), 0);
 
     /* from the start: every VM change, in order, DataVolumes filtered out */
-    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, 1, &w), 0);
+    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 1, &w), 0);
     expect_event(w, FERRY_EVENT_MODIFIED, "a");
     expect_event(w, FERRY_EVENT_ADDED, "c");
     expect_event(w, FERRY_EVENT_DELETED, "a");
@@ -618,7 +632,7 @@ test_watch_resume(void **state)
     ferry_watch_free(w);
 
     /* every kind */
-    assert_int_equal(ferry_store_watch(f->st, NULL, NULL, 1, &w), 0);
+    assert_int_equal(ferry_store_watch(f->st, NULL, NULL, BUILTIN_RV + 1, &w), 0);
     expect_event(w, FERRY_EVENT_ADDED, "d");
     ferry_watch_free(w);
 
@@ -665,7 +679,7 @@ test_watch_expiry(void **state)
     ferry_watch_free(slow);
 
     /* the recent history is still there */
-    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, 195, &w), 0);
+    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 195, &w), 0);
     expect_event(w, FERRY_EVENT_ADDED, "vm195");
     ferry_watch_free(w);
 }
@@ -741,6 +755,62 @@ test_record_event(void **state)
 
 /* Admission runs inside create and update (a store opened as the programs
  * open it). */
+/* Namespaces are DNS-1123 labels everywhere, and (with admission) must exist. */
+static void
+test_namespaces(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const bad[] = { "..", ".", "a/b", "/etc", "Bad_NS", "ferry.db",
+                                       "caf\xc3\xa9", "-x", "" };
+    FERRY_AUTOPTR(json_object) items = NULL;
+    FERRY_AUTOPTR(json_object) got = NULL;
+    struct ferry_watch *w = NULL;
+
+    /* the built-in ones are there, in a new store */
+    assert_int_equal(ferry_store_list(f->st, ferry_resource_namespace, NULL, NULL, &items, NULL), 0);
+    assert_int_equal(json_object_array_length(items), 3);
+    assert_int_equal(ferry_store_get(f->st, ferry_resource_namespace, NULL, "default", &got), 0);
+    assert_string_equal(ferry_json_get_string(got, "status.phase"), "Active");
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(bad); i++) {
+        FERRY_AUTOPTR(json_object) o = dv("ferry.db");
+        if (!*bad[i])
+            continue;
+        ferry_json_set_string(o, "metadata.namespace", bad[i]);
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        assert_non_null(strstr(ferry_error_message(), "metadata.namespace: Invalid value"));
+        assert_int_equal(ferry_store_get(f->st, ferry_resource_dv, bad[i], "x", &got), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_dv, bad[i], "x"), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        assert_int_equal(ferry_store_list(f->st, ferry_resource_dv, bad[i], NULL, NULL, NULL), -1);
+        assert_int_equal(ferry_store_watch(f->st, ferry_resource_dv, bad[i], -1, &w), -1);
+        /* nor may a Namespace carry such a name */
+        json_object_put(o);
+        o = namespace_obj(bad[i]);
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+    }
+
+    /* a namespace that does not exist: NotFound, as NamespaceLifecycle says it */
+    ferry_store_set_admission(f->st, true);
+    {
+        FERRY_AUTOPTR(json_object) o = dv("d");
+        ferry_json_set_string(o, "metadata.namespace", "prod");
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
+        assert_string_equal(ferry_error_message(), "namespaces \"prod\" not found");
+        json_object_put(must_create(f->st, namespace_obj("prod")));
+        json_object_put(must_create(f->st, FERRY_STEAL(o)));
+        /* not while it holds something; the built-in ones never */
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_namespace, NULL, "prod"), -1);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_namespace, NULL, "default"), -1);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_dv, "prod", "d"), 0);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_namespace, NULL, "prod"), 0);
+    }
+}
+
 static void
 test_admission_in_store(void **state)
 {
@@ -987,6 +1057,7 @@ test_measure(void **state)
     t1 = ferry_now_ns();
     print_message("# %d creates: %.0f/s\n", N, N / ((t1 - t0) / 1e9));
     ferry_store_set_admission(f->st, true);
+    json_object_put(must_create(f->st, namespace_obj("admitted")));
     t0 = ferry_now_ns();
     for (int i = 0; i < 200; i++) {
         json_object *o = vm("");
@@ -1063,6 +1134,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_watch_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
