@@ -24,6 +24,7 @@
 #include "common/quantity.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -996,6 +997,51 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
 static const char *const dv_sources[] = { "blank", "gcs", "http", "imageio", "pvc", "registry",
                                           "s3", "snapshot", "upload", "vddk" };
 
+/* The URL of each URL source, and the schemes CDI fetches it with. */
+static const char *const http_schemes[] = { "http", "https", NULL };
+static const char *const gcs_schemes[] = { "gs", "http", "https", NULL };
+static const struct {
+    const char *source;
+    const char *const *schemes;
+    bool required;
+} url_sources[] = {
+    { "http", http_schemes, true },     { "s3", http_schemes, true },
+    { "gcs", gcs_schemes, true },       { "imageio", http_schemes, true },
+    { "vddk", http_schemes, false },
+};
+
+/* The scheme of an absolute URL ("scheme://..."), lower case, as
+ * url.ParseRequestURI finds it; NULL when url is not one. */
+static char *
+url_scheme(const char *url)
+{
+    const char *colon = strchr(url, ':');
+    char *scheme;
+
+    if (!colon || colon == url || strncmp(colon, "://", 3) != 0 || !colon[3])
+        return NULL;
+    if (!isalpha((unsigned char)url[0]))
+        return NULL;
+    for (const char *q = url; q < colon; q++)
+        if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.')
+            return NULL;
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q < 0x21 || *q == 0x7f)
+            return NULL; /* a space or a control character: not a request URI */
+    scheme = ferry_strndup(url, (size_t)(colon - url));
+    ferry_str_lower(scheme);
+    return scheme;
+}
+
+static bool
+scheme_in(const char *scheme, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(scheme, *list) == 0)
+            return true;
+    return false;
+}
+
 static void
 check_dv_spec(struct causes *c, json_object *spec, const char *p, bool in_vm)
 {
@@ -1045,13 +1091,28 @@ check_dv_spec(struct causes *c, json_object *spec, const char *p, bool in_vm)
     if (ct && strcmp(ct, "archive") == 0 && has(source, "registry"))
         cause(c, "%s.contentType: Invalid value: \"archive\": ContentType must be kubevirt when "
                  "Source is Registry", p);
-    for (size_t i = 0; i < FERRY_ARRAY_SIZE(dv_sources); i++) {
-        const char *url = sget(oget(source, dv_sources[i]), "url");
-        if (!url || strcmp(dv_sources[i], "registry") == 0)
+    /* CDI's validateSourceURL: the URL sources are fetched over http(s) and
+     * nothing else (a file:// URL would copy a host file into the volume) */
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(url_sources); i++) {
+        json_object *src = oget(source, url_sources[i].source);
+        const char *url = sget(src, "url");
+        FERRY_AUTOFREE char *scheme = NULL;
+
+        if (!src)
             continue;
-        if (!strstr(url, "://") || strstr(url, "://") == url)
+        if (!url || !*url) {
+            if (url_sources[i].required)
+                cause(c, "%s.source.%s.url: Required value: source URL is empty", p,
+                      url_sources[i].source);
+            continue;
+        }
+        scheme = url_scheme(url);
+        if (!scheme)
             cause(c, "%s.source.%s.url: Invalid value: \"%s\": Invalid source URL", p,
-                  dv_sources[i], url);
+                  url_sources[i].source, url);
+        else if (!scheme_in(scheme, url_sources[i].schemes))
+            cause(c, "%s.source.%s.url: Invalid value: \"%s\": Invalid source URL scheme: %s", p,
+                  url_sources[i].source, url, scheme);
     }
     {
         const char *url = sget(oget(source, "registry"), "url");

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -675,14 +676,26 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     src = source_kind(dv);
     if (!src)
         return fail(c, dv, status, "InvalidSource", "spec.source: Required value");
-    if (ferry_str_eq(src, "sourceRef") || ferry_str_eq(src, "pvc") ||
-        ferry_str_eq(src, "snapshot") || ferry_str_eq(src, "imageio") ||
-        ferry_str_eq(src, "vddk")) {
+    if (!ferry_str_eq(src, "http") && !ferry_str_eq(src, "upload") &&
+        !ferry_str_eq(src, "blank")) {
+        /* at once: no importer that could not read it, no retries */
         FERRY_AUTOFREE char *msg =
-            ferry_printf("spec.source.%s: Unsupported value: ferry imports http, registry, "
-                         "s3, gcs, upload and blank sources", src);
+            ferry_printf("spec.source.%s: Unsupported value: ferry imports http, upload and "
+                         "blank sources", src);
 
         return fail(c, dv, status, "UnsupportedSource", msg);
+    }
+    if (ferry_str_eq(src, "http")) {
+        /* admission refused other schemes; never hand the importer a local
+         * path, whatever got into the store */
+        const char *url = ferry_json_get_string(dv, "spec.source.http.url");
+
+        if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
+            FERRY_AUTOFREE char *msg = ferry_printf("spec.source.http.url: Invalid value: \"%s\": "
+                                                    "Invalid source URL scheme", url ? url : "");
+
+            return fail(c, dv, status, "InvalidSource", msg);
+        }
     }
 
     /* "Bind the PVC": the volume directory. */

@@ -278,6 +278,49 @@ test_dv_messages(void **state)
                    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
 }
 
+/* Every URL source with every foreign scheme: CDI fetches them over http(s)
+ * (gcs also gs://), registry images with docker:// or oci-archive://. */
+static void
+test_dv_source_schemes(void **state)
+{
+    static const char *const sources[] = { "http", "s3", "gcs", "imageio", "vddk" };
+    static const char *const foreign[] = { "file:///etc/passwd", "ftp://h/a.img",
+                                           "FILE:///etc/shadow", "gopher://h/x",
+                                           "docker://quay.io/x", "data://x" };
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(sources); i++)
+        for (size_t j = 0; j < FERRY_ARRAY_SIZE(foreign); j++) {
+            FERRY_AUTOFREE char *m = ferry_printf(
+                DV_HEAD "  source: {%s: {url: '%s'%s}}\n"
+                        "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                sources[i], foreign[j], strcmp(sources[i], "imageio") ? "" : ", diskId: d");
+            FERRY_AUTOFREE char *scheme = ferry_strndup(foreign[j], strcspn(foreign[j], ":"));
+            FERRY_AUTOFREE char *want = ferry_printf(
+                "The DataVolume \"disk0\" is invalid: spec.source.%s.url: Invalid value: \"%s\": "
+                "Invalid source URL scheme: %s", sources[i], foreign[j],
+                ferry_str_lower(scheme));
+            expect_refusal(m, want);
+        }
+    expect_refusal(DV_HEAD "  source: {http: {url: '/etc/passwd'}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.http.url: Invalid value: "
+                   "\"/etc/passwd\": Invalid source URL");
+    expect_refusal(DV_HEAD "  source: {registry: {url: 'file:///var/lib/x.tar'}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.registry.url: Invalid value: "
+                   "\"file:///var/lib/x.tar\": Illegal registry source URL scheme");
+    expect_refusal(DV_HEAD "  source: {http: {url: ''}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.http.url: Required value: "
+                   "source URL is empty");
+    /* and what CDI takes */
+    {
+        FERRY_AUTOPTR(json_object) ok = yaml(DV_HEAD "  source: {gcs: {url: 'gs://b/o.img'}}\n"
+                                             "  storage: {resources: {requests: {storage: 1Gi}}}\n");
+        assert_int_equal(ferry_admission_admit(ok, true, NULL), 0);
+    }
+}
+
 static void
 test_vm_defaults(void **state)
 {
@@ -396,6 +439,7 @@ main(void)
         cmocka_unit_test(test_vm_messages),
         cmocka_unit_test(test_schema_messages),
         cmocka_unit_test(test_dv_messages),
+        cmocka_unit_test(test_dv_source_schemes),
         cmocka_unit_test(test_vm_defaults),
         cmocka_unit_test(test_vmi_defaults),
     };
