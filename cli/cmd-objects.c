@@ -64,6 +64,9 @@ cli_print_store_error(const struct ferry_resource *res, const char *name)
         /* the store's own words: the object, or its namespace, not found */
         fprintf(stderr, "Error from server (NotFound): %s\n", ferry_error_message());
         (void)name;
+    } else if (ferry_error_code() == FERRY_ERR_INVALID &&
+               ferry_str_has_prefix(ferry_error_message(), "Request entity too large")) {
+        fprintf(stderr, "Error from server (RequestEntityTooLarge): %s\n", ferry_error_message());
     } else if (ferry_error_code() == FERRY_ERR_INVALID) {
         fprintf(stderr, "Error from server (Invalid): %s\n", ferry_error_message());
     } else if (ferry_error_code() == FERRY_ERR_CONFLICT) {
@@ -462,7 +465,7 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
             if (dry_run) {
                 FERRY_AUTOPTR(json_object) d = ferry_json_copy(doc);
 
-                if (ferry_admission_admit(d, true, NULL) < 0) {
+                if (ferry_store_admit(st, d, true, NULL) < 0) {
                     cli_print_store_error(res, name);
                     return -1;
                 }
@@ -479,7 +482,7 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
         }
         merged = apply_merge(existing, doc);
         probe = ferry_json_copy(merged);
-        if (ferry_admission_admit(probe, false, existing) < 0) {
+        if (ferry_store_admit(st, probe, false, existing) < 0) {
             cli_print_store_error(res, name);
             return -1;
         }

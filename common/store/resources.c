@@ -16,6 +16,7 @@ static const char *const dv_short[] = { "dv", "dvs", NULL };
 static const char *const node_short[] = { "no", NULL };
 static const char *const event_short[] = { "ev", NULL };
 static const char *const ns_short[] = { "ns", NULL };
+static const char *const kv_short[] = { "kv", "kvs", NULL };
 
 static const struct ferry_resource res_vm = {
     .group = "kubevirt.io", .version = "v1", .kind = "VirtualMachine",
@@ -54,8 +55,17 @@ static const struct ferry_resource res_namespace = {
     .status_subresource = false,
 };
 
+/* KubeVirt's own CR: Ferry reads its feature gates
+ * (spec.configuration.developerConfiguration.featureGates) at admission;
+ * `ferry up --feature-gates` writes kubevirt/kubevirt. */
+static const struct ferry_resource res_kubevirt = {
+    .group = "kubevirt.io", .version = "v1", .kind = "KubeVirt", .plural = "kubevirts",
+    .singular = "kubevirt", .short_names = kv_short, .namespaced = true,
+    .status_subresource = true,
+};
+
 const struct ferry_resource *const ferry_resources[] = {
-    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, NULL,
+    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt, NULL,
 };
 
 const struct ferry_resource *const ferry_resource_vm = &res_vm;
@@ -64,6 +74,7 @@ const struct ferry_resource *const ferry_resource_dv = &res_dv;
 const struct ferry_resource *const ferry_resource_node = &res_node;
 const struct ferry_resource *const ferry_resource_event = &res_event;
 const struct ferry_resource *const ferry_resource_namespace = &res_namespace;
+const struct ferry_resource *const ferry_resource_kubevirt = &res_kubevirt;
 
 const char *
 ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)

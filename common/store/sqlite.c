@@ -658,6 +658,37 @@ err_conflict(const char *key, const char *name)
 
 /* ---- operations ------------------------------------------------------- */
 
+/* Admission with the feature gates of the store's KubeVirt CR (the first
+ * one, as KubeVirt serves one per cluster). */
+static int
+admit(struct sqlite_store *s, json_object *obj, bool is_create, json_object *old, bool locked)
+{
+    struct ferry_admission_config cfg = { 0 };
+    STMT q = NULL;
+    int r;
+
+    if (!locked)
+        pthread_mutex_lock(&s->lock);
+    if (prepare(s, "SELECT json FROM objects WHERE resource = 'kubevirts.kubevirt.io' "
+                   "ORDER BY namespace, name LIMIT 1", &q) < 0) {
+        if (!locked)
+            pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        FERRY_AUTOPTR(json_object) kv = parse_json(s, (const char *)sqlite3_column_text(q, 0));
+        if (kv)
+            ferry_admission_config_from_kubevirt(kv, &cfg);
+        ferry_error_reset();
+    }
+    stmt_done(&q);
+    if (!locked)
+        pthread_mutex_unlock(&s->lock);
+    r = ferry_admission_admit_config(obj, is_create, old, &cfg);
+    ferry_admission_config_release(&cfg);
+    return r;
+}
+
 static int
 sq_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
        const char *name, json_object **ret)
@@ -814,7 +845,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     }
 
     /* admission needs nothing from the database: outside the write lock */
-    if (st->admission && ferry_admission_admit(obj, true, NULL) < 0)
+    if (st->admission && admit(s, obj, true, NULL, false) < 0)
         return -1;
 
     if (tx_begin(s) < 0)
@@ -956,7 +987,7 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
                 }
             }
         }
-        if (st->admission && ferry_admission_admit(obj, false, cur) < 0)
+        if (st->admission && admit(s, obj, false, cur, true) < 0)
             goto fail;
         if (!spec_equal(obj, cur))
             ferry_json_set_int(meta, "generation",

@@ -3,6 +3,7 @@
  * common to every driver live here so that drivers see sane input. */
 #include "common/store/driver.h"
 #include "common/cleanup.h"
+#include "common/admission.h"
 #include "common/error.h"
 #include "common/json.h"
 #include "common/name.h"
@@ -80,6 +81,22 @@ ferry_store_set_admission(struct ferry_store *st, bool on)
     st->admission = on;
 }
 
+int
+ferry_store_admit(struct ferry_store *st, json_object *obj, bool is_create, json_object *old)
+{
+    FERRY_AUTOPTR(json_object) kvs = NULL;
+    struct ferry_admission_config cfg = { 0 };
+    int r;
+
+    if (st->ops->list(st, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0)
+        return -1;
+    if (json_object_array_length(kvs) > 0)
+        ferry_admission_config_from_kubevirt(json_object_array_get_idx(kvs, 0), &cfg);
+    r = ferry_admission_admit_config(obj, is_create, old, &cfg);
+    ferry_admission_config_release(&cfg);
+    return r;
+}
+
 void
 ferry_store_set_history(struct ferry_store *st, int64_t events)
 {
@@ -107,6 +124,21 @@ check_name(const struct ferry_resource *res, const char *ns, const char *name)
     if (!name || !*name)
         return ferry_error(FERRY_ERR_INVALID, "resource name may not be empty");
     return check_namespace(res, ns);
+}
+
+/* The API server's limit on a request body (apiserver's MaxRequestBodyBytes). */
+#define REQUEST_MAX_BYTES (3 * 1024 * 1024)
+
+static int
+check_size(json_object *obj)
+{
+    size_t len = 0;
+
+    json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+    if (len > REQUEST_MAX_BYTES)
+        return ferry_error(FERRY_ERR_INVALID, "Request entity too large: limit is %d",
+                           REQUEST_MAX_BYTES);
+    return 0;
 }
 
 /* The object's metadata.namespace, when it has one, for a namespaced kind. */
@@ -155,7 +187,7 @@ ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to create is not a JSON object");
-    if (check_object(obj) < 0)
+    if (check_size(obj) < 0 || check_object(obj) < 0)
         return -1;
     return st->ops->create(st, obj, ret);
 }
@@ -165,7 +197,7 @@ ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
-    if (check_object(obj) < 0)
+    if (check_size(obj) < 0 || check_object(obj) < 0)
         return -1;
     return st->ops->update(st, obj, ret);
 }

@@ -98,6 +98,7 @@ extern const struct ferry_resource *const ferry_resource_dv;
 extern const struct ferry_resource *const ferry_resource_node;
 extern const struct ferry_resource *const ferry_resource_event;
 extern const struct ferry_resource *const ferry_resource_namespace;
+extern const struct ferry_resource *const ferry_resource_kubevirt;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);
@@ -118,6 +119,10 @@ void ferry_store_free(struct ferry_store *st);
 /* Admission (common/admission.h) runs on create and update unless turned off
  * (tests of the store alone; a controller never turns it off). */
 void ferry_store_set_admission(struct ferry_store *st, bool on);
+/* Admission as the store runs it (common/admission.h), with the feature
+ * gates of the store's KubeVirt CR: for callers that admit without writing
+ * (apply's dry run and its unchanged check). */
+int ferry_store_admit(struct ferry_store *st, json_object *obj, bool is_create, json_object *old);
 /* How many changes the watch history keeps (default 10000, or
  * $FERRY_STORE_HISTORY); older resourceVersions get FERRY_ERR_EXPIRED.
  * Writers compact, each by its own setting: the smallest in use wins. */

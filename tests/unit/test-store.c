@@ -811,6 +811,29 @@ test_namespaces(void **state)
     }
 }
 
+/* The API server's limit on a request body: 3 MiB. */
+static void
+test_request_size(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOPTR(json_object) o = dv("big");
+    size_t n = 3 * 1024 * 1024;
+    FERRY_AUTOFREE char *blob = ferry_malloc(n + 1);
+
+    memset(blob, 'b', n);
+    blob[n] = '\0';
+    ferry_json_set_string(o, "spec.source.blank.x", blob);
+    assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+    assert_string_equal(ferry_error_message(), "Request entity too large: limit is 3145728");
+    /* and an update that makes it too big */
+    json_object_put(FERRY_STEAL(o));
+    o = must_create(f->st, dv("big"));
+    ferry_json_set_string(o, "metadata.labels.x", "y");
+    ferry_json_set_string(o, "spec.source.blank.x", blob);
+    assert_int_equal(ferry_store_update(f->st, o, NULL), -1);
+    assert_string_equal(ferry_error_message(), "Request entity too large: limit is 3145728");
+}
+
 static void
 test_admission_in_store(void **state)
 {
@@ -1135,6 +1158,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_record_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
