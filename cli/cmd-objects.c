@@ -286,9 +286,12 @@ collect_files(const char *path, char ***files)
     return 0;
 }
 
-/* Documents of all files, with kind: List expanded. */
+/* Documents of all files, with kind: List expanded.  A file that does not
+ * parse to its end ends the reading: the documents before the broken one
+ * are returned with *ret_broken set (and the error reported), as kubectl
+ * applies what it read before the error and then reports it. */
 static int
-read_manifests(char **paths, json_object **ret_docs, char ***ret_sources)
+read_manifests(char **paths, json_object **ret_docs, char ***ret_sources, bool *ret_broken)
 {
     FERRY_AUTOSTRV char **files = NULL;
     json_object *all = json_object_new_array();
@@ -300,10 +303,14 @@ read_manifests(char **paths, json_object **ret_docs, char ***ret_sources)
     for (char **f = files; f && *f; f++) {
         FERRY_AUTOPTR(json_object) docs = NULL;
 
-        if (ferry_yaml_parse_file(*f, &docs) < 0) {
+        bool broken = false;
+
+        if (ferry_yaml_parse_file_partial(*f, &docs) < 0) {
             fprintf(stderr, "error: %s\n", ferry_error_message());
             ferry_error_reset();
-            goto fail;
+            if (!ret_broken || !docs)
+                goto fail;
+            broken = *ret_broken = true;
         }
         for (size_t i = 0; i < json_object_array_length(docs); i++) {
             json_object *d = json_object_array_get_idx(docs, i);
@@ -322,6 +329,8 @@ read_manifests(char **paths, json_object **ret_docs, char ***ret_sources)
                 ferry_strv_push(&sources, *f);
             }
         }
+        if (broken)
+            break;
     }
     *ret_docs = all;
     *ret_sources = sources;
@@ -462,6 +471,13 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
                 return -1;
             }
             ferry_error_reset();
+            if (ferry_json_get_string(doc, "metadata.resourceVersion") &&
+                *ferry_json_get_string(doc, "metadata.resourceVersion")) {
+                fprintf(stderr, "Error from server (Invalid): error when creating \"%s\": "
+                                "resourceVersion should not be set on objects to be created\n",
+                        source);
+                return -1;
+            }
             if (dry_run) {
                 FERRY_AUTOPTR(json_object) d = ferry_json_copy(doc);
 
@@ -479,6 +495,27 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
             }
             printf("%s/%s created\n", kname, name);
             return 0;
+        }
+        {
+            /* the manifest's own preconditions, as the API server checks a patch's */
+            const char *want_rv = ferry_json_get_string(doc, "metadata.resourceVersion");
+            const char *want_uid = ferry_json_get_string(doc, "metadata.uid");
+            FERRY_AUTOFREE char *plural = cli_kind_plural(res);
+
+            if (want_rv && *want_rv && !ferry_str_eq(want_rv, ferry_obj_resource_version(existing))) {
+                fprintf(stderr, "Error from server (Conflict): error when patching \"%s\": "
+                                "Operation cannot be fulfilled on %s \"%s\": the object has been "
+                                "modified; please apply your changes to the latest version and "
+                                "try again\n", source, plural, name);
+                return -1;
+            }
+            if (want_uid && *want_uid && !ferry_str_eq(want_uid, ferry_obj_uid(existing))) {
+                fprintf(stderr, "Error from server (Conflict): error when patching \"%s\": "
+                                "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
+                                "UID in precondition: %s, UID in object meta: %s\n", source,
+                        plural, name, want_uid, ferry_obj_uid(existing));
+                return -1;
+            }
         }
         merged = apply_merge(existing, doc);
         probe = ferry_json_copy(merged);
@@ -520,7 +557,7 @@ cmd_apply(int argc, char **argv)
     FERRY_AUTOSTRV char **sources = NULL;
     FERRY_AUTOPTR(json_object) docs = NULL;
     const char *ns = NULL;
-    bool dry = false;
+    bool dry = false, broken = false;
     struct ferry_store *st;
     int c, rc = 0;
 
@@ -548,10 +585,11 @@ cmd_apply(int argc, char **argv)
         fprintf(stderr, "error: must specify one of -f and -k\n");
         return 2;
     }
-    if (read_manifests(paths, &docs, &sources) < 0)
+    if (read_manifests(paths, &docs, &sources, &broken) < 0)
         return 1;
     if (json_object_array_length(docs) == 0) {
-        fprintf(stderr, "error: no objects passed to apply\n");
+        if (!broken)
+            fprintf(stderr, "error: no objects passed to apply\n");
         return 1;
     }
     if (!(st = cli_store_open()))
@@ -560,7 +598,7 @@ cmd_apply(int argc, char **argv)
         if (apply_one(st, json_object_array_get_idx(docs, i), sources[i], ns, dry) < 0)
             rc = 1;
     ferry_store_free(st);
-    return rc;
+    return broken ? 1 : rc;
 }
 
 /* ==================================================================== get */
@@ -1678,7 +1716,7 @@ cmd_delete(int argc, char **argv)
         FERRY_AUTOPTR(json_object) docs = NULL;
         FERRY_AUTOSTRV char **sources = NULL;
 
-        if (read_manifests(files, &docs, &sources) < 0)
+        if (read_manifests(files, &docs, &sources, NULL) < 0)
             return 1;
         if (!(st = cli_store_open()))
             return 1;

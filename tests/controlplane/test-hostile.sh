@@ -19,7 +19,8 @@ done; ls -a "$T" | sort | tr '\n' ' ') ; }
 start_controller
 # The store and its database exist before anything hostile arrives.
 "$FERRY" get ns >/dev/null || fail "get ns"
-touch "$T/out" "$T/err" "$T/m.yaml" "$T/big.yaml" "$T/ann.yaml" "$T/img.raw" "$T/ok.yaml"
+touch "$T/out" "$T/err" "$T/m.yaml" "$T/big.yaml" "$T/ann.yaml" "$T/img.raw" "$T/ok.yaml" \
+    "$T/multi.yaml"
 BEFORE=$(sums)
 DB_SUM=$(sha256sum < "$FERRY_STATE_DIR/ferry.db" | cut -c1-8)
 
@@ -189,6 +190,25 @@ for name in ../../canary /etc/passwd; do
         refuse "$verb $name" "\"$name\" not found" "$FERRY" $verb "$name"
     done
 done
+
+# ---- the API's concurrency rules and strict YAML, through apply ----
+dv rv default '{blank: {}}' | "$FERRY" apply -f - >/dev/null || fail "apply rv"
+refuse "stale resourceVersion" 'Error from server (Conflict): error when patching "'"$T/m.yaml"'": Operation cannot be fulfilled on datavolumes.cdi.kubevirt.io "rv": the object has been modified' \
+    apply_text "$(dv rv default '{blank: {}}' | sed 's/^metadata:/metadata:\n  resourceVersion: "1"/')"
+refuse "another object's uid" 'Precondition failed: UID in precondition: 0f0e0d0c-0000-4000-8000-000000000000' \
+    apply_text "$(dv rv default '{blank: {}}' | sed 's/^metadata:/metadata:\n  uid: 0f0e0d0c-0000-4000-8000-000000000000/')"
+refuse "resourceVersion on create" 'resourceVersion should not be set on objects to be created' \
+    apply_text "$(dv fresh default '{blank: {}}' | sed 's/^metadata:/metadata:\n  resourceVersion: "7"/')"
+refuse "duplicate key" 'line 6, column 3: key "namespace" already set in map' \
+    apply_text "$(dv dupkey default '{blank: {}}' | sed 's/^  namespace: .*/&\n  namespace: kube-system/')"
+{ dv before1 default '{blank: {}}'; echo ---; dv before2 default '{blank: {}}'; echo ---
+  printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: after\n---\n'
+  dv after default '{blank: {}}'; } > "$T/multi.yaml"
+refuse "broken document in a stream" "'$T/multi.yaml': line" "$FERRY" apply -f "$T/multi.yaml"
+grep -qx 'datavolume.cdi.kubevirt.io/before2 created' "$T/out" ||
+    fail "the documents before the broken one were not applied: $(cat "$T/out")"
+"$FERRY" get dv after >/dev/null 2>&1 && fail "a document after the broken one was applied"
+"$FERRY" delete dv rv before1 before2 >/dev/null || fail "delete rv"
 
 # ---- what is allowed stays inside: a DataVolume called ferry.db and one
 # called volumes are ordinary volumes, created and deleted in their own
