@@ -148,6 +148,50 @@ cli_self_dir(void)
 
 /* ---- small pieces ---- */
 
+/* apimachinery's duration.HumanDuration, which kubectl's AGE columns use. */
+char *
+cli_human_duration(int64_t seconds)
+{
+    int64_t minutes, hours;
+
+    if (seconds < -1)
+        return ferry_strdup("<invalid>");
+    if (seconds < 0)
+        return ferry_strdup("0s");
+    if (seconds < 60 * 2)
+        return ferry_printf("%llds", (long long)seconds);
+    minutes = seconds / 60;
+    if (minutes < 10) {
+        if (seconds % 60 == 0)
+            return ferry_printf("%lldm", (long long)minutes);
+        return ferry_printf("%lldm%llds", (long long)minutes, (long long)(seconds % 60));
+    }
+    if (minutes < 60 * 3)
+        return ferry_printf("%lldm", (long long)minutes);
+    hours = seconds / 3600;
+    if (hours < 8) {
+        if (minutes % 60 == 0)
+            return ferry_printf("%lldh", (long long)hours);
+        return ferry_printf("%lldh%lldm", (long long)hours, (long long)(minutes % 60));
+    }
+    if (hours < 48)
+        return ferry_printf("%lldh", (long long)hours);
+    if (hours < 24 * 8) {
+        if (hours % 24 == 0)
+            return ferry_printf("%lldd", (long long)(hours / 24));
+        return ferry_printf("%lldd%lldh", (long long)(hours / 24), (long long)(hours % 24));
+    }
+    if (hours < 24 * 365 * 2)
+        return ferry_printf("%lldd", (long long)(hours / 24));
+    if (hours < 24 * 365 * 8) {
+        int64_t dy = (hours / 24) % 365;
+        if (dy == 0)
+            return ferry_printf("%lldy", (long long)(hours / 24 / 365));
+        return ferry_printf("%lldy%lldd", (long long)(hours / 24 / 365), (long long)dy);
+    }
+    return ferry_printf("%lldy", (long long)(hours / 24 / 365));
+}
+
 /* How long ago the timestamp at PATH in OBJ was, as get prints ages. */
 static char *
 age_since(json_object *obj, const char *path)
@@ -159,7 +203,7 @@ age_since(json_object *obj, const char *path)
         ferry_error_reset();
         return ferry_strdup("<unknown>");
     }
-    return ferry_duration_short(time(NULL) - t > 0 ? time(NULL) - t : 0);
+    return cli_human_duration(time(NULL) - t);
 }
 
 static const char *
@@ -887,6 +931,8 @@ print_document(json_object *doc, enum out_fmt fmt)
 static int
 parse_output(const char *s, enum out_fmt *ret)
 {
+    if (*s == '=')
+        s++; /* -o=name, as pflag takes it */
     if (strcmp(s, "yaml") == 0)
         *ret = OUT_YAML;
     else if (strcmp(s, "json") == 0)
@@ -1260,8 +1306,12 @@ cmd_get(int argc, char **argv)
             }
             struct watch_seen seen = { .objs = json_object_new_object() };
 
-            for (size_t i = 0; i < json_object_array_length(items); i++)
+            for (size_t i = 0; i < json_object_array_length(items); i++) {
+                /* kubectl prints the current objects first, in every format */
+                if (o.fmt == OUT_YAML || o.fmt == OUT_JSON)
+                    watch_print(res, json_object_array_get_idx(items, i), &o);
                 seen_update(&seen, json_object_array_get_idx(items, i), false);
+            }
             json_object_put(collected);
             rc = get_watch(st, res, nnames == 1 ? names[0] : NULL, rv, &o, &seen);
             json_object_put(seen.objs);

@@ -31,4 +31,8 @@ const char *cli_namespace(const char *opt_ns);
  * answers the parent directory; until that is fixed, use this.) */
 char *cli_self_dir(void);
 
+/* kubectl's AGE: apimachinery's HumanDuration ("45s", "3m7s", "10m", "3h5m",
+ * "9h", "3d4h", "30d", "2y10d"). */
+char *cli_human_duration(int64_t seconds);
+
 #endif
