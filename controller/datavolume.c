@@ -315,6 +315,17 @@ last_log_line(const char *root, const char *ns, const char *name)
         start--;
     if (end - start > 1024)
         start = end - 1024;
+    /* the importer logs JSON lines when not on a terminal: carry the text
+     * only (no timestamp), so that conditions read well and repeated
+     * failures make one Event with a count */
+    if (*start == '{') {
+        FERRY_AUTOPTR(json_object) line = NULL;
+
+        if (ferry_json_parse(start, strlen(start), "import.log", &line) == 0 &&
+            ferry_json_get_string(line, "msg"))
+            return ferry_strdup(ferry_json_get_string(line, "msg"));
+        ferry_error_reset();
+    }
     return ferry_strdup(start);
 }
 
