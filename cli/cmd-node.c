@@ -106,8 +106,12 @@ not_running(const struct node_args *a, const char *what)
     struct ferry_store *st = NULL;
     FERRY_AUTOPTR(json_object) vmi = NULL;
 
-    if (ferry_store_open(NULL, &st) == 0 &&
-        ferry_store_get(st, ferry_resource_lookup("vmi"), a->ns, a->name, &vmi) < 0 &&
+    if (ferry_store_open_existing(NULL, &st) < 0) {
+        fprintf(stderr, "ferry: %s\n", ferry_error_message());
+        ferry_error_reset();
+        return 1;
+    }
+    if (ferry_store_get(st, ferry_resource_lookup("vmi"), a->ns, a->name, &vmi) < 0 &&
         ferry_error_code() == FERRY_ERR_NOTFOUND) {
         ferry_store_free(st);
         fprintf(stderr, "ferry: virtualmachineinstance '%s/%s' not found\n", a->ns, a->name);
@@ -198,7 +202,7 @@ pause_op(int argc, char **argv, const char *op, const char *cond_status)
         return 1;
     }
     /* Wait (briefly) until the handler has written the Paused condition. */
-    if (ferry_store_open(NULL, &st) == 0) {
+    if (ferry_store_open_existing(NULL, &st) == 0) {
         uint64_t deadline = ferry_now_ns() + 10ULL * 1000000000ULL;
         while (ferry_now_ns() < deadline) {
             FERRY_AUTOPTR(json_object) vmi = NULL;

@@ -43,6 +43,19 @@ cli_store_open(void)
     return st;
 }
 
+struct ferry_store *
+cli_store_open_existing(void)
+{
+    struct ferry_store *st;
+
+    if (ferry_store_open_existing(NULL, &st) < 0) {
+        fprintf(stderr, "error: %s\n", ferry_error_message());
+        ferry_error_reset();
+        return NULL;
+    }
+    return st;
+}
+
 char *
 cli_kind_name(const struct ferry_resource *res)
 {
@@ -1182,7 +1195,7 @@ cmd_get(int argc, char **argv)
 
         if (parse_targets(argc - optind, argv + optind, &rs, &nm, &n) < 0)
             return 1;
-        if (!(st = cli_store_open()))
+        if (!(st = cli_store_open_existing()))
             return 1;
         o.prefix_kind = true;
         for (size_t i = 0; i < n; i++) {
@@ -1234,7 +1247,7 @@ cmd_get(int argc, char **argv)
         return 1;
     }
     o.prefix_kind = nres > 1;
-    if (!(st = cli_store_open()))
+    if (!(st = cli_store_open_existing()))
         return 1;
 
     for (size_t k = 0; k < nres; k++) {
@@ -1611,7 +1624,7 @@ cmd_describe(int argc, char **argv)
     }
     if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
         return 1;
-    if (!(st = cli_store_open())) {
+    if (!(st = cli_store_open_existing())) {
         free(res);
         ferry_strv_free(names);
         return 1;
@@ -1768,7 +1781,7 @@ cmd_delete(int argc, char **argv)
 
         if (read_manifests(files, &docs, &sources, NULL) < 0)
             return 1;
-        if (!(st = cli_store_open()))
+        if (!(st = cli_store_open_existing()))
             return 1;
         for (size_t i = 0; i < json_object_array_length(docs); i++) {
             json_object *d = json_object_array_get_idx(docs, i);
@@ -1803,7 +1816,7 @@ cmd_delete(int argc, char **argv)
             fprintf(stderr, "error: %s\n", ferry_error_message());
             return 2;
         }
-        if (!(st = cli_store_open())) {
+        if (!(st = cli_store_open_existing())) {
             ferry_selector_free(sel);
             return 1;
         }
@@ -1831,7 +1844,7 @@ cmd_delete(int argc, char **argv)
 
         if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
             return 1;
-        if (!(st = cli_store_open())) {
+        if (!(st = cli_store_open_existing())) {
             free(res);
             ferry_strv_free(names);
             return 1;
@@ -2010,7 +2023,7 @@ cmd_wait(int argc, char **argv)
     }
     if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
         return 1;
-    if (!(st = cli_store_open()))
+    if (!(st = cli_store_open_existing()))
         return 1;
     sigaction(SIGINT, &sa, NULL);
     deadline = ferry_now_ns() + (uint64_t)timeout_ms * 1000000ULL;

@@ -252,6 +252,16 @@ cmd_up(int argc, char **argv)
         fprintf(stderr, "error: %s\n", ferry_error_message());
         return 1;
     }
+    {
+        /* the store exists once `ferry up` returns: readers do not create one */
+        struct ferry_store *st = NULL;
+
+        if (ferry_store_open(NULL, &st) < 0) {
+            fprintf(stderr, "error: %s\n", ferry_error_message());
+            return 1;
+        }
+        ferry_store_free(st);
+    }
     if (gates && set_feature_gates(gates) < 0) {
         fprintf(stderr, "error: %s\n", ferry_error_message());
         return 1;

@@ -205,7 +205,7 @@ vm_verb(enum vm_action a, int argc, char **argv)
                         "name\n", action_names[a]);
         return 2;
     }
-    if (!(st = cli_store_open()))
+    if (!(st = cli_store_open_existing()))
         return 1;
     for (int attempt = 0; attempt < 5; attempt++) {
         r = act(st, a, cli_namespace(ns), argv[optind], paused);

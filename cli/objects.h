@@ -11,6 +11,9 @@
 
 /* Open the store of the state directory; prints the error. */
 struct ferry_store *cli_store_open(void);
+/* For commands that only read or change existing objects: a mistyped
+ * --state-dir is an error, not a new empty store. */
+struct ferry_store *cli_store_open_existing(void);
 /* "virtualmachine.kubevirt.io" (singular.group; singular for core). */
 char *cli_kind_name(const struct ferry_resource *res);
 /* "virtualmachines.kubevirt.io" (plural.group), as in NotFound messages. */

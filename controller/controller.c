@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -448,12 +449,50 @@ process_queue(struct ferry_controller *c)
 
 /* ---- lifecycle ---- */
 
+/* One controller per state directory: an flock on run/ferry-controller.lock,
+ * held for the controller's life (the kernel drops it when the process dies,
+ * so a crash leaves nothing to clean up).  The file holds the holder's pid. */
+static int
+take_lock(struct ferry_controller *c)
+{
+    FERRY_AUTOFREE char *run = ferry_printf("%s/run", c->state_dir);
+    FERRY_AUTOFREE char *path = ferry_printf("%s/ferry-controller.lock", run);
+    char buf[32];
+    int fd;
+
+    if (ferry_mkdir_p(run, 0755) < 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "controller lock '%s'", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return ferry_error_errno(FERRY_ERR_IO, e, "controller lock '%s'", path);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return ferry_error(FERRY_ERR_EXISTS, "another ferry-controller%s%s%s is running on state "
+                           "directory '%s' (it holds %s)", *buf ? " (pid " : "", buf,
+                           *buf ? ")" : "", c->state_dir, path);
+    }
+    snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, strlen(buf), 0) < 0) {
+        /* the lock is what matters; the pid is for the message */
+    }
+    c->lock_fd = fd;
+    return 0;
+}
+
 int
 ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_controller **ret)
 {
     struct ferry_controller *c = ferry_calloc(1, sizeof *c);
     FERRY_AUTOFREE char *vols = NULL;
 
+    c->lock_fd = -1;
     c->o = *o;
     c->state_dir = ferry_strdup(o->state_dir ? o->state_dir : ferry_state_dir());
     c->importer = ferry_strdup(o->importer ? o->importer : "ferry-importer");
@@ -465,7 +504,8 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     strmap_init(&c->jobs, dvjob_free);
     strmap_init(&c->dv_users, free);
     vols = ferry_printf("%s/volumes", c->state_dir);
-    if (ferry_mkdir_p(vols, 0755) < 0 ||
+    if (ferry_mkdir_p(c->state_dir, 0700) < 0 || take_lock(c) < 0 ||
+        ferry_mkdir_p(vols, 0755) < 0 ||
         ferry_store_open(o->store ? o->store : c->state_dir, &c->st) < 0) {
         ferry_controller_free(c);
         return -1;
@@ -484,6 +524,8 @@ ferry_controller_free(struct ferry_controller *c)
     strmap_release(&c->queue);
     strmap_release(&c->dv_users);
     ferry_store_free(c->st);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     free(c->state_dir);
     free(c->importer);
     free(c);

@@ -1502,19 +1502,57 @@ ensure_namespaces(struct sqlite_store *s)
     return 0;
 }
 
+/* Make DIR/ferry.db atomically: a private file gets the schema (WAL mode is
+ * kept in its header), then is linked into place, so that ferry.db is never
+ * seen half made and a 0-byte ferry.db is always damage, never a new store.
+ * Losing the race to another process is fine. */
+static int
+create_db(const char *dir, const char *path)
+{
+    FERRY_AUTOFREE char *tmp = ferry_printf("%s/.ferry.db.new.%d", dir, (int)getpid());
+    sqlite3 *db = NULL;
+    int rc;
+
+    unlink(tmp);
+    rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        ferry_error(FERRY_ERR_IO, "store '%s': create: %s", path,
+                    db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close_v2(db);
+        unlink(tmp);
+        return -1;
+    }
+    sqlite3_close_v2(db); /* checkpoints and removes the WAL */
+    chmod(tmp, 0600);
+    if (link(tmp, path) < 0 && errno != EEXIST) {
+        int e = errno;
+        unlink(tmp);
+        return ferry_error_errno(FERRY_ERR_IO, e, "store '%s'", path);
+    }
+    unlink(tmp);
+    return 0;
+}
+
 int
-ferry_sqlite_open(const char *dir, struct ferry_store **ret)
+ferry_sqlite_open(const char *dir, bool create, struct ferry_store **ret)
 {
     struct sqlite_store *s;
     pthread_condattr_t ca;
     struct stat sb;
-    int fd, rc;
+    int rc;
 
     if (!dir || !*dir)
         dir = ferry_state_dir();
     if (stat(dir, &sb) < 0) {
         if (errno != ENOENT)
             return ferry_error_errno(FERRY_ERR_IO, errno, "state directory '%s'", dir);
+        if (!create)
+            return ferry_error(FERRY_ERR_NOTFOUND, "state directory '%s' does not exist: no "
+                               "store to read (check --state-dir or FERRY_STATE_DIR)", dir);
         if (ferry_mkdir_p(dir, 0700) < 0)
             return -1;
     } else if (!S_ISDIR(sb.st_mode)) {
@@ -1540,17 +1578,26 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
             s->max_events = atoll(m);
     }
 
-    /* create the file ourselves so that it is 0600 whatever the umask */
-    fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        ferry_error_errno(FERRY_ERR_IO, errno, "store '%s'", s->path);
+    if (stat(s->path, &sb) < 0) {
+        if (errno != ENOENT) {
+            ferry_error_errno(FERRY_ERR_IO, errno, "store '%s'", s->path);
+            goto fail;
+        }
+        if (!create) {
+            ferry_error(FERRY_ERR_NOTFOUND, "no store in state directory '%s' (no ferry.db): "
+                        "check --state-dir or FERRY_STATE_DIR", dir);
+            goto fail;
+        }
+        if (create_db(dir, s->path) < 0)
+            goto fail;
+    } else if (sb.st_size == 0) {
+        /* sqlite would take it for a new, empty database */
+        ferry_error(FERRY_ERR_FORMAT, "store '%s' is empty (0 bytes): not a Ferry database; "
+                    "restore it from a backup or remove it", s->path);
         goto fail;
     }
-    close(fd);
 
-    rc = sqlite3_open_v2(s->path, &s->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                         NULL);
+    rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (s->db)
             db_error(s, "open");

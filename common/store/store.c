@@ -47,8 +47,8 @@ ferry_state_dir(void)
     return state_dir;
 }
 
-int
-ferry_store_open(const char *where, struct ferry_store **ret)
+static int
+store_open(const char *where, bool create, struct ferry_store **ret)
 {
     struct ferry_store *st = NULL;
     int r;
@@ -56,16 +56,28 @@ ferry_store_open(const char *where, struct ferry_store **ret)
     if (!where || !*where)
         where = ferry_state_dir();
     if (ferry_str_has_prefix(where, "sqlite:"))
-        r = ferry_sqlite_open(where + strlen("sqlite:"), &st);
+        r = ferry_sqlite_open(where + strlen("sqlite:"), create, &st);
     else if (ferry_str_has_prefix(where, "kube:"))
         r = ferry_kube_open(where + strlen("kube:"), &st);
     else
-        r = ferry_sqlite_open(where, &st);
+        r = ferry_sqlite_open(where, create, &st);
     if (r < 0)
         return -1;
     st->admission = true;
     *ret = st;
     return 0;
+}
+
+int
+ferry_store_open(const char *where, struct ferry_store **ret)
+{
+    return store_open(where, true, ret);
+}
+
+int
+ferry_store_open_existing(const char *where, struct ferry_store **ret)
+{
+    return store_open(where, false, ret);
 }
 
 void

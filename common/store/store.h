@@ -114,6 +114,11 @@ struct ferry_store;
  * The sqlite driver creates DIR (0700) and DIR/ferry.db (0600) if missing.
  * "kube:..." fails with FERRY_ERR_UNSUPPORTED for now. */
 int ferry_store_open(const char *where, struct ferry_store **ret);
+/* The same for readers that must not create a store: FERRY_ERR_NOTFOUND
+ * when DIR or DIR/ferry.db does not exist.  Either open refuses a 0-byte
+ * ferry.db (FERRY_ERR_FORMAT): a new store is made under a private name and
+ * linked into place, so an empty ferry.db is damage, not a new store. */
+int ferry_store_open_existing(const char *where, struct ferry_store **ret);
 /* Free the handle's watches first: they use it. */
 void ferry_store_free(struct ferry_store *st);
 /* Admission (common/admission.h) runs on create and update unless turned off

@@ -18,7 +18,7 @@ sums() { (cd "$T" && find canary -type f -o -type d | sort | while read -r f; do
 done; ls -a "$T" | sort | tr '\n' ' ') ; }
 start_controller
 # The store and its database exist before anything hostile arrives.
-"$FERRY" get ns >/dev/null || fail "get ns"
+wait_for 20 "$FERRY" get ns || fail "get ns"
 touch "$T/out" "$T/err" "$T/m.yaml" "$T/big.yaml" "$T/ann.yaml" "$T/img.raw" "$T/ok.yaml" \
     "$T/multi.yaml"
 BEFORE=$(sums)
@@ -230,4 +230,28 @@ wait_for 30 sh -c "! '$FERRY' get dv ferry.db >/dev/null 2>&1 && ! '$FERRY' get 
 extra=$(ls -A "$FERRY_STATE_DIR" | grep -vxE 'ferry\.db(-wal|-shm)?|volumes|vmis|run|logs' || true)
 [ -z "$extra" ] || fail "unexpected entries in the state directory: $extra"
 [ "$(ls "$FERRY_STATE_DIR/volumes")" = default ] || fail "volumes/: $(ls "$FERRY_STATE_DIR/volumes")"
+# ---- the store: one controller per state directory; readers never create ----
+"$FERRY_BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" > "$T/second.log" 2>&1 &
+SECOND=$!; PIDS="$PIDS $SECOND"
+wait_for 20 sh -c "! kill -0 $SECOND" || fail "a second controller runs on the same state directory"
+wait "$SECOND" && fail "the second controller exited 0"
+grep -q "another ferry-controller (pid $CTL_PID) is running on state directory" "$T/second.log" ||
+    fail "second controller: $(cat "$T/second.log")"
+for verb in "get vm" "describe vm x" "delete vm x" "start x" "stop x" "wait vm/x --for=delete --timeout=1s" \
+            "console x"; do
+    # shellcheck disable=SC2086
+    FERRY_STATE_DIR="$T/typo" "$FERRY" $verb > "$T/out" 2> "$T/err" && fail "$verb on a mistyped state directory succeeded"
+    grep -q "typo' does not exist" "$T/err" || fail "$verb on a mistyped state directory: $(cat "$T/err")"
+    [ ! -e "$T/typo" ] || fail "$verb created the mistyped state directory"
+done
+mkdir "$T/typo"
+FERRY_STATE_DIR="$T/typo" "$FERRY" get vm > "$T/out" 2> "$T/err" && fail "get on an empty directory succeeded"
+grep -q "no store in state directory" "$T/err" || fail "get on an empty directory: $(cat "$T/err")"
+[ ! -e "$T/typo/ferry.db" ] || fail "get created a store"
+: > "$T/typo/ferry.db"
+FERRY_STATE_DIR="$T/typo" "$FERRY" apply -f "$T/ok.yaml" > "$T/out" 2> "$T/err" && fail "apply to a 0-byte ferry.db succeeded"
+grep -q "is empty (0 bytes)" "$T/err" || fail "0-byte ferry.db: $(cat "$T/err")"
+[ ! -s "$T/typo/ferry.db" ] || fail "the 0-byte ferry.db was overwritten"
+rm -rf "$T/typo"
+
 echo "ok: $N hostile cases refused, nothing outside the state directory changed (store $DB_SUM...)"

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -834,6 +835,38 @@ test_request_size(void **state)
     assert_string_equal(ferry_error_message(), "Request entity too large: limit is 3145728");
 }
 
+/* Readers do not create a store; a 0-byte ferry.db is damage, not a new store. */
+static void
+test_open_guards(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOFREE char *missing = ferry_printf("%s/typo", f->dir);
+    FERRY_AUTOFREE char *empty = ferry_printf("%s/empty", f->dir);
+    FERRY_AUTOFREE char *db = ferry_printf("%s/empty/ferry.db", f->dir);
+    struct ferry_store *st = NULL;
+    struct stat sb;
+    int fd;
+
+    assert_int_equal(ferry_store_open_existing(missing, &st), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
+    assert_int_equal(stat(missing, &sb), -1);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    assert_int_equal(ferry_store_open_existing(empty, &st), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
+    assert_int_equal(stat(db, &sb), -1);
+    fd = open(db, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(ferry_store_open(empty, &st), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_FORMAT);
+    assert_non_null(strstr(ferry_error_message(), "is empty (0 bytes)"));
+    assert_int_equal(ferry_store_open_existing(empty, &st), -1);
+    /* the one a writer opened is there for readers */
+    assert_int_equal(ferry_store_open_existing(f->dir, &st), 0);
+    ferry_store_free(st);
+    ferry_error_reset();
+}
+
 static void
 test_admission_in_store(void **state)
 {
@@ -1159,6 +1192,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_events_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_guards, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
