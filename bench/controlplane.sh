@@ -5,19 +5,27 @@
 #   - the time until every VM is reconciled (printableStatus Stopped),
 #   - the controller's resident memory (VmRSS and peak VmHWM) afterwards,
 #   - `ferry get vms` latency over the N objects (median of 5), and -o json.
-# Usage: bench/controlplane.sh [BINDIR] [N]   (BINDIR default build/bin, N 1000)
+# Each N runs on its own fresh store, so the figures side by side show how
+# the cost grows (issue 12: 10,000 beside 1,000).
+# Usage: bench/controlplane.sh [BINDIR] [N...]   (BINDIR default build/bin,
+# N default "1000 10000")
 set -eu
 BIN=${1:-$(dirname "$0")/../build/bin}
-N=${2:-1000}
+[ $# -gt 0 ] && shift
+NS=${*:-1000 10000}
 BIN=$(cd "$BIN" && pwd)
 T=$(mktemp -d /tmp/ferry-bench-cp.XXXXXX)
-export FERRY_STATE_DIR="$T/state" FERRY_LOG_FORMAT=text
-mkdir -p "$FERRY_STATE_DIR"
+export FERRY_LOG_FORMAT=text
 CTL=""
 trap '[ -n "$CTL" ] && kill "$CTL" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT INT TERM
 
 now() { date +%s.%N; }
 since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+
+run() {
+N=$1
+export FERRY_STATE_DIR="$T/state-$N"
+mkdir -p "$FERRY_STATE_DIR"
 
 i=0
 while [ $i -lt "$N" ]; do
@@ -27,7 +35,7 @@ done > "$T/vms.yaml"
 
 "$BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" > "$T/controller.log" 2>&1 &
 CTL=$!
-sleep 0.5
+while [ ! -s "$FERRY_STATE_DIR/ferry.db" ]; do sleep 0.1; done
 
 t0=$(now)
 "$BIN/ferry" apply -f "$T/vms.yaml" > /dev/null
@@ -56,3 +64,8 @@ echo "  apply start -> all printableStatus Stopped: ${t_all} s"
 echo "  ferry-controller RSS after:            $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
 echo "  ferry get vms (table), median of 5:    ${get_table} s"
 echo "  ferry get vms -o json, median of 5:    ${get_json} s"
+kill "$CTL"; wait "$CTL" 2>/dev/null || true; CTL=""
+rm -rf "$FERRY_STATE_DIR"
+}
+
+for n in $NS; do run "$n"; done

@@ -564,10 +564,15 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
         ferry_dv_reap_jobs(c);
         if (wait_ms > 100 && c->running_imports)
             wait_ms = 100;
+        /* Take what is there, at most 1000 events a pass so that work gets
+         * done; every event read is enqueued (the 1001st used to be read
+         * and dropped: a lost wake-up that left objects to the resync). */
         r = ferry_watch_next(w, wait_ms, &ev);
-        for (int n = 0; r == 1 && n < 1000; n++) {
+        for (int n = 0; r == 1; n++) {
             enqueue_object(c, ev.object);
             ferry_event_release(&ev);
+            if (n + 1 >= 1000)
+                break;
             r = ferry_watch_next(w, 0, &ev);
         }
         if (r < 0) {
