@@ -814,6 +814,11 @@ static const struct column event_cols[] = {
     { "REASON", false, col_ev_reason }, { "OBJECT", false, col_ev_object },
     { "MESSAGE", false, col_ev_message }, { NULL, false, NULL },
 };
+/* kubectl get namespaces: NAME STATUS AGE */
+static const struct column ns_cols[] = {
+    { "NAME", false, col_name }, { "STATUS", false, col_phase }, { "AGE", false, col_age },
+    { NULL, false, NULL },
+};
 static const struct column generic_cols[] = {
     { "NAME", false, col_name }, { "AGE", false, col_age }, { NULL, false, NULL },
 };
@@ -831,6 +836,8 @@ columns_for(const struct ferry_resource *res)
         return node_cols;
     if (res == ferry_resource_event)
         return event_cols;
+    if (res == ferry_resource_namespace)
+        return ns_cols;
     return generic_cols;
 }
 

@@ -190,6 +190,8 @@ vm_verb(enum vm_action a, int argc, char **argv)
             break;
         case 'G':
         case 'f':
+            if (a == VM_START)
+                return cli_option_error('?', argv);
             /* virtctl's forced stop shortens the VMI's grace period through a
              * subresource Ferry does not have: refused, not ignored */
             fprintf(stderr, "error: ferry %s: %s is not supported: Ferry stops a VM gracefully "

@@ -44,6 +44,15 @@ for fmt in json yaml; do
     kill "$W"
 done
 
+# ---- start takes no --force ----
+"$FERRY" start plain --force > "$T/out" 2>&1 && fail "start --force accepted"
+grep -q "unknown flag: '--force'" "$T/out" || fail "start --force: $(cat "$T/out")"
+
+# ---- namespaces print as kubectl's: NAME STATUS AGE ----
+"$FERRY" get ns > "$T/ns.txt" || fail "get ns"
+head -1 "$T/ns.txt" | grep -Eq '^NAME +STATUS +AGE$' || fail "get ns header: $(cat "$T/ns.txt")"
+grep -Eq '^default +Active +[0-9]+[smh]' "$T/ns.txt" || fail "get ns: $(cat "$T/ns.txt")"
+
 # ---- -o=name ----
 [ "$("$FERRY" get vm halted -o=name)" = "virtualmachine.kubevirt.io/halted" ] || fail "-o=name"
 
