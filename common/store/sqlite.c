@@ -1468,14 +1468,68 @@ static const struct ferry_store_ops sqlite_ops = {
     .set_history = sq_set_history,
 };
 
+static int sq_create(struct ferry_store *st, json_object *in, json_object **ret);
+
+static int
+create_namespace(struct sqlite_store *s, const char *name)
+{
+    FERRY_AUTOPTR(json_object) ns = json_object_new_object();
+
+    ferry_json_set_string(ns, "apiVersion", "v1");
+    ferry_json_set_string(ns, "kind", "Namespace");
+    ferry_json_set_string(ns, "metadata.name", name);
+    json_object_object_add(ferry_json_ensure_object(ferry_json_get(ns, "metadata"), "labels"),
+                           "kubernetes.io/metadata.name", json_object_new_string(name));
+    if (sq_create(&s->base, ns, NULL) < 0) {
+        if (ferry_error_code() != FERRY_ERR_EXISTS)
+            return -1;
+        ferry_error_reset(); /* another process made it first */
+    }
+    return 0;
+}
+
+/* A store made before Namespaces existed: a Namespace for every namespace
+ * that already holds objects, so that they can still be written to. */
+static int
+adopt_namespaces(struct sqlite_store *s)
+{
+    FERRY_AUTOSTRV char **names = NULL;
+    STMT q = NULL;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (prepare(s, "SELECT DISTINCT namespace FROM objects WHERE namespace != ''", &q) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *n = (const char *)sqlite3_column_text(q, 0);
+        if (n && ferry_name_is_dns1123_label(n))
+            ferry_strv_push(&names, n);
+    }
+    stmt_done(&q);
+    pthread_mutex_unlock(&s->lock);
+    for (char **n = names; n && *n; n++) {
+        FERRY_AUTOPTR(json_object) have = NULL;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = load(s, "namespaces", "", *n, &have);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0 || (r == 0 && create_namespace(s, *n) < 0))
+            return -1;
+    }
+    return 0;
+}
+
 /* The namespaces every cluster has, created in a new store. */
 static int
 ensure_namespaces(struct sqlite_store *s)
 {
     static const char *const builtin[] = { "default", "kube-system", "kube-public" };
+    bool made = false;
 
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(builtin); i++) {
-        FERRY_AUTOPTR(json_object) ns = NULL;
         FERRY_AUTOPTR(json_object) have = NULL;
         int r;
 
@@ -1486,20 +1540,11 @@ ensure_namespaces(struct sqlite_store *s)
             return -1;
         if (r > 0)
             continue;
-        ns = json_object_new_object();
-        ferry_json_set_string(ns, "apiVersion", "v1");
-        ferry_json_set_string(ns, "kind", "Namespace");
-        ferry_json_set_string(ns, "metadata.name", builtin[i]);
-        json_object_object_add(ferry_json_ensure_object(ferry_json_get(ns, "metadata"), "labels"),
-                               "kubernetes.io/metadata.name",
-                               json_object_new_string(builtin[i]));
-        if (sq_create(&s->base, ns, NULL) < 0) {
-            if (ferry_error_code() != FERRY_ERR_EXISTS)
-                return -1;
-            ferry_error_reset(); /* another process made it first */
-        }
+        if (create_namespace(s, builtin[i]) < 0)
+            return -1;
+        made = true;
     }
-    return 0;
+    return made ? adopt_namespaces(s) : 0;
 }
 
 /* Make DIR/ferry.db atomically: a private file gets the schema (WAL mode is

@@ -867,6 +867,30 @@ test_open_guards(void **state)
     ferry_error_reset();
 }
 
+/* A store from before Namespaces: its namespaces are adopted at open. */
+static void
+test_namespaces_adopted(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOFREE char *db = ferry_printf("%s/ferry.db", f->dir);
+    json_object *o = vm("old");
+    struct ferry_store *st = NULL;
+    FERRY_AUTOPTR(json_object) got = NULL;
+    sqlite3 *h = NULL;
+
+    ferry_json_set_string(o, "metadata.namespace", "legacy");
+    json_object_put(must_create(f->st, o));
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "DELETE FROM objects WHERE resource = 'namespaces'", NULL,
+                                  NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(ferry_store_open(f->dir, &st), 0);
+    assert_int_equal(ferry_store_get(st, ferry_resource_namespace, NULL, "legacy", &got), 0);
+    json_object_put(FERRY_STEAL(got));
+    assert_int_equal(ferry_store_get(st, ferry_resource_namespace, NULL, "default", &got), 0);
+    ferry_store_free(st);
+}
+
 static void
 test_admission_in_store(void **state)
 {
@@ -1193,6 +1217,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_guards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
