@@ -824,10 +824,10 @@ qstr(json_object *q)
     return json_object_get_string(q);
 }
 
-/* KubeVirt's checks of a memory quantity: not negative, and at least 1M when
- * given at all ("'1k': must be greater than or equal to 1M."). */
+/* KubeVirt's checks of a memory quantity: not negative, and (at_least_1m)
+ * at least 1M when given at all ("'1k': must be greater than or equal to 1M."). */
 static void
-check_memory_quantity(struct causes *c, json_object *q, const char *path)
+check_memory_quantity(struct causes *c, json_object *q, const char *path, bool at_least_1m)
 {
     int64_t v;
 
@@ -836,7 +836,7 @@ check_memory_quantity(struct causes *c, json_object *q, const char *path)
     v = quantity_value(q);
     if (v < 0)
         cause(c, "%s '%s': must be greater than or equal to 0.", path, qstr(q));
-    else if (v < 1000000)
+    else if (at_least_1m && v > 0 && v < 1000000)
         cause(c, "%s '%s': must be greater than or equal to 1M.", path, qstr(q));
 }
 
@@ -1043,9 +1043,11 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
         json_object *cpu = oget(domain, "cpu");
         static const char *const lists[] = { "requests", "limits" };
 
-        check_memory_quantity(c, ferry_json_get(domain, "memory.guest"), mg);
-        check_memory_quantity(c, quantity_at(resources, "requests", "memory"), rm);
-        check_memory_quantity(c, quantity_at(resources, "limits", "memory"), lm);
+        /* KubeVirt checks requests for both; limits only for a sign; the
+         * guest size here as the request (a 1k guest cannot boot either) */
+        check_memory_quantity(c, ferry_json_get(domain, "memory.guest"), mg, true);
+        check_memory_quantity(c, quantity_at(resources, "requests", "memory"), rm, true);
+        check_memory_quantity(c, quantity_at(resources, "limits", "memory"), lm, false);
         for (size_t i = 0; i < FERRY_ARRAY_SIZE(lists); i++) {
             json_object *q = quantity_at(resources, lists[i], "cpu");
             struct ferry_quantity fq;
@@ -1064,8 +1066,7 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
     /* volumes behind feature gates */
     for (size_t i = 0; i < alen(volumes); i++)
         if (has(aget(volumes, i), "hostDisk") && !gate_enabled("HostDisk"))
-            cause(c, "%s.volumes[%zu].hostDisk: Forbidden: HostDisk feature gate is not enabled",
-                  p, i);
+            cause(c, "%s.volumes[%zu]: HostDisk feature gate is not enabled", p, i);
 
     /* memory: something must say how much, and no more than the limit */
     if (!has_instancetype) {
@@ -1247,8 +1248,8 @@ check_dv_spec(struct causes *c, json_object *spec, const char *p, bool in_vm)
             cause(c, "%s.source.%s.url: Invalid value: \"%s\": Invalid source URL", p,
                   url_sources[i].source, url);
         else if (!scheme_in(scheme, url_sources[i].schemes))
-            cause(c, "%s.source.%s.url: Invalid value: \"%s\": Invalid source URL scheme: %s", p,
-                  url_sources[i].source, url, scheme);
+            cause(c, "%s.source.%s.url: Invalid source URL scheme: %s", p,
+                  url_sources[i].source, url); /* CDI names the whole URL */
     }
     {
         const char *url = sget(oget(source, "registry"), "url");
@@ -1506,9 +1507,11 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
         json_object *a = k == KIND_VMI ? ferry_json_get(obj, "metadata.annotations")
                          : k == KIND_VM ? ferry_json_get(obj, "spec.template.metadata.annotations")
                                         : NULL;
-        if (oget(a, sidecar) && !gate_enabled("Sidecar"))
-            cause(&c, "%s.annotations: Forbidden: sidecar feature gate is not enabled",
-                  k == KIND_VM ? "spec.template.metadata" : "metadata");
+        const char *mp = k == KIND_VM ? "spec.template.metadata" : "metadata";
+
+        if (sget(a, sidecar) && *sget(a, sidecar) && !gate_enabled("Sidecar"))
+            cause(&c, "%s.annotations: sidecar feature gate is not enabled in kubevirt-config, "
+                      "invalid entry %s.annotations.%s", mp, mp, sidecar);
     }
     if (k == KIND_VM)
         check_labels(&c, ferry_json_get(obj, "spec.template.metadata.labels"),
