@@ -455,16 +455,16 @@ process_queue(struct ferry_controller *c)
 static int
 take_lock(struct ferry_controller *c)
 {
-    FERRY_AUTOFREE char *run = ferry_printf("%s/run", c->state_dir);
-    FERRY_AUTOFREE char *path = ferry_printf("%s/ferry-controller.lock", run);
+    FERRY_AUTOFREE char *path = ferry_printf("%s/run/ferry-controller.lock", c->state_dir);
     char buf[32];
     int fd;
 
-    if (ferry_mkdir_p(run, 0755) < 0)
+    /* beneath the state directory, through no symlink (common/volume.h) */
+    if (ferry_state_mkdir(c->state_dir, "run", 0755) < 0)
         return -1;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    fd = ferry_state_openat(c->state_dir, "run/ferry-controller.lock", O_RDWR | O_CREAT, 0644);
     if (fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "controller lock '%s'", path);
+        return -1;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
         ssize_t n = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
@@ -490,8 +490,6 @@ int
 ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_controller **ret)
 {
     struct ferry_controller *c = ferry_calloc(1, sizeof *c);
-    FERRY_AUTOFREE char *vols = NULL;
-
     c->lock_fd = -1;
     c->o = *o;
     c->state_dir = ferry_strdup(o->state_dir ? o->state_dir : ferry_state_dir());
@@ -503,9 +501,8 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     strmap_init(&c->queue, free);
     strmap_init(&c->jobs, dvjob_free);
     strmap_init(&c->dv_users, free);
-    vols = ferry_printf("%s/volumes", c->state_dir);
     if (ferry_mkdir_p(c->state_dir, 0700) < 0 || take_lock(c) < 0 ||
-        ferry_mkdir_p(vols, 0755) < 0 ||
+        ferry_state_mkdir(c->state_dir, FERRY_AREA_VOLUMES, 0755) < 0 ||
         ferry_store_open(o->store ? o->store : c->state_dir, &c->st) < 0) {
         ferry_controller_free(c);
         return -1;

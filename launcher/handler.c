@@ -682,8 +682,9 @@ ferry_handler_run(const struct ferry_handler_opts *o)
     if (!h.vmi_res || !h.node_res)
         goto out;
     {
-        FERRY_AUTOFREE char *vd = ferry_printf("%s/vmis", o->state_dir);
-        if (ferry_mkdir_p(vd, 0755) < 0)
+        FERRY_AUTOFREE char *vd = ferry_state_path(o->state_dir, FERRY_AREA_VMIS, NULL, NULL, NULL);
+        if (ferry_mkdir_p(o->state_dir, 0755) < 0 ||
+            ferry_state_mkdir(o->state_dir, FERRY_AREA_VMIS, 0755) < 0)
             goto out;
         chmod(o->state_dir, 0755); /* qemu (libvirt-qemu) must reach the VMI directories */
         chmod(vd, 0755);
