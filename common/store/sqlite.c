@@ -1574,7 +1574,16 @@ create_db(const char *dir, const char *path)
     sqlite3_close_v2(db); /* checkpoints and removes the WAL */
     chmod(tmp, 0600);
     if (link(tmp, path) < 0 && errno != EEXIST) {
+        /* a filesystem without hard links: a rename that will not replace */
+        if ((errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) &&
+            renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+            return 0;
         int e = errno;
+
+        if (e == EEXIST) { /* another process made it first */
+            unlink(tmp);
+            return 0;
+        }
         unlink(tmp);
         return ferry_error_errno(FERRY_ERR_IO, e, "store '%s'", path);
     }
