@@ -249,9 +249,13 @@ static bool
 apply_status_file(struct handler *h, struct entry *e)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *path = ferry_printf("%s/status.json", dir);
+    FERRY_AUTOFREE char *path = dir ? ferry_printf("%s/status.json", dir) : NULL;
     FERRY_AUTOPTR(json_object) msg = NULL;
 
+    if (!path) {
+        ferry_error_reset(); /* a name the store would not hold */
+        return false;
+    }
     if (access(path, F_OK) != 0 || ferry_json_read_file(path, &msg) < 0)
         return false;
     if (!ferry_json_get_bool(msg, "final", false) ||
@@ -383,10 +387,14 @@ static void
 try_subscribe(struct handler *h, struct entry *e)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *sock = ferry_printf("%s/launcher.sock", dir);
+    FERRY_AUTOFREE char *sock = dir ? ferry_printf("%s/launcher.sock", dir) : NULL;
     FERRY_AUTOPTR(json_object) req = json_object_new_object();
     int fd;
 
+    if (!sock) {
+        ferry_error_reset();
+        return;
+    }
     if (e->fd >= 0 || access(sock, F_OK) != 0)
         return;
     fd = ferry_proto_connect(sock);
