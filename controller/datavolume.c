@@ -657,8 +657,14 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     if (j && !ferry_str_eq(j->uid, uid))
         forget_job(c, key); /* a DV of the same name, recreated */
     dir = ferry_volume_dir(c->state_dir, ns, name);
-    if (!dir)
-        return -1; /* the store admits no such name: nothing to do on disk */
+    if (!dir) {
+        /* only a store from before namespaces were checked holds such a
+         * name: nothing of it may touch the disk, and retrying will not help */
+        ferry_log_warn("datavolume %s: not reconciled: %s", key, ferry_error_message());
+        ferry_error_reset();
+        forget_job(c, key);
+        return 0;
+    }
 
     if (ctl_is_deleting(dv)) {
         if (!ctl_has_finalizer(dv, FERRY_FINALIZER_VOLUME))
