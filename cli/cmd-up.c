@@ -187,16 +187,94 @@ show_kvm_verdict(time_t since)
     ferry_store_free(st);
 }
 
+/* The feature gates Ferry's admission knows (KubeVirt's names). */
+static const char *const known_gates[] = { "HostDisk", "Sidecar" };
+
+/* Write LIST ("A,B", "" for none) into the KubeVirt CR kubevirt/kubevirt,
+ * which admission reads (common/admission.h). */
+static int
+set_feature_gates(const char *list)
+{
+    FERRY_AUTOFREE char *copy = ferry_strdup(list);
+    char *save = NULL;
+    struct ferry_store *st;
+    json_object *arr = json_object_new_array();
+    int r = -1;
+
+    for (char *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+        bool known = false;
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(known_gates); i++)
+            known |= strcmp(g, known_gates[i]) == 0;
+        if (!known) {
+            json_object_put(arr);
+            return ferry_error(FERRY_ERR_INVALID, "--feature-gates: unknown feature gate \"%s\" "
+                               "(ferry knows HostDisk, Sidecar)", g);
+        }
+        json_object_array_add(arr, json_object_new_string(g));
+    }
+    if (ferry_store_open(NULL, &st) < 0) {
+        json_object_put(arr);
+        return -1;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        FERRY_AUTOPTR(json_object) kv = NULL;
+
+        if (ferry_store_get(st, ferry_resource_namespace, NULL, "kubevirt", &kv) < 0) {
+            FERRY_AUTOPTR(json_object) ns = json_object_new_object();
+
+            ferry_error_reset();
+            ferry_json_set_string(ns, "apiVersion", "v1");
+            ferry_json_set_string(ns, "kind", "Namespace");
+            ferry_json_set_string(ns, "metadata.name", "kubevirt");
+            if (ferry_store_create(st, ns, NULL) < 0 && ferry_error_code() != FERRY_ERR_EXISTS)
+                break;
+            ferry_error_reset();
+        }
+        json_object_put(kv);
+        kv = NULL;
+        if (ferry_store_get(st, ferry_resource_kubevirt, "kubevirt", "kubevirt", &kv) < 0) {
+            ferry_error_reset();
+            kv = json_object_new_object();
+            ferry_json_set_string(kv, "apiVersion", "kubevirt.io/v1");
+            ferry_json_set_string(kv, "kind", "KubeVirt");
+            ferry_json_set_string(kv, "metadata.name", "kubevirt");
+            ferry_json_set_string(kv, "metadata.namespace", "kubevirt");
+            ferry_json_set(kv, "spec.configuration.developerConfiguration.featureGates",
+                           json_object_get(arr));
+            if (ferry_store_create(st, kv, NULL) == 0) {
+                r = 0;
+                break;
+            }
+        } else {
+            ferry_json_set(kv, "spec.configuration.developerConfiguration.featureGates",
+                           json_object_get(arr));
+            if (ferry_store_update(st, kv, NULL) == 0) {
+                r = 0;
+                break;
+            }
+        }
+        if (ferry_error_code() != FERRY_ERR_CONFLICT && ferry_error_code() != FERRY_ERR_EXISTS)
+            break;
+        ferry_error_reset();
+    }
+    json_object_put(arr);
+    ferry_store_free(st);
+    if (r == 0)
+        printf("feature gates: %s\n", *list ? list : "(none)");
+    return r;
+}
+
 int
 cmd_up(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "allow-emulation", no_argument, NULL, 'e' },
         { "libvirt-uri", required_argument, NULL, 'u' },
+        { "feature-gates", required_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *uri = NULL;
+    const char *uri = NULL, *gates = NULL;
     bool emulation = false;
     const char *state = ferry_state_dir();
     time_t started = 0;
@@ -211,16 +289,37 @@ cmd_up(int argc, char **argv)
         case 'u':
             uri = optarg;
             break;
+        case 'g':
+            gates = optarg;
+            break;
         case 'h':
-            printf("Usage: ferry up [--allow-emulation] [--libvirt-uri URI]\n\n"
+            printf("Usage: ferry up [--allow-emulation] [--libvirt-uri URI] [--feature-gates "
+                   "LIST]\n\n"
                    "Start ferry-controller and ferry-handler for the state directory (%s)\n"
-                   "in the background; logs in <state>/logs, pid files in <state>/run.\n", state);
+                   "in the background; logs in <state>/logs, pid files in <state>/run.\n"
+                   "--feature-gates HostDisk,Sidecar turns on KubeVirt's feature gates of those\n"
+                   "names (stored in the KubeVirt CR kubevirt/kubevirt; \"\" turns all off;\n"
+                   "without the option the stored gates stay as they are).\n", state);
             return 0;
         default:
             return cli_option_error(c, argv);
         }
     }
     if (ferry_mkdir_p(state, 0755) < 0) {
+        fprintf(stderr, "error: %s\n", ferry_error_message());
+        return 1;
+    }
+    {
+        /* the store exists once `ferry up` returns: readers do not create one */
+        struct ferry_store *st = NULL;
+
+        if (ferry_store_open(NULL, &st) < 0) {
+            fprintf(stderr, "error: %s\n", ferry_error_message());
+            return 1;
+        }
+        ferry_store_free(st);
+    }
+    if (gates && set_feature_gates(gates) < 0) {
         fprintf(stderr, "error: %s\n", ferry_error_message());
         return 1;
     }

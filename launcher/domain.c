@@ -22,6 +22,7 @@
 #include "common/object.h"
 #include "common/quantity.h"
 #include "common/util.h"
+#include "common/volume.h"
 
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
@@ -61,7 +62,7 @@ ferry_domain_name(json_object *vmi)
 char *
 ferry_domain_vmi_dir(const char *state_dir, json_object *vmi)
 {
-    return ferry_printf("%s/vmis/%s/%s", state_dir, ns_of(vmi), ferry_obj_name(vmi));
+    return ferry_vmi_dir(state_dir, ns_of(vmi), ferry_obj_name(vmi));
 }
 
 /* An array field; NULL when absent (check_lists() refused other types). */
@@ -181,6 +182,8 @@ ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi, json
 
     if (!vname)
         return ferry_error(FERRY_ERR_INVALID, "spec.volumes: an entry has no name");
+    if (!dir)
+        return -1;
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(refused_volumes); i++)
         if (json_object_object_get_ex(volume, refused_volumes[i][0], NULL))
             return ferry_error(FERRY_ERR_UNSUPPORTED, "volume '%s': %s", vname,
@@ -196,7 +199,9 @@ ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi, json
                                ferry_json_get(volume, "dataVolume") ? "dataVolume.name"
                                                                     : "persistentVolumeClaim.claimName");
         v.kind = FERRY_VOLUME_FILE;
-        v.path = ferry_printf("%s/volumes/%s/%s/disk.img", opts->state_dir, ns, claim);
+        v.path = ferry_volume_file(opts->state_dir, ns, claim, FERRY_VOLUME_DISK);
+        if (!v.path)
+            return ferry_error_prefix("volume '%s'", vname);
     } else if ((src = ferry_json_get(volume, "emptyDisk"))) {
         json_object *cap = ferry_json_get(src, "capacity");
         if (!cap)
@@ -972,6 +977,8 @@ ferry_domain_build(json_object *vmi, const struct ferry_domain_opts *opts, char 
     c.ns = ns_of(vmi);
     c.name = ferry_obj_name(vmi);
     c.vmi_dir = ferry_domain_vmi_dir(opts->state_dir, vmi);
+    if (!c.vmi_dir)
+        return -1;
     doc = xmlNewDoc(BAD_CAST "1.0");
     c.doc = doc;
     c.root = xmlNewNode(NULL, BAD_CAST "domain");

@@ -39,6 +39,7 @@
 #include "common/object.h"
 #include "common/store/store.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "launcher/domain.h"
 #include "launcher/kvmprobe.h"
 #include "proto/proto.h"
@@ -116,7 +117,7 @@ ns_of(json_object *o)
 static char *
 vmi_dir(struct handler *h, struct entry *e)
 {
-    return ferry_printf("%s/vmis/%s/%s", h->o->state_dir, e->ns, e->name);
+    return ferry_vmi_dir(h->o->state_dir, e->ns, e->name);
 }
 
 static void
@@ -287,9 +288,13 @@ static bool
 apply_status_file(struct handler *h, struct entry *e)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *path = ferry_printf("%s/status.json", dir);
+    FERRY_AUTOFREE char *path = dir ? ferry_printf("%s/status.json", dir) : NULL;
     FERRY_AUTOPTR(json_object) msg = NULL;
 
+    if (!path) {
+        ferry_error_reset(); /* a name the store would not hold */
+        return false;
+    }
     if (access(path, F_OK) != 0 || ferry_json_read_file(path, &msg) < 0)
         return false;
     if (!ferry_json_get_bool(msg, "final", false) ||
@@ -414,18 +419,18 @@ static int
 spawn_launcher(struct handler *h, struct entry *e, bool stop)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *vmi_json = ferry_printf("%s/vmi.json", dir);
-    FERRY_AUTOFREE char *log = ferry_printf("%s/launcher.log", dir);
+    FERRY_AUTOFREE char *vmi_json = NULL;
+    FERRY_AUTOFREE char *log = NULL;
     FERRY_AUTOFREE char *text = NULL;
-    FERRY_AUTOFREE char *nsdir = ferry_printf("%s/vmis/%s", h->o->state_dir, e->ns);
     const char *argv[24];
     FERRY_AUTOFREE char *no_kvm = NULL;
     int n = 0;
     pid_t pid;
 
-    if (ferry_mkdir_p(nsdir, 0755) < 0 || ferry_mkdir_p(dir, 0750) < 0)
+    if (!dir || ferry_vmi_mkdir(h->o->state_dir, e->ns, e->name) < 0)
         return -1;
-    chmod(nsdir, 0755);
+    vmi_json = ferry_printf("%s/vmi.json", dir);
+    log = ferry_printf("%s/launcher.log", dir);
     text = ferry_json_to_string(e->vmi, false);
     if (ferry_file_write_atomic(vmi_json, text, strlen(text), 0644) < 0)
         return -1;
@@ -488,10 +493,14 @@ static void
 try_subscribe(struct handler *h, struct entry *e)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *sock = ferry_printf("%s/launcher.sock", dir);
+    FERRY_AUTOFREE char *sock = dir ? ferry_printf("%s/launcher.sock", dir) : NULL;
     FERRY_AUTOPTR(json_object) req = json_object_new_object();
     int fd;
 
+    if (!sock) {
+        ferry_error_reset();
+        return;
+    }
     if (e->fd >= 0 || access(sock, F_OK) != 0)
         return;
     fd = ferry_proto_connect(sock);
@@ -571,8 +580,7 @@ reconcile(struct handler *h, struct entry *e)
             return;
         }
         if (e->stopped_ok) {
-            FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-            if (ferry_rm_rf(dir) < 0)
+            if (ferry_vmi_remove(h->o->state_dir, e->ns, e->name) < 0)
                 ferry_log_last_error();
             remove_finalizer(h, e);
             e->stopped_ok = false;
@@ -767,8 +775,9 @@ ferry_handler_run(const struct ferry_handler_opts *o)
     if (!h.vmi_res || !h.node_res)
         goto out;
     {
-        FERRY_AUTOFREE char *vd = ferry_printf("%s/vmis", o->state_dir);
-        if (ferry_mkdir_p(vd, 0755) < 0)
+        FERRY_AUTOFREE char *vd = ferry_state_path(o->state_dir, FERRY_AREA_VMIS, NULL, NULL, NULL);
+        if (ferry_mkdir_p(o->state_dir, 0755) < 0 ||
+            ferry_state_mkdir(o->state_dir, FERRY_AREA_VMIS, 0755) < 0)
             goto out;
         chmod(o->state_dir, 0755); /* qemu (libvirt-qemu) must reach the VMI directories */
         chmod(vd, 0755);

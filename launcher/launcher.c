@@ -66,6 +66,7 @@
 #include "common/log.h"
 #include "common/object.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "launcher/cloudinit.h"
 #include "launcher/domain.h"
 #include "launcher/kvmprobe.h"
@@ -894,7 +895,9 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
     struct sigaction sa = { .sa_handler = on_signal };
     int rc = -1;
 
-    l.dir = ferry_printf("%s/vmis/%s/%s", o->state_dir, o->ns, o->name);
+    l.dir = ferry_vmi_dir(o->state_dir, o->ns, o->name);
+    if (!l.dir)
+        goto out;
     vmi_path = ferry_printf("%s/vmi.json", l.dir);
     ferry_log_debug("launcher", "%s/%s: launcher started", o->ns, o->name);
     if (ferry_json_read_file(vmi_path, &l.vmi) < 0)
