@@ -517,6 +517,12 @@ ferry_ovf_ovirt_parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_lis
             else if (type && !strcasecmp(type, "hostdev"))
                 ferry_log_warn("'%s': %s: %s: host device passthrough ('%s') is not carried "
                                "over", c->name, vsname, where, device ? device : "");
+            else if (type && (!strcasecmp(type, "sound") || !strcasecmp(type, "smartcard") ||
+                              !strcasecmp(type, "redir") || !strcasecmp(type, "watchdog") ||
+                              !strcasecmp(type, "rng") || !strcasecmp(type, "console") ||
+                              !strcasecmp(type, "serial")))
+                ferry_log_warn("'%s': %s: %s: %s device '%s' not carried over", c->name, vsname,
+                               where, type, device ? device : "");
             break;
         }
         if (r < 0)
