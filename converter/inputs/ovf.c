@@ -329,6 +329,14 @@ report_unreferenced(struct ovf_ctx *c)
         xmlNode *dn = disks->nodesetval->nodeTab[i];
         FERRY_AUTOFREE char *id = ferry_xml_attr(dn, "diskId");
         FERRY_AUTOFREE char *fref = ferry_xml_attr(dn, "fileRef");
+        if (fref && !fref[0]) {
+            free(fref);
+            fref = NULL;
+        }
+        if (id && !id[0]) {
+            free(id);
+            id = NULL;
+        }
         bool used = false;
         for (char **r = refs; r && *r && !used; r++) {
             const char *tail = strrchr(*r, '/');
@@ -343,10 +351,14 @@ report_unreferenced(struct ovf_ctx *c)
         }
         FERRY_AUTOFREE char *alias = ferry_xml_attr(dn, "disk-alias");
         FERRY_AUTOFREE char *stype = ferry_xml_attr(dn, "disk_storage_type");
-        ferry_log_warn("'%s': DiskSection/Disk '%s'%s%s%s%s%s: no Item attaches it to a VM; not "
-                       "carried over",
-                       c->name, id ? id : "?", alias ? " ('" : "", alias ? alias : "",
-                       alias ? "'" : "", stype ? ", " : "", stype ? stype : "");
+        FERRY_AUTOFREE char *detail =
+            alias || stype ? ferry_printf(" (%s%s%s%s%s)", alias ? "'" : "", alias ? alias : "",
+                                          alias ? "'" : "", alias && stype ? ", " : "",
+                                          stype ? stype : "")
+                           : ferry_strdup("");
+        ferry_log_warn("'%s': DiskSection/Disk '%s'%s: no Item attaches it to a VM; not carried "
+                       "over",
+                       c->name, id ? id : "?", detail);
     }
     FERRY_AUTOPTR(xmlXPathObject) files = ferry_xml_nodes(
         c->x, NULL, "//*[local-name()='References']/*[local-name()='File']");
@@ -524,8 +536,9 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             }
             if (d.kind != FERRY_DISK_DISK && !res) {
                 if (d.kind == FERRY_DISK_CDROM)
-                    ferry_log_warn("'%s': %s: %s: CD-ROM without an image; dropped", c->name,
-                                   vsname, where);
+                    ferry_log_warn("'%s': %s: %s: CD-ROM drive without an image%s%s%s; dropped",
+                                   c->name, vsname, where, sub ? " (" : "", sub ? sub : "",
+                                   sub ? ")" : "");
                 else
                     ferry_log_warn("'%s': %s: %s: floppy drive cannot be attached in KubeVirt; "
                                    "dropped", c->name, vsname, where);
@@ -577,6 +590,11 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
                   "local-name()='ExtraConfig') and (@*[local-name()='key']='uefi.secureBoot."
                   "enabled' or @*[local-name()='key']='bootOptions.efiSecureBootEnabled')]/"
                   "@*[local-name()='value'])");
+    if (c->vbox) {
+        FERRY_AUTOPTR(xmlXPathObject) mo = ferry_xml_nodes(c->x, vs, ".//*[local-name()='Machine']");
+        if (mo && mo->nodesetval && mo->nodesetval->nodeNr)
+            ferry_vbox_report_unmapped(c->name, c->x, mo->nodesetval->nodeTab[0], true);
+    }
     if (!fw && c->vbox) {
         FERRY_AUTOFREE char *vfw = ferry_xml_str(
             c->x, vs, "string(.//*[local-name()='Machine']/*[local-name()='Hardware']/"

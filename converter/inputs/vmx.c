@@ -420,6 +420,9 @@ add_nic(const struct vmx *v, struct ferry_vm_def *def, const char *ns)
         nic->model = ferry_str_lower(ferry_strdup(dev));
     }
     const char *net = vmx_getf(v, "%s.networkname", ns);
+    const char *ctype = vmx_getf(v, "%s.connectiontype", ns);
+    if (!net && ctype && !strcasecmp(ctype, "custom"))
+        net = vmx_getf(v, "%s.vnet", ns);   /* Workstation: a VMnetN of the host */
     if (!net)
         net = vmx_getf(v, "%s.connectiontype", ns);
     if (!net)
@@ -468,7 +471,7 @@ boot_order(const struct vmx *v, struct ferry_vm_def *def)
 
 /* Is NS a namespace this reader maps (disk slots, floppies, NICs, disk
  * controllers, the vTPM) or one KubeVirt provides by itself (PCI bridges,
- * the SVGA display)? */
+ * the SVGA display, the HPET timer)? */
 static bool
 ns_mapped(const char *ns)
 {
@@ -483,7 +486,7 @@ ns_mapped(const char *ns)
         if (!strncmp(ns, numbered[i], pl) && ferry_parse_int(ns + pl, 0, FERRY_VM_MAX_SLOT, &n))
             return true;
     }
-    return !strcmp(ns, "svga") || !strcmp(ns, "vtpm");
+    return !strcmp(ns, "svga") || !strcmp(ns, "vtpm") || !strcmp(ns, "hpet0");
 }
 
 /* One warning per device the VM has that is not carried over: every
@@ -520,11 +523,11 @@ report_unmapped(const struct vmx *v)
                 what = kinds[k].what;
                 break;
             }
-        const char *detail = vmx_getf(v, "%s.filename", ns);
+        const char *detail = vmx_getf(v, "%s.virtualdev", ns);
         if (!detail)
             detail = vmx_getf(v, "%s.hostpath", ns);
         if (!detail)
-            detail = vmx_getf(v, "%s.virtualdev", ns);
+            detail = vmx_getf(v, "%s.filename", ns);
         ferry_log_warn("'%s': %s: %s%s%s%s not carried over", v->name, ns, what,
                        detail ? " ('" : "", detail ? detail : "", detail ? "')" : "");
     }
