@@ -85,6 +85,8 @@ struct ferry_vm_def {
     bool secure_boot;
     bool firmware_known;   /* the source stated it (else BIOS by default) */
     bool tpm;              /* a virtual TPM (its state cannot be carried over) */
+    bool tablet;           /* a USB/virtio tablet (absolute pointer) */
+    bool rng;              /* a virtio RNG */
 
     unsigned vcpus;
     unsigned sockets, cores, threads;  /* 0 = not stated */

@@ -180,11 +180,12 @@ parse_nics(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry
 }
 
 /* One warning per <devices> child that is not carried over.  Mapped: disk,
- * interface, tpm; provided by KubeVirt itself: emulator, controller (the
- * buses the disks name), graphics and video (its VNC display), memballoon
- * (its balloon), and the PS/2 mouse and keyboard every PC has. */
+ * interface, tpm, a tablet input, a virtio rng; provided by KubeVirt itself:
+ * emulator, controller (the buses the disks name), graphics and video (its
+ * VNC display), memballoon (its balloon), the guest agent's channel, and
+ * the PS/2 mouse and keyboard every PC has. */
 static void
-report_unmapped(const struct ferry_input_data *in, xmlXPathContext *ctx)
+report_unmapped(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry_vm_def *def)
 {
     static const char *const mapped[] = {"disk", "interface", "tpm", "emulator", "controller",
                                          "graphics", "video", "memballoon"};
@@ -201,6 +202,15 @@ report_unmapped(const struct ferry_input_data *in, xmlXPathContext *ctx)
         FERRY_AUTOFREE char *model = ferry_xml_attr(node, "model");
         if (!strcmp(name, "input") && bus && !strcmp(bus, "ps2"))
             skip = true;
+        if (!strcmp(name, "input") && type && !strcmp(type, "tablet"))
+            skip = def->tablet = true;
+        if (!strcmp(name, "rng") && model && !strncmp(model, "virtio", 6))
+            skip = def->rng = true;
+        if (!strcmp(name, "channel")) {
+            /* KubeVirt gives every VM the guest agent's channel */
+            FERRY_AUTOFREE char *tname = ferry_xml_str(ctx, node, "string(target/@name)");
+            skip = tname && !strcmp(tname, "org.qemu.guest_agent.0");
+        }
         if (skip)
             continue;
         const char *note = !strcmp(name, "serial") || !strcmp(name, "console")
@@ -280,7 +290,7 @@ libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
 
     if (parse_disks(in, ctx, def) < 0 || parse_nics(in, ctx, def) < 0)
         return -1;
-    report_unmapped(in, ctx);
+    report_unmapped(in, ctx, def);
     FERRY_AUTOFREE char *nvram = ferry_xml_str(ctx, NULL, "string(/domain/os/nvram)");
     if (nvram)
         ferry_log_warn("'%s': os/nvram: firmware variable store '%s' not carried over (the "

@@ -435,6 +435,7 @@ static const char *const xl_mapped[] = {
 static void
 report_unmapped(const struct xl *c, bool hvm)
 {
+    (void)hvm;
     for (size_t i = 0; i < c->n; i++) {
         const char *key = c->e[i].key;
         bool known = false;
@@ -445,8 +446,8 @@ report_unmapped(const struct xl *c, bool hvm)
             known = !strcmp(key, c->e[j].key);
         if (known)
             continue;
-        if (!hvm && (!strcmp(key, "kernel") || !strcmp(key, "ramdisk")))
-            continue;
+        if (!strcmp(key, "usbdevice") && !c->e[i].list && !strcmp(c->e[i].values[0], "tablet"))
+            continue;   /* mapped: the tablet input */
         const char *what = !strcmp(key, "maxmem")
                                ? " (memory hotplug ceiling; the guest gets 'memory')"
                            : !strcmp(key, "maxvcpus") ? " (vCPU hotplug ceiling; the guest gets 'vcpus')"
@@ -529,6 +530,8 @@ xl_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
                                                                 : "other");
         ferry_vm_def_boot_classes(def, classes);
     }
+    const char *usbdev = xl_str(&c, "usbdevice");
+    def->tablet = usbdev && !strcmp(usbdev, "tablet");
     report_unmapped(&c, hvm);
     ferry_vm_list_add(list, FERRY_STEAL(def));
     r = 0;

@@ -657,6 +657,16 @@ ferry_kubevirt_emit(const struct ferry_vm_def *def, const char *name,
                        "carried over (suspend BitLocker or similar before migrating)",
                        e.src, def->name);
     }
+    if (def->tablet) {
+        json_object *inputs = json_object_new_array(), *tablet = jobj();
+        add(tablet, "name", jstr("tablet"));
+        add(tablet, "type", jstr("tablet"));
+        add(tablet, "bus", jstr(e.virtio ? "virtio" : "usb"));
+        json_object_array_add(inputs, tablet);
+        add(devices, "inputs", inputs);
+    }
+    if (def->rng)
+        add(devices, "rng", jobj());
     if (def->nnics == 0)
         /* Without this KubeVirt would add a pod interface the source never had. */
         add(devices, "autoattachPodInterface", json_object_new_boolean(false));

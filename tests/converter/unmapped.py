@@ -9,17 +9,19 @@ here and in ferry-converter(1):
            sataN:M, ideN:M, nvmeN:M), floppyN, ethernetN, disk controllers,
            pciBridgeN, svga, vtpm, hpet0.  The nvram key.
   libvirt  children of <devices>; mapped: disk, interface, tpm, emulator,
-           controller, graphics, video, memballoon, PS/2 input.  Each disk
-           is a DataVolume or named.  os/nvram.
+           controller, graphics, video, memballoon, PS/2 input, the guest
+           agent channel; a tablet input and a virtio rng are in the output
+           or named.  Each disk is a DataVolume or named.  os/nvram.
   OVF      Items; mapped: ResourceType 3, 4, 5, 6, 7, 20, 24, NICs (10); disk,
            CD-ROM and floppy Items (14-17) become a DataVolume or are named.
            DiskSection Disks no Item attaches, References Files no Disk uses.
   oVirt    the above plus Items of Type sound, smartcard, redir, watchdog,
-           rng, console, serial, hostdev.
+           console, serial, hostdev (a virtio rng is mapped).
   .vbox    enabled UART/LPT ports, an enabled AudioAdapter, SharedFolders,
            USB controllers and filters, NVRAM@path (in a VirtualBox OVF's
            vbox:Machine too, less the sound card and USB its Items have).
-  xl.cfg   keys outside the mapped list below.
+  xl.cfg   keys outside the mapped list below (usbdevice = "tablet" is the
+           tablet input).
 
 A failure names the case and the element.  Exit 77 without the converter.
 """
@@ -56,8 +58,7 @@ XL_MAPPED = {
 LIBVIRT_MAPPED = {"disk", "interface", "tpm", "emulator", "controller", "graphics", "video",
                   "memballoon"}
 OVF_MAPPED = {3, 4, 5, 6, 7, 20, 24, 10}
-OVIRT_NAMED_TYPES = {"sound", "smartcard", "redir", "watchdog", "rng", "console", "serial",
-                     "hostdev"}
+OVIRT_NAMED_TYPES = {"sound", "smartcard", "redir", "watchdog", "console", "serial", "hostdev"}
 
 
 def local(tag):
@@ -120,6 +121,15 @@ def libvirt_elements(root, output):
                 out.append((where, [where], True))
             continue
         if name == "input" and dev.get("bus") == "ps2":
+            continue
+        if name == "input" and dev.get("type") == "tablet":
+            out.append(("devices/input tablet", ["devices/input", "type: tablet"], True))
+            continue
+        if name == "rng" and (dev.get("model") or "").startswith("virtio"):
+            out.append(("devices/rng", ["devices/rng", "rng: {}"], True))
+            continue
+        tgt = dev.find("target")
+        if name == "channel" and tgt is not None and tgt.get("name") == "org.qemu.guest_agent.0":
             continue
         out.append((f"devices/{name}", [f"devices/{name}"], False))
     nvram = root.find("os/nvram")
@@ -220,6 +230,9 @@ def xl_elements(text):
         if k in XL_MAPPED or k in seen:
             continue
         seen.add(k)
+        if k == "usbdevice" and re.search(r'^\s*usbdevice\s*=\s*"tablet"', text, re.M):
+            out.append((k, ["type: tablet"], True))
+            continue
         out.append((k, [f": {k}"], False))
     return out
 
