@@ -202,7 +202,8 @@ ferry_vm_is_host_device(const char *file)
 {
     if (!file)
         return false;
-    if (ferry_str_has_prefix(file, "/dev/") || ferry_str_has_prefix(file, "\\\\.\\") ||
+    if (ferry_str_has_prefix(file, "/dev/") || ferry_str_has_prefix(file, "/vmfs/devices/") ||
+        ferry_str_has_prefix(file, "\\\\.\\") ||
         !strncasecmp(file, "CD/DVD drive", 12) || !strcasecmp(file, "auto detect"))
         return true;
     /* a Windows drive letter alone: "D:" or "D:\\" */
