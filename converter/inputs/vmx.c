@@ -359,7 +359,8 @@ add_slot(const struct vmx *v, const struct ferry_input_data *in, struct ferry_vm
                        v->name, ns, type ? type : "fileName", file ? file : "",
                        ferry_parse_truthy(vmx_getf(v, "%s.clientdevice", ns))
                            ? ", a client device"
-                           : host ? ", a host device" : "");
+                       : host && !empty ? ", a host device"
+                                        : "");
         return 0;
     }
     if (kind == FERRY_DISK_DISK && empty)
