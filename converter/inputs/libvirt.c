@@ -171,6 +171,14 @@ parse_nics(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry
             ctx, node, "string(source/@network | source/@bridge | source/@dev | source/@name)");
         if (!nic->network)
             nic->network = ferry_strdup(type ? type : nic->where);
+        FERRY_AUTOFREE char *link = ferry_xml_str(ctx, node, "string(link/@state)");
+        if (type && !strcmp(type, "null"))
+            ferry_log_warn("'%s': %s: not connected to any network in the source (type 'null'); "
+                           "KubeVirt connects every interface",
+                           in->name, nic->where);
+        else if (link && !strcmp(link, "down"))
+            ferry_log_warn("'%s': %s: link was down in the source; it comes up in KubeVirt",
+                           in->name, nic->where);
         FERRY_AUTOFREE char *order = ferry_xml_str(ctx, node, "string(boot/@order)");
         uint64_t o;
         if (order && ferry_parse_u64(order, &o) && o > 0 && o <= 1000)

@@ -729,9 +729,14 @@ ova_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
         ferry_strv_push(&members, name);
         if (!ovf && ferry_str_has_suffix(name, ".ovf")) {
             int64_t size = archive_entry_size(e);
-            if (size <= 0 || size > OVF_MAX)
-                return ferry_error(FERRY_ERR_FORMAT, "'%s': member '%s': size %lld out of range",
-                                   in->name, name, (long long)size);
+            if (size <= 0)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': member '%s': empty descriptor",
+                                   in->name, name);
+            if (size > OVF_MAX)
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "'%s': member '%s': %lld bytes; larger than the %u MiB an OVF "
+                                   "descriptor may have",
+                                   in->name, name, (long long)size, OVF_MAX >> 20);
             ovf = ferry_malloc((size_t)size + 1);
             la_ssize_t got = archive_read_data(a, ovf, (size_t)size);
             if (got != size)
