@@ -416,6 +416,11 @@ add_nic(const struct vmx *v, struct ferry_vm_def *def, const char *ns)
     } else {
         ferry_log_warn("'%s': %s: no MAC address; KubeVirt will generate one", v->name, ns);
     }
+    const char *sc = vmx_getf(v, "%s.startconnected", ns);
+    if (sc && !ferry_parse_truthy(sc))
+        ferry_log_warn("'%s': %s.startConnected: FALSE (not connected at power-on); KubeVirt "
+                       "connects every interface",
+                       v->name, ns);
     const char *dev = vmx_getf(v, "%s.virtualdev", ns);
     if (dev) {
         nic->model = ferry_str_lower(ferry_strdup(dev));
