@@ -529,7 +529,11 @@ report_unmapped(const struct vmx *v)
                 what = kinds[k].what;
                 break;
             }
-        const char *detail = vmx_getf(v, "%s.virtualdev", ns);
+        const char *detail = vmx_getf(v, "%s.vgpu", ns);   /* a vGPU profile */
+        if (!detail && ferry_str_has_prefix(ns, "pcipassthru"))
+            detail = vmx_getf(v, "%s.id", ns);            /* the host's PCI address */
+        if (!detail)
+            detail = vmx_getf(v, "%s.virtualdev", ns);
         if (!detail)
             detail = vmx_getf(v, "%s.hostpath", ns);
         if (!detail)
