@@ -136,12 +136,7 @@ entry_cmp(const void *a, const void *b)
 static const struct vmx_entry *
 vmx_find(const struct vmx *v, const char *key)
 {
-    char buf[256];
-    size_t n = strlen(key);
-    if (n >= sizeof(buf))
-        return NULL;
-    for (size_t i = 0; i <= n; i++)
-        buf[i] = (char)tolower((unsigned char)key[i]);
+    FERRY_AUTOFREE char *buf = ferry_str_lower(ferry_strdup(key));
     struct vmx_entry probe = {.key = buf};
     size_t lo = 0, hi = v->n;
     while (lo < hi) {
