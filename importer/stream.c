@@ -222,7 +222,13 @@ struct unpack {
     uint8_t *buf;
     bool failed;
     bool positional;            /* a seekable tar: pread at pos, skips are free */
+    bool borrowed;              /* inner belongs to another source */
+    bool tar;
     uint64_t pos;
+    char *dir;                  /* the chosen member's directory in the tar ("" or "a/b/") */
+    char **passed;              /* members already gone by (a stream cannot go back) */
+    size_t npassed;
+    bool member_open;           /* a sibling member source reads the archive now */
 };
 
 #define UNPACK_BUF (1u << 20)
@@ -263,6 +269,8 @@ struct range {
     struct ferry_source *inner;
     uint64_t base;
     uint64_t pos;
+    bool borrowed;              /* inner belongs to another source (a sibling member) */
+    char *dir;                  /* the member's directory in the tar */
 };
 
 static ssize_t
@@ -288,11 +296,24 @@ range_read(struct ferry_source *src, void *buf, size_t len)
     return n;
 }
 
+static void
+range_close(struct ferry_source *src)
+{
+    struct range *r = src->priv;
+
+    if (r) {
+        if (!r->borrowed)
+            ferry_source_free(r->inner);
+        free(r->dir);
+        free(r);
+    }
+}
+
 static const struct ferry_source_ops range_ops = {
     .name = "range",
     .read = range_read,
     .pread = range_pread,
-    .close = wrap_close,
+    .close = range_close,
 };
 
 /* Where the current entry's data starts in a seekable, uncompressed tar:
@@ -342,6 +363,12 @@ unpack_close(struct ferry_source *src)
     if (u) {
         archive_read_free(u->a);
         free(u->buf);
+        free(u->dir);
+        for (size_t i = 0; i < u->npassed; i++)
+            free(u->passed[i]);
+        free(u->passed);
+        if (u->borrowed)
+            u->inner = NULL;
     }
     wrap_close(src);
 }
@@ -364,8 +391,158 @@ skip_entry_name(const char *name)
     return false;
 }
 
+
+/* A member's name without "./" prefixes. */
+static const char *
+member_name(const char *name)
+{
+    while (name[0] == '.' && name[1] == '/')
+        name += 2;
+    while (name[0] == '/')
+        name++;
+    return name;
+}
+
+/* The directory part of a member name, with its slash ("" at the top). */
+static char *
+member_dir(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    return slash ? ferry_strndup(name, slash - name + 1) : ferry_strdup("");
+}
+
+static int unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *member,
+                       bool borrowed, struct ferry_source **ret);
+
+/* A sibling of a disk in a seekable tar (a VMDK extent beside its
+ * descriptor in an OVA): another member of the same tar, found by reading
+ * the tar again from its start, never a file beside the tar. */
+static int
+range_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
+{
+    struct range *r = src->priv;
+
+    if (ferry_check_relname(src->url, relname) < 0)
+        return -1;
+    FERRY_AUTOFREE char *want = ferry_printf("%s%s", r->dir ? r->dir : "", relname);
+    return unpack_open(r->inner, true, 0, want, true, ret);
+}
+
+/* Reading the current member of a streamed tar (a sibling found ahead). */
+struct member {
+    struct ferry_source *archive;   /* the unpack source (not owned) */
+};
+
+static ssize_t
+member_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct member *m = src->priv;
+    struct unpack *u = m->archive->priv;
+    la_ssize_t n = archive_read_data(u->a, buf, len);
+
+    if (n < 0) {
+        if (u->failed)
+            return ferry_error_prefix("'%s'", src->url);
+        return ferry_error(FERRY_ERR_FORMAT, "'%s': unpacking: %s", src->url,
+                           archive_error_string(u->a));
+    }
+    return n;
+}
+
+static void
+member_close(struct ferry_source *src)
+{
+    struct member *m = src->priv;
+
+    if (m)
+        ((struct unpack *)m->archive->priv)->member_open = false;
+    free(m);
+}
+
+static const struct ferry_source_ops member_ops = {
+    .name = "member",
+    .read = member_read,
+    .close = member_close,
+};
+
+static int
+entry_refuse_type(const char *url, const char *name, struct archive_entry *entry)
+{
+    if (archive_entry_filetype(entry) == AE_IFREG && !archive_entry_hardlink(entry))
+        return 0;
+    return ferry_error(FERRY_ERR_SECURITY,
+                       "'%s': refusing the member '%s': not a regular file (a link, device "
+                       "or directory)",
+                       url, name);
+}
+
+/* A sibling of a disk in a streamed tar: a member further on in the same
+ * stream (the archive is read forward to it); one before is gone. */
+static int
+unpack_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
+{
+    struct unpack *u = src->priv;
+    struct archive_entry *entry;
+
+    if (!u->tar)
+        return wrap_open_sibling(src, relname, ret);
+    if (ferry_check_relname(src->url, relname) < 0)
+        return -1;
+    if (u->member_open)
+        return ferry_error(FERRY_ERR_INTERNAL, "'%s': two members open at once", src->url);
+    FERRY_AUTOFREE char *want = ferry_printf("%s%s", u->dir ? u->dir : "", relname);
+    for (size_t i = 0; i < u->npassed; i++)
+        if (strcmp(u->passed[i], want) == 0)
+            return ferry_error(FERRY_ERR_UNSUPPORTED,
+                               "'%s': the member '%s' comes before the descriptor in the "
+                               "archive, and a stream cannot go back (import it from a file)",
+                               u->inner->url, want);
+    for (;;) {
+        int r = archive_read_next_header(u->a, &entry);
+        if (r == ARCHIVE_EOF)
+            return ferry_error(FERRY_ERR_NOTFOUND, "'%s': no member '%s' in the archive",
+                               u->inner->url, want);
+        if (r < ARCHIVE_WARN) {
+            if (u->failed)
+                return ferry_error_prefix("'%s'", u->inner->url);
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", u->inner->url,
+                               archive_error_string(u->a));
+        }
+        const char *name = archive_entry_pathname(entry);
+        if (!name)
+            continue;
+        name = member_name(name);
+        if (strcmp(name, want) != 0) {
+            u->passed = ferry_realloc(u->passed, (u->npassed + 1) * sizeof(*u->passed));
+            u->passed[u->npassed++] = ferry_strdup(name);
+            continue;
+        }
+        if (entry_refuse_type(u->inner->url, name, entry) < 0)
+            return -1;
+        struct member *m = ferry_calloc(1, sizeof(*m));
+        m->archive = src;
+        struct ferry_source *ms = ferry_source_new(&member_ops, "");
+        free(ms->url);
+        ms->url = ferry_printf("%s:%s", u->inner->url, name);
+        ms->priv = m;
+        ms->size = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : -1;
+        u->member_open = true;
+        *ret = ms;
+        return 0;
+    }
+}
+
 int
 ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct ferry_source **ret)
+{
+    return unpack_open(inner, tar, disk, NULL, false, ret);
+}
+
+/* Open the DISK-th disk of a tar, or (MEMBER) the member of that name; a
+ * BORROWED inner source is not freed with the result. */
+static int
+unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *member,
+            bool borrowed, struct ferry_source **ret)
 {
     struct unpack *u = ferry_calloc(1, sizeof(*u));
     struct ferry_source *src;
@@ -374,6 +551,8 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
     int r;
 
     u->inner = inner;
+    u->borrowed = borrowed;
+    u->tar = tar;
     u->buf = ferry_malloc(UNPACK_BUF);
     u->a = archive_read_new();
     /* Named filters only: filter_all would also run external programs
@@ -390,6 +569,8 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
         archive_read_support_format_raw(u->a);
     src = wrap_new(&unpack_ops, inner, u);
     src->size = -1;
+    if (tar)
+        src->open_sibling = unpack_open_sibling;
     /* An uncompressed tar on a seekable source is read by position, and
      * the chosen disk becomes a seekable range of it (no scratch file). */
     u->positional = tar && inner->seekable && inner->size > 0 && inner->ops->pread;
@@ -405,7 +586,10 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
     for (;;) {
         r = archive_read_next_header(u->a, &entry);
         if (r == ARCHIVE_EOF) {
-            if (disk > 1 && seen > 0)
+            if (member)
+                ferry_error(FERRY_ERR_NOTFOUND, "'%s': no member '%s' in the archive",
+                            inner->url, member);
+            else if (disk > 1 && seen > 0)
                 ferry_error(FERRY_ERR_NOTFOUND, "'%s': --disk %u: the archive has %u disk%s",
                             inner->url, disk, seen, seen == 1 ? "" : "s");
             else
@@ -424,15 +608,35 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
         if (!tar)
             break;
         const char *name = archive_entry_pathname(entry);
-        if (archive_entry_filetype(entry) != AE_IFREG || !name || skip_entry_name(name))
-            continue;
-        seen++;
-        if (disk <= 1 ? seen == 1 : seen == disk) {
+        if (name && !u->positional) {
+            u->passed = ferry_realloc(u->passed, (u->npassed + 1) * sizeof(*u->passed));
+            u->passed[u->npassed++] = ferry_strdup(member_name(name));
+        }
+        if (member) {
+            if (!name || strcmp(member_name(name), member) != 0)
+                continue;
+            if (entry_refuse_type(inner->url, member, entry) < 0) {
+                ferry_source_free(src);
+                return -1;
+            }
+        } else {
+            if (archive_entry_filetype(entry) != AE_IFREG || !name || skip_entry_name(name))
+                continue;
+            seen++;
+        }
+        if (member || (disk <= 1 ? seen == 1 : seen == disk)) {
             ferry_log_debug(MOD, "'%s': disk %u is '%s'", inner->url, seen, name);
             if (archive_entry_size_is_set(entry))
                 src->size = archive_entry_size(entry);
             free(src->url);
-            src->url = ferry_printf("%s:%s", inner->url, name);
+            src->url = ferry_printf("%s:%s", inner->url, member_name(name));
+            u->dir = member_dir(member_name(name));
+            if (!member && src->size == 0) {
+                ferry_error(FERRY_ERR_FORMAT, "'%s': the disk member is empty (0 bytes)",
+                            src->url);
+                ferry_source_free(src);
+                return -1;
+            }
             if (u->positional && src->size > 0 && archive_entry_sparse_count(entry) == 0) {
                 int64_t hpos = archive_read_header_position(u->a);
                 uint8_t head[4096];
@@ -445,10 +649,12 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
                     /* The range takes the inner source; the archive goes. */
                     rg->inner = inner;
                     rg->base = off;
+                    rg->borrowed = borrowed;
+                    rg->dir = FERRY_STEAL(u->dir);
                     rs->priv = rg;
                     rs->size = src->size;
                     rs->seekable = true;
-                    rs->open_sibling = wrap_open_sibling;
+                    rs->open_sibling = range_open_sibling;
                     u->inner = NULL;
                     ferry_source_free(src);
                     ferry_log_debug(MOD, "'%s': at offset %lld of the tar", rs->url,
@@ -457,6 +663,14 @@ ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk, struct 
                     return 0;
                 }
                 ferry_error(FERRY_ERR_INTERNAL, "'%s': disk data not found in the tar", src->url);
+                ferry_source_free(src);
+                return -1;
+            }
+            if (member && u->positional) {
+                /* An empty or sparse member: read through the archive. */
+                ferry_error(FERRY_ERR_UNSUPPORTED,
+                            "'%s': an empty or sparse member cannot be a file of the disk",
+                            src->url);
                 ferry_source_free(src);
                 return -1;
             }
