@@ -994,9 +994,11 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
             if (p->expect && p->seen == p->expected)
                 return 0;   /* every grain the tables list came */
             return ferry_error(FERRY_ERR_FORMAT,
-                               "vmdk '%s': the stream ends at offset %llu without its footer "
-                               "and end-of-stream marker (cut short?)",
-                               src->url, (unsigned long long)p->pos);
+                               "vmdk '%s': the stream ends at offset %llu without %s (cut "
+                               "short?)",
+                               src->url, (unsigned long long)p->pos,
+                               p->footer ? "the end-of-stream marker after its footer"
+                                         : "its footer and end-of-stream marker");
         }
         uint64_t val = ferry_le64(buf);
         uint32_t size = ferry_le32(buf + 8);
