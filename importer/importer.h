@@ -83,6 +83,10 @@ struct ferry_source *ferry_stream_peek(struct ferry_source *inner, size_t want,
 /* The head of a source's content already read by a peek layer. */
 bool ferry_stream_is_compressed(const uint8_t *head, size_t len);
 bool ferry_stream_is_tar(const uint8_t *head, size_t len);
+bool ferry_stream_is_gzip(const uint8_t *head, size_t len);
+/* gzip through zlib: every member's CRC32 and ISIZE are verified (a corrupt
+ * or truncated .gz is an error, never a wrong byte).  Takes INNER. */
+struct ferry_source *ferry_stream_gunzip(struct ferry_source *inner);
 /* Decompression (gz, xz, zstd, bz2) and tar/OVA containers through
  * libarchive: the result streams the decompressed bytes, or the content of
  * (TAR) the DISK-th disk entry (counting from 1; 0 means the first) of a

@@ -30,7 +30,8 @@
 #define TAIL_LEN 4096u
 #define CHUNK (4u << 20)
 #define WINDOW (UINT64_C(1) << 30)
-#define MAX_LAYERS 4
+#define MAX_LAYERS 4             /* archives in archives */
+#define MAX_FILTERS 8            /* gzip layers peeled one by one */
 
 const struct ferry_format *
 ferry_format_probe(const uint8_t *head, size_t len, int64_t size, const uint8_t *tail,
@@ -404,6 +405,14 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     src = meter = ferry_stream_meter(bottom, hash ? NULL : sum, &fetched);
 
     if (opts->archive) {
+        /* gzip through zlib, which checks it; libarchive does the rest. */
+        const uint8_t *h;
+        size_t hl;
+        src = ferry_stream_peek(FERRY_STEAL(src), 512, &h, &hl);
+        if (!src)
+            goto out;
+        if (ferry_stream_is_gzip(h, hl))
+            src = ferry_stream_gunzip(FERRY_STEAL(src));
         ferry_progress_phase(progress, "fetching", fetch_total > 0 ? fetch_total : 0, &fetched);
         struct verify_ctx v = { .sum = sum, .meter = meter, .hash = hash };
         r = ferry_archive_extract(src, opts->dest, sum ? verify_cb : NULL, &v);
@@ -418,7 +427,7 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     }
 
     /* Peel compression and containers off, by content. */
-    for (int depth = 0;; depth++) {
+    for (int depth = 0, filters = 0;; ) {
         ssize_t n;
         if (src->seekable) {
             n = src->ops->pread(src, head, HEAD_LEN, 0);
@@ -436,7 +445,16 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         head_len = n;
         if (!ferry_stream_is_compressed(head, head_len) && !ferry_stream_is_tar(head, head_len))
             break;
-        if (depth == MAX_LAYERS) {
+        if (ferry_stream_is_gzip(head, head_len)) {
+            if (++filters > MAX_FILTERS) {
+                ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': more than %d layers of gzip",
+                            opts->url, MAX_FILTERS);
+                goto out;
+            }
+            src = ferry_stream_gunzip(FERRY_STEAL(src));
+            continue;
+        }
+        if (depth++ == MAX_LAYERS) {
             ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': more than %d layers of compression or "
                         "archives", opts->url, MAX_LAYERS);
             goto out;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -212,6 +213,138 @@ ferry_stream_is_tar(const uint8_t *h, size_t len)
     /* POSIX ustar and GNU tar: "ustar" at 257; the header checksum is
      * verified by libarchive. */
     return len >= 512 && memcmp(h + 257, "ustar", 5) == 0;
+}
+
+/* ---- gunzip: zlib, which checks every member's CRC32 and ISIZE ---------- */
+
+/* libarchive's gzip filter skips the trailer unchecked: a corrupt .gz would
+ * import with a wrong byte.  zlib's gzip decoding verifies both. */
+struct gunzip {
+    struct ferry_source *inner;
+    z_stream z;
+    uint8_t *in;
+    bool in_eof;                /* the inner source is at its end */
+    bool member_end;            /* between members */
+    bool done;
+    uint64_t members;
+};
+
+#define GUNZIP_BUF (1u << 20)
+
+static int
+gunzip_fill(struct ferry_source *src, struct gunzip *g)
+{
+    ssize_t n;
+
+    if (g->z.avail_in || g->in_eof)
+        return 0;
+    n = g->inner->ops->read(g->inner, g->in, GUNZIP_BUF);
+    if (n < 0)
+        return -1;
+    if (n == 0)
+        g->in_eof = true;
+    g->z.next_in = g->in;
+    g->z.avail_in = n;
+    return 0;
+}
+
+static ssize_t
+gunzip_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct gunzip *g = src->priv;
+
+    g->z.next_out = buf;
+    g->z.avail_out = len;
+    while (g->z.avail_out == len && !g->done) {
+        if (gunzip_fill(src, g) < 0)
+            return -1;
+        if (g->member_end) {
+            /* After a member: another one, or zeros (padding), or the end. */
+            if (!g->z.avail_in && g->in_eof) {
+                g->done = true;
+                break;
+            }
+            if (g->z.next_in[0] == 0) {
+                while (g->z.avail_in && g->z.next_in[0] == 0) {
+                    g->z.next_in++;
+                    g->z.avail_in--;
+                }
+                continue;
+            }
+            if (g->z.next_in[0] != 0x1f)
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "'%s': gzip: garbage after member %llu (not another member)",
+                                   src->url, (unsigned long long)g->members);
+            inflateReset(&g->z);
+            g->member_end = false;
+        }
+        if (!g->z.avail_in && g->in_eof)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "'%s': gzip: the stream is truncated (member %llu ends before "
+                               "its CRC32 and size)",
+                               src->url, (unsigned long long)g->members + 1);
+        int zr = inflate(&g->z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            g->members++;
+            g->member_end = true;
+        } else if (zr == Z_DATA_ERROR) {
+            const char *m = g->z.msg ? g->z.msg : "corrupt data";
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': gzip: member %llu: %s%s", src->url,
+                               (unsigned long long)g->members + 1, m,
+                               strcmp(m, "incorrect data check") == 0
+                                   ? " (its CRC32 does not match: corrupt)"
+                               : strcmp(m, "incorrect length check") == 0
+                                   ? " (its size does not match: corrupt)"
+                                   : "");
+        } else if (zr == Z_MEM_ERROR) {
+            ferry_oom();
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': gzip: %s", src->url,
+                               g->z.msg ? g->z.msg : "corrupt");
+        }
+    }
+    return len - g->z.avail_out;
+}
+
+static void
+gunzip_close(struct ferry_source *src)
+{
+    struct gunzip *g = src->priv;
+
+    if (g) {
+        inflateEnd(&g->z);
+        free(g->in);
+    }
+    wrap_close(src);
+}
+
+static const struct ferry_source_ops gunzip_ops = {
+    .name = "gunzip",
+    .read = gunzip_read,
+    .close = gunzip_close,
+};
+
+bool
+ferry_stream_is_gzip(const uint8_t *h, size_t len)
+{
+    return len >= 3 && h[0] == 0x1f && h[1] == 0x8b && h[2] == 8;
+}
+
+struct ferry_source *
+ferry_stream_gunzip(struct ferry_source *inner)
+{
+    struct gunzip *g = ferry_calloc(1, sizeof(*g));
+    struct ferry_source *src;
+
+    g->inner = inner;
+    g->in = ferry_malloc(GUNZIP_BUF);
+    /* 16 + 15: gzip only, the largest window. */
+    if (inflateInit2(&g->z, 16 + MAX_WBITS) != Z_OK)
+        ferry_oom();
+    src = wrap_new(&gunzip_ops, inner, g);
+    src->size = -1;
+    src->seekable = false;
+    return src;
 }
 
 /* ---- unpack: libarchive -------------------------------------------------- */
