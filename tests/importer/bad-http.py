@@ -7,6 +7,7 @@ Serves the files of DIR under these prefixes (the port it bound is written
 to PORTFILE once it listens):
 
   /ok/NAME       honest: Range as asked (206 with Content-Range), else 200
+  /norange/NAME  no Range: always 200 with the whole file (Content-Length)
   /cut/NAME      no Range (200); the Range probe gets the Content-Length of
                  the whole file, the GET a close-delimited body (no
                  Content-Length) cut in the middle
@@ -27,7 +28,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        m = re.match(r"^/(ok|cut|shifted|nototal)/([^/]+)$", self.path)
+        m = re.match(r"^/(ok|norange|cut|shifted|nototal)/([^/]+)$", self.path)
         path = m and os.path.join(sys.argv[1], m.group(2))
         if not m or not os.path.isfile(path):
             self.send_error(404)
@@ -42,7 +43,7 @@ class Handler(BaseHTTPRequestHandler):
             first = int(r.group(1))
             last = int(r.group(2)) if r.group(2) else size - 1
             last = min(last, size - 1)
-        if mode == "cut" or not rng:
+        if mode in ("cut", "norange") or not rng:
             self.send_response(200)
             if mode == "cut" and rng:
                 self.send_header("Content-Length", str(size))   # the probe: announced size

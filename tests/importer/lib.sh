@@ -55,11 +55,11 @@ check_import() {
 # expect_refusal NAME URL MESSAGE [extra args]: fails, names MESSAGE, no destination.
 expect_refusal() {
     local name="$1" url="$2" msg="$3"; shift 3
-    local out="$WORK/refused-$name.raw"
+    local out="$WORK/refused-$name.raw" st=0
     rm -f "$out"
-    if "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err"; then
-        fail "$name: import of $url succeeded; expected an error with '$msg'"
-    fi
+    "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err" || st=$?
+    [ "$st" != 0 ] || fail "$name: import of $url succeeded; expected an error with '$msg'"
+    [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "$name: exit status $st, expected 1"; }
     grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
     [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
     ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left after the failure"
