@@ -172,7 +172,9 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(
     struct archive *in = archive_read_new();
     struct archive *out = archive_write_disk_new();
     FERRY_AUTOFREE char *tmp = NULL;
-    FERRY_AUTOCLOSE int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* O_PATH: enough for fchdir, and no read access that the sandbox
+     * would refuse outside the destination. */
+    FERRY_AUTOCLOSE int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     struct stat st;
     bool into_existing = stat(dest, &st) == 0;
     int r = -1;

@@ -64,6 +64,9 @@ int ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t
 int ferry_check_relname(const char *base, const char *relname);
 /* The path of a file source (NULL for other sources). */
 const char *ferry_source_file_path(struct ferry_source *src);
+/* The directory where a file source's siblings are (NULL when it has none:
+ * a pipe, a device, /dev/stdin of a pipe, or another source). */
+const char *ferry_source_file_dir(struct ferry_source *src);
 
 /* ---- stream layers (stream.c) ------------------------------------------- */
 
@@ -185,6 +188,20 @@ FERRY_IMP_DEFINE_AUTO(ferry_progress)
  * is put in place (the checksum). */
 int ferry_archive_extract(struct ferry_source *src, const char *dest,
                           int (*verify)(void *opaque), void *opaque);
+
+/* ---- sandbox (sandbox.c) ------------------------------------------------ */
+
+/* What the confined importer may still touch. */
+struct ferry_sandbox {
+    bool network;               /* an http(s) source: sockets, resolver, CA files */
+    const char *read_dir;       /* the source's directory (siblings), or NULL */
+    const char *read_file;      /* the source itself when it has no directory */
+    const char *write_dir[2];   /* the destination's directory, the scratch directory */
+    const char *write_file;     /* a block device destination */
+};
+/* Landlock + seccomp for the rest of the process's life (see sandbox.c);
+ * called before the importer starts its threads. */
+int ferry_sandbox_confine(const struct ferry_sandbox *sb);
 
 /* ---- pipeline (pipeline.c) ---------------------------------------------- */
 

@@ -12,6 +12,7 @@
  * Also the command line (ferry_importer_main; main.c is only its caller). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -366,12 +367,34 @@ verify_cb(void *opaque)
     return finish_checksum(v->sum, v->meter, v->hash);
 }
 
+extern const struct ferry_source_ops ferry_source_http;
+
+static int
+confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
+{
+    struct ferry_sandbox sb = { .network = bottom->ops == &ferry_source_http };
+    FERRY_AUTOFREE char *copy = ferry_strdup(opts->dest);
+    FERRY_AUTOFREE char *scratch = ferry_sink_scratch_dir(opts->dest);
+    const char *dest_dir = dirname(copy);
+
+    sb.read_dir = ferry_source_file_dir(bottom);
+    if (!sb.read_dir)
+        sb.read_file = ferry_source_file_path(bottom);
+    if (!opts->archive && ferry_sink_dest_is_block(opts->dest)) {
+        sb.write_file = opts->dest;
+        sb.write_dir[0] = scratch;
+    } else {
+        sb.write_dir[0] = dest_dir;
+        sb.write_dir[1] = scratch;
+    }
+    return ferry_sandbox_confine(&sb);
+}
+
 int
 ferry_import(const struct ferry_import_options *opts, struct ferry_import_result *ret)
 {
     uint64_t start_ns = ferry_now_ns();
-    FERRY_IMP_AUTO(ferry_progress) struct ferry_progress *progress =
-        ferry_progress_new(opts->progress);
+    FERRY_IMP_AUTO(ferry_progress) struct ferry_progress *progress = NULL;
     FERRY_IMP_AUTO(ferry_checksum) struct ferry_checksum *sum = NULL;
     FERRY_IMP_AUTO(ferry_source) struct ferry_source *src = NULL;
     FERRY_IMP_AUTO(ferry_sink) struct ferry_sink *sink = NULL;
@@ -385,11 +408,17 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     int64_t fetch_total;
     int r = -1;
 
-    ferry_progress_phase(progress, "probing", 0, NULL);
     if (opts->checksum && ferry_checksum_new(opts->checksum, &sum) < 0)
         return -1;
     if (ferry_source_open(opts->url, &bottom) < 0)
         return -1;
+    /* From here on, only the source, the destination and scratch files. */
+    if (confine(opts, bottom) < 0) {
+        ferry_source_free(bottom);
+        return -1;
+    }
+    progress = ferry_progress_new(opts->progress);
+    ferry_progress_phase(progress, "probing", 0, NULL);
     fetch_total = bottom->size;
     if (sum && ferry_source_file_path(bottom) && bottom->seekable) {
         /* A local file: hash it alongside instead of reading it in order. */

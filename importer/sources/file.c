@@ -317,6 +317,16 @@ ferry_source_file_path(struct ferry_source *src)
     return ((struct file_priv *)src->priv)->path;
 }
 
+const char *
+ferry_source_file_dir(struct ferry_source *src)
+{
+    src = ferry_source_base(src);
+    if (src->ops != &ferry_source_file)
+        return NULL;
+    struct file_priv *p = src->priv;
+    return p->dirfd >= 0 ? p->dir : NULL;
+}
+
 const struct ferry_source_ops ferry_source_file = {
     .name = "file",
     .handles = file_handles,

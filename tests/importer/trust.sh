@@ -132,6 +132,63 @@ expect_refusal tar-empty-disk "$O/host/empty.ova" "the disk member is empty"
 gzip -c "$O/host/empty.ova" >"$O/host/empty.ova.gz"
 expect_refusal tar-empty-disk-gz "$O/host/empty.ova.gz" "the disk member is empty"
 
+# The confinement itself: once its source is open, the importer can read
+# nothing but the source's directory (and system libraries), run nothing,
+# and open no socket unless the source is http(s).  The probe (a test hook)
+# tries each after confining and logs what happened; the import goes on.
+probe() {  # probe NAME PATH URL [args]: import with the probe, stderr in $WORK/probe
+    local name="$1" path="$2" url="$3"; shift 3
+    rm -f "$WORK/pdest/probe.raw"
+    FERRY_IMPORTER_SANDBOX_PROBE="$path" "$IMPORTER" --url "$url" --dest "$WORK/pdest/probe.raw" \
+        --progress none "$@" 2>"$WORK/probe" || { cat "$WORK/probe" >&2; fail "$name: the import failed"; }
+}
+probe_says() {  # probe_says NAME TEXT
+    grep -qF -- "$2" "$WORK/probe" || { cat "$WORK/probe" >&2; fail "$1: the probe does not say: $2"; }
+}
+if python3 -c 'import ctypes,sys; sys.exit(0 if ctypes.CDLL(None).syscall(444, None, 0, 1) >= 1 else 1)'; then
+    mkdir -p "$WORK/pdest"   # the destination's directory is writable (and readable)
+    cp "$CORPUS/scattered.v3.qcow2" "$T/special/probe.qcow2"
+    echo readable >"$T/special/beside"
+    echo secret >"$T/elsewhere"
+    probe sandbox-file /etc/passwd "$T/special/probe.qcow2"
+    probe_says sandbox-file "sandbox probe: open '/etc/passwd': Permission denied"
+    probe_says sandbox-file "sandbox probe: execve '/bin/true': Operation not permitted"
+    probe_says sandbox-file "sandbox probe: socket: Operation not permitted"
+    cmp "$WORK/pdest/probe.raw" "$CORPUS/scattered.v3.qcow2.ref" >/dev/null || fail "sandbox-file: output differs"
+    echo "ok  sandbox-file: /etc/passwd, execve and socket denied, the import done"
+    probe sandbox-elsewhere "$T/elsewhere" "$T/special/probe.qcow2"
+    probe_says sandbox-elsewhere "open '$T/elsewhere': Permission denied"
+    # The control: a file beside the source is readable (extents), so the
+    # probe can tell.
+    probe sandbox-beside "$T/special/beside" "$T/special/probe.qcow2"
+    probe_says sandbox-beside "open '$T/special/beside' succeeded"
+    echo "ok  sandbox: a file beside the source is readable, one elsewhere is not"
+    # A pipe has no directory: even a file beside the pipe's writer is denied.
+    FERRY_IMPORTER_SANDBOX_PROBE="$T/special/beside" "$IMPORTER" --url /dev/stdin \
+        --dest "$WORK/pdest/probe.raw" --progress none <"$T/special/probe.qcow2" 2>"$WORK/probe" ||
+        { cat "$WORK/probe" >&2; fail "sandbox-redirect: the import failed"; }
+    probe_says sandbox-redirect "open '$T/special/beside' succeeded"
+    cat "$T/special/probe.qcow2" | FERRY_IMPORTER_SANDBOX_PROBE="$T/special/beside" "$IMPORTER" \
+        --url /dev/stdin --dest "$WORK/pdest/probe.raw" --progress none 2>"$WORK/probe" ||
+        { cat "$WORK/probe" >&2; fail "sandbox-pipe: the import failed"; }
+    probe_says sandbox-pipe "open '$T/special/beside': Permission denied"
+    echo "ok  sandbox: a pipe source reads nothing beside it (a redirected file does)"
+    # http: sockets are allowed, the host's files still are not.
+    cp "$CORPUS/scattered.v3.qcow2" "$HTTPDIR/probe.qcow2"
+    probe sandbox-http /etc/passwd "$URL/ok/probe.qcow2"
+    probe_says sandbox-http "sandbox probe: open '/etc/passwd': Permission denied"
+    probe_says sandbox-http "sandbox probe: socket succeeded"
+    probe_says sandbox-http "sandbox probe: execve '/bin/true': Operation not permitted"
+    echo "ok  sandbox-http: sockets allowed, /etc/passwd and execve denied"
+    # --content-type archive is confined too.
+    probe sandbox-archive /etc/passwd "$O/host/vm.ova" --content-type archive
+    probe_says sandbox-archive "sandbox probe: open '/etc/passwd': Permission denied"
+    rm -rf "$WORK/pdest/probe.raw"
+    echo "ok  sandbox-archive"
+else
+    echo "note: Landlock is not available on this kernel: the confinement is not tested"
+fi
+
 # ============================================================================
 # 2. A stream is as strict as a file
 # ============================================================================
