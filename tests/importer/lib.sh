@@ -10,7 +10,13 @@ CORPUS="$FERRY_BUILD/tests/importer-corpus"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# FERRY_TEST_KEEP_GOING=1 (by hand, e.g. against an older binary): report
+# every failure and go on, to see which cases a change makes pass.
+if [ "${FERRY_TEST_KEEP_GOING:-}" = 1 ]; then
+    fail() { echo "FAIL: $*" >&2; FAILED=$((${FAILED:-0} + 1)); return 0; }
+else
+    fail() { echo "FAIL: $*" >&2; exit 1; }
+fi
 need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"; done; }
 
 [ -x "$IMPORTER" ] || fail "$IMPORTER is missing"
