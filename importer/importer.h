@@ -99,9 +99,14 @@ int ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk,
                         struct ferry_source **ret);
 /* Copy a stream-only source to an unlinked scratch file in DIR; the result
  * is seekable and resolves siblings through INNER.  COUNTER advances with
- * the bytes copied.  Takes INNER. */
+ * the bytes copied.  More than LIMIT bytes (0: FERRY_MAX_SCRATCH) is an
+ * error that gives WHY the limit ("a qcow2 of 100 MiB takes at most ...").
+ * A stream of known size needs that much free space in DIR.  Takes INNER. */
 int ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *counter,
-                         struct ferry_source **ret);
+                         uint64_t limit, const char *why, struct ferry_source **ret);
+/* The most a scratch copy takes when neither the image's header nor --size
+ * bounds it (documented in ferry-importer(1)). */
+#define FERRY_MAX_SCRATCH (UINT64_C(1) << 40)
 
 /* ---- checksum (checksum.c) ---------------------------------------------- */
 

@@ -534,11 +534,26 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         struct ferry_image *img = NULL;
         if (!src->seekable) {
             FERRY_AUTOFREE char *dir = ferry_sink_scratch_dir(opts->dest);
+            FERRY_AUTOFREE char *why = NULL;
+            uint64_t limit = 0, hv = 0, hmax = 0;
+            /* What the header and --size allow: checked before the copy,
+             * and the copy stops there. */
+            if (fmt->head_bounds && fmt->head_bounds(head, head_len, &hv, &hmax) == 0) {
+                if (!ferry_sink_dest_is_block(opts->dest) && check_volume(hv, opts->size) < 0)
+                    goto out;
+                FERRY_AUTOFREE char *v = ferry_size_human(hv);
+                limit = hmax;
+                why = ferry_printf("a %s of %s takes", fmt->name, v);
+            } else if (opts->size) {
+                FERRY_AUTOFREE char *v = ferry_size_human(opts->size);
+                limit = ferry_image_file_bound(opts->size);
+                why = ferry_printf("a %s for --size %s takes", fmt->name, v);
+            }
             ferry_progress_phase(progress, "scratch", fetch_total > 0 ? fetch_total : 0,
                                  &fetched);
             ferry_log_debug(MOD, "'%s': %s needs random access: scratch file in '%s'", src->url,
                             fmt->name, dir);
-            if (ferry_stream_scratch(FERRY_STEAL(src), dir, &scratched, &src) < 0)
+            if (ferry_stream_scratch(FERRY_STEAL(src), dir, &scratched, limit, why, &src) < 0)
                 goto out;
         }
         if (fmt->open(src, &img) < 0) {

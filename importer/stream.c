@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -819,12 +820,28 @@ unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *mem
 
 int
 ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *counter,
-                     struct ferry_source **ret)
+                     uint64_t limit, const char *why, struct ferry_source **ret)
 {
     FERRY_AUTOFREE uint8_t *buf = ferry_malloc(UNPACK_BUF);
-    FERRY_AUTOCLOSE int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    FERRY_AUTOCLOSE int fd = -1;
     uint64_t off = 0;
+    struct statvfs vfs;
 
+    if (!limit) {
+        limit = FERRY_MAX_SCRATCH;
+        why = "the maximum without --size";
+    }
+    /* A stream of known size (no compression): that much room first. */
+    if (inner->size > 0 && statvfs(dir, &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)inner->size) {
+        FERRY_AUTOFREE char *need = ferry_size_human(inner->size);
+        FERRY_AUTOFREE char *have = ferry_size_human((uint64_t)vfs.f_bavail * vfs.f_frsize);
+        ferry_source_free(inner);
+        return ferry_error(FERRY_ERR_IO,
+                           "scratch file in '%s': the image needs %s, only %s are free", dir,
+                           need, have);
+    }
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) {
         FERRY_AUTOFREE char *tmp = ferry_printf("%s/.ferry-scratch-XXXXXX", dir);
         fd = mkostemp(tmp, O_CLOEXEC);
@@ -842,6 +859,15 @@ ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *coun
         }
         if (n == 0)
             break;
+        if ((uint64_t)n > limit - off) {
+            FERRY_AUTOFREE char *l = ferry_size_human(limit);
+            int r = ferry_error(FERRY_ERR_FORMAT,
+                                "'%s': the image goes on beyond %s, more than %s (refusing the "
+                                "rest: garbage after the image, or a decompression bomb?)",
+                                inner->url, l, why);
+            ferry_source_free(inner);
+            return r;
+        }
         bool zero = buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0;
         if (!zero && pwrite(fd, buf, n, off) != n) {
             int e = errno;

@@ -84,6 +84,19 @@ vdi_probe(const uint8_t *head, size_t len, int64_t size)
     return 100;
 }
 
+static int
+vdi_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *ret_max)
+{
+    if (len < 0x178 || !vdi_probe(head, len, -1))
+        return -1;
+    uint64_t vsize = ferry_le64(head + 0x170);
+    if (vsize > FERRY_MAX_VIRTUAL_SIZE)
+        return -1;
+    *ret_vsize = vsize;
+    *ret_max = ferry_image_file_bound(vsize);
+    return 0;
+}
+
 static void
 vdi_free(struct vdi *v)
 {
@@ -301,4 +314,5 @@ const struct ferry_format ferry_format_vdi = {
     .read = vdi_read,
     .close = vdi_close,
     .parallel_read = true,
+    .head_bounds = vdi_head_bounds,
 };

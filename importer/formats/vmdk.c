@@ -106,6 +106,19 @@ vmdk_can_stream(const uint8_t *head, size_t len)
 
 /* ---- sparse extent header ----------------------------------------------- */
 
+static int
+vmdk_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *ret_max)
+{
+    if (len < 512 || memcmp(head, VMDK_MAGIC, 4) != 0)
+        return -1;   /* a descriptor: its extents are other files */
+    uint64_t cap = ferry_le64(head + 12);
+    if (cap > FERRY_MAX_VIRTUAL_SIZE / 512)
+        return -1;
+    *ret_vsize = cap * 512;
+    *ret_max = ferry_image_file_bound(cap * 512);
+    return 0;
+}
+
 struct sparse_header {
     uint32_t version, flags;
     uint64_t capacity, grain, desc_off, desc_size, gd_off, overhead;
@@ -1212,4 +1225,5 @@ const struct ferry_format ferry_format_vmdk = {
     .stream = vmdk_stream,
     .parallel_read = true,
     .can_stream = vmdk_can_stream,
+    .head_bounds = vmdk_head_bounds,
 };

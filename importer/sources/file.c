@@ -216,7 +216,7 @@ file_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
             return 0;
         }
         /* The descriptor came through a scratch file: its extents need one too. */
-        return ferry_stream_scratch(sib, p->scratch_dir, NULL, ret);
+        return ferry_stream_scratch(sib, p->scratch_dir, NULL, 0, NULL, ret);
     }
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;

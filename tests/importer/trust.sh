@@ -294,4 +294,25 @@ expect_refusal zstd-cut "$T/cut.zstd" "Truncated zstd input"
 expect_refusal bzip2-cut "$T/cut.bzip2" "truncated bzip2 input"
 no_scratch_left
 
+# ============================================================================
+# 4. Work is bounded by what the user and the header allow
+# ============================================================================
+# A compressed random-access image goes through a scratch file: the copy
+# stops at what the header allows (zeros or garbage behind a qcow2), and a
+# header larger than --size is refused before any copy.
+qemu-img create -q -f qcow2 "$T/small.qcow2" 100M
+qemu-io -c "write -P 0x5a 1M 1M" "$T/small.qcow2" >/dev/null
+qemu-img convert -O raw "$T/small.qcow2" "$T/small.ref"
+cp "$T/small.qcow2" "$T/tail.qcow2"
+truncate -s +512M "$T/tail.qcow2"
+zstd -q -1 -c "$T/tail.qcow2" >"$T/tail.qcow2.zst"; rm -f "$T/tail.qcow2"
+zstd -q -c "$T/small.qcow2" >"$T/small.qcow2.zst"
+check_import bounded-good-zst "$T/small.qcow2.zst" "$T/small.ref" --size 100Mi
+expect_refusal bounded-tail-zst "$T/tail.qcow2.zst" "the image goes on beyond 165.6 MiB, more than a qcow2 of 100 MiB takes"
+expect_refusal bounded-tail-zst-size "$T/tail.qcow2.zst" "the image goes on beyond 165.6 MiB" --size 100Mi
+qemu-img create -q -f qcow2 "$T/big.qcow2" 3G
+zstd -q -c "$T/big.qcow2" >"$T/big.qcow2.zst"
+expect_refusal bounded-header-size "$T/big.qcow2.zst" "virtual size 3 GiB is larger than the 100 MiB volume" --size 100Mi
+no_scratch_left
+
 echo "trust: all checked"
