@@ -20,6 +20,12 @@
 #include "common/util.h"
 #include "importer/importer.h"
 
+/* libarchive may have no message (a stream cut in the wrong place): never
+ * print "(null)". */
+#define AERR(a)                                                                                \
+    (archive_error_string(a) ? archive_error_string(a)                                         \
+                             : "truncated or corrupt (libarchive gives no detail)")
+
 #define ARCHIVE_BUF (1u << 20)
 
 struct reader {
@@ -134,7 +140,7 @@ extract(struct archive *in, struct archive *out, const char *url)
         if (r == ARCHIVE_EOF)
             return 0;
         if (r < ARCHIVE_WARN)
-            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", url, archive_error_string(in));
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", url, AERR(in));
         unsigned type = archive_entry_filetype(entry);
         if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK &&
             !archive_entry_hardlink(entry))
@@ -144,7 +150,7 @@ extract(struct archive *in, struct archive *out, const char *url)
         r = archive_write_header(out, entry);
         if (r < ARCHIVE_WARN)
             return ferry_error(FERRY_ERR_SECURITY, "archive entry '%s': %s",
-                               archive_entry_pathname(entry), archive_error_string(out));
+                               archive_entry_pathname(entry), AERR(out));
         if (archive_entry_size(entry) > 0) {
             const void *buf;
             size_t len;
@@ -152,15 +158,15 @@ extract(struct archive *in, struct archive *out, const char *url)
             while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
                 if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN)
                     return ferry_error(FERRY_ERR_IO, "archive entry '%s': %s",
-                                       archive_entry_pathname(entry), archive_error_string(out));
+                                       archive_entry_pathname(entry), AERR(out));
             }
             if (r != ARCHIVE_EOF)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': entry '%s': %s", url,
-                                   archive_entry_pathname(entry), archive_error_string(in));
+                                   archive_entry_pathname(entry), AERR(in));
         }
         if (archive_write_finish_entry(out) < ARCHIVE_WARN)
             return ferry_error(FERRY_ERR_IO, "archive entry '%s': %s",
-                               archive_entry_pathname(entry), archive_error_string(out));
+                               archive_entry_pathname(entry), AERR(out));
     }
 }
 
@@ -205,7 +211,7 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(
                                             ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM);
     if (archive_read_open(in, &rd, NULL, reader_cb, NULL) != ARCHIVE_OK) {
         ferry_error(FERRY_ERR_FORMAT, "'%s': not a tar archive: %s", src->url,
-                    archive_error_string(in));
+                    AERR(in));
         goto out;
     }
     if (cwd < 0 || chdir(tmp) < 0) {
@@ -214,7 +220,7 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(
     }
     r = extract(in, out, src->url);
     if (r == 0 && archive_write_close(out) != ARCHIVE_OK)
-        r = ferry_error(FERRY_ERR_IO, "'%s': %s", dest, archive_error_string(out));
+        r = ferry_error(FERRY_ERR_IO, "'%s': %s", dest, AERR(out));
     if (fchdir(cwd) < 0 && r == 0)
         r = ferry_error_errno(FERRY_ERR_IO, errno, "returning to the working directory");
     if (r < 0 && rd.failed)

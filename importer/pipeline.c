@@ -369,6 +369,20 @@ verify_cb(void *opaque)
 
 extern const struct ferry_source_ops ferry_source_http;
 
+/* --checksum is the digest of the fetched bytes: a file beside the image (a
+ * VMDK extent next to its descriptor) is not among them.  Extents inside
+ * the same archive are, and stay allowed. */
+static int
+refuse_sibling_with_checksum(struct ferry_source *src, const char *relname,
+                             struct ferry_source **ret)
+{
+    return ferry_error(FERRY_ERR_UNSUPPORTED,
+                       "'%s': --checksum covers only this file, not '%s' beside it: refusing "
+                       "--checksum for an image of several files (import it as an OVA or tar, "
+                       "or without --checksum)",
+                       src->url, relname);
+}
+
 static int
 confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
 {
@@ -412,6 +426,8 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         return -1;
     if (ferry_source_open(opts->url, &bottom) < 0)
         return -1;
+    if (sum)
+        bottom->open_sibling = refuse_sibling_with_checksum;
     /* From here on, only the source, the destination and scratch files. */
     if (confine(opts, bottom) < 0) {
         ferry_source_free(bottom);

@@ -20,6 +20,12 @@
 #include "common/util.h"
 #include "importer/importer.h"
 
+/* libarchive may have no message (a stream cut in the wrong place): never
+ * print "(null)". */
+#define AERR(a)                                                                                \
+    (archive_error_string(a) ? archive_error_string(a)                                         \
+                             : "truncated or corrupt (libarchive gives no detail)")
+
 #define MOD "importer.stream"
 
 /* Every wrapper's priv starts with its inner source. */
@@ -484,7 +490,7 @@ unpack_read(struct ferry_source *src, void *buf, size_t len)
         if (u->failed)
             return ferry_error_prefix("'%s'", src->url);
         return ferry_error(FERRY_ERR_FORMAT, "'%s': unpacking: %s", src->url,
-                           archive_error_string(u->a));
+                           AERR(u->a));
     }
     return n;
 }
@@ -578,7 +584,7 @@ member_read(struct ferry_source *src, void *buf, size_t len)
         if (u->failed)
             return ferry_error_prefix("'%s'", src->url);
         return ferry_error(FERRY_ERR_FORMAT, "'%s': unpacking: %s", src->url,
-                           archive_error_string(u->a));
+                           AERR(u->a));
     }
     return n;
 }
@@ -640,7 +646,7 @@ unpack_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
             if (u->failed)
                 return ferry_error_prefix("'%s'", u->inner->url);
             return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", u->inner->url,
-                               archive_error_string(u->a));
+                               AERR(u->a));
         }
         const char *name = archive_entry_pathname(entry);
         if (!name)
@@ -713,7 +719,7 @@ unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *mem
     archive_read_set_read_callback(u->a, unpack_cb_read);
     archive_read_set_callback_data(u->a, u);
     if (archive_read_open1(u->a) != ARCHIVE_OK) {
-        ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, archive_error_string(u->a));
+        ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, AERR(u->a));
         ferry_source_free(src);
         return -1;
     }
@@ -735,7 +741,7 @@ unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *mem
             if (u->failed)
                 ferry_error_prefix("'%s'", inner->url);
             else
-                ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, archive_error_string(u->a));
+                ferry_error(FERRY_ERR_FORMAT, "'%s': %s", inner->url, AERR(u->a));
             ferry_source_free(src);
             return -1;
         }
@@ -768,6 +774,17 @@ unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *mem
             if (!member && src->size == 0) {
                 ferry_error(FERRY_ERR_FORMAT, "'%s': the disk member is empty (0 bytes)",
                             src->url);
+                ferry_source_free(src);
+                return -1;
+            }
+            if (u->positional && src->size > 0 && archive_entry_sparse_count(entry) == 0 &&
+                archive_read_header_position(u->a) + 512 + src->size > inner->size) {
+                ferry_error(FERRY_ERR_FORMAT,
+                            "'%s': the tar is truncated: the member needs %lld bytes after its "
+                            "header at offset %lld, the file ends at %lld",
+                            src->url, (long long)src->size,
+                            (long long)archive_read_header_position(u->a),
+                            (long long)inner->size);
                 ferry_source_free(src);
                 return -1;
             }

@@ -315,4 +315,28 @@ zstd -q -c "$T/big.qcow2" >"$T/big.qcow2.zst"
 expect_refusal bounded-header-size "$T/big.qcow2.zst" "virtual size 3 GiB is larger than the 100 MiB volume" --size 100Mi
 no_scratch_left
 
+# ============================================================================
+# 6. --checksum means the disk
+# ============================================================================
+sum=$(sha256sum "$O/src/disk.vmdk" | cut -d' ' -f1)
+expect_refusal checksum-descriptor "$O/src/disk.vmdk" "--checksum covers only this file, not 'disk-flat.vmdk' beside it" --checksum "sha256:$sum"
+cp "$O/src/disk.vmdk" "$O/src/disk-flat.vmdk" "$HTTPDIR/"
+expect_refusal checksum-descriptor-http "$URL/ok/disk.vmdk" "--checksum covers only this file" --checksum "sha256:$sum"
+check_import checksum-descriptor-none "$O/src/disk.vmdk" "$REF"
+osum=$(sha256sum "$O/host/vm.ova" | cut -d' ' -f1)
+check_import checksum-ova "$O/host/vm.ova" "$REF" --checksum "sha256:$osum"
+check_import checksum-ova-gz "$O/host/vm.ova.gz" "$REF" --checksum "sha256:$(sha256sum "$O/host/vm.ova.gz" | cut -d' ' -f1)"
+
+# ============================================================================
+# 9. Messages
+# ============================================================================
+tsz=$(stat -c %s "$CORPUS/scattered.qcow2.ova")
+head -c $((tsz / 2)) "$CORPUS/scattered.qcow2.ova" >"$T/cut.ova"
+gzip -c "$T/cut.ova" >"$T/cut.ova.gz"
+expect_refusal tar-truncated "$T/cut.ova" "the tar is truncated"
+expect_refusal tar-truncated-gz "$T/cut.ova.gz" "Truncated tar archive"
+expect_refusal_pipe tar-truncated-pipe "$T/cut.ova" "Truncated tar archive"
+expect_refusal tar-truncated-archive "$T/cut.ova" "Truncated tar archive" --content-type archive
+for f in "$WORK"/err; do grep -q '(null)' "$f" && fail "a message says (null)"; done
+
 echo "trust: all checked"
