@@ -156,6 +156,9 @@ FERRY_IMP_DEFINE_AUTO(ferry_sink)
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT remove the temporary destination file
  * before the process dies; SIGPIPE is ignored. */
 void ferry_sink_install_signal_handlers(void);
+/* The same for a directory tree: NAME in PARENT_FD (an open directory) is
+ * removed with everything below it; -1 forgets it. */
+void ferry_sink_signal_dir(int parent_fd, const char *name);
 
 /* Error for a volume too small: "virtual size 20 GiB is larger than the
  * 10 GiB volume". */
@@ -191,7 +194,7 @@ FERRY_IMP_DEFINE_AUTO(ferry_progress)
  * existing directory, entries are extracted in a temporary directory inside
  * it and moved up on success.  VERIFY (may be NULL) runs before anything
  * is put in place (the checksum). */
-int ferry_archive_extract(struct ferry_source *src, const char *dest,
+int ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long gid,
                           int (*verify)(void *opaque), void *opaque);
 
 /* ---- sandbox (sandbox.c) ------------------------------------------------ */
@@ -219,6 +222,8 @@ struct ferry_import_options {
     enum ferry_progress_mode progress;
     unsigned disk;             /* --disk N (1-based), 0: first */
     unsigned threads;          /* 0: automatic */
+    bool owner_set;            /* archive entries get owner_uid:owner_gid */
+    long owner_uid, owner_gid; /* (else the running user owns them) */
 };
 /* What was imported, for the final report and tests. */
 struct ferry_import_result {

@@ -460,7 +460,9 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
             src = ferry_stream_gunzip(FERRY_STEAL(src));
         ferry_progress_phase(progress, "fetching", fetch_total > 0 ? fetch_total : 0, &fetched);
         struct verify_ctx v = { .sum = sum, .meter = meter, .hash = hash };
-        r = ferry_archive_extract(src, opts->dest, sum ? verify_cb : NULL, &v);
+        r = ferry_archive_extract(src, opts->dest, opts->owner_set ? opts->owner_uid : -1,
+                                  opts->owner_set ? opts->owner_gid : -1,
+                                  sum ? verify_cb : NULL, &v);
         if (r == 0) {
             ret->virtual_size = fetched;
             ret->data_bytes = fetched;
@@ -628,6 +630,8 @@ usage(FILE *f)
             "                            extracted into the directory PATH)\n"
             "  --progress MODE           auto, bar, json (lines on stdout) or none\n"
             "  --disk N                  the N-th disk (from 1) of a tar/OVA (default: first)\n"
+            "  --owner UID[:GID]         owner of archive entries (default as root: 107:107,\n"
+            "                            CDI's importer user; else the running user)\n"
             "  --threads N               worker threads (default: cores + 1, at most 4)\n"
             "  --debug MODULES           debug output, e.g. importer,importer.http or all\n"
             "  -h, --help                this help\n"
@@ -646,6 +650,7 @@ ferry_importer_main(int argc, char **argv)
         { "progress", required_argument, NULL, 'p' },
         { "disk", required_argument, NULL, 'k' },
         { "threads", required_argument, NULL, 'j' },
+        { "owner", required_argument, NULL, 'o' },
         { "debug", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -720,6 +725,20 @@ ferry_importer_main(int argc, char **argv)
                 opts.threads = v;
             break;
         }
+        case 'o': {
+            char *end;
+            unsigned long u = strtoul(optarg, &end, 10), g = u;
+            if (*end == ':')
+                g = strtoul(end + 1, &end, 10);
+            if (!*optarg || *optarg == ':' || *end || u > 0x7fffffff || g > 0x7fffffff) {
+                ferry_log_error("--owner '%s': expected UID or UID:GID (numbers)", optarg);
+                return 2;
+            }
+            opts.owner_set = true;
+            opts.owner_uid = u;
+            opts.owner_gid = g;
+            break;
+        }
         case 'D':
             ferry_log_set_debug(optarg);
             break;
@@ -741,6 +760,11 @@ ferry_importer_main(int argc, char **argv)
     if (optind < argc) {
         ferry_log_error("unexpected argument '%s' (see --help)", argv[optind]);
         return 2;
+    }
+    if (!opts.owner_set && geteuid() == 0) {
+        /* As CDI's importer, which runs as uid 107 (qemu in KubeVirt). */
+        opts.owner_set = true;
+        opts.owner_uid = opts.owner_gid = 107;
     }
     if (!opts.url || !opts.dest) {
         ferry_log_error("--url and --dest are required (see --help)");

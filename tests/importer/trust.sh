@@ -328,6 +328,86 @@ check_import checksum-ova "$O/host/vm.ova" "$REF" --checksum "sha256:$osum"
 check_import checksum-ova-gz "$O/host/vm.ova.gz" "$REF" --checksum "sha256:$(sha256sum "$O/host/vm.ova.gz" | cut -d' ' -f1)"
 
 # ============================================================================
+# 7. Archive content (--content-type archive)
+# ============================================================================
+mkarch() {  # mkarch OUT KIND
+    python3 - "$1" "$2" <<'PY'
+import io, sys, tarfile
+out, kind = sys.argv[1], sys.argv[2]
+def add(t, name, data=b"x", type=tarfile.REGTYPE, link="", mode=0o644, uid=0):
+    i = tarfile.TarInfo(name); i.type = type; i.linkname = link; i.mode = mode; i.uid = uid
+    i.size = len(data) if type == tarfile.REGTYPE else 0
+    t.addfile(i, io.BytesIO(data) if type == tarfile.REGTYPE else None)
+with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as t:
+    add(t, "d", type=tarfile.DIRTYPE, mode=0o755)
+    if kind == "setuid":
+        add(t, "d/suid", b"#!/bin/sh\n", mode=0o4755)
+        add(t, "d/sgid", b"#!/bin/sh\n", mode=0o2755)
+    if kind == "chain":     # d/up -> .. is the tree; x -> d/up/.. is its parent
+        add(t, "d/up", type=tarfile.SYMTYPE, link="..")
+        add(t, "x", type=tarfile.SYMTYPE, link="d/up/..")
+    if kind == "chain2":    # a -> d/up (the tree), then b -> a/.. (its parent)
+        add(t, "d/up", type=tarfile.SYMTYPE, link="..")
+        add(t, "a", type=tarfile.SYMTYPE, link="d/up")
+        add(t, "b", type=tarfile.SYMTYPE, link="a/..")
+    if kind == "through":   # a link, then an entry written through it
+        add(t, "d/up", type=tarfile.SYMTYPE, link="..")
+        add(t, "d/up/f", b"through")
+    if kind == "good":
+        add(t, "d/f", b"fine")
+        add(t, "d/self", type=tarfile.SYMTYPE, link="f")
+        add(t, "top", type=tarfile.SYMTYPE, link="d/self")
+PY
+}
+for k in setuid chain chain2 through good; do mkarch "$T/$k.tar" $k; done
+rm -rf "$WORK/ax"
+"$IMPORTER" --url "$T/setuid.tar" --dest "$WORK/ax" --content-type archive --progress none ||
+    fail "archive-setuid: the import failed"
+[ "$(stat -c %a "$WORK/ax/d/suid")" = 755 ] || fail "archive-setuid: mode $(stat -c %a "$WORK/ax/d/suid"), expected 755"
+[ "$(stat -c %a "$WORK/ax/d/sgid")" = 755 ] || fail "archive-setgid: mode $(stat -c %a "$WORK/ax/d/sgid"), expected 755"
+if [ "$(id -u)" = 0 ]; then
+    [ "$(stat -c %u:%g "$WORK/ax/d/suid")" = 107:107 ] || fail "archive-owner: $(stat -c %u:%g "$WORK/ax/d/suid"), expected CDI's 107:107"
+    rm -rf "$WORK/ax"
+    "$IMPORTER" --url "$T/setuid.tar" --dest "$WORK/ax" --content-type archive --progress none --owner 1234:4321 ||
+        fail "archive-owner: the import failed"
+    [ "$(stat -c %u:%g "$WORK/ax/d/suid")" = 1234:4321 ] || fail "archive-owner: $(stat -c %u:%g "$WORK/ax/d/suid"), expected 1234:4321"
+    echo "ok  archive: setuid/setgid stripped, owner 107:107 or --owner"
+else
+    echo "ok  archive: setuid/setgid stripped (not root: ownership not tested)"
+fi
+rm -rf "$WORK/ax"
+expect_refusal archive-link-chain "$T/chain.tar" "symbolic link to 'd/up/..' leaves the archive through the links before it" --content-type archive
+expect_refusal archive-link-chain2 "$T/chain2.tar" "symbolic link to 'a/..' leaves the archive through the links before it" --content-type archive
+expect_refusal archive-through-link "$T/through.tar" "goes through the symbolic link 'd/up'" --content-type archive
+"$IMPORTER" --url "$T/good.tar" --dest "$WORK/ax" --content-type archive --progress none || fail "archive-good-links: refused"
+[ "$(cat "$WORK/ax/top")" = fine ] || fail "archive-good-links: top does not lead to d/f"
+rm -rf "$WORK/ax"
+echo "ok  archive-good-links: links inside the tree, also chained, are kept"
+# SIGTERM in the middle of an extraction leaves no partial tree.
+python3 - "$T/slow.tar" <<'PY'
+import io, os, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    for i in range(4):
+        data = os.urandom(1 << 20)
+        ti = tarfile.TarInfo("f%d" % i); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+PY
+mkdir -p "$WORK/sig"
+mkfifo "$T/slow.fifo"
+"$IMPORTER" --url "$T/slow.fifo" --dest "$WORK/sig/tree" --content-type archive --progress none 2>/dev/null &
+IMP=$!
+PIDS="$PIDS $IMP"
+exec 7>"$T/slow.fifo"
+head -c $((2 << 20)) "$T/slow.tar" >&7
+for i in $(seq 100); do ls "$WORK/sig"/tree.tmp-*/f1 >/dev/null 2>&1 && break; sleep 0.1; done
+ls "$WORK/sig"/tree.tmp-*/f0 >/dev/null 2>&1 || fail "archive-sigterm: no partial tree to begin with"
+kill -TERM "$IMP"
+st=0; wait "$IMP" || st=$?
+exec 7>&-
+[ "$st" = 143 ] || fail "archive-sigterm: exit status $st, expected 143 (SIGTERM)"
+[ -z "$(ls -A "$WORK/sig")" ] || fail "archive-sigterm: left behind: $(ls -A "$WORK/sig")"
+echo "ok  archive-sigterm: the partial tree is removed"
+
+# ============================================================================
 # 9. Messages
 # ============================================================================
 tsz=$(stat -c %s "$CORPUS/scattered.qcow2.ova")
