@@ -33,6 +33,9 @@
 #define WINDOW (UINT64_C(1) << 30)
 #define MAX_LAYERS 4             /* archives in archives */
 #define MAX_FILTERS 8            /* gzip layers peeled one by one */
+/* A virtual size that is not whole sectors is rounded up (as qemu-img does
+ * for raw and VDI; for qcow2 it rounds down and loses the last bytes). */
+#define ROUND_SECTOR(x) (((x) + 511) & ~UINT64_C(511))
 
 const struct ferry_format *
 ferry_format_probe(const uint8_t *head, size_t len, int64_t size, const uint8_t *tail,
@@ -544,7 +547,8 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         if (check_volume(vsize, e.limit) < 0)
             goto out;
         if (!ferry_sink_is_block(sink) &&
-            ferry_sink_set_size(sink, opts->size > vsize ? opts->size : vsize) < 0)
+            ferry_sink_set_size(sink, opts->size > ROUND_SECTOR(vsize) ? opts->size
+                                                                       : ROUND_SECTOR(vsize)) < 0)
             goto out;
         if (ferry_sink_stream_finish(sink) < 0)
             goto out;
@@ -582,9 +586,9 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         vsize = fmt->virtual_size(img);
         if (check_volume(vsize, opts->size) < 0 ||
             ferry_sink_open(opts->dest,
-                            ferry_sink_dest_is_block(opts->dest) ? opts->size
-                            : opts->size > vsize                 ? opts->size
-                                                                 : vsize,
+                            ferry_sink_dest_is_block(opts->dest)  ? opts->size
+                            : opts->size > ROUND_SECTOR(vsize)    ? opts->size
+                                                                  : ROUND_SECTOR(vsize),
                             &sink) < 0 ||
             check_volume(vsize, ferry_sink_size(sink)) < 0 ||
             convert_random(opts, fmt, img, sink, progress, vsize) < 0) {

@@ -188,8 +188,9 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
                     v->name, disk_size, FERRY_MAX_VIRTUAL_SIZE);
         goto fail;
     }
-    /* qemu reads whole sectors only: a ragged tail is not part of the disk. */
-    disk_size &= ~UINT64_C(511);
+    /* As qemu 7.2 (VBoxManage convertfromraw writes odd sizes): a ragged
+     * size is rounded up to whole sectors, so the last bytes stay. */
+    disk_size = (disk_size + 511) & ~UINT64_C(511);
     if (disk_size > (uint64_t)blocks * block_size) {
         ferry_error(FERRY_ERR_FORMAT,
                     "vdi '%s': disk size %" PRIu64 " exceeds the %u blocks of %u bytes in the block map",

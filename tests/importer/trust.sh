@@ -408,6 +408,39 @@ exec 7>&-
 echo "ok  archive-sigterm: the partial tree is removed"
 
 # ============================================================================
+# 8. Sizes match qemu-img for ragged sizes
+# ============================================================================
+# A size that is not whole sectors is rounded up, as qemu-img does for raw
+# and VDI; for qcow2 qemu-img rounds down and drops the last bytes, which
+# Ferry keeps (rounded up too).
+RG="$T/ragged"
+mkdir -p "$RG"
+head -c 1000000 /dev/urandom >"$RG/r.raw"
+qemu-img convert -f raw -O raw "$RG/r.raw" "$RG/r.ref"
+[ "$(stat -c %s "$RG/r.ref")" = 1000448 ] || fail "qemu-img does not round a raw of 1000000 bytes to 1000448"
+gzip -c "$RG/r.raw" >"$RG/r.raw.gz"
+cp "$RG/r.raw" "$HTTPDIR/ragged.raw"
+check_import ragged-raw "$RG/r.raw" "$RG/r.ref"
+check_import ragged-raw-gz "$RG/r.raw.gz" "$RG/r.ref"
+check_pipe ragged-raw-pipe "$RG/r.raw" "$RG/r.ref"
+check_import ragged-raw-http "$URL/ok/ragged.raw" "$RG/r.ref"
+check_import ragged-raw-http-norange "$URL/norange/ragged.raw" "$RG/r.ref"
+# VDI and qcow2 whose header says 1000000 bytes.
+qemu-img convert -f raw -O vdi "$RG/r.raw" "$RG/r.vdi"
+qemu-img convert -f raw -O qcow2 "$RG/r.raw" "$RG/r.qcow2"
+python3 -c 'import struct,sys; f=open(sys.argv[1],"r+b"); f.seek(0x170); f.write(struct.pack("<Q",1000000))' "$RG/r.vdi"
+python3 -c 'import struct,sys; f=open(sys.argv[1],"r+b"); f.seek(24); f.write(struct.pack(">Q",1000000))' "$RG/r.qcow2"
+qemu-img convert -O raw "$RG/r.vdi" "$RG/vdi.ref"
+check_import ragged-vdi "$RG/r.vdi" "$RG/vdi.ref"
+gzip -c "$RG/r.vdi" >"$RG/r.vdi.gz"
+check_import ragged-vdi-gz "$RG/r.vdi.gz" "$RG/vdi.ref"
+qemu-img convert -O raw "$RG/r.qcow2" "$RG/qcow2.qemu"
+[ "$(stat -c %s "$RG/qcow2.qemu")" = 999936 ] || fail "qemu-img's ragged qcow2 is not 999936 bytes"
+head -c 1000000 "$RG/r.raw" >"$RG/qcow2.ref"; truncate -s 1000448 "$RG/qcow2.ref"
+check_import ragged-qcow2 "$RG/r.qcow2" "$RG/qcow2.ref"
+echo "ok  ragged-qcow2: 1000448 bytes, the last 64 bytes kept (qemu-img drops them: 999936)"
+
+# ============================================================================
 # 9. Messages
 # ============================================================================
 tsz=$(stat -c %s "$CORPUS/scattered.qcow2.ova")
