@@ -222,6 +222,8 @@ struct ferry_import_options {
     enum ferry_progress_mode progress;
     unsigned disk;             /* --disk N (1-based), 0: first */
     unsigned threads;          /* 0: automatic */
+    bool confine;              /* Landlock + seccomp once the source is open (the
+                                * program; not a unit test sharing the process) */
     bool owner_set;            /* archive entries get owner_uid:owner_gid */
     long owner_uid, owner_gid; /* (else the running user owns them) */
 };

@@ -432,7 +432,7 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     if (sum)
         bottom->open_sibling = refuse_sibling_with_checksum;
     /* From here on, only the source, the destination and scratch files. */
-    if (confine(opts, bottom) < 0) {
+    if (opts->confine && confine(opts, bottom) < 0) {
         ferry_source_free(bottom);
         return -1;
     }
@@ -660,7 +660,7 @@ ferry_importer_main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { 0 },
     };
-    struct ferry_import_options opts = { .progress = FERRY_PROGRESS_AUTO };
+    struct ferry_import_options opts = { .progress = FERRY_PROGRESS_AUTO, .confine = true };
     struct ferry_import_result result = { 0 };
     int c;
 
