@@ -301,6 +301,8 @@ struct emit_ctx {
     struct ferry_sink *sink;
     uint64_t limit;             /* volume size; 0: none */
     uint64_t end;               /* highest byte written */
+    const char *url;
+    uint64_t *fetched;          /* bytes fetched so far (the compressed size) */
 };
 
 static int
@@ -313,11 +315,16 @@ emit_data(void *opaque, uint64_t off, const void *buf, size_t len)
         return ferry_error(FERRY_ERR_FORMAT, "data at offset %llu is beyond the 64 TiB limit",
                            (unsigned long long)off);
     if (e->limit && end > e->limit) {
-        /* A stream: the whole size is not known yet, only that it is more. */
+        /* A stream: the whole size is not known yet, only that it is more;
+         * what it came from says how much it grew (a decompression bomb). */
         FERRY_AUTOFREE char *v = ferry_size_human(end);
         FERRY_AUTOFREE char *l = ferry_size_human(e->limit);
+        uint64_t got = e->fetched ? __atomic_load_n(e->fetched, __ATOMIC_RELAXED) : 0;
+        FERRY_AUTOFREE char *f = ferry_size_human(got);
         return ferry_error(FERRY_ERR_INVALID,
-                           "virtual size (at least %s) is larger than the %s volume", v, l);
+                           "'%s': virtual size (at least %s, from the first %s fetched) is "
+                           "larger than the %s volume",
+                           e->url, v, f, l);
     }
     pthread_mutex_lock(&e->lock);
     if (end > e->end)
@@ -527,7 +534,8 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
                     src->seekable ? "random access" : "stream");
 
     if (!src->seekable && fmt->stream && (!fmt->can_stream || fmt->can_stream(head, head_len))) {
-        struct emit_ctx e = { .lock = PTHREAD_MUTEX_INITIALIZER, .limit = opts->size };
+        struct emit_ctx e = { .lock = PTHREAD_MUTEX_INITIALIZER, .limit = opts->size,
+                              .url = opts->url, .fetched = &fetched };
         if (ferry_sink_open(opts->dest, opts->size, &sink) < 0)
             goto out;
         if (ferry_sink_is_block(sink))
