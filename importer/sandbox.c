@@ -123,7 +123,11 @@ confine_landlock(const struct ferry_sandbox *sb)
      * libarchive's name conversion), the CPU count, the time zone. */
     static const char *const system_read[] = {
         "/usr/lib", "/lib", "/lib64", "/usr/lib64", "/sys/devices/system/cpu", "/etc/localtime",
-        "/usr/share/zoneinfo", NULL,
+        "/usr/share/zoneinfo",
+#if defined(__SANITIZE_ADDRESS__)
+        "/proc",   /* LeakSanitizer lists the threads at exit (ASan builds only) */
+#endif
+        NULL,
     };
     /* What http(s) reads: the resolver and TLS trust. */
     static const char *const http_read[] = {
@@ -199,7 +203,11 @@ confine_seccomp(const struct ferry_sandbox *sb)
 #endif
         DENY(__NR_execve),
         DENY(__NR_execveat),
+#if !defined(__SANITIZE_ADDRESS__)
+        /* (LeakSanitizer stops the world with ptrace at exit: ASan builds
+         * keep it.) */
         DENY(__NR_ptrace),
+#endif
         DENY(__NR_process_vm_readv),
         DENY(__NR_process_vm_writev),
         DENY(__NR_mount),
