@@ -273,6 +273,18 @@ gzip -c "$T/m1" >"$T/multi.gz"; gzip -c "$T/m2" >>"$T/multi.gz"
 check_import gzip-multi-member "$T/multi.gz" "$R"
 gzip -c "$T/m1" >"$T/multi-bad.gz"; cat "$T/crc.gz" >>"$T/multi-bad.gz"
 expect_refusal gzip-member2-crc "$T/multi-bad.gz" "member 2: incorrect data check"
+# Every optional header field (FEXTRA, FNAME, FCOMMENT, FHCRC) is parsed.
+python3 - "$R" "$T/fields.gz" <<'PY'
+import sys, zlib, struct
+data = open(sys.argv[1], "rb").read()
+c = zlib.compressobj(6, zlib.DEFLATED, -15); body = c.compress(data) + c.flush()
+hdr = bytearray(b"\x1f\x8b\x08" + bytes([4 | 8 | 16 | 2]) + b"\0\0\0\0\0\3")
+hdr += struct.pack("<H", 6) + b"AB\2\0xy" + b"name.raw\0" + b"a comment\0"
+hdr += struct.pack("<H", zlib.crc32(bytes(hdr)) & 0xffff)
+open(sys.argv[2], "wb").write(bytes(hdr) + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xffffffff))
+PY
+gzip -t "$T/fields.gz" || fail "fields.gz is not valid for gzip -t"
+check_import gzip-header-fields "$T/fields.gz" "$R"
 # --content-type archive: a tar.gz with a bad CRC.
 tar -C "$O/src" -czf "$T/a.tar.gz" vm.ovf disk.vmdk
 asz=$(stat -c %s "$T/a.tar.gz")
