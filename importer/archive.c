@@ -20,6 +20,12 @@
 #include "common/util.h"
 #include "importer/importer.h"
 
+/* libarchive may have no message (a stream cut in the wrong place): never
+ * print "(null)". */
+#define AERR(a)                                                                                \
+    (archive_error_string(a) ? archive_error_string(a)                                         \
+                             : "truncated or corrupt (libarchive gives no detail)")
+
 #define ARCHIVE_BUF (1u << 20)
 
 struct reader {
@@ -61,6 +67,135 @@ path_depth(const char *path, int depth)
         }
     }
     return depth;
+}
+
+/* The symbolic links extracted so far, to follow chains of them: a link
+ * that is inside the tree by its own text can lead out through another
+ * ("a -> .", "a/b -> .." is the tree's parent). */
+struct linkset {
+    char **names, **targets;
+    size_t n;
+};
+
+#define LINK_HOPS 40
+#define LINK_DEPTH 256
+
+static const char *
+linkset_find(const struct linkset *ls, char **stack, int depth)
+{
+    char path[4096];
+    size_t len = 0;
+
+    for (int i = 0; i < depth; i++) {
+        int w = snprintf(path + len, sizeof(path) - len, "%s%s", i ? "/" : "", stack[i]);
+        if (w < 0 || (size_t)w >= sizeof(path) - len)
+            return NULL;
+        len += w;
+    }
+    path[len] = '\0';
+    for (size_t i = 0; i < ls->n; i++)
+        if (strcmp(ls->names[i], path) == 0)
+            return ls->targets[i];
+    return NULL;
+}
+
+/* Walk PATH from the directory STACK[0..*DEPTH) following the known links;
+ * -1 when it leaves the tree (or loops). */
+static int
+linkset_walk(const struct linkset *ls, char **stack, int *depth, const char *path, int hops)
+{
+    FERRY_AUTOSTRV char **parts = ferry_strv_split(path, "/");
+
+    if (path[0] == '/' || hops > LINK_HOPS)
+        return -1;
+    for (char **p = parts; p && *p; p++) {
+        if (!**p || strcmp(*p, ".") == 0)
+            continue;
+        if (strcmp(*p, "..") == 0) {
+            if (*depth == 0)
+                return -1;
+            free(stack[--*depth]);
+            continue;
+        }
+        if (*depth >= LINK_DEPTH)
+            return -1;
+        stack[(*depth)++] = ferry_strdup(*p);
+        const char *target = linkset_find(ls, stack, *depth);
+        if (target) {
+            free(stack[--*depth]);   /* the link resolves from its directory */
+            if (linkset_walk(ls, stack, depth, target, hops + 1) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Does the symbolic link NAME -> TARGET stay inside the tree, also through
+ * the links before it? */
+static bool
+linkset_inside(const struct linkset *ls, const char *name, const char *target)
+{
+    char *stack[LINK_DEPTH];
+    int depth = 0;
+    FERRY_AUTOFREE char *dir = ferry_strdup(name);
+    char *slash = strrchr(dir, '/');
+    bool ok;
+
+    if (slash)
+        *slash = '\0';
+    else
+        dir[0] = '\0';
+    ok = linkset_walk(ls, stack, &depth, dir, 0) == 0 &&
+         linkset_walk(ls, stack, &depth, target, 0) == 0;
+    while (depth > 0)
+        free(stack[--depth]);
+    return ok;
+}
+
+/* A path of the archive that goes through one of its symbolic links. */
+static const char *
+linkset_through(const struct linkset *ls, const char *name)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        size_t l = strlen(ls->names[i]);
+        if (strncmp(name, ls->names[i], l) == 0 && name[l] == '/')
+            return ls->names[i];
+    }
+    return NULL;
+}
+
+static void
+linkset_add(struct linkset *ls, const char *name, const char *target)
+{
+    ls->names = ferry_realloc(ls->names, (ls->n + 1) * sizeof(*ls->names));
+    ls->targets = ferry_realloc(ls->targets, (ls->n + 1) * sizeof(*ls->targets));
+    ls->names[ls->n] = ferry_strdup(name);
+    ls->targets[ls->n] = ferry_strdup(target);
+    ls->n++;
+}
+
+static void
+linkset_clear(struct linkset *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        free(ls->names[i]);
+        free(ls->targets[i]);
+    }
+    free(ls->names);
+    free(ls->targets);
+}
+
+/* An entry's name without "./" and trailing slashes. */
+static char *
+clean_name(const char *name)
+{
+    while (name[0] == '.' && name[1] == '/')
+        name += 2;
+    char *c = ferry_strdup(name);
+    size_t l = strlen(c);
+    while (l > 1 && c[l - 1] == '/')
+        c[--l] = '\0';
+    return c;
 }
 
 static int
@@ -125,26 +260,51 @@ move_up(const char *tmp, const char *dest)
 }
 
 static int
-extract(struct archive *in, struct archive *out, const char *url)
+extract(struct archive *in, struct archive *out, const char *url, long uid, long gid)
 {
     struct archive_entry *entry;
+    __attribute__((cleanup(linkset_clear))) struct linkset links = { 0 };
 
     for (;;) {
         int r = archive_read_next_header(in, &entry);
         if (r == ARCHIVE_EOF)
             return 0;
         if (r < ARCHIVE_WARN)
-            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", url, archive_error_string(in));
+            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s", url, AERR(in));
         unsigned type = archive_entry_filetype(entry);
         if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK &&
             !archive_entry_hardlink(entry))
             continue;   /* devices, fifos, sockets: not for a volume */
         if (check_entry(entry) < 0)
             return -1;
+        FERRY_AUTOFREE char *name = clean_name(archive_entry_pathname(entry));
+        const char *via = linkset_through(&links, name);
+        if (via)
+            return ferry_error(FERRY_ERR_SECURITY,
+                               "archive entry '%s': goes through the symbolic link '%s' (refused)",
+                               name, via);
+        if (type == AE_IFLNK) {
+            const char *sym = archive_entry_symlink(entry);
+            if (!sym || !linkset_inside(&links, name, sym))
+                return ferry_error(FERRY_ERR_SECURITY,
+                                   "archive entry '%s': symbolic link to '%s' leaves the archive "
+                                   "through the links before it",
+                                   name, sym ? sym : "");
+            linkset_add(&links, name, sym);
+        }
+        /* No setuid or setgid file for whoever runs it later; the owner
+         * is the one asked for (CDI's importer runs as uid 107). */
+        archive_entry_set_perm(entry, archive_entry_perm(entry) & ~(S_ISUID | S_ISGID));
+        if (uid >= 0) {
+            archive_entry_set_uid(entry, uid);
+            archive_entry_set_gid(entry, gid >= 0 ? gid : uid);
+            archive_entry_set_uname(entry, NULL);
+            archive_entry_set_gname(entry, NULL);
+        }
         r = archive_write_header(out, entry);
         if (r < ARCHIVE_WARN)
             return ferry_error(FERRY_ERR_SECURITY, "archive entry '%s': %s",
-                               archive_entry_pathname(entry), archive_error_string(out));
+                               archive_entry_pathname(entry), AERR(out));
         if (archive_entry_size(entry) > 0) {
             const void *buf;
             size_t len;
@@ -152,27 +312,30 @@ extract(struct archive *in, struct archive *out, const char *url)
             while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
                 if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN)
                     return ferry_error(FERRY_ERR_IO, "archive entry '%s': %s",
-                                       archive_entry_pathname(entry), archive_error_string(out));
+                                       archive_entry_pathname(entry), AERR(out));
             }
             if (r != ARCHIVE_EOF)
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': entry '%s': %s", url,
-                                   archive_entry_pathname(entry), archive_error_string(in));
+                                   archive_entry_pathname(entry), AERR(in));
         }
         if (archive_write_finish_entry(out) < ARCHIVE_WARN)
             return ferry_error(FERRY_ERR_IO, "archive entry '%s': %s",
-                               archive_entry_pathname(entry), archive_error_string(out));
+                               archive_entry_pathname(entry), AERR(out));
     }
 }
 
 int
-ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(void *opaque),
-                      void *opaque)
+ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long gid,
+                      int (*verify)(void *opaque), void *opaque)
 {
     struct reader rd = { .src = src };
     struct archive *in = archive_read_new();
     struct archive *out = archive_write_disk_new();
     FERRY_AUTOFREE char *tmp = NULL;
-    FERRY_AUTOCLOSE int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* O_PATH: enough for fchdir, and no read access that the sandbox
+     * would refuse outside the destination. */
+    FERRY_AUTOCLOSE int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    FERRY_AUTOCLOSE int parent = -1;
     struct stat st;
     bool into_existing = stat(dest, &st) == 0;
     int r = -1;
@@ -190,6 +353,13 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(
         goto out;
     }
     chmod(tmp, 0755);
+    /* SIGTERM (a deleted DataVolume) removes the partial tree. */
+    {
+        FERRY_AUTOFREE char *copy = ferry_strdup(tmp);
+        FERRY_AUTOFREE char *copy2 = ferry_strdup(tmp);
+        parent = open(dirname(copy), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        ferry_sink_signal_dir(parent, basename(copy2));
+    }
     rd.buf = ferry_malloc(ARCHIVE_BUF);
     archive_read_support_filter_gzip(in);
     archive_read_support_filter_xz(in);
@@ -200,19 +370,20 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(
     archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                             ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-                                            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM);
+                                            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                            (uid >= 0 ? ARCHIVE_EXTRACT_OWNER : 0));
     if (archive_read_open(in, &rd, NULL, reader_cb, NULL) != ARCHIVE_OK) {
         ferry_error(FERRY_ERR_FORMAT, "'%s': not a tar archive: %s", src->url,
-                    archive_error_string(in));
+                    AERR(in));
         goto out;
     }
     if (cwd < 0 || chdir(tmp) < 0) {
         ferry_error_errno(FERRY_ERR_IO, errno, "'%s'", tmp);
         goto out;
     }
-    r = extract(in, out, src->url);
+    r = extract(in, out, src->url, uid, gid);
     if (r == 0 && archive_write_close(out) != ARCHIVE_OK)
-        r = ferry_error(FERRY_ERR_IO, "'%s': %s", dest, archive_error_string(out));
+        r = ferry_error(FERRY_ERR_IO, "'%s': %s", dest, AERR(out));
     if (fchdir(cwd) < 0 && r == 0)
         r = ferry_error_errno(FERRY_ERR_IO, errno, "returning to the working directory");
     if (r < 0 && rd.failed)
@@ -232,6 +403,7 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, int (*verify)(
     if (r == 0)
         sync();
 out:
+    ferry_sink_signal_dir(-1, "");
     if (tmp) {
         int saved_code = ferry_error_code();
         FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());

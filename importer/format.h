@@ -100,7 +100,23 @@ struct ferry_format {
      * monolithicSparse VMDK, whose grain tables come before grains but are
      * not ordered for streaming). */
     bool (*can_stream)(const uint8_t *head, size_t len);
+    /* Random-access formats read from a stream go through a scratch file:
+     * what the first bytes of the image (HEAD, as for probe) say about its
+     * virtual size and the most bytes an image file of it can take (data,
+     * tables, snapshots).  0 when the head tells; -1 when it does not (the
+     * pipeline then bounds the copy by --size or a fixed maximum).  NULL:
+     * never tells. */
+    int (*head_bounds)(const uint8_t *head, size_t len, uint64_t *ret_virtual_size,
+                       uint64_t *ret_max_file_size);
 };
+
+/* The most bytes an image file of a disk of VIRTUAL_SIZE bytes sensibly
+ * takes: the data, plus 1/64 for tables, plus 64 MiB for headers. */
+static inline uint64_t
+ferry_image_file_bound(uint64_t virtual_size)
+{
+    return virtual_size + virtual_size / 64 + (UINT64_C(64) << 20);
+}
 
 /* The tables, NULL-terminated (importer/sources.c, importer/formats.c). */
 extern const struct ferry_source_ops *const ferry_sources[];

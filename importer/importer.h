@@ -64,6 +64,9 @@ int ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t
 int ferry_check_relname(const char *base, const char *relname);
 /* The path of a file source (NULL for other sources). */
 const char *ferry_source_file_path(struct ferry_source *src);
+/* The directory where a file source's siblings are (NULL when it has none:
+ * a pipe, a device, /dev/stdin of a pipe, or another source). */
+const char *ferry_source_file_dir(struct ferry_source *src);
 
 /* ---- stream layers (stream.c) ------------------------------------------- */
 
@@ -83,6 +86,10 @@ struct ferry_source *ferry_stream_peek(struct ferry_source *inner, size_t want,
 /* The head of a source's content already read by a peek layer. */
 bool ferry_stream_is_compressed(const uint8_t *head, size_t len);
 bool ferry_stream_is_tar(const uint8_t *head, size_t len);
+bool ferry_stream_is_gzip(const uint8_t *head, size_t len);
+/* gzip through zlib: every member's CRC32 and ISIZE are verified (a corrupt
+ * or truncated .gz is an error, never a wrong byte).  Takes INNER. */
+struct ferry_source *ferry_stream_gunzip(struct ferry_source *inner);
 /* Decompression (gz, xz, zstd, bz2) and tar/OVA containers through
  * libarchive: the result streams the decompressed bytes, or the content of
  * (TAR) the DISK-th disk entry (counting from 1; 0 means the first) of a
@@ -92,9 +99,14 @@ int ferry_stream_unpack(struct ferry_source *inner, bool tar, unsigned disk,
                         struct ferry_source **ret);
 /* Copy a stream-only source to an unlinked scratch file in DIR; the result
  * is seekable and resolves siblings through INNER.  COUNTER advances with
- * the bytes copied.  Takes INNER. */
+ * the bytes copied.  More than LIMIT bytes (0: FERRY_MAX_SCRATCH) is an
+ * error that gives WHY the limit ("a qcow2 of 100 MiB takes at most ...").
+ * A stream of known size needs that much free space in DIR.  Takes INNER. */
 int ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *counter,
-                         struct ferry_source **ret);
+                         uint64_t limit, const char *why, struct ferry_source **ret);
+/* The most a scratch copy takes when neither the image's header nor --size
+ * bounds it (documented in ferry-importer(1)). */
+#define FERRY_MAX_SCRATCH (UINT64_C(1) << 40)
 
 /* ---- checksum (checksum.c) ---------------------------------------------- */
 
@@ -144,6 +156,9 @@ FERRY_IMP_DEFINE_AUTO(ferry_sink)
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT remove the temporary destination file
  * before the process dies; SIGPIPE is ignored. */
 void ferry_sink_install_signal_handlers(void);
+/* The same for a directory tree: NAME in PARENT_FD (an open directory) is
+ * removed with everything below it; -1 forgets it. */
+void ferry_sink_signal_dir(int parent_fd, const char *name);
 
 /* Error for a volume too small: "virtual size 20 GiB is larger than the
  * 10 GiB volume". */
@@ -179,8 +194,22 @@ FERRY_IMP_DEFINE_AUTO(ferry_progress)
  * existing directory, entries are extracted in a temporary directory inside
  * it and moved up on success.  VERIFY (may be NULL) runs before anything
  * is put in place (the checksum). */
-int ferry_archive_extract(struct ferry_source *src, const char *dest,
+int ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long gid,
                           int (*verify)(void *opaque), void *opaque);
+
+/* ---- sandbox (sandbox.c) ------------------------------------------------ */
+
+/* What the confined importer may still touch. */
+struct ferry_sandbox {
+    bool network;               /* an http(s) source: sockets, resolver, CA files */
+    const char *read_dir;       /* the source's directory (siblings), or NULL */
+    const char *read_file;      /* the source itself when it has no directory */
+    const char *write_dir[2];   /* the destination's directory, the scratch directory */
+    const char *write_file;     /* a block device destination */
+};
+/* Landlock + seccomp for the rest of the process's life (see sandbox.c);
+ * called before the importer starts its threads. */
+int ferry_sandbox_confine(const struct ferry_sandbox *sb);
 
 /* ---- pipeline (pipeline.c) ---------------------------------------------- */
 
@@ -193,6 +222,10 @@ struct ferry_import_options {
     enum ferry_progress_mode progress;
     unsigned disk;             /* --disk N (1-based), 0: first */
     unsigned threads;          /* 0: automatic */
+    bool confine;              /* Landlock + seccomp once the source is open (the
+                                * program; not a unit test sharing the process) */
+    bool owner_set;            /* archive entries get owner_uid:owner_gid */
+    long owner_uid, owner_gid; /* (else the running user owns them) */
 };
 /* What was imported, for the final report and tests. */
 struct ferry_import_result {

@@ -12,6 +12,7 @@
  * Also the command line (ferry_importer_main; main.c is only its caller). */
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -30,7 +31,11 @@
 #define TAIL_LEN 4096u
 #define CHUNK (4u << 20)
 #define WINDOW (UINT64_C(1) << 30)
-#define MAX_LAYERS 4
+#define MAX_LAYERS 4             /* archives in archives */
+#define MAX_FILTERS 8            /* gzip layers peeled one by one */
+/* A virtual size that is not whole sectors is rounded up (as qemu-img does
+ * for raw and VDI; for qcow2 it rounds down and loses the last bytes). */
+#define ROUND_SECTOR(x) (((x) + 511) & ~UINT64_C(511))
 
 /* ---- the checksum of a local file, read alongside ------------------------ */
 
@@ -273,6 +278,8 @@ struct emit_ctx {
     struct ferry_sink *sink;
     uint64_t limit;             /* volume size; 0: none */
     uint64_t end;               /* highest byte written */
+    const char *url;
+    uint64_t *fetched;          /* bytes fetched so far (the compressed size) */
 };
 
 static int
@@ -285,11 +292,16 @@ emit_data(void *opaque, uint64_t off, const void *buf, size_t len)
         return ferry_error(FERRY_ERR_FORMAT, "data at offset %llu is beyond the 64 TiB limit",
                            (unsigned long long)off);
     if (e->limit && end > e->limit) {
-        /* A stream: the whole size is not known yet, only that it is more. */
+        /* A stream: the whole size is not known yet, only that it is more;
+         * what it came from says how much it grew (a decompression bomb). */
         FERRY_AUTOFREE char *v = ferry_size_human(end);
         FERRY_AUTOFREE char *l = ferry_size_human(e->limit);
+        uint64_t got = e->fetched ? __atomic_load_n(e->fetched, __ATOMIC_RELAXED) : 0;
+        FERRY_AUTOFREE char *f = ferry_size_human(got);
         return ferry_error(FERRY_ERR_INVALID,
-                           "virtual size (at least %s) is larger than the %s volume", v, l);
+                           "'%s': virtual size (at least %s, from the first %s fetched) is "
+                           "larger than the %s volume",
+                           e->url, v, f, l);
     }
     pthread_mutex_lock(&e->lock);
     if (end > e->end)
@@ -342,12 +354,48 @@ verify_cb(void *opaque)
     return finish_checksum(v->sum, v->meter, v->hash);
 }
 
+extern const struct ferry_source_ops ferry_source_http;
+
+/* --checksum is the digest of the fetched bytes: a file beside the image (a
+ * VMDK extent next to its descriptor) is not among them.  Extents inside
+ * the same archive are, and stay allowed. */
+static int
+refuse_sibling_with_checksum(struct ferry_source *src, const char *relname,
+                             struct ferry_source **ret)
+{
+    return ferry_error(FERRY_ERR_UNSUPPORTED,
+                       "'%s': --checksum covers only this file, not '%s' beside it: refusing "
+                       "--checksum for an image of several files (import it as an OVA or tar, "
+                       "or without --checksum)",
+                       src->url, relname);
+}
+
+static int
+confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
+{
+    struct ferry_sandbox sb = { .network = bottom->ops == &ferry_source_http };
+    FERRY_AUTOFREE char *copy = ferry_strdup(opts->dest);
+    FERRY_AUTOFREE char *scratch = ferry_sink_scratch_dir(opts->dest);
+    const char *dest_dir = dirname(copy);
+
+    sb.read_dir = ferry_source_file_dir(bottom);
+    if (!sb.read_dir)
+        sb.read_file = ferry_source_file_path(bottom);
+    if (!opts->archive && ferry_sink_dest_is_block(opts->dest)) {
+        sb.write_file = opts->dest;
+        sb.write_dir[0] = scratch;
+    } else {
+        sb.write_dir[0] = dest_dir;
+        sb.write_dir[1] = scratch;
+    }
+    return ferry_sandbox_confine(&sb);
+}
+
 int
 ferry_import(const struct ferry_import_options *opts, struct ferry_import_result *ret)
 {
     uint64_t start_ns = ferry_now_ns();
-    FERRY_IMP_AUTO(ferry_progress) struct ferry_progress *progress =
-        ferry_progress_new(opts->progress);
+    FERRY_IMP_AUTO(ferry_progress) struct ferry_progress *progress = NULL;
     FERRY_IMP_AUTO(ferry_checksum) struct ferry_checksum *sum = NULL;
     FERRY_IMP_AUTO(ferry_source) struct ferry_source *src = NULL;
     FERRY_IMP_AUTO(ferry_sink) struct ferry_sink *sink = NULL;
@@ -361,11 +409,19 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     int64_t fetch_total;
     int r = -1;
 
-    ferry_progress_phase(progress, "probing", 0, NULL);
     if (opts->checksum && ferry_checksum_new(opts->checksum, &sum) < 0)
         return -1;
     if (ferry_source_open(opts->url, &bottom) < 0)
         return -1;
+    if (sum)
+        bottom->open_sibling = refuse_sibling_with_checksum;
+    /* From here on, only the source, the destination and scratch files. */
+    if (opts->confine && confine(opts, bottom) < 0) {
+        ferry_source_free(bottom);
+        return -1;
+    }
+    progress = ferry_progress_new(opts->progress);
+    ferry_progress_phase(progress, "probing", 0, NULL);
     fetch_total = bottom->size;
     if (sum && ferry_source_file_path(bottom) && bottom->seekable) {
         /* A local file: hash it alongside instead of reading it in order. */
@@ -381,9 +437,19 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     src = meter = ferry_stream_meter(bottom, hash ? NULL : sum, &fetched);
 
     if (opts->archive) {
+        /* gzip through zlib, which checks it; libarchive does the rest. */
+        const uint8_t *h;
+        size_t hl;
+        src = ferry_stream_peek(FERRY_STEAL(src), 512, &h, &hl);
+        if (!src)
+            goto out;
+        if (ferry_stream_is_gzip(h, hl))
+            src = ferry_stream_gunzip(FERRY_STEAL(src));
         ferry_progress_phase(progress, "fetching", fetch_total > 0 ? fetch_total : 0, &fetched);
         struct verify_ctx v = { .sum = sum, .meter = meter, .hash = hash };
-        r = ferry_archive_extract(src, opts->dest, sum ? verify_cb : NULL, &v);
+        r = ferry_archive_extract(src, opts->dest, opts->owner_set ? opts->owner_uid : -1,
+                                  opts->owner_set ? opts->owner_gid : -1,
+                                  sum ? verify_cb : NULL, &v);
         if (r == 0) {
             ret->virtual_size = fetched;
             ret->data_bytes = fetched;
@@ -395,7 +461,7 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
     }
 
     /* Peel compression and containers off, by content. */
-    for (int depth = 0;; depth++) {
+    for (int depth = 0, filters = 0;; ) {
         ssize_t n;
         if (src->seekable) {
             n = src->ops->pread(src, head, HEAD_LEN, 0);
@@ -413,7 +479,16 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         head_len = n;
         if (!ferry_stream_is_compressed(head, head_len) && !ferry_stream_is_tar(head, head_len))
             break;
-        if (depth == MAX_LAYERS) {
+        if (ferry_stream_is_gzip(head, head_len)) {
+            if (++filters > MAX_FILTERS) {
+                ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': more than %d layers of gzip",
+                            opts->url, MAX_FILTERS);
+                goto out;
+            }
+            src = ferry_stream_gunzip(FERRY_STEAL(src));
+            continue;
+        }
+        if (depth++ == MAX_LAYERS) {
             ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': more than %d layers of compression or "
                         "archives", opts->url, MAX_LAYERS);
             goto out;
@@ -436,7 +511,8 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
                     src->seekable ? "random access" : "stream");
 
     if (!src->seekable && fmt->stream && (!fmt->can_stream || fmt->can_stream(head, head_len))) {
-        struct emit_ctx e = { .lock = PTHREAD_MUTEX_INITIALIZER, .limit = opts->size };
+        struct emit_ctx e = { .lock = PTHREAD_MUTEX_INITIALIZER, .limit = opts->size,
+                              .url = opts->url, .fetched = &fetched };
         if (ferry_sink_open(opts->dest, opts->size, &sink) < 0)
             goto out;
         if (ferry_sink_is_block(sink))
@@ -456,7 +532,8 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         if (check_volume(vsize, e.limit) < 0)
             goto out;
         if (!ferry_sink_is_block(sink) &&
-            ferry_sink_set_size(sink, opts->size > vsize ? opts->size : vsize) < 0)
+            ferry_sink_set_size(sink, opts->size > ROUND_SECTOR(vsize) ? opts->size
+                                                                       : ROUND_SECTOR(vsize)) < 0)
             goto out;
         if (ferry_sink_stream_finish(sink) < 0)
             goto out;
@@ -464,11 +541,26 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         struct ferry_image *img = NULL;
         if (!src->seekable) {
             FERRY_AUTOFREE char *dir = ferry_sink_scratch_dir(opts->dest);
+            FERRY_AUTOFREE char *why = NULL;
+            uint64_t limit = 0, hv = 0, hmax = 0;
+            /* What the header and --size allow: checked before the copy,
+             * and the copy stops there. */
+            if (fmt->head_bounds && fmt->head_bounds(head, head_len, &hv, &hmax) == 0) {
+                if (!ferry_sink_dest_is_block(opts->dest) && check_volume(hv, opts->size) < 0)
+                    goto out;
+                FERRY_AUTOFREE char *v = ferry_size_human(hv);
+                limit = hmax;
+                why = ferry_printf("a %s of %s takes", fmt->name, v);
+            } else if (opts->size) {
+                FERRY_AUTOFREE char *v = ferry_size_human(opts->size);
+                limit = ferry_image_file_bound(opts->size);
+                why = ferry_printf("a %s for --size %s takes", fmt->name, v);
+            }
             ferry_progress_phase(progress, "scratch", fetch_total > 0 ? fetch_total : 0,
                                  &fetched);
             ferry_log_debug(MOD, "'%s': %s needs random access: scratch file in '%s'", src->url,
                             fmt->name, dir);
-            if (ferry_stream_scratch(FERRY_STEAL(src), dir, &scratched, &src) < 0)
+            if (ferry_stream_scratch(FERRY_STEAL(src), dir, &scratched, limit, why, &src) < 0)
                 goto out;
         }
         if (fmt->open(src, &img) < 0) {
@@ -479,9 +571,9 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         vsize = fmt->virtual_size(img);
         if (check_volume(vsize, opts->size) < 0 ||
             ferry_sink_open(opts->dest,
-                            ferry_sink_dest_is_block(opts->dest) ? opts->size
-                            : opts->size > vsize                 ? opts->size
-                                                                 : vsize,
+                            ferry_sink_dest_is_block(opts->dest)  ? opts->size
+                            : opts->size > ROUND_SECTOR(vsize)    ? opts->size
+                                                                  : ROUND_SECTOR(vsize),
                             &sink) < 0 ||
             check_volume(vsize, ferry_sink_size(sink)) < 0 ||
             convert_random(opts, fmt, img, sink, progress, vsize) < 0) {
@@ -527,6 +619,8 @@ usage(FILE *f)
             "                            extracted into the directory PATH)\n"
             "  --progress MODE           auto, bar, json (lines on stdout) or none\n"
             "  --disk N                  the N-th disk (from 1) of a tar/OVA (default: first)\n"
+            "  --owner UID[:GID]         owner of archive entries (default as root: 107:107,\n"
+            "                            CDI's importer user; else the running user)\n"
             "  --threads N               worker threads (default: cores + 1, at most 4)\n"
             "  --debug MODULES           debug output, e.g. importer,importer.http or all\n"
             "  -h, --help                this help\n"
@@ -545,12 +639,13 @@ ferry_importer_main(int argc, char **argv)
         { "progress", required_argument, NULL, 'p' },
         { "disk", required_argument, NULL, 'k' },
         { "threads", required_argument, NULL, 'j' },
+        { "owner", required_argument, NULL, 'o' },
         { "debug", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { 0 },
     };
-    struct ferry_import_options opts = { .progress = FERRY_PROGRESS_AUTO };
+    struct ferry_import_options opts = { .progress = FERRY_PROGRESS_AUTO, .confine = true };
     struct ferry_import_result result = { 0 };
     int c;
 
@@ -619,6 +714,20 @@ ferry_importer_main(int argc, char **argv)
                 opts.threads = v;
             break;
         }
+        case 'o': {
+            char *end;
+            unsigned long u = strtoul(optarg, &end, 10), g = u;
+            if (*end == ':')
+                g = strtoul(end + 1, &end, 10);
+            if (!*optarg || *optarg == ':' || *end || u > 0x7fffffff || g > 0x7fffffff) {
+                ferry_log_error("--owner '%s': expected UID or UID:GID (numbers)", optarg);
+                return 2;
+            }
+            opts.owner_set = true;
+            opts.owner_uid = u;
+            opts.owner_gid = g;
+            break;
+        }
         case 'D':
             ferry_log_set_debug(optarg);
             break;
@@ -640,6 +749,11 @@ ferry_importer_main(int argc, char **argv)
     if (optind < argc) {
         ferry_log_error("unexpected argument '%s' (see --help)", argv[optind]);
         return 2;
+    }
+    if (!opts.owner_set && geteuid() == 0) {
+        /* As CDI's importer, which runs as uid 107 (qemu in KubeVirt). */
+        opts.owner_set = true;
+        opts.owner_uid = opts.owner_gid = 107;
     }
     if (!opts.url || !opts.dest) {
         ferry_log_error("--url and --dest are required (see --help)");

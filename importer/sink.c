@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -44,6 +45,51 @@ struct ferry_sink {
 /* The temporary file of the sink in progress, for the signal handler: an
  * import killed by SIGTERM (a deleted DataVolume) leaves no file behind. */
 static char *volatile signal_tmp;
+/* The same for a directory being extracted (--content-type archive): its
+ * parent directory and its name. */
+static volatile int signal_dir_fd = -1;
+static char signal_dir_name[256];
+
+struct dirent64_raw {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+
+/* Remove NAME in DIRFD and all below, with async-signal-safe calls only. */
+static void
+signal_rm_tree(int dirfd, const char *name, int depth)
+{
+    char buf[2048];
+    int fd;
+
+    if (unlinkat(dirfd, name, 0) == 0 || (errno != EISDIR && errno != EPERM) || depth > 48)
+        return;
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    for (bool removed = true; removed;) {
+        removed = false;
+        lseek(fd, 0, SEEK_SET);
+        for (;;) {
+            long n = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+            if (n <= 0)
+                break;
+            for (long off = 0; off < n;) {
+                struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+                off += d->reclen;
+                if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0)
+                    continue;
+                signal_rm_tree(fd, d->name, depth + 1);
+                removed = true;
+            }
+        }
+    }
+    close(fd);
+    unlinkat(dirfd, name, AT_REMOVEDIR);
+}
 
 static void
 on_signal(int sig)
@@ -52,8 +98,22 @@ on_signal(int sig)
 
     if (tmp)
         unlink(tmp);
+    if (signal_dir_fd >= 0)
+        signal_rm_tree(signal_dir_fd, signal_dir_name, 0);
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+void
+ferry_sink_signal_dir(int parent_fd, const char *name)
+{
+    if (parent_fd < 0 || strlen(name) >= sizeof(signal_dir_name)) {
+        signal_dir_fd = -1;
+        return;
+    }
+    signal_dir_fd = -1;
+    strcpy(signal_dir_name, name);
+    signal_dir_fd = parent_fd;
 }
 
 void

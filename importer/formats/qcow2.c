@@ -81,6 +81,21 @@ qcow2_probe(const uint8_t *head, size_t len, int64_t size)
     return 0;
 }
 
+static int
+qcow2_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *ret_max)
+{
+    if (len < 72 || !qcow2_probe(head, len, -1))
+        return -1;
+    uint64_t vsize = ferry_be64(head + 24);
+    uint32_t snapshots = ferry_be32(head + 60);
+    if (vsize > FERRY_MAX_VIRTUAL_SIZE || snapshots > 65536)
+        return -1;
+    *ret_vsize = vsize;
+    /* Each internal snapshot may hold as much data again. */
+    *ret_max = ferry_image_file_bound(vsize) * (snapshots + 1);
+    return 0;
+}
+
 static bool
 qcow2_can_stream(const uint8_t *head, size_t len)
 {
@@ -696,4 +711,5 @@ const struct ferry_format ferry_format_qcow2 = {
     .close = qcow2_close,
     .parallel_read = true,
     .can_stream = qcow2_can_stream,
+    .head_bounds = qcow2_head_bounds,
 };

@@ -84,6 +84,19 @@ vdi_probe(const uint8_t *head, size_t len, int64_t size)
     return 100;
 }
 
+static int
+vdi_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *ret_max)
+{
+    if (len < 0x178 || !vdi_probe(head, len, -1))
+        return -1;
+    uint64_t vsize = ferry_le64(head + 0x170);
+    if (vsize > FERRY_MAX_VIRTUAL_SIZE)
+        return -1;
+    *ret_vsize = vsize;
+    *ret_max = ferry_image_file_bound(vsize);
+    return 0;
+}
+
 static void
 vdi_free(struct vdi *v)
 {
@@ -175,8 +188,9 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
                     v->name, disk_size, FERRY_MAX_VIRTUAL_SIZE);
         goto fail;
     }
-    /* qemu reads whole sectors only: a ragged tail is not part of the disk. */
-    disk_size &= ~UINT64_C(511);
+    /* As qemu 7.2 (VBoxManage convertfromraw writes odd sizes): a ragged
+     * size is rounded up to whole sectors, so the last bytes stay. */
+    disk_size = (disk_size + 511) & ~UINT64_C(511);
     if (disk_size > (uint64_t)blocks * block_size) {
         ferry_error(FERRY_ERR_FORMAT,
                     "vdi '%s': disk size %" PRIu64 " exceeds the %u blocks of %u bytes in the block map",
@@ -301,4 +315,5 @@ const struct ferry_format ferry_format_vdi = {
     .read = vdi_read,
     .close = vdi_close,
     .parallel_read = true,
+    .head_bounds = vdi_head_bounds,
 };

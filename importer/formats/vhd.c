@@ -99,6 +99,19 @@ vhd_probe(const uint8_t *head, size_t len, int64_t size)
     return 100;
 }
 
+static int
+vhd_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *ret_max)
+{
+    if (!vhd_probe(head, len, -1))
+        return -1;
+    uint64_t vsize = ferry_be64(head + 48);
+    if (vsize > FERRY_MAX_VIRTUAL_SIZE)
+        return -1;
+    *ret_vsize = vsize;
+    *ret_max = ferry_image_file_bound(vsize);
+    return 0;
+}
+
 /* A fixed disk: a footer at the end of the source. */
 static int
 vhd_probe_tail(const uint8_t *tail, size_t len, int64_t size)
@@ -436,4 +449,5 @@ const struct ferry_format ferry_format_vhd = {
     .close = vhd_close,
     .parallel_read = true,
     .probe_tail = vhd_probe_tail,
+    .head_bounds = vhd_head_bounds,
 };

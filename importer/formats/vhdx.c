@@ -91,7 +91,17 @@ struct vhdx {
     uint64_t blocks;                 /* payload blocks */
     pthread_mutex_t lock;            /* guards the window */
     struct ferry_blockmap_table bat; /* the BAT's window */
+    /* the file's own regions, which no payload block may overlap */
+    uint64_t region_off[3], region_len[3];   /* BAT, metadata, log */
 };
+
+static const char *const region_name[3] = { "BAT", "metadata", "log" };
+
+static bool
+overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return alen && blen && a < b + blen && b < a + alen;
+}
 
 static int vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
                        uint64_t *ret_off, uint64_t *ret_len);
@@ -516,6 +526,25 @@ vhdx_regions(struct vhdx *v, uint64_t *bat_off, uint32_t *bat_len, uint64_t *met
                     have_bat ? "metadata" : "BAT");
         goto fail;
     }
+    v->region_off[0] = *bat_off;
+    v->region_len[0] = *bat_len;
+    v->region_off[1] = *meta_off;
+    v->region_len[1] = *meta_len;
+    for (int a = 0; a < 3; a++) {
+        if (v->region_len[a] && v->region_off[a] < MiB) {
+            ferry_error(FERRY_ERR_FORMAT,
+                        "vhdx '%s': the %s region at offset %" PRIu64 " overlaps the headers",
+                        v->name, region_name[a], v->region_off[a]);
+            goto fail;
+        }
+        for (int b = a + 1; b < 3; b++)
+            if (overlaps(v->region_off[a], v->region_len[a], v->region_off[b],
+                         v->region_len[b])) {
+                ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the %s and %s regions overlap",
+                            v->name, region_name[a], region_name[b]);
+                goto fail;
+            }
+    }
     free(rt);
     return 0;
 fail:
@@ -656,6 +685,8 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
     }
     if (vhdx_pick_header(v, h) < 0 || vhdx_replay_log(v, h) < 0)
         goto fail;
+    v->region_off[2] = ferry_le64(h + 72);
+    v->region_len[2] = ferry_le32(h + 68);
     uint64_t bat_off = 0, meta_off = 0;
     uint32_t bat_len = 0, meta_len = 0;
     if (vhdx_regions(v, &bat_off, &bat_len, &meta_off, &meta_len) < 0 ||
@@ -722,6 +753,30 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
                                "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64 ") offset %" PRIu64
                                " out of range or past the end of the file",
                                v->name, idx, block, off);
+        /* The region where the block starts first, then any it reaches. */
+        for (int pass = 0; pass < 2; pass++)
+            for (int r = 0; r < 3; r++)
+                if (overlaps(off, pass ? need : 1, v->region_off[r], v->region_len[r]))
+                    return ferry_error(FERRY_ERR_FORMAT,
+                                       "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64
+                                       ") at offset %" PRIu64 " overlaps the %s region",
+                                       v->name, idx, block, off, region_name[r]);
+        /* Payload is written to the file before the BAT entry is logged: a
+         * block past the end of the source that the log writes nothing in
+         * is missing (a cut file), not zeros. */
+        if (v->real_size >= 0 && off + need > (uint64_t)v->real_size) {
+            uint64_t from = off > (uint64_t)v->real_size ? off : (uint64_t)v->real_size;
+            bool written = false;
+            for (size_t i = 0; i < v->nops && !written; i++)
+                written = v->ops[i].data && overlaps(from, off + need - from, v->ops[i].off,
+                                                     v->ops[i].len);
+            if (!written)
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64
+                                   ") at offset %" PRIu64 " is past the end of the file (%" PRId64
+                                   " bytes) and the log writes nothing there",
+                                   v->name, idx, block, off, v->real_size);
+        }
         break;
     }
     case PB_PARTIALLY_PRESENT:

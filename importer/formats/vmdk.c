@@ -106,6 +106,19 @@ vmdk_can_stream(const uint8_t *head, size_t len)
 
 /* ---- sparse extent header ----------------------------------------------- */
 
+static int
+vmdk_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *ret_max)
+{
+    if (len < 512 || memcmp(head, VMDK_MAGIC, 4) != 0)
+        return -1;   /* a descriptor: its extents are other files */
+    uint64_t cap = ferry_le64(head + 12);
+    if (cap > FERRY_MAX_VIRTUAL_SIZE / 512)
+        return -1;
+    *ret_vsize = cap * 512;
+    *ret_max = ferry_image_file_bound(cap * 512);
+    return 0;
+}
+
 struct sparse_header {
     uint32_t version, flags;
     uint64_t capacity, grain, desc_off, desc_size, gd_off, overhead;
@@ -673,6 +686,14 @@ inflate_grain(z_stream *z, bool *init, const uint8_t *in, size_t in_len, uint8_t
         return ferry_error(FERRY_ERR_FORMAT,
                            "vmdk '%s': grain at offset %llu does not inflate within a grain (%s)",
                            url, (unsigned long long)where, z->msg ? z->msg : "corrupt or too large");
+    /* The size in the marker is the compressed length: one that overstates
+     * it would swallow what follows (on a stream, the next grain). */
+    for (size_t i = in_len - z->avail_in; i < in_len; i++)
+        if (in[i])
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vmdk '%s': grain at offset %llu: its size %zu overstates the "
+                               "compressed data (%zu bytes)",
+                               url, (unsigned long long)where, in_len, in_len - z->avail_in);
     return out_len - z->avail_out;
 }
 
@@ -790,6 +811,16 @@ struct gpool {
     uint64_t capacity, grain;
     int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len);
     void *opaque;
+    /* the reader thread's view of the stream, to prove it complete */
+    uint64_t pos;               /* bytes read so far */
+    uint64_t header_gd;         /* the header's grain directory sector, GD_AT_END */
+    uint64_t gd_sector;         /* where the last GD marker's table was, 0: none */
+    bool footer;                /* a valid footer was read */
+    /* qemu's streams: the grain directory and tables before the grains
+     * (the header points there); expect[grain] is the sector of its marker,
+     * 0 when unallocated or seen.  NULL: the tables come in markers. */
+    uint32_t *expect;
+    uint64_t nexpect, expected, seen;
 };
 
 static void
@@ -894,7 +925,68 @@ skip_bytes(struct ferry_source *src, uint64_t n, uint8_t *buf, size_t buf_len)
     return 0;
 }
 
-/* Read the stream's grains and markers, queueing grains for the pool. */
+/* A marker's data (a grain table, the grain directory, the footer). */
+static int
+stream_marker(struct ferry_source *src, struct gpool *p, uint32_t type, uint64_t val,
+              uint8_t *scratch, size_t cmax)
+{
+    if (type != MARKER_GT && type != MARKER_GD && type != MARKER_FOOTER)
+        return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': unknown marker type %u", src->url,
+                           type);
+    if (val > (UINT64_C(1) << 40))
+        return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': marker of %llu sectors", src->url,
+                           (unsigned long long)val);
+    if (type == MARKER_GD)
+        p->gd_sector = p->pos / 512;
+    if (type == MARKER_FOOTER) {
+        struct sparse_header f;
+        if (val != 1)
+            return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': footer marker of %llu sectors",
+                               src->url, (unsigned long long)val);
+        ssize_t n = ferry_source_read_full(src, scratch, 512);
+        if (n < 0)
+            return -1;
+        if (n < 512)
+            return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside the footer",
+                               src->url);
+        p->pos += 512;
+        parse_header(scratch, &f);
+        if (memcmp(scratch, VMDK_MAGIC, 4) != 0 || f.capacity * 512 != p->capacity ||
+            f.grain * 512 != p->grain || f.gd_off == GD_AT_END)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vmdk '%s': the footer at offset %llu is not a header of this disk",
+                               src->url, (unsigned long long)(p->pos - 512));
+        if (!p->gd_sector || f.gd_off != p->gd_sector)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vmdk '%s': the footer's grain directory (sector %llu) is not the "
+                               "one in the stream",
+                               src->url, (unsigned long long)f.gd_off);
+        p->footer = true;
+        return 0;
+    }
+    if (skip_bytes(src, val * 512, scratch, cmax) < 0)
+        return -1;
+    p->pos += val * 512;
+    return 0;
+}
+
+/* Has the stream proved that it is whole: a footer, or the grain directory
+ * the header points to as a marker, or every grain its tables (before the
+ * grains) list? */
+static bool
+stream_complete(const struct gpool *p)
+{
+    if (p->footer)
+        return true;
+    if (p->header_gd != GD_AT_END && p->gd_sector && p->gd_sector == p->header_gd)
+        return true;
+    return p->expect && p->seen == p->expected;
+}
+
+/* Read the stream's grains and markers, queueing grains for the pool.  The
+ * stream must prove it is whole: an end-of-stream marker after a footer (or
+ * after the grain directory the header points to); the end of the source
+ * before that is a cut stream, not zeros. */
 static int
 stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_t cmax)
 {
@@ -903,31 +995,41 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
         if (!buf)
             return 0;   /* a worker failed: its error wins */
         ssize_t n = ferry_source_read_full(src, buf, 512);
-        if (n < 0 || (n > 0 && n < 512)) {
+        if (n < 512) {
             pthread_mutex_lock(&p->lock);
             p->free_bufs[p->nfree++] = buf;
             pthread_mutex_unlock(&p->lock);
             if (n < 0)
                 return -1;
-            return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends inside a marker",
-                               src->url);
+            if (n > 0)
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "vmdk '%s': the stream ends inside a marker", src->url);
+            if (p->expect && p->seen == p->expected)
+                return 0;   /* every grain the tables list came */
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vmdk '%s': the stream ends at offset %llu without %s (cut "
+                               "short?)",
+                               src->url, (unsigned long long)p->pos,
+                               p->footer ? "the end-of-stream marker after its footer"
+                                         : "its footer and end-of-stream marker");
         }
-        uint64_t val = n ? ferry_le64(buf) : 0;
-        uint32_t size = n ? ferry_le32(buf + 8) : 0;
-        uint32_t type = n ? ferry_le32(buf + 12) : MARKER_EOS;
-        if (n == 0 || size == 0) {
+        uint64_t val = ferry_le64(buf);
+        uint32_t size = ferry_le32(buf + 8);
+        uint32_t type = ferry_le32(buf + 12);
+        if (size == 0) {
             pthread_mutex_lock(&p->lock);
             p->free_bufs[p->nfree++] = buf;
             pthread_mutex_unlock(&p->lock);
-            if (type == MARKER_EOS)
-                return 0;   /* also the end of the stream without an EOS marker */
-            if (type != MARKER_GT && type != MARKER_GD && type != MARKER_FOOTER)
-                return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': unknown marker type %u",
-                                   src->url, type);
-            if (val > (UINT64_C(1) << 40))
-                return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': marker of %llu sectors",
-                                   src->url, (unsigned long long)val);
-            if (skip_bytes(src, val * 512, scratch, cmax) < 0)
+            p->pos += 512;
+            if (type == MARKER_EOS) {
+                if (!stream_complete(p))
+                    return ferry_error(FERRY_ERR_FORMAT,
+                                       "vmdk '%s': end-of-stream marker at offset %llu without "
+                                       "a footer or the grain directory the header points to",
+                                       src->url, (unsigned long long)(p->pos - 512));
+                return 0;
+            }
+            if (stream_marker(src, p, type, val, scratch, cmax) < 0)
                 return -1;
             continue;
         }
@@ -950,8 +1052,70 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
             pthread_mutex_unlock(&p->lock);
             return -1;
         }
+        if (p->expect) {
+            uint64_t g = val * 512 / p->grain;
+            if (p->expect[g] != p->pos / 512) {
+                pthread_mutex_lock(&p->lock);
+                p->free_bufs[p->nfree++] = buf;
+                pthread_mutex_unlock(&p->lock);
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "vmdk '%s': grain for sector %llu at offset %llu is not where "
+                                   "the grain table says (sector %u)",
+                                   src->url, (unsigned long long)val,
+                                   (unsigned long long)p->pos, p->expect[g]);
+            }
+            p->expect[g] = 0;
+            p->seen++;
+        }
+        p->pos += total;
         gpool_put_job(p, buf, size, val);
     }
+}
+
+#define MAX_STREAM_TABLES (UINT64_C(256) << 20)
+
+/* Read the stream up to the first grain (overhead).  When the header's
+ * grain directory and its tables lie there (qemu writes them so), keep
+ * where each grain must come, so that the stream proves it is whole. */
+static int
+stream_tables(struct ferry_source *src, const struct sparse_header *s, uint64_t pos,
+              struct gpool *p, uint8_t *scratch, size_t cmax)
+{
+    uint64_t end = s->overhead * 512;
+    uint64_t ngrains = (p->capacity + p->grain - 1) / p->grain;
+    uint64_t ngt = (ngrains + s->gtes - 1) / s->gtes;
+
+    if (s->gd_off == GD_AT_END || s->gd_off > UINT64_MAX / 1024 || s->gd_off * 512 < pos ||
+        s->gd_off * 512 + ngt * 4 > end || end - pos > MAX_STREAM_TABLES ||
+        ngrains * 4 > MAX_STREAM_TABLES)
+        return skip_bytes(src, end - pos, scratch, cmax);
+    FERRY_AUTOFREE uint8_t *meta = ferry_malloc(end - pos);
+    if (ferry_source_read_full(src, meta, end - pos) != (ssize_t)(end - pos))
+        return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends early", src->url);
+    p->expect = ferry_calloc(ngrains ? ngrains : 1, sizeof(uint32_t));
+    p->nexpect = ngrains;
+    for (uint64_t t = 0; t < ngt; t++) {
+        uint64_t gt = ferry_le32(meta + s->gd_off * 512 - pos + t * 4);
+        if (gt == 0)
+            continue;
+        if (gt * 512 < pos || gt * 512 + (uint64_t)s->gtes * 4 > end)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vmdk '%s': grain table %llu at sector %llu is not before the "
+                               "grains",
+                               src->url, (unsigned long long)t, (unsigned long long)gt);
+        for (uint64_t i = 0; i < s->gtes && t * s->gtes + i < ngrains; i++) {
+            uint32_t e = ferry_le32(meta + gt * 512 - pos + i * 4);
+            if (e <= 1)
+                continue;
+            if ((uint64_t)e < s->overhead)
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "vmdk '%s': grain %llu at sector %u is inside the header area",
+                                   src->url, (unsigned long long)(t * s->gtes + i), e);
+            p->expect[t * s->gtes + i] = e;
+            p->expected++;
+        }
+    }
+    return 0;
 }
 
 static int
@@ -980,20 +1144,34 @@ vmdk_stream(struct ferry_source *src,
     p.grain = s.grain * 512;
     cmax = 2 * p.grain + 1024 + 512;
     scratch = ferry_malloc(cmax);
-    if (s.desc_off && s.desc_size && s.desc_size <= MAX_DESCRIPTOR / 512 && s.desc_off == 1) {
+    pos = 512;
+    if (s.desc_off || s.desc_size) {
+        /* The embedded descriptor (a parent?) is read wherever it is; the
+         * grains start after it at the earliest. */
+        if (!s.desc_off || !s.desc_size || s.desc_size > MAX_DESCRIPTOR / 512 ||
+            s.desc_off > (UINT64_C(1) << 40))
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vmdk '%s': embedded descriptor of %llu sectors at sector %llu is "
+                               "invalid",
+                               src->url, (unsigned long long)s.desc_size,
+                               (unsigned long long)s.desc_off);
         FERRY_AUTOFREE char *text = ferry_calloc(1, s.desc_size * 512 + 1);
+        if (skip_bytes(src, s.desc_off * 512 - pos, scratch, cmax) < 0)
+            return -1;
         if (ferry_source_read_full(src, text, s.desc_size * 512) != (ssize_t)(s.desc_size * 512))
             return ferry_error(FERRY_ERR_FORMAT, "vmdk '%s': the stream ends early", src->url);
         if (check_descriptor_keys(src->url, text) < 0)
             return -1;
-        pos = 512 + s.desc_size * 512;
-    } else {
-        pos = 512;
+        pos = (s.desc_off + s.desc_size) * 512;
     }
     if (s.overhead > UINT64_MAX / 512 || s.overhead * 512 < pos)
         s.overhead = pos / 512;
-    if (skip_bytes(src, s.overhead * 512 - pos, scratch, cmax) < 0)
+    p.header_gd = s.gd_off;
+    if (stream_tables(src, &s, pos, &p, scratch, cmax) < 0) {
+        free(p.expect);
         return -1;
+    }
+    p.pos = s.overhead * 512;
 
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
@@ -1027,6 +1205,7 @@ vmdk_stream(struct ferry_source *src,
     for (size_t i = 0; i < p.count; i++)   /* left queued after a failure */
         free(p.slots[(p.head + i) % STREAM_SLOTS].cbuf);
     free(p.err_msg);
+    free(p.expect);
     pthread_mutex_destroy(&p.lock);
     pthread_cond_destroy(&p.cond);
     if (r == 0)
@@ -1046,4 +1225,5 @@ const struct ferry_format ferry_format_vmdk = {
     .stream = vmdk_stream,
     .parallel_read = true,
     .can_stream = vmdk_can_stream,
+    .head_bounds = vmdk_head_bounds,
 };

@@ -2,7 +2,11 @@
  * seekable (pread); pipes and character devices are streams.  Siblings
  * (VMDK extents) are opened with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)
  * relative to the file's own directory, so a crafted descriptor can name
- * neither an absolute path, nor "..", nor a symbolic link leading out. */
+ * neither an absolute path, nor "..", nor a symbolic link leading out.
+ * Only a regular file that really is in a directory has siblings: the
+ * directory is the one of its resolved path, and the file must be found
+ * there (so /dev/stdin, a pipe or a device has none), and a sibling must be
+ * a regular file itself (no device, FIFO or socket is read as an extent). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -54,6 +58,38 @@ file_setup(struct ferry_source *src, struct file_priv *p)
     src->open_sibling = file_open_sibling;
 }
 
+/* The directory of a regular file's resolved path, when the file is found
+ * in it under its own name: an fd on it and its path in *RET_DIR; -1 when
+ * the file has no siblings (not a regular file, /dev/stdin, /proc/self/fd/N
+ * of a pipe, a path that does not lead to it). */
+static int
+file_sibling_dir(int fd, const char *path, char **ret_dir)
+{
+    struct stat st, there;
+    FERRY_AUTOFREE char *real = NULL;
+    int dirfd;
+
+    *ret_dir = NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return -1;
+    real = realpath(path, NULL);
+    if (!real)
+        return -1;
+    FERRY_AUTOFREE char *copy = ferry_strdup(real);
+    FERRY_AUTOFREE char *copy2 = ferry_strdup(real);
+    const char *dir = dirname(copy), *base = basename(copy2);
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return -1;
+    if (fstatat(dirfd, base, &there, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(there.st_mode) ||
+        there.st_dev != st.st_dev || there.st_ino != st.st_ino) {
+        close(dirfd);
+        return -1;
+    }
+    *ret_dir = ferry_strdup(dir);
+    return dirfd;
+}
+
 static int
 file_open(struct ferry_source *src, const char *url)
 {
@@ -69,9 +105,7 @@ file_open(struct ferry_source *src, const char *url)
     }
     p->own_fd = true;
     p->path = ferry_strdup(path);
-    FERRY_AUTOFREE char *copy = ferry_strdup(path);
-    p->dir = ferry_strdup(dirname(copy));
-    p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    p->dirfd = file_sibling_dir(p->fd, path, &p->dir);
     file_setup(src, p);
     return 0;
 }
@@ -168,7 +202,7 @@ file_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
 {
     struct file_priv *p = src->priv;
     struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC,
+        .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
     int fd;
@@ -182,18 +216,31 @@ file_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
             return 0;
         }
         /* The descriptor came through a scratch file: its extents need one too. */
-        return ferry_stream_scratch(sib, p->scratch_dir, NULL, ret);
+        return ferry_stream_scratch(sib, p->scratch_dir, NULL, 0, NULL, ret);
     }
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;
     if (p->dirfd < 0)
-        return ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': no directory for '%s'", src->url, relname);
+        return ferry_error(FERRY_ERR_SECURITY,
+                           "'%s': refusing '%s': only a regular file in a directory has files "
+                           "beside it (not a pipe, a device or /dev/stdin)",
+                           src->url, relname);
+    /* Not even opened when it is plainly no regular file (opening a device
+     * can have effects); O_NONBLOCK: a FIFO swapped in meanwhile must not
+     * wait for a writer (fstat below refuses it); cleared again after. */
+    struct stat pre;
+    if (fstatat(p->dirfd, relname, &pre, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(pre.st_mode) &&
+        !S_ISLNK(pre.st_mode) && !S_ISDIR(pre.st_mode))
+        return ferry_error(FERRY_ERR_SECURITY,
+                           "'%s': refusing '%s': not a regular file (a device, FIFO, socket or "
+                           "directory)",
+                           src->url, relname);
     fd = syscall(SYS_openat2, p->dirfd, relname, &how, sizeof(how));
     if (fd < 0 && errno == ENOSYS) {
         if (strchr(relname, '/'))
             return ferry_error(FERRY_ERR_SECURITY, "'%s': refusing '%s' (subdirectory)",
                                src->url, relname);
-        fd = openat(p->dirfd, relname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        fd = openat(p->dirfd, relname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     }
     if (fd < 0) {
         if (errno == ELOOP || errno == EXDEV)
@@ -203,6 +250,16 @@ file_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
         return ferry_error_errno(errno == ENOENT ? FERRY_ERR_NOTFOUND : FERRY_ERR_IO, errno,
                                  "'%s': opening '%s' beside it", src->url, relname);
     }
+
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ferry_error(FERRY_ERR_SECURITY,
+                           "'%s': refusing '%s': not a regular file (a device, FIFO, socket or "
+                           "directory)",
+                           src->url, relname);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 
     FERRY_AUTOFREE char *path = ferry_printf("%s/%s", p->dir, relname);
     struct ferry_source *sib = ferry_source_new(&ferry_source_file, path);
@@ -258,6 +315,16 @@ ferry_source_file_path(struct ferry_source *src)
     if (src->ops != &ferry_source_file)
         return NULL;
     return ((struct file_priv *)src->priv)->path;
+}
+
+const char *
+ferry_source_file_dir(struct ferry_source *src)
+{
+    src = ferry_source_base(src);
+    if (src->ops != &ferry_source_file)
+        return NULL;
+    struct file_priv *p = src->priv;
+    return p->dirfd >= 0 ? p->dir : NULL;
 }
 
 const struct ferry_source_ops ferry_source_file = {

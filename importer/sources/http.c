@@ -34,6 +34,7 @@ struct http_priv {
     size_t head, fill;           /* ring read position and bytes held */
     bool eof, abort;
     char *error;                 /* set by the thread on failure */
+    uint64_t received;           /* body bytes of the stream */
 };
 
 static void
@@ -84,23 +85,39 @@ http_status_error(const char *url, long code)
 
 /* ---- open: one Range request for the first byte ------------------------- */
 
-struct probe_ctx {
-    int64_t total;               /* from Content-Range */
+/* A Content-Range header: "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"). */
+struct content_range {
+    bool seen, valid;
+    int64_t first, last, total;  /* total -1: "*" */
 };
 
 static size_t
-probe_header(char *buf, size_t size, size_t n, void *opaque)
+range_header(char *buf, size_t size, size_t n, void *opaque)
 {
-    struct probe_ctx *ctx = opaque;
+    struct content_range *cr = opaque;
     size_t len = size * n;
     char line[256];
 
+    if (len >= 7 && strncasecmp(buf, "HTTP/", 5) == 0)
+        *cr = (struct content_range){ .total = -1 };   /* a new response (redirects) */
     if (len < sizeof(line) && strncasecmp(buf, "Content-Range:", 14) == 0) {
+        long long a, b;
+        int used = 0;
         memcpy(line, buf, len);
         line[len] = '\0';
-        const char *slash = strchr(line, '/');
-        if (slash && slash[1] >= '0' && slash[1] <= '9')
-            ctx->total = strtoll(slash + 1, NULL, 10);
+        cr->seen = true;
+        cr->total = -1;
+        if (sscanf(line + 14, " bytes %lld-%lld/%n", &a, &b, &used) == 2 && used > 0 &&
+            a >= 0 && b >= a) {
+            const char *t = line + 14 + used;
+            cr->first = a;
+            cr->last = b;
+            cr->valid = true;
+            if (*t >= '0' && *t <= '9')
+                cr->total = strtoll(t, NULL, 10);
+            else if (*t != '*')
+                cr->valid = false;
+        }
     }
     return len;
 }
@@ -120,7 +137,7 @@ static int
 http_open(struct ferry_source *src, const char *url)
 {
     struct http_priv *p = ferry_calloc(1, sizeof(*p));
-    struct probe_ctx ctx = { .total = -1 };
+    struct content_range ctx = { .total = -1 };
     CURL *c = http_easy(url);
     CURLcode rc;
     long code = 0;
@@ -133,7 +150,7 @@ http_open(struct ferry_source *src, const char *url)
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, probe_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, range_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, c);
@@ -152,7 +169,14 @@ http_open(struct ferry_source *src, const char *url)
         return ferry_error(FERRY_ERR_NETWORK, "http '%s': %s", url,
                            errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
-    if (code == 206 && ctx.total >= 0) {
+    if (code == 206 && (!ctx.valid || ctx.total < 0 || ctx.first != 0 || ctx.last != 0)) {
+        curl_easy_cleanup(c);
+        return ferry_error(FERRY_ERR_NETWORK,
+                           "http '%s': the server answered 206 to the range 0-0 without "
+                           "'Content-Range: bytes 0-0/SIZE' (the total size is needed)",
+                           url);
+    }
+    if (code == 206) {
         src->seekable = true;
         src->size = ctx.total;
         p->pool[p->npool++] = c;
@@ -194,6 +218,7 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 {
     struct http_priv *p = src->priv;
     struct range_ctx ctx = { .buf = buf };
+    struct content_range cr = { .total = -1 };
     char range[64];
     CURL *c = NULL;
     CURLcode rc;
@@ -221,9 +246,13 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     curl_easy_setopt(c, CURLOPT_RANGE, range);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, range_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, range_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &cr);
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
 
     pthread_mutex_lock(&p->lock);
     if (p->npool < HTTP_POOL) {
@@ -241,6 +270,15 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
         return ferry_error(FERRY_ERR_NETWORK,
                            "http '%s': range %s: the server answered %ld instead of 206",
                            src->url, range, code);
+    /* The body must be the bytes asked for, of the same file. */
+    if (!cr.valid || (uint64_t)cr.first != off || (uint64_t)cr.last != off + len - 1 ||
+        (src->size >= 0 && cr.total != src->size) || ctx.got != len)
+        return ferry_error(FERRY_ERR_NETWORK,
+                           "http '%s': range %s: the server answered 206 with %s%lld-%lld/%lld "
+                           "and %zu bytes, expected 'bytes %s/%lld' and %zu bytes",
+                           src->url, range, cr.valid ? "bytes " : "no valid Content-Range ",
+                           (long long)cr.first, (long long)cr.last, (long long)cr.total,
+                           ctx.got, range, (long long)src->size, len);
     return ctx.got;
 }
 
@@ -267,6 +305,7 @@ stream_write(char *data, size_t size, size_t n, void *opaque)
             chunk = HTTP_RING - tail;
         memcpy(p->ring + tail, data + done, chunk);
         p->fill += chunk;
+        p->received += chunk;
         done += chunk;
         pthread_cond_broadcast(&p->cond);
     }
@@ -301,6 +340,11 @@ stream_thread(void *opaque)
         err = NULL;   /* closed before the end: nobody reads any more */
     else if (rc != CURLE_OK)
         err = ferry_printf("http '%s': %s", src->url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    else if (src->size >= 0 && p->received != (uint64_t)src->size)
+        /* A close-delimited body cut short looks like a complete one. */
+        err = ferry_printf("http '%s': the body ended after %llu bytes, but the server announced "
+                           "%lld",
+                           src->url, (unsigned long long)p->received, (long long)src->size);
 
     pthread_mutex_lock(&p->lock);
     p->eof = true;

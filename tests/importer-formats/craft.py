@@ -209,6 +209,27 @@ def vhdx_cases(base, out):
     d = bytearray(base); struct.pack_into("<Q", d, bat, struct.unpack_from("<Q", d, bat)[0] | 7)
     save(out, "vhdx-partial.vhdx", d, "partially present")
 
+    # Payload blocks on the file's own regions (issue 13): refused, not
+    # copied as disk data.
+    regs = vhdx_regions(base)
+    meta_off = regs[META_GUID][0]
+    log_off = struct.unpack_from("<Q", base, 64 * 1024 + 72)[0]
+    for what, off in (("BAT", bat), ("metadata", meta_off), ("log", log_off)):
+        d = bytearray(base); struct.pack_into("<Q", d, bat, (off >> 20 << 20) | 6)
+        save(out, "vhdx-block-on-%s.vhdx" % what.lower(), d, "overlaps the %s region" % what)
+
+    # The BAT region moved onto the metadata region (both tables fixed up).
+    d = bytearray(base)
+    for rt in (192 * 1024, 256 * 1024):
+        n = struct.unpack_from("<I", d, rt + 8)[0]
+        for i in range(n):
+            e = rt + 16 + 32 * i
+            if bytes(d[e:e + 16]) == BAT_GUID:
+                struct.pack_into("<Q", d, e + 16, meta_off)
+        struct.pack_into("<I", d, rt + 4, 0)
+        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+    save(out, "vhdx-regions-overlap.vhdx", d, "the BAT and metadata regions overlap")
+
     # A set LogGuid whose log holds no entry: clean (qemu opens it too).
     guid = uuid.uuid4().bytes
     d = bytearray(base)
@@ -308,6 +329,16 @@ def vhdx_log_cases(base, out):
     save(out, "vhdx-replay.vhdx", dirty(len(base), False), "SAME vhdx-replay.clean.vhdx")
     save(out, "vhdx-log-broken.vhdx", dirty(len(base), True), "active sequence is broken")
     save(out, "vhdx-log-truncated.vhdx", dirty(len(base) + M, False), "it was truncated")
+
+    # A log that points the BAT at a new block past the end of the file but
+    # writes nothing there: the block is missing, not zeros (issue 13).
+    a = log_entry(guid, 5, 0, len(base), last, [(p0, 8192)], [(sec, batsec)])
+    b = log_entry(guid, 6, 0, len(base), last, [], [(p0 + 16384, rnd[0])])
+    d = bytearray(base)
+    vhdx_set_log_guid(d, guid)
+    d[log_off:log_off + len(a)] = a
+    d[log_off + len(a):log_off + len(a) + len(b)] = b
+    save(out, "vhdx-log-empty-block.vhdx", d, "and the log writes nothing there")
 
 
 def main():

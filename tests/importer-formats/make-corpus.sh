@@ -70,6 +70,21 @@ for f in "$tmp"/hostile/*; do
     *.vhdx) cp "$f" "$out/vhdx/" ;;
     esac
 done
+# streamOptimized VMDK variants (issue 13): VMware's layout (tables and a
+# footer after the grains), cut at a grain, before the footer, before the
+# end-of-stream marker, a grain size that swallows the next grain, and an
+# embedded descriptor with a parent away from sector 1.
+cv="$(dirname "$0")/../importer/craft-vmdk.py"
+sv="$out/vmdk/src-stream.vmdk"
+if [ -s "$sv" ]; then
+    python3 "$cv" vmware "$sv" "$out/vmdk/stream-vmware.vmdk"
+    python3 "$cv" cut-grain "$sv" "$out/vmdk/stream-cut-grain.vmdk" 1
+    python3 "$cv" cut-grain "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-vmware-cut-grain.vmdk" 1
+    python3 "$cv" cut-before-footer "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-cut-footer.vmdk"
+    python3 "$cv" cut-before-eos "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-cut-eos.vmdk"
+    python3 "$cv" overstate "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-overstate.vmdk"
+    python3 "$cv" parent-desc "$sv" "$out/vmdk/stream-parent-desc.vmdk"
+fi
 # Sparse-encoded copies (see tests/fuzz/fuzz-format.c) of the VHDX, VHD and
 # VDI seeds, so libFuzzer's inputs stay small: only non-zero sectors.
 python3 - "$out" <<'PY'

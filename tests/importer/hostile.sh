@@ -158,12 +158,12 @@ qemu-img create -q -f vmdk -b "$CORPUS/scattered.monolithicSparse/disk.vmdk" -F 
 expect_refusal vmdk-delta-qemu "$H/child.vmdk" "delta disk"
 
 # Layers in layers (a compression quine or a tar holding itself would
-# loop): libarchive stacks filters itself, up to its own limit; Ferry peels
-# at most 4 archives or filter stacks.
+# loop): Ferry peels at most 8 layers of gzip (its own, checked decoder) and
+# 4 archives or other filter stacks (libarchive stacks those itself).
 cp "$CORPUS/scattered.qcow2.gz" "$H/gz.1"
 for i in $(seq 2 30); do gzip -1 -c "$H/gz.$((i - 1))" >"$H/gz.$i"; done
 check_import gzip-5-deep "$H/gz.5" "$CORPUS/scattered.qcow2.gz.ref"
-expect_refusal gzip-30-deep "$H/gz.30" "too many filters"
+expect_refusal gzip-30-deep "$H/gz.30" "more than 8 layers of gzip"
 cp "$CORPUS/scattered.qcow2.ova" "$H/t.1"
 for i in 2 3 4 5; do tar -C "$H" -cf "$H/t.$i" "t.$((i - 1))"; done
 check_import tar-4-deep "$H/t.4" "$CORPUS/scattered.qcow2.ova.ref"
@@ -237,7 +237,9 @@ expect_refusal vhd-tail-dynamic-header.gz "$H/dyn512.vhd.gz" "offset 512 is out 
 printf 'QFI\373\0\0\0\7' >"$H/v7.qcow2"
 "$IMPORTER" --url "$H/v7.qcow2" --dest "$WORK/v7.raw" --progress none ||
     fail "an unknown qcow2 version does not import as raw bytes"
-cmp -s "$H/v7.qcow2" "$WORK/v7.raw" || fail "v7.qcow2 is not copied as raw"
+# (8 bytes of raw: rounded up to a sector, as qemu-img does.)
+cmp -s -n 8 "$H/v7.qcow2" "$WORK/v7.raw" && [ "$(stat -c %s "$WORK/v7.raw")" = 512 ] ||
+    fail "v7.qcow2 is not copied as raw"
 echo "ok  content decides: an unknown qcow2 version imports as raw bytes"
 
 # ---- archives (--content-type archive) --------------------------------------
@@ -275,7 +277,7 @@ expect_refusal archive-absolute "$H/abs.tar.gz" "absolute path refused" --conten
 expect_refusal archive-symlink-abs "$H/symlink-abs.tar.gz" "symbolic link to '/etc' leaves" --content-type archive
 expect_refusal archive-symlink-up "$H/symlink-up.tar.gz" "leaves the archive" --content-type archive
 expect_refusal archive-hardlink "$H/hardlink.tar.gz" "hard link" --content-type archive
-expect_refusal archive-through-symlink "$H/through.tar.gz" "symlink" --content-type archive
+expect_refusal archive-through-symlink "$H/through.tar.gz" "goes through the symbolic link 'alias'" --content-type archive
 # An existing destination directory keeps only what it had after a refusal.
 mkdir -p "$WORK/existing"; echo keep >"$WORK/existing/keep"
 "$IMPORTER" --url "$H/dotdot.tar.gz" --dest "$WORK/existing" --content-type archive --progress none 2>/dev/null &&

@@ -10,10 +10,25 @@ CORPUS="$FERRY_BUILD/tests/importer-corpus"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# FERRY_TEST_KEEP_GOING=1 (by hand, e.g. against an older binary): report
+# every failure and go on, to see which cases a change makes pass.
+# The corpus tests (local.sh, http.sh) set it themselves: every image is
+# checked, each mismatch named, and finish_keep_going fails at the end.
+FAILED=0
+FAILED_NAMES=""
+if [ "${FERRY_TEST_KEEP_GOING:-}" = 1 ]; then
+    fail() {
+        echo "FAIL: $*" >&2
+        FAILED=$((FAILED + 1))
+        case " $FAILED_NAMES " in *" ${1%%:*} "*) ;; *) FAILED_NAMES="$FAILED_NAMES ${1%%:*}" ;; esac
+        return 0
+    }
+else
+    fail() { echo "FAIL: $*" >&2; exit 1; }
+fi
 need() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"; done; }
 
-[ -x "$IMPORTER" ] || fail "$IMPORTER is missing"
+[ -x "$IMPORTER" ] || { echo "FAIL: $IMPORTER is missing" >&2; exit 1; }
 need qemu-img cmp du python3
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-importer-test.XXXXXX")"
@@ -24,6 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# The end of a keep-going test: fail naming every case that failed.
+finish_keep_going() {
+    if [ "$FAILED" -gt 0 ]; then
+        echo "FAIL: $FAILED failure(s) in:$FAILED_NAMES" >&2
+        exit 1
+    fi
+}
+
 # allocated KiB of a file
 alloc_kb() { du -k "$1" | cut -f1; }
 
@@ -31,35 +54,38 @@ alloc_kb() { du -k "$1" | cut -f1; }
 # (a raw file from qemu-img convert -O raw), check sparseness.
 check_import() {
     local name="$1" url="$2" ref="$3"; shift 3
-    local out="$WORK/out-$name.raw"
+    local out="$WORK/out-$name.raw" before=$FAILED
     rm -f "$out"
     if ! "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err"; then
         cat "$WORK/err" >&2
         fail "$name: import of $url failed"
+        return 0
     fi
     if [ "$(stat -c %s "$ref")" -gt $((1 << 30)) ]; then
         # Big sparse disks: qemu-img compare reads only what is allocated.
         [ "$(stat -c %s "$ref")" = "$(stat -c %s "$out")" ] || fail "$name: size differs"
         qemu-img compare -q -f raw -F raw "$ref" "$out" || fail "$name: output differs from qemu-img's"
     else
-        cmp "$ref" "$out" >/dev/null || fail "$name: output differs from qemu-img's"
+        cmp "$ref" "$out" >/dev/null ||
+            fail "$name: output differs from qemu-img's ($(cmp "$ref" "$out" 2>&1 | head -1))"
     fi
     local a r
     a=$(alloc_kb "$out"); r=$(alloc_kb "$ref")
     [ "$a" -le $((r + 256)) ] || fail "$name: not sparse: $a KiB allocated, qemu-img's $r KiB"
     ls "$WORK"/out-"$name".raw.tmp-* >/dev/null 2>&1 && fail "$name: temporary file left"
     rm -f "$out"
-    echo "ok  $name"
+    [ "$FAILED" = "$before" ] && echo "ok  $name"
+    return 0
 }
 
 # expect_refusal NAME URL MESSAGE [extra args]: fails, names MESSAGE, no destination.
 expect_refusal() {
     local name="$1" url="$2" msg="$3"; shift 3
-    local out="$WORK/refused-$name.raw"
+    local out="$WORK/refused-$name.raw" st=0
     rm -f "$out"
-    if "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err"; then
-        fail "$name: import of $url succeeded; expected an error with '$msg'"
-    fi
+    "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err" || st=$?
+    [ "$st" != 0 ] || fail "$name: import of $url succeeded; expected an error with '$msg'"
+    [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "$name: exit status $st, expected 1"; }
     grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
     [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
     ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left after the failure"
@@ -67,4 +93,4 @@ expect_refusal() {
     echo "ok  $name (refused: $(cut -c1-140 "$WORK/err"))"
 }
 
-[ -f "$CORPUS/.done" ] || fail "the corpus is missing: run the importer-corpus test first"
+[ -f "$CORPUS/.done" ] || { echo "FAIL: the corpus is missing: run the importer-corpus test first" >&2; exit 1; }

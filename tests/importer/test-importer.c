@@ -381,7 +381,7 @@ test_archive_refusal(void **state)
     archive_write_free(a);
 
     assert_int_equal(ferry_source_open(tar, &src), 0);
-    assert_int_equal(ferry_archive_extract(src, dest, NULL, NULL), -1);
+    assert_int_equal(ferry_archive_extract(src, dest, -1, -1, NULL, NULL), -1);
     assert_int_equal(ferry_error_code(), FERRY_ERR_SECURITY);
     assert_non_null(strstr(ferry_error_message(), "'..' refused"));
     ferry_source_free(src);
