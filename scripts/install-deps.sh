@@ -10,7 +10,6 @@ PACKAGES="
 build-essential cmake pkg-config git
 libjson-c-dev libyaml-dev libxml2-dev libsqlite3-dev libssl-dev zlib1g-dev
 libcurl4-openssl-dev libarchive-dev libcmocka-dev liblzma-dev libzstd-dev libbz2-dev
-libdeflate-dev
 libvirt-dev libguestfs-dev
 clang libclang-rt-14-dev
 qemu-system-x86 qemu-utils qemu-block-extra ovmf
