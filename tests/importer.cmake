@@ -4,6 +4,7 @@
 #   importer-http     the same over a real nginx, with Range and without (scratch fallback)
 #   importer-hostile  crafted images and archives: refused, message asserted, no destination
 #   importer-options  --size, --checksum, --content-type archive, progress JSON, usage errors
+#   importer-registry docker-registry (anonymous, htpasswd) + skopeo, regtool.py's registry: containerDisks, whiteouts, hostile images
 if(NOT TARGET ferry-importer)
   return()
 endif()
@@ -13,7 +14,7 @@ ferry_script_test(importer-corpus SCRIPT ${FERRY_IMPORTER_TESTS}/corpus.sh
                   LABELS integration TIMEOUT 120)
 set_tests_properties(importer-corpus PROPERTIES FIXTURES_SETUP importer-corpus)
 
-foreach(t local http hostile options)
+foreach(t local http hostile options registry)
   ferry_script_test(importer-${t} SCRIPT ${FERRY_IMPORTER_TESTS}/${t}.sh
                     LABELS integration TIMEOUT 240)
   set_tests_properties(importer-${t} PROPERTIES FIXTURES_REQUIRED importer-corpus)

@@ -980,9 +980,10 @@ authenticate(struct reg *r)
     if (reg_get(r, url, NULL, true, NULL, 64 << 10, &p) < 0)
         return -1;
     if (p.code != 200) {
+        long code = p.code;
         resp_release(&p);
         return ferry_error(FERRY_ERR_SECURITY, "registry '%s': the credentials were refused (%ld)",
-                           r->api, p.code);
+                           r->api, code);
     }
     resp_release(&p);
     return 0;
@@ -1371,7 +1372,7 @@ is_index(const char *type)
 
 /* The index entry of the wanted platform (first match). */
 static int
-pick_platform(struct reg *r, json_object *index, const char *ref, struct desc *ret)
+pick_platform(struct reg *r, json_object *index, const char *ref, bool by_name, struct desc *ret)
 {
     const char *os = opt.os ? opt.os : "linux", *arch = opt.arch ? opt.arch : "amd64";
     json_object *ms = ferry_json_get(index, "manifests");
@@ -1391,7 +1392,7 @@ pick_platform(struct reg *r, json_object *index, const char *ref, struct desc *r
         if (mt && strcmp(mt, TYPE_OCI_MANIFEST) != 0 && strcmp(mt, TYPE_DOCKER_MANIFEST) != 0 &&
             !is_index(mt))
             continue;
-        if (r->oci && r->ref) {
+        if (by_name) {
             /* An oci-archive's index.json: the entry named REF. */
             json_object *ann = ferry_json_get(m, "annotations");
             json_object *rn = NULL;
@@ -1401,7 +1402,7 @@ pick_platform(struct reg *r, json_object *index, const char *ref, struct desc *r
             if (!mos)
                 return parse_desc(r, m, "index entry", ret);
         }
-        if (!mos && !march && !r->ref && json_object_array_length(ms) == 1)
+        if (!mos && !march && !by_name && json_object_array_length(ms) == 1)
             return parse_desc(r, m, "index entry", ret);  /* a layout with one image */
         FERRY_AUTOFREE char *s = ferry_printf("%s%s%s/%s%s%s", seen, seen[0] ? ", " : "",
                                               mos ? mos : "?", march ? march : "?",
@@ -1412,7 +1413,7 @@ pick_platform(struct reg *r, json_object *index, const char *ref, struct desc *r
             (!opt.variant || ferry_str_eq(mvar, opt.variant)))
             return parse_desc(r, m, "index entry", ret);
     }
-    if (r->oci && r->ref && !seen[0])
+    if (by_name && !seen[0])
         return ferry_error(FERRY_ERR_NOTFOUND, "oci archive '%s': no image named '%s'", r->path,
                            r->ref);
     return ferry_error(FERRY_ERR_NOTFOUND,
@@ -1480,7 +1481,7 @@ resolve(struct reg *r)
         if (depth == 2)
             return ferry_error(FERRY_ERR_UNSUPPORTED, "registry '%s': indexes nested too deep",
                                r->url);
-        if (pick_platform(r, m, ref, &d) < 0)
+        if (pick_platform(r, m, ref, r->oci && r->ref && depth == 0, &d) < 0)
             return -1;
         json_object_put(m);
         m = NULL;
