@@ -48,6 +48,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -326,6 +328,7 @@ struct reg {
     char *user, *pass;
     /* oci-archive: */
     char *path;
+    int fd;                     /* kept open: read again for each blob, no path lookups */
 
     struct desc *layers;
     size_t nlayers;
@@ -377,6 +380,8 @@ reg_free(struct reg *r)
         explicit_bzero(r->pass, strlen(r->pass));
     free(r->pass);
     free(r->path);
+    if (r->fd >= 0)
+        close(r->fd);
     free(r);
 }
 
@@ -469,8 +474,33 @@ parse_oci(struct reg *r, const char *url)
     }
     if (!r->path[0])
         return ferry_error(FERRY_ERR_INVALID, "registry url '%s': no path", url);
-    if (access(r->path, R_OK) < 0)
-        return ferry_error_errno(FERRY_ERR_NOTFOUND, errno, "oci archive '%s'", r->path);
+    r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0)
+        return ferry_error_errno(errno == ENOENT ? FERRY_ERR_NOTFOUND : FERRY_ERR_IO, errno,
+                                 "oci archive '%s'", r->path);
+    struct stat st;
+    if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return ferry_error(FERRY_ERR_UNSUPPORTED,
+                           "oci archive '%s': not a regular file (it is read once per blob)",
+                           r->path);
+    return 0;
+}
+
+/* A new reader over the whole archive (one at a time: they share the fd). */
+static int
+oci_archive_open(struct reg *r, struct archive **ret)
+{
+    struct archive *a = archive_read_new();
+
+    archive_read_support_format_tar(a);
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_zstd(a);
+    if (lseek(r->fd, 0, SEEK_SET) < 0 || archive_read_open_fd(a, r->fd, 1 << 20) != ARCHIVE_OK) {
+        ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': %s", r->path, archive_error_string(a));
+        archive_read_free(a);
+        return -1;
+    }
+    *ret = a;
     return 0;
 }
 
@@ -1070,13 +1100,7 @@ blob_open(struct reg *r, const struct desc *d, const char *what, struct blob **r
         FERRY_AUTOFREE char *name = ferry_printf("blobs/%s/%s", alg, strchr(d->digest, ':') + 1);
         struct archive_entry *e;
 
-        b->outer = archive_read_new();
-        archive_read_support_format_tar(b->outer);
-        archive_read_support_filter_gzip(b->outer);
-        archive_read_support_filter_zstd(b->outer);
-        if (archive_read_open_filename(b->outer, r->path, 1 << 20) != ARCHIVE_OK) {
-            ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': %s", r->path,
-                        archive_error_string(b->outer));
+        if (oci_archive_open(r, &b->outer) < 0) {
             blob_free(b);
             return -1;
         }
@@ -1433,18 +1457,12 @@ resolve(struct reg *r)
 
     if (r->oci) {
         /* index.json: no digest of its own. */
-        struct archive *a = archive_read_new();
+        struct archive *a = NULL;
         struct archive_entry *e;
         FERRY_AUTOFREE char *body = NULL;
         size_t len = 0;
-        archive_read_support_format_tar(a);
-        archive_read_support_filter_gzip(a);
-        archive_read_support_filter_zstd(a);
-        if (archive_read_open_filename(a, r->path, 1 << 20) != ARCHIVE_OK) {
-            ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': %s", r->path, archive_error_string(a));
-            archive_read_free(a);
+        if (oci_archive_open(r, &a) < 0)
             return -1;
-        }
         for (;;) {
             int rc = archive_read_next_header(a, &e);
             if (rc == ARCHIVE_EOF || rc < ARCHIVE_WARN)
@@ -1803,6 +1821,7 @@ registry_open(struct ferry_source *src, const char *url)
     int rc;
 
     src->priv = r;
+    r->fd = -1;
     r->url = ferry_strdup(url);
     r->oci = ferry_str_has_prefix(url, "oci-archive:");
     if (r->oci) {
