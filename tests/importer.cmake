@@ -4,7 +4,6 @@
 #   importer-http     the same over a real nginx, with Range and without (scratch fallback)
 #   importer-hostile  crafted images and archives: refused, message asserted, no destination
 #   importer-options  --size, --checksum, --content-type archive, progress JSON, usage errors
-#   importer-registry docker-registry (anonymous, htpasswd) + skopeo, regtool.py's registry: containerDisks, whiteouts, hostile images
 if(NOT TARGET ferry-importer)
   return()
 endif()
@@ -14,7 +13,7 @@ ferry_script_test(importer-corpus SCRIPT ${FERRY_IMPORTER_TESTS}/corpus.sh
                   LABELS integration TIMEOUT 120)
 set_tests_properties(importer-corpus PROPERTIES FIXTURES_SETUP importer-corpus)
 
-foreach(t local http hostile options registry)
+foreach(t local http hostile options)
   ferry_script_test(importer-${t} SCRIPT ${FERRY_IMPORTER_TESTS}/${t}.sh
                     LABELS integration TIMEOUT 240)
   set_tests_properties(importer-${t} PROPERTIES FIXTURES_REQUIRED importer-corpus)
@@ -22,3 +21,10 @@ endforeach()
 
 ferry_unit_test(test-importer SOURCES ${FERRY_IMPORTER_TESTS}/test-importer.c
                 LIBS ferry-importer-lib)
+
+# The registry source (issue 15): docker-registry (anonymous, htpasswd) and
+# skopeo pushes, regtool.py's loopback registry for Bearer and hostile
+# blobs; containerDisks, indexes, whiteouts, links, digests.
+ferry_script_test(importer-registry SCRIPT ${FERRY_IMPORTER_TESTS}/registry.sh
+                  LABELS integration TIMEOUT 240)
+set_tests_properties(importer-registry PROPERTIES FIXTURES_REQUIRED importer-corpus)
