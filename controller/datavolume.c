@@ -364,8 +364,6 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     json_object *src = ferry_json_get(dv, "spec.source");
     const char *url = NULL, *checksum = ferry_json_get_string(src, "http.checksum");
     const char *ctype = ferry_json_get_string(dv, "spec.contentType");
-    const char *arch = ferry_json_get_string(src, "registry.platform.architecture");
-    FERRY_AUTOFREE char *platform = arch ? ferry_printf("linux/%s", arch) : NULL;
     FERRY_AUTOFREE char *dest = ferry_printf("%s/disk.img", dir);
     FERRY_AUTOFREE char *logpath = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOG);
     FERRY_AUTOFREE char *size = dv_size_string(dv);
@@ -403,8 +401,11 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
         ferry_strv_push(&argv, "--content-type");
         ferry_strv_push(&argv, ctype);
     }
-    if (platform) {
-        /* source.registry: the url is a docker:// or oci-archive: one. */
+    if (ferry_json_get_string(src, "registry.platform.architecture")) {
+        /* source.registry (its url is a docker:// or oci-archive: one). */
+        FERRY_AUTOFREE char *platform = ferry_printf(
+            "linux/%s", ferry_json_get_string(src, "registry.platform.architecture"));
+
         ferry_strv_push(&argv, "--platform");
         ferry_strv_push(&argv, platform);
     }
