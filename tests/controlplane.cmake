@@ -5,9 +5,14 @@ add_executable(cp-helper ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/cp-helper.c)
 target_link_libraries(cp-helper PRIVATE ferry-common)
 set_target_properties(cp-helper PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
-foreach(t cli dv-import dv-crash vm upload watch vm-status dv-registry)
+foreach(t cli dv-import dv-crash vm upload watch vm-status)
   ferry_script_test(controlplane-${t}
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-${t}.sh
     LABELS integration TIMEOUT 240)
 endforeach()
 set_tests_properties(controlplane-dv-crash PROPERTIES LABELS "integration;slow")
+
+# A DataVolume with source.registry, from a real docker-registry (issue 15).
+ferry_script_test(controlplane-dv-registry
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-dv-registry.sh
+  LABELS integration TIMEOUT 240)
