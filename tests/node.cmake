@@ -28,3 +28,8 @@ if(TARGET ferry-launcher-lib AND COMMAND ferry_fuzz_target)
   ferry_fuzz_target(fuzz-domain SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-domain.c
                     LIBS ferry-launcher-lib CORPUS ${CMAKE_SOURCE_DIR}/tests/golden/domain)
 endif()
+
+# containerDisk volumes from a real docker-registry (issue 15).
+ferry_script_test(node-containerdisk SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/containerdisk.sh
+                  LABELS integration TIMEOUT 400)
+set_tests_properties(node-containerdisk PROPERTIES RESOURCE_LOCK libvirtd)
