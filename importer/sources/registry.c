@@ -291,7 +291,7 @@ struct blob {
     struct curl_slist *hdrs;
     uint8_t *buf;
     size_t len;
-    bool paused, done, overflow;
+    bool paused, done, overflow, retried;
     CURLcode result;
     char errbody[512];
     size_t errlen;
@@ -325,6 +325,8 @@ struct reg {
     char *repo;
     char *ref;                  /* tag or digest */
     char *auth;                 /* "Authorization: ..." or NULL */
+    char *challenge;            /* Bearer parameters, to renew the token */
+    uint64_t token_deadline;    /* monotonic ns after which it is renewed */
     char *user, *pass;
     /* oci-archive: */
     char *path;
@@ -375,6 +377,7 @@ reg_free(struct reg *r)
     free(r->repo);
     free(r->ref);
     free(r->auth);
+    free(r->challenge);
     free(r->user);
     if (r->pass)
         explicit_bzero(r->pass, strlen(r->pass));
@@ -909,6 +912,9 @@ bearer_token(struct reg *r, const char *params)
         return ferry_error(FERRY_ERR_FORMAT, "registry '%s': Bearer challenge without an http(s) "
                            "realm: '%s'", r->api, params);
     allowed = opt.token_origin ? origin_of(opt.token_origin) : NULL;
+    /* Docker Hub's own pair is known; any other origin must be named. */
+    if (!allowed && strcmp(api, "https://registry-1.docker.io") == 0)
+        allowed = ferry_strdup("https://auth.docker.io");
     if (strcmp(ro, api) != 0 && !ferry_str_eq(ro, allowed))
         return ferry_error(FERRY_ERR_SECURITY,
                            "registry '%s': refusing the token endpoint '%s' on another origin "
@@ -955,6 +961,16 @@ bearer_token(struct reg *r, const char *params)
                                realm, (unsigned char)*c);
     free(r->auth);
     r->auth = ferry_printf("Authorization: Bearer %s", tok);
+    /* expires_in: 60 s when absent or smaller (the token spec); renewed
+     * 10 s early, before a blob request. */
+    int64_t ttl = ferry_json_get_int(o, "expires_in", 60);
+    if (ttl < 60)
+        ttl = 60;
+    r->token_deadline = ferry_now_ns() + (uint64_t)(ttl - 10) * 1000000000ull;
+    if (r->challenge != params) {
+        free(r->challenge);
+        r->challenge = ferry_strdup(params);
+    }
     return 0;
 }
 
@@ -1086,6 +1102,44 @@ blob_write(char *data, size_t size, size_t n, void *opaque)
 }
 
 static int
+renew_token(struct reg *r)
+{
+    FERRY_AUTOFREE char *params = ferry_strdup(r->challenge);
+
+    ferry_log_debug(MOD, "'%s': renewing the token", r->url);
+    return bearer_token(r, params);
+}
+
+/* The GET of a blob on its own multi handle (again after a 401). */
+static int
+blob_start(struct blob *b)
+{
+    struct reg *r = b->r;
+    FERRY_AUTOFREE char *url = ferry_printf("%s/v2/%s/blobs/%s", r->api, r->repo, b->digest);
+
+    if (b->multi) {
+        curl_multi_remove_handle(b->multi, b->easy);
+        curl_multi_cleanup(b->multi);
+        curl_easy_cleanup(b->easy);
+        curl_slist_free_all(b->hdrs);
+    }
+    b->len = b->errlen = 0;
+    b->errbody[0] = '\0';
+    b->done = b->paused = false;
+    b->easy = reg_easy(url);
+    b->hdrs = reg_headers(r, NULL, true);
+    curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->hdrs);
+    curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, blob_write);
+    curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
+    b->multi = curl_multi_init();
+    if (!b->multi)
+        ferry_oom();
+    curl_multi_add_handle(b->multi, b->easy);
+    ferry_log_debug(MOD, "%s: GET %s", b->what, url);
+    return 0;
+}
+
+static int
 blob_open(struct reg *r, const struct desc *d, const char *what, struct blob **ret)
 {
     struct blob *b = ferry_calloc(1, sizeof(*b));
@@ -1127,18 +1181,12 @@ blob_open(struct reg *r, const struct desc *d, const char *what, struct blob **r
         *ret = b;
         return 0;
     }
-    FERRY_AUTOFREE char *url = ferry_printf("%s/v2/%s/blobs/%s", r->api, r->repo, d->digest);
     b->buf = ferry_malloc(BLOB_BUF);
-    b->easy = reg_easy(url);
-    b->hdrs = reg_headers(r, NULL, true);
-    curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->hdrs);
-    curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, blob_write);
-    curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
-    b->multi = curl_multi_init();
-    if (!b->multi)
-        ferry_oom();
-    curl_multi_add_handle(b->multi, b->easy);
-    ferry_log_debug(MOD, "%s: GET %s", b->what, url);
+    if ((r->challenge && ferry_now_ns() >= r->token_deadline && renew_token(r) < 0) ||
+        blob_start(b) < 0) {
+        blob_free(b);
+        return -1;
+    }
     *ret = b;
     return 0;
 }
@@ -1228,6 +1276,13 @@ blob_read(struct blob *b, const void **ret)
     if (b->result != CURLE_OK)
         return ferry_error(FERRY_ERR_NETWORK, "registry '%s': %s: %s", b->r->url, b->what,
                            curl_easy_strerror(b->result));
+    if (code == 401 && b->r->challenge && !b->retried && b->got == 0) {
+        /* The token expired early: one more try with a new one. */
+        b->retried = true;
+        if (renew_token(b->r) < 0 || blob_start(b) < 0)
+            return -1;
+        return blob_read(b, ret);
+    }
     if (code != 200) {
         struct resp p = { .code = code, .body = b->errbody, .len = b->errlen };
         FERRY_AUTOFREE char *w = ferry_printf("%s %s", b->r->url, b->what);

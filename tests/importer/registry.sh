@@ -214,6 +214,9 @@ start_fake() {
 }
 start_fake bearer "$L" bearer
 check_import registry-bearer "docker://127.0.0.1:$PORT_bearer/disks/x:gzip" "$IMG/a.ref"
+# tokens that stop working: renewed when a blob answers 401 (two layers)
+start_fake expiring "$L" bearer-expiring
+check_import registry-bearer-renewed "docker://127.0.0.1:$PORT_expiring/disks/x:whiteout" "$IMG/b.ref"
 start_fake foreign "$L" bearer-foreign
 expect_refusal registry-token-foreign "docker://127.0.0.1:$PORT_foreign/disks/x:gzip" \
     "token endpoint 'http://localhost:$PORT_foreign/token' on another origin"

@@ -13,7 +13,8 @@ registry tests (tests/importer/registry.sh) and bench/registry.sh.
   regtool.py tag LAYOUT TAG DIGEST               index.json entry named TAG
   regtool.py serve LAYOUT PORTFILE MODE          a registry from the layout
       MODE: anon | bearer (token endpoint on the same origin) |
-            bearer-foreign (token endpoint on another origin)
+            bearer-foreign (token endpoint on another origin) |
+            bearer-expiring (tokens refused after 3 requests)
 
 The small registry exists because Debian's docker-registry cannot be made to
 serve what the hostile tests need (blobs whose bytes do not match their
@@ -202,7 +203,12 @@ def cmd_tag(layout, tag, digest):
 
 
 def cmd_serve(layout, portfile, mode):
-    token = "t0k3n"
+    # bearer-expiring: each token opens 3 requests (the probe, the manifest,
+    # the config), so that layers need a renewed one.
+    state = {"n": 0, "uses": 0}
+
+    def token():
+        return "t0k3n-%d" % state["n"]
 
     class H(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -224,9 +230,15 @@ def cmd_serve(layout, portfile, mode):
             port = self.server.server_address[1]
             path = self.path.split("?")[0]
             if path == "/token":
-                return self.send(200, json.dumps({"token": token, "expires_in": 300}).encode())
-            if mode.startswith("bearer") and self.headers.get("Authorization") != "Bearer " + token:
-                host = "127.0.0.1" if mode == "bearer" else "localhost"
+                state["n"] += 1
+                state["uses"] = 0
+                return self.send(200, json.dumps({"token": token(), "expires_in": 300}).encode())
+            authorized = self.headers.get("Authorization") == "Bearer " + token()
+            if authorized and mode == "bearer-expiring":
+                state["uses"] += 1
+                authorized = state["uses"] <= 3
+            if mode.startswith("bearer") and not authorized:
+                host = "localhost" if mode == "bearer-foreign" else "127.0.0.1"
                 realm = "http://%s:%d/token" % (host, port)
                 return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}',
                                  extra=[("WWW-Authenticate",
