@@ -12,7 +12,8 @@
 #include "importer/importer.h"
 #include "importer/registry.h"
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     FERRY_AUTOFREE char **rest = ferry_calloc(argc + 1, sizeof(*rest));
     bool help = false;

@@ -81,7 +81,7 @@ static const char *const manifest_types[] = {
 /* ---- options ------------------------------------------------------------- */
 
 static struct {
-    char *os, *arch, *variant;  /* NULL arch: linux/amd64, unchecked */
+    char *os, *arch, *variant; /* NULL arch: linux/amd64, unchecked */
     char *secret_dir;
     char *auth_file;
     char *token_origin;
@@ -232,8 +232,7 @@ valid_repo(const char *r)
 {
     FERRY_AUTOSTRV char **parts = NULL;
 
-    if (!r[0] || r[0] == '/' || ferry_str_has_suffix(r, "/") || strstr(r, "//") ||
-        strlen(r) > 255)
+    if (!r[0] || r[0] == '/' || ferry_str_has_suffix(r, "/") || strstr(r, "//") || strlen(r) > 255)
         return false;
     parts = ferry_strv_split(r, "/");
     for (char **p = parts; p && *p; p++) {
@@ -280,7 +279,7 @@ struct desc {
  * as they pass. */
 struct blob {
     struct reg *r;
-    char *what;                 /* "layer 2 (sha256:...)" for messages */
+    char *what; /* "layer 2 (sha256:...)" for messages */
     char *digest;
     uint64_t size, got;
     EVP_MD_CTX *md;
@@ -296,23 +295,23 @@ struct blob {
     char errbody[512];
     size_t errlen;
 
-    struct archive *outer;      /* oci-archive */
+    struct archive *outer; /* oci-archive */
 };
 
 /* The union of the layers above the one being read. */
 struct unionfs {
-    char **hidden;              /* whiteouts: these paths and below */
-    char **opaque;              /* directories whose lower entries are hidden */
-    char **children;            /* names seen in /disk (topmost wins) */
-    bool disk_dir;              /* an upper layer has /disk as a directory */
-    char *disk;                 /* "disk/NAME", the disk, once found */
+    char **hidden;   /* whiteouts: these paths and below */
+    char **opaque;   /* directories whose lower entries are hidden */
+    char **children; /* names seen in /disk (topmost wins) */
+    bool disk_dir;   /* an upper layer has /disk as a directory */
+    char *disk;      /* "disk/NAME", the disk, once found */
 };
 
 struct layer {
-    int index;                  /* 1 = base */
+    int index; /* 1 = base */
     struct blob *blob;
     struct archive *a;
-    char **hidden, **opaque;    /* this layer's whiteouts, for lower layers */
+    char **hidden, **opaque; /* this layer's whiteouts, for lower layers */
     bool disk_dir;
 };
 
@@ -320,21 +319,21 @@ struct reg {
     char *url;
     bool oci;
     /* docker:// */
-    char *host;                 /* as written (host[:port]); docker.io for the hub */
-    char *api;                  /* scheme://host[:port] of the API */
+    char *host; /* as written (host[:port]); docker.io for the hub */
+    char *api;  /* scheme://host[:port] of the API */
     char *repo;
-    char *ref;                  /* tag or digest */
-    char *auth;                 /* "Authorization: ..." or NULL */
-    char *challenge;            /* Bearer parameters, to renew the token */
-    uint64_t token_deadline;    /* monotonic ns after which it is renewed */
+    char *ref;               /* tag or digest */
+    char *auth;              /* "Authorization: ..." or NULL */
+    char *challenge;         /* Bearer parameters, to renew the token */
+    uint64_t token_deadline; /* monotonic ns after which it is renewed */
     char *user, *pass;
     /* oci-archive: */
     char *path;
-    int fd;                     /* kept open: read again for each blob, no path lookups */
+    int fd; /* kept open: read again for each blob, no path lookups */
 
     struct desc *layers;
     size_t nlayers;
-    size_t next;                /* the next layer to read (top first): index into layers */
+    size_t next; /* the next layer to read (top first): index into layers */
     struct layer *cur;
     struct unionfs u;
     bool finished;
@@ -422,8 +421,8 @@ parse_docker(struct reg *r, const char *url)
         return ferry_error(FERRY_ERR_INVALID, "registry url '%s': no host", url);
     for (const char *c = r->host; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr(".-:[]", *c))
-            return ferry_error(FERRY_ERR_INVALID, "registry url '%s': host '%s' is not a host",
-                               url, r->host);
+            return ferry_error(FERRY_ERR_INVALID, "registry url '%s': host '%s' is not a host", url,
+                               r->host);
     at = strchr(name, '@');
     lastslash = strrchr(name, '/');
     colon = strrchr(lastslash ? lastslash : name, ':');
@@ -431,11 +430,12 @@ parse_docker(struct reg *r, const char *url)
         *at = '\0';
         r->ref = ferry_strdup(at + 1);
         if (colon && colon < at)
-            *colon = '\0';  /* repo:tag@digest: the digest wins */
+            *colon = '\0'; /* repo:tag@digest: the digest wins */
         if (!valid_digest(r->ref))
             return ferry_error(FERRY_ERR_INVALID,
                                "registry url '%s': digest '%s' is not sha256:<64 hex> or "
-                               "sha512:<128 hex>", url, r->ref);
+                               "sha512:<128 hex>",
+                               url, r->ref);
     } else if (colon) {
         *colon = '\0';
         r->ref = ferry_strdup(colon + 1);
@@ -453,10 +453,11 @@ parse_docker(struct reg *r, const char *url)
     if (!valid_repo(name))
         return ferry_error(FERRY_ERR_INVALID,
                            "registry url '%s': repository '%s' is not a repository name "
-                           "(lower-case [a-z0-9._-] components separated by '/')", url, name);
+                           "(lower-case [a-z0-9._-] components separated by '/')",
+                           url, name);
     r->repo = FERRY_STEAL(name);
-    r->api = ferry_printf("https://%s", strcmp(r->host, "docker.io") == 0
-                                            ? "registry-1.docker.io" : r->host);
+    r->api = ferry_printf("https://%s",
+                          strcmp(r->host, "docker.io") == 0 ? "registry-1.docker.io" : r->host);
     return 0;
 }
 
@@ -567,9 +568,9 @@ read_auth_file(struct reg *r)
         return -1;
     auths = ferry_json_get(root, "auths");
     if (!auths || !json_object_is_type(auths, json_type_object))
-        return ferry_error(FERRY_ERR_INVALID, "auth file '%s': no \"auths\" object",
-                           opt.auth_file);
-    json_object_object_foreach(auths, key, val) {
+        return ferry_error(FERRY_ERR_INVALID, "auth file '%s': no \"auths\" object", opt.auth_file);
+    json_object_object_foreach(auths, key, val)
+    {
         FERRY_AUTOFREE char *k = auth_key_norm(key);
         size_t kl = strlen(k);
         if (kl <= best || !ferry_str_has_prefix(full, k) || (full[kl] != '/' && full[kl]))
@@ -599,7 +600,7 @@ read_auth_file(struct reg *r)
             return ferry_error(FERRY_ERR_INVALID, "auth file '%s': the auth of '%s' is not base64",
                                opt.auth_file, r->host);
         while (len > 0 && n > 0 && best_auth[n - 1] == '=') {
-            len--;  /* EVP_DecodeBlock counts the padding */
+            len--; /* EVP_DecodeBlock counts the padding */
             n--;
         }
         dec[len] = '\0';
@@ -648,7 +649,7 @@ basic_header(struct reg *r)
 
 struct resp {
     long code;
-    char *ctype;                /* without parameters */
+    char *ctype; /* without parameters */
     char *www_auth;
     char *docker_digest;
     char *body;
@@ -835,7 +836,7 @@ status_error(const char *url, struct resp *p)
         }
     }
     ferry_error_reset();
-    return ferry_error(p->code == 404                       ? FERRY_ERR_NOTFOUND
+    return ferry_error(p->code == 404                     ? FERRY_ERR_NOTFOUND
                        : p->code == 401 || p->code == 403 ? FERRY_ERR_SECURITY
                                                           : FERRY_ERR_NETWORK,
                        "registry '%s': the registry answered %ld%s%s%s%s", url, p->code,
@@ -909,8 +910,10 @@ bearer_token(struct reg *r, const char *params)
 
     if (!realm || !(ro = origin_of(realm)) ||
         !(ferry_str_has_prefix(realm, "https://") || ferry_str_has_prefix(realm, "http://")))
-        return ferry_error(FERRY_ERR_FORMAT, "registry '%s': Bearer challenge without an http(s) "
-                           "realm: '%s'", r->api, params);
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "registry '%s': Bearer challenge without an http(s) "
+                           "realm: '%s'",
+                           r->api, params);
     allowed = opt.token_origin ? origin_of(opt.token_origin) : NULL;
     /* Docker Hub's own pair is known; any other origin must be named. */
     if (!allowed && strcmp(api, "https://registry-1.docker.io") == 0)
@@ -918,7 +921,8 @@ bearer_token(struct reg *r, const char *params)
     if (strcmp(ro, api) != 0 && !ferry_str_eq(ro, allowed))
         return ferry_error(FERRY_ERR_SECURITY,
                            "registry '%s': refusing the token endpoint '%s' on another origin "
-                           "(--token-origin %s allows it)", r->api, realm, ro);
+                           "(--token-origin %s allows it)",
+                           r->api, realm, ro);
     if (ferry_str_has_prefix(r->api, "https://") && ferry_str_has_prefix(realm, "http://"))
         return ferry_error(FERRY_ERR_SECURITY,
                            "registry '%s': refusing the plain http token endpoint '%s'", r->api,
@@ -957,8 +961,8 @@ bearer_token(struct reg *r, const char *params)
     for (const char *c = tok; *c; c++)
         if (*c <= ' ' || *c > '~')
             return ferry_error(FERRY_ERR_FORMAT,
-                               "registry token endpoint '%s': the token has a byte 0x%02x",
-                               realm, (unsigned char)*c);
+                               "registry token endpoint '%s': the token has a byte 0x%02x", realm,
+                               (unsigned char)*c);
     free(r->auth);
     r->auth = ferry_printf("Authorization: Bearer %s", tok);
     /* expires_in: 60 s when absent or smaller (the token spec); renewed
@@ -1015,7 +1019,8 @@ authenticate(struct reg *r)
         if (!r->user)
             return ferry_error(FERRY_ERR_SECURITY,
                                "registry '%s' asks for credentials (%s): none given "
-                               "(--secret-dir or --auth-file)", r->api, chal);
+                               "(--secret-dir or --auth-file)",
+                               r->api, chal);
         free(r->auth);
         r->auth = basic_header(r);
     } else {
@@ -1202,15 +1207,14 @@ blob_verify(struct blob *b)
         return 0;
     if (b->got != b->size)
         return ferry_error(FERRY_ERR_CHECKSUM,
-                           "registry '%s': %s: %llu bytes, but its descriptor says %llu",
-                           b->r->url, b->what, (unsigned long long)b->got,
-                           (unsigned long long)b->size);
+                           "registry '%s': %s: %llu bytes, but its descriptor says %llu", b->r->url,
+                           b->what, (unsigned long long)b->got, (unsigned long long)b->size);
     got = digest_finish(b->md, alg);
     b->md = NULL;
     if (strcmp(got, b->digest) != 0)
         return ferry_error(FERRY_ERR_CHECKSUM,
-                           "registry '%s': %s: the content's digest is %s: refusing it",
-                           b->r->url, b->what, got);
+                           "registry '%s': %s: the content's digest is %s: refusing it", b->r->url,
+                           b->what, got);
     b->verified = true;
     ferry_log_debug(MOD, "%s: %llu bytes, digest verified", b->what, (unsigned long long)b->got);
     return 0;
@@ -1232,8 +1236,8 @@ blob_read(struct blob *b, const void **ret)
             return ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': %s: %s", b->r->path, b->what,
                                archive_error_string(b->outer));
         if ((uint64_t)off != b->got)
-            return ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': %s: a sparse entry",
-                               b->r->path, b->what);
+            return ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': %s: a sparse entry", b->r->path,
+                               b->what);
         if (!blob_account(b, buf, n))
             return ferry_error(FERRY_ERR_CHECKSUM,
                                "registry '%s': %s: more bytes than the %llu its descriptor says",
@@ -1315,7 +1319,7 @@ blob_slurp(struct reg *r, const struct desc *d, const char *what, size_t max, ch
         }
         if (n == 0)
             break;
-        memcpy(buf + len, p, n);   /* blob_read never goes past d->size */
+        memcpy(buf + len, p, n); /* blob_read never goes past d->size */
         len += n;
     }
     blob_free(b);
@@ -1335,9 +1339,10 @@ parse_desc(struct reg *r, json_object *o, const char *what, struct desc *ret)
     const char *mt = ferry_json_get_string(o, "mediaType");
 
     if (!digest || !valid_digest(digest))
-        return ferry_error(FERRY_ERR_FORMAT, "registry '%s': %s: digest '%s' is not "
-                           "sha256:<64 hex> or sha512:<128 hex>", r->url, what,
-                           digest ? digest : "(none)");
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "registry '%s': %s: digest '%s' is not "
+                           "sha256:<64 hex> or sha512:<128 hex>",
+                           r->url, what, digest ? digest : "(none)");
     if (!size || !json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0)
         return ferry_error(FERRY_ERR_FORMAT, "registry '%s': %s (%s): no size", r->url, what,
                            digest);
@@ -1386,14 +1391,16 @@ get_manifest(struct reg *r, const char *ref, const struct desc *d, json_object *
                 resp_release(&p);
                 return ferry_error(FERRY_ERR_CHECKSUM,
                                    "registry '%s': manifest %s: the content's digest is %s, "
-                                   "not %s: refusing it", r->url, ref, got, check);
+                                   "not %s: refusing it",
+                                   r->url, ref, got, check);
             }
         }
         if (d && len != d->size) {
             resp_release(&p);
             return ferry_error(FERRY_ERR_CHECKSUM,
                                "registry '%s': manifest %s: %zu bytes, but its descriptor says "
-                               "%llu", r->url, ref, len, (unsigned long long)d->size);
+                               "%llu",
+                               r->url, ref, len, (unsigned long long)d->size);
         }
         resp_release(&p);
     }
@@ -1431,7 +1438,8 @@ get_manifest(struct reg *r, const char *ref, const struct desc *d, json_object *
         json_object_put(o);
         return ferry_error(FERRY_ERR_UNSUPPORTED,
                            "registry '%s': manifest %s: media type '%s' is not an OCI or Docker "
-                           "schema2 manifest or index", r->url, ref, t);
+                           "schema2 manifest or index",
+                           r->url, ref, t);
     }
     if (ferry_json_get_int(o, "schemaVersion", 0) != 2) {
         json_object_put(o);
@@ -1458,8 +1466,7 @@ pick_platform(struct reg *r, json_object *index, const char *ref, bool by_name, 
     FERRY_AUTOFREE char *seen = ferry_strdup("");
 
     if (!ms || !json_object_is_type(ms, json_type_array))
-        return ferry_error(FERRY_ERR_FORMAT, "registry '%s': index %s: no manifests", r->url,
-                           ref);
+        return ferry_error(FERRY_ERR_FORMAT, "registry '%s': index %s: no manifests", r->url, ref);
     for (size_t i = 0; i < json_object_array_length(ms); i++) {
         json_object *m = json_object_array_get_idx(ms, i);
         const char *mt = ferry_json_get_string(m, "mediaType");
@@ -1482,10 +1489,10 @@ pick_platform(struct reg *r, json_object *index, const char *ref, bool by_name, 
                 return parse_desc(r, m, "index entry", ret);
         }
         if (!mos && !march && !by_name && json_object_array_length(ms) == 1)
-            return parse_desc(r, m, "index entry", ret);  /* a layout with one image */
-        FERRY_AUTOFREE char *s = ferry_printf("%s%s%s/%s%s%s", seen, seen[0] ? ", " : "",
-                                              mos ? mos : "?", march ? march : "?",
-                                              mvar ? "/" : "", mvar ? mvar : "");
+            return parse_desc(r, m, "index entry", ret); /* a layout with one image */
+        FERRY_AUTOFREE char *s =
+            ferry_printf("%s%s%s/%s%s%s", seen, seen[0] ? ", " : "", mos ? mos : "?",
+                         march ? march : "?", mvar ? "/" : "", mvar ? mvar : "");
         free(seen);
         seen = FERRY_STEAL(s);
         if (ferry_str_eq(mos, os) && ferry_str_eq(march, arch) &&
@@ -1539,8 +1546,10 @@ resolve(struct reg *r)
         }
         archive_read_free(a);
         if (!body)
-            return ferry_error(FERRY_ERR_FORMAT, "oci archive '%s': no readable index.json "
-                               "(not a tarred OCI image layout?)", r->path);
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "oci archive '%s': no readable index.json "
+                               "(not a tarred OCI image layout?)",
+                               r->path);
         if (ferry_json_parse(body, len, "index.json", &m) < 0)
             return ferry_error_prefix("oci archive '%s'", r->path);
         type = ferry_strdup(TYPE_OCI_INDEX);
@@ -1602,8 +1611,10 @@ resolve(struct reg *r)
         json_object_array_length(layers) == 0)
         return ferry_error(FERRY_ERR_FORMAT, "registry '%s': manifest %s: no layers", r->url, ref);
     if (json_object_array_length(layers) > MAX_LAYERS)
-        return ferry_error(FERRY_ERR_UNSUPPORTED, "registry '%s': manifest %s: %zu layers, more "
-                           "than %d", r->url, ref, json_object_array_length(layers), MAX_LAYERS);
+        return ferry_error(FERRY_ERR_UNSUPPORTED,
+                           "registry '%s': manifest %s: %zu layers, more "
+                           "than %d",
+                           r->url, ref, json_object_array_length(layers), MAX_LAYERS);
     uint64_t bound = opt.volume ? opt.volume + LAYER_SLACK : FERRY_MAX_VIRTUAL_SIZE;
     r->nlayers = json_object_array_length(layers);
     r->layers = ferry_calloc(r->nlayers, sizeof(*r->layers));
@@ -1616,7 +1627,8 @@ resolve(struct reg *r)
             FERRY_AUTOFREE char *b = ferry_size_human(bound);
             return ferry_error(FERRY_ERR_INVALID,
                                "registry '%s': layer %zu (%s) is %s, more than %s (%s): refusing "
-                               "it", r->url, i + 1, r->layers[i].digest, s, b,
+                               "it",
+                               r->url, i + 1, r->layers[i].digest, s, b,
                                opt.volume ? "the volume size plus 1 GiB" : "the 64 TiB limit");
         }
     }
@@ -1660,8 +1672,8 @@ layer_open(struct reg *r, size_t i, struct layer **ret)
     archive_read_set_callback_data(l->a, l);
     if (archive_read_open1(l->a) != ARCHIVE_OK) {
         if (!ferry_error_message()[0])
-            ferry_error(FERRY_ERR_FORMAT, "registry '%s': %s: not a tar: %s", r->url,
-                        l->blob->what, archive_error_string(l->a));
+            ferry_error(FERRY_ERR_FORMAT, "registry '%s': %s: not a tar: %s", r->url, l->blob->what,
+                        archive_error_string(l->a));
         layer_free(l);
         return -1;
     }
@@ -1747,8 +1759,8 @@ layer_scan(struct reg *r, struct layer *l)
         for (char **q = parts; q && *q; q++)
             if (strcmp(*q, "..") == 0)
                 return ferry_error(FERRY_ERR_SECURITY,
-                                   "registry '%s': %s: member '%s' leaves the image ('..')",
-                                   r->url, l->blob->what, raw);
+                                   "registry '%s': %s: member '%s' leaves the image ('..')", r->url,
+                                   l->blob->what, raw);
         const char *hl = archive_entry_hardlink(e);
         if (hl) {
             FERRY_AUTOSTRV char **hp = ferry_strv_split(hl, "/");
@@ -1756,10 +1768,11 @@ layer_scan(struct reg *r, struct layer *l)
                 if (strcmp(*q, "..") == 0 || hl[0] == '/')
                     return ferry_error(FERRY_ERR_SECURITY,
                                        "registry '%s': %s: hard link '%s' points outside the "
-                                       "image ('%s')", r->url, l->blob->what, raw, hl);
+                                       "image ('%s')",
+                                       r->url, l->blob->what, raw, hl);
         }
         if (!path[0])
-            continue;  /* the root itself */
+            continue; /* the root itself */
 
         /* Whiteouts apply to lower layers only. */
         char *slash = strrchr(path, '/');
@@ -1779,7 +1792,7 @@ layer_scan(struct reg *r, struct layer *l)
         mode_t type = hl ? 0 : archive_entry_filetype(e);
         if (strcmp(path, "disk") == 0) {
             if (r->u.disk_dir)
-                continue;  /* an upper layer's /disk directory covers it */
+                continue; /* an upper layer's /disk directory covers it */
             if (type != AE_IFDIR)
                 return ferry_error(FERRY_ERR_SECURITY,
                                    "registry '%s': %s: /disk is %s, not a directory%s", r->url,
@@ -1793,12 +1806,13 @@ layer_scan(struct reg *r, struct layer *l)
         FERRY_AUTOFREE char *name = ferry_strndup(child, strcspn(child, "/"));
         FERRY_AUTOFREE char *full = ferry_printf("disk/%s", name);
         if (strv_has(r->u.children, name))
-            continue;  /* the same name in an upper layer (or earlier in this one) covers it */
+            continue; /* the same name in an upper layer (or earlier in this one) covers it */
         ferry_strv_push(&r->u.children, name);
         if (strchr(child, '/') || type == AE_IFDIR)
             return ferry_error(FERRY_ERR_UNSUPPORTED,
                                "registry '%s': %s: /disk/%s is a directory: /disk must hold "
-                               "exactly one file, the disk", r->url, l->blob->what, name);
+                               "exactly one file, the disk",
+                               r->url, l->blob->what, name);
         if (hl || type != AE_IFREG)
             return ferry_error(FERRY_ERR_SECURITY,
                                "registry '%s': %s: /disk/%s is %s: links are never followed",
@@ -1806,12 +1820,14 @@ layer_scan(struct reg *r, struct layer *l)
         if (r->u.disk)
             return ferry_error(FERRY_ERR_UNSUPPORTED,
                                "registry '%s': %s: /disk holds more than one file (/%s and "
-                               "/disk/%s): only one disk is allowed", r->url, l->blob->what,
-                               r->u.disk, name);
+                               "/disk/%s): only one disk is allowed",
+                               r->url, l->blob->what, r->u.disk, name);
         r->u.disk = ferry_strdup(full);
         if (archive_entry_sparse_count(e) > 0)
-            return ferry_error(FERRY_ERR_UNSUPPORTED, "registry '%s': %s: /%s is a sparse tar "
-                               "entry", r->url, l->blob->what, full);
+            return ferry_error(FERRY_ERR_UNSUPPORTED,
+                               "registry '%s': %s: /%s is a sparse tar "
+                               "entry",
+                               r->url, l->blob->what, full);
         r->disk_size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
         ferry_log_debug(MOD, "'%s': the disk is /%s in %s (%llu bytes)", r->url, full,
                         l->blob->what, (unsigned long long)r->disk_size);
@@ -1895,7 +1911,8 @@ registry_open(struct ferry_source *src, const char *url)
     if (rc == 0)
         return ferry_error(FERRY_ERR_NOTFOUND,
                            "registry '%s': no disk in the image: a containerDisk holds exactly "
-                           "one file in /disk", url);
+                           "one file in /disk",
+                           url);
     src->size = r->disk_size;
     src->seekable = false;
     return 0;
