@@ -291,6 +291,10 @@ struct blob {
     uint8_t *buf;
     size_t len;
     bool paused, done, overflow, retried;
+    uint64_t range_from; /* a resumed GET: Range from here, 206 expected */
+    int64_t range_start; /* the answer's Content-Range start, -1: none */
+    bool bad_range;
+    unsigned resumes;
     CURLcode result;
     char errbody[512];
     size_t errlen;
@@ -1079,6 +1083,21 @@ blob_account(struct blob *b, const void *buf, size_t n)
 }
 
 static size_t
+blob_header(char *buf, size_t size, size_t n, void *opaque)
+{
+    struct blob *b = opaque;
+    size_t len = size * n;
+    FERRY_AUTOFREE char *v = NULL;
+
+    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0)
+        b->range_start = -1;
+    else if ((v = header_value(buf, len, "Content-Range")) && ferry_str_has_prefix(v, "bytes ") &&
+             isdigit((unsigned char)v[6]))
+        b->range_start = strtoll(v + 6, NULL, 10);
+    return len;
+}
+
+static size_t
 blob_write(char *data, size_t size, size_t n, void *opaque)
 {
     struct blob *b = opaque;
@@ -1086,7 +1105,12 @@ blob_write(char *data, size_t size, size_t n, void *opaque)
     long code = 0;
 
     curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (code != 200) {
+    if (b->range_from > 0 && (code == 200 || code == 206) &&
+        (code == 200 || b->range_start != (int64_t)b->range_from)) {
+        b->bad_range = true; /* the bytes would not follow those already read */
+        return 0;
+    }
+    if (code != (b->range_from > 0 ? 206 : 200)) {
         size_t room = sizeof(b->errbody) - 1 - b->errlen;
         if (len < room)
             room = len;
@@ -1133,7 +1157,16 @@ blob_start(struct blob *b)
     b->done = b->paused = false;
     b->easy = reg_easy(url);
     b->hdrs = reg_headers(r, NULL, true);
+    b->range_from = b->got;
+    b->range_start = -1;
+    if (b->got > 0) {
+        char range[32];
+        snprintf(range, sizeof(range), "%llu-", (unsigned long long)b->got);
+        curl_easy_setopt(b->easy, CURLOPT_RANGE, range);
+    }
     curl_easy_setopt(b->easy, CURLOPT_HTTPHEADER, b->hdrs);
+    curl_easy_setopt(b->easy, CURLOPT_HEADERFUNCTION, blob_header);
+    curl_easy_setopt(b->easy, CURLOPT_HEADERDATA, b);
     curl_easy_setopt(b->easy, CURLOPT_WRITEFUNCTION, blob_write);
     curl_easy_setopt(b->easy, CURLOPT_WRITEDATA, b);
     b->multi = curl_multi_init();
@@ -1277,6 +1310,24 @@ blob_read(struct blob *b, const void **ret)
     }
     long code = 0;
     curl_easy_getinfo(b->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (b->bad_range)
+        return ferry_error(FERRY_ERR_NETWORK,
+                           "registry '%s': %s: resuming at byte %llu, the registry answered %ld "
+                           "without that range",
+                           b->r->url, b->what, (unsigned long long)b->range_from, code);
+    if (b->result != CURLE_OK && b->got > 0 && b->resumes < 5 && b->result != CURLE_WRITE_ERROR &&
+        (code == 200 || code == 206)) {
+        /* Cut mid-blob: go on from the byte after the last one hashed
+         * (a Range request, as containers/image does); the digest covers
+         * both parts. */
+        b->resumes++;
+        ferry_log_debug(MOD, "registry '%s': %s: %s after %llu bytes; resuming (%u of 5)",
+                        b->r->url, b->what, curl_easy_strerror(b->result),
+                        (unsigned long long)b->got, b->resumes);
+        if (blob_start(b) < 0)
+            return -1;
+        return blob_read(b, ret);
+    }
     if (b->result != CURLE_OK)
         return ferry_error(FERRY_ERR_NETWORK, "registry '%s': %s: %s", b->r->url, b->what,
                            curl_easy_strerror(b->result));
@@ -1287,7 +1338,7 @@ blob_read(struct blob *b, const void **ret)
             return -1;
         return blob_read(b, ret);
     }
-    if (code != 200) {
+    if (code != (b->range_from > 0 ? 206 : 200)) {
         struct resp p = { .code = code, .body = b->errbody, .len = b->errlen };
         FERRY_AUTOFREE char *w = ferry_printf("%s %s", b->r->url, b->what);
         return status_error(w, &p);

@@ -221,6 +221,13 @@ start_fake foreign "$L" bearer-foreign
 expect_refusal registry-token-foreign "docker://127.0.0.1:$PORT_foreign/disks/x:gzip" \
     "token endpoint 'http://localhost:$PORT_foreign/token' on another origin"
 
+# connections cut mid-blob: resumed with Range; a registry ignoring Range fails
+start_fake cut "$L" cut
+check_import registry-resume "docker://127.0.0.1:$PORT_cut/disks/x:plain" "$IMG/b.ref"
+start_fake cutnr "$L" cut-norange
+expect_refusal registry-resume-norange "docker://127.0.0.1:$PORT_cutnr/disks/x:plain" \
+    "the registry answered 200 without that range"
+
 H="$WORK/hostile-layout"
 start_fake hostile "$H" anon
 FH="127.0.0.1:$PORT_hostile"

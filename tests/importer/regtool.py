@@ -14,7 +14,9 @@ registry tests (tests/importer/registry.sh) and bench/registry.sh.
   regtool.py serve LAYOUT PORTFILE MODE          a registry from the layout
       MODE: anon | bearer (token endpoint on the same origin) |
             bearer-foreign (token endpoint on another origin) |
-            bearer-expiring (tokens refused after 3 requests)
+            bearer-expiring (tokens refused after 3 requests) |
+            cut (blobs over 1 MiB cut at half, Range honoured) |
+            cut-norange (cut, and Range ignored)
 
 The small registry exists because Debian's docker-registry cannot be made to
 serve what the hostile tests need (blobs whose bytes do not match their
@@ -268,6 +270,22 @@ def cmd_serve(layout, portfile, mode):
             ctype = "application/octet-stream"
             if kind == "manifests":
                 ctype = json.loads(data).get("mediaType", OCI_MANIFEST)
+            rng = self.headers.get("Range", "")
+            if kind == "blobs" and mode == "cut" and rng.startswith("bytes="):
+                start = int(rng[6:].split("-")[0])
+                return self.send(206, data[start:], ctype, extra=[
+                    ("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))])
+            if kind == "blobs" and mode.startswith("cut") and len(data) > (1 << 20) \
+                    and self.command == "GET":
+                # the first half, then the connection is gone
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.send(200, data, ctype)
 
         do_HEAD = do_GET
