@@ -4,20 +4,30 @@
 #   - the time `ferry apply` takes for all N (one process, admission included),
 #   - the time until every VM is reconciled (printableStatus Stopped),
 #   - the controller's resident memory (VmRSS and peak VmHWM) afterwards,
-#   - `ferry get vms` latency over the N objects (median of 5), and -o json.
-# Usage: bench/controlplane.sh [BINDIR] [N]   (BINDIR default build/bin, N 1000)
+#   - `ferry get vms` latency over the N objects (median of 5), and -o json,
+#   - the controller alone: N VMs applied while it is stopped, then the time
+#     until it has reconciled them all from its watch, and its peak RSS.
+# Each N runs on its own fresh store, so the figures side by side show how
+# the cost grows (issue 12: 10,000 beside 1,000).
+# Usage: bench/controlplane.sh [BINDIR] [N...]   (BINDIR default build/bin,
+# N default "1000 10000")
 set -eu
 BIN=${1:-$(dirname "$0")/../build/bin}
-N=${2:-1000}
+[ $# -gt 0 ] && shift
+NS=${*:-1000 10000}
 BIN=$(cd "$BIN" && pwd)
 T=$(mktemp -d /tmp/ferry-bench-cp.XXXXXX)
-export FERRY_STATE_DIR="$T/state" FERRY_LOG_FORMAT=text
-mkdir -p "$FERRY_STATE_DIR"
+export FERRY_LOG_FORMAT=text
 CTL=""
 trap '[ -n "$CTL" ] && kill "$CTL" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT INT TERM
 
 now() { date +%s.%N; }
 since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+
+run() {
+N=$1
+export FERRY_STATE_DIR="$T/state-$N"
+mkdir -p "$FERRY_STATE_DIR"
 
 i=0
 while [ $i -lt "$N" ]; do
@@ -27,7 +37,7 @@ done > "$T/vms.yaml"
 
 "$BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" > "$T/controller.log" 2>&1 &
 CTL=$!
-sleep 0.5
+while [ ! -s "$FERRY_STATE_DIR/ferry.db" ]; do sleep 0.1; done
 
 t0=$(now)
 "$BIN/ferry" apply -f "$T/vms.yaml" > /dev/null
@@ -56,3 +66,27 @@ echo "  apply start -> all printableStatus Stopped: ${t_all} s"
 echo "  ferry-controller RSS after:            $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
 echo "  ferry get vms (table), median of 5:    ${get_table} s"
 echo "  ferry get vms -o json, median of 5:    ${get_json} s"
+kill "$CTL"; wait "$CTL" 2>/dev/null || true; CTL=""
+rm -rf "$FERRY_STATE_DIR"
+
+# The controller alone: the VMs are applied while it is stopped (SIGSTOP),
+# then it works them all off from its watch (no resync within the run).
+mkdir -p "$FERRY_STATE_DIR"
+"$BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" --resync 3600000 > "$T/controller.log" 2>&1 &
+CTL=$!
+while [ ! -s "$FERRY_STATE_DIR/ferry.db" ]; do sleep 0.1; done
+kill -STOP "$CTL"
+"$BIN/ferry" apply -f "$T/vms.yaml" > /dev/null
+t0=$(now)
+kill -CONT "$CTL"
+while [ "$("$BIN/ferry" get vms --no-headers 2>/dev/null | grep -c ' Stopped ' || true)" -lt "$N" ]; do
+    sleep 0.2
+done
+t_rec=$(since "$t0")
+hwm=$(awk '/^VmHWM/ {print $2}' /proc/$CTL/status)
+echo "  reconcile alone (applied while stopped): ${t_rec} s, peak RSS $((hwm / 1024)) MiB"
+kill "$CTL"; wait "$CTL" 2>/dev/null || true; CTL=""
+rm -rf "$FERRY_STATE_DIR"
+}
+
+for n in $NS; do run "$n"; done

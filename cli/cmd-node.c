@@ -11,6 +11,7 @@
 #include "common/object.h"
 #include "common/store/store.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "proto/console.h"
 #include "proto/proto.h"
 
@@ -83,13 +84,19 @@ parse(int argc, char **argv, const char *usage, bool console, bool vnc, struct n
         return -1;
     }
     a->name = argv[optind];
+    /* ns and name become a path under the state directory: refuse what the
+     * store would never hold before anything is looked up */
+    if (ferry_state_check(a->ns, a->name) < 0) {
+        fprintf(stderr, "ferry %s: %s\n", argv[0], ferry_error_message());
+        return -1;
+    }
     return 0;
 }
 
 static char *
 vmi_path(const struct node_args *a, const char *file)
 {
-    return ferry_printf("%s/vmis/%s/%s/%s", ferry_state_dir(), a->ns, a->name, file);
+    return ferry_state_path(ferry_state_dir(), FERRY_AREA_VMIS, a->ns, a->name, file);
 }
 
 /* A clear message when the socket is not there: no such VMI, or not running here. */
@@ -99,8 +106,12 @@ not_running(const struct node_args *a, const char *what)
     struct ferry_store *st = NULL;
     FERRY_AUTOPTR(json_object) vmi = NULL;
 
-    if (ferry_store_open(NULL, &st) == 0 &&
-        ferry_store_get(st, ferry_resource_lookup("vmi"), a->ns, a->name, &vmi) < 0 &&
+    if (ferry_store_open_existing(NULL, &st) < 0) {
+        fprintf(stderr, "ferry: %s\n", ferry_error_message());
+        ferry_error_reset();
+        return 1;
+    }
+    if (ferry_store_get(st, ferry_resource_lookup("vmi"), a->ns, a->name, &vmi) < 0 &&
         ferry_error_code() == FERRY_ERR_NOTFOUND) {
         ferry_store_free(st);
         fprintf(stderr, "ferry: virtualmachineinstance '%s/%s' not found\n", a->ns, a->name);
@@ -191,7 +202,7 @@ pause_op(int argc, char **argv, const char *op, const char *cond_status)
         return 1;
     }
     /* Wait (briefly) until the handler has written the Paused condition. */
-    if (ferry_store_open(NULL, &st) == 0) {
+    if (ferry_store_open_existing(NULL, &st) == 0) {
         uint64_t deadline = ferry_now_ns() + 10ULL * 1000000000ULL;
         while (ferry_now_ns() < deadline) {
             FERRY_AUTOPTR(json_object) vmi = NULL;

@@ -43,6 +43,19 @@ cli_store_open(void)
     return st;
 }
 
+struct ferry_store *
+cli_store_open_existing(void)
+{
+    struct ferry_store *st;
+
+    if (ferry_store_open_existing(NULL, &st) < 0) {
+        fprintf(stderr, "error: %s\n", ferry_error_message());
+        ferry_error_reset();
+        return NULL;
+    }
+    return st;
+}
+
 char *
 cli_kind_name(const struct ferry_resource *res)
 {
@@ -61,9 +74,12 @@ void
 cli_print_store_error(const struct ferry_resource *res, const char *name)
 {
     if (ferry_error_code() == FERRY_ERR_NOTFOUND && res) {
-        FERRY_AUTOFREE char *p = cli_kind_plural(res);
-
-        fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n", p, name);
+        /* the store's own words: the object, or its namespace, not found */
+        fprintf(stderr, "Error from server (NotFound): %s\n", ferry_error_message());
+        (void)name;
+    } else if (ferry_error_code() == FERRY_ERR_INVALID &&
+               ferry_str_has_prefix(ferry_error_message(), "Request entity too large")) {
+        fprintf(stderr, "Error from server (RequestEntityTooLarge): %s\n", ferry_error_message());
     } else if (ferry_error_code() == FERRY_ERR_INVALID) {
         fprintf(stderr, "Error from server (Invalid): %s\n", ferry_error_message());
     } else if (ferry_error_code() == FERRY_ERR_CONFLICT) {
@@ -133,13 +149,51 @@ cli_self_dir(void)
     return ferry_strdup(ferry_cli_bindir());
 }
 
-char *
-cli_volume_dir(const char *ns, const char *name)
-{
-    return ferry_printf("%s/volumes/%s/%s", ferry_state_dir(), ns, name);
-}
-
 /* ---- small pieces ---- */
+
+/* apimachinery's duration.HumanDuration, which kubectl's AGE columns use. */
+char *
+cli_human_duration(int64_t seconds)
+{
+    int64_t minutes, hours;
+
+    if (seconds < -1)
+        return ferry_strdup("<invalid>");
+    if (seconds < 0)
+        return ferry_strdup("0s");
+    if (seconds < 60 * 2)
+        return ferry_printf("%llds", (long long)seconds);
+    minutes = seconds / 60;
+    if (minutes < 10) {
+        if (seconds % 60 == 0)
+            return ferry_printf("%lldm", (long long)minutes);
+        return ferry_printf("%lldm%llds", (long long)minutes, (long long)(seconds % 60));
+    }
+    if (minutes < 60 * 3)
+        return ferry_printf("%lldm", (long long)minutes);
+    hours = seconds / 3600;
+    if (hours < 8) {
+        if (minutes % 60 == 0)
+            return ferry_printf("%lldh", (long long)hours);
+        return ferry_printf("%lldh%lldm", (long long)hours, (long long)(minutes % 60));
+    }
+    if (hours < 48)
+        return ferry_printf("%lldh", (long long)hours);
+    if (hours < 24 * 8) {
+        if (hours % 24 == 0)
+            return ferry_printf("%lldd", (long long)(hours / 24));
+        return ferry_printf("%lldd%lldh", (long long)(hours / 24), (long long)(hours % 24));
+    }
+    if (hours < 24 * 365 * 2)
+        return ferry_printf("%lldd", (long long)(hours / 24));
+    if (hours < 24 * 365 * 8) {
+        int64_t dy = (hours / 24) % 365;
+        if (dy == 0)
+            return ferry_printf("%lldy", (long long)(hours / 24 / 365));
+        return ferry_printf("%lldy%lldd", (long long)(hours / 24 / 365), (long long)dy);
+    }
+    return ferry_printf("%lldy", (long long)(hours / 24 / 365));
+}
 
 /* How long ago the timestamp at PATH in OBJ was, as get prints ages. */
 static char *
@@ -152,7 +206,7 @@ age_since(json_object *obj, const char *path)
         ferry_error_reset();
         return ferry_strdup("<unknown>");
     }
-    return ferry_duration_short(time(NULL) - t > 0 ? time(NULL) - t : 0);
+    return cli_human_duration(time(NULL) - t);
 }
 
 static const char *
@@ -279,9 +333,12 @@ collect_files(const char *path, char ***files)
     return 0;
 }
 
-/* Documents of all files, with kind: List expanded. */
+/* Documents of all files, with kind: List expanded.  A file that does not
+ * parse to its end ends the reading: the documents before the broken one
+ * are returned with *ret_broken set (and the error reported), as kubectl
+ * applies what it read before the error and then reports it. */
 static int
-read_manifests(char **paths, json_object **ret_docs, char ***ret_sources)
+read_manifests(char **paths, json_object **ret_docs, char ***ret_sources, bool *ret_broken)
 {
     FERRY_AUTOSTRV char **files = NULL;
     json_object *all = json_object_new_array();
@@ -293,10 +350,14 @@ read_manifests(char **paths, json_object **ret_docs, char ***ret_sources)
     for (char **f = files; f && *f; f++) {
         FERRY_AUTOPTR(json_object) docs = NULL;
 
-        if (ferry_yaml_parse_file(*f, &docs) < 0) {
+        bool broken = false;
+
+        if (ferry_yaml_parse_file_partial(*f, &docs) < 0) {
             fprintf(stderr, "error: %s\n", ferry_error_message());
             ferry_error_reset();
-            goto fail;
+            if (!ret_broken || !docs)
+                goto fail;
+            broken = *ret_broken = true;
         }
         for (size_t i = 0; i < json_object_array_length(docs); i++) {
             json_object *d = json_object_array_get_idx(docs, i);
@@ -315,6 +376,8 @@ read_manifests(char **paths, json_object **ret_docs, char ***ret_sources)
                 ferry_strv_push(&sources, *f);
             }
         }
+        if (broken)
+            break;
     }
     *ret_docs = all;
     *ret_sources = sources;
@@ -455,10 +518,17 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
                 return -1;
             }
             ferry_error_reset();
+            if (ferry_json_get_string(doc, "metadata.resourceVersion") &&
+                *ferry_json_get_string(doc, "metadata.resourceVersion")) {
+                fprintf(stderr, "Error from server (Invalid): error when creating \"%s\": "
+                                "resourceVersion should not be set on objects to be created\n",
+                        source);
+                return -1;
+            }
             if (dry_run) {
                 FERRY_AUTOPTR(json_object) d = ferry_json_copy(doc);
 
-                if (ferry_admission_admit(d, true, NULL) < 0) {
+                if (ferry_store_admit(st, d, true, NULL) < 0) {
                     cli_print_store_error(res, name);
                     return -1;
                 }
@@ -473,9 +543,30 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
             printf("%s/%s created\n", kname, name);
             return 0;
         }
+        {
+            /* the manifest's own preconditions, as the API server checks a patch's */
+            const char *want_rv = ferry_json_get_string(doc, "metadata.resourceVersion");
+            const char *want_uid = ferry_json_get_string(doc, "metadata.uid");
+            FERRY_AUTOFREE char *plural = cli_kind_plural(res);
+
+            if (want_rv && *want_rv && !ferry_str_eq(want_rv, ferry_obj_resource_version(existing))) {
+                fprintf(stderr, "Error from server (Conflict): error when patching \"%s\": "
+                                "Operation cannot be fulfilled on %s \"%s\": the object has been "
+                                "modified; please apply your changes to the latest version and "
+                                "try again\n", source, plural, name);
+                return -1;
+            }
+            if (want_uid && *want_uid && !ferry_str_eq(want_uid, ferry_obj_uid(existing))) {
+                fprintf(stderr, "Error from server (Conflict): error when patching \"%s\": "
+                                "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
+                                "UID in precondition: %s, UID in object meta: %s\n", source,
+                        plural, name, want_uid, ferry_obj_uid(existing));
+                return -1;
+            }
+        }
         merged = apply_merge(existing, doc);
         probe = ferry_json_copy(merged);
-        if (ferry_admission_admit(probe, false, existing) < 0) {
+        if (ferry_store_admit(st, probe, false, existing) < 0) {
             cli_print_store_error(res, name);
             return -1;
         }
@@ -513,7 +604,7 @@ cmd_apply(int argc, char **argv)
     FERRY_AUTOSTRV char **sources = NULL;
     FERRY_AUTOPTR(json_object) docs = NULL;
     const char *ns = NULL;
-    bool dry = false;
+    bool dry = false, broken = false;
     struct ferry_store *st;
     int c, rc = 0;
 
@@ -541,10 +632,11 @@ cmd_apply(int argc, char **argv)
         fprintf(stderr, "error: must specify one of -f and -k\n");
         return 2;
     }
-    if (read_manifests(paths, &docs, &sources) < 0)
+    if (read_manifests(paths, &docs, &sources, &broken) < 0)
         return 1;
     if (json_object_array_length(docs) == 0) {
-        fprintf(stderr, "error: no objects passed to apply\n");
+        if (!broken)
+            fprintf(stderr, "error: no objects passed to apply\n");
         return 1;
     }
     if (!(st = cli_store_open()))
@@ -553,7 +645,7 @@ cmd_apply(int argc, char **argv)
         if (apply_one(st, json_object_array_get_idx(docs, i), sources[i], ns, dry) < 0)
             rc = 1;
     ferry_store_free(st);
-    return rc;
+    return broken ? 1 : rc;
 }
 
 /* ==================================================================== get */
@@ -712,6 +804,11 @@ static const struct column event_cols[] = {
     { "REASON", false, col_ev_reason }, { "OBJECT", false, col_ev_object },
     { "MESSAGE", false, col_ev_message }, { NULL, false, NULL },
 };
+/* kubectl get namespaces: NAME STATUS AGE */
+static const struct column ns_cols[] = {
+    { "NAME", false, col_name }, { "STATUS", false, col_phase }, { "AGE", false, col_age },
+    { NULL, false, NULL },
+};
 static const struct column generic_cols[] = {
     { "NAME", false, col_name }, { "AGE", false, col_age }, { NULL, false, NULL },
 };
@@ -729,6 +826,8 @@ columns_for(const struct ferry_resource *res)
         return node_cols;
     if (res == ferry_resource_event)
         return event_cols;
+    if (res == ferry_resource_namespace)
+        return ns_cols;
     return generic_cols;
 }
 
@@ -842,6 +941,8 @@ print_document(json_object *doc, enum out_fmt fmt)
 static int
 parse_output(const char *s, enum out_fmt *ret)
 {
+    if (*s == '=')
+        s++; /* -o=name, as pflag takes it */
     if (strcmp(s, "yaml") == 0)
         *ret = OUT_YAML;
     else if (strcmp(s, "json") == 0)
@@ -1091,7 +1192,7 @@ cmd_get(int argc, char **argv)
 
         if (parse_targets(argc - optind, argv + optind, &rs, &nm, &n) < 0)
             return 1;
-        if (!(st = cli_store_open()))
+        if (!(st = cli_store_open_existing()))
             return 1;
         o.prefix_kind = true;
         for (size_t i = 0; i < n; i++) {
@@ -1143,7 +1244,7 @@ cmd_get(int argc, char **argv)
         return 1;
     }
     o.prefix_kind = nres > 1;
-    if (!(st = cli_store_open()))
+    if (!(st = cli_store_open_existing()))
         return 1;
 
     for (size_t k = 0; k < nres; k++) {
@@ -1215,8 +1316,12 @@ cmd_get(int argc, char **argv)
             }
             struct watch_seen seen = { .objs = json_object_new_object() };
 
-            for (size_t i = 0; i < json_object_array_length(items); i++)
+            for (size_t i = 0; i < json_object_array_length(items); i++) {
+                /* kubectl prints the current objects first, in every format */
+                if (o.fmt == OUT_YAML || o.fmt == OUT_JSON)
+                    watch_print(res, json_object_array_get_idx(items, i), &o);
                 seen_update(&seen, json_object_array_get_idx(items, i), false);
+            }
             json_object_put(collected);
             rc = get_watch(st, res, nnames == 1 ? names[0] : NULL, rv, &o, &seen);
             json_object_put(seen.objs);
@@ -1516,7 +1621,7 @@ cmd_describe(int argc, char **argv)
     }
     if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
         return 1;
-    if (!(st = cli_store_open())) {
+    if (!(st = cli_store_open_existing())) {
         free(res);
         ferry_strv_free(names);
         return 1;
@@ -1671,9 +1776,9 @@ cmd_delete(int argc, char **argv)
         FERRY_AUTOPTR(json_object) docs = NULL;
         FERRY_AUTOSTRV char **sources = NULL;
 
-        if (read_manifests(files, &docs, &sources) < 0)
+        if (read_manifests(files, &docs, &sources, NULL) < 0)
             return 1;
-        if (!(st = cli_store_open()))
+        if (!(st = cli_store_open_existing()))
             return 1;
         for (size_t i = 0; i < json_object_array_length(docs); i++) {
             json_object *d = json_object_array_get_idx(docs, i);
@@ -1708,7 +1813,7 @@ cmd_delete(int argc, char **argv)
             fprintf(stderr, "error: %s\n", ferry_error_message());
             return 2;
         }
-        if (!(st = cli_store_open())) {
+        if (!(st = cli_store_open_existing())) {
             ferry_selector_free(sel);
             return 1;
         }
@@ -1736,7 +1841,7 @@ cmd_delete(int argc, char **argv)
 
         if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
             return 1;
-        if (!(st = cli_store_open())) {
+        if (!(st = cli_store_open_existing())) {
             free(res);
             ferry_strv_free(names);
             return 1;
@@ -1915,7 +2020,7 @@ cmd_wait(int argc, char **argv)
     }
     if (parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
         return 1;
-    if (!(st = cli_store_open()))
+    if (!(st = cli_store_open_existing()))
         return 1;
     sigaction(SIGINT, &sa, NULL);
     deadline = ferry_now_ns() + (uint64_t)timeout_ms * 1000000ULL;

@@ -8,6 +8,9 @@
 #include "cli/verbs.h"
 #include "common/cleanup.h"
 #include "common/error.h"
+#include "common/json.h"
+#include "common/object.h"
+#include "common/store/store.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const daemons[] = { "ferry-controller", "ferry-handler" };
@@ -130,18 +134,151 @@ start_daemon(const char *prog, char **argv)
     return 0;
 }
 
+/* The handler's verdict on KVM (the Node condition KVM, written once per
+ * handler start after its probe guests ran; see ferry-handler(1)): wait for
+ * it a while and say it, so that a node that will fail or emulate its VMs
+ * says so where the user looks. */
+static void
+show_kvm_verdict(time_t since)
+{
+    char host[256];
+    struct ferry_store *st = NULL;
+    const struct ferry_resource *res = ferry_resource_lookup("node");
+
+    if (gethostname(host, sizeof host) < 0 || !res || ferry_store_open(NULL, &st) < 0) {
+        ferry_error_reset();
+        return;
+    }
+    host[sizeof host - 1] = '\0';
+    for (int i = 0; i < 600; i++) { /* the probe guests take up to 2 x 20 s */
+        FERRY_AUTOPTR(json_object) node = NULL;
+        json_object *cond = NULL;
+        const char *status = NULL;
+
+        if (ferry_store_get(st, res, NULL, host, &node) == 0) {
+            /* a Node left by an earlier handler still says what that one found */
+            const char *hb = ferry_json_get_string(ferry_condition_get(node, "Ready"),
+                                                   "lastHeartbeatTime");
+            time_t t = 0;
+            if (!hb || ferry_time_parse_rfc3339(hb, &t) < 0 || t + 1 >= since) {
+                cond = ferry_condition_get(node, "KVM");
+                status = ferry_json_get_string(cond, "status");
+            }
+            ferry_error_reset();
+        } else {
+            ferry_error_reset();
+        }
+        if (status && !ferry_str_eq(ferry_json_get_string(cond, "reason"), "Probing")) {
+            printf("KVM: %s\n", ferry_json_get_string(cond, "message"));
+            break;
+        }
+        if (i % 10 == 9 && !running_pid("ferry-handler")) {
+            printf("KVM: ferry-handler exited before it decided (see its log)\n");
+            break;
+        }
+        if (i == 10)
+            printf("waiting for ferry-handler's KVM probe ...\n");
+        if (i == 10 || i == 599)
+            fflush(stdout);
+        if (i == 599)
+            printf("KVM: ferry-handler has not decided yet (see its log)\n");
+        usleep(100 * 1000);
+    }
+    ferry_store_free(st);
+}
+
+/* The feature gates Ferry's admission knows (KubeVirt's names). */
+static const char *const known_gates[] = { "HostDisk", "Sidecar" };
+
+/* Write LIST ("A,B", "" for none) into the KubeVirt CR kubevirt/kubevirt,
+ * which admission reads (common/admission.h). */
+static int
+set_feature_gates(const char *list)
+{
+    FERRY_AUTOFREE char *copy = ferry_strdup(list);
+    char *save = NULL;
+    struct ferry_store *st;
+    json_object *arr = json_object_new_array();
+    int r = -1;
+
+    for (char *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+        bool known = false;
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(known_gates); i++)
+            known |= strcmp(g, known_gates[i]) == 0;
+        if (!known) {
+            json_object_put(arr);
+            return ferry_error(FERRY_ERR_INVALID, "--feature-gates: unknown feature gate \"%s\" "
+                               "(ferry knows HostDisk, Sidecar)", g);
+        }
+        json_object_array_add(arr, json_object_new_string(g));
+    }
+    if (ferry_store_open(NULL, &st) < 0) {
+        json_object_put(arr);
+        return -1;
+    }
+    for (int attempt = 0; attempt < 5; attempt++) {
+        FERRY_AUTOPTR(json_object) kv = NULL;
+
+        if (ferry_store_get(st, ferry_resource_namespace, NULL, "kubevirt", &kv) < 0) {
+            FERRY_AUTOPTR(json_object) ns = json_object_new_object();
+
+            ferry_error_reset();
+            ferry_json_set_string(ns, "apiVersion", "v1");
+            ferry_json_set_string(ns, "kind", "Namespace");
+            ferry_json_set_string(ns, "metadata.name", "kubevirt");
+            if (ferry_store_create(st, ns, NULL) < 0 && ferry_error_code() != FERRY_ERR_EXISTS)
+                break;
+            ferry_error_reset();
+        }
+        json_object_put(kv);
+        kv = NULL;
+        if (ferry_store_get(st, ferry_resource_kubevirt, "kubevirt", "kubevirt", &kv) < 0) {
+            ferry_error_reset();
+            kv = json_object_new_object();
+            ferry_json_set_string(kv, "apiVersion", "kubevirt.io/v1");
+            ferry_json_set_string(kv, "kind", "KubeVirt");
+            ferry_json_set_string(kv, "metadata.name", "kubevirt");
+            ferry_json_set_string(kv, "metadata.namespace", "kubevirt");
+            ferry_json_set(kv, "spec.configuration.developerConfiguration.featureGates",
+                           json_object_get(arr));
+            if (ferry_store_create(st, kv, NULL) == 0) {
+                r = 0;
+                break;
+            }
+        } else {
+            ferry_json_set(kv, "spec.configuration.developerConfiguration.featureGates",
+                           json_object_get(arr));
+            if (ferry_store_update(st, kv, NULL) == 0) {
+                r = 0;
+                break;
+            }
+        }
+        if (ferry_error_code() != FERRY_ERR_CONFLICT && ferry_error_code() != FERRY_ERR_EXISTS)
+            break;
+        ferry_error_reset();
+    }
+    json_object_put(arr);
+    ferry_store_free(st);
+    if (r == 0)
+        printf("feature gates: %s\n", *list ? list : "(none)");
+    return r;
+}
+
 int
 cmd_up(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "allow-emulation", no_argument, NULL, 'e' },
         { "libvirt-uri", required_argument, NULL, 'u' },
+        { "feature-gates", required_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *uri = NULL;
+    const char *uri = NULL, *gates = NULL;
     bool emulation = false;
     const char *state = ferry_state_dir();
+    time_t started = 0;
+    bool handler_started = false;
     int c, rc = 0;
 
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -152,10 +289,17 @@ cmd_up(int argc, char **argv)
         case 'u':
             uri = optarg;
             break;
+        case 'g':
+            gates = optarg;
+            break;
         case 'h':
-            printf("Usage: ferry up [--allow-emulation] [--libvirt-uri URI]\n\n"
+            printf("Usage: ferry up [--allow-emulation] [--libvirt-uri URI] [--feature-gates "
+                   "LIST]\n\n"
                    "Start ferry-controller and ferry-handler for the state directory (%s)\n"
-                   "in the background; logs in <state>/logs, pid files in <state>/run.\n", state);
+                   "in the background; logs in <state>/logs, pid files in <state>/run.\n"
+                   "--feature-gates HostDisk,Sidecar turns on KubeVirt's feature gates of those\n"
+                   "names (stored in the KubeVirt CR kubevirt/kubevirt; \"\" turns all off;\n"
+                   "without the option the stored gates stay as they are).\n", state);
             return 0;
         default:
             return cli_option_error(c, argv);
@@ -165,8 +309,24 @@ cmd_up(int argc, char **argv)
         fprintf(stderr, "error: %s\n", ferry_error_message());
         return 1;
     }
+    {
+        /* the store exists once `ferry up` returns: readers do not create one */
+        struct ferry_store *st = NULL;
+
+        if (ferry_store_open(NULL, &st) < 0) {
+            fprintf(stderr, "error: %s\n", ferry_error_message());
+            return 1;
+        }
+        ferry_store_free(st);
+    }
+    if (gates && set_feature_gates(gates) < 0) {
+        fprintf(stderr, "error: %s\n", ferry_error_message());
+        return 1;
+    }
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(daemons); i++) {
         const char *prog = daemons[i];
+        if (i == 1)
+            started = time(NULL);
         FERRY_AUTOFREE char *dir = cli_self_dir();
         FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, prog);
         FERRY_AUTOSTRV char **args = NULL;
@@ -198,8 +358,12 @@ cmd_up(int argc, char **argv)
             fprintf(stderr, "error: %s\n", ferry_error_message());
             ferry_error_reset();
             rc = 1;
+        } else if (i == 1) {
+            handler_started = true;
         }
     }
+    if (running_pid("ferry-handler"))
+        show_kvm_verdict(handler_started ? started : 0);
     return rc;
 }
 

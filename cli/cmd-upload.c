@@ -23,6 +23,7 @@
 #include "common/object.h"
 #include "common/quantity.h"
 #include "common/util.h"
+#include "common/volume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,9 +147,7 @@ upload(struct ferry_store *st, const char *ns, const char *name, const char *ima
     FERRY_AUTOPTR(json_object) dv = NULL;
     FERRY_AUTOFREE char *dir = NULL;
     FERRY_AUTOFREE char *dest = NULL;
-    FERRY_AUTOFREE char *lockp = NULL;
-    FERRY_AUTOFREE char *donep = NULL;
-    FERRY_AUTOFREE char *done = NULL;
+    bool busy;
     FERRY_AUTOFREE char *size_bytes = NULL;
     FERRY_AUTOCLOSE int lock_fd = -1;
     const char *sz;
@@ -193,28 +192,35 @@ upload(struct ferry_store *st, const char *ns, const char *name, const char *ima
     if (wait_phase(st, ns, name, "UploadReady", wait_ms, &dv) < 0)
         return -1;
 
-    dir = cli_volume_dir(ns, name);
-    dest = ferry_printf("%s/disk.img", dir);
-    lockp = ferry_printf("%s/import.lock", dir);
-    donep = ferry_printf("%s/import.done", dir);
-    lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    dir = ferry_volume_dir(ferry_state_dir(), ns, name);
+    dest = ferry_volume_file(ferry_state_dir(), ns, name, FERRY_VOLUME_DISK);
+    if (!dir || !dest)
+        return -1;
+    if (ferry_volume_mkdir(ferry_state_dir(), ns, name) < 0)
+        return -1;
+    lock_fd = ferry_volume_lock(ferry_state_dir(), ns, name, &busy);
     if (lock_fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "volume lock '%s'", lockp);
-    if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
-        return ferry_error(FERRY_ERR_EXISTS, "volume '%s' is busy: another upload is running", dir);
+        return busy ? ferry_error(FERRY_ERR_EXISTS,
+                                  "volume '%s' is busy: another upload is running", dir)
+                    : -1;
     sz = size ? size : ferry_json_get_string(dv, "spec.storage.resources.requests.storage");
     if (!sz)
         sz = ferry_json_get_string(dv, "spec.pvc.resources.requests.storage");
     if (sz && ferry_quantity_parse_bytes(sz, &b) == 0)
         size_bytes = ferry_printf("%llu", (unsigned long long)b);
     ferry_error_reset();
-    unlink(donep);
+    {
+        FERRY_AUTOCLOSE int dfd = ferry_volume_open(ferry_state_dir(), ns, name, NULL,
+                                                    O_RDONLY | O_DIRECTORY, 0);
+        if (dfd < 0)
+            return -1;
+        unlinkat(dfd, FERRY_VOLUME_DONE, 0);
+    }
     printf("Uploading data from %s\n", image);
     fflush(stdout);
     if (run_importer(image, dest, size_bytes, lock_fd) < 0)
         return -1;
-    done = ferry_printf("%s\n", ferry_obj_uid(dv));
-    if (ferry_file_write_atomic(donep, done, strlen(done), 0644) < 0)
+    if (ferry_volume_write_done(ferry_state_dir(), ns, name, ferry_obj_uid(dv)) < 0)
         return -1;
     printf("Uploading data completed successfully, waiting for processing to complete\n");
     fflush(stdout);

@@ -31,7 +31,7 @@ is_final(json_object *vmi)
 }
 
 static void
-push_request(json_object *status, const char *action, const char *uid)
+push_request_data(json_object *status, const char *action, const char *uid, bool paused)
 {
     json_object *scr = ferry_json_get(status, "stateChangeRequests");
     json_object *req = json_object_new_object();
@@ -43,12 +43,20 @@ push_request(json_object *status, const char *action, const char *uid)
     json_object_object_add(req, "action", json_object_new_string(action));
     if (uid)
         json_object_object_add(req, "uid", json_object_new_string(uid));
+    if (paused) /* virt-api's StartRequestDataPausedKey */
+        ferry_json_set_string(req, "data.paused", "true");
     json_object_array_add(scr, req);
+}
+
+static void
+push_request(json_object *status, const char *action, const char *uid)
+{
+    push_request_data(status, action, uid, false);
 }
 
 /* 0 done, 1 refused (message printed), -1 store error. */
 static int
-act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name)
+act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name, bool paused)
 {
     FERRY_AUTOPTR(json_object) vm = NULL;
     FERRY_AUTOPTR(json_object) vmi = NULL;
@@ -73,6 +81,20 @@ act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name)
 
     if (a == VM_START) {
         if (strcmp(rs, "Halted") == 0) {
+            if (paused) {
+                /* as virt-api: the request first (the controller keeps it
+                 * while the VM is Halted), then the run strategy */
+                FERRY_AUTOPTR(json_object) copy = ferry_json_copy(vm);
+                json_object *status = ferry_json_ensure_object(copy, "status");
+
+                json_object_object_del(status, "stateChangeRequests");
+                push_request_data(status, "Start", NULL, true);
+                if (ferry_store_update_status(st, copy, &out) < 0)
+                    return -1;
+                ferry_json_set_string(vm, "metadata.resourceVersion",
+                                      ferry_obj_resource_version(out));
+                json_object_put(FERRY_STEAL(out));
+            }
             if (uses_running)
                 ferry_json_set_bool(vm, "spec.running", true);
             else
@@ -90,7 +112,7 @@ act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name)
 
             if (vmi && is_final(vmi))
                 push_request(status, "Stop", ferry_obj_uid(vmi));
-            push_request(status, "Start", NULL);
+            push_request_data(status, "Start", NULL, paused);
             if (ferry_store_update_status(st, vm, &out) < 0)
                 return -1;
             return 0;
@@ -139,13 +161,14 @@ vm_verb(enum vm_action a, int argc, char **argv)
     static const struct option opts[] = {
         { "namespace", required_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
-        /* virtctl flags Ferry accepts and ignores */
+        /* virtctl's; --force and --grace-period are refused */
         { "paused", no_argument, NULL, 'P' },
         { "grace-period", required_argument, NULL, 'G' },
         { "force", no_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 },
     };
     const char *ns = NULL;
+    bool paused = false;
     struct ferry_store *st;
     int c, r = 0;
 
@@ -155,12 +178,26 @@ vm_verb(enum vm_action a, int argc, char **argv)
             ns = optarg;
             break;
         case 'h':
-            printf("Usage: ferry %s VM [-n NAMESPACE]\n", action_names[a]);
+            printf("Usage: ferry %s VM [-n NAMESPACE]%s\n", action_names[a],
+                   a == VM_START ? " [--paused]\n\n--paused starts the guest paused (its "
+                                   "VMI gets startStrategy Paused);\n'ferry unpause vm VM' "
+                                   "lets it run" : "");
             return 0;
         case 'P':
+            if (a != VM_START)
+                return cli_option_error('?', argv);
+            paused = true;
+            break;
         case 'G':
         case 'f':
-            break;
+            if (a == VM_START)
+                return cli_option_error('?', argv);
+            /* virtctl's forced stop shortens the VMI's grace period through a
+             * subresource Ferry does not have: refused, not ignored */
+            fprintf(stderr, "error: ferry %s: %s is not supported: Ferry stops a VM gracefully "
+                            "within its terminationGracePeriodSeconds\n", action_names[a],
+                    c == 'f' ? "--force" : "--grace-period");
+            return 2;
         default:
             return cli_option_error(c, argv);
         }
@@ -170,10 +207,10 @@ vm_verb(enum vm_action a, int argc, char **argv)
                         "name\n", action_names[a]);
         return 2;
     }
-    if (!(st = cli_store_open()))
+    if (!(st = cli_store_open_existing()))
         return 1;
     for (int attempt = 0; attempt < 5; attempt++) {
-        r = act(st, a, cli_namespace(ns), argv[optind]);
+        r = act(st, a, cli_namespace(ns), argv[optind], paused);
         if (r < 0 && ferry_error_code() == FERRY_ERR_CONFLICT) {
             ferry_error_reset();
             continue;

@@ -11,6 +11,9 @@
 
 /* Open the store of the state directory; prints the error. */
 struct ferry_store *cli_store_open(void);
+/* For commands that only read or change existing objects: a mistyped
+ * --state-dir is an error, not a new empty store. */
+struct ferry_store *cli_store_open_existing(void);
 /* "virtualmachine.kubevirt.io" (singular.group; singular for core). */
 char *cli_kind_name(const struct ferry_resource *res);
 /* "virtualmachines.kubevirt.io" (plural.group), as in NotFound messages. */
@@ -30,8 +33,8 @@ const char *cli_namespace(const char *opt_ns);
  * copy of ferry_cli_bindir(), which is common/util.h's ferry_self_dir()). */
 char *cli_self_dir(void);
 
-/* The done record of a volume (the format ferry-controller reads; see
- * controller/controller.h): "<uid>\n" in <state>/volumes/<ns>/<name>/import.done. */
-char *cli_volume_dir(const char *ns, const char *name);
+/* kubectl's AGE: apimachinery's HumanDuration ("45s", "3m7s", "10m", "3h5m",
+ * "9h", "3d4h", "30d", "2y10d"). */
+char *cli_human_duration(int64_t seconds);
 
 #endif

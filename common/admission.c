@@ -24,6 +24,7 @@
 #include "common/quantity.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -585,6 +586,8 @@ default_vmi_spec(json_object *spec)
         else if (quantity_at(resources, "requests", "cpu"))
             sockets = quantity_value(quantity_at(resources, "requests", "cpu"));
         cpu = ensure(domain, "cpu");
+        if (sockets < 1)
+            sockets = 1; /* a negative request is refused below, not defaulted from */
         ferry_json_set_int(cpu, "sockets", sockets);
         ferry_json_set_int(cpu, "cores", 1);
         ferry_json_set_int(cpu, "threads", 1);
@@ -787,6 +790,72 @@ name_in(json_object *arr, const char *name)
     return false;
 }
 
+/* The configuration admission runs with (KubeVirt's feature gates). */
+static _Thread_local const struct ferry_admission_config *config;
+
+static bool
+gate_enabled(const char *gate)
+{
+    for (char **g = config ? config->feature_gates : NULL; g && *g; g++)
+        if (strcmp(*g, gate) == 0)
+            return true;
+    return false;
+}
+
+/* The quantity's string form for messages (also for a bare number). */
+static const char *
+qstr(json_object *q)
+{
+    return json_object_get_string(q);
+}
+
+/* KubeVirt's checks of a memory quantity: not negative, and (at_least_1m)
+ * at least 1M when given at all ("'1k': must be greater than or equal to 1M."). */
+static void
+check_memory_quantity(struct causes *c, json_object *q, const char *path, bool at_least_1m)
+{
+    int64_t v;
+
+    if (!q)
+        return;
+    v = quantity_value(q);
+    if (v < 0)
+        cause(c, "%s '%s': must be greater than or equal to 0.", path, qstr(q));
+    else if (at_least_1m && v > 0 && v < 1000000)
+        cause(c, "%s '%s': must be greater than or equal to 1M.", path, qstr(q));
+}
+
+/* cpu.cores/sockets/threads/maxSockets are uint32 in KubeVirt's Go types:
+ * what does not fit is refused while the request is decoded. */
+static void
+check_uint32(struct causes *c, json_object *cpu, const char *field, const char *p)
+{
+    json_object *v = oget(cpu, field);
+    int64_t n;
+
+    if (!v || !json_object_is_type(v, json_type_int))
+        return;
+    n = json_object_get_int64(v);
+    if (n < 0 || n > UINT32_MAX)
+        cause(c, "json: cannot unmarshal number %lld into Go struct field CPU.%s.domain.cpu.%s "
+                 "of type uint32", (long long)n, p, field);
+}
+
+/* KubeVirt's default emulatedMachines for amd64 (globs), also what
+ * ferry-launcher runs. */
+static const char *const emulated_machines[] = { "q35*", "pc-q35*" };
+
+static bool
+machine_supported(const char *type)
+{
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(emulated_machines); i++) {
+        size_t n = strlen(emulated_machines[i]) - 1; /* the '*' */
+        if (strncmp(type, emulated_machines[i], n) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void
 check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_instancetype)
 {
@@ -943,6 +1012,47 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
                      "disabled.", p, p);
     }
 
+    /* machine type: one of the cluster's emulatedMachines */
+    {
+        const char *type = ferry_json_get_string(domain, "machine.type");
+        if (type && *type && !machine_supported(type))
+            cause(c, "%s.domain.machine.type is not supported: %s (allowed values: [q35* "
+                     "pc-q35*])", p, type);
+    }
+
+    /* quantities that cannot be: negative or tiny memory, negative cpu */
+    {
+        FERRY_AUTOFREE char *mg = ferry_printf("%s.domain.memory.guest", p);
+        FERRY_AUTOFREE char *rm = ferry_printf("%s.domain.resources.requests.memory", p);
+        FERRY_AUTOFREE char *lm = ferry_printf("%s.domain.resources.limits.memory", p);
+        json_object *cpu = oget(domain, "cpu");
+        static const char *const lists[] = { "requests", "limits" };
+
+        /* KubeVirt checks requests for both; limits only for a sign; the
+         * guest size here as the request (a 1k guest cannot boot either) */
+        check_memory_quantity(c, ferry_json_get(domain, "memory.guest"), mg, true);
+        check_memory_quantity(c, quantity_at(resources, "requests", "memory"), rm, true);
+        check_memory_quantity(c, quantity_at(resources, "limits", "memory"), lm, false);
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(lists); i++) {
+            json_object *q = quantity_at(resources, lists[i], "cpu");
+            struct ferry_quantity fq;
+
+            if (q && ferry_quantity_parse(qstr(q), &fq) == 0 && fq.milli < 0)
+                cause(c, "%s.domain.resources.%s.cpu '%s': must be greater than or equal to 0.",
+                      p, lists[i], qstr(q));
+            ferry_error_reset();
+        }
+        check_uint32(c, cpu, "cores", p);
+        check_uint32(c, cpu, "sockets", p);
+        check_uint32(c, cpu, "threads", p);
+        check_uint32(c, cpu, "maxSockets", p);
+    }
+
+    /* volumes behind feature gates */
+    for (size_t i = 0; i < alen(volumes); i++)
+        if (has(aget(volumes, i), "hostDisk") && !gate_enabled("HostDisk"))
+            cause(c, "%s.volumes[%zu]: HostDisk feature gate is not enabled", p, i);
+
     /* memory: something must say how much, and no more than the limit */
     if (!has_instancetype) {
         json_object *guest = ferry_json_get(domain, "memory.guest");
@@ -980,6 +1090,79 @@ check_vmi_spec(struct causes *c, json_object *spec, const char *p, bool has_inst
 
 static const char *const dv_sources[] = { "blank", "gcs", "http", "imageio", "pvc", "registry",
                                           "s3", "snapshot", "upload", "vddk" };
+
+/* The URL of each URL source, and the schemes CDI fetches it with. */
+static const char *const http_schemes[] = { "http", "https", NULL };
+static const char *const gcs_schemes[] = { "gs", "http", "https", NULL };
+static const struct {
+    const char *source;
+    const char *const *schemes;
+    bool required;
+} url_sources[] = {
+    { "http", http_schemes, true },     { "s3", http_schemes, true },
+    { "gcs", gcs_schemes, true },       { "imageio", http_schemes, true },
+    { "vddk", http_schemes, false },
+};
+
+/* The scheme of an absolute URL ("scheme://..."), lower case, as
+ * url.ParseRequestURI finds it; NULL when url is not one. */
+static char *
+url_scheme(const char *url)
+{
+    const char *colon = strchr(url, ':');
+    char *scheme;
+
+    if (!colon || colon == url || strncmp(colon, "://", 3) != 0 || !colon[3])
+        return NULL;
+    if (!isalpha((unsigned char)url[0]))
+        return NULL;
+    for (const char *q = url; q < colon; q++)
+        if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.')
+            return NULL;
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q < 0x21 || *q == 0x7f)
+            return NULL; /* a space or a control character: not a request URI */
+    scheme = ferry_strndup(url, (size_t)(colon - url));
+    ferry_str_lower(scheme);
+    return scheme;
+}
+
+static bool
+scheme_in(const char *scheme, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(scheme, *list) == 0)
+            return true;
+    return false;
+}
+
+/* http.checksum "algorithm:hex" (CDI's pkg/importer/checksum.go). */
+static void
+check_checksum(struct causes *c, const char *sum, const char *p)
+{
+    static const struct { const char *name; size_t hexlen; } algos[] = {
+        { "md5", 32 }, { "sha1", 40 }, { "sha256", 64 }, { "sha512", 128 },
+    };
+    const char *colon = strchr(sum, ':');
+    size_t alen_ = colon ? (size_t)(colon - sum) : 0;
+
+    if (!colon) {
+        cause(c, "%s.source.http.checksum: Invalid value: \"%s\": invalid checksum format, "
+                 "expected algorithm:hash", p, sum);
+        return;
+    }
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(algos); i++) {
+        if (strlen(algos[i].name) != alen_ || strncmp(sum, algos[i].name, alen_) != 0)
+            continue;
+        if (strlen(colon + 1) != algos[i].hexlen ||
+            strspn(colon + 1, "0123456789abcdefABCDEF") != algos[i].hexlen)
+            cause(c, "%s.source.http.checksum: Invalid value: \"%s\": invalid %s hash: must be "
+                     "%zu hexadecimal characters", p, sum, algos[i].name, algos[i].hexlen);
+        return;
+    }
+    cause(c, "%s.source.http.checksum: Unsupported value: \"%.*s\": supported values: \"md5\", "
+             "\"sha1\", \"sha256\", \"sha512\"", p, (int)alen_, sum);
+}
 
 static void
 check_dv_spec(struct causes *c, json_object *spec, const char *p, bool in_vm)
@@ -1030,13 +1213,28 @@ check_dv_spec(struct causes *c, json_object *spec, const char *p, bool in_vm)
     if (ct && strcmp(ct, "archive") == 0 && has(source, "registry"))
         cause(c, "%s.contentType: Invalid value: \"archive\": ContentType must be kubevirt when "
                  "Source is Registry", p);
-    for (size_t i = 0; i < FERRY_ARRAY_SIZE(dv_sources); i++) {
-        const char *url = sget(oget(source, dv_sources[i]), "url");
-        if (!url || strcmp(dv_sources[i], "registry") == 0)
+    /* CDI's validateSourceURL: the URL sources are fetched over http(s) and
+     * nothing else (a file:// URL would copy a host file into the volume) */
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(url_sources); i++) {
+        json_object *src = oget(source, url_sources[i].source);
+        const char *url = sget(src, "url");
+        FERRY_AUTOFREE char *scheme = NULL;
+
+        if (!src)
             continue;
-        if (!strstr(url, "://") || strstr(url, "://") == url)
+        if (!url || !*url) {
+            if (url_sources[i].required)
+                cause(c, "%s.source.%s.url: Required value: source URL is empty", p,
+                      url_sources[i].source);
+            continue;
+        }
+        scheme = url_scheme(url);
+        if (!scheme)
             cause(c, "%s.source.%s.url: Invalid value: \"%s\": Invalid source URL", p,
-                  dv_sources[i], url);
+                  url_sources[i].source, url);
+        else if (!scheme_in(scheme, url_sources[i].schemes))
+            cause(c, "%s.source.%s.url: Invalid source URL scheme: %s", p,
+                  url_sources[i].source, url); /* CDI names the whole URL */
     }
     {
         const char *url = sget(oget(source, "registry"), "url");
@@ -1044,6 +1242,26 @@ check_dv_spec(struct causes *c, json_object *spec, const char *p, bool in_vm)
             !ferry_str_has_prefix(url, "oci-archive://"))
             cause(c, "%s.source.registry.url: Invalid value: \"%s\": Illegal registry source URL "
                      "scheme", p, url);
+    }
+    /* CDI's validateStorageSize: a size, when given, is above zero */
+    {
+        static const char *const targets[][2] = { { "pvc", "PVC" }, { "storage", "Storage" } };
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(targets); i++) {
+            json_object *q = ferry_json_get(oget(spec, targets[i][0]), "resources.requests.storage");
+            if (q && quantity_value(q) <= 0)
+                cause(c, "%s.%s.resources.requests.storage: Invalid value: \"%s\": %s size can't "
+                         "be equal or less than zero", p, targets[i][0], qstr(q), targets[i][1]);
+        }
+    }
+    /* an import or a blank volume needs to know how big the volume is */
+    if (has(spec, "storage") && !external && !ferry_json_get(spec, "storage.resources.requests.storage") &&
+        source && !has(source, "pvc") && !has(source, "snapshot"))
+        cause(c, "%s.storage.resources.requests.storage: Required value: Storage size is missing",
+              p);
+    {
+        const char *sum = sget(oget(source, "http"), "checksum");
+        if (sum)
+            check_checksum(c, sum, p);
     }
     if (has(spec, "pvc") && !has(spec, "storage") && !has(source, "pvc") &&
         !has(source, "snapshot") && !external &&
@@ -1122,11 +1340,13 @@ check_labels(struct causes *c, json_object *labels, const char *path)
         const char *v = val && json_object_is_type(val, json_type_string)
                             ? json_object_get_string(val)
                             : "";
-        if (!ferry_name_is_label_key(key))
-            cause(c, "%s: Invalid value: \"%s\": name part must consist of alphanumeric "
-                     "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-                     "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
-                     "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')", path, key);
+        char **why = ferry_name_qualified_name_errors(key);
+
+        if (why) {
+            FERRY_AUTOFREE char *all = join(why, "; ");
+            cause(c, "%s: Invalid value: \"%s\": %s", path, key, all);
+            ferry_strv_free(why);
+        }
         if (strlen(v) > 63)
             cause(c, "%s: Invalid value: \"%s\": must be no more than 63 characters", path, v);
         else if (!ferry_name_is_label_value(v))
@@ -1136,6 +1356,60 @@ check_labels(struct causes *c, json_object *labels, const char *path)
                      "regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
                   path, v);
     }
+}
+
+/* metadata.annotations (apimachinery ValidateAnnotations): keys are
+ * qualified names (checked lower-cased), keys and values together at most
+ * 256 KiB. */
+#define ANNOTATIONS_MAX_BYTES (256 * 1024)
+
+static void
+check_annotations(struct causes *c, json_object *ann, const char *path)
+{
+    size_t total = 0;
+
+    if (!ann || !json_object_is_type(ann, json_type_object))
+        return;
+    json_object_object_foreach(ann, key, val) {
+        FERRY_AUTOFREE char *lower = ferry_str_lower(ferry_strdup(key));
+        char **why = ferry_name_qualified_name_errors(lower);
+
+        if (why) {
+            FERRY_AUTOFREE char *all = join(why, "; ");
+            cause(c, "%s: Invalid value: \"%s\": %s", path, key, all);
+            ferry_strv_free(why);
+        }
+        total += strlen(key);
+        if (val && json_object_is_type(val, json_type_string))
+            total += (size_t)json_object_get_string_len(val);
+    }
+    if (total > ANNOTATIONS_MAX_BYTES)
+        cause(c, "%s: Too long: must have at most %d bytes", path, ANNOTATIONS_MAX_BYTES);
+}
+
+/* What the API server checks in every object's metadata, whatever its kind. */
+static void
+check_metadata(struct causes *c, json_object *obj)
+{
+    check_labels(c, ferry_json_get(obj, "metadata.labels"), "metadata.labels");
+    check_annotations(c, ferry_json_get(obj, "metadata.annotations"), "metadata.annotations");
+}
+
+/* Kinds without their own rules (Namespace, Node, Event): metadata only. */
+static int
+admit_other(json_object *obj)
+{
+    struct causes c = { 0 };
+    const char *kind = sget(obj, "kind"), *name = ferry_json_get_string(obj, "metadata.name");
+    int r = 0;
+
+    if (!json_object_is_type(obj, json_type_object))
+        return 0;
+    check_metadata(&c, obj);
+    if (c.v)
+        r = report_invalid(kind ? kind : "object", name ? name : "", &c);
+    ferry_strv_free(c.v);
+    return r;
 }
 
 /* ---- entry points ----------------------------------------------------- */
@@ -1162,8 +1436,10 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
     struct causes c = { 0 };
     int r = 0;
 
-    if (!obj || !kind_of(obj, &k))
+    if (!obj)
         return 0;
+    if (!kind_of(obj, &k))
+        return admit_other(obj);
     ki = &kinds[k];
     pthread_once(&load_once, load_openapi);
     if (!kubevirt_defs || !cdi_defs)
@@ -1210,7 +1486,18 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
             ferry_error_reset();
         }
     }
-    check_labels(&c, ferry_json_get(obj, "metadata.labels"), "metadata.labels");
+    check_metadata(&c, obj);
+    {
+        static const char *const sidecar = "hooks.kubevirt.io/hookSidecars";
+        json_object *a = k == KIND_VMI ? ferry_json_get(obj, "metadata.annotations")
+                         : k == KIND_VM ? ferry_json_get(obj, "spec.template.metadata.annotations")
+                                        : NULL;
+        const char *mp = k == KIND_VM ? "spec.template.metadata" : "metadata";
+
+        if (sget(a, sidecar) && *sget(a, sidecar) && !gate_enabled("Sidecar"))
+            cause(&c, "%s.annotations: sidecar feature gate is not enabled in kubevirt-config, "
+                      "invalid entry %s.annotations.%s", mp, mp, sidecar);
+    }
     if (k == KIND_VM)
         check_labels(&c, ferry_json_get(obj, "spec.template.metadata.labels"),
                      "spec.template.metadata.labels");
@@ -1247,7 +1534,20 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
 int
 ferry_admission_admit(json_object *obj, bool is_create, json_object *old)
 {
-    return admit(obj, is_create, old, true);
+    return ferry_admission_admit_config(obj, is_create, old, NULL);
+}
+
+int
+ferry_admission_admit_config(json_object *obj, bool is_create, json_object *old,
+                             const struct ferry_admission_config *cfg)
+{
+    const struct ferry_admission_config *saved = config;
+    int r;
+
+    config = cfg;
+    r = admit(obj, is_create, old, true);
+    config = saved;
+    return r;
 }
 
 int
@@ -1256,4 +1556,27 @@ ferry_admission_validate(json_object *obj, bool is_create, json_object *old)
     FERRY_AUTOPTR(json_object) copy = ferry_json_copy(obj);
 
     return admit(copy, is_create, old, false);
+}
+
+/* KubeVirt CR: spec.configuration.developerConfiguration.featureGates */
+void
+ferry_admission_config_from_kubevirt(json_object *kv, struct ferry_admission_config *ret)
+{
+    json_object *gates = ferry_json_get(kv, "spec.configuration.developerConfiguration.featureGates");
+
+    ret->feature_gates = NULL;
+    for (size_t i = 0; i < alen(gates); i++) {
+        json_object *g = aget(gates, i);
+        if (g && json_object_is_type(g, json_type_string))
+            ferry_strv_push(&ret->feature_gates, json_object_get_string(g));
+    }
+}
+
+void
+ferry_admission_config_release(struct ferry_admission_config *cfg)
+{
+    if (!cfg)
+        return;
+    ferry_strv_free(cfg->feature_gates);
+    cfg->feature_gates = NULL;
 }

@@ -51,11 +51,25 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
-/* Validate and default obj in place.  old is the stored object on update
- * (NULL on create).  Kinds other than VirtualMachine,
+/* Validate and default obj in place, all feature gates off.  old is the
+ * stored object on update (NULL on create).  Kinds other than VirtualMachine,
  * VirtualMachineInstance and DataVolume pass untouched.  -1 and a
  * FERRY_ERR_INVALID error with the API server's message when refused. */
 int ferry_admission_admit(json_object *obj, bool is_create, json_object *old);
+
+/* Feature gates as KubeVirt's (off unless listed): "HostDisk" (hostDisk
+ * volumes), "Sidecar" (the hooks.kubevirt.io/hookSidecars annotation).
+ * They live in the store's KubeVirt CR (kubevirt.io/v1 KubeVirt,
+ * spec.configuration.developerConfiguration.featureGates), which
+ * `ferry up --feature-gates` writes; the store reads it for every create and
+ * update (ferry_store_admit() for callers outside the store). */
+struct ferry_admission_config {
+    char **feature_gates; /* NULL-terminated, or NULL */
+};
+int ferry_admission_admit_config(json_object *obj, bool is_create, json_object *old,
+                                 const struct ferry_admission_config *cfg);
+void ferry_admission_config_from_kubevirt(json_object *kv, struct ferry_admission_config *ret);
+void ferry_admission_config_release(struct ferry_admission_config *cfg);
 
 /* Only the validation (no defaults written); same messages. */
 int ferry_admission_validate(json_object *obj, bool is_create, json_object *old);

@@ -5,6 +5,7 @@
  * uses to turn a legacy VM's display name into a valid object name. */
 #include "common/name.h"
 #include "common/error.h"
+#include "common/cleanup.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -165,4 +166,46 @@ ferry_name_is_label_key(const char *s)
         name = slash + 1;
     }
     return *name && strlen(name) <= QUALIFIED_NAME_MAX && matches(RE_QUALIFIED, name);
+}
+
+#define QUALIFIED_NAME_MSG                                                                     \
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "  \
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "  \
+    "used for validation is '" QUALIFIED_NAME_FMT "')"
+
+char **
+ferry_name_qualified_name_errors(const char *s)
+{
+    char **msgs = NULL;
+    const char *slash, *name = s ? s : "";
+
+    slash = strchr(name, '/');
+    if (slash && strchr(slash + 1, '/')) {
+        ferry_strv_push(&msgs, "a qualified name must consist of alphanumeric characters, '-', "
+                               "'_' or '.', and must start and end with an alphanumeric "
+                               "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+                               "used for validation is '" QUALIFIED_NAME_FMT "') with an "
+                               "optional DNS subdomain prefix and '/' (e.g. "
+                               "'example.com/MyName')");
+        return msgs;
+    }
+    if (slash) {
+        size_t plen = (size_t)(slash - name);
+        FERRY_AUTOFREE char *prefix = ferry_strndup(name, plen);
+
+        if (plen == 0)
+            ferry_strv_push(&msgs, "prefix part must be non-empty");
+        else if (plen > DNS1123_SUBDOMAIN_MAX)
+            ferry_strv_push(&msgs, "prefix part must be no more than 253 characters");
+        else if (!matches(RE_SUBDOMAIN, prefix))
+            ferry_strv_push(&msgs, "prefix part " DNS1123_SUBDOMAIN_MSG);
+        name = slash + 1;
+    }
+    if (!*name)
+        ferry_strv_push(&msgs, "name part must be non-empty");
+    else if (strlen(name) > QUALIFIED_NAME_MAX)
+        ferry_strv_push(&msgs, "name part must be no more than 63 characters");
+    if (*name && !matches(RE_QUALIFIED, name))
+        ferry_strv_push(&msgs, QUALIFIED_NAME_MSG);
+    return msgs;
 }

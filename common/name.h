@@ -18,5 +18,9 @@ char *ferry_name_sanitize(const char *s, int maxlen);
 /* Label keys and values (metadata.labels). */
 bool ferry_name_is_label_value(const char *s);
 bool ferry_name_is_label_key(const char *s);
+/* apimachinery's IsQualifiedName: the messages (a NULL-terminated strv to
+ * free with ferry_strv_free) why s is not a qualified name ("prefix part
+ * ...", "name part must be no more than 63 characters" ...), NULL when it is. */
+char **ferry_name_qualified_name_errors(const char *s);
 
 #endif

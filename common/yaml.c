@@ -27,9 +27,10 @@
  * (!!str, !!int, !!float, !!bool, !!null) are honoured; other tags are
  * ignored.  Mapping keys become strings as sigs.k8s.io/yaml converts them
  * (ints in decimal, bools "true"/"false", floats as Go's %g of a float32);
- * null and non-scalar keys are rejected.  Duplicate keys: the last one wins,
- * at the first one's position (yaml.v2 non-strict).  Merge keys: explicit keys
- * win over merged ones, and among several merged mappings the first wins.
+ * null and non-scalar keys are rejected.  Duplicate keys are refused as
+ * kubectl's strict decoding refuses them ('key "name" already set in map');
+ * merge keys: explicit keys win over merged ones, and among several merged
+ * mappings the first wins.
  *
  * Aliases are expanded into deep copies (callers may change the tree), and
  * the expansion is bounded with go-yaml's own "excessive aliasing" rule, so a
@@ -671,6 +672,7 @@ static int
 parse_mapping(struct yparse *y, yaml_event_t *start, json_object **ret)
 {
     FERRY_AUTOPTR(json_object) obj = json_object_new_object();
+    FERRY_AUTOPTR(json_object) explicit_keys = json_object_new_object();
     yaml_event_t ev;
 
     if (check_depth(y, start) < 0)
@@ -742,6 +744,9 @@ parse_mapping(struct yparse *y, yaml_event_t *start, json_object **ret)
                 continue;
             }
         }
+        if (json_object_object_get_ex(explicit_keys, key, NULL))
+            return perr_at(y, key_mark, "key \"%s\" already set in map", key);
+        json_object_object_add(explicit_keys, key, NULL);
         json_object_object_add(obj, key, FERRY_STEAL(val));
     }
     y->depth--;
@@ -834,8 +839,24 @@ yparse_release(struct yparse *y)
     yaml_parser_delete(&y->parser);
 }
 
+static int parse_stream(const char *text, size_t len, const char *source, json_object **ret_docs,
+                        bool partial);
+
 int
 ferry_yaml_parse(const char *text, size_t len, const char *source, json_object **ret_docs)
+{
+    return parse_stream(text, len, source, ret_docs, false);
+}
+
+int
+ferry_yaml_parse_partial(const char *text, size_t len, const char *source, json_object **ret_docs)
+{
+    return parse_stream(text, len, source, ret_docs, true);
+}
+
+static int
+parse_stream(const char *text, size_t len, const char *source, json_object **ret_docs,
+             bool partial)
 {
     struct yparse y = { .source = source ? source : "<input>", .text = text, .len = len };
     FERRY_AUTOPTR(json_object) docs = json_object_new_array();
@@ -894,9 +915,10 @@ ferry_yaml_parse(const char *text, size_t len, const char *source, json_object *
         }
         yaml_event_delete(&ev);
     }
-    *ret_docs = FERRY_STEAL(docs);
     rc = 0;
 cleanup:
+    if (rc == 0 || partial)
+        *ret_docs = FERRY_STEAL(docs);
     yparse_release(&y);
     return rc;
 }
@@ -931,20 +953,36 @@ read_all_fd(int fd, const char *name, char **ret_buf, size_t *ret_len)
     return 0;
 }
 
-int
-ferry_yaml_parse_file(const char *path, json_object **ret_docs)
+static int
+parse_file(const char *path, json_object **ret_docs, bool partial)
 {
     FERRY_AUTOFREE char *buf = NULL;
     size_t len;
 
+    if (partial)
+        *ret_docs = json_object_new_array();
     if (strcmp(path, "-") == 0) {
         if (read_all_fd(STDIN_FILENO, "<stdin>", &buf, &len) < 0)
             return -1;
-        return ferry_yaml_parse(buf, len, "<stdin>", ret_docs);
-    }
-    if (ferry_file_read(path, 0, &buf, &len) < 0)
+        path = "<stdin>";
+    } else if (ferry_file_read(path, 0, &buf, &len) < 0) {
         return -1;
-    return ferry_yaml_parse(buf, len, path, ret_docs);
+    }
+    if (partial)
+        json_object_put(*ret_docs);
+    return parse_stream(buf, len, path, ret_docs, partial);
+}
+
+int
+ferry_yaml_parse_file(const char *path, json_object **ret_docs)
+{
+    return parse_file(path, ret_docs, false);
+}
+
+int
+ferry_yaml_parse_file_partial(const char *path, json_object **ret_docs)
+{
+    return parse_file(path, ret_docs, true);
 }
 
 int

@@ -8,7 +8,9 @@
  * keys are typed then stringified ("y:" becomes "true", "1:" becomes "1");
  * quoted, literal and folded scalars are always strings; block and flow
  * styles; anchors, aliases (expanded as copies, bounded against alias bombs)
- * and merge keys ("<<").  Empty and null documents are skipped.  Errors
+ * and merge keys ("<<").  Duplicate keys in a mapping are refused as kubectl
+ * refuses them ('key "x" already set in map').  Empty and null documents are
+ * skipped.  Errors
  * carry the source name, line and column (1-based):
  * "'vm.yaml': line 4, column 7: mapping values are not allowed in this context".
  *
@@ -29,6 +31,11 @@
  * Empty documents are skipped. */
 int ferry_yaml_parse(const char *text, size_t len, const char *source, json_object **ret_docs);
 int ferry_yaml_parse_file(const char *path, json_object **ret_docs); /* "-" reads stdin */
+/* The same, but on an error *ret_docs still holds the documents before the
+ * broken one (as kubectl applies them): always set, -1 and the error when
+ * the stream did not parse to its end. */
+int ferry_yaml_parse_partial(const char *text, size_t len, const char *source, json_object **ret_docs);
+int ferry_yaml_parse_file_partial(const char *path, json_object **ret_docs);
 
 /* Exactly one document expected. */
 int ferry_yaml_parse_one(const char *text, size_t len, const char *source, json_object **ret_doc);

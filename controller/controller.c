@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,43 +161,6 @@ ferry_controller_opts_init(struct ferry_controller_opts *o)
     o->node_ready_seconds = 40;
     o->vm_backoff_s = env_int("FERRY_VM_BACKOFF_S", 10);
     o->vm_backoff_max_s = env_int("FERRY_VM_BACKOFF_MAX_S", 300);
-}
-
-/* ---- volumes ---- */
-
-char *
-ferry_volume_dir(const char *state_dir, const char *ns, const char *name)
-{
-    return ferry_printf("%s/volumes/%s/%s", state_dir, ns ? ns : "default", name);
-}
-
-int
-ferry_volume_write_done(const char *dir, const char *uid)
-{
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_DONE);
-    FERRY_AUTOFREE char *text = ferry_printf("%s\n", uid);
-
-    return ferry_file_write_atomic(path, text, strlen(text), 0644);
-}
-
-bool
-ferry_volume_is_done(const char *dir, const char *uid)
-{
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_DONE);
-    FERRY_AUTOFREE char *disk = ferry_printf("%s/disk.img", dir);
-    FERRY_AUTOFREE char *text = NULL;
-    size_t len;
-    struct stat sb;
-
-    if (!uid || stat(disk, &sb) < 0)
-        return false;
-    if (ferry_file_read(path, 4096, &text, &len) < 0) {
-        ferry_error_reset();
-        return false;
-    }
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-        text[--len] = '\0';
-    return strcmp(text, uid) == 0;
 }
 
 /* ---- shared helpers ---- */
@@ -464,12 +428,48 @@ process_queue(struct ferry_controller *c)
 
 /* ---- lifecycle ---- */
 
+/* One controller per state directory: an flock on run/ferry-controller.lock,
+ * held for the controller's life (the kernel drops it when the process dies,
+ * so a crash leaves nothing to clean up).  The file holds the holder's pid. */
+static int
+take_lock(struct ferry_controller *c)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/run/ferry-controller.lock", c->state_dir);
+    char buf[32];
+    int fd;
+
+    /* beneath the state directory, through no symlink (common/volume.h) */
+    if (ferry_state_mkdir(c->state_dir, "run", 0755) < 0)
+        return -1;
+    fd = ferry_state_openat(c->state_dir, "run/ferry-controller.lock", O_RDWR | O_CREAT, 0644);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return ferry_error_errno(FERRY_ERR_IO, e, "controller lock '%s'", path);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return ferry_error(FERRY_ERR_EXISTS, "another ferry-controller%s%s%s is running on state "
+                           "directory '%s' (it holds %s)", *buf ? " (pid " : "", buf,
+                           *buf ? ")" : "", c->state_dir, path);
+    }
+    snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, strlen(buf), 0) < 0) {
+        /* the lock is what matters; the pid is for the message */
+    }
+    c->lock_fd = fd;
+    return 0;
+}
+
 int
 ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_controller **ret)
 {
     struct ferry_controller *c = ferry_calloc(1, sizeof *c);
-    FERRY_AUTOFREE char *vols = NULL;
-
+    c->lock_fd = -1;
     c->o = *o;
     c->state_dir = ferry_strdup(o->state_dir ? o->state_dir : ferry_state_dir());
     c->importer = ferry_strdup(o->importer ? o->importer : "ferry-importer");
@@ -480,8 +480,8 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     strmap_init(&c->queue, free);
     strmap_init(&c->jobs, dvjob_free);
     strmap_init(&c->dv_users, free);
-    vols = ferry_printf("%s/volumes", c->state_dir);
-    if (ferry_mkdir_p(vols, 0755) < 0 ||
+    if (ferry_mkdir_p(c->state_dir, 0700) < 0 || take_lock(c) < 0 ||
+        ferry_state_mkdir(c->state_dir, FERRY_AREA_VOLUMES, 0755) < 0 ||
         ferry_store_open(o->store ? o->store : c->state_dir, &c->st) < 0) {
         ferry_controller_free(c);
         return -1;
@@ -500,6 +500,8 @@ ferry_controller_free(struct ferry_controller *c)
     strmap_release(&c->queue);
     strmap_release(&c->dv_users);
     ferry_store_free(c->st);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     free(c->state_dir);
     free(c->importer);
     free(c);
@@ -538,10 +540,15 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
         ferry_dv_reap_jobs(c);
         if (wait_ms > 100 && c->running_imports)
             wait_ms = 100;
+        /* Take what is there, at most 1000 events a pass so that work gets
+         * done; every event read is enqueued (the 1001st used to be read
+         * and dropped: a lost wake-up that left objects to the resync). */
         r = ferry_watch_next(w, wait_ms, &ev);
-        for (int n = 0; r == 1 && n < 1000; n++) {
+        for (int n = 0; r == 1; n++) {
             enqueue_object(c, ev.object);
             ferry_event_release(&ev);
+            if (n + 1 >= 1000)
+                break;
             r = ferry_watch_next(w, 0, &ev);
         }
         if (r < 0) {

@@ -46,15 +46,7 @@ int ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop
 #define FERRY_FINALIZER_VOLUME "ferry.io/volume-cleanup"    /* on DataVolumes */
 #define FERRY_FINALIZER_NODE "ferry.io/node-cleanup"        /* on VMIs, removed by the handler */
 #define FERRY_ANN_UPLOAD "ferry.io/upload"                  /* "done" when image-upload finished */
-#define FERRY_IMPORT_LOCK "import.lock"
-#define FERRY_IMPORT_DONE "import.done"
-#define FERRY_IMPORT_LOG "import.log"
 
-/* <state_dir>/volumes/<ns>/<name> (new string). */
-char *ferry_volume_dir(const char *state_dir, const char *ns, const char *name);
-/* The done record: "<uid>\n" written atomically after a successful import or
- * upload.  Returns true when DIR holds one for UID and disk.img exists. */
-int ferry_volume_write_done(const char *dir, const char *uid);
-bool ferry_volume_is_done(const char *dir, const char *uid);
+/* The volume paths and the done record: common/volume.h. */
 
 #endif

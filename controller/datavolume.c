@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -288,17 +289,22 @@ fail(struct ferry_controller *c, json_object *dv, json_object *status, const cha
 
 /* Last non-empty line of import.log, at most 1 KiB. */
 static char *
-last_log_line(const char *dir)
+last_log_line(const char *root, const char *ns, const char *name)
 {
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOG);
     FERRY_AUTOFREE char *text = NULL;
-    size_t len;
+    FERRY_AUTOCLOSE int fd = ferry_volume_open(root, ns, name, FERRY_VOLUME_LOG, O_RDONLY, 0);
+    size_t len = 0, cap = 1 << 20;
+    ssize_t n;
     char *end, *start;
 
-    if (ferry_file_read(path, 1 << 20, &text, &len) < 0) {
+    if (fd < 0) {
         ferry_error_reset();
         return NULL;
     }
+    text = ferry_malloc(cap + 1);
+    while (len < cap && (n = read(fd, text + len, cap - len)) > 0)
+        len += (size_t)n;
+    text[len] = '\0';
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\r'))
         text[--len] = '\0';
     if (len == 0)
@@ -309,51 +315,43 @@ last_log_line(const char *dir)
         start--;
     if (end - start > 1024)
         start = end - 1024;
+    /* the importer logs JSON lines when not on a terminal: carry the text
+     * only (no timestamp), so that conditions read well and repeated
+     * failures make one Event with a count */
+    if (*start == '{') {
+        FERRY_AUTOPTR(json_object) line = NULL;
+
+        if (ferry_json_parse(start, strlen(start), "import.log", &line) == 0 &&
+            ferry_json_get_string(line, "msg"))
+            return ferry_strdup(ferry_json_get_string(line, "msg"));
+        ferry_error_reset();
+    }
     return ferry_strdup(start);
 }
 
 /* Remove leftovers of an earlier attempt: a disk.img nobody vouches for and
  * the importer's temporary files (disk.img.* / .disk.img.*). */
 static void
-clean_volume(const char *dir)
+clean_volume(const char *root, const char *ns, const char *name)
 {
-    DIR *d = opendir(dir);
+    int fd = ferry_volume_open(root, ns, name, NULL, O_RDONLY | O_DIRECTORY, 0);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
     struct dirent *e;
 
-    if (!d)
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        ferry_error_reset();
         return;
+    }
     while ((e = readdir(d))) {
-        if (strcmp(e->d_name, "disk.img") == 0 || strcmp(e->d_name, FERRY_IMPORT_DONE) == 0 ||
-            ferry_str_has_prefix(e->d_name, "disk.img.") ||
-            ferry_str_has_prefix(e->d_name, ".disk.img")) {
-            FERRY_AUTOFREE char *p = ferry_printf("%s/%s", dir, e->d_name);
-
-            unlink(p);
-        }
+        if (strcmp(e->d_name, FERRY_VOLUME_DISK) == 0 ||
+            strcmp(e->d_name, FERRY_VOLUME_DONE) == 0 ||
+            ferry_str_has_prefix(e->d_name, FERRY_VOLUME_DISK ".") ||
+            ferry_str_has_prefix(e->d_name, "." FERRY_VOLUME_DISK))
+            unlinkat(dirfd(d), e->d_name, 0);
     }
     closedir(d);
-}
-
-static int
-open_lock(const char *dir, bool *ret_busy)
-{
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOCK);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-
-    *ret_busy = false;
-    if (fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "volume lock '%s'", path);
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-
-        close(fd);
-        if (e == EWOULDBLOCK) {
-            *ret_busy = true;
-            return -1;
-        }
-        return ferry_error_errno(FERRY_ERR_IO, e, "volume lock '%s'", path);
-    }
-    return fd;
 }
 
 /* Start ferry-importer for this DV with the lock fd inherited as fd 3. */
@@ -364,8 +362,8 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     json_object *src = ferry_json_get(dv, "spec.source");
     const char *url = NULL, *checksum = ferry_json_get_string(src, "http.checksum");
     const char *ctype = ferry_json_get_string(dv, "spec.contentType");
-    FERRY_AUTOFREE char *dest = ferry_printf("%s/disk.img", dir);
-    FERRY_AUTOFREE char *logpath = ferry_printf("%s/%s", dir, FERRY_IMPORT_LOG);
+    FERRY_AUTOFREE char *dest = ferry_volume_file(c->state_dir, ferry_obj_namespace(dv),
+                                                  ferry_obj_name(dv), FERRY_VOLUME_DISK);
     FERRY_AUTOFREE char *size = dv_size_string(dv);
     FERRY_AUTOFREE char *size_bytes = NULL;
     FERRY_AUTOSTRV char **argv = NULL;
@@ -412,9 +410,13 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     ferry_strv_push(&argv, "--progress");
     ferry_strv_push(&argv, "json");
 
-    logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!dest)
+        return -1;
+    (void)dir;
+    logfd = ferry_volume_open(c->state_dir, ferry_obj_namespace(dv), ferry_obj_name(dv),
+                              FERRY_VOLUME_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (logfd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "import log '%s'", logpath);
+        return -1;
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         close(logfd);
         return ferry_error_errno(FERRY_ERR_IO, errno, "pipe for the importer");
@@ -463,18 +465,20 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
 }
 
 static int
-create_blank(const char *dir, uint64_t size)
+create_blank(const char *root, const char *ns, const char *name, uint64_t size)
 {
-    FERRY_AUTOFREE char *tmp = ferry_printf("%s/disk.img.blank", dir);
-    FERRY_AUTOFREE char *dest = ferry_printf("%s/disk.img", dir);
-    FERRY_AUTOCLOSE int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+    FERRY_AUTOCLOSE int dfd = ferry_volume_open(root, ns, name, NULL, O_RDONLY | O_DIRECTORY, 0);
+    FERRY_AUTOCLOSE int fd = -1;
 
+    if (dfd < 0)
+        return -1;
+    fd = openat(dfd, FERRY_VOLUME_DISK ".blank",
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0660);
     if (fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume '%s'", tmp);
-    if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume '%s'", tmp);
-    if (rename(tmp, dest) < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume '%s'", dest);
+        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume %s/%s", ns, name);
+    if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0 ||
+        renameat(dfd, FERRY_VOLUME_DISK ".blank", dfd, FERRY_VOLUME_DISK) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "blank volume %s/%s", ns, name);
     return 0;
 }
 
@@ -530,18 +534,19 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         return 0;
     }
     if (j && j->exited) {
-        FERRY_AUTOFREE char *disk = ferry_printf("%s/disk.img", dir);
-        bool ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && access(disk, F_OK) == 0;
+        FERRY_AUTOCLOSE int disk = ferry_volume_open(c->state_dir, ns, name, FERRY_VOLUME_DISK,
+                                                     O_PATH, 0);
+        bool ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && disk >= 0;
 
         j->exited = false;
         if (ok) {
-            if (ferry_volume_write_done(dir, ferry_obj_uid(dv)) < 0)
+            if (ferry_volume_write_done(c->state_dir, ns, name, ferry_obj_uid(dv)) < 0)
                 return -1;
             ferry_log_info("import %s/%s: succeeded", ns, name);
             strmap_remove(&c->jobs, key);
             return succeed(c, dv, status, name);
         } else {
-            FERRY_AUTOFREE char *why = last_log_line(dir);
+            FERRY_AUTOFREE char *why = last_log_line(c->state_dir, ns, name);
             FERRY_AUTOFREE char *ws = ferry_wait_status_string(j->status);
             int64_t restarts = ferry_json_get_int(status, "restartCount", 0) + 1;
             FERRY_AUTOFREE char *msg = NULL;
@@ -584,7 +589,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         ctl_enqueue(c, Q_DV, ns, name, 1000);
         return ctl_write_status(c, dv, status);
     }
-    lock_fd = open_lock(dir, &busy);
+    lock_fd = ferry_volume_lock(c->state_dir, ns, name, &busy);
     if (lock_fd < 0) {
         if (!busy)
             return -1;
@@ -594,7 +599,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         ctl_enqueue(c, Q_DV, ns, name, 300);
         return 0;
     }
-    clean_volume(dir);
+    clean_volume(c->state_dir, ns, name);
     if (!j) {
         j = ferry_calloc(1, sizeof *j);
         j->out_fd = -1;
@@ -660,12 +665,20 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     if (j && !ferry_str_eq(j->uid, uid))
         forget_job(c, key); /* a DV of the same name, recreated */
     dir = ferry_volume_dir(c->state_dir, ns, name);
+    if (!dir) {
+        /* only a store from before namespaces were checked holds such a
+         * name: nothing of it may touch the disk, and retrying will not help */
+        ferry_log_warn("datavolume %s: not reconciled: %s", key, ferry_error_message());
+        ferry_error_reset();
+        forget_job(c, key);
+        return 0;
+    }
 
     if (ctl_is_deleting(dv)) {
         if (!ctl_has_finalizer(dv, FERRY_FINALIZER_VOLUME))
             return 0;
         forget_job(c, key);
-        if (ferry_rm_rf(dir) < 0)
+        if (ferry_volume_remove(c->state_dir, ns, name) < 0)
             return -1;
         ferry_log_info("datavolume %s: volume removed", key);
         return ctl_set_finalizer(c, dv, FERRY_FINALIZER_VOLUME, false);
@@ -688,24 +701,48 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     src = source_kind(dv);
     if (!src)
         return fail(c, dv, status, "InvalidSource", "spec.source: Required value");
-    if (ferry_str_eq(src, "sourceRef") || ferry_str_eq(src, "pvc") ||
-        ferry_str_eq(src, "snapshot") || ferry_str_eq(src, "imageio") ||
-        ferry_str_eq(src, "vddk")) {
+    if (!ferry_str_eq(src, "http") && !ferry_str_eq(src, "upload") &&
+        !ferry_str_eq(src, "blank") && !ferry_str_eq(src, "registry")) {
+        /* at once: no importer that could not read it, no retries */
         FERRY_AUTOFREE char *msg =
             ferry_printf("spec.source.%s: Unsupported value: ferry imports http, registry, "
-                         "s3, gcs, upload and blank sources", src);
+                         "upload and blank sources", src);
 
         return fail(c, dv, status, "UnsupportedSource", msg);
     }
+    if (ferry_str_eq(src, "http")) {
+        /* admission refused other schemes; never hand the importer a local
+         * path, whatever got into the store */
+        const char *url = ferry_json_get_string(dv, "spec.source.http.url");
+
+        if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
+            FERRY_AUTOFREE char *msg = ferry_printf("spec.source.http.url: Invalid value: \"%s\": "
+                                                    "Invalid source URL scheme", url ? url : "");
+
+            return fail(c, dv, status, "InvalidSource", msg);
+        }
+    }
+    if (ferry_str_eq(src, "registry")) {
+        /* docker:// only: an oci-archive: path would be a file on this node */
+        const char *url = ferry_json_get_string(dv, "spec.source.registry.url");
+
+        if (!url || strncmp(url, "docker://", 9) != 0) {
+            FERRY_AUTOFREE char *msg =
+                ferry_printf("spec.source.registry.url: Invalid value: \"%s\": ferry imports "
+                             "docker:// registry sources only", url ? url : "");
+
+            return fail(c, dv, status, "InvalidSource", msg);
+        }
+    }
 
     /* "Bind the PVC": the volume directory. */
-    if (ferry_mkdir_p(dir, 0755) < 0)
+    if (ferry_volume_mkdir(c->state_dir, ns, name) < 0)
         return -1;
     if (!ferry_condition_is_true(dv, "Bound"))
         ferry_store_record_event(c->st, dv, "Normal", "Bound", "PVC bound");
     set_bound(status, name);
 
-    if (ferry_volume_is_done(dir, uid)) {
+    if (ferry_volume_is_done(c->state_dir, ns, name, uid)) {
         forget_job(c, key);
         return succeed(c, dv, status, name);
     }
@@ -723,7 +760,8 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
             ferry_error_reset();
             return fail(c, dv, status, "InvalidSize", msg);
         }
-        if (create_blank(dir, bytes) < 0 || ferry_volume_write_done(dir, uid) < 0)
+        if (create_blank(c->state_dir, ns, name, bytes) < 0 ||
+            ferry_volume_write_done(c->state_dir, ns, name, uid) < 0)
             return -1;
         return succeed(c, dv, status, name);
     }

@@ -5,6 +5,7 @@
 
 #include "controller/controller.h"
 #include "common/store/store.h"
+#include "common/volume.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,7 @@ struct ferry_controller {
     struct strmap jobs;      /* "ns/name" -> struct dvjob */
     struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
     int running_imports;
+    int lock_fd;             /* flock()ed run/ferry-controller.lock */
 };
 
 /* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins. */

@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -90,9 +91,7 @@ check_volumes(struct ferry_controller *c, json_object *vm, struct vols *v)
         if (r < 0)
             return -1;
         if (r == 0) {
-            FERRY_AUTOFREE char *dir = NULL;
-            FERRY_AUTOFREE char *disk = NULL;
-            struct stat sb;
+            FERRY_AUTOCLOSE int disk = -1;
 
             if (in_templates(vm, name)) {
                 v->provisioning = true;
@@ -104,9 +103,9 @@ check_volumes(struct ferry_controller *c, json_object *vm, struct vols *v)
                 continue;
             }
             /* A plain PVC: a volume directory someone filled. */
-            dir = ferry_volume_dir(c->state_dir, ns, name);
-            disk = ferry_printf("%s/disk.img", dir);
-            if (stat(disk, &sb) < 0 && !v->pvc_missing)
+            disk = ferry_volume_open(c->state_dir, ns, name, FERRY_VOLUME_DISK, O_PATH, 0);
+            ferry_error_reset();
+            if (disk < 0 && !v->pvc_missing)
                 v->pvc_missing = ferry_strdup(name);
             continue;
         }
@@ -215,7 +214,8 @@ delete_vmi(struct ferry_controller *c, json_object *vm, json_object *vmi)
 }
 
 static int
-create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, bool *ret_created)
+create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, bool paused,
+           bool *ret_created)
 {
     FERRY_AUTOPTR(json_object) vmi = json_object_new_object();
     FERRY_AUTOPTR(json_object) out = NULL;
@@ -238,6 +238,8 @@ create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, boo
     ferry_obj_set_annotation(vmi, "kubevirt.io/storage-observed-api-version", "v1");
     json_object_object_add(vmi, "spec",
                            ferry_json_copy(ferry_json_get(vm, "spec.template.spec")));
+    if (paused) /* `ferry start --paused` (virt-api's start with paused=true) */
+        ferry_json_set_string(vmi, "spec.startStrategy", "Paused");
     ferry_obj_add_owner(vmi, vm, true);
     if (ferry_store_create(c->st, vmi, &out) < 0) {
         if (ferry_error_code() == FERRY_ERR_EXISTS) {
@@ -450,7 +452,12 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
                 pop_request(status); /* done: that VMI is gone */
                 ctl_enqueue(c, Q_VM, ns, name, 0);
             }
+        } else if (ferry_str_eq(action, "Start") && ferry_str_eq(rs, "Halted") && !vmi) {
+            /* `start --paused` of a Halted VM: its run strategy follows */
+            should_run = false;
         } else if (ferry_str_eq(action, "Start")) {
+            bool paused = ferry_str_eq(ferry_json_get_string(req, "data.paused"), "true");
+
             wants_start = true;
             should_run = true;
             if (vmi && vmi_final(vmi)) {
@@ -461,7 +468,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
             } else if (volumes_ready && backoff_left(status) > 0) {
                 ctl_enqueue(c, Q_VM, ns, name, (int)backoff_left(status) * 1000 + 100);
             } else if (volumes_ready) {
-                if (create_vmi(c, vm, status, &created) < 0)
+                if (create_vmi(c, vm, status, paused, &created) < 0)
                     goto out;
                 pop_request(status);
             }
@@ -496,7 +503,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 
             if (left > 0)
                 ctl_enqueue(c, Q_VM, ns, name, (int)left * 1000 + 100);
-            else if (create_vmi(c, vm, status, &created) < 0)
+            else if (create_vmi(c, vm, status, false, &created) < 0)
                 goto out;
         }
     } else if (ferry_str_eq(rs, "Manual")) {
@@ -516,8 +523,13 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
                     ferry_json_get_string(rc, "reason"), ferry_json_get_string(rc, "message"));
     else
         ctl_status_condition(status, "Ready", "False", "GuestNotRunning", "VMI is not running");
-    if (vmi && ferry_condition_is_true(vmi, "Paused"))
-        ctl_status_condition(status, "Paused", "True", "PausedByUser", "VMI was paused by user");
+    if (vmi && ferry_condition_is_true(vmi, "Paused")) {
+        /* the VMI's reason: paused by the user, or by itself (PausedIOError) */
+        json_object *pc = ferry_condition_get(vmi, "Paused");
+        const char *pr = ferry_json_get_string(pc, "reason");
+        ctl_status_condition(status, "Paused", "True", pr ? pr : "PausedByUser",
+                             pr ? ferry_json_get_string(pc, "message") : "VMI was paused by user");
+    }
     else
         ctl_status_condition(status, "Paused", NULL, NULL, NULL);
     ps = printable_status(vm, vmi, status, &v, should_run,

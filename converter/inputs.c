@@ -202,6 +202,13 @@ ferry_inputs_parse_file(const char *path, struct ferry_vm_list *list)
                 return -1;
         return 0;
     }
+    if (!in.whole)
+        /* Only an archive is read from its first bytes; any text format
+         * this large is no VM definition a hypervisor wrote. */
+        return ferry_error(FERRY_ERR_UNSUPPORTED,
+                           "'%s': %llu bytes: not an OVA archive, and larger than the %u MiB a "
+                           "VM definition (VMX, OVF, .vbox, libvirt XML, xl.cfg) may have",
+                           in.name, (unsigned long long)st.st_size, TEXT_MAX >> 20);
     if (in.xml)
         return ferry_error(FERRY_ERR_UNSUPPORTED,
                            "'%s': XML root element <%s> is not an OVF envelope, a VirtualBox "

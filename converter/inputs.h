@@ -65,6 +65,12 @@ FERRY_DEFINE_AUTOPTR(xmlDoc, ferry_xml_doc_free_)
 FERRY_DEFINE_AUTOPTR(xmlXPathContext, xmlXPathFreeContext)
 FERRY_DEFINE_AUTOPTR(xmlXPathObject, xmlXPathFreeObject)
 
+/* VirtualBox machine settings (a .vbox's Machine, or the vbox:Machine an
+ * OVF export embeds): one warning per device not carried over; IN_OVF skips
+ * those the OVF has Items for. */
+void ferry_vbox_report_unmapped(const char *name, xmlXPathContext *x, xmlNode *machine,
+                                bool in_ovf);
+
 /* Parse a decimal unsigned number that must fill the whole string. */
 bool ferry_parse_u64(const char *s, uint64_t *ret);
 /* The ways a parser reads a number from its input (never atoi/strtol): a

@@ -248,8 +248,14 @@ ferry_osmap_lookup(const char *source_format, const char *id, struct ferry_os_in
             set(ret->preference, sizeof(ret->preference), e->preference);
         ret->min_cpus = ret->preference[0] ? e->min_cpus : 0;
         ret->min_memory = ret->preference[0] ? e->min_memory : 0;
-        /* Linux since 2.6.25 carries virtio; others (BSDs) too in practice. */
-        ret->virtio_capable = true;
+        /* Linux since 2.6.25 carries virtio.  Of the others only FreeBSD 10
+         * and later has it in GENERIC; DOS, NetWare, Solaris, Darwin, an
+         * older or unversioned FreeBSD and VMware's or VirtualBox's "other"
+         * are not known to: --compat auto gives them emulated devices. */
+        if (e->family == FERRY_OS_LINUX)
+            ret->virtio_capable = true;
+        else
+            ret->virtio_capable = !strcmp(e->prefix, "freebsd") && major >= 10;
         return;
     }
 }

@@ -7,6 +7,8 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <stdio.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "common/error.h"
@@ -193,6 +195,32 @@ ferry_vm_uuid_normalize(const char *s)
     if (!s || !collect_hex(s, " -{}", hex, 32))
         return NULL;
     return ferry_printf("%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+bool
+ferry_vm_is_host_device(const char *file)
+{
+    if (!file)
+        return false;
+    if (ferry_str_has_prefix(file, "/dev/") || ferry_str_has_prefix(file, "/vmfs/devices/") ||
+        ferry_str_has_prefix(file, "\\\\.\\") ||
+        !strncasecmp(file, "CD/DVD drive", 12) || !strcasecmp(file, "auto detect"))
+        return true;
+    /* a Windows drive letter alone: "D:" or "D:\\" */
+    return isalpha((unsigned char)file[0]) && file[1] == ':' &&
+           (!file[2] || (file[2] == '\\' && !file[3]));
+}
+
+bool
+ferry_vm_mac_usable(const char *mac)
+{
+    unsigned b[6];
+    if (!mac || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4],
+                       &b[5]) != 6)
+        return false;
+    if (!(b[0] | b[1] | b[2] | b[3] | b[4] | b[5]))
+        return false;
+    return !(b[0] & 1);   /* multicast, broadcast */
 }
 
 const char *

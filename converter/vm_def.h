@@ -85,6 +85,8 @@ struct ferry_vm_def {
     bool secure_boot;
     bool firmware_known;   /* the source stated it (else BIOS by default) */
     bool tpm;              /* a virtual TPM (its state cannot be carried over) */
+    bool tablet;           /* a USB/virtio tablet (absolute pointer) */
+    bool rng;              /* a virtio RNG */
 
     unsigned vcpus;
     unsigned sockets, cores, threads;  /* 0 = not stated */
@@ -145,6 +147,13 @@ char *ferry_vm_mac_normalize(const char *s);
 /* UUID in any VMware/VirtualBox spelling ("42 25 6e 9c ... -3d d1 ...",
  * "{...}") to canonical lower case; NULL when not 32 hex digits. */
 char *ferry_vm_uuid_normalize(const char *s);
+
+/* Is FILE, as a source names a disk or CD-ROM backing, a host device rather
+ * than an image ("/dev/cdrom", "CD/DVD drive 0", "D:", "\\\\.\\CdRom0")? */
+bool ferry_vm_is_host_device(const char *file);
+/* Is MAC (normalized) one a NIC can use: not 00:00:00:00:00:00 (the
+ * "unset" placeholder), not multicast or broadcast? */
+bool ferry_vm_mac_usable(const char *mac);
 
 /* The directory of PATH ("." when none); caller frees. */
 char *ferry_vm_dirname(const char *path);

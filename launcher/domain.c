@@ -22,6 +22,7 @@
 #include "common/object.h"
 #include "common/quantity.h"
 #include "common/util.h"
+#include "common/volume.h"
 
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
@@ -63,7 +64,7 @@ ferry_domain_name(json_object *vmi)
 char *
 ferry_domain_vmi_dir(const char *state_dir, json_object *vmi)
 {
-    return ferry_printf("%s/vmis/%s/%s", state_dir, ns_of(vmi), ferry_obj_name(vmi));
+    return ferry_vmi_dir(state_dir, ns_of(vmi), ferry_obj_name(vmi));
 }
 
 /* An array field; NULL when absent (check_lists() refused other types). */
@@ -93,7 +94,8 @@ check_lists(json_object *vmi)
     static const char *const paths[] = { "spec.volumes", "spec.networks",
                                          "spec.domain.devices.disks",
                                          "spec.domain.devices.interfaces",
-                                         "spec.domain.cpu.features" };
+                                         "spec.domain.cpu.features",
+                                         "spec.domain.devices.panicDevices" };
     json_object *ifaces;
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(paths); i++)
         if (check_list(vmi, paths[i], paths[i]) < 0)
@@ -195,6 +197,8 @@ ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi, json
 
     if (!vname)
         return ferry_error(FERRY_ERR_INVALID, "spec.volumes: an entry has no name");
+    if (!dir)
+        return -1;
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(refused_volumes); i++)
         if (json_object_object_get_ex(volume, refused_volumes[i][0], NULL))
             return ferry_error(FERRY_ERR_UNSUPPORTED, "volume '%s': %s", vname,
@@ -210,7 +214,9 @@ ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi, json
                                ferry_json_get(volume, "dataVolume") ? "dataVolume.name"
                                                                     : "persistentVolumeClaim.claimName");
         v.kind = FERRY_VOLUME_FILE;
-        v.path = ferry_printf("%s/volumes/%s/%s/disk.img", opts->state_dir, ns, claim);
+        v.path = ferry_volume_file(opts->state_dir, ns, claim, FERRY_VOLUME_DISK);
+        if (!v.path)
+            return ferry_error_prefix("volume '%s'", vname);
     } else if ((src = ferry_json_get(volume, "containerDisk"))) {
         /* KubeVirt's containerDisk: the image is imported once per node
          * (ferry-importer's registry source) and each VMI runs on its own
@@ -959,6 +965,28 @@ conv_console_graphics(struct conv *c)
     attr(n, "model", ferry_json_get_bool(devs, "autoattachMemBalloon", true) ? "virtio" : "none");
 }
 
+/* KubeVirt's panicDevices ({model: isa|hyperv}): the guest tells qemu it
+ * panicked, qemu tells libvirt, and <on_crash>destroy</on_crash> ends the
+ * domain; the launcher reports the VMI Failed with reason GuestPanicked. */
+static int
+conv_panic(struct conv *c)
+{
+    json_object *pd = list_at(c->vmi, "spec.domain.devices.panicDevices");
+    for (size_t i = 0; pd && i < json_object_array_length(pd); i++) {
+        const char *model = ferry_json_get_string(json_object_array_get_idx(pd, i), "model");
+        xmlNodePtr n;
+        if (!model)
+            model = "isa";
+        if (strcmp(model, "isa") && strcmp(model, "hyperv"))
+            return ferry_error(FERRY_ERR_INVALID,
+                               "spec.domain.devices.panicDevices[%zu]: model '%s' is not isa or hyperv",
+                               i, model);
+        n = xmlNewChild(c->devices, NULL, BAD_CAST "panic", NULL);
+        attr(n, "model", model);
+    }
+    return 0;
+}
+
 /* ---- entry point ------------------------------------------------------ */
 
 int
@@ -979,6 +1007,8 @@ ferry_domain_build(json_object *vmi, const struct ferry_domain_opts *opts, char 
     c.ns = ns_of(vmi);
     c.name = ferry_obj_name(vmi);
     c.vmi_dir = ferry_domain_vmi_dir(opts->state_dir, vmi);
+    if (!c.vmi_dir)
+        return -1;
     doc = xmlNewDoc(BAD_CAST "1.0");
     c.doc = doc;
     c.root = xmlNewNode(NULL, BAD_CAST "domain");
@@ -1010,6 +1040,8 @@ ferry_domain_build(json_object *vmi, const struct ferry_domain_opts *opts, char 
     if (conv_interfaces(&c) < 0)
         goto out;
     conv_console_graphics(&c);
+    if (conv_panic(&c) < 0)
+        goto out;
     if (c.qemu_cmdline)
         xmlAddChild(c.root, c.qemu_cmdline);
 

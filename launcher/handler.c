@@ -5,8 +5,15 @@
  * status.nodeName; from there the handler owns it: Scheduled -> Running ->
  * Succeeded/Failed.  Status written: phase, nodeName, interfaces (MAC, from
  * the domain; for the bridge binding the guest's addresses once the host sees
- * them, see launcher.c), conditions Ready, Paused (PausedByUser) and Synchronized
- * (False with libvirt's or Ferry's error when the domain could not run).
+ * them, see launcher.c), conditions Ready, Paused (PausedByUser, or
+ * PausedIOError with a Warning event) and Synchronized (False with libvirt's
+ * or Ferry's error when the domain could not run; the Failed event is named
+ * after the cause: NoKVM, GuestPanicked, KVMInternalError, ...).
+ *
+ * KVM: decided once per start by booting probe guests (kvmprobe.h), since a
+ * /dev/kvm can exist and not run guests; the verdict is the Node condition
+ * KVM (and an event), and launchers get --no-kvm=WHY when KVM cannot run
+ * guests, --force-emulation when they should use TCG.
  *
  * Launchers run in their own session with their log in
  * <vmi-dir>/launcher.log; the handler talks to each over
@@ -32,7 +39,9 @@
 #include "common/object.h"
 #include "common/store/store.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "launcher/domain.h"
+#include "launcher/kvmprobe.h"
 #include "proto/proto.h"
 
 #include <errno.h>
@@ -42,6 +51,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -72,7 +82,12 @@ struct handler {
     struct entry *entries;
     struct ferry_watch *w;
     uint64_t next_heartbeat_ns;
-    bool kvm_unusable;   /* /dev/kvm exists but a KVM domain cannot start */
+    bool kvm_unusable;   /* /dev/kvm exists but cannot run guests (the probe says) */
+    /* the verdict, for the Node condition KVM and its event */
+    const char *kvm_status, *kvm_reason;
+    char *kvm_message;
+    char *kvm_why;       /* for the launchers' NoKVM message */
+    bool kvm_event_due;
 };
 
 static volatile sig_atomic_t quit_signal;
@@ -102,7 +117,7 @@ ns_of(json_object *o)
 static char *
 vmi_dir(struct handler *h, struct entry *e)
 {
-    return ferry_printf("%s/vmis/%s/%s", h->o->state_dir, e->ns, e->name);
+    return ferry_vmi_dir(h->o->state_dir, e->ns, e->name);
 }
 
 static void
@@ -155,7 +170,7 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
     ferry_json_set_string(node, "status.nodeInfo.architecture", "amd64");
     ferry_json_set_string(node, "status.nodeInfo.operatingSystem", "linux");
     {   /* KubeVirt's device-plugin resource: present only when KVM runs guests */
-        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !h->o->force_emulation && !h->kvm_unusable;
+        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
         ferry_json_set(node, "status.capacity", json_object_new_object());
         ferry_json_set(node, "status.allocatable", json_object_new_object());
         json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
@@ -163,8 +178,19 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
         json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
                                json_object_new_string(kvm ? "1k" : "0"));
     }
+    if (h->kvm_status)
+        ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
+    else
+        ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
     ferry_json_del(node, "metadata.resourceVersion");
-    return ferry_store_update_status(h->st, node, &updated);
+    if (ferry_store_update_status(h->st, node, &updated) < 0)
+        return -1;
+    if (h->kvm_event_due) {
+        ferry_store_record_event(h->st, updated, ferry_str_eq(h->kvm_status, "True") ? "Normal" : "Warning",
+                                 h->kvm_reason, h->kvm_message);
+        h->kvm_event_due = false;
+    }
+    return 0;
 }
 
 /* ---- VMI status ------------------------------------------------------------ */
@@ -194,6 +220,7 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
         FERRY_AUTOPTR(json_object) before = NULL;
         FERRY_AUTOPTR(json_object) updated = NULL;
         FERRY_AUTOFREE char *cur = NULL; /* a copy: setting status.phase frees the original */
+        FERRY_AUTOFREE char *prev_pause = NULL;
 
         if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
             return;
@@ -203,6 +230,7 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
         if (phase_final(cur))
             return; /* final phases never change */
         before = ferry_json_copy(ferry_json_get(obj, "status"));
+        prev_pause = ferry_strdup(ferry_json_get_string(ferry_condition_get(obj, "Paused"), "reason"));
         if (phase && strcmp(phase, "Scheduled") != 0)
             ferry_json_set_string(obj, "status.phase", phase);
         ferry_json_set_string(obj, "status.nodeName", h->node);
@@ -229,10 +257,22 @@ apply_status(struct handler *h, struct entry *e, json_object *msg)
             if (!ferry_str_eq(cur, phase) && phase && strcmp(phase, "Scheduled")) {
                 FERRY_AUTOFREE char *m = ferry_printf("VMI %s on node %s%s%s", phase, h->node,
                                                       message ? ": " : "", message ? message : "");
+                /* a failure's event names its cause (NoKVM, GuestPanicked, KVMInternalError ...) */
                 ferry_store_record_event(h->st, updated, ferry_str_eq(phase, "Failed") ? "Warning" : "Normal",
-                                         ferry_str_eq(phase, "Running") ? "Started" : phase, m);
+                                         ferry_str_eq(phase, "Running")                ? "Started"
+                                         : ferry_str_eq(phase, "Failed") && reason ? reason
+                                                                                   : phase, m);
                 ferry_log_info("vmi %s/%s: %s%s%s", e->ns, e->name, phase, message ? ": " : "",
                                message ? message : "");
+            }
+            if (paused && !ferry_str_eq(prev_pause, reason ? reason : "PausedByUser")) {
+                /* the guest paused: by the user, or by itself (an I/O error) */
+                bool user = !reason || ferry_str_eq(reason, "PausedByUser");
+                ferry_store_record_event(h->st, updated, user ? "Normal" : "Warning",
+                                         user ? "Paused" : reason,
+                                         message ? message : "VMI was paused by user");
+                if (!user)
+                    ferry_log_warn("vmi %s/%s: paused: %s", e->ns, e->name, message ? message : reason);
             }
             return;
         }
@@ -248,9 +288,13 @@ static bool
 apply_status_file(struct handler *h, struct entry *e)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *path = ferry_printf("%s/status.json", dir);
+    FERRY_AUTOFREE char *path = dir ? ferry_printf("%s/status.json", dir) : NULL;
     FERRY_AUTOPTR(json_object) msg = NULL;
 
+    if (!path) {
+        ferry_error_reset(); /* a name the store would not hold */
+        return false;
+    }
     if (access(path, F_OK) != 0 || ferry_json_read_file(path, &msg) < 0)
         return false;
     if (!ferry_json_get_bool(msg, "final", false) ||
@@ -262,45 +306,111 @@ apply_status_file(struct handler *h, struct entry *e)
 
 /* ---- KVM ------------------------------------------------------------------------ */
 
-static void
-quiet_errors(void *opaque, virErrorPtr err)
+/* The probe guest beside the binary (<prefix>/bin -> <prefix>/share/ferry,
+ * also build/bin -> build/share/ferry), else the configured datadir. */
+static char *
+probe_image_path(void)
 {
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    char *slash;
+    if (n > 0) {
+        buf[n] = '\0';
+        if ((slash = strrchr(buf, '/'))) {
+            char *p;
+            *slash = '\0';
+            p = ferry_printf("%s/../share/ferry/kvm-probe.img", buf);
+            if (access(p, R_OK) == 0)
+                return p;
+            free(p);
+        }
+    }
+#ifdef FERRY_DATADIR
+    if (access(FERRY_DATADIR "/kvm-probe.img", R_OK) == 0)
+        return ferry_strdup(FERRY_DATADIR "/kvm-probe.img");
+#endif
+    return NULL;
 }
 
-/* /dev/kvm can exist and still not run guests (nested hosts whose KVM refuses
- * qemu's MSRs): start a throwaway host-model KVM domain once.  Returns false
- * with the reason logged when that fails; true when it works or libvirt
- * cannot be asked (then each VMI finds out for itself). */
-static bool
-kvm_usable(struct handler *h)
+/* Decide once per start whether VMIs run under KVM, and why: /dev/kvm can
+ * exist and still not run guests (kvmprobe.h).  Sets h->kvm_unusable and the
+ * Node condition KVM that heartbeat() writes. */
+static void
+decide_kvm(struct handler *h)
 {
-    const char *uri = h->o->uri ? h->o->uri : "qemu:///system";
-    FERRY_AUTOFREE char *xml = ferry_printf(
-        "<domain type='kvm'><name>ferry-kvm-probe-%d</name><memory unit='MiB'>32</memory>"
-        "<vcpu>1</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os>"
-        "<cpu mode='host-model'/><devices><controller type='usb' model='none'/>"
-        "<memballoon model='none'/></devices></domain>", (int)getpid());
-    virConnectPtr conn;
-    virDomainPtr dom;
-    bool ok = true;
+    const struct ferry_handler_opts *o = h->o;
+    bool dev = access("/dev/kvm", R_OK | W_OK) == 0;
+    bool told = o->kvm_probe_image || o->kvm_probe_type; /* tests: probe whatever there is */
+    const char *then = o->allow_emulation ? "VMIs run under emulation (TCG)"
+                                          : "VMIs fail with reason NoKVM (start ferry-handler "
+                                            "with --allow-emulation to run them under TCG)";
+    FERRY_AUTOFREE char *detail = NULL;
+    FERRY_AUTOFREE char *image = NULL;
+    FERRY_AUTOFREE char *kernel = NULL;
+    struct ferry_kvm_probe_opts po = { .uri = o->uri, .domain_type = o->kvm_probe_type,
+                                       .timeout_seconds = o->kvm_probe_timeout };
+    FERRY_AUTOFREE char *dir = ferry_printf("%s/kvm-probe", o->state_dir);
+    int rc;
 
-    virSetErrorFunc(NULL, quiet_errors);
-    if (!(conn = virConnectOpen(uri))) {
-        ferry_log_warn("node %s: cannot ask %s whether KVM works: %s", h->node, uri,
-                       virGetLastErrorMessage());
-        return true;
+    if (o->force_emulation) {
+        h->kvm_status = "False";
+        h->kvm_reason = "EmulationForced";
+        h->kvm_message = ferry_strdup("ferry-handler runs with --force-emulation: VMIs run under "
+                                      "emulation (TCG)");
+        return;
     }
-    dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_AUTODESTROY);
-    if (dom) {
-        virDomainDestroy(dom);
-        virDomainFree(dom);
+    if (!dev && !told) {
+        h->kvm_status = "False";
+        h->kvm_reason = "NoDevKVM";
+        h->kvm_message = ferry_printf("/dev/kvm is not available on this node: %s", then);
+        return;
+    }
+    image = o->kvm_probe_image ? ferry_strdup(o->kvm_probe_image) : probe_image_path();
+    if (!ferry_str_eq(o->kvm_probe_kernel, "none"))
+        kernel = o->kvm_probe_kernel ? ferry_strdup(o->kvm_probe_kernel)
+                                     : ferry_kvm_probe_default_kernel();
+    po.dir = dir;
+    po.image = image;
+    po.kernel = kernel;
+    ferry_log_info("node %s: probing whether KVM runs guests (%s%s%s%s, domain type %s)", h->node,
+                   image ? "boot sector " : "", image ? image : "", image && kernel ? ", kernel " : kernel ? "kernel " : "",
+                   kernel ? kernel : "", o->kvm_probe_type ? o->kvm_probe_type : "kvm");
+    rc = ferry_kvm_probe(&po, &detail);
+    ferry_rm_rf(dir);
+    if (rc == 1) {
+        h->kvm_status = "True";
+        h->kvm_reason = "KVMRunsGuests";
+        h->kvm_message = ferry_printf("KVM runs guests: %s; VMIs run under KVM", detail);
+    } else if (rc == 0) {
+        h->kvm_unusable = true;
+        h->kvm_status = "False";
+        h->kvm_reason = "KVMCannotRunGuests";
+        h->kvm_why = ferry_printf("KVM is present but cannot run guests: %s", detail);
+        h->kvm_message = ferry_printf("%s; %s", h->kvm_why, then);
     } else {
-        ferry_log_warn("node %s: /dev/kvm exists but a KVM domain does not start: %s", h->node,
-                       virGetLastErrorMessage());
-        ok = false;
+        /* each VMI finds out for itself */
+        h->kvm_status = "Unknown";
+        h->kvm_reason = "KVMProbeFailed";
+        h->kvm_message = ferry_printf("cannot tell whether KVM runs guests: %s; VMIs use KVM",
+                                      ferry_error_message());
+        ferry_error_reset();
     }
-    virConnectClose(conn);
-    return ok;
+}
+
+int
+ferry_handler_probe_kvm(const struct ferry_handler_opts *o)
+{
+    struct handler h = { .o = o, .node = (char *)"(probe only)" };
+    int rc;
+
+    if (ferry_mkdir_p(o->state_dir, 0755) < 0)
+        return -1;
+    decide_kvm(&h);
+    printf("KVM %s %s: %s\n", h.kvm_status, h.kvm_reason, h.kvm_message);
+    rc = ferry_str_eq(h.kvm_status, "True") ? 0 : ferry_str_eq(h.kvm_status, "False") ? 3 : 1;
+    free(h.kvm_message);
+    free(h.kvm_why);
+    return rc;
 }
 
 /* ---- launchers --------------------------------------------------------------- */
@@ -309,17 +419,18 @@ static int
 spawn_launcher(struct handler *h, struct entry *e, bool stop)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *vmi_json = ferry_printf("%s/vmi.json", dir);
-    FERRY_AUTOFREE char *log = ferry_printf("%s/launcher.log", dir);
+    FERRY_AUTOFREE char *vmi_json = NULL;
+    FERRY_AUTOFREE char *log = NULL;
     FERRY_AUTOFREE char *text = NULL;
-    FERRY_AUTOFREE char *nsdir = ferry_printf("%s/vmis/%s", h->o->state_dir, e->ns);
-    const char *argv[20];
+    const char *argv[24];
+    FERRY_AUTOFREE char *no_kvm = NULL;
     int n = 0;
     pid_t pid;
 
-    if (ferry_mkdir_p(nsdir, 0755) < 0 || ferry_mkdir_p(dir, 0750) < 0)
+    if (!dir || ferry_vmi_mkdir(h->o->state_dir, e->ns, e->name) < 0)
         return -1;
-    chmod(nsdir, 0755);
+    vmi_json = ferry_printf("%s/vmi.json", dir);
+    log = ferry_printf("%s/launcher.log", dir);
     text = ferry_json_to_string(e->vmi, false);
     if (ferry_file_write_atomic(vmi_json, text, strlen(text), 0644) < 0)
         return -1;
@@ -347,7 +458,7 @@ spawn_launcher(struct handler *h, struct entry *e, bool stop)
     if (h->o->force_emulation || (h->kvm_unusable && h->o->allow_emulation))
         argv[n++] = "--force-emulation";
     else if (h->kvm_unusable)
-        argv[n++] = "--no-kvm";
+        argv[n++] = no_kvm = ferry_printf("--no-kvm=%s", h->kvm_why);
     if (stop)
         argv[n++] = "--stop";
     argv[n] = NULL;
@@ -382,10 +493,14 @@ static void
 try_subscribe(struct handler *h, struct entry *e)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *sock = ferry_printf("%s/launcher.sock", dir);
+    FERRY_AUTOFREE char *sock = dir ? ferry_printf("%s/launcher.sock", dir) : NULL;
     FERRY_AUTOPTR(json_object) req = json_object_new_object();
     int fd;
 
+    if (!sock) {
+        ferry_error_reset();
+        return;
+    }
     if (e->fd >= 0 || access(sock, F_OK) != 0)
         return;
     fd = ferry_proto_connect(sock);
@@ -465,8 +580,7 @@ reconcile(struct handler *h, struct entry *e)
             return;
         }
         if (e->stopped_ok) {
-            FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-            if (ferry_rm_rf(dir) < 0)
+            if (ferry_vmi_remove(h->o->state_dir, e->ns, e->name) < 0)
                 ferry_log_last_error();
             remove_finalizer(h, e);
             e->stopped_ok = false;
@@ -661,8 +775,9 @@ ferry_handler_run(const struct ferry_handler_opts *o)
     if (!h.vmi_res || !h.node_res)
         goto out;
     {
-        FERRY_AUTOFREE char *vd = ferry_printf("%s/vmis", o->state_dir);
-        if (ferry_mkdir_p(vd, 0755) < 0)
+        FERRY_AUTOFREE char *vd = ferry_state_path(o->state_dir, FERRY_AREA_VMIS, NULL, NULL, NULL);
+        if (ferry_mkdir_p(o->state_dir, 0755) < 0 ||
+            ferry_state_mkdir(o->state_dir, FERRY_AREA_VMIS, 0755) < 0)
             goto out;
         chmod(o->state_dir, 0755); /* qemu (libvirt-qemu) must reach the VMI directories */
         chmod(vd, 0755);
@@ -672,12 +787,15 @@ ferry_handler_run(const struct ferry_handler_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (!o->force_emulation && access("/dev/kvm", R_OK | W_OK) == 0 && !kvm_usable(&h)) {
-        h.kvm_unusable = true;
-        ferry_log_warn("node %s: %s", h.node,
-                       o->allow_emulation ? "running VMIs under emulation (TCG)"
-                                          : "VMIs will fail: start ferry-handler with --allow-emulation to run them under TCG");
-    }
+    /* the Node first (its KVM condition says "Probing"), then the verdict */
+    if (heartbeat(&h, "True", "FerryHandlerReady", "ferry-handler is running") < 0)
+        goto out;
+    decide_kvm(&h);
+    if (ferry_str_eq(h.kvm_status, "True"))
+        ferry_log_info("node %s: %s", h.node, h.kvm_message);
+    else
+        ferry_log_warn("node %s: %s", h.node, h.kvm_message);
+    h.kvm_event_due = true;
     if (heartbeat(&h, "True", "FerryHandlerReady", "ferry-handler is running") < 0)
         goto out;
     h.next_heartbeat_ns = ferry_now_ns() + hb_ns;
@@ -734,5 +852,7 @@ out:
     ferry_store_free(h.st);
     free(h.node);
     free(h.launcher);
+    free(h.kvm_message);
+    free(h.kvm_why);
     return rc;
 }

@@ -14,9 +14,20 @@ struct ferry_handler_opts {
     bool allow_emulation;
     bool force_emulation;
     int heartbeat_seconds;      /* 0: 10 */
+    /* the KVM probe (kvmprobe.h); NULL/0: the defaults */
+    const char *kvm_probe_image;   /* boot sector image; default ../share/ferry/kvm-probe.img */
+    const char *kvm_probe_kernel;  /* default the newest /boot/vmlinuz-*; "none": skip */
+    const char *kvm_probe_type;    /* libvirt domain type, "kvm"; given (or an image): probe
+                                    * even without /dev/kvm (tests) */
+    int kvm_probe_timeout;         /* seconds per probe guest, 0: 20 */
 };
 
 int ferry_handler_run(const struct ferry_handler_opts *opts);
+
+/* Run only the KVM probe and print the verdict (the Node condition KVM's
+ * status, reason and message) on stdout: 0 KVM runs guests, 3 it does not
+ * (or is absent, or emulation is forced), 1 cannot tell, -1 error. */
+int ferry_handler_probe_kvm(const struct ferry_handler_opts *opts);
 
 #define FERRY_NODE_FINALIZER "ferry.io/node-cleanup"
 

@@ -36,7 +36,10 @@
  * and exits.  Phases follow
  * KubeVirt: guest shutdown => Succeeded; crash, outside destroy or a start
  * error => Failed, with libvirt's message (the handler turns it into the
- * Synchronized condition).
+ * Synchronized condition).  A domain never stays Running when it stopped by
+ * itself: paused on a disk I/O error => Running with reason PausedIOError;
+ * paused by a KVM internal error or a guest panic => destroyed and Failed
+ * (KVMInternalError with qemu's log line, GuestPanicked).
  *
  * Guest addresses (status.interfaces[].ipAddress/ipAddresses, KubeVirt's
  * names): for the bridge binding the guest sits on the host bridge, so the
@@ -64,8 +67,10 @@
 #include "common/object.h"
 #include "common/spawn.h"
 #include "common/util.h"
+#include "common/volume.h"
 #include "launcher/cloudinit.h"
 #include "launcher/domain.h"
+#include "launcher/kvmprobe.h"
 #include "launcher/leases.h"
 #include "proto/proto.h"
 
@@ -397,6 +402,46 @@ poll_addresses(int timer, void *opaque)
     virEventUpdateTimeout(timer, l->addr_delay_ms);
 }
 
+/* The domain's qemu ended by itself: Failed, with what qemu's log says. */
+static void
+crashed(struct launcher *l, const char *what)
+{
+    FERRY_AUTOFREE char *q = ferry_kvm_probe_qemu_says(l->dom_name);
+    FERRY_AUTOFREE char *m = q ? ferry_printf("%s; qemu: %s", what, q) : NULL;
+    finish(l, "Failed", "Crashed", m ? m : what);
+}
+
+/* A pause nobody asked for that the guest cannot come back from: qemu stops
+ * the guest after a KVM internal error (libvirt: paused, reason unknown) or
+ * a guest panic (reason crashed).  KubeVirt's virt-handler reports such a
+ * domain as it finds it; Ferry ends it (Failed, with the cause) so the VM's
+ * run strategy decides what comes next, instead of a VMI that says Running
+ * over a guest that will never run again.  True when it ended the domain. */
+static bool
+paused_by_itself(struct launcher *l, virDomainPtr dom, int reason)
+{
+    FERRY_AUTOFREE char *q = NULL;
+    FERRY_AUTOFREE char *m = NULL;
+
+    if (reason == VIR_DOMAIN_PAUSED_CRASHED) {
+        finish(l, "Failed", "GuestPanicked", "the guest kernel panicked (the domain paused)");
+        return true;
+    }
+    if (reason != VIR_DOMAIN_PAUSED_UNKNOWN && reason != VIR_DOMAIN_PAUSED_POSTCOPY_FAILED)
+        return false;
+    q = ferry_kvm_probe_qemu_says(l->dom_name);
+    if (q && (strstr(q, "KVM internal error") || strstr(q, "emulation failure"))) {
+        m = ferry_printf("the guest stopped on a KVM internal error: %s", q);
+        finish(l, "Failed", "KVMInternalError", m);
+    } else {
+        m = ferry_printf("the guest stopped by itself (libvirt: paused, reason %s)%s%s",
+                         reason == VIR_DOMAIN_PAUSED_UNKNOWN ? "unknown" : "postcopy failed",
+                         q ? "; qemu: " : "", q ? q : "");
+        finish(l, "Failed", "PausedUnknown", m);
+    }
+    return true;
+}
+
 /* Read the domain's state and report it; ends the launcher when it is off. */
 static void
 refresh(struct launcher *l, virDomainPtr dom)
@@ -407,15 +452,22 @@ refresh(struct launcher *l, virDomainPtr dom)
         ferry_log_warn("%s: state: %s", l->dom_name, virt_msg());
         return;
     }
+    if (state == VIR_DOMAIN_PAUSED && paused_by_itself(l, dom, reason))
+        return;
     switch (state) {
     case VIR_DOMAIN_RUNNING:
     case VIR_DOMAIN_BLOCKED:
     case VIR_DOMAIN_PAUSED:
         l->phase = "Running";
-        l->paused = state == VIR_DOMAIN_PAUSED;
-        if (l->paused)
-            set_reason(l, reason == VIR_DOMAIN_PAUSED_IOERROR ? "PausedIOError" : "PausedByUser",
-                       reason == VIR_DOMAIN_PAUSED_IOERROR ? "the disk reported an I/O error" : NULL);
+        /* starting up and shutting down pass through a pause of their own */
+        l->paused = state == VIR_DOMAIN_PAUSED && reason != VIR_DOMAIN_PAUSED_STARTING_UP &&
+                    reason != VIR_DOMAIN_PAUSED_SHUTTING_DOWN;
+        if (l->paused && reason == VIR_DOMAIN_PAUSED_IOERROR)
+            set_reason(l, "PausedIOError", "VMI was paused, low-level IO error detected");
+        else if (l->paused && reason == VIR_DOMAIN_PAUSED_WATCHDOG)
+            set_reason(l, "PausedWatchdog", "VMI was paused by its watchdog device");
+        else if (l->paused)
+            set_reason(l, "PausedByUser", "VMI was paused by user");
         else
             set_reason(l, NULL, NULL);
         if (!l->interfaces) {
@@ -431,15 +483,19 @@ refresh(struct launcher *l, virDomainPtr dom)
         break;
     case VIR_DOMAIN_SHUTDOWN:
         break; /* on its way down: the STOPPED event follows */
-    case VIR_DOMAIN_SHUTOFF:
     case VIR_DOMAIN_CRASHED:
+        finish(l, "Failed", "GuestPanicked", "the guest kernel panicked");
+        break;
+    case VIR_DOMAIN_SHUTOFF:
     default:
         if (l->stopping || (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN))
             finish(l, "Succeeded", "GuestShutdown", "the guest shut down");
         else if (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_DESTROYED)
             finish(l, "Failed", "Destroyed", "the domain was destroyed outside Ferry");
+        else if (state == VIR_DOMAIN_SHUTOFF && reason == VIR_DOMAIN_SHUTOFF_CRASHED)
+            finish(l, "Failed", "GuestPanicked", "the guest crashed (its kernel panicked)");
         else
-            finish(l, "Failed", "Crashed", "the domain crashed or its qemu process ended");
+            crashed(l, "the domain crashed or its qemu process ended");
         break;
     }
 }
@@ -468,12 +524,16 @@ on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *
             finish(l, "Succeeded", "GuestShutdown", "the guest shut down");
         else if (detail == VIR_DOMAIN_EVENT_STOPPED_DESTROYED)
             finish(l, "Failed", "Destroyed", "the domain was destroyed outside Ferry");
+        else if (detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED)
+            finish(l, "Failed", "GuestPanicked", "the guest crashed (its kernel panicked)");
         else
-            finish(l, "Failed", "Crashed", "the domain crashed or its qemu process ended");
+            crashed(l, "the domain crashed or its qemu process ended");
         return 0;
     }
     if (event == VIR_DOMAIN_EVENT_CRASHED) {
-        finish(l, "Failed", "Crashed", "the guest crashed");
+        finish(l, "Failed", "GuestPanicked",
+               detail == VIR_DOMAIN_EVENT_CRASHED_PANICKED ? "the guest kernel panicked"
+                                                           : "the guest crashed");
         return 0;
     }
     if (event == VIR_DOMAIN_EVENT_UNDEFINED)
@@ -632,13 +692,13 @@ start_domain(struct launcher *l)
     unsigned int flags = 0;
 
     if (!l->kvm && (l->o->no_kvm || !l->o->allow_emulation) && !l->o->force_emulation) {
-        finish(l, "Failed", "NoKVM",
-               l->o->no_kvm ? "KVM does not work on this node (a KVM domain fails to start) and "
-                              "software emulation is not allowed (start ferry-handler with "
-                              "--allow-emulation, KubeVirt's useEmulation)"
-                            : "/dev/kvm is not available on this node and software emulation is "
-                              "not allowed (start ferry-handler with --allow-emulation, "
-                              "KubeVirt's useEmulation)");
+        FERRY_AUTOFREE char *msg = ferry_printf(
+            "%s, and software emulation is not allowed (start ferry-handler with "
+            "--allow-emulation, KubeVirt's useEmulation)",
+            !l->o->no_kvm          ? "/dev/kvm is not available on this node"
+            : l->o->no_kvm_reason ? l->o->no_kvm_reason
+                                  : "KVM is present but cannot run guests on this node");
+        finish(l, "Failed", "NoKVM", msg);
         return -1;
     }
     if (prepare_volumes(l, &dopts) < 0 || ferry_domain_build(l->vmi, &dopts, &xml) < 0) {
@@ -913,7 +973,9 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
     struct sigaction sa = { .sa_handler = on_signal };
     int rc = -1;
 
-    l.dir = ferry_printf("%s/vmis/%s/%s", o->state_dir, o->ns, o->name);
+    l.dir = ferry_vmi_dir(o->state_dir, o->ns, o->name);
+    if (!l.dir)
+        goto out;
     vmi_path = ferry_printf("%s/vmi.json", l.dir);
     ferry_log_debug("launcher", "%s/%s: launcher started", o->ns, o->name);
     if (ferry_json_read_file(vmi_path, &l.vmi) < 0)

@@ -15,6 +15,7 @@ struct ferry_launcher_opts {
     bool allow_emulation;     /* TCG when there is no /dev/kvm */
     bool force_emulation;     /* TCG even with /dev/kvm (nested hosts where KVM hangs) */
     bool no_kvm;              /* the handler found KVM unusable: treat /dev/kvm as absent */
+    const char *no_kvm_reason; /* why (the handler's probe verdict), or NULL */
     bool stop_only;           /* stop and undefine the domain (VMI being deleted), then exit */
 };
 

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void
 usage(FILE *f)
@@ -25,6 +26,15 @@ usage(FILE *f)
                "  --dhcp-leases FILE   lease file (dnsmasq format) of the bridge's DHCP server:\n"
                "                       guest addresses known before ARP sees them\n"
                "  --launcher PATH      ferry-launcher program (default: beside ferry-handler)\n"
+               "  --probe-kvm          only probe whether KVM runs guests, print the verdict\n"
+               "                       and exit (0 it does, 3 it does not, 1 cannot tell)\n"
+               "  --kvm-probe-image PATH    boot sector the probe boots (default: the\n"
+               "                       installed kvm-probe.img)\n"
+               "  --kvm-probe-kernel PATH   kernel the probe boots next (default: the newest\n"
+               "                       /boot/vmlinuz-*; \"none\" skips it)\n"
+               "  --kvm-probe-type TYPE     libvirt domain type of the probe (kvm; \"qemu\"\n"
+               "                       for tests: then it runs even without /dev/kvm)\n"
+               "  --kvm-probe-timeout SECONDS  bound per probe guest (default 20)\n"
                "  --debug MODULES      debug output (launcher, store, all)\n"
                "  -h, --help           this help\n"
                "  --version            the version\n");
@@ -39,10 +49,16 @@ main(int argc, char **argv)
         { "force-emulation", no_argument, NULL, 'E' }, { "bridge", required_argument, NULL, 'b' },
         { "dhcp-leases", required_argument, NULL, 'L' },
         { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
+        { "probe-kvm", no_argument, NULL, 'P' },
+        { "kvm-probe-image", required_argument, NULL, 'I' },
+        { "kvm-probe-kernel", required_argument, NULL, 'K' },
+        { "kvm-probe-type", required_argument, NULL, 'T' },
+        { "kvm-probe-timeout", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     struct ferry_handler_opts o = { 0 };
+    bool probe_only = false;
     int c;
 
     ferry_log_init("ferry-handler");
@@ -56,6 +72,26 @@ main(int argc, char **argv)
         case 'b': o.bridge = optarg; break;
         case 'L': o.dhcp_leases = optarg; break;
         case 'l': o.launcher_path = optarg; break;
+        case 'P': probe_only = true; break;
+        case 'I': o.kvm_probe_image = optarg; break;
+        case 'K': o.kvm_probe_kernel = optarg; break;
+        case 'T':
+            if (strcmp(optarg, "kvm") != 0 && strcmp(optarg, "qemu") != 0) {
+                fprintf(stderr, "ferry-handler: --kvm-probe-type '%s': not kvm or qemu\n", optarg);
+                return 2;
+            }
+            o.kvm_probe_type = optarg;
+            break;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v <= 0 || v > 3600) {
+                fprintf(stderr, "ferry-handler: --kvm-probe-timeout '%s': not 1..3600 seconds\n", optarg);
+                return 2;
+            }
+            o.kvm_probe_timeout = (int)v;
+            break;
+        }
         case 'd': ferry_log_set_debug(optarg); setenv("FERRY_DEBUG", optarg, 1); break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("ferry-handler %s\n", FERRY_VERSION); return 0;
@@ -73,6 +109,12 @@ main(int argc, char **argv)
             fprintf(stderr, "ferry-handler: --state-dir is required\n");
             return 2;
         }
+    }
+    if (probe_only) {
+        int rc = ferry_handler_probe_kvm(&o);
+        if (rc < 0)
+            ferry_log_last_error();
+        return rc < 0 ? 1 : rc;
     }
     if (ferry_handler_run(&o) < 0) {
         ferry_log_last_error();

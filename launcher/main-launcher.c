@@ -20,7 +20,8 @@ usage(FILE *f)
                "  --force-emulation    use TCG even when /dev/kvm exists\n"
                "  --bridge NAME        host bridge for interfaces with the bridge binding (ferry0)\n"
                "  --dhcp-leases FILE   lease file (dnsmasq format) of the bridge's DHCP server\n"
-               "  --no-kvm             treat /dev/kvm as absent (the handler found KVM unusable)\n"
+               "  --no-kvm[=WHY]       treat /dev/kvm as absent (the handler found that KVM\n"
+               "                       cannot run guests; WHY goes into the NoKVM message)\n"
                "  --stop               stop and undefine the domain, then exit (VMI deleted)\n"
                "  --debug MODULES      debug output (launcher, all)\n"
                "  -h, --help           this help\n"
@@ -36,7 +37,7 @@ main(int argc, char **argv)
         { "allow-emulation", no_argument, NULL, 'e' }, { "force-emulation", no_argument, NULL, 'E' },
         { "bridge", required_argument, NULL, 'b' },
         { "dhcp-leases", required_argument, NULL, 'L' }, { "stop", no_argument, NULL, 'S' },
-        { "no-kvm", no_argument, NULL, 'K' },
+        { "no-kvm", optional_argument, NULL, 'K' },
         { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
     };
@@ -55,7 +56,7 @@ main(int argc, char **argv)
         case 'b': o.bridge = optarg; break;
         case 'L': o.dhcp_leases = optarg; break;
         case 'S': o.stop_only = true; break;
-        case 'K': o.no_kvm = true; break;
+        case 'K': o.no_kvm = true; o.no_kvm_reason = optarg; break;
         case 'd': ferry_log_set_debug(optarg); break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("ferry-launcher %s\n", FERRY_VERSION); return 0;

@@ -13,7 +13,9 @@
 #   - otherwise stays up: the ACPI power button powers it off (graceful stop)
 #     and the console answers line commands: "marker" prints the marker
 #     again, "userdata" prints the user-data again, "poweroff" powers off,
-#     anything else is echoed back as "ferry-guest: echo LINE".
+#     "panic" crashes the kernel (sysrq c; a pvpanic device, KubeVirt's
+#     panicDevices isa, tells qemu), anything else is echoed back as
+#     "ferry-guest: echo LINE".
 # Every network interface (virtio-net or e1000) asks for a DHCP lease in the
 # background (busybox udhcpc), so the markers come no later than without a
 # NIC; once bound the guest prints "FERRY-GUEST-NET IFACE ADDRESS/PREFIX" and
@@ -53,9 +55,10 @@ mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/etc/acpi/PWRF" "$R/li
 cp "$BUSYBOX" "$R/bin/busybox"
 
 # Modules for a SATA/SCSI/virtio CD-ROM with ISO9660, the ACPI power button,
-# and the NICs Ferry's interface models most often get (virtio, e1000).
+# the NICs Ferry's interface models most often get (virtio, e1000), and the
+# pvpanic device.
 MODDIR=/lib/modules/$KVER
-want="ahci sr_mod isofs virtio_pci virtio_blk virtio_scsi button evdev virtio_net e1000"
+want="ahci sr_mod isofs virtio_pci virtio_blk virtio_scsi button evdev virtio_net e1000 pvpanic-mmio"
 order=""
 # modules.dep lists every module's full dependency closure, nearest first:
 # load the dependencies in reverse, then the module.
@@ -151,6 +154,7 @@ while true; do
     marker) echo "FERRY-GUEST-MARKER booted" ;;
     userdata) show_userdata ;;
     poweroff) echo "FERRY-GUEST-MARKER poweroff"; poweroff -f ;;
+    panic) echo "FERRY-GUEST-MARKER panic"; echo c > /proc/sysrq-trigger ;;
     "") ;;
     *) echo "ferry-guest: echo $line" ;;
     esac

@@ -5,7 +5,7 @@ add_executable(cp-helper ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/cp-helper.c)
 target_link_libraries(cp-helper PRIVATE ferry-common)
 set_target_properties(cp-helper PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 
-foreach(t cli dv-import dv-crash vm upload watch vm-status)
+foreach(t cli dv-import dv-crash vm upload watch vm-status hostile cli-promises wakeup)
   ferry_script_test(controlplane-${t}
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-${t}.sh
     LABELS integration TIMEOUT 240)

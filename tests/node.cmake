@@ -28,6 +28,13 @@ if(TARGET ferry-launcher-lib AND COMMAND ferry_fuzz_target)
   ferry_fuzz_target(fuzz-domain SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-domain.c
                     LIBS ferry-launcher-lib CORPUS ${CMAKE_SOURCE_DIR}/tests/golden/domain)
 endif()
+# The KVM probe's verdicts and a domain that stops by itself (I/O error,
+# guest panic): launcher/kvmprobe.c, launcher/launcher.c.
+foreach(t kvm selfstop)
+  ferry_script_test(node-${t} SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/${t}.sh
+                    LABELS integration TIMEOUT 400)
+  set_tests_properties(node-${t} PROPERTIES RESOURCE_LOCK libvirtd)
+endforeach()
 
 # containerDisk volumes from a real docker-registry (issue 15).
 ferry_script_test(node-containerdisk SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/containerdisk.sh

@@ -2,6 +2,8 @@
 # temporary directories, real child processes for the concurrency and crash
 # cases.
 ferry_unit_test(test-store SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-store.c TIMEOUT 300)
+# common/volume.c: paths under the state directory stay under it.
+ferry_unit_test(test-volume SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-volume.c)
 ferry_unit_test(test-admission SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-admission.c)
 # Admission reads users' manifests: fuzzed (replayed over the seeds in
 # ordinary builds).

@@ -42,7 +42,7 @@ struct ferry_watch {
 };
 
 /* Drivers: "sqlite:DIR" / "DIR", and "kube:..." */
-int ferry_sqlite_open(const char *dir, struct ferry_store **ret);
+int ferry_sqlite_open(const char *dir, bool create, struct ferry_store **ret);
 int ferry_kube_open(const char *arg, struct ferry_store **ret);
 
 /* "virtualmachines.kubevirt.io", "nodes": the key objects are filed under,

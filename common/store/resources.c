@@ -15,6 +15,8 @@ static const char *const vmi_short[] = { "vmi", "vmis", NULL };
 static const char *const dv_short[] = { "dv", "dvs", NULL };
 static const char *const node_short[] = { "no", NULL };
 static const char *const event_short[] = { "ev", NULL };
+static const char *const ns_short[] = { "ns", NULL };
+static const char *const kv_short[] = { "kv", "kvs", NULL };
 
 static const struct ferry_resource res_vm = {
     .group = "kubevirt.io", .version = "v1", .kind = "VirtualMachine",
@@ -44,8 +46,26 @@ static const struct ferry_resource res_event = {
     .short_names = event_short, .namespaced = true, .status_subresource = false,
 };
 
+/* Namespaces: "default", "kube-system" and "kube-public" are there from the
+ * start; objects may be created only in a namespace that exists (the API
+ * server's NamespaceLifecycle admission).  status.phase is "Active". */
+static const struct ferry_resource res_namespace = {
+    .group = "", .version = "v1", .kind = "Namespace", .plural = "namespaces",
+    .singular = "namespace", .short_names = ns_short, .namespaced = false,
+    .status_subresource = false,
+};
+
+/* KubeVirt's own CR: Ferry reads its feature gates
+ * (spec.configuration.developerConfiguration.featureGates) at admission;
+ * `ferry up --feature-gates` writes kubevirt/kubevirt. */
+static const struct ferry_resource res_kubevirt = {
+    .group = "kubevirt.io", .version = "v1", .kind = "KubeVirt", .plural = "kubevirts",
+    .singular = "kubevirt", .short_names = kv_short, .namespaced = true,
+    .status_subresource = true,
+};
+
 const struct ferry_resource *const ferry_resources[] = {
-    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, NULL,
+    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt, NULL,
 };
 
 const struct ferry_resource *const ferry_resource_vm = &res_vm;
@@ -53,6 +73,8 @@ const struct ferry_resource *const ferry_resource_vmi = &res_vmi;
 const struct ferry_resource *const ferry_resource_dv = &res_dv;
 const struct ferry_resource *const ferry_resource_node = &res_node;
 const struct ferry_resource *const ferry_resource_event = &res_event;
+const struct ferry_resource *const ferry_resource_namespace = &res_namespace;
+const struct ferry_resource *const ferry_resource_kubevirt = &res_kubevirt;
 
 const char *
 ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)

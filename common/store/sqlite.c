@@ -27,6 +27,7 @@
  * must not cross fork(): a child opens its own. */
 #include "common/store/driver.h"
 #include "common/admission.h"
+#include "common/name.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -632,6 +633,37 @@ err_conflict(const char *key, const char *name)
 
 /* ---- operations ------------------------------------------------------- */
 
+/* Admission with the feature gates of the store's KubeVirt CR (the first
+ * one, as KubeVirt serves one per cluster). */
+static int
+admit(struct sqlite_store *s, json_object *obj, bool is_create, json_object *old, bool locked)
+{
+    struct ferry_admission_config cfg = { 0 };
+    STMT q = NULL;
+    int r;
+
+    if (!locked)
+        pthread_mutex_lock(&s->lock);
+    if (prepare(s, "SELECT json FROM objects WHERE resource = 'kubevirts.kubevirt.io' "
+                   "ORDER BY namespace, name LIMIT 1", &q) < 0) {
+        if (!locked)
+            pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        FERRY_AUTOPTR(json_object) kv = parse_json(s, (const char *)sqlite3_column_text(q, 0));
+        if (kv)
+            ferry_admission_config_from_kubevirt(kv, &cfg);
+        ferry_error_reset();
+    }
+    stmt_done(&q);
+    if (!locked)
+        pthread_mutex_unlock(&s->lock);
+    r = ferry_admission_admit_config(obj, is_create, old, &cfg);
+    ferry_admission_config_release(&cfg);
+    return r;
+}
+
 static int
 sq_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
        const char *name, json_object **ret)
@@ -780,12 +812,33 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     json_object_object_del(meta, "resourceVersion");
     json_object_object_del(meta, "managedFields");
 
+    if (res == ferry_resource_namespace) {
+        if (named && ferry_name_check_label("metadata.name", name) < 0)
+            return ferry_error_prefix("The Namespace \"%s\" is invalid", name);
+        if (!ferry_json_get(obj, "status.phase"))
+            ferry_json_set_string(obj, "status.phase", "Active");
+    }
+
     /* admission needs nothing from the database: outside the write lock */
-    if (st->admission && ferry_admission_admit(obj, true, NULL) < 0)
+    if (st->admission && admit(s, obj, true, NULL, false) < 0)
         return -1;
 
     if (tx_begin(s) < 0)
         return -1;
+    if (st->admission && res->namespaced) {
+        /* NamespaceLifecycle: only into a namespace that exists */
+        const char *ns = ferry_json_get_string(meta, "namespace");
+        json_object *nsobj = NULL;
+
+        r = load(s, "namespaces", "", ns, &nsobj);
+        if (r < 0)
+            goto fail;
+        json_object_put(nsobj);
+        if (r == 0) {
+            err_not_found("namespaces", ns);
+            goto fail;
+        }
+    }
     for (int tries = 0;; tries++) {
         if (!named) {
             free(gen);
@@ -909,7 +962,7 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
                 }
             }
         }
-        if (st->admission && ferry_admission_admit(obj, false, cur) < 0)
+        if (st->admission && admit(s, obj, false, cur, true) < 0)
             goto fail;
         if (!spec_equal(obj, cur))
             ferry_json_set_int(meta, "generation",
@@ -957,6 +1010,11 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
     int r;
 
     res_key(res, key, sizeof key);
+    if (res == ferry_resource_namespace &&
+        (ferry_str_eq(name, "default") || ferry_str_eq(name, "kube-system") ||
+         ferry_str_eq(name, "kube-public")))
+        return ferry_error(FERRY_ERR_INVALID, "namespaces \"%s\" is forbidden: this namespace "
+                           "may not be deleted", name);
     if (tx_begin(s) < 0)
         return -1;
     r = load(s, key, ns, name, &cur);
@@ -965,6 +1023,23 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
             err_not_found(key, name);
         tx_rollback(s);
         return -1;
+    }
+    if (res == ferry_resource_namespace) {
+        STMT q = NULL;
+
+        if (prepare(s, "SELECT resource, name FROM objects WHERE namespace = ? LIMIT 1", &q) < 0) {
+            tx_rollback(s);
+            return -1;
+        }
+        bind_text(q, 1, name);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            ferry_error(FERRY_ERR_CONFLICT, "namespaces \"%s\" is not empty: it still holds %s "
+                        "\"%s\"; delete what is in it first", name,
+                        (const char *)sqlite3_column_text(q, 0),
+                        (const char *)sqlite3_column_text(q, 1));
+            tx_rollback(s);
+            return -1;
+        }
     }
     if (delete_locked(s, key, cur) < 0) {
         tx_rollback(s);
@@ -1368,19 +1443,145 @@ static const struct ferry_store_ops sqlite_ops = {
     .set_history = sq_set_history,
 };
 
+static int sq_create(struct ferry_store *st, json_object *in, json_object **ret);
+
+static int
+create_namespace(struct sqlite_store *s, const char *name)
+{
+    FERRY_AUTOPTR(json_object) ns = json_object_new_object();
+
+    ferry_json_set_string(ns, "apiVersion", "v1");
+    ferry_json_set_string(ns, "kind", "Namespace");
+    ferry_json_set_string(ns, "metadata.name", name);
+    json_object_object_add(ferry_json_ensure_object(ferry_json_get(ns, "metadata"), "labels"),
+                           "kubernetes.io/metadata.name", json_object_new_string(name));
+    if (sq_create(&s->base, ns, NULL) < 0) {
+        if (ferry_error_code() != FERRY_ERR_EXISTS)
+            return -1;
+        ferry_error_reset(); /* another process made it first */
+    }
+    return 0;
+}
+
+/* A store made before Namespaces existed: a Namespace for every namespace
+ * that already holds objects, so that they can still be written to. */
+static int
+adopt_namespaces(struct sqlite_store *s)
+{
+    FERRY_AUTOSTRV char **names = NULL;
+    STMT q = NULL;
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    if (prepare(s, "SELECT DISTINCT namespace FROM objects WHERE namespace != ''", &q) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        const char *n = (const char *)sqlite3_column_text(q, 0);
+        if (n && ferry_name_is_dns1123_label(n))
+            ferry_strv_push(&names, n);
+    }
+    stmt_done(&q);
+    pthread_mutex_unlock(&s->lock);
+    for (char **n = names; n && *n; n++) {
+        FERRY_AUTOPTR(json_object) have = NULL;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = load(s, "namespaces", "", *n, &have);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0 || (r == 0 && create_namespace(s, *n) < 0))
+            return -1;
+    }
+    return 0;
+}
+
+/* The namespaces every cluster has, created in a new store. */
+static int
+ensure_namespaces(struct sqlite_store *s)
+{
+    static const char *const builtin[] = { "default", "kube-system", "kube-public" };
+    bool made = false;
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(builtin); i++) {
+        FERRY_AUTOPTR(json_object) have = NULL;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        r = load(s, "namespaces", "", builtin[i], &have);
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
+        if (create_namespace(s, builtin[i]) < 0)
+            return -1;
+        made = true;
+    }
+    return made ? adopt_namespaces(s) : 0;
+}
+
+/* Make DIR/ferry.db atomically: a private file gets the schema (WAL mode is
+ * kept in its header), then is linked into place, so that ferry.db is never
+ * seen half made and a 0-byte ferry.db is always damage, never a new store.
+ * Losing the race to another process is fine. */
+static int
+create_db(const char *dir, const char *path)
+{
+    FERRY_AUTOFREE char *tmp = ferry_printf("%s/.ferry.db.new.%d", dir, (int)getpid());
+    sqlite3 *db = NULL;
+    int rc;
+
+    unlink(tmp);
+    rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        ferry_error(FERRY_ERR_IO, "store '%s': create: %s", path,
+                    db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close_v2(db);
+        unlink(tmp);
+        return -1;
+    }
+    sqlite3_close_v2(db); /* checkpoints and removes the WAL */
+    chmod(tmp, 0600);
+    if (link(tmp, path) < 0 && errno != EEXIST) {
+        /* a filesystem without hard links: a rename that will not replace */
+        if ((errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) &&
+            renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+            return 0;
+        int e = errno;
+
+        if (e == EEXIST) { /* another process made it first */
+            unlink(tmp);
+            return 0;
+        }
+        unlink(tmp);
+        return ferry_error_errno(FERRY_ERR_IO, e, "store '%s'", path);
+    }
+    unlink(tmp);
+    return 0;
+}
+
 int
-ferry_sqlite_open(const char *dir, struct ferry_store **ret)
+ferry_sqlite_open(const char *dir, bool create, struct ferry_store **ret)
 {
     struct sqlite_store *s;
     pthread_condattr_t ca;
     struct stat sb;
-    int fd, rc;
+    int rc;
 
     if (!dir || !*dir)
         dir = ferry_state_dir();
     if (stat(dir, &sb) < 0) {
         if (errno != ENOENT)
             return ferry_error_errno(FERRY_ERR_IO, errno, "state directory '%s'", dir);
+        if (!create)
+            return ferry_error(FERRY_ERR_NOTFOUND, "state directory '%s' does not exist: no "
+                               "store to read (check --state-dir or FERRY_STATE_DIR)", dir);
         if (ferry_mkdir_p(dir, 0700) < 0)
             return -1;
     } else if (!S_ISDIR(sb.st_mode)) {
@@ -1406,17 +1607,26 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
             s->max_events = atoll(m);
     }
 
-    /* create the file ourselves so that it is 0600 whatever the umask */
-    fd = open(s->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        ferry_error_errno(FERRY_ERR_IO, errno, "store '%s'", s->path);
+    if (stat(s->path, &sb) < 0) {
+        if (errno != ENOENT) {
+            ferry_error_errno(FERRY_ERR_IO, errno, "store '%s'", s->path);
+            goto fail;
+        }
+        if (!create) {
+            ferry_error(FERRY_ERR_NOTFOUND, "no store in state directory '%s' (no ferry.db): "
+                        "check --state-dir or FERRY_STATE_DIR", dir);
+            goto fail;
+        }
+        if (create_db(dir, s->path) < 0)
+            goto fail;
+    } else if (sb.st_size == 0) {
+        /* sqlite would take it for a new, empty database */
+        ferry_error(FERRY_ERR_FORMAT, "store '%s' is empty (0 bytes): not a Ferry database; "
+                    "restore it from a backup or remove it", s->path);
         goto fail;
     }
-    close(fd);
 
-    rc = sqlite3_open_v2(s->path, &s->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                         NULL);
+    rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (s->db)
             db_error(s, "open");
@@ -1456,6 +1666,8 @@ ferry_sqlite_open(const char *dir, struct ferry_store **ret)
         ferry_error_reset();
         usleep(10000);
     }
+    if (ensure_namespaces(s) < 0)
+        goto fail;
     ferry_log_debug("store", "opened %s", s->path);
     *ret = &s->base;
     return 0;

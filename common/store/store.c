@@ -3,7 +3,10 @@
  * common to every driver live here so that drivers see sane input. */
 #include "common/store/driver.h"
 #include "common/cleanup.h"
+#include "common/admission.h"
 #include "common/error.h"
+#include "common/json.h"
+#include "common/name.h"
 #include "common/util.h"
 
 #include <pthread.h>
@@ -44,8 +47,8 @@ ferry_state_dir(void)
     return state_dir;
 }
 
-int
-ferry_store_open(const char *where, struct ferry_store **ret)
+static int
+store_open(const char *where, bool create, struct ferry_store **ret)
 {
     struct ferry_store *st = NULL;
     int r;
@@ -53,16 +56,28 @@ ferry_store_open(const char *where, struct ferry_store **ret)
     if (!where || !*where)
         where = ferry_state_dir();
     if (ferry_str_has_prefix(where, "sqlite:"))
-        r = ferry_sqlite_open(where + strlen("sqlite:"), &st);
+        r = ferry_sqlite_open(where + strlen("sqlite:"), create, &st);
     else if (ferry_str_has_prefix(where, "kube:"))
         r = ferry_kube_open(where + strlen("kube:"), &st);
     else
-        r = ferry_sqlite_open(where, &st);
+        r = ferry_sqlite_open(where, create, &st);
     if (r < 0)
         return -1;
     st->admission = true;
     *ret = st;
     return 0;
+}
+
+int
+ferry_store_open(const char *where, struct ferry_store **ret)
+{
+    return store_open(where, true, ret);
+}
+
+int
+ferry_store_open_existing(const char *where, struct ferry_store **ret)
+{
+    return store_open(where, false, ret);
 }
 
 void
@@ -78,11 +93,39 @@ ferry_store_set_admission(struct ferry_store *st, bool on)
     st->admission = on;
 }
 
+int
+ferry_store_admit(struct ferry_store *st, json_object *obj, bool is_create, json_object *old)
+{
+    FERRY_AUTOPTR(json_object) kvs = NULL;
+    struct ferry_admission_config cfg = { 0 };
+    int r;
+
+    if (st->ops->list(st, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0)
+        return -1;
+    if (json_object_array_length(kvs) > 0)
+        ferry_admission_config_from_kubevirt(json_object_array_get_idx(kvs, 0), &cfg);
+    r = ferry_admission_admit_config(obj, is_create, old, &cfg);
+    ferry_admission_config_release(&cfg);
+    return r;
+}
+
 void
 ferry_store_set_history(struct ferry_store *st, int64_t events)
 {
     if (st->ops->set_history)
         st->ops->set_history(st, events);
+}
+
+/* A namespace is a DNS-1123 label wherever it is given: it names a
+ * directory under the state directory (common/volume.h). */
+static int
+check_namespace(const struct ferry_resource *res, const char *ns)
+{
+    if (res && !res->namespaced)
+        return 0;
+    if (ns && *ns && ferry_name_check_label("metadata.namespace", ns) < 0)
+        return -1;
+    return 0;
 }
 
 static int
@@ -92,6 +135,40 @@ check_name(const struct ferry_resource *res, const char *ns, const char *name)
         return ferry_error(FERRY_ERR_INVALID, "store: no resource type given");
     if (!name || !*name)
         return ferry_error(FERRY_ERR_INVALID, "resource name may not be empty");
+    return check_namespace(res, ns);
+}
+
+/* The API server's limit on a request body (apiserver's MaxRequestBodyBytes). */
+#define REQUEST_MAX_BYTES (3 * 1024 * 1024)
+
+static int
+check_size(json_object *obj)
+{
+    size_t len = 0;
+
+    json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+    if (len > REQUEST_MAX_BYTES)
+        return ferry_error(FERRY_ERR_INVALID, "Request entity too large: limit is %d",
+                           REQUEST_MAX_BYTES);
+    return 0;
+}
+
+/* The object's metadata.namespace, when it has one, for a namespaced kind. */
+static int
+check_object(json_object *obj)
+{
+    const struct ferry_resource *res = ferry_resource_for_object(obj);
+    json_object *ns = ferry_json_get(obj, "metadata.namespace");
+
+    ferry_error_reset(); /* the driver reports an unknown kind itself */
+    if (!res || !res->namespaced || !ns)
+        return 0;
+    if (!json_object_is_type(ns, json_type_string))
+        return ferry_error(FERRY_ERR_INVALID, "metadata.namespace: Invalid value: %s: must be "
+                           "a string", json_object_to_json_string(ns));
+    if (check_namespace(res, json_object_get_string(ns)) < 0)
+        return ferry_error_prefix("The %s \"%s\" is invalid", res->kind,
+                                  ferry_json_get_string(obj, "metadata.name") ?: "");
     return 0;
 }
 
@@ -111,6 +188,8 @@ ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, const
 {
     if (!res)
         return ferry_error(FERRY_ERR_INVALID, "store: no resource type given");
+    if (check_namespace(res, ns) < 0)
+        return -1;
     return st->ops->list(st, res, res->namespaced && ns && *ns ? ns : NULL, sel, ret_items,
                          ret_rv);
 }
@@ -120,6 +199,8 @@ ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to create is not a JSON object");
+    if (check_size(obj) < 0 || check_object(obj) < 0)
+        return -1;
     return st->ops->create(st, obj, ret);
 }
 
@@ -128,6 +209,8 @@ ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
+    if (check_size(obj) < 0 || check_object(obj) < 0)
+        return -1;
     return st->ops->update(st, obj, ret);
 }
 
@@ -136,6 +219,8 @@ ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object 
 {
     if (!obj || !json_object_is_type(obj, json_type_object))
         return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
+    if (check_object(obj) < 0)
+        return -1;
     return st->ops->update_status(st, obj, ret);
 }
 
@@ -155,6 +240,8 @@ ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, cons
 {
     if (res && !res->namespaced)
         ns = NULL; /* cluster-scoped: a namespace filter would match nothing */
+    if (check_namespace(res, ns) < 0)
+        return -1;
     return st->ops->watch(st, res, ns && *ns ? ns : NULL, from_rv, ret);
 }
 

@@ -79,7 +79,17 @@ struct ferry_resource {
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind
- * "Node", group ""), Event (core v1, for describe). */
+ * "Node", group ""), Event (core v1, for describe), Namespace (core v1).
+ *
+ * Namespaces: every namespace given to the store (an object's
+ * metadata.namespace, the ns argument of get/list/delete/watch) must be a
+ * DNS-1123 label, else FERRY_ERR_INVALID:
+ *   metadata.namespace: Invalid value: "Bad_NS": a lowercase RFC 1123 label must ...
+ * With admission on, a namespaced object is created only in a Namespace that
+ * exists (FERRY_ERR_NOTFOUND: namespaces "x" not found).  The sqlite driver
+ * creates "default", "kube-system" and "kube-public" in a new store; they
+ * cannot be deleted, and a Namespace that still holds objects cannot either
+ * (Ferry does not empty a namespace for you, unlike the API server). */
 extern const struct ferry_resource *const ferry_resources[];
 /* The same entries by name, for code that means one kind. */
 extern const struct ferry_resource *const ferry_resource_vm;
@@ -87,6 +97,8 @@ extern const struct ferry_resource *const ferry_resource_vmi;
 extern const struct ferry_resource *const ferry_resource_dv;
 extern const struct ferry_resource *const ferry_resource_node;
 extern const struct ferry_resource *const ferry_resource_event;
+extern const struct ferry_resource *const ferry_resource_namespace;
+extern const struct ferry_resource *const ferry_resource_kubevirt;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);
@@ -102,11 +114,20 @@ struct ferry_store;
  * The sqlite driver creates DIR (0700) and DIR/ferry.db (0600) if missing.
  * "kube:..." fails with FERRY_ERR_UNSUPPORTED for now. */
 int ferry_store_open(const char *where, struct ferry_store **ret);
+/* The same for readers that must not create a store: FERRY_ERR_NOTFOUND
+ * when DIR or DIR/ferry.db does not exist.  Either open refuses a 0-byte
+ * ferry.db (FERRY_ERR_FORMAT): a new store is made under a private name and
+ * linked into place, so an empty ferry.db is damage, not a new store. */
+int ferry_store_open_existing(const char *where, struct ferry_store **ret);
 /* Free the handle's watches first: they use it. */
 void ferry_store_free(struct ferry_store *st);
 /* Admission (common/admission.h) runs on create and update unless turned off
  * (tests of the store alone; a controller never turns it off). */
 void ferry_store_set_admission(struct ferry_store *st, bool on);
+/* Admission as the store runs it (common/admission.h), with the feature
+ * gates of the store's KubeVirt CR: for callers that admit without writing
+ * (apply's dry run and its unchanged check). */
+int ferry_store_admit(struct ferry_store *st, json_object *obj, bool is_create, json_object *old);
 /* How many changes the watch history keeps (default 10000, or
  * $FERRY_STORE_HISTORY); older resourceVersions get FERRY_ERR_EXPIRED.
  * Writers compact, each by its own setting: the smallest in use wins. */

@@ -93,6 +93,12 @@ parse_disks(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferr
         FERRY_AUTOFREE char *bus = ferry_xml_str(ctx, node, "string(target/@bus)");
         FERRY_AUTOFREE char *file = ferry_xml_str(
             ctx, node, "string(source/@file | source/@dev | source/@name | source/@volume)");
+        FERRY_AUTOFREE char *srcdir = ferry_xml_str(ctx, node, "string(source/@dir)");
+        FERRY_AUTOFREE char *protocol = ferry_xml_str(ctx, node, "string(source/@protocol)");
+        FERRY_AUTOFREE char *sock = ferry_xml_str(ctx, node, "string(source/host/@socket)");
+        if (!file && protocol && sock)
+            /* NBD over a unix socket: no export name, the socket is the source */
+            file = ferry_printf("%s+unix://%s", protocol, sock);
         FERRY_AUTOFREE char *fmt = ferry_xml_str(ctx, node, "string(driver/@type)");
         FERRY_AUTOFREE char *order = ferry_xml_str(ctx, node, "string(boot/@order)");
         FERRY_AUTOFREE char *where = ferry_printf("disk %s", dev ? dev : "?");
@@ -115,16 +121,27 @@ parse_disks(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferr
                                    in->name, d->where, order);
             d->boot_order = (int)o;
         }
-        if (d->kind == FERRY_DISK_CDROM && !d->file) {
-            ferry_log_warn("'%s': %s: CD-ROM without media; dropped", in->name, d->where);
+        const char *drop = NULL;
+        if (srcdir)
+            drop = "a host directory shown as a FAT disk (vvfat) cannot be carried over";
+        else if (!d->file && d->kind == FERRY_DISK_CDROM)
+            drop = "CD-ROM drive without media";
+        else if (!d->file && d->kind == FERRY_DISK_FLOPPY)
+            drop = "floppy drive without media";
+        else if (!d->file)
+            drop = "no source: nothing to carry over";
+        else if (d->kind != FERRY_DISK_DISK && ferry_vm_is_host_device(d->file))
+            drop = "the host's drive, not an image";
+        if (drop) {
+            ferry_log_warn("'%s': %s: %s%s%s%s; dropped", in->name, d->where, drop,
+                           srcdir || d->file ? " ('" : "", srcdir ? srcdir : d->file ? d->file : "",
+                           srcdir || d->file ? "')" : "");
             free(d->where);
+            free(d->file);
             free(d->format);
             def->ndisks--;
             continue;
         }
-        if (!d->file)
-            return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: source: a disk needs a source",
-                               in->name, d->where);
         if (type && strcmp(type, "file") && strcmp(type, "block") && strcmp(type, "volume"))
             ferry_log_warn("'%s': %s: %s source '%s' is not a local file; its size is unknown",
                            in->name, d->where, type, d->file);
@@ -154,16 +171,65 @@ parse_nics(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry
             ctx, node, "string(source/@network | source/@bridge | source/@dev | source/@name)");
         if (!nic->network)
             nic->network = ferry_strdup(type ? type : nic->where);
+        FERRY_AUTOFREE char *link = ferry_xml_str(ctx, node, "string(link/@state)");
+        if (type && !strcmp(type, "null"))
+            ferry_log_warn("'%s': %s: not connected to any network in the source (type 'null'); "
+                           "KubeVirt connects every interface",
+                           in->name, nic->where);
+        else if (link && !strcmp(link, "down"))
+            ferry_log_warn("'%s': %s: link was down in the source; it comes up in KubeVirt",
+                           in->name, nic->where);
         FERRY_AUTOFREE char *order = ferry_xml_str(ctx, node, "string(boot/@order)");
         uint64_t o;
         if (order && ferry_parse_u64(order, &o) && o > 0 && o <= 1000)
             nic->boot_order = (int)o;
     }
-    FERRY_AUTOPTR(xmlXPathObject) hostdevs = ferry_xml_nodes(ctx, NULL, "/domain/devices/hostdev");
-    if (hostdevs && hostdevs->nodesetval && hostdevs->nodesetval->nodeNr)
-        ferry_log_warn("'%s': %d host device(s) (hostdev) cannot be carried over; dropped",
-                       in->name, hostdevs->nodesetval->nodeNr);
     return 0;
+}
+
+/* One warning per <devices> child that is not carried over.  Mapped: disk,
+ * interface, tpm, a tablet input, a virtio rng; provided by KubeVirt itself:
+ * emulator, controller (the buses the disks name), graphics and video (its
+ * VNC display), memballoon (its balloon), the guest agent's channel, and
+ * the PS/2 mouse and keyboard every PC has. */
+static void
+report_unmapped(const struct ferry_input_data *in, xmlXPathContext *ctx, struct ferry_vm_def *def)
+{
+    static const char *const mapped[] = {"disk", "interface", "tpm", "emulator", "controller",
+                                         "graphics", "video", "memballoon"};
+    FERRY_AUTOPTR(xmlXPathObject) devs = ferry_xml_nodes(ctx, NULL, "/domain/devices/*");
+    int n = devs && devs->nodesetval ? devs->nodesetval->nodeNr : 0;
+    for (int i = 0; i < n; i++) {
+        xmlNode *node = devs->nodesetval->nodeTab[i];
+        const char *name = (const char *)node->name;
+        bool skip = false;
+        for (size_t k = 0; k < FERRY_ARRAY_SIZE(mapped) && !skip; k++)
+            skip = !strcmp(name, mapped[k]);
+        FERRY_AUTOFREE char *type = ferry_xml_attr(node, "type");
+        FERRY_AUTOFREE char *bus = ferry_xml_attr(node, "bus");
+        FERRY_AUTOFREE char *model = ferry_xml_attr(node, "model");
+        if (!strcmp(name, "input") && bus && !strcmp(bus, "ps2"))
+            skip = true;
+        if (!strcmp(name, "input") && type && !strcmp(type, "tablet"))
+            skip = def->tablet = true;
+        if (!strcmp(name, "rng") && model && !strncmp(model, "virtio", 6))
+            skip = def->rng = true;
+        if (!strcmp(name, "channel")) {
+            /* KubeVirt gives every VM the guest agent's channel */
+            FERRY_AUTOFREE char *tname = ferry_xml_str(ctx, node, "string(target/@name)");
+            skip = tname && !strcmp(tname, "org.qemu.guest_agent.0");
+        }
+        if (skip)
+            continue;
+        const char *note = !strcmp(name, "serial") || !strcmp(name, "console")
+                               ? " (KubeVirt gives one serial console: virtctl console)"
+                           : !strcmp(name, "hostdev") ? " (host device passthrough)"
+                           : !strcmp(name, "filesystem") ? " (a shared host directory)"
+                                                          : "";
+        const char *detail = type ? type : model ? model : bus;
+        ferry_log_warn("'%s': devices/%s%s%s%s: not carried over%s", in->name, name,
+                       detail ? " (" : "", detail ? detail : "", detail ? ")" : "", note);
+    }
 }
 
 static int
@@ -232,6 +298,12 @@ libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
 
     if (parse_disks(in, ctx, def) < 0 || parse_nics(in, ctx, def) < 0)
         return -1;
+    report_unmapped(in, ctx, def);
+    FERRY_AUTOFREE char *nvram = ferry_xml_str(ctx, NULL, "string(/domain/os/nvram)");
+    if (nvram)
+        ferry_log_warn("'%s': os/nvram: firmware variable store '%s' not carried over (the "
+                       "boot entries start empty)",
+                       in->name, nvram);
 
     FERRY_AUTOPTR(xmlXPathObject) boots = ferry_xml_nodes(ctx, NULL, "/domain/os/boot/@dev");
     FERRY_AUTOSTRV char **classes = NULL;

@@ -278,6 +278,107 @@ ferry_ovf_locate_file(struct ovf_ctx *c, const char *vsname, const char *where,
     return 0;
 }
 
+/* VirtualBox keeps the MACs only in its embedded vbox:Machine: the Nth
+ * enabled adapter there is the Nth NIC Item. */
+static char *
+vbox_mac(struct ovf_ctx *c, xmlNode *vs, int index)
+{
+    FERRY_AUTOPTR(xmlXPathObject) ads = ferry_xml_nodes(
+        c->x, vs, ".//*[local-name()='Machine']/*[local-name()='Hardware']/"
+                  "*[local-name()='Network']/*[local-name()='Adapter']");
+    int n = ads && ads->nodesetval ? ads->nodesetval->nodeNr : 0;
+    for (int i = 0, k = 0; i < n; i++) {
+        FERRY_AUTOFREE char *enabled = ferry_xml_attr(ads->nodesetval->nodeTab[i], "enabled");
+        if (!ferry_parse_truthy(enabled))
+            continue;
+        if (k++ == index) {
+            FERRY_AUTOFREE char *mac = ferry_xml_attr(ads->nodesetval->nodeTab[i], "MACAddress");
+            return mac ? ferry_vm_mac_normalize(mac) : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* DiskSection Disks no Item attaches (an oVirt direct LUN listed only
+ * there) and References Files no Disk or Item uses (an NVRAM file): each is
+ * named, since it is not carried over.  An Item refers to a Disk by
+ * ovf:/disk/<diskId>, by its fileRef or, in oVirt, by InstanceId. */
+static void
+report_unreferenced(struct ovf_ctx *c)
+{
+    FERRY_AUTOPTR(xmlXPathObject) items = ferry_xml_nodes(
+        c->x, NULL, "//*[local-name()='VirtualHardwareSection' or (local-name()='Section' and "
+                    "contains(@*[local-name()='type'], 'VirtualHardwareSection'))]/*");
+    int ni = items && items->nodesetval ? items->nodesetval->nodeNr : 0;
+    FERRY_AUTOSTRV char **refs = NULL;   /* HostResource and InstanceId texts */
+    for (int i = 0; i < ni; i++) {
+        xmlNode *it = items->nodesetval->nodeTab[i];
+        FERRY_AUTOFREE char *res = ferry_ovf_child(c->x, it, "HostResource");
+        FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceId");
+        if (res)
+            ferry_strv_push(&refs, res);
+        if (iid)
+            ferry_strv_push(&refs, iid);
+    }
+    FERRY_AUTOSTRV char **used_files = NULL;
+    FERRY_AUTOPTR(xmlXPathObject) disks = ferry_xml_nodes(
+        c->x, NULL, "//*[local-name()='DiskSection' or (local-name()='Section' and "
+                    "contains(@*[local-name()='type'], 'DiskSection'))]/*[local-name()='Disk']");
+    int nd = disks && disks->nodesetval ? disks->nodesetval->nodeNr : 0;
+    for (int i = 0; i < nd; i++) {
+        xmlNode *dn = disks->nodesetval->nodeTab[i];
+        FERRY_AUTOFREE char *id = ferry_xml_attr(dn, "diskId");
+        FERRY_AUTOFREE char *fref = ferry_xml_attr(dn, "fileRef");
+        if (fref && !fref[0]) {
+            free(fref);
+            fref = NULL;
+        }
+        if (id && !id[0]) {
+            free(id);
+            id = NULL;
+        }
+        bool used = false;
+        for (char **r = refs; r && *r && !used; r++) {
+            const char *tail = strrchr(*r, '/');
+            tail = tail ? tail + 1 : *r;
+            used = (id && (!strcmp(tail, id) || !strcmp(*r, id))) ||
+                   (fref && (!strcmp(*r, fref) || ferry_str_has_suffix(*r, fref)));
+        }
+        if (used) {
+            if (fref)
+                ferry_strv_push(&used_files, fref);
+            continue;
+        }
+        FERRY_AUTOFREE char *alias = ferry_xml_attr(dn, "disk-alias");
+        FERRY_AUTOFREE char *stype = ferry_xml_attr(dn, "disk_storage_type");
+        FERRY_AUTOFREE char *detail =
+            alias || stype ? ferry_printf(" (%s%s%s%s%s)", alias ? "'" : "", alias ? alias : "",
+                                          alias ? "'" : "", alias && stype ? ", " : "",
+                                          stype ? stype : "")
+                           : ferry_strdup("");
+        ferry_log_warn("'%s': DiskSection/Disk '%s'%s: no Item attaches it to a VM; not carried "
+                       "over",
+                       c->name, id ? id : "?", detail);
+    }
+    FERRY_AUTOPTR(xmlXPathObject) files = ferry_xml_nodes(
+        c->x, NULL, "//*[local-name()='References']/*[local-name()='File']");
+    int nf = files && files->nodesetval ? files->nodesetval->nodeNr : 0;
+    for (int i = 0; i < nf; i++) {
+        xmlNode *fn = files->nodesetval->nodeTab[i];
+        FERRY_AUTOFREE char *id = ferry_xml_attr(fn, "id");
+        FERRY_AUTOFREE char *href = ferry_xml_attr(fn, "href");
+        bool used = false;
+        for (char **u = used_files; u && *u && !used; u++)
+            used = id && !strcmp(*u, id);
+        for (char **r = refs; r && *r && !used; r++)
+            used = (id && ferry_str_has_suffix(*r, id)) || (href && !strcmp(*r, href));
+        if (!used)
+            ferry_log_warn("'%s': References/File '%s' ('%s'): no disk uses it; not carried "
+                           "over",
+                           c->name, id ? id : "?", href ? href : "");
+    }
+}
+
 struct controller {
     const char *id;
     enum ferry_vm_bus bus;
@@ -423,10 +524,21 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
                                    "controller Item", c->name, vsname, where, parent);
             if (!aop || !ferry_parse_int(aop, 0, FERRY_VM_MAX_SLOT, &d.unit))
                 d.unit = 0;
+            FERRY_AUTOFREE char *sub = ferry_ovf_child(c->x, it, "ResourceSubType");
+            if (d.kind == FERRY_DISK_CDROM && res && sub &&
+                (strcasestr(sub, "passthrough") || strcasestr(sub, "atapi") ||
+                 strcasestr(sub, "remote"))) {
+                /* vSphere's host or client drive: vmware.cdrom.remotepassthrough ... */
+                ferry_log_warn("'%s': %s: %s: CD-ROM drive is a host or client device (%s), "
+                               "not an image; dropped",
+                               c->name, vsname, where, sub);
+                continue;
+            }
             if (d.kind != FERRY_DISK_DISK && !res) {
                 if (d.kind == FERRY_DISK_CDROM)
-                    ferry_log_warn("'%s': %s: %s: CD-ROM without an image; dropped", c->name,
-                                   vsname, where);
+                    ferry_log_warn("'%s': %s: %s: CD-ROM drive without an image%s%s%s; dropped",
+                                   c->name, vsname, where, sub ? " (" : "", sub ? sub : "",
+                                   sub ? ")" : "");
                 else
                     ferry_log_warn("'%s': %s: %s: floppy drive cannot be attached in KubeVirt; "
                                    "dropped", c->name, vsname, where);
@@ -448,11 +560,22 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
             if (mac && !(nic->mac = ferry_vm_mac_normalize(mac)))
                 return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: %s: Address '%s' is not a MAC "
                                    "address", c->name, vsname, nic->where, mac);
+            if (!mac && c->vbox)
+                nic->mac = vbox_mac(c, vs, nic_index - 1);
             nic->mac_static = nic->mac != NULL;
             nic->model = ferry_str_lower(ferry_ovf_child(c->x, it, "ResourceSubType"));
             nic->network = ferry_ovf_child(c->x, it, "Connection");
             if (!nic->network)
                 nic->network = ferry_printf("eth%d", nic_index - 1);
+        } else if (type != 3 && type != 4 && type != 5 && type != 6 && type != 7 && type != 20 &&
+                   type != 24) {
+            /* PCI passthrough and vGPUs (ResourceType 1 vmware.pci.*), sound,
+             * serial and parallel ports, USB, VMCI ...  The graphics card (24)
+             * is KubeVirt's own VGA display. */
+            FERRY_AUTOFREE char *ename = ferry_ovf_child(c->x, it, "ElementName");
+            FERRY_AUTOFREE char *sub = ferry_ovf_child(c->x, it, "ResourceSubType");
+            ferry_log_warn("'%s': %s: %s: '%s'%s%s%s not carried over", c->name, vsname, where,
+                           ename ? ename : "", sub ? " (" : "", sub ? sub : "", sub ? ")" : "");
         }
     }
     ferry_vm_def_sort_disks(def);
@@ -467,6 +590,11 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
                   "local-name()='ExtraConfig') and (@*[local-name()='key']='uefi.secureBoot."
                   "enabled' or @*[local-name()='key']='bootOptions.efiSecureBootEnabled')]/"
                   "@*[local-name()='value'])");
+    if (c->vbox) {
+        FERRY_AUTOPTR(xmlXPathObject) mo = ferry_xml_nodes(c->x, vs, ".//*[local-name()='Machine']");
+        if (mo && mo->nodesetval && mo->nodesetval->nodeNr)
+            ferry_vbox_report_unmapped(c->name, c->x, mo->nodesetval->nodeTab[0], true);
+    }
     if (!fw && c->vbox) {
         FERRY_AUTOFREE char *vfw = ferry_xml_str(
             c->x, vs, "string(.//*[local-name()='Machine']/*[local-name()='Hardware']/"
@@ -544,6 +672,8 @@ parse_envelope(const struct ferry_input_data *in, xmlDoc *doc, const char *dir, 
     for (int i = 0; i < ns && r == 0; i++)
         r = c.ovirt ? ferry_ovf_ovirt_parse_system(&c, systems->nodesetval->nodeTab[i], list)
                     : parse_system(&c, systems->nodesetval->nodeTab[i], list);
+    if (r == 0)
+        report_unreferenced(&c);
     free(c.config);
     return r;
 }
@@ -599,9 +729,14 @@ ova_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
         ferry_strv_push(&members, name);
         if (!ovf && ferry_str_has_suffix(name, ".ovf")) {
             int64_t size = archive_entry_size(e);
-            if (size <= 0 || size > OVF_MAX)
-                return ferry_error(FERRY_ERR_FORMAT, "'%s': member '%s': size %lld out of range",
-                                   in->name, name, (long long)size);
+            if (size <= 0)
+                return ferry_error(FERRY_ERR_FORMAT, "'%s': member '%s': empty descriptor",
+                                   in->name, name);
+            if (size > OVF_MAX)
+                return ferry_error(FERRY_ERR_FORMAT,
+                                   "'%s': member '%s': %lld bytes; larger than the %u MiB an OVF "
+                                   "descriptor may have",
+                                   in->name, name, (long long)size, OVF_MAX >> 20);
             ovf = ferry_malloc((size_t)size + 1);
             la_ssize_t got = archive_read_data(a, ovf, (size_t)size);
             if (got != size)

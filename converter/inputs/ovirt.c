@@ -514,9 +514,17 @@ ferry_ovf_ovirt_parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_lis
              * 23 USB, 26 graphics */
             if ((type && !strcasecmp(type, "tpm")) || (device && !strcasecmp(device, "tpm")))
                 def->tpm = true;
+            else if (type && !strcasecmp(type, "rng") && device && !strcasecmp(device, "virtio"))
+                def->rng = true;
             else if (type && !strcasecmp(type, "hostdev"))
                 ferry_log_warn("'%s': %s: %s: host device passthrough ('%s') is not carried "
                                "over", c->name, vsname, where, device ? device : "");
+            else if (type && (!strcasecmp(type, "sound") || !strcasecmp(type, "smartcard") ||
+                              !strcasecmp(type, "redir") || !strcasecmp(type, "watchdog") ||
+                              !strcasecmp(type, "rng") || !strcasecmp(type, "console") ||
+                              !strcasecmp(type, "serial")))
+                ferry_log_warn("'%s': %s: %s: %s device '%s' not carried over", c->name, vsname,
+                               where, type, device ? device : "");
             break;
         }
         if (r < 0)

@@ -167,6 +167,44 @@ parse_network(const struct ferry_input_data *in, xmlXPathContext *x, xmlNode *ma
     return 0;
 }
 
+/* One warning per device the machine has that is not carried over: enabled
+ * serial and parallel ports, an enabled sound card, shared folders, USB
+ * controllers and device filters, the NVRAM (EFI variables) file. */
+void
+ferry_vbox_report_unmapped(const char *name, xmlXPathContext *x, xmlNode *m, bool in_ovf)
+{
+    static const struct {
+        const char *xpath, *what, *detail;
+        bool ovf_item;   /* an OVF export has an Item of its own for it */
+    } kinds[] = {
+        {X("Hardware") "/" X("UART") "/" X("Port") "[@enabled='true']",
+         "serial port (KubeVirt gives one serial console: virtctl console)", "slot", false},
+        {X("Hardware") "/" X("LPT") "/" X("Port") "[@enabled='true']", "parallel port", "slot", false},
+        {X("Hardware") "/" X("AudioAdapter") "[@enabled='true']", "sound card", "controller",
+         true},
+        {X("Hardware") "/" X("SharedFolders") "/" X("SharedFolder"), "shared folder", "hostPath", false},
+        {X("Hardware") "/" X("USB") "/" X("Controllers") "/" X("Controller"), "USB controller",
+         "type", true},
+        {X("Hardware") "/" X("USB") "/" X("DeviceFilters") "/" X("DeviceFilter"),
+         "USB device filter", "name", false},
+        {X("Hardware") "/" X("NVRAM") "[@path]", "firmware variable store (the boot entries "
+         "start empty)", "path", false},
+    };
+    for (size_t k = 0; k < FERRY_ARRAY_SIZE(kinds); k++) {
+        if (in_ovf && kinds[k].ovf_item)
+            continue;
+        FERRY_AUTOPTR(xmlXPathObject) o = ferry_xml_nodes(x, m, kinds[k].xpath);
+        int n = o && o->nodesetval ? o->nodesetval->nodeNr : 0;
+        for (int i = 0; i < n; i++) {
+            xmlNode *node = o->nodesetval->nodeTab[i];
+            FERRY_AUTOFREE char *d = ferry_xml_attr(node, kinds[k].detail);
+            ferry_log_warn("'%s': Hardware/%s%s%s%s%s: %s not carried over", name,
+                           (const char *)node->name, d ? " " : "", d ? kinds[k].detail : "",
+                           d ? "=" : "", d ? d : "", kinds[k].what);
+        }
+    }
+}
+
 static int
 vbox_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
 {
@@ -222,6 +260,7 @@ vbox_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
 
     if (parse_storage(in, x, m, def) < 0 || parse_network(in, x, m, def) < 0)
         return -1;
+    ferry_vbox_report_unmapped(in->name, x, m, false);
 
     /* Boot/Order@position,@device: HardDisk, DVD, Network, Floppy, None. */
     FERRY_AUTOPTR(xmlXPathObject) order =

@@ -24,12 +24,13 @@
 struct vmx_entry {
     char *key;    /* lower case */
     char *value;  /* unescaped */
+    unsigned line;
 };
 
 struct vmx {
     const char *name;
     struct vmx_entry *e;
-    size_t n;
+    size_t n, cap;
 };
 
 static void
@@ -51,8 +52,8 @@ hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Read one "key = value" line into the table; a later key replaces an
- * earlier one, as VMware does. */
+/* Read one "key = value" line into the table (appended; vmx_read sorts the
+ * table once and refuses a key set twice, as VMware does). */
 static int
 vmx_line(struct vmx *v, char *line, unsigned lineno)
 {
@@ -111,27 +112,51 @@ vmx_line(struct vmx *v, char *line, unsigned lineno)
     }
     out[o] = '\0';
 
-    for (size_t i = 0; i < v->n; i++) {
-        if (!strcmp(v->e[i].key, key)) {
-            free(v->e[i].value);
-            v->e[i].value = FERRY_STEAL(out);
-            return 0;
-        }
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->e = ferry_realloc(v->e, v->cap * sizeof(*v->e));
     }
-    v->e = ferry_realloc(v->e, (v->n + 1) * sizeof(*v->e));
     v->e[v->n].key = FERRY_STEAL(key);
     v->e[v->n].value = FERRY_STEAL(out);
+    v->e[v->n].line = lineno;
     v->n++;
     return 0;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+    const struct vmx_entry *x = a, *y = b;
+    int r = strcmp(x->key, y->key);
+    return r ? r : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Keys are stored lower case and sorted: a lookup is a binary search, so
+ * that reading a file is O(n log n) however many keys it has. */
+static const struct vmx_entry *
+vmx_find(const struct vmx *v, const char *key)
+{
+    FERRY_AUTOFREE char *buf = ferry_str_lower(ferry_strdup(key));
+    struct vmx_entry probe = {.key = buf};
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(v->e[mid].key, probe.key);
+        if (r == 0)
+            return &v->e[mid];
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 static const char *
 vmx_raw(const struct vmx *v, const char *key)
 {
-    for (size_t i = 0; i < v->n; i++)
-        if (!strcasecmp(v->e[i].key, key))
-            return v->e[i].value;
-    return NULL;
+    const struct vmx_entry *e = vmx_find(v, key);
+    return e ? e->value : NULL;
 }
 
 static bool
@@ -208,6 +233,15 @@ vmx_read(const char *name, const char *buf, size_t len, struct vmx *v)
             return -1;
         line = nl ? nl + 1 : end;
     }
+    if (v->n)
+        qsort(v->e, v->n, sizeof(*v->e), entry_cmp);
+    for (size_t i = 1; i < v->n; i++)
+        if (!strcmp(v->e[i - 1].key, v->e[i].key))
+            /* VMware refuses to open such a file: which value would it be? */
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "'%s': line %u: %s: already set on line %u (VMware refuses a key "
+                               "set twice)",
+                               name, v->e[i].line, v->e[i].key, v->e[i - 1].line);
     return 0;
 }
 
@@ -309,10 +343,19 @@ add_slot(const struct vmx *v, const struct ferry_input_data *in, struct ferry_vm
         return 0;
     bool empty = !file || !file[0] || !strcasecmp(file, "emptyBackingString") ||
                  !strcasecmp(file, "auto detect");
-    if (kind == FERRY_DISK_CDROM && (empty || (type && !strcasecmp(type, "cdrom-raw")))) {
-        ferry_log_warn("'%s': %s: CD-ROM without an image (%s '%s') has nothing to carry over; "
-                       "dropped",
-                       v->name, ns, type ? type : "fileName", file ? file : "");
+    /* A host or client drive (vSphere "atapi-cdrom", clientDevice, a
+     * "CD/DVD drive 0" or /dev/cdrom name) is no image anyone can upload. */
+    bool host = (type && (!strcasecmp(type, "cdrom-raw") || !strcasecmp(type, "atapi-cdrom"))) ||
+                ferry_parse_truthy(vmx_getf(v, "%s.clientdevice", ns)) ||
+                (file && ferry_vm_is_host_device(file));
+    if (kind == FERRY_DISK_CDROM && (empty || host)) {
+        ferry_log_warn("'%s': %s: CD-ROM drive without an image (%s '%s'%s) has nothing to "
+                       "carry over; dropped",
+                       v->name, ns, type ? type : "fileName", file ? file : "",
+                       ferry_parse_truthy(vmx_getf(v, "%s.clientdevice", ns))
+                           ? ", a client device"
+                       : host && !empty ? ", a host device"
+                                        : "");
         return 0;
     }
     if (kind == FERRY_DISK_DISK && empty)
@@ -368,11 +411,19 @@ add_nic(const struct vmx *v, struct ferry_vm_def *def, const char *ns)
     } else {
         ferry_log_warn("'%s': %s: no MAC address; KubeVirt will generate one", v->name, ns);
     }
+    const char *sc = vmx_getf(v, "%s.startconnected", ns);
+    if (sc && !ferry_parse_truthy(sc))
+        ferry_log_warn("'%s': %s.startConnected: FALSE (not connected at power-on); KubeVirt "
+                       "connects every interface",
+                       v->name, ns);
     const char *dev = vmx_getf(v, "%s.virtualdev", ns);
     if (dev) {
         nic->model = ferry_str_lower(ferry_strdup(dev));
     }
     const char *net = vmx_getf(v, "%s.networkname", ns);
+    const char *ctype = vmx_getf(v, "%s.connectiontype", ns);
+    if (!net && ctype && !strcasecmp(ctype, "custom"))
+        net = vmx_getf(v, "%s.vnet", ns);   /* Workstation: a VMnetN of the host */
     if (!net)
         net = vmx_getf(v, "%s.connectiontype", ns);
     if (!net)
@@ -417,6 +468,79 @@ boot_order(const struct vmx *v, struct ferry_vm_def *def)
                 def->nics[0].boot_order = next++;
         }
     }
+}
+
+/* Is NS a namespace this reader maps (disk slots, floppies, NICs, disk
+ * controllers, the vTPM) or one KubeVirt provides by itself (PCI bridges,
+ * the SVGA display, the HPET timer)? */
+static bool
+ns_mapped(const char *ns)
+{
+    struct slot s;
+    int n;
+    if (parse_slot(ns, &s))
+        return true;
+    static const char *const numbered[] = {"floppy", "ethernet", "scsi", "sata", "ide", "nvme",
+                                           "pcibridge"};
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(numbered); i++) {
+        size_t pl = strlen(numbered[i]);
+        if (!strncmp(ns, numbered[i], pl) && ferry_parse_int(ns + pl, 0, FERRY_VM_MAX_SLOT, &n))
+            return true;
+    }
+    return !strcmp(ns, "svga") || !strcmp(ns, "vtpm") || !strcmp(ns, "hpet0");
+}
+
+/* One warning per device the VM has that is not carried over: every
+ * "<ns>.present = TRUE" outside what ns_mapped knows, and the NVRAM file. */
+static void
+report_unmapped(const struct vmx *v)
+{
+    static const struct {
+        const char *prefix, *what;
+    } kinds[] = {
+        {"serial", "serial port (KubeVirt gives one serial console: virtctl console)"},
+        {"parallel", "parallel port"},
+        {"sound", "sound card"},
+        {"usb_xhci", "USB 3 controller"},
+        {"usb:", "USB device"},
+        {"usb", "USB controller"},
+        {"ehci", "USB 2 controller"},
+        {"pcipassthru", "PCI passthrough device"},
+        {"sharedfolder", "shared folder"},
+        {"vmci", "VMware VMCI device"},
+        {"vmotion", "vMotion setting"},
+    };
+    for (size_t i = 0; i < v->n; i++) {
+        const char *key = v->e[i].key;
+        const char *dot = strrchr(key, '.');
+        if (!dot || strcmp(dot, ".present") || !ferry_parse_truthy(v->e[i].value))
+            continue;
+        FERRY_AUTOFREE char *ns = ferry_strndup(key, dot - key);
+        if (ns_mapped(ns) || vmx_disabled(v, ns))
+            continue;
+        const char *what = "device";
+        for (size_t k = 0; k < FERRY_ARRAY_SIZE(kinds); k++)
+            if (ferry_str_has_prefix(ns, kinds[k].prefix)) {
+                what = kinds[k].what;
+                break;
+            }
+        const char *detail = vmx_getf(v, "%s.vgpu", ns);   /* a vGPU profile */
+        if (!detail && ferry_str_has_prefix(ns, "pcipassthru"))
+            detail = vmx_getf(v, "%s.id", ns);            /* the host's PCI address */
+        if (!detail)
+            detail = vmx_getf(v, "%s.virtualdev", ns);
+        if (!detail)
+            detail = vmx_getf(v, "%s.hostpath", ns);
+        if (!detail)
+            detail = vmx_getf(v, "%s.filename", ns);
+        ferry_log_warn("'%s': %s: %s%s%s%s not carried over", v->name, ns, what,
+                       detail ? " ('" : "", detail ? detail : "", detail ? "')" : "");
+    }
+    const char *nvram = vmx_get(v, "nvram");
+    if (nvram)
+        ferry_log_warn("'%s': nvram: firmware variable store '%s' not carried over (the boot "
+                       "entries start empty)",
+                       v->name, nvram);
 }
 
 static int
@@ -529,6 +653,7 @@ vmx_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
             goto cleanup;
     }
     boot_order(&v, def);
+    report_unmapped(&v);
 
     ferry_vm_list_add(list, FERRY_STEAL(def));
     r = 0;

@@ -84,6 +84,40 @@ read_value(struct xl *c, struct lex *l, const char *key, char **ret)
     return 0;
 }
 
+/* A bracketed list, nested to any depth, as its text. */
+static int
+read_nested(struct xl *c, struct lex *l, const char *key, char **ret)
+{
+    const char *s = l->p;
+    unsigned start = l->line;
+    int depth = 0;
+    while (l->p < l->end) {
+        char ch = *l->p;
+        if (ch == '"' || ch == '\'') {
+            char *v = NULL;
+            if (read_value(c, l, key, &v) < 0)
+                return -1;
+            free(v);
+            continue;
+        }
+        if (ch == '#') {
+            skip_blank(l, false);
+            continue;
+        }
+        if (ch == '\n')
+            l->line++;
+        l->p++;
+        if (ch == '[')
+            depth++;
+        else if (ch == ']' && --depth == 0) {
+            *ret = ferry_strndup(s, l->p - s);
+            return 0;
+        }
+    }
+    return ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: unterminated list", c->name, start,
+                       key);
+}
+
 static int
 xl_read(struct xl *c, const char *buf, size_t len)
 {
@@ -120,7 +154,15 @@ xl_read(struct xl *c, const char *buf, size_t len)
                     break;
                 }
                 char *v = NULL;
-                if (l.p >= l.end || read_value(c, &l, e.key, &v) < 0) {
+                if (l.p < l.end && *l.p == '[') {
+                    /* A nested list (vnuma = [ [...], [...] ]): valid xl
+                     * syntax; kept as its text, for messages. */
+                    if (read_nested(c, &l, e.key, &v) < 0) {
+                        free(e.key);
+                        ferry_strv_free(e.values);
+                        return -1;
+                    }
+                } else if (l.p >= l.end || read_value(c, &l, e.key, &v) < 0) {
                     if (l.p >= l.end)
                         ferry_error(FERRY_ERR_FORMAT, "'%s': line %u: %s: unterminated list",
                                     c->name, l.line, e.key);
@@ -228,6 +270,7 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
 {
     FERRY_AUTOSTRV char **tok = ferry_strv_split(spec, ",");
     FERRY_AUTOFREE char *target = NULL, *format = NULL, *vdev = NULL, *devtype = NULL;
+    FERRY_AUTOFREE char *backendtype = NULL;
     int pos = 0;
     for (char **t = tok; t && *t; t++) {
         char *s = *t;
@@ -244,6 +287,8 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
                 set_str(&vdev, v);
             else if (!strcmp(k, "devtype"))
                 set_str(&devtype, v);
+            else if (!strcmp(k, "backendtype"))
+                set_str(&backendtype, v);
             continue;
         }
         if (ferry_str_has_prefix(s, "target=")) {
@@ -298,6 +343,21 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
         }
         return ferry_error(FERRY_ERR_FORMAT, "'%s': %s: '%s': no target", in->name, where, spec);
     }
+    if (cd && ferry_vm_is_host_device(target)) {
+        ferry_log_warn("'%s': %s: CD-ROM %s is the host's drive '%s', not an image; dropped",
+                       in->name, where, vdev, target);
+        return 0;
+    }
+    /* Network backends (qemu's rbd:pool/image, iscsi://, nbd:): not a file
+     * next to the definition; the image has to be exported first. */
+    static const char *const remote[] = {"rbd:", "iscsi:", "nbd:", "drbd:", "sheepdog:",
+                                         "gluster:", "http:", "https:"};
+    const char *proto = NULL;
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(remote) && !proto; i++)
+        if (ferry_str_has_prefix(target, remote[i]))
+            proto = remote[i];
+    if (!proto && backendtype && !strcmp(backendtype, "qdisk") && strstr(target, "://"))
+        proto = target;
     struct ferry_vm_disk *d = ferry_vm_def_add_disk(def);
     d->kind = cd ? FERRY_DISK_CDROM : FERRY_DISK_DISK;
     d->bus = ferry_str_has_prefix(vdev, "hd")   ? FERRY_BUS_IDE
@@ -310,7 +370,12 @@ add_disk(const struct ferry_input_data *in, struct ferry_vm_def *def, const char
     d->file = FERRY_STEAL(target);
     d->format = FERRY_STEAL(format);
     d->readonly = cd;
-    if (!ferry_str_has_prefix(d->file, "/dev/") && ferry_vm_disk_probe(d, in->dir, in->name) < 0)
+    if (proto)
+        ferry_log_warn("'%s': %s: '%s' is a network (%.*s) image, not a local file; its size "
+                       "is unknown: export it to a file for the import",
+                       in->name, d->where, d->file, (int)strcspn(proto, ":"), proto);
+    else if (!ferry_str_has_prefix(d->file, "/dev/") &&
+             ferry_vm_disk_probe(d, in->dir, in->name) < 0)
         return -1;
     return 0;
 }
@@ -352,6 +417,50 @@ add_vif(const struct ferry_input_data *in, struct ferry_vm_def *def, const char 
     if (!nic->network)
         nic->network = ferry_strdup("xenbr0");
     return 0;
+}
+
+/* Keys this reader maps, and those whose effect KubeVirt has by itself or
+ * that only say how Xen runs the domain (its device model, its toolstack's
+ * reactions); every other key set in the file gets a warning. */
+static const char *const xl_mapped[] = {
+    "name", "uuid", "builder", "type", "memory", "vcpus", "viridian", "bios", "disk", "vif",
+    "boot", "acpi", "apic", "pae", "hap", "device_model_version", "device_model_override",
+    "on_poweroff", "on_reboot", "on_crash", "on_watchdog", "vnc", "vnclisten", "vncdisplay",
+    "vncunused", "vncconsole", "sdl", "opengl", "stdvga", "vga", "videoram", "xen_platform_pci",
+    "localtime", "rtc_timeoffset", "keymap", "cpu_weight", "cpu_cap", "seclabel", "nographic",
+    "kernel", "ramdisk", "extra", "root", "cmdline", "bootloader", "bootloader_args",
+    "shadow_memory", "timer_mode", "hpet", "nestedhvm", "nx", "pool", "tsc_mode", "driver_domain",
+};
+
+static void
+report_unmapped(const struct xl *c, bool hvm)
+{
+    (void)hvm;
+    for (size_t i = 0; i < c->n; i++) {
+        const char *key = c->e[i].key;
+        bool known = false;
+        for (size_t k = 0; k < FERRY_ARRAY_SIZE(xl_mapped) && !known; k++)
+            known = !strcmp(key, xl_mapped[k]);
+        /* a later assignment of the same key replaced this one */
+        for (size_t j = i + 1; j < c->n && !known; j++)
+            known = !strcmp(key, c->e[j].key);
+        if (known)
+            continue;
+        if (!strcmp(key, "usbdevice") && !c->e[i].list && !strcmp(c->e[i].values[0], "tablet"))
+            continue;   /* mapped: the tablet input */
+        const char *what = !strcmp(key, "maxmem")
+                               ? " (memory hotplug ceiling; the guest gets 'memory')"
+                           : !strcmp(key, "maxvcpus") ? " (vCPU hotplug ceiling; the guest gets 'vcpus')"
+                           : !strcmp(key, "pci") ? " (PCI passthrough)"
+                           : !strcmp(key, "serial") ? " (KubeVirt gives one serial console: virtctl console)"
+                           : !strcmp(key, "soundhw") ? " (sound card)"
+                           : !strcmp(key, "usb") || !strcmp(key, "usbdevice") || !strcmp(key, "usbctrl")
+                               ? " (USB)"
+                               : "";
+        FERRY_AUTOFREE char *val = c->e[i].list ? NULL : ferry_strdup(c->e[i].values[0]);
+        ferry_log_warn("'%s': %s%s%s%s: not carried over%s", c->name, key, val ? " = '" : "",
+                       val ? val : "", val ? "'" : "", what);
+    }
 }
 
 static int
@@ -421,6 +530,9 @@ xl_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
                                                                 : "other");
         ferry_vm_def_boot_classes(def, classes);
     }
+    const char *usbdev = xl_str(&c, "usbdevice");
+    def->tablet = usbdev && !strcmp(usbdev, "tablet");
+    report_unmapped(&c, hvm);
     ferry_vm_list_add(list, FERRY_STEAL(def));
     r = 0;
 cleanup:

@@ -211,6 +211,50 @@ struct emit {
     bool virtio;                /* resolved compat */
 };
 
+/* The API server refuses an object whose annotations (keys and values
+ * together) exceed 256 KiB.  Cut the longest values until they fit, at a
+ * UTF-8 character boundary, saying which. */
+#define ANNOTATIONS_MAX (256u << 10)
+#define ANNOTATION_CUT_MARK " [cut by ferry-converter]"
+
+static size_t
+annotations_size(json_object *ann)
+{
+    size_t total = 0;
+    json_object_object_foreach(ann, k, v) total += strlen(k) + strlen(json_object_get_string(v));
+    return total;
+}
+
+static void
+fit_annotations(struct emit *e, json_object *ann, const char *what)
+{
+    size_t total;
+    while ((total = annotations_size(ann)) > ANNOTATIONS_MAX) {
+        const char *longest = NULL;
+        size_t len = 0;
+        json_object_object_foreach(ann, k, v) {
+            size_t l = strlen(json_object_get_string(v));
+            if (l > len) {
+                len = l;
+                longest = k;
+            }
+        }
+        size_t excess = total - ANNOTATIONS_MAX + strlen(ANNOTATION_CUT_MARK);
+        if (!longest || len <= excess)
+            break;   /* cannot happen: keys are short */
+        FERRY_AUTOFREE char *key = ferry_strdup(longest);
+        const char *val = json_object_get_string(json_object_object_get(ann, key));
+        size_t keep = len - excess;
+        while (keep && ((unsigned char)val[keep] & 0xc0) == 0x80)
+            keep--;
+        FERRY_AUTOFREE char *cut = ferry_printf("%.*s%s", (int)keep, val, ANNOTATION_CUT_MARK);
+        ferry_log_warn("'%s': %s: annotation %s is %zu bytes; cut to %zu (a %s's annotations "
+                       "are limited to 256 KiB in all)",
+                       e->src, e->def->name, key, len, keep, what);
+        json_object_object_add(ann, key, jstr(cut));
+    }
+}
+
 static void
 resolve_compat(struct emit *e, const struct ferry_kubevirt_opts *o)
 {
@@ -225,16 +269,32 @@ resolve_compat(struct emit *e, const struct ferry_kubevirt_opts *o)
         if (e->def->virtio_seen) {
             /* the source ran it on virtio devices (a KVM platform) */
             e->virtio = true;
-        } else if (e->os.family == FERRY_OS_UNKNOWN) {
+        } else if (e->os.family == FERRY_OS_UNKNOWN && !e->def->os_id) {
             e->virtio = true;
             ferry_log_warn("'%s': %s: guest OS unknown; assuming virtio drivers (use --compat "
                            "legacy or --inspect if it does not boot)",
                            e->src, e->def->name);
+        } else if (e->os.family == FERRY_OS_UNKNOWN) {
+            /* The source names an OS this converter does not know (OS/2,
+             * QNX ...): emulated devices rather than drivers it may lack. */
+            e->virtio = false;
+            ferry_log_warn("'%s': %s: guest OS '%s' unknown; not assuming virtio drivers: sata "
+                           "disks, emulated NICs (--compat virtio if it has them, or --inspect)",
+                           e->src, e->def->name, e->def->os_id);
+        } else if (e->os.family == FERRY_OS_OTHER && !e->os.virtio_capable) {
+            e->virtio = false;
+            ferry_log_warn("'%s': %s: guest OS '%s' is not known to have virtio drivers: sata "
+                           "disks, emulated NICs (--compat virtio if it has them)",
+                           e->src, e->def->name, e->def->os_id ? e->def->os_id : "?");
         } else {
             e->virtio = e->os.virtio_capable;
         }
         break;
     }
+    if (!e->virtio && !strcmp(e->os.osinfo, "msdos"))
+        ferry_log_warn("'%s': %s: MS-DOS has no SATA (AHCI) driver and KubeVirt no IDE bus: "
+                       "the disks are not visible to it without a DOS AHCI driver",
+                       e->src, e->def->name);
 }
 
 static int
@@ -298,6 +358,7 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
         FERRY_AUTOFREE char *from = ferry_printf("%s %s%s%s", d->where, ferry_vm_bus_name(d->bus),
                                                  d->file ? " " : "", d->file ? d->file : "");
         add(ann, LABEL_PREFIX "source-disk", jstr(from));
+        fit_annotations(e, ann, "DataVolume");
         add(meta, "annotations", ann);
         add(dvt, "metadata", meta);
         json_object *spec = jobj();
@@ -381,15 +442,25 @@ emit_nics(struct emit *e, struct ferry_kubevirt_opts *o, json_object *ifaces,
         add(iface, pod ? "masquerade" : "bridge", jobj());
         const char *model = e->virtio ? "virtio" : nic_model_accepted(nic->model);
         if (!model) {
-            model = "e1000e";
-            ferry_log_warn("'%s': %s: NIC model '%s' has no KubeVirt equivalent; using e1000e",
-                           e->src, nic->where, nic->model ? nic->model : "(unset)");
+            /* e1000 where the guest is older or rarer than Windows and Linux:
+             * DOS, NetWare, Solaris and the BSDs have drivers for it. */
+            model = e->os.family == FERRY_OS_WINDOWS || e->os.family == FERRY_OS_LINUX
+                        ? "e1000e"
+                        : "e1000";
+            ferry_log_warn("'%s': %s: NIC model '%s' has no KubeVirt equivalent; using %s",
+                           e->src, nic->where, nic->model ? nic->model : "(unset)", model);
         } else if (e->virtio && nic->model && strcasecmp(nic->model, "virtio")) {
             ferry_log_debug("converter", "%s: NIC model %s -> virtio", nic->where, nic->model);
         }
         add(iface, "model", jstr(model));
-        if (nic->mac)
+        if (nic->mac && ferry_vm_mac_usable(nic->mac))
             add(iface, "macAddress", jstr(nic->mac));
+        else if (nic->mac)
+            /* 00:00:00:00:00:00 is VMware's "no address" (libvirt reads such a
+             * NIC as unconnected); a multicast MAC cannot be an interface's. */
+            ferry_log_warn("'%s': %s: MAC address %s is not usable by a NIC; KubeVirt will "
+                           "generate one",
+                           e->src, nic->where, nic->mac);
         if (nic->boot_order > 0)
             add(iface, "bootOrder", json_object_new_int(nic->boot_order));
         json_object_array_add(ifaces, iface);
@@ -455,6 +526,7 @@ set_labels(struct emit *e, json_object *meta, const char *vmname)
     }
     if (def->description)
         add(ann, LABEL_PREFIX "description", jstr(def->description));
+    fit_annotations(e, ann, "VirtualMachine");
     add(meta, "annotations", ann);
 }
 
@@ -585,6 +657,16 @@ ferry_kubevirt_emit(const struct ferry_vm_def *def, const char *name,
                        "carried over (suspend BitLocker or similar before migrating)",
                        e.src, def->name);
     }
+    if (def->tablet) {
+        json_object *inputs = json_object_new_array(), *tablet = jobj();
+        add(tablet, "name", jstr("tablet"));
+        add(tablet, "type", jstr("tablet"));
+        add(tablet, "bus", jstr(e.virtio ? "virtio" : "usb"));
+        json_object_array_add(inputs, tablet);
+        add(devices, "inputs", inputs);
+    }
+    if (def->rng)
+        add(devices, "rng", jobj());
     if (def->nnics == 0)
         /* Without this KubeVirt would add a pod interface the source never had. */
         add(devices, "autoattachPodInterface", json_object_new_boolean(false));

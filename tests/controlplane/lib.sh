@@ -71,6 +71,8 @@ start_controller() {
     "$FERRY_BIN/ferry-controller" --state-dir "$FERRY_STATE_DIR" --resync 2000 "$@" \
         >>"$T/controller.log" 2>&1 &
     CTL_PID=$!
+    # read-only verbs refuse a state directory without a store: wait for it
+    wait_for 30 test -s "$FERRY_STATE_DIR/ferry.db" || fail "the controller made no store"
 }
 
 kill_controller() {

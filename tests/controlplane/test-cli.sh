@@ -7,6 +7,7 @@
 
 mkdir -p "$T/m"
 {
+    printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n---\n'
     vm_yaml alpha "runStrategy: Halted" "  labels:
     tier: web"
     echo ---
@@ -26,13 +27,16 @@ got:
 $1"; }
 
 expect "$("$FERRY" apply -f "$T/m")" "datavolume.cdi.kubevirt.io/empty created
+namespace/other created
 virtualmachine.kubevirt.io/alpha created
 virtualmachine.kubevirt.io/beta created"
 expect "$("$FERRY" apply -f "$T/m")" "datavolume.cdi.kubevirt.io/empty unchanged
+namespace/other unchanged
 virtualmachine.kubevirt.io/alpha unchanged
 virtualmachine.kubevirt.io/beta unchanged"
 sed 's/tier: web/tier: front/' "$T/m/vms.yaml" | "$FERRY" apply -f - > "$T/out" || fail "apply -"
-expect "$(cat "$T/out")" "virtualmachine.kubevirt.io/alpha configured
+expect "$(cat "$T/out")" "namespace/other unchanged
+virtualmachine.kubevirt.io/alpha configured
 virtualmachine.kubevirt.io/beta unchanged"
 
 # Admission errors read like the API server's.

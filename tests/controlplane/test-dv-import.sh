@@ -65,6 +65,17 @@ msg=$("$FERRY" get dv bad -o json | python3 -c 'import json,sys
 o=json.load(sys.stdin)
 print([c for c in o["status"]["conditions"] if c["type"]=="Ready"][0]["message"])')
 case "$msg" in "Import failed after 3 attempts: "*) ;; *) fail "Ready message: $msg" ;; esac
+# The importer's message text, not its JSON log line; the repeated failures
+# are one Warning Event with a count, as client-go's recorder aggregates.
+case "$msg" in *'{"time"'*|*'\/'*) fail "Ready message carries a raw log line: $msg" ;; esac
+"$FERRY" get events -o json | python3 -c 'import json,sys
+items=json.load(sys.stdin)
+items=items.get("items",items) if isinstance(items,dict) else items
+errs=[e for e in items if e["involvedObject"]["name"]=="bad" and e["reason"]=="Error"]
+assert len(errs)==1, [e["message"] for e in errs]
+assert errs[0]["count"]==2, errs[0]["count"]
+assert not errs[0]["message"].startswith("{"), errs[0]["message"]' || fail "import errors did not aggregate into one Event"
+
 [ ! -e "$FERRY_STATE_DIR/volumes/default/bad/disk.img" ] || fail "a failed import left disk.img"
 
 # The table and describe show what CDI's would.
@@ -106,4 +117,25 @@ YAML
 "$FERRY" apply -f "$T/blank.yaml" >/dev/null || fail "apply blank"
 "$FERRY" wait dv/scratch --for=jsonpath='{.status.phase}'=Succeeded --timeout=30s >/dev/null || fail "blank"
 [ "$(stat -c %s "$FERRY_STATE_DIR/volumes/default/scratch/disk.img")" = 67108864 ] || fail "blank size"
+# Sources Ferry cannot import fail at once, without an importer or retries.
+cat > "$T/reg.yaml" <<YAML
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: reg
+spec:
+  source:
+    s3:
+      url: https://s3.example.com/bucket/disk.img
+  storage:
+    resources:
+      requests:
+        storage: 64Mi
+YAML
+"$FERRY" apply -f "$T/reg.yaml" >/dev/null || fail "apply s3"
+"$FERRY" wait dv/reg --for=jsonpath='{.status.phase}'=Failed --timeout=30s >/dev/null || fail "s3 not Failed"
+field dv reg status.conditions | grep -q 'UnsupportedSource' || fail "s3: $(field dv reg status.conditions)"
+field dv reg status.conditions | grep -q 'ferry imports http, registry, upload and blank sources' ||
+    fail "s3 message: $(field dv reg status.conditions)"
+[ "$(field dv reg status.restartCount)" = 0 ] || fail "s3 was retried"
 echo PASS

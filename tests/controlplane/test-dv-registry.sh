@@ -3,7 +3,8 @@
 # docker-registry on 127.0.0.1 (pushed by skopeo from an OCI layout built by
 # tests/importer/regtool.py): Succeeded with qemu-img's bytes (cmp), and
 # platform.architecture picks the entry of an index (arm64 here).  A tag
-# that does not exist ends Failed.
+# that does not exist ends Failed, and so does an oci-archive: URL at once
+# (a path on the node).
 . "$(dirname "$0")/lib.sh"
 need_importer
 for t in docker-registry skopeo qemu-img python3 curl; do
@@ -80,6 +81,19 @@ spec:
     resources:
       requests:
         storage: 8Mi
+---
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: cd-local
+spec:
+  source:
+    registry:
+      url: oci-archive:///etc/shadow
+  storage:
+    resources:
+      requests:
+        storage: 8Mi
 YAML
 "$FERRY" apply -f "$T/dv.yaml" > /dev/null || fail "apply"
 "$FERRY" wait dv/cd-amd64 --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s || fail "cd-amd64 not Succeeded"
@@ -87,4 +101,7 @@ YAML
 cmp "$T/a.ref" "$FERRY_STATE_DIR/volumes/default/cd-amd64/disk.img" || fail "cd-amd64: bytes differ"
 cmp "$T/b.ref" "$FERRY_STATE_DIR/volumes/default/cd-arm64/disk.img" || fail "cd-arm64: bytes differ"
 "$FERRY" wait dv/cd-missing --for=jsonpath='{.status.phase}'=Failed --timeout=60s || fail "cd-missing not Failed"
+"$FERRY" wait dv/cd-local --for=jsonpath='{.status.phase}'=Failed --timeout=30s || fail "cd-local not Failed"
+field dv cd-local status.conditions | grep -q 'docker:// registry sources only' ||
+    fail "cd-local: $(field dv cd-local status.conditions)"
 echo "ok"

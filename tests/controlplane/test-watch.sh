@@ -15,6 +15,8 @@ vm() { # vm NAME [NAMESPACE] [REV]
   labels:
     rev: \"${3:-1}\""
 }
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n' | "$FERRY" apply -f - >/dev/null ||
+    fail "namespace"
 { vm alpha; echo ---; vm beta; echo ---; vm keep; } | "$FERRY" apply -f - >/dev/null || fail "apply"
 
 "$FERRY" --debug get get vm -w > "$T/table" 2> "$T/table.err" &

@@ -10,6 +10,8 @@
  *   node-store-tool STATE wait-cond NS NAME TYPE STATUS SECONDS
  *   node-store-tool STATE wait-gone NS NAME SECONDS
  *   node-store-tool STATE create-many FILE.yaml NODE COUNT   names NAME-0..COUNT-1
+ *   node-store-tool STATE shutdown-fs PATH   shut down the ext4 filesystem holding PATH:
+ *                                            from then on every read and write fails with EIO
  */
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -19,7 +21,10 @@
 #include "common/util.h"
 #include "common/yaml.h"
 
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -56,6 +61,17 @@ main(int argc, char **argv)
         return 2;
     }
     cmd = argv[2];
+    if (strcmp(cmd, "shutdown-fs") == 0 && argc == 4) {
+        /* EXT4_IOC_SHUTDOWN, EXT4_GOING_FLAGS_NOLOGFLUSH (linux/fs/ext4/ext4.h) */
+        uint32_t how = 2;
+        int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || ioctl(fd, _IOR('X', 125, uint32_t), &how) < 0) {
+            perror(argv[3]);
+            return 1;
+        }
+        close(fd);
+        return 0;
+    }
     if (ferry_store_open(argv[1], &st) < 0)
         goto err;
     vmi_res = ferry_resource_lookup("vmi");

@@ -65,7 +65,11 @@ admit_dir(const char *dir, int *ret_checked)
             json_object *o = json_object_array_get_idx(docs, i);
             const char *kind = ferry_json_get_string(o, "kind");
 
-            if (ferry_admission_admit(o, true, NULL) < 0)
+            /* the examples come from a cluster with the gates they need on */
+            static char *gates[] = { "HostDisk", "Sidecar", NULL };
+            static const struct ferry_admission_config all_on = { .feature_gates = gates };
+
+            if (ferry_admission_admit_config(o, true, NULL, &all_on) < 0)
                 fail_msg("%s: %s refused: %s", path, kind, ferry_error_message());
             if (ferry_str_eq(kind, "VirtualMachine") || ferry_str_eq(kind, "DataVolume") ||
                 ferry_str_eq(kind, "VirtualMachineInstance"))
@@ -278,6 +282,196 @@ test_dv_messages(void **state)
                    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
 }
 
+/* Every URL source with every foreign scheme: CDI fetches them over http(s)
+ * (gcs also gs://), registry images with docker:// or oci-archive://. */
+static void
+test_dv_source_schemes(void **state)
+{
+    static const char *const sources[] = { "http", "s3", "gcs", "imageio", "vddk" };
+    static const char *const foreign[] = { "file:///etc/passwd", "ftp://h/a.img",
+                                           "FILE:///etc/shadow", "gopher://h/x",
+                                           "docker://quay.io/x", "data://x" };
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(sources); i++)
+        for (size_t j = 0; j < FERRY_ARRAY_SIZE(foreign); j++) {
+            FERRY_AUTOFREE char *m = ferry_printf(
+                DV_HEAD "  source: {%s: {url: '%s'%s}}\n"
+                        "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                sources[i], foreign[j], strcmp(sources[i], "imageio") ? "" : ", diskId: d");
+            FERRY_AUTOFREE char *want = ferry_printf(
+                "The DataVolume \"disk0\" is invalid: spec.source.%s.url: Invalid source URL "
+                "scheme: %s", sources[i], foreign[j]);
+            expect_refusal(m, want);
+        }
+    expect_refusal(DV_HEAD "  source: {http: {url: '/etc/passwd'}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.http.url: Invalid value: "
+                   "\"/etc/passwd\": Invalid source URL");
+    expect_refusal(DV_HEAD "  source: {registry: {url: 'file:///var/lib/x.tar'}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.registry.url: Invalid value: "
+                   "\"file:///var/lib/x.tar\": Illegal registry source URL scheme");
+    expect_refusal(DV_HEAD "  source: {http: {url: ''}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.http.url: Required value: "
+                   "source URL is empty");
+    /* and what CDI takes */
+    {
+        FERRY_AUTOPTR(json_object) ok = yaml(DV_HEAD "  source: {gcs: {url: 'gs://b/o.img'}}\n"
+                                             "  storage: {resources: {requests: {storage: 1Gi}}}\n");
+        assert_int_equal(ferry_admission_admit(ok, true, NULL), 0);
+    }
+}
+
+#define VMI_HEAD                                                                               \
+    "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: v\nspec:\n"
+#define VMI_INVALID "The VirtualMachineInstance \"v\" is invalid: "
+#define DV_INVALID "The DataVolume \"disk0\" is invalid: "
+
+/* What CDI and KubeVirt refuse and Ferry used to take (issue 12, item 4). */
+static void
+test_admission_gaps(void **state)
+{
+    /* DataVolume sizes */
+    expect_refusal(DV_HEAD "  source: {blank: {}}\n"
+                           "  storage: {resources: {requests: {storage: -1Gi}}}\n",
+                   DV_INVALID "spec.storage.resources.requests.storage: Invalid value: \"-1Gi\": "
+                   "Storage size can't be equal or less than zero");
+    expect_refusal(DV_HEAD "  source: {blank: {}}\n"
+                           "  pvc: {resources: {requests: {storage: '0'}}}\n",
+                   DV_INVALID "spec.pvc.resources.requests.storage: Invalid value: \"0\": "
+                   "PVC size can't be equal or less than zero");
+    expect_refusal(DV_HEAD "  source: {http: {url: 'http://h/a.img'}}\n"
+                           "  storage: {}\n",
+                   DV_INVALID "spec.storage.resources.requests.storage: Required value: Storage "
+                   "size is missing");
+    /* checksums */
+    expect_refusal(DV_HEAD "  source: {http: {url: 'http://h/a.img', checksum: 'crc32:abcd'}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   DV_INVALID "spec.source.http.checksum: Unsupported value: \"crc32\": supported "
+                   "values: \"md5\", \"sha1\", \"sha256\", \"sha512\"");
+    expect_refusal(DV_HEAD "  source: {http: {url: 'http://h/a.img', checksum: 'sha256:xyz'}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   DV_INVALID "spec.source.http.checksum: Invalid value: \"sha256:xyz\": invalid "
+                   "sha256 hash: must be 64 hexadecimal characters");
+    /* VMI memory and cpu */
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n"
+                            "    resources: {requests: {memory: -64Mi}}\n",
+                   VMI_INVALID "spec.domain.resources.requests.memory '-64Mi': must be greater "
+                   "than or equal to 0.");
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n    memory: {guest: 1k}\n",
+                   VMI_INVALID "spec.domain.memory.guest '1k': must be greater than or equal to "
+                   "1M.");
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n    memory: {guest: 64Mi}\n"
+                            "    resources: {requests: {cpu: '-1'}}\n",
+                   VMI_INVALID "spec.domain.resources.requests.cpu '-1': must be greater than "
+                   "or equal to 0.");
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n    memory: {guest: 64Mi}\n"
+                            "    cpu: {cores: -1}\n",
+                   VMI_INVALID "json: cannot unmarshal number -1 into Go struct field CPU.spec."
+                   "domain.cpu.cores of type uint32");
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n    memory: {guest: 64Mi}\n"
+                            "    cpu: {cores: 99999999999}\n",
+                   VMI_INVALID "json: cannot unmarshal number 99999999999 into Go struct field "
+                   "CPU.spec.domain.cpu.cores of type uint32");
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n    memory: {guest: 64Mi}\n"
+                            "    machine: {type: pc-i440fx-2.5}\n",
+                   VMI_INVALID "spec.domain.machine.type is not supported: pc-i440fx-2.5 "
+                   "(allowed values: [q35* pc-q35*])");
+    /* feature gates, off by default */
+    expect_refusal(VMI_HEAD "  domain:\n    devices: {}\n    memory: {guest: 64Mi}\n"
+                            "  volumes:\n  - {name: h, hostDisk: {path: /etc/passwd, type: Disk}}\n",
+                   VMI_INVALID "spec.volumes[0]: HostDisk feature gate is not enabled"
+                   "");
+    expect_refusal("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n"
+                   "  name: v\n  annotations:\n    hooks.kubevirt.io/hookSidecars: '[]'\n"
+                   "spec:\n  domain:\n    devices: {}\n    memory: {guest: 64Mi}\n",
+                   VMI_INVALID "metadata.annotations: sidecar feature gate is not enabled in "
+                   "kubevirt-config, invalid entry metadata.annotations.hooks.kubevirt.io/"
+                   "hookSidecars");
+    {
+        static char *gates[] = { "HostDisk", "Sidecar", NULL };
+        static const struct ferry_admission_config on = { .feature_gates = gates };
+        FERRY_AUTOPTR(json_object) kv = yaml("apiVersion: kubevirt.io/v1\nkind: KubeVirt\n"
+                                             "metadata: {name: kubevirt}\nspec:\n  configuration:\n"
+                                             "    developerConfiguration:\n"
+                                             "      featureGates: [HostDisk]\n");
+        struct ferry_admission_config from_kv = { 0 };
+        FERRY_AUTOPTR(json_object) o = yaml(VMI_HEAD "  domain:\n    devices: {}\n"
+                                            "    memory: {guest: 64Mi}\n  volumes:\n"
+                                            "  - {name: h, hostDisk: {path: /x, type: Disk}}\n");
+        FERRY_AUTOPTR(json_object) o2 = ferry_json_copy(o);
+
+        assert_int_equal(ferry_admission_admit_config(o, true, NULL, &on), 0);
+        ferry_admission_config_from_kubevirt(kv, &from_kv);
+        assert_int_equal(ferry_admission_admit_config(o2, true, NULL, &from_kv), 0);
+        ferry_admission_config_release(&from_kv);
+    }
+}
+
+/* The API server's metadata limits (issue 12, item 3). */
+static void
+test_metadata_limits(void **state)
+{
+    FERRY_AUTOFREE char *big = ferry_malloc(300 * 1024 + 1);
+    FERRY_AUTOFREE char *m = NULL;
+    FERRY_AUTOFREE char *longname = ferry_malloc(300);
+
+    memset(big, 'x', 300 * 1024);
+    big[300 * 1024] = '\0';
+    m = ferry_printf(DV_HEAD "  source: {blank: {}}\n"
+                             "  storage: {resources: {requests: {storage: 1Gi}}}\n");
+    m[strlen("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n")] = '\0';
+    {
+        FERRY_AUTOFREE char *doc = ferry_printf(
+            "%s  name: disk0\n  annotations:\n    big: \"%s\"\nspec:\n  source: {blank: {}}\n"
+            "  storage: {resources: {requests: {storage: 1Gi}}}\n", m, big);
+        expect_refusal(doc, DV_INVALID "metadata.annotations: Too long: must have at most "
+                                       "262144 bytes");
+    }
+    expect_refusal("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n"
+                   "  name: disk0\n  annotations: {'a/b/c': x}\nspec:\n  source: {blank: {}}\n"
+                   "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   DV_INVALID "metadata.annotations: Invalid value: \"a/b/c\": a qualified name "
+                   "must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+                   "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+                   "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?"
+                   "[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. "
+                   "'example.com/MyName')");
+    memset(longname, 'a', 299);
+    longname[64] = '\0';
+    {
+        FERRY_AUTOFREE char *doc = ferry_printf(
+            "apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n  name: disk0\n"
+            "  labels: {%s: x}\nspec:\n  source: {blank: {}}\n"
+            "  storage: {resources: {requests: {storage: 1Gi}}}\n", longname);
+        FERRY_AUTOFREE char *want = ferry_printf(
+            DV_INVALID "metadata.labels: Invalid value: \"%s\": name part must be no more than "
+                       "63 characters", longname);
+        expect_refusal(doc, want);
+    }
+    longname[64] = 'a';
+    longname[254] = '\0';
+    {
+        FERRY_AUTOFREE char *doc = ferry_printf(
+            "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: %s\n"
+            "spec:\n  runStrategy: Halted\n  template:\n    spec:\n      domain:\n"
+            "        memory: {guest: 1Gi}\n        devices: {}\n", longname);
+        FERRY_AUTOFREE char *want = ferry_printf(
+            "The VirtualMachine \"%s\" is invalid: metadata.name: Invalid value: \"%s\": must be "
+            "no more than 253 characters", longname, longname);
+        expect_refusal(doc, want);
+    }
+    /* kinds without their own rules get the metadata checks too */
+    expect_refusal("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
+                   "  labels: {'-bad': x}\n",
+                   "The Namespace \"x\" is invalid: metadata.labels: Invalid value: \"-bad\": "
+                   "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+                   "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  "
+                   "or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?"
+                   "[A-Za-z0-9]')");
+}
+
 static void
 test_vm_defaults(void **state)
 {
@@ -355,7 +549,7 @@ test_vmi_defaults(void **state)
 
     /* an update of a VMI may not change its spec ... */
     old = ferry_json_copy(vmi);
-    ferry_json_set_string(vmi, "spec.domain.machine.type", "pc");
+    ferry_json_set_string(vmi, "spec.domain.machine.type", "pc-q35-8.0");
     assert_int_equal(ferry_admission_admit(vmi, false, old), -1);
     assert_string_equal(ferry_error_message(), "The VirtualMachineInstance \"v\" is invalid: spec: "
                                                "Forbidden: update of VMI object is restricted");
@@ -396,6 +590,9 @@ main(void)
         cmocka_unit_test(test_vm_messages),
         cmocka_unit_test(test_schema_messages),
         cmocka_unit_test(test_dv_messages),
+        cmocka_unit_test(test_dv_source_schemes),
+        cmocka_unit_test(test_admission_gaps),
+        cmocka_unit_test(test_metadata_limits),
         cmocka_unit_test(test_vm_defaults),
         cmocka_unit_test(test_vmi_defaults),
     };

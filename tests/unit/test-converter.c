@@ -8,6 +8,8 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -15,6 +17,7 @@
 #include "converter/inputs.h"
 #include "converter/inputs/ovf.h"
 #include "converter/osmap.h"
+#include "converter/outputs/kubevirt.h"
 #include "converter/vm_def.h"
 #include "image/image.h"
 
@@ -313,6 +316,161 @@ test_image_capacity_qemu_img(void **state)
     rmdir(dir);
 }
 
+/* Issue 17 class 4: only Linux, and FreeBSD from 10 (virtio in GENERIC), of
+ * the non-Windows entries have virtio drivers; DOS, NetWare, Solaris,
+ * Darwin, an unversioned FreeBSD and "other" do not. */
+static void
+check_virtio(const char *fmt, const char *id, bool want)
+{
+    struct ferry_os_info os;
+    ferry_osmap_lookup(fmt, id, &os);
+    if (os.virtio_capable != want)
+        fail_msg("%s '%s': virtio_capable %d, want %d", fmt, id, os.virtio_capable, want);
+}
+
+static void
+test_osmap_virtio(void **state)
+{
+    (void)state;
+    check_virtio("vmx", "dos", false);
+    check_virtio("vmx", "other-64", false);
+    check_virtio("vmx", "other", false);
+    check_virtio("vbox", "Other", false);
+    check_virtio("vbox", "Other_64", false);
+    check_virtio("vbox", "DOS", false);
+    check_virtio("vmx", "netware6", false);
+    check_virtio("vmx", "solaris11-64", false);
+    check_virtio("vmx", "darwin19-64", false);
+    check_virtio("vbox", "MacOS_64", false);
+    check_virtio("vmx", "freebsd-64", false);
+    check_virtio("vmx", "freebsd9-64", false);
+    check_virtio("vmx", "freebsd12-64", true);
+    check_virtio("vbox", "FreeBSD_64", false);
+    check_virtio("vmx", "ubuntu-64", true);
+    check_virtio("vmx", "other5xlinux-64", true);
+    check_virtio("vmx", "windows2019srv-64", false);
+}
+
+static void
+test_host_device_mac(void **state)
+{
+    (void)state;
+    assert_true(ferry_vm_is_host_device("/dev/cdrom"));
+    assert_true(ferry_vm_is_host_device("/dev/sr0"));
+    assert_true(ferry_vm_is_host_device("CD/DVD drive 0"));
+    assert_true(ferry_vm_is_host_device("auto detect"));
+    assert_true(ferry_vm_is_host_device("D:"));
+    assert_true(ferry_vm_is_host_device("\\\\.\\CdRom0"));
+    assert_true(ferry_vm_is_host_device("/vmfs/devices/cdrom/mpx.vmhba64:C0:T0:L0"));
+    assert_false(ferry_vm_is_host_device("[datastore1] isos/debian-12.iso"));
+    assert_false(ferry_vm_is_host_device("D:\\isos\\win.iso"));
+    assert_false(ferry_vm_is_host_device("debian.iso"));
+    assert_false(ferry_vm_is_host_device(NULL));
+    assert_false(ferry_vm_mac_usable("00:00:00:00:00:00"));
+    assert_false(ferry_vm_mac_usable("ff:ff:ff:ff:ff:ff"));
+    assert_false(ferry_vm_mac_usable("01:00:5e:00:00:01"));
+    assert_false(ferry_vm_mac_usable("not a mac"));
+    assert_true(ferry_vm_mac_usable("00:50:56:01:02:03"));
+    assert_true(ferry_vm_mac_usable("52:54:00:6b:3c:58"));
+}
+
+static char *
+temp_dir(void)
+{
+    const char *t = getenv("TMPDIR");
+    char *dir = ferry_printf("%s/ferry-conv-unit-XXXXXX", t && *t ? t : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+/* Issue 17 class 5: a VMX of 15 MB (235,000 keys; guestinfo blobs make such
+ * files) is read, and a key set twice at its end is still found; a text
+ * file over 16 MiB is refused saying it is too large. */
+static void
+test_sizes(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    char *path = ferry_printf("%s/big.vmx", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(".encoding = \"UTF-8\"\nconfig.version = \"8\"\ndisplayName = \"big\"\n"
+          "memsize = \"1024\"\nguestOS = \"ubuntu-64\"\n", f);
+    for (int i = 0; i < 235000; i++)
+        fprintf(f, "guestinfo.key%06d = \"%040d\"\n", i, i);
+    fclose(f);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 15000000 && st.st_size < (16 << 20));
+    struct ferry_vm_list list = {0};
+    assert_int_equal(ferry_inputs_parse_file(path, &list), 0);
+    assert_int_equal(list.n, 1);
+    assert_int_equal(list.vms[0]->memory, 1ULL << 30);
+    ferry_vm_list_free(&list);
+
+    f = fopen(path, "a");
+    fputs("guestinfo.key000007 = \"again\"\n", f);
+    fclose(f);
+    memset(&list, 0, sizeof(list));
+    assert_int_equal(ferry_inputs_parse_file(path, &list), -1);
+    assert_non_null(strstr(ferry_error_message(), "line 235006: guestinfo.key000007: already "
+                                                  "set on line 13"));
+    ferry_error_reset();
+    ferry_vm_list_free(&list);
+
+    f = fopen(path, "a");
+    for (int i = 0; i < 40000; i++)
+        fprintf(f, "# padding line %05d to grow the file past the 16 MiB limit\n", i);
+    fclose(f);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > (16 << 20));
+    memset(&list, 0, sizeof(list));
+    assert_int_equal(ferry_inputs_parse_file(path, &list), -1);
+    assert_non_null(strstr(ferry_error_message(), "larger than the 16 MiB"));
+    ferry_error_reset();
+    ferry_vm_list_free(&list);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+}
+
+/* Issue 17 class 5: a 400 KB description (multi-byte UTF-8) is cut so that
+ * the VM's annotations stay within the API server's 256 KiB, at a character
+ * boundary, with a mark. */
+static void
+test_annotations_fit(void **state)
+{
+    (void)state;
+    struct ferry_vm_def *def = ferry_vm_def_new("libvirt", "big.xml");
+    def->name = ferry_strdup("big");
+    def->memory = 1ULL << 30;
+    def->vcpus = 1;
+    size_t n = 400000;
+    def->description = ferry_malloc(n + 1);
+    for (size_t i = 0; i < n; i += 2)
+        memcpy(def->description + i, "\xc3\xa9", 2);   /* é */
+    def->description[n] = '\0';
+    struct ferry_kubevirt_opts o = {.run_strategy = "Halted"};
+    json_object *vm = NULL;
+    assert_int_equal(ferry_kubevirt_emit(def, "big", &o, &vm), 0);
+    json_object *meta, *ann;
+    assert_true(json_object_object_get_ex(vm, "metadata", &meta));
+    assert_true(json_object_object_get_ex(meta, "annotations", &ann));
+    size_t total = 0;
+    json_object_object_foreach(ann, k, v) total += strlen(k) + strlen(json_object_get_string(v));
+    assert_true(total <= 256u << 10);
+    assert_true(total > 250u << 10);
+    json_object *desc;
+    assert_true(json_object_object_get_ex(ann, "ferry.io/description", &desc));
+    const char *d = json_object_get_string(desc);
+    const char *mark = strstr(d, " [cut by ferry-converter]");
+    assert_non_null(mark);
+    assert_true((mark - d) % 2 == 0);   /* no é split in half */
+    json_object_put(vm);
+    ferry_vm_def_free(def);
+}
+
 int
 main(void)
 {
@@ -322,6 +480,8 @@ main(void)
         cmocka_unit_test(test_mac_uuid),      cmocka_unit_test(test_disk_order),
         cmocka_unit_test(test_image_capacity), cmocka_unit_test(test_image_capacity_qemu_img),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_osmap_virtio),  cmocka_unit_test(test_host_device_mac),
+        cmocka_unit_test(test_sizes),         cmocka_unit_test(test_annotations_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

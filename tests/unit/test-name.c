@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/name.h"
+#include "common/util.h"
 
 #include <string.h>
 
@@ -135,6 +136,44 @@ test_label_keys_values(void **state)
             fail_msg("value '%s' should be invalid", vals_no[k]);
 }
 
+/* apimachinery's IsQualifiedName messages, one per problem. */
+static void
+test_qualified_name_errors(void **state)
+{
+    char **m;
+    char longname[80], longprefix[300];
+
+    assert_null(ferry_name_qualified_name_errors("kubevirt.io/size"));
+    assert_null(ferry_name_qualified_name_errors("app"));
+    m = ferry_name_qualified_name_errors("a/b/c");
+    assert_non_null(m);
+    assert_true(strncmp(m[0], "a qualified name must consist of", 32) == 0);
+    ferry_strv_free(m);
+    m = ferry_name_qualified_name_errors("/x");
+    assert_string_equal(m[0], "prefix part must be non-empty");
+    ferry_strv_free(m);
+    m = ferry_name_qualified_name_errors("Bad_Prefix/x");
+    assert_true(strncmp(m[0], "prefix part a lowercase RFC 1123 subdomain", 42) == 0);
+    ferry_strv_free(m);
+    m = ferry_name_qualified_name_errors("x/");
+    assert_string_equal(m[0], "name part must be non-empty");
+    ferry_strv_free(m);
+    memset(longname, 'a', 64);
+    longname[64] = '\0';
+    m = ferry_name_qualified_name_errors(longname);
+    assert_string_equal(m[0], "name part must be no more than 63 characters");
+    assert_null(m[1]);
+    ferry_strv_free(m);
+    memset(longprefix, 'p', 254);
+    strcpy(longprefix + 254, "/n");
+    m = ferry_name_qualified_name_errors(longprefix);
+    assert_string_equal(m[0], "prefix part must be no more than 253 characters");
+    ferry_strv_free(m);
+    m = ferry_name_qualified_name_errors("-bad-");
+    assert_true(strncmp(m[0], "name part must consist of alphanumeric characters", 49) == 0);
+    ferry_strv_free(m);
+}
+
 int
 main(void)
 {
@@ -142,6 +181,7 @@ main(void)
         cmocka_unit_test(test_labels),   cmocka_unit_test(test_subdomains),
         cmocka_unit_test(test_messages), cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_label_keys_values),
+        cmocka_unit_test(test_qualified_name_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

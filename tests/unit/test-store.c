@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,6 +67,10 @@ parse(const char *text)
     return o;
 }
 
+/* A new store holds the namespaces default, kube-system and kube-public:
+ * resourceVersions 1..3. */
+#define BUILTIN_RV 3
+
 static json_object *
 vm(const char *name)
 {
@@ -73,6 +78,16 @@ vm(const char *name)
                            "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
                            "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}");
 
+    ferry_json_set_string(o, "metadata.name", name);
+    return o;
+}
+
+static json_object *
+namespace_obj(const char *name)
+{
+    json_object *o = json_object_new_object();
+    ferry_json_set_string(o, "apiVersion", "v1");
+    ferry_json_set_string(o, "kind", "Namespace");
     ferry_json_set_string(o, "metadata.name", name);
     return o;
 }
@@ -334,7 +349,7 @@ test_list(void **state)
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 0), "metadata.name"), "a");
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 1), "metadata.name"), "c");
     assert_string_equal(ferry_json_get_string(json_object_array_get_idx(items, 2), "metadata.name"), "b");
-    assert_int_equal(rv, 4);
+    assert_int_equal(rv, BUILTIN_RV + 4);
     json_object_put(FERRY_STEAL(items));
     assert_int_equal(ferry_store_list(f->st, ferry_resource_vm, "prod", NULL, &items, NULL), 0);
     assert_int_equal(json_object_array_length(items), 1);
@@ -604,7 +619,7 @@ test_watch_resume(void **state)
     assert_int_equal(ferry_store_delete(f->st, ferry_resource_vm, "default", "a"), 0);
 
     /* from the start: every VM change, in order, DataVolumes filtered out */
-    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, 1, &w), 0);
+    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 1, &w), 0);
     expect_event(w, FERRY_EVENT_MODIFIED, "a");
     expect_event(w, FERRY_EVENT_ADDED, "c");
     expect_event(w, FERRY_EVENT_DELETED, "a");
@@ -618,7 +633,7 @@ test_watch_resume(void **state)
     ferry_watch_free(w);
 
     /* every kind */
-    assert_int_equal(ferry_store_watch(f->st, NULL, NULL, 1, &w), 0);
+    assert_int_equal(ferry_store_watch(f->st, NULL, NULL, BUILTIN_RV + 1, &w), 0);
     expect_event(w, FERRY_EVENT_ADDED, "d");
     ferry_watch_free(w);
 
@@ -665,7 +680,7 @@ test_watch_expiry(void **state)
     ferry_watch_free(slow);
 
     /* the recent history is still there */
-    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, 195, &w), 0);
+    assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 195, &w), 0);
     expect_event(w, FERRY_EVENT_ADDED, "vm195");
     ferry_watch_free(w);
 }
@@ -741,6 +756,141 @@ test_record_event(void **state)
 
 /* Admission runs inside create and update (a store opened as the programs
  * open it). */
+/* Namespaces are DNS-1123 labels everywhere, and (with admission) must exist. */
+static void
+test_namespaces(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const bad[] = { "..", ".", "a/b", "/etc", "Bad_NS", "ferry.db",
+                                       "caf\xc3\xa9", "-x", "" };
+    FERRY_AUTOPTR(json_object) items = NULL;
+    FERRY_AUTOPTR(json_object) got = NULL;
+    struct ferry_watch *w = NULL;
+
+    /* the built-in ones are there, in a new store */
+    assert_int_equal(ferry_store_list(f->st, ferry_resource_namespace, NULL, NULL, &items, NULL), 0);
+    assert_int_equal(json_object_array_length(items), 3);
+    assert_int_equal(ferry_store_get(f->st, ferry_resource_namespace, NULL, "default", &got), 0);
+    assert_string_equal(ferry_json_get_string(got, "status.phase"), "Active");
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(bad); i++) {
+        FERRY_AUTOPTR(json_object) o = dv("ferry.db");
+        if (!*bad[i])
+            continue;
+        ferry_json_set_string(o, "metadata.namespace", bad[i]);
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        assert_non_null(strstr(ferry_error_message(), "metadata.namespace: Invalid value"));
+        assert_int_equal(ferry_store_get(f->st, ferry_resource_dv, bad[i], "x", &got), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_dv, bad[i], "x"), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        assert_int_equal(ferry_store_list(f->st, ferry_resource_dv, bad[i], NULL, NULL, NULL), -1);
+        assert_int_equal(ferry_store_watch(f->st, ferry_resource_dv, bad[i], -1, &w), -1);
+        /* nor may a Namespace carry such a name */
+        json_object_put(o);
+        o = namespace_obj(bad[i]);
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+    }
+
+    /* a namespace that does not exist: NotFound, as NamespaceLifecycle says it */
+    ferry_store_set_admission(f->st, true);
+    {
+        FERRY_AUTOPTR(json_object) o = dv("d");
+        ferry_json_set_string(o, "metadata.namespace", "prod");
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
+        assert_string_equal(ferry_error_message(), "namespaces \"prod\" not found");
+        json_object_put(must_create(f->st, namespace_obj("prod")));
+        json_object_put(must_create(f->st, FERRY_STEAL(o)));
+        /* not while it holds something; the built-in ones never */
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_namespace, NULL, "prod"), -1);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_namespace, NULL, "default"), -1);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_dv, "prod", "d"), 0);
+        assert_int_equal(ferry_store_delete(f->st, ferry_resource_namespace, NULL, "prod"), 0);
+    }
+}
+
+/* The API server's limit on a request body: 3 MiB. */
+static void
+test_request_size(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOPTR(json_object) o = dv("big");
+    size_t n = 3 * 1024 * 1024;
+    FERRY_AUTOFREE char *blob = ferry_malloc(n + 1);
+
+    memset(blob, 'b', n);
+    blob[n] = '\0';
+    ferry_json_set_string(o, "spec.source.blank.x", blob);
+    assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+    assert_string_equal(ferry_error_message(), "Request entity too large: limit is 3145728");
+    /* and an update that makes it too big */
+    json_object_put(FERRY_STEAL(o));
+    o = must_create(f->st, dv("big"));
+    ferry_json_set_string(o, "metadata.labels.x", "y");
+    ferry_json_set_string(o, "spec.source.blank.x", blob);
+    assert_int_equal(ferry_store_update(f->st, o, NULL), -1);
+    assert_string_equal(ferry_error_message(), "Request entity too large: limit is 3145728");
+}
+
+/* Readers do not create a store; a 0-byte ferry.db is damage, not a new store. */
+static void
+test_open_guards(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOFREE char *missing = ferry_printf("%s/typo", f->dir);
+    FERRY_AUTOFREE char *empty = ferry_printf("%s/empty", f->dir);
+    FERRY_AUTOFREE char *db = ferry_printf("%s/empty/ferry.db", f->dir);
+    struct ferry_store *st = NULL;
+    struct stat sb;
+    int fd;
+
+    assert_int_equal(ferry_store_open_existing(missing, &st), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
+    assert_int_equal(stat(missing, &sb), -1);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    assert_int_equal(ferry_store_open_existing(empty, &st), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
+    assert_int_equal(stat(db, &sb), -1);
+    fd = open(db, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(ferry_store_open(empty, &st), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_FORMAT);
+    assert_non_null(strstr(ferry_error_message(), "is empty (0 bytes)"));
+    assert_int_equal(ferry_store_open_existing(empty, &st), -1);
+    /* the one a writer opened is there for readers */
+    assert_int_equal(ferry_store_open_existing(f->dir, &st), 0);
+    ferry_store_free(st);
+    ferry_error_reset();
+}
+
+/* A store from before Namespaces: its namespaces are adopted at open. */
+static void
+test_namespaces_adopted(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOFREE char *db = ferry_printf("%s/ferry.db", f->dir);
+    json_object *o = vm("old");
+    struct ferry_store *st = NULL;
+    FERRY_AUTOPTR(json_object) got = NULL;
+    sqlite3 *h = NULL;
+
+    ferry_json_set_string(o, "metadata.namespace", "legacy");
+    json_object_put(must_create(f->st, o));
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "DELETE FROM objects WHERE resource = 'namespaces'", NULL,
+                                  NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(ferry_store_open(f->dir, &st), 0);
+    assert_int_equal(ferry_store_get(st, ferry_resource_namespace, NULL, "legacy", &got), 0);
+    json_object_put(FERRY_STEAL(got));
+    assert_int_equal(ferry_store_get(st, ferry_resource_namespace, NULL, "default", &got), 0);
+    ferry_store_free(st);
+}
+
 static void
 test_admission_in_store(void **state)
 {
@@ -987,6 +1137,7 @@ test_measure(void **state)
     t1 = ferry_now_ns();
     print_message("# %d creates: %.0f/s\n", N, N / ((t1 - t0) / 1e9));
     ferry_store_set_admission(f->st, true);
+    json_object_put(must_create(f->st, namespace_obj("admitted")));
     t0 = ferry_now_ns();
     for (int i = 0; i < 200; i++) {
         json_object *o = vm("");
@@ -1063,6 +1214,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_watch_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_guards, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),

@@ -117,9 +117,11 @@ test_keys(void **state)
 static void
 test_key_order_and_duplicates(void **state)
 {
-    FERRY_AUTOPTR(json_object) doc = parse_one("z: 1\na: 2\nm: 3\na: 4\n");
+    FERRY_AUTOPTR(json_object) doc = parse_one("z: 1\na: 2\nm: 3\n");
+    FERRY_AUTOPTR(json_object) docs = NULL;
     const char *order[] = { "z", "a", "m" };
     size_t k = 0;
+    static const char multi[] = "a: 1\n---\nb: 2\n---\nc: {x: 1\n---\nd: 4\n";
 
     json_object_object_foreach(doc, key, val)
     {
@@ -127,8 +129,18 @@ test_key_order_and_duplicates(void **state)
         assert_true(k < 3);
         assert_string_equal(key, order[k++]);
     }
-    /* the last duplicate wins, at the first one's place (yaml.v2, non-strict) */
-    assert_int_equal(ferry_json_get_int(doc, "a", 0), 4);
+    /* a duplicate key is refused, as kubectl's strict decoding does */
+    assert_int_equal(ferry_yaml_parse("z: 1\na: 2\nm: 3\na: 4\n", 20, "test.yaml", &docs), -1);
+    assert_string_equal(ferry_error_message(),
+                        "'test.yaml': line 4, column 1: key \"a\" already set in map");
+    assert_int_equal(ferry_yaml_parse("m: {x: 1, x: 2}\n", 16, "test.yaml", &docs), -1);
+    /* ... but keys brought by a merge key may be overridden */
+    json_object_put(FERRY_STEAL(doc));
+    doc = parse_one("b: &b {x: 1}\nm: {<<: *b, x: 2}\n");
+    assert_int_equal(ferry_json_get_int(doc, "m.x", 0), 2);
+    /* a broken document: the partial parse keeps the ones before it */
+    assert_int_equal(ferry_yaml_parse_partial(multi, strlen(multi), "m.yaml", &docs), -1);
+    assert_int_equal(json_object_array_length(docs), 2);
 }
 
 static void
