@@ -23,7 +23,12 @@ main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0)
             help = true;
-        if (i == 0 || strcmp(a, "--") == 0 || !ferry_str_has_prefix(a, "--")) {
+        if (strcmp(a, "--") == 0) {
+            while (i < argc)
+                rest[n++] = argv[i++];
+            break;
+        }
+        if (i == 0 || !ferry_str_has_prefix(a, "--")) {
             rest[n++] = argv[i];
             continue;
         }

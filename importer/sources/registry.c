@@ -289,7 +289,7 @@ struct blob {
     CURL *easy;
     struct curl_slist *hdrs;
     uint8_t *buf;
-    size_t len;
+    size_t len, cap;
     bool paused, done, overflow, retried;
     uint64_t range_from; /* a resumed GET: Range from here, 206 expected */
     int64_t range_start; /* the answer's Content-Range start, -1: none */
@@ -1119,9 +1119,15 @@ blob_write(char *data, size_t size, size_t n, void *opaque)
         b->errbody[b->errlen] = '\0';
         return len;
     }
-    if (b->len + len > BLOB_BUF) {
+    if (b->len > 0 && b->len + len > BLOB_BUF) {
         b->paused = true;
         return CURL_WRITEFUNC_PAUSE;
+    }
+    if (len > b->cap) {
+        /* More than the buffer at once (data held while paused): take it
+         * whole, or pausing again would never end. */
+        b->buf = ferry_realloc(b->buf, len);
+        b->cap = len;
     }
     if (!blob_account(b, data, len))
         return 0;
@@ -1220,6 +1226,7 @@ blob_open(struct reg *r, const struct desc *d, const char *what, struct blob **r
         return 0;
     }
     b->buf = ferry_malloc(BLOB_BUF);
+    b->cap = BLOB_BUF;
     if ((r->challenge && ferry_now_ns() >= r->token_deadline && renew_token(r) < 0) ||
         blob_start(b) < 0) {
         blob_free(b);
