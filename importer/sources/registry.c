@@ -766,8 +766,8 @@ reg_easy(const char *url)
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L);
-    if (ferry_log_debug_enabled(MOD))
-        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+    /* No CURLOPT_VERBOSE even with --debug: it would print the
+     * Authorization header (credentials, tokens) into logs. */
     return c;
 }
 
