@@ -19,4 +19,12 @@ void ferry_registry_set_volume_size(uint64_t size);
 /* The options' lines for --help. */
 void ferry_registry_usage(FILE *f);
 
+/* For tests: a docker:// URL's API base ("https://host:port"), repository
+ * and tag or digest, normalised as containers/image does; -1 with an error
+ * naming the part that is wrong. */
+int ferry_registry_parse_url(const char *url, char **ret_api, char **ret_repo, char **ret_ref);
+/* For tests: the value of KEY in a WWW-Authenticate challenge's parameters
+ * (realm="...",service="..."), or NULL. */
+char *ferry_registry_challenge_param(const char *params, const char *key);
+
 #endif

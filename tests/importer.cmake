@@ -28,3 +28,5 @@ ferry_unit_test(test-importer SOURCES ${FERRY_IMPORTER_TESTS}/test-importer.c
 ferry_script_test(importer-registry SCRIPT ${FERRY_IMPORTER_TESTS}/registry.sh
                   LABELS integration TIMEOUT 240)
 set_tests_properties(importer-registry PROPERTIES FIXTURES_REQUIRED importer-corpus)
+ferry_unit_test(test-registry SOURCES ${FERRY_IMPORTER_TESTS}/test-registry.c
+                LIBS ferry-importer-lib)

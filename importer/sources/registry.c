@@ -428,12 +428,13 @@ parse_docker(struct reg *r, const char *url)
             return ferry_error(FERRY_ERR_INVALID, "registry url '%s': host '%s' is not a host", url,
                                r->host);
     at = strchr(name, '@');
+    if (at)
+        *at = '\0';
     lastslash = strrchr(name, '/');
     colon = strrchr(lastslash ? lastslash : name, ':');
     if (at) {
-        *at = '\0';
         r->ref = ferry_strdup(at + 1);
-        if (colon && colon < at)
+        if (colon)
             *colon = '\0'; /* repo:tag@digest: the digest wins */
         if (!valid_digest(r->ref))
             return ferry_error(FERRY_ERR_INVALID,
@@ -1933,6 +1934,33 @@ scan_layers(struct reg *r)
         r->cur = NULL;
     }
     return 0;
+}
+
+/* ---- for tests ----------------------------------------------------------- */
+
+int
+ferry_registry_parse_url(const char *url, char **ret_api, char **ret_repo, char **ret_ref)
+{
+    struct reg *r = ferry_calloc(1, sizeof(*r));
+
+    r->fd = -1;
+    if (!ferry_str_has_prefix(url, "docker://") || parse_docker(r, url) < 0) {
+        if (!ferry_error_message()[0])
+            ferry_error(FERRY_ERR_INVALID, "registry url '%s': not docker://", url);
+        reg_free(r);
+        return -1;
+    }
+    *ret_api = FERRY_STEAL(r->api);
+    *ret_repo = FERRY_STEAL(r->repo);
+    *ret_ref = FERRY_STEAL(r->ref);
+    reg_free(r);
+    return 0;
+}
+
+char *
+ferry_registry_challenge_param(const char *params, const char *key)
+{
+    return challenge_param(params, key);
 }
 
 /* ---- the source ---------------------------------------------------------- */
