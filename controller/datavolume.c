@@ -399,6 +399,14 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
         ferry_strv_push(&argv, "--content-type");
         ferry_strv_push(&argv, ctype);
     }
+    if (ferry_json_get_string(src, "registry.platform.architecture")) {
+        /* source.registry (its url is a docker:// or oci-archive: one). */
+        FERRY_AUTOFREE char *platform = ferry_printf(
+            "linux/%s", ferry_json_get_string(src, "registry.platform.architecture"));
+
+        ferry_strv_push(&argv, "--platform");
+        ferry_strv_push(&argv, platform);
+    }
     ferry_strv_push(&argv, "--progress");
     ferry_strv_push(&argv, "json");
 
@@ -694,11 +702,11 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     if (!src)
         return fail(c, dv, status, "InvalidSource", "spec.source: Required value");
     if (!ferry_str_eq(src, "http") && !ferry_str_eq(src, "upload") &&
-        !ferry_str_eq(src, "blank")) {
+        !ferry_str_eq(src, "blank") && !ferry_str_eq(src, "registry")) {
         /* at once: no importer that could not read it, no retries */
         FERRY_AUTOFREE char *msg =
-            ferry_printf("spec.source.%s: Unsupported value: ferry imports http, upload and "
-                         "blank sources", src);
+            ferry_printf("spec.source.%s: Unsupported value: ferry imports http, registry, "
+                         "upload and blank sources", src);
 
         return fail(c, dv, status, "UnsupportedSource", msg);
     }
@@ -710,6 +718,18 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
             FERRY_AUTOFREE char *msg = ferry_printf("spec.source.http.url: Invalid value: \"%s\": "
                                                     "Invalid source URL scheme", url ? url : "");
+
+            return fail(c, dv, status, "InvalidSource", msg);
+        }
+    }
+    if (ferry_str_eq(src, "registry")) {
+        /* docker:// only: an oci-archive: path would be a file on this node */
+        const char *url = ferry_json_get_string(dv, "spec.source.registry.url");
+
+        if (!url || strncmp(url, "docker://", 9) != 0) {
+            FERRY_AUTOFREE char *msg =
+                ferry_printf("spec.source.registry.url: Invalid value: \"%s\": ferry imports "
+                             "docker:// registry sources only", url ? url : "");
 
             return fail(c, dv, status, "InvalidSource", msg);
         }

@@ -11,8 +11,10 @@
 #include "importer/importer.h"
 
 extern const struct ferry_source_ops ferry_source_http;
+extern const struct ferry_source_ops ferry_source_registry;
 
 const struct ferry_source_ops *const ferry_sources[] = {
+    &ferry_source_registry,
     &ferry_source_http,
     &ferry_source_file,
     NULL,

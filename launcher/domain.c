@@ -26,6 +26,8 @@
 
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
 
 FERRY_DEFINE_AUTOPTR(xmlDoc, xmlFreeDoc)
@@ -154,11 +156,24 @@ ferry_volume_release(struct ferry_volume *v)
 {
     free(v->path);
     v->path = NULL;
+    free(v->cache);
+    v->cache = NULL;
+}
+
+/* <state-dir>/containerdisks/<sha256 of the image reference>.img */
+static char *
+containerdisk_cache(const char *state_dir, const char *image)
+{
+    unsigned char md[32];
+    char hex[65];
+
+    SHA256((const unsigned char *)image, strlen(image), md);
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    return ferry_printf("%s/containerdisks/%s.img", state_dir, hex);
 }
 
 static const char *const refused_volumes[][2] = {
-    { "containerDisk", "containerDisk needs a registry source, which Ferry does not have yet; "
-                       "import the image into a DataVolume instead" },
     { "hostDisk", "hostDisk is not supported: Ferry runs disks from its volumes only" },
     { "ephemeral", "ephemeral volumes are not supported yet" },
     { "configMap", "configMap volumes are not supported yet" },
@@ -202,6 +217,21 @@ ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi, json
         v.path = ferry_volume_file(opts->state_dir, ns, claim, FERRY_VOLUME_DISK);
         if (!v.path)
             return ferry_error_prefix("volume '%s'", vname);
+    } else if ((src = ferry_json_get(volume, "containerDisk"))) {
+        /* KubeVirt's containerDisk: the image is imported once per node
+         * (ferry-importer's registry source) and each VMI runs on its own
+         * qcow2 overlay, discarded with the VMI, as KubeVirt's are. */
+        const char *image = ferry_json_get_string(src, "image");
+        if (!image || !*image || strchr(image, ' ') || ferry_str_has_prefix(image, "-"))
+            return ferry_error(FERRY_ERR_INVALID, "volume '%s': containerDisk.image is required",
+                               vname);
+        if (ferry_json_get(src, "path"))
+            return ferry_error(FERRY_ERR_UNSUPPORTED,
+                               "volume '%s': containerDisk.path is not supported: the disk is "
+                               "the one file in the image's /disk", vname);
+        v.kind = FERRY_VOLUME_CONTAINER_DISK;
+        v.path = ferry_printf("%s/containerdisk-%s.qcow2", dir, vname);
+        v.cache = containerdisk_cache(opts->state_dir, image);
     } else if ((src = ferry_json_get(volume, "emptyDisk"))) {
         json_object *cap = ferry_json_get(src, "capacity");
         if (!cap)
@@ -641,7 +671,7 @@ conv_disk(struct conv *c, json_object *disk)
     attr(d, "device", device);
     n = child(d, "driver", NULL);
     attr(n, "name", "qemu");
-    attr(n, "type", "raw");
+    attr(n, "type", vol.kind == FERRY_VOLUME_CONTAINER_DISK ? "qcow2" : "raw");
     attr(n, "cache", cache);
     attr(n, "io", io);
     if (!readonly && strcmp(device, "cdrom"))

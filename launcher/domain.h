@@ -36,16 +36,19 @@ enum ferry_volume_kind {
     FERRY_VOLUME_EMPTY_DISK,    /* sparse raw file created with the VMI, size in bytes */
     FERRY_VOLUME_NOCLOUD,       /* ISO9660 "cidata" written by the launcher */
     FERRY_VOLUME_CONFIGDRIVE,   /* ISO9660 "config-2" written by the launcher */
+    FERRY_VOLUME_CONTAINER_DISK, /* qcow2 overlay (path) over the image imported into
+                                    the node's cache (cache) */
 };
 struct ferry_volume {
     enum ferry_volume_kind kind;
     char *path;
     uint64_t size;              /* emptyDisk capacity */
     json_object *source;        /* borrowed: the volume's source object */
+    char *cache;                /* containerDisk: <state-dir>/containerdisks/<sha256>.img */
 };
 void ferry_volume_release(struct ferry_volume *v);
 /* Resolve one spec.volumes entry; refuses (FERRY_ERR_UNSUPPORTED) what Ferry
- * cannot back: containerDisk, hostDisk, secretRef cloud-init, ... */
+ * cannot back: hostDisk, secretRef cloud-init, ... */
 int ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi,
                         json_object *volume, struct ferry_volume *ret);
 

@@ -65,6 +65,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/object.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "common/volume.h"
 #include "launcher/cloudinit.h"
@@ -84,6 +85,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -563,6 +565,79 @@ chown_for_qemu(const char *path)
         ferry_log_warn("chown %s: %s", path, strerror(errno));
 }
 
+/* A containerDisk: the image imported into the node's cache by
+ * ferry-importer (once, or each time for imagePullPolicy Always), then a
+ * qcow2 overlay for this VMI (kept across launcher restarts, removed with
+ * the VMI's directory).  The importer's log is containerdisk-NAME.log in
+ * the VMI's directory; its last line is the error. */
+static int
+prepare_containerdisk(struct launcher *l, struct ferry_volume *v)
+{
+    const char *image = ferry_json_get_string(v->source, "image");
+    const char *policy = ferry_json_get_string(v->source, "imagePullPolicy");
+    const char *vname = strrchr(v->path, '/') + 1;
+    FERRY_AUTOFREE char *cdir = ferry_strndup(v->cache, strrchr(v->cache, '/') - v->cache);
+    FERRY_AUTOFREE char *url = ferry_printf("docker://%s", image);
+    FERRY_AUTOFREE char *importer = ferry_self_dir()
+                                        ? ferry_printf("%s/ferry-importer", ferry_self_dir())
+                                        : ferry_strdup("ferry-importer");
+    FERRY_AUTOFREE char *log = ferry_printf("%s/%.*s.log", l->dir,
+                                            (int)(strlen(vname) - strlen(".qcow2")), vname);
+    struct stat st;
+    int status = 0;
+
+    if (stat(v->path, &st) == 0)
+        return 0;   /* this VMI's overlay, from before a launcher restart */
+    if (access(importer, X_OK) < 0) {
+        free(importer);
+        importer = ferry_strdup("ferry-importer");
+    }
+    if (ferry_mkdir_p(cdir, 0755) < 0)
+        return -1;
+    if (stat(v->cache, &st) < 0 || ferry_str_eq(policy, "Always")) {
+        if (ferry_str_eq(policy, "Never") && stat(v->cache, &st) < 0)
+            return ferry_error(FERRY_ERR_NOTFOUND,
+                               "containerDisk '%s': imagePullPolicy Never and the image is not "
+                               "on this node", image);
+        char *const argv[] = { importer, "--url", url, "--dest", v->cache, "--progress", "none",
+                               NULL };
+        char *const env[] = { "FERRY_LOG_FORMAT=text", NULL };
+        struct ferry_spawn_opts so = { .env = env, .stdout_file = log };
+        struct ferry_child child;
+
+        ferry_log_info("containerDisk %s: importing into %s", image, v->cache);
+        if (ferry_spawn(argv, &so, &child) < 0 || ferry_child_wait(&child, -1, &status) < 0)
+            return ferry_error_prefix("containerDisk '%s'", image);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            FERRY_AUTOFREE char *text = NULL;
+            FERRY_AUTOFREE char *why = ferry_wait_status_string(status);
+            size_t len = 0;
+            char *last = NULL;
+            if (ferry_file_read(log, 1 << 20, &text, &len) == 0 && len > 0) {
+                while (len > 0 && text[len - 1] == '\n')
+                    text[--len] = '\0';
+                last = strrchr(text, '\n');
+                last = last ? last + 1 : text;
+            }
+            ferry_error_reset();
+            return ferry_error(FERRY_ERR_NETWORK, "containerDisk '%s': ferry-importer %s%s%s",
+                               image, why, last ? ": " : "", last ? last : "");
+        }
+    }
+    {
+        FERRY_AUTOFREE char *out = NULL;
+        char *const argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+                               v->cache, v->path, NULL };
+        if (ferry_run(argv, &out, &status) < 0)
+            return ferry_error_prefix("containerDisk '%s': qemu-img create", image);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            return ferry_error(FERRY_ERR_IO, "containerDisk '%s': qemu-img create '%s' failed",
+                               image, v->path);
+    }
+    chown_for_qemu(v->path);
+    return 0;
+}
+
 static int
 prepare_volumes(struct launcher *l, const struct ferry_domain_opts *dopts)
 {
@@ -589,6 +664,9 @@ prepare_volumes(struct launcher *l, const struct ferry_domain_opts *dopts)
                 if (fd >= 0)
                     close(fd);
             }
+            break;
+        case FERRY_VOLUME_CONTAINER_DISK:
+            rc = prepare_containerdisk(l, &v);
             break;
         case FERRY_VOLUME_NOCLOUD:
         case FERRY_VOLUME_CONFIGDRIVE:

@@ -15,7 +15,7 @@ clang libclang-rt-14-dev
 qemu-system-x86 qemu-utils qemu-block-extra ovmf
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients
 libguestfs-tools linux-image-amd64
-nginx-light docker-registry skopeo
+nginx-light docker-registry skopeo apache2-utils
 busybox-static cpio syslinux extlinux syslinux-common mtools dosfstools fdisk
 python3-jsonschema python3-yaml libxml2-utils
 xz-utils zstd bzip2 gzip genisoimage

@@ -11,3 +11,8 @@ foreach(t cli dv-import dv-crash vm upload watch vm-status hostile cli-promises 
     LABELS integration TIMEOUT 240)
 endforeach()
 set_tests_properties(controlplane-dv-crash PROPERTIES LABELS "integration;slow")
+
+# A DataVolume with source.registry, from a real docker-registry (issue 15).
+ferry_script_test(controlplane-dv-registry
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-dv-registry.sh
+  LABELS integration TIMEOUT 240)

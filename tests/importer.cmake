@@ -23,3 +23,12 @@ endforeach()
 
 ferry_unit_test(test-importer SOURCES ${FERRY_IMPORTER_TESTS}/test-importer.c
                 LIBS ferry-importer-lib)
+
+# The registry source (issue 15): docker-registry (anonymous, htpasswd) and
+# skopeo pushes, regtool.py's loopback registry for Bearer and hostile
+# blobs; containerDisks, indexes, whiteouts, links, digests.
+ferry_script_test(importer-registry SCRIPT ${FERRY_IMPORTER_TESTS}/registry.sh
+                  LABELS integration TIMEOUT 240)
+set_tests_properties(importer-registry PROPERTIES FIXTURES_REQUIRED importer-corpus)
+ferry_unit_test(test-registry SOURCES ${FERRY_IMPORTER_TESTS}/test-registry.c
+                LIBS ferry-importer-lib)

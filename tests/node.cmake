@@ -35,3 +35,8 @@ foreach(t kvm selfstop)
                     LABELS integration TIMEOUT 400)
   set_tests_properties(node-${t} PROPERTIES RESOURCE_LOCK libvirtd)
 endforeach()
+
+# containerDisk volumes from a real docker-registry (issue 15).
+ferry_script_test(node-containerdisk SCRIPT ${CMAKE_SOURCE_DIR}/tests/node/containerdisk.sh
+                  LABELS integration TIMEOUT 400)
+set_tests_properties(node-containerdisk PROPERTIES RESOURCE_LOCK libvirtd)

@@ -125,17 +125,17 @@ metadata:
   name: reg
 spec:
   source:
-    registry:
-      url: docker://quay.io/containerdisks/fedora:latest
+    s3:
+      url: https://s3.example.com/bucket/disk.img
   storage:
     resources:
       requests:
         storage: 64Mi
 YAML
-"$FERRY" apply -f "$T/reg.yaml" >/dev/null || fail "apply registry"
-"$FERRY" wait dv/reg --for=jsonpath='{.status.phase}'=Failed --timeout=30s >/dev/null || fail "registry not Failed"
-field dv reg status.conditions | grep -q 'UnsupportedSource' || fail "registry: $(field dv reg status.conditions)"
-field dv reg status.conditions | grep -q 'ferry imports http, upload and blank sources' ||
-    fail "registry message: $(field dv reg status.conditions)"
-[ "$(field dv reg status.restartCount)" = 0 ] || fail "registry was retried"
+"$FERRY" apply -f "$T/reg.yaml" >/dev/null || fail "apply s3"
+"$FERRY" wait dv/reg --for=jsonpath='{.status.phase}'=Failed --timeout=30s >/dev/null || fail "s3 not Failed"
+field dv reg status.conditions | grep -q 'UnsupportedSource' || fail "s3: $(field dv reg status.conditions)"
+field dv reg status.conditions | grep -q 'ferry imports http, registry, upload and blank sources' ||
+    fail "s3 message: $(field dv reg status.conditions)"
+[ "$(field dv reg status.restartCount)" = 0 ] || fail "s3 was retried"
 echo PASS

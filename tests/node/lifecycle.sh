@@ -110,6 +110,7 @@ spec:
   - name: root
     containerDisk:
       image: quay.io/containerdisks/fedora:latest
+      path: /custom/disk.img
 YAML
 tool create "$WORK/lc-c.yaml" "$NODE"
 tool wait-phase "$NS" lc-c Failed 30
