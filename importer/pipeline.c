@@ -355,6 +355,7 @@ verify_cb(void *opaque)
 }
 
 extern const struct ferry_source_ops ferry_source_http;
+extern const struct ferry_source_ops ferry_source_registry;
 
 /* --checksum is the digest of the fetched bytes: a file beside the image (a
  * VMDK extent next to its descriptor) is not among them.  Extents inside
@@ -373,7 +374,13 @@ refuse_sibling_with_checksum(struct ferry_source *src, const char *relname,
 static int
 confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
 {
-    struct ferry_sandbox sb = { .network = bottom->ops == &ferry_source_http };
+    /* A registry reads lower layers, renews tokens and resumes blobs after
+     * this point: docker:// keeps the network; oci-archive: holds its fd. */
+    struct ferry_sandbox sb = {
+        .network = bottom->ops == &ferry_source_http ||
+                   (bottom->ops == &ferry_source_registry &&
+                    ferry_str_has_prefix(opts->url, "docker://")),
+    };
     FERRY_AUTOFREE char *copy = ferry_strdup(opts->dest);
     FERRY_AUTOFREE char *scratch = ferry_sink_scratch_dir(opts->dest);
     const char *dest_dir = dirname(copy);
