@@ -11,14 +11,14 @@
 # and a table of what each output keeps: disks, NICs, MACs, firmware, boot
 # order, whether it passes the KubeVirt/CDI schemas, and the wall time.
 #
-# usage: bench/converter.sh [BUILD_DIR]       (root)
+# usage: bench/converter.sh [BINDIR]          (root; BINDIR default build/bin)
 #   FERRY_BENCH_INPUTS="vmx ova"   which inputs (virt-v2v takes ~25 min each under TCG
 #                                  here, most of it rebuilding the guest's initramfs)
 #   FERRY_BENCH_V2V_TIMEOUT=3000   seconds before a virt-v2v run counts as failed
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BIN="${1:-$SRC/build}/bin"
-SHARED="${FERRY_SHARED:-$SRC/../shared}"
+BIN=$(cd "${1:-$SRC/build/bin}" && pwd) || { echo "bench: no bin directory ${1:-$SRC/build/bin}" >&2; exit 1; }
+VALIDATE="$SRC/scripts/validate-manifests"
 CACHE="${FERRY_BENCH_CACHE:-/var/tmp/ferry-bench-converter}"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM
@@ -131,7 +131,7 @@ EOF
 # --- what an output keeps ---------------------------------------------------
 # disks, NICs, MACs, firmware, bootOrder entries, schema check
 summarize() {
-    python3 - "$1" "$SHARED/tools/validate-manifests" <<'PY'
+    python3 - "$1" "$VALIDATE" <<'PY'
 import json, subprocess, sys, yaml
 path, validate = sys.argv[1], sys.argv[2]
 text = open(path).read()
@@ -203,5 +203,5 @@ if ls "$WORK"/v2v-vmx/*.yaml >/dev/null 2>&1; then
     echo '```yaml'
     cat "$WORK"/v2v-vmx/*.yaml
     echo '```'
-    python3 "$SHARED/tools/validate-manifests" "$WORK"/v2v-vmx/*.yaml || true
+    python3 "$VALIDATE" "$WORK"/v2v-vmx/*.yaml || true
 fi
