@@ -6,10 +6,15 @@
 #   - the controller's resident memory (VmRSS and peak VmHWM) afterwards,
 #   - `ferry get vms` latency over the N objects (median of 5), and -o json.
 # Usage: bench/controlplane.sh [BINDIR] [N]   (BINDIR default build/bin, N 1000)
+# Exits 1 with the reason when it cannot measure (a program missing, apply
+# failing, the controller dying or not reconciling within 10 minutes).
 set -eu
 BIN=${1:-$(dirname "$0")/../build/bin}
 N=${2:-1000}
-BIN=$(cd "$BIN" && pwd)
+BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "bench: no bin directory ${1:-build/bin}" >&2; exit 1; }
+for p in ferry ferry-controller; do
+    [ -x "$BIN/$p" ] || { echo "bench: $BIN/$p is not built" >&2; exit 1; }
+done
 T=$(mktemp -d /tmp/ferry-bench-cp.XXXXXX)
 export FERRY_STATE_DIR="$T/state" FERRY_LOG_FORMAT=text
 mkdir -p "$FERRY_STATE_DIR"
@@ -30,11 +35,15 @@ CTL=$!
 sleep 0.5
 
 t0=$(now)
-"$BIN/ferry" apply -f "$T/vms.yaml" > /dev/null
+"$BIN/ferry" apply -f "$T/vms.yaml" > "$T/apply.out" 2>&1 ||
+    { tail -5 "$T/apply.out" >&2; echo "bench: ferry apply failed" >&2; exit 1; }
 t_apply=$(since "$t0")
 while :; do
     n=$("$BIN/ferry" get vms --no-headers 2>/dev/null | grep -c ' Stopped ' || true)
     [ "$n" -ge "$N" ] && break
+    kill -0 "$CTL" 2>/dev/null || { tail -5 "$T/controller.log" >&2; echo "bench: ferry-controller died" >&2; exit 1; }
+    [ "$(since "$t0" | cut -d. -f1)" -lt 600 ] ||
+        { echo "bench: only $n of $N VMs reconciled after 600 s" >&2; exit 1; }
     sleep 0.2
 done
 t_all=$(since "$t0")
