@@ -1,7 +1,7 @@
 #!/bin/sh
 # A user's clone stands alone: the committed HEAD of the source tree is
-# `git clone`d into an empty temporary directory (no shared/ folder or
-# anything else beside it), built there, and the tests that read schemas, example
+# `git clone`d into an empty temporary directory (nothing beside it),
+# built there, and the tests that read schemas, example
 # manifests and golden files run in it and must pass, not skip:
 # converter-golden/*, test-yaml, test-admission, unit-data-manifests,
 # samples-manifests, and yaml-kubectl (which may skip without kubectl).
