@@ -48,8 +48,12 @@ fuzz: deps
 fuzz-check: fuzz
 	cd $(FUZZDIR) && ctest --output-on-failure -j$(JOBS) -R '^fuzz-.*-short$$'
 
+# Every benchmark against its anchor; each gets the absolute bin directory.
+# All run; a benchmark that cannot measure fails the target at the end.
 bench: build
-	@for b in bench/*.sh; do echo "== $$b"; $$b $(BUILD)/bin || exit 1; done
+	@failed=; for b in bench/*.sh; do echo "== $$b"; \
+		$$b $(abspath $(BUILD))/bin || { echo "== $$b FAILED (exit $$?)"; failed="$$failed $$b"; }; \
+	done; [ -z "$$failed" ] || { echo "make bench: failed:$$failed" >&2; exit 1; }
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZDIR)

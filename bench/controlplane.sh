@@ -13,9 +13,15 @@
 # N default "1000 10000")
 set -eu
 BIN=${1:-$(dirname "$0")/../build/bin}
+BIN_ARG=$BIN
 [ $# -gt 0 ] && shift
 NS=${*:-1000 10000}
-BIN=$(cd "$BIN" && pwd)
+# Exits 1 with the reason when it cannot measure (a program missing, apply
+# failing, the controller dying or not reconciling within 10 minutes).
+BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "bench: no bin directory $BIN_ARG" >&2; exit 1; }
+for p in ferry ferry-controller; do
+    [ -x "$BIN/$p" ] || { echo "bench: $BIN/$p is not built" >&2; exit 1; }
+done
 T=$(mktemp -d /tmp/ferry-bench-cp.XXXXXX)
 export FERRY_LOG_FORMAT=text
 CTL=""
@@ -40,11 +46,15 @@ CTL=$!
 while [ ! -s "$FERRY_STATE_DIR/ferry.db" ]; do sleep 0.1; done
 
 t0=$(now)
-"$BIN/ferry" apply -f "$T/vms.yaml" > /dev/null
+"$BIN/ferry" apply -f "$T/vms.yaml" > "$T/apply.out" 2>&1 ||
+    { tail -5 "$T/apply.out" >&2; echo "bench: ferry apply failed" >&2; exit 1; }
 t_apply=$(since "$t0")
 while :; do
     n=$("$BIN/ferry" get vms --no-headers 2>/dev/null | grep -c ' Stopped ' || true)
     [ "$n" -ge "$N" ] && break
+    kill -0 "$CTL" 2>/dev/null || { tail -5 "$T/controller.log" >&2; echo "bench: ferry-controller died" >&2; exit 1; }
+    [ "$(since "$t0" | cut -d. -f1)" -lt 600 ] ||
+        { echo "bench: only $n of $N VMs reconciled after 600 s" >&2; exit 1; }
     sleep 0.2
 done
 t_all=$(since "$t0")

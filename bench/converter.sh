@@ -11,14 +11,16 @@
 # and a table of what each output keeps: disks, NICs, MACs, firmware, boot
 # order, whether it passes the KubeVirt/CDI schemas, and the wall time.
 #
-# usage: bench/converter.sh [BUILD_DIR]       (root)
+# usage: bench/converter.sh [BINDIR]          (root; BINDIR default build/bin)
 #   FERRY_BENCH_INPUTS="vmx ova"   which inputs (virt-v2v takes ~25 min each under TCG
 #                                  here, most of it rebuilding the guest's initramfs)
 #   FERRY_BENCH_V2V_TIMEOUT=3000   seconds before a virt-v2v run counts as failed
+# A run that cannot measure (a missing tool, the guest that cannot be built,
+# ferry-converter or virt-v2v failing) says why and exits 1, after the table.
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BIN="${1:-$SRC/build}/bin"
-SHARED="${FERRY_SHARED:-$SRC/../shared}"
+BIN=$(cd "${1:-$SRC/build/bin}" && pwd) || { echo "bench: no bin directory ${1:-$SRC/build/bin}" >&2; exit 1; }
+VALIDATE="$SRC/scripts/validate-manifests"
 CACHE="${FERRY_BENCH_CACHE:-/var/tmp/ferry-bench-converter}"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT INT TERM
@@ -34,14 +36,15 @@ elapsed() { echo "$1 $2" | awk '{printf "%.2f", $2 - $1}'; }
 # --- the guest disk ---------------------------------------------------------
 if [ ! -f "$CACHE/guest.vmdk" ]; then
     for t in debootstrap virt-make-fs qemu-img; do
-        command -v $t >/dev/null || { echo "bench: $t missing (scripts/install-deps.sh)"; exit 77; }
+        command -v $t >/dev/null || { echo "bench: $t missing (scripts/install-deps.sh)" >&2; exit 1; }
     done
     echo "building a Debian 12 guest (debootstrap minbase + kernel + grub) ..."
     t0=$(now)
     rm -rf "$CACHE/root"
     DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase \
         --include=linux-image-amd64,initramfs-tools,grub-pc,systemd-sysv,ifupdown \
-        bookworm "$CACHE/root" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1
+        bookworm "$CACHE/root" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1 ||
+        { tail -5 "$CACHE/debootstrap.log" >&2; echo "bench: debootstrap failed (log: $CACHE/debootstrap.log)" >&2; exit 1; }
     kver=$(ls "$CACHE/root/lib/modules" | head -1)
     cat > "$CACHE/root/etc/fstab" <<EOF
 /dev/sda1 / ext4 defaults 0 1
@@ -62,9 +65,9 @@ EOF
     t0=$(now)
     # virt-v2v rebuilds the initramfs inside the guest: leave it room.
     virt-make-fs --partition=mbr --type=ext4 --format=raw --size=+1G \
-        "$CACHE/root" "$CACHE/guest.raw"
+        "$CACHE/root" "$CACHE/guest.raw" || { echo "bench: virt-make-fs failed" >&2; exit 1; }
     qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$CACHE/guest.raw" \
-        "$CACHE/guest.vmdk"
+        "$CACHE/guest.vmdk.tmp" && mv "$CACHE/guest.vmdk.tmp" "$CACHE/guest.vmdk"
     rm -f "$CACHE/guest.raw"
     echo "virt-make-fs + vmdk: $(elapsed "$t0" "$(now)") s"
 fi
@@ -131,7 +134,7 @@ EOF
 # --- what an output keeps ---------------------------------------------------
 # disks, NICs, MACs, firmware, bootOrder entries, schema check
 summarize() {
-    python3 - "$1" "$SHARED/tools/validate-manifests" <<'PY'
+    python3 - "$1" "$VALIDATE" <<'PY'
 import json, subprocess, sys, yaml
 path, validate = sys.argv[1], sys.argv[2]
 text = open(path).read()
@@ -173,35 +176,50 @@ echo "source VM: 1 SCSI disk ($cap bytes, Debian 12), 1 IDE CD-ROM ISO, 2 NICs (
 echo
 echo "| tool / input | kind | disks | NICs [models] | MACs | firmware | bootOrder | volumes | validates | time (s) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
+failed=
 for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
     f="$WORK/bench-guest.$in"
-    "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup >"$WORK/ferry-$in.yaml" 2>"$WORK/ferry-$in.err"
+    if ! "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup >"$WORK/ferry-$in.yaml" 2>"$WORK/ferry-$in.err"; then
+        echo "| ferry-converter -i $in | FAILED: $(tail -1 "$WORK/ferry-$in.err" | cut -c1-150) |||||||||"
+        failed="$failed ferry-converter-$in"
+        continue
+    fi
     t=$(median5 "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup)
     row "ferry-converter -i $in" "$WORK/ferry-$in.yaml" "$t (median of 5)"
     if command -v virt-v2v >/dev/null; then
         mkdir -p "$WORK/v2v-$in"
         t0=$(now)
         if timeout "${FERRY_BENCH_V2V_TIMEOUT:-3000}" virt-v2v -i "$in" "$f" -o kubevirt -os "$WORK/v2v-$in" -on bench-guest \
-                >"$WORK/v2v-$in.log" 2>&1; then
+                >"$WORK/v2v-$in.log" 2>&1 && ls "$WORK"/v2v-$in/*.yaml >/dev/null 2>&1; then
             t=$(elapsed "$t0" "$(now)")
             row "virt-v2v -i $in -o kubevirt" "$(ls "$WORK"/v2v-$in/*.yaml | head -1)" "$t"
         else
             t=$(elapsed "$t0" "$(now)")
-            echo "| virt-v2v -i $in -o kubevirt | failed after $t s: $(grep -m1 'error' "$WORK/v2v-$in.log" | cut -c1-100) |||||||||"
+            echo "| virt-v2v -i $in -o kubevirt | FAILED after $t s: $(grep -m1 -i 'error' "$WORK/v2v-$in.log" | cut -c1-100) |||||||||"
+            failed="$failed virt-v2v-$in"
         fi
     else
-        echo "| virt-v2v -i $in | not installed |||||||||"
+        echo "| virt-v2v -i $in | FAILED: not installed (scripts/install-deps.sh) |||||||||"
+        failed="$failed virt-v2v-$in"
     fi
 done
-echo
-echo "ferry-converter output (vmx):"
-echo '```yaml'
-cat "$WORK/ferry-vmx.yaml"
-echo '```'
-if ls "$WORK"/v2v-vmx/*.yaml >/dev/null 2>&1; then
-    echo "virt-v2v output (vmx):"
+for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
+    [ -s "$WORK/ferry-$in.yaml" ] || continue
+    echo
+    echo "ferry-converter output ($in):"
     echo '```yaml'
-    cat "$WORK"/v2v-vmx/*.yaml
+    cat "$WORK/ferry-$in.yaml"
     echo '```'
-    python3 "$SHARED/tools/validate-manifests" "$WORK"/v2v-vmx/*.yaml || true
+    if ls "$WORK"/v2v-$in/*.yaml >/dev/null 2>&1; then
+        echo "virt-v2v output ($in):"
+        echo '```yaml'
+        cat "$WORK"/v2v-$in/*.yaml
+        echo '```'
+        python3 "$VALIDATE" "$WORK"/v2v-$in/*.yaml || true
+    fi
+    break
+done
+if [ -n "$failed" ]; then
+    echo "bench/converter.sh: could not measure:$failed" >&2
+    exit 1
 fi

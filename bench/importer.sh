@@ -5,10 +5,14 @@
 # $FERRY_BENCH_DIR, default /var/tmp/ferry-bench-importer, and reused), and
 # converted by qemu-img to every format Ferry reads.  Each format: ROUNDS
 # rounds (default 3) of each tool, the median time, and Ferry's peak RSS.
-#   usage: bench/importer.sh BINDIR
+# A format ferry-importer cannot read is reported with its error and fails
+# the run (exit 1) after the table.
+#   usage: bench/importer.sh [BINDIR]     (default build/bin beside this script)
 # FERRY_BENCH_COMPRESSED=1 adds qcow2 -c (slow to build).
 set -eu
-BIN="${1:?usage: $0 BINDIR}"
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+# Absolute: the script works in $DIR.
+BIN=$(cd "${1:-$SRC/build/bin}" 2>/dev/null && pwd) || { echo "bench: no bin directory ${1:-$SRC/build/bin}" >&2; exit 1; }
 IMPORTER="$BIN/ferry-importer"
 ROUNDS="${ROUNDS:-3}"
 DIR="${FERRY_BENCH_DIR:-/var/tmp/ferry-bench-importer}"
@@ -48,6 +52,7 @@ fi
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+failed=
 printf '%-12s %9s %12s %7s %16s\n' format "ferry s" "qemu-img s" ratio "ferry RSS MiB"
 for entry in "${FORMATS[@]}"; do
     IFS='|' read -r name qfmt file build <<<"$entry"
@@ -59,8 +64,9 @@ for entry in "${FORMATS[@]}"; do
     fi
     # Ferry must read it (the other formats may not be there yet).
     rm -f "$OUT"
-    if ! "$IMPORTER" --url "$file" --dest "$OUT" --progress none 2>/dev/null; then
-        printf '%-12s %9s\n' "$name" "not supported by ferry-importer"
+    if ! "$IMPORTER" --url "$file" --dest "$OUT" --progress none 2>"$DIR/importer.err"; then
+        printf '%-12s %s\n' "$name" "FAILED: ferry-importer cannot read $DIR/$file: $(tail -1 "$DIR/importer.err")"
+        failed="$failed $name"
         continue
     fi
     ft=(); qt=(); rss=0
@@ -80,3 +86,7 @@ for entry in "${FORMATS[@]}"; do
     printf '%-12s %9.2f %12.2f %7.2f %16.1f\n' "$name" "$fm" "$qm" "$(echo "$fm / $qm" | bc -l)" \
         "$(echo "$rss / 1024" | bc -l)"
 done
+if [ -n "$failed" ]; then
+    echo "bench/importer.sh: could not measure:$failed" >&2
+    exit 1
+fi

@@ -25,11 +25,13 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Ferry's "cluster configuration", KubeVirt's defaults on amd64 except the
  * default pod interface binding: KubeVirt's built-in default is bridge, which
@@ -51,19 +53,53 @@ static json_object *kubevirt_defs, *cdi_defs;
 static char *load_error;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
+static bool
+has_openapi(const char *dir)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/kubevirt-swagger.json", dir);
+    struct stat sb;
+
+    return stat(path, &sb) == 0;
+}
+
+/* Where the OpenAPI documents are, first found: $FERRY_OPENAPI_DIR; the
+ * installed layout relative to the running program (<prefix>/bin/ferry ->
+ * <prefix>/share/ferry/openapi), so that a copy installed under any prefix
+ * finds its own; the source tree a build-tree program came from; the
+ * configured install prefix; /usr/share/ferry/openapi.  When none has them,
+ * the program-relative directory, so that the error names where an
+ * installed copy should have them. */
 static const char *
 openapi_dir(void)
 {
+    static char relative[PATH_MAX + 32];
     const char *env = getenv("FERRY_OPENAPI_DIR");
-    struct stat sb;
+    char self[PATH_MAX];
+    ssize_t n;
 
     if (env && *env)
         return env;
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        char *slash;
+        self[n] = '\0';
+        for (int up = 0; up < 2 && (slash = strrchr(self, '/')); up++)
+            *slash = '\0';   /* <prefix>/bin/ferry -> <prefix> */
+        snprintf(relative, sizeof relative, "%s/share/ferry/openapi", self);
+        if (has_openapi(relative))
+            return relative;
+    }
 #ifdef FERRY_SOURCE_DIR
-    if (stat(FERRY_SOURCE_DIR "/deploy/openapi/kubevirt-swagger.json", &sb) == 0)
+    if (has_openapi(FERRY_SOURCE_DIR "/deploy/openapi"))
         return FERRY_SOURCE_DIR "/deploy/openapi";
 #endif
-    return "/usr/share/ferry/openapi";
+#ifdef FERRY_OPENAPI_INSTALL_DIR
+    if (has_openapi(FERRY_OPENAPI_INSTALL_DIR))
+        return FERRY_OPENAPI_INSTALL_DIR;
+#endif
+    if (has_openapi("/usr/share/ferry/openapi") || !relative[0])
+        return "/usr/share/ferry/openapi";
+    return relative;
 }
 
 static json_object *

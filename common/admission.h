@@ -42,9 +42,11 @@
  *   DataVolume: no defaults (contentType empty means kubevirt); the spec may
  *     not change on update ("Cannot update DataVolume Spec").
  *
- * The OpenAPI documents are read at the first call from $FERRY_OPENAPI_DIR,
- * else the source tree's deploy/openapi (FERRY_SOURCE_DIR), else
- * /usr/share/ferry/openapi: kubevirt-swagger.json and cdi-swagger.json. */
+ * The OpenAPI documents (kubevirt-swagger.json and cdi-swagger.json) are
+ * read at the first call from $FERRY_OPENAPI_DIR, else <prefix>/share/ferry/
+ * openapi beside the running program (<prefix>/bin; cmake --install puts them
+ * there), else the source tree's deploy/openapi (a build-tree program), else
+ * the configured install prefix's, else /usr/share/ferry/openapi. */
 #ifndef FERRY_ADMISSION_H
 #define FERRY_ADMISSION_H
 

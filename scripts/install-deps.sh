@@ -20,7 +20,7 @@ busybox-static cpio syslinux extlinux syslinux-common mtools dosfstools fdisk
 python3-jsonschema python3-yaml libxml2-utils
 xz-utils zstd bzip2 gzip genisoimage
 virt-v2v libnbd-bin nbdkit debootstrap
-dnsmasq-base
+dnsmasq-base iproute2 time bc
 "
 
 missing=

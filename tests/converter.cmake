@@ -1,6 +1,7 @@
 # ferry-converter tests.
-#  converter-golden   every tests/golden/convert/<case> input -> .yaml/.err, and every
-#                     .yaml through validate-manifests (tests/converter/golden.sh)
+#  converter-golden/<case>  tests/golden/convert/<case> input -> .yaml/.err, and the
+#                     .yaml through scripts/validate-manifests (tests/converter/golden.sh);
+#                     converter-golden-files: no orphaned files, at least 30 cases
 #  converter-cli      usage errors (exit 2), --help/--version, --name, JSON List
 #  converter-unmapped every golden input that converts, walked by a reader of its own:
 #                     each source element not carried over is named by a warning
@@ -9,9 +10,25 @@
 #  converter-inspect  --inspect on a tiny Linux disk built at test time (slow:
 #                     the libguestfs appliance)
 if(TARGET ferry-converter)
-  ferry_script_test(converter-golden
-    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh
-    LABELS golden TIMEOUT 240)
+  # One test per golden case (converter-golden/<case>), and one for the
+  # directory (orphaned files, cases without expected output).
+  ferry_script_test(converter-golden-files
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh ARGS --files
+    LABELS golden TIMEOUT 60)
+  file(GLOB golden_inputs CONFIGURE_DEPENDS LIST_DIRECTORIES true RELATIVE
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.vmx
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.ovf
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.vbox
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.xml
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.cfg
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.ova.d)
+  foreach(input ${golden_inputs})
+    string(REGEX REPLACE "(\\.ova\\.d|\\.[a-z]+)$" "" golden_case "${input}")
+    ferry_script_test(converter-golden/${golden_case}
+      SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh ARGS ${golden_case}
+      LABELS golden TIMEOUT 60)
+  endforeach()
   ferry_script_test(converter-unmapped
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/unmapped.py
     LABELS golden TIMEOUT 240)

@@ -3,8 +3,21 @@
 # pid.  Tests that use libvirtd hold the RESOURCE_LOCK "libvirtd": there is
 # one system daemon per machine.
 if(TARGET ferry-launcher-lib AND CMOCKA_FOUND)
+  # One test per golden case (node-domain-golden/<case>) and one for the
+  # directory (node-domain-golden-files: orphaned files).
   ferry_unit_test(node-domain-golden SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-domain-golden.c
-                  LIBS ferry-launcher-lib LABELS golden)
+                  LIBS ferry-launcher-lib LABELS golden NO_TEST)
+  add_test(NAME node-domain-golden-files COMMAND node-domain-golden --files)
+  set_tests_properties(node-domain-golden-files PROPERTIES LABELS golden
+                       ENVIRONMENT "${FERRY_TEST_ENV}")
+  file(GLOB domain_cases CONFIGURE_DEPENDS RELATIVE ${CMAKE_SOURCE_DIR}/tests/golden/domain
+       ${CMAKE_SOURCE_DIR}/tests/golden/domain/*.vmi.yaml)
+  foreach(c ${domain_cases})
+    string(REGEX REPLACE "\\.vmi\\.yaml$" "" c "${c}")
+    add_test(NAME node-domain-golden/${c} COMMAND node-domain-golden ${c})
+    set_tests_properties(node-domain-golden/${c} PROPERTIES LABELS golden
+                         ENVIRONMENT "${FERRY_TEST_ENV}")
+  endforeach()
   ferry_unit_test(node-cloudinit SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-cloudinit.c
                   LIBS ferry-launcher-lib LABELS unit)
   ferry_unit_test(node-proto SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-proto.c

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Golden tests for ferry-converter (STYLE.md): every input under
+# Golden tests for ferry-converter (STYLE.md).  Every input under
 # tests/golden/convert/ (<case>.vmx .ovf .vbox .xml .cfg, or <case>.ova.d/, a
 # directory packed into <case>.ova at test time with the .ovf first) is
 # converted and compared with <case>.yaml (stdout, exit 0) or <case>.err
@@ -7,19 +7,30 @@
 #   <case>.args    extra command-line arguments, one line
 #   <case>.images  "PATH FORMAT SIZE" lines: disk images created with qemu-img
 #                  next to a copy of the input (binary files are not kept)
-# Files under files/ are disk descriptors the inputs refer to.
-# FERRY_TEST_REGENERATE=1 rewrites the expected files (review the diff).  An
-# input without expected output, or an expected file without input, fails.
-# Every .yaml is then validated with $FERRY_SHARED/tools/validate-manifests.
+# Files under files/ are disk descriptors the inputs refer to.  Every .yaml is
+# also validated, strictly, against KubeVirt's and CDI's OpenAPI schemas in
+# deploy/openapi/ (scripts/validate-manifests).
+#
+# usage: golden.sh CASE      one case: CASE is the input's name without its
+#                            extension (tests/converter.cmake registers one
+#                            ctest per case: converter-golden/CASE)
+#        golden.sh --files   the directory itself: a file that belongs to no
+#                            case, two inputs for one case, or an input with
+#                            neither .yaml nor .err fails; at least 30 cases
+#
+# FERRY_TEST_REGENERATE=1 rewrites the expected file of the case (review the
+# diff).  It never changes what a case expects: a .yaml case whose input now
+# fails, or an .err case whose input now converts, fails and writes nothing
+# (delete the expected file to change the case's kind).  A case with no
+# expected file yet gets the one that matches what the converter did.
 set -u
 : "${FERRY_BIN:?}" "${FERRY_SRC:?}"
 DIR="$FERRY_SRC/tests/golden/convert"
+VALIDATE="$FERRY_SRC/scripts/validate-manifests"
 CONV="$(cd "$FERRY_BIN" && pwd)/ferry-converter"
 export FERRY_LOG_FORMAT=text
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-fail=0
-count=0
+REGEN=
+[ "${FERRY_TEST_REGENERATE:-}" = 1 ] && REGEN=1
 
 is_input() {
     case "$1" in
@@ -28,98 +39,134 @@ is_input() {
     return 1
 }
 
-# Orphans: expected files without input, per-case files without input.
-for f in "$DIR"/*; do
-    b=$(basename "$f")
-    case "$b" in
-        files) continue ;;
-        *.yaml|*.err|*.args|*.images)
-            case_=${b%.*}
-            found=
-            for ext in vmx ovf vbox xml cfg ova.d; do
-                [ -e "$DIR/$case_.$ext" ] && found=1
-            done
-            if [ -z "$found" ]; then
-                echo "ORPHAN: $b has no input file"
-                fail=1
-            fi ;;
-        *)
-            if ! is_input "$b"; then
-                echo "ORPHAN: $b is neither an input nor an expected output"
-                fail=1
-            fi ;;
-    esac
-done
+case_of() { # input file name -> case name
+    c=${1%.ova.d}
+    echo "${c%.*}"
+}
 
-for f in "$DIR"/*; do
-    b=$(basename "$f")
-    is_input "$b" || continue
-    case_=${b%.ova.d}
-    case_=${case_%.*}
-    count=$((count + 1))
-    input="$f"
-    work="$TMP/$case_"
-    mkdir -p "$work"
-    if [ -d "$f" ]; then
-        # OVA: the descriptor first, as the OVF spec requires, then the rest.
-        (cd "$f" && tar --format=ustar -cf "$work/$case_.ova" $(ls | grep '\.ovf$') \
-            $(ls | grep -v '\.ovf$')) || { echo "FAIL $case_: cannot build the OVA"; fail=1; continue; }
-        input="$work/$case_.ova"
-    elif [ -f "$DIR/$case_.images" ]; then
-        cp "$f" "$work/"
-        input="$work/$b"
-        while read -r path fmt size; do
-            [ -n "$path" ] || continue
-            mkdir -p "$work/$(dirname "$path")"
-            qemu-img create -q -f "$fmt" "$work/$path" "$size" || { echo "FAIL $case_: qemu-img"; fail=1; }
-        done < "$DIR/$case_.images"
-    fi
-    args=
-    [ -f "$DIR/$case_.args" ] && args=$(cat "$DIR/$case_.args")
-    # .args may quote (network names have spaces): let the shell parse it.
-    (cd "$DIR" && eval "\"\$CONV\" \"\$input\" $args") >"$work/out" 2>"$work/stderr"
-    rc=$?
-    # Messages name the input by its base name; keep paths out of the files.
-    sed -i "s|$TMP/$case_/||g" "$work/stderr"
-    if [ -n "${FERRY_TEST_REGENERATE:-}" ]; then
-        if [ $rc -eq 0 ]; then
-            cp "$work/out" "$DIR/$case_.yaml"; rm -f "$DIR/$case_.err"
-        else
-            cp "$work/stderr" "$DIR/$case_.err"; rm -f "$DIR/$case_.yaml"
-        fi
-        continue
-    fi
-    if [ -f "$DIR/$case_.yaml" ]; then
-        if [ $rc -ne 0 ]; then
-            echo "FAIL $case_: exit $rc, expected 0"; cat "$work/stderr"; fail=1
-        elif ! diff -u "$DIR/$case_.yaml" "$work/out"; then
-            echo "FAIL $case_: output differs"; fail=1
-        fi
-    elif [ -f "$DIR/$case_.err" ]; then
-        if [ $rc -ne 1 ]; then
-            echo "FAIL $case_: exit $rc, expected 1"; fail=1
-        elif ! diff -u "$DIR/$case_.err" "$work/stderr"; then
-            echo "FAIL $case_: stderr differs"; fail=1
-        fi
-    else
-        echo "ORPHAN: $b has no $case_.yaml or $case_.err"
-        fail=1
-    fi
-done
+inputs_of() { # case -> its input file names, one a line
+    for ext in vmx ovf vbox xml cfg ova.d; do
+        [ -e "$DIR/$1.$ext" ] && echo "$1.$ext"
+    done
+}
 
-if [ -z "${FERRY_TEST_REGENERATE:-}" ]; then
-    VALIDATE="${FERRY_SHARED:-$FERRY_SRC/../shared}/tools/validate-manifests"
-    if [ -x "$VALIDATE" ] || [ -f "$VALIDATE" ]; then
-        set -- "$DIR"/*.yaml
-        if ! python3 "$VALIDATE" "$@" >"$TMP/validate" 2>&1; then
-            cat "$TMP/validate"; echo "FAIL: manifests do not validate"; fail=1
-        else
-            tail -1 "$TMP/validate"
-        fi
-    else
-        echo "FAIL: validate-manifests not found at $VALIDATE"; fail=1
-    fi
+check_files() {
+    fail=0
+    count=0
+    for f in "$DIR"/*; do
+        b=$(basename "$f")
+        case "$b" in
+            files) continue ;;
+            *.yaml|*.err|*.args|*.images)
+                if [ -z "$(inputs_of "${b%.*}")" ]; then
+                    echo "ORPHAN: $b has no input file"
+                    fail=1
+                fi ;;
+            *)
+                if ! is_input "$b"; then
+                    echo "ORPHAN: $b is neither an input nor an expected output"
+                    fail=1
+                    continue
+                fi
+                c=$(case_of "$b")
+                count=$((count + 1))
+                if [ "$(inputs_of "$c" | wc -l)" -gt 1 ]; then
+                    echo "FAIL: case $c has more than one input: $(inputs_of "$c" | tr '\n' ' ')"
+                    fail=1
+                fi
+                if [ ! -f "$DIR/$c.yaml" ] && [ ! -f "$DIR/$c.err" ]; then
+                    echo "ORPHAN: $b has no $c.yaml or $c.err"
+                    fail=1
+                elif [ -f "$DIR/$c.yaml" ] && [ -f "$DIR/$c.err" ]; then
+                    echo "FAIL: case $c has both $c.yaml and $c.err"
+                    fail=1
+                fi ;;
+        esac
+    done
+    echo "$count golden cases"
+    [ $count -ge 30 ] || { echo "FAIL: fewer than 30 golden cases"; fail=1; }
+    exit $fail
+}
+
+[ $# -eq 1 ] || { echo "usage: $0 CASE | --files" >&2; exit 2; }
+[ "$1" = --files ] && check_files
+
+case_=$1
+b=$(inputs_of "$case_" | head -1)
+[ -n "$b" ] || { echo "FAIL $case_: no input $DIR/$case_.{vmx,ovf,vbox,xml,cfg,ova.d}"; exit 1; }
+f="$DIR/$b"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+input="$f"
+work="$TMP/$case_"
+mkdir -p "$work"
+if [ -d "$f" ]; then
+    # OVA: the descriptor first, as the OVF spec requires, then the rest.
+    (cd "$f" && tar --format=ustar -cf "$work/$case_.ova" $(ls | grep '\.ovf$') \
+        $(ls | grep -v '\.ovf$')) || { echo "FAIL $case_: cannot build the OVA"; exit 1; }
+    input="$work/$case_.ova"
+elif [ -f "$DIR/$case_.images" ]; then
+    command -v qemu-img >/dev/null || { echo "SKIP $case_: qemu-img is not installed"; exit 77; }
+    cp "$f" "$work/"
+    input="$work/$b"
+    while read -r path fmt size; do
+        [ -n "$path" ] || continue
+        mkdir -p "$work/$(dirname "$path")"
+        qemu-img create -q -f "$fmt" "$work/$path" "$size" || { echo "FAIL $case_: qemu-img"; exit 1; }
+    done < "$DIR/$case_.images"
 fi
-echo "$count golden cases"
-[ $count -ge 30 ] || { echo "FAIL: fewer than 30 golden cases"; fail=1; }
-exit $fail
+args=
+[ -f "$DIR/$case_.args" ] && args=$(cat "$DIR/$case_.args")
+# .args may quote (network names have spaces): let the shell parse it.
+(cd "$DIR" && eval "\"\$CONV\" \"\$input\" $args") >"$work/out" 2>"$work/stderr"
+rc=$?
+# Messages name the input by its base name; keep paths out of the files.
+sed -i "s|$TMP/$case_/||g" "$work/stderr"
+
+validate() {
+    python3 -c 'import jsonschema, yaml' 2>/dev/null ||
+        { echo "SKIP $case_: python3-jsonschema and python3-yaml are needed to validate"; exit 77; }
+    if ! python3 "$VALIDATE" "$1" >"$TMP/validate" 2>&1; then
+        cat "$TMP/validate"; echo "FAIL $case_: the manifest does not validate"; exit 1
+    fi
+    tail -1 "$TMP/validate"
+}
+
+if [ -f "$DIR/$case_.yaml" ]; then
+    if [ $rc -ne 0 ]; then
+        echo "FAIL $case_: exit $rc, expected 0"; cat "$work/stderr"
+        [ -n "$REGEN" ] && echo "(not regenerated: a .yaml case stays one; delete $case_.yaml to make it an error case)"
+        exit 1
+    fi
+    validate "$work/out"
+    if [ -n "$REGEN" ]; then
+        cmp -s "$work/out" "$DIR/$case_.yaml" || { cp "$work/out" "$DIR/$case_.yaml"; echo "rewrote $case_.yaml"; }
+    elif ! diff -u "$DIR/$case_.yaml" "$work/out"; then
+        echo "FAIL $case_: output differs"; exit 1
+    fi
+elif [ -f "$DIR/$case_.err" ]; then
+    if [ $rc -ne 1 ]; then
+        echo "FAIL $case_: exit $rc, expected 1"; cat "$work/stderr"
+        [ -n "$REGEN" ] && echo "(not regenerated: an .err case stays one; delete $case_.err to make it a success case)"
+        exit 1
+    fi
+    if [ -n "$REGEN" ]; then
+        cmp -s "$work/stderr" "$DIR/$case_.err" || { cp "$work/stderr" "$DIR/$case_.err"; echo "rewrote $case_.err"; }
+    elif ! diff -u "$DIR/$case_.err" "$work/stderr"; then
+        echo "FAIL $case_: stderr differs"; exit 1
+    fi
+elif [ -n "$REGEN" ]; then
+    # A new case: it becomes what the converter did (review it).
+    if [ $rc -eq 0 ]; then
+        validate "$work/out"
+        cp "$work/out" "$DIR/$case_.yaml"; echo "wrote $case_.yaml"
+    elif [ $rc -eq 1 ]; then
+        cp "$work/stderr" "$DIR/$case_.err"; echo "wrote $case_.err"
+    else
+        echo "FAIL $case_: exit $rc"; cat "$work/stderr"; exit 1
+    fi
+else
+    echo "FAIL $case_: no $case_.yaml or $case_.err (FERRY_TEST_REGENERATE=1 writes it)"; exit 1
+fi
+echo "ok $case_"
+exit 0

@@ -3,7 +3,7 @@
  * same table against kubectl itself), anchors and merges, error positions,
  * alias bombs, multi-document streams, the emitter's quoting and layout, and
  * round trips over the hand-written manifests in tests/unit/data and the
- * KubeVirt/CDI examples in $FERRY_SHARED/api/examples. */
+ * KubeVirt/CDI examples in tests/admission/examples. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -487,26 +487,20 @@ test_roundtrip_data(void **state)
     assert_true(roundtrip_dir(dir) >= 5);
 }
 
+/* KubeVirt's and CDI's own examples, kept in the tree for admission's tests. */
 static void
 test_roundtrip_examples(void **state)
 {
-    const char *shared = getenv("FERRY_SHARED");
-    int n;
+    const char *src = getenv("FERRY_SRC") ? getenv("FERRY_SRC") : FERRY_SOURCE_DIR;
+    FERRY_AUTOFREE char *kv = ferry_printf("%s/tests/admission/examples/kubevirt", src);
+    FERRY_AUTOFREE char *cdi = ferry_printf("%s/tests/admission/examples/cdi", src);
+    int nkv = roundtrip_dir(kv), ncdi = roundtrip_dir(cdi);
 
-    if (!shared) {
-        print_message("FERRY_SHARED is not set: skipping the KubeVirt/CDI examples\n");
-        skip();
-    }
-    FERRY_AUTOFREE char *kv = ferry_printf("%s/api/examples/kubevirt", shared);
-    FERRY_AUTOFREE char *cdi = ferry_printf("%s/api/examples/cdi", shared);
-    n = roundtrip_dir(kv);
-    if (n < 0) {
-        print_message("%s is missing: skipping the KubeVirt/CDI examples\n", kv);
-        skip();
-    }
-    n += roundtrip_dir(cdi) > 0 ? roundtrip_dir(cdi) : 0;
-    print_message("round-tripped %d example files\n", n);
-    assert_true(n > 10);
+    if (nkv < 0 || ncdi < 0)
+        fail_msg("%s: cannot read the example manifests", nkv < 0 ? kv : cdi);
+    print_message("round-tripped %d example files\n", nkv + ncdi);
+    assert_true(nkv > 10);
+    assert_true(ncdi > 10);
 }
 
 /* The hand-written VirtualMachine reads as the API expects it. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # kubectl as the oracle for common/yaml.c.  `kubectl label --local -f FILE
 # -o json` reads manifests through sigs.k8s.io/yaml without any server.  For
-# every hand-written manifest, every KubeVirt/CDI example and a typing table:
+# every hand-written manifest, every KubeVirt/CDI example (tests/admission/
+# examples) and a typing table:
 #   1. Ferry's JSON equals kubectl's JSON;
 #   2. Ferry's emitted YAML, read by kubectl, equals kubectl's JSON of the
 #      original (what Ferry writes, kubectl accepts as the same object).
@@ -64,12 +65,8 @@ data:
     b: 3
 YAML
 
-set -- "$work/typing.yaml" "$src"/tests/unit/data/*.yaml "$src"/tests/unit/data/*.json
-if [ -n "${FERRY_SHARED:-}" ] && [ -d "$FERRY_SHARED/api/examples" ]; then
-    set -- "$@" "$FERRY_SHARED"/api/examples/kubevirt/*.yaml "$FERRY_SHARED"/api/examples/cdi/*.yaml
-else
-    echo "note: \$FERRY_SHARED/api/examples is missing: checking the local manifests only"
-fi
+set -- "$work/typing.yaml" "$src"/tests/unit/data/*.yaml "$src"/tests/unit/data/*.json \
+    "$src"/tests/admission/examples/kubevirt/*.yaml "$src"/tests/admission/examples/cdi/*.yaml
 
 python3 - "$tool" "$work" "$@" <<'PY'
 import json, os, subprocess, sys
