@@ -29,6 +29,9 @@ for p in $PACKAGES; do
         missing="$missing $p"
     fi
 done
+# kubectl is the typing oracle of the YAML tests (tests/unit/yaml-kubectl.sh):
+# Debian's kubernetes-client unless a kubectl is already on the machine.
+command -v kubectl >/dev/null 2>&1 || missing="$missing kubernetes-client"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then
