@@ -572,10 +572,11 @@ entry_data_offset(struct unpack *u, int64_t header_pos, const uint8_t *head, siz
     return -1;
 }
 
+/* The current member's data, for the archive itself and for a sibling
+ * member read through it; SRC names the reader in errors. */
 static ssize_t
-unpack_read(struct ferry_source *src, void *buf, size_t len)
+unpack_read_data(struct ferry_source *src, struct unpack *u, void *buf, size_t len)
 {
-    struct unpack *u = src->priv;
     la_ssize_t n = archive_read_data(u->a, buf, len);
 
     if (n < 0) {
@@ -585,6 +586,12 @@ unpack_read(struct ferry_source *src, void *buf, size_t len)
                            AERR(u->a));
     }
     return n;
+}
+
+static ssize_t
+unpack_read(struct ferry_source *src, void *buf, size_t len)
+{
+    return unpack_read_data(src, src->priv, buf, len);
 }
 
 static void
@@ -669,16 +676,8 @@ static ssize_t
 member_read(struct ferry_source *src, void *buf, size_t len)
 {
     struct member *m = src->priv;
-    struct unpack *u = m->archive->priv;
-    la_ssize_t n = archive_read_data(u->a, buf, len);
 
-    if (n < 0) {
-        if (u->failed)
-            return ferry_error_prefix("'%s'", src->url);
-        return ferry_error(FERRY_ERR_FORMAT, "'%s': unpacking: %s", src->url,
-                           AERR(u->a));
-    }
-    return n;
+    return unpack_read_data(src, m->archive->priv, buf, len);
 }
 
 static void
