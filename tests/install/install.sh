@@ -52,6 +52,10 @@ for f in bin/ferry bin/ferry-controller bin/ferry-importer bin/ferry-converter \
          share/man/man1/ferry.1; do
     [ -e "$P/$f" ] || fail "$f was not installed"
 done
+# the handler's KVM probe guest, where the handler is built
+if [ -e "$P/bin/ferry-handler" ]; then
+    [ -s "$P/share/ferry/kvm-probe.img" ] || fail "share/ferry/kvm-probe.img was not installed"
+fi
 echo "installed into $P: $(cd "$P" && find . -type f | wc -l) files; source and build removed"
 
 # 3. the installed programs on their own
