@@ -461,8 +461,13 @@ http_open_wrapper(struct ferry_source *src, const char *url)
     return 0;
 }
 
+static const char *const http_schemes[] = { "http://", "https://", NULL };
+
 const struct ferry_source_ops ferry_source_http = {
     .name = "http",
+    .help = "a URL over HTTP(S) (Range requests when the server has them, else streamed)",
+    .schemes = http_schemes,
+    .dv_source = "http",
     .handles = http_handles,
     .open = http_open_wrapper,
     .read = http_read,
