@@ -171,10 +171,7 @@ const struct ferry_source_ops *ferry_sources_find_option(const char *name,
                                                         const struct ferry_source_option **ret);
 /* Tell every source the volume size (--size). */
 void ferry_sources_volume_size(uint64_t size);
-/* For the controller: does a source import the DataVolume spec.source KIND
- * ("http", "registry")?  And the kinds, "http, registry" (malloc'd). */
-bool ferry_sources_serve_dv(const char *kind);
-char *ferry_sources_dv_kinds(void);
+/* The DataVolume source kinds the sources serve: image/image.h. */
 
 /* Limits every reader enforces (hostile input). */
 #define FERRY_MAX_VIRTUAL_SIZE (UINT64_C(64) << 40)  /* 64 TiB */

@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "common/util.h"
+#include "image/image.h"
 #include "importer/importer.h"
 
 extern const struct ferry_source_ops ferry_source_http;

@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "converter/inputs.h"
+#include "image/image.h"
 #include "importer/importer.h"
 
 /* What FN writes to a FILE, as a string (caller frees). */
