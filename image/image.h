@@ -28,7 +28,7 @@ int ferry_image_file_info(const char *path, struct ferry_image_info *ret);
 /* For the controller (generated from the source table, importer/sources.c,
  * where each source names the CDI DataVolume spec.source kind it serves):
  * does ferry-importer import spec.source.KIND ("http", "registry"; false
- * for "s3", "gcs", NULL)?  And those kinds, "registry, http" (malloc'd),
+ * for "s3", "gcs", NULL)?  And those kinds in alphabetical order, "http, registry" (malloc'd),
  * for its "Unsupported value" message. */
 bool ferry_sources_serve_dv(const char *kind);
 char *ferry_sources_dv_kinds(void);

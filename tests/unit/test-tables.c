@@ -185,7 +185,7 @@ test_dv_sources(void **state)
     assert_false(ferry_sources_serve_dv("s3"));
     assert_false(ferry_sources_serve_dv("gcs"));
     assert_false(ferry_sources_serve_dv(NULL));
-    assert_string_equal(kinds, "registry, http");
+    assert_string_equal(kinds, "http, registry");
 }
 
 static void
