@@ -213,3 +213,68 @@ ferry_sources_dv_kinds(void)
     fclose(f);
     return buf;
 }
+
+ssize_t
+ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = src->ops->read(src, (uint8_t *)buf + done, len - done);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
+int
+ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
+                         const char *what)
+{
+    size_t done = 0;
+
+    if (!src->ops->pread)
+        return ferry_error(FERRY_ERR_INTERNAL, "'%s': random access on a stream", src->url);
+    while (done < len) {
+        ssize_t n = src->ops->pread(src, (uint8_t *)buf + done, len - done, off + done);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "'%s': %s at offset %llu (%zu bytes) is past the end of the file",
+                               src->url, what, (unsigned long long)off, len);
+        done += n;
+    }
+    return 0;
+}
+
+int
+ferry_source_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
+{
+    if (!src->open_sibling)
+        return ferry_error(FERRY_ERR_UNSUPPORTED,
+                           "'%s': cannot open '%s' beside it: this source has no siblings",
+                           src->url, relname);
+    return src->open_sibling(src, relname, ret);
+}
+
+void
+ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64_t len,
+                  enum ferry_extent_type type)
+{
+    if (len == 0)
+        return;
+    if (*n > 0) {
+        struct ferry_extent *last = &(*extents)[*n - 1];
+        if (last->type == type && last->offset + last->length == off) {
+            last->length += len;
+            return;
+        }
+    }
+    *extents = ferry_realloc(*extents, (*n + 1) * sizeof(**extents));
+    (*extents)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
+    (*n)++;
+}
