@@ -51,6 +51,9 @@ struct ferry_source_ops {
     /* The CDI DataVolume spec.source kind it serves ("http", "registry"),
      * NULL when none (the file source). */
     const char *dv_source;
+    /* Does reading URL need the network once the importer is confined
+     * (sandbox.c: sockets, resolver, CA files)?  NULL: never. */
+    bool (*needs_network)(const char *url);
 };
 
 struct ferry_source {

@@ -354,9 +354,6 @@ verify_cb(void *opaque)
     return finish_checksum(v->sum, v->meter, v->hash);
 }
 
-extern const struct ferry_source_ops ferry_source_http;
-extern const struct ferry_source_ops ferry_source_registry;
-
 /* --checksum is the digest of the fetched bytes: a file beside the image (a
  * VMDK extent next to its descriptor) is not among them.  Extents inside
  * the same archive are, and stay allowed. */
@@ -374,12 +371,9 @@ refuse_sibling_with_checksum(struct ferry_source *src, const char *relname,
 static int
 confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
 {
-    /* A registry reads lower layers, renews tokens and resumes blobs after
-     * this point: docker:// keeps the network; oci-archive: holds its fd. */
+    /* The source says whether it keeps the network (its table entry). */
     struct ferry_sandbox sb = {
-        .network = bottom->ops == &ferry_source_http ||
-                   (bottom->ops == &ferry_source_registry &&
-                    ferry_str_has_prefix(opts->url, "docker://")),
+        .network = bottom->ops->needs_network && bottom->ops->needs_network(opts->url),
     };
     FERRY_AUTOFREE char *copy = ferry_strdup(opts->dest);
     FERRY_AUTOFREE char *scratch = ferry_sink_scratch_dir(opts->dest);

@@ -9,7 +9,8 @@
  *      .schemes ("s3://", NULL), and when it has options, .options (a
  *      {NULL}-terminated array of struct ferry_source_option) and .config;
  *      .volume_size when it wants --size; .dv_source when it serves a CDI
- *      DataVolume spec.source kind;
+ *      DataVolume spec.source kind; .needs_network when it reads over the
+ *      network after the importer is confined (sandbox.c);
  *   2. add one extern and one line in the table below (before "file").
  * Nothing else: the build globs sources/, and --help, --list-sources, the
  * "unsupported scheme" error, option parsing (main.c), the controller's

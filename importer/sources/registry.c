@@ -2030,6 +2030,15 @@ registry_close(struct ferry_source *src)
     src->priv = NULL;
 }
 
+/* A registry reads lower layers, renews tokens and resumes blobs after the
+ * importer is confined: docker:// keeps the network; oci-archive: holds its
+ * fd. */
+static bool
+registry_needs_network(const char *url)
+{
+    return ferry_str_has_prefix(url, "docker://");
+}
+
 static const char *const registry_schemes[] = { "docker://", "oci-archive:", NULL };
 
 const struct ferry_source_ops ferry_source_registry = {
@@ -2041,6 +2050,7 @@ const struct ferry_source_ops ferry_source_registry = {
     .config = registry_config,
     .volume_size = registry_volume_size,
     .dv_source = "registry",
+    .needs_network = registry_needs_network,
     .handles = registry_handles,
     .open = registry_open,
     .read = registry_read,
