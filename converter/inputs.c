@@ -10,8 +10,7 @@
  *      help line), .title (its name in error lists), .extensions (".NAME",
  *      NULL), .xml_root when it is XML, .archive when it is read from its
  *      first bytes, .probe and .parse;
- *   2. declare it in inputs.h and add one line to the table below, in probe
- *      order.
+ *   2. add one extern and one line to the table below, in probe order.
  * Nothing else: the build globs inputs/, and --help, --list-inputs, the
  * "not a recognized VM definition" errors and tests/unit/test-tables.c read
  * the table (the golden runner takes the extensions from --list-inputs).
@@ -26,6 +25,13 @@
 
 #include "common/error.h"
 #include "common/util.h"
+
+extern const struct ferry_input ferry_input_vmx;
+extern const struct ferry_input ferry_input_ovf;
+extern const struct ferry_input ferry_input_ova;
+extern const struct ferry_input ferry_input_vbox;
+extern const struct ferry_input ferry_input_libvirt;
+extern const struct ferry_input ferry_input_xl;
 
 const struct ferry_input *const ferry_inputs[] = {
     &ferry_input_ova,     /* tar magic: before anything that reads text */

@@ -44,14 +44,7 @@ struct ferry_input {
     int (*parse)(const struct ferry_input_data *in, struct ferry_vm_list *list);
 };
 
-extern const struct ferry_input ferry_input_vmx;
-extern const struct ferry_input ferry_input_ovf;
-extern const struct ferry_input ferry_input_ova;
-extern const struct ferry_input ferry_input_vbox;
-extern const struct ferry_input ferry_input_libvirt;
-extern const struct ferry_input ferry_input_xl;
-
-/* NULL-terminated, in probe order. */
+/* NULL-terminated, in probe order (the entries are declared there). */
 extern const struct ferry_input *const ferry_inputs[];
 
 /* ferry-converter --help (usage.c): the inputs' lines from the table. */
