@@ -3,6 +3,17 @@
  * here and is opened again by its parser with libarchive).  XML is parsed
  * here with libxml2 so that each XML parser's probe only looks at the root
  * element and its namespace.
+ *
+ * Adding an input:
+ *   1. write inputs/NAME.c defining `const struct ferry_input
+ *      ferry_input_NAME` (converter/inputs.h) with .name, .description (the
+ *      help line), .title (its name in error lists), .extensions (".NAME",
+ *      NULL), .xml_root when it is XML, .archive when it is read from its
+ *      first bytes, .probe and .parse;
+ *   2. add one extern and one line to the table below, in probe order.
+ * Nothing else: the build globs inputs/, and --help, --list-inputs, the
+ * "not a recognized VM definition" errors and tests/unit/test-tables.c read
+ * the table (the golden runner takes the extensions from --list-inputs).
  */
 #include "converter/inputs.h"
 
@@ -15,6 +26,13 @@
 #include "common/error.h"
 #include "common/util.h"
 
+extern const struct ferry_input ferry_input_vmx;
+extern const struct ferry_input ferry_input_ovf;
+extern const struct ferry_input ferry_input_ova;
+extern const struct ferry_input ferry_input_vbox;
+extern const struct ferry_input ferry_input_libvirt;
+extern const struct ferry_input ferry_input_xl;
+
 const struct ferry_input *const ferry_inputs[] = {
     &ferry_input_ova,     /* tar magic: before anything that reads text */
     &ferry_input_ovf,
@@ -24,6 +42,91 @@ const struct ferry_input *const ferry_inputs[] = {
     &ferry_input_xl,
     NULL,
 };
+
+void
+ferry_inputs_list(FILE *f)
+{
+    for (const struct ferry_input *const *p = ferry_inputs; *p; p++) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&buf, &size);
+
+        if (!m)
+            ferry_oom();
+        for (const char *const *e = (*p)->extensions; e && *e; e++)
+            fprintf(m, "%s%s", e == (*p)->extensions ? "" : " ", *e);
+        fclose(m);
+        fprintf(f, "%-8s %-12s %s\n", (*p)->name, buf, (*p)->description);
+        free(buf);
+    }
+}
+
+/* Titles of the entries that pass WANT, joined by ", " or, with LAST_OR,
+ * "a, b or c"; FIELD picks title or xml_root. */
+static char *
+join(bool (*want)(const struct ferry_input *), const char *(*field)(const struct ferry_input *),
+     bool last_or)
+{
+    char *buf = NULL;
+    size_t size = 0, n = 0, k = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    if (!f)
+        ferry_oom();
+    for (const struct ferry_input *const *p = ferry_inputs; *p; p++)
+        n += want(*p);
+    for (const struct ferry_input *const *p = ferry_inputs; *p; p++) {
+        if (!want(*p))
+            continue;
+        fprintf(f, "%s%s", k == 0 ? "" : last_or && k == n - 1 ? " or " : ", ", field(*p));
+        k++;
+    }
+    fclose(f);
+    return buf;
+}
+
+static bool
+any(const struct ferry_input *in)
+{
+    (void)in;
+    return true;
+}
+
+static bool
+text(const struct ferry_input *in)
+{
+    return !in->archive;
+}
+
+static bool
+archive(const struct ferry_input *in)
+{
+    return in->archive;
+}
+
+static bool
+xml(const struct ferry_input *in)
+{
+    return in->xml_root != NULL;
+}
+
+static const char *
+title(const struct ferry_input *in)
+{
+    return in->title;
+}
+
+static const char *
+xml_root(const struct ferry_input *in)
+{
+    return in->xml_root;
+}
+
+char *
+ferry_inputs_titles(bool text_only)
+{
+    return join(text_only ? text : any, title, false);
+}
 
 #define TEXT_MAX (16u << 20)
 #define HEAD_MAX (64u << 10)
@@ -202,20 +305,23 @@ ferry_inputs_parse_file(const char *path, struct ferry_vm_list *list)
                 return -1;
         return 0;
     }
-    if (!in.whole)
+    if (!in.whole) {
         /* Only an archive is read from its first bytes; any text format
          * this large is no VM definition a hypervisor wrote. */
+        FERRY_AUTOFREE char *archives = join(archive, title, true);
+        FERRY_AUTOFREE char *texts = ferry_inputs_titles(true);
         return ferry_error(FERRY_ERR_UNSUPPORTED,
-                           "'%s': %llu bytes: not an OVA archive, and larger than the %u MiB a "
-                           "VM definition (VMX, OVF, .vbox, libvirt XML, xl.cfg) may have",
-                           in.name, (unsigned long long)st.st_size, TEXT_MAX >> 20);
-    if (in.xml)
-        return ferry_error(FERRY_ERR_UNSUPPORTED,
-                           "'%s': XML root element <%s> is not an OVF envelope, a VirtualBox "
-                           "machine or a libvirt domain",
-                           in.name, (const char *)xmlDocGetRootElement(in.xml)->name);
-    return ferry_error(FERRY_ERR_UNSUPPORTED,
-                       "'%s': not a recognized VM definition (VMX, OVF, OVA, .vbox, libvirt "
-                       "XML, xl.cfg)",
-                       in.name);
+                           "'%s': %llu bytes: not an %s archive, and larger than the %u MiB a "
+                           "VM definition (%s) may have",
+                           in.name, (unsigned long long)st.st_size, archives, TEXT_MAX >> 20,
+                           texts);
+    }
+    if (in.xml) {
+        FERRY_AUTOFREE char *roots = join(xml, xml_root, true);
+        return ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': XML root element <%s> is not %s",
+                           in.name, (const char *)xmlDocGetRootElement(in.xml)->name, roots);
+    }
+    FERRY_AUTOFREE char *all = ferry_inputs_titles(false);
+    return ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': not a recognized VM definition (%s)",
+                       in.name, all);
 }

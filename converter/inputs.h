@@ -11,6 +11,7 @@
 #include <libxml/xpath.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "converter/vm_def.h"
 
@@ -26,21 +27,33 @@ struct ferry_input_data {
 
 struct ferry_input {
     const char *name;      /* vmx, ovf, ova, vbox, libvirt, xl */
-    const char *description;
+    const char *description;  /* the help line: --help, --list-inputs */
+    /* What it is called in error lists ("VMX", "libvirt XML"). */
+    const char *title;
+    /* The file name extensions its files usually have (".vmx", NULL-
+     * terminated): documentation, --list-inputs and the golden runners;
+     * detection is by content. */
+    const char *const *extensions;
+    /* XML inputs: the root element in words ("a libvirt domain"), for the
+     * error on XML no input takes; NULL for other inputs. */
+    const char *xml_root;
+    /* Read from its first bytes (an archive), not as a whole text file. */
+    bool archive;
     bool (*probe)(const struct ferry_input_data *in);
     /* Append one def per VM found to LIST. */
     int (*parse)(const struct ferry_input_data *in, struct ferry_vm_list *list);
 };
 
-extern const struct ferry_input ferry_input_vmx;
-extern const struct ferry_input ferry_input_ovf;
-extern const struct ferry_input ferry_input_ova;
-extern const struct ferry_input ferry_input_vbox;
-extern const struct ferry_input ferry_input_libvirt;
-extern const struct ferry_input ferry_input_xl;
-
-/* NULL-terminated, in probe order. */
+/* NULL-terminated, in probe order (the entries are declared there). */
 extern const struct ferry_input *const ferry_inputs[];
+
+/* ferry-converter --help (usage.c): the inputs' lines from the table. */
+void ferry_converter_usage(FILE *f);
+/* --list-inputs: NAME  EXTENSIONS  DESCRIPTION, one input a line. */
+void ferry_inputs_list(FILE *f);
+/* The titles of the inputs, "OVA, OVF, .vbox, ..." (TEXT_ONLY: not the
+ * archives); malloc'd. */
+char *ferry_inputs_titles(bool text_only);
 
 /* Detect the format of PATH and parse it into LIST. */
 int ferry_inputs_parse_file(const char *path, struct ferry_vm_list *list);

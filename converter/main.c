@@ -19,38 +19,6 @@
 
 #define INSPECT_TIMEOUT 300
 
-static void
-usage(FILE *f)
-{
-    fprintf(f,
-            "usage: ferry-converter INPUT [-o yaml|json] [--namespace NS] [--name NAME]\n"
-            "                       [--disk-source upload|http:BASEURL|registry:PREFIX]\n"
-            "                       [--network-map SOURCE=pod|SOURCE=multus:NS/NAME ...]\n"
-            "                       [--run-strategy Halted|Always|RerunOnFailure|Manual|Once]\n"
-            "                       [--compat auto|virtio|legacy] [--inspect]\n"
-            "                       [--inspect-timeout SECONDS] [--debug MODULES]\n"
-            "\n"
-            "Convert a legacy VM definition (VMware .vmx, OVF/OVA, VirtualBox .vbox, libvirt\n"
-            "domain XML, Xen xl.cfg; detected by content) into kubevirt.io/v1 VirtualMachine\n"
-            "manifests with cdi.kubevirt.io/v1beta1 dataVolumeTemplates, on stdout.\n"
-            "\n"
-            "  -o, --output FORMAT     yaml (multi-document stream, default) or json (a List)\n"
-            "  -n, --namespace NS      set metadata.namespace\n"
-            "      --name NAME         VM name (single-VM inputs); default: the source name,\n"
-            "                          made DNS-1123\n"
-            "      --disk-source SRC   upload (default), http:BASEURL (url = BASEURL/<file>),\n"
-            "                          registry:PREFIX (url = docker://PREFIX/<dv name>)\n"
-            "      --network-map MAP   SOURCE=pod or SOURCE=multus:NS/NAME; repeatable.\n"
-            "                          Unmapped: the first NIC gets the pod network\n"
-            "      --run-strategy RS   default Halted\n"
-            "      --compat MODE       auto (default): virtio when the guest has drivers,\n"
-            "                          else SATA disks and e1000e NICs\n"
-            "      --inspect           inspect the guest disks with libguestfs (slow)\n"
-            "      --debug MODULES     debug output for modules (converter, all)\n"
-            "  -h, --help              this text\n"
-            "      --version           print the version\n");
-}
-
 /* Unique DNS-1123 names for every VM of the input. */
 static char *
 vm_name(const struct ferry_vm_list *list, size_t i, char **taken)
@@ -73,7 +41,7 @@ int
 main(int argc, char **argv)
 {
     enum { OPT_NAME = 256, OPT_DISK_SOURCE, OPT_NETMAP, OPT_RUN, OPT_COMPAT, OPT_INSPECT,
-           OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION };
+           OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION, OPT_LIST_INPUTS };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"namespace", required_argument, NULL, 'n'},
@@ -87,6 +55,7 @@ main(int argc, char **argv)
         {"debug", required_argument, NULL, OPT_DEBUG},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"list-inputs", no_argument, NULL, OPT_LIST_INPUTS},
         {NULL, 0, NULL, 0},
     };
     ferry_log_init("ferry-converter");
@@ -161,7 +130,10 @@ main(int argc, char **argv)
             ferry_log_set_debug(optarg);
             break;
         case 'h':
-            usage(stdout);
+            ferry_converter_usage(stdout);
+            return 0;
+        case OPT_LIST_INPUTS:
+            ferry_inputs_list(stdout);
             return 0;
         case OPT_VERSION:
             printf("ferry-converter %s\n", FERRY_VERSION);

@@ -10,6 +10,7 @@
 #ifndef FERRY_IMAGE_IMAGE_H
 #define FERRY_IMAGE_IMAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct ferry_image_info {
@@ -23,5 +24,13 @@ struct ferry_image_info {
  * the reader cannot open with its extents (a definition is usually copied
  * without its disks) is sized by its extent lines.  Errors name the file. */
 int ferry_image_file_info(const char *path, struct ferry_image_info *ret);
+
+/* For the controller (generated from the source table, importer/sources.c,
+ * where each source names the CDI DataVolume spec.source kind it serves):
+ * does ferry-importer import spec.source.KIND ("http", "registry"; false
+ * for "s3", "gcs", NULL)?  And those kinds in alphabetical order, "http, registry" (malloc'd),
+ * for its "Unsupported value" message. */
+bool ferry_sources_serve_dv(const char *kind);
+char *ferry_sources_dv_kinds(void);
 
 #endif

@@ -8,11 +8,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* ---- sources ---------------------------------------------------------- */
 
 struct ferry_source;
+
+/* One command-line option a source owns (nbdkit's .config): --NAME [ARG].
+ * main.c takes every option of every source out of the command line and
+ * hands it to that source's config(); --help prints HELP under ARG. */
+struct ferry_source_option {
+    const char *name;                     /* "platform" for --platform */
+    const char *arg;                      /* "OS/ARCH[/VARIANT]"; NULL: a flag */
+    const char *help;                     /* one or more lines, no final newline */
+};
 
 struct ferry_source_ops {
     const char *name;                     /* "file", "http" ... */
@@ -25,6 +35,25 @@ struct ferry_source_ops {
      * only at end of source. */
     ssize_t (*pread)(struct ferry_source *src, void *buf, size_t len, uint64_t off);
     void (*close)(struct ferry_source *src);
+    /* ---- what the source says about itself (--help, --list-sources,
+     * errors, the controller's DataVolume sources) ---- */
+    const char *help;                     /* one line: what the source reads */
+    /* The URL prefixes it reads ("http://"; NULL-terminated); the file
+     * source also reads plain paths. */
+    const char *const *schemes;
+    /* Its options ({NULL} terminated; may be NULL) and the callback that
+     * takes one (VALUE NULL for flags): -1 with an error naming the option
+     * and the value when it is malformed. */
+    const struct ferry_source_option *options;
+    int (*config)(const char *name, const char *value);
+    /* The volume size (--size, 0: none), told before open. */
+    void (*volume_size)(uint64_t size);
+    /* The CDI DataVolume spec.source kind it serves ("http", "registry"),
+     * NULL when none (the file source). */
+    const char *dv_source;
+    /* Does reading URL need the network once the importer is confined
+     * (sandbox.c: sockets, resolver, CA files)?  NULL: never. */
+    bool (*needs_network)(const char *url);
 };
 
 struct ferry_source {
@@ -52,6 +81,11 @@ struct ferry_image;  /* a format's open state */
 
 struct ferry_format {
     const char *name;                      /* "qcow2", "vmdk" ... */
+    /* One line for --help and --list-formats: what the format is. */
+    const char *help;
+    /* File name extensions the format usually has (".qcow2"; NULL-
+     * terminated).  Documentation only: detection is by content. */
+    const char *const *extensions;
     /* Decide from the first bytes (at least 4096 or the whole source if
      * shorter) and the size; never by file name.  Higher wins; 0: not mine. */
     int (*probe)(const uint8_t *head, size_t len, int64_t size);
@@ -121,6 +155,26 @@ ferry_image_file_bound(uint64_t virtual_size)
 /* The tables, NULL-terminated (importer/sources.c, importer/formats.c). */
 extern const struct ferry_source_ops *const ferry_sources[];
 extern const struct ferry_format *const ferry_formats[];
+
+/* ---- text generated from the tables (sources.c, formats.c) ------------- */
+
+/* "raw, iso, qcow2, ..." in table order (malloc'd). */
+char *ferry_formats_names(void);
+/* "file, http, https, docker, oci-archive": every scheme of every source
+ * (malloc'd). */
+char *ferry_sources_schemes(void);
+/* --list-formats / --list-sources: one entry a line, NAME  EXTENSIONS or
+ * SCHEMES  HELP. */
+void ferry_formats_list(FILE *f);
+void ferry_sources_list(FILE *f);
+/* The options of every source, for --help. */
+void ferry_sources_usage(FILE *f);
+/* The source owning option NAME and the option's descriptor, or NULL. */
+const struct ferry_source_ops *ferry_sources_find_option(const char *name,
+                                                        const struct ferry_source_option **ret);
+/* Tell every source the volume size (--size). */
+void ferry_sources_volume_size(uint64_t size);
+/* The DataVolume source kinds the sources serve: image/image.h. */
 
 /* Limits every reader enforces (hostile input). */
 #define FERRY_MAX_VIRTUAL_SIZE (UINT64_C(64) << 40)  /* 64 TiB */

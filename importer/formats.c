@@ -1,7 +1,22 @@
 /* The format table (STYLE.md "Plugins are tables"): every disk-image reader
  * the importer knows.  Detection is by content only: the pipeline asks each
  * entry's probe() and the highest score wins, so order here only breaks ties.
- * A new format is one file in formats/ and one line below. */
+ *
+ * Adding a format:
+ *   1. write formats/NAME.c defining `const struct ferry_format
+ *      ferry_format_NAME` (importer/format.h) with .name "NAME", .help (one
+ *      line), .extensions (".NAME", NULL) and the reader's callbacks;
+ *   2. add one extern and one `&ferry_format_NAME,` line in the table below.
+ * Nothing else: the build globs formats/, tests/importer-formats.cmake makes
+ * the fuzz target fuzz-NAME from the `&ferry_format_NAME,` lines here, and
+ * --help, --list-formats and tests/unit/test-tables.c read the table (the
+ * fuzz seed corpus for NAME comes from tests/importer-formats/make-corpus.sh;
+ * without seeds fuzz-NAME replays nothing). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
 #include "importer/format.h"
 
 extern const struct ferry_format ferry_format_raw;
@@ -23,3 +38,37 @@ const struct ferry_format *const ferry_formats[] = {
     &ferry_format_raw,  /* probes 1: the fallback */
     NULL,
 };
+
+char *
+ferry_formats_names(void)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+
+    if (!f)
+        ferry_oom();
+    for (size_t i = 0; ferry_formats[i]; i++)
+        fprintf(f, "%s%s", i ? ", " : "", ferry_formats[i]->name);
+    fclose(f);
+    return buf;
+}
+
+void
+ferry_formats_list(FILE *f)
+{
+    for (size_t i = 0; ferry_formats[i]; i++) {
+        const struct ferry_format *fmt = ferry_formats[i];
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&buf, &size);
+
+        if (!m)
+            ferry_oom();
+        for (const char *const *e = fmt->extensions; e && *e; e++)
+            fprintf(m, "%s%s", e == fmt->extensions ? "" : " ", *e);
+        fclose(m);
+        fprintf(f, "%-8s %-20s %s\n", fmt->name, buf, fmt->help ? fmt->help : "");
+        free(buf);
+    }
+}

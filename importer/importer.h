@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/cleanup.h"
@@ -27,6 +28,8 @@
 
 /* The whole program: parse the command line, import, return the exit code. */
 int ferry_importer_main(int argc, char **argv);
+/* --help: generated from the format and source tables (pipeline.c). */
+void ferry_importer_usage(FILE *f);
 
 /* ---- sources (sources.c) ------------------------------------------------ */
 

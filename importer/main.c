@@ -1,7 +1,8 @@
 /* ferry-importer: the program entry; all the work is in pipeline.c.  The
- * registry source's options (importer/registry.h) are taken out of the
- * command line here, so that the pipeline's own parser stays the source of
- * every other option. */
+ * sources' own options (each source's .options in the table of
+ * importer/sources.c) are taken out of the command line here and handed to
+ * that source's config(), so that the pipeline's own parser stays the
+ * source of every other option. */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,19 +11,15 @@
 #include "common/quantity.h"
 #include "common/util.h"
 #include "importer/importer.h"
-#include "importer/registry.h"
 
 int
 main(int argc, char **argv)
 {
     FERRY_AUTOFREE char **rest = ferry_calloc(argc + 1, sizeof(*rest));
-    bool help = false;
     int n = 0;
 
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0)
-            help = true;
         if (strcmp(a, "--") == 0) {
             while (i < argc)
                 rest[n++] = argv[i++];
@@ -34,24 +31,23 @@ main(int argc, char **argv)
         }
         FERRY_AUTOFREE char *name = ferry_strndup(a + 2, strcspn(a + 2, "="));
         const char *eq = strchr(a, '=');
-        int arity = ferry_registry_option_arity(name);
+        const struct ferry_source_option *o = NULL;
+        const struct ferry_source_ops *src = ferry_sources_find_option(name, &o);
 
-        if (strcmp(name, "help") == 0)
-            help = true;
         if (strcmp(name, "size") == 0) {
-            /* The pipeline parses it; the registry bounds layers by it. */
+            /* The pipeline parses it; a source may bound its data by it. */
             const char *v = eq ? eq + 1 : i + 1 < argc ? argv[i + 1] : NULL;
             uint64_t b;
             if (v && ferry_quantity_parse_bytes(v, &b) == 0)
-                ferry_registry_set_volume_size(b);
+                ferry_sources_volume_size(b);
             ferry_error_reset();
         }
-        if (arity < 0) {
+        if (!src) {
             rest[n++] = argv[i];
             continue;
         }
         const char *value = NULL;
-        if (arity == 1) {
+        if (o->arg) {
             if (eq)
                 value = eq + 1;
             else if (i + 1 < argc)
@@ -66,15 +62,12 @@ main(int argc, char **argv)
             ferry_log_error("option '--%s' takes no value (see --help)", name);
             return 2;
         }
-        if (ferry_registry_set_option(name, value) < 0) {
+        if (src->config(name, value) < 0) {
             ferry_log_init("ferry-importer");
             ferry_log_last_error();
             return 2;
         }
     }
     rest[n] = NULL;
-    int rc = ferry_importer_main(n, rest);
-    if (help && rc == 0)
-        ferry_registry_usage(stdout);
-    return rc;
+    return ferry_importer_main(n, rest);
 }

@@ -354,9 +354,6 @@ verify_cb(void *opaque)
     return finish_checksum(v->sum, v->meter, v->hash);
 }
 
-extern const struct ferry_source_ops ferry_source_http;
-extern const struct ferry_source_ops ferry_source_registry;
-
 /* --checksum is the digest of the fetched bytes: a file beside the image (a
  * VMDK extent next to its descriptor) is not among them.  Extents inside
  * the same archive are, and stay allowed. */
@@ -374,12 +371,9 @@ refuse_sibling_with_checksum(struct ferry_source *src, const char *relname,
 static int
 confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
 {
-    /* A registry reads lower layers, renews tokens and resumes blobs after
-     * this point: docker:// keeps the network; oci-archive: holds its fd. */
+    /* The source says whether it keeps the network (its table entry). */
     struct ferry_sandbox sb = {
-        .network = bottom->ops == &ferry_source_http ||
-                   (bottom->ops == &ferry_source_registry &&
-                    ferry_str_has_prefix(opts->url, "docker://")),
+        .network = bottom->ops->needs_network && bottom->ops->needs_network(opts->url),
     };
     FERRY_AUTOFREE char *copy = ferry_strdup(opts->dest);
     FERRY_AUTOFREE char *scratch = ferry_sink_scratch_dir(opts->dest);
@@ -610,15 +604,22 @@ out:
 
 /* ---- the command line ---------------------------------------------------- */
 
-static void
-usage(FILE *f)
+/* The usage text: the fixed options here, the formats, the schemes and each
+ * source's own options from the tables (formats.c, sources.c). */
+void
+ferry_importer_usage(FILE *f)
 {
+    FERRY_AUTOFREE char *formats = ferry_formats_names();
+    FERRY_AUTOFREE char *schemes = ferry_sources_schemes();
+
     fprintf(f,
             "Usage: ferry-importer --url URL --dest PATH [OPTIONS]\n"
-            "Import one disk image (raw, iso, qcow2, vmdk, vdi, vhd, vhdx; optionally\n"
-            "gz/xz/zstd/bz2 compressed or inside a tar/OVA) into a raw sparse volume.\n"
+            "Import one disk image (%s; detected by content;\n"
+            "optionally gz/xz/zstd/bz2 compressed or inside a tar/OVA) into a raw sparse\n"
+            "volume.\n"
             "\n"
-            "  --url URL                 a path, file://, http:// or https:// URL\n"
+            "  --url URL                 a path, or a URL with a scheme of the sources:\n"
+            "                            %s\n"
             "  --dest PATH               destination file (replaced on success) or block device\n"
             "  --size SIZE               volume size (Kubernetes quantity, e.g. 10Gi)\n"
             "  --checksum ALG:HEX        sha256, sha512, sha1 or md5 of the fetched bytes\n"
@@ -630,8 +631,12 @@ usage(FILE *f)
             "                            CDI's importer user; else the running user)\n"
             "  --threads N               worker threads (default: cores + 1, at most 4)\n"
             "  --debug MODULES           debug output, e.g. importer,importer.http or all\n"
+            "  --list-formats            the image formats (name, extensions, description)\n"
+            "  --list-sources            the sources (name, URL schemes, description)\n"
             "  -h, --help                this help\n"
-            "  --version                 the version\n");
+            "  --version                 the version\n",
+            formats, schemes);
+    ferry_sources_usage(f);
 }
 
 int
@@ -650,6 +655,8 @@ ferry_importer_main(int argc, char **argv)
         { "debug", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        { "list-formats", no_argument, NULL, 'F' },
+        { "list-sources", no_argument, NULL, 'S' },
         { 0 },
     };
     struct ferry_import_options opts = { .progress = FERRY_PROGRESS_AUTO, .confine = true };
@@ -739,7 +746,13 @@ ferry_importer_main(int argc, char **argv)
             ferry_log_set_debug(optarg);
             break;
         case 'h':
-            usage(stdout);
+            ferry_importer_usage(stdout);
+            return 0;
+        case 'F':
+            ferry_formats_list(stdout);
+            return 0;
+        case 'S':
+            ferry_sources_list(stdout);
             return 0;
         case 'V':
             printf("ferry-importer %s\n", FERRY_VERSION);

@@ -1,13 +1,27 @@
 /* The source table and the helpers every reader uses on a source: where the
  * bytes of an image come from.  The pipeline picks the first entry whose
  * handles() accepts the URL, so the catch-all "file" source (plain paths,
- * file://) is last.  Later sources (registry, ESXi datastore, imageio, S3)
- * are one file in sources/ and one line here. */
+ * file://) is last.
+ *
+ * Adding a source (ESXi datastore, imageio, S3 ...):
+ *   1. write sources/NAME.c defining `const struct ferry_source_ops
+ *      ferry_source_NAME` (importer/format.h) with .name, .help (one line),
+ *      .schemes ("s3://", NULL), and when it has options, .options (a
+ *      {NULL}-terminated array of struct ferry_source_option) and .config;
+ *      .volume_size when it wants --size; .dv_source when it serves a CDI
+ *      DataVolume spec.source kind; .needs_network when it reads over the
+ *      network after the importer is confined (sandbox.c);
+ *   2. add one extern and one line in the table below (before "file").
+ * Nothing else: the build globs sources/, and --help, --list-sources, the
+ * "unsupported scheme" error, option parsing (main.c), the controller's
+ * DataVolume source check and tests/unit/test-tables.c read the table. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/util.h"
+#include "image/image.h"
 #include "importer/importer.h"
 
 extern const struct ferry_source_ops ferry_source_http;
@@ -56,7 +70,149 @@ ferry_source_open(const char *url, struct ferry_source **ret)
         *ret = FERRY_STEAL(src);
         return 0;
     }
-    return ferry_error(FERRY_ERR_UNSUPPORTED, "source '%s': no source handles this URL", url);
+    size_t n = strcspn(url, ":");
+    FERRY_AUTOFREE char *schemes = ferry_sources_schemes();
+    return ferry_error(FERRY_ERR_UNSUPPORTED,
+                       "source '%s': unsupported scheme '%.*s': ferry-importer reads %s", url,
+                       (int)n, url, schemes);
+}
+
+/* ---- text generated from the table -------------------------------------- */
+
+/* "http://" -> "http", "oci-archive:" -> "oci-archive". */
+static int
+scheme_len(const char *scheme)
+{
+    return (int)strcspn(scheme, ":");
+}
+
+char *
+ferry_sources_schemes(void)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    const char *sep = "";
+
+    if (!f)
+        ferry_oom();
+    for (size_t i = 0; ferry_sources[i]; i++)
+        for (const char *const *s = ferry_sources[i]->schemes; s && *s; s++) {
+            fprintf(f, "%s%.*s", sep, scheme_len(*s), *s);
+            sep = ", ";
+        }
+    fclose(f);
+    return buf;
+}
+
+void
+ferry_sources_list(FILE *f)
+{
+    for (size_t i = 0; ferry_sources[i]; i++) {
+        const struct ferry_source_ops *ops = ferry_sources[i];
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&buf, &size);
+
+        if (!m)
+            ferry_oom();
+        for (const char *const *s = ops->schemes; s && *s; s++)
+            fprintf(m, "%s%s", s == ops->schemes ? "" : " ", *s);
+        fclose(m);
+        fprintf(f, "%-10s %-28s %s\n", ops->name, buf, ops->help ? ops->help : "");
+        free(buf);
+    }
+}
+
+void
+ferry_sources_usage(FILE *f)
+{
+    for (size_t i = 0; ferry_sources[i]; i++) {
+        const struct ferry_source_ops *ops = ferry_sources[i];
+
+        if (!ops->options || !ops->options[0].name)
+            continue;
+        fprintf(f, "\nOptions of the %s source (", ops->name);
+        for (const char *const *s = ops->schemes; s && *s; s++)
+            fprintf(f, "%s%s", s == ops->schemes ? "" : ", ", *s);
+        fprintf(f, "):\n");
+        for (const struct ferry_source_option *o = ops->options; o->name; o++) {
+            FERRY_AUTOFREE char *head =
+                ferry_printf("--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+            const char *h = o->help;
+            size_t n = strcspn(h, "\n");
+
+            /* "  --opt ARG" padded to the 28 columns pipeline.c's lines use */
+            if (strlen(head) <= 24)
+                fprintf(f, "  %-24s  %.*s\n", head, (int)n, h);
+            else
+                fprintf(f, "  %s\n  %-24s  %.*s\n", head, "", (int)n, h);
+            for (h += n; *h == '\n'; h += n) {
+                h++;
+                n = strcspn(h, "\n");
+                fprintf(f, "  %-24s  %.*s\n", "", (int)n, h);
+            }
+        }
+    }
+}
+
+const struct ferry_source_ops *
+ferry_sources_find_option(const char *name, const struct ferry_source_option **ret)
+{
+    for (size_t i = 0; ferry_sources[i]; i++)
+        for (const struct ferry_source_option *o = ferry_sources[i]->options; o && o->name; o++)
+            if (strcmp(o->name, name) == 0) {
+                *ret = o;
+                return ferry_sources[i];
+            }
+    return NULL;
+}
+
+void
+ferry_sources_volume_size(uint64_t size)
+{
+    for (size_t i = 0; ferry_sources[i]; i++)
+        if (ferry_sources[i]->volume_size)
+            ferry_sources[i]->volume_size(size);
+}
+
+bool
+ferry_sources_serve_dv(const char *kind)
+{
+    for (size_t i = 0; kind && ferry_sources[i]; i++)
+        if (ferry_str_eq(ferry_sources[i]->dv_source, kind))
+            return true;
+    return false;
+}
+
+/* In alphabetical order, so that the controller's message does not move
+ * when the table's probe order does. */
+char *
+ferry_sources_dv_kinds(void)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    const char *sep = "", *last = "";
+
+    if (!f)
+        ferry_oom();
+    for (;;) {
+        const char *next = NULL;
+
+        for (size_t i = 0; ferry_sources[i]; i++) {
+            const char *k = ferry_sources[i]->dv_source;
+            if (k && strcmp(k, last) > 0 && (!next || strcmp(k, next) < 0))
+                next = k;
+        }
+        if (!next)
+            break;
+        fprintf(f, "%s%s", sep, next);
+        sep = ", ";
+        last = next;
+    }
+    fclose(f);
+    return buf;
 }
 
 ssize_t

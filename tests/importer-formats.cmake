@@ -33,7 +33,20 @@ set_tests_properties(importer-formats-corpus PROPERTIES FIXTURES_SETUP ferry-for
 # ferry_fuzz_target (tests/common.cmake, included before this file) makes
 # fuzz-<fmt> a libFuzzer binary under FERRY_FUZZ and a replay program (its
 # tests/fuzz/replay.c main) otherwise; fuzz-<fmt>-short runs it on the seeds.
-foreach(fmt raw iso qcow2 vmdk vdi vhd vhdx)
+# The formats are the lines `&ferry_format_NAME,` of the table in
+# importer/formats.c: a new format gets its fuzz target from its table line.
+file(STRINGS ${CMAKE_SOURCE_DIR}/importer/formats.c FERRY_FORMAT_LINES
+     REGEX "^[ \t]*&ferry_format_[a-z0-9_]+,")
+set(FERRY_FORMAT_NAMES)
+foreach(line ${FERRY_FORMAT_LINES})
+  string(REGEX REPLACE "^[ \t]*&ferry_format_([a-z0-9_]+),.*" "\\1" fmt "${line}")
+  list(APPEND FERRY_FORMAT_NAMES ${fmt})
+endforeach()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/importer/formats.c)
+if(NOT FERRY_FORMAT_NAMES)
+  message(FATAL_ERROR "no &ferry_format_NAME, lines in importer/formats.c")
+endif()
+foreach(fmt ${FERRY_FORMAT_NAMES})
   ferry_fuzz_target(fuzz-${fmt} SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-format.c
                     LIBS ferry-importer-lib CORPUS ${FERRY_FORMATS_CORPUS}/${fmt} RUNS 3000)
   target_compile_definitions(fuzz-${fmt} PRIVATE FUZZ_FORMAT=${fmt})

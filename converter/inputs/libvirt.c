@@ -317,9 +317,14 @@ libvirt_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     return 0;
 }
 
+static const char *const libvirt_extensions[] = { ".xml", NULL };
+
 const struct ferry_input ferry_input_libvirt = {
     .name = "libvirt",
     .description = "libvirt domain XML",
+    .title = "libvirt XML",
+    .extensions = libvirt_extensions,
+    .xml_root = "a libvirt domain",
     .probe = libvirt_probe,
     .parse = libvirt_parse,
 };

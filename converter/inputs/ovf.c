@@ -684,9 +684,14 @@ ovf_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     return parse_envelope(in, in->xml, in->dir, NULL, NULL, list);
 }
 
+static const char *const ovf_extensions[] = { ".ovf", NULL };
+
 const struct ferry_input ferry_input_ovf = {
     .name = "ovf",
     .description = "OVF 0.9/1.x/2.0 descriptor",
+    .title = "OVF",
+    .extensions = ovf_extensions,
+    .xml_root = "an OVF envelope",
     .probe = ovf_probe,
     .parse = ovf_parse,
 };
@@ -764,9 +769,14 @@ ova_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     return parse_envelope(&sub, doc, NULL, members, abs ? abs : in->path, list);
 }
 
+static const char *const ova_extensions[] = { ".ova", NULL };
+
 const struct ferry_input ferry_input_ova = {
     .name = "ova",
     .description = "OVA archive (tar) holding an OVF descriptor and its disks",
+    .title = "OVA",
+    .extensions = ova_extensions,
+    .archive = true,
     .probe = ova_probe,
     .parse = ova_parse,
 };

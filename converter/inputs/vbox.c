@@ -288,9 +288,14 @@ vbox_parse(const struct ferry_input_data *in, struct ferry_vm_list *list)
     return 0;
 }
 
+static const char *const vbox_extensions[] = { ".vbox", NULL };
+
 const struct ferry_input ferry_input_vbox = {
     .name = "vbox",
     .description = "VirtualBox .vbox machine settings",
+    .title = ".vbox",
+    .extensions = vbox_extensions,
+    .xml_root = "a VirtualBox machine",
     .probe = vbox_probe,
     .parse = vbox_parse,
 };

@@ -662,9 +662,13 @@ cleanup:
     return r;
 }
 
+static const char *const vmx_extensions[] = { ".vmx", NULL };
+
 const struct ferry_input ferry_input_vmx = {
     .name = "vmx",
     .description = "VMware .vmx (ESXi, Workstation, Fusion)",
+    .title = "VMX",
+    .extensions = vmx_extensions,
     .probe = vmx_probe,
     .parse = vmx_parse,
 };

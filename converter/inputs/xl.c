@@ -540,9 +540,13 @@ cleanup:
     return r;
 }
 
+static const char *const xl_extensions[] = { ".cfg", ".xl", NULL };
+
 const struct ferry_input ferry_input_xl = {
     .name = "xl",
     .description = "Xen xl.cfg",
+    .title = "xl.cfg",
+    .extensions = xl_extensions,
     .probe = xl_probe,
     .parse = xl_parse,
 };

@@ -48,8 +48,12 @@ iso_close(struct ferry_image *img)
     ferry_format_raw.close(img);
 }
 
+static const char *const iso_extensions[] = { ".iso", NULL };
+
 const struct ferry_format ferry_format_iso = {
     .name = "iso",
+    .help = "an ISO 9660 / UDF optical disc image, imported as is",
+    .extensions = iso_extensions,
     .probe = iso_probe,
     .open = iso_open,
     .virtual_size = iso_virtual_size,

@@ -700,8 +700,12 @@ qcow2_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
     return ret;
 }
 
+static const char *const qcow2_extensions[] = { ".qcow2", ".qcow", NULL };
+
 const struct ferry_format ferry_format_qcow2 = {
     .name = "qcow2",
+    .help = "QEMU copy-on-write v2/v3 (zlib or zstd clusters, backing files refused)",
+    .extensions = qcow2_extensions,
     .probe = qcow2_probe,
     .needs_random_access = true,
     .open = qcow2_open,

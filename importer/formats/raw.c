@@ -150,8 +150,12 @@ ferry_raw_stream(struct ferry_source *src,
     return 0;
 }
 
+static const char *const raw_extensions[] = { ".img", ".raw", ".bin", NULL };
+
 const struct ferry_format ferry_format_raw = {
     .name = "raw",
+    .help = "a plain disk, byte for byte (the fallback when nothing else matches)",
+    .extensions = raw_extensions,
     .probe = raw_probe,
     .needs_random_access = false,
     .open = raw_open,

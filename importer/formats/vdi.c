@@ -305,8 +305,12 @@ vdi_close(struct ferry_image *img)
     vdi_free((struct vdi *)img);
 }
 
+static const char *const vdi_extensions[] = { ".vdi", NULL };
+
 const struct ferry_format ferry_format_vdi = {
     .name = "vdi",
+    .help = "VirtualBox disk image, dynamic or fixed",
+    .extensions = vdi_extensions,
     .probe = vdi_probe,
     .needs_random_access = true,
     .open = vdi_open,

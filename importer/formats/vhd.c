@@ -438,8 +438,12 @@ ferry_vhd_stream_footer(const char *url, const uint8_t *head, const uint8_t *foo
     return 1;
 }
 
+static const char *const vhd_extensions[] = { ".vhd", ".vpc", NULL };
+
 const struct ferry_format ferry_format_vhd = {
     .name = "vhd",
+    .help = "Microsoft Virtual PC / Hyper-V VHD, dynamic or fixed",
+    .extensions = vhd_extensions,
     .probe = vhd_probe,
     .needs_random_access = true,
     .open = vhd_open,

@@ -829,8 +829,12 @@ vhdx_close(struct ferry_image *img)
     vhdx_free((struct vhdx *)img);
 }
 
+static const char *const vhdx_extensions[] = { ".vhdx", NULL };
+
 const struct ferry_format ferry_format_vhdx = {
     .name = "vhdx",
+    .help = "Microsoft Hyper-V VHDX, dynamic or fixed",
+    .extensions = vhdx_extensions,
     .probe = vhdx_probe,
     .needs_random_access = true,
     .open = vhdx_open,

@@ -1213,8 +1213,12 @@ vmdk_stream(struct ferry_source *src,
     return r;
 }
 
+static const char *const vmdk_extensions[] = { ".vmdk", NULL };
+
 const struct ferry_format ferry_format_vmdk = {
     .name = "vmdk",
+    .help = "VMware disk: monolithic/split sparse or flat, streamOptimized, ESXi descriptors",
+    .extensions = vmdk_extensions,
     .probe = vmdk_probe,
     .needs_random_access = true,
     .open = vmdk_open,

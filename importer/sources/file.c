@@ -327,8 +327,12 @@ ferry_source_file_dir(struct ferry_source *src)
     return p->dirfd >= 0 ? p->dir : NULL;
 }
 
+static const char *const file_schemes[] = { "file://", NULL };
+
 const struct ferry_source_ops ferry_source_file = {
     .name = "file",
+    .help = "a local file, block device or pipe: a plain path or file://PATH",
+    .schemes = file_schemes,
     .handles = file_handles,
     .open = file_open,
     .read = file_read,

@@ -89,19 +89,20 @@ static struct {
     uint64_t volume;
 } opt;
 
-int
-ferry_registry_option_arity(const char *name)
-{
-    if (strcmp(name, "insecure") == 0)
-        return 0;
-    if (strcmp(name, "platform") == 0 || strcmp(name, "secret-dir") == 0 ||
-        strcmp(name, "auth-file") == 0 || strcmp(name, "token-origin") == 0)
-        return 1;
-    return -1;
-}
+/* The source's own options (struct ferry_source_option): main.c takes them
+ * out of the command line and hands each to registry_config. */
+static const struct ferry_source_option registry_options[] = {
+    { "platform", "OS/ARCH[/VARIANT]",
+      "the image of an index to import (default\nlinux/amd64); also checked against the config" },
+    { "secret-dir", "DIR", "credentials: files accessKeyId and secretKey" },
+    { "auth-file", "PATH", "credentials from docker's config.json / auth.json" },
+    { "token-origin", "URL", "allow a Bearer token endpoint on this other origin" },
+    { "insecure", NULL, "plain http, or https without verification" },
+    { NULL, NULL, NULL },
+};
 
-int
-ferry_registry_set_option(const char *name, const char *value)
+static int
+registry_config(const char *name, const char *value)
 {
     if (strcmp(name, "insecure") == 0) {
         opt.insecure = true;
@@ -136,26 +137,12 @@ ferry_registry_set_option(const char *name, const char *value)
     return 0;
 }
 
-void
-ferry_registry_set_volume_size(uint64_t size)
+/* The volume size (--size): layers declared larger than it plus 1 GiB are
+ * refused before any byte is fetched.  0: no bound but the 64 TiB one. */
+static void
+registry_volume_size(uint64_t size)
 {
     opt.volume = size;
-}
-
-void
-ferry_registry_usage(FILE *f)
-{
-    fprintf(f,
-            "\n"
-            "Registry sources (docker://HOST[:PORT]/REPO[:TAG|@DIGEST], oci-archive:PATH[:REF]):\n"
-            "  --platform OS/ARCH[/VARIANT]  the image of an index to import (default\n"
-            "                            linux/amd64); also checked against the config\n"
-            "  --secret-dir DIR          credentials: files accessKeyId and secretKey\n"
-            "  --auth-file PATH          credentials from docker's config.json / auth.json\n"
-            "  --token-origin URL        allow a Bearer token endpoint on this other origin\n"
-            "  --insecure                plain http, or https without verification\n"
-            "The disk is the one regular file in the image's /disk directory (layers\n"
-            "merged, whiteouts applied); links there are refused, never followed.\n");
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -2043,8 +2030,27 @@ registry_close(struct ferry_source *src)
     src->priv = NULL;
 }
 
+/* A registry reads lower layers, renews tokens and resumes blobs after the
+ * importer is confined: docker:// keeps the network; oci-archive: holds its
+ * fd. */
+static bool
+registry_needs_network(const char *url)
+{
+    return ferry_str_has_prefix(url, "docker://");
+}
+
+static const char *const registry_schemes[] = { "docker://", "oci-archive:", NULL };
+
 const struct ferry_source_ops ferry_source_registry = {
     .name = "registry",
+    .help = "a containerDisk (the one file in its /disk): docker://HOST[:PORT]/REPO"
+            "[:TAG|@DIGEST] from a registry, oci-archive:PATH[:REF] from a tarred OCI layout",
+    .schemes = registry_schemes,
+    .options = registry_options,
+    .config = registry_config,
+    .volume_size = registry_volume_size,
+    .dv_source = "registry",
+    .needs_network = registry_needs_network,
     .handles = registry_handles,
     .open = registry_open,
     .read = registry_read,

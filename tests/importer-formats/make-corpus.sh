@@ -3,7 +3,8 @@
 #
 #     make-corpus.sh OUTDIR
 #
-# writes OUTDIR/<format>/ for raw, iso, qcow2, vmdk, vdi, vhd, vhdx: small
+# writes OUTDIR/<format>/ for every format of ferry-importer --list-formats
+# (the format table; seeds for raw, iso, qcow2, vmdk, vdi, vhd, vhdx): small
 # images (4 MiB virtual, one or two blocks of data, so libFuzzer's inputs stay
 # a few MiB at most) made by qemu-img in every subformat, plus the crafted
 # hostile images of craft.py for vdi/vhd/vhdx.  Idempotent: an existing
@@ -18,7 +19,12 @@ rm -rf "$out"
 mkdir -p "$out"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-corpus.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
-for f in raw iso qcow2 vmdk vdi vhd vhdx; do mkdir -p "$out/$f"; done
+# One directory per format of the table, as tests/importer-formats.cmake
+# makes one fuzz target per format of the table.
+formats=$("${FERRY_BIN:?FERRY_BIN not set (run through ctest)}/ferry-importer" --list-formats |
+          cut -d' ' -f1)
+[ -n "$formats" ] || { echo "FAIL: ferry-importer --list-formats printed nothing"; exit 1; }
+for f in $formats; do mkdir -p "$out/$f"; done
 
 # A 4 MiB disk with data in its first and last 64 KiB.
 truncate -s 4M "$tmp/src.raw"
