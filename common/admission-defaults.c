@@ -63,29 +63,6 @@ ferry_admission_default_vm(json_object *vm)
     default_machine(spec);
 }
 
-json_object *
-ferry_admission_quantity_at(json_object *resources, const char *list, const char *what)
-{
-    return oget(oget(resources, list), what);
-}
-
-/* Value() of a quantity: rounded up to an integer; 0 when it does not parse. */
-int64_t
-ferry_admission_quantity_value(json_object *q)
-{
-    struct ferry_quantity fq;
-
-    if (!q)
-        return 0;
-    if (json_object_is_type(q, json_type_int))
-        return json_object_get_int64(q);
-    if (ferry_quantity_parse(json_object_get_string(q), &fq) < 0) {
-        ferry_error_reset();
-        return 0;
-    }
-    return fq.value;
-}
-
 static void
 set_true_default(json_object *o, const char *key)
 {
@@ -111,20 +88,20 @@ ferry_admission_default_vmi_spec(json_object *spec)
     default_machine(spec);
 
     /* resource requests: cpu request from the limit */
-    if (ferry_admission_quantity_at(resources, "limits", "cpu") && !ferry_admission_quantity_at(resources, "requests", "cpu"))
+    if (quantity_at(resources, "limits", "cpu") && !quantity_at(resources, "requests", "cpu"))
         json_object_object_add(ensure(resources, "requests"), "cpu",
-                               ferry_json_copy(ferry_admission_quantity_at(resources, "limits", "cpu")));
+                               ferry_json_copy(quantity_at(resources, "limits", "cpu")));
 
     /* memory.guest from requests, limits or the hugepage size */
     memory = oget(domain, "memory");
     if (!oget(memory, "guest")) {
-        json_object *from = ferry_admission_quantity_at(resources, "requests", "memory");
-        if (!from || ferry_admission_quantity_value(from) == 0)
-            from = ferry_admission_quantity_at(resources, "limits", "memory");
-        if (!from || ferry_admission_quantity_value(from) == 0)
+        json_object *from = quantity_at(resources, "requests", "memory");
+        if (!from || quantity_value(from) == 0)
+            from = quantity_at(resources, "limits", "memory");
+        if (!from || quantity_value(from) == 0)
             from = oget(oget(memory, "hugepages"), "pageSize");
         memory = ensure(domain, "memory");
-        if (from && ferry_admission_quantity_value(from) > 0)
+        if (from && quantity_value(from) > 0)
             json_object_object_add(memory, "guest", ferry_json_copy(from));
     }
 
@@ -134,10 +111,10 @@ ferry_admission_default_vmi_spec(json_object *spec)
                  ferry_json_get_int(cpu, "sockets", 0) == 0 &&
                  ferry_json_get_int(cpu, "threads", 0) == 0)) {
         int64_t sockets = 1;
-        if (ferry_admission_quantity_at(resources, "limits", "cpu"))
-            sockets = ferry_admission_quantity_value(ferry_admission_quantity_at(resources, "limits", "cpu"));
-        else if (ferry_admission_quantity_at(resources, "requests", "cpu"))
-            sockets = ferry_admission_quantity_value(ferry_admission_quantity_at(resources, "requests", "cpu"));
+        if (quantity_at(resources, "limits", "cpu"))
+            sockets = quantity_value(quantity_at(resources, "limits", "cpu"));
+        else if (quantity_at(resources, "requests", "cpu"))
+            sockets = quantity_value(quantity_at(resources, "requests", "cpu"));
         cpu = ensure(domain, "cpu");
         if (sockets < 1)
             sockets = 1; /* a negative request is refused below, not defaulted from */

@@ -12,6 +12,7 @@
 #include "common/admission.h"
 #include "common/cleanup.h"
 #include "common/error.h"
+#include "common/quantity.h"
 #include "common/util.h"
 
 #include <json-c/json.h>
@@ -189,6 +190,31 @@ quote_value(json_object *v)
 }
 
 
+/* ---- quantities (defaults and rules) ---------------------------------- */
+
+static inline json_object *
+quantity_at(json_object *resources, const char *list, const char *what)
+{
+    return oget(oget(resources, list), what);
+}
+
+/* Value() of a quantity: rounded up to an integer; 0 when it does not parse. */
+static inline int64_t
+quantity_value(json_object *q)
+{
+    struct ferry_quantity fq;
+
+    if (!q)
+        return 0;
+    if (json_object_is_type(q, json_type_int))
+        return json_object_get_int64(q);
+    if (ferry_quantity_parse(json_object_get_string(q), &fq) < 0) {
+        ferry_error_reset();
+        return 0;
+    }
+    return fq.value;
+}
+
 /* ---- the kinds -------------------------------------------------------- */
 
 enum kind { KIND_VM, KIND_VMI, KIND_DV };
@@ -213,10 +239,6 @@ int ferry_admission_check_schema(const struct kind_info *ki, json_object *obj, c
 void ferry_admission_default_vm(json_object *vm);
 void ferry_admission_default_vmi_spec(json_object *spec);
 void ferry_admission_default_vmi(json_object *vmi);
-/* resources.<list>.<what>, e.g. ("limits", "cpu"), or NULL. */
-json_object *ferry_admission_quantity_at(json_object *resources, const char *list,
-                                         const char *what);
-int64_t ferry_admission_quantity_value(json_object *q);
 
 /* ---- admission-validate.c: step 3b ------------------------------------ */
 

@@ -68,7 +68,7 @@ check_memory_quantity(struct causes *c, json_object *q, const char *path, bool a
 
     if (!q)
         return;
-    v = ferry_admission_quantity_value(q);
+    v = quantity_value(q);
     if (v < 0)
         cause(c, "%s '%s': must be greater than or equal to 0.", path, qstr(q));
     else if (at_least_1m && v > 0 && v < 1000000)
@@ -282,10 +282,10 @@ ferry_admission_check_vmi_spec(struct causes *c, json_object *spec, const char *
         /* KubeVirt checks requests for both; limits only for a sign; the
          * guest size here as the request (a 1k guest cannot boot either) */
         check_memory_quantity(c, ferry_json_get(domain, "memory.guest"), mg, true);
-        check_memory_quantity(c, ferry_admission_quantity_at(resources, "requests", "memory"), rm, true);
-        check_memory_quantity(c, ferry_admission_quantity_at(resources, "limits", "memory"), lm, false);
+        check_memory_quantity(c, quantity_at(resources, "requests", "memory"), rm, true);
+        check_memory_quantity(c, quantity_at(resources, "limits", "memory"), lm, false);
         for (size_t i = 0; i < FERRY_ARRAY_SIZE(lists); i++) {
-            json_object *q = ferry_admission_quantity_at(resources, lists[i], "cpu");
+            json_object *q = quantity_at(resources, lists[i], "cpu");
             struct ferry_quantity fq;
 
             if (q && ferry_quantity_parse(qstr(q), &fq) == 0 && fq.milli < 0)
@@ -307,26 +307,26 @@ ferry_admission_check_vmi_spec(struct causes *c, json_object *spec, const char *
     /* memory: something must say how much, and no more than the limit */
     if (!has_instancetype) {
         json_object *guest = ferry_json_get(domain, "memory.guest");
-        json_object *req = ferry_admission_quantity_at(resources, "requests", "memory");
-        json_object *lim = ferry_admission_quantity_at(resources, "limits", "memory");
+        json_object *req = quantity_at(resources, "requests", "memory");
+        json_object *lim = quantity_at(resources, "limits", "memory");
         json_object *hp = ferry_json_get(domain, "memory.hugepages");
 
         if (!guest && !req && !lim && !hp)
             cause(c, "%s.domain.resources.requests.memory: Required value: no memory requested, "
                      "at least one of '%s.domain.memory.guest', '%s.domain.memory.hugepages.size' "
                      "or '%s.domain.resources.requests.memory' must be set", p, p, p, p);
-        if (req && lim && ferry_admission_quantity_value(req) > ferry_admission_quantity_value(lim))
+        if (req && lim && quantity_value(req) > quantity_value(lim))
             cause(c, "%s.domain.resources.requests.memory: Invalid value: \"%s\": must be less "
                      "than or equal to memory limit %s", p, json_object_get_string(req),
                   json_object_get_string(lim));
-        if (guest && lim && ferry_admission_quantity_value(guest) > ferry_admission_quantity_value(lim))
+        if (guest && lim && quantity_value(guest) > quantity_value(lim))
             cause(c, "%s.domain.memory.guest: Invalid value: \"%s\": must be less than or equal "
                      "to memory limit %s", p, json_object_get_string(guest),
                   json_object_get_string(lim));
     }
     {
-        json_object *req = ferry_admission_quantity_at(resources, "requests", "cpu");
-        json_object *lim = ferry_admission_quantity_at(resources, "limits", "cpu");
+        json_object *req = quantity_at(resources, "requests", "cpu");
+        json_object *lim = quantity_at(resources, "limits", "cpu");
         struct ferry_quantity qr, ql;
         if (req && lim && json_object_is_type(req, json_type_string) &&
             json_object_is_type(lim, json_type_string) &&
@@ -499,7 +499,7 @@ ferry_admission_check_dv_spec(struct causes *c, json_object *spec, const char *p
         static const char *const targets[][2] = { { "pvc", "PVC" }, { "storage", "Storage" } };
         for (size_t i = 0; i < FERRY_ARRAY_SIZE(targets); i++) {
             json_object *q = ferry_json_get(oget(spec, targets[i][0]), "resources.requests.storage");
-            if (q && ferry_admission_quantity_value(q) <= 0)
+            if (q && quantity_value(q) <= 0)
                 cause(c, "%s.%s.resources.requests.storage: Invalid value: \"%s\": %s size can't "
                          "be equal or less than zero", p, targets[i][0], qstr(q), targets[i][1]);
         }

@@ -149,7 +149,8 @@ admit(json_object *obj, bool is_create, json_object *old, bool mutate)
         ferry_admission_check_vm(&c, obj);
         break;
     case KIND_VMI:
-        ferry_admission_check_vmi_spec(&c, oget(obj, "spec"), "spec", has(oget(obj, "spec"), "instancetype"));
+        ferry_admission_check_vmi_spec(&c, oget(obj, "spec"), "spec",
+                                       has(oget(obj, "spec"), "instancetype"));
         if (old && !is_create && !ferry_json_equal(oget(obj, "spec"), oget(old, "spec")))
             cause(&c, "spec: Forbidden: update of VMI object is restricted");
         break;

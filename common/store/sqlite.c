@@ -781,8 +781,8 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
             goto fail;
         ferry_apiserver_bump_generation(obj, cur);
     }
-    ferry_apiserver_set_rv(obj,
-                           strtoll(ferry_json_get_string(cur, "metadata.resourceVersion"), NULL, 10));
+    ferry_apiserver_set_rv(
+        obj, strtoll(ferry_json_get_string(cur, "metadata.resourceVersion"), NULL, 10));
 
     if (ferry_apiserver_same_object(obj, cur)) {
         /* a no-op write changes nothing, not even the resourceVersion */
