@@ -288,3 +288,20 @@ ferry_apiserver_check_delete(const struct ferry_resource *res, const char *name)
                            "may not be deleted", name);
     return 0;
 }
+
+/* The delete of an object with finalizers: deletionTimestamp, and
+ * generation + 1 as the registry does; false when it was marked already. */
+bool
+ferry_apiserver_mark_deleted(json_object *obj)
+{
+    FERRY_AUTOFREE char *now = NULL;
+
+    if (ferry_json_get(obj, "metadata.deletionTimestamp"))
+        return false;
+    now = ferry_time_now_rfc3339();
+    ferry_json_set_string(obj, "metadata.deletionTimestamp", now);
+    ferry_json_set_int(obj, "metadata.deletionGracePeriodSeconds", 0);
+    ferry_json_set_int(obj, "metadata.generation",
+                       ferry_json_get_int(obj, "metadata.generation", 0) + 1);
+    return true;
+}

@@ -51,6 +51,9 @@ int ferry_apiserver_spec_update(const struct ferry_resource *res, const char *na
                                 json_object *in, json_object *cur, json_object **ret_obj);
 /* After admission: metadata.generation + 1 when the spec changed. */
 void ferry_apiserver_bump_generation(json_object *obj, json_object *cur);
+/* The delete of an object with finalizers: mark it (deletionTimestamp,
+ * generation + 1); false when it was marked already (nothing to write). */
+bool ferry_apiserver_mark_deleted(json_object *obj);
 /* Refuse deleting the namespaces the server never deletes. */
 int ferry_apiserver_check_delete(const struct ferry_resource *res, const char *name);
 

@@ -538,21 +538,14 @@ remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
     return 0;
 }
 
-/* The API server's delete: with finalizers, mark (deletionTimestamp, and
- * generation + 1 as the registry does); without, remove and cascade. */
+/* The API server's delete: with finalizers, mark (ferry_apiserver_mark_deleted);
+ * without, remove and cascade. */
 static int
 delete_locked(struct sqlite_store *s, const char *key, json_object *obj)
 {
     if (ferry_apiserver_finalizers(obj)) {
-        FERRY_AUTOFREE char *now = NULL;
-
-        if (ferry_json_get(obj, "metadata.deletionTimestamp"))
+        if (!ferry_apiserver_mark_deleted(obj))
             return 0;
-        now = ferry_time_now_rfc3339();
-        ferry_json_set_string(obj, "metadata.deletionTimestamp", now);
-        ferry_json_set_int(obj, "metadata.deletionGracePeriodSeconds", 0);
-        ferry_json_set_int(obj, "metadata.generation",
-                           ferry_json_get_int(obj, "metadata.generation", 0) + 1);
         return put(s, key, obj, FERRY_EVENT_MODIFIED);
     }
     return remove_locked(s, key, obj);
