@@ -305,3 +305,14 @@ ferry_apiserver_mark_deleted(json_object *obj)
                        ferry_json_get_int(obj, "metadata.generation", 0) + 1);
     return true;
 }
+
+/* A watch from resourceVersion FROM when the history before COMPACTED + 1 is
+ * gone: 410 Gone, as the server says it. */
+int
+ferry_apiserver_check_watch_rv(int64_t from, int64_t compacted)
+{
+    if (from < compacted)
+        return ferry_error(FERRY_ERR_EXPIRED, "too old resource version: %lld (%lld)",
+                           (long long)from, (long long)compacted + 1);
+    return 0;
+}

@@ -57,4 +57,10 @@ bool ferry_apiserver_mark_deleted(json_object *obj);
 /* Refuse deleting the namespaces the server never deletes. */
 int ferry_apiserver_check_delete(const struct ferry_resource *res, const char *name);
 
+/* ---- watch ------------------------------------------------------------ */
+
+/* -1 and FERRY_ERR_EXPIRED ("too old resource version") when a watch from
+ * FROM needs events the store compacted (those with rv <= COMPACTED). */
+int ferry_apiserver_check_watch_rv(int64_t from, int64_t compacted);
+
 #endif

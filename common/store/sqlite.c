@@ -1025,12 +1025,8 @@ watch_fetch(struct sqlite_watch *w)
     rv = meta_get(s, "rv");
     if (compacted < 0 || rv < 0)
         goto fail;
-    if (w->pos < compacted) {
-        ferry_error(FERRY_ERR_EXPIRED,
-                    "too old resource version: %lld (%lld)", (long long)w->pos,
-                    (long long)compacted + 1);
+    if (ferry_apiserver_check_watch_rv(w->pos, compacted) < 0)
         goto fail;
-    }
     if (rv <= w->pos) {
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         return 0;
@@ -1198,11 +1194,8 @@ sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *n
         pthread_mutex_unlock(&s->lock);
         if (compacted < 0)
             goto fail;
-        if (from_rv < compacted) {
-            ferry_error(FERRY_ERR_EXPIRED, "too old resource version: %lld (%lld)",
-                        (long long)from_rv, (long long)compacted + 1);
+        if (ferry_apiserver_check_watch_rv(from_rv, compacted) < 0)
             goto fail;
-        }
     }
     *ret = &w->base;
     return 0;
