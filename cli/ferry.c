@@ -20,7 +20,8 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    /* Manifests and objects (cmd-objects.c) */
+    /* Manifests and objects (cmd-apply.c, cmd-get.c, cmd-describe.c, cmd-delete.c,
+     * cmd-wait.c) */
     { "apply", cmd_apply, "create or update objects from manifests (-f FILE|DIR|-)" },
     { "get", cmd_get, "list objects: vm, vmi, dv, node, event" },
     { "describe", cmd_describe, "show an object with its conditions and events" },

@@ -1,6 +1,7 @@
-/* What the object verbs (cmd-objects.c, cmd-vm.c, cmd-upload.c) share: the
- * store, naming kinds the way kubectl prints them, durations, and errors in
- * the API server's words. */
+/* What the object verbs (cmd-apply.c, cmd-get.c, cmd-describe.c,
+ * cmd-delete.c, cmd-wait.c, cmd-vm.c, cmd-upload.c) share: the store, naming
+ * kinds the way kubectl prints them, durations, and errors in the API
+ * server's words.  Defined in objects.c. */
 #ifndef FERRY_CLI_OBJECTS_H
 #define FERRY_CLI_OBJECTS_H
 

@@ -9,7 +9,7 @@
 int cmd_import(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 
-/* cmd-objects.c: kubectl's object verbs. */
+/* cmd-apply.c, cmd-get.c, cmd-describe.c, cmd-delete.c, cmd-wait.c: kubectl's object verbs. */
 int cmd_apply(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_describe(int argc, char **argv);

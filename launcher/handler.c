@@ -311,19 +311,13 @@ apply_status_file(struct handler *h, struct entry *e)
 static char *
 probe_image_path(void)
 {
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    char *slash;
-    if (n > 0) {
-        buf[n] = '\0';
-        if ((slash = strrchr(buf, '/'))) {
-            char *p;
-            *slash = '\0';
-            p = ferry_printf("%s/../share/ferry/kvm-probe.img", buf);
-            if (access(p, R_OK) == 0)
-                return p;
-            free(p);
-        }
+    const char *bindir = ferry_self_dir();
+
+    if (bindir) {
+        char *p = ferry_printf("%s/../share/ferry/kvm-probe.img", bindir);
+        if (access(p, R_OK) == 0)
+            return p;
+        free(p);
     }
 #ifdef FERRY_DATADIR
     if (access(FERRY_DATADIR "/kvm-probe.img", R_OK) == 0)

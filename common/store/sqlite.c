@@ -25,6 +25,7 @@
  *
  * One handle may be shared by threads (a mutex serialises its use).  A handle
  * must not cross fork(): a child opens its own. */
+#include "common/store/apiserver.h"
 #include "common/store/driver.h"
 #include "common/admission.h"
 #include "common/name.h"
@@ -37,7 +38,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <string.h>
@@ -180,21 +180,6 @@ meta_set(struct sqlite_store *s, const char *key, int64_t v)
     return 0;
 }
 
-/* The API server's generateName suffix: 5 characters from a vowel-free alphabet. */
-static char *
-generate_name(const char *prefix)
-{
-    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-    unsigned char b[5];
-    char suffix[6];
-
-    if (RAND_bytes(b, sizeof b) != 1)
-        ferry_oom();
-    for (int i = 0; i < 5; i++)
-        suffix[i] = alphabet[b[i] % (sizeof alphabet - 1)];
-    suffix[5] = 0;
-    return ferry_printf("%s%s", prefix, suffix);
-}
 
 static json_object *
 parse_json(struct sqlite_store *s, const char *text)
@@ -212,50 +197,9 @@ res_key(const struct ferry_resource *res, char *buf, size_t size)
     return ferry_resource_key(res, buf, size);
 }
 
-static void
-set_rv(json_object *obj, int64_t rv)
-{
-    char buf[32];
 
-    snprintf(buf, sizeof buf, "%lld", (long long)rv);
-    ferry_json_set_string(obj, "metadata.resourceVersion", buf);
-}
 
-static json_object *
-finalizers(json_object *obj)
-{
-    json_object *f = ferry_json_get(obj, "metadata.finalizers");
 
-    return f && json_object_is_type(f, json_type_array) && json_object_array_length(f) > 0
-               ? f
-               : NULL;
-}
-
-/* Everything but metadata and status: what bumps metadata.generation. */
-static bool
-spec_equal(json_object *a, json_object *b)
-{
-    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
-    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
-
-    json_object_object_del(ca, "metadata");
-    json_object_object_del(ca, "status");
-    json_object_object_del(cb, "metadata");
-    json_object_object_del(cb, "status");
-    return ferry_json_equal(ca, cb);
-}
-
-/* Equal but for metadata.resourceVersion. */
-static bool
-same_object(json_object *a, json_object *b)
-{
-    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
-    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
-
-    ferry_json_del(ca, "metadata.resourceVersion");
-    ferry_json_del(cb, "metadata.resourceVersion");
-    return ferry_json_equal(ca, cb);
-}
 
 /* ---- transactions ----------------------------------------------------- */
 
@@ -496,7 +440,7 @@ put(struct sqlite_store *s, const char *key, json_object *obj, enum ferry_event_
     int64_t rv = tx_next_rv(s);
     const char *uid = ferry_json_get_string(obj, "metadata.uid");
 
-    set_rv(obj, rv);
+    ferry_apiserver_set_rv(obj, rv);
     if (prepare(s, "INSERT OR REPLACE INTO objects(resource, namespace, name, uid, rv, json) "
                    "VALUES(?, ?, ?, ?, ?, ?)", &st) < 0)
         return -1;
@@ -526,7 +470,7 @@ remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
     FERRY_AUTOSTRV char **deps = NULL;
     const char *uid = ferry_json_get_string(obj, "metadata.uid");
 
-    set_rv(obj, tx_next_rv(s));
+    ferry_apiserver_set_rv(obj, tx_next_rv(s));
     if (prepare(s, "DELETE FROM objects WHERE uid = ?", &st) < 0)
         return -1;
     bind_text(st, 1, uid);
@@ -594,42 +538,20 @@ remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
     return 0;
 }
 
-/* The API server's delete: with finalizers, mark (deletionTimestamp, and
- * generation + 1 as the registry does); without, remove and cascade. */
+/* The API server's delete: with finalizers, mark (ferry_apiserver_mark_deleted);
+ * without, remove and cascade. */
 static int
 delete_locked(struct sqlite_store *s, const char *key, json_object *obj)
 {
-    if (finalizers(obj)) {
-        FERRY_AUTOFREE char *now = NULL;
-
-        if (ferry_json_get(obj, "metadata.deletionTimestamp"))
+    if (ferry_apiserver_finalizers(obj)) {
+        if (!ferry_apiserver_mark_deleted(obj))
             return 0;
-        now = ferry_time_now_rfc3339();
-        ferry_json_set_string(obj, "metadata.deletionTimestamp", now);
-        ferry_json_set_int(obj, "metadata.deletionGracePeriodSeconds", 0);
-        ferry_json_set_int(obj, "metadata.generation",
-                           ferry_json_get_int(obj, "metadata.generation", 0) + 1);
         return put(s, key, obj, FERRY_EVENT_MODIFIED);
     }
     return remove_locked(s, key, obj);
 }
 
-/* ---- messages as the API server words them ---------------------------- */
 
-static int
-err_not_found(const char *key, const char *name)
-{
-    return ferry_error(FERRY_ERR_NOTFOUND, "%s \"%s\" not found", key, name);
-}
-
-static int
-err_conflict(const char *key, const char *name)
-{
-    return ferry_error(FERRY_ERR_CONFLICT,
-                       "Operation cannot be fulfilled on %s \"%s\": the object has been "
-                       "modified; please apply your changes to the latest version and try again",
-                       key, name);
-}
 
 /* ---- operations ------------------------------------------------------- */
 
@@ -680,7 +602,7 @@ sq_get(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
     if (r < 0)
         return -1;
     if (r == 0)
-        return err_not_found(key, name);
+        return ferry_apiserver_err_not_found(key, name);
     *ret = obj;
     return 0;
 }
@@ -744,28 +666,6 @@ sq_list(struct ferry_store *st, const struct ferry_resource *res, const char *ns
     return 0;
 }
 
-/* Resource, namespace (NULL for cluster-scoped) and name of obj, checked. */
-static int
-identify(json_object *obj, const struct ferry_resource **ret_res, const char **ret_ns,
-         const char **ret_name)
-{
-    const struct ferry_resource *res = ferry_resource_for_object(obj);
-    const char *name = ferry_json_get_string(obj, "metadata.name");
-    const char *ns = ferry_json_get_string(obj, "metadata.namespace");
-
-    if (!res)
-        return -1;
-    if (!name || !*name)
-        return ferry_error(FERRY_ERR_INVALID,
-                           "The %s \"\" is invalid: metadata.name: Required value: name is required",
-                           res->kind);
-    if (res->namespaced && (!ns || !*ns))
-        ns = "default";
-    *ret_res = res;
-    *ret_ns = res->namespaced ? ns : NULL;
-    *ret_name = name;
-    return 0;
-}
 
 static int
 sq_create(struct ferry_store *st, json_object *in, json_object **ret)
@@ -773,7 +673,7 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     struct sqlite_store *s = SQ(st);
     const struct ferry_resource *res = ferry_resource_for_object(in);
     FERRY_AUTOPTR(json_object) obj = NULL;
-    FERRY_AUTOFREE char *uid = NULL, *now = NULL, *gen = NULL;
+    FERRY_AUTOFREE char *gen = NULL;
     json_object *meta, *existing = NULL;
     const char *name, *generate;
     bool named;
@@ -783,41 +683,12 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
     if (!res)
         return -1;
     res_key(res, key, sizeof key);
-    obj = ferry_json_copy(in);
-    meta = ferry_json_ensure_object(obj, "metadata");
+    if (ferry_apiserver_prepare_create(res, in, &obj) < 0)
+        return -1;
+    meta = ferry_json_get(obj, "metadata");
     name = ferry_json_get_string(meta, "name");
     generate = ferry_json_get_string(meta, "generateName");
-    if ((!name || !*name) && (!generate || !*generate))
-        return ferry_error(FERRY_ERR_INVALID,
-                           "The %s \"\" is invalid: metadata.name: Required value: name or "
-                           "generateName is required",
-                           res->kind);
     named = name && *name; /* name is borrowed: replaced below when generated */
-    if (res->namespaced) {
-        const char *ns = ferry_json_get_string(meta, "namespace");
-        if (!ns || !*ns)
-            ferry_json_set_string(meta, "namespace", "default");
-    } else {
-        json_object_object_del(meta, "namespace");
-    }
-    if (res->status_subresource && res != ferry_resource_node)
-        json_object_object_del(obj, "status");
-    uid = ferry_uuid_random();
-    now = ferry_time_now_rfc3339();
-    ferry_json_set_string(meta, "uid", uid);
-    ferry_json_set_string(meta, "creationTimestamp", now);
-    ferry_json_set_int(meta, "generation", 1);
-    json_object_object_del(meta, "deletionTimestamp");
-    json_object_object_del(meta, "deletionGracePeriodSeconds");
-    json_object_object_del(meta, "resourceVersion");
-    json_object_object_del(meta, "managedFields");
-
-    if (res == ferry_resource_namespace) {
-        if (named && ferry_name_check_label("metadata.name", name) < 0)
-            return ferry_error_prefix("The Namespace \"%s\" is invalid", name);
-        if (!ferry_json_get(obj, "status.phase"))
-            ferry_json_set_string(obj, "status.phase", "Active");
-    }
 
     /* admission needs nothing from the database: outside the write lock */
     if (st->admission && admit(s, obj, true, NULL, false) < 0)
@@ -835,14 +706,14 @@ sq_create(struct ferry_store *st, json_object *in, json_object **ret)
             goto fail;
         json_object_put(nsobj);
         if (r == 0) {
-            err_not_found("namespaces", ns);
+            ferry_apiserver_err_not_found("namespaces", ns);
             goto fail;
         }
     }
     for (int tries = 0;; tries++) {
         if (!named) {
             free(gen);
-            gen = generate_name(generate);
+            gen = ferry_apiserver_generate_name(generate);
             ferry_json_set_string(meta, "name", gen);
         }
         r = load(s, key, ferry_json_get_string(meta, "namespace"),
@@ -865,17 +736,6 @@ fail:
     return -1;
 }
 
-/* Check obj's resourceVersion precondition against cur's. */
-static int
-check_rv(const char *key, const char *name, json_object *obj, json_object *cur)
-{
-    const char *want = ferry_json_get_string(obj, "metadata.resourceVersion");
-    const char *have = ferry_json_get_string(cur, "metadata.resourceVersion");
-
-    if (want && *want && !ferry_str_eq(want, have))
-        return err_conflict(key, name);
-    return 0;
-}
 
 enum write_kind { WRITE_SPEC, WRITE_STATUS };
 
@@ -890,7 +750,7 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
     char key[128];
     int r;
 
-    if (identify(in, &res, &ns, &name) < 0)
+    if (ferry_apiserver_identify(in, &res, &ns, &name) < 0)
         return -1;
     res_key(res, key, sizeof key);
     if (tx_begin(s) < 0)
@@ -898,79 +758,26 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
     r = load(s, key, ns, name, &cur);
     if (r <= 0) {
         if (r == 0)
-            err_not_found(key, name);
+            ferry_apiserver_err_not_found(key, name);
         goto fail;
     }
-    if (check_rv(key, name, in, cur) < 0)
+    if (ferry_apiserver_check_rv(key, name, in, cur) < 0 ||
+        ferry_apiserver_check_uid(key, name, in, cur) < 0)
         goto fail;
-    {
-        const char *uid = ferry_json_get_string(in, "metadata.uid");
-        if (uid && *uid && !ferry_str_eq(uid, ferry_json_get_string(cur, "metadata.uid"))) {
-            ferry_error(FERRY_ERR_CONFLICT,
-                        "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
-                        "UID in precondition: %s, UID in object meta: %s",
-                        key, name, uid, ferry_json_get_string(cur, "metadata.uid"));
-            goto fail;
-        }
-    }
 
     if (kind == WRITE_STATUS) {
-        /* status subresource: only .status changes */
-        json_object *status = json_object_object_get(in, "status");
-
-        obj = ferry_json_copy(cur);
-        json_object_object_del(obj, "status");
-        if (status) /* a copy: the caller's object stays theirs */
-            json_object_object_add(obj, "status", ferry_json_copy(status));
+        obj = ferry_apiserver_status_update(in, cur);
     } else {
-        json_object *meta, *cmeta = ferry_json_get(cur, "metadata");
-        static const char *const kept[] = { "uid", "creationTimestamp", "deletionTimestamp",
-                                            "deletionGracePeriodSeconds", "generation",
-                                            "namespace", "name" };
-
-        obj = ferry_json_copy(in);
-        meta = ferry_json_ensure_object(obj, "metadata");
-        for (size_t i = 0; i < FERRY_ARRAY_SIZE(kept); i++) {
-            json_object *v = json_object_object_get(cmeta, kept[i]);
-            if (v)
-                json_object_object_add(meta, kept[i], ferry_json_copy(v));
-            else
-                json_object_object_del(meta, kept[i]);
-        }
-        json_object_object_del(meta, "managedFields");
-        json_object_object_del(meta, "generateName");
-        if (json_object_object_get(cmeta, "generateName"))
-            json_object_object_add(meta, "generateName",
-                                   ferry_json_copy(json_object_object_get(cmeta, "generateName")));
-        if (res->status_subresource) {
-            json_object *status = json_object_object_get(cur, "status");
-            json_object_object_del(obj, "status");
-            if (status)
-                json_object_object_add(obj, "status", ferry_json_copy(status));
-        }
-        if (ferry_json_get(cur, "metadata.deletionTimestamp")) {
-            json_object *nf = finalizers(obj);
-            for (size_t i = 0; nf && i < json_object_array_length(nf); i++) {
-                const char *f = json_object_get_string(json_object_array_get_idx(nf, i));
-                if (!ferry_obj_has_finalizer(cur, f)) {
-                    ferry_error(FERRY_ERR_INVALID,
-                                "The %s \"%s\" is invalid: metadata.finalizers: Forbidden: no new "
-                                "finalizers can be added if the object is being deleted, found "
-                                "new finalizers []string{\"%s\"}",
-                                res->kind, name, f);
-                    goto fail;
-                }
-            }
-        }
+        if (ferry_apiserver_spec_update(res, name, in, cur, &obj) < 0)
+            goto fail;
         if (st->admission && admit(s, obj, false, cur, true) < 0)
             goto fail;
-        if (!spec_equal(obj, cur))
-            ferry_json_set_int(meta, "generation",
-                               ferry_json_get_int(cur, "metadata.generation", 0) + 1);
+        ferry_apiserver_bump_generation(obj, cur);
     }
-    set_rv(obj, strtoll(ferry_json_get_string(cur, "metadata.resourceVersion"), NULL, 10));
+    ferry_apiserver_set_rv(
+        obj, strtoll(ferry_json_get_string(cur, "metadata.resourceVersion"), NULL, 10));
 
-    if (same_object(obj, cur)) {
+    if (ferry_apiserver_same_object(obj, cur)) {
         /* a no-op write changes nothing, not even the resourceVersion */
         tx_rollback(s);
         if (ret)
@@ -978,7 +785,7 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
         return 0;
     }
     if (kind == WRITE_SPEC && ferry_json_get(obj, "metadata.deletionTimestamp") &&
-        !finalizers(obj))
+        !ferry_apiserver_finalizers(obj))
         r = remove_locked(s, key, obj);
     else
         r = put(s, key, obj, FERRY_EVENT_MODIFIED);
@@ -1010,17 +817,14 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
     int r;
 
     res_key(res, key, sizeof key);
-    if (res == ferry_resource_namespace &&
-        (ferry_str_eq(name, "default") || ferry_str_eq(name, "kube-system") ||
-         ferry_str_eq(name, "kube-public")))
-        return ferry_error(FERRY_ERR_INVALID, "namespaces \"%s\" is forbidden: this namespace "
-                           "may not be deleted", name);
+    if (ferry_apiserver_check_delete(res, name) < 0)
+        return -1;
     if (tx_begin(s) < 0)
         return -1;
     r = load(s, key, ns, name, &cur);
     if (r <= 0) {
         if (r == 0)
-            err_not_found(key, name);
+            ferry_apiserver_err_not_found(key, name);
         tx_rollback(s);
         return -1;
     }
@@ -1221,12 +1025,8 @@ watch_fetch(struct sqlite_watch *w)
     rv = meta_get(s, "rv");
     if (compacted < 0 || rv < 0)
         goto fail;
-    if (w->pos < compacted) {
-        ferry_error(FERRY_ERR_EXPIRED,
-                    "too old resource version: %lld (%lld)", (long long)w->pos,
-                    (long long)compacted + 1);
+    if (ferry_apiserver_check_watch_rv(w->pos, compacted) < 0)
         goto fail;
-    }
     if (rv <= w->pos) {
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         return 0;
@@ -1394,11 +1194,8 @@ sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *n
         pthread_mutex_unlock(&s->lock);
         if (compacted < 0)
             goto fail;
-        if (from_rv < compacted) {
-            ferry_error(FERRY_ERR_EXPIRED, "too old resource version: %lld (%lld)",
-                        (long long)from_rv, (long long)compacted + 1);
+        if (ferry_apiserver_check_watch_rv(from_rv, compacted) < 0)
             goto fail;
-        }
     }
     *ret = &w->base;
     return 0;

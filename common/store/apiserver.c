@@ -1,0 +1,318 @@
+/* The Kubernetes API server's semantics of the store, apart from where the
+ * rows live: generateName, the metadata the server owns, resourceVersion and
+ * uid preconditions (conflicts), the status subresource, generation,
+ * finalizers and the namespaces that are never deleted, in the server's
+ * words.  The sqlite driver calls these around its SQL rows (sqlite.c);
+ * another driver that keeps objects itself (a future `kube` one that serves
+ * rather than forwards) can reuse them.  Internal to common/store. */
+#include "common/store/apiserver.h"
+#include "common/cleanup.h"
+#include "common/error.h"
+#include "common/json.h"
+#include "common/name.h"
+#include "common/object.h"
+#include "common/util.h"
+
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The API server's generateName suffix: 5 characters from a vowel-free alphabet. */
+char *
+ferry_apiserver_generate_name(const char *prefix)
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char b[5];
+    char suffix[6];
+
+    if (RAND_bytes(b, sizeof b) != 1)
+        ferry_oom();
+    for (int i = 0; i < 5; i++)
+        suffix[i] = alphabet[b[i] % (sizeof alphabet - 1)];
+    suffix[5] = 0;
+    return ferry_printf("%s%s", prefix, suffix);
+}
+
+void
+ferry_apiserver_set_rv(json_object *obj, int64_t rv)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof buf, "%lld", (long long)rv);
+    ferry_json_set_string(obj, "metadata.resourceVersion", buf);
+}
+
+json_object *
+ferry_apiserver_finalizers(json_object *obj)
+{
+    json_object *f = ferry_json_get(obj, "metadata.finalizers");
+
+    return f && json_object_is_type(f, json_type_array) && json_object_array_length(f) > 0
+               ? f
+               : NULL;
+}
+
+/* Everything but metadata and status: what bumps metadata.generation. */
+bool
+ferry_apiserver_spec_equal(json_object *a, json_object *b)
+{
+    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
+    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
+
+    json_object_object_del(ca, "metadata");
+    json_object_object_del(ca, "status");
+    json_object_object_del(cb, "metadata");
+    json_object_object_del(cb, "status");
+    return ferry_json_equal(ca, cb);
+}
+
+/* Equal but for metadata.resourceVersion. */
+bool
+ferry_apiserver_same_object(json_object *a, json_object *b)
+{
+    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
+    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
+
+    ferry_json_del(ca, "metadata.resourceVersion");
+    ferry_json_del(cb, "metadata.resourceVersion");
+    return ferry_json_equal(ca, cb);
+}
+
+/* Resource, namespace (NULL for cluster-scoped) and name of obj, checked. */
+int
+ferry_apiserver_identify(json_object *obj, const struct ferry_resource **ret_res,
+                         const char **ret_ns, const char **ret_name)
+{
+    const struct ferry_resource *res = ferry_resource_for_object(obj);
+    const char *name = ferry_json_get_string(obj, "metadata.name");
+    const char *ns = ferry_json_get_string(obj, "metadata.namespace");
+
+    if (!res)
+        return -1;
+    if (!name || !*name)
+        return ferry_error(FERRY_ERR_INVALID,
+                           "The %s \"\" is invalid: metadata.name: Required value: name is required",
+                           res->kind);
+    if (res->namespaced && (!ns || !*ns))
+        ns = "default";
+    *ret_res = res;
+    *ret_ns = res->namespaced ? ns : NULL;
+    *ret_name = name;
+    return 0;
+}
+
+/* Check obj's resourceVersion precondition against cur's. */
+int
+ferry_apiserver_check_rv(const char *key, const char *name, json_object *obj,
+                         json_object *cur)
+{
+    const char *want = ferry_json_get_string(obj, "metadata.resourceVersion");
+    const char *have = ferry_json_get_string(cur, "metadata.resourceVersion");
+
+    if (want && *want && !ferry_str_eq(want, have))
+        return ferry_apiserver_err_conflict(key, name);
+    return 0;
+}
+
+/* ---- messages as the API server words them ---------------------------- */
+
+int
+ferry_apiserver_err_not_found(const char *key, const char *name)
+{
+    return ferry_error(FERRY_ERR_NOTFOUND, "%s \"%s\" not found", key, name);
+}
+
+int
+ferry_apiserver_err_conflict(const char *key, const char *name)
+{
+    return ferry_error(FERRY_ERR_CONFLICT,
+                       "Operation cannot be fulfilled on %s \"%s\": the object has been "
+                       "modified; please apply your changes to the latest version and try again",
+                       key, name);
+}
+
+/* Check obj's metadata.uid precondition against cur's. */
+int
+ferry_apiserver_check_uid(const char *key, const char *name, json_object *obj,
+                          json_object *cur)
+{
+    const char *uid = ferry_json_get_string(obj, "metadata.uid");
+
+    if (uid && *uid && !ferry_str_eq(uid, ferry_json_get_string(cur, "metadata.uid")))
+        return ferry_error(FERRY_ERR_CONFLICT,
+                           "Operation cannot be fulfilled on %s \"%s\": Precondition failed: "
+                           "UID in precondition: %s, UID in object meta: %s",
+                           key, name, uid, ferry_json_get_string(cur, "metadata.uid"));
+    return 0;
+}
+
+/* What the API server does to a new object before admission: name or
+ * generateName required, the namespace defaulted (dropped for a
+ * cluster-scoped kind), status dropped where it is a subresource (but for
+ * Nodes), the server's metadata set (uid, creationTimestamp, generation 1)
+ * and the client's cleared; a Namespace's name checked and its phase Active.
+ * *ret_obj is a copy of IN. */
+int
+ferry_apiserver_prepare_create(const struct ferry_resource *res, json_object *in,
+                               json_object **ret_obj)
+{
+    FERRY_AUTOPTR(json_object) obj = NULL;
+    FERRY_AUTOFREE char *uid = NULL, *now = NULL;
+    json_object *meta;
+    const char *name, *generate;
+    bool named;
+
+    obj = ferry_json_copy(in);
+    meta = ferry_json_ensure_object(obj, "metadata");
+    name = ferry_json_get_string(meta, "name");
+    generate = ferry_json_get_string(meta, "generateName");
+    if ((!name || !*name) && (!generate || !*generate))
+        return ferry_error(FERRY_ERR_INVALID,
+                           "The %s \"\" is invalid: metadata.name: Required value: name or "
+                           "generateName is required",
+                           res->kind);
+    named = name && *name; /* name is borrowed: replaced below when generated */
+    if (res->namespaced) {
+        const char *ns = ferry_json_get_string(meta, "namespace");
+        if (!ns || !*ns)
+            ferry_json_set_string(meta, "namespace", "default");
+    } else {
+        json_object_object_del(meta, "namespace");
+    }
+    if (res->status_subresource && res != ferry_resource_node)
+        json_object_object_del(obj, "status");
+    uid = ferry_uuid_random();
+    now = ferry_time_now_rfc3339();
+    ferry_json_set_string(meta, "uid", uid);
+    ferry_json_set_string(meta, "creationTimestamp", now);
+    ferry_json_set_int(meta, "generation", 1);
+    json_object_object_del(meta, "deletionTimestamp");
+    json_object_object_del(meta, "deletionGracePeriodSeconds");
+    json_object_object_del(meta, "resourceVersion");
+    json_object_object_del(meta, "managedFields");
+
+    if (res == ferry_resource_namespace) {
+        if (named && ferry_name_check_label("metadata.name", name) < 0)
+            return ferry_error_prefix("The Namespace \"%s\" is invalid", name);
+        if (!ferry_json_get(obj, "status.phase"))
+            ferry_json_set_string(obj, "status.phase", "Active");
+    }
+    *ret_obj = FERRY_STEAL(obj);
+    return 0;
+}
+
+/* The status subresource's update: cur with in's status, nothing else. */
+json_object *
+ferry_apiserver_status_update(json_object *in, json_object *cur)
+{
+    /* status subresource: only .status changes */
+    json_object *status = json_object_object_get(in, "status");
+    json_object *obj = ferry_json_copy(cur);
+
+    json_object_object_del(obj, "status");
+    if (status) /* a copy: the caller's object stays theirs */
+        json_object_object_add(obj, "status", ferry_json_copy(status));
+    return obj;
+}
+
+/* The update of an object (not its status): in, with the metadata the
+ * server owns kept from cur, cur's status where status is a subresource, and
+ * no new finalizers once the object is being deleted.  *ret_obj is new. */
+int
+ferry_apiserver_spec_update(const struct ferry_resource *res, const char *name, json_object *in,
+                            json_object *cur, json_object **ret_obj)
+{
+    FERRY_AUTOPTR(json_object) obj = NULL;
+    json_object *meta, *cmeta = ferry_json_get(cur, "metadata");
+    static const char *const kept[] = { "uid", "creationTimestamp", "deletionTimestamp",
+                                        "deletionGracePeriodSeconds", "generation",
+                                        "namespace", "name" };
+
+    obj = ferry_json_copy(in);
+    meta = ferry_json_ensure_object(obj, "metadata");
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(kept); i++) {
+        json_object *v = json_object_object_get(cmeta, kept[i]);
+        if (v)
+            json_object_object_add(meta, kept[i], ferry_json_copy(v));
+        else
+            json_object_object_del(meta, kept[i]);
+    }
+    json_object_object_del(meta, "managedFields");
+    json_object_object_del(meta, "generateName");
+    if (json_object_object_get(cmeta, "generateName"))
+        json_object_object_add(meta, "generateName",
+                               ferry_json_copy(json_object_object_get(cmeta, "generateName")));
+    if (res->status_subresource) {
+        json_object *status = json_object_object_get(cur, "status");
+        json_object_object_del(obj, "status");
+        if (status)
+            json_object_object_add(obj, "status", ferry_json_copy(status));
+    }
+    if (ferry_json_get(cur, "metadata.deletionTimestamp")) {
+        json_object *nf = ferry_apiserver_finalizers(obj);
+        for (size_t i = 0; nf && i < json_object_array_length(nf); i++) {
+            const char *f = json_object_get_string(json_object_array_get_idx(nf, i));
+            if (!ferry_obj_has_finalizer(cur, f)) {
+                ferry_error(FERRY_ERR_INVALID,
+                            "The %s \"%s\" is invalid: metadata.finalizers: Forbidden: no new "
+                            "finalizers can be added if the object is being deleted, found "
+                            "new finalizers []string{\"%s\"}",
+                            res->kind, name, f);
+                return -1;
+            }
+        }
+    }
+    *ret_obj = FERRY_STEAL(obj);
+    return 0;
+}
+
+/* metadata.generation + 1 when anything but metadata and status changed. */
+void
+ferry_apiserver_bump_generation(json_object *obj, json_object *cur)
+{
+    json_object *meta = ferry_json_ensure_object(obj, "metadata");
+
+    if (!ferry_apiserver_spec_equal(obj, cur))
+        ferry_json_set_int(meta, "generation",
+                           ferry_json_get_int(cur, "metadata.generation", 0) + 1);
+}
+
+/* The namespaces the API server never deletes. */
+int
+ferry_apiserver_check_delete(const struct ferry_resource *res, const char *name)
+{
+    if (res == ferry_resource_namespace &&
+        (ferry_str_eq(name, "default") || ferry_str_eq(name, "kube-system") ||
+         ferry_str_eq(name, "kube-public")))
+        return ferry_error(FERRY_ERR_INVALID, "namespaces \"%s\" is forbidden: this namespace "
+                           "may not be deleted", name);
+    return 0;
+}
+
+/* The delete of an object with finalizers: deletionTimestamp, and
+ * generation + 1 as the registry does; false when it was marked already. */
+bool
+ferry_apiserver_mark_deleted(json_object *obj)
+{
+    FERRY_AUTOFREE char *now = NULL;
+
+    if (ferry_json_get(obj, "metadata.deletionTimestamp"))
+        return false;
+    now = ferry_time_now_rfc3339();
+    ferry_json_set_string(obj, "metadata.deletionTimestamp", now);
+    ferry_json_set_int(obj, "metadata.deletionGracePeriodSeconds", 0);
+    ferry_json_set_int(obj, "metadata.generation",
+                       ferry_json_get_int(obj, "metadata.generation", 0) + 1);
+    return true;
+}
+
+/* A watch from resourceVersion FROM when the history before COMPACTED + 1 is
+ * gone: 410 Gone, as the server says it. */
+int
+ferry_apiserver_check_watch_rv(int64_t from, int64_t compacted)
+{
+    if (from < compacted)
+        return ferry_error(FERRY_ERR_EXPIRED, "too old resource version: %lld (%lld)",
+                           (long long)from, (long long)compacted + 1);
+    return 0;
+}
