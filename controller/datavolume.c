@@ -37,7 +37,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -367,8 +366,8 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     FERRY_AUTOFREE char *size = dv_size_string(dv);
     FERRY_AUTOFREE char *size_bytes = NULL;
     FERRY_AUTOSTRV char **argv = NULL;
-    int pfd[2], logfd;
-    pid_t parent = getpid(), pid;
+    int out_fd, logfd;
+    pid_t pid;
 
     json_object_object_foreach(src, k, v) {
         if (!url)
@@ -417,43 +416,25 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
                               FERRY_VOLUME_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (logfd < 0)
         return -1;
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
-        close(logfd);
-        return ferry_error_errno(FERRY_ERR_IO, errno, "pipe for the importer");
-    }
-    pid = fork();
-    if (pid < 0) {
-        close(logfd);
-        close(pfd[0]);
-        close(pfd[1]);
-        return ferry_error_errno(FERRY_ERR_IO, errno, "fork for the importer");
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-
+    {
         /* Die with the controller: a restarted one must be able to start
-         * over, and the lock we hold tells it to wait until we are gone. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(125);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(pfd[1], 1);
-        dup2(logfd, 2);
-        if (lock_fd == 3)
-            fcntl(3, F_SETFD, 0);
-        else
-            dup2(lock_fd, 3);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
+         * over, and the lock we hold tells it to wait until we are gone.
+         * stdout is the progress pipe, stderr the log, the lock is fd 3. */
+        struct ferry_spawn_fd lock = { lock_fd, 3 };
+        struct ferry_spawn_opts o = { .stdin_null = true, .pipe_stdout = true, .log_fd = logfd,
+                                      .death_signal = SIGKILL, .fds = &lock, .n_fds = 1 };
+        struct ferry_child child;
+        int r = ferry_spawn(argv, &o, &child);
+
+        close(logfd);
+        if (r < 0)
+            return -1;
+        pid = child.pid;
+        out_fd = child.stdout_fd;
     }
-    close(pfd[1]);
-    close(logfd);
-    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    fcntl(out_fd, F_SETFL, O_NONBLOCK);
     j->pid = pid;
-    j->out_fd = pfd[0];
+    j->out_fd = out_fd;
     j->line_len = 0;
     j->bytes_done = j->bytes_total = 0;
     j->exited = j->saw_done = false;
