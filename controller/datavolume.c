@@ -55,12 +55,64 @@ dvjob_free(void *p)
     free(j);
 }
 
+/* ---- the real importer: a ferry-importer child ---- */
+
+static int
+spawn_start(void *opaque, char *const argv[], int lock_fd, int log_fd, pid_t *ret_pid,
+            int *ret_out_fd)
+{
+    /* Die with the controller: a restarted one must be able to start
+     * over, and the lock we hold tells it to wait until we are gone.
+     * stdout is the progress pipe, stderr the log, the lock is fd 3. */
+    struct ferry_spawn_fd lock = { lock_fd, 3 };
+    struct ferry_spawn_opts o = { .stdin_null = true, .pipe_stdout = true, .log_fd = log_fd,
+                                  .death_signal = SIGKILL, .fds = &lock, .n_fds = 1 };
+    struct ferry_child child;
+
+    (void)opaque;
+    if (ferry_spawn(argv, &o, &child) < 0)
+        return -1;
+    fcntl(child.stdout_fd, F_SETFL, O_NONBLOCK);
+    *ret_pid = child.pid;
+    *ret_out_fd = child.stdout_fd;
+    return 0;
+}
+
+static int
+spawn_poll(void *opaque, pid_t pid, int *ret_status)
+{
+    pid_t r;
+
+    (void)opaque;
+    do
+        r = waitpid(pid, ret_status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot wait for the importer (pid %d)",
+                                 (int)pid);
+    return r == pid ? 1 : 0;
+}
+
+static void
+spawn_cancel(void *opaque, pid_t pid)
+{
+    (void)opaque;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+const struct ferry_import_ops ferry_import_ops_spawn = {
+    .start = spawn_start,
+    .poll = spawn_poll,
+    .cancel = spawn_cancel,
+};
+
 static void
 job_kill(struct ferry_controller *c, struct dvjob *j)
 {
     if (j->pid > 0) {
-        kill(j->pid, SIGKILL);
-        waitpid(j->pid, NULL, 0);
+        c->import_ops->cancel(c->import_opaque, j->pid);
         j->pid = 0;
         c->running_imports--;
     }
@@ -180,20 +232,23 @@ ferry_dv_poll_jobs(struct ferry_controller *c)
     strmap_foreach(&c->jobs, poll_one, c);
 }
 
-struct reap_ctx {
-    pid_t pid;
-    int status;
-    struct ferry_controller *c;
-};
-
 static void
 reap_one(const char *key, void *value, void *opaque)
 {
-    struct reap_ctx *r = opaque;
+    struct ferry_controller *c = opaque;
     struct dvjob *j = value;
     const char *slash = strchr(key, '/');
+    int status = 0, r;
 
-    if (j->pid != r->pid || !slash)
+    if (j->pid <= 0 || !slash)
+        return;
+    r = c->import_ops->poll(c->import_opaque, j->pid, &status);
+    if (r < 0) {
+        ferry_log_warn("import %s: %s", key, ferry_error_message());
+        ferry_error_reset();
+        return;
+    }
+    if (r == 0)
         return;
     job_read(j); /* the last lines, up to EOF: the writer is gone */
     if (j->out_fd >= 0) {
@@ -202,26 +257,19 @@ reap_one(const char *key, void *value, void *opaque)
     }
     j->pid = 0;
     j->exited = true;
-    j->status = r->status;
-    r->c->running_imports--;
+    j->status = status;
+    c->running_imports--;
     {
         FERRY_AUTOFREE char *ns = ferry_strndup(key, slash - key);
 
-        ctl_enqueue(r->c, Q_DV, ns, slash + 1, 0);
+        ctl_enqueue(c, Q_DV, ns, slash + 1, 0);
     }
 }
 
 void
 ferry_dv_reap_jobs(struct ferry_controller *c)
 {
-    for (;;) {
-        struct reap_ctx r = { .c = c };
-
-        r.pid = waitpid(-1, &r.status, WNOHANG);
-        if (r.pid <= 0)
-            return;
-        strmap_foreach(&c->jobs, reap_one, &r);
-    }
+    strmap_foreach(&c->jobs, reap_one, c);
 }
 
 /* ---- status pieces ---- */
@@ -417,22 +465,12 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     if (logfd < 0)
         return -1;
     {
-        /* Die with the controller: a restarted one must be able to start
-         * over, and the lock we hold tells it to wait until we are gone.
-         * stdout is the progress pipe, stderr the log, the lock is fd 3. */
-        struct ferry_spawn_fd lock = { lock_fd, 3 };
-        struct ferry_spawn_opts o = { .stdin_null = true, .pipe_stdout = true, .log_fd = logfd,
-                                      .death_signal = SIGKILL, .fds = &lock, .n_fds = 1 };
-        struct ferry_child child;
-        int r = ferry_spawn(argv, &o, &child);
+        int r = c->import_ops->start(c->import_opaque, argv, lock_fd, logfd, &pid, &out_fd);
 
         close(logfd);
         if (r < 0)
             return -1;
-        pid = child.pid;
-        out_fd = child.stdout_fd;
     }
-    fcntl(out_fd, F_SETFL, O_NONBLOCK);
     j->pid = pid;
     j->out_fd = out_fd;
     j->line_len = 0;
