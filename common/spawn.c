@@ -10,9 +10,18 @@
  * ferry_spawn() itself fails with "cannot run 'x': No such file or directory"
  * instead of a child that exits 127.
  *
+ * Extra fds (the volume lock as fd 3) are first moved above every target
+ * number, with everything else the child still needs, and only then placed,
+ * so no mapping can overwrite another's source.  The death signal is armed
+ * before anything else, then the parent is checked: a parent that died in
+ * between would never send it.  ferry_spawn_call() runs a function instead
+ * of exec(): the child is a copy of us, so it keeps our descriptors and the
+ * parent's pipe ends are closed by hand.
+ *
  * Waiting with a timeout uses a pidfd (Linux 5.3+) and falls back to polling.
  * Stopping a child that leads its own session signals the whole process
- * group, so "sh -c 'qemu ...'" does not leave qemu behind.
+ * group (also one made with new_process_group), so "sh -c 'qemu ...'"
+ * does not leave qemu behind.
  */
 #include "common/spawn.h"
 #include "common/cleanup.h"

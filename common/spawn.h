@@ -1,7 +1,14 @@
-/* Child processes: spawn with optional pipes, wait with a timeout, stop by
- * pid (TERM, then KILL after a grace period), and a small supervisor that
- * tracks many children by key (the controller's import jobs, the handler's
- * launchers). posix_spawn-free on purpose: we need setsid and fd control. */
+/* Child processes, the one way Ferry starts them: spawn with optional pipes,
+ * a log fd or file, extra fds, a death signal, a new session or process
+ * group; wait with a timeout; stop by pid (TERM, then KILL after a grace
+ * period).  Users: the controller's import jobs (controller/datavolume.c),
+ * the handler's launchers (launcher/handler.c), the launcher's helpers,
+ * `ferry up` and `ferry image-upload` (cli/), and the converter's inspection
+ * child and nbdkit (converter/inspect.c, through ferry_spawn_call and
+ * ferry_spawn).  The pid file and supervisor helpers below are used by
+ * `ferry up` (ferry_pidfile_write) and by the tests; the controller and the
+ * handler keep their children in their own tables.  posix_spawn-free on
+ * purpose: we need setsid, the death signal and fd control. */
 #ifndef FERRY_SPAWN_H
 #define FERRY_SPAWN_H
 
