@@ -464,13 +464,27 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
                               FERRY_VOLUME_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (logfd < 0)
         return -1;
-    {
-        int r = c->import_ops->start(c->import_opaque, argv, lock_fd, logfd, &pid, &out_fd);
-
+    if (c->import_ops->start(c->import_opaque, argv, lock_fd, logfd, &pid, &out_fd) < 0) {
+        /* As when the child could not exec: the reason in import.log and an
+         * attempt that exited 127, counted and retried like any failure. */
+        if (dprintf(logfd, "%s\n", ferry_error_message()) < 0) {
+            /* the status then says "ferry-importer exited with status 127" */
+        }
+        ferry_log_warn("import %s/%s: %s", ferry_obj_namespace(dv), ferry_obj_name(dv),
+                       ferry_error_message());
+        ferry_error_reset();
         close(logfd);
-        if (r < 0)
-            return -1;
+        j->pid = 0;
+        j->out_fd = -1;
+        j->line_len = 0;
+        j->bytes_done = j->bytes_total = 0;
+        j->saw_done = false;
+        j->exited = true;
+        j->status = 127 << 8; /* W_EXITCODE(127, 0) */
+        ctl_enqueue(c, Q_DV, ferry_obj_namespace(dv), ferry_obj_name(dv), 0);
+        return 0;
     }
+    close(logfd);
     j->pid = pid;
     j->out_fd = out_fd;
     j->line_len = 0;

@@ -7,7 +7,9 @@
  * Covered: ImportScheduled -> ImportInProgress -> Succeeded with the
  * importer's arguments and the volume lock held by the job, the import
  * slots, a failure retried within the budget and then Failed with the log's
- * last line, and a DataVolume deleted while its import runs.  No timed
+ * last line, a job that cannot start, and a DataVolume deleted while its
+ * import runs.  Two cases use the real table (ferry_import_ops_spawn) with a
+ * shell script, and with a missing program, as ferry-importer.  No timed
  * assertions: the 1 ms back-off is waited out by polling the reconciler. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,22 +466,29 @@ test_failure_and_retry_budget(void **state)
     assert_int_equal(fx->c->running_imports, 0);
 }
 
-/* A job that cannot start fails the reconcile (the loop retries it). */
+/* A job that cannot start counts as an attempt that exited 127, with the
+ * reason in import.log, as a child that could not exec did before. */
 static void
 test_start_failure(void **state)
 {
     struct fixture *fx = *state;
+    FERRY_AUTOFREE char *cond = NULL;
+    FERRY_AUTOPTR(json_object) o = NULL;
 
     create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
     fx->fake.refuse_start = true;
-    assert_int_equal(ferry_dv_reconcile(fx->c, "default", "dv1"), -1);
-    assert_non_null(strstr(ferry_error_message(), "refused by the test"));
-    ferry_error_reset();
+    reconcile(fx, "dv1");
     assert_int_equal(fx->c->running_imports, 0);
     assert_false(volume_locked(fx, "dv1"));
-    fx->fake.refuse_start = false;
     reconcile(fx, "dv1");
-    assert_int_equal(fx->fake.n, 1);
+    o = get_dv(fx, "dv1");
+    assert_int_equal(ferry_json_get_int(o, "status.restartCount", -1), 1);
+    cond = condition(fx, "dv1", "Running");
+    assert_string_equal(cond, "CrashLoopBackOff|cannot run '/nonexistent/ferry-importer': "
+                              "refused by the test; back-off 0s restarting the import");
+    fx->fake.refuse_start = false;
+    reconcile_until_started(fx, "dv1", 1);
+    assert_true(volume_locked(fx, "dv1"));
 }
 
 /* Deleting the DV while it imports cancels the job, removes the volume and
@@ -518,6 +527,88 @@ test_delete_while_importing(void **state)
     assert_int_equal(fx->fake.n, 1);
 }
 
+/* ---- the real ops table (ferry_import_ops_spawn) ---- */
+
+static int
+setup_real(void **state)
+{
+    struct fixture *fx;
+
+    if (setup(state) < 0)
+        return -1;
+    fx = *state;
+    fx->c->import_ops = &ferry_import_ops_spawn;
+    fx->c->import_opaque = NULL;
+    return 0;
+}
+
+/* Poll, reap and reconcile until the DV reaches want (bounded). */
+static void
+run_until_phase(struct fixture *fx, const char *name, const char *want)
+{
+    for (int i = 0; i < 6000; i++) {
+        FERRY_AUTOFREE char *p = NULL;
+
+        ferry_dv_poll_jobs(fx->c);
+        ferry_dv_reap_jobs(fx->c);
+        reconcile(fx, name);
+        p = phase(fx, name);
+        if (ferry_str_eq(p, want))
+            return;
+        usleep(10000);
+    }
+    fail_msg("%s never reached %s", name, want);
+}
+
+/* A shell script as ferry-importer: the real spawn gives it the lock as
+ * fd 3, stderr to import.log and stdout to the progress pipe. */
+static void
+test_real_spawn(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOFREE char *script = ferry_printf("%s/fake-importer", fx->dir);
+    FERRY_AUTOFREE char *log = NULL, *text = NULL, *disk = NULL;
+    static const char body[] =
+        "#!/bin/sh\n"
+        "while [ $# -gt 0 ]; do case $1 in --dest) dest=$2; shift;; esac; shift; done\n"
+        "echo \"fd3 $(readlink /proc/self/fd/3)\" >&2\n"
+        "echo \"fd4 $(readlink /proc/self/fd/4 || echo none)\" >&2\n"
+        "echo '{\"phase\":\"copy\",\"bytes_done\":1,\"bytes_total\":2}'\n"
+        "printf disk > \"$dest\"\n"
+        "echo '{\"phase\":\"done\"}'\n";
+    size_t len;
+
+    assert_int_equal(ferry_file_write_atomic(script, body, strlen(body), 0755), 0);
+    free(fx->c->importer);
+    fx->c->importer = ferry_strdup(script);
+    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
+    run_until_phase(fx, "dv1", "Succeeded");
+    log = ferry_volume_file(fx->dir, "default", "dv1", FERRY_VOLUME_LOG);
+    assert_int_equal(ferry_file_read(log, 65536, &text, &len), 0);
+    assert_non_null(strstr(text, "/volumes/default/dv1/import.lock\n"));
+    assert_non_null(strstr(text, "fd4 none\n"));
+    disk = ferry_volume_file(fx->dir, "default", "dv1", FERRY_VOLUME_DISK);
+    FERRY_AUTOFREE char *bytes = NULL;
+    assert_int_equal(ferry_file_read(disk, 64, &bytes, &len), 0);
+    assert_string_equal(bytes, "disk");
+    assert_false(volume_locked(fx, "dv1"));
+}
+
+/* A missing importer: the attempt fails with the exec error and is retried. */
+static void
+test_real_importer_missing(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOFREE char *cond = NULL;
+
+    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
+    reconcile(fx, "dv1");
+    reconcile(fx, "dv1");
+    cond = condition(fx, "dv1", "Running");
+    assert_string_equal(cond, "CrashLoopBackOff|cannot run '/nonexistent/ferry-importer': No such "
+                              "file or directory; back-off 0s restarting the import");
+}
+
 int
 main(void)
 {
@@ -528,6 +619,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failure_and_retry_budget, setup_two_tries, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_importing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_spawn, setup_real, teardown),
+        cmocka_unit_test_setup_teardown(test_real_importer_missing, setup_real, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
