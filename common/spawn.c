@@ -15,8 +15,9 @@
  * so no mapping can overwrite another's source.  The death signal is armed
  * before anything else, then the parent is checked: a parent that died in
  * between would never send it.  ferry_spawn_call() runs a function instead
- * of exec(): the child is a copy of us, so it keeps our descriptors and the
- * parent's pipe ends are closed by hand.
+ * of exec(): the child is a copy of us, so it keeps our descriptors, signal
+ * mask and dispositions (as after fork()), and the parent's pipe ends are
+ * closed by hand.
  *
  * Waiting with a timeout uses a pidfd (Linux 5.3+) and falls back to polling.
  * Stopping a child that leads its own session signals the whole process
@@ -165,11 +166,14 @@ child_run(char *const argv[], int (*fn)(void *), void *opaque, char **envp,
     int e, hi = 3, src[FERRY_SPAWN_MAX_FDS], keep[FERRY_SPAWN_MAX_FDS + 1];
     size_t nkeep = 0;
 
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
+    if (!fn) {
+        /* a new program starts clean; a function keeps fork()'s copy */
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                signal(sig, SIG_DFL);
+    }
 
     if (o->death_signal > 0) {
         if (prctl(PR_SET_PDEATHSIG, o->death_signal) < 0)

@@ -56,9 +56,10 @@ struct ferry_child {
 int ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret);
 /* Fork and run fn(opaque) in the child instead of an exec; its return value
  * is the exit status.  Same options, except that env and cwd apply to this
- * process image and the child keeps every descriptor it had (it is a copy of
- * us, not a new program); the extra fds are still placed.  For work that must
- * not share our address space (libguestfs inspection). */
+ * process image and the child keeps every descriptor it had and its signal
+ * mask and handlers (it is a copy of us, not a new program); the extra fds
+ * are still placed.  For work that must not share our address space
+ * (libguestfs inspection). */
 int ferry_spawn_call(int (*fn)(void *opaque), void *opaque, const struct ferry_spawn_opts *opts,
                      struct ferry_child *ret);
 /* Wait up to timeout_ms (-1 forever). Returns 0 and the raw wait status, or -1

@@ -493,7 +493,12 @@ call_child(void *opaque)
     struct call_arg *a = opaque;
     const char *env = getenv("SPAWN_CALL_TEST");
     char buf[128];
-    int n = snprintf(buf, sizeof buf, "%s %s %d\n", a->word, env ? env : "-", getpgid(0) == getpid());
+    struct sigaction usr1;
+    int n;
+
+    sigaction(SIGUSR1, NULL, &usr1);
+    n = snprintf(buf, sizeof buf, "%s %s %d %s\n", a->word, env ? env : "-", getpgid(0) == getpid(),
+                 usr1.sa_handler == SIG_IGN ? "ign" : "dfl");
 
     if (write(a->fd, buf, (size_t)n) != n)
         return 1;
@@ -517,11 +522,14 @@ test_spawn_call(void **state)
     struct ferry_spawn_opts o = { .fds = fds, .n_fds = 1, .env = env, .new_process_group = true,
                                   .pipe_stdout = true, .stdin_null = true };
 
+    /* a copy of us: our signal dispositions stay (an exec'd child gets defaults) */
+    signal(SIGUSR1, SIG_IGN);
     assert_int_equal(ferry_spawn_call(call_child, &a, &o, &c), 0);
+    signal(SIGUSR1, SIG_DFL);
     close(p[1]);
     FERRY_AUTOFREE char *got = read_all(p[0]);
     FERRY_AUTOFREE char *out = read_all(c.stdout_fd);
-    assert_string_equal(got, "hello yes 1\n");
+    assert_string_equal(got, "hello yes 1 ign\n");
     assert_string_equal(out, "stdout\n");
     assert_null(getenv("SPAWN_CALL_TEST"));
     assert_int_equal(ferry_child_wait(&c, -1, &status), 0);
