@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/object.h"
+#include "common/spawn.h"
 #include "common/store/store.h"
 #include "common/util.h"
 
@@ -80,42 +81,27 @@ start_daemon(const char *prog, char **argv)
     FERRY_AUTOFREE char *rundir = ferry_printf("%s/run", ferry_state_dir());
     FERRY_AUTOFREE char *logp = ferry_printf("%s/%s.log", logdir, prog);
     FERRY_AUTOFREE char *pidp = pid_path(prog);
-    FERRY_AUTOFREE char *pidtext = NULL;
     pid_t pid;
 
     if (ferry_mkdir_p(logdir, 0755) < 0 || ferry_mkdir_p(rundir, 0755) < 0)
         return -1;
-    pid = fork();
-    if (pid < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "fork");
-    if (pid == 0) {
-        /* Double fork: the daemon is nobody's child and outlives us. */
-        pid_t p2;
-        int logfd, nullfd;
+    {
+        /* Its own session, stdin from /dev/null, output to its log: the
+         * daemon outlives us (init adopts it when we exit) and a terminal
+         * hang-up does not reach it.  JSON logs unless the user chose. */
+        char *json_log[] = { "FERRY_LOG_FORMAT=json", NULL };
+        struct ferry_spawn_opts o = { .stdin_null = true, .stdout_file = logp, .new_session = true,
+                                      .env = getenv("FERRY_LOG_FORMAT") ? NULL : json_log };
+        struct ferry_child child;
 
-        setsid();
-        p2 = fork();
-        if (p2 != 0) {
-            if (p2 > 0) {
-                FERRY_AUTOFREE char *t = ferry_printf("%d\n", (int)p2);
-
-                ferry_file_write_atomic(pidp, t, strlen(t), 0644);
-            }
-            _exit(p2 > 0 ? 0 : 1);
+        if (ferry_spawn(argv, &o, &child) < 0)
+            return -1;
+        pid = child.pid;
+        if (ferry_pidfile_write(pidp, pid) < 0) {
+            ferry_child_stop(&child, 2000);
+            return -1;
         }
-        logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        nullfd = open("/dev/null", O_RDONLY);
-        if (logfd < 0 || nullfd < 0)
-            _exit(126);
-        dup2(nullfd, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        setenv("FERRY_LOG_FORMAT", "json", 0);
-        execv(argv[0], argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
     }
-    waitpid(pid, NULL, 0); /* the intermediate child wrote the pid file first */
     /* Give it a moment to fail on bad options or an unusable store. */
     usleep(300 * 1000);
     if (!running_pid(prog)) {

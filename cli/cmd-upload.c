@@ -22,6 +22,7 @@
 #include "common/json.h"
 #include "common/object.h"
 #include "common/quantity.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "common/volume.h"
 
@@ -73,7 +74,7 @@ run_importer(const char *image, const char *dest, const char *size_bytes, int lo
     FERRY_AUTOFREE char *bin = cli_self_dir();
     FERRY_AUTOFREE char *importer = ferry_printf("%s/ferry-importer", bin);
     char abs[PATH_MAX];
-    int pfd[2];
+    int out_fd;
     pid_t pid;
     int status;
     FILE *in;
@@ -85,20 +86,14 @@ run_importer(const char *image, const char *dest, const char *size_bytes, int lo
     if (access(importer, X_OK) < 0)
         return ferry_error(FERRY_ERR_NOTFOUND, "ferry-importer not found beside ferry ('%s')",
                            importer);
-    if (pipe2(pfd, O_CLOEXEC) < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "pipe");
-    pid = fork();
-    if (pid < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "fork");
-    if (pid == 0) {
+    {
+        /* stdout is the progress pipe; the volume lock is fd 3. */
         char *argv[12];
         int n = 0;
+        struct ferry_spawn_fd lock = { lock_fd, 3 };
+        struct ferry_spawn_opts o = { .pipe_stdout = true, .fds = &lock, .n_fds = 1 };
+        struct ferry_child child;
 
-        dup2(pfd[1], 1);
-        if (lock_fd != 3)
-            dup2(lock_fd, 3);
-        else
-            fcntl(3, F_SETFD, 0);
         argv[n++] = importer;
         argv[n++] = "--url";
         argv[n++] = abs;
@@ -111,11 +106,12 @@ run_importer(const char *image, const char *dest, const char *size_bytes, int lo
         argv[n++] = "--progress";
         argv[n++] = "json";
         argv[n] = NULL;
-        execv(importer, argv);
-        _exit(127);
+        if (ferry_spawn(argv, &o, &child) < 0)
+            return -1;
+        pid = child.pid;
+        out_fd = child.stdout_fd;
     }
-    close(pfd[1]);
-    in = fdopen(pfd[0], "r");
+    in = fdopen(out_fd, "r");
     while (in && fgets(line, sizeof line, in)) {
         FERRY_AUTOPTR(json_object) o = NULL;
 

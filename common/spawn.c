@@ -10,9 +10,19 @@
  * ferry_spawn() itself fails with "cannot run 'x': No such file or directory"
  * instead of a child that exits 127.
  *
+ * Extra fds (the volume lock as fd 3) are first moved above every target
+ * number, with everything else the child still needs, and only then placed,
+ * so no mapping can overwrite another's source.  The death signal is armed
+ * before anything else, then the parent is checked: a parent that died in
+ * between would never send it.  ferry_spawn_call() runs a function instead
+ * of exec(): the child is a copy of us, so it keeps our descriptors, signal
+ * mask and dispositions (as after fork()), and the parent's pipe ends are
+ * closed by hand.
+ *
  * Waiting with a timeout uses a pidfd (Linux 5.3+) and falls back to polling.
  * Stopping a child that leads its own session signals the whole process
- * group, so "sh -c 'qemu ...'" does not leave qemu behind.
+ * group (also one made with new_process_group), so "sh -c 'qemu ...'"
+ * does not leave qemu behind.
  */
 #include "common/spawn.h"
 #include "common/cleanup.h"
@@ -27,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,89 +85,203 @@ close_fd(int *fd)
     }
 }
 
-/* In the child: close every fd >= 3 except keep. */
+/* In the child: close every fd >= 3 except the n in keep (async-signal-safe). */
 static void
-close_other_fds(int keep)
+close_other_fds(int *keep, size_t n)
 {
+    /* insertion sort: a handful of entries */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
 #ifdef SYS_close_range
-    if (keep > 3 && syscall(SYS_close_range, 3, keep - 1, 0) < 0)
-        goto fallback;
-    if (syscall(SYS_close_range, keep >= 3 ? keep + 1 : 3, ~0U, 0) == 0)
-        return;
-fallback:
+    {
+        unsigned from = 3;
+        bool ok = true;
+
+        for (size_t i = 0; i < n && ok; i++) {
+            if (keep[i] < 3 || (unsigned)keep[i] < from)
+                continue;
+            if ((unsigned)keep[i] > from && syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0) < 0)
+                ok = false;
+            from = (unsigned)keep[i] + 1;
+        }
+        if (ok && syscall(SYS_close_range, from, ~0U, 0) == 0)
+            return;
+    }
 #endif
     {
         long max = sysconf(_SC_OPEN_MAX);
 
         if (max < 0 || max > 65536)
             max = 65536;
-        for (int fd = 3; fd < max; fd++)
-            if (fd != keep)
+        for (int fd = 3; fd < max; fd++) {
+            bool kept = false;
+
+            for (size_t i = 0; i < n; i++)
+                kept |= keep[i] == fd;
+            if (!kept)
                 close(fd);
+        }
     }
 }
 
-/* Between fork and exec: async-signal-safe calls only. */
+/* Every descriptor the child deals with.  Parent ends are CLOEXEC; the
+ * call mode (no exec) closes them by hand. */
+struct child_fds {
+    int in_r, in_w, out_r, out_w, err_r, err_w;
+    int out_file; /* stdout_file, log_fd or -1 */
+    bool out_file_ours;
+    int null_fd;
+    int report_r, report_w;
+};
+
+/* Move *fd above the range the extra fds land in; close the old one when it
+ * is ours (a pipe end), keep it when it is the caller's. */
+static int
+move_above(int *fd, int hi, bool ours)
+{
+    int t;
+
+    if (*fd < 0 || *fd >= hi)
+        return 0;
+    t = fcntl(*fd, F_DUPFD_CLOEXEC, hi);
+    if (t < 0)
+        return -1;
+    if (ours)
+        close(*fd);
+    *fd = t;
+    return 0;
+}
+
+/* Between fork and exec (or fn): async-signal-safe calls only, up to fn. */
 static _Noreturn void
-child_exec(char *const argv[], char **envp, const struct ferry_spawn_opts *o, int in_r,
-           int out_w, int err_w, int file_fd, int report_w)
+child_run(char *const argv[], int (*fn)(void *), void *opaque, char **envp,
+          const struct ferry_spawn_opts *o, struct child_fds f, pid_t parent)
 {
     sigset_t all;
-    int e;
+    int e, hi = 3, src[FERRY_SPAWN_MAX_FDS], keep[FERRY_SPAWN_MAX_FDS + 1];
+    size_t nkeep = 0;
 
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
+    if (!fn) {
+        /* a new program starts clean; a function keeps fork()'s copy */
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                signal(sig, SIG_DFL);
+    }
 
+    if (o->death_signal > 0) {
+        if (prctl(PR_SET_PDEATHSIG, o->death_signal) < 0)
+            goto fail;
+        /* we died before it was armed: nobody is left to wait for the child */
+        if (getppid() != parent)
+            _exit(125);
+    }
     if (o->new_session && setsid() < 0)
+        goto fail;
+    if (o->new_process_group && !o->new_session && setpgid(0, 0) < 0)
         goto fail;
     if (o->cwd && chdir(o->cwd) < 0)
         goto fail;
-    if (in_r >= 0 && dup2(in_r, STDIN_FILENO) < 0)
-        goto fail;
-    if (out_w >= 0) {
-        if (dup2(out_w, STDOUT_FILENO) < 0)
-            goto fail;
-    } else if (file_fd >= 0 && dup2(file_fd, STDOUT_FILENO) < 0) {
-        goto fail;
+    if (fn) {
+        close_fd(&f.in_w), close_fd(&f.out_r), close_fd(&f.err_r), close_fd(&f.report_r);
     }
-    if (err_w >= 0) {
-        if (dup2(err_w, STDERR_FILENO) < 0)
-            goto fail;
-    } else if (file_fd >= 0 && dup2(file_fd, STDERR_FILENO) < 0) {
+
+    /* Nothing we still need may sit where an extra fd lands. */
+    for (size_t i = 0; i < o->n_fds; i++)
+        if (o->fds[i].child_fd >= hi)
+            hi = o->fds[i].child_fd + 1;
+    if (move_above(&f.report_w, hi, true) < 0 || move_above(&f.in_r, hi, true) < 0 ||
+        move_above(&f.out_w, hi, true) < 0 || move_above(&f.err_w, hi, true) < 0 ||
+        move_above(&f.null_fd, hi, true) < 0 || move_above(&f.out_file, hi, f.out_file_ours) < 0)
         goto fail;
+    for (size_t i = 0; i < o->n_fds; i++) {
+        src[i] = o->fds[i].fd;
+        if (move_above(&src[i], hi, false) < 0)
+            goto fail;
     }
-    close_other_fds(report_w);
+
+    if (f.in_r >= 0 ? dup2(f.in_r, STDIN_FILENO) < 0
+                    : f.null_fd >= 0 && dup2(f.null_fd, STDIN_FILENO) < 0)
+        goto fail;
+    if (f.out_w >= 0 ? dup2(f.out_w, STDOUT_FILENO) < 0
+                     : f.out_file >= 0 && dup2(f.out_file, STDOUT_FILENO) < 0)
+        goto fail;
+    if (f.err_w >= 0 ? dup2(f.err_w, STDERR_FILENO) < 0
+                     : f.out_file >= 0 && dup2(f.out_file, STDERR_FILENO) < 0)
+        goto fail;
+    for (size_t i = 0; i < o->n_fds; i++) {
+        if (dup2(src[i], o->fds[i].child_fd) < 0)
+            goto fail;
+        keep[nkeep++] = o->fds[i].child_fd;
+    }
+
+    if (fn) {
+        /* no exec to drop the CLOEXEC copies: close what we made */
+        close_fd(&f.in_r), close_fd(&f.out_w), close_fd(&f.err_w), close_fd(&f.null_fd);
+        if (f.out_file_ours)
+            close_fd(&f.out_file);
+        for (size_t i = 0; i < o->n_fds; i++)
+            if (src[i] != o->fds[i].fd)
+                close(src[i]);
+        if (envp)
+            environ = envp;
+        close_fd(&f.report_w); /* the parent's read sees EOF: started */
+        _exit(fn(opaque) & 0xff);
+    }
+    keep[nkeep++] = f.report_w;
+    close_other_fds(keep, nkeep);
     execvpe(argv[0], argv, envp);
 fail:
     e = errno;
-    if (write(report_w, &e, sizeof e) < 0) {
+    if (write(f.report_w, &e, sizeof e) < 0) {
         /* the parent sees a short read and reports an unknown failure */
     }
     _exit(127);
 }
 
-int
-ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret)
+static int
+spawn_common(char *const argv[], int (*fn)(void *), void *opaque, const char *what,
+             const struct ferry_spawn_opts *opts, struct ferry_child *ret)
 {
     static const struct ferry_spawn_opts defaults;
     const struct ferry_spawn_opts *o = opts ? opts : &defaults;
     int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 }, report[2] = { -1, -1 };
     FERRY_AUTOCLOSE int file_fd = -1;
+    FERRY_AUTOCLOSE int null_fd = -1;
     FERRY_AUTOFREE char **envp = NULL;
-    pid_t pid;
+    struct child_fds f;
+    pid_t pid, parent = getpid();
     int child_errno = 0;
     ssize_t n;
 
-    if (!argv || !argv[0])
-        return ferry_error(FERRY_ERR_INVALID, "spawn: empty command");
+    if (o->n_fds > FERRY_SPAWN_MAX_FDS)
+        return ferry_error(FERRY_ERR_INVALID, "spawn '%s': %zu extra descriptors (at most %d)",
+                           what, o->n_fds, FERRY_SPAWN_MAX_FDS);
+    for (size_t i = 0; i < o->n_fds; i++) {
+        if (o->fds[i].child_fd < 3 || o->fds[i].fd < 0)
+            return ferry_error(FERRY_ERR_INVALID, "spawn '%s': cannot pass fd %d as fd %d", what,
+                               o->fds[i].fd, o->fds[i].child_fd);
+        for (size_t j = 0; j < i; j++)
+            if (o->fds[j].child_fd == o->fds[i].child_fd)
+                return ferry_error(FERRY_ERR_INVALID, "spawn '%s': fd %d passed twice", what,
+                                   o->fds[i].child_fd);
+    }
     if (o->stdout_file) {
         file_fd = open(o->stdout_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
         if (file_fd < 0)
             return ferry_error_errno(FERRY_ERR_IO, errno, "cannot open '%s' for the output of '%s'",
-                                     o->stdout_file, argv[0]);
+                                     o->stdout_file, what);
+    }
+    if (o->stdin_null && !o->pipe_stdin) {
+        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null_fd < 0)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "cannot open /dev/null for '%s'", what);
     }
     if ((o->pipe_stdin && pipe2(in, O_CLOEXEC) < 0) || (o->pipe_stdout && pipe2(out, O_CLOEXEC) < 0) ||
         (o->pipe_stderr && pipe2(err, O_CLOEXEC) < 0) || pipe2(report, O_CLOEXEC) < 0) {
@@ -164,9 +289,15 @@ ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferr
 
         close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
         close_fd(&err[0]), close_fd(&err[1]), close_fd(&report[0]), close_fd(&report[1]);
-        return ferry_error_errno(FERRY_ERR_IO, e, "cannot create pipes for '%s'", argv[0]);
+        return ferry_error_errno(FERRY_ERR_IO, e, "cannot create pipes for '%s'", what);
     }
     envp = o->env ? build_env(o->env) : NULL;
+    f = (struct child_fds){
+        .in_r = in[0], .in_w = in[1], .out_r = out[0], .out_w = out[1], .err_r = err[0],
+        .err_w = err[1], .out_file = file_fd >= 0 ? file_fd : o->log_fd > 2 ? o->log_fd : -1,
+        .out_file_ours = file_fd >= 0, .null_fd = null_fd, .report_r = report[0],
+        .report_w = report[1],
+    };
 
     pid = fork();
     if (pid < 0) {
@@ -174,11 +305,13 @@ ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferr
 
         close_fd(&in[0]), close_fd(&in[1]), close_fd(&out[0]), close_fd(&out[1]);
         close_fd(&err[0]), close_fd(&err[1]), close_fd(&report[0]), close_fd(&report[1]);
-        return ferry_error_errno(FERRY_ERR_IO, e, "cannot fork for '%s'", argv[0]);
+        return ferry_error_errno(FERRY_ERR_IO, e, "cannot fork for '%s'", what);
     }
     if (pid == 0)
-        child_exec(argv, envp ? envp : environ, o, in[0], out[1], err[1], file_fd, report[1]);
+        child_run(argv, fn, opaque, envp ? envp : fn ? NULL : environ, o, f, parent);
 
+    if (o->new_process_group && !o->new_session)
+        setpgid(pid, pid); /* also here: the caller may signal the group at once */
     close_fd(&in[0]), close_fd(&out[1]), close_fd(&err[1]), close_fd(&report[1]);
     do
         n = read(report[0], &child_errno, sizeof child_errno);
@@ -189,16 +322,33 @@ ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferr
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         if (n != sizeof child_errno)
-            return ferry_error(FERRY_ERR_IO, "cannot run '%s'", argv[0]);
+            return ferry_error(FERRY_ERR_IO, "cannot run '%s'", what);
         if (o->cwd && child_errno == ENOENT && access(o->cwd, X_OK) < 0)
-            return ferry_error_errno(FERRY_ERR_IO, child_errno, "cannot run '%s' in '%s'", argv[0], o->cwd);
-        return ferry_error_errno(FERRY_ERR_IO, child_errno, "cannot run '%s'", argv[0]);
+            return ferry_error_errno(FERRY_ERR_IO, child_errno, "cannot run '%s' in '%s'", what, o->cwd);
+        return ferry_error_errno(FERRY_ERR_IO, child_errno, "cannot run '%s'", what);
     }
     ret->pid = pid;
     ret->stdin_fd = in[1];
     ret->stdout_fd = out[0];
     ret->stderr_fd = err[0];
     return 0;
+}
+
+int
+ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret)
+{
+    if (!argv || !argv[0])
+        return ferry_error(FERRY_ERR_INVALID, "spawn: empty command");
+    return spawn_common(argv, NULL, NULL, argv[0], opts, ret);
+}
+
+int
+ferry_spawn_call(int (*fn)(void *opaque), void *opaque, const struct ferry_spawn_opts *opts,
+                 struct ferry_child *ret)
+{
+    if (!fn)
+        return ferry_error(FERRY_ERR_INVALID, "spawn: no function");
+    return spawn_common(NULL, fn, opaque, "a child process", opts, ret);
 }
 
 void

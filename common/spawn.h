@@ -1,7 +1,14 @@
-/* Child processes: spawn with optional pipes, wait with a timeout, stop by
- * pid (TERM, then KILL after a grace period), and a small supervisor that
- * tracks many children by key (the controller's import jobs, the handler's
- * launchers). posix_spawn-free on purpose: we need setsid and fd control. */
+/* Child processes, the one way Ferry starts them: spawn with optional pipes,
+ * a log fd or file, extra fds, a death signal, a new session or process
+ * group; wait with a timeout; stop by pid (TERM, then KILL after a grace
+ * period).  Users: the controller's import jobs (controller/datavolume.c),
+ * the handler's launchers (launcher/handler.c), the launcher's helpers,
+ * `ferry up` and `ferry image-upload` (cli/), and the converter's inspection
+ * child and nbdkit (converter/inspect.c, through ferry_spawn_call and
+ * ferry_spawn).  The pid file and supervisor helpers below are used by
+ * `ferry up` (ferry_pidfile_write) and by the tests; the controller and the
+ * handler keep their children in their own tables.  posix_spawn-free on
+ * purpose: we need setsid, the death signal and fd control. */
 #ifndef FERRY_SPAWN_H
 #define FERRY_SPAWN_H
 
@@ -16,8 +23,24 @@ struct ferry_spawn_opts {
     bool pipe_stdout;      /* *ret_stdout gets the read end */
     bool pipe_stderr;
     const char *stdout_file; /* append stdout (and stderr unless piped) to this file */
+    int log_fd;            /* > 2: stdout (and stderr unless piped) go here; the caller
+                            * opened it (e.g. with a safe path) and keeps it */
+    bool stdin_null;       /* stdin from /dev/null instead of ours (unless piped) */
     bool new_session;      /* setsid(): a daemon, not killed with our terminal */
+    bool new_process_group;/* setpgid(0, 0) (set from both sides, no race) */
+    int death_signal;      /* > 0: PR_SET_PDEATHSIG; the child also does not start
+                            * when we died before it could arm it */
+    const struct ferry_spawn_fd *fds; /* extra descriptors the child keeps */
+    size_t n_fds;          /* at most FERRY_SPAWN_MAX_FDS */
 };
+
+/* Pass our descriptor fd to the child as child_fd (>= 3).  Any order and any
+ * overlap between the two sides is fine; fd stays open here. */
+struct ferry_spawn_fd {
+    int fd;
+    int child_fd;
+};
+#define FERRY_SPAWN_MAX_FDS 8
 
 struct ferry_child {
     pid_t pid;
@@ -28,8 +51,17 @@ struct ferry_child {
 
 /* argv[0] is looked up in PATH.  opts may be NULL.  An exec failure (no such
  * program, bad cwd) fails here, not as a child exiting 127.  The child has
- * only fds 0-2 (stdin inherited unless piped) and default signal handling. */
+ * only fds 0-2 (stdin inherited unless piped or stdin_null) and the extra fds,
+ * with default signal handling. */
 int ferry_spawn(char *const argv[], const struct ferry_spawn_opts *opts, struct ferry_child *ret);
+/* Fork and run fn(opaque) in the child instead of an exec; its return value
+ * is the exit status.  Same options, except that env and cwd apply to this
+ * process image and the child keeps every descriptor it had and its signal
+ * mask and handlers (it is a copy of us, not a new program); the extra fds
+ * are still placed.  For work that must not share our address space
+ * (libguestfs inspection). */
+int ferry_spawn_call(int (*fn)(void *opaque), void *opaque, const struct ferry_spawn_opts *opts,
+                     struct ferry_child *ret);
 /* Wait up to timeout_ms (-1 forever). Returns 0 and the raw wait status, or -1
  * with FERRY_ERR_TIMEOUT. */
 int ferry_child_wait(struct ferry_child *c, int timeout_ms, int *ret_status);

@@ -471,6 +471,7 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     struct ferry_controller *c = ferry_calloc(1, sizeof *c);
     c->lock_fd = -1;
     c->o = *o;
+    c->import_ops = &ferry_import_ops_spawn;
     c->state_dir = ferry_strdup(o->state_dir ? o->state_dir : ferry_state_dir());
     c->importer = ferry_strdup(o->importer ? o->importer : "ferry-importer");
     c->o.state_dir = c->state_dir;

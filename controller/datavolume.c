@@ -37,7 +37,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,12 +55,64 @@ dvjob_free(void *p)
     free(j);
 }
 
+/* ---- the real importer: a ferry-importer child ---- */
+
+static int
+spawn_start(void *opaque, char *const argv[], int lock_fd, int log_fd, pid_t *ret_pid,
+            int *ret_out_fd)
+{
+    /* Die with the controller: a restarted one must be able to start
+     * over, and the lock we hold tells it to wait until we are gone.
+     * stdout is the progress pipe, stderr the log, the lock is fd 3. */
+    struct ferry_spawn_fd lock = { lock_fd, 3 };
+    struct ferry_spawn_opts o = { .stdin_null = true, .pipe_stdout = true, .log_fd = log_fd,
+                                  .death_signal = SIGKILL, .fds = &lock, .n_fds = 1 };
+    struct ferry_child child;
+
+    (void)opaque;
+    if (ferry_spawn(argv, &o, &child) < 0)
+        return -1;
+    fcntl(child.stdout_fd, F_SETFL, O_NONBLOCK);
+    *ret_pid = child.pid;
+    *ret_out_fd = child.stdout_fd;
+    return 0;
+}
+
+static int
+spawn_poll(void *opaque, pid_t pid, int *ret_status)
+{
+    pid_t r;
+
+    (void)opaque;
+    do
+        r = waitpid(pid, ret_status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot wait for the importer (pid %d)",
+                                 (int)pid);
+    return r == pid ? 1 : 0;
+}
+
+static void
+spawn_cancel(void *opaque, pid_t pid)
+{
+    (void)opaque;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+const struct ferry_import_ops ferry_import_ops_spawn = {
+    .start = spawn_start,
+    .poll = spawn_poll,
+    .cancel = spawn_cancel,
+};
+
 static void
 job_kill(struct ferry_controller *c, struct dvjob *j)
 {
     if (j->pid > 0) {
-        kill(j->pid, SIGKILL);
-        waitpid(j->pid, NULL, 0);
+        c->import_ops->cancel(c->import_opaque, j->pid);
         j->pid = 0;
         c->running_imports--;
     }
@@ -181,20 +232,23 @@ ferry_dv_poll_jobs(struct ferry_controller *c)
     strmap_foreach(&c->jobs, poll_one, c);
 }
 
-struct reap_ctx {
-    pid_t pid;
-    int status;
-    struct ferry_controller *c;
-};
-
 static void
 reap_one(const char *key, void *value, void *opaque)
 {
-    struct reap_ctx *r = opaque;
+    struct ferry_controller *c = opaque;
     struct dvjob *j = value;
     const char *slash = strchr(key, '/');
+    int status = 0, r;
 
-    if (j->pid != r->pid || !slash)
+    if (j->pid <= 0 || !slash)
+        return;
+    r = c->import_ops->poll(c->import_opaque, j->pid, &status);
+    if (r < 0) {
+        ferry_log_warn("import %s: %s", key, ferry_error_message());
+        ferry_error_reset();
+        return;
+    }
+    if (r == 0)
         return;
     job_read(j); /* the last lines, up to EOF: the writer is gone */
     if (j->out_fd >= 0) {
@@ -203,26 +257,19 @@ reap_one(const char *key, void *value, void *opaque)
     }
     j->pid = 0;
     j->exited = true;
-    j->status = r->status;
-    r->c->running_imports--;
+    j->status = status;
+    c->running_imports--;
     {
         FERRY_AUTOFREE char *ns = ferry_strndup(key, slash - key);
 
-        ctl_enqueue(r->c, Q_DV, ns, slash + 1, 0);
+        ctl_enqueue(c, Q_DV, ns, slash + 1, 0);
     }
 }
 
 void
 ferry_dv_reap_jobs(struct ferry_controller *c)
 {
-    for (;;) {
-        struct reap_ctx r = { .c = c };
-
-        r.pid = waitpid(-1, &r.status, WNOHANG);
-        if (r.pid <= 0)
-            return;
-        strmap_foreach(&c->jobs, reap_one, &r);
-    }
+    strmap_foreach(&c->jobs, reap_one, c);
 }
 
 /* ---- status pieces ---- */
@@ -367,8 +414,8 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     FERRY_AUTOFREE char *size = dv_size_string(dv);
     FERRY_AUTOFREE char *size_bytes = NULL;
     FERRY_AUTOSTRV char **argv = NULL;
-    int pfd[2], logfd;
-    pid_t parent = getpid(), pid;
+    int out_fd, logfd;
+    pid_t pid;
 
     json_object_object_foreach(src, k, v) {
         if (!url)
@@ -417,43 +464,29 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
                               FERRY_VOLUME_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (logfd < 0)
         return -1;
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
+    if (c->import_ops->start(c->import_opaque, argv, lock_fd, logfd, &pid, &out_fd) < 0) {
+        /* As when the child could not exec: the reason in import.log and an
+         * attempt that exited 127, counted and retried like any failure. */
+        if (dprintf(logfd, "%s\n", ferry_error_message()) < 0) {
+            /* the status then says "ferry-importer exited with status 127" */
+        }
+        ferry_log_warn("import %s/%s: %s", ferry_obj_namespace(dv), ferry_obj_name(dv),
+                       ferry_error_message());
+        ferry_error_reset();
         close(logfd);
-        return ferry_error_errno(FERRY_ERR_IO, errno, "pipe for the importer");
+        j->pid = 0;
+        j->out_fd = -1;
+        j->line_len = 0;
+        j->bytes_done = j->bytes_total = 0;
+        j->saw_done = false;
+        j->exited = true;
+        j->status = 127 << 8; /* W_EXITCODE(127, 0) */
+        ctl_enqueue(c, Q_DV, ferry_obj_namespace(dv), ferry_obj_name(dv), 0);
+        return 0;
     }
-    pid = fork();
-    if (pid < 0) {
-        close(logfd);
-        close(pfd[0]);
-        close(pfd[1]);
-        return ferry_error_errno(FERRY_ERR_IO, errno, "fork for the importer");
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-
-        /* Die with the controller: a restarted one must be able to start
-         * over, and the lock we hold tells it to wait until we are gone. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(125);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(pfd[1], 1);
-        dup2(logfd, 2);
-        if (lock_fd == 3)
-            fcntl(3, F_SETFD, 0);
-        else
-            dup2(lock_fd, 3);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(pfd[1]);
     close(logfd);
-    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     j->pid = pid;
-    j->out_fd = pfd[0];
+    j->out_fd = out_fd;
     j->line_len = 0;
     j->bytes_done = j->bytes_total = 0;
     j->exited = j->saw_done = false;

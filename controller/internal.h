@@ -53,8 +53,27 @@ struct dvjob {
     char *last_progress;
 };
 
+/* How the DataVolume reconciler runs an import job.  The real table
+ * (ferry_import_ops_spawn) starts ferry-importer with ferry_spawn(); the unit
+ * tests put a fake importer in its place and drive the same reconciler. */
+struct ferry_import_ops {
+    /* Start argv with lock_fd as its fd 3 and stderr to log_fd (both stay
+     * the caller's).  *ret_pid (> 0) names the job, *ret_out_fd is a
+     * non-blocking pipe of its JSON progress lines (stdout). */
+    int (*start)(void *opaque, char *const argv[], int lock_fd, int log_fd, pid_t *ret_pid,
+                 int *ret_out_fd);
+    /* Without blocking: 1 and the wait status when the job ended (it is then
+     * forgotten), 0 while it runs, -1 on error. */
+    int (*poll)(void *opaque, pid_t pid, int *ret_status);
+    /* Stop it now (no grace: a restarted import starts over) and reap it. */
+    void (*cancel)(void *opaque, pid_t pid);
+};
+extern const struct ferry_import_ops ferry_import_ops_spawn;
+
 struct ferry_controller {
     struct ferry_controller_opts o;
+    const struct ferry_import_ops *import_ops; /* ferry_import_ops_spawn unless a test's */
+    void *import_opaque;
     char *state_dir;
     char *importer;
     struct ferry_store *st;

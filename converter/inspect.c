@@ -419,7 +419,8 @@ end_group(pid_t pgid)
 static void __attribute__((noreturn))
 child_main(struct ferry_vm_def *def, const char *dir, int fd)
 {
-    setpgid(0, 0); /* everything we start stays in our group */
+    /* ferry_spawn_call made us lead our own group: everything we start
+     * stays in it */
     /* SA_RESTART: a repeated SIGTERM must not break guestfs_close();
      * SA_NODEFER: see on_cancel() */
     struct sigaction sa = {.sa_handler = on_cancel, .sa_flags = SA_RESTART | SA_NODEFER};
@@ -448,6 +449,22 @@ child_main(struct ferry_vm_def *def, const char *dir, int fd)
     _exit(0);
 }
 
+struct child_args {
+    struct ferry_vm_def *def;
+    const char *dir;
+    int read_fd, write_fd;
+};
+
+/* ferry_spawn_call's entry: the child keeps our descriptors, so it drops
+ * the parent's end of the answer pipe first. */
+static int
+child_call(void *opaque)
+{
+    struct child_args *a = opaque;
+    close(a->read_fd);
+    child_main(a->def, a->dir, a->write_fd);
+}
+
 int
 ferry_inspect_run(struct ferry_vm_def *def, unsigned timeout_seconds)
 {
@@ -464,22 +481,19 @@ ferry_inspect_run(struct ferry_vm_def *def, unsigned timeout_seconds)
     int was_subreaper = 0;
     prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
+    struct child_args args = { .def = def, .dir = dir, .read_fd = fds[0], .write_fd = fds[1] };
+    struct ferry_spawn_opts so = { .new_process_group = true };
+    struct ferry_child child;
+    if (ferry_spawn_call(child_call, &args, &so, &child) < 0) {
         close(fds[0]);
         close(fds[1]);
         prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
         remove_run_dir(dir);
-        return ferry_error_errno(FERRY_ERR_IO, e, "inspect: fork");
+        return ferry_error_prefix("inspect");
     }
-    if (pid == 0) {
-        close(fds[0]);
-        child_main(def, dir, fds[1]);
-    }
+    pid_t pid = child.pid;
     close(fds[1]);
     FERRY_AUTOCLOSE int rfd = fds[0];
-    setpgid(pid, pid);
 
     uint64_t deadline = ferry_now_ns() + (uint64_t)timeout_seconds * 1000000000ULL;
     FERRY_AUTOFREE char *buf = NULL;

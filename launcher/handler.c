@@ -37,6 +37,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/object.h"
+#include "common/spawn.h"
 #include "common/store/store.h"
 #include "common/util.h"
 #include "common/volume.h"
@@ -54,7 +55,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -457,23 +457,15 @@ spawn_launcher(struct handler *h, struct entry *e, bool stop)
         argv[n++] = "--stop";
     argv[n] = NULL;
 
-    pid = fork();
-    if (pid < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "fork for ferry-launcher");
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        int null = open("/dev/null", O_RDONLY);
-        setsid();
-        if (null >= 0)
-            dup2(null, 0);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        syscall(SYS_close_range, 3U, ~0U, 0U);
-        signal(SIGPIPE, SIG_DFL);
-        execv(h->launcher, (char *const *)argv);
-        _exit(127);
+    {
+        /* Its own session: a launcher outlives the handler (the VM keeps
+         * running across a handler restart).  Output appends to the log. */
+        struct ferry_spawn_opts so = { .stdin_null = true, .stdout_file = log, .new_session = true };
+        struct ferry_child child;
+
+        if (ferry_spawn((char *const *)argv, &so, &child) < 0)
+            return -1;
+        pid = child.pid;
     }
     ferry_log_info("vmi %s/%s: started ferry-launcher%s (pid %d)", e->ns, e->name,
                    stop ? " --stop" : "", (int)pid);

@@ -16,3 +16,8 @@ set_tests_properties(controlplane-dv-crash PROPERTIES LABELS "integration;slow")
 ferry_script_test(controlplane-dv-registry
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-dv-registry.sh
   LABELS integration TIMEOUT 240)
+
+# The DataVolume reconciler with a fake importer in place of ferry-importer
+# (struct ferry_import_ops): phases, slots, retries, deletion while importing.
+ferry_unit_test(test-dv-reconcile SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-dv-reconcile.c
+                LIBS ferry-controller-lib)

@@ -10,10 +10,11 @@ LIMIT_RATE=1m start_nginx
 head -c 16777216 /dev/urandom > "$T/www/big.raw"; chmod 644 "$T/www/big.raw"
 DEST="$FERRY_STATE_DIR/volumes/default/crash1/disk.img"
 
-# Sampler: the most importers ever seen at once for crash1's volume.
+# Sampler: the most importers ever seen at once for crash1's volume (of this
+# state directory: another checkout may run this test at the same time).
 ( max=0
   while :; do
-      n=$(pgrep -fc "[f]erry-importer .*volumes/default/crash1/disk.img" 2>/dev/null || true)
+      n=$(pgrep -fc "[f]erry-importer .*$FERRY_STATE_DIR/volumes/default/crash1/disk.img" 2>/dev/null || true)
       [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$T/max-importers"; }
       sleep 0.02
   done ) &
@@ -36,7 +37,7 @@ YAML
 start_controller --import-backoff 200
 "$FERRY" apply -f "$T/dv.yaml" >/dev/null || fail "apply"
 
-importer_gone() { ! pgrep -f "[f]erry-importer .*volumes/default/crash1/disk.img" >/dev/null; }
+importer_gone() { ! pgrep -f "[f]erry-importer .*$FERRY_STATE_DIR/volumes/default/crash1/disk.img" >/dev/null; }
 
 # 1: as soon as the import is in progress.
 wait_for 20 field_is dv crash1 status.phase ImportInProgress || fail "never ImportInProgress"
@@ -98,7 +99,7 @@ sed -e 's/crash1/q2/' "$T/dv.yaml" >> "$T/q.yaml"
 QW=$!; PIDS="$PIDS $QW"
 ( max=0
   while :; do
-      n=$(pgrep -fc "[f]erry-importer .*volumes/default/q[12]/disk.img" 2>/dev/null || true)
+      n=$(pgrep -fc "[f]erry-importer .*$FERRY_STATE_DIR/volumes/default/q[12]/disk.img" 2>/dev/null || true)
       [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$T/max-q"; }
       sleep 0.02
   done ) &

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -339,6 +340,204 @@ test_supervisor(void **state)
     ferry_supervisor_free(NULL);
 }
 
+/* Extra fds land where asked, also when a source sits on another's target
+ * (the controller passes its lock as fd 3, which may be a pipe here). */
+static void
+test_extra_fds(void **state)
+{
+    int a[2], b[2];
+    struct ferry_child c;
+    int status;
+
+    assert_int_equal(pipe2(a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(b, O_CLOEXEC), 0);
+    /* swap-like mapping: a's write end to 4, b's to 3, whatever they are now */
+    struct ferry_spawn_fd fds[] = { { a[1], 4 }, { b[1], 3 } };
+    struct ferry_spawn_opts o = { .fds = fds, .n_fds = 2 };
+    char *argv[] = { "/bin/sh", "-c", "echo four >&4; echo three >&3; ls /proc/self/fd | wc -l",
+                     NULL };
+    o.pipe_stdout = true;
+    assert_int_equal(ferry_spawn(argv, &o, &c), 0);
+    close(a[1]);
+    close(b[1]);
+    FERRY_AUTOFREE char *fa = read_all(a[0]);
+    FERRY_AUTOFREE char *fb = read_all(b[0]);
+    FERRY_AUTOFREE char *n = read_all(c.stdout_fd);
+    assert_string_equal(fa, "four\n");
+    assert_string_equal(fb, "three\n");
+    /* 0, 1, 2, 3, 4 and ls's own directory fd */
+    assert_string_equal(n, "6\n");
+    assert_int_equal(ferry_child_wait(&c, -1, &status), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ferry_child_close_fds(&c);
+    close(a[0]);
+    close(b[0]);
+
+    /* refusals */
+    struct ferry_spawn_fd bad[] = { { 0, 2 } };
+    struct ferry_spawn_opts ob = { .fds = bad, .n_fds = 1 };
+    assert_int_equal(ferry_spawn(argv, &ob, &c), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+    struct ferry_spawn_fd twice[] = { { 0, 5 }, { 1, 5 } };
+    struct ferry_spawn_opts ot = { .fds = twice, .n_fds = 2 };
+    assert_int_equal(ferry_spawn(argv, &ot, &c), -1);
+    assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+    ferry_error_reset();
+}
+
+/* log_fd takes stdout and stderr, or only stderr when stdout is piped;
+ * stdin_null gives an immediate end of input. */
+static void
+test_log_fd_and_stdin_null(void **state)
+{
+    char path[] = "/tmp/test-spawn-logXXXXXX";
+    int fd = mkstemp(path);
+    struct ferry_child c;
+    int status;
+
+    assert_true(fd > 2);
+    struct ferry_spawn_opts o = { .log_fd = fd, .stdin_null = true };
+    char *argv[] = { "/bin/sh", "-c", "cat; echo out; echo err >&2", NULL };
+    assert_int_equal(ferry_spawn(argv, &o, &c), 0);
+    assert_int_equal(ferry_child_wait(&c, 60000, &status), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    struct ferry_spawn_opts p = { .log_fd = fd, .stdin_null = true, .pipe_stdout = true };
+    char *argv2[] = { "/bin/sh", "-c", "echo piped; echo err2 >&2", NULL };
+    assert_int_equal(ferry_spawn(argv2, &p, &c), 0);
+    FERRY_AUTOFREE char *got = read_all(c.stdout_fd);
+    assert_string_equal(got, "piped\n");
+    assert_int_equal(ferry_child_wait(&c, 60000, &status), 0);
+    ferry_child_close_fds(&c);
+    /* the caller's fd stays open */
+    assert_true(fcntl(fd, F_GETFD) >= 0);
+    close(fd);
+
+    FERRY_AUTOFREE char *text = NULL;
+    size_t len;
+    assert_int_equal(ferry_file_read(path, 4096, &text, &len), 0);
+    assert_string_equal(text, "out\nerr\nerr2\n");
+    unlink(path);
+}
+
+/* A new process group, not a new session; ferry_child_stop takes the group. */
+static void
+test_process_group(void **state)
+{
+    struct ferry_child c;
+    struct ferry_spawn_opts o = { .new_process_group = true, .pipe_stdout = true };
+    char *argv[] = { "/bin/sh", "-c", "sleep 1000 & echo $!; wait", NULL };
+
+    (void)state;
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    assert_int_equal(ferry_spawn(argv, &o, &c), 0);
+    assert_int_equal(getpgid(c.pid), c.pid);
+    assert_int_equal(getsid(c.pid), getsid(0));
+    FILE *f = fdopen(dup(c.stdout_fd), "r");
+    int grandchild = 0;
+    assert_int_equal(fscanf(f, "%d", &grandchild), 1);
+    fclose(f);
+    assert_int_equal(getpgid(grandchild), c.pid);
+    assert_int_equal(ferry_child_stop(&c, 5000), 0);
+    /* as the subreaper we get the orphan and see the group's signal */
+    int status;
+    assert_int_equal(waitpid(grandchild, &status, 0), grandchild);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
+/* The death signal: a child whose parent dies is killed.  We are the
+ * subreaper, so the orphan comes to us and we read how it ended. */
+static void
+test_death_signal(void **state)
+{
+    int p[2];
+    pid_t mid, orphan = 0;
+    int status;
+
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    assert_int_equal(pipe(p), 0);
+    mid = fork();
+    assert_true(mid >= 0);
+    if (mid == 0) {
+        struct ferry_child c;
+        struct ferry_spawn_opts o = { .death_signal = SIGKILL };
+        char *argv[] = { "sleep", "1000", NULL };
+
+        close(p[0]);
+        if (ferry_spawn(argv, &o, &c) < 0)
+            _exit(1);
+        if (write(p[1], &c.pid, sizeof c.pid) != sizeof c.pid)
+            _exit(2);
+        _exit(0); /* without stopping the child */
+    }
+    close(p[1]);
+    assert_int_equal(read(p[0], &orphan, sizeof orphan), (ssize_t)sizeof orphan);
+    close(p[0]);
+    assert_int_equal(waitpid(mid, &status, 0), mid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(waitpid(orphan, &status, 0), orphan);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
+struct call_arg {
+    int fd;
+    const char *word;
+};
+
+static int
+call_child(void *opaque)
+{
+    struct call_arg *a = opaque;
+    const char *env = getenv("SPAWN_CALL_TEST");
+    char buf[128];
+    struct sigaction usr1;
+    int n;
+
+    sigaction(SIGUSR1, NULL, &usr1);
+    n = snprintf(buf, sizeof buf, "%s %s %d %s\n", a->word, env ? env : "-", getpgid(0) == getpid(),
+                 usr1.sa_handler == SIG_IGN ? "ign" : "dfl");
+
+    if (write(a->fd, buf, (size_t)n) != n)
+        return 1;
+    if (write(STDOUT_FILENO, "stdout\n", 7) != 7)
+        return 1;
+    return 42;
+}
+
+/* ferry_spawn_call: a function in a forked child, with the same options. */
+static void
+test_spawn_call(void **state)
+{
+    int p[2];
+    struct ferry_child c;
+    int status;
+    char *env[] = { "SPAWN_CALL_TEST=yes", NULL };
+
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    struct call_arg a = { .fd = 5, .word = "hello" };
+    struct ferry_spawn_fd fds[] = { { p[1], 5 } };
+    struct ferry_spawn_opts o = { .fds = fds, .n_fds = 1, .env = env, .new_process_group = true,
+                                  .pipe_stdout = true, .stdin_null = true };
+
+    /* a copy of us: our signal dispositions stay (an exec'd child gets defaults) */
+    signal(SIGUSR1, SIG_IGN);
+    assert_int_equal(ferry_spawn_call(call_child, &a, &o, &c), 0);
+    signal(SIGUSR1, SIG_DFL);
+    close(p[1]);
+    FERRY_AUTOFREE char *got = read_all(p[0]);
+    FERRY_AUTOFREE char *out = read_all(c.stdout_fd);
+    assert_string_equal(got, "hello yes 1 ign\n");
+    assert_string_equal(out, "stdout\n");
+    assert_null(getenv("SPAWN_CALL_TEST"));
+    assert_int_equal(ferry_child_wait(&c, -1, &status), 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+    ferry_child_close_fds(&c);
+    close(p[0]);
+}
+
 int
 main(void)
 {
@@ -354,6 +553,11 @@ main(void)
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_pidfile),
         cmocka_unit_test(test_supervisor),
+        cmocka_unit_test(test_extra_fds),
+        cmocka_unit_test(test_log_fd_and_stdin_null),
+        cmocka_unit_test(test_process_group),
+        cmocka_unit_test(test_death_signal),
+        cmocka_unit_test(test_spawn_call),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
