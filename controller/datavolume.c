@@ -27,6 +27,7 @@
 #include "common/quantity.h"
 #include "common/spawn.h"
 #include "common/util.h"
+#include "image/image.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -734,12 +735,13 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     src = source_kind(dv);
     if (!src)
         return fail(c, dv, status, "InvalidSource", "spec.source: Required value");
-    if (!ferry_str_eq(src, "http") && !ferry_str_eq(src, "upload") &&
-        !ferry_str_eq(src, "blank") && !ferry_str_eq(src, "registry")) {
+    if (!ferry_sources_serve_dv(src) && !ferry_str_eq(src, "upload") &&
+        !ferry_str_eq(src, "blank")) {
         /* at once: no importer that could not read it, no retries */
+        FERRY_AUTOFREE char *kinds = ferry_sources_dv_kinds();
         FERRY_AUTOFREE char *msg =
-            ferry_printf("spec.source.%s: Unsupported value: ferry imports http, registry, "
-                         "upload and blank sources", src);
+            ferry_printf("spec.source.%s: Unsupported value: ferry imports %s, upload and "
+                         "blank sources", src, kinds);
 
         return fail(c, dv, status, "UnsupportedSource", msg);
     }
