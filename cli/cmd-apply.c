@@ -234,10 +234,10 @@ cmd_apply(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "filename", required_argument, NULL, 'f' },
-        { "namespace", required_argument, NULL, 'n' },
+        CLI_OPT_NAMESPACE,
         { "dry-run", optional_argument, NULL, 'D' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
     FERRY_AUTOSTRV char **paths = NULL;
     FERRY_AUTOSTRV char **sources = NULL;
@@ -252,19 +252,18 @@ cmd_apply(int argc, char **argv)
         case 'f':
             ferry_strv_push(&paths, optarg);
             break;
-        case 'n':
-            ns = optarg;
-            break;
         case 'D':
             dry = !optarg || strcmp(optarg, "none") != 0;
             break;
-        case 'h':
-            printf("Usage: ferry apply -f FILE|DIR|- [-f ...] [-n NAMESPACE] [--dry-run]\n\n"
-                   "Create or update objects from YAML or JSON manifests (several documents per\n"
-                   "file, kind: List too), after validation and defaulting.\n");
-            return 0;
         default:
-            return cli_option_error(c, argv);
+            if ((c = cli_common_option(c, argv, &ns,
+                                       "Usage: ferry apply -f FILE|DIR|- [-f ...] [-n NAMESPACE] "
+                                       "[--dry-run]\n\n"
+                                       "Create or update objects from YAML or JSON manifests "
+                                       "(several documents per\n"
+                                       "file, kind: List too), after validation and "
+                                       "defaulting.\n")) != CLI_OPT_NEXT)
+                return c;
         }
     }
     if (!paths) {

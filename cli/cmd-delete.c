@@ -87,15 +87,15 @@ int
 cmd_delete(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "namespace", required_argument, NULL, 'n' },
+        CLI_OPT_NAMESPACE,
         { "filename", required_argument, NULL, 'f' },
         { "wait", optional_argument, NULL, 'W' },
         { "timeout", required_argument, NULL, 'T' },
         { "ignore-not-found", optional_argument, NULL, 'I' },
         { "all", no_argument, NULL, 'a' },
         { "selector", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
     const char *ns = NULL, *selector = NULL;
     FERRY_AUTOSTRV char **files = NULL;
@@ -107,9 +107,6 @@ cmd_delete(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, ":n:f:l:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n':
-            ns = optarg;
-            break;
         case 'f':
             ferry_strv_push(&files, optarg);
             break;
@@ -134,14 +131,16 @@ cmd_delete(int argc, char **argv)
         case 'l':
             selector = optarg;
             break;
-        case 'h':
-            printf("Usage: ferry delete KIND NAME... | KIND/NAME... | -f FILE [-n NS]\n"
-                   "                    [--all | -l SELECTOR] [--wait=false] [--timeout=DUR]\n"
-                   "                    [--ignore-not-found]\n\n"
-                   "Delete objects; by default wait until they are gone (finalizers done).\n");
-            return 0;
         default:
-            return cli_option_error(c, argv);
+            if ((c = cli_common_option(c, argv, &ns,
+                                       "Usage: ferry delete KIND NAME... | KIND/NAME... | -f FILE "
+                                       "[-n NS]\n"
+                                       "                    [--all | -l SELECTOR] [--wait=false] "
+                                       "[--timeout=DUR]\n"
+                                       "                    [--ignore-not-found]\n\n"
+                                       "Delete objects; by default wait until they are gone "
+                                       "(finalizers done).\n")) != CLI_OPT_NEXT)
+                return c;
         }
     }
     sigaction(SIGINT, &sa, NULL);

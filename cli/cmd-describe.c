@@ -262,10 +262,12 @@ int
 cmd_describe(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "namespace", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_NAMESPACE,
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
+    static const char usage[] = "Usage: ferry describe KIND NAME... | KIND/NAME... [-n NAMESPACE]\n\n"
+                                "Show an object's fields, conditions and recent events.\n";
     const char *ns = NULL;
     const struct ferry_resource **res = NULL;
     char **names = NULL;
@@ -273,26 +275,11 @@ cmd_describe(int argc, char **argv)
     struct ferry_store *st;
     int c, rc = 0;
 
-    while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            ns = optarg;
-            break;
-        case 'h':
-            printf("Usage: ferry describe KIND NAME... | KIND/NAME... [-n NAMESPACE]\n\n"
-                   "Show an object's fields, conditions and recent events.\n");
-            return 0;
-        default:
-            return cli_option_error(c, argv);
-        }
-    }
-    if (cli_parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
+    while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1)
+        if ((c = cli_common_option(c, argv, &ns, usage)) != CLI_OPT_NEXT)
+            return c;
+    if (!(st = cli_open_targets(argc - optind, argv + optind, &res, &names, &n)))
         return 1;
-    if (!(st = cli_store_open_existing())) {
-        free(res);
-        ferry_strv_free(names);
-        return 1;
-    }
     for (size_t i = 0; i < n; i++) {
         FERRY_AUTOPTR(json_object) obj = NULL;
 

@@ -432,13 +432,13 @@ cmd_get(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "output", required_argument, NULL, 'o' },
-        { "namespace", required_argument, NULL, 'n' },
+        CLI_OPT_NAMESPACE,
         { "all-namespaces", no_argument, NULL, 'A' },
         { "watch", no_argument, NULL, 'w' },
         { "selector", required_argument, NULL, 'l' },
         { "no-headers", no_argument, NULL, 'H' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
     struct get_opts o = { .fmt = OUT_TABLE };
     const char *opt_ns = NULL;
@@ -461,9 +461,6 @@ cmd_get(int argc, char **argv)
             if (parse_output(optarg, &o.fmt) < 0)
                 return 2;
             break;
-        case 'n':
-            opt_ns = optarg;
-            break;
         case 'A':
             o.all_ns = true;
             break;
@@ -479,14 +476,15 @@ cmd_get(int argc, char **argv)
         case 'H':
             o.no_headers = true;
             break;
-        case 'h':
-            printf("Usage: ferry get KIND[,KIND...] [NAME...] [-o yaml|json|wide|name] "
-                   "[-n NS | -A] [-l SELECTOR] [-w] [--no-headers]\n"
-                   "       ferry get KIND/NAME ...\n\n"
-                   "Show objects: vm, vmi, dv, node, event (short, plural or full names).\n");
-            return 0;
         default:
-            return cli_option_error(c, argv);
+            if ((c = cli_common_option(c, argv, &opt_ns,
+                                       "Usage: ferry get KIND[,KIND...] [NAME...] "
+                                       "[-o yaml|json|wide|name] [-n NS | -A] [-l SELECTOR] [-w] "
+                                       "[--no-headers]\n"
+                                       "       ferry get KIND/NAME ...\n\n"
+                                       "Show objects: vm, vmi, dv, node, event (short, plural or "
+                                       "full names).\n")) != CLI_OPT_NEXT)
+                return c;
         }
     }
     if (optind >= argc) {

@@ -257,8 +257,8 @@ cmd_up(int argc, char **argv)
         { "allow-emulation", no_argument, NULL, 'e' },
         { "libvirt-uri", required_argument, NULL, 'u' },
         { "feature-gates", required_argument, NULL, 'g' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
     const char *uri = NULL, *gates = NULL;
     bool emulation = false;

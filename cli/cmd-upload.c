@@ -246,14 +246,14 @@ cmd_image_upload(int argc, char **argv)
     static const struct option opts[] = {
         { "image-path", required_argument, NULL, 'i' },
         { "size", required_argument, NULL, 's' },
-        { "namespace", required_argument, NULL, 'n' },
+        CLI_OPT_NAMESPACE,
         { "no-create", no_argument, NULL, 'N' },
         { "wait-secs", required_argument, NULL, 'w' },
         { "insecure", no_argument, NULL, 'k' },
         { "uploadproxy-url", required_argument, NULL, 'u' },
         { "force-bind", no_argument, NULL, 'b' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
     const char *image = NULL, *size = NULL, *ns = NULL;
     bool create = true;
@@ -269,9 +269,6 @@ cmd_image_upload(int argc, char **argv)
         case 's':
             size = optarg;
             break;
-        case 'n':
-            ns = optarg;
-            break;
         case 'N':
             create = false;
             break;
@@ -282,14 +279,16 @@ cmd_image_upload(int argc, char **argv)
         case 'u':
         case 'b':
             break; /* virtctl flags with no meaning without an upload proxy */
-        case 'h':
-            printf("Usage: ferry image-upload dv NAME --image-path FILE [--size SIZE] [-n NS]\n"
-                   "                          [--no-create] [--wait-secs N]\n\n"
-                   "Write a local disk image into a DataVolume with an upload source; with --size\n"
-                   "the DataVolume is created.  ferry-controller must be running (ferry up).\n");
-            return 0;
         default:
-            return cli_option_error(c, argv);
+            if ((c = cli_common_option(c, argv, &ns,
+                                       "Usage: ferry image-upload dv NAME --image-path FILE "
+                                       "[--size SIZE] [-n NS]\n"
+                                       "                          [--no-create] [--wait-secs N]\n\n"
+                                       "Write a local disk image into a DataVolume with an upload "
+                                       "source; with --size\n"
+                                       "the DataVolume is created.  ferry-controller must be "
+                                       "running (ferry up).\n")) != CLI_OPT_NEXT)
+                return c;
         }
     }
     if (argc - optind != 2 || (strcmp(argv[optind], "dv") != 0 &&

@@ -159,13 +159,13 @@ static int
 vm_verb(enum vm_action a, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "namespace", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_OPT_NAMESPACE,
+        CLI_OPT_HELP,
         /* virtctl's; --force and --grace-period are refused */
         { "paused", no_argument, NULL, 'P' },
         { "grace-period", required_argument, NULL, 'G' },
         { "force", no_argument, NULL, 'f' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_END,
     };
     const char *ns = NULL;
     bool paused = false;
@@ -174,9 +174,6 @@ vm_verb(enum vm_action a, int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n':
-            ns = optarg;
-            break;
         case 'h':
             printf("Usage: ferry %s VM [-n NAMESPACE]%s\n", action_names[a],
                    a == VM_START ? " [--paused]\n\n--paused starts the guest paused (its "
@@ -199,7 +196,8 @@ vm_verb(enum vm_action a, int argc, char **argv)
                     c == 'f' ? "--force" : "--grace-period");
             return 2;
         default:
-            return cli_option_error(c, argv);
+            if ((c = cli_common_option(c, argv, &ns, NULL)) != CLI_OPT_NEXT)
+                return c;
         }
     }
     if (argc - optind != 1) {

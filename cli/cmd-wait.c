@@ -142,9 +142,9 @@ cmd_wait(int argc, char **argv)
     static const struct option opts[] = {
         { "for", required_argument, NULL, 'F' },
         { "timeout", required_argument, NULL, 'T' },
-        { "namespace", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        CLI_OPT_NAMESPACE,
+        CLI_OPT_HELP,
+        CLI_OPT_END,
     };
     struct wait_for w = { 0 };
     const char *ns = NULL;
@@ -172,24 +172,20 @@ cmd_wait(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'n':
-            ns = optarg;
-            break;
-        case 'h':
-            printf("Usage: ferry wait KIND/NAME... | KIND NAME... --for=condition=COND[=VALUE]|"
-                   "--for=delete|--for=jsonpath='{.path}'=VALUE [--timeout=30s] [-n NS]\n");
-            return 0;
         default:
-            return cli_option_error(c, argv);
+            if ((c = cli_common_option(c, argv, &ns,
+                                       "Usage: ferry wait KIND/NAME... | KIND NAME... "
+                                       "--for=condition=COND[=VALUE]|--for=delete|"
+                                       "--for=jsonpath='{.path}'=VALUE [--timeout=30s] "
+                                       "[-n NS]\n")) != CLI_OPT_NEXT)
+                return c;
         }
     }
     if (!have_for) {
         fprintf(stderr, "error: --for must be set\n");
         return 2;
     }
-    if (cli_parse_targets(argc - optind, argv + optind, &res, &names, &n) < 0)
-        return 1;
-    if (!(st = cli_store_open_existing()))
+    if (!(st = cli_open_targets(argc - optind, argv + optind, &res, &names, &n)))
         return 1;
     sigaction(SIGINT, &sa, NULL);
     deadline = ferry_now_ns() + (uint64_t)timeout_ms * 1000000ULL;

@@ -26,6 +26,10 @@ int cli_split_kind_name(const char *arg, const struct ferry_resource **ret_res, 
 /* Parse "KIND/NAME ..." or "KIND NAME ..." into parallel lists. */
 int cli_parse_targets(int argc, char **argv, const struct ferry_resource ***ret_res,
                       char ***ret_names, size_t *ret_n);
+/* cli_parse_targets(), then cli_store_open_existing(): the store, or NULL
+ * (said on stderr) with nothing left to free. */
+struct ferry_store *cli_open_targets(int argc, char **argv, const struct ferry_resource ***ret_res,
+                                     char ***ret_names, size_t *ret_n);
 /* Documents of all files (-f), with kind: List expanded; see objects.c. */
 int cli_read_manifests(char **paths, json_object **ret_docs, char ***ret_sources,
                        bool *ret_broken);

@@ -136,6 +136,22 @@ cli_option_error(int c, char **argv)
     return 2;
 }
 
+int
+cli_common_option(int c, char **argv, const char **ns, const char *usage)
+{
+    switch (c) {
+    case 'n':
+        if (!ns)
+            break;
+        *ns = optarg;
+        return CLI_OPT_NEXT;
+    case 'h':
+        fputs(usage, stdout);
+        return 0;
+    }
+    return cli_option_error(c, argv);
+}
+
 const char *
 cli_namespace(const char *opt_ns)
 {
@@ -289,6 +305,23 @@ fail:
     free(res);
     ferry_strv_free(names);
     return -1;
+}
+
+struct ferry_store *
+cli_open_targets(int argc, char **argv, const struct ferry_resource ***ret_res, char ***ret_names,
+                 size_t *ret_n)
+{
+    struct ferry_store *st;
+
+    if (cli_parse_targets(argc, argv, ret_res, ret_names, ret_n) < 0)
+        return NULL;
+    if (!(st = cli_store_open_existing())) {
+        free(*ret_res);
+        *ret_res = NULL;
+        ferry_strv_free(*ret_names);
+        *ret_names = NULL;
+    }
+    return st;
 }
 
 

@@ -27,6 +27,18 @@ int64_t cli_parse_duration_ms(const char *s);
 /* getopt's answer ':' (missing value) or '?' (unknown option) as kubectl
  * words it, on stderr; returns the usage exit code 2. */
 int cli_option_error(int c, char **argv);
+/* The options every verb's table shares. */
+#define CLI_OPT_NAMESPACE { "namespace", required_argument, NULL, 'n' }
+#define CLI_OPT_HELP { "help", no_argument, NULL, 'h' }
+#define CLI_OPT_END { NULL, 0, NULL, 0 }
+/* What cli_common_option() returns when parsing goes on. */
+#define CLI_OPT_NEXT (-1)
+/* Handle C, an answer of getopt_long() that is not the verb's own: -n
+ * sets *NS (NS may be NULL when the verb has no -n), -h prints USAGE (NULL
+ * when the verb answers -h itself) and
+ * gives exit code 0, anything else is cli_option_error().  Returns
+ * CLI_OPT_NEXT after -n, else the exit code for the verb to return. */
+int cli_common_option(int c, char **argv, const char **ns, const char *usage);
 /* The namespace to use: -n value, else "default". */
 const char *cli_namespace(const char *opt_ns);
 
