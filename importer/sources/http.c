@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "importer/importer.h"
+#include "importer/sources/curl-common.h"
 
 #define HTTP_RING (4u << 20)
 #define HTTP_POOL 4
@@ -37,12 +38,6 @@ struct http_priv {
     uint64_t received;           /* body bytes of the stream */
 };
 
-static void
-http_global_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static bool
 http_handles(const char *url)
 {
@@ -52,28 +47,7 @@ http_handles(const char *url)
 static CURL *
 http_easy(const char *url)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    CURL *c;
-
-    pthread_once(&once, http_global_init);
-    c = curl_easy_init();
-    if (!c)
-        ferry_oom();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ferry-importer/" FERRY_VERSION);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L);
-    if (ferry_log_debug_enabled(MOD))
-        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-    return c;
+    return ferry_curl_easy(url, true, ferry_log_debug_enabled(MOD));
 }
 
 static int

@@ -58,6 +58,7 @@
 #include "common/util.h"
 #include "importer/importer.h"
 #include "importer/registry.h"
+#include "importer/sources/curl-common.h"
 
 #define MOD "importer.registry"
 #define MAX_MANIFEST (4u << 20)
@@ -723,39 +724,16 @@ resp_write(char *buf, size_t size, size_t n, void *opaque)
     return len;
 }
 
-static void
-curl_global_once(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static CURL *
 reg_easy(const char *url)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    CURL *c;
+    /* No CURLOPT_VERBOSE even with --debug: it would print the
+     * Authorization header (credentials, tokens) into logs. */
+    CURL *c = ferry_curl_easy(url, !opt.insecure, false);
 
-    pthread_once(&once, curl_global_once);
-    c = curl_easy_init();
-    if (!c)
-        ferry_oom();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ferry-importer/" FERRY_VERSION);
     /* The default already: Authorization never goes to another host after
      * a redirect (blob storage), as the distribution spec demands. */
     curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, opt.insecure ? 0L : 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, opt.insecure ? 0L : 2L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L);
-    /* No CURLOPT_VERBOSE even with --debug: it would print the
-     * Authorization header (credentials, tokens) into logs. */
     return c;
 }
 
