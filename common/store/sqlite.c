@@ -145,6 +145,28 @@ bind_text(sqlite3_stmt *st, int i, const char *v)
     sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
+/* Step ST, a statement that returns no rows, to its end; WHAT names it in
+ * the error. */
+static int
+step_done(struct sqlite_store *s, sqlite3_stmt *st, const char *what)
+{
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_error(s, what);
+    return 0;
+}
+
+/* Prepare SQL, bind its one parameter to the text V and run it (no rows). */
+static int
+exec_text(struct sqlite_store *s, const char *sql, const char *v, const char *what)
+{
+    STMT st = NULL;
+
+    if (prepare(s, sql, &st) < 0)
+        return -1;
+    bind_text(st, 1, v);
+    return step_done(s, st, what);
+}
+
 static int
 exec(struct sqlite_store *s, const char *sql)
 {
@@ -175,9 +197,7 @@ meta_set(struct sqlite_store *s, const char *key, int64_t v)
         return -1;
     sqlite3_bind_int64(st, 1, v);
     bind_text(st, 2, key);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, "write meta");
-    return 0;
+    return step_done(s, st, "write meta");
 }
 
 
@@ -259,8 +279,8 @@ compact(struct sqlite_store *s)
     if (prepare(s, "DELETE FROM events WHERE rv <= ?", &st) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, upto);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, "compact events");
+    if (step_done(s, st, "compact events") < 0)
+        return -1;
     return meta_set(s, "compacted", upto);
 }
 
@@ -397,25 +417,19 @@ log_event(struct sqlite_store *s, enum ferry_event_type type, const char *key,
     bind_text(st, 4, ferry_json_get_string(obj, "metadata.namespace"));
     bind_text(st, 5, ferry_json_get_string(obj, "metadata.name"));
     bind_text(st, 6, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, "write event");
-    return 0;
+    return step_done(s, st, "write event");
 }
 
 static int
 write_owners(struct sqlite_store *s, const char *uid, json_object *obj)
 {
-    STMT del = NULL;
     json_object *refs = ferry_json_get(obj, "metadata.ownerReferences");
     size_t n = refs && json_object_is_type(refs, json_type_array)
                    ? json_object_array_length(refs)
                    : 0;
 
-    if (prepare(s, "DELETE FROM owners WHERE dep_uid = ?", &del) < 0)
+    if (exec_text(s, "DELETE FROM owners WHERE dep_uid = ?", uid, "write owners") < 0)
         return -1;
-    bind_text(del, 1, uid);
-    if (sqlite3_step(del) != SQLITE_DONE)
-        return db_error(s, "write owners");
     for (size_t i = 0; i < n; i++) {
         STMT ins = NULL;
         const char *owner = ferry_json_get_string(json_object_array_get_idx(refs, i), "uid");
@@ -426,8 +440,8 @@ write_owners(struct sqlite_store *s, const char *uid, json_object *obj)
             return -1;
         bind_text(ins, 1, owner);
         bind_text(ins, 2, uid);
-        if (sqlite3_step(ins) != SQLITE_DONE)
-            return db_error(s, "write owners");
+        if (step_done(s, ins, "write owners") < 0)
+            return -1;
     }
     return 0;
 }
@@ -450,8 +464,8 @@ put(struct sqlite_store *s, const char *key, json_object *obj, enum ferry_event_
     bind_text(st, 4, uid);
     sqlite3_bind_int64(st, 5, rv);
     bind_text(st, 6, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, "write object");
+    if (step_done(s, st, "write object") < 0)
+        return -1;
     if (write_owners(s, uid, obj) < 0)
         return -1;
     return log_event(s, type, key, obj);
@@ -471,18 +485,9 @@ remove_locked(struct sqlite_store *s, const char *key, json_object *obj)
     const char *uid = ferry_json_get_string(obj, "metadata.uid");
 
     ferry_apiserver_set_rv(obj, tx_next_rv(s));
-    if (prepare(s, "DELETE FROM objects WHERE uid = ?", &st) < 0)
+    if (exec_text(s, "DELETE FROM objects WHERE uid = ?", uid, "delete object") < 0 ||
+        exec_text(s, "DELETE FROM owners WHERE dep_uid = ?", uid, "delete owners") < 0)
         return -1;
-    bind_text(st, 1, uid);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, "delete object");
-    stmt_done(&st);
-    if (prepare(s, "DELETE FROM owners WHERE dep_uid = ?", &st) < 0)
-        return -1;
-    bind_text(st, 1, uid);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return db_error(s, "delete owners");
-    stmt_done(&st);
     if (log_event(s, FERRY_EVENT_DELETED, key, obj) < 0)
         return -1;
 
