@@ -127,6 +127,22 @@ ferry_ovf_child(xmlXPathContext *ctx, xmlNode *node, const char *local)
     return ferry_xml_str(ctx, node, xp);
 }
 
+/* ITEM's ResourceType (-1 when missing or not a number), its InstanceID
+ * (NULL when missing) and how messages name it ("Item 3 (ResourceType 17)"). */
+static int
+item_type(struct ovf_ctx *c, xmlNode *item, char **ret_iid, char **ret_where)
+{
+    FERRY_AUTOFREE char *rt = ferry_ovf_child(c->x, item, "ResourceType");
+    int type = -1;
+
+    *ret_iid = ferry_ovf_child(c->x, item, "InstanceID");
+    if (rt && !ferry_parse_int(rt, 0, 65535, &type))
+        type = -1;
+    *ret_where = ferry_printf("Item %s (ResourceType %s)", *ret_iid ? *ret_iid : "?",
+                              rt ? rt : "?");
+    return type;
+}
+
 /* Is ITEM part of the selected deployment configuration? */
 static bool
 in_config(struct ovf_ctx *c, xmlNode *item)
@@ -433,16 +449,11 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         xmlNode *it = items->nodesetval->nodeTab[i];
         if (!in_config(c, it))
             continue;
-        FERRY_AUTOFREE char *rt = ferry_ovf_child(c->x, it, "ResourceType");
-        FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceID");
+        FERRY_AUTOFREE char *iid = NULL, *where = NULL;
+        int type = item_type(c, it, &iid, &where);
         FERRY_AUTOFREE char *sub = ferry_ovf_child(c->x, it, "ResourceSubType");
         FERRY_AUTOFREE char *qty = ferry_ovf_child(c->x, it, "VirtualQuantity");
         FERRY_AUTOFREE char *addr = ferry_ovf_child(c->x, it, "Address");
-        int type = -1;
-        if (rt && !ferry_parse_int(rt, 0, 65535, &type))
-            type = -1;
-        FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
-                                                  rt ? rt : "?");
         if (type == 3) {
             uint64_t v;
             if (!ferry_parse_u64(qty, &v) || v == 0)
@@ -497,13 +508,8 @@ parse_system(struct ovf_ctx *c, xmlNode *vs, struct ferry_vm_list *list)
         xmlNode *it = items->nodesetval->nodeTab[i];
         if (!in_config(c, it))
             continue;
-        FERRY_AUTOFREE char *rt = ferry_ovf_child(c->x, it, "ResourceType");
-        FERRY_AUTOFREE char *iid = ferry_ovf_child(c->x, it, "InstanceID");
-        int type = -1;
-        if (rt && !ferry_parse_int(rt, 0, 65535, &type))
-            type = -1;
-        FERRY_AUTOFREE char *where = ferry_printf("Item %s (ResourceType %s)", iid ? iid : "?",
-                                                  rt ? rt : "?");
+        FERRY_AUTOFREE char *iid = NULL, *where = NULL;
+        int type = item_type(c, it, &iid, &where);
         if (type == 17 || type == 15 || type == 16 || type == 14) {
             FERRY_AUTOFREE char *parent = ferry_ovf_child(c->x, it, "Parent");
             FERRY_AUTOFREE char *aop = ferry_ovf_child(c->x, it, "AddressOnParent");
