@@ -252,6 +252,28 @@ ferry_state_remove(const char *root, const char *rel)
     return 0;
 }
 
+/* rel_path() of an object's directory (or FILE in it); WHAT says whose in
+ * the error when NAME is missing ("volume: no name"). */
+static char *
+named_rel(const char *area, const char *what, const char *ns, const char *name, const char *file)
+{
+    if (!name)
+        return ferry_error(FERRY_ERR_INVALID, "%s: no name", what), NULL;
+    return rel_path(area, ns, name, file);
+}
+
+/* Remove the directory of the object NAME in AREA, as ferry_state_remove. */
+static int
+remove_named(const char *root, const char *area, const char *what, const char *ns,
+             const char *name)
+{
+    FERRY_AUTOFREE char *rel = named_rel(area, what, ns, name, NULL);
+
+    if (!rel)
+        return -1;
+    return ferry_state_remove(root, rel);
+}
+
 /* ---- volumes ---------------------------------------------------------- */
 
 char *
@@ -273,10 +295,10 @@ ferry_volume_file(const char *root, const char *ns, const char *name, const char
 int
 ferry_volume_mkdir(const char *root, const char *ns, const char *name)
 {
-    FERRY_AUTOFREE char *rel = name ? rel_path(FERRY_AREA_VOLUMES, ns, name, NULL) : NULL;
+    FERRY_AUTOFREE char *rel = named_rel(FERRY_AREA_VOLUMES, "volume", ns, name, NULL);
 
     if (!rel)
-        return name ? -1 : ferry_error(FERRY_ERR_INVALID, "volume: no name");
+        return -1;
     return ferry_state_mkdir(root, rel, 0755);
 }
 
@@ -284,21 +306,17 @@ int
 ferry_volume_open(const char *root, const char *ns, const char *name, const char *file,
                   int flags, mode_t mode)
 {
-    FERRY_AUTOFREE char *rel = name ? rel_path(FERRY_AREA_VOLUMES, ns, name, file) : NULL;
+    FERRY_AUTOFREE char *rel = named_rel(FERRY_AREA_VOLUMES, "volume", ns, name, file);
 
     if (!rel)
-        return name ? -1 : ferry_error(FERRY_ERR_INVALID, "volume: no name");
+        return -1;
     return ferry_state_openat(root, rel, flags, mode);
 }
 
 int
 ferry_volume_remove(const char *root, const char *ns, const char *name)
 {
-    FERRY_AUTOFREE char *rel = name ? rel_path(FERRY_AREA_VOLUMES, ns, name, NULL) : NULL;
-
-    if (!rel)
-        return name ? -1 : ferry_error(FERRY_ERR_INVALID, "volume: no name");
-    return ferry_state_remove(root, rel);
+    return remove_named(root, FERRY_AREA_VOLUMES, "volume", ns, name);
 }
 
 int
@@ -406,9 +424,5 @@ ferry_vmi_mkdir(const char *root, const char *ns, const char *name)
 int
 ferry_vmi_remove(const char *root, const char *ns, const char *name)
 {
-    FERRY_AUTOFREE char *rel = name ? rel_path(FERRY_AREA_VMIS, ns, name, NULL) : NULL;
-
-    if (!rel)
-        return name ? -1 : ferry_error(FERRY_ERR_INVALID, "vmi: no name");
-    return ferry_state_remove(root, rel);
+    return remove_named(root, FERRY_AREA_VMIS, "vmi", ns, name);
 }
