@@ -57,4 +57,22 @@ int ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_
                        struct ferry_extent **extents, size_t *n);
 int ferry_blockmap_read(const struct ferry_blockmap *bm, void *buf, size_t len, uint64_t offset);
 
+/* The format table's map, read and close of the format whose image is
+ * struct NAME, with a struct ferry_blockmap member blockmap, freed by
+ * NAME##_free(): defines NAME##_map, NAME##_read and NAME##_close. */
+#define FERRY_BLOCKMAP_IMAGE_OPS(name)                                                             \
+    static int name##_map(struct ferry_image *img, uint64_t offset, uint64_t length,              \
+                          struct ferry_extent **extents, size_t *n)                                \
+    {                                                                                              \
+        return ferry_blockmap_map(&((struct name *)img)->blockmap, offset, length, extents, n);    \
+    }                                                                                              \
+    static int name##_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)       \
+    {                                                                                              \
+        return ferry_blockmap_read(&((struct name *)img)->blockmap, buf, len, offset);             \
+    }                                                                                              \
+    static void name##_close(struct ferry_image *img)                                              \
+    {                                                                                              \
+        name##_free((struct name *)img);                                                           \
+    }
+
 #endif

@@ -286,24 +286,7 @@ vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t
     return 0;
 }
 
-static int
-vdi_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
-        size_t *n)
-{
-    return ferry_blockmap_map(&((struct vdi *)img)->blockmap, offset, length, extents, n);
-}
-
-static int
-vdi_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
-{
-    return ferry_blockmap_read(&((struct vdi *)img)->blockmap, buf, len, offset);
-}
-
-static void
-vdi_close(struct ferry_image *img)
-{
-    vdi_free((struct vdi *)img);
-}
+FERRY_BLOCKMAP_IMAGE_OPS(vdi)
 
 static const char *const vdi_extensions[] = { ".vdi", NULL };
 

@@ -367,24 +367,7 @@ out:
     return r;
 }
 
-static int
-vhd_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
-        size_t *n)
-{
-    return ferry_blockmap_map(&((struct vhd *)img)->blockmap, offset, length, extents, n);
-}
-
-static int
-vhd_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
-{
-    return ferry_blockmap_read(&((struct vhd *)img)->blockmap, buf, len, offset);
-}
-
-static void
-vhd_close(struct ferry_image *img)
-{
-    vhd_free((struct vhd *)img);
-}
+FERRY_BLOCKMAP_IMAGE_OPS(vhd)
 
 /* ---- a fixed disk from a stream (raw.c) ---------------------------------- */
 

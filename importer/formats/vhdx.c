@@ -810,24 +810,7 @@ vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_
     return 0;
 }
 
-static int
-vhdx_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry_extent **extents,
-         size_t *n)
-{
-    return ferry_blockmap_map(&((struct vhdx *)img)->blockmap, offset, length, extents, n);
-}
-
-static int
-vhdx_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
-{
-    return ferry_blockmap_read(&((struct vhdx *)img)->blockmap, buf, len, offset);
-}
-
-static void
-vhdx_close(struct ferry_image *img)
-{
-    vhdx_free((struct vhdx *)img);
-}
+FERRY_BLOCKMAP_IMAGE_OPS(vhdx)
 
 static const char *const vhdx_extensions[] = { ".vhdx", NULL };
 
