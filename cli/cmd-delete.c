@@ -114,11 +114,8 @@ cmd_delete(int argc, char **argv)
             wait = !optarg || strcmp(optarg, "false") != 0;
             break;
         case 'T':
-            timeout_ms = cli_parse_duration_ms(optarg);
-            if (timeout_ms < 0) {
-                fprintf(stderr, "error: invalid argument \"%s\" for \"--timeout\" flag\n", optarg);
+            if (cli_timeout_option(optarg, &timeout_ms) < 0)
                 return 2;
-            }
             if (timeout_ms == 0)
                 timeout_ms = -1;
             break;

@@ -166,11 +166,8 @@ cmd_wait(int argc, char **argv)
             have_for = true;
             break;
         case 'T':
-            timeout_ms = cli_parse_duration_ms(optarg);
-            if (timeout_ms < 0) {
-                fprintf(stderr, "error: invalid argument \"%s\" for \"--timeout\" flag\n", optarg);
+            if (cli_timeout_option(optarg, &timeout_ms) < 0)
                 return 2;
-            }
             break;
         default:
             if ((c = cli_common_option(c, argv, &ns,

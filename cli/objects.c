@@ -152,6 +152,17 @@ cli_common_option(int c, char **argv, const char **ns, const char *usage)
     return cli_option_error(c, argv);
 }
 
+int
+cli_timeout_option(const char *arg, int64_t *ret_ms)
+{
+    *ret_ms = cli_parse_duration_ms(arg);
+    if (*ret_ms < 0) {
+        fprintf(stderr, "error: invalid argument \"%s\" for \"--timeout\" flag\n", arg);
+        return -1;
+    }
+    return 0;
+}
+
 const char *
 cli_namespace(const char *opt_ns)
 {

@@ -39,6 +39,9 @@ int cli_option_error(int c, char **argv);
  * gives exit code 0, anything else is cli_option_error().  Returns
  * CLI_OPT_NEXT after -n, else the exit code for the verb to return. */
 int cli_common_option(int c, char **argv, const char **ns, const char *usage);
+/* --timeout ARG as cli_parse_duration_ms() reads it, into *RET_MS; -1
+ * after saying on stderr that ARG is not a duration. */
+int cli_timeout_option(const char *arg, int64_t *ret_ms);
 /* The namespace to use: -n value, else "default". */
 const char *cli_namespace(const char *opt_ns);
 
