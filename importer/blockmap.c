@@ -43,6 +43,25 @@ ferry_blockmap_entry(const struct ferry_blockmap *bm, struct ferry_blockmap_tabl
     return 0;
 }
 
+/* What lies at OFFSET, through bm->lookup or, for whole blocks, bm->block. */
+static int
+lookup(const struct ferry_blockmap *bm, uint64_t offset, uint64_t len, bool *ret_data,
+       uint64_t *ret_off, uint64_t *ret_len)
+{
+    if (!bm->block)
+        return bm->lookup(bm->opaque, offset, len, ret_data, ret_off, ret_len);
+    uint64_t b = offset / bm->block_size, in = offset % bm->block_size;
+    uint64_t n = bm->block_size - in, start = 0;
+    pthread_mutex_lock(bm->lock);
+    int r = bm->block(bm->opaque, b, ret_data, &start);
+    pthread_mutex_unlock(bm->lock);
+    if (r < 0)
+        return -1;
+    *ret_len = n < len ? n : len;
+    *ret_off = start + in;
+    return 0;
+}
+
 int
 ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
                    struct ferry_extent **extents, size_t *n)
@@ -52,7 +71,7 @@ ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t le
     while (length > 0) {
         bool data;
         uint64_t off, run;
-        if (bm->lookup(bm->opaque, offset, length, &data, &off, &run) < 0)
+        if (lookup(bm, offset, length, &data, &off, &run) < 0)
             return -1;
         ferry_extent_push(extents, n, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
         offset += run;
@@ -70,7 +89,7 @@ ferry_blockmap_read(const struct ferry_blockmap *bm, void *buf, size_t len, uint
     while (len > 0) {
         bool data;
         uint64_t off, run;
-        if (bm->lookup(bm->opaque, offset, len, &data, &off, &run) < 0)
+        if (lookup(bm, offset, len, &data, &off, &run) < 0)
             return -1;
         if (!data)
             memset(p, 0, run);

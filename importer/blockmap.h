@@ -1,7 +1,8 @@
 /* Shared engine of the block-table formats (VDI, VHD, VHDX): images whose
  * virtual disk is cut into fixed blocks, each either stored somewhere in the
  * file or read as zeros.  A format supplies a lookup callback (what lies at
- * a virtual offset, up to the end of its block) and a pread; this module
+ * a virtual offset, up to the end of its block, or what one whole block
+ * is) and a pread; this module
  * does the range check and the map and read loops the format table calls
  * (extents merge through ferry_extent_push, as qcow2's and vmdk's do).  Both
  * loops are safe to run from several threads when the format's lookup and
@@ -9,6 +10,7 @@
 #ifndef FERRY_IMPORTER_BLOCKMAP_H
 #define FERRY_IMPORTER_BLOCKMAP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +27,13 @@ struct ferry_blockmap {
      * (*ret_data false) or of data at file offset *ret_off. */
     int (*lookup)(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
                   uint64_t *ret_len);
+    /* Instead of lookup, for formats whose blocks are stored whole or not at
+     * all (VDI, VHDX): blocks of BLOCK_SIZE bytes, and BLOCK, called with
+     * LOCK held, says whether block B is stored (*ret_data) and the file
+     * offset where it starts (*ret_off). */
+    uint64_t block_size;
+    pthread_mutex_t *lock;
+    int (*block)(void *opaque, uint64_t b, bool *ret_data, uint64_t *ret_off);
     /* Read LEN bytes at file offset OFF; an error names WHAT. */
     int (*pread)(void *opaque, void *buf, size_t len, uint64_t off, const char *what);
 };

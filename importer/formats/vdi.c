@@ -46,8 +46,7 @@ struct vdi {
     struct ferry_blockmap_table bmap; /* the block map's window */
 };
 
-static int vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
-                      uint64_t *ret_off, uint64_t *ret_len);
+static int vdi_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off);
 
 static bool
 all_zero(const uint8_t *p, size_t n)
@@ -222,7 +221,8 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
     };
     v->blockmap = (struct ferry_blockmap){
         .format = "vdi", .name = v->name, .size = v->disk_size, .data_what = "data block",
-        .opaque = v, .lookup = vdi_lookup, .pread = vdi_pread,
+        .opaque = v, .block_size = v->block_size, .lock = &v->lock, .block = vdi_block,
+        .pread = vdi_pread,
     };
     *ret = (struct ferry_image *)v;
     return 0;
@@ -265,24 +265,17 @@ vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
     return 0;
 }
 
-/* What lies at OFFSET: *ret_len bytes (<= len, up to the end of the block) of
- * zeros (*ret_data = false) or data at file offset *ret_off. */
+/* Whether BLOCK is stored, and where it starts in the file.  Caller holds
+ * lock. */
 static int
-vdi_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
-           uint64_t *ret_len)
+vdi_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
 {
     struct vdi *v = opaque;
-    uint64_t block = offset / v->block_size, in = offset % v->block_size;
     uint32_t e = 0;
-    pthread_mutex_lock(&v->lock);
-    int r = vdi_entry(v, block, &e);
-    pthread_mutex_unlock(&v->lock);
-    if (r < 0)
+    if (vdi_entry(v, block, &e) < 0)
         return -1;
-    uint64_t n = v->block_size - in;
-    *ret_len = n < len ? n : len;
     *ret_data = e != VDI_UNALLOCATED && e != VDI_DISCARDED;
-    *ret_off = v->data_off + (uint64_t)e * v->block_size + in;
+    *ret_off = v->data_off + (uint64_t)e * v->block_size;
     return 0;
 }
 

@@ -103,8 +103,7 @@ overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return alen && blen && a < b + blen && b < a + alen;
 }
 
-static int vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
-                       uint64_t *ret_off, uint64_t *ret_len);
+static int vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off);
 
 /* CRC-32C (Castagnoli, reflected 0x82f63b78). */
 static uint32_t crc_table[256];
@@ -710,7 +709,8 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
     free(h);
     v->blockmap = (struct ferry_blockmap){
         .format = "vhdx", .name = v->name, .size = v->vsize, .data_what = "payload block",
-        .opaque = v, .lookup = vhdx_lookup, .pread = vhdx_pread,
+        .opaque = v, .block_size = v->block_size, .lock = &v->lock, .block = vhdx_block,
+        .pread = vhdx_pread,
     };
     *ret = (struct ferry_image *)v;
     return 0;
@@ -791,22 +791,17 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
     return 0;
 }
 
+/* Whether BLOCK is stored (fully present), and where it starts in the
+ * file.  Caller holds lock. */
 static int
-vhdx_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data, uint64_t *ret_off,
-            uint64_t *ret_len)
+vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
 {
     struct vhdx *v = opaque;
-    uint64_t block = offset / v->block_size, in = offset % v->block_size;
     uint64_t e = 0;
-    pthread_mutex_lock(&v->lock);
-    int r = vhdx_entry(v, block, &e);
-    pthread_mutex_unlock(&v->lock);
-    if (r < 0)
+    if (vhdx_entry(v, block, &e) < 0)
         return -1;
-    uint64_t n = v->block_size - in;
-    *ret_len = n < len ? n : len;
     *ret_data = (e & 7) == PB_FULLY_PRESENT;
-    *ret_off = (e >> 20 << 20) + in;
+    *ret_off = e >> 20 << 20;
     return 0;
 }
 
