@@ -155,6 +155,20 @@ step_done(struct sqlite_store *s, sqlite3_stmt *st, const char *what)
     return 0;
 }
 
+/* Step ST to its one row: 1 when there is one, 0 when there is none, -1
+ * on an error (WHAT names the statement in it). */
+static int
+step_row(struct sqlite_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_error(s, what);
+}
+
 /* Prepare SQL, bind its one parameter to the text V and run it (no rows). */
 static int
 exec_text(struct sqlite_store *s, const char *sql, const char *v, const char *what)
@@ -368,11 +382,8 @@ load(struct sqlite_store *s, const char *key, const char *ns, const char *name,
     bind_text(st, 1, key);
     bind_text(st, 2, ns);
     bind_text(st, 3, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc != SQLITE_ROW)
-        return db_error(s, "read object");
+    if ((rc = step_row(s, st, "read object")) <= 0)
+        return rc;
     *ret = parse_json(s, (const char *)sqlite3_column_text(st, 0));
     return *ret ? 1 : -1;
 }
@@ -386,11 +397,8 @@ load_by_uid(struct sqlite_store *s, const char *uid, char **ret_key, json_object
     if (prepare(s, "SELECT resource, json FROM objects WHERE uid = ?", &st) < 0)
         return -1;
     bind_text(st, 1, uid);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    if (rc != SQLITE_ROW)
-        return db_error(s, "read object");
+    if ((rc = step_row(s, st, "read object")) <= 0)
+        return rc;
     *ret = parse_json(s, (const char *)sqlite3_column_text(st, 1));
     if (!*ret)
         return -1;
