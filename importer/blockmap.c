@@ -43,6 +43,24 @@ ferry_blockmap_entry(const struct ferry_blockmap *bm, struct ferry_blockmap_tabl
     return 0;
 }
 
+int
+ferry_blockmap_pread_source(struct ferry_source *src, const char *format, const char *name,
+                            void *buf, size_t len, uint64_t off, const char *what)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = src->ops->pread(src, (uint8_t *)buf + done, len - done, off + done);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "%s '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
+                               format, name, what, off, len);
+        done += (size_t)r;
+    }
+    return 0;
+}
+
 /* What lies at OFFSET, through bm->lookup or, for whole blocks, bm->block. */
 static int
 lookup(const struct ferry_blockmap *bm, uint64_t offset, uint64_t len, bool *ret_data,

@@ -61,6 +61,14 @@ int ferry_blockmap_entry(const struct ferry_blockmap *bm, struct ferry_blockmap_
 /* An internal error unless [offset, offset+length) lies inside the disk. */
 int ferry_blockmap_check_range(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length);
 
+struct ferry_source;
+
+/* Read exactly LEN bytes at file offset OFF of SRC; a file that ends first
+ * is a format error naming FORMAT, NAME and WHAT (a block-table format's
+ * pread). */
+int ferry_blockmap_pread_source(struct ferry_source *src, const char *format, const char *name,
+                                void *buf, size_t len, uint64_t off, const char *what);
+
 /* The format table's map and read, done through bm->lookup and bm->pread. */
 int ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
                        struct ferry_extent **extents, size_t *n);

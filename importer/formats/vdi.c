@@ -61,18 +61,7 @@ static int
 vdi_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
     struct vdi *v = opaque;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, len - done, off + done);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return ferry_error(FERRY_ERR_FORMAT,
-                               "vdi '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
-                               v->name, what, off, len);
-        done += (size_t)r;
-    }
-    return 0;
+    return ferry_blockmap_pread_source(v->src, "vdi", v->name, buf, len, off, what);
 }
 
 static int
