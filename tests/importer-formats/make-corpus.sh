@@ -91,6 +91,16 @@ if [ -s "$sv" ]; then
     python3 "$cv" overstate "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-overstate.vmdk"
     python3 "$cv" parent-desc "$sv" "$out/vmdk/stream-parent-desc.vmdk"
 fi
+# VMDK descriptors (the descriptor parser): the fuzz target resolves every
+# extent file to the input itself, so these reach the extent checks.
+d="$out/vmdk"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\nRW 1 FLAT "d-flat.vmdk" 0\n\nddb.virtualHWVersion = "4"\n' >"$d/desc-flat.vmdk"
+printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="twoGbMaxExtentFlat"\nRW 1 FLAT "d-f001.vmdk" 0\nRDONLY 2 VMFS "d-f002.vmdk" 1\nRW 8 ZERO\nNOACCESS 1 FLAT "d-f003.vmdk"\n' >"$d/desc-multi.vmdk"
+printf '# Disk DescriptorFile\nversion=1\nparentCID=ffffffff\ncreateType="twoGbMaxExtentSparse"\nRW 8192 SPARSE "d-s001.vmdk"\n' >"$d/desc-sparse.vmdk"
+printf '# Disk DescriptorFile\r\nversion=1\r\nparentCID=12345678\r\nparentFileNameHint="base.vmdk"\r\nRW 1 FLAT "x.vmdk" 0\r\n' >"$d/desc-parent.vmdk"
+printf '# Disk DescriptorFile\nRW 1 FLAT "../escape.vmdk" 0\nRW 1 FLAT "/etc/passwd" 0\nRW 99999999999999999999 FLAT "big.vmdk" 0\nRW 1 EXOTIC "e.vmdk"\nRW 1 FLAT\n' >"$d/desc-hostile.vmdk"
+[ -s "$out/vmdk/src-sparse.vmdk" ] && qemu-img create -q -f vmdk -o subformat=monolithicFlat "$tmp/flat.vmdk" 64K 2>/dev/null &&
+    cp "$tmp/flat.vmdk" "$d/qemu-monolithic-flat.vmdk" || true
 # Sparse-encoded copies (see tests/fuzz/fuzz-format.c) of the VHDX, VHD and
 # VDI seeds, so libFuzzer's inputs stay small: only non-zero sectors.
 python3 - "$out" <<'PY'
