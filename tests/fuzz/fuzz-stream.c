@@ -110,6 +110,14 @@ refuse(void *opaque)
 
 static char *workdir;
 
+/* Extraction removes its own tree; the directory around it goes at exit. */
+static void
+remove_workdir(void)
+{
+    if (workdir)
+        (void)rmdir(workdir);
+}
+
 static void
 extract(const uint8_t *data, size_t size)
 {
@@ -118,6 +126,7 @@ extract(const uint8_t *data, size_t size)
         if (!mkdtemp(tmpl))
             return;
         workdir = ferry_strdup(tmpl);
+        atexit(remove_workdir);
     }
     FERRY_AUTOFREE char *dest = ferry_printf("%s/dest", workdir);
     struct ferry_source *src = mem_source(data, size, false);
