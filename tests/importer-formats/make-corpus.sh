@@ -91,6 +91,24 @@ if [ -s "$sv" ]; then
     python3 "$cv" overstate "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-overstate.vmdk"
     python3 "$cv" parent-desc "$sv" "$out/vmdk/stream-parent-desc.vmdk"
 fi
+# Hostile qcow2 headers (tests/importer/hostile.sh's patches of a good
+# image, qcow2.txt offsets, big-endian): encryption, tables past the end, a
+# 64 TiB+ size, cluster_bits 31, l1_size 0, corrupt and unknown features.
+[ -s "$out/qcow2/src-v3.qcow2" ] && python3 - "$out/qcow2/src-v3.qcow2" "$out/qcow2" <<'PY'
+import struct, sys
+good = open(sys.argv[1], "rb").read()
+patches = {"aes": [(32, ">I", 1)], "l1-eof": [(40, ">Q", 0x100000000)],
+           "rc-eof": [(48, ">Q", 0x100000000)],
+           "huge": [(24, ">Q", 0x1000000000000000), (36, ">I", 0x10000000)],
+           "bits": [(20, ">I", 31)], "l1small": [(36, ">I", 0)],
+           "corrupt": [(72, ">Q", 2)], "unknown": [(72, ">Q", 0x100)],
+           "l2-eof": [(struct.unpack(">Q", good[40:48])[0], ">Q", 0x80000000F0000000)]}
+for name, ps in patches.items():
+    d = bytearray(good)
+    for off, fmt, val in ps:
+        d[off:off + struct.calcsize(fmt)] = struct.pack(fmt, val)
+    open("%s/hostile-%s.qcow2" % (sys.argv[2], name), "wb").write(bytes(d))
+PY
 # VMDK descriptors (the descriptor parser): the fuzz target resolves every
 # extent file to the input itself, so these reach the extent checks.
 d="$out/vmdk"
