@@ -52,3 +52,11 @@ foreach(fmt ${FERRY_FORMAT_NAMES})
   target_compile_definitions(fuzz-${fmt} PRIVATE FUZZ_FORMAT=${fmt})
   set_tests_properties(fuzz-${fmt}-short PROPERTIES FIXTURES_REQUIRED ferry-formats-corpus)
 endforeach()
+
+# The archive and decompression layers (gzip, xz, lzma, zstd, bz2, tar/OVA,
+# --content-type archive): tests/fuzz/fuzz-stream.c over the seeds in
+# tests/fuzz/corpus-stream (tests/fuzz/make-stream-corpus.py made them; the
+# first byte of each chooses the layer), regression inputs included.
+ferry_fuzz_target(fuzz-stream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz-stream.c
+                  LIBS ferry-importer-lib CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus-stream
+                  RUNS 3000)

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "importer/format.h"
+#include "importer/importer.h"
 
 #ifndef FUZZ_FORMAT
 #error "build with -DFUZZ_FORMAT=<format name>"
@@ -65,6 +66,42 @@ static int
 no_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
 {
     return ferry_error(FERRY_ERR_SECURITY, "fuzz: no sibling files ('%s')", relname);
+}
+
+static void
+sib_close(struct ferry_source *src)
+{
+    free(src->priv);
+}
+
+static const struct ferry_source_ops sib_ops = {
+    .name = "memory",
+    .read = mem_read,
+    .pread = mem_pread,
+    .close = sib_close,
+};
+
+/* A VMDK descriptor's extents: every sibling is the input itself (its own
+ * siblings refused), so the extent lines past the first one, the FLAT
+ * bounds checks and SPARSE extents behind a descriptor are reached too. */
+static int
+self_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
+{
+    if (ferry_check_relname(src->url, relname) < 0)
+        return -1;
+    const struct mem *m = src->priv;
+    struct mem *copy = calloc(1, sizeof(*copy));
+    if (!copy)
+        return ferry_error(FERRY_ERR_NOMEM, "fuzz: out of memory");
+    copy->data = m->data;
+    copy->size = m->size;
+    struct ferry_source *sib = ferry_source_new(&sib_ops, relname);
+    sib->priv = copy;
+    sib->size = (int64_t)m->size;
+    sib->seekable = true;
+    sib->open_sibling = no_sibling;
+    *ret = sib;
+    return 0;
 }
 
 struct emit_state {
@@ -201,7 +238,7 @@ run_input(const uint8_t *data, size_t size)
         .size = (int64_t)size,
         .seekable = true,
         .priv = &m,
-        .open_sibling = no_sibling,
+        .open_sibling = self_sibling,
     };
     run_image(f, &src);
     ferry_error_reset();

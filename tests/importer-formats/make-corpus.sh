@@ -91,6 +91,34 @@ if [ -s "$sv" ]; then
     python3 "$cv" overstate "$out/vmdk/stream-vmware.vmdk" "$out/vmdk/stream-overstate.vmdk"
     python3 "$cv" parent-desc "$sv" "$out/vmdk/stream-parent-desc.vmdk"
 fi
+# Hostile qcow2 headers (tests/importer/hostile.sh's patches of a good
+# image, qcow2.txt offsets, big-endian): encryption, tables past the end, a
+# 64 TiB+ size, cluster_bits 31, l1_size 0, corrupt and unknown features.
+[ -s "$out/qcow2/src-v3.qcow2" ] && python3 - "$out/qcow2/src-v3.qcow2" "$out/qcow2" <<'PY'
+import struct, sys
+good = open(sys.argv[1], "rb").read()
+patches = {"aes": [(32, ">I", 1)], "l1-eof": [(40, ">Q", 0x100000000)],
+           "rc-eof": [(48, ">Q", 0x100000000)],
+           "huge": [(24, ">Q", 0x1000000000000000), (36, ">I", 0x10000000)],
+           "bits": [(20, ">I", 31)], "l1small": [(36, ">I", 0)],
+           "corrupt": [(72, ">Q", 2)], "unknown": [(72, ">Q", 0x100)],
+           "l2-eof": [(struct.unpack(">Q", good[40:48])[0], ">Q", 0x80000000F0000000)]}
+for name, ps in patches.items():
+    d = bytearray(good)
+    for off, fmt, val in ps:
+        d[off:off + struct.calcsize(fmt)] = struct.pack(fmt, val)
+    open("%s/hostile-%s.qcow2" % (sys.argv[2], name), "wb").write(bytes(d))
+PY
+# VMDK descriptors (the descriptor parser): the fuzz target resolves every
+# extent file to the input itself, so these reach the extent checks.
+d="$out/vmdk"
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\nRW 1 FLAT "d-flat.vmdk" 0\n\nddb.virtualHWVersion = "4"\n' >"$d/desc-flat.vmdk"
+printf '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="twoGbMaxExtentFlat"\nRW 1 FLAT "d-f001.vmdk" 0\nRDONLY 2 VMFS "d-f002.vmdk" 1\nRW 8 ZERO\nNOACCESS 1 FLAT "d-f003.vmdk"\n' >"$d/desc-multi.vmdk"
+printf '# Disk DescriptorFile\nversion=1\nparentCID=ffffffff\ncreateType="twoGbMaxExtentSparse"\nRW 8192 SPARSE "d-s001.vmdk"\n' >"$d/desc-sparse.vmdk"
+printf '# Disk DescriptorFile\r\nversion=1\r\nparentCID=12345678\r\nparentFileNameHint="base.vmdk"\r\nRW 1 FLAT "x.vmdk" 0\r\n' >"$d/desc-parent.vmdk"
+printf '# Disk DescriptorFile\nRW 1 FLAT "../escape.vmdk" 0\nRW 1 FLAT "/etc/passwd" 0\nRW 99999999999999999999 FLAT "big.vmdk" 0\nRW 1 EXOTIC "e.vmdk"\nRW 1 FLAT\n' >"$d/desc-hostile.vmdk"
+[ -s "$out/vmdk/src-sparse.vmdk" ] && qemu-img create -q -f vmdk -o subformat=monolithicFlat "$tmp/flat.vmdk" 64K 2>/dev/null &&
+    cp "$tmp/flat.vmdk" "$d/qemu-monolithic-flat.vmdk" || true
 # Sparse-encoded copies (see tests/fuzz/fuzz-format.c) of the VHDX, VHD and
 # VDI seeds, so libFuzzer's inputs stay small: only non-zero sectors.
 python3 - "$out" <<'PY'
