@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "importer/format.h"
 #include "importer/importer.h"
+#include "mem-source.h"
 
 #ifndef FUZZ_FORMAT
 #error "build with -DFUZZ_FORMAT=<format name>"
@@ -30,31 +31,6 @@ extern const struct ferry_format CAT(ferry_format_, FUZZ_FORMAT);
 #define MAX_READ_BYTES (UINT64_C(8) << 20)
 #define MAX_EMIT_BYTES (UINT64_C(256) << 20)
 
-struct mem {
-    const uint8_t *data;
-    size_t size, pos;
-};
-
-static ssize_t
-mem_read(struct ferry_source *src, void *buf, size_t len)
-{
-    struct mem *m = src->priv;
-    size_t n = m->size - m->pos < len ? m->size - m->pos : len;
-    memcpy(buf, m->data + m->pos, n);
-    m->pos += n;
-    return (ssize_t)n;
-}
-
-static ssize_t
-mem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
-{
-    struct mem *m = src->priv;
-    if (off >= m->size)
-        return 0;
-    size_t n = m->size - off < len ? m->size - (size_t)off : len;
-    memcpy(buf, m->data + off, n);
-    return (ssize_t)n;
-}
 
 static const struct ferry_source_ops mem_ops = {
     .name = "memory",

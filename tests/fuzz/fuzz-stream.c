@@ -23,34 +23,10 @@
 #include "common/util.h"
 #include "importer/format.h"
 #include "importer/importer.h"
+#include "mem-source.h"
 
 #define MAX_OUT (UINT64_C(32) << 20)
 
-struct mem {
-    const uint8_t *data;
-    size_t size, pos;
-};
-
-static ssize_t
-mem_read(struct ferry_source *src, void *buf, size_t len)
-{
-    struct mem *m = src->priv;
-    size_t n = m->size - m->pos < len ? m->size - m->pos : len;
-    memcpy(buf, m->data + m->pos, n);
-    m->pos += n;
-    return (ssize_t)n;
-}
-
-static ssize_t
-mem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
-{
-    struct mem *m = src->priv;
-    if (off >= m->size)
-        return 0;
-    size_t n = m->size - off < len ? m->size - (size_t)off : len;
-    memcpy(buf, m->data + off, n);
-    return (ssize_t)n;
-}
 
 static void
 mem_close(struct ferry_source *src)
