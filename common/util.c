@@ -331,25 +331,6 @@ ferry_time_parse_rfc3339(const char *s, time_t *ret_t)
 }
 
 char *
-ferry_duration_short(int64_t s)
-{
-    /* kubectl's HumanDuration, simplified to its common cases. */
-    if (s < 0)
-        s = 0;
-    if (s < 120)
-        return ferry_printf("%llds", (long long)s);
-    if (s < 600)
-        return s % 60 ? ferry_printf("%lldm%llds", (long long)s / 60, (long long)s % 60)
-                      : ferry_printf("%lldm", (long long)s / 60);
-    if (s < 3 * 3600)
-        return (s / 60) % 60 ? ferry_printf("%lldh%lldm", (long long)s / 3600, (long long)(s / 60) % 60)
-                             : ferry_printf("%lldh", (long long)s / 3600);
-    if (s < 48 * 3600)
-        return ferry_printf("%lldh", (long long)s / 3600);
-    return ferry_printf("%lldd", (long long)s / 86400);
-}
-
-char *
 ferry_size_human(uint64_t bytes)
 {
     static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB", "PiB" };

@@ -45,8 +45,6 @@ uint64_t ferry_now_ns(void);          /* CLOCK_MONOTONIC */
 char *ferry_time_rfc3339(time_t t);   /* "2026-11-26T15:04:05Z" */
 char *ferry_time_now_rfc3339(void);
 int ferry_time_parse_rfc3339(const char *s, time_t *ret_t);
-/* "5m", "3h12m", "2d" as kubectl prints ages. */
-char *ferry_duration_short(int64_t seconds);
 
 /* Human sizes: "20 GiB", "1.5 MiB". */
 char *ferry_size_human(uint64_t bytes);
