@@ -51,14 +51,12 @@ openapi_dir(void)
 {
     static char relative[PATH_MAX + 32];
     const char *env = getenv("FERRY_OPENAPI_DIR");
-    const char *bindir = ferry_self_dir();
+    FERRY_AUTOFREE char *beside = ferry_self_data_path("openapi");
 
     if (env && *env)
         return env;
-    if (bindir) {   /* <prefix>/bin -> <prefix>/share/ferry/openapi */
-        const char *slash = strrchr(bindir, '/');
-        int len = slash ? (int)(slash - bindir) : (int)strlen(bindir);
-        snprintf(relative, sizeof relative, "%.*s/share/ferry/openapi", len, bindir);
+    if (beside) {
+        snprintf(relative, sizeof relative, "%s", beside);
         if (has_openapi(relative))
             return relative;
     }

@@ -379,6 +379,19 @@ ferry_self_dir(void)
 }
 
 char *
+ferry_self_data_path(const char *rel)
+{
+    const char *bindir = ferry_self_dir();
+    const char *slash;
+
+    if (!bindir)
+        return NULL;
+    slash = strrchr(bindir, '/');
+    return ferry_printf("%.*s/share/ferry/%s",
+                        slash ? (int)(slash - bindir) : (int)strlen(bindir), bindir, rel);
+}
+
+char *
 ferry_uuid_random(void)
 {
     unsigned char b[16];

@@ -53,6 +53,10 @@ char *ferry_size_human(uint64_t bytes);
  * programs are (ferry-importer beside ferry-controller ...); NULL when it
  * cannot be read.  Computed once; not to be freed. */
 const char *ferry_self_dir(void);
+/* "<prefix>/share/ferry/REL" for a program in "<prefix>/bin" (also
+ * build/bin -> build/share/ferry), or NULL when the program's directory is
+ * unknown; caller frees. */
+char *ferry_self_data_path(const char *rel);
 
 /* A random (version 4) UUID, "8-4-4-4-12" lower case, from the CSPRNG (its
  * failure is as fatal as memory running out); caller frees. */

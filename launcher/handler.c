@@ -311,14 +311,11 @@ apply_status_file(struct handler *h, struct entry *e)
 static char *
 probe_image_path(void)
 {
-    const char *bindir = ferry_self_dir();
+    char *p = ferry_self_data_path("kvm-probe.img");
 
-    if (bindir) {
-        char *p = ferry_printf("%s/../share/ferry/kvm-probe.img", bindir);
-        if (access(p, R_OK) == 0)
-            return p;
-        free(p);
-    }
+    if (p && access(p, R_OK) == 0)
+        return p;
+    free(p);
 #ifdef FERRY_DATADIR
     if (access(FERRY_DATADIR "/kvm-probe.img", R_OK) == 0)
         return ferry_strdup(FERRY_DATADIR "/kvm-probe.img");
