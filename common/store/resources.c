@@ -64,8 +64,35 @@ static const struct ferry_resource res_kubevirt = {
     .status_subresource = true,
 };
 
+/* The kinds Kubernetes mode works through (issue 16): a DataVolume's
+ * PersistentVolumeClaim and importer Job, a VMI's launcher Pod, and the
+ * controllers' leader-election Lease.  The embedded store keeps them as it
+ * keeps any object (no admission schema of Ferry's own); on a cluster they
+ * are the API server's. */
+static const char *const pod_short[] = { "po", NULL };
+static const char *const pvc_short[] = { "pvc", NULL };
+static const struct ferry_resource res_pod = {
+    .group = "", .version = "v1", .kind = "Pod", .plural = "pods", .singular = "pod",
+    .short_names = pod_short, .namespaced = true, .status_subresource = true,
+};
+static const struct ferry_resource res_pvc = {
+    .group = "", .version = "v1", .kind = "PersistentVolumeClaim",
+    .plural = "persistentvolumeclaims", .singular = "persistentvolumeclaim",
+    .short_names = pvc_short, .namespaced = true, .status_subresource = true,
+};
+static const struct ferry_resource res_job = {
+    .group = "batch", .version = "v1", .kind = "Job", .plural = "jobs", .singular = "job",
+    .short_names = NULL, .namespaced = true, .status_subresource = true,
+};
+static const struct ferry_resource res_lease = {
+    .group = "coordination.k8s.io", .version = "v1", .kind = "Lease", .plural = "leases",
+    .singular = "lease", .short_names = NULL, .namespaced = true,
+    .status_subresource = false,
+};
+
 const struct ferry_resource *const ferry_resources[] = {
-    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt, NULL,
+    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt,
+    &res_pod, &res_pvc, &res_job, &res_lease, NULL,
 };
 
 const struct ferry_resource *const ferry_resource_vm = &res_vm;
@@ -75,6 +102,10 @@ const struct ferry_resource *const ferry_resource_node = &res_node;
 const struct ferry_resource *const ferry_resource_event = &res_event;
 const struct ferry_resource *const ferry_resource_namespace = &res_namespace;
 const struct ferry_resource *const ferry_resource_kubevirt = &res_kubevirt;
+const struct ferry_resource *const ferry_resource_pod = &res_pod;
+const struct ferry_resource *const ferry_resource_pvc = &res_pvc;
+const struct ferry_resource *const ferry_resource_job = &res_job;
+const struct ferry_resource *const ferry_resource_lease = &res_lease;
 
 const char *
 ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)

@@ -79,7 +79,9 @@ struct ferry_resource {
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind
- * "Node", group ""), Event (core v1, for describe), Namespace (core v1).
+ * "Node", group ""), Event (core v1, for describe), Namespace (core v1),
+ * KubeVirt, and for Kubernetes mode Pod, PersistentVolumeClaim, batch/v1 Job
+ * and coordination.k8s.io/v1 Lease.
  *
  * Namespaces: every namespace given to the store (an object's
  * metadata.namespace, the ns argument of get/list/delete/watch) must be a
@@ -99,6 +101,10 @@ extern const struct ferry_resource *const ferry_resource_node;
 extern const struct ferry_resource *const ferry_resource_event;
 extern const struct ferry_resource *const ferry_resource_namespace;
 extern const struct ferry_resource *const ferry_resource_kubevirt;
+extern const struct ferry_resource *const ferry_resource_pod;
+extern const struct ferry_resource *const ferry_resource_pvc;
+extern const struct ferry_resource *const ferry_resource_job;
+extern const struct ferry_resource *const ferry_resource_lease;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);

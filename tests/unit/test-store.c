@@ -323,8 +323,12 @@ test_resource_lookup(void **state)
     assert_ptr_equal(ferry_resource_lookup("datavolumes.cdi.kubevirt.io"), ferry_resource_dv);
     assert_ptr_equal(ferry_resource_lookup("nodes"), ferry_resource_node);
     assert_ptr_equal(ferry_resource_lookup("ev"), ferry_resource_event);
-    assert_null(ferry_resource_lookup("pods"));
-    assert_string_equal(ferry_error_message(), "the server doesn't have a resource type \"pods\"");
+    assert_ptr_equal(ferry_resource_lookup("pods"), ferry_resource_pod);
+    assert_ptr_equal(ferry_resource_lookup("jobs.batch"), ferry_resource_job);
+    assert_ptr_equal(ferry_resource_lookup("pvc"), ferry_resource_pvc);
+    assert_null(ferry_resource_lookup("deployments"));
+    assert_string_equal(ferry_error_message(),
+                        "the server doesn't have a resource type \"deployments\"");
     assert_null(ferry_resource_lookup("virtualmachines.cdi.kubevirt.io"));
 }
 
