@@ -10,12 +10,18 @@ FUZZ_LOG ?= $(FUZZDIR)/campaign.log
 FUZZ_TARGETS ?=
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check test asan-check fuzz fuzz-check fuzz-campaign bench clean
+.PHONY: all deps kube-deps build demo check test asan-check fuzz fuzz-check fuzz-campaign bench clean
 
 all: build
 
 deps:
 	@./scripts/install-deps.sh
+
+# The Kubernetes-mode tests (tests/kube/) run against a real kube-apiserver
+# and etcd: built once from Debian's source package (about 11 minutes cold,
+# nothing after).  Only the test targets need it.
+kube-deps: deps
+	@./scripts/build-kube-apiserver.sh >/dev/null
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -26,12 +32,12 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	@./scripts/demo.sh $(BUILD)/bin
 
-test: build
+test: build kube-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # Every test, then the unit tests again under ASan+UBSan, then a short
 # libFuzzer run of every fuzz target (seeded with its corpus).
-check: build
+check: build kube-deps
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	@$(MAKE) --no-print-directory asan-check
 	@$(MAKE) --no-print-directory fuzz-check
