@@ -281,6 +281,67 @@ ferry_event_type_name(enum ferry_event_type t)
     return "UNKNOWN";
 }
 
+/* RFC 7386 applied to a copy of target. */
+static json_object *
+merge_apply(json_object *target, json_object *patch)
+{
+    json_object *out;
+
+    if (!json_object_is_type(patch, json_type_object))
+        return ferry_json_copy(patch);
+    out = json_object_is_type(target, json_type_object) ? ferry_json_copy(target)
+                                                        : json_object_new_object();
+    json_object_object_foreach(patch, key, val) {
+        json_object *cur = NULL;
+
+        if (!val) {
+            json_object_object_del(out, key);
+            continue;
+        }
+        json_object_object_get_ex(out, key, &cur);
+        json_object_object_add(out, key, merge_apply(cur, val));
+    }
+    return out;
+}
+
+int
+ferry_store_patch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                  const char *name, json_object *patch, bool status, json_object **ret)
+{
+    const char *rv;
+
+    if (check_name(res, ns, name) < 0)
+        return -1;
+    if (!json_object_is_type(patch, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "store: merge patch is not a JSON object");
+    ns = res->namespaced ? (ns && *ns ? ns : "default") : NULL;
+    if (st->ops->patch)
+        return st->ops->patch(st, res, ns, name, patch, status, ret);
+    rv = ferry_json_get_string(patch, "metadata.resourceVersion");
+    for (int tries = 0;; tries++) {
+        FERRY_AUTOPTR(json_object) cur = NULL;
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        int r;
+
+        if (st->ops->get(st, res, ns, name, &cur) < 0)
+            return -1;
+        if (status) {
+            FERRY_AUTOPTR(json_object) part = json_object_new_object();
+            if (ferry_json_get(patch, "status"))
+                json_object_object_add(part, "status",
+                                       json_object_get(ferry_json_get(patch, "status")));
+            obj = merge_apply(cur, part);
+        } else
+            obj = merge_apply(cur, patch);
+        if (rv)
+            ferry_json_set_string(obj, "metadata.resourceVersion", rv);
+        r = status ? ferry_store_update_status(st, obj, ret) : ferry_store_update(st, obj, ret);
+        if (r == 0 || rv || ferry_error_code() != FERRY_ERR_CONFLICT || tries >= 4)
+            return r;
+        ferry_error_reset();
+    }
+}
+
 void
 ferry_store_record_event(struct ferry_store *st, json_object *obj, const char *type,
                          const char *reason, const char *message)
