@@ -378,16 +378,21 @@ ferry_kube_error(const char *verb, const struct ferry_resource *res, long code,
     }
     if (st && ferry_json_get_string(st, "message"))
         msg = ferry_strdup(ferry_json_get_string(st, "message"));
-    else
+    else {
+        int n = (int)(len > 200 ? 200 : len);
+
+        while (n > 0 && (body[n - 1] == '\n' || body[n - 1] == '\r' || body[n - 1] == ' '))
+            n--;
         msg = ferry_printf("%s %s: HTTP %ld%s%.*s", verb, res ? key : "", code,
-                           len ? ": " : "", (int)(len > 200 ? 200 : len), body ? body : "");
+                           n ? ": " : "", n, body ? body : "");
+    }
     reason = st ? ferry_json_get_string(st, "reason") : NULL;
     switch (code) {
     case 404: {
         json_object *details = st ? ferry_json_get(st, "details") : NULL;
         if (!details || !ferry_json_get_string(details, "name"))
             return ferry_error(FERRY_ERR_UNSUPPORTED, "the server doesn't have a resource type "
-                               "\"%s\" (%s; is its CRD installed?)", key, msg);
+                               "\"%s\" (is its CRD installed?)", key);
         return ferry_error(FERRY_ERR_NOTFOUND, "%s", msg);
     }
     case 409:

@@ -293,8 +293,11 @@ kube_create(struct ferry_store *st, json_object *in, json_object **ret)
     const char *ns, *name;
     json_object *out;
 
+    FERRY_AUTOFREE char *ns_copy = NULL;
+
     if (identify(obj, &res, &ns, &name, false) < 0)
         return -1;
+    ns = ns_copy = ferry_strdup(ns); /* metadata.namespace is rewritten below */
     if ((!name || !*name) && !ferry_json_get_string(obj, "metadata.generateName"))
         return ferry_error(FERRY_ERR_INVALID, "The %s \"\" is invalid: metadata.name: Required "
                            "value: name or generateName is required", res->kind);
@@ -416,8 +419,10 @@ kube_delete(struct ferry_store *st, const struct ferry_resource *res, const char
     FERRY_AUTOFREE char *path = ferry_kube_path(res, ns, name, NULL);
     FERRY_AUTOPTR(json_object) opts = NULL;
 
-    ferry_json_parse("{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\","
-                     "\"propagationPolicy\":\"Background\"}", 0, "delete options", &opts);
+    opts = json_object_new_object();
+    ferry_json_set_string(opts, "apiVersion", "v1");
+    ferry_json_set_string(opts, "kind", "DeleteOptions");
+    ferry_json_set_string(opts, "propagationPolicy", "Background");
     return call(KUBE(st), "delete", res, "DELETE", path, "application/json", opts, NULL);
 }
 
