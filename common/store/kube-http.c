@@ -31,6 +31,7 @@ struct kube_http {
     char *url_base;          /* scheme://host:port[/prefix] the URLs use */
     char *connect_to;        /* "tlsname:port:host:port" or NULL */
     char *host_header;       /* "Host: host:port" or NULL */
+    unsigned long requests, connects; /* for the debug line at free (pool_lock) */
 };
 
 static void
@@ -117,6 +118,8 @@ ferry_kube_http_free(struct kube_http *h)
 {
     if (!h)
         return;
+    ferry_log_debug("store.kube", "%lu requests over %lu new connections", h->requests,
+                    h->connects);
     for (size_t i = 0; i < h->npool; i++)
         curl_easy_cleanup(h->pool[i]);
     curl_share_cleanup(h->share);
@@ -315,8 +318,15 @@ request_once(struct kube_http *h, const char *method, const char *path_query,
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
     rc = curl_easy_perform(c);
     if (rc == CURLE_OK) {
+        long nc = 0;
+
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->code);
         curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &retry_after);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc);
+        pthread_mutex_lock(&h->pool_lock);
+        h->requests++;
+        h->connects += (unsigned long)nc;
+        pthread_mutex_unlock(&h->pool_lock);
     }
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(headers);

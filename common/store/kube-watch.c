@@ -320,7 +320,16 @@ stream_done(struct kube_stream *s, CURLcode rc)
     ferry_kube_error("watch", s->res, code, s->errbody, s->errlen);
     if (w->all && (ferry_error_code() == FERRY_ERR_UNSUPPORTED ||
                    ferry_error_code() == FERRY_ERR_SECURITY)) {
-        ferry_log_warn("watch: %s left out: %s", key, ferry_error_message());
+        static bool warned[64]; /* once per kind and process: a watcher re-watches often */
+        int i = 0;
+
+        while (ferry_resources[i] && ferry_resources[i] != s->res && i < 63)
+            i++;
+        if (!warned[i])
+            ferry_log_warn("watch: %s left out: %s", key, ferry_error_message());
+        else
+            ferry_log_debug("store.kube", "watch: %s left out: %s", key, ferry_error_message());
+        warned[i] = true;
         s->disabled = true;
         ferry_error_reset();
         return;

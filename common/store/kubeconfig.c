@@ -365,7 +365,7 @@ ferry_kube_config_load(const char *arg, struct kube_config **ret)
         if (access(def, F_OK) < 0) {
             if (getenv("KUBERNETES_SERVICE_HOST"))
                 return load_in_cluster(ret);
-            return ferry_error(FERRY_ERR_NOTFOUND, "store 'kube:': no kubeconfig: set "
+            return ferry_error(FERRY_ERR_NOTFOUND, "no kubeconfig: set "
                                "KUBECONFIG or --kubeconfig, create %s, or run in a pod "
                                "(KUBERNETES_SERVICE_HOST)", def);
         }

@@ -54,6 +54,8 @@ store_open(const char *where, bool create, struct ferry_store **ret)
     int r;
 
     if (!where || !*where)
+        where = getenv("FERRY_STORE");
+    if (!where || !*where)
         where = ferry_state_dir();
     if (ferry_str_has_prefix(where, "sqlite:"))
         r = ferry_sqlite_open(where + strlen("sqlite:"), create, &st);
@@ -65,6 +67,24 @@ store_open(const char *where, bool create, struct ferry_store **ret)
         return -1;
     st->admission = true;
     *ret = st;
+    return 0;
+}
+
+int
+ferry_store_daemon_where(const char *store, const char *kubeconfig, char **ret)
+{
+    const char *env = getenv("KUBECONFIG");
+
+    *ret = NULL;
+    if (store && kubeconfig)
+        return ferry_error(FERRY_ERR_INVALID, "--store '%s' and --kubeconfig '%s': give one "
+                           "of them", store, kubeconfig);
+    if (store)
+        *ret = ferry_strdup(store);
+    else if (kubeconfig)
+        *ret = ferry_printf("kube:%s", kubeconfig);
+    else if ((env && *env) || getenv("KUBERNETES_SERVICE_HOST"))
+        *ret = ferry_strdup("kube:");
     return 0;
 }
 
@@ -100,9 +120,13 @@ ferry_store_admit(struct ferry_store *st, json_object *obj, bool is_create, json
     struct ferry_admission_config cfg = { 0 };
     int r;
 
-    if (st->ops->list(st, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0)
-        return -1;
-    if (json_object_array_length(kvs) > 0)
+    if (st->ops->list(st, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0) {
+        /* a cluster without KubeVirt's CR kind (kube driver): no gates */
+        if (ferry_error_code() != FERRY_ERR_UNSUPPORTED)
+            return -1;
+        ferry_error_reset();
+    }
+    if (kvs && json_object_array_length(kvs) > 0)
         ferry_admission_config_from_kubevirt(json_object_array_get_idx(kvs, 0), &cfg);
     r = ferry_admission_admit_config(obj, is_create, old, &cfg);
     ferry_admission_config_release(&cfg);

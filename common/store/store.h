@@ -127,7 +127,8 @@ const char *ferry_state_dir(void);
 
 struct ferry_store;
 
-/* "sqlite:DIR", a plain DIR (sqlite), or NULL/"" for ferry_state_dir().
+/* "sqlite:DIR", a plain DIR (sqlite), or NULL/"" for $FERRY_STORE (another
+ * "where", set by `ferry --kubeconfig`), else ferry_state_dir().
  * The sqlite driver creates DIR (0700) and DIR/ferry.db (0600) if missing.
  * "kube:" talks to the API server of $KUBECONFIG (a ':' list merged as
  * client-go merges it), else ~/.kube/config, else the in-cluster config
@@ -138,6 +139,12 @@ struct ferry_store;
  * reached fails the first call (FERRY_ERR_NETWORK).  The kube driver's
  * handle may be shared by threads and must not cross a fork(). */
 int ferry_store_open(const char *where, struct ferry_store **ret);
+/* What a daemon (ferry-controller, ferry-handler) opens, chosen as
+ * KubeVirt's components choose: --store WHERE or --kubeconfig FILE as given
+ * (both at once: FERRY_ERR_INVALID), else "kube:" when $KUBECONFIG is set or
+ * when running in a pod ($KUBERNETES_SERVICE_HOST), else NULL (the state
+ * directory's sqlite store).  *ret is NULL or a string the caller frees. */
+int ferry_store_daemon_where(const char *store, const char *kubeconfig, char **ret);
 /* The same for readers that must not create a store: FERRY_ERR_NOTFOUND
  * when DIR or DIR/ferry.db does not exist.  Either open refuses a 0-byte
  * ferry.db (FERRY_ERR_FORMAT): a new store is made under a private name and

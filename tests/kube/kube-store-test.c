@@ -578,6 +578,66 @@ rotate(const char *where, const char *file, const char *token)
     return failures ? 1 : 0;
 }
 
+/* A watch while the apiserver restarts ($KST_RESTART does it): the watch
+ * never fails but with FERRY_ERR_EXPIRED, and after it (or after a relist)
+ * a change made after the restart is seen. */
+static int
+restart(const char *where)
+{
+    struct ferry_store *st = NULL;
+    struct ferry_watch *w = NULL;
+    struct ferry_event ev;
+    const char *cmd = getenv("KST_RESTART");
+    FERRY_AUTOPTR(json_object) in = vm("after-restart", "default", NULL);
+    int64_t rv;
+    bool seen = false;
+    int r;
+
+    if (!cmd || ferry_store_open(where, &st) < 0) {
+        fprintf(stderr, "restart: KST_RESTART unset or open failed: %s\n", ferry_error_message());
+        return 1;
+    }
+    ferry_store_set_admission(st, false);
+    OK(ferry_store_list(st, ferry_resource_vm, NULL, NULL, NULL, &rv));
+    OK(ferry_store_watch(st, ferry_resource_vm, NULL, rv, &w));
+    if (!w)
+        return 1;
+    CHECK(system(cmd) == 0, "restart command");
+    /* the watch is quiet or expired while the server comes back */
+    r = ferry_watch_next(w, 1000, &ev);
+    CHECK(r == 0 || (r == -1 && ferry_error_code() == FERRY_ERR_EXPIRED), "watch_next gave %d", r);
+    ferry_error_reset();
+    OK(ferry_store_create(st, in, NULL));
+    for (uint64_t t0 = ferry_now_ns(); !seen && ferry_now_ns() - t0 < 60000000000ULL;) {
+        r = w ? ferry_watch_next(w, 1000, &ev) : -1;
+        if (r == 1) {
+            seen = ferry_str_eq(ferry_obj_name(ev.object), "after-restart");
+            ferry_event_release(&ev);
+        } else if (r < 0) {
+            CHECK(!w || ferry_error_code() == FERRY_ERR_EXPIRED, "watch error %s",
+                  ferry_error_message());
+            printf("restart: watch %s; relisting\n", w ? ferry_error_message() : "gone");
+            ferry_error_reset();
+            ferry_watch_free(w);
+            w = NULL;
+            /* the controller's way: list (sees the object), watch from there */
+            FERRY_AUTOPTR(json_object) items = NULL;
+            OK(ferry_store_list(st, ferry_resource_vm, NULL, NULL, &items, &rv));
+            for (size_t i = 0; items && i < json_object_array_length(items); i++)
+                if (ferry_str_eq(ferry_obj_name(json_object_array_get_idx(items, i)),
+                                 "after-restart"))
+                    seen = true;
+            OK(ferry_store_watch(st, ferry_resource_vm, NULL, rv, &w));
+        }
+    }
+    CHECK(seen, "the object made after the restart was seen");
+    ferry_watch_free(w);
+    OK(ferry_store_delete(st, ferry_resource_vm, NULL, "after-restart"));
+    ferry_store_free(st);
+    printf("restart: %d failure(s)\n", failures);
+    return failures ? 1 : 0;
+}
+
 static double
 ms_since(uint64_t t0)
 {
@@ -680,10 +740,14 @@ main(int argc, char **argv)
     ferry_log_init("kube-store-test");
     if (argc >= 3 && strcmp(argv[1], "core") == 0)
         return core(argv[2]);
+    if (getenv("KST_DEBUG"))
+        ferry_log_set_debug(getenv("KST_DEBUG"));
     if (argc >= 3 && strcmp(argv[1], "ping") == 0)
         return ping(argv[2], argc > 3 ? atoi(argv[3]) : 1);
     if (argc == 5 && strcmp(argv[1], "rotate") == 0)
         return rotate(argv[2], argv[3], argv[4]);
+    if (argc == 3 && strcmp(argv[1], "restart") == 0)
+        return restart(argv[2]);
     if (argc == 4 && strcmp(argv[1], "bench") == 0)
         return bench(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: kube-store-test core|ping|rotate|bench WHERE ...\n");
