@@ -6,3 +6,6 @@ target_link_libraries(kube-store-test PRIVATE ferry-common)
 set_target_properties(kube-store-test PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 ferry_script_test(kube-store SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/kube-store.sh
                   LABELS "kube;integration" TIMEOUT 900)
+# The same driver's configuration without a server: kubeconfig errors,
+# daemon store selection, label selectors in the server's syntax.
+ferry_unit_test(test-kubeconfig SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test-kubeconfig.c)

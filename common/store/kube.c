@@ -582,7 +582,7 @@ ferry_kube_open(const char *arg, struct ferry_store **ret)
     struct kube_store *k;
 
     if (ferry_kube_config_load(arg, &cfg) < 0)
-        return ferry_error_prefix("store 'kube:%s'", arg ? arg : "");
+        return arg && *arg ? -1 : ferry_error_prefix("store 'kube:'");
     k = ferry_calloc(1, sizeof *k);
     k->base.ops = &kube_ops;
     k->cfg = cfg;
