@@ -18,6 +18,7 @@
 #include "common/object.h"
 #include "common/util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,6 +509,49 @@ test_cluster_scoped(struct ferry_store *st)
     OK(ferry_store_delete(st, ferry_resource_node, NULL, "kst-node"));
 }
 
+/* One handle, several threads (as the sqlite handle allows). */
+struct thread_arg {
+    struct ferry_store *st;
+    int id;
+    int errors;
+};
+
+static void *
+thread_main(void *opaque)
+{
+    struct thread_arg *a = opaque;
+
+    for (int i = 0; i < 25; i++) {
+        FERRY_AUTOFREE char *name = ferry_printf("t%d-%d", a->id, i);
+        FERRY_AUTOPTR(json_object) o = vm(name, "default", NULL);
+        FERRY_AUTOPTR(json_object) got = NULL;
+
+        if (ferry_store_create(a->st, o, NULL) < 0 ||
+            ferry_store_get(a->st, ferry_resource_vm, NULL, name, &got) < 0 ||
+            ferry_store_delete(a->st, ferry_resource_vm, NULL, name) < 0) {
+            fprintf(stderr, "thread %d: %s\n", a->id, ferry_error_message());
+            a->errors++;
+        }
+    }
+    return NULL;
+}
+
+static void
+test_threads(struct ferry_store *st)
+{
+    pthread_t t[4];
+    struct thread_arg args[4];
+
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct thread_arg){ .st = st, .id = i };
+        pthread_create(&t[i], NULL, thread_main, &args[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(args[i].errors == 0, "thread %d: %d errors", i, args[i].errors);
+    }
+}
+
 static int
 core(const char *where)
 {
@@ -528,6 +572,7 @@ core(const char *where)
     test_watch_all(st);
     test_events(st);
     test_cluster_scoped(st);
+    test_threads(st);
     ferry_store_free(st);
     printf("core: %d failure(s)\n", failures);
     return failures ? 1 : 0;
