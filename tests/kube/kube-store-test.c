@@ -783,10 +783,10 @@ int
 main(int argc, char **argv)
 {
     ferry_log_init("kube-store-test");
-    if (argc >= 3 && strcmp(argv[1], "core") == 0)
-        return core(argv[2]);
     if (getenv("KST_DEBUG"))
         ferry_log_set_debug(getenv("KST_DEBUG"));
+    if (argc >= 3 && strcmp(argv[1], "core") == 0)
+        return core(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "ping") == 0)
         return ping(argv[2], argc > 3 ? atoi(argv[3]) : 1);
     if (argc == 5 && strcmp(argv[1], "rotate") == 0)
