@@ -166,7 +166,8 @@ setup(struct kube_http *h, CURL *c, const char *path_query, bool refresh,
     curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 15L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    if (!cfg->no_compression)
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
     if (cfg->ca_pem) {
@@ -191,6 +192,10 @@ setup(struct kube_http *h, CURL *c, const char *path_query, bool refresh,
         *headers = curl_slist_append(*headers, h->host_header);
     }
     *headers = curl_slist_append(*headers, "Accept: application/json");
+    for (char **imp = cfg->impersonate; imp && *imp; imp++)
+        *headers = curl_slist_append(*headers, *imp);
+    if (cfg->proxy_url)
+        curl_easy_setopt(c, CURLOPT_PROXY, cfg->proxy_url);
     if (token) {
         FERRY_AUTOFREE char *auth = ferry_printf("Authorization: Bearer %s", token);
         *headers = curl_slist_append(*headers, auth);

@@ -33,6 +33,9 @@ struct kube_config {
     char *cluster_name;     /* for messages and KUBERNETES_EXEC_INFO */
     char *user_name;
     char *namespace;        /* the context's namespace (informational) */
+    char *proxy_url;        /* cluster proxy-url, NULL: libcurl's (https_proxy ...) */
+    bool no_compression;    /* cluster disable-compression */
+    char **impersonate;     /* "Impersonate-User: x", "Impersonate-Group: y" ... headers */
 
     /* credentials as last read (lock) */
     pthread_mutex_t lock;

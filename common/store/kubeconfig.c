@@ -57,6 +57,8 @@ ferry_kube_config_free(struct kube_config *c)
     free(c->cluster_name);
     free(c->user_name);
     free(c->namespace);
+    free(c->proxy_url);
+    ferry_strv_free(c->impersonate);
     free(c->cur_token);
     free(c->exec_cert);
     free(c->exec_key);
@@ -174,6 +176,60 @@ merge_named(json_object *into, json_object *list, const char *inner, const char 
     }
 }
 
+/* Whom to act as: as, as-uid, as-groups, as-user-extra (the server checks
+ * that the credentials may impersonate). */
+static int
+impersonation(struct kube_config *c, json_object *user, const char *what)
+{
+    const char *as = ferry_json_get_string(user, "as");
+    const char *uid = ferry_json_get_string(user, "as-uid");
+    json_object *groups = ferry_json_get(user, "as-groups");
+    json_object *extra = ferry_json_get(user, "as-user-extra");
+
+    if (as && *as) {
+        FERRY_AUTOFREE char *h = ferry_printf("Impersonate-User: %s", as);
+        ferry_strv_push(&c->impersonate, h);
+    }
+    if (uid && *uid) {
+        FERRY_AUTOFREE char *h = ferry_printf("Impersonate-Uid: %s", uid);
+        ferry_strv_push(&c->impersonate, h);
+    }
+    for (size_t i = 0; json_object_is_type(groups, json_type_array) &&
+                       i < json_object_array_length(groups); i++) {
+        FERRY_AUTOFREE char *h = ferry_printf(
+            "Impersonate-Group: %s", json_object_get_string(json_object_array_get_idx(groups, i)));
+        ferry_strv_push(&c->impersonate, h);
+    }
+    if (json_object_is_type(extra, json_type_object)) {
+        json_object_object_foreach(extra, key, vals) {
+            FERRY_AUTOFREE char *ekey = ferry_kube_escape(key);
+            for (size_t i = 0; json_object_is_type(vals, json_type_array) &&
+                               i < json_object_array_length(vals); i++) {
+                FERRY_AUTOFREE char *h = ferry_printf(
+                    "Impersonate-Extra-%s: %s", ekey,
+                    json_object_get_string(json_object_array_get_idx(vals, i)));
+                ferry_strv_push(&c->impersonate, h);
+            }
+        }
+    }
+    for (char **h = c->impersonate; h && *h; h++)
+        for (const char *p = *h; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return ferry_error(FERRY_ERR_INVALID, "%s: as/as-groups/as-user-extra: a "
+                                   "value holds a control character", what);
+    return 0;
+}
+
+/* A credential goes into a header: no control characters. */
+static int
+check_token(const char *what, const char *token)
+{
+    for (const char *p = token; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return ferry_error(FERRY_ERR_INVALID, "%s: token holds a control character", what);
+    return 0;
+}
+
 static int
 load_kubeconfig(char **paths, const char *what, struct kube_config **ret)
 {
@@ -253,6 +309,9 @@ load_kubeconfig(char **paths, const char *what, struct kube_config **ret)
         *ferry_json_get_string(cluster, "tls-server-name"))
         c->tls_server_name = ferry_strdup(ferry_json_get_string(cluster, "tls-server-name"));
     c->insecure = ferry_json_get_bool(cluster, "insecure-skip-tls-verify", false);
+    c->no_compression = ferry_json_get_bool(cluster, "disable-compression", false);
+    if (ferry_json_get_string(cluster, "proxy-url") && *ferry_json_get_string(cluster, "proxy-url"))
+        c->proxy_url = ferry_strdup(ferry_json_get_string(cluster, "proxy-url"));
     dir = ferry_json_get_string(cluster, "__dir");
     {
         FERRY_AUTOFREE char *w = ferry_printf("%s: cluster \"%s\"", what, cname);
@@ -271,10 +330,15 @@ load_kubeconfig(char **paths, const char *what, struct kube_config **ret)
         if (!c->cert_pem != !c->key_pem)
             return ferry_error(FERRY_ERR_INVALID, "%s: client-certificate and client-key "
                                "must be given together", w);
-        if (ferry_json_get_string(user, "token") && *ferry_json_get_string(user, "token"))
+        if (ferry_json_get_string(user, "token") && *ferry_json_get_string(user, "token")) {
+            if (check_token(w, ferry_json_get_string(user, "token")) < 0)
+                return -1;
             c->token = ferry_strdup(ferry_json_get_string(user, "token"));
+        }
         if (tf && *tf)
             c->token_file = resolve(dir, tf);
+        if (impersonation(c, user, w) < 0)
+            return -1;
         if (ferry_json_get(user, "auth-provider"))
             return ferry_error(FERRY_ERR_UNSUPPORTED, "%s: auth-provider: not supported (use an "
                                "exec credential plugin)", w);
@@ -389,6 +453,8 @@ read_token_file(struct kube_config *c)
     if (!*buf)
         return ferry_error(FERRY_ERR_INVALID, "%s: token file '%s' is empty", c->source,
                            c->token_file);
+    if (check_token(c->token_file, buf) < 0)
+        return ferry_error_prefix("%s", c->source);
     free(c->cur_token);
     c->cur_token = FERRY_STEAL(buf);
     c->token_read_ns = ferry_now_ns();
@@ -487,6 +553,8 @@ run_exec(struct kube_config *c)
     if (!!cert != !!key)
         return ferry_error(FERRY_ERR_FORMAT, "%s: status: clientCertificateData and "
                            "clientKeyData must be given together", what);
+    if (token && check_token(what, token) < 0)
+        return -1;
     c->exec_expiry = 0;
     if (exp && ferry_time_parse_rfc3339(exp, &c->exec_expiry) < 0)
         return ferry_error_prefix("%s: status.expirationTimestamp", what);

@@ -167,6 +167,12 @@ cert_kc "$RUN/k-bob" "client-certificate: bob.crt, client-key: bob.key" \
     "$SERVER" "certificate-authority: ca.crt"
 expect_err "403 names verb and resource" 'security: permission denied to list namespaces: .*cannot list resource "namespaces"' "kube:$RUN/k-bob"
 
+# ---- impersonation (as / as-groups): the admin acts as someone else -------
+cert_kc "$RUN/k-as" "token: $TOKEN, as: ferry-nobody" "$SERVER" "certificate-authority: ca.crt"
+expect_err "as: impersonated user's permissions" 'User "ferry-nobody" cannot list resource "namespaces"' "kube:$RUN/k-as"
+cert_kc "$RUN/k-as-group" "token: $TOKEN, as: ferry-somebody, as-groups: [system:masters]" "$SERVER" "certificate-authority: ca.crt"
+expect_ok "as-groups: impersonated group's permissions" "kube:$RUN/k-as-group"
+
 # ---- tls-server-name, insecure --------------------------------------------
 cert_kc "$RUN/k-tsn" "token: $TOKEN" "$SERVER" "certificate-authority: ca.crt, tls-server-name: localhost"
 expect_ok "tls-server-name (localhost for 127.0.0.1)" "kube:$RUN/k-tsn"
