@@ -318,8 +318,7 @@ stream_done(struct kube_stream *s, CURLcode rc)
         return;
     }
     ferry_kube_error("watch", s->res, code, s->errbody, s->errlen);
-    if (w->all && (ferry_error_code() == FERRY_ERR_UNSUPPORTED ||
-                   ferry_error_code() == FERRY_ERR_SECURITY)) {
+    if (w->all && (ferry_error_code() == FERRY_ERR_UNSUPPORTED || code == 403)) {
         static bool warned[64]; /* once per kind and process: a watcher re-watches often */
         int i = 0;
 
@@ -457,7 +456,10 @@ skippable(struct kube_watch *w, const struct ferry_resource *res, bool all)
 
     if (!all)
         return false;
-    if (ferry_error_code() != FERRY_ERR_UNSUPPORTED && ferry_error_code() != FERRY_ERR_SECURITY)
+    /* a kind not served, or one we may not read (403; not a 401: bad credentials) */
+    if (ferry_error_code() != FERRY_ERR_UNSUPPORTED &&
+        !(ferry_error_code() == FERRY_ERR_SECURITY &&
+          ferry_str_has_prefix(ferry_error_message(), "permission denied")))
         return false;
     ferry_log_debug("store.kube", "watch: %s left out: %s",
                     ferry_resource_key(res, key, sizeof key), ferry_error_message());

@@ -248,7 +248,9 @@ admit(struct kube_store *k, json_object *obj)
         !ferry_str_eq(kind, "DataVolume"))
         return 0;
     if (ferry_kube_list(k, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0) {
-        if (ferry_error_code() != FERRY_ERR_UNSUPPORTED && ferry_error_code() != FERRY_ERR_SECURITY)
+        if (ferry_error_code() != FERRY_ERR_UNSUPPORTED &&
+            !(ferry_error_code() == FERRY_ERR_SECURITY &&
+              ferry_str_has_prefix(ferry_error_message(), "permission denied")))
             return -1;
         ferry_error_reset(); /* no KubeVirt CR kind on this cluster: no gates */
     }
