@@ -490,12 +490,37 @@ test_events(struct ferry_store *st)
     OK(ferry_store_delete(st, ferry_resource_vm, NULL, "ev1"));
 }
 
+/* generateName, a namespace that does not exist, one that is not a label. */
+static void
+test_names(struct ferry_store *st)
+{
+    FERRY_AUTOPTR(json_object) gen = vm("", "default", NULL);
+    FERRY_AUTOPTR(json_object) a = NULL;
+    FERRY_AUTOPTR(json_object) nons = vm("x", "kst-missing", NULL);
+    FERRY_AUTOPTR(json_object) badns = vm("x", "Bad_NS", NULL);
+
+    ferry_json_del(gen, "metadata.name");
+    ferry_json_set_string(gen, "metadata.generateName", "gen-");
+    OK(ferry_store_create(st, gen, &a));
+    CHECK(a && ferry_str_has_prefix(ferry_obj_name(a), "gen-") && strlen(ferry_obj_name(a)) == 9,
+          "generateName: %s", a ? ferry_obj_name(a) : "");
+    if (a)
+        OK(ferry_store_delete(st, ferry_resource_vm, NULL, ferry_obj_name(a)));
+    CHECK(ferry_store_create(st, nons, NULL) == -1 && ferry_error_code() == FERRY_ERR_NOTFOUND &&
+              strstr(ferry_error_message(), "namespaces \"kst-missing\" not found"),
+          "missing namespace: %s", ferry_error_message());
+    ferry_error_reset();
+    CHECK(ferry_store_create(st, badns, NULL) == -1 && ferry_error_code() == FERRY_ERR_INVALID,
+          "bad namespace");
+    ferry_error_reset();
+}
+
 /* A Node (cluster-scoped, built in, status subresource). */
 static void
 test_cluster_scoped(struct ferry_store *st)
 {
     FERRY_AUTOPTR(json_object) in = parse("{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":"
-                                          "{\"name\":\"kst-node\",\"namespace\":\"ignored\"},"
+                                          "{\"name\":\"kst-store-node\",\"namespace\":\"ignored\"},"
                                           "\"status\":{\"capacity\":{\"cpu\":\"2\"}}}");
     FERRY_AUTOPTR(json_object) a = NULL;
     FERRY_AUTOPTR(json_object) b = NULL;
@@ -506,7 +531,7 @@ test_cluster_scoped(struct ferry_store *st)
     OK(ferry_store_update_status(st, a, &b));
     CHECK(b && ferry_str_eq(ferry_json_get_string(b, "status.capacity.cpu"), "4"),
           "node status");
-    OK(ferry_store_delete(st, ferry_resource_node, NULL, "kst-node"));
+    OK(ferry_store_delete(st, ferry_resource_node, NULL, "kst-store-node"));
 }
 
 /* One handle, several threads (as the sqlite handle allows). */
@@ -572,6 +597,7 @@ core(const char *where)
     test_watch_all(st);
     test_events(st);
     test_cluster_scoped(st);
+    test_names(st);
     test_threads(st);
     ferry_store_free(st);
     printf("core: %d failure(s)\n", failures);
