@@ -107,6 +107,12 @@ struct kube_store {
     struct kube_http *http;
     pthread_mutex_t lock;    /* the discovery cache */
     int8_t status_sub[32];   /* per ferry_resources[] index: 0 unknown, 1 yes, -1 no */
+    struct kube_event_seen { /* Events this handle wrote (lock), as client-go's cache */
+        char *key;           /* "namespace/name" */
+        int64_t count;
+        char *rv;
+    } events[256];
+    unsigned next_event;
 };
 #define KUBE(st) ((struct kube_store *)(st))
 

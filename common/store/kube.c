@@ -472,14 +472,60 @@ fnv1a(uint64_t h, const char *s)
     return (h ^ 0xff) * 0x100000001b3ULL;
 }
 
+/* The count and resourceVersion of an Event this handle wrote last. */
+static bool
+seen_get(struct kube_store *k, const char *key, int64_t *ret_count, char **ret_rv)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(k->events); i++)
+        if (k->events[i].key && strcmp(k->events[i].key, key) == 0) {
+            *ret_count = k->events[i].count;
+            *ret_rv = ferry_strdup(k->events[i].rv);
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&k->lock);
+    return found;
+}
+
+/* Takes ev (the server's answer); a new key replaces the oldest entry. */
+static void
+seen_put(struct kube_store *k, const char *key, json_object *ev)
+{
+    struct kube_event_seen *e = NULL;
+
+    if (!ev || !ferry_obj_resource_version(ev))
+        return;
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(k->events); i++)
+        if (k->events[i].key && strcmp(k->events[i].key, key) == 0)
+            e = &k->events[i];
+    if (!e) {
+        e = &k->events[k->next_event++ % FERRY_ARRAY_SIZE(k->events)];
+        free(e->key);
+        e->key = ferry_strdup(key);
+    }
+    e->count = ferry_json_get_int(ev, "count", 1);
+    free(e->rv);
+    e->rv = ferry_strdup(ferry_obj_resource_version(ev));
+    pthread_mutex_unlock(&k->lock);
+}
+
 /* As the sqlite driver (and client-go's recorder): one Event per
  * object+type+reason+message, named after it; a repeat bumps count and
- * lastTimestamp with a merge patch that carries the resourceVersion read
- * (a lost race reads and bumps again). */
+ * lastTimestamp with a merge patch that carries the resourceVersion last
+ * seen (one request when this handle wrote the Event last; else, or after
+ * a lost race, read and bump again). */
 static void
 kube_record_event(struct ferry_store *st, json_object *about, const char *type,
                   const char *reason, const char *message)
 {
+    struct kube_store *k = KUBE(st);
+    FERRY_AUTOFREE char *key = NULL, *rv = NULL;
+    FERRY_AUTOPTR(json_object) created = NULL;
+    int64_t count = 0;
     const char *oname = ferry_json_get_string(about, "metadata.name");
     const char *ons = ferry_json_get_string(about, "metadata.namespace");
     const char *ouid = ferry_json_get_string(about, "metadata.uid");
@@ -526,8 +572,25 @@ kube_record_event(struct ferry_store *st, json_object *about, const char *type,
     ferry_json_set_string(ev, "lastTimestamp", now);
     ferry_json_set_int(ev, "count", 1);
 
-    if (kube_create(st, ev, NULL) == 0)
+    key = ferry_printf("%s/%s", ons, name);
+    if (seen_get(k, key, &count, &rv)) {
+        /* a repeat we wrote: one conditional patch, no read */
+        FERRY_AUTOPTR(json_object) patch = json_object_new_object();
+        FERRY_AUTOPTR(json_object) out = NULL;
+
+        ferry_json_set_int(patch, "count", count + 1);
+        ferry_json_set_string(patch, "lastTimestamp", now);
+        ferry_json_set_string(patch, "metadata.resourceVersion", rv);
+        if (kube_patch(st, ferry_resource_event, ons, name, patch, false, &out) == 0) {
+            seen_put(k, key, out);
+            return;
+        }
+        ferry_error_reset(); /* changed or expired meanwhile: the slow way */
+    }
+    if (kube_create(st, ev, &created) == 0) {
+        seen_put(k, key, created);
         return;
+    }
     for (int tries = 0; ferry_error_code() == FERRY_ERR_EXISTS || ferry_error_code() ==
                         FERRY_ERR_CONFLICT; tries++) {
         FERRY_AUTOPTR(json_object) cur = NULL;
@@ -541,8 +604,10 @@ kube_record_event(struct ferry_store *st, json_object *about, const char *type,
         ferry_json_set_int(patch, "count", ferry_json_get_int(cur, "count", 1) + 1);
         ferry_json_set_string(patch, "lastTimestamp", now);
         ferry_json_set_string(patch, "metadata.resourceVersion", ferry_obj_resource_version(cur));
-        if (kube_patch(st, ferry_resource_event, ons, name, patch, false, NULL) == 0)
+        if (kube_patch(st, ferry_resource_event, ons, name, patch, false, &created) == 0) {
+            seen_put(k, key, created);
             return;
+        }
     }
     ferry_log_debug("store", "recording event %s for %s: %s", reason ? reason : "", oname,
                     ferry_error_message());
@@ -556,6 +621,10 @@ kube_free(struct ferry_store *st)
 {
     struct kube_store *k = KUBE(st);
 
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(k->events); i++) {
+        free(k->events[i].key);
+        free(k->events[i].rv);
+    }
     ferry_kube_http_free(k->http);
     ferry_kube_config_free(k->cfg);
     pthread_mutex_destroy(&k->lock);
