@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-export FERRY_KUBE_APISERVER_FLAGS="--client-ca-file=$RUN/ca.crt"
+export FERRY_KUBE_APISERVER_FLAGS="--client-ca-file=$RUN/ca.crt --etcd-compaction-interval=10s"
 rc=0
 KC=$(sh "$SRC/tests/kube/cluster.sh" start "$RUN") || rc=$?
 [ $rc -eq 0 ] || exit $rc
