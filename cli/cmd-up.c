@@ -332,6 +332,13 @@ cmd_up(int argc, char **argv)
         ferry_strv_push(&args, path);
         ferry_strv_push(&args, "--state-dir");
         ferry_strv_push(&args, state);
+        {
+            /* the embedded store, also when KUBECONFIG is in our environment
+             * (it would select the kube store for the daemons) */
+            FERRY_AUTOFREE char *where = ferry_printf("sqlite:%s", state);
+            ferry_strv_push(&args, "--store");
+            ferry_strv_push(&args, where);
+        }
         if (i == 1) {
             if (emulation)
                 ferry_strv_push(&args, "--allow-emulation");

@@ -60,6 +60,8 @@ usage(FILE *f)
             "\n"
             "Options:\n"
             "  --state-dir DIR   state directory (default /var/lib/ferry as root, or $FERRY_STATE_DIR)\n"
+            "  --kubeconfig FILE use the Kubernetes API server of FILE instead of the state\n"
+            "                    directory's store (the kube store; KUBECONFIG alone does not)\n"
             "  --debug MODULES   debug output for these modules (comma-separated, or 'all')\n"
             "  -h, --help        show this help\n"
             "  --version         show the version\n"
@@ -75,6 +77,7 @@ main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { "state-dir", required_argument, NULL, 's' },
         { "debug", required_argument, NULL, 'd' },
+        { "kubeconfig", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -92,6 +95,12 @@ main(int argc, char **argv)
         case 's':
             setenv("FERRY_STATE_DIR", optarg, 1);
             break;
+        case 'k': {
+            char *where = ferry_printf("kube:%s", optarg);
+            setenv("FERRY_STORE", where, 1); /* ferry_store_open(NULL) */
+            free(where);
+            break;
+        }
         case 'd':
             ferry_log_set_debug(optarg);
             setenv("FERRY_DEBUG", optarg, 1);

@@ -496,6 +496,42 @@ has_value(char **values, const char *v)
     return false;
 }
 
+char *
+ferry_selector_to_string(const struct ferry_selector *sel)
+{
+    static const char *const ops[] = { " in ", " notin ", "", "!", ">", "<" };
+    char *out = ferry_strdup("");
+
+    if (!sel)
+        return out;
+    if (sel->nothing) {
+        free(out);
+        return NULL;
+    }
+    for (size_t k = 0; k < sel->n; k++) {
+        const struct requirement *r = &sel->reqs[k];
+        char *vals = ferry_strdup(""), *next;
+
+        for (char **v = r->values; v && *v; v++) {
+            next = ferry_printf("%s%s%s", vals, v == r->values ? "" : ",", *v);
+            free(vals);
+            vals = next;
+        }
+        if (r->op == OP_NOTEXISTS)
+            next = ferry_printf("%s%s!%s", out, k ? "," : "", r->key);
+        else if (r->op == OP_EXISTS)
+            next = ferry_printf("%s%s%s", out, k ? "," : "", r->key);
+        else if (r->op == OP_IN || r->op == OP_NOTIN)
+            next = ferry_printf("%s%s%s%s(%s)", out, k ? "," : "", r->key, ops[r->op], vals);
+        else
+            next = ferry_printf("%s%s%s%s%s", out, k ? "," : "", r->key, ops[r->op], vals);
+        free(vals);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
 bool
 ferry_selector_matches(const struct ferry_selector *sel, json_object *labels)
 {

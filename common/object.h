@@ -32,6 +32,10 @@ int ferry_selector_parse(const char *s, struct ferry_selector **ret);
 int ferry_selector_from_json(json_object *label_selector, struct ferry_selector **ret);
 bool ferry_selector_matches(const struct ferry_selector *sel, json_object *labels);
 void ferry_selector_free(struct ferry_selector *sel);
+/* The selector in the API server's labelSelector syntax ("a in (b),!c,d>3");
+ * "" selects everything, NULL (no error) when it selects nothing (a null
+ * LabelSelector).  Caller frees. */
+char *ferry_selector_to_string(const struct ferry_selector *sel);
 
 /* metadata.finalizers.  Setting adds F (ON) or removes it, dropping a list
  * left empty; it returns true when anything changed. */

@@ -33,7 +33,12 @@ usage(FILE *f)
             "\n"
             "Options:\n"
             "  --state-dir DIR        state directory (default: $FERRY_STATE_DIR or /var/lib/ferry)\n"
-            "  --store WHERE          store location (default: the state directory)\n"
+            "  --store WHERE          store: sqlite:DIR, kube:, kube:KUBECONFIG (default: the\n"
+            "                         state directory's, or kube: as below)\n"
+            "  --kubeconfig FILE      use the Kubernetes API server of FILE (the kube store);\n"
+            "                         without --store or --kubeconfig, $KUBECONFIG or running\n"
+            "                         in a pod ($KUBERNETES_SERVICE_HOST) selects it too;\n"
+            "                         --store and --kubeconfig together are refused\n"
             "  --importer PATH        ferry-importer to run (default: beside this program)\n"
             "  --max-imports N        concurrent import jobs (default 2)\n"
             "  --import-retries N     failed attempts before a DataVolume is Failed (default 5)\n"
@@ -62,11 +67,12 @@ int_arg(const char *opt, const char *s, int *ret)
 int
 main(int argc, char **argv)
 {
-    enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
+    enum { O_STATE = 256, O_STORE, O_KUBECONFIG, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
            O_DEBUG, O_VERSION };
     static const struct option opts[] = {
         { "state-dir", required_argument, NULL, O_STATE },
         { "store", required_argument, NULL, O_STORE },
+        { "kubeconfig", required_argument, NULL, O_KUBECONFIG },
         { "importer", required_argument, NULL, O_IMPORTER },
         { "max-imports", required_argument, NULL, O_MAX },
         { "import-retries", required_argument, NULL, O_RETRIES },
@@ -80,7 +86,8 @@ main(int argc, char **argv)
     };
     struct ferry_controller_opts o;
     struct ferry_controller *c;
-    char *importer = NULL;
+    char *importer = NULL, *where = NULL;
+    const char *kubeconfig = NULL;
     struct sigaction sa = { .sa_handler = on_signal };
     int ch, r;
 
@@ -93,6 +100,9 @@ main(int argc, char **argv)
             break;
         case O_STORE:
             o.store = optarg;
+            break;
+        case O_KUBECONFIG:
+            kubeconfig = optarg;
             break;
         case O_IMPORTER:
             o.importer = optarg;
@@ -139,6 +149,11 @@ main(int argc, char **argv)
         fprintf(stderr, "ferry-controller: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (ferry_store_daemon_where(o.store, kubeconfig, &where) < 0) {
+        fprintf(stderr, "ferry-controller: %s\n", ferry_error_message());
+        return 2;
+    }
+    o.store = where;
     if (!o.importer && ferry_self_dir()) {
         importer = ferry_printf("%s/ferry-importer", ferry_self_dir());
         if (access(importer, X_OK) == 0)
@@ -150,15 +165,17 @@ main(int argc, char **argv)
     if (ferry_controller_new(&o, &c) < 0) {
         ferry_log_last_error();
         free(importer);
+        free(where);
         return 1;
     }
-    ferry_log_info("started (state %s, up to %d imports)", o.state_dir ? o.state_dir
-                   : ferry_state_dir(), o.max_imports);
+    ferry_log_info("started (state %s, store %s, up to %d imports)", o.state_dir ? o.state_dir
+                   : ferry_state_dir(), o.store ? o.store : "sqlite", o.max_imports);
     r = ferry_controller_run(c, &stop_requested);
     if (r < 0)
         ferry_log_last_error();
     ferry_controller_free(c);
     free(importer);
+    free(where);
     ferry_log_info("stopped");
     return r < 0 ? 1 : 0;
 }

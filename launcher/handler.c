@@ -765,7 +765,7 @@ ferry_handler_run(const struct ferry_handler_opts *o)
         chmod(o->state_dir, 0755); /* qemu (libvirt-qemu) must reach the VMI directories */
         chmod(vd, 0755);
     }
-    if (ferry_store_open(o->state_dir, &h.st) < 0)
+    if (ferry_store_open(o->store ? o->store : o->state_dir, &h.st) < 0)
         goto out;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -20,6 +20,7 @@ struct ferry_handler_opts {
     const char *kvm_probe_type;    /* libvirt domain type, "kvm"; given (or an image): probe
                                     * even without /dev/kvm (tests) */
     int kvm_probe_timeout;         /* seconds per probe guest, 0: 20 */
+    const char *store;             /* NULL: the state directory's (ferry_store_open) */
 };
 
 int ferry_handler_run(const struct ferry_handler_opts *opts);

@@ -1,6 +1,7 @@
 /* ferry-handler: options, then ferry_handler_run() (handler.c). */
 #include "common/error.h"
 #include "common/log.h"
+#include "common/store/store.h"
 #include "launcher/handler.h"
 
 #include <getopt.h>
@@ -17,6 +18,12 @@ usage(FILE *f)
                "VirtualMachineInstance placed on it and writes their status.\n"
                "\n"
                "  --state-dir DIR      state directory (store, volumes/, vmis/)\n"
+               "  --store WHERE        store: sqlite:DIR, kube:, kube:KUBECONFIG (default: the\n"
+               "                       state directory's, or kube: as below)\n"
+               "  --kubeconfig FILE    use the Kubernetes API server of FILE (the kube store);\n"
+               "                       without --store or --kubeconfig, $KUBECONFIG or running\n"
+               "                       in a pod ($KUBERNETES_SERVICE_HOST) selects it too;\n"
+               "                       --store and --kubeconfig together are refused\n"
                "  --node-name NAME     this node's name (default: the hostname)\n"
                "  --libvirt-uri URI    libvirt connection (default qemu:///system)\n"
                "  --allow-emulation    run VMIs under TCG when /dev/kvm is missing\n"
@@ -54,12 +61,16 @@ main(int argc, char **argv)
         { "kvm-probe-kernel", required_argument, NULL, 'K' },
         { "kvm-probe-type", required_argument, NULL, 'T' },
         { "kvm-probe-timeout", required_argument, NULL, 't' },
+        { "store", required_argument, NULL, 'S' },
+        { "kubeconfig", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     struct ferry_handler_opts o = { 0 };
     bool probe_only = false;
-    int c;
+    const char *store = NULL, *kubeconfig = NULL;
+    char *where = NULL;
+    int c, rc;
 
     ferry_log_init("ferry-handler");
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -73,6 +84,8 @@ main(int argc, char **argv)
         case 'L': o.dhcp_leases = optarg; break;
         case 'l': o.launcher_path = optarg; break;
         case 'P': probe_only = true; break;
+        case 'S': store = optarg; break;
+        case 'k': kubeconfig = optarg; break;
         case 'I': o.kvm_probe_image = optarg; break;
         case 'K': o.kvm_probe_kernel = optarg; break;
         case 'T':
@@ -110,15 +123,21 @@ main(int argc, char **argv)
             return 2;
         }
     }
+    if (ferry_store_daemon_where(store, kubeconfig, &where) < 0) {
+        fprintf(stderr, "ferry-handler: %s\n", ferry_error_message());
+        return 2;
+    }
+    o.store = where;
     if (probe_only) {
-        int rc = ferry_handler_probe_kvm(&o);
+        rc = ferry_handler_probe_kvm(&o);
+        free(where);
         if (rc < 0)
             ferry_log_last_error();
         return rc < 0 ? 1 : rc;
     }
-    if (ferry_handler_run(&o) < 0) {
+    rc = ferry_handler_run(&o) < 0 ? 1 : 0;
+    if (rc)
         ferry_log_last_error();
-        return 1;
-    }
-    return 0;
+    free(where);
+    return rc;
 }

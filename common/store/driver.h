@@ -25,6 +25,10 @@ struct ferry_store_ops {
     void (*record_event)(struct ferry_store *st, json_object *obj, const char *type,
                          const char *reason, const char *message);
     void (*set_history)(struct ferry_store *st, int64_t events);
+    /* Optional (appended): a merge patch done by the server (kube).  When
+     * NULL, store.c applies the patch to a read object and updates. */
+    int (*patch)(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                 const char *name, json_object *merge_patch, bool status, json_object **ret);
 };
 
 struct ferry_store {
@@ -41,7 +45,7 @@ struct ferry_watch {
     const struct ferry_watch_ops *ops;
 };
 
-/* Drivers: "sqlite:DIR" / "DIR", and "kube:..." */
+/* Drivers: "sqlite:DIR" / "DIR", and "kube:" / "kube:KUBECONFIG" (kube.c). */
 int ferry_sqlite_open(const char *dir, bool create, struct ferry_store **ret);
 int ferry_kube_open(const char *arg, struct ferry_store **ret);
 

@@ -54,6 +54,8 @@ store_open(const char *where, bool create, struct ferry_store **ret)
     int r;
 
     if (!where || !*where)
+        where = getenv("FERRY_STORE");
+    if (!where || !*where)
         where = ferry_state_dir();
     if (ferry_str_has_prefix(where, "sqlite:"))
         r = ferry_sqlite_open(where + strlen("sqlite:"), create, &st);
@@ -65,6 +67,24 @@ store_open(const char *where, bool create, struct ferry_store **ret)
         return -1;
     st->admission = true;
     *ret = st;
+    return 0;
+}
+
+int
+ferry_store_daemon_where(const char *store, const char *kubeconfig, char **ret)
+{
+    const char *env = getenv("KUBECONFIG");
+
+    *ret = NULL;
+    if (store && kubeconfig)
+        return ferry_error(FERRY_ERR_INVALID, "--store '%s' and --kubeconfig '%s': give one "
+                           "of them", store, kubeconfig);
+    if (store)
+        *ret = ferry_strdup(store);
+    else if (kubeconfig)
+        *ret = ferry_printf("kube:%s", kubeconfig);
+    else if ((env && *env) || getenv("KUBERNETES_SERVICE_HOST"))
+        *ret = ferry_strdup("kube:");
     return 0;
 }
 
@@ -100,9 +120,13 @@ ferry_store_admit(struct ferry_store *st, json_object *obj, bool is_create, json
     struct ferry_admission_config cfg = { 0 };
     int r;
 
-    if (st->ops->list(st, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0)
-        return -1;
-    if (json_object_array_length(kvs) > 0)
+    if (st->ops->list(st, ferry_resource_kubevirt, NULL, NULL, &kvs, NULL) < 0) {
+        /* a cluster without KubeVirt's CR kind (kube driver): no gates */
+        if (ferry_error_code() != FERRY_ERR_UNSUPPORTED)
+            return -1;
+        ferry_error_reset();
+    }
+    if (kvs && json_object_array_length(kvs) > 0)
         ferry_admission_config_from_kubevirt(json_object_array_get_idx(kvs, 0), &cfg);
     r = ferry_admission_admit_config(obj, is_create, old, &cfg);
     ferry_admission_config_release(&cfg);
@@ -279,6 +303,67 @@ ferry_event_type_name(enum ferry_event_type t)
         return "DELETED";
     }
     return "UNKNOWN";
+}
+
+/* RFC 7386 applied to a copy of target. */
+static json_object *
+merge_apply(json_object *target, json_object *patch)
+{
+    json_object *out;
+
+    if (!json_object_is_type(patch, json_type_object))
+        return ferry_json_copy(patch);
+    out = json_object_is_type(target, json_type_object) ? ferry_json_copy(target)
+                                                        : json_object_new_object();
+    json_object_object_foreach(patch, key, val) {
+        json_object *cur = NULL;
+
+        if (!val) {
+            json_object_object_del(out, key);
+            continue;
+        }
+        json_object_object_get_ex(out, key, &cur);
+        json_object_object_add(out, key, merge_apply(cur, val));
+    }
+    return out;
+}
+
+int
+ferry_store_patch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                  const char *name, json_object *patch, bool status, json_object **ret)
+{
+    const char *rv;
+
+    if (check_name(res, ns, name) < 0)
+        return -1;
+    if (!json_object_is_type(patch, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "store: merge patch is not a JSON object");
+    ns = res->namespaced ? (ns && *ns ? ns : "default") : NULL;
+    if (st->ops->patch)
+        return st->ops->patch(st, res, ns, name, patch, status, ret);
+    rv = ferry_json_get_string(patch, "metadata.resourceVersion");
+    for (int tries = 0;; tries++) {
+        FERRY_AUTOPTR(json_object) cur = NULL;
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        int r;
+
+        if (st->ops->get(st, res, ns, name, &cur) < 0)
+            return -1;
+        if (status) {
+            FERRY_AUTOPTR(json_object) part = json_object_new_object();
+            if (ferry_json_get(patch, "status"))
+                json_object_object_add(part, "status",
+                                       json_object_get(ferry_json_get(patch, "status")));
+            obj = merge_apply(cur, part);
+        } else
+            obj = merge_apply(cur, patch);
+        if (rv)
+            ferry_json_set_string(obj, "metadata.resourceVersion", rv);
+        r = status ? ferry_store_update_status(st, obj, ret) : ferry_store_update(st, obj, ret);
+        if (r == 0 || rv || ferry_error_code() != FERRY_ERR_CONFLICT || tries >= 4)
+            return r;
+        ferry_error_reset();
+    }
 }
 
 void

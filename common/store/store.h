@@ -1,7 +1,7 @@
 /* The store: Kubernetes API semantics behind one interface, two drivers
  * (ARCHITECTURE.md).  "sqlite" is the embedded default (one database in the
  * state directory, WAL mode, an objects table and an events log); "kube"
- * talks to a real API server (later).  Controllers, the handler and the CLI
+ * talks to a real API server (kube.c).  Controllers, the handler and the CLI
  * use only this header.
  *
  * Semantics are the API server's: uid, creationTimestamp, resourceVersion (one
@@ -14,6 +14,17 @@
  * they are gone; ownerReferences cascade in the background; watch from a
  * resourceVersion returns FERRY_ERR_EXPIRED when that is older than the kept
  * history (the 410 Gone answer: re-list).
+ *
+ * The kube driver is the API server itself, so the semantics are the
+ * server's by construction; where they would differ it bridges (kube.c):
+ * updates without a resourceVersion, update/update_status of a kind whose
+ * CRD has no status subresource (KubeVirt's VMI), apiVersion/kind on list
+ * items.  What it cannot make the same: ownerReferences cascade only where
+ * a garbage collector runs (kube-controller-manager), a Namespace is
+ * deleted with what it holds, history is the server's watch cache and etcd
+ * compaction (ferry_store_set_history does nothing), events of a watch of
+ * every kind are in resourceVersion order per kind only, and admission
+ * (common/admission.h) runs on create only.
  *
  * Every returned json_object is a new reference owned by the caller; input
  * objects are never modified (the store works on a copy).  ret pointers of
@@ -116,10 +127,24 @@ const char *ferry_state_dir(void);
 
 struct ferry_store;
 
-/* "sqlite:DIR", a plain DIR (sqlite), or NULL/"" for ferry_state_dir().
+/* "sqlite:DIR", a plain DIR (sqlite), or NULL/"" for $FERRY_STORE (another
+ * "where", set by `ferry --kubeconfig`), else ferry_state_dir().
  * The sqlite driver creates DIR (0700) and DIR/ferry.db (0600) if missing.
- * "kube:..." fails with FERRY_ERR_UNSUPPORTED for now. */
+ * "kube:" talks to the API server of $KUBECONFIG (a ':' list merged as
+ * client-go merges it), else ~/.kube/config, else the in-cluster config
+ * (KUBERNETES_SERVICE_HOST/PORT and the service account's token, ca.crt and
+ * namespace; $FERRY_KUBE_SERVICEACCOUNT_DIR replaces
+ * /var/run/secrets/kubernetes.io/serviceaccount, for tests); "kube:FILE"
+ * reads that kubeconfig.  Nothing is sent at open: a server that cannot be
+ * reached fails the first call (FERRY_ERR_NETWORK).  The kube driver's
+ * handle may be shared by threads and must not cross a fork(). */
 int ferry_store_open(const char *where, struct ferry_store **ret);
+/* What a daemon (ferry-controller, ferry-handler) opens, chosen as
+ * KubeVirt's components choose: --store WHERE or --kubeconfig FILE as given
+ * (both at once: FERRY_ERR_INVALID), else "kube:" when $KUBECONFIG is set or
+ * when running in a pod ($KUBERNETES_SERVICE_HOST), else NULL (the state
+ * directory's sqlite store).  *ret is NULL or a string the caller frees. */
+int ferry_store_daemon_where(const char *store, const char *kubeconfig, char **ret);
 /* The same for readers that must not create a store: FERRY_ERR_NOTFOUND
  * when DIR or DIR/ferry.db does not exist.  Either open refuses a 0-byte
  * ferry.db (FERRY_ERR_FORMAT): a new store is made under a private name and
@@ -158,6 +183,17 @@ int ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, c
 int ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret);
 int ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret);
 int ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object **ret);
+/* An RFC 7386 JSON merge patch (null deletes a key, arrays are replaced
+ * whole) of the object res/ns/name; status: only the patch's .status, to
+ * the status subresource (and nothing else of the patch but
+ * metadata.resourceVersion).  A metadata.resourceVersion in the patch is a
+ * precondition (FERRY_ERR_CONFLICT when stale); without one the patch
+ * applies to whatever is stored.  The kube driver sends it as a PATCH
+ * (application/merge-patch+json, fieldManager=ferry); strategic merge is
+ * left out on purpose, custom resources do not support it.  Meant for
+ * removing a finalizer or setting a label without a read-modify-write. */
+int ferry_store_patch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+                      const char *name, json_object *merge_patch, bool status, json_object **ret);
 /* Returns 0 when deleted or marked for deletion; FERRY_ERR_NOTFOUND when absent. */
 int ferry_store_delete(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                        const char *name);

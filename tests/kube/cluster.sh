@@ -11,6 +11,9 @@
 # the ports in use are in RUN_DIR/ports.  Authentication: a static admin
 # token (system:masters), RBAC on, service accounts signed by a key of the
 # run's own, so RBAC and service-account behaviour are real.
+# FERRY_KUBE_APISERVER_FLAGS: extra kube-apiserver flags (word-split), e.g.
+# "--client-ca-file=RUN_DIR/ca.crt" for client-certificate tests (the CA is
+# RUN_DIR/ca.crt, made before the apiserver starts).
 set -eu
 cmd=${1:?usage: cluster.sh start|stop RUN_DIR}
 RUN=${2:?usage: cluster.sh start|stop RUN_DIR}
@@ -88,7 +91,7 @@ fi
     --anonymous-auth=false --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$RUN/sa.pub" --service-account-signing-key-file="$RUN/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 --endpoint-reconciler-type=none --profiling=false \
-    --v=1 >>apiserver.log 2>&1 &
+    --v=1 ${FERRY_KUBE_APISERVER_FLAGS:-} >>apiserver.log 2>&1 &
 echo $! >apiserver.pid
 i=0
 until curl -s --cacert ca.crt -H 'Authorization: Bearer ferry-test-admin-token' \
