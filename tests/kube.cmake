@@ -13,3 +13,5 @@ ferry_script_test(kube-deploy SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy.sh
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-install-refusal SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/install-refusal.sh
                   LABELS kube integration TIMEOUT 300)
+ferry_script_test(kube-kubelet SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/kubelet.sh
+                  LABELS kube integration TIMEOUT 600)

@@ -11,8 +11,10 @@
 # the ports in use are in RUN_DIR/ports.  Authentication: a static admin
 # token (system:masters), RBAC on, service accounts signed by a key of the
 # run's own, so RBAC and service-account behaviour are real.
-# Privileged pods are allowed (--allow-privileged, as envtest): the handler
-# DaemonSet in deploy/ is one.
+# As envtest's: privileged pods are allowed (the handler DaemonSet in deploy/
+# is one) and the ServiceAccount admission plugin is off (with no
+# controller-manager there are no default service accounts or token secrets,
+# so it would refuse every pod).
 set -eu
 cmd=${1:?usage: cluster.sh start|stop RUN_DIR}
 RUN=${2:?usage: cluster.sh start|stop RUN_DIR}
@@ -90,7 +92,7 @@ fi
     --anonymous-auth=false --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$RUN/sa.pub" --service-account-signing-key-file="$RUN/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 --endpoint-reconciler-type=none --profiling=false \
-    --allow-privileged=true \
+    --allow-privileged=true --disable-admission-plugins=ServiceAccount \
     --v=1 >>apiserver.log 2>&1 &
 echo $! >apiserver.pid
 i=0
