@@ -3,7 +3,8 @@
 Kubernetes-mode tests, which run a real kube-apiserver but no kubelet.
 
 usage: kubelet.py --kubeconfig FILE --node NAME --state-dir DIR
-                  [--label K=V]... [--no-schedule] [--no-provision] [--poll SECONDS]
+                  [--label K=V]... [--no-schedule] [--no-provision] [--controller-manager]
+                  [--poll SECONDS]
 
 What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
 - registers the Node NAME (labels kubernetes.io/hostname=NAME and --label) with a Ready
@@ -37,6 +38,14 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
   (up to 4096 bytes; with terminationMessagePolicy FallbackToLogsOnError and an empty
   file, the log's tail).  restartPolicy OnFailure and Always restart a container in place
   (restartCount, lastState).  Output goes to DIR/pods/<uid>/<container>.log;
+- with --controller-manager (give it to one test kubelet only), kube-controller-manager's
+  part too: the Job controller (batch/v1: pods from spec.template named <job>-xxxxx,
+  labelled controller-uid and job-name and owned by the Job; parallelism, completions,
+  backoffLimit counted in Failed pods; status active/succeeded/failed, startTime,
+  completionTime, conditions Complete or Failed with reason BackoffLimitExceeded) and the
+  garbage collector's background cascade: a Pod, PVC or Job whose owners (Job, Pod, PVC,
+  VirtualMachine, VirtualMachineInstance, DataVolume) are all gone is deleted.  Not
+  played: activeDeadlineSeconds, pod-failure backoff delays, foreground deletion;
 - a pod with a deletionTimestamp: its processes get SIGTERM (SIGKILL after its grace
   period, at most 10 s), by process group, then the pod is deleted with grace 0.
 On exit every child is stopped by pid and the Node is marked NotReady.
@@ -249,6 +258,7 @@ class Kubelet:
             self.labels[k] = v
         self.schedule = not args.no_schedule
         self.provision = not args.no_provision
+        self.controller_manager = args.controller_manager
         self.poll = args.poll
         self.pods = {}             # uid -> Pod
         self.created_paths = []    # mount points made on the host, removed at exit
@@ -731,6 +741,126 @@ class Kubelet:
                 self.reap(pod, c)
         return all(c.proc is None for c in pod.inits + pod.containers)
 
+
+    # --- kube-controller-manager's Job controller and garbage collector ---------------
+    def job_condition(self, job, ctype):
+        return any(c.get("type") == ctype and c.get("status") == "True"
+                   for c in job.get("status", {}).get("conditions", []))
+
+    def sync_jobs(self, pods):
+        jobs = self.api.get("/apis/batch/v1/jobs")["items"]
+        for job in jobs:
+            md, spec = job["metadata"], job["spec"]
+            if md.get("deletionTimestamp") or self.job_condition(job, "Complete") \
+                    or self.job_condition(job, "Failed"):
+                continue
+            mine = [p for p in pods if p["metadata"].get("labels", {}).get("controller-uid") == md["uid"]
+                    and not p["metadata"].get("deletionTimestamp")]
+            phase = lambda p: p.get("status", {}).get("phase")
+            active = [p for p in mine if phase(p) not in ("Succeeded", "Failed")]
+            succeeded = sum(1 for p in mine if phase(p) == "Succeeded")
+            failed = sum(1 for p in mine if phase(p) == "Failed")
+            completions = spec.get("completions", 1)
+            parallelism = spec.get("parallelism", 1)
+            backoff = spec.get("backoffLimit", 6)
+            st = dict(job.get("status", {}))
+            st.setdefault("startTime", now())
+            t = now()
+            if succeeded >= completions:
+                st.update({"completionTime": t, "conditions": [
+                    {"type": "Complete", "status": "True", "lastProbeTime": t, "lastTransitionTime": t}]})
+            elif failed > backoff:
+                for p in active:
+                    self.delete_object("/api/v1/namespaces/%s/pods/%s" % (md["namespace"], p["metadata"]["name"]))
+                active = []
+                st["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                     "message": "Job has reached the specified backoff limit",
+                                     "lastProbeTime": t, "lastTransitionTime": t}]
+            else:
+                while len(active) < parallelism and succeeded + len(active) < completions:
+                    active.append(self.create_job_pod(job))
+            st.update({"active": len(active), "succeeded": succeeded, "failed": failed})
+            for k in ("active", "succeeded", "failed"):
+                if not st[k]:
+                    del st[k]
+            if st != job.get("status", {}):
+                try:
+                    self.api.merge("/apis/batch/v1/namespaces/%s/jobs/%s/status" % (md["namespace"], md["name"]),
+                                   {"status": st})
+                except ApiError as e:
+                    if e.code != 404:
+                        log("job %s/%s status: %s" % (md["namespace"], md["name"], e))
+
+    def create_job_pod(self, job):
+        md = job["metadata"]
+        tmpl = json.loads(json.dumps(job["spec"]["template"]))
+        pmd = tmpl.setdefault("metadata", {})
+        labels = pmd.setdefault("labels", {})
+        labels.setdefault("controller-uid", md["uid"])
+        labels.setdefault("job-name", md["name"])
+        pmd["generateName"] = md["name"] + "-"
+        pmd["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": md["name"],
+                                   "uid": md["uid"], "controller": True, "blockOwnerDeletion": True}]
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pmd, "spec": tmpl["spec"]}
+        made = self.api.call("POST", "/api/v1/namespaces/%s/pods" % md["namespace"], pod)
+        log("job %s/%s: created pod %s" % (md["namespace"], md["name"], made["metadata"]["name"]))
+        return made
+
+    # Owners the garbage collector can look up: kind -> collection path format.
+    OWNERS = {
+        ("batch/v1", "Job"): "/apis/batch/v1/namespaces/%s/jobs/%s",
+        ("v1", "Pod"): "/api/v1/namespaces/%s/pods/%s",
+        ("v1", "PersistentVolumeClaim"): "/api/v1/namespaces/%s/persistentvolumeclaims/%s",
+        ("kubevirt.io/v1", "VirtualMachine"): "/apis/kubevirt.io/v1/namespaces/%s/virtualmachines/%s",
+        ("kubevirt.io/v1", "VirtualMachineInstance"):
+            "/apis/kubevirt.io/v1/namespaces/%s/virtualmachineinstances/%s",
+        ("cdi.kubevirt.io/v1beta1", "DataVolume"): "/apis/cdi.kubevirt.io/v1beta1/namespaces/%s/datavolumes/%s",
+    }
+
+    def delete_object(self, path):
+        try:
+            self.api.call("DELETE", path, {"apiVersion": "v1", "kind": "DeleteOptions",
+                                           "propagationPolicy": "Background"})
+            return True
+        except ApiError as e:
+            if e.code != 404:
+                log("delete %s: %s" % (path, e))
+            return False
+
+    def collect_garbage(self, pods, claims):
+        """Background cascading deletion: an object whose every owner (of a kind above) is
+        gone, or has another uid now, is deleted."""
+        jobs = self.api.get("/apis/batch/v1/jobs")["items"]
+        exists = {}
+
+        def owner_alive(ns, ref):
+            key = (ref.get("apiVersion"), ref.get("kind"))
+            if key not in self.OWNERS:
+                return True          # unknown kinds are never collected
+            k = (key, ns, ref["name"])
+            if k not in exists:
+                try:
+                    o = self.api.get(self.OWNERS[key] % (ns, ref["name"]))
+                    exists[k] = o["metadata"]["uid"]
+                except ApiError as e:
+                    if e.code != 404:
+                        return True
+                    exists[k] = None
+            return exists[k] == ref["uid"]
+
+        for kind, items, base in (("Pod", pods, "/api/v1/namespaces/%s/pods/%s"),
+                                  ("PersistentVolumeClaim", claims,
+                                   "/api/v1/namespaces/%s/persistentvolumeclaims/%s"),
+                                  ("Job", jobs, "/apis/batch/v1/namespaces/%s/jobs/%s")):
+            for o in items:
+                md = o["metadata"]
+                refs = md.get("ownerReferences") or []
+                if not refs or md.get("deletionTimestamp"):
+                    continue
+                if not any(owner_alive(md["namespace"], r) for r in refs):
+                    if self.delete_object(base % (md["namespace"], md["name"])):
+                        log("gc: %s %s/%s (owner gone)" % (kind, md["namespace"], md["name"]))
+
     def sync(self):
         if time.monotonic() - self.last_heartbeat > 10:
             self.heartbeat()
@@ -740,6 +870,9 @@ class Kubelet:
             self.provision_claims(claims, pods)
             claims = self.api.get("/api/v1/persistentvolumeclaims")["items"]
         by_key = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in claims}
+        if self.controller_manager:
+            self.collect_garbage(pods, claims)
+            self.sync_jobs(pods)
         seen = set()
         for p in pods:
             md, spec = p["metadata"], p["spec"]
@@ -819,6 +952,7 @@ def main():
     ap.add_argument("--label", action="append", default=[])
     ap.add_argument("--no-schedule", action="store_true")
     ap.add_argument("--no-provision", action="store_true")
+    ap.add_argument("--controller-manager", action="store_true")
     ap.add_argument("--poll", type=float, default=0.2)
     args = ap.parse_args()
     if os.geteuid() != 0:

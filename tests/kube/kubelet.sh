@@ -7,6 +7,8 @@
 # - a Block PVC reaches a pod as a file at its volumeDevices devicePath;
 # - a failing pod ends Failed with its exit code and message;
 # - deleting a running pod kills its process (by pid) and removes the pod;
+# - with --controller-manager, Jobs get pods and end Complete (or Failed after
+#   backoffLimit + 1 failed pods), and deleting a Job garbage-collects its pods;
 # - stopping the kubelet leaves no process and no mount point behind, and the
 #   PVs of deleted claims are reclaimed.
 set -eu
@@ -39,7 +41,7 @@ MNT=/ferry-kubelet-test-$$
 [ ! -e $MNT ] || fail "$MNT exists"
 
 python3 "$SRC/tests/kube/kubelet.py" --kubeconfig "$KUBECONFIG" --node node-a \
-    --state-dir "$WORK/state" >"$WORK/kubelet.log" 2>&1 &
+    --state-dir "$WORK/state" --controller-manager >"$WORK/kubelet.log" 2>&1 &
 KPID=$!
 
 wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not timed)
@@ -188,6 +190,47 @@ kubectl delete pvc data --wait=false >/dev/null
 wait_for "pv $pv reclaimed" sh -c "! kubectl get pv $pv"
 [ ! -e "$path" ] || fail "PV data $path left behind"
 echo "ok: PVC deleted: PV $pv and its directory reclaimed"
+
+# Jobs (the kubelet plays the Job controller and the garbage collector).
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: batch/v1
+kind: Job
+metadata: {name: good}
+spec:
+  backoffLimit: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: importer, image: ferry-importer, command: [busybox, sh, -c, 'echo "Import Complete" > /dev/termination-log']}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: bad}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: importer, image: ferry-importer, command: [busybox, sh, -c, 'exit 7']}
+EOF
+job_cond() { [ "$(jp job "$1" -o "jsonpath={.status.conditions[?(@.type==\"$2\")].status}")" = True ]; }
+wait_for "job good Complete" job_cond good Complete
+wait_for "job bad Failed" job_cond bad Failed
+[ "$(jp job good -o 'jsonpath={.status.succeeded}')" = 1 ] || fail "job good succeeded count"
+gpod=$(jp pods -l job-name=good -o 'jsonpath={.items[*].metadata.name}')
+[ "$(jp pod "$gpod" -o 'jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')" = Job/good ] ||
+    fail "job pod '$gpod' not owned by Job good"
+[ "$(jp pod "$gpod" -o 'jsonpath={.status.containerStatuses[0].state.terminated.message}')" = "Import Complete" ] ||
+    fail "job pod message"
+[ "$(jp job bad -o 'jsonpath={.status.failed}')" = 2 ] || fail "job bad failed count $(jp job bad -o 'jsonpath={.status.failed}')"
+[ "$(jp job bad -o 'jsonpath={.status.conditions[0].reason}')" = BackoffLimitExceeded ] || fail "job bad reason"
+[ "$(jp pods -l job-name=bad -o name | wc -l)" = 2 ] || fail "job bad pods"
+echo "ok: Job good Complete (pod $gpod, owned by it); Job bad Failed after 2 pods, BackoffLimitExceeded"
+kubectl delete job good bad >/dev/null
+wait_for "job pods collected" sh -c '[ -z "$(kubectl get pods -l "job-name in (good,bad)" -o name)" ]'
+echo "ok: deleting the Jobs garbage-collected their 3 pods"
 
 # A long-running pod when the kubelet stops: stopped by pid; mount points gone.
 kubectl apply -f - >/dev/null <<EOF
