@@ -5,8 +5,9 @@
 #      and not more than asked (spot checks with `kubectl auth can-i`);
 #  (b) every upstream example VirtualMachine, VirtualMachineInstance and
 #      DataVolume in tests/admission/examples applies unchanged (the stored
-#      spec equals the file's: nothing pruned) - each in its own namespace,
-#      since several share a name; the one kubevirt.io/v1alpha3 example is
+#      spec equals the file's: nothing pruned), and so does what Ferry writes
+#      (tests/golden/convert outputs, samples/manifests) - one namespace per
+#      file, since names repeat; the one kubevirt.io/v1alpha3 example is
 #      refused as Ferry's own store refuses it (no v1alpha3 is served); and
 #      objects with a wrong type are refused by the structural schema on the
 #      server (kubectl's client-side validation off);
@@ -81,11 +82,12 @@ expect yes ferry-handler patch nodes/status
 expect yes ferry-handler create events default
 echo "ok: RBAC of ferry-controller and ferry-handler"
 
-# (b) upstream examples, each in its own namespace.
-python3 - "$SRC/tests/admission/examples" "$WORK" <<'EOF' || fail "upstream examples"
+# (b) upstream examples, and what Ferry itself writes (the converter's golden
+# outputs, samples/manifests), one namespace per file (names repeat across files).
+python3 - "$SRC" <<'EOF' || fail "manifests"
 import glob, json, os, subprocess, sys
 import yaml
-src, work = sys.argv[1], sys.argv[2]
+src = sys.argv[1]
 SHORT = {"VirtualMachine": "vm", "VirtualMachineInstance": "vmi", "DataVolume": "dv"}
 
 def drop_nulls(o):
@@ -100,42 +102,60 @@ def run(*args, data=None):
     return subprocess.run(["kubectl", *args], input=data, capture_output=True, text=True)
 
 bad = 0
-count = {k: 0 for k in SHORT}
-refused_alpha = 0
 n = 0
-for f in sorted(glob.glob(os.path.join(src, "*", "*.yaml"))):
-    rel = os.path.relpath(f, src)
-    with open(f) as fh:
-        docs = [d for d in yaml.safe_load_all(fh) if d]
-    for d in docs:
-        kind = d.get("kind")
-        if kind not in SHORT:
+def check(label, pattern):
+    global bad, n
+    count = {k: 0 for k in SHORT}
+    alpha = 0
+    for f in sorted(glob.glob(os.path.join(src, pattern))):
+        rel = os.path.relpath(f, src)
+        with open(f) as fh:
+            docs = [d for d in yaml.safe_load_all(fh) if d and d.get("kind") in SHORT]
+        if not docs:
             continue
         n += 1
-        ns = "ex%d" % n
+        ns = "m%d" % n
         run("create", "namespace", ns)
-        r = run("apply", "-n", ns, "-f", "-", data=json.dumps(d))
-        if d["apiVersion"] == "kubevirt.io/v1alpha3":
-            if r.returncode == 0 or "no matches for kind" not in r.stderr:
-                print("%s: kubevirt.io/v1alpha3 not refused: %s" % (rel, r.stderr.strip()))
-                bad = 1
-            refused_alpha += 1
+        ok = []
+        for d in docs:
+            d["metadata"].pop("namespace", None)
+            if d["apiVersion"] == "kubevirt.io/v1alpha3":
+                # Ferry's store refuses v1alpha3 too; the CRDs serve only v1.
+                r = run("apply", "-n", ns, "-f", "-", data=json.dumps(d))
+                if r.returncode == 0 or "no matches for kind" not in r.stderr:
+                    print("%s: kubevirt.io/v1alpha3 not refused: %s" % (rel, r.stderr.strip()))
+                    bad = 1
+                alpha += 1
+            else:
+                ok.append(d)
+        if not ok:
             continue
+        r = run("apply", "-n", ns, "-f", "-", data=json.dumps({"apiVersion": "v1", "kind": "List", "items": ok}))
         if r.returncode != 0:
-            print("%s: %s %s refused: %s" % (rel, kind, d["metadata"]["name"], r.stderr.strip()))
+            print("%s: refused: %s" % (rel, r.stderr.strip()))
             bad = 1
             continue
-        g = run("get", "-n", ns, SHORT[kind], d["metadata"]["name"], "-o", "json")
-        got = json.loads(g.stdout)
-        if got.get("spec") != drop_nulls(d.get("spec")):
-            print("%s: %s %s: stored spec differs from the file (pruned?)" % (rel, kind, d["metadata"]["name"]))
-            bad = 1
-        count[kind] += 1
-print("ok: upstream examples applied as written: %s; kubevirt.io/v1alpha3 refused: %d"
-      % (", ".join("%d %s" % (v, k) for k, v in count.items()), refused_alpha))
-if min(count.values()) == 0:
-    print("no example of some kind: %s" % count)
+        g = run("get", "-n", ns, "vm,vmi,dv", "-o", "json")
+        stored = {(o["kind"], o["metadata"]["name"]): o for o in json.loads(g.stdout)["items"]}
+        for d in ok:
+            got = stored.get((d["kind"], d["metadata"]["name"]))
+            if got is None or got.get("spec") != drop_nulls(d.get("spec")):
+                print("%s: %s %s: stored spec differs from the file (pruned?)" % (rel, d["kind"], d["metadata"]["name"]))
+                bad = 1
+            count[d["kind"]] += 1
+    print("ok: %s applied and stored as written: %s%s" % (label, ", ".join("%d %s" % (v, k) for k, v in count.items() if v),
+          "; kubevirt.io/v1alpha3 refused: %d" % alpha if alpha else ""))
+    return count
+
+c = check("upstream examples", "tests/admission/examples/*/*.yaml")
+if min(c.values()) == 0:
+    print("no upstream example of some kind: %s" % c)
     bad = 1
+c = check("converter golden outputs", "tests/golden/convert/*.yaml")
+if c["VirtualMachine"] == 0:
+    print("no converter output")
+    bad = 1
+check("samples/manifests", "samples/manifests/*.yaml")
 sys.exit(bad)
 EOF
 
