@@ -6,6 +6,7 @@
 #   the pod ends Succeeded, exit code 0, message and file bytes as written;
 # - a Block PVC reaches a pod as a file at its volumeDevices devicePath;
 # - a failing pod ends Failed with its exit code and message;
+# - hostPath, configMap and secret volumes, a configMapKeyRef;
 # - deleting a running pod kills its process (by pid) and removes the pod;
 # - with --controller-manager, Jobs get pods and end Complete (or Failed after
 #   backoffLimit + 1 failed pods), and deleting a Job garbage-collects its pods;
@@ -162,6 +163,35 @@ wait_for "pod failer Failed" phase_is failer Failed
   "Unable to connect to http data source" ] || fail "failer message"
 echo "ok: pod failer Failed, exit 3, reason Error, its message"
 
+# hostPath (DirectoryOrCreate), configMap and secret volumes; a configMapKeyRef.
+kubectl create configmap cfg --from-literal=greeting=hi-from-cm >/dev/null
+kubectl create secret generic sec --from-literal=password=s3cret >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: volumes}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: [busybox, sh, -c, 'cat $MNT-cm/greeting $MNT-sec/password > $MNT-hp/out; echo "\$FROM_CM" >> $MNT-hp/out']
+    env:
+    - {name: FROM_CM, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
+    volumeMounts:
+    - {name: hp, mountPath: $MNT-hp}
+    - {name: cm, mountPath: $MNT-cm, readOnly: true}
+    - {name: sec, mountPath: $MNT-sec, readOnly: true}
+  volumes:
+  - {name: hp, hostPath: {path: $WORK/hostpath, type: DirectoryOrCreate}}
+  - {name: cm, configMap: {name: cfg}}
+  - {name: sec, secret: {secretName: sec}}
+EOF
+wait_for "pod volumes Succeeded" phase_is volumes Succeeded
+printf 'hi-from-cms3crethi-from-cm\n' >"$WORK/expect-vol"
+cmp "$WORK/expect-vol" "$WORK/hostpath/out" || fail "hostPath file: '$(cat "$WORK/hostpath/out" 2>&1)'"
+echo "ok: hostPath, configMap, secret volumes and a configMapKeyRef"
+
 # Deletion of a running pod: the process dies, the pod goes.
 kubectl apply -f - >/dev/null <<'EOF'
 apiVersion: v1
@@ -252,7 +282,7 @@ kill "$KPID"
 wait "$KPID" || fail "kubelet exit status $?"
 KPID=
 ! kill -0 "$lpid" 2>/dev/null || fail "lingerer pid $lpid outlived the kubelet"
-for p in $MNT $MNT-scratch /dev/ferry-test-blk-$$; do
+for p in $MNT $MNT-scratch $MNT-hp $MNT-cm $MNT-sec /dev/ferry-test-blk-$$; do
     [ ! -e "$p" ] || fail "mount point $p left on the host"
 done
 [ "$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = False ] ||
