@@ -17,8 +17,9 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
   kube-controller-manager's pvc-protection: a deleted claim loses its
   kubernetes.io/pvc-protection finalizer once no pod that has not ended uses it;
 - scheduler (unless --no-schedule): binds every pod with an empty spec.nodeName whose
-  nodeSelector matches this node and whose PVCs are Bound to NAME, through the pods/binding
-  subresource (another test kubelet that wins the race gets the pod);
+  nodeSelector matches the Node's current labels and whose PVCs are Bound to NAME, through
+  the pods/binding subresource (another test kubelet that wins the race gets the pod);
+  affinity, taints, tolerations and resource requests are not considered;
 - kubelet: for each pod on NAME, runs its initContainers in order, then its containers,
   each as its `command` + `args` (with $(VAR) expansion) and its `env` (value, and valueFrom
   fieldRef metadata.name, metadata.namespace, metadata.uid, metadata.labels['k'],
@@ -414,9 +415,11 @@ class Kubelet:
                     return False
         return True
 
-    def fits(self, pod):
+    def fits(self, pod, labels):
+        """nodeSelector against the Node's labels as they are now (a handler may add some,
+        e.g. kubevirt.io/schedulable); affinity, taints and resources are not considered."""
         for k, v in (pod["spec"].get("nodeSelector") or {}).items():
-            if self.labels.get(k) != v:
+            if labels.get(k) != v:
                 return False
         return True
 
@@ -866,6 +869,7 @@ class Kubelet:
             self.heartbeat()
         pods = self.api.get("/api/v1/pods")["items"]
         claims = self.api.get("/api/v1/persistentvolumeclaims")["items"]
+        node_labels = None
         if self.provision:
             self.provision_claims(claims, pods)
             claims = self.api.get("/api/v1/persistentvolumeclaims")["items"]
@@ -878,9 +882,11 @@ class Kubelet:
             md, spec = p["metadata"], p["spec"]
             node = spec.get("nodeName")
             if not node:
-                if self.schedule and not md.get("deletionTimestamp") and self.fits(p) \
-                        and self.claims_bound(p, by_key):
-                    self.bind(p)
+                if self.schedule and not md.get("deletionTimestamp") and self.claims_bound(p, by_key):
+                    if node_labels is None:
+                        node_labels = self.api.get("/api/v1/nodes/" + self.node)["metadata"].get("labels", {})
+                    if self.fits(p, node_labels):
+                        self.bind(p)
                 continue
             if node != self.node:
                 continue

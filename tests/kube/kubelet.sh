@@ -7,6 +7,7 @@
 # - a Block PVC reaches a pod as a file at its volumeDevices devicePath;
 # - a failing pod ends Failed with its exit code and message;
 # - hostPath, configMap and secret volumes, a configMapKeyRef;
+# - nodeSelector against the Node's current labels;
 # - deleting a running pod kills its process (by pid) and removes the pod;
 # - with --controller-manager, Jobs get pods and end Complete (or Failed after
 #   backoffLimit + 1 failed pods), and deleting a Job garbage-collects its pods;
@@ -58,6 +59,7 @@ wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not ti
 jp() { kubectl get "$@" 2>/dev/null; }
 phase_is() { [ "$(jp pod "$1" -o 'jsonpath={.status.phase}')" = "$2" ]; }
 
+# shellcheck disable=SC2016 # expanded by the inner sh
 wait_for "node registered" sh -c '[ "$(kubectl get node node-a -o "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")" = True ]'
 echo "ok: node node-a registered, Ready"
 
@@ -192,6 +194,33 @@ printf 'hi-from-cms3crethi-from-cm\n' >"$WORK/expect-vol"
 cmp "$WORK/expect-vol" "$WORK/hostpath/out" || fail "hostPath file: '$(cat "$WORK/hostpath/out" 2>&1)'"
 echo "ok: hostPath, configMap, secret volumes and a configMapKeyRef"
 
+# nodeSelector: a pod asking for a label node-a lacks stays unscheduled (a pod
+# created after it is bound and run meanwhile), until the Node gets the label.
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: picky}
+spec:
+  restartPolicy: Never
+  nodeSelector: {kubevirt.io/schedulable: "true"}
+  containers:
+  - {name: main, image: busybox, command: [busybox, "true"]}
+EOF
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: easy}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: main, image: busybox, command: [busybox, "true"]}
+EOF
+wait_for "pod easy Succeeded" phase_is easy Succeeded
+[ -z "$(jp pod picky -o 'jsonpath={.spec.nodeName}')" ] || fail "picky bound to a node without its label"
+kubectl label node node-a kubevirt.io/schedulable=true >/dev/null
+wait_for "pod picky Succeeded" phase_is picky Succeeded
+echo "ok: nodeSelector: pod picky waited for the Node's label, then ran on node-a"
+
 # Deletion of a running pod: the process dies, the pod goes.
 kubectl apply -f - >/dev/null <<'EOF'
 apiVersion: v1
@@ -259,6 +288,7 @@ gpod=$(jp pods -l job-name=good -o 'jsonpath={.items[*].metadata.name}')
 [ "$(jp pods -l job-name=bad -o name | wc -l)" = 2 ] || fail "job bad pods"
 echo "ok: Job good Complete (pod $gpod, owned by it); Job bad Failed after 2 pods, BackoffLimitExceeded"
 kubectl delete job good bad >/dev/null
+# shellcheck disable=SC2016 # expanded by the inner sh
 wait_for "job pods collected" sh -c '[ -z "$(kubectl get pods -l "job-name in (good,bad)" -o name)" ]'
 echo "ok: deleting the Jobs garbage-collected their 3 pods"
 
