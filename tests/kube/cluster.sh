@@ -14,6 +14,10 @@
 # FERRY_KUBE_APISERVER_FLAGS: extra kube-apiserver flags (word-split), e.g.
 # "--client-ca-file=RUN_DIR/ca.crt" for client-certificate tests (the CA is
 # RUN_DIR/ca.crt, made before the apiserver starts).
+# As envtest's: privileged pods are allowed (the handler DaemonSet in deploy/
+# is one) and the ServiceAccount admission plugin is off (with no
+# controller-manager there are no default service accounts or token secrets,
+# so it would refuse every pod).
 set -eu
 cmd=${1:?usage: cluster.sh start|stop RUN_DIR}
 RUN=${2:?usage: cluster.sh start|stop RUN_DIR}
@@ -91,6 +95,7 @@ fi
     --anonymous-auth=false --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$RUN/sa.pub" --service-account-signing-key-file="$RUN/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 --endpoint-reconciler-type=none --profiling=false \
+    --allow-privileged=true --disable-admission-plugins=ServiceAccount \
     --v=1 ${FERRY_KUBE_APISERVER_FLAGS:-} >>apiserver.log 2>&1 &
 echo $! >apiserver.pid
 i=0

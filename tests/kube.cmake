@@ -1,0 +1,17 @@
+# Kubernetes mode, deploy side: deploy/ (CRDs, RBAC, Deployment, DaemonSet)
+# and the test kubelet, against a real kube-apiserver + etcd on loopback
+# (tests/kube/cluster.sh; skipped, exit 77, when scripts/build-kube-apiserver.sh
+# has not built the apiserver).  Label kube: `ctest -L kube`.
+#  kube-gen-crds       deploy/crds and deploy/ferry.yaml equal scripts/gen-crds' output
+#  kube-deploy         kubectl apply -f deploy/ (idempotent, RBAC), upstream examples
+#                      as written, wrong types refused, kubectl get vm,vmi,dv columns
+#  kube-install-refusal deploy/install.sh refuses a cluster with KubeVirt's or CDI's CRDs
+#  kube-kubelet        tests/kube/kubelet.py runs a pod with a PVC end to end
+ferry_script_test(kube-gen-crds SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/gen-crds.sh
+                  LABELS kube unit TIMEOUT 120)
+ferry_script_test(kube-deploy SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy.sh
+                  LABELS kube integration TIMEOUT 600)
+ferry_script_test(kube-install-refusal SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/install-refusal.sh
+                  LABELS kube integration TIMEOUT 300)
+ferry_script_test(kube-kubelet SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/kubelet.sh
+                  LABELS kube integration TIMEOUT 600)
