@@ -690,6 +690,8 @@ handle_import(struct cdi *c)
         }
         return fail_plain("%s", text);
     }
+    if (!c->block && !c->archive && chmod(c->dest, 0660) < 0)
+        return fail_plain("Unable to process data: '%s': %s", c->dest, strerror(errno));
     bool preallocated = false;
     if (c->preallocation && !c->archive) {
         if (c->block) {

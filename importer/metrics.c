@@ -115,6 +115,7 @@ static void
 serve_one(int cfd)
 {
     SSL *ssl = SSL_new(m.ctx);
+    FERRY_AUTOFREE char *body = NULL, *resp = NULL;
     char req[4096];
     size_t have = 0;
     struct timeval tv = { .tv_sec = 2 };
@@ -136,7 +137,6 @@ serve_one(int cfd)
             break;
     }
     req[have] = '\0';
-    FERRY_AUTOFREE char *body = NULL;
     const char *status = "200 OK";
     if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0 ||
         strncmp(req, "HEAD /metrics ", 14) == 0) {
@@ -151,10 +151,9 @@ serve_one(int cfd)
         status = "404 Not Found";
         body = ferry_strdup("404 page not found\n");
     }
-    FERRY_AUTOFREE char *resp =
-        ferry_printf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     status, strlen(body), strncmp(req, "HEAD ", 5) == 0 ? "" : body);
+    resp = ferry_printf("HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                        status, strlen(body), strncmp(req, "HEAD ", 5) == 0 ? "" : body);
     SSL_write(ssl, resp, (int)strlen(resp));
     SSL_shutdown(ssl);
 out:
