@@ -48,6 +48,7 @@ NGX="$WORK/nginx"
 mkdir -p "$NGX/logs" "$NGX/tmp"
 for attempt in 1 2 3 4 5; do
     HPORT=$(free_port)
+    XPORT=$(free_port)
     cat >"$NGX/nginx.conf" <<CONF
 daemon off;
 master_process off;
@@ -66,6 +67,12 @@ http {
         listen 127.0.0.1:$HPORT;
         location /img/ { alias $WORK/www/; }
         location /slow/ { alias $WORK/www/; max_ranges 0; limit_rate 4m; }
+    }
+    # a forward proxy for plain http (absolute-URI requests), logging each
+    server {
+        listen 127.0.0.1:$XPORT;
+        access_log $NGX/logs/proxy.log;
+        location / { proxy_pass http://127.0.0.1:$HPORT; }
     }
 }
 CONF
@@ -87,6 +94,7 @@ BASE="http://127.0.0.1:$HPORT"
 # ---- the pod ------------------------------------------------------------------
 # pod NAME [VAR=VALUE ...]: run the importer as CDI's pod; POD_DATA_SIZE (a
 # tmpfs size, default 128m) or POD_BLOCK (a block device) is the volume.
+# /shared is $WORK/NAME/shared (the node pull's ready and done files).
 # After: $WORK/NAME/rc, termination-log, log, data/ (a sparse copy of /data),
 # alloc (the KiB disk.img held on the volume).
 pod() {
@@ -104,7 +112,9 @@ for x in usr bin sbin lib lib32 lib64 libx32 etc; do
     if [ -L "/$x" ]; then ln -s "$(readlink "/$x")" "$R/$x"
     elif [ -d "/$x" ]; then mkdir "$R/$x"; mount --rbind "/$x" "$R/$x"; fi
 done
-mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R/data" "$R$BIN"
+mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R/data" "$R/shared" "$R$BIN"
+mkdir -p "$D/shared"
+mount --bind "$D/shared" "$R/shared"
 mount --rbind /proc "$R/proc"
 mount --bind "$BIN" "$R$BIN"
 mount -t tmpfs -o mode=755 pod-dev "$R/dev"
@@ -213,6 +223,34 @@ expect_prefix unreachable 1 "Unable to connect to http data source: http 'http:/
 pod not-found $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/none.img"
 expect not-found 1 "Unable to connect to http data source: http '$BASE/img/none.img': the server answered 404"
 echo "ok  unreachable, not-found"
+
+# Proxies: CDI's http_proxy/no_proxy (libcurl reads them), through nginx as
+# a forward proxy; no_proxy bypasses it.
+# shellcheck disable=SC2046
+pod proxy $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/disk.qcow2" http_proxy="http://127.0.0.1:$XPORT"
+expect proxy 0 "$OK"
+grep -q 'GET http://127.0.0.1:'"$HPORT"'/img/disk.qcow2' "$NGX/logs/proxy.log" ||
+    fail "proxy: no request went through the proxy"
+same_disk proxy/data/disk.img www/disk.raw $((64 << 20))
+n=$(wc -l <"$NGX/logs/proxy.log")
+# shellcheck disable=SC2046
+pod no-proxy $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/disk.qcow2" http_proxy="http://127.0.0.1:$XPORT" \
+    no_proxy=127.0.0.1
+expect no-proxy 0 "$OK"
+[ "$(wc -l <"$NGX/logs/proxy.log")" = "$n" ] || fail "no-proxy: requests went through the proxy"
+echo "ok  proxy, no-proxy ($n requests through the proxy)"
+
+# Node pull: wait for the ready file, take the image's name from it, touch
+# the done file.
+mkdir -p node-pull/shared
+printf 'disk.qcow2' >node-pull/shared/ready
+# shellcheck disable=SC2046
+pod node-pull $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/disk.img" IMPORTER_PULL_METHOD=node \
+    IMPORTER_READY_FILE=/shared/ready IMPORTER_DONE_FILE=/shared/done
+expect node-pull 0 "$OK"
+[ -e node-pull/shared/done ] || fail "node-pull: no done file"
+same_disk node-pull/data/disk.img www/disk.raw $((64 << 20))
+echo "ok  node-pull"
 
 # ---- blank ------------------------------------------------------------------------
 # shellcheck disable=SC2046
