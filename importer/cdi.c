@@ -807,6 +807,22 @@ ferry_cdi_main(int argc, char **argv)
         c.url = ferry_strdup(ep);
     if (wait_ready_file(&c, &code))
         goto out;
+    /* The endpoint is the kind's, never a path of the pod (the file source). */
+    if (!c.ops->handles(c.url)) {
+        FERRY_AUTOFREE char *schemes = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&schemes, &len);
+        if (!f)
+            ferry_oom();
+        for (const char *const *sc = c.ops->schemes; sc && *sc; sc++)
+            fprintf(f, "%s%s", sc == c.ops->schemes ? "" : ", ", *sc);
+        fclose(f);
+        code = fail_plain("Unable to connect to %s data source: endpoint '%s': expected a URL "
+                          "starting with %s",
+                          c.kind, c.url, strcmp(c.kind, "s3") == 0 ? "http://, https://, s3://"
+                                                                   : schemes);
+        goto out;
+    }
     code = handle_import(&c);
 out:
     secret_dir_remove();

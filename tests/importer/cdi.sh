@@ -222,7 +222,12 @@ expect_prefix unreachable 1 "Unable to connect to http data source: http 'http:/
 # shellcheck disable=SC2046
 pod not-found $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/none.img"
 expect not-found 1 "Unable to connect to http data source: http '$BASE/img/none.img': the server answered 404"
-echo "ok  unreachable, not-found"
+# An endpoint that is not an http URL is never read as a path of the pod.
+# shellcheck disable=SC2046
+pod local-path $(cdi_env) IMPORTER_ENDPOINT=/etc/passwd
+expect local-path 1 "Unable to connect to http data source: endpoint '/etc/passwd': expected a URL starting with http://, https://"
+[ -z "$(ls -A local-path/data)" ] || fail "local-path: wrote $(ls -A local-path/data)"
+echo "ok  unreachable, not-found, local-path"
 
 # Proxies: CDI's http_proxy/no_proxy (libcurl reads them), through nginx as
 # a forward proxy; no_proxy bypasses it.
