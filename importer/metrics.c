@@ -224,7 +224,16 @@ ferry_metrics_start(const char *addr, int port, const char *owner_uid)
     }
     if (pipe2(m.stop_pipe, O_CLOEXEC) < 0)
         return ferry_error_errno(FERRY_ERR_IO, errno, "metrics: pipe");
-    m.owner = ferry_strdup(owner_uid ? owner_uid : "");
+    /* A label value of the text format: \\, \" and \n escaped. */
+    const char *o = owner_uid ? owner_uid : "";
+    m.owner = ferry_malloc(2 * strlen(o) + 1);
+    char *w = m.owner;
+    for (; *o; o++) {
+        if (*o == '\\' || *o == '"' || *o == '\n')
+            *w++ = '\\';
+        *w++ = *o == '\n' ? 'n' : *o;
+    }
+    *w = '\0';
     if (pthread_create(&m.thread, NULL, metrics_thread, NULL) != 0)
         return ferry_error(FERRY_ERR_INTERNAL, "metrics: cannot start a thread");
     m.running = true;
