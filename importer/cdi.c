@@ -354,7 +354,7 @@ struct cdi {
 static int
 configure_source(struct cdi *c, int *ret_exit)
 {
-    static const char *const cert_opts[] = { "ca-dir", "cert-dir", "http-ca-dir", NULL };
+    static const char *const cert_opts[] = { "ca-dir", "cert-dir", NULL };
     static const char *const header_opts[] = { "header", "http-header", "extra-header", NULL };
     static const char *const insecure_opts[] = { "insecure", "http-insecure", NULL };
     const char *acc = env("IMPORTER_ACCESS_KEY_ID"), *sec = env("IMPORTER_SECRET_KEY");
@@ -383,8 +383,17 @@ configure_source(struct cdi *c, int *ret_exit)
     for (const char *name = "IMPORTER_CERT_DIR";;) {
         const char *dir = env(name);
         if (*dir) {
-            if (!source_option(c->ops, cert_opts, dir, &r) &&
-                !source_option(c->ops, (const char *const[]){ "s3-ca-dir", NULL }, dir, &r)) {
+            /* The source's own CA directory option, else a process-wide
+             * one (the http source's --cert-dir, which every curl handle
+             * takes, when the build has it). */
+            FERRY_AUTOFREE char *own1 = ferry_printf("%s-ca-dir", c->ops->name);
+            FERRY_AUTOFREE char *own2 = ferry_printf("%s-cert-dir", c->ops->name);
+            const struct ferry_source_option *o = NULL;
+            const struct ferry_source_ops *global = ferry_sources_find_option("cert-dir", &o);
+            if (!source_option(c->ops, (const char *const[]){ own1, own2, NULL }, dir, &r) &&
+                !source_option(c->ops, cert_opts, dir, &r) &&
+                !(global && source_option(global, (const char *const[]){ "cert-dir", NULL }, dir,
+                                          &r))) {
                 *ret_exit = fail_plain("Unable to connect to %s data source: %s '%s': this "
                                        "ferry-importer's %s source takes no CA directory",
                                        c->kind, name, dir, c->ops->name);

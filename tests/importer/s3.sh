@@ -9,12 +9,12 @@
 # key is then the 403 SignatureDoesNotMatch that AWS would answer.
 # Cases: raw and qcow2 objects, path- and virtual-hosted-style, s3:// with
 # --s3-endpoint, --s3-secret-dir and the AWS_* variables, a wrong secret, a
-# wrong access key, a missing key, Range reads (a qcow2 whose file holds
+# wrong access key, a missing key, TLS with CDI's cert directory, Range reads (a qcow2 whose file holds
 # 32 MiB of freed clusters is imported fetching a fraction of it), and
 # CDI's importer environment (IMPORTER_SOURCE=s3).
 FERRY_NO_CORPUS=1
 . "$(dirname "$0")/lib.sh"
-need node curl qemu-io
+need node curl qemu-io openssl
 S3RVER="${FERRY_S3RVER:-/opt/ferry-npm/node_modules/s3rver/bin/s3rver.js}"
 if [ ! -f "$S3RVER" ]; then
     S3RVER="$(command -v s3rver || true)"
@@ -134,6 +134,33 @@ if grep "GET /bkt/big/sparse.qcow2 " proxy.log | grep -qv ' 206 bytes='; then
 fi
 echo "ok  range-reads ($nreq Range GETs, $fetched of $size bytes)"
 
+# TLS: a second s3rver over https (same objects) with a self-signed
+# certificate: refused by default, trusted through --s3-ca-dir (CDI's cert
+# directory: any file name).
+mkdir -p certs
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout tls.key -out certs/ca.crt 2>/dev/null || fail "openssl req"
+for attempt in 1 2 3 4 5; do
+    TPORT=$(free_port)
+    node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$TPORT" --key tls.key --cert certs/ca.crt \
+        >"$WORK/s3rver-tls.log" 2>&1 &
+    TPID=$!
+    PIDS="$PIDS $TPID"
+    up=
+    for i in $(seq 100); do
+        if curl -s -k -o /dev/null "https://127.0.0.1:$TPORT/"; then up=1; break; fi
+        kill -0 "$TPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$up" ] && break
+    kill "$TPID" 2>/dev/null || true
+done
+[ -n "$up" ] || { cat "$WORK/s3rver-tls.log" >&2; fail "s3rver (TLS) did not start"; }
+expect_refusal tls-untrusted "s3+https://127.0.0.1:$TPORT/bkt/$RAWENC" "SSL certificate problem" \
+    --s3-secret-dir "$WORK/secret"
+check_import tls-ca-dir "s3+https://127.0.0.1:$TPORT/bkt/$RAWENC" disk.raw \
+    --s3-secret-dir "$WORK/secret" --s3-ca-dir "$WORK/certs"
+
 # CDI's importer pod environment (paths moved by the test-only variables).
 mkdir -p cdi/data
 : >cdi/termination-log
@@ -160,4 +187,10 @@ run_cdi IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KE
 grep -q "^Unable to connect to s3 data source: s3 'bkt/$QKEY' at .*: access denied: the server answered 403 (SignatureDoesNotMatch" \
     cdi/termination-log || fail "cdi-s3-denied: termination message $(cat cdi/termination-log)"
 echo "ok  cdi-s3-denied ($(cut -c1-100 cdi/termination-log))"
+st=0
+run_cdi IMPORTER_ENDPOINT="https://127.0.0.1:$TPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
+    IMPORTER_SECRET_KEY=S3RVER IMPORTER_CERT_DIR="$WORK/certs" || st=$?
+[ "$st" = 0 ] || { cat cdi/out >&2; fail "cdi-s3-tls: exit status $st"; }
+cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "cdi-s3-tls: disk.img differs"
+echo "ok  cdi-s3-tls (IMPORTER_CERT_DIR)"
 finish_keep_going
