@@ -41,6 +41,8 @@ ferry_script_test(importer-s3 SCRIPT ${FERRY_IMPORTER_TESTS}/s3.sh
                   LABELS integration TIMEOUT 240)
 
 # CDI's importer pod contract: ferry-importer with CDI's environment in a
-# mount namespace giving it /data and /dev/termination-log (cdi.sh).
+# mount namespace giving it /data and /dev/termination-log (cdi.sh).  With
+# the http source's retries (10, backoff) its unreachable endpoint takes
+# about 140 s before "Unable to connect": hence the timeout.
 ferry_script_test(importer-cdi SCRIPT ${FERRY_IMPORTER_TESTS}/cdi.sh
-                  LABELS integration TIMEOUT 240)
+                  LABELS integration TIMEOUT 600)
