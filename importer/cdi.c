@@ -388,9 +388,10 @@ configure_source(struct cdi *c, int *ret_exit)
              * takes, when the build has it). */
             FERRY_AUTOFREE char *own1 = ferry_printf("%s-ca-dir", c->ops->name);
             FERRY_AUTOFREE char *own2 = ferry_printf("%s-cert-dir", c->ops->name);
+            FERRY_AUTOFREE char *own3 = ferry_printf("%s-ca", c->ops->name);
             const struct ferry_source_option *o = NULL;
             const struct ferry_source_ops *global = ferry_sources_find_option("cert-dir", &o);
-            if (!source_option(c->ops, (const char *const[]){ own1, own2, NULL }, dir, &r) &&
+            if (!source_option(c->ops, (const char *const[]){ own1, own2, own3, NULL }, dir, &r) &&
                 !source_option(c->ops, cert_opts, dir, &r) &&
                 !(global && source_option(global, (const char *const[]){ "cert-dir", NULL }, dir,
                                           &r))) {
@@ -436,6 +437,8 @@ configure_source(struct cdi *c, int *ret_exit)
         if (!*val)
             continue;
         FERRY_AUTOFREE char *o1 = ferry_printf("%s-disk-id", c->ops->name);
+        if (strcmp(c->kind, "imageio") == 0 && strcmp(*v, "IMPORTER_DISK_ID") == 0)
+            continue;   /* in the URL */
         if (!source_option(c->ops, (const char *const[]){ o1, "disk-id", NULL }, val, &r))
             ferry_log_warn("%s '%s': the %s source does not use it", *v, val, c->ops->name);
         else if (r < 0)
@@ -810,10 +813,24 @@ ferry_cdi_main(int argc, char **argv)
     }
     const char *ep = env("IMPORTER_ENDPOINT");
     if (strcmp(c.kind, "s3") == 0 &&
-        (ferry_str_has_prefix(ep, "http://") || ferry_str_has_prefix(ep, "https://")))
+        (ferry_str_has_prefix(ep, "http://") || ferry_str_has_prefix(ep, "https://"))) {
         c.url = ferry_printf("s3+%s", ep);   /* CDI's S3 endpoint: a path-style URL */
-    else
+    } else if (strcmp(c.kind, "imageio") == 0 && ferry_str_has_prefix(ep, "https://")) {
+        /* CDI's engine API URL (https://ENGINE/ovirt-engine/api) and disk
+         * id: the imageio source's imageio://ENGINE/PREFIX/api/disks/ID */
+        const char *id = env("IMPORTER_DISK_ID");
+        size_t n = strlen(ep);
+        while (n > 8 && ep[n - 1] == '/')
+            n--;
+        if (!*id) {
+            code = fail_plain("Unable to connect to imageio data source: IMPORTER_DISK_ID: "
+                              "required");
+            goto out;
+        }
+        c.url = ferry_printf("imageio://%.*s/disks/%s", (int)(n - 8), ep + 8, id);
+    } else {
         c.url = ferry_strdup(ep);
+    }
     if (wait_ready_file(&c, &code))
         goto out;
     /* The endpoint is the kind's, never a path of the pod (the file source). */
