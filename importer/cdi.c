@@ -240,12 +240,17 @@ progress_observer(const char *phase, uint64_t done, uint64_t total)
 
 /* ---- sources ------------------------------------------------------------- */
 
-/* The source whose table entry serves DataVolume kind KIND. */
+/* The source whose table entry serves DataVolume kind KIND, else the one
+ * of that name (a source the controller does not offer for DataVolumes
+ * may still serve CDI's pod: imageio). */
 static const struct ferry_source_ops *
 source_for_kind(const char *kind)
 {
     for (size_t i = 0; ferry_sources[i]; i++)
         if (ferry_str_eq(ferry_sources[i]->dv_source, kind))
+            return ferry_sources[i];
+    for (size_t i = 0; ferry_sources[i]; i++)
+        if (ferry_str_eq(ferry_sources[i]->name, kind))
             return ferry_sources[i];
     return NULL;
 }
@@ -822,9 +827,10 @@ ferry_cdi_main(int argc, char **argv)
         size_t n = strlen(ep);
         while (n > 8 && ep[n - 1] == '/')
             n--;
-        if (!*id) {
-            code = fail_plain("Unable to connect to imageio data source: IMPORTER_DISK_ID: "
-                              "required");
+        if (!*id || strspn(id, "0123456789abcdefABCDEF-") != strlen(id)) {
+            code = fail_plain("Unable to connect to imageio data source: IMPORTER_DISK_ID '%s': "
+                              "expected a disk id (a UUID)",
+                              id);
             goto out;
         }
         c.url = ferry_printf("imageio://%.*s/disks/%s", (int)(n - 8), ep + 8, id);

@@ -321,6 +321,38 @@ POD_BLOCK=$LOOP pod block-archive $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/data.t
 expect_prefix block-archive 1 "Unable to process data: content type archive needs a filesystem volume"
 echo "ok  block-blank, block-archive"
 
+# ---- imageio: CDI's engine URL and disk id (when the build has the source) --
+if "$IMPORTER" --list-sources | grep -q '^imageio ' && [ -f "$HERE/imageio-standin.py" ]; then
+    IOID=3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60
+    mkdir -p io/ca
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout io/key.pem -out io/ca/ca.crt 2>/dev/null ||
+        fail "openssl req"
+    python3 "$HERE/imageio-standin.py" --image www/disk.raw --disk-id "$IOID" --cert io/ca/ca.crt \
+        --key io/key.pem --user admin@internal --password 'p w' --port-file io/port \
+        --log io/log 2>io/err &
+    PIDS="$PIDS $!"
+    for i in $(seq 100); do [ -s io/port ] && break; sleep 0.1; done
+    [ -s io/port ] || { cat io/err >&2; fail "imageio stand-in did not start"; }
+    IOPORT=$(cut -d' ' -f1 io/port)
+    # the pod sees it as /shared/certs (CDI mounts the certConfigMap at /certs)
+    mkdir -p imageio/shared/certs
+    cp io/ca/ca.crt imageio/shared/certs/
+    # shellcheck disable=SC2046
+    pod imageio $(cdi_env) IMPORTER_SOURCE=imageio \
+        IMPORTER_ENDPOINT="https://127.0.0.1:$IOPORT/ovirt-engine/api" IMPORTER_DISK_ID="$IOID" \
+        IMPORTER_ACCESS_KEY_ID=admin@internal IMPORTER_SECRET_KEY='p w' IMPORTER_CERT_DIR=/shared/certs
+    expect imageio 0 "$OK"
+    same_disk imageio/data/disk.img www/disk.raw $((64 << 20))
+    # shellcheck disable=SC2046
+    pod imageio-id $(cdi_env) IMPORTER_SOURCE=imageio \
+        IMPORTER_ENDPOINT="https://127.0.0.1:$IOPORT/ovirt-engine/api" IMPORTER_DISK_ID="../x"
+    expect imageio-id 1 "Unable to connect to imageio data source: IMPORTER_DISK_ID '../x': expected a disk id (a UUID)"
+    echo "ok  imageio, imageio-id"
+else
+    echo "note: no imageio source in this build: CDI's imageio endpoint not imported"
+fi
+
 # ---- the progress metric over HTTPS while an import runs ----------------------------
 MPORT=$(free_port)
 # shellcheck disable=SC2046
