@@ -94,7 +94,8 @@ BASE="http://127.0.0.1:$HPORT"
 # ---- the pod ------------------------------------------------------------------
 # pod NAME [VAR=VALUE ...]: run the importer as CDI's pod; POD_DATA_SIZE (a
 # tmpfs size, default 128m) or POD_BLOCK (a block device) is the volume.
-# /shared is $WORK/NAME/shared (the node pull's ready and done files).
+# /shared is $WORK/NAME/shared (the node pull's ready and done files);
+# /extraheaders is $WORK/NAME/extraheaders when the test makes it.
 # After: $WORK/NAME/rc, termination-log, log, data/ (a sparse copy of /data),
 # alloc (the KiB disk.img held on the volume).
 pod() {
@@ -115,6 +116,10 @@ done
 mkdir -p "$R/proc" "$R/dev" "$R/tmp" "$R/data" "$R/shared" "$R$BIN"
 mkdir -p "$D/shared"
 mount --bind "$D/shared" "$R/shared"
+if [ -d "$D/extraheaders" ]; then
+    mkdir "$R/extraheaders"
+    mount --bind "$D/extraheaders" "$R/extraheaders"
+fi
 mount --rbind /proc "$R/proc"
 mount --bind "$BIN" "$R$BIN"
 mount -t tmpfs -o mode=755 pod-dev "$R/dev"
@@ -256,6 +261,55 @@ expect node-pull 0 "$OK"
 [ -e node-pull/shared/done ] || fail "node-pull: no done file"
 same_disk node-pull/data/disk.img www/disk.raw $((64 << 20))
 echo "ok  node-pull"
+
+# Basic auth (IMPORTER_ACCESS_KEY_ID/IMPORTER_SECRET_KEY) and extra headers
+# (IMPORTER_EXTRA_HEADER_0 and a secret's file under /extraheaders), to a
+# server that refuses a request without all three, when the http source
+# has the options for them.
+if "$IMPORTER" --help | grep -q -- '--http-secret-dir' && "$IMPORTER" --help | grep -q -- '--header '; then
+    cat >auth-server.py <<'PY'
+import base64, http.server, os, sys
+os.chdir(sys.argv[1])
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        ok = (self.headers.get("Authorization") == "Basic " + base64.b64encode(b"user:pa ss").decode()
+              and self.headers.get("X-Ferry-Test") == "yes" and self.headers.get("X-Secret") == "s3cr3t")
+        if not ok:
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        return super().do_GET()
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2] + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+s.serve_forever()
+PY
+    python3 auth-server.py "$WORK/www" "$WORK/auth.port" 2>auth.err &
+    PIDS="$PIDS $!"
+    for i in $(seq 100); do [ -s auth.port ] && break; sleep 0.1; done
+    [ -s auth.port ] || { cat auth.err >&2; fail "auth server did not start"; }
+    APORT=$(cat auth.port)
+    mkdir -p auth/extraheaders/secret1
+    printf 'X-Secret: s3cr3t' >auth/extraheaders/secret1/secretHeader
+    # shellcheck disable=SC2046
+    pod auth $(cdi_env) IMPORTER_ENDPOINT="http://127.0.0.1:$APORT/disk.qcow2" \
+        IMPORTER_ACCESS_KEY_ID=user IMPORTER_SECRET_KEY='pa ss' IMPORTER_EXTRA_HEADER_0='X-Ferry-Test: yes'
+    expect auth 0 "$OK"
+    same_disk auth/data/disk.img www/disk.raw $((64 << 20))
+    mkdir -p auth-denied/extraheaders/secret1
+    printf 'X-Secret: s3cr3t' >auth-denied/extraheaders/secret1/secretHeader
+    # shellcheck disable=SC2046
+    pod auth-denied $(cdi_env) IMPORTER_ENDPOINT="http://127.0.0.1:$APORT/disk.qcow2" \
+        IMPORTER_ACCESS_KEY_ID=user IMPORTER_SECRET_KEY=wrong IMPORTER_EXTRA_HEADER_0='X-Ferry-Test: yes'
+    expect_prefix auth-denied 1 "Unable to connect to http data source: "
+    grep -q 403 auth-denied/termination-log || fail "auth-denied: $(cat auth-denied/termination-log)"
+    echo "ok  auth, auth-denied (basic auth, extra headers)"
+else
+    echo "note: the http source has no --http-secret-dir/--header: CDI's credentials and headers not tested"
+fi
 
 # ---- blank ------------------------------------------------------------------------
 # shellcheck disable=SC2046
