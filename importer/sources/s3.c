@@ -43,6 +43,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -501,6 +502,7 @@ struct s3_resp {
     int64_t first, last, total;
     char region[64];             /* x-amz-bucket-region */
     long code;
+    CURLcode rc;
 };
 
 static size_t
@@ -655,7 +657,7 @@ s3_get(struct s3_priv *p, uint64_t off, size_t len, void *buf, struct s3_resp *r
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, resp_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    rc = curl_easy_perform(c);
+    rc = r->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->code);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
@@ -671,10 +673,42 @@ s3_get(struct s3_priv *p, uint64_t off, size_t len, void *buf, struct s3_resp *r
     __atomic_add_fetch(&p->fetched, r->got, __ATOMIC_RELAXED);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->overflow)) {
         free(r->err);
+        r->err = NULL;
         return ferry_error(FERRY_ERR_NETWORK, "s3 '%s' at %s: %s", p->name, p->url,
                            errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     return 0;
+}
+
+/* S3 asks clients to retry 500 InternalError and 503 SlowDown, and
+ * connections drop: up to S3_TRIES tries, 1, 2, 4 ... s apart. */
+#define S3_TRIES 5
+
+static bool
+s3_retryable(CURLcode rc, long code)
+{
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
+        rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_PARTIAL_FILE || rc == CURLE_GOT_NOTHING)
+        return true;
+    return rc == CURLE_OK && (code == 500 || code == 502 || code == 503 || code == 504);
+}
+
+static int
+s3_get_retry(struct s3_priv *p, uint64_t off, size_t len, void *buf, struct s3_resp *r)
+{
+    for (int t = 1;; t++) {
+        int ret = s3_get(p, off, len, buf, r);
+        if (t == S3_TRIES || !s3_retryable(r->rc, r->code))
+            return ret;
+        ferry_log_warn("s3 '%s': bytes %llu-%llu: %s; try %d of %d in %d s", p->name,
+                       (unsigned long long)off, (unsigned long long)(off + len - 1),
+                       ret < 0 ? ferry_error_message() : "the server answered a 5xx", t + 1,
+                       S3_TRIES, 1 << (t - 1));
+        ferry_error_reset();
+        if (ret == 0)
+            free(r->err);
+        sleep(1u << (t - 1));
+    }
 }
 
 /* An answer that is not the range asked: the error, with S3's code. */
@@ -714,7 +748,7 @@ s3_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
         len = src->size - off;
     if (len == 0)
         return 0;
-    if (s3_get(p, off, len, buf, &r) < 0)
+    if (s3_get_retry(p, off, len, buf, &r) < 0)
         return -1;
     if (r.code != 206)
         return s3_status_error(p, &r);
@@ -799,7 +833,7 @@ s3_open(struct ferry_source *src, const char *url)
                     p->access_key ? "signed" : "anonymous");
     /* The first 512 bytes, not 0-0: s3rver answers "bytes=0-0" with the
      * whole object (it takes an end of 0 for none). */
-    if (s3_get(p, 0, sizeof(probe), probe, &r) < 0)
+    if (s3_get_retry(p, 0, sizeof(probe), probe, &r) < 0)
         return -1;
     if (r.code == 416 && r.total >= 0) {
         src->size = r.total;   /* an empty object */

@@ -9,7 +9,8 @@
 # key is then the 403 SignatureDoesNotMatch that AWS would answer.
 # Cases: raw and qcow2 objects, path- and virtual-hosted-style, s3:// with
 # --s3-endpoint, --s3-secret-dir and the AWS_* variables, a wrong secret, a
-# wrong access key, a missing key, TLS with CDI's cert directory, Range reads (a qcow2 whose file holds
+# wrong access key, a missing key, 503 SlowDown retried, TLS with CDI's
+# cert directory, Range reads (a qcow2 whose file holds
 # 32 MiB of freed clusters is imported fetching a fraction of it), and
 # CDI's importer environment (IMPORTER_SOURCE=s3).
 FERRY_NO_CORPUS=1
@@ -84,6 +85,7 @@ QENC='q/a%2Bb%20%C3%BC%20%281%29.qcow2'
 put disk.raw "$RAWENC"
 put disk.qcow2 "$QENC"
 put sparse.qcow2 big/sparse.qcow2
+put disk.raw flaky/disk.raw
 mkdir -p secret badsecret
 printf 'S3RVER\n' >secret/accessKeyId
 printf 'S3RVER\n' >secret/secretKey
@@ -101,6 +103,11 @@ grep -q "GET /$QENC 206" proxy.log || fail "no virtual-hosted request reached th
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 check_import qcow2-secret-dir "s3://bkt/$QKEY" disk.raw --s3-endpoint "http://127.0.0.1:$PPORT" \
     --s3-secret-dir "$WORK/secret" --s3-region eu-west-1
+
+# 503 SlowDown twice (the front's "flaky" keys): retried, then imported.
+check_import retry-503 "s3://bkt/flaky/disk.raw" disk.raw --s3-endpoint "http://127.0.0.1:$PPORT" \
+    --s3-secret-dir "$WORK/secret"
+[ "$(grep -c 'GET /bkt/flaky/disk.raw 503 SlowDown' proxy.log)" = 2 ] || fail "retry-503: not two 503s"
 
 # Refusals: a clear message naming bucket and key, nothing written.
 expect_refusal wrong-secret "s3://bkt/$RAWKEY" \

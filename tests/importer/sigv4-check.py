@@ -13,7 +13,9 @@ Range included, to s3rver otherwise.  The bytes served are s3rver's.
 
 usage: sigv4-check.py PORT_FILE UPSTREAM_PORT ACCESS_KEY SECRET_KEY
 (writes the port it listens on to PORT_FILE; logs one line a request to
-stderr: METHOD PATH STATUS RANGE)
+stderr: METHOD PATH STATUS RANGE).  Correctly signed requests for a key
+containing "flaky" are answered 503 SlowDown twice first, as S3 does under
+load (the importer must retry).
 """
 import hashlib
 import hmac
@@ -24,6 +26,7 @@ import sys
 import urllib.parse
 
 PORT_FILE, UPSTREAM, AK, SK = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+FLAKY = {}
 
 
 def uri_encode(s, keep_slash):
@@ -59,16 +62,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def deny(self, code, message):
+    def deny(self, code, message, status=403):
         body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>%s</Code>"
                 "<Message>%s</Message></Error>" % (code, message)).encode()
-        self.send_response(403)
+        self.send_response(status)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        sys.stderr.write("%s %s 403 %s\n" % (self.command, self.path, code))
+        sys.stderr.write("%s %s %d %s\n" % (self.command, self.path, status, code))
 
     def do_GET(self):
         path, _, query = self.path.partition("?")
@@ -91,6 +94,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.deny("SignatureDoesNotMatch", "The request signature we calculated does "
                              "not match the signature you provided. Check your key and signing "
                              "method.")
+        if "flaky" in path and FLAKY.get(path, 0) < 2:
+            FLAKY[path] = FLAKY.get(path, 0) + 1
+            return self.deny("SlowDown", "Please reduce your request rate.", 503)
         conn = http.client.HTTPConnection("127.0.0.1", UPSTREAM)
         fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
         conn.request(self.command, self.path, headers=fwd)
