@@ -796,6 +796,11 @@ ferry_cdi_main(int argc, char **argv)
         code = fail_plain("Unable to process data: '%s' is not a block device", c.block_path);
         goto out;
     }
+    /* A block volume's scratch files (a stream of a qcow2) go to TMPDIR: to
+     * CDI's scratch volume when the pod has one. */
+    struct stat sst;
+    if (c.block && !getenv("TMPDIR") && stat("/scratch", &sst) == 0 && S_ISDIR(sst.st_mode))
+        setenv("TMPDIR", "/scratch", 1);
 
     if (strcmp(c.kind, "none") == 0) {
         code = handle_blank(&c);
