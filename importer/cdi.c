@@ -50,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,13 +272,44 @@ source_option(const struct ferry_source_ops *ops, const char *const *names, cons
     return false;
 }
 
+/* The credentials' directory is removed at the end by a thread started
+ * before the import confines itself: Landlock binds the thread that asks
+ * for it and the threads it starts after, not this one, so the files go
+ * even though TMPDIR is no longer writable by the importer. */
 static char *secret_dir;
+static pthread_t janitor;
+static bool janitor_running;
+static int janitor_pipe[2] = { -1, -1 };
+
+static void *
+janitor_thread(void *opaque)
+{
+    char c;
+
+    (void)opaque;
+    while (read(janitor_pipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    if (secret_dir && ferry_rm_rf(secret_dir) < 0) {
+        ferry_log_warn("%s", ferry_error_message());
+        ferry_error_reset();
+    }
+    return NULL;
+}
 
 static void
 secret_dir_remove(void)
 {
-    if (secret_dir)
+    if (janitor_running) {
+        if (write(janitor_pipe[1], "x", 1) != 1)
+            ferry_log_warn("cannot wake the thread removing '%s'", secret_dir);
+        pthread_join(janitor, NULL);
+        janitor_running = false;
+        close(janitor_pipe[0]);
+        close(janitor_pipe[1]);
+    } else if (secret_dir) {
         ferry_rm_rf(secret_dir);
+        ferry_error_reset();
+    }
     free(secret_dir);
     secret_dir = NULL;
 }
@@ -291,6 +323,9 @@ write_secret_dir(const char *acc, const char *sec)
     if (!mkdtemp(tmpl))
         return ferry_error_errno(FERRY_ERR_IO, errno, "secret directory '%s'", tmpl);
     secret_dir = ferry_strdup(tmpl);
+    if (pipe2(janitor_pipe, O_CLOEXEC) == 0 &&
+        pthread_create(&janitor, NULL, janitor_thread, NULL) == 0)
+        janitor_running = true;
     FERRY_AUTOFREE char *a = ferry_printf("%s/accessKeyId", secret_dir);
     FERRY_AUTOFREE char *s = ferry_printf("%s/secretKey", secret_dir);
     if (ferry_file_write_atomic(a, acc, strlen(acc), 0600) < 0 ||

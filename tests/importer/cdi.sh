@@ -97,7 +97,7 @@ BASE="http://127.0.0.1:$HPORT"
 # /shared is $WORK/NAME/shared (the node pull's ready and done files);
 # /extraheaders is $WORK/NAME/extraheaders when the test makes it.
 # After: $WORK/NAME/rc, termination-log, log, data/ (a sparse copy of /data),
-# alloc (the KiB disk.img held on the volume).
+# alloc (the KiB disk.img held on the volume), tmp-left (what /tmp kept).
 pod() {
     local name="$1"; shift
     local d="$WORK/$name"
@@ -135,6 +135,7 @@ fi
 rc=0
 chroot "$R" /usr/bin/env -i PATH=/usr/bin:/bin "$@" "$IMP" -v=1 || rc=$?
 echo "$rc" >"$D/rc"
+ls -A "$R/tmp" >"$D/tmp-left"
 # what the volume holds (the copy below is sparse whatever it was)
 [ ! -f "$R/data/disk.img" ] || du -k "$R/data/disk.img" | cut -f1 >"$D/alloc"
 [ -n "$BLK" ] || cp -a --sparse=always "$R/data/." "$D/data/"
@@ -374,6 +375,59 @@ POD_BLOCK=$LOOP pod block-archive $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/data.t
     IMPORTER_CONTENTTYPE=archive
 expect_prefix block-archive 1 "Unable to process data: content type archive needs a filesystem volume"
 echo "ok  block-blank, block-archive"
+
+# ---- registry with credentials: IMPORTER_ACCESS_KEY_ID/SECRET_KEY become a
+# private secret directory for the registry source, removed afterwards ----
+if command -v docker-registry >/dev/null && command -v skopeo >/dev/null &&
+    command -v htpasswd >/dev/null; then
+    mkdir -p reg/store reg/layout
+    htpasswd -Bbn ferry 's3 cret' >reg/htpasswd 2>/dev/null
+    for attempt in 1 2 3 4 5; do
+        RPORT=$(free_port)
+        cat >reg/config.yml <<YML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $WORK/reg/store}}
+http: {addr: 127.0.0.1:$RPORT, secret: ferry-test}
+auth: {htpasswd: {realm: ferry-test, path: $WORK/reg/htpasswd}}
+YML
+        docker-registry serve reg/config.yml >reg/log 2>&1 &
+        RPID=$!
+        PIDS="$PIDS $RPID"
+        up=
+        for i in $(seq 100); do
+            [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT/v2/" || true)" = 401 ] && { up=1; break; }
+            kill -0 "$RPID" 2>/dev/null || break
+            sleep 0.1
+        done
+        [ -n "$up" ] && break
+        kill "$RPID" 2>/dev/null || true
+    done
+    [ -n "$up" ] || { cat reg/log >&2; fail "docker-registry did not start"; }
+    python3 "$HERE/regtool.py" layer reg/layer.tar.gz dir:disk file:disk/disk.qcow2=www/disk.qcow2
+    read -r d _ < <(python3 "$HERE/regtool.py" manifest reg/layout amd64 reg/layer.tar.gz)
+    python3 "$HERE/regtool.py" tag reg/layout v1 "$d"
+    skopeo --insecure-policy copy -q --dest-tls-verify=false --dest-creds 'ferry:s3 cret' \
+        oci:reg/layout:v1 "docker://127.0.0.1:$RPORT/vm/disk:v1" >reg/skopeo.log 2>&1 ||
+        { cat reg/skopeo.log >&2; fail "skopeo copy"; }
+    # shellcheck disable=SC2046
+    pod registry $(cdi_env) IMPORTER_SOURCE=registry \
+        IMPORTER_ENDPOINT="docker://127.0.0.1:$RPORT/vm/disk:v1" IMPORTER_ACCESS_KEY_ID=ferry \
+        IMPORTER_SECRET_KEY='s3 cret' IMPORTER_REGISTRY_IMAGE_ARCHITECTURE=amd64
+    expect registry 0 "$OK"
+    same_disk registry/data/disk.img www/disk.raw $((64 << 20))
+    [ ! -s registry/tmp-left ] || fail "registry: left in /tmp: $(cat registry/tmp-left)"
+    # shellcheck disable=SC2046
+    pod registry-denied $(cdi_env) IMPORTER_SOURCE=registry \
+        IMPORTER_ENDPOINT="docker://127.0.0.1:$RPORT/vm/disk:v1" IMPORTER_ACCESS_KEY_ID=ferry \
+        IMPORTER_SECRET_KEY=wrong
+    expect_prefix registry-denied 1 "Unable to process data: "
+    grep -q "401" registry-denied/termination-log || fail "registry-denied: $(cat registry-denied/termination-log)"
+    [ ! -s registry-denied/tmp-left ] || fail "registry-denied: left in /tmp: $(cat registry-denied/tmp-left)"
+    echo "ok  registry, registry-denied (credentials, nothing left in /tmp)"
+else
+    echo "note: docker-registry, skopeo or htpasswd missing: CDI's registry credentials not tested"
+fi
 
 # ---- imageio: CDI's engine URL and disk id (when the build has the source) --
 if "$IMPORTER" --list-sources | grep -q '^imageio ' && [ -f "$HERE/imageio-standin.py" ]; then
