@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -693,6 +694,12 @@ handle_import(struct cdi *c)
     FERRY_AUTOFREE char *checksum = NULL;
     int exit_code;
 
+    if (geteuid() == 0) {
+        /* as ferry-importer's --owner default: CDI's importer runs as qemu */
+        opts.owner_set = true;
+        opts.owner_uid = opts.owner_gid = 107;
+    }
+
     if ((strcmp(c->kind, "registry") == 0 || strcmp(c->kind, "imageio") == 0) && c->archive) {
         ferry_log_error("Unsupported content type archive when importing from %s", c->kind);
         return fail_plain("Unsupported content type archive when importing from %s", c->kind);
@@ -781,6 +788,12 @@ ferry_cdi_main(int argc, char **argv)
 
     ferry_log_init("ferry-importer");
     ferry_sink_install_signal_handlers();
+    /* A twoGbMaxExtent VMDK of a large disk has an fd per extent. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     for (int i = 1; i < argc; i++)
         klog_arg(argv[i], &verbosity);
     if (verbosity >= 3)

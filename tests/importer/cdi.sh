@@ -336,6 +336,9 @@ pod archive $(cdi_env) IMPORTER_ENDPOINT="$BASE/img/data.tar" IMPORTER_CONTENTTY
 expect archive 0 "$OK"
 cmp archive/data/hello.txt www/arch/hello.txt && cmp archive/data/sub/blob.bin www/arch/sub/blob.bin ||
     fail "archive: extracted files differ"
+# owned by qemu (107), as CDI's importer (which runs as 107) leaves them
+[ "$(stat -c %u:%g archive/data/sub/blob.bin)" = 107:107 ] ||
+    fail "archive: owner $(stat -c %u:%g archive/data/sub/blob.bin), expected 107:107"
 [ ! -e archive/data/disk.img ] || fail "archive: a disk.img was written"
 echo "ok  archive"
 
