@@ -418,10 +418,18 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     int out_fd, logfd;
     pid_t pid;
 
+    FERRY_AUTOFREE char *s3_url = NULL;
     json_object_object_foreach(src, k, v) {
         if (!url)
             url = ferry_json_get_string(v, "url");
         (void)k;
+    }
+    /* source.s3.url is CDI's endpoint URL (http[s]://host/bucket/key): the
+     * importer's s3 source reads it as s3+http[s]:// */
+    if (url && ferry_json_get(src, "s3") &&
+        (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
+        s3_url = ferry_printf("s3+%s%s", url[4] == ':' ? "http" : "https", strchr(url, ':'));
+        url = s3_url;
     }
     ferry_strv_push(&argv, c->importer);
     ferry_strv_push(&argv, "--url");
@@ -745,14 +753,15 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 
         return fail(c, dv, status, "UnsupportedSource", msg);
     }
-    if (ferry_str_eq(src, "http")) {
+    if (ferry_str_eq(src, "http") || ferry_str_eq(src, "s3")) {
         /* admission refused other schemes; never hand the importer a local
          * path, whatever got into the store */
-        const char *url = ferry_json_get_string(dv, "spec.source.http.url");
+        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.url", src);
+        const char *url = ferry_json_get_string(dv, field);
 
         if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
-            FERRY_AUTOFREE char *msg = ferry_printf("spec.source.http.url: Invalid value: \"%s\": "
-                                                    "Invalid source URL scheme", url ? url : "");
+            FERRY_AUTOFREE char *msg = ferry_printf("%s: Invalid value: \"%s\": "
+                                                    "Invalid source URL scheme", field, url ? url : "");
 
             return fail(c, dv, status, "InvalidSource", msg);
         }

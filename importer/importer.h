@@ -187,6 +187,8 @@ void ferry_progress_add(struct ferry_progress *p, uint64_t n);
 void ferry_progress_done(struct ferry_progress *p, uint64_t virtual_size, uint64_t data_bytes,
                          const char *format, const char *dest);
 void ferry_progress_free(struct ferry_progress *p);
+/* Also tell FN each report (CDI's progress metric, cdi.c); NULL: nobody. */
+void ferry_progress_set_observer(void (*fn)(const char *phase, uint64_t done, uint64_t total));
 FERRY_IMP_DEFINE_AUTO(ferry_progress)
 
 /* ---- content-type archive (archive.c) ----------------------------------- */

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/quantity.h"
 #include "common/util.h"
+#include "importer/cdi.h"
 #include "importer/importer.h"
 
 int
@@ -18,6 +19,9 @@ main(int argc, char **argv)
     FERRY_AUTOFREE char **rest = ferry_calloc(argc + 1, sizeof(*rest));
     int n = 0;
 
+    /* CDI's importer pod: no arguments, the IMPORTER_* environment (cdi.c). */
+    if (ferry_cdi_mode(argc, argv))
+        return ferry_cdi_main(argc, argv);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {

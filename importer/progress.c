@@ -30,6 +30,14 @@ struct ferry_progress {
     bool bar_drawn;
 };
 
+static void (*observer)(const char *phase, uint64_t done, uint64_t total);
+
+void
+ferry_progress_set_observer(void (*fn)(const char *phase, uint64_t done, uint64_t total))
+{
+    observer = fn;
+}
+
 static void
 report(struct ferry_progress *p, bool final)
 {
@@ -45,6 +53,8 @@ report(struct ferry_progress *p, bool final)
     }
     if (!p->phase)
         return;
+    if (observer)
+        observer(p->phase, done, p->total);
     if (p->mode == FERRY_PROGRESS_JSON) {
         printf("{\"phase\":\"%s\",\"bytes_done\":%llu,\"bytes_total\":%llu,\"rate\":%llu}\n",
                p->phase, (unsigned long long)done, (unsigned long long)p->total,

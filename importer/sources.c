@@ -26,10 +26,12 @@
 
 extern const struct ferry_source_ops ferry_source_http;
 extern const struct ferry_source_ops ferry_source_registry;
+extern const struct ferry_source_ops ferry_source_s3;
 
 const struct ferry_source_ops *const ferry_sources[] = {
     &ferry_source_registry,
     &ferry_source_http,
+    &ferry_source_s3,
     &ferry_source_file,
     NULL,
 };

@@ -32,3 +32,17 @@ ferry_script_test(importer-registry SCRIPT ${FERRY_IMPORTER_TESTS}/registry.sh
 set_tests_properties(importer-registry PROPERTIES FIXTURES_REQUIRED importer-corpus)
 ferry_unit_test(test-registry SOURCES ${FERRY_IMPORTER_TESTS}/test-registry.c
                 LIBS ferry-importer-lib)
+
+# The s3 source: SigV4 against AWS's published examples (test-s3), and
+# imports from a real s3rver on 127.0.0.1 (s3.sh; skipped without it:
+# scripts/install-deps.sh installs it under /opt/ferry-npm).
+ferry_unit_test(test-s3 SOURCES ${FERRY_IMPORTER_TESTS}/test-s3.c LIBS ferry-importer-lib)
+ferry_script_test(importer-s3 SCRIPT ${FERRY_IMPORTER_TESTS}/s3.sh
+                  LABELS integration TIMEOUT 240)
+
+# CDI's importer pod contract: ferry-importer with CDI's environment in a
+# mount namespace giving it /data and /dev/termination-log (cdi.sh).  With
+# the http source's retries (10, backoff) its unreachable endpoint takes
+# about 140 s before "Unable to connect": hence the timeout.
+ferry_script_test(importer-cdi SCRIPT ${FERRY_IMPORTER_TESTS}/cdi.sh
+                  LABELS integration TIMEOUT 600)

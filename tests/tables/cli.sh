@@ -29,11 +29,14 @@ while read -r name schemes _; do
     [ -n "$schemes" ] || fail "--list-sources: $name has no scheme"
     grep -q "$name" help.txt || fail "--help does not name the source $name"
 done <sources.txt
-for s in file:// http:// https:// docker:// oci-archive:; do
+for s in file:// http:// https:// docker:// oci-archive: s3:// s3+http:// s3+https://; do
     grep -q " $s" sources.txt || grep -q "^[a-z]* *$s" sources.txt || fail "--list-sources lacks $s"
 done
 for o in --platform --secret-dir --auth-file --token-origin --insecure; do
     grep -q -- "^  $o" help.txt || fail "--help lacks the registry option $o"
+done
+for o in --s3-endpoint --s3-virtual-hosted --s3-region --s3-secret-dir --s3-ca-dir; do
+    grep -q -- "^  $o" help.txt || fail "--help lacks the s3 option $o"
 done
 echo "ok  importer lists and --help"
 
@@ -48,13 +51,15 @@ usage "option '--insecure' takes no value" --insecure=yes --url x --dest y
 usage "option '--platform' needs a value" --url x --dest y --platform
 usage "--platform 'linux': expected OS/ARCH" --platform linux --url x --dest y
 usage "--token-origin 'ftp://x'" --token-origin ftp://x --url x --dest y
+usage "--s3-endpoint 'ftp://x': expected http" --s3-endpoint ftp://x --url x --dest y
+usage "--s3-region 'EU WEST': expected a region name" --s3-region 'EU WEST' --url x --dest y
 echo "ok  source options"
 
-set +e; "$IMP" --url s3://bucket/disk.img --dest out.img 2>err.txt; rc=$?; set -e
-[ "$rc" = 1 ] || fail "s3://: exit $rc"
-grep -q "unsupported scheme 's3': ferry-importer reads docker, oci-archive, http, https, file" \
-    err.txt || fail "s3://: $(cat err.txt)"
-[ -z "$(ls -A | grep -v '\.txt$')" ] || fail "s3://: left $(ls -A)"
+set +e; "$IMP" --url gs://bucket/disk.img --dest out.img 2>err.txt; rc=$?; set -e
+[ "$rc" = 1 ] || fail "gs://: exit $rc"
+grep -q "unsupported scheme 'gs': ferry-importer reads docker, oci-archive, http, https, s3, s3+http, s3+https, file" \
+    err.txt || fail "gs://: $(cat err.txt)"
+[ -z "$(ls -A | grep -v '\.txt$')" ] || fail "gs://: left $(ls -A)"
 echo "ok  unsupported scheme"
 
 "$CONV" --list-inputs >inputs.txt
