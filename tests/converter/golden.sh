@@ -1,7 +1,9 @@
 #!/bin/sh
 # Golden tests for ferry-converter (STYLE.md).  Every input under
-# tests/golden/convert/ (<case>.vmx .ovf .vbox .xml .cfg, or <case>.ova.d/, a
-# directory packed into <case>.ova at test time with the .ovf first) is
+# tests/golden/convert/ (<case>.EXT for each extension the converter's input
+# table lists, `ferry-converter --list-inputs`: .vmx .ovf .vbox .xml .cfg
+# ...; or <case>.EXT.d/, a directory packed into the tar <case>.EXT at test
+# time with any .ovf first, as an OVA wants) is
 # converted and compared with <case>.yaml (stdout, exit 0) or <case>.err
 # (stderr, exit 1).  Optional per-case files:
 #   <case>.args    extra command-line arguments, one line
@@ -32,21 +34,31 @@ export FERRY_LOG_FORMAT=text
 REGEN=
 [ "${FERRY_TEST_REGENERATE:-}" = 1 ] && REGEN=1
 
+# The input extensions, from the converter's table: adding an input is its
+# file and its table line, never an edit here.
+[ -x "$CONV" ] || { echo "FAIL: $CONV is not built"; exit 1; }
+EXTS=$("$CONV" --list-inputs | awk '{ for (i = 2; i <= NF && $i ~ /^\./; i++) print substr($i, 2) }')
+[ -n "$EXTS" ] || { echo "FAIL: ferry-converter --list-inputs names no extension"; exit 1; }
+
 is_input() {
-    case "$1" in
-        *.vmx|*.ovf|*.vbox|*.xml|*.cfg|*.ova.d) return 0 ;;
-    esac
+    for ext in $EXTS; do
+        case "$1" in
+            *."$ext"|*."$ext".d) return 0 ;;
+        esac
+    done
     return 1
 }
 
 case_of() { # input file name -> case name
-    c=${1%.ova.d}
+    c=${1%.d}
     echo "${c%.*}"
 }
 
 inputs_of() { # case -> its input file names, one a line
-    for ext in vmx ovf vbox xml cfg ova.d; do
-        [ -e "$DIR/$1.$ext" ] && echo "$1.$ext"
+    for ext in $EXTS; do
+        for b in "$1.$ext" "$1.$ext.d"; do
+            [ -e "$DIR/$b" ] && echo "$b"
+        done
     done
 }
 
@@ -93,7 +105,7 @@ check_files() {
 
 case_=$1
 b=$(inputs_of "$case_" | head -1)
-[ -n "$b" ] || { echo "FAIL $case_: no input $DIR/$case_.{vmx,ovf,vbox,xml,cfg,ova.d}"; exit 1; }
+[ -n "$b" ] || { echo "FAIL $case_: no input $DIR/$case_.EXT for any of:" $EXTS; exit 1; }
 f="$DIR/$b"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -101,10 +113,11 @@ input="$f"
 work="$TMP/$case_"
 mkdir -p "$work"
 if [ -d "$f" ]; then
-    # OVA: the descriptor first, as the OVF spec requires, then the rest.
-    (cd "$f" && tar --format=ustar -cf "$work/$case_.ova" $(ls | grep '\.ovf$') \
-        $(ls | grep -v '\.ovf$')) || { echo "FAIL $case_: cannot build the OVA"; exit 1; }
-    input="$work/$case_.ova"
+    # An archive (OVA): the descriptor first, as the OVF spec requires, then
+    # the rest.
+    input="$work/${b%.d}"
+    (cd "$f" && tar --format=ustar -cf "$input" $(ls | grep '\.ovf$') \
+        $(ls | grep -v '\.ovf$')) || { echo "FAIL $case_: cannot build ${b%.d}"; exit 1; }
 elif [ -f "$DIR/$case_.images" ]; then
     command -v qemu-img >/dev/null || { echo "SKIP $case_: qemu-img is not installed"; exit 77; }
     cp "$f" "$work/"
