@@ -580,9 +580,45 @@ ferry_pidfile_read_alive(const char *path)
         end++;
     if (errno || end == buf || *end || v <= 0 || v > INT_MAX)
         return 0;
-    if (kill((pid_t)v, 0) < 0 && errno != EPERM)
+    return ferry_pid_alive((pid_t)v) ? (pid_t)v : 0;
+}
+
+bool
+ferry_pid_alive(pid_t pid)
+{
+    char path[64];
+    FERRY_AUTOFREE char *st = NULL;
+    size_t len;
+    const char *rp;
+
+    if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (ferry_file_read(path, 4096, &st, &len) < 0) {
+        ferry_error_reset();
+        return true;    /* no /proc: kill() said it exists */
+    }
+    /* "pid (comm) S ...": comm may hold spaces and parentheses. */
+    rp = strrchr(st, ')');
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+pid_t
+ferry_pidfile_read_program(const char *path, const char *prog)
+{
+    pid_t pid = ferry_pidfile_read_alive(path);
+    char cmdpath[64];
+    FERRY_AUTOFREE char *cmd = NULL;
+    size_t len;
+
+    if (!pid)
         return 0;
-    return (pid_t)v;
+    snprintf(cmdpath, sizeof cmdpath, "/proc/%d/cmdline", (int)pid);
+    if (ferry_file_read(cmdpath, 4096, &cmd, &len) < 0) {
+        ferry_error_reset();
+        return 0;
+    }
+    return strstr(cmd, prog) ? pid : 0;   /* argv[0]: the text up to its NUL */
 }
 
 /* ---- the supervisor ----------------------------------------------------- */
