@@ -130,15 +130,6 @@ vhdx_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
     return ferry_blockmap_pread_source(v->src, "vhdx", v->name, buf, len, off, what);
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 static int
 vhdx_probe(const uint8_t *head, size_t len, int64_t size)
 {
@@ -286,7 +277,7 @@ static int
 vhdx_check_log(struct vhdx *v, const uint8_t *h)
 {
     const uint8_t *guid = h + 48;
-    if (all_zero(guid, 16))
+    if (ferry_all_zero(guid, 16))
         return 0;
     uint32_t log_len = ferry_le32(h + 68);
     uint64_t log_off = ferry_le64(h + 72);
@@ -590,10 +581,12 @@ vhdx_virtual_size(struct ferry_image *img)
     return ((struct vhdx *)img)->vsize;
 }
 
-/* BAT entry of payload BLOCK; caller holds lock. */
+/* Whether payload BLOCK is stored (fully present), and where it starts in
+ * the file: its BAT entry, checked against the file.  Caller holds lock. */
 static int
-vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
+vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
 {
+    struct vhdx *v = opaque;
     uint64_t idx = block + block / v->chunk_ratio;
     uint64_t e;
     if (ferry_blockmap_entry(&v->blockmap, &v->bat, idx, &e) < 0)
@@ -639,21 +632,8 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
         return ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': BAT entry %" PRIu64 " state %u out of range",
                            v->name, idx, state);
     }
-    *ret = e;
-    return 0;
-}
-
-/* Whether BLOCK is stored (fully present), and where it starts in the
- * file.  Caller holds lock. */
-static int
-vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
-{
-    struct vhdx *v = opaque;
-    uint64_t e = 0;
-    if (vhdx_entry(v, block, &e) < 0)
-        return -1;
-    *ret_data = (e & 7) == PB_FULLY_PRESENT;
-    *ret_off = e >> 20 << 20;
+    *ret_data = state == PB_FULLY_PRESENT;
+    *ret_off = off;
     return 0;
 }
 
