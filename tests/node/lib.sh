@@ -41,14 +41,19 @@ node_cleanup() {
     [ -n "${WORK:-}" ] && [ -z "${FERRY_NODE_KEEP:-}" ] && rm -rf "$WORK"
 }
 
+# Wait (30 s at most) until the libvirtd we started answers.
+node_wait_libvirtd() {
+    i=0
+    until virsh -q -c qemu:///system version >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
+        sleep 0.1
+    done
+}
+
 node_start_libvirtd() {
     if [ "$OWN_LIBVIRTD" = 1 ] && [ -f "$WORK/virtlogd.pid" ]; then   # a restart
         libvirtd -d -p "$WORK/libvirtd.pid"
-        i=0
-        until virsh -q -c qemu:///system version >/dev/null 2>&1; do
-            i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
-            sleep 0.1
-        done
+        node_wait_libvirtd
         return 0
     fi
     if virsh -q -c qemu:///system version >/dev/null 2>&1; then
@@ -58,11 +63,7 @@ node_start_libvirtd() {
     OWN_LIBVIRTD=1
     virtlogd -d -p "$WORK/virtlogd.pid"
     libvirtd -d -p "$WORK/libvirtd.pid"
-    i=0
-    until virsh -q -c qemu:///system version >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
-        sleep 0.1
-    done
+    node_wait_libvirtd
     node_log "libvirtd pid $(cat "$WORK/libvirtd.pid") up"
 }
 
