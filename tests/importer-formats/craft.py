@@ -209,6 +209,18 @@ def vhdx_meta_item(d, guid):
     raise SystemExit("metadata item not found")
 
 
+def vhdx_move_bat(d, off):
+    """Point the BAT entry of both region tables at OFF, CRCs fixed up."""
+    for rt in (192 * 1024, 256 * 1024):
+        n = struct.unpack_from("<I", d, rt + 8)[0]
+        for i in range(n):
+            e = rt + 16 + 32 * i
+            if bytes(d[e:e + 16]) == BAT_GUID:
+                struct.pack_into("<Q", d, e + 16, off)
+        struct.pack_into("<I", d, rt + 4, 0)
+        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+
+
 def vhdx_fix_header(d, off):
     struct.pack_into("<I", d, off + 4, 0)
     struct.pack_into("<I", d, off + 4, crc32c(d[off:off + 4096]))
@@ -236,14 +248,7 @@ def vhdx_cases(base, out):
 
     # The BAT region moved past the end, both region table copies fixed up.
     d = bytearray(base)
-    for rt in (192 * 1024, 256 * 1024):
-        n = struct.unpack_from("<I", d, rt + 8)[0]
-        for i in range(n):
-            e = rt + 16 + 32 * i
-            if bytes(d[e:e + 16]) == BAT_GUID:
-                struct.pack_into("<Q", d, e + 16, 1 << 40)
-        struct.pack_into("<I", d, rt + 4, 0)
-        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+    vhdx_move_bat(d, 1 << 40)
     save(out, "vhdx-bat-region-eof.vhdx", d, "BAT region (")
 
     d = bytearray(base)
@@ -273,14 +278,7 @@ def vhdx_cases(base, out):
 
     # The BAT region moved onto the metadata region (both tables fixed up).
     d = bytearray(base)
-    for rt in (192 * 1024, 256 * 1024):
-        n = struct.unpack_from("<I", d, rt + 8)[0]
-        for i in range(n):
-            e = rt + 16 + 32 * i
-            if bytes(d[e:e + 16]) == BAT_GUID:
-                struct.pack_into("<Q", d, e + 16, meta_off)
-        struct.pack_into("<I", d, rt + 4, 0)
-        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+    vhdx_move_bat(d, meta_off)
     save(out, "vhdx-regions-overlap.vhdx", d, "the BAT and metadata regions overlap")
 
     # A set LogGuid whose log holds no entry: clean (qemu opens it too).
@@ -392,17 +390,23 @@ def vhdx_log_cases(base, out):
 
     guid = uuid.uuid4().bytes
 
+    def with_log(*entries):
+        """The base with the LogGuid set and ENTRIES at the log's start."""
+        d = bytearray(base)
+        vhdx_set_log_guid(d, guid)
+        pos = log_off
+        for e in entries:
+            d[pos:pos + len(e)] = e
+            pos += len(e)
+        return d
+
     def dirty(flushed, break_first):
         a = log_entry(guid, 5, 0, flushed, last, [(p0, 8192)], [(sec, batsec)])
         b = log_entry(guid, 6, 0, flushed, last, [],
                       [(woff[i], rnd[i]) for i in range(4)])
         if break_first:
             a[200] ^= 1
-        d = bytearray(base)
-        vhdx_set_log_guid(d, guid)
-        d[log_off:log_off + len(a)] = a
-        d[log_off + len(a):log_off + len(a) + len(b)] = b
-        return d
+        return with_log(a, b)
 
     # qemu-img opens the source read-only and refuses a log that needs
     # replaying; so does Ferry (issue 13), whatever the log would do.
@@ -416,21 +420,13 @@ def vhdx_log_cases(base, out):
     # writes nothing there.
     a = log_entry(guid, 5, 0, len(base), last, [(p0, 8192)], [(sec, batsec)])
     b = log_entry(guid, 6, 0, len(base), last, [], [(p0 + 16384, rnd[0])])
-    d = bytearray(base)
-    vhdx_set_log_guid(d, guid)
-    d[log_off:log_off + len(a)] = a
-    d[log_off + len(a):log_off + len(a) + len(b)] = b
-    save(out, "vhdx-log-empty-block.vhdx", d, dirty_msg, "refuses")
+    save(out, "vhdx-log-empty-block.vhdx", with_log(a, b), dirty_msg, "refuses")
 
     # Entries whose checksums are all wrong are no entries: the log is empty
     # and the image reads as it is (qemu's search finds nothing either).
-    d = bytearray(base)
     a[300] ^= 1
     b[300] ^= 1
-    vhdx_set_log_guid(d, guid)
-    d[log_off:log_off + len(a)] = a
-    d[log_off + len(a):log_off + len(a) + len(b)] = b
-    save(out, "vhdx-log-corrupt.vhdx", d, "OK")
+    save(out, "vhdx-log-corrupt.vhdx", with_log(a, b), "OK")
 
 
 def main():
