@@ -145,29 +145,27 @@ validate() {
     tail -1 "$TMP/validate"
 }
 
+# check EXT WANT_RC GOT WHAT OTHER: the case's expected file $case_.EXT
+# against GOT (the converter's WHAT), which it wanted to exit WANT_RC; OTHER
+# names the other kind, which regeneration never turns the case into.
+check() {
+    if [ $rc -ne "$2" ]; then
+        echo "FAIL $case_: exit $rc, expected $2"; cat "$work/stderr"
+        [ -n "$REGEN" ] && echo "(not regenerated: a .$1 case stays one; delete $case_.$1 to make it $5)"
+        exit 1
+    fi
+    [ "$1" = yaml ] && validate "$3"
+    if [ -n "$REGEN" ]; then
+        cmp -s "$3" "$DIR/$case_.$1" || { cp "$3" "$DIR/$case_.$1"; echo "rewrote $case_.$1"; }
+    elif ! diff -u "$DIR/$case_.$1" "$3"; then
+        echo "FAIL $case_: $4 differs"; exit 1
+    fi
+}
+
 if [ -f "$DIR/$case_.yaml" ]; then
-    if [ $rc -ne 0 ]; then
-        echo "FAIL $case_: exit $rc, expected 0"; cat "$work/stderr"
-        [ -n "$REGEN" ] && echo "(not regenerated: a .yaml case stays one; delete $case_.yaml to make it an error case)"
-        exit 1
-    fi
-    validate "$work/out"
-    if [ -n "$REGEN" ]; then
-        cmp -s "$work/out" "$DIR/$case_.yaml" || { cp "$work/out" "$DIR/$case_.yaml"; echo "rewrote $case_.yaml"; }
-    elif ! diff -u "$DIR/$case_.yaml" "$work/out"; then
-        echo "FAIL $case_: output differs"; exit 1
-    fi
+    check yaml 0 "$work/out" output "an error case"
 elif [ -f "$DIR/$case_.err" ]; then
-    if [ $rc -ne 1 ]; then
-        echo "FAIL $case_: exit $rc, expected 1"; cat "$work/stderr"
-        [ -n "$REGEN" ] && echo "(not regenerated: an .err case stays one; delete $case_.err to make it a success case)"
-        exit 1
-    fi
-    if [ -n "$REGEN" ]; then
-        cmp -s "$work/stderr" "$DIR/$case_.err" || { cp "$work/stderr" "$DIR/$case_.err"; echo "rewrote $case_.err"; }
-    elif ! diff -u "$DIR/$case_.err" "$work/stderr"; then
-        echo "FAIL $case_: stderr differs"; exit 1
-    fi
+    check err 1 "$work/stderr" stderr "a success case"
 elif [ -n "$REGEN" ]; then
     # A new case: it becomes what the converter did (review it).
     if [ $rc -eq 0 ]; then
