@@ -502,32 +502,14 @@ ferry_run(char *const argv[], char **ret_stdout, int *ret_status)
     struct ferry_spawn_opts o = { .pipe_stdout = ret_stdout != NULL };
     struct ferry_child c;
     FERRY_AUTOFREE char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int status;
+    int status, r = 0;
 
     if (ferry_spawn(argv, &o, &c) < 0)
         return -1;
-    if (ret_stdout) {
-        cap = 4096;
-        buf = ferry_malloc(cap);
-        for (;;) {
-            ssize_t n;
-
-            if (len + 1 >= cap) {
-                cap *= 2;
-                buf = ferry_realloc(buf, cap);
-            }
-            n = read(c.stdout_fd, buf + len, cap - len - 1);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            len += (size_t)n;
-        }
-        buf[len] = '\0';
-    }
+    if (ret_stdout)
+        r = ferry_fd_read(c.stdout_fd, argv[0], 0, &buf, NULL);
     ferry_child_close_fds(&c);
-    if (ferry_child_wait(&c, -1, &status) < 0)
+    if (ferry_child_wait(&c, -1, &status) < 0 || r < 0)
         return -1;
     if (ret_stdout)
         *ret_stdout = FERRY_STEAL(buf);

@@ -27,21 +27,9 @@
 static char *
 read_all(int fd)
 {
-    size_t len = 0, cap = 256;
-    char *buf = ferry_malloc(cap);
-    ssize_t n;
+    char *buf = NULL;
 
-    for (;;) {
-        if (len + 1 >= cap)
-            buf = ferry_realloc(buf, cap *= 2);
-        n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
+    assert_int_equal(ferry_fd_read(fd, "pipe", 0, &buf, NULL), 0);
     return buf;
 }
 
