@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -239,9 +241,8 @@ create_dv(struct fixture *fx, const char *name, const char *url)
         "\"spec\":{\"source\":{\"http\":{\"url\":\"%s\"}},"
         "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}}",
         name, url);
-    FERRY_AUTOPTR(json_object) o = NULL;
+    FERRY_AUTOPTR(json_object) o = test_json(text);
 
-    assert_int_equal(ferry_json_parse(text, strlen(text), "test", &o), 0);
     if (ferry_store_create(fx->c->st, o, NULL) < 0)
         fail_msg("create %s: %s", name, ferry_error_message());
 }
