@@ -29,6 +29,27 @@ mem_source(struct mem *m)
                                   .seekable = true, .priv = m };
 }
 
+/* The image in M, probed as F's by its head and opened: its size VSIZE. */
+static struct ferry_image *
+open_image(const struct ferry_format *f, struct ferry_source *src, const struct mem *m,
+           uint64_t vsize)
+{
+    struct ferry_image *img;
+    assert_int_equal(f->probe(m->data, 4096, (int64_t)m->size), 100);
+    assert_int_equal(f->open(src, &img), 0);
+    assert_int_equal(f->virtual_size(img), vsize);
+    return img;
+}
+
+/* The extents of IMG's first LEN bytes (*n of them; free them). */
+static struct ferry_extent *
+map_all(const struct ferry_format *f, struct ferry_image *img, uint64_t len, size_t *n)
+{
+    struct ferry_extent *ex = NULL;
+    assert_int_equal(f->map(img, 0, len, &ex, n), 0);
+    return ex;
+}
+
 static void
 put_be32(uint8_t *p, uint32_t v)
 {
@@ -107,14 +128,9 @@ test_vhd_bitmap(void **state)
     struct mem m = vhd_dynamic();
     struct ferry_source src = mem_source(&m);
     const struct ferry_format *f = &ferry_format_vhd;
-    struct ferry_image *img;
-    assert_int_equal(f->probe(m.data, 4096, (int64_t)m.size), 100);
-    assert_int_equal(f->open(&src, &img), 0);
-    assert_int_equal(f->virtual_size(img), 4 << 20);
-
-    struct ferry_extent *ex = NULL;
     size_t n = 0;
-    assert_int_equal(f->map(img, 0, 4 << 20, &ex, &n), 0);
+    struct ferry_image *img = open_image(f, &src, &m, 4 << 20);
+    struct ferry_extent *ex = map_all(f, img, 4 << 20, &n);
     assert_int_equal(n, 4);
     assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
     assert_int_equal(ex[0].offset, 0);
@@ -206,14 +222,10 @@ test_vdi_discarded(void **state)
     memset(d + 0x400 + (1 << 20), 0x22, 1 << 20);
 
     struct ferry_source src = mem_source(&m);
-    struct ferry_image *img;
     const struct ferry_format *f = &ferry_format_vdi;
-    assert_int_equal(f->probe(d, 4096, (int64_t)size), 100);
-    assert_int_equal(f->open(&src, &img), 0);
-    assert_int_equal(f->virtual_size(img), 4 << 20);
-    struct ferry_extent *ex = NULL;
     size_t n = 0;
-    assert_int_equal(f->map(img, 0, 4 << 20, &ex, &n), 0);
+    struct ferry_image *img = open_image(f, &src, &m, 4 << 20);
+    struct ferry_extent *ex = map_all(f, img, 4 << 20, &n);
     assert_int_equal(n, 3);
     assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
     assert_int_equal(ex[1].type, FERRY_EXTENT_ZERO);
