@@ -43,29 +43,9 @@ export FERRY_STATE_DIR=$STATE
 node_start_handler
 
 cd_vmi() {   # NAME IMAGE POLICY
-    cat <<YAML
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstance
-metadata:
-  name: $1
-  namespace: $NS
-spec:
-  terminationGracePeriodSeconds: 5
-  domain:
-    devices:
-      disks:
-      - name: root
-        disk:
-          bus: sata
-    resources:
-      requests:
-        memory: 128Mi
-  volumes:
-  - name: root
-    containerDisk:
+    GRACE=5 ROOT_VOLUME="    containerDisk:
       image: $2
-      imagePullPolicy: $3
-YAML
+      imagePullPolicy: $3" node_vmi_yaml "$1"
 }
 
 cd_vmi cd-a "127.0.0.1:$port/disks/guest:v1" Always > "$WORK/cd-a.yaml"

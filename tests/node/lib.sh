@@ -122,7 +122,8 @@ node_volume() {
 
 # node_vmi_yaml NAME [DV]: a VMI booting the tiny guest from volume DV (NAME);
 # EXTRA_DISKS (more disks entries), EXTRA_DEVICES (more devices keys),
-# EXTRA_SPEC (more spec keys), EXTRA_VOLUMES and GRACE add to it, as written.
+# EXTRA_SPEC (more spec keys), EXTRA_VOLUMES and GRACE add to it, as written;
+# ROOT_VOLUME replaces the root volume's source (default: the DataVolume).
 node_vmi_yaml() {
     cat <<YAML
 apiVersion: kubevirt.io/v1
@@ -146,8 +147,8 @@ ${EXTRA_DEVICES:-}
 ${EXTRA_SPEC:-}
   volumes:
   - name: root
-    dataVolume:
-      name: ${2:-$1}
+${ROOT_VOLUME:-    dataVolume:
+      name: ${2:-$1}}
 ${EXTRA_VOLUMES:-}
 YAML
 }
