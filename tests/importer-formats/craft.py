@@ -119,13 +119,14 @@ def vhd_cases(base, fixed, out):
     d = bytearray(base); struct.pack_into(">I", d, bat, 0x7FFFFF00)
     save(out, "vhd-bat-eof.vpc", d, "BAT entry 0 (sector 2147483392) points past the end")
 
-    d = bytearray(base); struct.pack_into(">Q", d, dyn + 16, 1 << 40)
-    struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
-    save(out, "vhd-bat-table-eof.vpc", d, "extends past the end of the file")
-
-    d = bytearray(base); struct.pack_into(">I", d, dyn + 32, 0)
-    struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
-    save(out, "vhd-blocksize0.vpc", d, "block size 0 out of range")
+    def dynhdr(fmt, field, value):
+        """The base with one dynamic header field changed, its checksum fixed."""
+        d = bytearray(base)
+        struct.pack_into(fmt, d, dyn + field, value)
+        struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
+        return d
+    save(out, "vhd-bat-table-eof.vpc", dynhdr(">Q", 16, 1 << 40), "extends past the end of the file")
+    save(out, "vhd-blocksize0.vpc", dynhdr(">I", 32, 0), "block size 0 out of range")
 
     def big_fixed(d, o):
         d[o + 28:o + 32] = b"qem2"
