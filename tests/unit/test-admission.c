@@ -495,7 +495,6 @@ test_vmi_defaults(void **state)
         "  - {name: iso, containerDisk: {image: 'quay.io/x/z:1.0'}}\n"
         "  - {name: cloudinit, cloudInitNoCloud: {userData: 'x'}}\n");
     FERRY_AUTOPTR(json_object) old = NULL;
-    FERRY_AUTOPTR(json_object) again = NULL;
     json_object *disks;
 
     if (ferry_admission_admit(vmi, true, NULL) < 0)

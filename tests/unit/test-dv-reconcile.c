@@ -314,7 +314,7 @@ static void
 test_import_succeeds(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOFREE char *p1 = NULL, *p2 = NULL, *p3 = NULL, *prog = NULL, *want_dest = NULL;
+    FERRY_AUTOFREE char *p1 = NULL, *p2 = NULL, *p3 = NULL, *want_dest = NULL;
     FERRY_AUTOPTR(json_object) done = NULL;
 
     create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
