@@ -10,24 +10,19 @@
 #include "common/json.h"
 #include "common/yaml.h"
 
+/* TEXT parsed by PARSE (ferry_json_parse, ferry_yaml_parse_one). */
 static inline json_object *
-test_json(const char *text)
+test_parse(int (*parse)(const char *, size_t, const char *, json_object **), const char *what,
+           const char *text)
 {
     json_object *o = NULL;
 
-    if (ferry_json_parse(text, strlen(text), "test", &o) < 0)
-        fail_msg("json: %s", ferry_error_message());
+    if (parse(text, strlen(text), "test", &o) < 0)
+        fail_msg("%s: %s", what, ferry_error_message());
     return o;
 }
 
-static inline json_object *
-test_yaml(const char *text)
-{
-    json_object *o = NULL;
-
-    if (ferry_yaml_parse_one(text, strlen(text), "test", &o) < 0)
-        fail_msg("yaml: %s", ferry_error_message());
-    return o;
-}
+#define test_json(text) test_parse(ferry_json_parse, "json", (text))
+#define test_yaml(text) test_parse(ferry_yaml_parse_one, "yaml", (text))
 
 #endif
