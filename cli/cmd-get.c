@@ -32,13 +32,15 @@
 
 /* kubectl's printer columns of a kind (KubeVirt's and CDI's
  * additionalPrinterColumns) as data: a header, the JSON path of a string
- * printed as is ("" when absent) or a formatter for the others, and whether
- * only -o wide shows it. */
+ * printed as is ("" when absent), the type of a condition whose status is
+ * printed, or a formatter for the others, and whether only -o wide shows
+ * it. */
 struct column {
     const char *header;
     const char *path;   /* or NULL: value() formats the cell */
     char *(*value)(json_object *obj);
     bool wide;          /* only with -o wide */
+    const char *condition; /* with path and value NULL: status.conditions[type=].status */
 };
 
 static char *
@@ -74,21 +76,6 @@ cond_status(json_object *o, const char *type)
     return cli_str_or_empty(c ? ferry_json_get_string(c, "status") : NULL);
 }
 static char *
-col_vmi_ready(json_object *o)
-{
-    return cond_status(o, "Ready");
-}
-static char *
-col_vmi_migratable(json_object *o)
-{
-    return cond_status(o, "LiveMigratable");
-}
-static char *
-col_vmi_paused(json_object *o)
-{
-    return cond_status(o, "Paused");
-}
-static char *
 col_dv_restarts(json_object *o)
 {
     json_object *r = ferry_json_get(o, "status.restartCount");
@@ -120,56 +107,56 @@ col_ev_object(json_object *o)
                         ferry_json_get_string(o, "involvedObject.name"));
 }
 
-#define COL_NAME { "NAME", NULL, col_name, false }
-#define COL_AGE { "AGE", NULL, col_age, false }
-#define COL_END { NULL, NULL, NULL, false }
+#define COL_NAME { "NAME", NULL, col_name, false, NULL }
+#define COL_AGE { "AGE", NULL, col_age, false, NULL }
+#define COL_END { NULL, NULL, NULL, false, NULL }
 
 static const struct column vm_cols[] = {
     COL_NAME,
     COL_AGE,
-    { "STATUS", "status.printableStatus", NULL, false },
-    { "READY", NULL, col_vm_ready, false },
+    { "STATUS", "status.printableStatus", NULL, false, NULL },
+    { "READY", NULL, col_vm_ready, false, NULL },
     COL_END,
 };
 static const struct column vmi_cols[] = {
     COL_NAME,
     COL_AGE,
-    { "PHASE", "status.phase", NULL, false },
-    { "IP", NULL, col_vmi_ip, false },
-    { "NODENAME", "status.nodeName", NULL, false },
-    { "READY", NULL, col_vmi_ready, false },
-    { "LIVE-MIGRATABLE", NULL, col_vmi_migratable, true },
-    { "PAUSED", NULL, col_vmi_paused, true },
+    { "PHASE", "status.phase", NULL, false, NULL },
+    { "IP", NULL, col_vmi_ip, false, NULL },
+    { "NODENAME", "status.nodeName", NULL, false, NULL },
+    { "READY", NULL, NULL, false, "Ready" },
+    { "LIVE-MIGRATABLE", NULL, NULL, true, "LiveMigratable" },
+    { "PAUSED", NULL, NULL, true, "Paused" },
     COL_END,
 };
 static const struct column dv_cols[] = {
     COL_NAME,
-    { "PHASE", "status.phase", NULL, false },
-    { "PROGRESS", "status.progress", NULL, false },
-    { "RESTARTS", NULL, col_dv_restarts, false },
+    { "PHASE", "status.phase", NULL, false, NULL },
+    { "PROGRESS", "status.progress", NULL, false, NULL },
+    { "RESTARTS", NULL, col_dv_restarts, false, NULL },
     COL_AGE,
     COL_END,
 };
 static const struct column node_cols[] = {
     COL_NAME,
-    { "STATUS", NULL, col_node_status, false },
-    { "ROLES", NULL, col_node_roles, false },
+    { "STATUS", NULL, col_node_status, false, NULL },
+    { "ROLES", NULL, col_node_roles, false, NULL },
     COL_AGE,
-    { "VERSION", "status.nodeInfo.kubeletVersion", NULL, false },
+    { "VERSION", "status.nodeInfo.kubeletVersion", NULL, false, NULL },
     COL_END,
 };
 static const struct column event_cols[] = {
-    { "LAST SEEN", NULL, col_ev_last, false },
-    { "TYPE", "type", NULL, false },
-    { "REASON", "reason", NULL, false },
-    { "OBJECT", NULL, col_ev_object, false },
-    { "MESSAGE", "message", NULL, false },
+    { "LAST SEEN", NULL, col_ev_last, false, NULL },
+    { "TYPE", "type", NULL, false, NULL },
+    { "REASON", "reason", NULL, false, NULL },
+    { "OBJECT", NULL, col_ev_object, false, NULL },
+    { "MESSAGE", "message", NULL, false, NULL },
     COL_END,
 };
 /* kubectl get namespaces: NAME STATUS AGE */
 static const struct column ns_cols[] = {
     COL_NAME,
-    { "STATUS", "status.phase", NULL, false },
+    { "STATUS", "status.phase", NULL, false, NULL },
     COL_AGE,
     COL_END,
 };
@@ -234,6 +221,8 @@ row_for(const struct ferry_resource *res, json_object *obj, const struct get_opt
             cells[n++] = ferry_printf("%s/%s", k, ferry_obj_name(obj));
         } else if (c->path) {
             cells[n++] = cli_str_or_empty(ferry_json_get_string(obj, c->path));
+        } else if (c->condition) {
+            cells[n++] = cond_status(obj, c->condition);
         } else {
             cells[n++] = c->value(obj);
         }

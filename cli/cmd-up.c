@@ -39,39 +39,8 @@ static pid_t
 running_pid(const char *prog)
 {
     FERRY_AUTOFREE char *path = pid_path(prog);
-    FERRY_AUTOFREE char *text = NULL;
-    FERRY_AUTOFREE char *cmdpath = NULL;
-    FERRY_AUTOFREE char *cmd = NULL;
-    size_t len;
-    long pid;
 
-    if (ferry_file_read(path, 64, &text, &len) < 0) {
-        ferry_error_reset();
-        return 0;
-    }
-    pid = strtol(text, NULL, 10);
-    if (pid <= 0 || kill((pid_t)pid, 0) < 0)
-        return 0;
-    cmdpath = ferry_printf("/proc/%ld/cmdline", pid);
-    if (ferry_file_read(cmdpath, 4096, &cmd, &len) < 0) {
-        ferry_error_reset();
-        return 0;
-    }
-    /* A recycled pid belongs to some other program. */
-    if (!strstr(cmd, prog))
-        return 0;
-    {
-        /* A zombie child of ours is dead too. */
-        FERRY_AUTOFREE char *statp = ferry_printf("/proc/%ld/stat", pid);
-        FERRY_AUTOFREE char *st = NULL;
-        const char *rp;
-
-        if (ferry_file_read(statp, 4096, &st, &len) == 0 && (rp = strrchr(st, ')')) &&
-            rp[1] == ' ' && rp[2] == 'Z')
-            return 0;
-        ferry_error_reset();
-    }
-    return (pid_t)pid;
+    return ferry_pidfile_read_program(path, prog);
 }
 
 static int

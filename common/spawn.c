@@ -502,32 +502,14 @@ ferry_run(char *const argv[], char **ret_stdout, int *ret_status)
     struct ferry_spawn_opts o = { .pipe_stdout = ret_stdout != NULL };
     struct ferry_child c;
     FERRY_AUTOFREE char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int status;
+    int status, r = 0;
 
     if (ferry_spawn(argv, &o, &c) < 0)
         return -1;
-    if (ret_stdout) {
-        cap = 4096;
-        buf = ferry_malloc(cap);
-        for (;;) {
-            ssize_t n;
-
-            if (len + 1 >= cap) {
-                cap *= 2;
-                buf = ferry_realloc(buf, cap);
-            }
-            n = read(c.stdout_fd, buf + len, cap - len - 1);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            len += (size_t)n;
-        }
-        buf[len] = '\0';
-    }
+    if (ret_stdout)
+        r = ferry_fd_read(c.stdout_fd, argv[0], 0, &buf, NULL);
     ferry_child_close_fds(&c);
-    if (ferry_child_wait(&c, -1, &status) < 0)
+    if (ferry_child_wait(&c, -1, &status) < 0 || r < 0)
         return -1;
     if (ret_stdout)
         *ret_stdout = FERRY_STEAL(buf);
@@ -580,9 +562,45 @@ ferry_pidfile_read_alive(const char *path)
         end++;
     if (errno || end == buf || *end || v <= 0 || v > INT_MAX)
         return 0;
-    if (kill((pid_t)v, 0) < 0 && errno != EPERM)
+    return ferry_pid_alive((pid_t)v) ? (pid_t)v : 0;
+}
+
+bool
+ferry_pid_alive(pid_t pid)
+{
+    char path[64];
+    FERRY_AUTOFREE char *st = NULL;
+    size_t len;
+    const char *rp;
+
+    if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (ferry_file_read(path, 4096, &st, &len) < 0) {
+        ferry_error_reset();
+        return true;    /* no /proc: kill() said it exists */
+    }
+    /* "pid (comm) S ...": comm may hold spaces and parentheses. */
+    rp = strrchr(st, ')');
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+pid_t
+ferry_pidfile_read_program(const char *path, const char *prog)
+{
+    pid_t pid = ferry_pidfile_read_alive(path);
+    char cmdpath[64];
+    FERRY_AUTOFREE char *cmd = NULL;
+    size_t len;
+
+    if (!pid)
         return 0;
-    return (pid_t)v;
+    snprintf(cmdpath, sizeof cmdpath, "/proc/%d/cmdline", (int)pid);
+    if (ferry_file_read(cmdpath, 4096, &cmd, &len) < 0) {
+        ferry_error_reset();
+        return 0;
+    }
+    return strstr(cmd, prog) ? pid : 0;   /* argv[0]: the text up to its NUL */
 }
 
 /* ---- the supervisor ----------------------------------------------------- */

@@ -75,9 +75,16 @@ int ferry_run(char *const argv[], char **ret_stdout, int *ret_status);
 /* "exited with status 3" / "killed by signal 9 (Killed)". */
 char *ferry_wait_status_string(int status);
 
+/* Whether PID is a live process: it exists and is not a zombie (ended, not
+ * yet reaped by its parent). */
+bool ferry_pid_alive(pid_t pid);
+
 /* Pid files: write ours; read one and tell whether that process lives. */
 int ferry_pidfile_write(const char *path, pid_t pid);
 pid_t ferry_pidfile_read_alive(const char *path); /* 0 when absent or dead */
+/* The same, and only when that process's argv[0] contains PROG: a pid the
+ * kernel recycled for another program is not it. */
+pid_t ferry_pidfile_read_program(const char *path, const char *prog);
 
 /* The supervisor: a set of children by key; reap() collects the ones that
  * ended and reports them through the callback. */

@@ -161,14 +161,19 @@ int
 ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 {
     FERRY_AUTOCLOSE int fd = -1;
-    FERRY_AUTOFREE char *buf = NULL;
-    size_t len = 0, cap = 0;
 
-    if (max == 0)
-        max = 64u << 20;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ferry_error_errno(FERRY_ERR_IO, errno, "cannot open '%s'", path);
+    return ferry_fd_read(fd, path, max ? max : 64u << 20, ret_buf, ret_len);
+}
+
+int
+ferry_fd_read(int fd, const char *name, size_t max, char **ret_buf, size_t *ret_len)
+{
+    FERRY_AUTOFREE char *buf = NULL;
+    size_t len = 0, cap = 0;
+
     for (;;) {
         ssize_t r;
 
@@ -180,13 +185,13 @@ ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            return ferry_error_errno(FERRY_ERR_IO, errno, "cannot read '%s'", path);
+            return ferry_error_errno(FERRY_ERR_IO, errno, "cannot read '%s'", name);
         }
         if (r == 0)
             break;
         len += r;
-        if (len > max)
-            return ferry_error(FERRY_ERR_INVALID, "'%s' is larger than %zu bytes", path, max);
+        if (max && len > max)
+            return ferry_error(FERRY_ERR_INVALID, "'%s' is larger than %zu bytes", name, max);
     }
     buf[len] = '\0';
     if (ret_len)

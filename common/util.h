@@ -33,6 +33,9 @@ char **ferry_strv_split(const char *s, const char *sep); /* empty fields dropped
 
 /* Read a whole file (up to max bytes; 0 means 64 MiB); adds a NUL. */
 int ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+/* Read FD to its end (up to max bytes; 0 means no limit; NAME names it in
+ * errors), e.g. a child's piped output; adds a NUL. */
+int ferry_fd_read(int fd, const char *name, size_t max, char **ret_buf, size_t *ret_len);
 /* Write a file atomically: PATH.tmp.XXXXXX, fsync, rename, fsync dir. */
 int ferry_file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with mode for created components. */

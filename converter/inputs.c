@@ -13,7 +13,8 @@
  *   2. add one extern and one line to the table below, in probe order.
  * Nothing else: the build globs inputs/, and --help, --list-inputs, the
  * "not a recognized VM definition" errors and tests/unit/test-tables.c read
- * the table (the golden runner takes the extensions from --list-inputs).
+ * the table (the golden runner, tests/converter/golden.sh, takes the
+ * extensions from --list-inputs, and tests/converter.cmake lists none).
  */
 #include "converter/inputs.h"
 

@@ -1,51 +1,38 @@
 /* Little- and big-endian integers read out of image headers and tables at
- * any alignment: the one copy the format readers (qcow2, vmdk, vdi, vhd,
- * vhdx) share. */
+ * any alignment, and the all-zero test of header fields: the one copy the
+ * format readers (qcow2, vmdk, vdi, vhd, vhdx) share. */
 #ifndef FERRY_IMPORTER_BYTES_H
 #define FERRY_IMPORTER_BYTES_H
 
 #include <endian.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline uint16_t
-ferry_le16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return le16toh(v);
-}
+/* NAME(p): the TYPE stored at P, converted by TOHOST from its byte order. */
+#define FERRY_BYTES_READER(name, type, tohost)                                                     \
+    static inline type name(const uint8_t *p)                                                      \
+    {                                                                                              \
+        type v;                                                                                    \
+        memcpy(&v, p, sizeof(v));                                                                  \
+        return tohost(v);                                                                          \
+    }
 
-static inline uint32_t
-ferry_le32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return le32toh(v);
-}
+FERRY_BYTES_READER(ferry_le16, uint16_t, le16toh)
+FERRY_BYTES_READER(ferry_le32, uint32_t, le32toh)
+FERRY_BYTES_READER(ferry_le64, uint64_t, le64toh)
+FERRY_BYTES_READER(ferry_be32, uint32_t, be32toh)
+FERRY_BYTES_READER(ferry_be64, uint64_t, be64toh)
 
-static inline uint64_t
-ferry_le64(const uint8_t *p)
+/* Are the N bytes at P all zero (a GUID or UUID that is unset)? */
+static inline bool
+ferry_all_zero(const uint8_t *p, size_t n)
 {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return le64toh(v);
-}
-
-static inline uint32_t
-ferry_be32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return be32toh(v);
-}
-
-static inline uint64_t
-ferry_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return be64toh(v);
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
 }
 
 #endif

@@ -7,6 +7,7 @@
  * domain resets into on_reboot=destroy, so a guest that triple-faults or a
  * kernel that panics with panic=-1 ends its domain at once. */
 #include "launcher/kvmprobe.h"
+#include "launcher/launcher.h"
 
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -20,18 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void
-quiet(void *opaque, virErrorPtr err)
-{
-}
-
-static const char *
-virt_msg(void)
-{
-    const char *m = virGetLastErrorMessage();
-    return m ? m : "unknown libvirt error";
-}
 
 static const char *const paused_reasons[] = {
     "unknown", "user", "migration", "save", "dump", "I/O error", "watchdog", "from snapshot",
@@ -168,7 +157,7 @@ run_guest(virConnectPtr conn, const struct ferry_kvm_probe_opts *o, const char *
         kernel ? "" : devices_or_kernel, serial);
     dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_AUTODESTROY);
     if (!dom) {
-        *ret_why = ferry_printf("the %s guest did not start: %s", what, virt_msg());
+        *ret_why = ferry_printf("the %s guest did not start: %s", what, ferry_virt_msg());
         return 0;
     }
     deadline = ferry_now_ns() + (uint64_t)timeout * 1000000000ULL;
@@ -237,9 +226,9 @@ ferry_kvm_probe(const struct ferry_kvm_probe_opts *o, char **ret_detail)
     if (ferry_mkdir_p(o->dir, 0755) < 0)
         return -1;
     chmod(o->dir, 0755);
-    virSetErrorFunc(NULL, quiet);
+    ferry_virt_quiet();
     if (!(conn = virConnectOpen(uri)))
-        return ferry_error(FERRY_ERR_LIBVIRT, "kvm probe: cannot connect to %s: %s", uri, virt_msg());
+        return ferry_error(FERRY_ERR_LIBVIRT, "kvm probe: cannot connect to %s: %s", uri, ferry_virt_msg());
     if (o->image) {
         FERRY_AUTOFREE char *copy = ferry_printf("%s/probe.img", o->dir);
         FERRY_AUTOFREE char *disk = NULL;

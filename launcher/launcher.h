@@ -26,4 +26,10 @@ int ferry_launcher_run(const struct ferry_launcher_opts *opts);
 /* Does O_DIRECT work on PATH (KubeVirt's cache mode rule)? */
 bool ferry_launcher_direct_io(const char *path, void *opaque);
 
+/* libvirt, as the launcher and the KVM probe use it: its last error's
+ * message (never NULL), and its default printing of every error to stderr
+ * turned off (errors are reported where they matter, with context). */
+const char *ferry_virt_msg(void);
+void ferry_virt_quiet(void);
+
 #endif

@@ -15,16 +15,15 @@ if(TARGET ferry-converter)
   ferry_script_test(converter-golden-files
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh ARGS --files
     LABELS golden TIMEOUT 60)
+  # Every file there that is not an expected output or a per-case option
+  # file is an input (no list of extensions here: golden.sh --files checks
+  # each against the converter's table, --list-inputs).  <case>.EXT.d is a
+  # directory packed into an archive at test time.
   file(GLOB golden_inputs CONFIGURE_DEPENDS LIST_DIRECTORIES true RELATIVE
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.vmx
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.ovf
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.vbox
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.xml
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.cfg
-       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*.ova.d)
+       ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert/*)
+  list(FILTER golden_inputs EXCLUDE REGEX "^files$|\\.(yaml|err|args|images)$")
   foreach(input ${golden_inputs})
-    string(REGEX REPLACE "(\\.ova\\.d|\\.[a-z]+)$" "" golden_case "${input}")
+    string(REGEX REPLACE "(\\.[a-z]+\\.d|\\.[a-z]+)$" "" golden_case "${input}")
     ferry_script_test(converter-golden/${golden_case}
       SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/golden.sh ARGS ${golden_case}
       LABELS golden TIMEOUT 60)

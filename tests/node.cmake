@@ -8,15 +8,13 @@ if(TARGET ferry-launcher-lib AND CMOCKA_FOUND)
   ferry_unit_test(node-domain-golden SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-domain-golden.c
                   LIBS ferry-launcher-lib LABELS golden NO_TEST)
   add_test(NAME node-domain-golden-files COMMAND node-domain-golden --files)
-  set_tests_properties(node-domain-golden-files PROPERTIES LABELS golden
-                       ENVIRONMENT "${FERRY_TEST_ENV}")
+  ferry_test_properties(node-domain-golden-files golden golden "" 120)
   file(GLOB domain_cases CONFIGURE_DEPENDS RELATIVE ${CMAKE_SOURCE_DIR}/tests/golden/domain
        ${CMAKE_SOURCE_DIR}/tests/golden/domain/*.vmi.yaml)
   foreach(c ${domain_cases})
     string(REGEX REPLACE "\\.vmi\\.yaml$" "" c "${c}")
     add_test(NAME node-domain-golden/${c} COMMAND node-domain-golden ${c})
-    set_tests_properties(node-domain-golden/${c} PROPERTIES LABELS golden
-                         ENVIRONMENT "${FERRY_TEST_ENV}")
+    ferry_test_properties(node-domain-golden/${c} golden golden "" 120)
   endforeach()
   ferry_unit_test(node-cloudinit SOURCES ${CMAKE_SOURCE_DIR}/tests/node/test-cloudinit.c
                   LIBS ferry-launcher-lib LABELS unit)

@@ -167,6 +167,19 @@ child_name(const char *vm, const char *suffix)
     return ferry_printf("%.*s-%s", (int)n, vm, suffix);
 }
 
+/* {KEY: {url: SCHEME BASE/NAME}} into SRC, with one slash between BASE and NAME. */
+static void
+add_url_source(json_object *src, const char *key, const char *scheme, const char *base,
+               const char *name)
+{
+    json_object *o = jobj();
+    size_t bl = strlen(base);
+    bool slash = bl && base[bl - 1] == '/';
+    FERRY_AUTOFREE char *url = ferry_printf("%s%s%s%s", scheme, base, slash ? "" : "/", name);
+    add(o, "url", jstr(url));
+    add(src, key, o);
+}
+
 static json_object *
 dv_source(const struct ferry_vm_disk *d, const char *dvname, const struct ferry_kubevirt_opts *o)
 {
@@ -180,26 +193,12 @@ dv_source(const struct ferry_vm_disk *d, const char *dvname, const struct ferry_
     case FERRY_DISK_SOURCE_UPLOAD:
         add(src, "upload", jobj());
         break;
-    case FERRY_DISK_SOURCE_HTTP: {
-        json_object *http = jobj();
-        size_t bl = strlen(o->disk_base);
-        bool slash = bl && o->disk_base[bl - 1] == '/';
-        FERRY_AUTOFREE char *url =
-            ferry_printf("%s%s%s", o->disk_base, slash ? "" : "/", ferry_vm_basename(d->file));
-        add(http, "url", jstr(url));
-        add(src, "http", http);
+    case FERRY_DISK_SOURCE_HTTP:
+        add_url_source(src, "http", "", o->disk_base, ferry_vm_basename(d->file));
         break;
-    }
-    case FERRY_DISK_SOURCE_REGISTRY: {
-        json_object *reg = jobj();
-        size_t bl = strlen(o->disk_base);
-        bool slash = bl && o->disk_base[bl - 1] == '/';
-        FERRY_AUTOFREE char *url =
-            ferry_printf("docker://%s%s%s", o->disk_base, slash ? "" : "/", dvname);
-        add(reg, "url", jstr(url));
-        add(src, "registry", reg);
+    case FERRY_DISK_SOURCE_REGISTRY:
+        add_url_source(src, "registry", "docker://", o->disk_base, dvname);
         break;
-    }
     }
     return src;
 }

@@ -48,15 +48,6 @@ struct vdi {
 
 static int vdi_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off);
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
-}
-
 static int
 vdi_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
@@ -133,8 +124,8 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
                     hdr_size, VDI_HEADER_MIN);
         goto fail;
     }
-    if (type == VDI_TYPE_DIFF || type == VDI_TYPE_UNDO || !all_zero(uuid_parent, 16) ||
-        !all_zero(uuid_link, 16)) {
+    if (type == VDI_TYPE_DIFF || type == VDI_TYPE_UNDO || !ferry_all_zero(uuid_parent, 16) ||
+        !ferry_all_zero(uuid_link, 16)) {
         ferry_error(FERRY_ERR_UNSUPPORTED,
                     "vdi '%s': differencing image (image type %u, with a parent) is not supported: "
                     "convert it with its parent first", v->name, type);
@@ -227,16 +218,19 @@ vdi_virtual_size(struct ferry_image *img)
     return ((struct vdi *)img)->disk_size;
 }
 
-/* The block map entry of BLOCK, checked against the file.  Caller holds lock. */
+/* Whether BLOCK is stored, and where it starts in the file: its block map
+ * entry, checked against the file.  Caller holds lock. */
 static int
-vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
+vdi_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
 {
+    struct vdi *v = opaque;
     uint64_t raw;
     if (ferry_blockmap_entry(&v->blockmap, &v->bmap, block, &raw) < 0)
         return -1;
     uint32_t e = (uint32_t)raw;
-    if (e != VDI_UNALLOCATED && e != VDI_DISCARDED) {
-        uint64_t off = v->data_off + (uint64_t)e * v->block_size;
+    uint64_t off = v->data_off + (uint64_t)e * v->block_size;
+    bool data = e != VDI_UNALLOCATED && e != VDI_DISCARDED;
+    if (data) {
         uint64_t need = v->disk_size - block * v->block_size;
         if (need > v->block_size)
             need = v->block_size;
@@ -250,21 +244,8 @@ vdi_entry(struct vdi *v, uint64_t block, uint32_t *ret)
                                " points past the end of the file (offset %" PRIu64 ", file %" PRId64 " bytes)",
                                v->name, e, block, off, v->file_size);
     }
-    *ret = e;
-    return 0;
-}
-
-/* Whether BLOCK is stored, and where it starts in the file.  Caller holds
- * lock. */
-static int
-vdi_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
-{
-    struct vdi *v = opaque;
-    uint32_t e = 0;
-    if (vdi_entry(v, block, &e) < 0)
-        return -1;
-    *ret_data = e != VDI_UNALLOCATED && e != VDI_DISCARDED;
-    *ret_off = v->data_off + (uint64_t)e * v->block_size;
+    *ret_data = data;
+    *ret_off = off;
     return 0;
 }
 

@@ -101,13 +101,38 @@ vhd_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *
     return 0;
 }
 
+/* Where the footer at the end of a SIZE-byte file starts (SIZE >= 512):
+ * in the last sector, counted as qemu counts a file's sectors, so that a file
+ * whose size is not a multiple of 512 (cut short, or padded) has its footer
+ * in its last partial sector, the bytes past the end read as zeros. */
+static uint64_t
+footer_offset(uint64_t size)
+{
+    return (size + 511) / 512 * 512 - VHD_FOOTER;
+}
+
+/* The footer at the end, from TAIL (the last LEN bytes of a SIZE-byte
+ * source) into F; false when TAIL does not reach it. */
+static bool
+tail_footer(const uint8_t *tail, size_t len, uint64_t size, uint8_t f[VHD_FOOTER])
+{
+    if (size < VHD_FOOTER)
+        return false;
+    size_t have = (size_t)(size - footer_offset(size));
+    if (len < have)
+        return false;
+    memset(f, 0, VHD_FOOTER);
+    memcpy(f, tail + len - have, have);
+    return true;
+}
+
 /* A fixed disk: a footer at the end of the source. */
 static int
 vhd_probe_tail(const uint8_t *tail, size_t len, int64_t size)
 {
-    if (len < VHD_FOOTER)
+    uint8_t f[VHD_FOOTER];
+    if (size < 0 || !tail_footer(tail, len, (uint64_t)size, f))
         return 0;
-    const uint8_t *f = tail + len - VHD_FOOTER;
     uint32_t type = ferry_be32(f + 60);
     if (!is_footer(f) || (type != VHD_FIXED && type != VHD_DYNAMIC && type != VHD_DIFF))
         return 0;
@@ -201,7 +226,9 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
                                          : "file too short for a footer");
             goto fail;
         }
-        if (vhd_pread(v, f, sizeof(f), (uint64_t)v->file_size - VHD_FOOTER, "footer") < 0)
+        uint64_t foff = footer_offset((uint64_t)v->file_size);
+        memset(f, 0, sizeof(f));
+        if (vhd_pread(v, f, (size_t)((uint64_t)v->file_size - foff), foff, "footer") < 0)
             goto fail;
         if (!is_footer(f)) {
             ferry_error(FERRY_ERR_FORMAT, "vhd '%s': no footer (cookie \"conectix\")", v->name);
@@ -231,7 +258,10 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
     uint64_t current_size = ferry_be64(f + 48);
     uint64_t chs = (uint64_t)(f[56] << 8 | f[57]) * f[58] * f[59];
     bool use_chs = memcmp(f + 28, "vpc ", 4) == 0 || memcmp(f + 28, "qemu", 4) == 0;
-    uint64_t sectors = use_chs && chs != VHD_MAX_GEOMETRY ? chs : current_size / 512;
+    /* qemu rounds a current_size that is not whole sectors down, which
+     * drops the last bytes of the disk; they are kept here (issue 13). */
+    uint64_t sectors = use_chs && chs != VHD_MAX_GEOMETRY
+                       ? chs : current_size / 512 + (current_size % 512 != 0);
     if (sectors > VHD_MAX_SIZE / 512 || sectors * 512 > FERRY_MAX_VIRTUAL_SIZE) {
         ferry_error(FERRY_ERR_FORMAT,
                     "vhd '%s': virtual size %" PRIu64 " sectors exceeds the VHD limit of 2040 GiB",
@@ -242,7 +272,7 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
 
     if (type == VHD_FIXED) {
         v->fixed = true;
-        if (v->file_size < 0 || v->vsize > (uint64_t)v->file_size - VHD_FOOTER) {
+        if (v->file_size < 0 || v->vsize > footer_offset((uint64_t)v->file_size)) {
             ferry_error(FERRY_ERR_FORMAT,
                         "vhd '%s': fixed disk of %" PRIu64 " bytes needs more than the %" PRId64
                         " bytes of the file", v->name, v->vsize, v->file_size);
@@ -376,8 +406,8 @@ tailmem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
         memcpy(buf, m->head, len);
         return (ssize_t)len;
     }
-    if (off == m->size - VHD_FOOTER && len <= VHD_FOOTER) {
-        memcpy(buf, m->footer, len);
+    if (off == footer_offset(m->size) && len <= m->size - off) {
+        memcpy(buf, m->footer + VHD_FOOTER - (m->size - off), len);
         return (ssize_t)len;
     }
     return ferry_error(FERRY_ERR_UNSUPPORTED,

@@ -13,12 +13,13 @@
  * disks, which are refused with images that have a parent.
  *
  * A header whose LogGuid is set may have log entries that were never applied
- * to the file (the image was not closed cleanly).  They are replayed in
- * memory: the active sequence becomes an overlay every read of the file goes
- * through (the source is never written).  A broken sequence, a log larger
- * than 32 MiB, or a file shorter than the log's flushed size is refused.
- * When the log holds no entry under the LogGuid it is empty and the image is
- * read as is (qemu does the same). */
+ * to the file (the image was not closed cleanly).  qemu-img opens an image
+ * read-only to convert it, and refuses one whose log needs replaying ("opened
+ * read-only, but contains a log that needs to be replayed"; only `qemu-img
+ * check -r all` replays it, in place).  Ferry never writes its source, so it
+ * refuses such an image the same way and says how to replay it.  When the log
+ * holds no valid entry under the LogGuid it is empty and the image is read as
+ * is (qemu does the same). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -69,22 +70,11 @@ static const uint8_t guid_lsector[16] = GUID(0x8141bf1d, 0xa96f, 0x4709, 0xba, 0
 static const uint8_t guid_psector[16] = GUID(0xcda348c7, 0x445d, 0x4471, 0x9c, 0xc9, 0xe9, 0x88, 0x52, 0x51, 0xc5, 0x56);
 static const uint8_t guid_parent[16] = GUID(0xa8d35f2d, 0xb30b, 0x454d, 0xab, 0xf7, 0xd3, 0xd8, 0x48, 0x34, 0xab, 0x0c);
 
-/* One write of the replayed log: LEN bytes at file offset OFF become DATA
- * (4 KiB) or zeros (DATA NULL). */
-struct logop {
-    uint64_t off, len;
-    const uint8_t *data;
-};
-
 struct vhdx {
     struct ferry_blockmap blockmap;  /* map and read (blockmap.h) */
     struct ferry_source *src;
     const char *name;
-    int64_t file_size;               /* after log replay: at least LastFileOffset */
-    int64_t real_size;               /* bytes the source holds (-1 unknown) */
-    struct logop *ops;               /* the replayed log, applied in order */
-    size_t nops;
-    uint8_t *logdata;                /* the 4 KiB sectors ops point into */
+    int64_t file_size;               /* bytes the source holds (-1 unknown) */
     uint64_t vsize;
     uint32_t block_size, lsector;
     uint64_t chunk_ratio;
@@ -133,56 +123,11 @@ crc32c(const uint8_t *buf, size_t len, size_t field)
     return ~c;
 }
 
-/* Read the file as the replayed log leaves it: the source's bytes, zeros
- * between its end and the file size the log records, then the log's writes
- * on top. */
 static int
 vhdx_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
     struct vhdx *v = opaque;
-    uint64_t end;
-    if (__builtin_add_overflow(off, (uint64_t)len, &end) ||
-        (v->file_size >= 0 && end > (uint64_t)v->file_size))
-        return ferry_error(FERRY_ERR_FORMAT,
-                           "vhdx '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
-                           v->name, what, off, len);
-    size_t real = len;
-    if (v->real_size >= 0)
-        real = off >= (uint64_t)v->real_size ? 0
-               : end > (uint64_t)v->real_size ? (size_t)((uint64_t)v->real_size - off) : len;
-    size_t done = 0;
-    while (done < real) {
-        ssize_t r = v->src->ops->pread(v->src, (uint8_t *)buf + done, real - done, off + done);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return ferry_error(FERRY_ERR_FORMAT,
-                               "vhdx '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
-                               v->name, what, off, len);
-        done += (size_t)r;
-    }
-    memset((uint8_t *)buf + real, 0, len - real);
-    for (size_t i = 0; i < v->nops; i++) {
-        const struct logop *o = &v->ops[i];
-        uint64_t a = o->off > off ? o->off : off;
-        uint64_t b = o->off + o->len < end ? o->off + o->len : end;
-        if (a >= b)
-            continue;
-        if (o->data)
-            memcpy((uint8_t *)buf + (a - off), o->data + (a - o->off), b - a);
-        else
-            memset((uint8_t *)buf + (a - off), 0, b - a);
-    }
-    return 0;
-}
-
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
-    return true;
+    return ferry_blockmap_pread_source(v->src, "vhdx", v->name, buf, len, off, what);
 }
 
 static int
@@ -198,8 +143,6 @@ vhdx_free(struct vhdx *v)
         return;
     pthread_mutex_destroy(&v->lock);
     free(v->bat.raw);
-    free(v->ops);
-    free(v->logdata);
     free(v);
 }
 
@@ -264,17 +207,12 @@ vhdx_pick_header(struct vhdx *v, uint8_t h[VHDX_HEADER_SIZE])
     return 0;
 }
 
-/* ---- log replay (MS-VHDX 2.3.3) --------------------------------------------
+/* ---- the log (MS-VHDX 2.3) ------------------------------------------------
  * The log is a circular buffer of entries, each a 4 KiB-aligned header
- * ("loge", CRC-32C over the whole entry, sequence number, the LogGuid, the
- * offset of the sequence's first entry, the flushed and last file offsets)
+ * ("loge", CRC-32C over the whole entry, sequence number, the LogGuid, ...)
  * with 32-byte descriptors ("zero": zero a range; "desc": write one 4 KiB
- * sector) padded to a sector, followed by one "data" sector per write.  The
- * entry with the highest sequence number is the head; its tail field leads
- * to the first entry of the active sequence, whose entries must follow one
- * another with consecutive sequence numbers.  Replaying applies them in
- * order; here they become an overlay that every read of the file goes
- * through, as the file is never written. */
+ * sector) padded to a sector, followed by one "data" sector per write.  Any
+ * valid entry under the header's LogGuid means the log needs replaying. */
 #define VHDX_MAX_LOG (32 * MiB)
 #define LOG_SECTOR (4 * KiB)
 
@@ -334,11 +272,12 @@ log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *gui
     return true;
 }
 
+/* Refuse an image whose log holds an entry that was never replayed. */
 static int
-vhdx_replay_log(struct vhdx *v, const uint8_t *h)
+vhdx_check_log(struct vhdx *v, const uint8_t *h)
 {
     const uint8_t *guid = h + 48;
-    if (all_zero(guid, 16))
+    if (ferry_all_zero(guid, 16))
         return 0;
     uint32_t log_len = ferry_le32(h + 68);
     uint64_t log_off = ferry_le64(h + 72);
@@ -349,104 +288,20 @@ vhdx_replay_log(struct vhdx *v, const uint8_t *h)
                            log_len, log_off);
     if (log_len > VHDX_MAX_LOG)
         return ferry_error(FERRY_ERR_UNSUPPORTED,
-                           "vhdx '%s': the log is dirty and its %u bytes exceed the %u this reader replays",
+                           "vhdx '%s': the log's %u bytes exceed the %u this reader checks",
                            v->name, log_len, VHDX_MAX_LOG);
     uint8_t *log = ferry_malloc(log_len), *e = ferry_malloc(log_len);
-    int r = -1;
-    if (vhdx_pread(v, log, log_len, log_off, "log") < 0)
-        goto out;
-
-    /* The head: the valid entry with the highest sequence number. */
-    uint64_t head = UINT64_MAX, head_seq = 0, seq;
+    int r = vhdx_pread(v, log, log_len, log_off, "log");
+    uint64_t seq;
     uint32_t elen;
-    for (uint64_t pos = 0; pos < log_len; pos += LOG_SECTOR)
-        if (log_entry(log, log_len, pos, guid, e, &seq, &elen) && seq > head_seq)
-            head = pos, head_seq = seq;
-    if (head == UINT64_MAX) {
-        r = 0;  /* no entry under this LogGuid: the log is empty */
-        goto out;
-    }
-    log_entry(log, log_len, head, guid, e, &seq, &elen);
-    uint32_t tail = ferry_le32(e + 12);
-    uint64_t flushed = ferry_le64(e + 48), last = ferry_le64(e + 56);
-    if (tail % LOG_SECTOR || tail >= log_len) {
-        ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the log is dirty and its tail %u is out of range",
-                    v->name, tail);
-        goto out;
-    }
-    if (v->real_size >= 0 && flushed > (uint64_t)v->real_size) {
-        ferry_error(FERRY_ERR_FORMAT,
-                    "vhdx '%s': the log records a flushed file size of %" PRIu64
-                    " bytes but the file has %" PRId64 ": it was truncated", v->name, flushed,
-                    v->real_size);
-        goto out;
-    }
-    if (last > FERRY_MAX_VIRTUAL_SIZE * 2) {
-        ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': log's last file offset %" PRIu64 " out of range",
-                    v->name, last);
-        goto out;
-    }
-
-    /* Walk the active sequence from the tail to the head, collecting writes. */
-    size_t cap = log_len / LOG_SECTOR;
-    v->ops = ferry_calloc(cap, sizeof(*v->ops));
-    v->logdata = ferry_malloc(log_len);
-    size_t used = 0;
-    uint64_t pos = tail, want = 0;
-    for (size_t steps = 0;; steps++) {
-        if (steps > log_len / LOG_SECTOR || !log_entry(log, log_len, pos, guid, e, &seq, &elen) ||
-            (want && seq != want)) {
-            ferry_error(FERRY_ERR_FORMAT,
-                        "vhdx '%s': the log is dirty and its active sequence is broken at log offset %" PRIu64,
-                        v->name, pos);
-            goto out;
-        }
-        uint32_t dcount = ferry_le32(e + 24);
-        uint64_t data = (64 + (uint64_t)dcount * 32 + LOG_SECTOR - 1) / LOG_SECTOR;
-        for (uint32_t i = 0; i < dcount; i++) {
-            const uint8_t *d = e + 64 + i * 32;
-            struct logop op = { .off = ferry_le64(d + 16) };
-            if (memcmp(d, "zero", 4) == 0) {
-                op.len = ferry_le64(d + 8);
-            } else {
-                if (used >= log_len / LOG_SECTOR) {
-                    ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': the log's active sequence writes more sectors than the log holds",
-                                v->name);
-                    goto out;
-                }
-                uint8_t *sec = v->logdata + used * LOG_SECTOR;
-                const uint8_t *ds = e + data * LOG_SECTOR;
-                memcpy(sec, d + 8, 8);                          /* leading bytes */
-                memcpy(sec + 8, ds + 8, LOG_SECTOR - 12);
-                memcpy(sec + LOG_SECTOR - 4, d + 4, 4);         /* trailing bytes */
-                op.len = LOG_SECTOR;
-                op.data = sec;
-                used++;
-                data++;
-            }
-            uint64_t end;
-            if (__builtin_add_overflow(op.off, op.len, &end) || end > last) {
-                ferry_error(FERRY_ERR_FORMAT,
-                            "vhdx '%s': log write of %" PRIu64 " bytes at offset %" PRIu64
-                            " goes past the log's last file offset %" PRIu64, v->name, op.len,
-                            op.off, last);
-                goto out;
-            }
-            if (v->nops == cap) {
-                cap *= 2;
-                v->ops = ferry_realloc(v->ops, cap * sizeof(*v->ops));
-            }
-            v->ops[v->nops++] = op;
-        }
-        if (pos == head)
-            break;
-        want = seq + 1;
-        pos = (pos + elen) % log_len;
-    }
-    if (v->file_size >= 0 && last > (uint64_t)v->file_size)
-        v->file_size = (int64_t)last;
-    r = 0;
-out:
+    for (uint64_t pos = 0; r == 0 && pos < log_len; pos += LOG_SECTOR)
+        if (log_entry(log, log_len, pos, guid, e, &seq, &elen))
+            r = ferry_error(FERRY_ERR_UNSUPPORTED,
+                            "vhdx '%s': the log holds entries that were never replayed (sequence %" PRIu64
+                            " at log offset %" PRIu64 "): the image was not closed cleanly; "
+                            "qemu-img refuses it read-only too: replay the log on a copy with "
+                            "'qemu-img check -r all' and import that",
+                            v->name, seq, pos);
     free(log);
     free(e);
     return r;
@@ -672,7 +527,6 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
     v->src = src;
     v->name = src->url ? src->url : "?";
     v->file_size = src->size;
-    v->real_size = src->size;
     pthread_mutex_init(&v->lock, NULL);
 
     uint8_t sig[8];
@@ -682,7 +536,7 @@ vhdx_open(struct ferry_source *src, struct ferry_image **ret)
         ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': no file type identifier \"vhdxfile\"", v->name);
         goto fail;
     }
-    if (vhdx_pick_header(v, h) < 0 || vhdx_replay_log(v, h) < 0)
+    if (vhdx_pick_header(v, h) < 0 || vhdx_check_log(v, h) < 0)
         goto fail;
     v->region_off[2] = ferry_le64(h + 72);
     v->region_len[2] = ferry_le32(h + 68);
@@ -727,10 +581,12 @@ vhdx_virtual_size(struct ferry_image *img)
     return ((struct vhdx *)img)->vsize;
 }
 
-/* BAT entry of payload BLOCK; caller holds lock. */
+/* Whether payload BLOCK is stored (fully present), and where it starts in
+ * the file: its BAT entry, checked against the file.  Caller holds lock. */
 static int
-vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
+vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
 {
+    struct vhdx *v = opaque;
     uint64_t idx = block + block / v->chunk_ratio;
     uint64_t e;
     if (ferry_blockmap_entry(&v->blockmap, &v->bat, idx, &e) < 0)
@@ -748,11 +604,16 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
         uint64_t need = v->vsize - block * v->block_size;
         if (need > v->block_size)
             need = v->block_size;
-        if (off < MiB || !in_file(v, off, need))
+        if (off < MiB)
             return ferry_error(FERRY_ERR_FORMAT,
                                "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64 ") offset %" PRIu64
-                               " out of range or past the end of the file",
-                               v->name, idx, block, off);
+                               " out of range (below 1 MiB)", v->name, idx, block, off);
+        if (!in_file(v, off, need))
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64 ") at offset %" PRIu64
+                               " (%" PRIu64 " bytes) reaches past the end of the file (%" PRId64
+                               " bytes): the image was cut short", v->name, idx, block, off, need,
+                               v->file_size);
         /* The region where the block starts first, then any it reaches. */
         for (int pass = 0; pass < 2; pass++)
             for (int r = 0; r < 3; r++)
@@ -761,22 +622,6 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
                                        "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64
                                        ") at offset %" PRIu64 " overlaps the %s region",
                                        v->name, idx, block, off, region_name[r]);
-        /* Payload is written to the file before the BAT entry is logged: a
-         * block past the end of the source that the log writes nothing in
-         * is missing (a cut file), not zeros. */
-        if (v->real_size >= 0 && off + need > (uint64_t)v->real_size) {
-            uint64_t from = off > (uint64_t)v->real_size ? off : (uint64_t)v->real_size;
-            bool written = false;
-            for (size_t i = 0; i < v->nops && !written; i++)
-                written = v->ops[i].data && overlaps(from, off + need - from, v->ops[i].off,
-                                                     v->ops[i].len);
-            if (!written)
-                return ferry_error(FERRY_ERR_FORMAT,
-                                   "vhdx '%s': BAT entry %" PRIu64 " (block %" PRIu64
-                                   ") at offset %" PRIu64 " is past the end of the file (%" PRId64
-                                   " bytes) and the log writes nothing there",
-                                   v->name, idx, block, off, v->real_size);
-        }
         break;
     }
     case PB_PARTIALLY_PRESENT:
@@ -787,21 +632,8 @@ vhdx_entry(struct vhdx *v, uint64_t block, uint64_t *ret)
         return ferry_error(FERRY_ERR_FORMAT, "vhdx '%s': BAT entry %" PRIu64 " state %u out of range",
                            v->name, idx, state);
     }
-    *ret = e;
-    return 0;
-}
-
-/* Whether BLOCK is stored (fully present), and where it starts in the
- * file.  Caller holds lock. */
-static int
-vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off)
-{
-    struct vhdx *v = opaque;
-    uint64_t e = 0;
-    if (vhdx_entry(v, block, &e) < 0)
-        return -1;
-    *ret_data = (e & 7) == PB_FULLY_PRESENT;
-    *ret_off = e >> 20 << 20;
+    *ret_data = state == PB_FULLY_PRESENT;
+    *ret_off = off;
     return 0;
 }
 

@@ -134,3 +134,11 @@ spec:
             memory: 64Mi
 YAML
 }
+
+# dv_yaml NAME SIZE SOURCE: a DataVolume of SIZE whose spec.source is SOURCE
+# (YAML lines indented four spaces, e.g. "    blank: {}").
+dv_yaml() {
+    printf '%s\n' "apiVersion: cdi.kubevirt.io/v1beta1" "kind: DataVolume" "metadata:" \
+        "  name: $1" "spec:" "  source:" "$3" "  storage:" "    resources:" \
+        "      requests:" "        storage: $2"
+}

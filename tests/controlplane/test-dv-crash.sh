@@ -20,20 +20,8 @@ DEST="$FERRY_STATE_DIR/volumes/default/crash1/disk.img"
   done ) &
 PIDS="$PIDS $!"
 
-cat > "$T/dv.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: crash1
-spec:
-  source:
-    http:
-      url: http://127.0.0.1:$PORT/slow/big.raw
-  storage:
-    resources:
-      requests:
-        storage: 16Mi
-YAML
+dv_yaml crash1 16Mi "    http:
+      url: http://127.0.0.1:$PORT/slow/big.raw" > "$T/dv.yaml"
 start_controller --import-backoff 200
 "$FERRY" apply -f "$T/dv.yaml" >/dev/null || fail "apply"
 

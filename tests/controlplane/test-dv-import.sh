@@ -9,33 +9,13 @@ start_nginx
 head -c 3145728 /dev/urandom > "$T/www/disk.raw"; chmod 644 "$T/www/disk.raw"
 start_controller --import-retries 3 --import-backoff 200
 
-cat > "$T/dv.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: good
-spec:
-  source:
-    http:
-      url: http://127.0.0.1:$PORT/disk.raw
-  storage:
-    resources:
-      requests:
-        storage: 3Mi
----
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: bad
-spec:
-  source:
-    http:
-      url: http://127.0.0.1:$PORT/missing.raw
-  storage:
-    resources:
-      requests:
-        storage: 1Mi
-YAML
+{
+    dv_yaml good 3Mi "    http:
+      url: http://127.0.0.1:$PORT/disk.raw"
+    echo ---
+    dv_yaml bad 1Mi "    http:
+      url: http://127.0.0.1:$PORT/missing.raw"
+} > "$T/dv.yaml"
 "$FERRY" get dv -w --no-headers > "$T/watch.txt" 2>&1 &
 PIDS="$PIDS $!"
 out=$("$FERRY" apply -f "$T/dv.yaml") || fail "apply"
@@ -101,37 +81,13 @@ field dv badsum status.conditions | grep -qi 'checksum' || fail "badsum's condit
 [ ! -e "$FERRY_STATE_DIR/volumes/default/good" ] || fail "volume left behind"
 
 # Blank: a sparse file of the size, Succeeded at once.
-cat > "$T/blank.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: scratch
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 64Mi
-YAML
+dv_yaml scratch 64Mi "    blank: {}" > "$T/blank.yaml"
 "$FERRY" apply -f "$T/blank.yaml" >/dev/null || fail "apply blank"
 "$FERRY" wait dv/scratch --for=jsonpath='{.status.phase}'=Succeeded --timeout=30s >/dev/null || fail "blank"
 [ "$(stat -c %s "$FERRY_STATE_DIR/volumes/default/scratch/disk.img")" = 67108864 ] || fail "blank size"
 # Sources Ferry cannot import fail at once, without an importer or retries.
-cat > "$T/reg.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: reg
-spec:
-  source:
-    gcs:
-      url: gs://bucket/disk.img
-  storage:
-    resources:
-      requests:
-        storage: 64Mi
-YAML
+dv_yaml reg 64Mi "    gcs:
+      url: gs://bucket/disk.img" > "$T/reg.yaml"
 "$FERRY" apply -f "$T/reg.yaml" >/dev/null || fail "apply gcs"
 "$FERRY" wait dv/reg --for=jsonpath='{.status.phase}'=Failed --timeout=30s >/dev/null || fail "gcs not Failed"
 field dv reg status.conditions | grep -q 'UnsupportedSource' || fail "gcs: $(field dv reg status.conditions)"
@@ -152,20 +108,8 @@ if [ -f "$S3RVER" ] && command -v node >/dev/null 2>&1; then
     curl -s -f -o /dev/null -X PUT -T "$T/www/disk.raw" --aws-sigv4 "aws:amz:us-east-1:s3" \
         --user S3RVER:S3RVER -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
         "http://127.0.0.1:$S3PORT/bkt/my%20disk.raw" || fail "upload to s3rver"
-    cat > "$T/s3.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: from-s3
-spec:
-  source:
-    s3:
-      url: http://127.0.0.1:$S3PORT/bkt/my%20disk.raw
-  storage:
-    resources:
-      requests:
-        storage: 3Mi
-YAML
+    dv_yaml from-s3 3Mi "    s3:
+      url: http://127.0.0.1:$S3PORT/bkt/my%20disk.raw" > "$T/s3.yaml"
     "$FERRY" apply -f "$T/s3.yaml" >/dev/null || fail "apply s3"
     "$FERRY" wait dv/from-s3 --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s >/dev/null ||
         fail "s3 not Succeeded: $(field dv from-s3 status.conditions)"

@@ -6,23 +6,15 @@
 # that does not exist ends Failed, and so does an oci-archive: URL at once
 # (a path on the node).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib/docker-registry.sh"
 need_importer
 for t in docker-registry skopeo qemu-img python3 curl; do
     command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"
 done
 REGTOOL="$(cd "$(dirname "$0")/../importer" && pwd)/regtool.py"
 
-port=$(free_port)
-mkdir -p "$T/reg"
-cat > "$T/reg/config.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $T/reg/store}}
-http: {addr: 127.0.0.1:$port, secret: ferry-test}
-EOF
-docker-registry serve "$T/reg/config.yml" > "$T/reg/log" 2>&1 &
-PIDS="$PIDS $!"
-wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$port/v2/" || fail "docker-registry did not start"
+docker_registry_start "$T/reg" || fail "docker-registry did not start"
+port=$REG_PORT
 
 # two disks: amd64 gets a, arm64 gets b
 for n in a b; do
@@ -40,61 +32,21 @@ skopeo --insecure-policy copy -q --all --dest-tls-verify=false "oci:$T/layout:v1
     "docker://127.0.0.1:$port/disks/multi:v1" > "$T/skopeo.log" 2>&1 || fail "skopeo: $(cat "$T/skopeo.log")"
 
 start_controller --import-retries 1 --import-backoff 200
-cat > "$T/dv.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: cd-amd64
-spec:
-  source:
-    registry:
-      url: docker://127.0.0.1:$port/disks/multi:v1
-  storage:
-    resources:
-      requests:
-        storage: 8Mi
----
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: cd-arm64
-spec:
-  source:
-    registry:
+{
+    dv_yaml cd-amd64 8Mi "    registry:
+      url: docker://127.0.0.1:$port/disks/multi:v1"
+    echo ---
+    dv_yaml cd-arm64 8Mi "    registry:
       url: docker://127.0.0.1:$port/disks/multi:v1
       platform:
-        architecture: arm64
-  storage:
-    resources:
-      requests:
-        storage: 8Mi
----
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: cd-missing
-spec:
-  source:
-    registry:
-      url: docker://127.0.0.1:$port/disks/multi:nosuch
-  storage:
-    resources:
-      requests:
-        storage: 8Mi
----
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: cd-local
-spec:
-  source:
-    registry:
-      url: oci-archive:///etc/shadow
-  storage:
-    resources:
-      requests:
-        storage: 8Mi
-YAML
+        architecture: arm64"
+    echo ---
+    dv_yaml cd-missing 8Mi "    registry:
+      url: docker://127.0.0.1:$port/disks/multi:nosuch"
+    echo ---
+    dv_yaml cd-local 8Mi "    registry:
+      url: oci-archive:///etc/shadow"
+} > "$T/dv.yaml"
 "$FERRY" apply -f "$T/dv.yaml" > /dev/null || fail "apply"
 "$FERRY" wait dv/cd-amd64 --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s || fail "cd-amd64 not Succeeded"
 "$FERRY" wait dv/cd-arm64 --for=jsonpath='{.status.phase}'=Succeeded --timeout=60s || fail "cd-arm64 not Succeeded"

@@ -107,19 +107,19 @@ grep -q 'VM is already running' "$T/err.txt" || fail "start error: $(cat "$T/err
 
 # CrashLoopBackOff: the VMI fails, the controller counts it and waits.
 "$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=20s >/dev/null || fail "VMI before crash"
-"$CPH" vmi-phase default vm1 Failed || fail "vmi-phase Failed"
-wait_for 10 sh -c "'$FERRY' get vmi vm1 -o json | grep -q deletionTimestamp" || fail "failed VMI not deleted"
-handler_release vm1
-wait_for 10 field_is vm vm1 status.printableStatus CrashLoopBackOff || fail "no CrashLoopBackOff: $(field vm vm1 status)"
-[ "$(field vm vm1 status.startFailure.consecutiveFailCount)" = 1 ] || fail "consecutiveFailCount"
+# crash VM N: its VMI fails; the controller deletes it and counts failure N.
+crash() {
+    "$CPH" vmi-phase default "$1" Failed || fail "vmi-phase Failed ($2)"
+    wait_for 10 sh -c "'$FERRY' get vmi $1 -o json | grep -q deletionTimestamp" || fail "failed VMI not deleted ($2)"
+    handler_release "$1"
+    wait_for 10 field_is vm "$1" status.printableStatus CrashLoopBackOff || fail "no CrashLoopBackOff ($2): $(field vm "$1" status)"
+    [ "$(field vm "$1" status.startFailure.consecutiveFailCount)" = "$2" ] || fail "consecutiveFailCount $2"
+}
+crash vm1 1
 wait_for 30 "$FERRY" get vmi vm1 || fail "no VMI after back-off"
 "$FERRY" wait vmi/vm1 --for=jsonpath='{.status.phase}'=Scheduled --timeout=30s >/dev/null || fail "VMI after back-off not Scheduled"
 # Stopping a crash-looping VM ends the loop: Stopped, startFailure gone.
-"$CPH" vmi-phase default vm1 Failed || fail "vmi-phase Failed again"
-wait_for 10 sh -c "'$FERRY' get vmi vm1 -o json | grep -q deletionTimestamp" || fail "failed VMI not deleted"
-handler_release vm1
-wait_for 10 field_is vm vm1 status.printableStatus CrashLoopBackOff || fail "no second CrashLoopBackOff"
-[ "$(field vm vm1 status.startFailure.consecutiveFailCount)" = 2 ] || fail "consecutiveFailCount 2"
+crash vm1 2
 "$FERRY" stop vm1 >/dev/null || fail "stop in crash loop"
 wait_for 10 field_is vm vm1 status.printableStatus Stopped || fail "crash-looping VM not Stopped: $(field vm vm1 status.printableStatus)"
 [ -z "$(field vm vm1 status.startFailure)" ] || fail "startFailure kept after stop"

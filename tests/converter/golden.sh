@@ -1,7 +1,9 @@
 #!/bin/sh
 # Golden tests for ferry-converter (STYLE.md).  Every input under
-# tests/golden/convert/ (<case>.vmx .ovf .vbox .xml .cfg, or <case>.ova.d/, a
-# directory packed into <case>.ova at test time with the .ovf first) is
+# tests/golden/convert/ (<case>.EXT for each extension the converter's input
+# table lists, `ferry-converter --list-inputs`: .vmx .ovf .vbox .xml .cfg
+# ...; or <case>.EXT.d/, a directory packed into the tar <case>.EXT at test
+# time with any .ovf first, as an OVA wants) is
 # converted and compared with <case>.yaml (stdout, exit 0) or <case>.err
 # (stderr, exit 1).  Optional per-case files:
 #   <case>.args    extra command-line arguments, one line
@@ -32,21 +34,31 @@ export FERRY_LOG_FORMAT=text
 REGEN=
 [ "${FERRY_TEST_REGENERATE:-}" = 1 ] && REGEN=1
 
+# The input extensions, from the converter's table: adding an input is its
+# file and its table line, never an edit here.
+[ -x "$CONV" ] || { echo "FAIL: $CONV is not built"; exit 1; }
+EXTS=$("$CONV" --list-inputs | awk '{ for (i = 2; i <= NF && $i ~ /^\./; i++) print substr($i, 2) }')
+[ -n "$EXTS" ] || { echo "FAIL: ferry-converter --list-inputs names no extension"; exit 1; }
+
 is_input() {
-    case "$1" in
-        *.vmx|*.ovf|*.vbox|*.xml|*.cfg|*.ova.d) return 0 ;;
-    esac
+    for ext in $EXTS; do
+        case "$1" in
+            *."$ext"|*."$ext".d) return 0 ;;
+        esac
+    done
     return 1
 }
 
 case_of() { # input file name -> case name
-    c=${1%.ova.d}
+    c=${1%.d}
     echo "${c%.*}"
 }
 
 inputs_of() { # case -> its input file names, one a line
-    for ext in vmx ovf vbox xml cfg ova.d; do
-        [ -e "$DIR/$1.$ext" ] && echo "$1.$ext"
+    for ext in $EXTS; do
+        for b in "$1.$ext" "$1.$ext.d"; do
+            [ -e "$DIR/$b" ] && echo "$b"
+        done
     done
 }
 
@@ -93,7 +105,7 @@ check_files() {
 
 case_=$1
 b=$(inputs_of "$case_" | head -1)
-[ -n "$b" ] || { echo "FAIL $case_: no input $DIR/$case_.{vmx,ovf,vbox,xml,cfg,ova.d}"; exit 1; }
+[ -n "$b" ] || { echo "FAIL $case_: no input $DIR/$case_.EXT for any of:" $EXTS; exit 1; }
 f="$DIR/$b"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -101,10 +113,11 @@ input="$f"
 work="$TMP/$case_"
 mkdir -p "$work"
 if [ -d "$f" ]; then
-    # OVA: the descriptor first, as the OVF spec requires, then the rest.
-    (cd "$f" && tar --format=ustar -cf "$work/$case_.ova" $(ls | grep '\.ovf$') \
-        $(ls | grep -v '\.ovf$')) || { echo "FAIL $case_: cannot build the OVA"; exit 1; }
-    input="$work/$case_.ova"
+    # An archive (OVA): the descriptor first, as the OVF spec requires, then
+    # the rest.
+    input="$work/${b%.d}"
+    (cd "$f" && tar --format=ustar -cf "$input" $(ls | grep '\.ovf$') \
+        $(ls | grep -v '\.ovf$')) || { echo "FAIL $case_: cannot build ${b%.d}"; exit 1; }
 elif [ -f "$DIR/$case_.images" ]; then
     command -v qemu-img >/dev/null || { echo "SKIP $case_: qemu-img is not installed"; exit 77; }
     cp "$f" "$work/"
@@ -132,29 +145,27 @@ validate() {
     tail -1 "$TMP/validate"
 }
 
+# check EXT WANT_RC GOT WHAT OTHER: the case's expected file $case_.EXT
+# against GOT (the converter's WHAT), which it wanted to exit WANT_RC; OTHER
+# names the other kind, which regeneration never turns the case into.
+check() {
+    if [ $rc -ne "$2" ]; then
+        echo "FAIL $case_: exit $rc, expected $2"; cat "$work/stderr"
+        [ -n "$REGEN" ] && echo "(not regenerated: a .$1 case stays one; delete $case_.$1 to make it $5)"
+        exit 1
+    fi
+    [ "$1" = yaml ] && validate "$3"
+    if [ -n "$REGEN" ]; then
+        cmp -s "$3" "$DIR/$case_.$1" || { cp "$3" "$DIR/$case_.$1"; echo "rewrote $case_.$1"; }
+    elif ! diff -u "$DIR/$case_.$1" "$3"; then
+        echo "FAIL $case_: $4 differs"; exit 1
+    fi
+}
+
 if [ -f "$DIR/$case_.yaml" ]; then
-    if [ $rc -ne 0 ]; then
-        echo "FAIL $case_: exit $rc, expected 0"; cat "$work/stderr"
-        [ -n "$REGEN" ] && echo "(not regenerated: a .yaml case stays one; delete $case_.yaml to make it an error case)"
-        exit 1
-    fi
-    validate "$work/out"
-    if [ -n "$REGEN" ]; then
-        cmp -s "$work/out" "$DIR/$case_.yaml" || { cp "$work/out" "$DIR/$case_.yaml"; echo "rewrote $case_.yaml"; }
-    elif ! diff -u "$DIR/$case_.yaml" "$work/out"; then
-        echo "FAIL $case_: output differs"; exit 1
-    fi
+    check yaml 0 "$work/out" output "an error case"
 elif [ -f "$DIR/$case_.err" ]; then
-    if [ $rc -ne 1 ]; then
-        echo "FAIL $case_: exit $rc, expected 1"; cat "$work/stderr"
-        [ -n "$REGEN" ] && echo "(not regenerated: an .err case stays one; delete $case_.err to make it a success case)"
-        exit 1
-    fi
-    if [ -n "$REGEN" ]; then
-        cmp -s "$work/stderr" "$DIR/$case_.err" || { cp "$work/stderr" "$DIR/$case_.err"; echo "rewrote $case_.err"; }
-    elif ! diff -u "$DIR/$case_.err" "$work/stderr"; then
-        echo "FAIL $case_: stderr differs"; exit 1
-    fi
+    check err 1 "$work/stderr" stderr "a success case"
 elif [ -n "$REGEN" ]; then
     # A new case: it becomes what the converter did (review it).
     if [ $rc -eq 0 ]; then

@@ -6,9 +6,15 @@
 BASEDIR holds base.vdi (dynamic, data in block 0), base.vpc (dynamic, data
 in block 0), base-fixed.vpc (fixed), base.vhdx (dynamic, data in block 0).
 Each crafted image is written to OUTDIR/<case>.<ext>; OUTDIR/cases.txt lists
-one case a line: "<file>\t<expected error substring>" ("OK" when the image
-must convert like qemu-img does).  Checksums and CRCs are recomputed so each
-image is wrong in exactly one way.
+one case a line: "<file>\t<expected>[\t<qemu>]".  <expected> is the error
+substring Ferry must print, or "OK" (converts like `qemu-img convert -f FMT`),
+"RAW" (like `qemu-img convert -f raw`: qemu's probe, too, sees no image),
+"SAME <file>" (like qemu-img's conversion of that other crafted file) or
+"SKIP" (a helper file).  <qemu>, when present, says what qemu-img does with
+the image: "refuses" (convert -f FMT fails as well), or "replays <file>"
+(convert refuses the read-only image, and `qemu-img check -r all` on a copy
+turns it into <file>: the crafted log is one qemu itself replays).
+Checksums and CRCs are recomputed so each image is wrong in exactly one way.
 """
 import os
 import struct
@@ -40,10 +46,10 @@ def load(path):
 cases = []
 
 
-def save(outdir, name, data, expect):
+def save(outdir, name, data, expect, qemu=None):
     with open(os.path.join(outdir, name), "wb") as f:
         f.write(data)
-    cases.append((name, expect))
+    cases.append((name, expect) if qemu is None else (name, expect, qemu))
 
 
 # ---- VDI -------------------------------------------------------------------
@@ -113,19 +119,67 @@ def vhd_cases(base, fixed, out):
     d = bytearray(base); struct.pack_into(">I", d, bat, 0x7FFFFF00)
     save(out, "vhd-bat-eof.vpc", d, "BAT entry 0 (sector 2147483392) points past the end")
 
-    d = bytearray(base); struct.pack_into(">Q", d, dyn + 16, 1 << 40)
-    struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
-    save(out, "vhd-bat-table-eof.vpc", d, "extends past the end of the file")
-
-    d = bytearray(base); struct.pack_into(">I", d, dyn + 32, 0)
-    struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
-    save(out, "vhd-blocksize0.vpc", d, "block size 0 out of range")
+    def dynhdr(fmt, field, value):
+        """The base with one dynamic header field changed, its checksum fixed."""
+        d = bytearray(base)
+        struct.pack_into(fmt, d, dyn + field, value)
+        struct.pack_into(">I", d, dyn + 36, vhd_sum(d[dyn:dyn + 1024], 36))
+        return d
+    save(out, "vhd-bat-table-eof.vpc", dynhdr(">Q", 16, 1 << 40), "extends past the end of the file")
+    save(out, "vhd-blocksize0.vpc", dynhdr(">I", 32, 0), "block size 0 out of range")
 
     def big_fixed(d, o):
         d[o + 28:o + 32] = b"qem2"
         struct.pack_into(">Q", d, o + 48, 1 << 40)
     d = bytearray(fixed); vhd_set_footer(d, big_fixed)
     save(out, "vhd-fixed-short.vpc", d, "needs more than")
+
+    vhd_ragged_cases(base, fixed, out)
+
+
+def vhd_ragged_cases(base, fixed, out):
+    """Ragged files (issue 13): a size that is not whole sectors, a cut BAT
+    or block, footer copies that disagree, a current_size that is not whole
+    sectors.  Each converts as `qemu-img convert -f vpc` does, or is refused
+    where qemu would read zeros for bytes the file lacks."""
+    save(out, "vhd-base.vpc", base, "OK")
+    save(out, "vhd-base-fixed.vpc", fixed, "OK")
+    # A dynamic disk's footer copy at the head serves when the end is cut
+    # or padded (qemu reads the head copy too).
+    save(out, "vhd-no-tail.vpc", base[:-512], "OK")
+    save(out, "vhd-cut-100.vpc", base[:-100], "OK")
+    save(out, "vhd-junk.vpc", base + b"x" * 100, "OK")
+    d = bytearray(base)
+    o = len(d) - 512
+    struct.pack_into(">Q", d, o + 48, 2 * struct.unpack_from(">Q", d, o + 48)[0])
+    vhd_fix_footer(d, o)
+    save(out, "vhd-footer-mismatch.vpc", d, "OK")
+    # A fixed disk cut inside its footer: the footer is in the last partial
+    # sector, its missing bytes zeros (qemu counts the file in sectors).
+    save(out, "vhd-fixed-cut-100.vpc", fixed[:-100], "OK")
+    # A fixed disk with bytes after its footer is no VHD (qemu's probe and
+    # -f vpc agree): a raw disk.
+    save(out, "vhd-fixed-junk.vpc", fixed + b"x" * 100, "RAW")
+    # The data of a fixed disk cut short: qemu reads the lost bytes as zeros.
+    save(out, "vhd-fixed-cut-data.vpc", fixed[:1 << 20] + fixed[-512:], "needs more than")
+    dyn = struct.unpack_from(">Q", base, 16)[0]
+    bat = struct.unpack_from(">Q", base, dyn + 16)[0]
+    save(out, "vhd-cut-bat.vpc", base[:bat + 2], "extends past the end of the file", "refuses")
+    e0 = struct.unpack_from(">I", base, bat)[0]
+    assert e0 != 0xFFFFFFFF, "block 0 of the base must hold data"
+    save(out, "vhd-cut-block.vpc", base[:e0 * 512 + 512 + 4096],
+         "BAT entry 0 (sector %d) points past the end of the file" % e0, "refuses")
+
+    # current_size 100 bytes short of whole sectors, used (creator "win ")
+    # instead of the CHS geometry: qemu rounds it down and drops the last
+    # sector's bytes; Ferry keeps them (the base's own size and data).
+    def ragged(d, o):
+        d[o + 28:o + 32] = b"win "
+        struct.pack_into(">Q", d, o + 48, struct.unpack_from(">Q", d, o + 48)[0] - 100)
+    d = bytearray(base); vhd_set_footer(d, ragged)
+    save(out, "vhd-size-ragged.vpc", d, "SAME vhd-base.vpc")
+    d = bytearray(fixed); vhd_set_footer(d, ragged)
+    save(out, "vhd-fixed-size-ragged.vpc", d, "SAME vhd-base-fixed.vpc")
 
 
 # ---- VHDX ------------------------------------------------------------------
@@ -156,6 +210,18 @@ def vhdx_meta_item(d, guid):
     raise SystemExit("metadata item not found")
 
 
+def vhdx_move_bat(d, off):
+    """Point the BAT entry of both region tables at OFF, CRCs fixed up."""
+    for rt in (192 * 1024, 256 * 1024):
+        n = struct.unpack_from("<I", d, rt + 8)[0]
+        for i in range(n):
+            e = rt + 16 + 32 * i
+            if bytes(d[e:e + 16]) == BAT_GUID:
+                struct.pack_into("<Q", d, e + 16, off)
+        struct.pack_into("<I", d, rt + 4, 0)
+        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+
+
 def vhdx_fix_header(d, off):
     struct.pack_into("<I", d, off + 4, 0)
     struct.pack_into("<I", d, off + 4, crc32c(d[off:off + 4096]))
@@ -183,14 +249,7 @@ def vhdx_cases(base, out):
 
     # The BAT region moved past the end, both region table copies fixed up.
     d = bytearray(base)
-    for rt in (192 * 1024, 256 * 1024):
-        n = struct.unpack_from("<I", d, rt + 8)[0]
-        for i in range(n):
-            e = rt + 16 + 32 * i
-            if bytes(d[e:e + 16]) == BAT_GUID:
-                struct.pack_into("<Q", d, e + 16, 1 << 40)
-        struct.pack_into("<I", d, rt + 4, 0)
-        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+    vhdx_move_bat(d, 1 << 40)
     save(out, "vhdx-bat-region-eof.vhdx", d, "BAT region (")
 
     d = bytearray(base)
@@ -220,14 +279,7 @@ def vhdx_cases(base, out):
 
     # The BAT region moved onto the metadata region (both tables fixed up).
     d = bytearray(base)
-    for rt in (192 * 1024, 256 * 1024):
-        n = struct.unpack_from("<I", d, rt + 8)[0]
-        for i in range(n):
-            e = rt + 16 + 32 * i
-            if bytes(d[e:e + 16]) == BAT_GUID:
-                struct.pack_into("<Q", d, e + 16, meta_off)
-        struct.pack_into("<I", d, rt + 4, 0)
-        struct.pack_into("<I", d, rt + 4, crc32c(d[rt:rt + 65536]))
+    vhdx_move_bat(d, meta_off)
     save(out, "vhdx-regions-overlap.vhdx", d, "the BAT and metadata regions overlap")
 
     # A set LogGuid whose log holds no entry: clean (qemu opens it too).
@@ -237,6 +289,31 @@ def vhdx_cases(base, out):
     save(out, "vhdx-empty-log.vhdx", d, "OK")
 
     vhdx_log_cases(base, out)
+    vhdx_ragged_cases(base, out)
+
+
+def vhdx_ragged_cases(base, out):
+    """Ragged VHDX files (issue 13): refused where qemu would read zeros for
+    bytes the file lacks, or where its size drops bytes of the disk."""
+    bat = vhdx_regions(base)[BAT_GUID][0]
+    p0 = struct.unpack_from("<Q", base, bat)[0] >> 20 << 20
+    save(out, "vhdx-junk.vhdx", base + b"x" * 100, "OK")
+    save(out, "vhdx-cut-bat.vhdx", base[:bat + 8], "BAT region (", "refuses")
+    save(out, "vhdx-cut-block.vhdx", base[:p0 + 4096],
+         "BAT entry 0 (block 0) at offset %d" % p0, "refuses")
+    # Cut inside the last sector: qemu counts the file in whole sectors and
+    # reads the missing bytes as zeros.
+    save(out, "vhdx-cut-100.vhdx", base[:-100], "the image was cut short")
+    # A virtual size that is not whole logical sectors breaks MS-VHDX; qemu
+    # rounds it down, dropping the last bytes of the disk.
+    d = bytearray(base)
+    v = vhdx_meta_item(d, VSIZE_GUID)
+    struct.pack_into("<Q", d, v, struct.unpack_from("<Q", d, v)[0] - 100)
+    save(out, "vhdx-size-ragged.vhdx", d, "is not a multiple of the 512-byte sector")
+    # Whole sectors but not whole blocks: a short last block (qemu agrees).
+    d = bytearray(base)
+    struct.pack_into("<Q", d, v, struct.unpack_from("<Q", d, v)[0] - 3 * 512)
+    save(out, "vhdx-size-sectors.vhdx", d, "OK")
 
 
 def vhdx_set_log_guid(d, guid):
@@ -314,31 +391,43 @@ def vhdx_log_cases(base, out):
 
     guid = uuid.uuid4().bytes
 
+    def with_log(*entries):
+        """The base with the LogGuid set and ENTRIES at the log's start."""
+        d = bytearray(base)
+        vhdx_set_log_guid(d, guid)
+        pos = log_off
+        for e in entries:
+            d[pos:pos + len(e)] = e
+            pos += len(e)
+        return d
+
     def dirty(flushed, break_first):
         a = log_entry(guid, 5, 0, flushed, last, [(p0, 8192)], [(sec, batsec)])
         b = log_entry(guid, 6, 0, flushed, last, [],
                       [(woff[i], rnd[i]) for i in range(4)])
         if break_first:
             a[200] ^= 1
-        d = bytearray(base)
-        vhdx_set_log_guid(d, guid)
-        d[log_off:log_off + len(a)] = a
-        d[log_off + len(a):log_off + len(a) + len(b)] = b
-        return d
+        return with_log(a, b)
 
-    save(out, "vhdx-replay.vhdx", dirty(len(base), False), "SAME vhdx-replay.clean.vhdx")
-    save(out, "vhdx-log-broken.vhdx", dirty(len(base), True), "active sequence is broken")
-    save(out, "vhdx-log-truncated.vhdx", dirty(len(base) + M, False), "it was truncated")
+    # qemu-img opens the source read-only and refuses a log that needs
+    # replaying; so does Ferry (issue 13), whatever the log would do.
+    dirty_msg = "the log holds entries that were never replayed"
+    save(out, "vhdx-replay.vhdx", dirty(len(base), False), dirty_msg,
+         "replays vhdx-replay.clean.vhdx")
+    save(out, "vhdx-log-broken.vhdx", dirty(len(base), True), dirty_msg, "refuses")
+    save(out, "vhdx-log-truncated.vhdx", dirty(len(base) + M, False), dirty_msg, "refuses")
 
     # A log that points the BAT at a new block past the end of the file but
-    # writes nothing there: the block is missing, not zeros (issue 13).
+    # writes nothing there.
     a = log_entry(guid, 5, 0, len(base), last, [(p0, 8192)], [(sec, batsec)])
     b = log_entry(guid, 6, 0, len(base), last, [], [(p0 + 16384, rnd[0])])
-    d = bytearray(base)
-    vhdx_set_log_guid(d, guid)
-    d[log_off:log_off + len(a)] = a
-    d[log_off + len(a):log_off + len(a) + len(b)] = b
-    save(out, "vhdx-log-empty-block.vhdx", d, "and the log writes nothing there")
+    save(out, "vhdx-log-empty-block.vhdx", with_log(a, b), dirty_msg, "refuses")
+
+    # Entries whose checksums are all wrong are no entries: the log is empty
+    # and the image reads as it is (qemu's search finds nothing either).
+    a[300] ^= 1
+    b[300] ^= 1
+    save(out, "vhdx-log-corrupt.vhdx", with_log(a, b), "OK")
 
 
 def main():
@@ -349,8 +438,8 @@ def main():
               load(os.path.join(basedir, "base-fixed.vpc")), outdir)
     vhdx_cases(load(os.path.join(basedir, "base.vhdx")), outdir)
     with open(os.path.join(outdir, "cases.txt"), "w") as f:
-        for name, expect in cases:
-            f.write("%s\t%s\n" % (name, expect))
+        for case in cases:
+            f.write("\t".join(case) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,23 +16,9 @@
 #include "common/error.h"
 #include "importer/format.h"
 
+#include "../fuzz/mem-source.h"   /* struct mem, mem_pread */
+
 extern const struct ferry_format ferry_format_vdi, ferry_format_vhd, ferry_format_vhdx;
-
-struct mem {
-    uint8_t *data;
-    size_t size;
-};
-
-static ssize_t
-mem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
-{
-    struct mem *m = src->priv;
-    if (off >= m->size)
-        return 0;
-    size_t n = m->size - off < len ? m->size - (size_t)off : len;
-    memcpy(buf, m->data + off, n);
-    return (ssize_t)n;
-}
 
 static const struct ferry_source_ops mem_ops = { .name = "memory", .pread = mem_pread };
 
@@ -41,6 +27,27 @@ mem_source(struct mem *m)
 {
     return (struct ferry_source){ .ops = &mem_ops, .url = "test.img", .size = (int64_t)m->size,
                                   .seekable = true, .priv = m };
+}
+
+/* The image in M, probed as F's by its head and opened: its size VSIZE. */
+static struct ferry_image *
+open_image(const struct ferry_format *f, struct ferry_source *src, const struct mem *m,
+           uint64_t vsize)
+{
+    struct ferry_image *img;
+    assert_int_equal(f->probe(m->data, 4096, (int64_t)m->size), 100);
+    assert_int_equal(f->open(src, &img), 0);
+    assert_int_equal(f->virtual_size(img), vsize);
+    return img;
+}
+
+/* The extents of IMG's first LEN bytes (*n of them; free them). */
+static struct ferry_extent *
+map_all(const struct ferry_format *f, struct ferry_image *img, uint64_t len, size_t *n)
+{
+    struct ferry_extent *ex = NULL;
+    assert_int_equal(f->map(img, 0, len, &ex, n), 0);
+    return ex;
 }
 
 static void
@@ -95,8 +102,8 @@ vhd_dynamic(void)
 {
     size_t bm = 512, block = 2 << 20;
     size_t size = 512 + 1024 + 512 + bm + block + 512;
-    struct mem m = { calloc(1, size), size };
-    uint8_t *d = m.data;
+    uint8_t *d = calloc(1, size);
+    struct mem m = { .data = d, .size = size };
     vhd_footer(d, 3, "win ", 4 << 20, 0, 0, 0, 512);
     uint8_t *h = d + 512;
     memcpy(h, "cxsparse", 8);
@@ -121,14 +128,9 @@ test_vhd_bitmap(void **state)
     struct mem m = vhd_dynamic();
     struct ferry_source src = mem_source(&m);
     const struct ferry_format *f = &ferry_format_vhd;
-    struct ferry_image *img;
-    assert_int_equal(f->probe(m.data, 4096, (int64_t)m.size), 100);
-    assert_int_equal(f->open(&src, &img), 0);
-    assert_int_equal(f->virtual_size(img), 4 << 20);
-
-    struct ferry_extent *ex = NULL;
     size_t n = 0;
-    assert_int_equal(f->map(img, 0, 4 << 20, &ex, &n), 0);
+    struct ferry_image *img = open_image(f, &src, &m, 4 << 20);
+    struct ferry_extent *ex = map_all(f, img, 4 << 20, &n);
     assert_int_equal(n, 4);
     assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
     assert_int_equal(ex[0].offset, 0);
@@ -152,7 +154,7 @@ test_vhd_bitmap(void **state)
     /* Past the virtual size is the caller's bug, reported. */
     assert_int_equal(f->read(img, buf, 1, 4 << 20), -1);
     f->close(img);
-    free(m.data);
+    free((void *)m.data);
 }
 
 /* A fixed VHD sized by CHS or by current_size depending on its creator. */
@@ -160,8 +162,9 @@ static uint64_t
 vhd_fixed_size(const char *creator, uint16_t cyl, uint8_t heads, uint8_t spt, uint64_t cur)
 {
     size_t data = 8 << 20;
-    struct mem m = { calloc(1, data + 512), data + 512 };
-    vhd_footer(m.data + data, 2, creator, cur, cyl, heads, spt, UINT64_MAX);
+    uint8_t *d = calloc(1, data + 512);
+    vhd_footer(d + data, 2, creator, cur, cyl, heads, spt, UINT64_MAX);
+    struct mem m = { .data = d, .size = data + 512 };
     struct ferry_source src = mem_source(&m);
     struct ferry_image *img;
     uint64_t size = 0;
@@ -171,7 +174,7 @@ vhd_fixed_size(const char *creator, uint16_t cyl, uint8_t heads, uint8_t spt, ui
         size = ferry_format_vhd.virtual_size(img);
         ferry_format_vhd.close(img);
     }
-    free(m.data);
+    free(d);
     return size;
 }
 
@@ -197,8 +200,8 @@ static void
 test_vdi_discarded(void **state)
 {
     size_t size = 0x400 + 2 * (1 << 20);
-    struct mem m = { calloc(1, size), size };
-    uint8_t *d = m.data;
+    uint8_t *d = calloc(1, size);
+    struct mem m = { .data = d, .size = size };
     memcpy(d, "<<< Oracle VM VirtualBox Disk Image >>>\n", 40);
     put_le32(d + 0x40, 0xbeda107f);
     put_le32(d + 0x44, 0x00010001);
@@ -219,14 +222,10 @@ test_vdi_discarded(void **state)
     memset(d + 0x400 + (1 << 20), 0x22, 1 << 20);
 
     struct ferry_source src = mem_source(&m);
-    struct ferry_image *img;
     const struct ferry_format *f = &ferry_format_vdi;
-    assert_int_equal(f->probe(d, 4096, (int64_t)size), 100);
-    assert_int_equal(f->open(&src, &img), 0);
-    assert_int_equal(f->virtual_size(img), 4 << 20);
-    struct ferry_extent *ex = NULL;
     size_t n = 0;
-    assert_int_equal(f->map(img, 0, 4 << 20, &ex, &n), 0);
+    struct ferry_image *img = open_image(f, &src, &m, 4 << 20);
+    struct ferry_extent *ex = map_all(f, img, 4 << 20, &n);
     assert_int_equal(n, 3);
     assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
     assert_int_equal(ex[1].type, FERRY_EXTENT_ZERO);
@@ -240,7 +239,30 @@ test_vdi_discarded(void **state)
     assert_int_equal(f->read(img, b, 4, (3 << 20) - 2), 0);
     assert_memory_equal(b, "\0\0\x22\x22", 4);
     f->close(img);
-    free(m.data);
+    free(d);
+}
+
+/* A fixed VHD whose file is cut inside its footer's reserved bytes (or
+ * padded) has its footer in its last partial sector, as qemu reads it. */
+static void
+test_vhd_ragged_tail(void **state)
+{
+    size_t data = 1 << 20;
+    uint8_t *d = calloc(1, data + 1024);
+    vhd_footer(d + data, 2, "win ", data, 0, 0, 0, UINT64_MAX);
+    for (size_t cut = 0; cut <= 400; cut += 100) {   /* the reserved bytes go */
+        struct mem m = { .data = d, .size = data + 512 - cut };
+        struct ferry_source src = mem_source(&m);
+        struct ferry_image *img;
+        assert_int_equal(ferry_format_vhd.probe_tail(d + m.size - 4096, 4096, (int64_t)m.size), 100);
+        assert_int_equal(ferry_format_vhd.open(&src, &img), 0);
+        assert_int_equal(ferry_format_vhd.virtual_size(img), data);
+        ferry_format_vhd.close(img);
+    }
+    /* Bytes after a whole footer: the footer is not at the end, no VHD. */
+    struct mem m = { .data = d, .size = data + 512 + 100 };
+    assert_int_equal(ferry_format_vhd.probe_tail(d + m.size - 4096, 4096, (int64_t)m.size), 0);
+    free(d);
 }
 
 static void
@@ -262,6 +284,7 @@ main(void)
         cmocka_unit_test(test_vhd_bitmap),
         cmocka_unit_test(test_vhd_size_rule),
         cmocka_unit_test(test_vdi_discarded),
+        cmocka_unit_test(test_vhd_ragged_tail),
         cmocka_unit_test(test_probes_reject_others),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

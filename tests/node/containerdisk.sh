@@ -7,6 +7,7 @@
 # VMI (imagePullPolicy IfNotPresent) boots from the cache: one import per
 # node.  A tag that does not exist fails the VMI naming the importer's error.
 . "$FERRY_SRC/tests/node/lib.sh"
+. "$FERRY_SRC/tests/lib/docker-registry.sh"
 TESTPREFIX=cd
 for t in docker-registry skopeo python3 curl qemu-img jq; do
     command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t is not installed"; exit 77; }
@@ -15,21 +16,8 @@ node_setup
 trap 'rc=$?; [ $rc != 0 ] && [ $rc != 77 ] && dump_logs; node_cleanup; exit $rc' EXIT
 REGTOOL=$FERRY_SRC/tests/importer/regtool.py
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/reg"
-cat > "$WORK/reg/config.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $WORK/reg/store}}
-http: {addr: 127.0.0.1:$port, secret: ferry-test}
-EOF
-docker-registry serve "$WORK/reg/config.yml" > "$WORK/reg/log" 2>&1 &
-REG_PID=$!
-PIDS="$PIDS $REG_PID"
-i=0
-until curl -sf -o /dev/null "http://127.0.0.1:$port/v2/"; do
-    i=$((i + 1)); [ $i -lt 100 ] || { cat "$WORK/reg/log"; exit 1; }; sleep 0.1
-done
+docker_registry_start "$WORK/reg" || exit 1
+port=$REG_PORT
 qemu-img convert -f raw -O qcow2 "$WORK/guest/disk.raw" "$WORK/guest.qcow2"
 qemu-img convert -O raw "$WORK/guest.qcow2" "$WORK/guest.ref"
 python3 "$REGTOOL" layer "$WORK/guest.tar.gz" dir:disk file:disk/guest.qcow2="$WORK/guest.qcow2"
@@ -43,29 +31,9 @@ export FERRY_STATE_DIR=$STATE
 node_start_handler
 
 cd_vmi() {   # NAME IMAGE POLICY
-    cat <<YAML
-apiVersion: kubevirt.io/v1
-kind: VirtualMachineInstance
-metadata:
-  name: $1
-  namespace: $NS
-spec:
-  terminationGracePeriodSeconds: 5
-  domain:
-    devices:
-      disks:
-      - name: root
-        disk:
-          bus: sata
-    resources:
-      requests:
-        memory: 128Mi
-  volumes:
-  - name: root
-    containerDisk:
+    GRACE=5 ROOT_VOLUME="    containerDisk:
       image: $2
-      imagePullPolicy: $3
-YAML
+      imagePullPolicy: $3" node_vmi_yaml "$1"
 }
 
 cd_vmi cd-a "127.0.0.1:$port/disks/guest:v1" Always > "$WORK/cd-a.yaml"

@@ -41,14 +41,19 @@ node_cleanup() {
     [ -n "${WORK:-}" ] && [ -z "${FERRY_NODE_KEEP:-}" ] && rm -rf "$WORK"
 }
 
+# Wait (30 s at most) until the libvirtd we started answers.
+node_wait_libvirtd() {
+    i=0
+    until virsh -q -c qemu:///system version >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
+        sleep 0.1
+    done
+}
+
 node_start_libvirtd() {
     if [ "$OWN_LIBVIRTD" = 1 ] && [ -f "$WORK/virtlogd.pid" ]; then   # a restart
         libvirtd -d -p "$WORK/libvirtd.pid"
-        i=0
-        until virsh -q -c qemu:///system version >/dev/null 2>&1; do
-            i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
-            sleep 0.1
-        done
+        node_wait_libvirtd
         return 0
     fi
     if virsh -q -c qemu:///system version >/dev/null 2>&1; then
@@ -58,11 +63,7 @@ node_start_libvirtd() {
     OWN_LIBVIRTD=1
     virtlogd -d -p "$WORK/virtlogd.pid"
     libvirtd -d -p "$WORK/libvirtd.pid"
-    i=0
-    until virsh -q -c qemu:///system version >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
-        sleep 0.1
-    done
+    node_wait_libvirtd
     node_log "libvirtd pid $(cat "$WORK/libvirtd.pid") up"
 }
 
@@ -121,7 +122,8 @@ node_volume() {
 
 # node_vmi_yaml NAME [DV]: a VMI booting the tiny guest from volume DV (NAME);
 # EXTRA_DISKS (more disks entries), EXTRA_DEVICES (more devices keys),
-# EXTRA_SPEC (more spec keys), EXTRA_VOLUMES and GRACE add to it, as written.
+# EXTRA_SPEC (more spec keys), EXTRA_VOLUMES and GRACE add to it, as written;
+# ROOT_VOLUME replaces the root volume's source (default: the DataVolume).
 node_vmi_yaml() {
     cat <<YAML
 apiVersion: kubevirt.io/v1
@@ -145,8 +147,8 @@ ${EXTRA_DEVICES:-}
 ${EXTRA_SPEC:-}
   volumes:
   - name: root
-    dataVolume:
-      name: ${2:-$1}
+${ROOT_VOLUME:-    dataVolume:
+      name: ${2:-$1}}
 ${EXTRA_VOLUMES:-}
 YAML
 }

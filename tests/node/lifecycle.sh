@@ -12,17 +12,23 @@ export FERRY_STATE_DIR=$STATE
 FERRY=$FERRY_BIN/ferry
 node_start_handler
 
-# 1. boot with cloud-init
-node_volume lc-a
-EXTRA_DISKS='      - name: ci
+# ci_vmi NAME USERDATA: node_vmi_yaml with a cloud-init NoCloud CD-ROM whose
+# user data is USERDATA (its lines indented under userData).
+ci_vmi() {
+    EXTRA_DISKS='      - name: ci
         cdrom:
           bus: sata' \
-EXTRA_VOLUMES='  - name: ci
+    EXTRA_VOLUMES="  - name: ci
     cloudInitNoCloud:
       userData: |
-        #cloud-config
-        ferry-test: hello-from-cloud-init' \
-node_vmi_yaml lc-a > "$WORK/lc-a.yaml"
+        $(printf '%s' "$2" | sed '2,$s/^/        /')" \
+    node_vmi_yaml "$1"
+}
+
+# 1. boot with cloud-init
+node_volume lc-a
+ci_vmi lc-a '#cloud-config
+ferry-test: hello-from-cloud-init' > "$WORK/lc-a.yaml"
 tool create "$WORK/lc-a.yaml" "$NODE"
 tool wait-phase "$NS" lc-a Running 60
 node_log "lc-a Running"
@@ -76,14 +82,7 @@ node_log "graceful deletion cleaned up"
 
 # 5. a guest that powers itself off: Succeeded
 node_volume lc-b
-EXTRA_DISKS='      - name: ci
-        cdrom:
-          bus: sata' \
-EXTRA_VOLUMES='  - name: ci
-    cloudInitNoCloud:
-      userData: |
-        ferry-guest: poweroff' \
-node_vmi_yaml lc-b > "$WORK/lc-b.yaml"
+ci_vmi lc-b 'ferry-guest: poweroff' > "$WORK/lc-b.yaml"
 tool create "$WORK/lc-b.yaml" "$NODE"
 tool wait-phase "$NS" lc-b Succeeded 180
 tool wait-cond "$NS" lc-b Ready False 10

@@ -15,15 +15,14 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../unit/testlib.h"
+
 static char tmpdir[] = "/tmp/ferry-cloudinit-XXXXXX";
 
 static json_object *
 vmi(void)
 {
-    json_object *v = NULL;
-    const char *t = "{\"metadata\":{\"name\":\"web\",\"namespace\":\"demo\",\"uid\":\"1234\"}}";
-    assert_int_equal(ferry_json_parse(t, strlen(t), "vmi", &v), 0);
-    return v;
+    return test_json("{\"metadata\":{\"name\":\"web\",\"namespace\":\"demo\",\"uid\":\"1234\"}}");
 }
 
 /* Returns the content of NAME inside the ISO (or NULL); *label gets the volume id. */

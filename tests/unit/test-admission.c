@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/admission.h"
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -20,16 +22,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static json_object *
-yaml(const char *text)
-{
-    json_object *o = NULL;
-
-    if (ferry_yaml_parse_one(text, strlen(text), "test", &o) < 0)
-        fail_msg("yaml: %s", ferry_error_message());
-    return o;
-}
 
 /* The projects' example manifests, copied into the tree unchanged. */
 #define EXAMPLES_DIR FERRY_SOURCE_DIR "/tests/admission/examples"
@@ -93,7 +85,7 @@ test_examples(void **state)
 static void
 expect_refusal(const char *manifest, const char *message)
 {
-    FERRY_AUTOPTR(json_object) o = yaml(manifest);
+    FERRY_AUTOPTR(json_object) o = test_yaml(manifest);
 
     if (ferry_admission_admit(o, true, NULL) == 0)
         fail_msg("admitted, expected: %s", message);
@@ -317,7 +309,7 @@ test_dv_source_schemes(void **state)
                    "source URL is empty");
     /* and what CDI takes */
     {
-        FERRY_AUTOPTR(json_object) ok = yaml(DV_HEAD "  source: {gcs: {url: 'gs://b/o.img'}}\n"
+        FERRY_AUTOPTR(json_object) ok = test_yaml(DV_HEAD "  source: {gcs: {url: 'gs://b/o.img'}}\n"
                                              "  storage: {resources: {requests: {storage: 1Gi}}}\n");
         assert_int_equal(ferry_admission_admit(ok, true, NULL), 0);
     }
@@ -392,12 +384,12 @@ test_admission_gaps(void **state)
     {
         static char *gates[] = { "HostDisk", "Sidecar", NULL };
         static const struct ferry_admission_config on = { .feature_gates = gates };
-        FERRY_AUTOPTR(json_object) kv = yaml("apiVersion: kubevirt.io/v1\nkind: KubeVirt\n"
+        FERRY_AUTOPTR(json_object) kv = test_yaml("apiVersion: kubevirt.io/v1\nkind: KubeVirt\n"
                                              "metadata: {name: kubevirt}\nspec:\n  configuration:\n"
                                              "    developerConfiguration:\n"
                                              "      featureGates: [HostDisk]\n");
         struct ferry_admission_config from_kv = { 0 };
-        FERRY_AUTOPTR(json_object) o = yaml(VMI_HEAD "  domain:\n    devices: {}\n"
+        FERRY_AUTOPTR(json_object) o = test_yaml(VMI_HEAD "  domain:\n    devices: {}\n"
                                             "    memory: {guest: 64Mi}\n  volumes:\n"
                                             "  - {name: h, hostDisk: {path: /x, type: Disk}}\n");
         FERRY_AUTOPTR(json_object) o2 = ferry_json_copy(o);
@@ -475,7 +467,7 @@ test_metadata_limits(void **state)
 static void
 test_vm_defaults(void **state)
 {
-    FERRY_AUTOPTR(json_object) vm = yaml(VM_HEAD "  runStrategy: Halted\n  template:\n    spec:\n"
+    FERRY_AUTOPTR(json_object) vm = test_yaml(VM_HEAD "  runStrategy: Halted\n  template:\n    spec:\n"
                                                  "      domain:\n        memory: {guest: 1Gi}\n"
                                                  "        devices: {disks: [{name: root}]}\n"
                                                  "      volumes: [{name: root, containerDisk: "
@@ -492,7 +484,7 @@ test_vm_defaults(void **state)
 static void
 test_vmi_defaults(void **state)
 {
-    FERRY_AUTOPTR(json_object) vmi = yaml(
+    FERRY_AUTOPTR(json_object) vmi = test_yaml(
         "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata: {name: v}\n"
         "spec:\n  domain:\n"
         "    resources: {requests: {memory: 512Mi}, limits: {cpu: 1500m}}\n"
@@ -503,7 +495,6 @@ test_vmi_defaults(void **state)
         "  - {name: iso, containerDisk: {image: 'quay.io/x/z:1.0'}}\n"
         "  - {name: cloudinit, cloudInitNoCloud: {userData: 'x'}}\n");
     FERRY_AUTOPTR(json_object) old = NULL;
-    FERRY_AUTOPTR(json_object) again = NULL;
     json_object *disks;
 
     if (ferry_admission_admit(vmi, true, NULL) < 0)
@@ -570,7 +561,7 @@ test_openapi_override(void **state)
 
     assert_true(pid >= 0);
     if (pid == 0) {
-        FERRY_AUTOPTR(json_object) vm = yaml(VM_HEAD "  runStrategy: Halted\n");
+        FERRY_AUTOPTR(json_object) vm = test_yaml(VM_HEAD "  runStrategy: Halted\n");
         setenv("FERRY_OPENAPI_DIR", "/nonexistent-openapi", 1);
         if (ferry_admission_admit(vm, true, NULL) == 0)
             _exit(1);

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -239,9 +241,8 @@ create_dv(struct fixture *fx, const char *name, const char *url)
         "\"spec\":{\"source\":{\"http\":{\"url\":\"%s\"}},"
         "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}}",
         name, url);
-    FERRY_AUTOPTR(json_object) o = NULL;
+    FERRY_AUTOPTR(json_object) o = test_json(text);
 
-    assert_int_equal(ferry_json_parse(text, strlen(text), "test", &o), 0);
     if (ferry_store_create(fx->c->st, o, NULL) < 0)
         fail_msg("create %s: %s", name, ferry_error_message());
 }
@@ -313,7 +314,7 @@ static void
 test_import_succeeds(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOFREE char *p1 = NULL, *p2 = NULL, *p3 = NULL, *prog = NULL, *want_dest = NULL;
+    FERRY_AUTOFREE char *p1 = NULL, *p2 = NULL, *p3 = NULL, *want_dest = NULL;
     FERRY_AUTOPTR(json_object) done = NULL;
 
     create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");

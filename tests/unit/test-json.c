@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -15,20 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static json_object *
-parse(const char *text)
-{
-    json_object *o = NULL;
-
-    if (ferry_json_parse(text, strlen(text), "t.json", &o) < 0)
-        fail_msg("%s", ferry_error_message());
-    return o;
-}
-
 static void
 test_get(void **state)
 {
-    FERRY_AUTOPTR(json_object) o = parse(
+    FERRY_AUTOPTR(json_object) o = test_json(
         "{\"spec\":{\"template\":{\"spec\":{\"domain\":{\"cpu\":{\"cores\":4}}}},\"running\":true,"
         "\"name\":\"x\",\"list\":[1]}}");
 
@@ -63,9 +55,9 @@ test_set_and_delete(void **state)
 static void
 test_equal_and_copy(void **state)
 {
-    FERRY_AUTOPTR(json_object) a = parse("{\"a\":1,\"b\":[1,2,{\"c\":null}]}");
-    FERRY_AUTOPTR(json_object) b = parse("{\"b\":[1,2,{\"c\":null}],\"a\":1}");
-    FERRY_AUTOPTR(json_object) c = parse("{\"a\":1.0,\"b\":[1,2,{\"c\":null}]}");
+    FERRY_AUTOPTR(json_object) a = test_json("{\"a\":1,\"b\":[1,2,{\"c\":null}]}");
+    FERRY_AUTOPTR(json_object) b = test_json("{\"b\":[1,2,{\"c\":null}],\"a\":1}");
+    FERRY_AUTOPTR(json_object) c = test_json("{\"a\":1.0,\"b\":[1,2,{\"c\":null}]}");
     FERRY_AUTOPTR(json_object) copy = ferry_json_copy(a);
 
     assert_true(ferry_json_equal(a, b)); /* key order ignored */
@@ -118,7 +110,7 @@ test_files(void **state)
     assert_int_equal(ferry_json_read_file(path, &o), 0);
     assert_string_equal(ferry_json_get_string(o, "k"), "v");
     json_object_put(o);
-    FERRY_AUTOPTR(json_object) small = parse("{\"a\":[1]}");
+    FERRY_AUTOPTR(json_object) small = test_json("{\"a\":[1]}");
     FERRY_AUTOFREE char *pretty = ferry_json_to_string(small, true);
     assert_non_null(strstr(pretty, "\n"));
     assert_int_equal(ferry_rm_rf(dir), 0);

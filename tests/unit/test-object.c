@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -18,16 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static json_object *
-yaml(const char *text)
-{
-    json_object *o = NULL;
-
-    if (ferry_yaml_parse_one(text, strlen(text), "test", &o) < 0)
-        fail_msg("%s", ferry_error_message());
-    return o;
-}
 
 static const char vm_yaml[] =
     "apiVersion: kubevirt.io/v1\n"
@@ -45,8 +37,8 @@ static const char vm_yaml[] =
 static void
 test_accessors(void **state)
 {
-    FERRY_AUTOPTR(json_object) vm = yaml(vm_yaml);
-    FERRY_AUTOPTR(json_object) bare = yaml("kind: X\nmetadata: {name: a, namespace: \"\"}\n");
+    FERRY_AUTOPTR(json_object) vm = test_yaml(vm_yaml);
+    FERRY_AUTOPTR(json_object) bare = test_yaml("kind: X\nmetadata: {name: a, namespace: \"\"}\n");
     char *g, *v;
 
     assert_string_equal(ferry_obj_api_version(vm), "kubevirt.io/v1");
@@ -165,16 +157,16 @@ test_selector_string_errors(void **state)
 static void
 test_selector_json(void **state)
 {
-    FERRY_AUTOPTR(json_object) ls = yaml(
+    FERRY_AUTOPTR(json_object) ls = test_yaml(
         "matchLabels: {app: web}\n"
         "matchExpressions:\n"
         "- {key: env, operator: In, values: [prod, staging]}\n"
         "- {key: tier, operator: NotIn, values: [db]}\n"
         "- {key: kubevirt.io/os, operator: Exists}\n"
         "- {key: legacy, operator: DoesNotExist}\n");
-    FERRY_AUTOPTR(json_object) yes = yaml("{app: web, env: prod, tier: frontend, kubevirt.io/os: fedora}");
-    FERRY_AUTOPTR(json_object) no1 = yaml("{app: web, env: dev, kubevirt.io/os: fedora}");
-    FERRY_AUTOPTR(json_object) no2 = yaml("{app: web, env: prod, kubevirt.io/os: fedora, legacy: \"1\"}");
+    FERRY_AUTOPTR(json_object) yes = test_yaml("{app: web, env: prod, tier: frontend, kubevirt.io/os: fedora}");
+    FERRY_AUTOPTR(json_object) no1 = test_yaml("{app: web, env: dev, kubevirt.io/os: fedora}");
+    FERRY_AUTOPTR(json_object) no2 = test_yaml("{app: web, env: prod, kubevirt.io/os: fedora, legacy: \"1\"}");
     FERRY_AUTOPTR(json_object) empty = json_object_new_object();
     struct ferry_selector *sel = NULL;
 
@@ -201,14 +193,14 @@ test_selector_json(void **state)
         "matchLabels: {\"bad key\": x}",
     };
     for (size_t k = 0; k < FERRY_ARRAY_SIZE(bad); k++) {
-        FERRY_AUTOPTR(json_object) b = yaml(bad[k]);
+        FERRY_AUTOPTR(json_object) b = test_yaml(bad[k]);
 
         if (ferry_selector_from_json(b, &sel) == 0) {
             ferry_selector_free(sel);
             fail_msg("'%s' accepted", bad[k]);
         }
     }
-    FERRY_AUTOPTR(json_object) eq = yaml("matchExpressions: [{key: a, operator: Equals, values: [x]}]");
+    FERRY_AUTOPTR(json_object) eq = test_yaml("matchExpressions: [{key: a, operator: Equals, values: [x]}]");
     assert_int_equal(ferry_selector_from_json(eq, &sel), -1);
     assert_string_equal(ferry_error_message(),
                         "labelSelector.matchExpressions[0].operator: Unsupported value: \"Equals\": "
@@ -218,9 +210,9 @@ test_selector_json(void **state)
 static void
 test_owners(void **state)
 {
-    FERRY_AUTOPTR(json_object) vm = yaml(vm_yaml);
-    FERRY_AUTOPTR(json_object) vmi = yaml("kind: VirtualMachineInstance\nmetadata: {name: web}\n");
-    FERRY_AUTOPTR(json_object) other = yaml("apiVersion: v1\nkind: Thing\nmetadata: {name: t, uid: u-3}\n");
+    FERRY_AUTOPTR(json_object) vm = test_yaml(vm_yaml);
+    FERRY_AUTOPTR(json_object) vmi = test_yaml("kind: VirtualMachineInstance\nmetadata: {name: web}\n");
+    FERRY_AUTOPTR(json_object) other = test_yaml("apiVersion: v1\nkind: Thing\nmetadata: {name: t, uid: u-3}\n");
 
     assert_null(ferry_obj_controller_ref(vmi));
     assert_false(ferry_obj_is_owned_by(vmi, "1111-2222"));
@@ -233,7 +225,7 @@ test_owners(void **state)
     assert_false(ferry_obj_is_owned_by(vmi, "nope"));
     json_object *ref = ferry_obj_controller_ref(vmi);
     assert_non_null(ref);
-    FERRY_AUTOPTR(json_object) want = yaml("{apiVersion: kubevirt.io/v1, kind: VirtualMachine, name: web, "
+    FERRY_AUTOPTR(json_object) want = test_yaml("{apiVersion: kubevirt.io/v1, kind: VirtualMachine, name: web, "
                                            "uid: 1111-2222, controller: true, blockOwnerDeletion: true}");
     assert_true(ferry_json_equal(ref, want));
 }
@@ -241,7 +233,7 @@ test_owners(void **state)
 static void
 test_conditions(void **state)
 {
-    FERRY_AUTOPTR(json_object) dv = yaml("kind: DataVolume\nmetadata: {name: d}\n");
+    FERRY_AUTOPTR(json_object) dv = test_yaml("kind: DataVolume\nmetadata: {name: d}\n");
     json_object *c;
     FERRY_AUTOFREE char *t1 = NULL;
 
@@ -295,7 +287,7 @@ test_conditions(void **state)
 static void
 test_finalizers(void **state)
 {
-    FERRY_AUTOPTR(json_object) o = yaml("metadata: {name: a, finalizers: [x.io/one]}\n");
+    FERRY_AUTOPTR(json_object) o = test_yaml("metadata: {name: a, finalizers: [x.io/one]}\n");
 
     assert_true(ferry_obj_has_finalizer(o, "x.io/one"));
     assert_false(ferry_obj_has_finalizer(o, "x.io/two"));

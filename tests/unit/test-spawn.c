@@ -27,44 +27,14 @@
 static char *
 read_all(int fd)
 {
-    size_t len = 0, cap = 256;
-    char *buf = ferry_malloc(cap);
-    ssize_t n;
+    char *buf = NULL;
 
-    for (;;) {
-        if (len + 1 >= cap)
-            buf = ferry_realloc(buf, cap *= 2);
-        n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
+    assert_int_equal(ferry_fd_read(fd, "pipe", 0, &buf, NULL), 0);
     return buf;
 }
 
 /* Running, not a zombie waiting for a reaper (PID 1 here may not be init). */
-static bool
-alive(pid_t pid)
-{
-    char path[64], buf[512];
-    FILE *f;
-    char *p;
-    bool zombie = false;
-
-    if (kill(pid, 0) < 0)
-        return false;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return false;
-    if (fgets(buf, sizeof buf, f) && (p = strrchr(buf, ')')) && p[1] == ' ')
-        zombie = p[2] == 'Z' || p[2] == 'X';
-    fclose(f);
-    return !zombie;
-}
+#define alive ferry_pid_alive
 
 static void
 test_run_captures_output_and_status(void **state)
@@ -269,6 +239,20 @@ test_pidfile(void **state)
     assert_int_equal(ferry_child_wait(&c, -1, NULL), 0);
     assert_int_equal(ferry_pidfile_write(path, c.pid), 0);
     assert_int_equal(ferry_pidfile_read_alive(path), 0);
+
+    /* a zombie: ended, not reaped yet (waitid WNOWAIT leaves it so) */
+    assert_int_equal(ferry_spawn(argv, NULL, &c), 0);
+    siginfo_t si;
+    assert_int_equal(waitid(P_PID, (id_t)c.pid, &si, WEXITED | WNOWAIT), 0);
+    assert_int_equal(ferry_pidfile_write(path, c.pid), 0);
+    assert_false(ferry_pid_alive(c.pid));
+    assert_int_equal(ferry_pidfile_read_alive(path), 0);
+    assert_int_equal(ferry_child_wait(&c, -1, NULL), 0);
+
+    /* the program named in the pid file's process (ferry up's daemons) */
+    assert_int_equal(ferry_pidfile_write(path, getpid()), 0);
+    assert_int_equal(ferry_pidfile_read_program(path, "test-spawn"), getpid());
+    assert_int_equal(ferry_pidfile_read_program(path, "ferry-controller"), 0);
 
     /* garbage */
     assert_int_equal(ferry_file_write_atomic(path, "12ab\n", 5, 0644), 0);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -57,16 +59,6 @@ teardown(void **state)
     return 0;
 }
 
-static json_object *
-parse(const char *text)
-{
-    json_object *o = NULL;
-
-    if (ferry_json_parse(text, strlen(text), "test", &o) < 0)
-        fail_msg("parse: %s", ferry_error_message());
-    return o;
-}
-
 /* A new store holds the namespaces default, kube-system and kube-public:
  * resourceVersions 1..3. */
 #define BUILTIN_RV 3
@@ -74,7 +66,7 @@ parse(const char *text)
 static json_object *
 vm(const char *name)
 {
-    json_object *o = parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+    json_object *o = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
                            "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
                            "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}");
 
@@ -95,7 +87,7 @@ namespace_obj(const char *name)
 static json_object *
 dv(const char *name)
 {
-    json_object *o = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+    json_object *o = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                            "\"metadata\":{},\"spec\":{\"source\":{\"blank\":{}},"
                            "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}");
 
@@ -292,7 +284,7 @@ test_generate_name_and_cluster_scope(void **state)
     assert_string_not_equal(ferry_json_get_string(a, "metadata.name"),
                             ferry_json_get_string(b, "metadata.name"));
 
-    node = must_create(f->st, parse("{\"apiVersion\":\"v1\",\"kind\":\"Node\","
+    node = must_create(f->st, test_json("{\"apiVersion\":\"v1\",\"kind\":\"Node\","
                                     "\"metadata\":{\"name\":\"n1\",\"namespace\":\"x\"},"
                                     "\"status\":{\"phase\":\"Running\"}}"));
     assert_null(ferry_json_get(node, "metadata.namespace"));
@@ -300,7 +292,7 @@ test_generate_name_and_cluster_scope(void **state)
     json_object_put(FERRY_STEAL(node));
     assert_int_equal(ferry_store_get(f->st, ferry_resource_node, NULL, "n1", &node), 0);
 
-    in = parse("{\"apiVersion\":\"kubevirt.io/v1alpha3\",\"kind\":\"VirtualMachine\","
+    in = test_json("{\"apiVersion\":\"kubevirt.io/v1alpha3\",\"kind\":\"VirtualMachine\","
                "\"metadata\":{\"name\":\"old\"}}");
     assert_int_equal(ferry_store_create(f->st, in, NULL), -1);
     assert_string_equal(ferry_error_message(),
@@ -555,7 +547,7 @@ test_cascade(void **state)
     in = dv("dv1");
     add_owner(in, owner);
     d1 = must_create(f->st, in);
-    in = parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
+    in = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
                "\"metadata\":{\"name\":\"web01\"},\"spec\":{\"domain\":{\"devices\":{}}}}");
     add_owner(in, d1);
     json_object_put(must_create(f->st, in));
@@ -919,7 +911,7 @@ test_admission_in_store(void **state)
     assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
 
     /* a VMI gets KubeVirt's defaults, its status included */
-    vmi = parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
+    vmi = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
                 "\"metadata\":{\"name\":\"v\"},\"spec\":{\"domain\":{\"devices\":{},"
                 "\"memory\":{\"guest\":\"64Mi\"}}}}");
     json_object_put(FERRY_STEAL(out));
