@@ -66,6 +66,11 @@ struct ferry_source {
      * relative name against the source's directory or base URL, refusing
      * absolute paths and escapes. */
     int (*open_sibling)(struct ferry_source *src, const char *relname, struct ferry_source **ret);
+    /* For sources that know where the data is (imageio's /extents): as
+     * ferry_source_file_next_data, the next data extent at or after OFF;
+     * NULL when the source cannot tell. */
+    int (*next_data)(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
+                     uint64_t *ret_hole);
 };
 
 /* ---- formats ---------------------------------------------------------- */

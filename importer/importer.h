@@ -59,7 +59,7 @@ struct ferry_source *ferry_source_file_from_fd(int fd, const char *name,
                                                struct ferry_source *siblings,
                                                const char *scratch_dir);
 /* For a file source: the next data extent at or after OFF through
- * SEEK_DATA/SEEK_HOLE.  0 with *ret_data == *ret_hole == size at the end;
+ * SEEK_DATA/SEEK_HOLE (other sources: their next_data, when set).  0 with *ret_data == *ret_hole == size at the end;
  * -1 (no error set) when the file system cannot tell. */
 int ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
                                 uint64_t *ret_hole);
