@@ -32,3 +32,9 @@ ferry_script_test(importer-registry SCRIPT ${FERRY_IMPORTER_TESTS}/registry.sh
 set_tests_properties(importer-registry PROPERTIES FIXTURES_REQUIRED importer-corpus)
 ferry_unit_test(test-registry SOURCES ${FERRY_IMPORTER_TESTS}/test-registry.c
                 LIBS ferry-importer-lib)
+
+# The vmware source (issue 15) against tests/importer/esxi-standin.py, a
+# loopback stand-in for ESXi's /folder datastore access written from
+# VMware's published API (no ESXi server here); qemu-img is the oracle.
+ferry_script_test(importer-vmware SCRIPT ${FERRY_IMPORTER_TESTS}/vmware.sh
+                  LABELS "integration;importer" TIMEOUT 240)
