@@ -38,3 +38,9 @@ ferry_unit_test(test-registry SOURCES ${FERRY_IMPORTER_TESTS}/test-registry.c
 # VMware's published API (no ESXi server here); qemu-img is the oracle.
 ferry_script_test(importer-vmware SCRIPT ${FERRY_IMPORTER_TESTS}/vmware.sh
                   LABELS "integration;importer" TIMEOUT 240)
+
+# The imageio source (issue 15) against tests/importer/imageio-standin.py, a
+# loopback stand-in for an oVirt engine and an ovirt-imageio daemon written
+# from their published APIs (no oVirt here); qemu-img is the oracle.
+ferry_script_test(importer-imageio SCRIPT ${FERRY_IMPORTER_TESTS}/imageio.sh
+                  LABELS "integration;importer" TIMEOUT 240)
