@@ -71,6 +71,10 @@ struct ferry_source {
      * NULL when the source cannot tell. */
     int (*next_data)(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
                      uint64_t *ret_hole);
+    /* The format of the content when the source knows it (imageio's raw
+     * transfers: the guest's disk, whatever its first bytes look like):
+     * no probing, no unpacking.  NULL: detected by content. */
+    const struct ferry_format *format;
 };
 
 /* ---- formats ---------------------------------------------------------- */

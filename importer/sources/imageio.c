@@ -48,6 +48,8 @@
 #include "importer/sources/remote-common.h"
 
 #define MOD "importer.imageio"
+
+extern const struct ferry_format ferry_format_raw;
 #define POOL 4
 #define INACTIVITY 120                  /* seconds, the transfer's inactivity_timeout */
 #define POLL_MAX_NS (UINT64_C(300) * 1000000000)
@@ -939,6 +941,9 @@ imageio_open(struct ferry_source *src, const char *url)
         return -1;
     src->seekable = true;
     src->next_data = imageio_next_data;
+    /* Asked in raw format: a guest's disk that starts like a qcow2 or a
+     * gzip stream is still the guest's disk. */
+    src->format = &ferry_format_raw;
     return 0;
 }
 

@@ -11,7 +11,8 @@
 #   - a short ticket: extended while a slow transfer runs (and without
 #     extension the same transfer fails on 403 and is cancelled);
 #   - a failing read cancels; SIGTERM cancels; a wrong password is a clear
-#     error and creates no transfer; a daemon without extents.
+#     error and creates no transfer; a daemon without extents;
+#   - a guest disk that holds a qcow2 image is imported raw (no probing).
 set -eu
 : "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
 IMPORTER="$FERRY_BIN/ferry-importer"
@@ -57,7 +58,7 @@ PY
 
 start_server() {   # NAME [extra args]: sets PORT_<NAME>; log in $WORK/NAME.log
     local name="$1"; shift
-    python3 "$HERE/imageio-standin.py" --image "$WORK/disk.raw" --disk-id "$DISK" \
+    python3 "$HERE/imageio-standin.py" --image "${IMAGE:-$WORK/disk.raw}" --disk-id "$DISK" \
         --cert "$WORK/cert.pem" --key "$WORK/key.pem" --user admin@internal \
         --password 'p4ss word&=' --port-file "$WORK/$name.port" --log "$WORK/$name.log" \
         "$@" 2>"$WORK/$name.err" &
@@ -207,5 +208,16 @@ echo "ok  sigterm cancels the transfer"
 start_server noext --no-extents
 check no-extents "imageio://127.0.0.1:$PORT_noext/$DISK"
 grep -q '^FINALIZE ' "$WORK/noext.log" || fail "no-extents: not finalized"
+
+# A guest disk whose content is a qcow2 image (a disk used as raw storage
+# for an image) is imported as it is: raw, never probed as qcow2.
+qemu-img create -q -f qcow2 "$WORK/inner.qcow2" 64M || fail "qemu-img create"
+qemu-img resize -q -f raw "$WORK/inner.qcow2" 8M || fail "qemu-img resize"
+IMAGE="$WORK/inner.qcow2" start_server qcow
+out="$WORK/out-qcow.raw"
+"$IMPORTER" --url "imageio://127.0.0.1:$PORT_qcow/$DISK" --dest "$out" "${OPTS[@]}" 2>"$WORK/err" ||
+    { cat "$WORK/err" >&2; fail "qcow2-content: import failed"; }
+cmp "$WORK/inner.qcow2" "$out" || fail "qcow2-content: not imported byte for byte"
+echo "ok  qcow2-content: a raw transfer is never probed"
 
 echo "PASS"
