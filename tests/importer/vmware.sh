@@ -8,7 +8,8 @@
 #   - a cookie that expires (the stand-in's --cookie-uses) makes the
 #     importer log in again, and the import still succeeds;
 #   - a vmfs descriptor + -flat extent, monolithicFlat, monolithicSparse,
-#     a twoGbMaxExtentSparse -s001/-s002 set: all through Range requests;
+#     streamOptimized, twoGbMaxExtentFlat, a twoGbMaxExtentSparse
+#     -s001/-s002 set: all through Range requests;
 #   - descriptors naming ../other.vmdk or /etc/passwd, and a snapshot
 #     (delta) disk: refused, nothing written, nothing requested outside;
 #   - wrong password, unknown path, no --vmware-ca, a server without Range.
@@ -58,6 +59,11 @@ with open(path, "wb") as f:
 PY
 qemu-img convert -q -f raw -O vmdk -o subformat=monolithicFlat "$WORK/src.raw" "$DS/flat/disk.vmdk"
 qemu-img convert -q -f raw -O vmdk "$WORK/src.raw" "$DS/sparse/disk.vmdk"
+mkdir -p "$DS/stream" "$DS/splitflat"
+qemu-img convert -q -f raw -O vmdk -o subformat=streamOptimized "$WORK/src.raw" \
+    "$DS/stream/disk.vmdk"
+qemu-img convert -q -f raw -O vmdk -o subformat=twoGbMaxExtentFlat "$WORK/src.raw" \
+    "$DS/splitflat/disk.vmdk"
 # ESXi's own layout: a "vmfs" descriptor and its -flat.vmdk.
 cp "$DS/flat/disk-flat.vmdk" "$DS/vmfs/g-flat.vmdk"
 cat >"$DS/vmfs/g.vmdk" <<EOF
@@ -174,6 +180,8 @@ echo "ok  basic-then-cookie, every read a Range request"
 check monolithic-flat "$M/folder/flat/disk.vmdk?dcPath=ha-datacenter&dsName=datastore1" \
     "$DS/flat/disk.vmdk" "${AUTH[@]}"
 check monolithic-sparse "$M/datastore1/sparse/disk.vmdk" "$DS/sparse/disk.vmdk" "${AUTH[@]}"
+check stream-optimized "$M/datastore1/stream/disk.vmdk" "$DS/stream/disk.vmdk" "${AUTH[@]}"
+check split-flat "$M/datastore1/splitflat/disk.vmdk" "$DS/splitflat/disk.vmdk" "${AUTH[@]}"
 : >"$WORK/main.log"
 check split-s001 "$M/datastore1/split/disk.vmdk?dcPath=ha-datacenter" "$DS/split/disk.vmdk" \
     "${AUTH[@]}"
