@@ -53,6 +53,7 @@ extern const struct ferry_format ferry_format_raw;
 #define POOL 4
 #define INACTIVITY 120                  /* seconds, the transfer's inactivity_timeout */
 #define POLL_MAX_NS (UINT64_C(300) * 1000000000)
+#define LOCKED_MAX_NS (UINT64_C(120) * 1000000000)
 #define MAX_BODY (64u << 20)            /* an engine answer or the extents list */
 #define MAX_GET (8u << 20)              /* one Range GET */
 
@@ -368,12 +369,21 @@ create_transfer(struct ferry_source *src, struct iio_priv *p)
     FERRY_AUTOFREE char *what = ferry_printf("imageio '%s'", src->url);
     char text[200];
     long code = 0;
+    uint64_t start_ns = ferry_now_ns();
 
-    {
+    /* A disk another operation holds ("Disk is locked", 409): tried again
+     * for about two minutes, as CDI does. */
+    for (uint64_t wait = 500000000;; wait = wait < 16000000000 ? wait * 2 : wait) {
         FERRY_AUTOPTR(json_object) j = NULL;
         if (call(p, what, "POST", url, "application/json", body, &code, &j, text, sizeof(text)) < 0)
             return -1;
         const char *id = ferry_json_get_string(j, "id");
+        if (code == 409 && strcasestr(fault_text(j, text), "locked") &&
+            ferry_now_ns() - start_ns < LOCKED_MAX_NS) {
+            ferry_log_info("imageio '%s': disk %s is locked: trying again", src->url, p->disk);
+            sleep_ns(wait);
+            continue;
+        }
         if (code < 200 || code > 202 || !id)
             return ferry_error(code == 404 ? FERRY_ERR_NOTFOUND : FERRY_ERR_NETWORK,
                                "imageio '%s': creating the download of disk %s: the engine "
@@ -384,6 +394,7 @@ create_transfer(struct ferry_source *src, struct iio_priv *p)
                                "an id", src->url, id);
         p->transfer = ferry_printf("%s/api/imagetransfers/%s", p->base, id);
         ferry_log_debug(MOD, "'%s': transfer %s created", src->url, id);
+        break;
     }
 
     /* Poll until the session is ready. */

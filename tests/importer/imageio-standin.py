@@ -21,12 +21,14 @@ The engine and the daemon listen on two ports of 127.0.0.1 (HTTPS, the
 certificate given).  Usage:
   imageio-standin.py --image RAW --disk-id ID --cert PEM --key PEM
     --user U --password P --port-file F --log F [--ticket-ttl S]
-    [--read-delay S] [--fail-read N] [--no-extents]
+    [--read-delay S] [--fail-read N] [--no-extents] [--locked N]
 The disk is the raw file RAW; its zero extents come from SEEK_DATA /
 SEEK_HOLE at 64 KiB granularity.  --ticket-ttl: the ticket expires S
 seconds after it was created or last extended.  --read-delay: each data
 read waits S seconds a MiB (a slow transfer).  --fail-read N: the N-th read
-(from 1) fails with 500.  The port file gets "ENGINE_PORT DAEMON_PORT".
+(from 1) fails with 500.  --locked N: the first N transfers asked for
+are refused with 409 "Disk is locked".  The port file gets "ENGINE_PORT
+DAEMON_PORT".
 Every request is logged as one line, e.g.
   TOKEN ok / TOKEN denied / CREATE id / POLL id phase / EXTEND id /
   FINALIZE id / CANCEL id / OPTIONS / EXTENTS json / READ start end status"""
@@ -54,6 +56,7 @@ ap.add_argument("--ticket-ttl", type=float, default=300)
 ap.add_argument("--read-delay", type=float, default=0)
 ap.add_argument("--fail-read", type=int, default=0)
 ap.add_argument("--no-extents", action="store_true")
+ap.add_argument("--locked", type=int, default=0)
 args = ap.parse_args()
 
 lock = threading.Lock()
@@ -165,6 +168,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if req.get("direction") != "download" or req.get("disk", {}).get("id") != args.disk_id:
                 log("CREATE refused %s" % json.dumps(req))
                 return self.fault(404, "Operation Failed", "Entity not found: disk")
+            with lock:
+                locked = args.locked > 0
+                args.locked -= 1
+            if locked:
+                log("CREATE locked")
+                return self.fault(409, "Operation Failed",
+                                  "[Cannot transfer Virtual Disk: Disk is locked. Please try again later.]")
             tid = secrets.token_hex(4) + "-0000-4000-8000-" + secrets.token_hex(6)
             ticket = secrets.token_hex(16)
             with lock:

@@ -11,7 +11,8 @@
 #   - a short ticket: extended while a slow transfer runs (and without
 #     extension the same transfer fails on 403 and is cancelled);
 #   - a failing read cancels; SIGTERM cancels; a wrong password is a clear
-#     error and creates no transfer; a daemon without extents;
+#     error and creates no transfer; a daemon without extents; a locked
+#     disk is asked for again;
 #   - a guest disk that holds a qcow2 image is imported raw (no probing).
 set -eu
 : "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
@@ -208,6 +209,12 @@ echo "ok  sigterm cancels the transfer"
 start_server noext --no-extents
 check no-extents "imageio://127.0.0.1:$PORT_noext/$DISK"
 grep -q '^FINALIZE ' "$WORK/noext.log" || fail "no-extents: not finalized"
+
+# A disk locked by another operation: tried again until it is free.
+start_server locked --locked 2
+check locked "imageio://127.0.0.1:$PORT_locked/$DISK"
+[ "$(grep -c '^CREATE locked' "$WORK/locked.log")" = 2 ] || fail "locked: not refused twice"
+grep -q '^FINALIZE ' "$WORK/locked.log" || fail "locked: not finalized"
 
 # A guest disk whose content is a qcow2 image (a disk used as raw storage
 # for an image) is imported as it is: raw, never probed as qcow2.
