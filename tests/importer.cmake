@@ -44,3 +44,8 @@ ferry_script_test(importer-vmware SCRIPT ${FERRY_IMPORTER_TESTS}/vmware.sh
 # from their published APIs (no oVirt here); qemu-img is the oracle.
 ferry_script_test(importer-imageio SCRIPT ${FERRY_IMPORTER_TESTS}/imageio.sh
                   LABELS "integration;importer" TIMEOUT 240)
+
+# The vmware and imageio sources before the network: URLs, credentials,
+# CA bundles, Content-Range (issue 15).
+ferry_unit_test(test-remote SOURCES ${FERRY_IMPORTER_TESTS}/test-remote.c
+                LIBS ferry-importer-lib LABELS "unit;importer")
