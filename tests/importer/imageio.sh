@@ -147,16 +147,16 @@ PY
 check api-href "$E/ovirt-engine/api/disks/$DISK"
 
 # ---- ticket extension ------------------------------------------------------------
-# The ticket lives 3 s; 20 MiB of data read at 0.4 s a MiB on 2 threads
+# The ticket lives 4 s; 21 MiB of data read at 0.6 s a MiB on 2 threads
 # takes more.  Extended every second, it does not expire.
-start_server slow --ticket-ttl 3 --read-delay 0.4
+start_server slow --ticket-ttl 4 --read-delay 0.6
 check extended "imageio://127.0.0.1:$PORT_slow/$DISK" --threads 2 --imageio-extend-interval 1
 grep -q '^EXTEND ' "$WORK/slow.log" || fail "extended: the ticket was never extended"
 grep -q '^FORBIDDEN' "$WORK/slow.log" && fail "extended: a request was refused (403)"
 grep -q '^FINALIZE ' "$WORK/slow.log" || fail "extended: not finalized"
 echo "ok  ticket extended $(grep -c '^EXTEND ' "$WORK/slow.log") times during a slow transfer"
 # The same transfer without extension (every 30 s): the ticket expires.
-start_server slow2 --ticket-ttl 3 --read-delay 0.4
+start_server slow2 --ticket-ttl 4 --read-delay 0.6
 refuse not-extended "imageio://127.0.0.1:$PORT_slow2/$DISK" "the daemon refused the ticket (403" \
     --threads 2
 grep -q '^CANCEL ' "$WORK/slow2.log" || fail "not-extended: the transfer was not cancelled"
