@@ -73,7 +73,7 @@ static const struct ferry_source_option imageio_options[] = {
       "default: IMPORTER_ACCESS_KEY_ID and IMPORTER_SECRET_KEY" },
     { "imageio-ca", "PATH",
       "CA certificates of the engine and the imageio daemon\n(a PEM file or a directory of them), "
-      "added to the system\nroots" },
+      "added to the system\nroots; default: IMPORTER_CERT_DIR" },
     { "imageio-insecure", NULL, "do not verify TLS certificates" },
     { "imageio-extend-interval", "SECONDS",
       "extend the transfer's ticket this often (default 30)" },
@@ -945,8 +945,11 @@ imageio_open(struct ferry_source *src, const char *url)
     if (ferry_remote_credentials(what, "--imageio-secret-dir", opt.secret_dir, &p->user,
                                  &p->password) < 0)
         return -1;
-    if (opt.ca_path &&
-        ferry_remote_ca_load("--imageio-ca", opt.ca_path, &p->ca, &p->ca_len) < 0)
+    /* CDI's certConfigMap, mounted where IMPORTER_CERT_DIR says. */
+    const char *ca = opt.ca_path ? opt.ca_path : getenv("IMPORTER_CERT_DIR");
+    if (ca && *ca &&
+        ferry_remote_ca_load(opt.ca_path ? "--imageio-ca" : "IMPORTER_CERT_DIR", ca, &p->ca,
+                             &p->ca_len) < 0)
         return -1;
     if (login(src, p) < 0 || create_transfer(src, p) < 0 || load_extents(src, p) < 0)
         return -1;
@@ -955,6 +958,32 @@ imageio_open(struct ferry_source *src, const char *url)
     /* Asked in raw format: a guest's disk that starts like a qcow2 or a
      * gzip stream is still the guest's disk. */
     src->format = &ferry_format_raw;
+    return 0;
+}
+
+int
+ferry_imageio_url_from_cdi(const char *endpoint, const char *disk_id, char **ret_url)
+{
+    const char *rest = endpoint && ferry_str_has_prefix(endpoint, "https://")
+                           ? endpoint + strlen("https://")
+                           : NULL;
+    size_t n = rest ? strlen(rest) : 0;
+
+    while (n > 0 && rest[n - 1] == '/')
+        n--;
+    if (!rest || n == 0 || !disk_id || !id_ok(disk_id) || memchr(rest, '?', n) ||
+        memchr(rest, '#', n))
+        return ferry_error(FERRY_ERR_INVALID,
+                           "imageio endpoint '%s', disk '%s': expected an https:// URL of the "
+                           "engine's API (https://ENGINE/ovirt-engine/api) and a disk id",
+                           endpoint ? endpoint : "", disk_id ? disk_id : "");
+    size_t hl = strcspn(rest, "/");
+    if (hl >= n)   /* https://ENGINE: the API at its usual place */
+        *ret_url = ferry_printf("imageio://%.*s/ovirt-engine/api/disks/%s", (int)n, rest, disk_id);
+    else if (n >= 4 && strncmp(rest + n - 4, "/api", 4) == 0)
+        *ret_url = ferry_printf("imageio://%.*s/disks/%s", (int)n, rest, disk_id);
+    else
+        *ret_url = ferry_printf("imageio://%.*s/api/disks/%s", (int)n, rest, disk_id);
     return 0;
 }
 

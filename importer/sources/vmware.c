@@ -47,7 +47,8 @@ static const struct ferry_source_option vmware_options[] = {
       "accessKeyId (user) and secretKey (password); default:\n"
       "IMPORTER_ACCESS_KEY_ID and IMPORTER_SECRET_KEY" },
     { "vmware-ca", "PATH",
-      "CA certificates (a PEM file or a directory of them)\nadded to the system roots" },
+      "CA certificates (a PEM file or a directory of them)\nadded to the system roots; "
+      "default: IMPORTER_CERT_DIR" },
     { "vmware-insecure", NULL, "do not verify the server's TLS certificate" },
     { NULL },
 };
@@ -494,7 +495,10 @@ vmware_open(struct ferry_source *src, const char *url)
     if (ferry_remote_credentials(what, "--vmware-secret-dir", opt.secret_dir, &s->user,
                                  &s->password) < 0)
         return -1;
-    if (opt.ca_path && ferry_remote_ca_load("--vmware-ca", opt.ca_path, &s->ca, &s->ca_len) < 0)
+    const char *ca = opt.ca_path ? opt.ca_path : getenv("IMPORTER_CERT_DIR");
+    if (ca && *ca &&
+        ferry_remote_ca_load(opt.ca_path ? "--vmware-ca" : "IMPORTER_CERT_DIR", ca, &s->ca,
+                             &s->ca_len) < 0)
         return -1;
     ferry_log_debug(MOD, "'%s': %s", url, p->https);
     return vmware_start(src);
@@ -563,6 +567,36 @@ vmware_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
     /* Extents are leaves: they name no further files. */
     sib->open_sibling = NULL;
     *ret = FERRY_STEAL(sib);
+    return 0;
+}
+
+int
+ferry_vmware_url_from_cdi(const char *endpoint, const char *backing_file, char **ret_url)
+{
+    const char *rest = endpoint && ferry_str_has_prefix(endpoint, "https://")
+                           ? endpoint + strlen("https://")
+                           : NULL;
+    const char *b = backing_file;
+    size_t hl = rest ? strcspn(rest, "/?#") : 0;
+
+    /* "[datastore1] vm/vm.vmdk" */
+    if (!rest || hl == 0 || !b || b[0] != '[' || !strchr(b, ']'))
+        return ferry_error(FERRY_ERR_INVALID,
+                           "vmware endpoint '%s', backing file '%s': expected https://HOST[/sdk] "
+                           "and a datastore path '[DATASTORE] PATH/DISK.vmdk'",
+                           endpoint ? endpoint : "", backing_file ? backing_file : "");
+    const char *close = strchr(b, ']');
+    FERRY_AUTOFREE char *ds = ferry_strndup(b + 1, close - b - 1);
+    const char *path = close + 1;
+    while (*path == ' ')
+        path++;
+    if (!ds[0] || strchr(ds, '/') || !*path || !path_ok(path))
+        return ferry_error(FERRY_ERR_INVALID,
+                           "vmware backing file '%s': expected '[DATASTORE] PATH/DISK.vmdk'",
+                           backing_file);
+    FERRY_AUTOFREE char *eds = ferry_remote_escape(ds, false);
+    FERRY_AUTOFREE char *epath = ferry_remote_escape(path, true);
+    *ret_url = ferry_printf("vmware://%.*s/%s/%s", (int)hl, rest, eds, epath);
     return 0;
 }
 

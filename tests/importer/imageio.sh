@@ -145,6 +145,14 @@ PY
 
 # The disk's API href as the URL.
 check api-href "$E/ovirt-engine/api/disks/$DISK"
+# As CDI's importer pod runs it: credentials and the certConfigMap from its
+# environment, no options.
+out="$WORK/out-cdi.raw"
+IMPORTER_ACCESS_KEY_ID=admin@internal IMPORTER_SECRET_KEY='p4ss word&=' \
+    IMPORTER_CERT_DIR="$WORK/ca" "$IMPORTER" --url "$E/ovirt-engine/api/disks/$DISK" \
+    --dest "$out" --progress none 2>"$WORK/err" || { cat "$WORK/err" >&2; fail "cdi-env: failed"; }
+qemu-img compare -q -f raw -F raw "$WORK/disk.raw" "$out" || fail "cdi-env: output differs"
+echo "ok  cdi-env: IMPORTER_ACCESS_KEY_ID, IMPORTER_SECRET_KEY, IMPORTER_CERT_DIR"
 
 # ---- ticket extension ------------------------------------------------------------
 # The ticket lives 4 s; 21 MiB of data read at 0.6 s a MiB on 2 threads

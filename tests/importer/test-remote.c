@@ -2,7 +2,8 @@
  * the network (importer/sources/vmware.c, imageio.c, remote-common.c): the
  * URLs they accept and refuse, credentials from a secret directory or CDI's
  * environment, CA bundles from a file or a ConfigMap-like directory,
- * Content-Range parsing and escaping.  The sources themselves are tested
+ * Content-Range parsing and escaping, CDI's imageio and vddk endpoints as
+ * URLs of these sources.  The sources themselves are tested
  * against loopback stand-ins by tests/importer/vmware.sh and imageio.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,6 +201,49 @@ test_escape(void **state)
     assert_string_equal(c, "%C3%9Cn%C3%AF-._~");
 }
 
+static void
+expect_map(int (*fn)(const char *, const char *, char **), const char *a, const char *b,
+           const char *want)
+{
+    char *url = NULL;
+
+    ferry_error_reset();
+    if (fn(a, b, &url) < 0) {
+        if (want)
+            fail_msg("%s + %s: %s", a, b, ferry_error_message());
+        return;
+    }
+    if (!want)
+        fail_msg("%s + %s: accepted as %s", a, b, url);
+    assert_string_equal(url, want);
+    free(url);
+}
+
+static void
+test_cdi_mapping(void **state)
+{
+    (void)state;
+    expect_map(ferry_imageio_url_from_cdi, "https://engine.example/ovirt-engine/api", "ab-12",
+               "imageio://engine.example/ovirt-engine/api/disks/ab-12");
+    expect_map(ferry_imageio_url_from_cdi, "https://engine:8443/ovirt-engine/api/", "ab",
+               "imageio://engine:8443/ovirt-engine/api/disks/ab");
+    expect_map(ferry_imageio_url_from_cdi, "https://engine", "ab",
+               "imageio://engine/ovirt-engine/api/disks/ab");
+    expect_map(ferry_imageio_url_from_cdi, "https://engine/rhv", "ab",
+               "imageio://engine/rhv/api/disks/ab");
+    expect_map(ferry_imageio_url_from_cdi, "http://engine/ovirt-engine/api", "ab", NULL);
+    expect_map(ferry_imageio_url_from_cdi, "https://engine/ovirt-engine/api", "../x", NULL);
+    expect_map(ferry_imageio_url_from_cdi, "https://engine/api?x", "ab", NULL);
+    expect_map(ferry_vmware_url_from_cdi, "https://esxi.example/sdk", "[datastore1] web/web.vmdk",
+               "vmware://esxi.example/datastore1/web/web.vmdk");
+    expect_map(ferry_vmware_url_from_cdi, "https://esxi:443", "[SSD 1] my vm/my vm.vmdk",
+               "vmware://esxi:443/SSD%201/my%20vm/my%20vm.vmdk");
+    expect_map(ferry_vmware_url_from_cdi, "https://esxi", "datastore1/web.vmdk", NULL);
+    expect_map(ferry_vmware_url_from_cdi, "https://esxi", "[ds] ../etc/passwd", NULL);
+    expect_map(ferry_vmware_url_from_cdi, "https://esxi", "[] web.vmdk", NULL);
+    expect_map(ferry_vmware_url_from_cdi, "esxi", "[ds] web.vmdk", NULL);
+}
+
 int
 main(void)
 {
@@ -210,6 +254,7 @@ main(void)
         cmocka_unit_test(test_ca),
         cmocka_unit_test(test_content_range),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_cdi_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
