@@ -17,6 +17,9 @@
  * format parses the descriptor and refuses delta disks (snapshots: import
  * the consolidated disk, or the base before the snapshot). */
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,8 @@ static struct {
     char *secret_dir;
     char *ca_path;
     bool insecure;
+    uint8_t thumbprint[32];       /* SHA-1 (20 bytes) or SHA-256 of the certificate */
+    size_t thumbprint_len;
 } opt;
 
 static const struct ferry_source_option vmware_options[] = {
@@ -49,9 +54,51 @@ static const struct ferry_source_option vmware_options[] = {
     { "vmware-ca", "PATH",
       "CA certificates (a PEM file or a directory of them)\nadded to the system roots; "
       "default: IMPORTER_CERT_DIR" },
+    { "vmware-thumbprint", "HEX",
+      "trust the server whose certificate has this SHA-1 (as\n"
+      "CDI's vddk thumbprint) or SHA-256 fingerprint instead of CAs;\n"
+      "default: IMPORTER_THUMBPRINT" },
     { "vmware-insecure", NULL, "do not verify the server's TLS certificate" },
     { NULL },
 };
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* "AA:BB:..." or "aabb..." -> 20 or 32 bytes. */
+static int
+parse_thumbprint(const char *what, const char *value)
+{
+    size_t n = 0;
+
+    for (const char *c = value; *c; c++) {
+        if (*c == ':')
+            continue;
+        int hi = hexval(c[0]), lo = c[1] ? hexval(c[1]) : -1;
+        if (hi < 0 || lo < 0 || n == sizeof(opt.thumbprint))
+            return ferry_error(FERRY_ERR_INVALID,
+                               "%s '%s': expected a SHA-1 or SHA-256 fingerprint in hex "
+                               "(colons allowed)",
+                               what, value);
+        opt.thumbprint[n++] = hi << 4 | lo;
+        c++;
+    }
+    if (n != 20 && n != 32)
+        return ferry_error(FERRY_ERR_INVALID,
+                           "%s '%s': %zu bytes, expected a SHA-1 (20) or SHA-256 (32) fingerprint",
+                           what, value, n);
+    opt.thumbprint_len = n;
+    return 0;
+}
 
 static int
 vmware_config(const char *name, const char *value)
@@ -64,6 +111,8 @@ vmware_config(const char *name, const char *value)
     } else if (strcmp(name, "vmware-ca") == 0) {
         free(opt.ca_path);
         opt.ca_path = ferry_strdup(value);
+    } else if (strcmp(name, "vmware-thumbprint") == 0) {
+        return parse_thumbprint("--vmware-thumbprint", value);
     }
     return 0;
 }
@@ -77,6 +126,7 @@ struct vmw_session {
     char *cookie;                 /* "vmware_soap_session=\"...\"", NULL: log in */
     char *ca;
     size_t ca_len;
+    char *pin;                    /* "sha256//..." of the thumbprinted server's key */
     unsigned logins;
 };
 
@@ -96,6 +146,7 @@ session_unref(struct vmw_session *s)
     free(s->password);
     free(s->cookie);
     free(s->ca);
+    free(s->pin);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -298,7 +349,15 @@ take_handle(struct vmw_priv *p)
     pthread_mutex_unlock(&p->lock);
     if (!c) {
         c = ferry_curl_easy(p->https, true, ferry_log_debug_enabled(MOD));
-        ferry_remote_tls(c, p->s->ca, p->s->ca_len, opt.insecure);
+        if (p->s->pin) {
+            /* The key of the certificate the thumbprint named, checked in
+             * every handshake before anything is sent. */
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+            curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, p->s->pin);
+        } else {
+            ferry_remote_tls(c, p->s->ca, p->s->ca_len, opt.insecure);
+        }
         /* Basic only over TLS, and never to another host after a redirect. */
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
         curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -478,6 +537,86 @@ vmware_start(struct ferry_source *src)
     return 0;
 }
 
+static char *
+hex_colons(const uint8_t *b, size_t n)
+{
+    char *out = ferry_malloc(n * 3 + 1);
+
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + i * 3, "%02X%s", b[i], i + 1 < n ? ":" : "");
+    return out;
+}
+
+/* With a thumbprint: one request without credentials and without
+ * verification, only for the server's certificate; when its fingerprint
+ * is the one given, its public key is pinned for every later connection
+ * (CURLOPT_PINNEDPUBLICKEY fails the handshake of any other key, before
+ * credentials are sent). */
+static int
+pin_thumbprint(struct ferry_source *src, struct vmw_priv *p)
+{
+    CURL *c = ferry_curl_easy(p->origin, false, ferry_log_debug_enabled(MOD));
+    FERRY_AUTOFREE char *root = ferry_printf("%s/", p->origin);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_certinfo *ci = NULL;
+    const char *pem = NULL;
+    int r = -1;
+
+    curl_easy_setopt(c, CURLOPT_URL, root);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        ferry_error(FERRY_ERR_NETWORK, "vmware '%s': %s: %s", src->url, root,
+                    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        goto cleanup;
+    }
+    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) == CURLE_OK && ci && ci->num_of_certs > 0)
+        for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next)
+            if (ferry_str_has_prefix(l->data, "Cert:"))
+                pem = l->data + strlen("Cert:");
+    BIO *bio = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (!x) {
+        ferry_error(FERRY_ERR_NETWORK, "vmware '%s': no server certificate to check the "
+                    "thumbprint against", src->url);
+        goto cleanup;
+    }
+    uint8_t md[EVP_MAX_MD_SIZE], key[32];
+    unsigned mdlen = 0, keylen = 0;
+    uint8_t *der = NULL;
+    int dlen = i2d_PUBKEY(X509_get0_pubkey(x), &der);
+    X509_digest(x, opt.thumbprint_len == 20 ? EVP_sha1() : EVP_sha256(), md, &mdlen);
+    X509_free(x);
+    if (mdlen != opt.thumbprint_len || memcmp(md, opt.thumbprint, mdlen) != 0) {
+        FERRY_AUTOFREE char *got = hex_colons(md, mdlen);
+        FERRY_AUTOFREE char *want = hex_colons(opt.thumbprint, opt.thumbprint_len);
+        ferry_error(FERRY_ERR_SECURITY,
+                    "vmware '%s': the server's certificate has the thumbprint %s, not %s", src->url,
+                    got, want);
+        OPENSSL_free(der);
+        goto cleanup;
+    }
+    if (dlen <= 0 || !EVP_Digest(der, dlen, key, &keylen, EVP_sha256(), NULL)) {
+        OPENSSL_free(der);
+        ferry_error(FERRY_ERR_INTERNAL, "vmware '%s': cannot hash the server's key", src->url);
+        goto cleanup;
+    }
+    OPENSSL_free(der);
+    char b64[64];
+    EVP_EncodeBlock((unsigned char *)b64, key, 32);
+    p->s->pin = ferry_printf("sha256//%s", b64);
+    ferry_log_debug(MOD, "'%s': thumbprint matches; key pinned (%s)", src->url, p->s->pin);
+    r = 0;
+cleanup:
+    curl_easy_cleanup(c);
+    return r;
+}
+
 static int
 vmware_open(struct ferry_source *src, const char *url)
 {
@@ -499,6 +638,11 @@ vmware_open(struct ferry_source *src, const char *url)
     if (ca && *ca &&
         ferry_remote_ca_load(opt.ca_path ? "--vmware-ca" : "IMPORTER_CERT_DIR", ca, &s->ca,
                              &s->ca_len) < 0)
+        return -1;
+    const char *tp = getenv("IMPORTER_THUMBPRINT");
+    if (!opt.thumbprint_len && tp && *tp && parse_thumbprint("IMPORTER_THUMBPRINT", tp) < 0)
+        return -1;
+    if (opt.thumbprint_len && !opt.insecure && pin_thumbprint(src, p) < 0)
         return -1;
     ferry_log_debug(MOD, "'%s': %s", url, p->https);
     return vmware_start(src);

@@ -12,6 +12,8 @@
 #     -s001/-s002 set: all through Range requests;
 #   - descriptors naming ../other.vmdk or /etc/passwd, and a snapshot
 #     (delta) disk: refused, nothing written, nothing requested outside;
+#   - a SHA-1 or SHA-256 thumbprint instead of a CA (CDI's vddk
+#     thumbprint), a wrong one refused before credentials are sent;
 #   - wrong password, unknown path, no --vmware-ca, a server without Range.
 set -eu
 : "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
@@ -201,6 +203,27 @@ grep -q ' cookie 401 ' "$WORK/expiring.log" ||
 awk '$4 == 401 { getline n; if (n !~ / basic 206 /) exit 1 }' "$WORK/expiring.log" ||
     { cat "$WORK/expiring.log" >&2; fail "cookie-expiry: a refused cookie was not followed by Basic"; }
 echo "ok  cookie-expiry: re-login after 401"
+
+# A thumbprint instead of a CA (CDI's vddk thumbprint: the certificate's
+# SHA-1; SHA-256 too), the server's key pinned after it.
+SHA1=$(openssl x509 -noout -fingerprint -sha1 -in "$WORK/cert.pem" | cut -d= -f2)
+SHA256=$(openssl x509 -noout -fingerprint -sha256 -in "$WORK/cert.pem" | cut -d= -f2)
+TLS=()
+check thumbprint-sha1 "$M/datastore1/sparse/disk.vmdk" "$DS/sparse/disk.vmdk" "${AUTH[@]}" \
+    --vmware-thumbprint "$SHA1"
+IMPORTER_THUMBPRINT="$(echo "$SHA256" | tr -d : | tr A-F a-f)" \
+    check thumbprint-sha256-env "$M/datastore1/sparse/disk.vmdk" "$DS/sparse/disk.vmdk" "${AUTH[@]}"
+TLS=(--vmware-ca "$WORK/cert.pem")
+: >"$WORK/main.log"
+refuse wrong-thumbprint "$M/datastore1/sparse/disk.vmdk" "the server's certificate has the thumbprint $SHA1, not 00:11" \
+    "${AUTH[@]}" --vmware-thumbprint 00112233445566778899AABBCCDDEEFF00112233
+grep -q ' basic ' "$WORK/main.log" && fail "wrong-thumbprint: credentials were sent"
+st=0
+"$IMPORTER" --url "$M/datastore1/sparse/disk.vmdk" --dest "$WORK/bad-tp.raw" "${AUTH[@]}" \
+    --vmware-thumbprint 00:11:zz 2>"$WORK/err" || st=$?
+[ "$st" = 2 ] && grep -q "expected a SHA-1 or SHA-256 fingerprint" "$WORK/err" ||
+    { cat "$WORK/err" >&2; fail "bad-thumbprint: status $st, expected a usage error (2)"; }
+echo "ok  bad-thumbprint (usage error: $(head -c 120 "$WORK/err"))"
 
 # ---- refusals ------------------------------------------------------------------
 : >"$WORK/main.log"
