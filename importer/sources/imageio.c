@@ -20,7 +20,8 @@
  *      import runs (the ticket would expire), from a thread started with
  *      the first read, i.e. once the importer has confined itself;
  *   5. on close, POST .../finalize when the whole disk was read and the
- *      import succeeded, else POST .../cancel; SIGINT, SIGTERM and SIGHUP
+ *      import succeeded, else POST .../cancel, and the token is revoked
+ *      (PREFIX/services/sso-logout; a 401 before that logs in again); SIGINT, SIGTERM and SIGHUP
  *      cancel the transfer too before the importer dies (the signal wakes
  *      the same thread; before the first read the engine's inactivity
  *      timeout, set to INACTIVITY seconds, cleans up).
@@ -218,12 +219,14 @@ new_handle(struct iio_priv *p, const char *url)
     return c;
 }
 
-/* One request: METHOD URL with BODY (CTYPE), the token unless FORM_LOGIN.
+/* One request: METHOD URL with BODY (CTYPE), the engine's token when
+ * BEARER (never to the daemon, another host).
  * *ret_code the HTTP status, *ret_json the answer when it is JSON (may be
  * NULL), *ret_text its start for messages.  -1 only when no answer came. */
 static int
 call(struct iio_priv *p, const char *what, const char *method, const char *url, const char *ctype,
-     const char *body, long *ret_code, json_object **ret_json, char *text, size_t textlen)
+     const char *body, bool bearer, long *ret_code, json_object **ret_json, char *text,
+     size_t textlen)
 {
     CURL *c = new_handle(p, url);
     struct curl_slist *h = NULL;
@@ -236,7 +239,7 @@ call(struct iio_priv *p, const char *what, const char *method, const char *url, 
         FERRY_AUTOFREE char *ct = ferry_printf("Content-Type: %s", ctype);
         h = curl_slist_append(h, ct);
     }
-    if (p->token) {
+    if (bearer && p->token) {
         FERRY_AUTOFREE char *a = ferry_printf("Authorization: Bearer %s", p->token);
         h = curl_slist_append(h, a);
     }
@@ -330,8 +333,8 @@ login(struct ferry_source *src, struct iio_priv *p)
     char text[200];
     long code = 0;
 
-    int r = call(p, what, "POST", url, "application/x-www-form-urlencoded", form, &code, &j, text,
-                 sizeof(text));
+    int r = call(p, what, "POST", url, "application/x-www-form-urlencoded", form, false, &code, &j,
+                 text, sizeof(text));
     explicit_bzero(form, strlen(form));
     explicit_bzero(pw, strlen(pw));
     if (r < 0)
@@ -345,9 +348,54 @@ login(struct ferry_source *src, struct iio_priv *p)
     if (strpbrk(token, "\r\n"))
         return ferry_error(FERRY_ERR_FORMAT, "imageio '%s': the SSO token has a line break",
                            src->url);
+    free(p->token);
     p->token = ferry_strdup(token);
     ferry_log_debug(MOD, "'%s': logged in as '%s'", src->url, p->user);
     return 0;
+}
+
+/* A call to the engine's API with the token; a 401 (the engine's session
+ * expired) logs in again, once, as oVirt's SDK does. */
+static int
+engine(struct ferry_source *src, struct iio_priv *p, const char *method, const char *url,
+       const char *body, long *ret_code, json_object **ret_json, char *text, size_t textlen)
+{
+    FERRY_AUTOFREE char *what = ferry_printf("imageio '%s'", src->url);
+
+    for (int attempt = 0;; attempt++) {
+        if (call(p, what, method, url, body ? "application/json" : NULL, body, true, ret_code,
+                 ret_json, text, textlen) < 0)
+            return -1;
+        if (*ret_code != 401 || attempt > 0)
+            return 0;
+        if (ret_json && *ret_json) {
+            json_object_put(*ret_json);
+            *ret_json = NULL;
+        }
+        ferry_log_debug(MOD, "'%s': the engine answered 401: logging in again", src->url);
+        if (login(src, p) < 0)
+            return -1;
+    }
+}
+
+/* Revoke the token (the SDK's close(logout=True)); failures only logged. */
+static void
+logout(struct ferry_source *src, struct iio_priv *p)
+{
+    if (!p->token)
+        return;
+    FERRY_AUTOFREE char *url = ferry_printf("%s/services/sso-logout", p->base);
+    FERRY_AUTOFREE char *tok = ferry_remote_escape(p->token, false);
+    FERRY_AUTOFREE char *form = ferry_printf("scope=ovirt-app-api&token=%s", tok);
+    FERRY_AUTOFREE char *what = ferry_printf("imageio '%s'", src->url);
+    char text[200];
+    long code = 0;
+
+    if (call(p, what, "POST", url, "application/x-www-form-urlencoded", form, false, &code, NULL,
+             text, sizeof(text)) < 0)
+        ferry_log_warn("%s", ferry_error_message());
+    else if (code != 200)
+        ferry_log_debug(MOD, "'%s': sso-logout answered %ld: %s", src->url, code, text);
 }
 
 static void
@@ -366,7 +414,6 @@ create_transfer(struct ferry_source *src, struct iio_priv *p)
         "{\"disk\":{\"id\":\"%s\"},\"direction\":\"download\",\"format\":\"raw\","
         "\"inactivity_timeout\":%d}",
         p->disk, INACTIVITY);
-    FERRY_AUTOFREE char *what = ferry_printf("imageio '%s'", src->url);
     char text[200];
     long code = 0;
     uint64_t start_ns = ferry_now_ns();
@@ -375,7 +422,7 @@ create_transfer(struct ferry_source *src, struct iio_priv *p)
      * for about two minutes, as CDI does. */
     for (uint64_t wait = 500000000;; wait = wait < 16000000000 ? wait * 2 : wait) {
         FERRY_AUTOPTR(json_object) j = NULL;
-        if (call(p, what, "POST", url, "application/json", body, &code, &j, text, sizeof(text)) < 0)
+        if (engine(src, p, "POST", url, body, &code, &j, text, sizeof(text)) < 0)
             return -1;
         const char *id = ferry_json_get_string(j, "id");
         if (code == 409 && strcasestr(fault_text(j, text), "locked") &&
@@ -401,7 +448,7 @@ create_transfer(struct ferry_source *src, struct iio_priv *p)
     uint64_t start = ferry_now_ns(), delay = 100000000;
     for (;;) {
         FERRY_AUTOPTR(json_object) j = NULL;
-        if (call(p, what, "GET", p->transfer, NULL, NULL, &code, &j, text, sizeof(text)) < 0)
+        if (engine(src, p, "GET", p->transfer, NULL, &code, &j, text, sizeof(text)) < 0)
             return -1;
         const char *phase = ferry_json_get_string(j, "phase");
         if (code != 200 || !phase)
@@ -449,7 +496,8 @@ load_extents(struct ferry_source *src, struct iio_priv *p)
 
     {
         FERRY_AUTOPTR(json_object) j = NULL;
-        if (call(p, what, "OPTIONS", p->daemon, NULL, NULL, &code, &j, text, sizeof(text)) < 0)
+        if (call(p, what, "OPTIONS", p->daemon, NULL, NULL, false, &code, &j, text, sizeof(text)) <
+            0)
             return -1;
         json_object *f = ferry_json_get(j, "features");
         if (code == 200 && f && json_object_is_type(f, json_type_array))
@@ -467,7 +515,7 @@ load_extents(struct ferry_source *src, struct iio_priv *p)
          * engine, every byte fetched. */
         FERRY_AUTOFREE char *url = ferry_printf("%s/api/disks/%s", p->base, p->disk);
         FERRY_AUTOPTR(json_object) j = NULL;
-        if (call(p, what, "GET", url, NULL, NULL, &code, &j, text, sizeof(text)) < 0)
+        if (engine(src, p, "GET", url, NULL, &code, &j, text, sizeof(text)) < 0)
             return -1;
         int64_t size = json_size(j, "provisioned_size");
         if (code != 200 || size < 0 || (uint64_t)size > FERRY_MAX_VIRTUAL_SIZE)
@@ -484,7 +532,7 @@ load_extents(struct ferry_source *src, struct iio_priv *p)
 
     FERRY_AUTOFREE char *url = ferry_printf("%s/extents?context=zero", p->daemon);
     FERRY_AUTOPTR(json_object) j = NULL;
-    if (call(p, what, "GET", url, NULL, NULL, &code, &j, text, sizeof(text)) < 0)
+    if (call(p, what, "GET", url, NULL, NULL, false, &code, &j, text, sizeof(text)) < 0)
         return -1;
     if (code != 200 || !j || !json_object_is_type(j, json_type_array))
         return ferry_error(FERRY_ERR_NETWORK, "imageio '%s': %s: answered %ld, not a JSON list "
@@ -531,14 +579,13 @@ end_transfer(struct ferry_source *src, struct iio_priv *p, bool success)
 
     const char *action = success ? "finalize" : "cancel";
     FERRY_AUTOFREE char *url = ferry_printf("%s/%s", p->transfer, action);
-    FERRY_AUTOFREE char *what = ferry_printf("imageio '%s'", src->url);
     char text[200];
     long code = 0;
 
     /* Not the import's error: the thread's error stays what it was. */
     enum ferry_err saved_code = ferry_error_code();
     FERRY_AUTOFREE char *saved = ferry_strdup(ferry_error_message());
-    if (call(p, what, "POST", url, "application/json", "{}", &code, NULL, text, sizeof(text)) < 0)
+    if (engine(src, p, "POST", url, "{}", &code, NULL, text, sizeof(text)) < 0)
         ferry_log_warn("%s: %s", action, ferry_error_message());
     else if (code < 200 || code > 299)
         ferry_log_warn("imageio '%s': %s of %s: the engine answered %ld: %s", src->url, action,
@@ -580,11 +627,10 @@ static void
 extend(struct ferry_source *src, struct iio_priv *p)
 {
     FERRY_AUTOFREE char *url = ferry_printf("%s/extend", p->transfer);
-    FERRY_AUTOFREE char *what = ferry_printf("imageio '%s'", src->url);
     char text[200];
     long code = 0;
 
-    if (call(p, what, "POST", url, "application/json", "{}", &code, NULL, text, sizeof(text)) < 0)
+    if (engine(src, p, "POST", url, "{}", &code, NULL, text, sizeof(text)) < 0)
         ferry_log_warn("%s", ferry_error_message());
     else if (code < 200 || code > 299)
         ferry_log_warn("imageio '%s': extending transfer %s: the engine answered %ld: %s",
@@ -910,6 +956,13 @@ imageio_close(struct ferry_source *src)
      * given up half way) cancels. */
     bool ok = ferry_error_code() == FERRY_ERR_OK && !p->read_failed && all_fetched(p);
     end_transfer(src, p, ok);
+    enum ferry_err saved_code = ferry_error_code();
+    FERRY_AUTOFREE char *saved = ferry_strdup(ferry_error_message());
+    logout(src, p);
+    if (saved_code != FERRY_ERR_OK)
+        ferry_error(saved_code, "%s", saved);
+    else
+        ferry_error_reset();
     for (size_t i = 0; i < p->npool; i++)
         curl_easy_cleanup(p->pool[i]);
     free(p->base);

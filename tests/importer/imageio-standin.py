@@ -27,11 +27,15 @@ SEEK_HOLE at 64 KiB granularity.  --ticket-ttl: the ticket expires S
 seconds after it was created or last extended.  --read-delay: each data
 read waits S seconds a MiB (a slow transfer).  --fail-read N: the N-th read
 (from 1) fails with 500.  --locked N: the first N transfers asked for
-are refused with 409 "Disk is locked".  The port file gets "ENGINE_PORT
+are refused with 409 "Disk is locked".  --token-uses N: an access token
+is good for N API calls, then answered 401 (the engine's session expired).
+POST /ovirt-engine/services/sso-logout (token=...) revokes a token, as
+the SDK's close(logout=True).  The port file gets "ENGINE_PORT
 DAEMON_PORT".
 Every request is logged as one line, e.g.
   TOKEN ok / TOKEN denied / CREATE id / POLL id phase / EXTEND id /
-  FINALIZE id / CANCEL id / OPTIONS / EXTENTS json / READ start end status"""
+  FINALIZE id / CANCEL id / LOGOUT ok / OPTIONS / EXTENTS json /
+  READ start end status / UNAUTHORIZED method path / LEAK ..."""
 import argparse
 import http.server
 import json
@@ -57,11 +61,12 @@ ap.add_argument("--read-delay", type=float, default=0)
 ap.add_argument("--fail-read", type=int, default=0)
 ap.add_argument("--no-extents", action="store_true")
 ap.add_argument("--locked", type=int, default=0)
+ap.add_argument("--token-uses", type=int, default=0)
 args = ap.parse_args()
 
 lock = threading.Lock()
 logf = open(args.log, "a", buffering=1)
-tokens = set()
+tokens = {}       # token -> API calls left (None: no limit)
 transfers = {}    # id -> dict(phase, polls, ticket)
 tickets = {}      # ticket -> dict(deadline, transfer)
 reads = [0]
@@ -131,8 +136,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def bearer(self):
         a = self.headers.get("Authorization", "")
+        if not a.startswith("Bearer "):
+            return False
         with lock:
-            return a.startswith("Bearer ") and a[7:] in tokens
+            left = tokens.get(a[7:], 0)
+            if left is None:
+                return True
+            if left > 0:
+                tokens[a[7:]] = left - 1
+                return True
+            tokens.pop(a[7:], None)     # expired: the engine's session is gone
+            return False
 
     def fault(self, code, reason, detail):
         self.reply(code, {"reason": reason, "detail": detail})
@@ -153,10 +167,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                         "password is incorrect.." % f.get("username", [""])[0]})
             t = secrets.token_urlsafe(32)
             with lock:
-                tokens.add(t)
+                tokens[t] = args.token_uses or None
             log("TOKEN ok")
             return self.reply(200, {"access_token": t, "scope": "ovirt-app-api", "token_type": "bearer",
                                     "exp": str(int(time.time() * 1000) + 3600000)})
+        if p == "/ovirt-engine/services/sso-logout" and method == "POST":
+            f = urllib.parse.parse_qs(self.body().decode())
+            with lock:
+                known = tokens.pop(f.get("token", [""])[0], 0) != 0
+            log("LOGOUT %s" % ("ok" if known else "unknown-token"))
+            return self.reply(200, {})
         if not p.startswith("/ovirt-engine/api/"):
             return self.fault(404, "Not Found", p)
         if not self.bearer():
@@ -223,6 +243,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if len(parts) < 3 or parts[1] != "images":
             return self.reply(404, "no such resource", "text/plain")
         ticket = parts[2]
+        if self.headers.get("Authorization"):
+            log("LEAK the engine's credentials were sent to the daemon")
         with lock:
             tk = tickets.get(ticket)
             valid = tk is not None and time.time() < tk["deadline"]

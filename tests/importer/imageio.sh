@@ -5,7 +5,9 @@
 # its header), on 127.0.0.1 over HTTPS with a certificate made here.  There
 # is no real oVirt server to test against.  qemu-img is the oracle for the
 # bytes (qemu-img compare against the disk the stand-in serves).
-#   - token, transfer create / poll / finalize, in that order;
+#   - token, transfer create / poll / finalize, logout, in that order; an
+#     expired engine session logs in again; the token never goes to the
+#     daemon;
 #   - only data extents are read (every range the daemon served lies in a
 #     data extent of its /extents answer), zeros stay holes;
 #   - a short ticket: extended while a slow transfer runs (and without
@@ -110,13 +112,12 @@ E="imageio://127.0.0.1:$PORT_main"
 
 # ---- a transfer from start to end ----------------------------------------------
 check basic "$E/$DISK"
-[ "$(verbs "$WORK/main.log")" = "TOKEN POLL OPTIONS EXTENTS READ FINALIZE" ] &&
-    fail "basic: no CREATE"
-[ "$(verbs "$WORK/main.log")" = "TOKEN CREATE POLL OPTIONS EXTENTS READ FINALIZE" ] ||
+[ "$(verbs "$WORK/main.log")" = "TOKEN CREATE POLL OPTIONS EXTENTS READ FINALIZE LOGOUT" ] ||
     { cat "$WORK/main.log" >&2; fail "basic: unexpected sequence: $(verbs "$WORK/main.log")"; }
 grep -q '^CREATE .* format=raw$' "$WORK/main.log" || fail "basic: the transfer is not in raw format"
 grep -q '^POLL .* initializing$' "$WORK/main.log" || fail "basic: no poll while initializing"
-echo "ok  token, create, poll until transferring, finalize"
+grep -q '^LOGOUT ok$' "$WORK/main.log" || fail "basic: the token was not revoked"
+echo "ok  token, create, poll until transferring, finalize, logout"
 
 # Every range read lies in a data extent; zeros were never fetched.
 python3 - "$WORK/main.log" <<'PY' || fail "zeros-not-fetched: see above"
@@ -218,6 +219,13 @@ start_server noext --no-extents
 check no-extents "imageio://127.0.0.1:$PORT_noext/$DISK"
 grep -q '^FINALIZE ' "$WORK/noext.log" || fail "no-extents: not finalized"
 
+# The engine's session expires after 3 API calls: 401, log in again, go on.
+start_server expiring --token-uses 3
+check token-expiry "imageio://127.0.0.1:$PORT_expiring/$DISK"
+grep -q '^UNAUTHORIZED' "$WORK/expiring.log" || fail "token-expiry: no call was refused"
+[ "$(grep -c '^TOKEN ok' "$WORK/expiring.log")" -ge 2 ] || fail "token-expiry: no second login"
+grep -q '^FINALIZE ' "$WORK/expiring.log" || fail "token-expiry: not finalized"
+
 # A disk locked by another operation: tried again until it is free.
 start_server locked --locked 2
 check locked "imageio://127.0.0.1:$PORT_locked/$DISK"
@@ -234,5 +242,8 @@ out="$WORK/out-qcow.raw"
     { cat "$WORK/err" >&2; fail "qcow2-content: import failed"; }
 cmp "$WORK/inner.qcow2" "$out" || fail "qcow2-content: not imported byte for byte"
 echo "ok  qcow2-content: a raw transfer is never probed"
+
+# The engine's token never went to a daemon.
+cat "$WORK"/*.log | grep '^LEAK' && fail "the engine's token was sent to the imageio daemon"
 
 echo "PASS"
