@@ -172,17 +172,33 @@ vmware_handles(const char *url)
 
 /* ---- URLs ---------------------------------------------------------------- */
 
+/* A path below a folder, as the server will see it once it decodes
+ * percent-escapes: no "." or ".." component, no NUL, '#' or backslash. */
 static bool
 path_ok(const char *path)
 {
-    FERRY_AUTOSTRV char **parts = ferry_strv_split(path, "/");
+    FERRY_AUTOFREE char *dec = ferry_malloc(strlen(path) + 1);
+    size_t n = 0;
 
+    for (const char *c = path; *c; c++) {
+        int hi, lo;
+        if (c[0] == '%' && (hi = hexval(c[1])) >= 0 && (lo = hexval(c[2])) >= 0) {
+            dec[n++] = hi << 4 | lo;
+            c += 2;
+        } else {
+            dec[n++] = *c;
+        }
+        if (dec[n - 1] == '\0')
+            return false;
+    }
+    dec[n] = '\0';
+    FERRY_AUTOSTRV char **parts = ferry_strv_split(dec, "/");
     if (!parts || !parts[0])
         return false;
     for (char **q = parts; *q; q++)
         if (strcmp(*q, "..") == 0 || strcmp(*q, ".") == 0)
             return false;
-    return !strpbrk(path, "#\\") && !strstr(path, "%2e%2e") && !strstr(path, "%2E%2E");
+    return !strpbrk(dec, "#\\");
 }
 
 /* Value of KEY in QUERY ("a=1&b=2"), malloc'd, or NULL. */
@@ -687,7 +703,9 @@ vmware_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;
     if (!path_ok(relname))
-        return ferry_error(FERRY_ERR_SECURITY, "'%s': refusing '%s' ('.', '#' or '%%2e%%2e')",
+        return ferry_error(FERRY_ERR_SECURITY,
+                           "'%s': refusing '%s' (a '.' or '..' component once decoded, '#' or "
+                           "a NUL)",
                            src->url, relname);
     FERRY_AUTOFREE char *enc = ferry_remote_escape(relname, true);
     FERRY_AUTOFREE char *url =

@@ -54,6 +54,11 @@ test_vmware_urls(void **state)
     expect_open_error("vmware://esxi/ds/../etc/passwd", "expected vmware://HOST");
     expect_open_error("vmware://esxi/folder/../x.vmdk?dsName=a", "must name a file below /folder/");
     expect_open_error("vmware://esxi/folder/a/%2e%2e/x.vmdk?dsName=a", "must name a file");
+    expect_open_error("vmware://esxi/folder/a/%2E./x.vmdk?dsName=a", "must name a file");
+    expect_open_error("vmware://esxi/folder/a/.%2e/x.vmdk?dsName=a", "must name a file");
+    expect_open_error("vmware://esxi/folder/a/x%00.vmdk?dsName=a", "must name a file");
+    expect_open_error("vmware://esxi/ds/a%2F..%2Fx.vmdk", "expected vmware://HOST");
+    expect_open_error("vmware://esxi/folder/a%20b/x%2evmdk?dsName=a", "no credentials");
     expect_open_error("vmware://esxi/ds/x.vmdk#frag", "fragment");
     expect_open_error("vmware://esxi/ds/x.vmdk?dsName=other", "unknown query parameter 'dsName=other'");
 }
