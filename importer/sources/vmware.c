@@ -708,8 +708,9 @@ vmware_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
                            "a NUL)",
                            src->url, relname);
     FERRY_AUTOFREE char *enc = ferry_remote_escape(relname, true);
+    const char *qm = p->query[0] ? "?" : "";
     FERRY_AUTOFREE char *url =
-        ferry_printf("vmware://%s%s%s?%s", p->vhost, p->dir, enc, p->query);
+        ferry_printf("vmware://%s%s%s%s%s", p->vhost, p->dir, enc, qm, p->query);
     FERRY_IMP_AUTO(ferry_source) struct ferry_source *sib = ferry_source_new(src->ops, url);
     struct vmw_priv *q = ferry_calloc(1, sizeof(*q));
 
@@ -721,7 +722,7 @@ vmware_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
     q->vhost = ferry_strdup(p->vhost);
     q->origin = ferry_strdup(p->origin);
     q->query = ferry_strdup(p->query);
-    q->https = ferry_printf("%s%s%s?%s", p->origin, p->dir, enc, p->query);
+    q->https = ferry_printf("%s%s%s%s%s", p->origin, p->dir, enc, qm, p->query);
     q->dir = ferry_strdup(p->dir);
     sib->priv = q;
     if (vmware_start(sib) < 0)
