@@ -73,6 +73,12 @@ int ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t
  *   vmware://ESXI/DS/DIR/DISK.vmdk (ESXi's ha-datacenter). */
 int ferry_imageio_url_from_cdi(const char *endpoint, const char *disk_id, char **ret_url);
 int ferry_vmware_url_from_cdi(const char *endpoint, const char *backing_file, char **ret_url);
+/* An imageio daemon's /extents answer (a parsed JSON list of {start,
+ * length, zero}) as contiguous, merged extents from 0; *ret_size their
+ * end.  WHAT names the source in errors. */
+struct json_object;
+int ferry_imageio_extents(const char *what, struct json_object *list,
+                          struct ferry_extent **ret_ext, size_t *ret_n, uint64_t *ret_size);
 /* A sibling's relative name is acceptable: not absolute, no "..". */
 int ferry_check_relname(const char *base, const char *relname);
 /* The path of a file source (NULL for other sources). */

@@ -49,3 +49,9 @@ ferry_script_test(importer-imageio SCRIPT ${FERRY_IMPORTER_TESTS}/imageio.sh
 # CA bundles, Content-Range (issue 15).
 ferry_unit_test(test-remote SOURCES ${FERRY_IMPORTER_TESTS}/test-remote.c
                 LIBS ferry-importer-lib LABELS "unit;importer")
+
+# What the vmware and imageio sources parse of servers' answers and CDI's
+# environment: /extents lists, Content-Range, endpoint mappings.
+ferry_fuzz_target(fuzz-remote SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-remote.c
+                  LIBS ferry-importer-lib
+                  CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-remote)

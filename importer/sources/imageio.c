@@ -485,6 +485,39 @@ create_transfer(struct ferry_source *src, struct iio_priv *p)
     }
 }
 
+int
+ferry_imageio_extents(const char *what, struct json_object *list, struct ferry_extent **ret_ext,
+                      size_t *ret_n, uint64_t *ret_size)
+{
+    FERRY_AUTOFREE struct ferry_extent *ext = NULL;
+    size_t n = 0;
+    uint64_t pos = 0;
+
+    if (!list || !json_object_is_type(list, json_type_array))
+        return ferry_error(FERRY_ERR_FORMAT, "%s: the extents are not a JSON list", what);
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *e = json_object_array_get_idx(list, i);
+        int64_t start = json_size(e, "start"), len = json_size(e, "length");
+        json_object *z = ferry_json_get(e, "zero");
+        if (start < 0 || len <= 0 || !z || !json_object_is_type(z, json_type_boolean) ||
+            (uint64_t)start != pos || (uint64_t)len > FERRY_MAX_VIRTUAL_SIZE - pos)
+            return ferry_error(FERRY_ERR_FORMAT,
+                               "%s: extent %zu (start %lld, length %lld): expected start %llu, a "
+                               "length > 0, 'zero' true or false, and at most 64 TiB in all",
+                               what, i, (long long)start, (long long)len,
+                               (unsigned long long)pos);
+        bool zero = json_object_get_boolean(z);
+        ferry_extent_push(&ext, &n, pos, len, zero ? FERRY_EXTENT_ZERO : FERRY_EXTENT_DATA);
+        pos += len;
+    }
+    if (pos == 0)
+        return ferry_error(FERRY_ERR_FORMAT, "%s: the daemon lists no extents", what);
+    *ret_ext = FERRY_STEAL(ext);
+    *ret_n = n;
+    *ret_size = pos;
+    return 0;
+}
+
 /* The daemon's features, then the extents (or the whole disk as data). */
 static int
 load_extents(struct ferry_source *src, struct iio_priv *p)
@@ -534,33 +567,15 @@ load_extents(struct ferry_source *src, struct iio_priv *p)
     FERRY_AUTOPTR(json_object) j = NULL;
     if (call(p, what, "GET", url, NULL, NULL, false, &code, &j, text, sizeof(text)) < 0)
         return -1;
-    if (code != 200 || !j || !json_object_is_type(j, json_type_array))
-        return ferry_error(FERRY_ERR_NETWORK, "imageio '%s': %s: answered %ld, not a JSON list "
-                           "of extents: %s", src->url, url, code, text);
-    uint64_t pos = 0, data = 0;
-    for (size_t i = 0; i < json_object_array_length(j); i++) {
-        json_object *e = json_object_array_get_idx(j, i);
-        int64_t start = json_size(e, "start"), len = json_size(e, "length");
-        json_object *z = ferry_json_get(e, "zero");
-        if (start < 0 || len <= 0 || !z || !json_object_is_type(z, json_type_boolean) ||
-            (uint64_t)start != pos || (uint64_t)len > FERRY_MAX_VIRTUAL_SIZE - pos)
-            return ferry_error(FERRY_ERR_FORMAT,
-                               "imageio '%s': extent %zu (start %lld, length %lld): expected "
-                               "start %llu, a length > 0, 'zero' true or false, and at most "
-                               "64 TiB in all",
-                               src->url, i, (long long)start, (long long)len,
-                               (unsigned long long)pos);
-        bool zero = json_object_get_boolean(z);
-        ferry_extent_push(&p->ext, &p->n, pos, len, zero ? FERRY_EXTENT_ZERO : FERRY_EXTENT_DATA);
-        pos += len;
-        if (!zero)
-            data += len;
-    }
-    if (pos == 0)
-        return ferry_error(FERRY_ERR_FORMAT, "imageio '%s': the daemon lists no extents", src->url);
+    if (code != 200)
+        return ferry_error(FERRY_ERR_NETWORK, "imageio '%s': %s: answered %ld: %s", src->url, url,
+                           code, text);
+    uint64_t pos = 0;
+    if (ferry_imageio_extents(what, j, &p->ext, &p->n, &pos) < 0)
+        return -1;
     src->size = pos;
-    ferry_log_debug(MOD, "'%s': %llu bytes, %llu of data in %zu extents", src->url,
-                    (unsigned long long)pos, (unsigned long long)data, p->n);
+    ferry_log_debug(MOD, "'%s': %llu bytes in %zu extents", src->url, (unsigned long long)pos,
+                    p->n);
     return 0;
 }
 
@@ -1031,12 +1046,21 @@ ferry_imageio_url_from_cdi(const char *endpoint, const char *disk_id, char **ret
                            "engine's API (https://ENGINE/ovirt-engine/api) and a disk id",
                            endpoint ? endpoint : "", disk_id ? disk_id : "");
     size_t hl = strcspn(rest, "/");
+    FERRY_AUTOFREE char *url = NULL;
     if (hl >= n)   /* https://ENGINE: the API at its usual place */
-        *ret_url = ferry_printf("imageio://%.*s/ovirt-engine/api/disks/%s", (int)n, rest, disk_id);
+        url = ferry_printf("imageio://%.*s/ovirt-engine/api/disks/%s", (int)n, rest, disk_id);
     else if (n >= 4 && strncmp(rest + n - 4, "/api", 4) == 0)
-        *ret_url = ferry_printf("imageio://%.*s/disks/%s", (int)n, rest, disk_id);
+        url = ferry_printf("imageio://%.*s/disks/%s", (int)n, rest, disk_id);
     else
-        *ret_url = ferry_printf("imageio://%.*s/api/disks/%s", (int)n, rest, disk_id);
+        url = ferry_printf("imageio://%.*s/api/disks/%s", (int)n, rest, disk_id);
+    /* Only a URL the source itself reads. */
+    struct iio_priv check = { 0 };
+    int r = parse_url(url, &check);
+    free(check.base);
+    free(check.disk);
+    if (r < 0)
+        return ferry_error_prefix("imageio endpoint '%s'", endpoint);
+    *ret_url = FERRY_STEAL(url);
     return 0;
 }
 

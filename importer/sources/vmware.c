@@ -759,7 +759,18 @@ ferry_vmware_url_from_cdi(const char *endpoint, const char *backing_file, char *
                            backing_file);
     FERRY_AUTOFREE char *eds = ferry_remote_escape(ds, false);
     FERRY_AUTOFREE char *epath = ferry_remote_escape(path, true);
-    *ret_url = ferry_printf("vmware://%.*s/%s/%s", (int)hl, rest, eds, epath);
+    FERRY_AUTOFREE char *url = ferry_printf("vmware://%.*s/%s/%s", (int)hl, rest, eds, epath);
+    /* Only a URL the source itself reads (the host, above all). */
+    struct vmw_priv check = { 0 };
+    int r = parse_url(url, &check);
+    free(check.https);
+    free(check.origin);
+    free(check.dir);
+    free(check.query);
+    free(check.vhost);
+    if (r < 0)
+        return ferry_error_prefix("vmware endpoint '%s'", endpoint);
+    *ret_url = FERRY_STEAL(url);
     return 0;
 }
 

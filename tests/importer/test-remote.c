@@ -247,6 +247,9 @@ test_cdi_mapping(void **state)
     expect_map(ferry_vmware_url_from_cdi, "https://esxi", "[ds] ../etc/passwd", NULL);
     expect_map(ferry_vmware_url_from_cdi, "https://esxi", "[] web.vmdk", NULL);
     expect_map(ferry_vmware_url_from_cdi, "esxi", "[ds] web.vmdk", NULL);
+    expect_map(ferry_vmware_url_from_cdi, "https://root@esxi", "[ds] web.vmdk", NULL);
+    expect_map(ferry_imageio_url_from_cdi, "https://engine/a/../api", "ab", NULL);
+    expect_map(ferry_imageio_url_from_cdi, "https://en gine/api", "ab", NULL);
 }
 
 int
