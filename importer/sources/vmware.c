@@ -33,7 +33,7 @@
 #include "importer/sources/remote-common.h"
 
 #define MOD "importer.vmware"
-#define POOL 4
+#define POOL 8
 #define COOKIE_NAME "vmware_soap_session"
 
 /* ---- options ------------------------------------------------------------- */
@@ -128,6 +128,11 @@ struct vmw_session {
     size_t ca_len;
     char *pin;                    /* "sha256//..." of the thumbprinted server's key */
     unsigned logins;
+    /* Kept-alive connections to the server, shared by every file of the
+     * disk (a twoGbMaxExtent disk of 2 TiB has a thousand extents). */
+    pthread_mutex_t pool_lock;
+    CURL *pool[POOL];
+    size_t npool;
 };
 
 static void
@@ -147,6 +152,9 @@ session_unref(struct vmw_session *s)
     free(s->cookie);
     free(s->ca);
     free(s->pin);
+    for (size_t i = 0; i < s->npool; i++)
+        curl_easy_cleanup(s->pool[i]);
+    pthread_mutex_destroy(&s->pool_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -158,9 +166,6 @@ struct vmw_priv {
     char *dir;                    /* /folder/DIR/ (encoded), for siblings */
     char *query;                  /* "dcPath=...&dsName=..." */
     char *vhost;                  /* HOST[:PORT] of the vmware:// URL */
-    pthread_mutex_t lock;
-    CURL *pool[POOL];
-    size_t npool;
     uint64_t cursor;              /* read() */
 };
 
@@ -357,12 +362,13 @@ req_write(char *data, size_t size, size_t n, void *opaque)
 static CURL *
 take_handle(struct vmw_priv *p)
 {
+    struct vmw_session *s = p->s;
     CURL *c = NULL;
 
-    pthread_mutex_lock(&p->lock);
-    if (p->npool > 0)
-        c = p->pool[--p->npool];
-    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->npool > 0)
+        c = s->pool[--s->npool];
+    pthread_mutex_unlock(&s->pool_lock);
     if (!c) {
         c = ferry_curl_easy(p->https, true, ferry_log_debug_enabled(MOD));
         if (p->s->pin) {
@@ -385,12 +391,14 @@ take_handle(struct vmw_priv *p)
 static void
 give_handle(struct vmw_priv *p, CURL *c)
 {
-    pthread_mutex_lock(&p->lock);
-    if (p->npool < POOL) {
-        p->pool[p->npool++] = c;
+    struct vmw_session *s = p->s;
+
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->npool < POOL) {
+        s->pool[s->npool++] = c;
         c = NULL;
     }
-    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&s->pool_lock);
     if (c)
         curl_easy_cleanup(c);
 }
@@ -519,15 +527,12 @@ vmware_close(struct ferry_source *src)
 
     if (!p)
         return;
-    for (size_t i = 0; i < p->npool; i++)
-        curl_easy_cleanup(p->pool[i]);
     session_unref(p->s);
     free(p->https);
     free(p->origin);
     free(p->dir);
     free(p->query);
     free(p->vhost);
-    pthread_mutex_destroy(&p->lock);
     free(p);
     src->priv = NULL;
 }
@@ -639,8 +644,8 @@ vmware_open(struct ferry_source *src, const char *url)
     struct vmw_priv *p = ferry_calloc(1, sizeof(*p));
     struct vmw_session *s = ferry_calloc(1, sizeof(*s));
 
-    pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->pool_lock, NULL);
     s->refs = 1;
     p->s = s;
     src->priv = p;
@@ -714,7 +719,6 @@ vmware_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
     FERRY_IMP_AUTO(ferry_source) struct ferry_source *sib = ferry_source_new(src->ops, url);
     struct vmw_priv *q = ferry_calloc(1, sizeof(*q));
 
-    pthread_mutex_init(&q->lock, NULL);
     pthread_mutex_lock(&p->s->lock);
     p->s->refs++;
     pthread_mutex_unlock(&p->s->lock);
