@@ -12,7 +12,8 @@
  *      raw}, then GET it until its phase is "transferring";
  *   3. OPTIONS on its transfer_url (the imageio daemon on a host; proxy_url
  *      when there is none), and GET .../extents?context=zero: only data
- *      extents are fetched (GET with one Range each, 206 with the bytes
+ *      extents are fetched (GET with one Range each, at most the
+ *      daemon's max_readers at once, 206 with the bytes
  *      asked for, the total length being "*"), zero extents stay holes in
  *      the destination (the source's next_data hook, as SEEK_DATA for a
  *      local file);
@@ -125,6 +126,9 @@ struct iio_priv {
     CURL *pool[POOL];
     size_t npool;
     uint64_t cursor;              /* read() */
+    unsigned max_readers;         /* the daemon's limit of parallel reads (1 when unsaid) */
+    unsigned readers;             /* reads in flight */
+    pthread_cond_t reader_free;
     struct ival *got;             /* data ranges fetched, sorted, merged */
     size_t ngot;
     bool read_failed;
@@ -532,6 +536,10 @@ load_extents(struct ferry_source *src, struct iio_priv *p)
         if (call(p, what, "OPTIONS", p->daemon, NULL, NULL, false, &code, &j, text, sizeof(text)) <
             0)
             return -1;
+        /* "If the server does not report the max_readers option it does
+         * not support multiple connections" (imageio's images.md). */
+        int64_t mr = json_size(j, "max_readers");
+        p->max_readers = code == 200 && mr > 0 ? (mr > 64 ? 64 : (unsigned)mr) : 1;
         json_object *f = ferry_json_get(j, "features");
         if (code == 200 && f && json_object_is_type(f, json_type_array))
             for (size_t i = 0; i < json_object_array_length(f); i++)
@@ -783,6 +791,9 @@ fetch(struct ferry_source *src, struct iio_priv *p, void *buf, size_t len, uint6
     CURL *c = NULL;
 
     pthread_mutex_lock(&p->lock);
+    while (p->readers >= p->max_readers)
+        pthread_cond_wait(&p->reader_free, &p->lock);
+    p->readers++;
     if (p->npool > 0)
         c = p->pool[--p->npool];
     pthread_mutex_unlock(&p->lock);
@@ -813,6 +824,8 @@ fetch(struct ferry_source *src, struct iio_priv *p, void *buf, size_t len, uint6
         p->pool[p->npool++] = c;
         c = NULL;
     }
+    p->readers--;
+    pthread_cond_signal(&p->reader_free);
     pthread_mutex_unlock(&p->lock);
     if (c)
         curl_easy_cleanup(c);
@@ -994,6 +1007,7 @@ imageio_close(struct ferry_source *src)
     free(p->got);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->end_lock);
+    pthread_cond_destroy(&p->reader_free);
     free(p);
     src->priv = NULL;
 }
@@ -1005,6 +1019,8 @@ imageio_open(struct ferry_source *src, const char *url)
 
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->end_lock, NULL);
+    pthread_cond_init(&p->reader_free, NULL);
+    p->max_readers = 1;
     p->pipe[0] = p->pipe[1] = -1;
     src->priv = p;
     if (parse_url(url, p) < 0)

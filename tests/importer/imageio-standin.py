@@ -22,6 +22,7 @@ certificate given).  Usage:
   imageio-standin.py --image RAW --disk-id ID --cert PEM --key PEM
     --user U --password P --port-file F --log F [--ticket-ttl S]
     [--read-delay S] [--fail-read N] [--no-extents] [--locked N]
+    [--token-uses N] [--max-readers N]
 The disk is the raw file RAW; its zero extents come from SEEK_DATA /
 SEEK_HOLE at 64 KiB granularity.  --ticket-ttl: the ticket expires S
 seconds after it was created or last extended.  --read-delay: each data
@@ -29,6 +30,8 @@ read waits S seconds a MiB (a slow transfer).  --fail-read N: the N-th read
 (from 1) fails with 500.  --locked N: the first N transfers asked for
 are refused with 409 "Disk is locked".  --token-uses N: an access token
 is good for N API calls, then answered 401 (the engine's session expired).
+--max-readers N: the limit OPTIONS reports (0: none reported, i.e. one
+reader); more data reads at once are logged as OVERLOAD.
 POST /ovirt-engine/services/sso-logout (token=...) revokes a token, as
 the SDK's close(logout=True).  The port file gets "ENGINE_PORT
 DAEMON_PORT".
@@ -62,6 +65,7 @@ ap.add_argument("--fail-read", type=int, default=0)
 ap.add_argument("--no-extents", action="store_true")
 ap.add_argument("--locked", type=int, default=0)
 ap.add_argument("--token-uses", type=int, default=0)
+ap.add_argument("--max-readers", type=int, default=8)
 args = ap.parse_args()
 
 lock = threading.Lock()
@@ -70,6 +74,7 @@ tokens = {}       # token -> API calls left (None: no limit)
 transfers = {}    # id -> dict(phase, polls, ticket)
 tickets = {}      # ticket -> dict(deadline, transfer)
 reads = [0]
+active = [0]      # data reads in flight
 daemon_port = [0]
 SIZE = os.path.getsize(args.image)
 
@@ -255,8 +260,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method == "OPTIONS" and len(parts) == 3:
             log("OPTIONS")
             feats = [] if args.no_extents else ["extents"]
-            return self.reply(200, {"features": feats, "max_readers": 8, "max_writers": 8},
-                              headers=[("Allow", "OPTIONS,GET")])
+            opts = {"features": feats, "max_writers": 1}
+            if args.max_readers:
+                opts["max_readers"] = args.max_readers
+            return self.reply(200, opts, headers=[("Allow", "OPTIONS,GET")])
         if method == "GET" and len(parts) == 4 and parts[3] == "extents" and not args.no_extents:
             ctx = urllib.parse.parse_qs(u.query).get("context", ["zero"])
             if ctx != ["zero"]:
@@ -275,8 +282,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with lock:
                 reads[0] += 1
                 n = reads[0]
-            if args.read_delay:
-                time.sleep(args.read_delay * max(1.0, (b + 1 - a) / 1048576.0))
+                active[0] += 1
+                now = active[0]
+            if now > (args.max_readers or 1):
+                log("OVERLOAD %d readers, max_readers %d" % (now, args.max_readers or 1))
+            try:
+                if args.read_delay:
+                    time.sleep(args.read_delay * max(1.0, (b + 1 - a) / 1048576.0))
+            finally:
+                with lock:
+                    active[0] -= 1
             if args.fail_read and n == args.fail_read:
                 log("READ %d %d 500" % (a, b + 1))
                 return self.reply(500, "Internal server error: I/O error", "text/plain")

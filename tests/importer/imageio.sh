@@ -14,7 +14,7 @@
 #     extension the same transfer fails on 403 and is cancelled);
 #   - a failing read cancels; SIGTERM cancels; a wrong password is a clear
 #     error and creates no transfer; a daemon without extents; a locked
-#     disk is asked for again;
+#     disk is asked for again; the daemon's max_readers is respected;
 #   - a guest disk that holds a qcow2 image is imported raw (no probing).
 set -eu
 : "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
@@ -225,6 +225,16 @@ check token-expiry "imageio://127.0.0.1:$PORT_expiring/$DISK"
 grep -q '^UNAUTHORIZED' "$WORK/expiring.log" || fail "token-expiry: no call was refused"
 [ "$(grep -c '^TOKEN ok' "$WORK/expiring.log")" -ge 2 ] || fail "token-expiry: no second login"
 grep -q '^FINALIZE ' "$WORK/expiring.log" || fail "token-expiry: not finalized"
+
+# A daemon that reports no max_readers takes one reader at a time, and one
+# that says 2 no more than 2, whatever the importer's threads.
+start_server onereader --max-readers 0 --read-delay 0.05
+check one-reader "imageio://127.0.0.1:$PORT_onereader/$DISK" --threads 4
+start_server tworeaders --max-readers 2 --read-delay 0.05
+check two-readers "imageio://127.0.0.1:$PORT_tworeaders/$DISK" --threads 4
+grep -h '^OVERLOAD' "$WORK/onereader.log" "$WORK/tworeaders.log" &&
+    fail "max-readers: more parallel reads than the daemon allows"
+echo "ok  max_readers respected"
 
 # A disk locked by another operation: tried again until it is free.
 start_server locked --locked 2
