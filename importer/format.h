@@ -66,6 +66,15 @@ struct ferry_source {
      * relative name against the source's directory or base URL, refusing
      * absolute paths and escapes. */
     int (*open_sibling)(struct ferry_source *src, const char *relname, struct ferry_source **ret);
+    /* For sources that know where the data is (imageio's /extents): as
+     * ferry_source_file_next_data, the next data extent at or after OFF;
+     * NULL when the source cannot tell. */
+    int (*next_data)(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
+                     uint64_t *ret_hole);
+    /* The format of the content when the source knows it (imageio's raw
+     * transfers: the guest's disk, whatever its first bytes look like):
+     * no probing, no unpacking.  NULL: detected by content. */
+    const struct ferry_format *format;
 };
 
 /* ---- formats ---------------------------------------------------------- */

@@ -59,10 +59,26 @@ struct ferry_source *ferry_source_file_from_fd(int fd, const char *name,
                                                struct ferry_source *siblings,
                                                const char *scratch_dir);
 /* For a file source: the next data extent at or after OFF through
- * SEEK_DATA/SEEK_HOLE.  0 with *ret_data == *ret_hole == size at the end;
+ * SEEK_DATA/SEEK_HOLE (other sources: their next_data, when set).  0 with *ret_data == *ret_hole == size at the end;
  * -1 (no error set) when the file system cannot tell. */
 int ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t *ret_data,
                                 uint64_t *ret_hole);
+/* CDI's importer contract onto the vmware and imageio sources (the URLs
+ * those sources read; credentials stay in IMPORTER_ACCESS_KEY_ID and
+ * IMPORTER_SECRET_KEY, CA files in IMPORTER_CERT_DIR):
+ *   source.imageio: IMPORTER_ENDPOINT (https://ENGINE/ovirt-engine/api)
+ *   and IMPORTER_DISK_ID -> imageio://ENGINE/ovirt-engine/api/disks/ID;
+ *   source.vddk, read without VDDK: IMPORTER_ENDPOINT (https://ESXI[/sdk])
+ *   and IMPORTER_BACKING_FILE ("[DS] DIR/DISK.vmdk") ->
+ *   vmware://ESXI/DS/DIR/DISK.vmdk (ESXi's ha-datacenter). */
+int ferry_imageio_url_from_cdi(const char *endpoint, const char *disk_id, char **ret_url);
+int ferry_vmware_url_from_cdi(const char *endpoint, const char *backing_file, char **ret_url);
+/* An imageio daemon's /extents answer (a parsed JSON list of {start,
+ * length, zero}) as contiguous, merged extents from 0; *ret_size their
+ * end.  WHAT names the source in errors. */
+struct json_object;
+int ferry_imageio_extents(const char *what, struct json_object *list,
+                          struct ferry_extent **ret_ext, size_t *ret_n, uint64_t *ret_size);
 /* A sibling's relative name is acceptable: not absolute, no "..". */
 int ferry_check_relname(const char *base, const char *relname);
 /* The path of a file source (NULL for other sources). */

@@ -461,8 +461,9 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         goto out;
     }
 
-    /* Peel compression and containers off, by content. */
-    for (int depth = 0, filters = 0;; ) {
+    /* Peel compression and containers off, by content (unless the source
+     * knows its content: imageio's raw transfers are the guest's disk). */
+    for (int depth = 0, filters = 0; !bottom->format;) {
         ssize_t n;
         if (src->seekable) {
             n = src->ops->pread(src, head, HEAD_LEN, 0);
@@ -503,7 +504,9 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
         if (ferry_source_pread_exact(src, tail, tail_len, src->size - tail_len, "the end") < 0)
             goto out;
     }
-    fmt = ferry_format_probe(head, head_len, src->size, tail_len ? tail : NULL, tail_len);
+    fmt = bottom->format ? bottom->format
+                         : ferry_format_probe(head, head_len, src->size, tail_len ? tail : NULL,
+                                              tail_len);
     if (!fmt) {
         ferry_error(FERRY_ERR_UNSUPPORTED, "'%s': unknown image format", opts->url);
         goto out;

@@ -27,9 +27,13 @@
 extern const struct ferry_source_ops ferry_source_http;
 extern const struct ferry_source_ops ferry_source_registry;
 extern const struct ferry_source_ops ferry_source_s3;
+extern const struct ferry_source_ops ferry_source_vmware;
+extern const struct ferry_source_ops ferry_source_imageio;
 
 const struct ferry_source_ops *const ferry_sources[] = {
     &ferry_source_registry,
+    &ferry_source_vmware,
+    &ferry_source_imageio,
     &ferry_source_http,
     &ferry_source_s3,
     &ferry_source_file,

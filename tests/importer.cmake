@@ -46,3 +46,26 @@ ferry_script_test(importer-s3 SCRIPT ${FERRY_IMPORTER_TESTS}/s3.sh
 # about 140 s before "Unable to connect": hence the timeout.
 ferry_script_test(importer-cdi SCRIPT ${FERRY_IMPORTER_TESTS}/cdi.sh
                   LABELS integration TIMEOUT 600)
+
+# The vmware source (issue 15) against tests/importer/esxi-standin.py, a
+# loopback stand-in for ESXi's /folder datastore access written from
+# VMware's published API (no ESXi server here); qemu-img is the oracle.
+ferry_script_test(importer-vmware SCRIPT ${FERRY_IMPORTER_TESTS}/vmware.sh
+                  LABELS "integration;importer" TIMEOUT 240)
+
+# The imageio source (issue 15) against tests/importer/imageio-standin.py, a
+# loopback stand-in for an oVirt engine and an ovirt-imageio daemon written
+# from their published APIs (no oVirt here); qemu-img is the oracle.
+ferry_script_test(importer-imageio SCRIPT ${FERRY_IMPORTER_TESTS}/imageio.sh
+                  LABELS "integration;importer" TIMEOUT 240)
+
+# The vmware and imageio sources before the network: URLs, credentials,
+# CA bundles, Content-Range (issue 15).
+ferry_unit_test(test-remote SOURCES ${FERRY_IMPORTER_TESTS}/test-remote.c
+                LIBS ferry-importer-lib LABELS "unit;importer")
+
+# What the vmware and imageio sources parse of servers' answers and CDI's
+# environment: /extents lists, Content-Range, endpoint mappings.
+ferry_fuzz_target(fuzz-remote SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-remote.c
+                  LIBS ferry-importer-lib
+                  CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-remote)

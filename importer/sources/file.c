@@ -285,6 +285,8 @@ ferry_source_file_next_data(struct ferry_source *src, uint64_t off, uint64_t *re
     off_t d, h;
 
     src = ferry_source_base(src);
+    if (src->next_data)
+        return src->next_data(src, off, ret_data, ret_hole);
     p = src->priv;
     if (src->ops != &ferry_source_file || !src->seekable || src->size < 0)
         return -1;

@@ -138,7 +138,8 @@ test_sources(void **state)
     /* the registry's options are its own, not the pipeline's */
     assert_true(options >= 5);
     assert_null(ferry_sources_find_option("url", &(const struct ferry_source_option *){ NULL }));
-    assert_string_equal(schemes, "docker, oci-archive, http, https, s3, s3+http, s3+https, file");
+    assert_string_equal(schemes, "docker, oci-archive, vmware, imageio, http, https, s3, "
+                                 "s3+http, s3+https, file");
 }
 
 static void
