@@ -57,7 +57,7 @@ echo "ok  source options"
 
 set +e; "$IMP" --url gs://bucket/disk.img --dest out.img 2>err.txt; rc=$?; set -e
 [ "$rc" = 1 ] || fail "gs://: exit $rc"
-grep -q "unsupported scheme 'gs': ferry-importer reads docker, oci-archive, http, https, s3, s3+http, s3+https, file" \
+grep -q "unsupported scheme 'gs': ferry-importer reads docker, oci-archive, vmware, imageio, http, https, s3, s3+http, s3+https, file" \
     err.txt || fail "gs://: $(cat err.txt)"
 [ -z "$(ls -A | grep -v '\.txt$')" ] || fail "gs://: left $(ls -A)"
 echo "ok  unsupported scheme"
