@@ -1,0 +1,6 @@
+# Kubernetes mode's controller side (issue 16): the controller machinery of
+# common/ (work queue, expectations, Lease leader election), the objects the
+# reconcilers make for a cluster (PVC + importer Job, launcher Pod), and two
+# ferry-controller replicas electing a leader on one store.
+ferry_unit_test(test-workqueue SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-workqueue.c)
+ferry_unit_test(test-leader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-leader.c)
