@@ -4,7 +4,10 @@
 #define FERRY_CONTROLLER_INTERNAL_H
 
 #include "controller/controller.h"
+#include "common/expectations.h"
+#include "common/leaderelection.h"
 #include "common/store/store.h"
+#include "common/workqueue.h"
 #include "common/volume.h"
 
 #include <stddef.h>
@@ -77,14 +80,19 @@ struct ferry_controller {
     char *state_dir;
     char *importer;
     struct ferry_store *st;
-    struct strmap queue;     /* key -> uint64_t* not-before (monotonic ns) */
+    struct ferry_workqueue *queue;  /* keys "<kind char>ns/name" (client-go's semantics) */
+    struct ferry_expectations *expect; /* "<kind char>ns/name" of owners -> children to see */
+    bool store_is_kube;      /* the store is an API server: no state directory of ours */
+    bool kube_objects;       /* Kubernetes mode: PVC + importer Job, launcher Pod */
+    struct ferry_leader *leader;    /* NULL without --leader-elect */
     struct strmap jobs;      /* "ns/name" -> struct dvjob */
     struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
     int running_imports;
     int lock_fd;             /* flock()ed run/ferry-controller.lock */
 };
 
-/* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins. */
+/* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins
+ * (the work queue's add_after). */
 void ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *name,
                  int delay_ms);
 

@@ -4,3 +4,6 @@
 # ferry-controller replicas electing a leader on one store.
 ferry_unit_test(test-workqueue SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-workqueue.c)
 ferry_unit_test(test-leader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-leader.c)
+ferry_script_test(controlplane-leader-election
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-leader-election.sh
+  LABELS integration TIMEOUT 180)
