@@ -267,6 +267,14 @@ enqueue_owner(struct ferry_controller *c, json_object *obj, bool added)
 
     if (!owner || !name)
         return;
+    if (ferry_str_eq(kind, "Job")) {
+        /* an importer pod: its Job's DataVolume (dvkube.c) */
+        name = ferry_obj_annotation(obj, "ferry.io/datavolume");
+        if (!name)
+            return;
+        ctl_enqueue(c, Q_DV, ns, name, 0);
+        return;
+    }
     if (ferry_str_eq(kind, "DataVolume"))
         q = Q_DV;
     else if (ferry_str_eq(kind, "VirtualMachineInstance"))
@@ -495,6 +503,7 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
                       (o->kube_objects < 0 && (c->store_is_kube || ferry_str_eq(env, "1")));
     if (c->o.leader_elect < 0)
         c->o.leader_elect = c->store_is_kube;
+    c->dv_ops = c->kube_objects ? &ferry_dv_ops_kube : &ferry_dv_ops_local;
     c->queue = ferry_workqueue_new(NULL);
     c->expect = ferry_expectations_new(0);
     strmap_init(&c->jobs, dvjob_free);

@@ -73,9 +73,24 @@ struct ferry_import_ops {
 };
 extern const struct ferry_import_ops ferry_import_ops_spawn;
 
+/* How DataVolumes become volumes: "local" (a volume directory under the
+ * state directory filled by a ferry-importer child, datavolume.c) or "kube"
+ * (a PersistentVolumeClaim and a batch/v1 importer Job running
+ * ferry-importer with CDI's environment, dvkube.c). */
+struct ferry_dv_ops {
+    const char *name;
+    /* The DV as just read (reconcile may change it). */
+    int (*reconcile)(struct ferry_controller *c, json_object *dv);
+    /* The DV ns/name is gone: drop what is kept for it. */
+    void (*forget)(struct ferry_controller *c, const char *ns, const char *name);
+};
+extern const struct ferry_dv_ops ferry_dv_ops_local;
+extern const struct ferry_dv_ops ferry_dv_ops_kube;
+
 struct ferry_controller {
     struct ferry_controller_opts o;
     const struct ferry_import_ops *import_ops; /* ferry_import_ops_spawn unless a test's */
+    const struct ferry_dv_ops *dv_ops;         /* local, or kube in Kubernetes mode */
     void *import_opaque;
     char *state_dir;
     char *importer;
@@ -108,6 +123,27 @@ void ferry_dv_poll_jobs(struct ferry_controller *c);
 void ferry_dv_reap_jobs(struct ferry_controller *c);
 void ferry_dv_kill_jobs(struct ferry_controller *c);
 void dvjob_free(void *p);
+
+/* DataVolume pieces both tables use (datavolume.c). */
+const char *ctl_dv_phase(json_object *status);                /* "" when unset */
+const char *ctl_dv_source_kind(json_object *dv);              /* "http", "blank" ... or NULL */
+char *ctl_dv_size_string(json_object *dv);                    /* spec.storage / spec.pvc request */
+void ctl_dv_set_phase(struct ferry_controller *c, json_object *dv, json_object *status,
+                      const char *phase, const char *ev_type, const char *reason, const char *msg);
+int ctl_dv_succeed(struct ferry_controller *c, json_object *dv, json_object *status,
+                   const char *name);
+int ctl_dv_fail(struct ferry_controller *c, json_object *dv, json_object *status,
+                const char *reason, const char *msg);
+int ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object *status,
+                        const char **ret_src);
+
+/* Kubernetes mode's objects, built without I/O (dvkube.c, vmipod.c). */
+char *ctl_kube_importer_name(const char *dv);                 /* importer-<dv>, <= 63 */
+bool ctl_kube_dv_is_block(json_object *dv);
+/* The DV's PersistentVolumeClaim / importer Job; FERRY_ERR_INVALID for a
+ * DV without a size (the PVC) or a source (the Job). */
+int ctl_kube_dv_pvc(json_object *dv, json_object **ret);
+int ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_object **ret);
 
 /* Placement: the name of the Ready node (heartbeat younger than
  * node_ready_seconds), or NULL; *ret_total counts Node objects. */
