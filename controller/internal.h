@@ -144,6 +144,11 @@ bool ctl_kube_dv_is_block(json_object *dv);
  * DV without a size (the PVC) or a source (the Job). */
 int ctl_kube_dv_pvc(json_object *dv, json_object **ret);
 int ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_object **ret);
+/* The VMI's launcher Pod; block_claims lists the claims whose PVC is Block. */
+int ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi,
+                     json_object *block_claims, json_object **ret);
+/* Placement through the Pod: status is the VMI's working status (phase set). */
+int ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object *status);
 
 /* Placement: the name of the Ready node (heartbeat younger than
  * node_ready_seconds), or NULL; *ret_total counts Node objects. */

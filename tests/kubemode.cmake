@@ -7,3 +7,5 @@ ferry_unit_test(test-leader SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-leader
 ferry_script_test(controlplane-leader-election
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-leader-election.sh
   LABELS integration TIMEOUT 180)
+ferry_unit_test(test-kube-objects SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-kube-objects.c
+                LIBS ferry-controller-lib)
