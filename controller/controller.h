@@ -43,9 +43,9 @@ struct ferry_controller_opts {
     int lease_duration_s;         /* 0: 15 */
     int renew_deadline_ms;        /* 0: 10000 */
     int retry_period_ms;          /* 0: 2000 */
-    /* the launcher Pod (Kubernetes mode) */
-    const char *launcher_image;   /* NULL: "ferry-launcher:latest" ... see vmipod.c */
-    const char *importer_image;   /* NULL: "ferry-importer:latest" */
+    /* Kubernetes mode's images */
+    const char *launcher_image;   /* NULL: ferry/ferry-launcher:<version> */
+    const char *importer_image;   /* NULL: ferry/ferry-importer:<version> */
 };
 
 /* Fill defaults, then let FERRY_IMPORT_RETRIES, FERRY_IMPORT_BACKOFF_MS,

@@ -42,7 +42,10 @@ usage(FILE *f)
             "  --vm-backoff S         first VM start-failure back-off in seconds (default 10)\n"
             "  --kubeconfig FILE      use the Kubernetes API server of FILE as the store (same\n"
             "                         as --store kube:FILE): Kubernetes mode, PVCs and importer\n"
-            "                         Jobs for DataVolumes, launcher Pods for VMIs\n"
+            "                         Jobs for DataVolumes, launcher Pods for VMIs; in a pod\n"
+            "                         without --store, the in-cluster config is used\n"
+            "  --importer-image IMG   the importer Jobs' image (default ferry/ferry-importer:VERSION)\n"
+            "  --launcher-image IMG   the launcher Pods' image (default ferry/ferry-launcher:VERSION)\n"
             "  --leader-elect[=BOOL]  take part in leader election over a coordination.k8s.io\n"
             "                         Lease before reconciling (default: on with a kube store,\n"
             "                         off with SQLite); a replica that loses it exits 1\n"
@@ -50,7 +53,7 @@ usage(FILE *f)
             "                         $POD_NAMESPACE, else kube-system)\n"
             "  --leader-elect-resource-name NAME      the Lease's name (default ferry-controller)\n"
             "  --leader-elect-identity ID             this replica's holderIdentity (default\n"
-            "                         <hostname>_<random uuid>; a Deployment passes the pod name)\n"
+            "                         $POD_NAME, else <hostname>_<random uuid>)\n"
             "  --leader-elect-lease-duration D        15s; --leader-elect-renew-deadline D 10s;\n"
             "  --leader-elect-retry-period D          2s (D: N, Ns or Nms)\n"
             "  --debug MODULES        debug output for these modules\n"
@@ -113,7 +116,7 @@ main(int argc, char **argv)
 {
     enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
            O_DEBUG, O_VERSION, O_KUBECONFIG, O_LE, O_LE_NS, O_LE_NAME, O_LE_DUR, O_LE_RENEW,
-           O_LE_RETRY, O_LE_ID };
+           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG };
     static const struct option opts[] = {
         { "state-dir", required_argument, NULL, O_STATE },
         { "store", required_argument, NULL, O_STORE },
@@ -132,6 +135,8 @@ main(int argc, char **argv)
         { "leader-elect-renew-deadline", required_argument, NULL, O_LE_RENEW },
         { "leader-elect-retry-period", required_argument, NULL, O_LE_RETRY },
         { "leader-elect-identity", required_argument, NULL, O_LE_ID },
+        { "importer-image", required_argument, NULL, O_IMP_IMG },
+        { "launcher-image", required_argument, NULL, O_LAU_IMG },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -198,6 +203,12 @@ main(int argc, char **argv)
         case O_LE_ID:
             o.leader_identity = optarg;
             break;
+        case O_IMP_IMG:
+            o.importer_image = optarg;
+            break;
+        case O_LAU_IMG:
+            o.launcher_image = optarg;
+            break;
         case O_LE_DUR:
             if (duration_arg("--leader-elect-lease-duration", optarg, &dur_ms) < 0)
                 return 2;
@@ -230,6 +241,12 @@ main(int argc, char **argv)
         fprintf(stderr, "ferry-controller: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    /* in a pod (the Deployment): the cluster is the store */
+    if (!o.store && getenv("KUBERNETES_SERVICE_HOST") && *getenv("KUBERNETES_SERVICE_HOST") &&
+        access("/var/run/secrets/kubernetes.io/serviceaccount/token", R_OK) == 0)
+        o.store = kube_store = ferry_strdup("kube:");
+    if (!o.leader_identity && getenv("POD_NAME") && *getenv("POD_NAME"))
+        o.leader_identity = getenv("POD_NAME");
     if (!o.importer && ferry_self_dir()) {
         importer = ferry_printf("%s/ferry-importer", ferry_self_dir());
         if (access(importer, X_OK) == 0)

@@ -1,12 +1,14 @@
 /* ferry-handler: options, then ferry_handler_run() (handler.c). */
 #include "common/error.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "launcher/handler.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 usage(FILE *f)
@@ -26,6 +28,11 @@ usage(FILE *f)
                "  --dhcp-leases FILE   lease file (dnsmasq format) of the bridge's DHCP server:\n"
                "                       guest addresses known before ARP sees them\n"
                "  --launcher PATH      ferry-launcher program (default: beside ferry-handler)\n"
+               "  --kubeconfig FILE    Kubernetes mode (a DaemonSet): the API server of FILE is the\n"
+               "                       store; without it, a pod's in-cluster config is used when\n"
+               "                       there is one ($KUBERNETES_SERVICE_HOST and the service\n"
+               "                       account token); VMIs' launchers then run in their launcher\n"
+               "                       Pods and the handler connects to them under --state-dir\n"
                "  --probe-kvm          only probe whether KVM runs guests, print the verdict\n"
                "                       and exit (0 it does, 3 it does not, 1 cannot tell)\n"
                "  --kvm-probe-image PATH    boot sector the probe boots (default: the\n"
@@ -49,6 +56,7 @@ main(int argc, char **argv)
         { "force-emulation", no_argument, NULL, 'E' }, { "bridge", required_argument, NULL, 'b' },
         { "dhcp-leases", required_argument, NULL, 'L' },
         { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
+        { "kubeconfig", required_argument, NULL, 'k' },
         { "probe-kvm", no_argument, NULL, 'P' },
         { "kvm-probe-image", required_argument, NULL, 'I' },
         { "kvm-probe-kernel", required_argument, NULL, 'K' },
@@ -57,8 +65,9 @@ main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    struct ferry_handler_opts o = { 0 };
+    struct ferry_handler_opts o = { .pod_launchers = -1 };
     bool probe_only = false;
+    char *kube_store = NULL;
     int c;
 
     ferry_log_init("ferry-handler");
@@ -72,6 +81,7 @@ main(int argc, char **argv)
         case 'b': o.bridge = optarg; break;
         case 'L': o.dhcp_leases = optarg; break;
         case 'l': o.launcher_path = optarg; break;
+        case 'k': free(kube_store); kube_store = ferry_printf("kube:%s", optarg); break;
         case 'P': probe_only = true; break;
         case 'I': o.kvm_probe_image = optarg; break;
         case 'K': o.kvm_probe_kernel = optarg; break;
@@ -110,6 +120,11 @@ main(int argc, char **argv)
             return 2;
         }
     }
+    /* in a pod of the DaemonSet: the cluster is the store */
+    if (!kube_store && getenv("KUBERNETES_SERVICE_HOST") && *getenv("KUBERNETES_SERVICE_HOST") &&
+        access("/var/run/secrets/kubernetes.io/serviceaccount/token", R_OK) == 0)
+        kube_store = ferry_strdup("kube:");
+    o.store = kube_store;
     if (probe_only) {
         int rc = ferry_handler_probe_kvm(&o);
         if (rc < 0)
@@ -118,7 +133,9 @@ main(int argc, char **argv)
     }
     if (ferry_handler_run(&o) < 0) {
         ferry_log_last_error();
+        free(kube_store);
         return 1;
     }
+    free(kube_store);
     return 0;
 }
