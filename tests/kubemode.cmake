@@ -9,3 +9,9 @@ ferry_script_test(controlplane-leader-election
   LABELS integration TIMEOUT 180)
 ferry_unit_test(test-kube-objects SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-kube-objects.c
                 LIBS ferry-controller-lib)
+add_executable(kube-play ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/kube-play.c)
+target_link_libraries(kube-play PRIVATE ferry-common)
+set_target_properties(kube-play PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+ferry_script_test(controlplane-kube-vmi-pod
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-kube-vmi-pod.sh
+  LABELS integration TIMEOUT 300)
