@@ -320,10 +320,21 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     env_add(env, "IMPORTER_SOURCE", importer_source(src));
     env_add(env, "IMPORTER_ENDPOINT", ferry_json_get_string(s, "url"));
     env_add(env, "IMPORTER_CONTENTTYPE", ctype ? ctype : "kubevirt");
-    /* The DataVolume's requested size, not the PVC's inflated request: the
-     * image gets the size asked for whatever room the volume has (the
-     * importer still caps it at (1 - FILESYSTEM_OVERHEAD) x the free space) */
-    env_add(env, "IMPORTER_IMAGE_SIZE", size);
+    /* The PVC's request, as CDI (GetRequestedImageSize): the importer takes
+     * (1 - FILESYSTEM_OVERHEAD) of it (and of the free space), which gives
+     * back the DataVolume's size for a spec.storage claim inflated by the
+     * same overhead */
+    {
+        FERRY_AUTOPTR(json_object) pvc = NULL;
+
+        if (ctl_kube_dv_pvc(dv, &pvc) == 0)
+            env_add(env, "IMPORTER_IMAGE_SIZE",
+                    ferry_json_get_string(pvc, "spec.resources.requests.storage"));
+        else {
+            ferry_error_reset();
+            env_add(env, "IMPORTER_IMAGE_SIZE", size);
+        }
+    }
     env_add(env, "OWNER_UID", ferry_obj_uid(dv));
     env_add(env, "FILESYSTEM_OVERHEAD", block ? "0" : FS_OVERHEAD);
     env_add(env, "INSECURE_TLS", ferry_json_get_bool(s, "insecureSkipVerify", false) ? "true"

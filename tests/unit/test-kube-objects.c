@@ -164,7 +164,8 @@ test_job_http(void **state)
     assert_string_equal(env_value(pod, "IMPORTER_SOURCE"), "http");
     assert_string_equal(env_value(pod, "IMPORTER_ENDPOINT"), "https://files/disk.qcow2");
     assert_string_equal(env_value(pod, "IMPORTER_CONTENTTYPE"), "kubevirt");
-    assert_string_equal(env_value(pod, "IMPORTER_IMAGE_SIZE"), "1Gi");
+    /* the PVC's request: 1Gi with the 6% filesystem overhead */
+    assert_string_equal(env_value(pod, "IMPORTER_IMAGE_SIZE"), "1142278537");
     assert_string_equal(env_value(pod, "OWNER_UID"), "11111111-2222-4333-8444-555555555555");
     assert_string_equal(env_value(pod, "FILESYSTEM_OVERHEAD"), "0.06");
     assert_string_equal(env_value(pod, "PREALLOCATION"), "true");
@@ -218,6 +219,7 @@ test_job_block_blank(void **state)
     assert_string_equal(env_value(pod, "IMPORTER_ENDPOINT"), "");
     assert_string_equal(env_value(pod, "FILESYSTEM_OVERHEAD"), "0");
     assert_string_equal(env_value(pod, "PREALLOCATION"), "false");
+    assert_string_equal(env_value(pod, "IMPORTER_IMAGE_SIZE"), "2Gi"); /* spec.pvc as given */
     assert_null(env_entry(pod, "IMPORTER_ACCESS_KEY_ID"));
     d = named(ferry_json_get(ctr, "volumeDevices"), "cdi-data-vol");
     assert_string_equal(ferry_json_get_string(d, "devicePath"), "/dev/cdi-block-volume");
