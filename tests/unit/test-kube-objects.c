@@ -649,6 +649,36 @@ test_vmi_scheduled(void **state)
     assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
 }
 
+/* A VM's persistentVolumeClaim volume is a PVC object in Kubernetes mode,
+ * not a volume directory. */
+static void
+test_vm_pvc_volume(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOPTR(json_object) vm = parse(
+        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+        "\"metadata\":{\"name\":\"v\",\"namespace\":\"default\"},"
+        "\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{"
+        "\"domain\":{\"devices\":{},\"resources\":{\"requests\":{\"memory\":\"64Mi\"}}},"
+        "\"volumes\":[{\"name\":\"d\",\"persistentVolumeClaim\":{\"claimName\":\"claim1\"}}]}}}}");
+    FERRY_AUTOPTR(json_object) pvc = parse(
+        "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+        "\"metadata\":{\"name\":\"claim1\",\"namespace\":\"default\"},"
+        "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],"
+        "\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}");
+    json_object *keep = NULL;
+
+    assert_int_equal(ferry_store_create(fx->c->st, vm, NULL), 0);
+    assert_int_equal(ferry_vm_reconcile(fx->c, "default", "v"), 0);
+    keep = get(fx, ferry_resource_vm, "v");
+    assert_string_equal(ferry_json_get_string(keep, "status.printableStatus"), "ErrorPvcNotFound");
+    json_object_put(keep);
+    assert_int_equal(ferry_store_create(fx->c->st, pvc, NULL), 0);
+    assert_int_equal(ferry_vm_reconcile(fx->c, "default", "v"), 0);
+    keep = get(fx, ferry_resource_vmi, "v"); /* the VMI is made */
+    json_object_put(keep);
+}
+
 int
 main(void)
 {
@@ -662,6 +692,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pod_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vmi_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vmi_scheduled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vm_pvc_volume, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
