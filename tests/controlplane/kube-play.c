@@ -3,10 +3,13 @@
  * them on a cluster):
  *
  *   kube-play bind NS POD NODE      scheduler: spec.nodeName = NODE, then the
- *                                   kubelet: phase Running, PodScheduled True
+ *                                   kubelet: phase Running, PodScheduled True,
+ *                                   podIP 127.0.0.1 (it runs pods on loopback)
  *   kube-play phase NS POD PHASE    kubelet: status.phase (Succeeded, Failed)
- *   kube-play job-pod NS JOB POD    Job controller: pod POD from JOB's template,
- *                                   owned by JOB
+ *   kube-play job-pod NS JOB POD [PORT]
+ *                                   Job controller: pod POD from JOB's template,
+ *                                   owned by JOB; PORT replaces the "metrics"
+ *                                   containerPort (pods share the host here)
  *   kube-play terminate NS POD EXIT MSGFILE
  *                                   kubelet: the container ended with EXIT and
  *                                   the termination message in MSGFILE;
@@ -35,8 +38,10 @@ set_phase(struct ferry_store *st, const char *ns, const char *name, const char *
         if (ferry_store_get(st, ferry_resource_pod, ns, name, &pod) < 0)
             return -1;
         ferry_json_set_string(pod, "status.phase", phase);
-        if (ferry_str_eq(phase, "Running"))
+        if (ferry_str_eq(phase, "Running")) {
             ferry_condition_set(pod, "PodScheduled", "True", NULL, NULL);
+            ferry_json_set_string(pod, "status.podIP", "127.0.0.1");
+        }
         if (ferry_store_update_status(st, pod, NULL) == 0)
             return 0;
         if (ferry_error_code() != FERRY_ERR_CONFLICT)
@@ -47,7 +52,8 @@ set_phase(struct ferry_store *st, const char *ns, const char *name, const char *
 }
 
 static int
-job_pod(struct ferry_store *st, const char *ns, const char *job_name, const char *pod_name)
+job_pod(struct ferry_store *st, const char *ns, const char *job_name, const char *pod_name,
+        const char *port)
 {
     FERRY_AUTOPTR(json_object) job = NULL;
     FERRY_AUTOPTR(json_object) pod = json_object_new_object();
@@ -64,6 +70,13 @@ job_pod(struct ferry_store *st, const char *ns, const char *job_name, const char
     ferry_obj_set_label(pod, "job-name", job_name);
     ferry_obj_add_owner(pod, job, true);
     json_object_object_add(pod, "spec", ferry_json_copy(ferry_json_get(job, "spec.template.spec")));
+    if (port) {
+        json_object *ports = ferry_json_get(json_object_array_get_idx(
+            ferry_json_get(pod, "spec.containers"), 0), "ports");
+
+        for (size_t i = 0; ports && i < json_object_array_length(ports); i++)
+            ferry_json_set_int(json_object_array_get_idx(ports, i), "containerPort", atoi(port));
+    }
     return ferry_store_create(st, pod, NULL);
 }
 
@@ -154,8 +167,8 @@ main(int argc, char **argv)
             r = set_phase(st, argv[2], argv[3], "Running");
     } else if (strcmp(argv[1], "phase") == 0 && argc == 5) {
         r = set_phase(st, argv[2], argv[3], argv[4]);
-    } else if (strcmp(argv[1], "job-pod") == 0 && argc == 5) {
-        r = job_pod(st, argv[2], argv[3], argv[4]);
+    } else if (strcmp(argv[1], "job-pod") == 0 && (argc == 5 || argc == 6)) {
+        r = job_pod(st, argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
     } else if (strcmp(argv[1], "terminate") == 0 && argc == 6) {
         r = terminate(st, argv[2], argv[3], atoi(argv[4]), argv[5]);
     } else if (strcmp(argv[1], "job-status") == 0 && (argc == 6 || argc == 7)) {

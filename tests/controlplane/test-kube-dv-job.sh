@@ -8,7 +8,9 @@
 # termination log and metrics port moved by the importer's test variables);
 # both DataVolumes end Succeeded with progress 100.0%, the bytes are the
 # source's (qemu-img compare) and the blank image is the size asked for.
-# A failing attempt shows as restartCount and its termination message.
+# A failing attempt shows as restartCount and its termination message; a
+# slow import (nginx limit_rate) shows CDI's progress scraped from the
+# importer's metric while it runs.
 # Skips when ferry-importer does not implement CDI's importer contract.
 . "$(dirname "$0")/lib.sh"
 
@@ -20,12 +22,13 @@ KP="$FERRY_BUILD/tests/kube-play"
 [ -x "$KP" ] || skip "kube-play is not built"
 export FERRY_KUBE_OBJECTS=1
 
-start_nginx
+LIMIT_RATE=1m start_nginx
 # the source: 8 MiB with a pattern, as qcow2
 python3 -c 'import sys; sys.stdout.buffer.write(bytes((i*7)%251 for i in range(8*1024*1024)))' \
     > "$T/src.raw"
 qemu-img convert -f raw -O qcow2 "$T/src.raw" "$T/www/disk.qcow2" || fail "qemu-img convert"
-chmod 644 "$T/www/disk.qcow2"
+cp "$T/src.raw" "$T/www/disk.raw"   # streamed: its progress moves with the bytes
+chmod 644 "$T/www/disk.qcow2" "$T/www/disk.raw"
 start_controller
 
 dv() {  # dv NAME SOURCE-YAML SIZE
@@ -46,6 +49,9 @@ YAML
 dv web "    http:
       url: http://127.0.0.1:$PORT/disk.qcow2" 8Mi | "$FERRY" apply -f - >/dev/null || fail "apply web"
 dv empty "    blank: {}" 4Mi | "$FERRY" apply -f - >/dev/null || fail "apply empty"
+dv slow "    http:
+      url: http://127.0.0.1:$PORT/slow/disk.raw" 8Mi | "$FERRY" apply -f - >/dev/null ||
+    fail "apply slow"
 dv broken "    http:
       url: http://127.0.0.1:$PORT/nothing.qcow2" 8Mi | "$FERRY" apply -f - >/dev/null ||
     fail "apply broken"
@@ -75,7 +81,7 @@ for e in c.get("env",[]):
     echo "$code"
 }
 
-for d in web empty broken; do
+for d in web empty broken slow; do
     wait_for 30 job_exists "$d" || fail "no Job for $d"
     wait_for 30 field_is dv "$d" status.phase ImportScheduled || fail "$d is not ImportScheduled"
     "$FERRY" get pvc "$d" >/dev/null 2>&1 || fail "no PVC for $d"
@@ -108,6 +114,33 @@ code=$(run_pod broken importer-broken-g5h6i)
 wait_for 30 field_is dv broken status.restartCount 1 || fail "restartCount is not 1"
 "$FERRY" get dv broken -o json | grep -q "$(head -c 40 "$T/term-importer-broken-g5h6i" |
     sed 's/[][\.*^$"]/./g')" || fail "the termination message is not in the DV's status"
+
+# slow: progress while it runs, from the importer's metric on the pod's port
+MPORT=$(free_port)
+"$KP" job-pod default importer-slow importer-slow-j7k8l "$MPORT" || fail "job-pod slow"
+"$KP" bind default importer-slow-j7k8l node1 || fail "bind slow"
+mkdir -p "$T/pvc-slow"
+"$FERRY" get job importer-slow -o json | python3 -c 'import json,sys
+c=json.load(sys.stdin)["spec"]["template"]["spec"]["containers"][0]
+for e in c.get("env",[]):
+    if "value" in e: print("%s=%s" % (e["name"], e["value"]))' > "$T/env-slow"
+set -- env -i PATH="$PATH" FERRY_CDI_DATA_DIR="$T/pvc-slow" FERRY_CDI_TERMINATION_LOG="$T/term-slow" \
+    FERRY_CDI_METRICS_PORT="$MPORT" FERRY_CDI_METRICS_ADDRESS=127.0.0.1
+while IFS= read -r kv; do set -- "$@" "$kv"; done < "$T/env-slow"
+"$@" "$FERRY_BIN/ferry-importer" >>"$T/importer-slow.log" 2>&1 &
+SLOW_PID=$!
+PIDS="$PIDS $SLOW_PID"
+# a figure below 100 (not "N/A"): scraped mid-import (the importer may
+# still say 0 for a small stream: its figure moves as it flushes)
+progress_figure() { field dv slow status.progress | grep -Eq '^([1-9][0-9]?|0)\.[0-9]{2}%$'; }
+wait_for 60 progress_figure || { cat "$T/importer-slow.log" >&2; fail "no progress figure while importing"; }
+echo "progress while running: $(field dv slow status.progress)"
+[ "$(field dv slow status.phase)" = ImportInProgress ] || fail "slow is not ImportInProgress"
+wait "$SLOW_PID"
+code=$?
+"$KP" terminate default importer-slow-j7k8l "$code" "$T/term-slow" || fail "terminate slow"
+"$KP" job-status default importer-slow 1 0 Complete || fail "job-status slow"
+wait_for 30 field_is dv slow status.phase Succeeded || fail "slow did not succeed"
 
 # deletion takes the PVC, the Job and its pods along
 "$FERRY" delete dv web >/dev/null || fail "delete web"
