@@ -240,6 +240,16 @@ ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
     }
     atomic_store(&l->leading, true);
     ferry_log_info("leader election: %s is the leader (lease %s/%s)", l->identity, l->ns, l->name);
+    {
+        /* client-go's event on the lock: "<id> became leader" */
+        FERRY_AUTOPTR(json_object) lease = NULL;
+        FERRY_AUTOFREE char *msg = ferry_printf("%s became leader", l->identity);
+
+        if (ferry_store_get(l->st, ferry_resource_lease, l->ns, l->name, &lease) == 0)
+            ferry_store_record_event(l->st, lease, "Normal", "LeaderElection", msg);
+        else
+            ferry_error_reset();
+    }
     /* renew */
     while (nap(l->retry_ms, stop)) {
         r = ferry_leader_try(l);

@@ -84,6 +84,10 @@ t1=$(date +%s.%N)
 echo "takeover after SIGKILL of the leader: $(echo "$t1 - $t0" | bc) s (lease 15 s)"
 [ "$(lease_field spec.leaseTransitions)" = 1 ] || fail "leaseTransitions is not 1 after the takeover"
 grep -q "ctl-b is the leader" "$T/ctl-b.log" || fail "ctl-b does not say it leads"
+if [ -z "$KCFG" ]; then
+    "$FERRY" get events -n kube-system -o json 2>/dev/null | grep -q "ctl-b became leader" ||
+        fail "no LeaderElection event"
+fi
 # ... and works
 vm_yaml two | apply_f || fail "apply vm two"
 wait_for 30 vm_stopped two || fail "the new leader did not reconcile"
