@@ -13,12 +13,13 @@
  * Volumes:
  *   ferry-state   hostPath /var/lib/ferry (the handler's state directory,
  *                 same path inside): the VMI's directory with vmi.json, which
- *                 the handler writes once the VMI is on its node, and the
- *                 launcher's control socket vmis/<ns>/<name>/launcher.sock,
- *                 where the handler connects (the node's libvirtd, which runs
- *                 the guest, reads the VMI's node files there too)
- *   ferry-run     hostPath /var/run/ferry (the host path deploy/ gives the
- *                 handler for launcher sockets)
+ *                 the handler writes once the VMI is on its node (the node's
+ *                 libvirtd, which runs the guest, reads the VMI's node files
+ *                 there too)
+ *   ferry-run     hostPath /var/run/ferry (deploy/ gives the handler the same
+ *                 host path): the launcher's control socket
+ *                 /var/run/ferry/<vmi uid>/launcher.sock, where the handler
+ *                 connects (short whatever the VMI's name)
  *   libvirt       hostPath /var/run/libvirt: the node's libvirtd socket
  *   <volume>      each dataVolume / persistentVolumeClaim volume's PVC:
  *                 Filesystem at /var/run/kubevirt-private/vmi-disks/<volume>,
@@ -136,8 +137,10 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
     FERRY_AUTOFREE char *req = NULL;
     FERRY_AUTOFREE char *lim = NULL;
     static const char *const caps[] = { "NET_BIND_SERVICE", NULL };
+    FERRY_AUTOFREE char *sockdir = ferry_printf("/var/run/ferry/%s", ferry_obj_uid(vmi));
     const char *argv[] = { "ferry-launcher", "--state-dir", "/var/lib/ferry", "--namespace", ns,
-                           "--name", name, "--wait-for-vmi", "600", NULL };
+                           "--name", name, "--wait-for-vmi", "600", "--socket-dir", sockdir,
+                           NULL };
 
     if (!mem)
         return ferry_error(FERRY_ERR_INVALID, "virtualmachineinstance %s/%s: "

@@ -530,10 +530,26 @@ spawn_launcher(struct handler *h, struct entry *e, bool stop)
     return 0;
 }
 
+/* A launcher Pod's socket directory: <socket root>/<vmi uid> (short, so the
+ * socket path fits sun_path whatever the VMI's name; a new VMI of the same
+ * name gets a new one). */
+static char *
+pod_socket_dir(struct handler *h, struct entry *e)
+{
+    const char *uid = ferry_obj_uid(e->vmi);
+
+    if (!uid || !*uid || strchr(uid, '/') || strcmp(uid, "..") == 0 || strcmp(uid, ".") == 0)
+        return NULL;
+    return ferry_printf("%s/%s", h->o->socket_root ? h->o->socket_root : "/var/run/ferry", uid);
+}
+
 static void
 try_subscribe(struct handler *h, struct entry *e)
 {
-    FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+    /* our own child (a --stop launcher) listens in the VMI's directory; a
+     * launcher Pod's under the socket root */
+    FERRY_AUTOFREE char *dir = h->pod_launchers && e->pid == 0 ? pod_socket_dir(h, e)
+                                                               : vmi_dir(h, e);
     FERRY_AUTOFREE char *sock = dir ? ferry_printf("%s/launcher.sock", dir) : NULL;
     FERRY_AUTOPTR(json_object) req = json_object_new_object();
     int fd;
@@ -623,6 +639,12 @@ reconcile(struct handler *h, struct entry *e)
         if (e->stopped_ok) {
             if (ferry_vmi_remove(h->o->state_dir, e->ns, e->name) < 0)
                 ferry_log_last_error();
+            if (h->pod_launchers) {
+                FERRY_AUTOFREE char *sd = pod_socket_dir(h, e);
+
+                if (sd)
+                    rmdir(sd); /* empty once its launcher is gone; else left */
+            }
             remove_finalizer(h, e);
             e->stopped_ok = false;
             return;

@@ -30,6 +30,8 @@ struct ferry_handler_opts {
      * on for a SQLite store (tests). */
     const char *store;
     int pod_launchers;             /* -1 auto, 0, 1 */
+    const char *socket_root;       /* launcher Pods' sockets: <root>/<vmi uid>/launcher.sock;
+                                    * NULL: /var/run/ferry (the host path they share) */
 };
 
 int ferry_handler_run(const struct ferry_handler_opts *opts);

@@ -18,7 +18,8 @@
  * connection (libvirtd restarted) is reopened every second and the domain
  * state re-read.  SIGTERM ends the launcher and leaves the domain running.
  *
- * Control protocol, on the unix socket <vmi-dir>/launcher.sock: one JSON
+ * Control protocol, on the unix socket <vmi-dir>/launcher.sock (or
+ * <socket-dir>/launcher.sock in a launcher Pod): one JSON
  * object per line, both ways.
  *   requests   {"op":"subscribe"}          status now and on every change (the handler)
  *              {"op":"status"}             one status message
@@ -1002,7 +1003,9 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
         ferry_error(FERRY_ERR_LIBVIRT, "libvirt event loop: %s", virt_msg());
         goto out;
     }
-    l.sock_path = ferry_printf("%s/launcher.sock", l.dir);
+    if (o->socket_dir && ferry_mkdir_p(o->socket_dir, 0755) < 0)
+        goto out;
+    l.sock_path = ferry_printf("%s/launcher.sock", o->socket_dir ? o->socket_dir : l.dir);
     if ((l.listen_fd = ferry_proto_listen(l.sock_path)) < 0)
         goto out;
     l.listen_watch = virEventAddHandle(l.listen_fd, VIR_EVENT_HANDLE_READABLE, on_accept, &l, NULL);

@@ -32,7 +32,9 @@ usage(FILE *f)
                "                       store; without it, a pod's in-cluster config is used when\n"
                "                       there is one ($KUBERNETES_SERVICE_HOST and the service\n"
                "                       account token); VMIs' launchers then run in their launcher\n"
-               "                       Pods and the handler connects to them under --state-dir\n"
+               "                       Pods and the handler connects to them\n"
+               "  --launcher-socket-root DIR  where launcher Pods' sockets are, one directory\n"
+               "                       per VMI uid (default /var/run/ferry, their shared host path)\n"
                "  --probe-kvm          only probe whether KVM runs guests, print the verdict\n"
                "                       and exit (0 it does, 3 it does not, 1 cannot tell)\n"
                "  --kvm-probe-image PATH    boot sector the probe boots (default: the\n"
@@ -57,6 +59,7 @@ main(int argc, char **argv)
         { "dhcp-leases", required_argument, NULL, 'L' },
         { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
         { "kubeconfig", required_argument, NULL, 'k' },
+        { "launcher-socket-root", required_argument, NULL, 'R' },
         { "probe-kvm", no_argument, NULL, 'P' },
         { "kvm-probe-image", required_argument, NULL, 'I' },
         { "kvm-probe-kernel", required_argument, NULL, 'K' },
@@ -82,6 +85,7 @@ main(int argc, char **argv)
         case 'L': o.dhcp_leases = optarg; break;
         case 'l': o.launcher_path = optarg; break;
         case 'k': free(kube_store); kube_store = ferry_printf("kube:%s", optarg); break;
+        case 'R': o.socket_root = optarg; break;
         case 'P': probe_only = true; break;
         case 'I': o.kvm_probe_image = optarg; break;
         case 'K': o.kvm_probe_kernel = optarg; break;

@@ -30,6 +30,8 @@ usage(FILE *f)
                "  --stop               stop and undefine the domain, then exit (VMI deleted)\n"
                "  --wait-for-vmi SECONDS  in a launcher Pod: wait for the handler's vmi.json and\n"
                "                       take its KVM verdict from launcher-opts.json\n"
+               "  --socket-dir DIR     put launcher.sock in DIR (made if missing) instead of the\n"
+               "                       VMI's directory (a launcher Pod: /var/run/ferry/<vmi uid>)\n"
                "  --debug MODULES      debug output (launcher, all)\n"
                "  -h, --help           this help\n"
                "  --version            the version\n");
@@ -83,6 +85,7 @@ main(int argc, char **argv)
         { "dhcp-leases", required_argument, NULL, 'L' }, { "stop", no_argument, NULL, 'S' },
         { "no-kvm", optional_argument, NULL, 'K' },
         { "wait-for-vmi", required_argument, NULL, 'W' },
+        { "socket-dir", required_argument, NULL, 'D' },
         { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
     };
@@ -104,6 +107,7 @@ main(int argc, char **argv)
         case 'L': o.dhcp_leases = optarg; break;
         case 'S': o.stop_only = true; break;
         case 'K': o.no_kvm = true; o.no_kvm_reason = optarg; break;
+        case 'D': o.socket_dir = optarg; break;
         case 'W': {
             char *end;
             long v = strtol(optarg, &end, 10);

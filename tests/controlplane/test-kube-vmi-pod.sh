@@ -4,8 +4,8 @@
 # plays the scheduler (kube-play bind: spec.nodeName, Running) and the
 # VMI goes Scheduled on that node; ferry-handler in DaemonSet mode writes the
 # VMI's files under the host path; the test plays the kubelet and runs the
-# Pod's own command (its /var/lib/ferry host path mapped to the state
-# directory); the handler connects to that launcher and the VMI reaches
+# Pod's own command (its host paths /var/lib/ferry and /var/run/ferry mapped
+# to the state directory and $T/run); the handler connects to that launcher and the VMI reaches
 # Running under TCG on the machine's libvirtd.  Deleting the VM stops the
 # domain through the Pod's launcher, and the Pod goes with its VMI.
 # A DataVolume gets its PVC and importer Job on the way (checked, not run).
@@ -28,8 +28,9 @@ dom_cleanup() {
 trap dom_cleanup EXIT INT TERM
 
 start_controller
+mkdir -p "$T/run"
 "$FERRY_BIN/ferry-handler" --state-dir "$FERRY_STATE_DIR" --node-name node1 --allow-emulation \
-    --force-emulation >>"$T/handler.log" 2>&1 &
+    --force-emulation --launcher-socket-root "$T/run" >>"$T/handler.log" 2>&1 &
 HANDLER_PID=$!
 
 cat > "$T/vm.yaml" <<YAML
@@ -84,6 +85,7 @@ while IFS= read -r a; do
     case $a in
     ferry-launcher) a="$FERRY_BIN/ferry-launcher" ;;
     /var/lib/ferry) a="$FERRY_STATE_DIR" ;;
+    /var/run/ferry/*) a="$T/run/${a#/var/run/ferry/}" ;;
     esac
     set -- "$@" "$a"
 done < "$T/cmd"
@@ -98,6 +100,7 @@ echo "VMI Running through its launcher pod $POD"
 wait_for 120 sh -c "! \"$FERRY\" get vmi $VM >/dev/null 2>&1" || {
     tail -20 "$T/launcher.log" "$T/handler.log" >&2; fail "the VMI was not deleted"; }
 wait_for 30 sh -c "! kill -0 $LAUNCHER_PID 2>/dev/null" || fail "the pod's launcher did not exit"
+[ -z "$(ls "$T/run")" ] || fail "the launcher's socket directory was left: $(ls "$T/run")"
 "$FERRY" get pod "$POD" >/dev/null 2>&1 && fail "the launcher pod outlived its VMI"
 virsh -c qemu:///system domstate "default_$VM" >/dev/null 2>&1 && fail "the domain is still defined"
 

@@ -520,6 +520,18 @@ test_pod_object(void **state)
         FERRY_AUTOFREE char *joined = ferry_json_to_string(cmd, false);
 
         assert_non_null(strstr(joined, "\"--namespace\",\"default\",\"--name\",\"vm1\""));
+        /* the socket in the shared host path, by uid */
+        {
+            size_t n = json_object_array_length(cmd), i;
+
+            for (i = 0; i + 1 < n; i++)
+                if (ferry_str_eq(json_object_get_string(json_object_array_get_idx(cmd, i)),
+                                 "--socket-dir"))
+                    break;
+            assert_true(i + 1 < n);
+            assert_string_equal(json_object_get_string(json_object_array_get_idx(cmd, i + 1)),
+                                "/var/run/ferry/vmi-uid-1");
+        }
     }
     /* 64 MiB + the measured 96 MiB overhead; 2 vCPUs at 100m each */
     assert_string_equal(ferry_json_get_string(ctr, "resources.requests.memory"),
