@@ -97,4 +97,24 @@ kill -TERM "$(cat "$T/ctl-b.pid")"
 wait_for 20 sh -c "! kill -0 $(cat "$T/ctl-b.pid") 2>/dev/null" || fail "ctl-b did not stop"
 holder_is "" || fail "ctl-b did not release the lease"
 [ "$(lease_field spec.leaseDurationSeconds)" = 1 ] || fail "a released lease is not 1 s"
+
+# a leader whose Lease is taken from it stops leading and exits 1
+start_replica ctl-c
+wait_for 30 holder_is ctl-c || fail "ctl-c did not take the released lease at once"
+cat <<YAML | apply_f || fail "apply the intruder's lease"
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: ferry-controller
+  namespace: kube-system
+spec:
+  holderIdentity: intruder
+  leaseDurationSeconds: 15
+YAML
+CPID=$(cat "$T/ctl-c.pid")
+wait_for 30 sh -c "! kill -0 $CPID 2>/dev/null" || fail "ctl-c kept running without the lease"
+wait "$CPID" 2>/dev/null
+rc=$?
+[ "$rc" = 1 ] || fail "ctl-c exited $rc, not 1, after losing the lease"
+grep -q "leader election lost" "$T/ctl-c.log" || fail "ctl-c does not say it lost the lease"
 echo "PASS"
