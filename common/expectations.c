@@ -11,8 +11,8 @@
 
 struct ferry_expectations {
     pthread_mutex_t mu;
-    struct ferry_keymap counts;  /* value: creations, value2: deletions */
-    struct ferry_keymap since;   /* value: when set (monotonic ns) */
+    struct ferry_keymap counts; /* value: creations, value2: deletions */
+    struct ferry_keymap since;  /* value: when set (monotonic ns) */
     uint64_t timeout_ns;
 };
 

@@ -21,10 +21,10 @@ struct ferry_leader {
     struct ferry_store *st;
     char *ns, *name, *identity;
     int lease_s, deadline_ms, retry_ms;
-    char *observed_raw;          /* the record (spec) as last seen */
-    uint64_t observed_ns;        /* when it was seen to change (monotonic) */
-    uint64_t last_renew_ns;      /* last successful acquire/renew (monotonic) */
-    bool other_holder;           /* the last try found the Lease held by another */
+    char *observed_raw;     /* the record (spec) as last seen */
+    uint64_t observed_ns;   /* when it was seen to change (monotonic) */
+    uint64_t last_renew_ns; /* last successful acquire/renew (monotonic) */
+    bool other_holder;      /* the last try found the Lease held by another */
     atomic_bool leading, lost;
 };
 
@@ -53,11 +53,15 @@ ferry_leader_new(struct ferry_store *st, const struct ferry_leader_opts *o,
 
     /* client-go's NewLeaderElector checks */
     if ((int64_t)lease_s * 1000 <= deadline)
-        return ferry_error(FERRY_ERR_INVALID, "leader election: leaseDuration %ds must be greater "
-                           "than renewDeadline %dms", lease_s, deadline);
+        return ferry_error(FERRY_ERR_INVALID,
+                           "leader election: leaseDuration %ds must be greater "
+                           "than renewDeadline %dms",
+                           lease_s, deadline);
     if (deadline <= retry * 12 / 10)
-        return ferry_error(FERRY_ERR_INVALID, "leader election: renewDeadline %dms must be greater "
-                           "than 1.2 x retryPeriod %dms", deadline, retry);
+        return ferry_error(FERRY_ERR_INVALID,
+                           "leader election: renewDeadline %dms must be greater "
+                           "than 1.2 x retryPeriod %dms",
+                           deadline, retry);
     l = ferry_calloc(1, sizeof *l);
     l->st = st;
     l->ns = ferry_strdup(ns && *ns ? ns : "kube-system");
@@ -150,13 +154,15 @@ ferry_leader_try(struct ferry_leader *l)
             return -1;
         ferry_error_reset();
         lease = json_object_new_object();
-        json_object_object_add(lease, "apiVersion", json_object_new_string("coordination.k8s.io/v1"));
+        json_object_object_add(lease, "apiVersion",
+                               json_object_new_string("coordination.k8s.io/v1"));
         json_object_object_add(lease, "kind", json_object_new_string("Lease"));
         ferry_json_set_string(lease, "metadata.name", l->name);
         ferry_json_set_string(lease, "metadata.namespace", l->ns);
         json_object_object_add(lease, "spec", new_spec(l, now, 0, now));
         if (ferry_store_create(l->st, lease, &out) < 0) {
-            if (ferry_error_code() == FERRY_ERR_EXISTS || ferry_error_code() == FERRY_ERR_CONFLICT) {
+            if (ferry_error_code() == FERRY_ERR_EXISTS ||
+                ferry_error_code() == FERRY_ERR_CONFLICT) {
                 ferry_error_reset();
                 return 0; /* another candidate was quicker */
             }

@@ -28,12 +28,12 @@
 struct ferry_store;
 
 struct ferry_leader_opts {
-    const char *ns;            /* Lease namespace, NULL: $POD_NAMESPACE, else "kube-system" */
-    const char *name;          /* Lease name, NULL: "ferry-controller" */
-    const char *identity;      /* NULL: "<hostname>_<random>" */
-    int lease_duration_s;      /* 0: 15 */
-    int renew_deadline_ms;     /* 0: 10000 */
-    int retry_period_ms;       /* 0: 2000 */
+    const char *ns;        /* Lease namespace, NULL: $POD_NAMESPACE, else "kube-system" */
+    const char *name;      /* Lease name, NULL: "ferry-controller" */
+    const char *identity;  /* NULL: "<hostname>_<random>" */
+    int lease_duration_s;  /* 0: 15 */
+    int renew_deadline_ms; /* 0: 10000 */
+    int retry_period_ms;   /* 0: 2000 */
 };
 
 struct ferry_leader;

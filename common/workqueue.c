@@ -19,14 +19,14 @@ struct ferry_workqueue {
     /* the FIFO of ready keys: fifo[head .. head+len) */
     char **fifo;
     size_t head, len, cap;
-    struct ferry_keymap dirty;       /* queued or to be re-queued at done() */
-    struct ferry_keymap processing;  /* handed out, not done */
-    struct ferry_keymap waiting;     /* delayed: value = ready time (ns, monotonic) */
-    struct ferry_keymap failures;    /* value = failures since the last forget() */
+    struct ferry_keymap dirty;      /* queued or to be re-queued at done() */
+    struct ferry_keymap processing; /* handed out, not done */
+    struct ferry_keymap waiting;    /* delayed: value = ready time (ns, monotonic) */
+    struct ferry_keymap failures;   /* value = failures since the last forget() */
     uint64_t base_ns, max_ns;
     double qps, tokens;
     int burst;
-    uint64_t bucket_ns;              /* when tokens was last brought up to date */
+    uint64_t bucket_ns; /* when tokens was last brought up to date */
     bool shutting_down;
 };
 

@@ -22,10 +22,10 @@
 #include <stdint.h>
 
 struct ferry_workqueue_opts {
-    uint64_t base_ms;   /* first back-off, 0: 5 */
-    uint64_t max_ms;    /* back-off cap, 0: 1000000 (1000 s) */
-    double qps;         /* overall bucket refill per second, 0: 10; < 0: no bucket */
-    int burst;          /* bucket size, 0: 100 */
+    uint64_t base_ms; /* first back-off, 0: 5 */
+    uint64_t max_ms;  /* back-off cap, 0: 1000000 (1000 s) */
+    double qps;       /* overall bucket refill per second, 0: 10; < 0: no bucket */
+    int burst;        /* bucket size, 0: 100 */
 };
 
 struct ferry_workqueue;

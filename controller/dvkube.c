@@ -51,7 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FS_OVERHEAD "0.06"      /* cdi:pkg/common/common.go DefaultGlobalOverhead */
+#define FS_OVERHEAD "0.06"        /* cdi:pkg/common/common.go DefaultGlobalOverhead */
 #define ALIGN_BYTES (1024 * 1024) /* cdi util.DefaultAlignBlockSize */
 
 /* ---- small builders ---- */
@@ -173,8 +173,10 @@ ctl_kube_dv_pvc(json_object *dv, json_object **ret)
     src = dv_claim_spec(dv, &storage);
     size = ferry_json_get_string(src, "resources.requests.storage");
     if (!size)
-        return ferry_error(FERRY_ERR_INVALID, "datavolume %s/%s: spec.%s.resources.requests.storage: "
-                           "Required value", ferry_obj_namespace(dv), ferry_obj_name(dv),
+        return ferry_error(FERRY_ERR_INVALID,
+                           "datavolume %s/%s: spec.%s.resources.requests.storage: "
+                           "Required value",
+                           ferry_obj_namespace(dv), ferry_obj_name(dv),
                            storage ? "storage" : "pvc");
     if (ferry_quantity_parse_bytes(size, &bytes) < 0)
         return ferry_error_prefix("datavolume %s/%s: spec.%s.resources.requests.storage",
@@ -219,7 +221,8 @@ ctl_kube_dv_pvc(json_object *dv, json_object **ret)
         ferry_json_set_string(spec, "resources.requests.storage", req);
         for (size_t i = 0; i < FERRY_ARRAY_SIZE(keep); i++)
             if (ferry_json_get(src, keep[i]))
-                json_object_object_add(spec, keep[i], ferry_json_copy(ferry_json_get(src, keep[i])));
+                json_object_object_add(spec, keep[i],
+                                       ferry_json_copy(ferry_json_get(src, keep[i])));
     }
     json_object_object_add(pvc, "spec", spec);
     *ret = FERRY_STEAL(pvc);
@@ -280,8 +283,9 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     json_object_object_add(pod, "enableServiceLinks", json_object_new_boolean(false));
     json_object_object_add(pod, "automountServiceAccountToken", json_object_new_boolean(false));
     if (ferry_json_get_string(dv, "spec.priorityClassName"))
-        json_object_object_add(pod, "priorityClassName",
-                               json_object_new_string(ferry_json_get_string(dv, "spec.priorityClassName")));
+        json_object_object_add(
+            pod, "priorityClassName",
+            json_object_new_string(ferry_json_get_string(dv, "spec.priorityClassName")));
     /* CDI's restricted security (util.go SetRestrictedSecurityContext), qemu's
      * uid/gid 107 so that KubeVirt can open the image */
     ferry_json_set_int(pod, "securityContext.fsGroup", 107);
@@ -291,8 +295,10 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
 
     ctr = json_object_new_object();
     json_object_object_add(ctr, "name", json_object_new_string("importer"));
-    json_object_object_add(ctr, "image", json_object_new_string(
-        o->importer_image ? o->importer_image : "ferry/ferry-importer:" FERRY_VERSION));
+    json_object_object_add(ctr, "image",
+                           json_object_new_string(o->importer_image
+                                                      ? o->importer_image
+                                                      : "ferry/ferry-importer:" FERRY_VERSION));
     json_object_object_add(ctr, "imagePullPolicy", json_object_new_string("IfNotPresent"));
     /* no arguments: the environment is the contract */
     json_object_object_add(ctr, "command", strings(cmd));
@@ -340,8 +346,8 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     }
     env_add(env, "OWNER_UID", ferry_obj_uid(dv));
     env_add(env, "FILESYSTEM_OVERHEAD", block ? "0" : FS_OVERHEAD);
-    env_add(env, "INSECURE_TLS", ferry_json_get_bool(s, "insecureSkipVerify", false) ? "true"
-                                                                                   : "false");
+    env_add(env, "INSECURE_TLS",
+            ferry_json_get_bool(s, "insecureSkipVerify", false) ? "true" : "false");
     if (ferry_json_get_string(s, "diskId"))
         env_add(env, "IMPORTER_DISK_ID", ferry_json_get_string(s, "diskId"));
     if (ferry_json_get_string(s, "uuid"))
@@ -351,8 +357,9 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     if (ferry_json_get_string(s, "thumbprint"))
         env_add(env, "IMPORTER_THUMBPRINT", ferry_json_get_string(s, "thumbprint"));
     if (ferry_str_eq(src, "registry"))
-        env_add(env, "IMPORTER_PULL_METHOD", ferry_json_get_string(s, "pullMethod")
-                                                 ? ferry_json_get_string(s, "pullMethod") : "pod");
+        env_add(env, "IMPORTER_PULL_METHOD",
+                ferry_json_get_string(s, "pullMethod") ? ferry_json_get_string(s, "pullMethod")
+                                                       : "pod");
     if (ferry_json_get_string(s, "platform.architecture"))
         env_add(env, "IMPORTER_REGISTRY_IMAGE_ARCHITECTURE",
                 ferry_json_get_string(s, "platform.architecture"));
@@ -361,10 +368,11 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     /* CDI passes CDIConfig's importProxy; Ferry has no CDIConfig and passes
      * the controller's own proxy settings (empty when it has none) */
     env_add(env, "http_proxy", getenv("http_proxy") ? getenv("http_proxy") : getenv("HTTP_PROXY"));
-    env_add(env, "https_proxy", getenv("https_proxy") ? getenv("https_proxy") : getenv("HTTPS_PROXY"));
+    env_add(env, "https_proxy",
+            getenv("https_proxy") ? getenv("https_proxy") : getenv("HTTPS_PROXY"));
     env_add(env, "no_proxy", getenv("no_proxy") ? getenv("no_proxy") : getenv("NO_PROXY"));
-    env_add(env, "PREALLOCATION", ferry_json_get_bool(dv, "spec.preallocation", false) ? "true"
-                                                                                     : "false");
+    env_add(env, "PREALLOCATION",
+            ferry_json_get_bool(dv, "spec.preallocation", false) ? "true" : "false");
     if (secret && !ferry_str_eq(src, "gcs")) {
         env_secret(env, "IMPORTER_ACCESS_KEY_ID", secret, "accessKeyId");
         env_secret(env, "IMPORTER_SECRET_KEY", secret, "secretKey");
@@ -379,8 +387,8 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     mounts = json_object_new_array();
     vols = json_object_new_array();
     {
-        json_object *v = volume_new("cdi-data-vol", "persistentVolumeClaim", "claimName",
-                                    ferry_obj_name(dv));
+        json_object *v =
+            volume_new("cdi-data-vol", "persistentVolumeClaim", "claimName", ferry_obj_name(dv));
 
         json_object_array_add(vols, v);
     }
@@ -410,8 +418,9 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
         FERRY_AUTOFREE char *path = ferry_printf("/extraheaders/%zu", i);
 
         mount_add(mounts, vn, path);
-        json_object_array_add(vols, volume_new(vn, "secret", "secretName",
-                                               json_object_get_string(json_object_array_get_idx(hdrs, i))));
+        json_object_array_add(
+            vols, volume_new(vn, "secret", "secretName",
+                             json_object_get_string(json_object_array_get_idx(hdrs, i))));
     }
     json_object_object_add(ctr, "env", env);
     if (json_object_array_length(mounts))
@@ -491,14 +500,13 @@ container_reason(json_object *pod)
 
 struct pods_view {
     int running, pending, failed, succeeded;
-    json_object *newest;          /* borrowed from items */
+    json_object *newest; /* borrowed from items */
     json_object *newest_failed;
     json_object *newest_succeeded;
 };
 
 static int
-view_pods(struct ferry_controller *c, json_object *dv, json_object **ret_items,
-          struct pods_view *v)
+view_pods(struct ferry_controller *c, json_object *dv, json_object **ret_items, struct pods_view *v)
 {
     FERRY_AUTOFREE char *selstr = ferry_printf("ferry.io/datavolume-uid=%s", ferry_obj_uid(dv));
     struct ferry_selector *sel = NULL;
@@ -527,11 +535,13 @@ view_pods(struct ferry_controller *c, json_object *dv, json_object **ret_items,
         else
             v->pending++;
         /* RFC 3339 UTC strings order as times; the name breaks ties */
-        if (!v->newest || strcmp(ts ? ts : "", ferry_json_get_string(v->newest,
-                                 "metadata.creationTimestamp") ?: "") >= 0)
+        if (!v->newest ||
+            strcmp(ts ? ts : "",
+                   ferry_json_get_string(v->newest, "metadata.creationTimestamp") ?: "") >= 0)
             v->newest = p;
-        if (slot && (!*slot || strcmp(ts ? ts : "", ferry_json_get_string(*slot,
-                                      "metadata.creationTimestamp") ?: "") >= 0))
+        if (slot && (!*slot ||
+                     strcmp(ts ? ts : "",
+                            ferry_json_get_string(*slot, "metadata.creationTimestamp") ?: "") >= 0))
             *slot = p;
     }
     return 0;
@@ -692,7 +702,8 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
         return r < 0 ? -1 : 0;
     if (!owned_by(pvc, dv)) {
         FERRY_AUTOFREE char *msg = ferry_printf("Resource \"%s\" already exists and is not "
-                                                "managed by DataVolume", name);
+                                                "managed by DataVolume",
+                                                name);
 
         ferry_store_record_event(c->st, dv, "Warning", "ErrResourceExists", msg);
         ctl_status_condition(status, "Bound", "False", "ErrResourceExists", msg);
@@ -744,7 +755,8 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     }
     if (!owned_by(job, dv)) {
         FERRY_AUTOFREE char *msg = ferry_printf("Resource \"%s\" already exists and is not "
-                                                "managed by DataVolume", jobname);
+                                                "managed by DataVolume",
+                                                jobname);
 
         ferry_store_record_event(c->st, dv, "Warning", "ErrResourceExists", msg);
         ctl_status_condition(status, "Running", "False", "ErrResourceExists", msg);
@@ -761,14 +773,13 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
         FERRY_AUTOFREE char *why = v.newest_failed ? termination_message(v.newest_failed) : NULL;
 
         json_object_object_add(status, "restartCount", json_object_new_int64(failed));
-        ferry_store_record_event(c->st, dv, "Warning", "Error",
-                                 why ? why : "the importer failed");
+        ferry_store_record_event(c->st, dv, "Warning", "Error", why ? why : "the importer failed");
     }
 
     if (job_condition(job, "Complete") || ferry_json_get_int(job, "status.succeeded", 0) > 0 ||
         v.succeeded > 0) {
-        FERRY_AUTOFREE char *msg = v.newest_succeeded ? termination_message(v.newest_succeeded)
-                                                      : NULL;
+        FERRY_AUTOFREE char *msg =
+            v.newest_succeeded ? termination_message(v.newest_succeeded) : NULL;
 
         if (msg && (ferry_str_has_prefix(msg, "Unable to process data") ||
                     strstr(msg, "checksum mismatch"))) {
@@ -787,9 +798,9 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     }
     if (job_condition(job, "Failed") || failed > limit) {
         FERRY_AUTOFREE char *why = v.newest_failed ? termination_message(v.newest_failed) : NULL;
-        FERRY_AUTOFREE char *msg = ferry_printf("Import failed after %lld attempts: %s",
-                                                (long long)failed,
-                                                why ? why : "the importer Job failed");
+        FERRY_AUTOFREE char *msg =
+            ferry_printf("Import failed after %lld attempts: %s", (long long)failed,
+                         why ? why : "the importer Job failed");
 
         json_object_object_add(status, "progress", json_object_new_string("N/A"));
         return ctl_dv_fail(c, dv, status, "ImportFailed", msg);
@@ -824,7 +835,8 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     if (v.newest && ferry_str_eq(ferry_json_get_string(v.newest, "status.phase"), "Failed")) {
         FERRY_AUTOFREE char *why = termination_message(v.newest);
 
-        ctl_status_condition(status, "Running", "False", "Error", why ? why : "the importer failed");
+        ctl_status_condition(status, "Running", "False", "Error",
+                             why ? why : "the importer failed");
     } else {
         const char *reason = v.newest ? container_reason(v.newest) : NULL;
 

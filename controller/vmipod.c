@@ -138,22 +138,27 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
     FERRY_AUTOFREE char *lim = NULL;
     static const char *const caps[] = { "NET_BIND_SERVICE", NULL };
     FERRY_AUTOFREE char *sockdir = ferry_printf("/var/run/ferry/%s", ferry_obj_uid(vmi));
-    const char *argv[] = { "ferry-launcher", "--state-dir", "/var/lib/ferry", "--namespace", ns,
-                           "--name", name, "--wait-for-vmi", "600", "--socket-dir", sockdir,
-                           NULL };
+    const char *argv[] = {
+        "ferry-launcher", "--state-dir", "/var/lib/ferry", "--namespace", ns,  "--name", name,
+        "--wait-for-vmi", "600",         "--socket-dir",   sockdir,       NULL
+    };
 
     if (!mem)
-        return ferry_error(FERRY_ERR_INVALID, "virtualmachineinstance %s/%s: "
-                           "spec.domain.resources.requests.memory: Required value", ns, name);
+        return ferry_error(FERRY_ERR_INVALID,
+                           "virtualmachineinstance %s/%s: "
+                           "spec.domain.resources.requests.memory: Required value",
+                           ns, name);
     if (ferry_quantity_parse_bytes(mem, &bytes) < 0)
         return ferry_error_prefix("virtualmachineinstance %s/%s: guest memory", ns, name);
-    req = ferry_printf("%llu", (unsigned long long)(bytes + FERRY_LAUNCHER_OVERHEAD_MIB * 1048576ULL));
+    req = ferry_printf("%llu",
+                       (unsigned long long)(bytes + FERRY_LAUNCHER_OVERHEAD_MIB * 1048576ULL));
     if (limit) {
         uint64_t lb;
 
         if (ferry_quantity_parse_bytes(limit, &lb) < 0)
             return ferry_error_prefix("virtualmachineinstance %s/%s: memory limit", ns, name);
-        lim = ferry_printf("%llu", (unsigned long long)(lb + FERRY_LAUNCHER_OVERHEAD_MIB * 1048576ULL));
+        lim = ferry_printf("%llu",
+                           (unsigned long long)(lb + FERRY_LAUNCHER_OVERHEAD_MIB * 1048576ULL));
     }
 
     json_object_object_add(pod, "apiVersion", json_object_new_string("v1"));
@@ -173,26 +178,32 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
     json_object_object_add(spec, "restartPolicy", json_object_new_string("Never"));
     json_object_object_add(spec, "enableServiceLinks", json_object_new_boolean(false));
     json_object_object_add(spec, "automountServiceAccountToken", json_object_new_boolean(false));
-    json_object_object_add(spec, "terminationGracePeriodSeconds", json_object_new_int64(
-        ferry_json_get_int(vmi, "spec.terminationGracePeriodSeconds", 30) + 30));
+    json_object_object_add(
+        spec, "terminationGracePeriodSeconds",
+        json_object_new_int64(ferry_json_get_int(vmi, "spec.terminationGracePeriodSeconds", 30) +
+                              30));
     /* the launcher talks to the node's libvirtd (root) */
     ferry_json_set_int(spec, "securityContext.runAsUser", 0);
     if (ferry_json_get(vmi, "spec.nodeSelector"))
         json_object_object_add(spec, "nodeSelector",
                                ferry_json_copy(ferry_json_get(vmi, "spec.nodeSelector")));
     if (ferry_json_get(vmi, "spec.affinity"))
-        json_object_object_add(spec, "affinity", ferry_json_copy(ferry_json_get(vmi, "spec.affinity")));
+        json_object_object_add(spec, "affinity",
+                               ferry_json_copy(ferry_json_get(vmi, "spec.affinity")));
     if (ferry_json_get(vmi, "spec.tolerations"))
         json_object_object_add(spec, "tolerations",
                                ferry_json_copy(ferry_json_get(vmi, "spec.tolerations")));
     if (ferry_json_get_string(vmi, "spec.priorityClassName"))
-        json_object_object_add(spec, "priorityClassName", json_object_new_string(
-            ferry_json_get_string(vmi, "spec.priorityClassName")));
+        json_object_object_add(
+            spec, "priorityClassName",
+            json_object_new_string(ferry_json_get_string(vmi, "spec.priorityClassName")));
 
     ctr = json_object_new_object();
     json_object_object_add(ctr, "name", json_object_new_string("compute"));
-    json_object_object_add(ctr, "image", json_object_new_string(
-        o->launcher_image ? o->launcher_image : "ferry/ferry-launcher:" FERRY_VERSION));
+    json_object_object_add(ctr, "image",
+                           json_object_new_string(o->launcher_image
+                                                      ? o->launcher_image
+                                                      : "ferry/ferry-launcher:" FERRY_VERSION));
     json_object_object_add(ctr, "imagePullPolicy", json_object_new_string("IfNotPresent"));
     cmd = strv(argv);
     json_object_object_add(ctr, "command", cmd);
@@ -242,7 +253,8 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
             json_object_object_add(m, "devicePath", json_object_new_string(dev));
             json_object_array_add(devs, m);
         } else {
-            FERRY_AUTOFREE char *dir = ferry_printf("/var/run/kubevirt-private/vmi-disks/%s", vname);
+            FERRY_AUTOFREE char *dir =
+                ferry_printf("/var/run/kubevirt-private/vmi-disks/%s", vname);
 
             json_object_object_add(m, "mountPath", json_object_new_string(dir));
             json_object_array_add(mounts, m);
@@ -320,8 +332,9 @@ ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object
     for (size_t i = 0; i < json_object_array_length(pods); i++) {
         json_object *p = json_object_array_get_idx(pods, i);
 
-        if (!ctl_is_deleting(p) && ferry_str_eq(ferry_json_get_string(ferry_obj_controller_ref(p),
-                                                                      "uid"), ferry_obj_uid(vmi)))
+        if (!ctl_is_deleting(p) &&
+            ferry_str_eq(ferry_json_get_string(ferry_obj_controller_ref(p), "uid"),
+                         ferry_obj_uid(vmi)))
             pod = p;
     }
 
@@ -345,7 +358,8 @@ ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object
         ferry_expectations_expect_creations(c->expect, ekey, 1);
         if (ferry_store_create(c->st, want, &made) < 0) {
             ferry_expectations_creation_observed(c->expect, ekey);
-            if (ferry_error_code() == FERRY_ERR_INVALID || ferry_error_code() == FERRY_ERR_NOTFOUND) {
+            if (ferry_error_code() == FERRY_ERR_INVALID ||
+                ferry_error_code() == FERRY_ERR_NOTFOUND) {
                 msg = ferry_printf("Error creating pod: %s", ferry_error_message());
                 ferry_error_reset();
                 ferry_store_record_event(c->st, vmi, "Warning", "FailedCreate", msg);
@@ -366,7 +380,8 @@ ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object
     node = ferry_json_get_string(pod, "spec.nodeName");
     if (ferry_str_eq(pphase, "Failed") || ferry_str_eq(pphase, "Succeeded")) {
         FERRY_AUTOFREE char *msg = ferry_printf("the virt-launcher pod %s ended (%s) before the "
-                                                "VMI was scheduled", ferry_obj_name(pod), pphase);
+                                                "VMI was scheduled",
+                                                ferry_obj_name(pod), pphase);
 
         return fail_vmi(c, vmi, status, "PodTerminating", msg);
     }

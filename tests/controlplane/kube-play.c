@@ -71,8 +71,8 @@ job_pod(struct ferry_store *st, const char *ns, const char *job_name, const char
     ferry_obj_add_owner(pod, job, true);
     json_object_object_add(pod, "spec", ferry_json_copy(ferry_json_get(job, "spec.template.spec")));
     if (port) {
-        json_object *ports = ferry_json_get(json_object_array_get_idx(
-            ferry_json_get(pod, "spec.containers"), 0), "ports");
+        json_object *ports = ferry_json_get(
+            json_object_array_get_idx(ferry_json_get(pod, "spec.containers"), 0), "ports");
 
         for (size_t i = 0; ports && i < json_object_array_length(ports); i++)
             ferry_json_set_int(json_object_array_get_idx(ports, i), "containerPort", atoi(port));
@@ -145,8 +145,8 @@ main(int argc, char **argv)
     int r = -1;
 
     if (argc < 2 || ferry_store_open_existing(NULL, &st) < 0) {
-        fprintf(stderr, "kube-play: %s\n", argc < 2 ? "usage: kube-play bind|phase ..."
-                                                     : ferry_error_message());
+        fprintf(stderr, "kube-play: %s\n",
+                argc < 2 ? "usage: kube-play bind|phase ..." : ferry_error_message());
         return 2;
     }
     if (strcmp(argv[1], "bind") == 0 && argc == 5) {

@@ -84,8 +84,8 @@ parse(const char *text)
 static json_object *
 env_entry(json_object *podspec, const char *name)
 {
-    json_object *env = ferry_json_get(json_object_array_get_idx(ferry_json_get(podspec, "containers"),
-                                                                0), "env");
+    json_object *env =
+        ferry_json_get(json_object_array_get_idx(ferry_json_get(podspec, "containers"), 0), "env");
 
     for (size_t i = 0; env && i < json_object_array_length(env); i++)
         if (ferry_str_eq(ferry_json_get_string(json_object_array_get_idx(env, i), "name"), name))
@@ -124,14 +124,17 @@ assert_owned(json_object *obj, json_object *owner)
     assert_true(ferry_json_get_bool(ref, "blockOwnerDeletion", false));
 }
 
-#define DV_HTTP                                                                                 \
-    "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","                      \
-    "\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"11111111-2222-4333-8444-555555555555\"}," \
-    "\"spec\":{\"source\":{\"http\":{\"url\":\"https://files/disk.qcow2\",\"secretRef\":\"creds\"," \
-    "\"certConfigMap\":\"ca\",\"extraHeaders\":[\"X-A: 1\",\"X-B: 2\"],"                         \
-    "\"secretExtraHeaders\":[\"hdrs\"],\"checksum\":\"sha256:abcd\"}},"                         \
-    "\"preallocation\":true,"                                                                   \
-    "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}},\"storageClassName\":\"fast\"}}}"
+#define DV_HTTP                                                                                    \
+    "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","                         \
+    "\"metadata\":{\"name\":\"web\",\"namespace\":\"default\",\"uid\":\"11111111-2222-4333-8444-"  \
+    "555555555555\"},"                                                                             \
+    "\"spec\":{\"source\":{\"http\":{\"url\":\"https://files/"                                     \
+    "disk.qcow2\",\"secretRef\":\"creds\","                                                        \
+    "\"certConfigMap\":\"ca\",\"extraHeaders\":[\"X-A: 1\",\"X-B: 2\"],"                           \
+    "\"secretExtraHeaders\":[\"hdrs\"],\"checksum\":\"sha256:abcd\"}},"                            \
+    "\"preallocation\":true,"                                                                      \
+    "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}},\"storageClassName\":"        \
+    "\"fast\"}}}"
 
 static void
 test_job_http(void **state)
@@ -155,8 +158,9 @@ test_job_http(void **state)
     assert_string_equal(ferry_json_get_string(ctr, "name"), "importer");
     /* ferry-importer with no arguments */
     assert_int_equal(json_object_array_length(ferry_json_get(ctr, "command")), 1);
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(ferry_json_get(ctr,
-                        "command"), 0)), "ferry-importer");
+    assert_string_equal(
+        json_object_get_string(json_object_array_get_idx(ferry_json_get(ctr, "command"), 0)),
+        "ferry-importer");
     assert_null(ferry_json_get(ctr, "args"));
     assert_string_equal(ferry_json_get_string(ctr, "terminationMessagePath"),
                         "/dev/termination-log");
@@ -186,28 +190,31 @@ test_job_http(void **state)
     assert_string_equal(ferry_json_get_string(m, "mountPath"), "/data");
     assert_null(ferry_json_get(ctr, "volumeDevices"));
     assert_string_equal(ferry_json_get_string(named(ferry_json_get(pod, "volumes"), "cdi-data-vol"),
-                                              "persistentVolumeClaim.claimName"), "web");
+                                              "persistentVolumeClaim.claimName"),
+                        "web");
     m = named(ferry_json_get(ctr, "volumeMounts"), "cdi-cert-vol");
     assert_string_equal(ferry_json_get_string(m, "mountPath"), "/certs");
     assert_string_equal(ferry_json_get_string(named(ferry_json_get(pod, "volumes"), "cdi-cert-vol"),
-                                              "configMap.name"), "ca");
+                                              "configMap.name"),
+                        "ca");
     m = named(ferry_json_get(ctr, "volumeMounts"), "cdi-secret-extra-headers-vol-0");
     assert_string_equal(ferry_json_get_string(m, "mountPath"), "/extraheaders/0");
     /* the pods find their DataVolume */
-    assert_string_equal(ferry_json_get_string(ferry_json_get(job, "spec.template.metadata.labels"),
-                                              "app"), "containerized-data-importer");
+    assert_string_equal(
+        ferry_json_get_string(ferry_json_get(job, "spec.template.metadata.labels"), "app"),
+        "containerized-data-importer");
 }
 
 static void
 test_job_block_blank(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOPTR(json_object) dv = parse(
-        "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
-        "\"metadata\":{\"name\":\"blk\",\"namespace\":\"ns1\",\"uid\":\"u-1\"},"
-        "\"spec\":{\"source\":{\"blank\":{}},"
-        "\"pvc\":{\"accessModes\":[\"ReadWriteMany\"],\"volumeMode\":\"Block\","
-        "\"resources\":{\"requests\":{\"storage\":\"2Gi\"}}}}}");
+    FERRY_AUTOPTR(json_object)
+    dv = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+               "\"metadata\":{\"name\":\"blk\",\"namespace\":\"ns1\",\"uid\":\"u-1\"},"
+               "\"spec\":{\"source\":{\"blank\":{}},"
+               "\"pvc\":{\"accessModes\":[\"ReadWriteMany\"],\"volumeMode\":\"Block\","
+               "\"resources\":{\"requests\":{\"storage\":\"2Gi\"}}}}}");
     FERRY_AUTOPTR(json_object) job = NULL;
     FERRY_AUTOPTR(json_object) pvc = NULL;
     json_object *pod, *ctr, *d;
@@ -231,8 +238,9 @@ test_job_block_blank(void **state)
     assert_owned(pvc, dv);
     assert_string_equal(ferry_json_get_string(pvc, "spec.resources.requests.storage"), "2Gi");
     assert_string_equal(ferry_json_get_string(pvc, "spec.volumeMode"), "Block");
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(
-                            ferry_json_get(pvc, "spec.accessModes"), 0)), "ReadWriteMany");
+    assert_string_equal(json_object_get_string(
+                            json_object_array_get_idx(ferry_json_get(pvc, "spec.accessModes"), 0)),
+                        "ReadWriteMany");
 }
 
 static void
@@ -240,10 +248,10 @@ test_pvc_storage_overhead(void **state)
 {
     FERRY_AUTOPTR(json_object) dv = parse(DV_HTTP);
     FERRY_AUTOPTR(json_object) pvc = NULL;
-    FERRY_AUTOPTR(json_object) nosize = parse(
-        "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
-        "\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},"
-        "\"spec\":{\"source\":{\"blank\":{}},\"storage\":{}}}");
+    FERRY_AUTOPTR(json_object)
+    nosize = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+                   "\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},"
+                   "\"spec\":{\"source\":{\"blank\":{}},\"storage\":{}}}");
     FERRY_AUTOPTR(json_object) p2 = NULL;
 
     (void)state;
@@ -251,11 +259,13 @@ test_pvc_storage_overhead(void **state)
     assert_string_equal(ferry_obj_api_version(pvc), "v1");
     assert_string_equal(ferry_obj_kind(pvc), "PersistentVolumeClaim");
     /* ceil(1 GiB / (1 - 0.06)) */
-    assert_string_equal(ferry_json_get_string(pvc, "spec.resources.requests.storage"), "1142278537");
+    assert_string_equal(ferry_json_get_string(pvc, "spec.resources.requests.storage"),
+                        "1142278537");
     assert_string_equal(ferry_json_get_string(pvc, "spec.volumeMode"), "Filesystem");
     assert_string_equal(ferry_json_get_string(pvc, "spec.storageClassName"), "fast");
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(
-                            ferry_json_get(pvc, "spec.accessModes"), 0)), "ReadWriteOnce");
+    assert_string_equal(json_object_get_string(
+                            json_object_array_get_idx(ferry_json_get(pvc, "spec.accessModes"), 0)),
+                        "ReadWriteOnce");
     assert_int_equal(ctl_kube_dv_pvc(nosize, &p2), -1);
     assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
     assert_non_null(strstr(ferry_error_message(), "spec.storage.resources.requests.storage"));
@@ -294,11 +304,12 @@ get(struct fixture *fx, const struct ferry_resource *res, const char *name)
 static void
 create_dv(struct fixture *fx, const char *name, const char *src)
 {
-    FERRY_AUTOFREE char *text = ferry_printf(
-        "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
-        "\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\"},"
-        "\"spec\":{\"source\":%s,"
-        "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}}", name, src);
+    FERRY_AUTOFREE char *text =
+        ferry_printf("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+                     "\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\"},"
+                     "\"spec\":{\"source\":%s,"
+                     "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}}",
+                     name, src);
     FERRY_AUTOPTR(json_object) dv = parse(text);
 
     assert_int_equal(ferry_store_create(fx->c->st, dv, NULL), 0);
@@ -430,11 +441,11 @@ test_dv_flow(void **state)
     ferry_error_reset();
     assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_pvc, "default", "web", &keep), -1);
     ferry_error_reset();
-    assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_job, "default", "importer-web",
-                                     &keep), -1);
+    assert_int_equal(
+        ferry_store_get(fx->c->st, ferry_resource_job, "default", "importer-web", &keep), -1);
     ferry_error_reset();
-    assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_pod, "default",
-                                     "importer-web-bbbbb", &keep), -1);
+    assert_int_equal(
+        ferry_store_get(fx->c->st, ferry_resource_pod, "default", "importer-web-bbbbb", &keep), -1);
     ferry_error_reset();
     assert_int_equal(ferry_dv_reconcile(fx->c, "default", "web"), 0);
 }
@@ -462,8 +473,9 @@ test_dv_failed(void **state)
                            "Import failed after 3 attempts: Unable to process data: 404"));
 
     /* a checksum mismatch: the importer exits 0, the DV fails at once */
-    create_dv(fx, "sum", "{\"http\":{\"url\":\"http://files/a\",\"checksum\":\"sha256:"
-                         "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881\"}}");
+    create_dv(fx, "sum",
+              "{\"http\":{\"url\":\"http://files/a\",\"checksum\":\"sha256:"
+              "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881\"}}");
     assert_int_equal(ferry_dv_reconcile(fx->c, "default", "sum"), 0);
     importer_pod(fx, "sum", "importer-sum-1", "Succeeded", 0,
                  "{\"message\":\"Unable to process data: checksum mismatch: sha256 want 00\"}");
@@ -484,13 +496,13 @@ test_dv_failed(void **state)
 
 /* ---- the launcher Pod ---- */
 
-#define VMI_JSON                                                                                \
-    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","                   \
-    "\"metadata\":{\"name\":\"vm1\",\"namespace\":\"default\",\"labels\":{\"app\":\"web\"}},"     \
-    "\"spec\":{\"domain\":{\"cpu\":{\"cores\":2},\"devices\":{},"                               \
-    "\"resources\":{\"requests\":{\"memory\":\"64Mi\"}}},"                                     \
-    "\"volumes\":[{\"name\":\"root\",\"dataVolume\":{\"name\":\"rootdv\"}},"                    \
-    "{\"name\":\"raw\",\"persistentVolumeClaim\":{\"claimName\":\"rawpvc\"}},"                  \
+#define VMI_JSON                                                                                   \
+    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","                      \
+    "\"metadata\":{\"name\":\"vm1\",\"namespace\":\"default\",\"labels\":{\"app\":\"web\"}},"      \
+    "\"spec\":{\"domain\":{\"cpu\":{\"cores\":2},\"devices\":{},"                                  \
+    "\"resources\":{\"requests\":{\"memory\":\"64Mi\"}}},"                                         \
+    "\"volumes\":[{\"name\":\"root\",\"dataVolume\":{\"name\":\"rootdv\"}},"                       \
+    "{\"name\":\"raw\",\"persistentVolumeClaim\":{\"claimName\":\"rawpvc\"}},"                     \
     "{\"name\":\"ci\",\"cloudInitNoCloud\":{\"userData\":\"#cloud-config\"}}]}}"
 
 static void
@@ -515,7 +527,8 @@ test_pod_object(void **state)
     ctr = json_object_array_get_idx(ferry_json_get(spec, "containers"), 0);
     assert_string_equal(ferry_json_get_string(ctr, "name"), "compute");
     cmd = ferry_json_get(ctr, "command");
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(cmd, 0)), "ferry-launcher");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(cmd, 0)),
+                        "ferry-launcher");
     {
         FERRY_AUTOFREE char *joined = ferry_json_to_string(cmd, false);
 
@@ -534,8 +547,7 @@ test_pod_object(void **state)
         }
     }
     /* 64 MiB + the measured 96 MiB overhead; 2 vCPUs at 100m each */
-    assert_string_equal(ferry_json_get_string(ctr, "resources.requests.memory"),
-                        "167772160");
+    assert_string_equal(ferry_json_get_string(ctr, "resources.requests.memory"), "167772160");
     assert_string_equal(ferry_json_get_string(ctr, "resources.requests.cpu"), "200m");
     /* host paths shared with the handler, libvirt's socket, the PVCs */
     v = named(ferry_json_get(spec, "volumes"), "ferry-state");
@@ -575,7 +587,8 @@ test_vmi_flow(void **state)
     assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Scheduling");
     selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
     assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv), 0);
+    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
+                     0);
     assert_int_equal(json_object_array_length(pods), 1);
     pod = json_object_get(json_object_array_get_idx(pods, 0));
     assert_true(ferry_str_has_prefix(ferry_obj_name(pod), "virt-launcher-vm1-"));
@@ -583,12 +596,13 @@ test_vmi_flow(void **state)
 
     /* a stale cache: the pod is not listed yet (here: gone), the watch has
      * not shown it: no second pod, the VMI waits */
-    assert_int_equal(ferry_store_delete(fx->c->st, ferry_resource_pod, "default",
-                                        ferry_obj_name(pod)), 0);
+    assert_int_equal(
+        ferry_store_delete(fx->c->st, ferry_resource_pod, "default", ferry_obj_name(pod)), 0);
     assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
     json_object_put(pods);
     pods = NULL;
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv), 0);
+    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
+                     0);
     assert_int_equal(json_object_array_length(pods), 0);
     json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
@@ -621,7 +635,8 @@ test_vmi_scheduled(void **state)
     ferry_expectations_creation_observed(fx->c->expect, ekey); /* the watch */
     selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
     assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv), 0);
+    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
+                     0);
     ferry_selector_free(sel);
     assert_int_equal(json_object_array_length(pods), 1);
     pod = json_object_array_get_idx(pods, 0);
@@ -638,14 +653,16 @@ test_vmi_scheduled(void **state)
     {
         FERRY_AUTOPTR(json_object) cur = NULL;
 
-        assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_pod, "default",
-                                         ferry_obj_name(pod), &cur), 0);
+        assert_int_equal(
+            ferry_store_get(fx->c->st, ferry_resource_pod, "default", ferry_obj_name(pod), &cur),
+            0);
         ferry_json_set_string(cur, "spec.nodeName", "node1");
         assert_int_equal(ferry_store_update(fx->c->st, cur, NULL), 0);
         json_object_put(cur);
         cur = NULL;
-        assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_pod, "default",
-                                         ferry_obj_name(pod), &cur), 0);
+        assert_int_equal(
+            ferry_store_get(fx->c->st, ferry_resource_pod, "default", ferry_obj_name(pod), &cur),
+            0);
         ferry_condition_set(cur, "PodScheduled", "True", NULL, NULL);
         ferry_json_set_string(cur, "status.phase", "Running");
         assert_int_equal(ferry_store_update_status(fx->c->st, cur, NULL), 0);
@@ -667,17 +684,18 @@ static void
 test_vm_pvc_volume(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOPTR(json_object) vm = parse(
+    FERRY_AUTOPTR(json_object)
+    vm = parse(
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
         "\"metadata\":{\"name\":\"v\",\"namespace\":\"default\"},"
         "\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{"
         "\"domain\":{\"devices\":{},\"resources\":{\"requests\":{\"memory\":\"64Mi\"}}},"
         "\"volumes\":[{\"name\":\"d\",\"persistentVolumeClaim\":{\"claimName\":\"claim1\"}}]}}}}");
-    FERRY_AUTOPTR(json_object) pvc = parse(
-        "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
-        "\"metadata\":{\"name\":\"claim1\",\"namespace\":\"default\"},"
-        "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],"
-        "\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}");
+    FERRY_AUTOPTR(json_object)
+    pvc = parse("{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+                "\"metadata\":{\"name\":\"claim1\",\"namespace\":\"default\"},"
+                "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],"
+                "\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}");
     json_object *keep = NULL;
 
     assert_int_equal(ferry_store_create(fx->c->st, vm, NULL), 0);

@@ -58,9 +58,12 @@ teardown(void **state)
 static struct ferry_leader *
 candidate(struct ferry_store *st, const char *id)
 {
-    struct ferry_leader_opts o = { .ns = "kube-system", .name = "ferry-controller",
-                                   .identity = id, .lease_duration_s = 1,
-                                   .renew_deadline_ms = 500, .retry_period_ms = 100 };
+    struct ferry_leader_opts o = { .ns = "kube-system",
+                                   .name = "ferry-controller",
+                                   .identity = id,
+                                   .lease_duration_s = 1,
+                                   .renew_deadline_ms = 500,
+                                   .retry_period_ms = 100 };
     struct ferry_leader *l = NULL;
 
     assert_int_equal(ferry_leader_new(st, &o, &l), 0);
@@ -72,8 +75,8 @@ lease(struct ferry_store *st)
 {
     json_object *o = NULL;
 
-    assert_int_equal(ferry_store_get(st, ferry_resource_lease, "kube-system", "ferry-controller",
-                                     &o), 0);
+    assert_int_equal(
+        ferry_store_get(st, ferry_resource_lease, "kube-system", "ferry-controller", &o), 0);
     return o;
 }
 
@@ -83,8 +86,11 @@ assert_micro_time(const char *s)
     regex_t re;
 
     assert_non_null(s);
-    assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
-                                  "\\.[0-9]{6}Z$", REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                             "\\.[0-9]{6}Z$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
     assert_int_equal(regexec(&re, s, 0, NULL, 0), 0);
     regfree(&re);
 }

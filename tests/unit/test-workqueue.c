@@ -186,8 +186,8 @@ test_rate_limited_requeue(void **state)
     int64_t ms;
 
     (void)state;
-    ferry_workqueue_add_rate_limited(q, "k");      /* 5 ms */
-    assert_int_equal(ferry_workqueue_len(q), 0);   /* not before its time */
+    ferry_workqueue_add_rate_limited(q, "k");    /* 5 ms */
+    assert_int_equal(ferry_workqueue_len(q), 0); /* not before its time */
     ms = ferry_workqueue_next_ready_ms(q);
     assert_true(ms >= 0 && ms <= 5);
     /* a blocking get returns it once due */
