@@ -138,10 +138,13 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
     FERRY_AUTOFREE char *lim = NULL;
     static const char *const caps[] = { "NET_BIND_SERVICE", NULL };
     FERRY_AUTOFREE char *sockdir = ferry_printf("/var/run/ferry/%s", ferry_obj_uid(vmi));
+    /* clang-format off */
     const char *argv[] = {
-        "ferry-launcher", "--state-dir", "/var/lib/ferry", "--namespace", ns,  "--name", name,
-        "--wait-for-vmi", "600",         "--socket-dir",   sockdir,       NULL
+        "ferry-launcher", "--state-dir", "/var/lib/ferry", "--namespace", ns, "--name", name,
+        "--wait-for-vmi", "600", "--socket-dir", sockdir,
+        "--pvc-root", "/var/run/kubevirt-private/vmi-disks", NULL
     };
+    /* clang-format on */
 
     if (!mem)
         return ferry_error(FERRY_ERR_INVALID,

@@ -32,6 +32,8 @@ usage(FILE *f)
                "                       take its KVM verdict from launcher-opts.json\n"
                "  --socket-dir DIR     put launcher.sock in DIR (made if missing) instead of the\n"
                "                       VMI's directory (a launcher Pod: /var/run/ferry/<vmi uid>)\n"
+               "  --pvc-root DIR       dataVolume/PVC volumes are DIR/<volume>/disk.img, mounts of\n"
+               "                       a launcher Pod, passed to libvirt as open files\n"
                "  --debug MODULES      debug output (launcher, all)\n"
                "  -h, --help           this help\n"
                "  --version            the version\n");
@@ -86,6 +88,7 @@ main(int argc, char **argv)
         { "no-kvm", optional_argument, NULL, 'K' },
         { "wait-for-vmi", required_argument, NULL, 'W' },
         { "socket-dir", required_argument, NULL, 'D' },
+        { "pvc-root", required_argument, NULL, 'P' },
         { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
     };
@@ -108,6 +111,7 @@ main(int argc, char **argv)
         case 'S': o.stop_only = true; break;
         case 'K': o.no_kvm = true; o.no_kvm_reason = optarg; break;
         case 'D': o.socket_dir = optarg; break;
+        case 'P': o.pvc_root = optarg; break;
         case 'W': {
             char *end;
             long v = strtol(optarg, &end, 10);

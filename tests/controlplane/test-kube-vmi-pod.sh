@@ -6,7 +6,8 @@
 # VMI's files under the host path; the test plays the kubelet and runs the
 # Pod's own command (its host paths /var/lib/ferry and /var/run/ferry mapped
 # to the state directory and $T/run); the handler connects to that launcher and the VMI reaches
-# Running under TCG on the machine's libvirtd.  Deleting the VM stops the
+# Running under TCG on the machine's libvirtd, with a PVC disk that only the
+# Pod's mount namespace holds (passed to libvirt as an open file).  Deleting the VM stops the
 # domain through the Pod's launcher, and the Pod goes with its VMI.
 # A DataVolume gets its PVC and importer Job on the way (checked, not run).
 . "$(dirname "$0")/lib.sh"
@@ -45,11 +46,29 @@ spec:
       labels: {app: kpod}
     spec:
       domain:
-        devices: {}
+        devices:
+          disks:
+          - name: data
+            disk: {bus: virtio}
         resources:
           requests:
             memory: 64Mi
+      volumes:
+      - name: data
+        persistentVolumeClaim: {claimName: kdata}
 YAML
+cat > "$T/pvc.yaml" <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: kdata
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 16Mi
+YAML
+"$FERRY" apply -f "$T/pvc.yaml" >/dev/null || fail "apply the PVC"
 "$FERRY" apply -f "$T/vm.yaml" >/dev/null || fail "apply"
 wait_for 30 field_is vmi "$VM" status.phase Scheduling || fail "the VMI is not Scheduling"
 
@@ -86,14 +105,25 @@ while IFS= read -r a; do
     ferry-launcher) a="$FERRY_BIN/ferry-launcher" ;;
     /var/lib/ferry) a="$FERRY_STATE_DIR" ;;
     /var/run/ferry/*) a="$T/run/${a#/var/run/ferry/}" ;;
+    /var/run/kubevirt-private/vmi-disks) a="$T/pvcs" ;;
     esac
     set -- "$@" "$a"
 done < "$T/cmd"
-"$@" >>"$T/launcher.log" 2>&1 &
+grep -qx -- "--pvc-root" "$T/cmd" || fail "no --pvc-root"
+# the PVC is a mount of the pod's own (a tmpfs in a private mount namespace):
+# the node's libvirtd cannot see the file, only the descriptor the launcher
+# hands it
+command -v unshare >/dev/null || skip "unshare is not installed"
+mkdir -p "$T/pvcs"
+unshare -m sh -c 'mount -t tmpfs tmpfs "$0" && mkdir "$0/data" &&
+    truncate -s 16M "$0/data/disk.img" && exec "$@"' "$T/pvcs" "$@" >>"$T/launcher.log" 2>&1 &
 LAUNCHER_PID=$!
 wait_for 120 field_is vmi "$VM" status.phase Running || {
     tail -20 "$T/launcher.log" "$T/handler.log" >&2; fail "the VMI did not reach Running"; }
 echo "VMI Running through its launcher pod $POD"
+virsh -c qemu:///system domblklist "default_$VM" | grep -q "$T/pvcs/data/disk.img" ||
+    fail "the PVC's disk is not the domain's"
+[ ! -e "$T/pvcs/data/disk.img" ] || fail "the test's PVC was visible outside the pod"
 
 # delete: the handler stops the domain through the pod's launcher
 "$FERRY" delete vm "$VM" >/dev/null || fail "delete"
