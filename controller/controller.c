@@ -256,9 +256,11 @@ ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *n
 }
 
 /* A Pod, Job or PVC changed: its controlling owner (a DataVolume or a VMI) is
- * what to reconcile; an ADDED one is what the owner's expectation waits for. */
+ * what to reconcile; an ADDED Job of a DataVolume or Pod of a VMI is what the
+ * owner's expectation waits for (a PVC is not: it has a fixed name). */
 static void
-enqueue_owner(struct ferry_controller *c, json_object *obj, bool added)
+enqueue_owner(struct ferry_controller *c, const struct ferry_resource *res, json_object *obj,
+              bool added)
 {
     json_object *owner = ferry_obj_controller_ref(obj);
     const char *kind = ferry_json_get_string(owner, "kind");
@@ -281,7 +283,8 @@ enqueue_owner(struct ferry_controller *c, json_object *obj, bool added)
         q = Q_VMI;
     else
         return;
-    if (added) {
+    if (added && ((q == Q_DV && res == ferry_resource_job) ||
+                  (q == Q_VMI && res == ferry_resource_pod))) {
         FERRY_AUTOFREE char *key = ferry_printf("%c%s/%s", q, ns ? ns : "", name);
 
         ferry_expectations_creation_observed(c->expect, key);
@@ -301,7 +304,7 @@ enqueue_object(struct ferry_controller *c, json_object *obj, bool added)
         return;
     }
     if (res == ferry_resource_pod || res == ferry_resource_job || res == ferry_resource_pvc) {
-        enqueue_owner(c, obj, added);
+        enqueue_owner(c, res, obj, added);
         return;
     }
     if (res == ferry_resource_dv) {
