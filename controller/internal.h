@@ -149,6 +149,9 @@ int ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi,
                      json_object *block_claims, json_object **ret);
 /* Placement through the Pod: status is the VMI's working status (phase set). */
 int ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object *status);
+/* A VMI the handler owns (Scheduled, Running): Failed when its launcher Pod
+ * is gone (virt-controller's rule); the VM's run strategy takes it from there. */
+int ctl_kube_vmi_check_pod(struct ferry_controller *c, json_object *vmi, json_object *status);
 
 /* Placement: the name of the Ready node (heartbeat younger than
  * node_ready_seconds), or NULL; *ret_total counts Node objects. */

@@ -107,6 +107,9 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
     }
     status = ctl_status_copy(vmi);
     phase = ferry_json_get_string(status, "phase");
+    if (node_name && c->kube_objects && (ferry_str_eq(phase, "Scheduled") ||
+                                         ferry_str_eq(phase, "Running")))
+        return ctl_kube_vmi_check_pod(c, vmi, status);
     if (node_name || (phase && phase[0] && strcmp(phase, "Pending") != 0 &&
                       strcmp(phase, "Scheduling") != 0))
         return 0; /* the handler's from here on */

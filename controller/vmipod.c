@@ -36,8 +36,10 @@
  * Phases (KubeVirt's): Pending -> Scheduling when the Pod is created ->
  * Scheduled with status.nodeName and the label kubevirt.io/nodeName once the
  * Pod runs on a node; from there the node's handler owns the VMI.  A Pod that
- * ends or vanishes before that fails the VMI; a Pod the scheduler cannot
- * place shows as the VMI's PodScheduled=False condition. */
+ * ends or vanishes before that fails the VMI, and so does a Pod deleted
+ * afterwards (an ended one is left to the handler, which reports the guest's
+ * own end first); a Pod the scheduler cannot place shows as the VMI's
+ * PodScheduled=False condition. */
 #include "controller/internal.h"
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -309,6 +311,53 @@ fail_vmi(struct ferry_controller *c, json_object *vmi, json_object *status, cons
     ctl_status_condition(status, "Ready", "False", reason, msg);
     ferry_store_record_event(c->st, vmi, "Warning", reason, msg);
     return ctl_write_status(c, vmi, status);
+}
+
+/* The VMI's live launcher Pod (borrowed from *ret_pods), or NULL. */
+static json_object *
+launcher_pod(struct ferry_controller *c, json_object *vmi, json_object **ret_pods)
+{
+    FERRY_AUTOFREE char *selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(vmi));
+    struct ferry_selector *sel = NULL;
+    json_object *pod = NULL;
+    int64_t rv;
+    int r;
+
+    *ret_pods = NULL;
+    if (ferry_selector_parse(selstr, &sel) < 0)
+        return NULL;
+    r = ferry_store_list(c->st, ferry_resource_pod, ferry_obj_namespace(vmi), sel, ret_pods, &rv);
+    ferry_selector_free(sel);
+    if (r < 0)
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(*ret_pods); i++) {
+        json_object *p = json_object_array_get_idx(*ret_pods, i);
+
+        if (!ctl_is_deleting(p) &&
+            ferry_str_eq(ferry_json_get_string(ferry_obj_controller_ref(p), "uid"),
+                         ferry_obj_uid(vmi)))
+            pod = p;
+    }
+    return pod;
+}
+
+int
+ctl_kube_vmi_check_pod(struct ferry_controller *c, json_object *vmi, json_object *status)
+{
+    FERRY_AUTOFREE char *ekey =
+        ferry_printf("%c%s/%s", Q_VMI, ferry_obj_namespace(vmi), ferry_obj_name(vmi));
+    FERRY_AUTOPTR(json_object) pods = NULL;
+
+    if (launcher_pod(c, vmi, &pods))
+        return 0;
+    if (!pods)
+        return -1; /* the list failed */
+    if (!ferry_expectations_satisfied(c->expect, ekey))
+        return 0;
+    ferry_log_warn("vmi %s/%s: its virt-launcher pod is gone", ferry_obj_namespace(vmi),
+                   ferry_obj_name(vmi));
+    return fail_vmi(c, vmi, status, "PodNotExists",
+                    "the virt-launcher pod of the VMI was deleted while it ran");
 }
 
 int

@@ -674,8 +674,25 @@ test_vmi_scheduled(void **state)
     assert_string_equal(ferry_obj_label(keep, "kubevirt.io/nodeName"), "node1");
     assert_null(ferry_condition_get(keep, "PodScheduled"));
     json_object_put(keep);
-    /* from here the handler owns it: the controller leaves it alone */
+    /* from here the handler owns it: the controller leaves it alone ... */
+    keep = get(fx, ferry_resource_vmi, "vm1");
+    ferry_json_set_string(keep, "status.phase", "Running");
+    assert_int_equal(ferry_store_update_status(fx->c->st, keep, NULL), 0);
+    json_object_put(keep);
     assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
+    keep = get(fx, ferry_resource_vmi, "vm1");
+    assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Running");
+    json_object_put(keep);
+    /* ... unless its launcher Pod is deleted: Failed, as virt-controller */
+    assert_int_equal(ferry_store_delete(fx->c->st, ferry_resource_pod, "default",
+                                        ferry_obj_name(pod)),
+                     0);
+    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
+    keep = get(fx, ferry_resource_vmi, "vm1");
+    assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Failed");
+    assert_string_equal(ferry_json_get_string(ferry_condition_get(keep, "Ready"), "reason"),
+                        "PodNotExists");
+    json_object_put(keep);
 }
 
 /* A VM's persistentVolumeClaim volume is a PVC object in Kubernetes mode,
