@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,8 @@ ferry_controller_opts_init(struct ferry_controller_opts *o)
     o->node_ready_seconds = 40;
     o->vm_backoff_s = env_int("FERRY_VM_BACKOFF_S", 10);
     o->vm_backoff_max_s = env_int("FERRY_VM_BACKOFF_MAX_S", 300);
+    o->kube_objects = -1;
+    o->leader_elect = -1;
 }
 
 /* ---- shared helpers ---- */
@@ -248,21 +251,49 @@ ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *n
             int delay_ms)
 {
     FERRY_AUTOFREE char *key = ferry_printf("%c%s/%s", kind, ns ? ns : "", name);
-    uint64_t due = ferry_now_ns() + (uint64_t)(delay_ms > 0 ? delay_ms : 0) * 1000000ULL;
-    uint64_t *cur = strmap_get(&c->queue, key);
 
-    if (cur) {
-        if (due < *cur)
-            *cur = due;
+    ferry_workqueue_add_after(c->queue, key, delay_ms);
+}
+
+/* A Pod, Job or PVC changed: its controlling owner (a DataVolume or a VMI) is
+ * what to reconcile; an ADDED Job of a DataVolume or Pod of a VMI is what the
+ * owner's expectation waits for (a PVC is not: it has a fixed name). */
+static void
+enqueue_owner(struct ferry_controller *c, const struct ferry_resource *res, json_object *obj,
+              bool added)
+{
+    json_object *owner = ferry_obj_controller_ref(obj);
+    const char *kind = ferry_json_get_string(owner, "kind");
+    const char *ns = ferry_obj_namespace(obj), *name = ferry_json_get_string(owner, "name");
+    char q;
+
+    if (!owner || !name)
+        return;
+    if (ferry_str_eq(kind, "Job")) {
+        /* an importer pod: its Job's DataVolume (dvkube.c) */
+        name = ferry_obj_annotation(obj, "ferry.io/datavolume");
+        if (!name)
+            return;
+        ctl_enqueue(c, Q_DV, ns, name, 0);
         return;
     }
-    cur = ferry_malloc(sizeof *cur);
-    *cur = due;
-    strmap_put(&c->queue, key, cur);
+    if (ferry_str_eq(kind, "DataVolume"))
+        q = Q_DV;
+    else if (ferry_str_eq(kind, "VirtualMachineInstance"))
+        q = Q_VMI;
+    else
+        return;
+    if (added && ((q == Q_DV && res == ferry_resource_job) ||
+                  (q == Q_VMI && res == ferry_resource_pod))) {
+        FERRY_AUTOFREE char *key = ferry_printf("%c%s/%s", q, ns ? ns : "", name);
+
+        ferry_expectations_creation_observed(c->expect, key);
+    }
+    ctl_enqueue(c, q, ns, name, 0);
 }
 
 static void
-enqueue_object(struct ferry_controller *c, json_object *obj)
+enqueue_object(struct ferry_controller *c, json_object *obj, bool added)
 {
     const struct ferry_resource *res = ferry_resource_for_object(obj);
     const char *ns = ferry_obj_namespace(obj), *name = ferry_obj_name(obj);
@@ -270,6 +301,10 @@ enqueue_object(struct ferry_controller *c, json_object *obj)
 
     if (!res) {
         ferry_error_reset();
+        return;
+    }
+    if (res == ferry_resource_pod || res == ferry_resource_job || res == ferry_resource_pvc) {
+        enqueue_owner(c, res, obj, added);
         return;
     }
     if (res == ferry_resource_dv) {
@@ -328,31 +363,10 @@ resync(struct ferry_controller *c, int64_t *ret_rv)
         if (k == 0)
             rv = lrv; /* the oldest list: events after it are replayed, harmlessly */
         for (size_t i = 0; i < json_object_array_length(items); i++)
-            enqueue_object(c, json_object_array_get_idx(items, i));
+            enqueue_object(c, json_object_array_get_idx(items, i), false);
     }
     *ret_rv = rv;
     return 0;
-}
-
-struct due_ctx {
-    uint64_t now;
-    char **keys;
-    size_t n, cap;
-};
-
-static void
-collect_due(const char *key, void *value, void *opaque)
-{
-    struct due_ctx *d = opaque;
-    uint64_t due = *(uint64_t *)value;
-
-    if (due <= d->now) {
-        if (d->n == d->cap) {
-            d->cap = d->cap ? d->cap * 2 : 64;
-            d->keys = ferry_realloc(d->keys, d->cap * sizeof *d->keys);
-        }
-        d->keys[d->n++] = ferry_strdup(key);
-    }
 }
 
 static int
@@ -361,49 +375,44 @@ cmp_keys(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void
-earliest_due(const char *key, void *value, void *opaque)
-{
-    uint64_t *min = opaque, due = *(uint64_t *)value;
-
-    if (!*min || due < *min)
-        *min = due;
-}
-
-/* Milliseconds until the earliest queued key is due (1000 when none). */
-static int
-ms_until_due(struct ferry_controller *c)
-{
-    uint64_t min = 0, now = ferry_now_ns();
-
-    strmap_foreach(&c->queue, earliest_due, &min);
-    if (!min)
-        return 1000;
-    return min <= now ? 0 : (int)((min - now) / 1000000ULL) + 1;
-}
-
-/* Reconcile every due key; returns ms until the next one is due. */
+/* Reconcile every key that is ready; returns ms until the next one is. */
 static int
 process_queue(struct ferry_controller *c)
 {
-    struct due_ctx d = { .now = ferry_now_ns() };
+    char **keys = NULL, *key;
+    size_t n = 0, cap = 0;
+    int64_t next;
 
-    strmap_foreach(&c->queue, collect_due, &d);
-    /* DVs ('D') before VMIs ('I') before VMs ('M'): a VM sees fresh children. */
-    if (d.n > 1)
-        qsort(d.keys, d.n, sizeof *d.keys, cmp_keys);
-    for (size_t i = 0; i < d.n; i++) {
-        char *key = d.keys[i];
-        char kind = key[0];
-        char *ns = key + 1, *slash = strchr(ns, '/');
+    /* Take what is ready now (one worker: no key is ever in two passes at
+     * once), then DVs ('D') before VMIs ('I') before VMs ('M'): a VM sees
+     * fresh children.  Keys re-added meanwhile come back after done(). */
+    while (ferry_workqueue_get(c->queue, 0, &key) == 1) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            keys = ferry_realloc(keys, cap * sizeof *keys);
+        }
+        keys[n++] = key;
+    }
+    if (n > 1)
+        qsort(keys, n, sizeof *keys, cmp_keys);
+    for (size_t i = 0; i < n; i++) {
+        FERRY_AUTOFREE char *copy = ferry_strdup(keys[i]);
+        char kind = copy[0];
+        char *ns = copy + 1, *slash = strchr(ns, '/');
         int r;
 
-        strmap_remove(&c->queue, key);
         if (!slash) {
-            free(key);
+            ferry_workqueue_done(c->queue, keys[i]);
+            free(keys[i]);
             continue;
         }
         *slash = '\0';
+        if (c->leader && !ferry_leader_is_leading(c->leader)) {
+            /* lost in the middle of a batch: touch nothing more */
+            ferry_workqueue_done(c->queue, keys[i]);
+            free(keys[i]);
+            continue;
+        }
         if (kind == Q_DV)
             r = ferry_dv_reconcile(c, ns, slash + 1);
         else if (kind == Q_VM)
@@ -413,17 +422,21 @@ process_queue(struct ferry_controller *c)
         if (r < 0) {
             enum ferry_err code = ferry_error_code();
 
+            /* A conflict means a newer version exists: retry, quietly. */
             if (code != FERRY_ERR_CONFLICT)
                 ferry_log_warn("reconcile %s/%s (%c): %s", ns, slash + 1, kind,
                                ferry_error_message());
             ferry_error_reset();
-            /* A conflict means a newer version exists: retry soon. */
-            ctl_enqueue(c, kind, ns, slash + 1, code == FERRY_ERR_CONFLICT ? 50 : 1000);
+            ferry_workqueue_add_rate_limited(c->queue, keys[i]);
+        } else {
+            ferry_workqueue_forget(c->queue, keys[i]);
         }
-        free(key);
+        ferry_workqueue_done(c->queue, keys[i]);
+        free(keys[i]);
     }
-    free(d.keys);
-    return ms_until_due(c);
+    free(keys);
+    next = ferry_workqueue_next_ready_ms(c->queue);
+    return next < 0 || next > 1000 ? 1000 : (int)next;
 }
 
 /* ---- lifecycle ---- */
@@ -465,10 +478,18 @@ take_lock(struct ferry_controller *c)
     return 0;
 }
 
+static bool
+store_is_kube(const char *where)
+{
+    return where && ferry_str_has_prefix(where, "kube:");
+}
+
 int
 ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_controller **ret)
 {
     struct ferry_controller *c = ferry_calloc(1, sizeof *c);
+    const char *env = getenv("FERRY_KUBE_OBJECTS");
+
     c->lock_fd = -1;
     c->o = *o;
     c->import_ops = &ferry_import_ops_spawn;
@@ -478,12 +499,28 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     c->o.importer = c->importer;
     if (c->o.max_imports < 1)
         c->o.max_imports = 1;
-    strmap_init(&c->queue, free);
+    c->store_is_kube = store_is_kube(o->store);
+    /* Kubernetes mode follows the store, unless told (the hidden
+     * FERRY_KUBE_OBJECTS=1 runs the Job and Pod paths on SQLite for tests) */
+    c->kube_objects = o->kube_objects > 0 ||
+                      (o->kube_objects < 0 && (c->store_is_kube || ferry_str_eq(env, "1")));
+    if (c->o.leader_elect < 0)
+        c->o.leader_elect = c->store_is_kube;
+    c->dv_ops = c->kube_objects ? &ferry_dv_ops_kube : &ferry_dv_ops_local;
+    c->queue = ferry_workqueue_new(NULL);
+    c->expect = ferry_expectations_new(0);
     strmap_init(&c->jobs, dvjob_free);
     strmap_init(&c->dv_users, free);
-    if (ferry_mkdir_p(c->state_dir, 0700) < 0 || take_lock(c) < 0 ||
-        ferry_state_mkdir(c->state_dir, FERRY_AREA_VOLUMES, 0755) < 0 ||
-        ferry_store_open(o->store ? o->store : c->state_dir, &c->st) < 0) {
+    if (!c->store_is_kube) {
+        /* a local state directory; with leader election its lock is taken
+         * once this replica leads (ferry_controller_run) */
+        if (ferry_mkdir_p(c->state_dir, 0700) < 0 || (!c->o.leader_elect && take_lock(c) < 0) ||
+            ferry_state_mkdir(c->state_dir, FERRY_AREA_VOLUMES, 0755) < 0) {
+            ferry_controller_free(c);
+            return -1;
+        }
+    }
+    if (ferry_store_open(o->store ? o->store : c->state_dir, &c->st) < 0) {
         ferry_controller_free(c);
         return -1;
     }
@@ -498,7 +535,8 @@ ferry_controller_free(struct ferry_controller *c)
         return;
     ferry_dv_kill_jobs(c);
     strmap_release(&c->jobs);
-    strmap_release(&c->queue);
+    ferry_workqueue_free(c->queue);
+    ferry_expectations_free(c->expect);
     strmap_release(&c->dv_users);
     ferry_store_free(c->st);
     if (c->lock_fd >= 0)
@@ -508,8 +546,97 @@ ferry_controller_free(struct ferry_controller *c)
     free(c);
 }
 
+/* ---- leader election ---- */
+
+struct election {
+    struct ferry_store *st;      /* the election's own handle */
+    struct ferry_leader *l;
+    volatile sig_atomic_t stop;
+    pthread_t thread;
+    bool started;
+};
+
+static void *
+election_thread(void *p)
+{
+    struct election *e = p;
+
+    ferry_leader_run(e->l, &e->stop);
+    return NULL;
+}
+
+static void
+election_end(struct ferry_controller *c, struct election *e)
+{
+    if (e->started) {
+        e->stop = 1;
+        pthread_join(e->thread, NULL); /* releases the Lease when held */
+    }
+    c->leader = NULL;
+    ferry_leader_free(e->l);
+    ferry_store_free(e->st);
+}
+
+/* Start the election and wait until this replica leads: 1 leading, 0
+ * stopped first, -1 error. */
+static int
+election_start(struct ferry_controller *c, struct election *e, volatile sig_atomic_t *stop)
+{
+    struct ferry_leader_opts lo = {
+        .ns = c->o.lease_namespace, .name = c->o.lease_name, .identity = c->o.leader_identity,
+        .lease_duration_s = c->o.lease_duration_s, .renew_deadline_ms = c->o.renew_deadline_ms,
+        .retry_period_ms = c->o.retry_period_ms,
+    };
+
+    if (ferry_store_open(c->o.store ? c->o.store : c->state_dir, &e->st) < 0 ||
+        ferry_leader_new(e->st, &lo, &e->l) < 0)
+        return -1;
+    if (pthread_create(&e->thread, NULL, election_thread, e) != 0)
+        return ferry_error(FERRY_ERR_IO, "leader election: cannot start its thread");
+    e->started = true;
+    c->leader = e->l;
+    ferry_log_info("leader election: %s waiting for the lease", ferry_leader_identity(e->l));
+    while (!*stop && !ferry_leader_is_leading(e->l))
+        usleep(50 * 1000);
+    if (*stop)
+        return 0;
+    /* on a local store, the state directory's lock too: the previous
+     * leader's importers die with it and hold their volume locks until then */
+    while (!c->store_is_kube && !*stop && take_lock(c) < 0) {
+        if (ferry_error_code() != FERRY_ERR_EXISTS)
+            return -1;
+        ferry_error_reset();
+        if (ferry_leader_lost(e->l))
+            return ferry_error(FERRY_ERR_CONFLICT, "leader election: lost the lease");
+        usleep(200 * 1000);
+    }
+    return *stop ? 0 : 1;
+}
+
+static int
+run_loop(struct ferry_controller *c, volatile sig_atomic_t *stop);
+
 int
 ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
+{
+    struct election e = { 0 };
+    int r;
+
+    if (!c->o.leader_elect)
+        return run_loop(c, stop);
+    r = election_start(c, &e, stop);
+    if (r == 1)
+        r = run_loop(c, stop);
+    if (r < 0 && ferry_leader_lost(e.l)) {
+        /* stop our importers before anyone else starts theirs */
+        ferry_dv_kill_jobs(c);
+    }
+    election_end(c, &e);
+    return r < 0 ? -1 : 0;
+}
+
+static int
+run_loop(struct ferry_controller *c, volatile sig_atomic_t *stop)
 {
     struct ferry_watch *w = NULL;
     int64_t rv = 0;
@@ -522,6 +649,13 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
         struct ferry_event ev;
         int r;
 
+        if (c->leader && ferry_leader_lost(c->leader)) {
+            /* KubeVirt's and CDI's controllers exit here: a new leader may
+             * already act, and a restarted process starts as a follower */
+            ferry_watch_free(w);
+            return ferry_error(FERRY_ERR_CONFLICT, "leader election lost: another replica "
+                               "holds the lease or it could not be renewed in time");
+        }
         if (!w || now >= next_resync) {
             if (resync(c, &rv) < 0 ||
                 (!w && ferry_store_watch(c->st, NULL, NULL, rv, &w) < 0)) {
@@ -546,7 +680,7 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
          * and dropped: a lost wake-up that left objects to the resync). */
         r = ferry_watch_next(w, wait_ms, &ev);
         for (int n = 0; r == 1; n++) {
-            enqueue_object(c, ev.object);
+            enqueue_object(c, ev.object, ev.type == FERRY_EVENT_ADDED);
             ferry_event_release(&ev);
             if (n + 1 >= 1000)
                 break;

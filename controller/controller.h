@@ -28,6 +28,24 @@ struct ferry_controller_opts {
     int node_ready_seconds;       /* heartbeat age still counted Ready (default 40) */
     int vm_backoff_s;             /* start-failure backoff base (default 10) */
     int vm_backoff_max_s;         /* cap (default 300) */
+    /* Kubernetes mode (issue 16).  kube_objects: -1 auto (on when the store
+     * is "kube:..."; FERRY_KUBE_OBJECTS=1 turns it on for a SQLite store, for
+     * tests), 0 off, 1 on: DataVolumes get a PVC and an importer Job, VMIs a
+     * launcher Pod, instead of local volumes and handler-run launchers. */
+    int kube_objects;
+    /* Leader election over a Lease: -1 auto (on for a kube store, off for
+     * SQLite), 0 off, 1 on.  Namespace NULL: $POD_NAMESPACE or kube-system;
+     * name NULL: ferry-controller. */
+    int leader_elect;
+    const char *lease_namespace;
+    const char *lease_name;
+    const char *leader_identity;  /* NULL: hostname_random */
+    int lease_duration_s;         /* 0: 15 */
+    int renew_deadline_ms;        /* 0: 10000 */
+    int retry_period_ms;          /* 0: 2000 */
+    /* Kubernetes mode's images */
+    const char *launcher_image;   /* NULL: ferry/ferry-launcher:<version> */
+    const char *importer_image;   /* NULL: ferry/ferry-importer:<version> */
 };
 
 /* Fill defaults, then let FERRY_IMPORT_RETRIES, FERRY_IMPORT_BACKOFF_MS,
@@ -39,7 +57,9 @@ int ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_con
 /* Kills running import jobs (they are restarted by the next controller). */
 void ferry_controller_free(struct ferry_controller *c);
 /* Run until *stop becomes non-zero. Returns 0, or -1 on a store error that
- * does not go away. */
+ * does not go away, or when leadership was lost (the process must exit, as
+ * KubeVirt's and CDI's controllers do).  With leader election it first waits
+ * to become the leader. */
 int ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop);
 
 /* Annotations and names Ferry adds (documented in ferry-controller(1)). */

@@ -284,27 +284,27 @@ set_bound(json_object *status, const char *name)
     ctl_status_condition(status, "Bound", "True", "Bound", msg);
 }
 
-static const char *
-phase_of(json_object *status)
+const char *
+ctl_dv_phase(json_object *status)
 {
     const char *p = ferry_json_get_string(status, "phase");
 
     return p ? p : "";
 }
 
-static void
-set_phase(struct ferry_controller *c, json_object *dv, json_object *status, const char *phase,
-          const char *ev_type, const char *reason, const char *msg)
+void
+ctl_dv_set_phase(struct ferry_controller *c, json_object *dv, json_object *status,
+                 const char *phase, const char *ev_type, const char *reason, const char *msg)
 {
-    if (!ferry_str_eq(phase_of(status), phase)) {
+    if (!ferry_str_eq(ctl_dv_phase(status), phase)) {
         json_object_object_add(status, "phase", json_object_new_string(phase));
         if (reason)
             ferry_store_record_event(c->st, dv, ev_type ? ev_type : "Normal", reason, msg);
     }
 }
 
-static char *
-dv_size_string(json_object *dv)
+char *
+ctl_dv_size_string(json_object *dv)
 {
     const char *s = ferry_json_get_string(dv, "spec.storage.resources.requests.storage");
 
@@ -313,23 +313,23 @@ dv_size_string(json_object *dv)
     return ferry_strdup(s);
 }
 
-static int
-succeed(struct ferry_controller *c, json_object *dv, json_object *status, const char *name)
+int
+ctl_dv_succeed(struct ferry_controller *c, json_object *dv, json_object *status, const char *name)
 {
     FERRY_AUTOFREE char *msg = ferry_printf("Successfully imported into PVC %s", name);
 
-    set_phase(c, dv, status, "Succeeded", "Normal", "ImportSucceeded", msg);
+    ctl_dv_set_phase(c, dv, status, "Succeeded", "Normal", "ImportSucceeded", msg);
     json_object_object_add(status, "progress", json_object_new_string("100.0%"));
     ctl_status_condition(status, "Running", "False", "Completed", NULL);
     ctl_status_condition(status, "Ready", "True", NULL, NULL);
     return ctl_write_status(c, dv, status);
 }
 
-static int
-fail(struct ferry_controller *c, json_object *dv, json_object *status, const char *reason,
-     const char *msg)
+int
+ctl_dv_fail(struct ferry_controller *c, json_object *dv, json_object *status, const char *reason,
+            const char *msg)
 {
-    set_phase(c, dv, status, "Failed", "Warning", reason, msg);
+    ctl_dv_set_phase(c, dv, status, "Failed", "Warning", reason, msg);
     ctl_status_condition(status, "Running", "False", "Error", msg);
     ctl_status_condition(status, "Ready", "False", reason, msg);
     return ctl_write_status(c, dv, status);
@@ -412,24 +412,16 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     const char *ctype = ferry_json_get_string(dv, "spec.contentType");
     FERRY_AUTOFREE char *dest = ferry_volume_file(c->state_dir, ferry_obj_namespace(dv),
                                                   ferry_obj_name(dv), FERRY_VOLUME_DISK);
-    FERRY_AUTOFREE char *size = dv_size_string(dv);
+    FERRY_AUTOFREE char *size = ctl_dv_size_string(dv);
     FERRY_AUTOFREE char *size_bytes = NULL;
     FERRY_AUTOSTRV char **argv = NULL;
     int out_fd, logfd;
     pid_t pid;
 
-    FERRY_AUTOFREE char *s3_url = NULL;
     json_object_object_foreach(src, k, v) {
         if (!url)
             url = ferry_json_get_string(v, "url");
         (void)k;
-    }
-    /* source.s3.url is CDI's endpoint URL (http[s]://host/bucket/key): the
-     * importer's s3 source reads it as s3+http[s]:// */
-    if (url && ferry_json_get(src, "s3") &&
-        (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
-        s3_url = ferry_printf("s3+%s%s", url[4] == ':' ? "http" : "https", strchr(url, ':'));
-        url = s3_url;
     }
     ferry_strv_push(&argv, c->importer);
     ferry_strv_push(&argv, "--url");
@@ -562,7 +554,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
                         (int)((1000000000ULL - (now - j->last_write_ns)) / 1000000ULL) + 1);
             return 0;
         }
-        set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
+        ctl_dv_set_phase(c, dv, status, "ImportInProgress", "Normal", "ImportInProgress",
                   "Import into the volume in progress");
         json_object_object_add(status, "progress", json_object_new_string(p));
         ctl_status_condition(status, "Running", "True", "Pod is running", NULL);
@@ -586,7 +578,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
                 return -1;
             ferry_log_info("import %s/%s: succeeded", ns, name);
             strmap_remove(&c->jobs, key);
-            return succeed(c, dv, status, name);
+            return ctl_dv_succeed(c, dv, status, name);
         } else {
             FERRY_AUTOFREE char *why = last_log_line(c->state_dir, ns, name);
             FERRY_AUTOFREE char *ws = ferry_wait_status_string(j->status);
@@ -603,7 +595,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
                 msg = ferry_printf("Import failed after %lld attempts: %s", (long long)restarts,
                                    why);
                 json_object_object_add(status, "progress", json_object_new_string("N/A"));
-                return fail(c, dv, status, "ImportFailed", msg);
+                return ctl_dv_fail(c, dv, status, "ImportFailed", msg);
             }
             j->retry_at_ns = now + backoff_ms(c, (int)restarts) * 1000000ULL;
             msg = ferry_printf("%s; back-off %llus restarting the import", why,
@@ -622,7 +614,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
         return 0;
     }
     if (c->running_imports >= c->o.max_imports) {
-        set_phase(c, dv, status, "ImportScheduled", "Normal", "ImportScheduled",
+        ctl_dv_set_phase(c, dv, status, "ImportScheduled", "Normal", "ImportScheduled",
                   "Import into the volume scheduled");
         if (!json_object_object_get_ex(status, "progress", NULL))
             json_object_object_add(status, "progress", json_object_new_string("N/A"));
@@ -658,7 +650,7 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
     free(j->last_progress);
     j->last_progress = ferry_strdup("N/A");
     j->last_write_ns = now;
-    set_phase(c, dv, status, "ImportScheduled", "Normal", "ImportScheduled",
+    ctl_dv_set_phase(c, dv, status, "ImportScheduled", "Normal", "ImportScheduled",
               "Import into the volume scheduled");
     json_object_object_add(status, "progress", json_object_new_string("N/A"));
     ctl_status_condition(status, "Running", "False", "ContainerCreating",
@@ -668,8 +660,8 @@ reconcile_import(struct ferry_controller *c, json_object *dv, json_object *statu
 }
 
 /* Which source key (http, blank, upload, registry ...) the DV uses. */
-static const char *
-source_kind(json_object *dv)
+const char *
+ctl_dv_source_kind(json_object *dv)
 {
     json_object *src = ferry_json_get(dv, "spec.source");
 
@@ -684,24 +676,86 @@ source_kind(json_object *dv)
     return NULL;
 }
 
+/* The DV's source, checked as CDI's webhook and controller would: 1 when the
+ * DV was failed for it (status written), 0 when it may go on (*ret_src, a
+ * key of spec.source), -1 on a store error.  Also starts a new DV's status
+ * at Pending.  Shared by both tables. */
 int
-ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
+ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object *status,
+                    const char **ret_src)
+{
+    const char *src;
+
+    if (ctl_dv_phase(status)[0] == '\0') {
+        json_object_object_add(status, "phase", json_object_new_string("Pending"));
+        json_object_object_add(status, "progress", json_object_new_string("N/A"));
+        json_object_object_add(status, "restartCount", json_object_new_int(0));
+    }
+    src = ctl_dv_source_kind(dv);
+    if (!src)
+        return ctl_dv_fail(c, dv, status, "InvalidSource", "spec.source: Required value") < 0 ? -1 : 1;
+    if (!ferry_sources_serve_dv(src) && !ferry_str_eq(src, "upload") &&
+        !ferry_str_eq(src, "blank")) {
+        /* at once: no importer that could not read it, no retries */
+        FERRY_AUTOFREE char *kinds = ferry_sources_dv_kinds();
+        FERRY_AUTOFREE char *msg =
+            ferry_printf("spec.source.%s: Unsupported value: ferry imports %s, upload and "
+                         "blank sources", src, kinds);
+
+        return ctl_dv_fail(c, dv, status, "UnsupportedSource", msg) < 0 ? -1 : 1;
+    }
+    if (ferry_str_eq(src, "http") || ferry_str_eq(src, "s3")) {
+        /* admission refused other schemes; never hand the importer a local
+         * path, whatever got into the store */
+        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.url", src);
+        const char *url = ferry_json_get_string(dv, field);
+
+        if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
+            FERRY_AUTOFREE char *msg = ferry_printf("%s: Invalid value: \"%s\": "
+                                                    "Invalid source URL scheme", field, url ? url : "");
+
+            return ctl_dv_fail(c, dv, status, "InvalidSource", msg) < 0 ? -1 : 1;
+        }
+    }
+    if (ferry_str_eq(src, "registry")) {
+        /* docker:// only: an oci-archive: path would be a file on this node */
+        const char *url = ferry_json_get_string(dv, "spec.source.registry.url");
+
+        if (!url || strncmp(url, "docker://", 9) != 0) {
+            FERRY_AUTOFREE char *msg =
+                ferry_printf("spec.source.registry.url: Invalid value: \"%s\": ferry imports "
+                             "docker:// registry sources only", url ? url : "");
+
+            return ctl_dv_fail(c, dv, status, "InvalidSource", msg) < 0 ? -1 : 1;
+        }
+    }
+    *ret_src = src;
+    return 0;
+}
+
+static void
+local_forget(struct ferry_controller *c, const char *ns, const char *name)
 {
     FERRY_AUTOFREE char *key = ferry_printf("%s/%s", ns, name);
-    FERRY_AUTOPTR(json_object) dv = NULL;
+
+    forget_job(c, key);
+}
+
+/* The embedded table: a volume directory and a ferry-importer child. */
+static int
+local_reconcile(struct ferry_controller *c, json_object *dv)
+{
+    /* copies: a finalizer update replaces dv's metadata */
+    FERRY_AUTOFREE char *ns = ferry_strdup(ferry_obj_namespace(dv));
+    FERRY_AUTOFREE char *name = ferry_strdup(ferry_obj_name(dv));
+    FERRY_AUTOFREE char *key = ferry_printf("%s/%s", ns, name);
     FERRY_AUTOPTR(json_object) status = NULL;
     FERRY_AUTOFREE char *dir = NULL;
     FERRY_AUTOFREE char *uid = NULL; /* owned: metadata is replaced by finalizer updates */
     struct dvjob *j;
     const char *src, *phase;
+    int r;
 
-    if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) < 0) {
-        if (ferry_error_code() != FERRY_ERR_NOTFOUND)
-            return -1;
-        ferry_error_reset();
-        forget_job(c, key);
-        return 0;
-    }
     uid = ferry_strdup(ferry_obj_uid(dv));
     j = strmap_get(&c->jobs, key);
     if (j && !ferry_str_eq(j->uid, uid))
@@ -729,55 +783,14 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         return -1;
 
     status = ctl_status_copy(dv);
-    phase = phase_of(status);
+    phase = ctl_dv_phase(status);
     if (ferry_str_eq(phase, "Succeeded") || ferry_str_eq(phase, "Failed")) {
         forget_job(c, key);
         return 0;
     }
-    if (phase[0] == '\0') {
-        json_object_object_add(status, "phase", json_object_new_string("Pending"));
-        json_object_object_add(status, "progress", json_object_new_string("N/A"));
-        json_object_object_add(status, "restartCount", json_object_new_int(0));
-    }
-
-    src = source_kind(dv);
-    if (!src)
-        return fail(c, dv, status, "InvalidSource", "spec.source: Required value");
-    if (!ferry_sources_serve_dv(src) && !ferry_str_eq(src, "upload") &&
-        !ferry_str_eq(src, "blank")) {
-        /* at once: no importer that could not read it, no retries */
-        FERRY_AUTOFREE char *kinds = ferry_sources_dv_kinds();
-        FERRY_AUTOFREE char *msg =
-            ferry_printf("spec.source.%s: Unsupported value: ferry imports %s, upload and "
-                         "blank sources", src, kinds);
-
-        return fail(c, dv, status, "UnsupportedSource", msg);
-    }
-    if (ferry_str_eq(src, "http") || ferry_str_eq(src, "s3")) {
-        /* admission refused other schemes; never hand the importer a local
-         * path, whatever got into the store */
-        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.url", src);
-        const char *url = ferry_json_get_string(dv, field);
-
-        if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)) {
-            FERRY_AUTOFREE char *msg = ferry_printf("%s: Invalid value: \"%s\": "
-                                                    "Invalid source URL scheme", field, url ? url : "");
-
-            return fail(c, dv, status, "InvalidSource", msg);
-        }
-    }
-    if (ferry_str_eq(src, "registry")) {
-        /* docker:// only: an oci-archive: path would be a file on this node */
-        const char *url = ferry_json_get_string(dv, "spec.source.registry.url");
-
-        if (!url || strncmp(url, "docker://", 9) != 0) {
-            FERRY_AUTOFREE char *msg =
-                ferry_printf("spec.source.registry.url: Invalid value: \"%s\": ferry imports "
-                             "docker:// registry sources only", url ? url : "");
-
-            return fail(c, dv, status, "InvalidSource", msg);
-        }
-    }
+    r = ctl_dv_check_source(c, dv, status, &src);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
 
     /* "Bind the PVC": the volume directory. */
     if (ferry_volume_mkdir(c->state_dir, ns, name) < 0)
@@ -788,40 +801,40 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 
     if (ferry_volume_is_done(c->state_dir, ns, name, uid)) {
         forget_job(c, key);
-        return succeed(c, dv, status, name);
+        return ctl_dv_succeed(c, dv, status, name);
     }
 
     if (ferry_str_eq(src, "blank")) {
-        FERRY_AUTOFREE char *size = dv_size_string(dv);
+        FERRY_AUTOFREE char *size = ctl_dv_size_string(dv);
         uint64_t bytes;
 
         if (!size)
-            return fail(c, dv, status, "InvalidSize",
+            return ctl_dv_fail(c, dv, status, "InvalidSize",
                         "spec.storage.resources.requests.storage: Required value");
         if (ferry_quantity_parse_bytes(size, &bytes) < 0) {
             FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
 
             ferry_error_reset();
-            return fail(c, dv, status, "InvalidSize", msg);
+            return ctl_dv_fail(c, dv, status, "InvalidSize", msg);
         }
         if (create_blank(c->state_dir, ns, name, bytes) < 0 ||
             ferry_volume_write_done(c->state_dir, ns, name, uid) < 0)
             return -1;
-        return succeed(c, dv, status, name);
+        return ctl_dv_succeed(c, dv, status, name);
     }
 
     if (ferry_str_eq(src, "upload")) {
         /* `ferry image-upload` waits for UploadReady, writes disk.img under
          * import.lock, records import.done and annotates the DV
          * ferry.io/upload=done, which brings us back here. */
-        if (ferry_str_eq(phase_of(status), "Pending") || !phase_of(status)[0]) {
-            set_phase(c, dv, status, "UploadScheduled", "Normal", "UploadScheduled",
+        if (ferry_str_eq(ctl_dv_phase(status), "Pending") || !ctl_dv_phase(status)[0]) {
+            ctl_dv_set_phase(c, dv, status, "UploadScheduled", "Normal", "UploadScheduled",
                       "Upload into the volume scheduled");
             ctl_status_condition(status, "Running", "False", "Pending", NULL);
             ctl_status_condition(status, "Ready", "False", NULL, NULL);
             return ctl_write_status(c, dv, status);
         }
-        set_phase(c, dv, status, "UploadReady", "Normal", "UploadReady",
+        ctl_dv_set_phase(c, dv, status, "UploadReady", "Normal", "UploadReady",
                   "Upload into the volume is ready");
         ctl_status_condition(status, "Running", "True", "Pod is running", NULL);
         ctl_status_condition(status, "Ready", "False", "TransferRunning", NULL);
@@ -829,4 +842,25 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     }
 
     return reconcile_import(c, dv, status, key, dir);
+}
+
+const struct ferry_dv_ops ferry_dv_ops_local = {
+    .name = "local",
+    .reconcile = local_reconcile,
+    .forget = local_forget,
+};
+
+int
+ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
+{
+    FERRY_AUTOPTR(json_object) dv = NULL;
+
+    if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) < 0) {
+        if (ferry_error_code() != FERRY_ERR_NOTFOUND)
+            return -1;
+        ferry_error_reset();
+        c->dv_ops->forget(c, ns, name);
+        return 0;
+    }
+    return c->dv_ops->reconcile(c, dv);
 }

@@ -4,7 +4,10 @@
 #define FERRY_CONTROLLER_INTERNAL_H
 
 #include "controller/controller.h"
+#include "common/expectations.h"
+#include "common/leaderelection.h"
 #include "common/store/store.h"
+#include "common/workqueue.h"
 #include "common/volume.h"
 
 #include <stddef.h>
@@ -70,21 +73,41 @@ struct ferry_import_ops {
 };
 extern const struct ferry_import_ops ferry_import_ops_spawn;
 
+/* How DataVolumes become volumes: "local" (a volume directory under the
+ * state directory filled by a ferry-importer child, datavolume.c) or "kube"
+ * (a PersistentVolumeClaim and a batch/v1 importer Job running
+ * ferry-importer with CDI's environment, dvkube.c). */
+struct ferry_dv_ops {
+    const char *name;
+    /* The DV as just read (reconcile may change it). */
+    int (*reconcile)(struct ferry_controller *c, json_object *dv);
+    /* The DV ns/name is gone: drop what is kept for it. */
+    void (*forget)(struct ferry_controller *c, const char *ns, const char *name);
+};
+extern const struct ferry_dv_ops ferry_dv_ops_local;
+extern const struct ferry_dv_ops ferry_dv_ops_kube;
+
 struct ferry_controller {
     struct ferry_controller_opts o;
     const struct ferry_import_ops *import_ops; /* ferry_import_ops_spawn unless a test's */
+    const struct ferry_dv_ops *dv_ops;         /* local, or kube in Kubernetes mode */
     void *import_opaque;
     char *state_dir;
     char *importer;
     struct ferry_store *st;
-    struct strmap queue;     /* key -> uint64_t* not-before (monotonic ns) */
+    struct ferry_workqueue *queue;  /* keys "<kind char>ns/name" (client-go's semantics) */
+    struct ferry_expectations *expect; /* "<kind char>ns/name" of owners -> children to see */
+    bool store_is_kube;      /* the store is an API server: no state directory of ours */
+    bool kube_objects;       /* Kubernetes mode: PVC + importer Job, launcher Pod */
+    struct ferry_leader *leader;    /* NULL without --leader-elect */
     struct strmap jobs;      /* "ns/name" -> struct dvjob */
     struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
     int running_imports;
     int lock_fd;             /* flock()ed run/ferry-controller.lock */
 };
 
-/* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins. */
+/* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins
+ * (the work queue's add_after). */
 void ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *name,
                  int delay_ms);
 
@@ -100,6 +123,35 @@ void ferry_dv_poll_jobs(struct ferry_controller *c);
 void ferry_dv_reap_jobs(struct ferry_controller *c);
 void ferry_dv_kill_jobs(struct ferry_controller *c);
 void dvjob_free(void *p);
+
+/* DataVolume pieces both tables use (datavolume.c). */
+const char *ctl_dv_phase(json_object *status);                /* "" when unset */
+const char *ctl_dv_source_kind(json_object *dv);              /* "http", "blank" ... or NULL */
+char *ctl_dv_size_string(json_object *dv);                    /* spec.storage / spec.pvc request */
+void ctl_dv_set_phase(struct ferry_controller *c, json_object *dv, json_object *status,
+                      const char *phase, const char *ev_type, const char *reason, const char *msg);
+int ctl_dv_succeed(struct ferry_controller *c, json_object *dv, json_object *status,
+                   const char *name);
+int ctl_dv_fail(struct ferry_controller *c, json_object *dv, json_object *status,
+                const char *reason, const char *msg);
+int ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object *status,
+                        const char **ret_src);
+
+/* Kubernetes mode's objects, built without I/O (dvkube.c, vmipod.c). */
+char *ctl_kube_importer_name(const char *dv);                 /* importer-<dv>, <= 63 */
+bool ctl_kube_dv_is_block(json_object *dv);
+/* The DV's PersistentVolumeClaim / importer Job; FERRY_ERR_INVALID for a
+ * DV without a size (the PVC) or a source (the Job). */
+int ctl_kube_dv_pvc(json_object *dv, json_object **ret);
+int ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_object **ret);
+/* The VMI's launcher Pod; block_claims lists the claims whose PVC is Block. */
+int ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi,
+                     json_object *block_claims, json_object **ret);
+/* Placement through the Pod: status is the VMI's working status (phase set). */
+int ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object *status);
+/* A VMI the handler owns (Scheduled, Running): Failed when its launcher Pod
+ * is gone (virt-controller's rule); the VM's run strategy takes it from there. */
+int ctl_kube_vmi_check_pod(struct ferry_controller *c, json_object *vmi, json_object *status);
 
 /* Placement: the name of the Ready node (heartbeat younger than
  * node_ready_seconds), or NULL; *ret_total counts Node objects. */

@@ -38,13 +38,27 @@ usage(FILE *f)
             "  --kubeconfig FILE      use the Kubernetes API server of FILE (the kube store);\n"
             "                         without --store or --kubeconfig, $KUBECONFIG or running\n"
             "                         in a pod ($KUBERNETES_SERVICE_HOST) selects it too;\n"
-            "                         --store and --kubeconfig together are refused\n"
+            "                         --store and --kubeconfig together are refused.  With\n"
+            "                         the kube store: PVCs and importer Jobs for DataVolumes,\n"
+            "                         launcher Pods for VMIs\n"
             "  --importer PATH        ferry-importer to run (default: beside this program)\n"
             "  --max-imports N        concurrent import jobs (default 2)\n"
             "  --import-retries N     failed attempts before a DataVolume is Failed (default 5)\n"
             "  --import-backoff MS    first retry delay in ms, doubling per failure (default 10000)\n"
             "  --resync MS            full resync period in ms (default 30000)\n"
             "  --vm-backoff S         first VM start-failure back-off in seconds (default 10)\n"
+            "  --importer-image IMG   the importer Jobs' image (default ferry/ferry-importer:VERSION)\n"
+            "  --launcher-image IMG   the launcher Pods' image (default ferry/ferry-launcher:VERSION)\n"
+            "  --leader-elect[=BOOL]  take part in leader election over a coordination.k8s.io\n"
+            "                         Lease before reconciling (default: on with a kube store,\n"
+            "                         off with SQLite); a replica that loses it exits 1\n"
+            "  --leader-elect-resource-namespace NS   the Lease's namespace (default\n"
+            "                         $POD_NAMESPACE, else kube-system)\n"
+            "  --leader-elect-resource-name NAME      the Lease's name (default ferry-controller)\n"
+            "  --leader-elect-identity ID             this replica's holderIdentity (default\n"
+            "                         $POD_NAME, else <hostname>_<random uuid>)\n"
+            "  --leader-elect-lease-duration D        15s; --leader-elect-renew-deadline D 10s;\n"
+            "  --leader-elect-retry-period D          2s (D: N, Ns or Nms)\n"
             "  --debug MODULES        debug output for these modules\n"
             "  -h, --help             show this help\n"
             "  --version              show the version\n");
@@ -64,11 +78,48 @@ int_arg(const char *opt, const char *s, int *ret)
     return 0;
 }
 
+/* "15", "15s", "500ms" -> milliseconds. */
+static int
+duration_arg(const char *opt, const char *s, int *ret_ms)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    long mul = 1000;
+
+    if (end != s && strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (end != s && (*end == '\0' || strcmp(end, "s") == 0))
+        mul = 1000;
+    else
+        end = NULL;
+    if (!end || v <= 0 || v > INT_MAX / 1000) {
+        fprintf(stderr, "ferry-controller: %s: '%s' is not a duration (N, Ns or Nms)\n", opt, s);
+        return -1;
+    }
+    *ret_ms = (int)(v * mul);
+    return 0;
+}
+
+static int
+bool_arg(const char *opt, const char *s, int *ret)
+{
+    if (!s || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+        *ret = 1;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        *ret = 0;
+    else {
+        fprintf(stderr, "ferry-controller: %s: '%s' is not true or false\n", opt, s);
+        return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-    enum { O_STATE = 256, O_STORE, O_KUBECONFIG, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
-           O_DEBUG, O_VERSION };
+    enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
+           O_DEBUG, O_VERSION, O_KUBECONFIG, O_LE, O_LE_NS, O_LE_NAME, O_LE_DUR, O_LE_RENEW,
+           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG };
     static const struct option opts[] = {
         { "state-dir", required_argument, NULL, O_STATE },
         { "store", required_argument, NULL, O_STORE },
@@ -80,6 +131,15 @@ main(int argc, char **argv)
         { "resync", required_argument, NULL, O_RESYNC },
         { "vm-backoff", required_argument, NULL, O_VMB },
         { "debug", required_argument, NULL, O_DEBUG },
+        { "leader-elect", optional_argument, NULL, O_LE },
+        { "leader-elect-resource-namespace", required_argument, NULL, O_LE_NS },
+        { "leader-elect-resource-name", required_argument, NULL, O_LE_NAME },
+        { "leader-elect-lease-duration", required_argument, NULL, O_LE_DUR },
+        { "leader-elect-renew-deadline", required_argument, NULL, O_LE_RENEW },
+        { "leader-elect-retry-period", required_argument, NULL, O_LE_RETRY },
+        { "leader-elect-identity", required_argument, NULL, O_LE_ID },
+        { "importer-image", required_argument, NULL, O_IMP_IMG },
+        { "launcher-image", required_argument, NULL, O_LAU_IMG },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -88,6 +148,7 @@ main(int argc, char **argv)
     struct ferry_controller *c;
     char *importer = NULL, *where = NULL;
     const char *kubeconfig = NULL;
+    int dur_ms;
     struct sigaction sa = { .sa_handler = on_signal };
     int ch, r;
 
@@ -130,6 +191,38 @@ main(int argc, char **argv)
         case O_DEBUG:
             ferry_log_set_debug(optarg);
             break;
+        case O_LE:
+            if (bool_arg("--leader-elect", optarg, &o.leader_elect) < 0)
+                return 2;
+            break;
+        case O_LE_NS:
+            o.lease_namespace = optarg;
+            break;
+        case O_LE_NAME:
+            o.lease_name = optarg;
+            break;
+        case O_LE_ID:
+            o.leader_identity = optarg;
+            break;
+        case O_IMP_IMG:
+            o.importer_image = optarg;
+            break;
+        case O_LAU_IMG:
+            o.launcher_image = optarg;
+            break;
+        case O_LE_DUR:
+            if (duration_arg("--leader-elect-lease-duration", optarg, &dur_ms) < 0)
+                return 2;
+            o.lease_duration_s = (dur_ms + 999) / 1000;
+            break;
+        case O_LE_RENEW:
+            if (duration_arg("--leader-elect-renew-deadline", optarg, &o.renew_deadline_ms) < 0)
+                return 2;
+            break;
+        case O_LE_RETRY:
+            if (duration_arg("--leader-elect-retry-period", optarg, &o.retry_period_ms) < 0)
+                return 2;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -154,6 +247,8 @@ main(int argc, char **argv)
         return 2;
     }
     o.store = where;
+    if (!o.leader_identity && getenv("POD_NAME") && *getenv("POD_NAME"))
+        o.leader_identity = getenv("POD_NAME");
     if (!o.importer && ferry_self_dir()) {
         importer = ferry_printf("%s/ferry-importer", ferry_self_dir());
         if (access(importer, X_OK) == 0)

@@ -1,4 +1,5 @@
-/* VMI placement (virt-controller's VMI controller, minus pods): a new VMI goes
+/* VMI placement (virt-controller's VMI controller; in Kubernetes mode through
+ * a launcher Pod, vmipod.c): a new VMI goes
  * Pending -> Scheduling -> Scheduled with status.nodeName and the label
  * kubevirt.io/nodeName on the one Ready node; from Scheduled on, the node's
  * ferry-handler owns the VMI's status.  A node is Ready when its Node object
@@ -81,9 +82,12 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
     int total;
 
     if (ferry_store_get(c->st, ferry_resource_vmi, ns, name, &vmi) < 0) {
+        FERRY_AUTOFREE char *ekey = ferry_printf("%c%s/%s", Q_VMI, ns, name);
+
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
         ferry_error_reset();
+        ferry_expectations_delete(c->expect, ekey);
         return 0;
     }
     node_name = ferry_json_get_string(vmi, "status.nodeName");
@@ -103,14 +107,22 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
     }
     status = ctl_status_copy(vmi);
     phase = ferry_json_get_string(status, "phase");
+    if (node_name && c->kube_objects && (ferry_str_eq(phase, "Scheduled") ||
+                                         ferry_str_eq(phase, "Running")))
+        return ctl_kube_vmi_check_pod(c, vmi, status);
     if (node_name || (phase && phase[0] && strcmp(phase, "Pending") != 0 &&
                       strcmp(phase, "Scheduling") != 0))
         return 0; /* the handler's from here on */
 
     if (!phase || !phase[0]) {
         json_object_object_add(status, "phase", json_object_new_string("Pending"));
-        return ctl_write_status(c, vmi, status);
+        if (ctl_write_status(c, vmi, status) < 0)
+            return -1;
+        if (!c->kube_objects)
+            return 0;
     }
+    if (c->kube_objects) /* a launcher Pod, placed by the cluster (vmipod.c) */
+        return ctl_kube_vmi_reconcile(c, vmi, status);
     node = ferry_placement_ready_node(c, &total);
     if (!node)
         return set_unschedulable(c, vmi, status, total);

@@ -102,7 +102,20 @@ check_volumes(struct ferry_controller *c, json_object *vm, struct vols *v)
                     v->dv_missing = ferry_strdup(name);
                 continue;
             }
-            /* A plain PVC: a volume directory someone filled. */
+            /* A plain PVC: a PersistentVolumeClaim in Kubernetes mode, else
+             * a volume directory someone filled. */
+            if (c->kube_objects) {
+                FERRY_AUTOPTR(json_object) pvc = NULL;
+
+                if (ferry_store_get(c->st, ferry_resource_pvc, ns, name, &pvc) < 0) {
+                    if (ferry_error_code() != FERRY_ERR_NOTFOUND)
+                        return -1;
+                    ferry_error_reset();
+                    if (!v->pvc_missing)
+                        v->pvc_missing = ferry_strdup(name);
+                }
+                continue;
+            }
             disk = ferry_volume_open(c->state_dir, ns, name, FERRY_VOLUME_DISK, O_PATH, 0);
             ferry_error_reset();
             if (disk < 0 && !v->pvc_missing)

@@ -158,6 +158,8 @@ ferry_volume_release(struct ferry_volume *v)
     v->path = NULL;
     free(v->cache);
     v->cache = NULL;
+    free(v->fdgroup);
+    v->fdgroup = NULL;
 }
 
 /* <state-dir>/containerdisks/<sha256 of the image reference>.img */
@@ -214,7 +216,15 @@ ferry_domain_volume(const struct ferry_domain_opts *opts, json_object *vmi, json
                                ferry_json_get(volume, "dataVolume") ? "dataVolume.name"
                                                                     : "persistentVolumeClaim.claimName");
         v.kind = FERRY_VOLUME_FILE;
-        v.path = ferry_volume_file(opts->state_dir, ns, claim, FERRY_VOLUME_DISK);
+        if (opts->pvc_root) {
+            /* the launcher Pod's mount, by volume name (as KubeVirt's) */
+            if (strchr(vname, '/') || strcmp(vname, "..") == 0 || strcmp(vname, ".") == 0)
+                return ferry_error(FERRY_ERR_INVALID, "volume '%s': not a valid name", vname);
+            v.path = ferry_printf("%s/%s/%s", opts->pvc_root, vname, FERRY_VOLUME_DISK);
+            v.fdgroup = ferry_printf("ferry-%s", vname);
+        } else {
+            v.path = ferry_volume_file(opts->state_dir, ns, claim, FERRY_VOLUME_DISK);
+        }
         if (!v.path)
             return ferry_error_prefix("volume '%s'", vname);
     } else if ((src = ferry_json_get(volume, "containerDisk"))) {
@@ -679,6 +689,8 @@ conv_disk(struct conv *c, json_object *disk)
     attr(n, "error_policy", errpol);
     n = child(d, "source", NULL);
     attr(n, "file", vol.path);
+    if (vol.fdgroup)
+        attr(n, "fdgroup", vol.fdgroup);
     dev = target_dev(c, bus);
     n = child(d, "target", NULL);
     attr(n, "dev", dev);

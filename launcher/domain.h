@@ -23,6 +23,13 @@ struct ferry_domain_opts {
     /* Whether O_DIRECT works on PATH (cache none); NULL: assume it does. */
     bool (*direct_io)(const char *path, void *opaque);
     void *opaque;
+    /* Kubernetes mode: dataVolume / persistentVolumeClaim volumes are the
+     * launcher Pod's mounts <pvc_root>/<volume>/disk.img (KubeVirt's
+     * /var/run/kubevirt-private/vmi-disks), which the node's libvirtd cannot
+     * see: the disk gets fdgroup "ferry-<volume>" and the launcher hands
+     * libvirt the open file (virDomainFDAssociate).  NULL: the state
+     * directory's volumes. */
+    const char *pvc_root;
 };
 
 /* The libvirt domain name of a VMI: "<namespace>_<name>" as KubeVirt names it. */
@@ -45,6 +52,7 @@ struct ferry_volume {
     uint64_t size;              /* emptyDisk capacity */
     json_object *source;        /* borrowed: the volume's source object */
     char *cache;                /* containerDisk: <state-dir>/containerdisks/<sha256>.img */
+    char *fdgroup;              /* opened by the launcher, passed as a file descriptor */
 };
 void ferry_volume_release(struct ferry_volume *v);
 /* Resolve one spec.volumes entry; refuses (FERRY_ERR_UNSUPPORTED) what Ferry

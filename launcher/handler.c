@@ -88,6 +88,8 @@ struct handler {
     char *kvm_message;
     char *kvm_why;       /* for the launchers' NoKVM message */
     bool kvm_event_due;
+    bool pod_launchers;  /* launchers run in Pods (Kubernetes mode) */
+    bool cluster_node;   /* the Node is the kubelet's: touch only our condition */
 };
 
 static volatile sig_atomic_t quit_signal;
@@ -149,6 +151,34 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
     FERRY_AUTOFREE char *now = ferry_time_now_rfc3339();
     json_object *cond;
 
+    if (h->cluster_node) {
+        /* a real Node: the kubelet owns Ready, nodeInfo and the other
+         * resources; the handler adds only its KVM condition and KubeVirt's
+         * device resource */
+        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
+
+        (void)status, (void)reason, (void)message, (void)now, (void)cond;
+        if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0)
+            return -1;
+        ferry_json_ensure_object(node, "status.capacity");
+        ferry_json_ensure_object(node, "status.allocatable");
+        json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
+                               json_object_new_string(kvm ? "1k" : "0"));
+        json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
+                               json_object_new_string(kvm ? "1k" : "0"));
+        if (h->kvm_status)
+            ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
+        else
+            ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
+        if (ferry_store_update_status(h->st, node, &updated) < 0)
+            return -1;
+        if (h->kvm_event_due) {
+            ferry_store_record_event(h->st, updated, ferry_str_eq(h->kvm_status, "True") ? "Normal"
+                                     : "Warning", h->kvm_reason, h->kvm_message);
+            h->kvm_event_due = false;
+        }
+        return 0;
+    }
     if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
@@ -406,25 +436,53 @@ ferry_handler_probe_kvm(const struct ferry_handler_opts *o)
 
 /* ---- launchers --------------------------------------------------------------- */
 
+/* What a launcher reads from the VMI's directory: vmi.json (the VMI) and,
+ * for a launcher in a Pod (which the handler does not start), the handler's
+ * verdict on KVM in launcher-opts.json ({"allowEmulation", "forceEmulation",
+ * "noKvm": reason or null}), read by ferry-launcher --wait-for-vmi. */
+static int
+write_vmi_files(struct handler *h, struct entry *e)
+{
+    FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+    FERRY_AUTOFREE char *vmi_json = NULL;
+    FERRY_AUTOFREE char *text = NULL;
+
+    if (!dir || ferry_vmi_mkdir(h->o->state_dir, e->ns, e->name) < 0)
+        return -1;
+    vmi_json = ferry_printf("%s/vmi.json", dir);
+    text = ferry_json_to_string(e->vmi, false);
+    if (h->pod_launchers) {
+        FERRY_AUTOPTR(json_object) lo = json_object_new_object();
+        FERRY_AUTOFREE char *opts = ferry_printf("%s/launcher-opts.json", dir);
+        FERRY_AUTOFREE char *otext = NULL;
+        bool force = h->o->force_emulation || (h->kvm_unusable && h->o->allow_emulation);
+
+        json_object_object_add(lo, "allowEmulation", json_object_new_boolean(h->o->allow_emulation));
+        json_object_object_add(lo, "forceEmulation", json_object_new_boolean(force));
+        json_object_object_add(lo, "noKvm", !force && h->kvm_unusable
+                                            ? json_object_new_string(h->kvm_why ? h->kvm_why : "")
+                                            : NULL);
+        otext = ferry_json_to_string(lo, false);
+        /* the options first: the launcher reads them once vmi.json is there */
+        if (ferry_file_write_atomic(opts, otext, strlen(otext), 0644) < 0)
+            return -1;
+    }
+    return ferry_file_write_atomic(vmi_json, text, strlen(text), 0644);
+}
+
 static int
 spawn_launcher(struct handler *h, struct entry *e, bool stop)
 {
     FERRY_AUTOFREE char *dir = vmi_dir(h, e);
-    FERRY_AUTOFREE char *vmi_json = NULL;
     FERRY_AUTOFREE char *log = NULL;
-    FERRY_AUTOFREE char *text = NULL;
     const char *argv[24];
     FERRY_AUTOFREE char *no_kvm = NULL;
     int n = 0;
     pid_t pid;
 
-    if (!dir || ferry_vmi_mkdir(h->o->state_dir, e->ns, e->name) < 0)
+    if (!dir || write_vmi_files(h, e) < 0)
         return -1;
-    vmi_json = ferry_printf("%s/vmi.json", dir);
     log = ferry_printf("%s/launcher.log", dir);
-    text = ferry_json_to_string(e->vmi, false);
-    if (ferry_file_write_atomic(vmi_json, text, strlen(text), 0644) < 0)
-        return -1;
     argv[n++] = h->launcher;
     argv[n++] = "--state-dir";
     argv[n++] = h->o->state_dir;
@@ -472,10 +530,26 @@ spawn_launcher(struct handler *h, struct entry *e, bool stop)
     return 0;
 }
 
+/* A launcher Pod's socket directory: <socket root>/<vmi uid> (short, so the
+ * socket path fits sun_path whatever the VMI's name; a new VMI of the same
+ * name gets a new one). */
+static char *
+pod_socket_dir(struct handler *h, struct entry *e)
+{
+    const char *uid = ferry_obj_uid(e->vmi);
+
+    if (!uid || !*uid || strchr(uid, '/') || strcmp(uid, "..") == 0 || strcmp(uid, ".") == 0)
+        return NULL;
+    return ferry_printf("%s/%s", h->o->socket_root ? h->o->socket_root : "/var/run/ferry", uid);
+}
+
 static void
 try_subscribe(struct handler *h, struct entry *e)
 {
-    FERRY_AUTOFREE char *dir = vmi_dir(h, e);
+    /* our own child (a --stop launcher) listens in the VMI's directory; a
+     * launcher Pod's under the socket root */
+    FERRY_AUTOFREE char *dir = h->pod_launchers && e->pid == 0 ? pod_socket_dir(h, e)
+                                                               : vmi_dir(h, e);
     FERRY_AUTOFREE char *sock = dir ? ferry_printf("%s/launcher.sock", dir) : NULL;
     FERRY_AUTOPTR(json_object) req = json_object_new_object();
     int fd;
@@ -565,6 +639,12 @@ reconcile(struct handler *h, struct entry *e)
         if (e->stopped_ok) {
             if (ferry_vmi_remove(h->o->state_dir, e->ns, e->name) < 0)
                 ferry_log_last_error();
+            if (h->pod_launchers) {
+                FERRY_AUTOFREE char *sd = pod_socket_dir(h, e);
+
+                if (sd)
+                    rmdir(sd); /* empty once its launcher is gone; else left */
+            }
             remove_finalizer(h, e);
             e->stopped_ok = false;
             return;
@@ -582,6 +662,15 @@ reconcile(struct handler *h, struct entry *e)
     try_subscribe(h, e); /* a launcher left by an earlier handler */
     if (e->fd >= 0)
         return;
+    if (h->pod_launchers) {
+        /* the launcher runs in the VMI's Pod: give it its VMI, then connect */
+        if (now >= e->next_try_ns) {
+            if (write_vmi_files(h, e) < 0)
+                ferry_log_last_error();
+            e->next_try_ns = now + 1000000000ULL;
+        }
+        return;
+    }
     if (now >= e->next_try_ns && spawn_launcher(h, e, false) < 0) {
         ferry_log_last_error();
         e->next_try_ns = now + 5000000000ULL;
@@ -765,6 +854,10 @@ ferry_handler_run(const struct ferry_handler_opts *o)
         chmod(o->state_dir, 0755); /* qemu (libvirt-qemu) must reach the VMI directories */
         chmod(vd, 0755);
     }
+    h.cluster_node = o->store && ferry_str_has_prefix(o->store, "kube:");
+    h.pod_launchers = o->pod_launchers > 0 ||
+                      (o->pod_launchers < 0 && (h.cluster_node ||
+                                                ferry_str_eq(getenv("FERRY_KUBE_OBJECTS"), "1")));
     if (ferry_store_open(o->store ? o->store : o->state_dir, &h.st) < 0)
         goto out;
     sigaction(SIGTERM, &sa, NULL);

@@ -20,7 +20,18 @@ struct ferry_handler_opts {
     const char *kvm_probe_type;    /* libvirt domain type, "kvm"; given (or an image): probe
                                     * even without /dev/kvm (tests) */
     int kvm_probe_timeout;         /* seconds per probe guest, 0: 20 */
-    const char *store;             /* NULL: the state directory's (ferry_store_open) */
+    /* Kubernetes mode (DaemonSet): store "kube:..." (NULL: the state
+     * directory's SQLite store).  pod_launchers: the launchers run in the
+     * launcher Pods ferry-controller makes; the handler writes each VMI's
+     * vmi.json and launcher-opts.json into its directory and connects to the
+     * launcher's socket there, and never starts one for a running VMI (it
+     * still starts a --stop launcher for a deleted VMI whose launcher is
+     * gone).  On by default with a kube store; FERRY_KUBE_OBJECTS=1 turns it
+     * on for a SQLite store (tests). */
+    const char *store;
+    int pod_launchers;             /* -1 auto, 0, 1 */
+    const char *socket_root;       /* launcher Pods' sockets: <root>/<vmi uid>/launcher.sock;
+                                    * NULL: /var/run/ferry (the host path they share) */
 };
 
 int ferry_handler_run(const struct ferry_handler_opts *opts);

@@ -18,7 +18,8 @@
  * connection (libvirtd restarted) is reopened every second and the domain
  * state re-read.  SIGTERM ends the launcher and leaves the domain running.
  *
- * Control protocol, on the unix socket <vmi-dir>/launcher.sock: one JSON
+ * Control protocol, on the unix socket <vmi-dir>/launcher.sock (or
+ * <socket-dir>/launcher.sock in a launcher Pod): one JSON
  * object per line, both ways.
  *   requests   {"op":"subscribe"}          status now and on every change (the handler)
  *              {"op":"status"}             one status message
@@ -687,12 +688,53 @@ prepare_volumes(struct launcher *l, const struct ferry_domain_opts *dopts)
     return 0;
 }
 
+/* In a launcher Pod the PVCs are mounts the node's libvirtd cannot see: open
+ * each and hand libvirt the descriptor for the disk's fdgroup, before the
+ * domain starts (libvirt passes it to qemu with -add-fd). */
+static int
+associate_fds(struct launcher *l, const struct ferry_domain_opts *dopts, virDomainPtr dom)
+{
+    json_object *vols = ferry_json_get(l->vmi, "spec.volumes");
+
+    for (size_t i = 0; vols && i < json_object_array_length(vols); i++) {
+        struct ferry_volume v;
+        int fd, r;
+
+        if (ferry_domain_volume(dopts, l->vmi, json_object_array_get_idx(vols, i), &v) < 0)
+            return -1;
+        if (!v.fdgroup) {
+            ferry_volume_release(&v);
+            continue;
+        }
+        fd = open(v.path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            r = ferry_error_errno(FERRY_ERR_IO, errno, "volume file '%s'", v.path);
+            ferry_volume_release(&v);
+            return r;
+        }
+        r = virDomainFDAssociate(dom, v.fdgroup, 1, &fd,
+                                 VIR_DOMAIN_FD_ASSOCIATE_SECLABEL_RESTORE |
+                                     VIR_DOMAIN_FD_ASSOCIATE_SECLABEL_WRITABLE);
+        close(fd);
+        if (r < 0) {
+            r = ferry_error(FERRY_ERR_LIBVIRT, "volume file '%s': passing it to libvirt: %s",
+                            v.path, virt_msg());
+            ferry_volume_release(&v);
+            return r;
+        }
+        ferry_log_debug("launcher", "%s: %s passed as fdgroup %s", l->dom_name, v.path, v.fdgroup);
+        ferry_volume_release(&v);
+    }
+    return 0;
+}
+
 static int
 start_domain(struct launcher *l)
 {
     struct ferry_domain_opts dopts = { .state_dir = l->o->state_dir, .kvm = l->kvm,
                                        .bridge = l->o->bridge,
-                                       .direct_io = ferry_launcher_direct_io };
+                                       .direct_io = ferry_launcher_direct_io,
+                                       .pvc_root = l->o->pvc_root };
     FERRY_AUTOFREE char *xml = NULL;
     virDomainPtr dom;
     unsigned int flags = 0;
@@ -719,6 +761,12 @@ start_domain(struct launcher *l)
     ferry_log_debug("launcher", "%s: domain XML ready", l->dom_name);
     if (!(dom = virDomainDefineXML(l->conn, xml))) {
         finish(l, "Failed", "FailedDefine", ferry_virt_msg());
+        return -1;
+    }
+    if (associate_fds(l, &dopts, dom) < 0) {
+        FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
+        virDomainFree(dom);
+        finish(l, "Failed", "FailedCreate", msg);
         return -1;
     }
     if (ferry_str_eq(ferry_json_get_string(l->vmi, "spec.startStrategy"), "Paused"))
@@ -1008,7 +1056,9 @@ ferry_launcher_run(const struct ferry_launcher_opts *o)
         ferry_error(FERRY_ERR_LIBVIRT, "libvirt event loop: %s", ferry_virt_msg());
         goto out;
     }
-    l.sock_path = ferry_printf("%s/launcher.sock", l.dir);
+    if (o->socket_dir && ferry_mkdir_p(o->socket_dir, 0755) < 0)
+        goto out;
+    l.sock_path = ferry_printf("%s/launcher.sock", o->socket_dir ? o->socket_dir : l.dir);
     if ((l.listen_fd = ferry_proto_listen(l.sock_path)) < 0)
         goto out;
     l.listen_watch = virEventAddHandle(l.listen_fd, VIR_EVENT_HANDLE_READABLE, on_accept, &l, NULL);

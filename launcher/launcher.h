@@ -17,6 +17,9 @@ struct ferry_launcher_opts {
     bool no_kvm;              /* the handler found KVM unusable: treat /dev/kvm as absent */
     const char *no_kvm_reason; /* why (the handler's probe verdict), or NULL */
     bool stop_only;           /* stop and undefine the domain (VMI being deleted), then exit */
+    const char *socket_dir;   /* where launcher.sock goes (a launcher Pod's host path
+                               * /var/run/ferry/<vmi uid>); NULL: the VMI's directory */
+    const char *pvc_root;     /* a launcher Pod's PVC mounts (domain.h); NULL: none */
 };
 
 /* Runs until the domain has ended and its final state was reported (or

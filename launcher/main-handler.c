@@ -2,12 +2,14 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/store/store.h"
+#include "common/util.h"
 #include "launcher/handler.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 usage(FILE *f)
@@ -23,7 +25,9 @@ usage(FILE *f)
                "  --kubeconfig FILE    use the Kubernetes API server of FILE (the kube store);\n"
                "                       without --store or --kubeconfig, $KUBECONFIG or running\n"
                "                       in a pod ($KUBERNETES_SERVICE_HOST) selects it too;\n"
-               "                       --store and --kubeconfig together are refused\n"
+               "                       --store and --kubeconfig together are refused.  With\n"
+               "                       the kube store (a DaemonSet), VMIs' launchers run in their\n"
+               "                       launcher Pods and the handler connects to them\n"
                "  --node-name NAME     this node's name (default: the hostname)\n"
                "  --libvirt-uri URI    libvirt connection (default qemu:///system)\n"
                "  --allow-emulation    run VMIs under TCG when /dev/kvm is missing\n"
@@ -33,6 +37,8 @@ usage(FILE *f)
                "  --dhcp-leases FILE   lease file (dnsmasq format) of the bridge's DHCP server:\n"
                "                       guest addresses known before ARP sees them\n"
                "  --launcher PATH      ferry-launcher program (default: beside ferry-handler)\n"
+               "  --launcher-socket-root DIR  where launcher Pods' sockets are, one directory\n"
+               "                       per VMI uid (default /var/run/ferry, their shared host path)\n"
                "  --probe-kvm          only probe whether KVM runs guests, print the verdict\n"
                "                       and exit (0 it does, 3 it does not, 1 cannot tell)\n"
                "  --kvm-probe-image PATH    boot sector the probe boots (default: the\n"
@@ -56,17 +62,18 @@ main(int argc, char **argv)
         { "force-emulation", no_argument, NULL, 'E' }, { "bridge", required_argument, NULL, 'b' },
         { "dhcp-leases", required_argument, NULL, 'L' },
         { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
+        { "kubeconfig", required_argument, NULL, 'k' },
+        { "launcher-socket-root", required_argument, NULL, 'R' },
         { "probe-kvm", no_argument, NULL, 'P' },
         { "kvm-probe-image", required_argument, NULL, 'I' },
         { "kvm-probe-kernel", required_argument, NULL, 'K' },
         { "kvm-probe-type", required_argument, NULL, 'T' },
         { "kvm-probe-timeout", required_argument, NULL, 't' },
         { "store", required_argument, NULL, 'S' },
-        { "kubeconfig", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    struct ferry_handler_opts o = { 0 };
+    struct ferry_handler_opts o = { .pod_launchers = -1 };
     bool probe_only = false;
     const char *store = NULL, *kubeconfig = NULL;
     char *where = NULL;
@@ -83,6 +90,7 @@ main(int argc, char **argv)
         case 'b': o.bridge = optarg; break;
         case 'L': o.dhcp_leases = optarg; break;
         case 'l': o.launcher_path = optarg; break;
+        case 'R': o.socket_root = optarg; break;
         case 'P': probe_only = true; break;
         case 'S': store = optarg; break;
         case 'k': kubeconfig = optarg; break;
