@@ -718,7 +718,7 @@ associate_fds(struct launcher *l, const struct ferry_domain_opts *dopts, virDoma
         close(fd);
         if (r < 0) {
             r = ferry_error(FERRY_ERR_LIBVIRT, "volume file '%s': passing it to libvirt: %s",
-                            v.path, virt_msg());
+                            v.path, ferry_virt_msg());
             ferry_volume_release(&v);
             return r;
         }
