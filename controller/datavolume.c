@@ -417,11 +417,19 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     FERRY_AUTOSTRV char **argv = NULL;
     int out_fd, logfd;
     pid_t pid;
+    FERRY_AUTOFREE char *s3_url = NULL;
 
     json_object_object_foreach(src, k, v) {
         if (!url)
             url = ferry_json_get_string(v, "url");
         (void)k;
+    }
+    /* source.s3.url is CDI's endpoint URL (http[s]://host/bucket/key): the
+     * importer's s3 source reads it as s3+http[s]:// */
+    if (url && ferry_json_get(src, "s3") &&
+        (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)) {
+        s3_url = ferry_printf("s3+%s%s", url[4] == ':' ? "http" : "https", strchr(url, ':'));
+        url = s3_url;
     }
     ferry_strv_push(&argv, c->importer);
     ferry_strv_push(&argv, "--url");
