@@ -31,6 +31,12 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
     hostPath              -> the path itself (created for DirectoryOrCreate/FileOrCreate),
     emptyDir              -> a directory under DIR/pods/<uid>/,
     configMap, secret     -> a directory of one file per key (or per item),
+    the service account   -> /var/run/secrets/kubernetes.io/serviceaccount (token from the
+                             TokenRequest API, ca.crt, namespace) unless the pod or its
+                             ServiceAccount says automountServiceAccountToken: false or the
+                             ServiceAccount does not exist; with KUBERNETES_SERVICE_HOST and
+                             _PORT in the environment, in-cluster clients work, as the
+                             ServiceAccount (its RBAC applies),
     /dev/termination-log  -> a file of the container's own (terminationMessagePath).
   Mount points that do not exist on the host are created there (empty, outside the
   namespace) and removed when this kubelet exits.  Pod status goes through pods/status:
@@ -123,6 +129,7 @@ class Api:
 
         self.ctx = ssl.create_default_context()
         ca = path("certificate-authority", "certificate-authority-data", cluster)
+        self.ca_file = ca
         if cluster.get("insecure-skip-tls-verify"):
             self.ctx.check_hostname = False
             self.ctx.verify_mode = ssl.CERT_NONE
@@ -246,6 +253,7 @@ class Pod:
         self.reported = None
         self.killing_since = None
         self.volumes = None
+        self.sa_dir = None
 
 
 class Kubelet:
@@ -262,6 +270,9 @@ class Kubelet:
         self.controller_manager = args.controller_manager
         self.poll = args.poll
         self.pods = {}             # uid -> Pod
+        url = urllib.parse.urlsplit(self.api.server)
+        self.service_host = url.hostname
+        self.service_port = str(url.port or 443)
         self.created_paths = []    # mount points made on the host, removed at exit
         self.last_heartbeat = 0.0
         self.stopping = False
@@ -513,11 +524,50 @@ class Kubelet:
                 raise ValueError("volume %s: unsupported source %s" % (name, sorted(set(v) - {"name"})))
         return out
 
+    SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+    def service_account(self, pod):
+        """The kubelet's service-account volume: a token from the TokenRequest API (bound to
+        the pod, 3607 s), ca.crt and namespace, for in-cluster clients.  None when the pod
+        opts out (automountServiceAccountToken: false, on the pod or its ServiceAccount) or
+        the ServiceAccount does not exist (the tests' apiserver runs no controller that makes
+        "default"); the pod then runs without credentials."""
+        spec = pod.obj["spec"]
+        sa = spec.get("serviceAccountName") or "default"
+        base = "/api/v1/namespaces/%s/serviceaccounts/%s" % (pod.ns, sa)
+        try:
+            acct = self.api.get(base)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+        auto = spec.get("automountServiceAccountToken")
+        if auto is None:
+            auto = acct.get("automountServiceAccountToken", True)
+        if not auto:
+            return None
+        tr = self.api.call("POST", base + "/token", {
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3607,
+                     "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod.name,
+                                        "uid": pod.uid}}})
+        d = os.path.join(pod.dir, "serviceaccount")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "token"), "w") as f:
+            f.write(tr["status"]["token"])
+        with open(os.path.join(d, "namespace"), "w") as f:
+            f.write(pod.ns)
+        if self.api.ca_file:
+            shutil.copyfile(self.api.ca_file, os.path.join(d, "ca.crt"))
+        return d
+
     def env_for(self, pod, c):
         obj = pod.obj
         md = obj["metadata"]
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "HOSTNAME": pod.name, "HOME": "/root"}
+               "HOSTNAME": pod.name, "HOME": "/root",
+               "KUBERNETES_SERVICE_HOST": self.service_host,
+               "KUBERNETES_SERVICE_PORT": self.service_port}
         fields = {"metadata.name": md["name"], "metadata.namespace": md["namespace"],
                   "metadata.uid": md["uid"], "spec.nodeName": self.node,
                   "spec.serviceAccountName": obj["spec"].get("serviceAccountName", "default"),
@@ -572,6 +622,9 @@ class Kubelet:
                 raise ValueError("volumeDevice %s: PV is not a block (file) volume" % vd["name"])
             self.mountpoint(vd["devicePath"], True)
             mounts.append({"source": src, "target": vd["devicePath"]})
+        if pod.sa_dir and not any(m["target"] == self.SA_PATH for m in mounts):
+            self.mountpoint(self.SA_PATH, False)
+            mounts.append({"source": pod.sa_dir, "target": self.SA_PATH, "readOnly": True})
         cdir = os.path.join(pod.dir, "containers", c.name)
         os.makedirs(cdir, exist_ok=True)
         c.msgfile = os.path.join(cdir, "termination-log")
@@ -689,6 +742,7 @@ class Kubelet:
         if not pod.started:
             try:
                 pod.volumes = self.resolve_volumes(pod)
+                pod.sa_dir = self.service_account(pod)
             except ValueError as e:
                 if pod.reported != "waiting:%s" % e:
                     log("pod %s/%s waits: %s" % (pod.ns, pod.name, e))
