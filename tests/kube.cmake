@@ -7,6 +7,8 @@
 #                      as written, wrong types refused, kubectl get vm,vmi,dv columns
 #  kube-install-refusal deploy/install.sh refuses a cluster with KubeVirt's or CDI's CRDs
 #  kube-kubelet        tests/kube/kubelet.py runs a pod with a PVC end to end
+#  kube-deploy-controller the Deployment's pods (build/bin/ferry-controller, in-cluster
+#                      config, deploy/'s RBAC): Lease, DataVolume -> PVC + Job, hand-over
 ferry_script_test(kube-gen-crds SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/gen-crds.sh
                   LABELS kube unit TIMEOUT 120)
 ferry_script_test(kube-deploy SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy.sh
@@ -14,4 +16,6 @@ ferry_script_test(kube-deploy SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy.sh
 ferry_script_test(kube-install-refusal SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/install-refusal.sh
                   LABELS kube integration TIMEOUT 300)
 ferry_script_test(kube-kubelet SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/kubelet.sh
+                  LABELS kube integration TIMEOUT 600)
+ferry_script_test(kube-deploy-controller SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-controller.sh
                   LABELS kube integration TIMEOUT 600)

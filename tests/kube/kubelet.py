@@ -4,7 +4,7 @@ Kubernetes-mode tests, which run a real kube-apiserver but no kubelet.
 
 usage: kubelet.py --kubeconfig FILE --node NAME --state-dir DIR
                   [--label K=V]... [--no-schedule] [--no-provision] [--controller-manager]
-                  [--poll SECONDS]
+                  [--bin-dir DIR] [--poll SECONDS]
 
 What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
 - registers the Node NAME (labels kubernetes.io/hostname=NAME and --label) with a Ready
@@ -59,7 +59,9 @@ On exit every child is stopped by pid and the Node is marked NotReady.
 
 THE IMAGE IS IGNORED: the command runs on this host, with this host's binaries (a pod
 that asks for `busybox sh -c ...` runs /usr/bin/busybox).  A container without a command
-fails with reason NoCommand.  There is no network namespace: the pod's IP is 127.0.0.1.
+fails with reason NoCommand.  --bin-dir DIR stands the build's programs in for the image's:
+a command NAME or /usr/bin/NAME runs DIR/NAME when that exists, and DIR leads the PATH
+(so a pod of ferry/ferry-importer running `ferry-importer` runs build/bin/ferry-importer).  There is no network namespace: the pod's IP is 127.0.0.1.
 Runs as root (mount namespaces).  Python 3 and python3-yaml only.
 """
 import argparse
@@ -268,6 +270,7 @@ class Kubelet:
         self.schedule = not args.no_schedule
         self.provision = not args.no_provision
         self.controller_manager = args.controller_manager
+        self.bin_dir = os.path.abspath(args.bin_dir) if args.bin_dir else None
         self.poll = args.poll
         self.pods = {}             # uid -> Pod
         url = urllib.parse.urlsplit(self.api.server)
@@ -607,6 +610,12 @@ class Kubelet:
         argv = [expand(a, env) for a in (spec.get("command") or []) + (spec.get("args") or [])]
         if not spec.get("command"):
             raise ValueError("container %s has no command (the image is ignored)" % c.name)
+        if self.bin_dir:
+            # The build's programs stand in for the image's: NAME or /usr/bin/NAME.
+            name = argv[0][len("/usr/bin/"):] if argv[0].startswith("/usr/bin/") else argv[0]
+            if "/" not in name and os.access(os.path.join(self.bin_dir, name), os.X_OK):
+                argv[0] = os.path.join(self.bin_dir, name)
+            env["PATH"] = self.bin_dir + ":" + env["PATH"]
         mounts = []
         for vm in spec.get("volumeMounts", []):
             src, is_file = pod.volumes[vm["name"]]
@@ -1013,6 +1022,7 @@ def main():
     ap.add_argument("--no-schedule", action="store_true")
     ap.add_argument("--no-provision", action="store_true")
     ap.add_argument("--controller-manager", action="store_true")
+    ap.add_argument("--bin-dir")
     ap.add_argument("--poll", type=float, default=0.2)
     args = ap.parse_args()
     if os.geteuid() != 0:
