@@ -313,7 +313,11 @@ class Kubelet:
         self.heartbeat(True)
 
     def heartbeat(self, ready=True):
-        self.api.merge("/api/v1/nodes/%s/status" % self.node, {"status": self.node_status(ready)})
+        # A strategic merge patch, as the kubelet's: conditions merge by type and
+        # capacity by key, so what a handler adds to the Node (its KVM condition,
+        # devices.kubevirt.io/kvm) survives the heartbeat.
+        self.api.call("PATCH", "/api/v1/nodes/%s/status" % self.node, {"status": self.node_status(ready)},
+                      "application/strategic-merge-patch+json")
         self.last_heartbeat = time.monotonic()
 
     # --- provisioner ------------------------------------------------------------------

@@ -9,6 +9,7 @@
 # - hostPath, configMap and secret volumes, a configMapKeyRef;
 # - nodeSelector against the Node's current labels;
 # - a ServiceAccount's token in the pod authenticates as it (RBAC applies);
+# - the Node heartbeat keeps what a handler adds (KVM condition, kvm capacity);
 # - deleting a running pod kills its process (by pid) and removes the pod;
 # - with --controller-manager, Jobs get pods and end Complete (or Failed after
 #   backoffLimit + 1 failed pods), and deleting a Job garbage-collects its pods;
@@ -341,6 +342,20 @@ kubectl delete job good bad >/dev/null
 # shellcheck disable=SC2016 # expanded by the inner sh
 wait_for "job pods collected" sh -c '[ -z "$(kubectl get pods -l "job-name in (good,bad)" -o name)" ]'
 echo "ok: deleting the Jobs garbage-collected their 3 pods"
+
+# What another writer (the handler) adds to the Node survives the heartbeat.
+kubectl patch node node-a --subresource=status --type=strategic -p \
+    '{"status":{"conditions":[{"type":"KVM","status":"False","reason":"EmulationForced"}],"capacity":{"devices.kubevirt.io/kvm":"0"}}}' >/dev/null
+sleep_beats() { # until the heartbeat moved on from $1
+    [ "$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')" != "$1" ]
+}
+hb=$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')
+wait_for "a heartbeat" sleep_beats "$hb"
+[ "$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="KVM")].reason}')" = EmulationForced ] ||
+    fail "the heartbeat dropped the Node's KVM condition"
+[ "$(kubectl get node node-a -o 'jsonpath={.status.capacity.devices\.kubevirt\.io/kvm}')" = 0 ] ||
+    fail "the heartbeat dropped devices.kubevirt.io/kvm"
+echo "ok: a heartbeat keeps the Node's KVM condition and devices.kubevirt.io/kvm capacity"
 
 # A long-running pod when the kubelet stops: stopped by pid; mount points gone.
 kubectl apply -f - >/dev/null <<EOF
