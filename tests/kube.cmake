@@ -6,6 +6,8 @@
 #  kube-deploy         kubectl apply -f deploy/ (idempotent, RBAC), upstream examples
 #                      as written, wrong types refused, kubectl get vm,vmi,dv columns
 #  kube-install-refusal deploy/install.sh refuses a cluster with KubeVirt's or CDI's CRDs
+#  kube-deploy-handler the DaemonSet's pod (build/bin/ferry-handler): --allow-emulation from
+#                      the ConfigMap, KVM verdict on the Node, nothing refused by the RBAC
 #  kube-kubelet        tests/kube/kubelet.py runs a pod with a PVC end to end
 #  kube-deploy-controller the Deployment's pods (build/bin/ferry-controller, in-cluster
 #                      config, deploy/'s RBAC): Lease, DataVolume -> PVC + Job, hand-over
@@ -18,4 +20,6 @@ ferry_script_test(kube-install-refusal SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/ins
 ferry_script_test(kube-kubelet SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/kubelet.sh
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-deploy-controller SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-controller.sh
+                  LABELS kube integration TIMEOUT 600)
+ferry_script_test(kube-deploy-handler SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-handler.sh
                   LABELS kube integration TIMEOUT 600)

@@ -4,7 +4,7 @@ Kubernetes-mode tests, which run a real kube-apiserver but no kubelet.
 
 usage: kubelet.py --kubeconfig FILE --node NAME --state-dir DIR
                   [--label K=V]... [--no-schedule] [--no-provision] [--controller-manager]
-                  [--bin-dir DIR] [--poll SECONDS]
+                  [--bin-dir DIR] [--host-path /SRC=DST]... [--poll SECONDS]
 
 What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
 - registers the Node NAME (labels kubernetes.io/hostname=NAME and --label) with a Ready
@@ -29,6 +29,9 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
     persistentVolumeClaim -> the bound PV's hostPath (volumeMounts' mountPath; or, for
                              volumeDevices, the PV's file at devicePath),
     hostPath              -> the path itself (created for DirectoryOrCreate/FileOrCreate),
+                             or, under a --host-path /SRC=DST, the same path under DST
+                             (not for paths a host daemon must see too: the handler's
+                             /var/lib/ferry is read by the host's libvirtd),
     emptyDir              -> a directory under DIR/pods/<uid>/,
     configMap, secret     -> a directory of one file per key (or per item),
     the service account   -> /var/run/secrets/kubernetes.io/serviceaccount (token from the
@@ -271,6 +274,12 @@ class Kubelet:
         self.provision = not args.no_provision
         self.controller_manager = args.controller_manager
         self.bin_dir = os.path.abspath(args.bin_dir) if args.bin_dir else None
+        self.host_paths = []
+        for m in args.host_path:
+            src, sep, dst = m.partition("=")
+            if not sep or not src.startswith("/") or not dst:
+                raise SystemExit("kubelet.py: --host-path '%s': expected /SRC=DST" % m)
+            self.host_paths.append((src, os.path.abspath(dst)))
         self.poll = args.poll
         self.pods = {}             # uid -> Pod
         url = urllib.parse.urlsplit(self.api.server)
@@ -472,6 +481,13 @@ class Kubelet:
             os.mkdir(target)
         self.created_paths.append(target)
 
+    def host_path(self, path):
+        """--host-path SRC=DST: a hostPath volume at or under SRC uses DST instead."""
+        for src, dst in self.host_paths:
+            if path == src or path.startswith(src.rstrip("/") + "/"):
+                return dst + path[len(src):]
+        return path
+
     def resolve_volumes(self, pod):
         """{volume name: (host path, is_file)} or raise ValueError while something is missing."""
         obj = pod.obj
@@ -489,12 +505,15 @@ class Kubelet:
                 path = pv["spec"]["hostPath"]["path"]
                 out[name] = (path, os.path.isfile(path))
             elif "hostPath" in v:
-                path, kind = v["hostPath"]["path"], v["hostPath"].get("type", "")
+                path, kind = self.host_path(v["hostPath"]["path"]), v["hostPath"].get("type", "")
                 if kind == "DirectoryOrCreate":
                     os.makedirs(path, exist_ok=True)
                 elif kind == "FileOrCreate" and not os.path.exists(path):
                     open(path, "a").close()
                 if not os.path.exists(path):
+                    if kind == "":
+                        out[name] = (None, False)   # unchecked type: nothing to mount (e.g. no /dev/kvm)
+                        continue
                     raise ValueError("hostPath %s does not exist" % path)
                 out[name] = (path, not os.path.isdir(path))
             elif "emptyDir" in v:
@@ -623,6 +642,8 @@ class Kubelet:
         mounts = []
         for vm in spec.get("volumeMounts", []):
             src, is_file = pod.volumes[vm["name"]]
+            if src is None:
+                continue
             if vm.get("subPath"):
                 src = os.path.join(src, vm["subPath"])
                 os.makedirs(src, exist_ok=True)
@@ -1027,6 +1048,7 @@ def main():
     ap.add_argument("--no-provision", action="store_true")
     ap.add_argument("--controller-manager", action="store_true")
     ap.add_argument("--bin-dir")
+    ap.add_argument("--host-path", action="append", default=[])
     ap.add_argument("--poll", type=float, default=0.2)
     args = ap.parse_args()
     if os.geteuid() != 0:
