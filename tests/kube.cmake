@@ -8,6 +8,8 @@
 #  kube-install-refusal deploy/install.sh refuses a cluster with KubeVirt's or CDI's CRDs
 #  kube-deploy-handler the DaemonSet's pod (build/bin/ferry-handler): --allow-emulation from
 #                      the ConfigMap, KVM verdict on the Node, nothing refused by the RBAC
+#  kube-deploy-vm      both, and a VM: VMI Running through a launcher pod, deleted with
+#                      everything it owned (VMI, pod, libvirt domain)
 #  kube-kubelet        tests/kube/kubelet.py runs a pod with a PVC end to end
 #  kube-deploy-controller the Deployment's pods (build/bin/ferry-controller, in-cluster
 #                      config, deploy/'s RBAC): Lease, DataVolume -> PVC + Job, hand-over
@@ -23,3 +25,5 @@ ferry_script_test(kube-deploy-controller SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/d
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-deploy-handler SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-handler.sh
                   LABELS kube integration TIMEOUT 600)
+ferry_script_test(kube-deploy-vm SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-vm.sh
+                  LABELS kube integration TIMEOUT 900)

@@ -53,8 +53,9 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
   labelled controller-uid and job-name and owned by the Job; parallelism, completions,
   backoffLimit counted in Failed pods; status active/succeeded/failed, startTime,
   completionTime, conditions Complete or Failed with reason BackoffLimitExceeded) and the
-  garbage collector's background cascade: a Pod, PVC or Job whose owners (Job, Pod, PVC,
-  VirtualMachine, VirtualMachineInstance, DataVolume) are all gone is deleted.  Not
+  garbage collector's background cascade: a Pod, PVC, Job, VirtualMachineInstance or
+  DataVolume whose owners (Job, Pod, PVC, VirtualMachine, VirtualMachineInstance,
+  DataVolume) are all gone is deleted.  Not
   played: activeDeadlineSeconds, pod-failure backoff delays, foreground deletion;
 - a pod with a deletionTimestamp: its processes get SIGTERM (SIGKILL after its grace
   period, at most 10 s), by process group, then the pod is deleted with grace 0.
@@ -939,10 +940,19 @@ class Kubelet:
                     exists[k] = None
             return exists[k] == ref["uid"]
 
-        for kind, items, base in (("Pod", pods, "/api/v1/namespaces/%s/pods/%s"),
-                                  ("PersistentVolumeClaim", claims,
-                                   "/api/v1/namespaces/%s/persistentvolumeclaims/%s"),
-                                  ("Job", jobs, "/apis/batch/v1/namespaces/%s/jobs/%s")):
+        kinds = [("Pod", pods, "/api/v1/namespaces/%s/pods/%s"),
+                 ("PersistentVolumeClaim", claims, "/api/v1/namespaces/%s/persistentvolumeclaims/%s"),
+                 ("Job", jobs, "/apis/batch/v1/namespaces/%s/jobs/%s")]
+        for kind, coll in (("VirtualMachineInstance", "/apis/kubevirt.io/v1/%svirtualmachineinstances"),
+                           ("DataVolume", "/apis/cdi.kubevirt.io/v1beta1/%sdatavolumes")):
+            try:
+                items = self.api.get(coll % "")["items"]
+            except ApiError as e:
+                if e.code != 404:       # 404: the CRD is not installed
+                    log("gc: list %s: %s" % (kind, e))
+                continue
+            kinds.append((kind, items, coll % "namespaces/%s/" + "/%s"))
+        for kind, items, base in kinds:
             for o in items:
                 md = o["metadata"]
                 refs = md.get("ownerReferences") or []
