@@ -27,3 +27,6 @@ ferry_script_test(kube-deploy-handler SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/depl
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-deploy-vm SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-vm.sh
                   LABELS kube integration TIMEOUT 900)
+# Both use the host's /var/lib/ferry and /var/run/ferry (libvirtd reads the
+# handler's files there): never at the same time.
+set_tests_properties(kube-deploy-handler kube-deploy-vm PROPERTIES RESOURCE_LOCK ferry-host-paths)
