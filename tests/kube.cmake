@@ -6,6 +6,8 @@
 #  kube-deploy         kubectl apply -f deploy/ (idempotent, RBAC), upstream examples
 #                      as written, wrong types refused, kubectl get vm,vmi,dv columns
 #  kube-install-refusal deploy/install.sh refuses a cluster with KubeVirt's or CDI's CRDs
+#  kube-deploy-dv      the controller's pod + Jobs running build/bin/ferry-importer: a blank
+#                      and an http DataVolume end Succeeded with the right bytes
 #  kube-deploy-handler the DaemonSet's pod (build/bin/ferry-handler): --allow-emulation from
 #                      the ConfigMap, KVM verdict on the Node, nothing refused by the RBAC
 #  kube-deploy-vm      both, and a VM: VMI Running through a launcher pod, deleted with
@@ -22,6 +24,8 @@ ferry_script_test(kube-install-refusal SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/ins
 ferry_script_test(kube-kubelet SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/kubelet.sh
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-deploy-controller SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-controller.sh
+                  LABELS kube integration TIMEOUT 600)
+ferry_script_test(kube-deploy-dv SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-dv.sh
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-deploy-handler SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-handler.sh
                   LABELS kube integration TIMEOUT 600)
