@@ -4,7 +4,7 @@ Kubernetes-mode tests, which run a real kube-apiserver but no kubelet.
 
 usage: kubelet.py --kubeconfig FILE --node NAME --state-dir DIR
                   [--label K=V]... [--no-schedule] [--no-provision] [--controller-manager]
-                  [--poll SECONDS]
+                  [--bin-dir DIR] [--host-path /SRC=DST]... [--poll SECONDS]
 
 What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
 - registers the Node NAME (labels kubernetes.io/hostname=NAME and --label) with a Ready
@@ -29,8 +29,17 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
     persistentVolumeClaim -> the bound PV's hostPath (volumeMounts' mountPath; or, for
                              volumeDevices, the PV's file at devicePath),
     hostPath              -> the path itself (created for DirectoryOrCreate/FileOrCreate),
+                             or, under a --host-path /SRC=DST, the same path under DST
+                             (not for paths a host daemon must see too: the handler's
+                             /var/lib/ferry is read by the host's libvirtd),
     emptyDir              -> a directory under DIR/pods/<uid>/,
     configMap, secret     -> a directory of one file per key (or per item),
+    the service account   -> /var/run/secrets/kubernetes.io/serviceaccount (token from the
+                             TokenRequest API, ca.crt, namespace) unless the pod or its
+                             ServiceAccount says automountServiceAccountToken: false or the
+                             ServiceAccount does not exist; with KUBERNETES_SERVICE_HOST and
+                             _PORT in the environment, in-cluster clients work, as the
+                             ServiceAccount (its RBAC applies),
     /dev/termination-log  -> a file of the container's own (terminationMessagePath).
   Mount points that do not exist on the host are created there (empty, outside the
   namespace) and removed when this kubelet exits.  Pod status goes through pods/status:
@@ -44,8 +53,9 @@ What it does, every --poll seconds (default 0.2), until SIGTERM or SIGINT:
   labelled controller-uid and job-name and owned by the Job; parallelism, completions,
   backoffLimit counted in Failed pods; status active/succeeded/failed, startTime,
   completionTime, conditions Complete or Failed with reason BackoffLimitExceeded) and the
-  garbage collector's background cascade: a Pod, PVC or Job whose owners (Job, Pod, PVC,
-  VirtualMachine, VirtualMachineInstance, DataVolume) are all gone is deleted.  Not
+  garbage collector's background cascade: a Pod, PVC, Job, VirtualMachineInstance or
+  DataVolume whose owners (Job, Pod, PVC, VirtualMachine, VirtualMachineInstance,
+  DataVolume) are all gone is deleted.  Not
   played: activeDeadlineSeconds, pod-failure backoff delays, foreground deletion;
 - a pod with a deletionTimestamp: its processes get SIGTERM (SIGKILL after its grace
   period, at most 10 s), by process group, then the pod is deleted with grace 0.
@@ -53,7 +63,9 @@ On exit every child is stopped by pid and the Node is marked NotReady.
 
 THE IMAGE IS IGNORED: the command runs on this host, with this host's binaries (a pod
 that asks for `busybox sh -c ...` runs /usr/bin/busybox).  A container without a command
-fails with reason NoCommand.  There is no network namespace: the pod's IP is 127.0.0.1.
+fails with reason NoCommand.  --bin-dir DIR stands the build's programs in for the image's:
+a command NAME or /usr/bin/NAME runs DIR/NAME when that exists, and DIR leads the PATH
+(so a pod of ferry/ferry-importer running `ferry-importer` runs build/bin/ferry-importer).  There is no network namespace: the pod's IP is 127.0.0.1.
 Runs as root (mount namespaces).  Python 3 and python3-yaml only.
 """
 import argparse
@@ -123,6 +135,7 @@ class Api:
 
         self.ctx = ssl.create_default_context()
         ca = path("certificate-authority", "certificate-authority-data", cluster)
+        self.ca_file = ca
         if cluster.get("insecure-skip-tls-verify"):
             self.ctx.check_hostname = False
             self.ctx.verify_mode = ssl.CERT_NONE
@@ -246,6 +259,7 @@ class Pod:
         self.reported = None
         self.killing_since = None
         self.volumes = None
+        self.sa_dir = None
 
 
 class Kubelet:
@@ -260,8 +274,18 @@ class Kubelet:
         self.schedule = not args.no_schedule
         self.provision = not args.no_provision
         self.controller_manager = args.controller_manager
+        self.bin_dir = os.path.abspath(args.bin_dir) if args.bin_dir else None
+        self.host_paths = []
+        for m in args.host_path:
+            src, sep, dst = m.partition("=")
+            if not sep or not src.startswith("/") or not dst:
+                raise SystemExit("kubelet.py: --host-path '%s': expected /SRC=DST" % m)
+            self.host_paths.append((src, os.path.abspath(dst)))
         self.poll = args.poll
         self.pods = {}             # uid -> Pod
+        url = urllib.parse.urlsplit(self.api.server)
+        self.service_host = url.hostname
+        self.service_port = str(url.port or 443)
         self.created_paths = []    # mount points made on the host, removed at exit
         self.last_heartbeat = 0.0
         self.stopping = False
@@ -299,7 +323,11 @@ class Kubelet:
         self.heartbeat(True)
 
     def heartbeat(self, ready=True):
-        self.api.merge("/api/v1/nodes/%s/status" % self.node, {"status": self.node_status(ready)})
+        # A strategic merge patch, as the kubelet's: conditions merge by type and
+        # capacity by key, so what a handler adds to the Node (its KVM condition,
+        # devices.kubevirt.io/kvm) survives the heartbeat.
+        self.api.call("PATCH", "/api/v1/nodes/%s/status" % self.node, {"status": self.node_status(ready)},
+                      "application/strategic-merge-patch+json")
         self.last_heartbeat = time.monotonic()
 
     # --- provisioner ------------------------------------------------------------------
@@ -454,6 +482,13 @@ class Kubelet:
             os.mkdir(target)
         self.created_paths.append(target)
 
+    def host_path(self, path):
+        """--host-path SRC=DST: a hostPath volume at or under SRC uses DST instead."""
+        for src, dst in self.host_paths:
+            if path == src or path.startswith(src.rstrip("/") + "/"):
+                return dst + path[len(src):]
+        return path
+
     def resolve_volumes(self, pod):
         """{volume name: (host path, is_file)} or raise ValueError while something is missing."""
         obj = pod.obj
@@ -471,12 +506,15 @@ class Kubelet:
                 path = pv["spec"]["hostPath"]["path"]
                 out[name] = (path, os.path.isfile(path))
             elif "hostPath" in v:
-                path, kind = v["hostPath"]["path"], v["hostPath"].get("type", "")
+                path, kind = self.host_path(v["hostPath"]["path"]), v["hostPath"].get("type", "")
                 if kind == "DirectoryOrCreate":
                     os.makedirs(path, exist_ok=True)
                 elif kind == "FileOrCreate" and not os.path.exists(path):
                     open(path, "a").close()
                 if not os.path.exists(path):
+                    if kind == "":
+                        out[name] = (None, False)   # unchecked type: nothing to mount (e.g. no /dev/kvm)
+                        continue
                     raise ValueError("hostPath %s does not exist" % path)
                 out[name] = (path, not os.path.isdir(path))
             elif "emptyDir" in v:
@@ -513,11 +551,50 @@ class Kubelet:
                 raise ValueError("volume %s: unsupported source %s" % (name, sorted(set(v) - {"name"})))
         return out
 
+    SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+    def service_account(self, pod):
+        """The kubelet's service-account volume: a token from the TokenRequest API (bound to
+        the pod, 3607 s), ca.crt and namespace, for in-cluster clients.  None when the pod
+        opts out (automountServiceAccountToken: false, on the pod or its ServiceAccount) or
+        the ServiceAccount does not exist (the tests' apiserver runs no controller that makes
+        "default"); the pod then runs without credentials."""
+        spec = pod.obj["spec"]
+        sa = spec.get("serviceAccountName") or "default"
+        base = "/api/v1/namespaces/%s/serviceaccounts/%s" % (pod.ns, sa)
+        try:
+            acct = self.api.get(base)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+        auto = spec.get("automountServiceAccountToken")
+        if auto is None:
+            auto = acct.get("automountServiceAccountToken", True)
+        if not auto:
+            return None
+        tr = self.api.call("POST", base + "/token", {
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3607,
+                     "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod.name,
+                                        "uid": pod.uid}}})
+        d = os.path.join(pod.dir, "serviceaccount")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "token"), "w") as f:
+            f.write(tr["status"]["token"])
+        with open(os.path.join(d, "namespace"), "w") as f:
+            f.write(pod.ns)
+        if self.api.ca_file:
+            shutil.copyfile(self.api.ca_file, os.path.join(d, "ca.crt"))
+        return d
+
     def env_for(self, pod, c):
         obj = pod.obj
         md = obj["metadata"]
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               "HOSTNAME": pod.name, "HOME": "/root"}
+               "HOSTNAME": pod.name, "HOME": "/root",
+               "KUBERNETES_SERVICE_HOST": self.service_host,
+               "KUBERNETES_SERVICE_PORT": self.service_port}
         fields = {"metadata.name": md["name"], "metadata.namespace": md["namespace"],
                   "metadata.uid": md["uid"], "spec.nodeName": self.node,
                   "spec.serviceAccountName": obj["spec"].get("serviceAccountName", "default"),
@@ -557,9 +634,17 @@ class Kubelet:
         argv = [expand(a, env) for a in (spec.get("command") or []) + (spec.get("args") or [])]
         if not spec.get("command"):
             raise ValueError("container %s has no command (the image is ignored)" % c.name)
+        if self.bin_dir:
+            # The build's programs stand in for the image's: NAME or /usr/bin/NAME.
+            name = argv[0][len("/usr/bin/"):] if argv[0].startswith("/usr/bin/") else argv[0]
+            if "/" not in name and os.access(os.path.join(self.bin_dir, name), os.X_OK):
+                argv[0] = os.path.join(self.bin_dir, name)
+            env["PATH"] = self.bin_dir + ":" + env["PATH"]
         mounts = []
         for vm in spec.get("volumeMounts", []):
             src, is_file = pod.volumes[vm["name"]]
+            if src is None:
+                continue
             if vm.get("subPath"):
                 src = os.path.join(src, vm["subPath"])
                 os.makedirs(src, exist_ok=True)
@@ -572,6 +657,9 @@ class Kubelet:
                 raise ValueError("volumeDevice %s: PV is not a block (file) volume" % vd["name"])
             self.mountpoint(vd["devicePath"], True)
             mounts.append({"source": src, "target": vd["devicePath"]})
+        if pod.sa_dir and not any(m["target"] == self.SA_PATH for m in mounts):
+            self.mountpoint(self.SA_PATH, False)
+            mounts.append({"source": pod.sa_dir, "target": self.SA_PATH, "readOnly": True})
         cdir = os.path.join(pod.dir, "containers", c.name)
         os.makedirs(cdir, exist_ok=True)
         c.msgfile = os.path.join(cdir, "termination-log")
@@ -689,6 +777,7 @@ class Kubelet:
         if not pod.started:
             try:
                 pod.volumes = self.resolve_volumes(pod)
+                pod.sa_dir = self.service_account(pod)
             except ValueError as e:
                 if pod.reported != "waiting:%s" % e:
                     log("pod %s/%s waits: %s" % (pod.ns, pod.name, e))
@@ -851,10 +940,19 @@ class Kubelet:
                     exists[k] = None
             return exists[k] == ref["uid"]
 
-        for kind, items, base in (("Pod", pods, "/api/v1/namespaces/%s/pods/%s"),
-                                  ("PersistentVolumeClaim", claims,
-                                   "/api/v1/namespaces/%s/persistentvolumeclaims/%s"),
-                                  ("Job", jobs, "/apis/batch/v1/namespaces/%s/jobs/%s")):
+        kinds = [("Pod", pods, "/api/v1/namespaces/%s/pods/%s"),
+                 ("PersistentVolumeClaim", claims, "/api/v1/namespaces/%s/persistentvolumeclaims/%s"),
+                 ("Job", jobs, "/apis/batch/v1/namespaces/%s/jobs/%s")]
+        for kind, coll in (("VirtualMachineInstance", "/apis/kubevirt.io/v1/%svirtualmachineinstances"),
+                           ("DataVolume", "/apis/cdi.kubevirt.io/v1beta1/%sdatavolumes")):
+            try:
+                items = self.api.get(coll % "")["items"]
+            except ApiError as e:
+                if e.code != 404:       # 404: the CRD is not installed
+                    log("gc: list %s: %s" % (kind, e))
+                continue
+            kinds.append((kind, items, coll % "namespaces/%s/" + "/%s"))
+        for kind, items, base in kinds:
             for o in items:
                 md = o["metadata"]
                 refs = md.get("ownerReferences") or []
@@ -959,6 +1057,8 @@ def main():
     ap.add_argument("--no-schedule", action="store_true")
     ap.add_argument("--no-provision", action="store_true")
     ap.add_argument("--controller-manager", action="store_true")
+    ap.add_argument("--bin-dir")
+    ap.add_argument("--host-path", action="append", default=[])
     ap.add_argument("--poll", type=float, default=0.2)
     args = ap.parse_args()
     if os.geteuid() != 0:

@@ -8,6 +8,8 @@
 # - a failing pod ends Failed with its exit code and message;
 # - hostPath, configMap and secret volumes, a configMapKeyRef;
 # - nodeSelector against the Node's current labels;
+# - a ServiceAccount's token in the pod authenticates as it (RBAC applies);
+# - the Node heartbeat keeps what a handler adds (KVM condition, kvm capacity);
 # - deleting a running pod kills its process (by pid) and removes the pod;
 # - with --controller-manager, Jobs get pods and end Complete (or Failed after
 #   backoffLimit + 1 failed pods), and deleting a Job garbage-collects its pods;
@@ -221,6 +223,55 @@ kubectl label node node-a kubevirt.io/schedulable=true >/dev/null
 wait_for "pod picky Succeeded" phase_is picky Succeeded
 echo "ok: nodeSelector: pod picky waited for the Node's label, then ran on node-a"
 
+# In-cluster credentials: a pod of a ServiceAccount gets its token, ca.crt and
+# namespace and KUBERNETES_SERVICE_HOST/PORT; the apiserver authenticates the
+# token as that ServiceAccount, so its RBAC applies (pods yes, secrets no).
+# automountServiceAccountToken: false gets nothing.
+if command -v curl >/dev/null 2>&1; then
+kubectl create serviceaccount reader >/dev/null
+kubectl create role pod-reader --verb=get,list --resource=pods >/dev/null
+kubectl create rolebinding reader --role=pod-reader --serviceaccount=default:reader >/dev/null
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: incluster}
+spec:
+  restartPolicy: Never
+  serviceAccountName: reader
+  containers:
+  - name: main
+    image: curlimages/curl
+    command: [sh, -c]
+    args:
+    - |
+      sa=/var/run/secrets/kubernetes.io/serviceaccount
+      api=https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/$(cat $sa/namespace)
+      get() { curl -s -o /dev/null -w '%{http_code}' --cacert $sa/ca.crt -H "Authorization: Bearer $(cat $sa/token)" "$api/$1"; }
+      printf 'pods %s secrets %s' "$(get pods)" "$(get secrets)" > /dev/termination-log
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nocreds}
+spec:
+  restartPolicy: Never
+  serviceAccountName: reader
+  automountServiceAccountToken: false
+  containers:
+  - name: main
+    image: busybox
+    command: [busybox, sh, -c, 'if [ -e /var/run/secrets/kubernetes.io/serviceaccount/token ]; then echo present; else echo absent; fi > /dev/termination-log']
+EOF
+wait_for "pod incluster Succeeded" phase_is incluster Succeeded
+wait_for "pod nocreds Succeeded" phase_is nocreds Succeeded
+m=$(jp pod incluster -o 'jsonpath={.status.containerStatuses[0].state.terminated.message}')
+[ "$m" = "pods 200 secrets 403" ] || fail "in-cluster requests as ServiceAccount reader: '$m'"
+m2=$(jp pod nocreds -o 'jsonpath={.status.containerStatuses[0].state.terminated.message}')
+[ "$m2" = absent ] || fail "automountServiceAccountToken: false: token $m2"
+echo "ok: in-cluster token of ServiceAccount reader: $m; with automount off: token $m2"
+else
+echo "skipped: in-cluster credentials (no curl)"
+fi
+
 # Deletion of a running pod: the process dies, the pod goes.
 kubectl apply -f - >/dev/null <<'EOF'
 apiVersion: v1
@@ -292,6 +343,20 @@ kubectl delete job good bad >/dev/null
 wait_for "job pods collected" sh -c '[ -z "$(kubectl get pods -l "job-name in (good,bad)" -o name)" ]'
 echo "ok: deleting the Jobs garbage-collected their 3 pods"
 
+# What another writer (the handler) adds to the Node survives the heartbeat.
+kubectl patch node node-a --subresource=status --type=strategic -p \
+    '{"status":{"conditions":[{"type":"KVM","status":"False","reason":"EmulationForced"}],"capacity":{"devices.kubevirt.io/kvm":"0"}}}' >/dev/null
+sleep_beats() { # until the heartbeat moved on from $1
+    [ "$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')" != "$1" ]
+}
+hb=$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')
+wait_for "a heartbeat" sleep_beats "$hb"
+[ "$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="KVM")].reason}')" = EmulationForced ] ||
+    fail "the heartbeat dropped the Node's KVM condition"
+[ "$(kubectl get node node-a -o 'jsonpath={.status.capacity.devices\.kubevirt\.io/kvm}')" = 0 ] ||
+    fail "the heartbeat dropped devices.kubevirt.io/kvm"
+echo "ok: a heartbeat keeps the Node's KVM condition and devices.kubevirt.io/kvm capacity"
+
 # A long-running pod when the kubelet stops: stopped by pid; mount points gone.
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -312,7 +377,7 @@ kill "$KPID"
 wait "$KPID" || fail "kubelet exit status $?"
 KPID=
 ! kill -0 "$lpid" 2>/dev/null || fail "lingerer pid $lpid outlived the kubelet"
-for p in $MNT $MNT-scratch $MNT-hp $MNT-cm $MNT-sec /dev/ferry-test-blk-$$; do
+for p in $MNT $MNT-scratch $MNT-hp $MNT-cm $MNT-sec /dev/ferry-test-blk-$$ /var/run/secrets; do
     [ ! -e "$p" ] || fail "mount point $p left on the host"
 done
 [ "$(kubectl get node node-a -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = False ] ||

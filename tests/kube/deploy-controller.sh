@@ -1,0 +1,99 @@
+#!/bin/sh
+# The controller Deployment of deploy/ as a cluster runs it, on a real
+# kube-apiserver + etcd with tests/kube/kubelet.py as the node: two pods made
+# from the Deployment's own pod template (no controller-manager turns the
+# Deployment into pods here), each running build/bin/ferry-controller
+# (kubelet.py --bin-dir) with the in-cluster config of the ferry-controller
+# ServiceAccount, so deploy/'s RBAC is what it gets:
+# - one replica holds the Lease ferry/ferry-controller;
+# - a DataVolume gets its PVC and importer Job, owned by it;
+# - deleting the leader's pod hands the Lease to the other replica;
+# - neither replica was refused anything (403) beyond the kinds deploy/README.md
+#   says the store leaves out of its watch (cluster-wide Leases, kubevirts).
+# Skipped (77) while ferry-controller has no Kubernetes mode (--kubeconfig).
+set -eu
+SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+BIN=${FERRY_BIN:-$SRC/build/bin}
+command -v kubectl >/dev/null 2>&1 || { echo "SKIP: kubectl missing" >&2; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the test kubelet's mount namespaces)" >&2; exit 77; }
+[ -x "$BIN/ferry-controller" ] || { echo "SKIP: $BIN/ferry-controller not built" >&2; exit 77; }
+"$BIN/ferry-controller" --help 2>&1 | grep -q -- --kubeconfig ||
+    { echo "SKIP: ferry-controller has no Kubernetes mode (--kubeconfig)" >&2; exit 77; }
+WORK=$(mktemp -d /tmp/ferry-kube-ctl.XXXXXX)
+KPID=
+cleanup() {
+    if [ -n "$KPID" ]; then kill "$KPID" 2>/dev/null || true; wait "$KPID" 2>/dev/null || true; fi
+    "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+mkdir -p "$WORK/cluster"
+rc=0
+KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
+[ $rc = 0 ] || exit $rc
+export KUBECONFIG
+fail() {
+    echo "FAIL: $*" >&2
+    for f in "$WORK"/state/pods/*/ferry-controller.log; do [ -f "$f" ] && tail -5 "$f" >&2; done
+    tail -10 "$WORK/kubelet.log" >&2 || true
+    exit 1
+}
+wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not timed)
+    what=$1; shift
+    i=0
+    until "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 900 ] || fail "never: $what"
+        kill -0 "$KPID" 2>/dev/null || fail "kubelet exited"
+        sleep 0.1
+    done
+}
+holder() { kubectl get lease -n ferry ferry-controller -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null; }
+
+kubectl apply -f "$SRC/deploy/" >/dev/null
+python3 "$SRC/tests/kube/kubelet.py" --kubeconfig "$KUBECONFIG" --node node-a \
+    --state-dir "$WORK/state" --controller-manager --bin-dir "$BIN" >"$WORK/kubelet.log" 2>&1 &
+KPID=$!
+# The Deployment's replicas, from its template.
+python3 - "$SRC/deploy/ferry.yaml" <<'P' | kubectl apply -f - >/dev/null
+import json, sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "ferry-controller":
+        t = d["spec"]["template"]
+        print(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Pod",
+             "metadata": dict(t["metadata"], name="ferry-controller-%d" % i, namespace="ferry"),
+             "spec": t["spec"]} for i in range(d["spec"]["replicas"])]}))
+P
+[ "$(kubectl get pods -n ferry -o name | wc -l)" = 2 ] || fail "not 2 replicas"
+wait_for "a replica holds the Lease" sh -c "kubectl get lease -n ferry ferry-controller -o 'jsonpath={.spec.holderIdentity}' | grep -q '^ferry-controller-[01]$'"
+first=$(holder)
+echo "ok: Lease ferry/ferry-controller held by $first"
+
+kubectl apply -f - >/dev/null <<'Y'
+apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: blank1}
+spec: {source: {blank: {}}, storage: {resources: {requests: {storage: 16Mi}}}}
+Y
+wait_for "PVC blank1" kubectl get pvc blank1
+# shellcheck disable=SC2016 # expanded by the inner sh
+wait_for "an importer Job" sh -c '[ -n "$(kubectl get jobs -o name)" ]'
+job=$(kubectl get jobs -o 'jsonpath={.items[0].metadata.name}')
+owner=$(kubectl get pvc blank1 -o 'jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}')
+[ "$owner" = DataVolume/blank1 ] || fail "PVC blank1 owner '$owner'"
+echo "ok: DataVolume blank1 -> PVC blank1 (owned by it) and Job $job"
+
+kubectl delete pod -n ferry "$first" --wait=false >/dev/null
+wait_for "the other replica takes the Lease" sh -c "h=\$(kubectl get lease -n ferry ferry-controller -o 'jsonpath={.spec.holderIdentity}'); [ -n \"\$h\" ] && [ \"\$h\" != $first ]"
+echo "ok: leader pod $first deleted: Lease now held by $(holder)"
+
+# RBAC: nothing refused beyond the kinds left out of the watch on purpose.
+cat "$WORK"/state/pods/*/ferry-controller.log >"$WORK/ctl.log"
+if grep -i 'forbidden' "$WORK/ctl.log" | grep -v 'left out: permission denied to watch \(leases.coordination.k8s.io\|kubevirts.kubevirt.io\)' \
+        >"$WORK/refused"; then
+    cat "$WORK/refused" >&2
+    fail "the controller was refused by deploy/'s RBAC"
+fi
+echo "ok: deploy/'s RBAC refused the controller nothing it needs ($(grep -c 'left out' "$WORK/ctl.log") kinds left out of its watch, as documented)"
