@@ -63,6 +63,122 @@ ferry_guest_main(char *const *disks, size_t ndisks)
     return rc < 0 ? 1 : 0;
 }
 
+/* ---- a growing string ------------------------------------------------------- */
+
+struct sbuf {
+    char *s;
+    size_t len, cap;
+};
+
+static void
+sb_add(struct sbuf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = ferry_realloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, p, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+/* ---- device names -------------------------------------------------------- */
+
+/* At P, a "/dev/sdb2", "/dev/hda1", "/dev/xvdc" (a name ending at a
+ * non-name character): its length, the disk index and the partition
+ * digits; 0 when not such a name. */
+static size_t
+old_device(const char *p, int *ret_disk, const char **ret_part, size_t *ret_partlen)
+{
+    if (strncmp(p, "/dev/", 5))
+        return 0;
+    const char *q = p + 5;
+    if (!strncmp(q, "sd", 2) || !strncmp(q, "hd", 2))
+        q += 2;
+    else if (!strncmp(q, "xvd", 3))
+        q += 3;
+    else
+        return 0;
+    int disk = 0;
+    const char *l = q;
+    while (*q >= 'a' && *q <= 'z' && q - l < 2)
+        disk = disk * 26 + (*q++ - 'a' + 1);
+    if (q == l)
+        return 0;
+    const char *part = q;
+    while (isdigit((unsigned char)*q))
+        q++;
+    if (isalnum((unsigned char)*q) || *q == '_' || *q == '-')
+        return 0;
+    *ret_disk = disk - 1;
+    *ret_part = part;
+    *ret_partlen = (size_t)(q - part);
+    return (size_t)(q - p);
+}
+
+static bool
+kernel_context(const char *text, const char *p)
+{
+    static const char *const keys[] = {"root=", "resume=", "RESUME="};
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
+        size_t n = strlen(keys[i]);
+        if ((size_t)(p - text) >= n && !strncmp(p - n, keys[i], n) &&
+            (p - n == text || !isalnum((unsigned char)p[-n - 1])))
+            return true;
+    }
+    return false;
+}
+
+char *
+ferry_guest_rewrite_devices(const char *text, bool fstab, ferry_guest_map_fn map, void *opaque,
+                            char ***ret_changes, char ***ret_left)
+{
+    struct sbuf b = {0};
+    bool changed = false;
+    const char *p = text, *copied = text;
+    while ((p = strstr(p, "/dev/"))) {
+        int disk;
+        const char *part;
+        size_t partlen, n = old_device(p, &disk, &part, &partlen);
+        bool where = false;
+        if (n && fstab) {
+            const char *ls = p;
+            while (ls > text && ls[-1] != '\n')
+                ls--;
+            while (ls < p && (*ls == ' ' || *ls == '\t'))
+                ls++;
+            where = ls == p;
+        } else if (n) {
+            where = kernel_context(text, p);
+        }
+        if (!where) {
+            p += 5;
+            continue;
+        }
+        FERRY_AUTOFREE char *partition = ferry_strndup(part, partlen);
+        FERRY_AUTOFREE char *old = ferry_strndup(p, n);
+        FERRY_AUTOFREE char *repl = map(opaque, disk, partition);
+        if (!repl) {
+            ferry_strv_push(ret_left, old);
+            p += n;
+            continue;
+        }
+        FERRY_AUTOFREE char *line = ferry_printf("%s -> %s", old, repl);
+        ferry_strv_push(ret_changes, line);
+        sb_add(&b, copied, (size_t)(p - copied));
+        sb_add(&b, repl, strlen(repl));
+        p += n;
+        copied = p;
+        changed = true;
+    }
+    if (!changed) {
+        free(b.s);
+        return NULL;
+    }
+    sb_add(&b, copied, strlen(copied));
+    return b.s;
+}
+
 #ifdef FERRY_HAVE_GUESTFS
 #include <guestfs.h>
 
@@ -160,153 +276,46 @@ run(struct conv *c, const char *what, const char *cmd)
     return out;
 }
 
-/* ---- a growing string ------------------------------------------------------- */
-
-struct sbuf {
-    char *s;
-    size_t len, cap;
-};
-
-static void
-sb_add(struct sbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = ferry_realloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-/* ---- device names -------------------------------------------------------- */
-
-/* At P, a "/dev/sdb2", "/dev/hda1", "/dev/xvdc" (a name ending at a
- * non-name character): its length, the disk index and the partition
- * digits; 0 when not such a name. */
-static size_t
-old_device(const char *p, int *ret_disk, const char **ret_part, size_t *ret_partlen)
-{
-    if (strncmp(p, "/dev/", 5))
-        return 0;
-    const char *q = p + 5;
-    if (!strncmp(q, "sd", 2) || !strncmp(q, "hd", 2))
-        q += 2;
-    else if (!strncmp(q, "xvd", 3))
-        q += 3;
-    else
-        return 0;
-    int disk = 0;
-    const char *l = q;
-    while (*q >= 'a' && *q <= 'z' && q - l < 2)
-        disk = disk * 26 + (*q++ - 'a' + 1);
-    if (q == l)
-        return 0;
-    const char *part = q;
-    while (isdigit((unsigned char)*q))
-        q++;
-    if (isalnum((unsigned char)*q) || *q == '_' || *q == '-')
-        return 0;
-    *ret_disk = disk - 1;
-    *ret_part = part;
-    *ret_partlen = (size_t)(q - part);
-    return (size_t)(q - p);
-}
-
-/* The stable name for the old device at P (length N): "UUID=..." of what
+/* The stable name for old disk DISK, partition PART: "UUID=..." of what
  * the appliance finds there, else "/dev/vdX[N]"; NULL when the disk index
  * is beyond the VM's disks. */
 static char *
-new_device(struct conv *c, int disk, const char *part, size_t partlen)
+new_device(void *opaque, int disk, const char *part)
 {
+    struct conv *c = opaque;
     if (disk < 0 || (size_t)disk >= ferry_strv_len(c->devices))
         return NULL;
-    FERRY_AUTOFREE char *dev = ferry_printf("%s%.*s", c->devices[disk], (int)partlen, part);
+    FERRY_AUTOFREE char *dev = ferry_printf("%s%s", c->devices[disk], part);
     guestfs_push_error_handler(c->g, NULL, NULL);
     char *uuid = guestfs_vfs_uuid(c->g, dev);
     guestfs_pop_error_handler(c->g);
     char *ret;
-    if (uuid && uuid[0]) {
+    if (uuid && uuid[0])
         ret = ferry_printf("UUID=%s", uuid);
-    } else {
-        /* /dev/sdb -> /dev/vdb: the letters the appliance gave */
-        ret = ferry_printf("/dev/vd%s%.*s", c->devices[disk] + strlen("/dev/sd"), (int)partlen,
-                           part);
-    }
+    else /* /dev/sdb -> /dev/vdb: the letters the appliance gave */
+        ret = ferry_printf("/dev/vd%s%s", c->devices[disk] + strlen("/dev/sd"), part);
     free(uuid);
     return ret;
 }
 
-enum rewrite_mode {
-    REWRITE_FSTAB,    /* the first field of a line */
-    REWRITE_KERNEL,   /* after root=, resume= or RESUME= */
-};
-
-static bool
-kernel_context(const char *text, const char *p)
-{
-    static const char *const keys[] = {"root=", "resume=", "RESUME="};
-    for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
-        size_t n = strlen(keys[i]);
-        if ((size_t)(p - text) >= n && !strncmp(p - n, keys[i], n) &&
-            (p - n == text || !isalnum((unsigned char)p[-n - 1])))
-            return true;
-    }
-    return false;
-}
-
-/* Rewrite the old device names of TEXT; the new text, or NULL when nothing
- * changed.  Each replacement is reported against FILE. */
 static char *
-rewrite_text(struct conv *c, const char *file, const char *text, enum rewrite_mode mode)
+rewrite_text(struct conv *c, const char *file, const char *text, bool fstab)
 {
-    struct sbuf b = {0};
-    bool changed = false;
-    const char *p = text, *copied = text;
-    while ((p = strstr(p, "/dev/"))) {
-        int disk;
-        const char *part;
-        size_t partlen, n = old_device(p, &disk, &part, &partlen);
-        bool where = false;
-        if (n && mode == REWRITE_FSTAB) {
-            const char *ls = p;
-            while (ls > text && ls[-1] != '\n')
-                ls--;
-            while (ls < p && (*ls == ' ' || *ls == '\t'))
-                ls++;
-            where = ls == p;
-        } else if (n) {
-            where = kernel_context(text, p);
-        }
-        if (!where) {
-            p += 5;
-            continue;
-        }
-        FERRY_AUTOFREE char *repl = new_device(c, disk, part, partlen);
-        if (!repl) {
-            note(c, "%s: %.*s is not on one of the VM's %zu disks; left as it is", file, (int)n,
-                 p, ferry_strv_len(c->devices));
-            p += n;
-            continue;
-        }
-        change(c, "%s: %.*s -> %s", file, (int)n, p, repl);
-        sb_add(&b, copied, (size_t)(p - copied));
-        sb_add(&b, repl, strlen(repl));
-        p += n;
-        copied = p;
-        changed = true;
-    }
-    if (!changed) {
-        free(b.s);
-        return NULL;
-    }
-    sb_add(&b, copied, strlen(copied));
-    return b.s;
+    char **changes = NULL, **left = NULL;
+    char *out = ferry_guest_rewrite_devices(text, fstab, new_device, c, &changes, &left);
+    for (char **v = changes; v && *v; v++)
+        change(c, "%s: %s", file, *v);
+    for (char **v = left; v && *v; v++)
+        note(c, "%s: %s is not on one of the VM's %zu disks; left as it is", file, *v,
+             ferry_strv_len(c->devices));
+    ferry_strv_free(changes);
+    ferry_strv_free(left);
+    return out;
 }
 
 /* Read PATH (a regular file, not a link), rewrite, write back. */
 static int
-rewrite_file(struct conv *c, const char *path, enum rewrite_mode mode)
+rewrite_file(struct conv *c, const char *path, bool fstab)
 {
     if (!is_file(c, path))
         return 0;
@@ -316,7 +325,7 @@ rewrite_file(struct conv *c, const char *path, enum rewrite_mode mode)
         return gerr(c, path);
     if (strlen(text) != size)
         return 0; /* binary */
-    FERRY_AUTOFREE char *out = rewrite_text(c, path, text, mode);
+    FERRY_AUTOFREE char *out = rewrite_text(c, path, text, fstab);
     if (out && guestfs_write(c->g, path, out, strlen(out)) < 0)
         return gerr(c, path);
     return 0;
@@ -329,7 +338,7 @@ grub_defaults(struct conv *c)
     const char *path = "/etc/default/grub";
     if (!is_file(c, path))
         return 0;
-    if (rewrite_file(c, path, REWRITE_KERNEL) < 0)
+    if (rewrite_file(c, path, false) < 0)
         return -1;
     FERRY_AUTOFREE char *text = guestfs_cat(c->g, path);
     if (!text)
@@ -356,15 +365,15 @@ remap_block_devices(struct conv *c)
         "/boot/extlinux.conf", "/etc/lilo.conf", "/etc/initramfs-tools/conf.d/resume",
         "/etc/sysconfig/grub",
     };
-    if (rewrite_file(c, "/etc/fstab", REWRITE_FSTAB) < 0)
+    if (rewrite_file(c, "/etc/fstab", true) < 0)
         return -1;
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(boot_files); i++)
-        if (rewrite_file(c, boot_files[i], REWRITE_KERNEL) < 0)
+        if (rewrite_file(c, boot_files[i], false) < 0)
             return -1;
     /* EFI: the grub.cfg beside the EFI binaries */
     char **efi = guestfs_glob_expand(c->g, "/boot/efi/EFI/*/grub.cfg");
     for (size_t i = 0; efi && efi[i]; i++)
-        if (rewrite_file(c, efi[i], REWRITE_KERNEL) < 0) {
+        if (rewrite_file(c, efi[i], false) < 0) {
             ferry_strv_free(efi);
             return -1;
         }
@@ -534,7 +543,7 @@ fix_network(struct conv *c)
                 if (sscanf(l, "%31s %63s", word, name) == 2 && !strcmp(name, names[0]) &&
                     (!strcmp(word, "auto") || !strcmp(word, "allow-hotplug"))) {
                     FERRY_AUTOFREE char *line =
-                        ferry_printf("%s /e*/=%s   # ferry-converter: was \"%s %s\"\n", word,
+                        ferry_printf("# ferry-converter: was \"%s %s\"\n%s /e*/1=%s\n", word,
                                      names[0], word, names[0]);
                     sb_add(&b, line, strlen(line));
                     changed = true;
@@ -549,7 +558,7 @@ fix_network(struct conv *c)
                     ferry_strv_free(names);
                     return gerr(c, ifaces);
                 }
-                change(c, "%s: interface %s matched by the pattern /e*/ (its name changes on "
+                change(c, "%s: interface %s matched by the pattern /e*/1 (its name changes on "
                        "virtio-net)", ifaces, names[0]);
             }
         } else if (nnames > 1) {

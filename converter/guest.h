@@ -37,6 +37,17 @@ bool ferry_guest_available(void);
  * unchanged).  *R is filled in both cases. */
 int ferry_guest_convert(char *const *disks, size_t ndisks, struct ferry_guest_report *r);
 
+/* The device-name rewrite of the conversion, apart from libguestfs.  In
+ * TEXT, each /dev/sdX[N], /dev/hdX[N] or /dev/xvdX[N] that is the first
+ * field of a line (FSTAB) or follows root=, resume= or RESUME= (else) is
+ * replaced by MAP(OPAQUE, DISK, PARTITION): DISK counts from 0 (sda ... sdz,
+ * sdaa), PARTITION is the digits ("" for a whole disk).  A NULL from MAP
+ * leaves the name and appends it to *RET_LEFT; each replacement appends
+ * "OLD -> NEW" to *RET_CHANGES.  The new text, or NULL when nothing changed. */
+typedef char *(*ferry_guest_map_fn)(void *opaque, int disk, const char *partition);
+char *ferry_guest_rewrite_devices(const char *text, bool fstab, ferry_guest_map_fn map,
+                                  void *opaque, char ***ret_changes, char ***ret_left);
+
 /* ferry-converter --convert-guest DISK...: convert, print the report on
  * stdout; the exit status (0 converted, 1 not). */
 int ferry_guest_main(char *const *disks, size_t ndisks);

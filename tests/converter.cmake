@@ -57,6 +57,10 @@ endif()
 # OS is left alone and its VM keeps SATA/e1000 (tests/converter/guest-boot.sh;
 # slow: two TCG boots and one initramfs rebuild in the appliance)
 if(TARGET ferry-converter)
+  # converter-guest-unit: the device-name rewrite of fstab and kernel lines
+  ferry_unit_test(converter-guest-unit
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/converter/test-guest.c
+    LIBS ferry-converter-lib)
   ferry_script_test(converter-guest-boot
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/guest-boot.sh
     LABELS integration slow TIMEOUT 1800)
