@@ -193,15 +193,16 @@ ferry_guest_available(void)
 static const char *const virtio_modules[] = {"virtio_blk", "virtio_scsi", "virtio_net",
                                              "virtio_pci"};
 
-/* Packages of other hypervisors' guest tools, as virt-v2v removes them
- * (convert_linux.ml: VMware Tools and open-vm-tools, the VirtualBox
- * additions) plus the Hyper-V daemons: names, or prefixes ending in '-'. */
+/* Packages of other hypervisors' guest tools: virt-v2v's lists
+ * (convert_linux.ml unconfigure_vmware and unconfigure_vbox: vmware-tools-*,
+ * VMwareTools, kmod-vmware-tools*, open-vm-tools and open-vm-tools-*, the
+ * VirtualBox additions) plus the Hyper-V daemons and Debian's VirtualBox
+ * guest packages.  A trailing '*' is a prefix. */
 static const char *const tools_packages[] = {
-    "open-vm-tools", "open-vm-tools-desktop", "open-vm-tools-sdmp", "open-vm-tools-containerinfo",
-    "open-vm-tools-salt-minion", "vmware-tools-", "VMwareTools", "kmod-vmware-tools",
-    "vmware-tools", "hyperv-daemons", "hyperv-daemons-license", "hypervkvpd", "hypervvssd",
-    "hypervfcopyd", "hyperv-tools", "virtualbox-guest-utils", "virtualbox-guest-x11",
-    "virtualbox-guest-dkms", "virtualbox-guest-additions", "VirtualBox-guest-additions",
+    "vmware-tools-*", "VMwareTools", "kmod-vmware-tools*", "open-vm-tools", "open-vm-tools-*",
+    "virtualbox-guest-additions", "virtualbox-guest-utils", "virtualbox-guest-x11",
+    "virtualbox-guest-dkms", "hyperv-daemons", "hyperv-daemons-license", "hypervkvpd",
+    "hypervvssd", "hypervfcopyd", "hyperv-tools",
 };
 
 struct conv {
@@ -389,7 +390,7 @@ tools_package(const char *name)
     for (size_t i = 0; i < FERRY_ARRAY_SIZE(tools_packages); i++) {
         const char *t = tools_packages[i];
         size_t n = strlen(t);
-        if (t[n - 1] == '-' ? !strncmp(name, t, n) : !strcmp(name, t))
+        if (t[n - 1] == '*' ? !strncmp(name, t, n - 1) : !strcmp(name, t))
             return true;
     }
     return false;
@@ -403,10 +404,22 @@ remove_tools(struct conv *c)
     if (!apps)
         return gerr(c, "listing the installed packages");
     struct sbuf names = {0};
+    /* as virt-v2v: Ubuntu's ubuntu-server depends on open-vm-tools */
+    bool ubuntu_server = false;
+    for (uint32_t i = 0; i < apps->len; i++)
+        ubuntu_server |= !strcmp(apps->val[i].app2_name, "ubuntu-server");
     for (uint32_t i = 0; i < apps->len; i++) {
         const char *n = apps->val[i].app2_name;
         if (!tools_package(n))
             continue;
+        if (ferry_str_has_prefix(n, "vmware-tools-libraries-")) {
+            note(c, "package %s provides libraries other packages may need; not removed", n);
+            continue;
+        }
+        if (ubuntu_server && !strcmp(n, "open-vm-tools")) {
+            note(c, "package open-vm-tools kept: ubuntu-server depends on it");
+            continue;
+        }
         if (names.len)
             sb_add(&names, " ", 1);
         sb_add(&names, n, strlen(n));
@@ -434,6 +447,14 @@ remove_tools(struct conv *c)
     /* VMware Tools installed from VMware's tarball, the VirtualBox
      * additions from their .run: their own uninstallers */
     if (is_file(c, "/usr/bin/vmware-uninstall-tools.pl")) {
+        /* as virt-v2v: keep the uninstaller from restoring old ramdisks
+         * (the initramfs is rebuilt below) */
+        const char *loc = "/etc/vmware-tools/locations";
+        const char *answers = "remove_answer RESTORE_RAMDISK_CMD\n"
+                              "remove_answer RESTORE_RAMDISK_KERNELS\n"
+                              "remove_answer RESTORE_RAMDISK_ONECALL\n";
+        if (is_file(c, loc) && guestfs_write_append(c->g, loc, answers, strlen(answers)) < 0)
+            return gerr(c, loc);
         FERRY_AUTOFREE char *out =
             run(c, "vmware-uninstall-tools.pl", "/usr/bin/vmware-uninstall-tools.pl </dev/null 2>&1");
         if (!out)
