@@ -3,9 +3,11 @@
  * inspect.c (optional), outputs/kubevirt.c (emit).  Output goes to stdout as
  * a multi-document YAML stream or a JSON List; warnings go to stderr.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/json.h"
@@ -198,6 +200,24 @@ main(int argc, char **argv)
         /* convert the guest on its imported disks; the emitter gives it
          * virtio only if that worked */
         struct ferry_vm_def *def = list.vms[0];
+        /* A definition the emitter refuses is refused before the disks
+         * are changed: a silent trial emission (its warnings come later). */
+        json_object *trial = NULL;
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (saved >= 0 && devnull >= 0)
+            dup2(devnull, STDERR_FILENO);
+        int trial_rc = ferry_kubevirt_emit(def, "trial", &o, &trial);
+        fflush(stderr);
+        if (saved >= 0) {
+            dup2(saved, STDERR_FILENO);
+            close(saved);
+        }
+        if (devnull >= 0)
+            close(devnull);
+        json_object_put(trial);
+        if (trial_rc < 0)
+            goto error;
         struct ferry_guest_report r = {0};
         def->conversion.done = true;
         def->conversion.ok =

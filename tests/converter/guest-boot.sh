@@ -147,4 +147,13 @@ echo "ok: a disk without an OS is not converted, left as it was; the VM keeps SA
 # 5. Usage.
 "$FERRY_BIN/ferry-converter" --convert-guest >/dev/null 2>"$TMP/usage.err"
 [ $? -eq 2 ] && grep -q 'missing DISK' "$TMP/usage.err" || fail "--convert-guest without a disk"
+# 6. A definition the emitter refuses is refused before the disks change.
+{ cat "$TMP/blank.vmx"; printf 'ethernet1.present = "TRUE"\nethernet1.networkName = "Backup"\n'; } >"$TMP/two.vmx"
+printf 'not a disk yet' >"$TMP/blank.raw"
+"$FERRY_BIN/ferry-converter" "$TMP/two.vmx" --guest-disk "$TMP/blank.raw" >/dev/null 2>"$TMP/two.err"
+[ $? -eq 1 ] && grep -q "network not mapped: 'Backup'" "$TMP/two.err" ||
+    { cat "$TMP/two.err"; fail "a VM with an unmapped second NIC"; }
+grep -q 'guest conversion' "$TMP/two.err" && fail "the guest was converted before the VM was refused"
+[ "$(cat "$TMP/blank.raw")" = "not a disk yet" ] || fail "the disk of a refused VM changed"
+echo "ok: a VM the emitter refuses is refused before its guest is converted"
 echo "PASS"
