@@ -429,9 +429,9 @@ remove_tools(struct conv *c)
     if (list) {
         FERRY_AUTOFREE char *cmd = NULL;
         if (fmt && !strcmp(fmt, "deb"))
-            cmd = ferry_printf("dpkg --purge %s 2>&1", list);
+            cmd = ferry_printf("dpkg --purge %s", list);
         else if (fmt && !strcmp(fmt, "rpm"))
-            cmd = ferry_printf("rpm -e %s 2>&1", list);
+            cmd = ferry_printf("rpm -e %s", list);
         if (!cmd) {
             note(c, "packages %s: package format %s not handled; not removed", list,
                  fmt ? fmt : "unknown");
@@ -456,14 +456,14 @@ remove_tools(struct conv *c)
         if (is_file(c, loc) && guestfs_write_append(c->g, loc, answers, strlen(answers)) < 0)
             return gerr(c, loc);
         FERRY_AUTOFREE char *out =
-            run(c, "vmware-uninstall-tools.pl", "/usr/bin/vmware-uninstall-tools.pl </dev/null 2>&1");
+            run(c, "vmware-uninstall-tools.pl", "/usr/bin/vmware-uninstall-tools.pl </dev/null");
         if (!out)
             return -1;
         change(c, "removed VMware Tools (vmware-uninstall-tools.pl)");
     }
     char **vbox = guestfs_glob_expand(c->g, "/opt/VBoxGuestAdditions-*/uninstall.sh");
     for (size_t i = 0; vbox && vbox[i]; i++) {
-        FERRY_AUTOFREE char *cmd = ferry_printf("sh %s </dev/null 2>&1", vbox[i]);
+        FERRY_AUTOFREE char *cmd = ferry_printf("sh %s </dev/null", vbox[i]);
         FERRY_AUTOFREE char *out = run(c, vbox[i], cmd);
         if (!out) {
             ferry_strv_free(vbox);
@@ -791,7 +791,7 @@ rebuild_initrd(struct conv *c)
                 rc = -1;
                 break;
             }
-            cmd = ferry_printf("update-initramfs -%s -k %s 2>&1", found ? "u" : "c", kver);
+            cmd = ferry_printf("update-initramfs -%s -k %s", found ? "u" : "c", kver);
             how = "update-initramfs";
             break;
         case TOOL_DRACUT: {
@@ -807,7 +807,7 @@ rebuild_initrd(struct conv *c)
                 }
                 change(c, "%s: add_drivers %s", conf, modlist);
             }
-            cmd = ferry_printf("dracut -f --add-drivers '%s' %s %s 2>&1", modlist, initrd, kver);
+            cmd = ferry_printf("dracut -f --add-drivers '%s' %s %s", modlist, initrd, kver);
             how = "dracut";
             break;
         }
@@ -818,7 +818,7 @@ rebuild_initrd(struct conv *c)
                 sb_add(&b, w, strlen(w));
             }
             FERRY_AUTOFREE char *with = b.s;
-            cmd = ferry_printf("mkinitrd -f%s %s %s 2>&1", with, initrd, kver);
+            cmd = ferry_printf("mkinitrd -f%s %s %s", with, initrd, kver);
             how = "mkinitrd";
             break;
         }
