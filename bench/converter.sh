@@ -24,6 +24,7 @@
 #   FERRY_BENCH_INPUTS="vmx ova"   which inputs, of vmx ova guest (virt-v2v takes ~25 min each under TCG
 #                                  here, most of it rebuilding the guest's initramfs)
 #   FERRY_BENCH_V2V_TIMEOUT=3000   seconds before a virt-v2v run counts as failed
+#   FERRY_BENCH_KEEP=DIR           keep the guest run's logs, YAML and virt-v2v's disk there
 # A run that cannot measure (a missing tool, the guest that cannot be built,
 # ferry-converter or virt-v2v failing) says why and exits 1, after the table.
 set -eu
@@ -217,11 +218,13 @@ done
 # boot DISK LOG: the guest's marker line under TCG on virtio-blk, else
 # "no marker" and the console's last line.
 boot() {
+    fmt=$(qemu-img info --output=json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')
     timeout 600 qemu-system-x86_64 -accel tcg -m 512 -display none -no-reboot -monitor none \
-        -net none -serial "file:$2" -drive "file=$1,format=raw,if=virtio,snapshot=on" \
+        -net none -serial "file:$2" -drive "file=$1,format=$fmt,if=virtio,snapshot=on" \
         >/dev/null 2>&1 || true
-    grep -a -m1 FERRY-GUEST-BOOTED "$2" | tr -d '\r' ||
-        echo "no marker: $(grep -a -E 'ALERT|Gave up|panic' "$2" | tail -1 | tr -d '\r' | cut -c1-80)"
+    m=$(grep -a -m1 FERRY-GUEST-BOOTED "$2" | tr -d '\r')
+    [ -n "$m" ] && echo "$m" ||
+        echo "no marker ($fmt): $(grep -a -E 'ALERT|Gave up|panic|error' "$2" | tail -1 | tr -d '\r' | cut -c1-80)"
 }
 # timed OUT CMD...: CMD's exit status; OUT holds "seconds peak-RSS-KB"
 timed() {
@@ -244,7 +247,8 @@ case " ${FERRY_BENCH_INPUTS:-vmx ova} " in *" guest "*)
         cp --sparse=always "$g" "$WORK/ferry-guest.raw"
         sed 's/bench-guest.vmdk/ferry-guest.raw/' "$WORK/bench-guest.vmx" >"$WORK/ferry-guest.vmx"
         timed "$WORK/ferry.time" "$BIN/ferry-converter" "$WORK/ferry-guest.vmx" \
-            --guest-disk "$WORK/ferry-guest.raw" >"$WORK/ferry-guest.yaml" 2>"$WORK/ferry-guest.err" &&
+            --guest-disk "$WORK/ferry-guest.raw" --network-map Backup=multus:default/backup \
+            >"$WORK/ferry-guest.yaml" 2>"$WORK/ferry-guest.err" &&
             frc=0 || frc=$?
         read -r ft fm <<EOF
 $(tail -1 "$WORK/ferry.time")
@@ -267,6 +271,12 @@ EOF
         grep -E 'guest-conversion|compat|bus:|model:' "$WORK/ferry-guest.yaml" | sed 's/^/    /'
         [ "$frc" -eq 0 ] || { failed="$failed ferry-guest"; tail -3 "$WORK/ferry-guest.err"; }
         [ "$vrc" -eq 0 ] || { failed="$failed virt-v2v-guest"; grep -m3 -i error "$WORK/v2v-guest.log"; }
+        # what each tool left in the guest, for the boot column
+        if [ -n "${FERRY_BENCH_KEEP:-}" ]; then
+            mkdir -p "$FERRY_BENCH_KEEP"
+            cp "$WORK"/*.log "$WORK/ferry-guest.yaml" "$WORK"/v2v-guest/*.yaml "$FERRY_BENCH_KEEP/" 2>/dev/null
+            [ -z "$vdisk" ] || cp --sparse=always "$vdisk" "$FERRY_BENCH_KEEP/"
+        fi
     fi
     ;;
 esac
