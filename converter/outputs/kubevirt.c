@@ -395,9 +395,10 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
             if (moved & (1u << b))
                 snprintf(buses + strlen(buses), sizeof(buses) - strlen(buses), "%s%s",
                          buses[0] ? ", " : "", ferry_vm_bus_name(b));
-        ferry_log_warn("'%s': %s: %s disks attached as sata (the guest is not known to have "
-                       "virtio drivers; --compat virtio overrides)",
-                       e->src, def->name, buses);
+        ferry_log_warn("'%s': %s: %s disks attached as sata (%s; --compat virtio overrides)",
+                       e->src, def->name, buses,
+                       def->conversion.done ? "the guest was not converted"
+                                            : "the guest is not known to have virtio drivers");
     }
     if (ndisk == 0)
         ferry_log_warn("'%s': %s: the VM has no hard disk", e->src, def->name);
