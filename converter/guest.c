@@ -531,8 +531,11 @@ fix_network(struct conv *c)
         return -1;
     /* ifupdown names interfaces: VMware's ens160/ens192/ens224 or eth0
      * become enp1s0 ... on KubeVirt's q35.  With one physical interface,
-     * an ifupdown pattern maps whatever the NIC is called to its old
-     * stanza. */
+     * an ifupdown pattern maps whatever the first NIC is called to its old
+     * stanza: an "auto" line with the pattern e* (first match) mapped to the
+     * old name (interfaces(5), PATTERN MATCHING).  auto, not allow-hotplug:
+     * ifup -a applies the mapping, the hotplug path (ifup --allow=hotplug
+     * IFACE) does not -- checked with ifup --no-act in a bookworm chroot. */
     const char *ifaces = "/etc/network/interfaces";
     if (is_file(c, ifaces)) {
         FERRY_AUTOFREE char *text = guestfs_cat(c->g, ifaces);
@@ -563,9 +566,11 @@ fix_network(struct conv *c)
                 char word[32], name[64];
                 if (sscanf(l, "%31s %63s", word, name) == 2 && !strcmp(name, names[0]) &&
                     (!strcmp(word, "auto") || !strcmp(word, "allow-hotplug"))) {
+                    /* the first such line becomes the pattern, later ones comments */
                     FERRY_AUTOFREE char *line =
-                        ferry_printf("# ferry-converter: was \"%s %s\"\n%s /e*/1=%s\n", word,
-                                     names[0], word, names[0]);
+                        ferry_printf("# ferry-converter: was \"%s %s\"\n%s%s%s", word, names[0],
+                                     changed ? "" : "auto /e*/1=", changed ? "" : names[0],
+                                     changed ? "" : "\n");
                     sb_add(&b, line, strlen(line));
                     changed = true;
                 } else {
@@ -579,8 +584,8 @@ fix_network(struct conv *c)
                     ferry_strv_free(names);
                     return gerr(c, ifaces);
                 }
-                change(c, "%s: interface %s matched by the pattern /e*/1 (its name changes on "
-                       "virtio-net)", ifaces, names[0]);
+                change(c, "%s: interface %s matched by the pattern \"auto /e*/1=%s\" (its name "
+                       "changes on virtio-net)", ifaces, names[0], names[0]);
             }
         } else if (nnames > 1) {
             note(c, "%s configures %zu interfaces by name; check them after the first boot "

@@ -105,7 +105,7 @@ res, changes = ann.get("ferry.io/guest-conversion", ""), ann.get("ferry.io/guest
 assert res.startswith("converted: linux debian 12"), res
 for want in ("removed package open-vm-tools", "/etc/fstab: /dev/sda1 -> UUID=",
              "/boot/grub/grub.cfg: /dev/sda1 -> UUID=", "GRUB_DISABLE_LINUX_UUID=true commented out",
-             "70-persistent-net.rules removed", "/etc/network/interfaces: interface ens192",
+             "70-persistent-net.rules removed", '/etc/network/interfaces: interface ens192 matched by the pattern "auto /e*/1=ens192"',
              "rebuilt by update-initramfs with virtio_blk virtio_scsi virtio_net virtio_pci"):
     assert want in changes, (want, changes)
 assert ann["ferry.io/compat"] == "virtio", ann
