@@ -11,10 +11,20 @@
 # and a table of what each output keeps: disks, NICs, MACs, firmware, boot
 # order, whether it passes the KubeVirt/CDI schemas, and the wall time.
 #
+# And the guest conversion side by side ("guest" in FERRY_BENCH_INPUTS): the
+# VMware-looking Debian guest of tests/converter/vmware-guest.sh (initramfs
+# without virtio, fstab on /dev/sda1, open-vm-tools) converted by
+#   ferry-converter guest.vmx --guest-disk COPY.raw   (in place)
+#   virt-v2v -i disk COPY.raw -o kubevirt -os OUT     (a converted copy)
+# each timed with its peak RSS (the appliance's qemu included), the ratio of
+# the times, and each result booted under TCG on virtio-blk: it boots when
+# the guest's marker line comes on the serial console.
+#
 # usage: bench/converter.sh [BINDIR]          (root; BINDIR default build/bin)
-#   FERRY_BENCH_INPUTS="vmx ova"   which inputs (virt-v2v takes ~25 min each under TCG
+#   FERRY_BENCH_INPUTS="vmx ova"   which inputs, of vmx ova guest (virt-v2v takes ~25 min each under TCG
 #                                  here, most of it rebuilding the guest's initramfs)
 #   FERRY_BENCH_V2V_TIMEOUT=3000   seconds before a virt-v2v run counts as failed
+#   FERRY_BENCH_KEEP=DIR           keep the guest run's logs, YAML and virt-v2v's disk there
 # A run that cannot measure (a missing tool, the guest that cannot be built,
 # ferry-converter or virt-v2v failing) says why and exits 1, after the table.
 set -eu
@@ -178,6 +188,7 @@ echo "| tool / input | kind | disks | NICs [models] | MACs | firmware | bootOrde
 echo "|---|---|---|---|---|---|---|---|---|---|"
 failed=
 for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
+    [ "$in" != guest ] || continue
     f="$WORK/bench-guest.$in"
     if ! "$BIN/ferry-converter" "$f" --network-map Backup=multus:default/backup >"$WORK/ferry-$in.yaml" 2>"$WORK/ferry-$in.err"; then
         echo "| ferry-converter -i $in | FAILED: $(tail -1 "$WORK/ferry-$in.err" | cut -c1-150) |||||||||"
@@ -203,6 +214,73 @@ for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
         failed="$failed virt-v2v-$in"
     fi
 done
+# --- the guest conversion beside virt-v2v's ---------------------------------
+# boot DISK LOG: the guest's marker line under TCG on virtio-blk, else
+# "no marker" and the console's last line.
+boot() {
+    fmt=$(qemu-img info --output=json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["format"])')
+    timeout 600 qemu-system-x86_64 -accel tcg -m 512 -display none -no-reboot -monitor none \
+        -net none -serial "file:$2" -drive "file=$1,format=$fmt,if=virtio,snapshot=on" \
+        >/dev/null 2>&1 || true
+    m=$(grep -a -m1 FERRY-GUEST-BOOTED "$2" | tr -d '\r')
+    [ -n "$m" ] && echo "$m" ||
+        echo "no marker ($fmt): $(grep -a -E 'ALERT|Gave up|panic|error' "$2" | tail -1 | tr -d '\r' | cut -c1-80)"
+}
+# timed OUT CMD...: CMD's exit status; OUT holds "seconds peak-RSS-KB"
+timed() {
+    out=$1
+    shift
+    /usr/bin/time -o "$out" -f "%e %M" "$@"
+}
+case " ${FERRY_BENCH_INPUTS:-vmx ova} " in *" guest "*)
+    echo
+    if ! "$SRC/tests/converter/vmware-guest.sh" "$CACHE"; then
+        echo "bench: the VMware-looking guest could not be built" >&2
+        failed="$failed guest"
+    else
+        g=$CACHE/vmware-guest.raw
+        echo "guest conversion: $(du -k "$g" | cut -f1) KiB used of $(($(stat -c %s "$g") >> 20)) MiB; " \
+             "before conversion, on virtio-blk: $(boot "$g" "$WORK/before.log")"
+        echo
+        echo "| tool | time (s) | peak RSS (MB) | exit | boots on virtio-blk |"
+        echo "|---|---|---|---|---|"
+        cp --sparse=always "$g" "$WORK/ferry-guest.raw"
+        sed 's/bench-guest.vmdk/ferry-guest.raw/' "$WORK/bench-guest.vmx" >"$WORK/ferry-guest.vmx"
+        timed "$WORK/ferry.time" "$BIN/ferry-converter" "$WORK/ferry-guest.vmx" \
+            --guest-disk "$WORK/ferry-guest.raw" --network-map Backup=multus:default/backup \
+            >"$WORK/ferry-guest.yaml" 2>"$WORK/ferry-guest.err" &&
+            frc=0 || frc=$?
+        read -r ft fm <<EOF
+$(tail -1 "$WORK/ferry.time")
+EOF
+        echo "| ferry-converter --guest-disk | $ft | $((fm / 1024)) | $frc | $(boot "$WORK/ferry-guest.raw" "$WORK/ferry-boot.log") |"
+        cp --sparse=always "$g" "$WORK/v2v-guest.raw"
+        mkdir -p "$WORK/v2v-guest"
+        timed "$WORK/v2v.time" timeout "${FERRY_BENCH_V2V_TIMEOUT:-3000}" virt-v2v -i disk \
+            "$WORK/v2v-guest.raw" -o kubevirt -os "$WORK/v2v-guest" -on v2v-guest \
+            >"$WORK/v2v-guest.log" 2>&1 && vrc=0 || vrc=$?
+        read -r vt vm <<EOF
+$(tail -1 "$WORK/v2v.time")
+EOF
+        vdisk=$(ls "$WORK"/v2v-guest/v2v-guest-sd* 2>/dev/null | head -1)
+        echo "| virt-v2v -i disk -o kubevirt | $vt | $((vm / 1024)) | $vrc | $([ -n "$vdisk" ] && boot "$vdisk" "$WORK/v2v-boot.log" || echo "no disk written") |"
+        echo
+        echo "ratio ferry/virt-v2v (time): $(echo "$ft $vt" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "-" }')"
+        echo
+        echo "ferry-converter's report (annotations):"
+        grep -E 'guest-conversion|compat|bus:|model:' "$WORK/ferry-guest.yaml" | sed 's/^/    /'
+        [ "$frc" -eq 0 ] || { failed="$failed ferry-guest"; tail -3 "$WORK/ferry-guest.err"; }
+        [ "$vrc" -eq 0 ] || { failed="$failed virt-v2v-guest"; grep -m3 -i error "$WORK/v2v-guest.log"; }
+        # what each tool left in the guest, for the boot column
+        if [ -n "${FERRY_BENCH_KEEP:-}" ]; then
+            mkdir -p "$FERRY_BENCH_KEEP"
+            cp "$WORK"/*.log "$WORK/ferry-guest.yaml" "$WORK"/v2v-guest/*.yaml "$FERRY_BENCH_KEEP/" 2>/dev/null
+            [ -z "$vdisk" ] || cp --sparse=always "$vdisk" "$FERRY_BENCH_KEEP/"
+        fi
+    fi
+    ;;
+esac
+
 for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
     [ -s "$WORK/ferry-$in.yaml" ] || continue
     echo

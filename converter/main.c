@@ -3,9 +3,11 @@
  * inspect.c (optional), outputs/kubevirt.c (emit).  Output goes to stdout as
  * a multi-document YAML stream or a JSON List; warnings go to stderr.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/json.h"
@@ -13,6 +15,7 @@
 #include "common/name.h"
 #include "common/util.h"
 #include "common/yaml.h"
+#include "converter/guest.h"
 #include "converter/inputs.h"
 #include "converter/inspect.h"
 #include "converter/outputs/kubevirt.h"
@@ -41,7 +44,8 @@ int
 main(int argc, char **argv)
 {
     enum { OPT_NAME = 256, OPT_DISK_SOURCE, OPT_NETMAP, OPT_RUN, OPT_COMPAT, OPT_INSPECT,
-           OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION, OPT_LIST_INPUTS };
+           OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION, OPT_LIST_INPUTS, OPT_CONVERT_GUEST,
+           OPT_GUEST_DISK };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"namespace", required_argument, NULL, 'n'},
@@ -56,12 +60,15 @@ main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {"list-inputs", no_argument, NULL, OPT_LIST_INPUTS},
+        {"convert-guest", no_argument, NULL, OPT_CONVERT_GUEST},
+        {"guest-disk", required_argument, NULL, OPT_GUEST_DISK},
         {NULL, 0, NULL, 0},
     };
     ferry_log_init("ferry-converter");
     struct ferry_kubevirt_opts o = {.run_strategy = "Halted"};
     const char *output = "yaml";
-    bool inspect = false;
+    bool inspect = false, convert_guest = false;
+    FERRY_AUTOSTRV char **guest_disks = NULL;
     unsigned inspect_timeout = INSPECT_TIMEOUT;
     int rc = 1;
     struct ferry_vm_list list = {0};
@@ -129,6 +136,12 @@ main(int argc, char **argv)
         case OPT_DEBUG:
             ferry_log_set_debug(optarg);
             break;
+        case OPT_CONVERT_GUEST:
+            convert_guest = true;
+            break;
+        case OPT_GUEST_DISK:
+            ferry_strv_push(&guest_disks, optarg);
+            break;
         case 'h':
             ferry_converter_usage(stdout);
             return 0;
@@ -146,6 +159,16 @@ main(int argc, char **argv)
                     argv[optind - 1]);
             return 2;
         }
+    }
+    if (convert_guest) {
+        /* ferry-converter --convert-guest DISK...: the disks in place */
+        if (optind == argc || guest_disks) {
+            fprintf(stderr, "ferry-converter: --convert-guest: %s (see --help)\n",
+                    guest_disks ? "takes the disks as arguments, not --guest-disk"
+                                : "missing DISK");
+            return 2;
+        }
+        return ferry_guest_main(argv + optind, (size_t)(argc - optind));
     }
     if (optind != argc - 1) {
         fprintf(stderr, "ferry-converter: %s\n",
@@ -165,6 +188,58 @@ main(int argc, char **argv)
                 ferry_vm_basename(input), list.n);
         rc = 2;
         goto out;
+    }
+
+    if (guest_disks && list.n > 1) {
+        fprintf(stderr, "ferry-converter: --guest-disk: '%s' holds %zu VMs; --guest-disk needs "
+                "exactly one\n", ferry_vm_basename(input), list.n);
+        rc = 2;
+        goto out;
+    }
+    if (guest_disks) {
+        /* convert the guest on its imported disks; the emitter gives it
+         * virtio only if that worked */
+        struct ferry_vm_def *def = list.vms[0];
+        /* A definition the emitter refuses is refused before the disks
+         * are changed: a silent trial emission (its warnings come later). */
+        json_object *trial = NULL;
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (saved >= 0 && devnull >= 0)
+            dup2(devnull, STDERR_FILENO);
+        int trial_rc = ferry_kubevirt_emit(def, "trial", &o, &trial);
+        fflush(stderr);
+        if (saved >= 0) {
+            dup2(saved, STDERR_FILENO);
+            close(saved);
+        }
+        if (devnull >= 0)
+            close(devnull);
+        json_object_put(trial);
+        if (trial_rc < 0)
+            goto error;
+        struct ferry_guest_report r = {0};
+        def->conversion.done = true;
+        def->conversion.ok =
+            ferry_guest_convert(guest_disks, ferry_strv_len(guest_disks), &r) == 0;
+        if (def->conversion.ok) {
+            def->conversion.result = ferry_printf("converted: %s", r.os ? r.os : "?");
+        } else {
+            def->conversion.result = ferry_printf("failed: %s", ferry_error_message());
+            ferry_log_warn("'%s': %s: %s", ferry_vm_basename(input), def->name,
+                           ferry_error_message());
+            ferry_error_reset();
+        }
+        for (char **ch = r.changes; ch && *ch; ch++) {
+            char *s = ferry_printf("%s%s%s", def->conversion.changes ? def->conversion.changes : "",
+                                   def->conversion.changes ? "\n" : "", *ch);
+            free(def->conversion.changes);
+            def->conversion.changes = s;
+        }
+        for (char **n = r.notes; n && *n; n++)
+            ferry_log_warn("'%s': %s: guest conversion: %s", ferry_vm_basename(input), def->name,
+                           *n);
+        ferry_guest_report_clear(&r);
     }
 
     docs = json_object_new_array();

@@ -59,6 +59,8 @@ ferry_vm_def_free(struct ferry_vm_def *def)
     free(def->inspect.product);
     free(def->inspect.arch);
     free(def->inspect.osinfo);
+    free(def->conversion.result);
+    free(def->conversion.changes);
     free(def);
 }
 

@@ -110,6 +110,14 @@ struct ferry_vm_def {
         bool efi;          /* an EFI system partition was found */
     } inspect;
 
+    /* Filled by --guest-disk (guest.c): the guest converted in place. */
+    struct {
+        bool done;         /* a conversion was tried */
+        bool ok;           /* it succeeded: the guest boots on virtio */
+        char *result;      /* "converted: <os>" or the error */
+        char *changes;     /* one change per line */
+    } conversion;
+
     bool virtio_seen;      /* the source ran the guest on virtio devices: it has drivers */
     char *source_version;  /* the source platform's version (oVirt ClusterCompatibilityVersion) */
 };

@@ -49,3 +49,18 @@ if(TARGET ferry-converter-lib AND COMMAND ferry_fuzz_target)
     LIBS ferry-converter-lib
     CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/golden/convert)
 endif()
+
+# converter-guest-boot: the guest conversion on a real Debian guest made to look
+# like a VMware one (tests/converter/vmware-guest.sh, cached): it does not boot
+# on virtio-blk before, boots to its marker under TCG after; a disk without an
+# OS is left alone and its VM keeps SATA/e1000 (tests/converter/guest-boot.sh;
+# slow: two TCG boots and one initramfs rebuild in the appliance)
+if(TARGET ferry-converter)
+  # converter-guest-unit: the device-name rewrite of fstab and kernel lines
+  ferry_unit_test(converter-guest-unit
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/converter/test-guest.c
+    LIBS ferry-converter-lib)
+  ferry_script_test(converter-guest-boot
+    SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/guest-boot.sh
+    LABELS integration slow TIMEOUT 1800)
+endif()

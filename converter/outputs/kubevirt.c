@@ -265,7 +265,13 @@ resolve_compat(struct emit *e, const struct ferry_kubevirt_opts *o)
         e->virtio = false;
         break;
     case FERRY_COMPAT_AUTO:
-        if (e->def->virtio_seen) {
+        if (e->def->conversion.done) {
+            /* the guest was converted (guest.c): virtio only if that worked */
+            e->virtio = e->def->conversion.ok;
+            if (!e->virtio)
+                ferry_log_warn("'%s': %s: the guest was not converted: sata disks, emulated "
+                               "NICs", e->src, e->def->name);
+        } else if (e->def->virtio_seen) {
             /* the source ran it on virtio devices (a KVM platform) */
             e->virtio = true;
         } else if (e->os.family == FERRY_OS_UNKNOWN && !e->def->os_id) {
@@ -388,9 +394,10 @@ emit_disks(struct emit *e, const char *vmname, const struct ferry_kubevirt_opts 
             if (moved & (1u << b))
                 snprintf(buses + strlen(buses), sizeof(buses) - strlen(buses), "%s%s",
                          buses[0] ? ", " : "", ferry_vm_bus_name(b));
-        ferry_log_warn("'%s': %s: %s disks attached as sata (the guest is not known to have "
-                       "virtio drivers; --compat virtio overrides)",
-                       e->src, def->name, buses);
+        ferry_log_warn("'%s': %s: %s disks attached as sata (%s; --compat virtio overrides)",
+                       e->src, def->name, buses,
+                       def->conversion.done ? "the guest was not converted"
+                                            : "the guest is not known to have virtio drivers");
     }
     if (ndisk == 0)
         ferry_log_warn("'%s': %s: the VM has no hard disk", e->src, def->name);
@@ -443,7 +450,8 @@ emit_nics(struct emit *e, struct ferry_kubevirt_opts *o, json_object *ifaces,
         if (!model) {
             /* e1000 where the guest is older or rarer than Windows and Linux:
              * DOS, NetWare, Solaris and the BSDs have drivers for it. */
-            model = e->os.family == FERRY_OS_WINDOWS || e->os.family == FERRY_OS_LINUX
+            model = (e->os.family == FERRY_OS_WINDOWS || e->os.family == FERRY_OS_LINUX) &&
+                            !(e->def->conversion.done && !e->def->conversion.ok)
                         ? "e1000e"
                         : "e1000";
             ferry_log_warn("'%s': %s: NIC model '%s' has no KubeVirt equivalent; using %s",
@@ -522,6 +530,11 @@ set_labels(struct emit *e, json_object *meta, const char *vmname)
         add(ann, LABEL_PREFIX "inspection", jstr(s));
         if (def->inspect.product)
             add(ann, LABEL_PREFIX "inspection-product", jstr(def->inspect.product));
+    }
+    if (def->conversion.done) {
+        add(ann, LABEL_PREFIX "guest-conversion", jstr(def->conversion.result));
+        if (def->conversion.changes)
+            add(ann, LABEL_PREFIX "guest-conversion-changes", jstr(def->conversion.changes));
     }
     if (def->description)
         add(ann, LABEL_PREFIX "description", jstr(def->description));
