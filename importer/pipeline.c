@@ -616,10 +616,15 @@ ferry_import(const struct ferry_import_options *opts, struct ferry_import_result
 
     for (unsigned restarts = 0;; restarts++) {
         int r = import_once(&o, ret);
-        if (r == 0 || ferry_error_code() != FERRY_ERR_CONFLICT || restarts == MAX_RESTARTS)
+        if (r == 0 || ferry_error_code() != FERRY_ERR_CONFLICT)
             return r;
-        ferry_log_warn("%s: starting the import over (%u of %u)", ferry_error_message(),
-                       restarts + 1, MAX_RESTARTS);
+        if (restarts == MAX_RESTARTS) {
+            FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
+            return ferry_error(FERRY_ERR_NETWORK, "%s (the import was started over %u times)",
+                               msg, MAX_RESTARTS);
+        }
+        ferry_log_warn("%s: starting the import over from byte 0 (%u of %u)",
+                       ferry_error_message(), restarts + 1, MAX_RESTARTS);
         ferry_error_reset();
         o.confine = false;   /* confined once, for the rest of the process */
     }

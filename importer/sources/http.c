@@ -636,7 +636,7 @@ piece_done(struct ferry_source *src, struct piece *pc, CURLcode rc)
     if (pc->attempt_got > 0 && !p->validator) {
         FERRY_AUTOFREE char *msg = ferry_printf(
             "http '%s': range %s: %s after %zu bytes, and the server gave no validator (strong "
-            "ETag, Last-Modified) to resume safely: restarting from byte 0",
+            "ETag, Last-Modified) to resume safely",
             src->url, pc->range, reason, pc->attempt_got);
         batch_fail(pc->batch, FERRY_ERR_CONFLICT, msg);
         piece_finish(p, pc);
@@ -1055,8 +1055,7 @@ stream_thread(void *opaque)
                 /* A close-delimited body cut short looks like a complete one. */
                 ecode = FERRY_ERR_CONFLICT;
                 err = ferry_printf("http '%s': the body ended after %llu bytes, but the server "
-                                   "announced %lld, and it has no Range requests to resume: "
-                                   "restarting from byte 0",
+                                   "announced %lld, and it has no Range requests to resume",
                                    src->url, (unsigned long long)p->received,
                                    (long long)src->size);
             }
@@ -1071,7 +1070,7 @@ stream_thread(void *opaque)
         if (p->received > 0) {
             ecode = FERRY_ERR_CONFLICT;
             err = ferry_printf("http '%s': %s after %llu bytes, and the server has no Range "
-                               "requests to resume: restarting from byte 0",
+                               "requests to resume",
                                src->url, reason, (unsigned long long)p->received);
             break;
         }
