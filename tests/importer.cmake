@@ -32,3 +32,11 @@ ferry_script_test(importer-registry SCRIPT ${FERRY_IMPORTER_TESTS}/registry.sh
 set_tests_properties(importer-registry PROPERTIES FIXTURES_REQUIRED importer-corpus)
 ferry_unit_test(test-registry SOURCES ${FERRY_IMPORTER_TESTS}/test-registry.c
                 LIBS ferry-importer-lib)
+
+# The http source grown up (issue 15): resume after 20 cuts at random offsets
+# (cutproxy.py, a relay written for the test, in front of nginx), a file
+# changed mid-import, retries (503/429, Retry-After), basic auth, extra
+# headers, a CA directory, proxies from the environment (both cases).
+ferry_script_test(importer-http-robust SCRIPT ${FERRY_IMPORTER_TESTS}/http-robust.sh
+                  LABELS integration importer TIMEOUT 300)
+set_tests_properties(importer-http-robust PROPERTIES FIXTURES_REQUIRED importer-corpus)

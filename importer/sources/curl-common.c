@@ -19,6 +19,9 @@
 static struct {
     char *bundle;     /* the system roots and the cert directories' (PEM) */
     size_t bundle_len;
+    unsigned system_certs, added_certs;
+    char **dirs;
+    char **warnings;  /* told at the first handle: logging starts after the options */
     char *proxy, *noproxy;
 } shared;
 
@@ -41,12 +44,41 @@ curl_init(void)
     pthread_once(&once, curl_global_once);
 }
 
+static unsigned
+count_certs(const char *pem)
+{
+    unsigned n = 0;
+    for (const char *p = pem; (p = strstr(p, "-----BEGIN CERTIFICATE-----")); p++)
+        n++;
+    return n;
+}
+
+/* Once, at the first handle: the options were parsed before --debug. */
+static void
+bundle_log(void)
+{
+    if (!shared.bundle)
+        return;
+    for (char **w = shared.warnings; w && *w; w++)
+        ferry_log_warn("%s", *w);
+    FERRY_AUTOFREE char *dirs = NULL;
+    for (char **d = shared.dirs; d && *d; d++) {
+        char *n = ferry_printf("%s%s'%s'", dirs ? dirs : "", dirs ? ", " : "", *d);
+        free(dirs);
+        dirs = n;
+    }
+    ferry_log_debug("importer.curl", "CA bundle: %u system certificates and %u from %s",
+                    shared.system_certs, shared.added_certs, dirs ? dirs : "none");
+}
+
 CURL *
 ferry_curl_easy(const char *url, bool verify_tls, bool verbose)
 {
+    static pthread_once_t logged = PTHREAD_ONCE_INIT;
     CURL *c;
 
     curl_init();
+    pthread_once(&logged, bundle_log);
     c = curl_easy_init();
     if (!c)
         ferry_oom();
@@ -116,6 +148,7 @@ bundle_start(void)
             ferry_error_reset();
         } else {
             bundle_append(buf, len);
+            shared.system_certs = count_certs(buf);
             free(buf);
         }
     }
@@ -143,6 +176,7 @@ ferry_curl_add_cert_dir(const char *dir)
     closedir(d);
     if (bundle_start() < 0)
         return -1;
+    ferry_strv_push(&shared.dirs, dir);
     if (names)
         qsort(names, ferry_strv_len(names), sizeof(*names), name_cmp);
     for (char **n = names; n && *n; n++) {
@@ -158,11 +192,13 @@ ferry_curl_add_cert_dir(const char *dir)
         if (ferry_file_read(path, MAX_CERT_FILE, &buf, &len) < 0)
             return ferry_error_prefix("cert dir '%s': ", dir);
         if (!strstr(buf, "-----BEGIN CERTIFICATE-----")) {
-            ferry_log_warn("cert dir '%s': '%s' holds no PEM certificate: ignored", dir, *n);
+            FERRY_AUTOFREE char *w =
+                ferry_printf("cert dir '%s': '%s' holds no PEM certificate: ignored", dir, *n);
+            ferry_strv_push(&shared.warnings, w);
             continue;
         }
         bundle_append(buf, len);
-        ferry_log_debug("importer.curl", "trusting the certificates of '%s'", path);
+        shared.added_certs += count_certs(buf);
     }
     return 0;
 }
