@@ -50,7 +50,8 @@
 #define MOD "importer.http"
 #define HTTP_RING (4u << 20)
 #define PIECE_MIN (256u << 10)       /* pread pieces: at least this */
-#define STREAM_PIECE (4u << 20)      /* the sequential read's pieces */
+#define STREAM_PIECE (8u << 20)      /* the sequential read's pieces */
+#define BLOCK (8u << 20)             /* pread's read-ahead blocks */
 #define MAX_CONNECTIONS 16
 #define BACKOFF_FIRST 1.0            /* seconds */
 #define BACKOFF_CAP 30.0
@@ -295,6 +296,18 @@ struct slot {
     struct piece piece;
 };
 
+/* A cached block of the file for pread's read-ahead. */
+struct block {
+    uint64_t index;              /* offset / BLOCK */
+    uint8_t *buf;
+    size_t len;
+    bool used;                   /* holds block INDEX (fetched or in flight) */
+    unsigned refs;               /* readers waiting for it or copying */
+    uint64_t tick;               /* last use (LRU) */
+    struct batch batch;          /* left > 0: in flight */
+    struct piece piece;
+};
+
 struct http_priv {
     pthread_mutex_t lock;
     pthread_cond_t cond;         /* batches done; the ring */
@@ -313,6 +326,11 @@ struct http_priv {
     CURL *inflight[MAX_CONNECTIONS];
     unsigned active;
     bool warned_no_validator;
+
+    /* pread's blocks */
+    struct block **blocks;
+    unsigned nblocks, max_blocks;
+    uint64_t tick;
 
     /* the sequential read over pieces */
     struct slot *slots;
@@ -849,6 +867,7 @@ http_open(struct ferry_source *src, const char *url)
         src->seekable = true;
         src->size = r.cr.total;
         p->conns = opt.connections ? opt.connections : 4;
+        p->max_blocks = 2 * p->conns + 4;
     } else {
         src->seekable = false;
         src->size = code == 416 ? 0 : clen;
@@ -860,7 +879,118 @@ http_open(struct ferry_source *src, const char *url)
     return 0;
 }
 
-/* ---- pread: pieces in parallel --------------------------------------------- */
+/* ---- pread: read-ahead blocks, or pieces in parallel ---------------------- *
+ *
+ * Reads that look sequential (large ones, or next to a block already
+ * fetched) go through BLOCK-sized cached blocks, with as many blocks
+ * fetched ahead as there are connections: each connection then moves a
+ * whole block per request (the round trip of each request is paid once per
+ * 8 MiB, not per 4 MiB chunk of the pipeline).  Other reads (qcow2 tables,
+ * headers) are fetched as they are, split in pieces over the connections. */
+
+static struct block *
+block_find(struct http_priv *p, uint64_t index)
+{
+    for (unsigned i = 0; i < p->nblocks; i++)
+        if (p->blocks[i]->used && p->blocks[i]->index == index)
+            return p->blocks[i];
+    return NULL;
+}
+
+/* A slot for block INDEX, its fetch submitted; NULL when every slot is busy
+ * and GROW is false (read-ahead never grows the cache). */
+static struct block *
+block_fetch(struct ferry_source *src, uint64_t index, bool grow)
+{
+    struct http_priv *p = src->priv;
+    struct block *bl = NULL;
+
+    if (p->nblocks < p->max_blocks || grow) {
+        for (unsigned i = 0; i < p->nblocks; i++)
+            if (!p->blocks[i]->used) {
+                bl = p->blocks[i];
+                break;
+            }
+    }
+    if (!bl) {
+        /* the least recently used block nobody waits for */
+        for (unsigned i = 0; i < p->nblocks; i++) {
+            struct block *b = p->blocks[i];
+            if (b->refs == 0 && b->batch.left == 0 && (!bl || b->tick < bl->tick))
+                bl = b;
+        }
+    }
+    if (!bl && (p->nblocks < p->max_blocks || grow)) {
+        bl = ferry_calloc(1, sizeof(*bl));
+        bl->buf = ferry_malloc(BLOCK);
+        p->blocks = ferry_realloc(p->blocks, (p->nblocks + 1) * sizeof(*p->blocks));
+        p->blocks[p->nblocks++] = bl;
+    }
+    if (!bl)
+        return NULL;
+    free(bl->batch.msg);
+    bl->batch.msg = NULL;
+    bl->index = index;
+    bl->used = true;
+    bl->tick = ++p->tick;
+    bl->len = (uint64_t)src->size - index * BLOCK < BLOCK ? (uint64_t)src->size - index * BLOCK
+                                                           : BLOCK;
+    bl->piece = (struct piece){ .src = src, .buf = bl->buf, .off = index * BLOCK, .len = bl->len };
+    if (submit(src, &bl->batch, &bl->piece, 1) < 0) {
+        bl->used = false;
+        return NULL;
+    }
+    return bl;
+}
+
+static ssize_t
+pread_blocks(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    struct http_priv *p = src->priv;
+    uint64_t first = off / BLOCK, last = (off + len - 1) / BLOCK;
+    uint64_t nblk = ((uint64_t)src->size + BLOCK - 1) / BLOCK;
+    size_t done = 0;
+    int r = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (uint64_t k = first; k <= last + p->conns && k < nblk; k++) {
+        if (block_find(p, k))
+            continue;
+        if (!block_fetch(src, k, k <= last)) {
+            if (k <= last) {
+                r = -1;
+                goto out;
+            }
+            break;
+        }
+    }
+    for (uint64_t k = first; k <= last; k++) {
+        struct block *bl = block_find(p, k);
+        if (!bl && !(bl = block_fetch(src, k, true))) {
+            r = -1;
+            goto out;
+        }
+        bl->refs++;
+        while (bl->batch.left > 0)
+            pthread_cond_wait(&p->cond, &p->lock);
+        bl->refs--;
+        bl->tick = ++p->tick;
+        if (bl->batch.failed) {
+            ferry_error(bl->batch.code, "%s", bl->batch.msg);
+            bl->used = bl->refs > 0;   /* tried again by a later read */
+            r = -1;
+            goto out;
+        }
+        uint64_t start = k * BLOCK;
+        uint64_t a = off + done - start;
+        size_t n = bl->len - a < len - done ? bl->len - a : len - done;
+        memcpy((uint8_t *)buf + done, bl->buf + a, n);
+        done += n;
+    }
+out:
+    pthread_mutex_unlock(&p->lock);
+    return r < 0 ? -1 : (ssize_t)done;
+}
 
 static ssize_t
 http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
@@ -878,6 +1008,13 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
         len = src->size - off;
     if (len == 0)
         return 0;
+    pthread_mutex_lock(&p->lock);
+    bool seq = len >= BLOCK / 8 || block_find(p, off / BLOCK) ||
+               (off >= BLOCK && block_find(p, off / BLOCK - 1));
+    pthread_mutex_unlock(&p->lock);
+    if (seq)
+        return pread_blocks(src, buf, len, off);
+
     /* As many pieces as connections, none smaller than PIECE_MIN. */
     n = len / PIECE_MIN ? len / PIECE_MIN : 1;
     if (n > p->conns)
@@ -1172,6 +1309,13 @@ http_close(struct ferry_source *src)
         free(p->slots[i].piece.bad);
     }
     free(p->slots);
+    for (unsigned i = 0; i < p->nblocks; i++) {
+        free(p->blocks[i]->buf);
+        free(p->blocks[i]->batch.msg);
+        free(p->blocks[i]->piece.bad);
+        free(p->blocks[i]);
+    }
+    free(p->blocks);
     free(p->read_error);
     curl_slist_free_all(p->hdr);
     free(p->validator);
