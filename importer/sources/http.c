@@ -152,6 +152,15 @@ http_config(const char *name, const char *value)
         if (parse_unsigned(name, value, 0, 7 * 86400, &v) < 0)
             return -1;
         opt.retry_time = v;
+    } else if (strcmp(name, "user") == 0 || strcmp(name, "password") == 0) {
+        /* Not on the command line (no entry in http_options): for CDI's
+         * IMPORTER_ACCESS_KEY_ID / IMPORTER_SECRET_KEY, which come in the
+         * environment, through ferry_source_http.config(). */
+        char **slot = name[0] == 'u' ? &opt.user : &opt.pass;
+        if (strpbrk(value, "\r\n"))
+            return ferry_error(FERRY_ERR_INVALID, "http %s: a line break", name);
+        free(*slot);
+        *slot = ferry_strdup(value);
     } else if (strcmp(name, "connections") == 0) {
         if (parse_unsigned(name, value, 1, MAX_CONNECTIONS, &v) < 0)
             return -1;
@@ -238,9 +247,16 @@ load_options(void)
     for (char **d = opt.header_dirs; d && *d; d++)
         if (load_header_dir(*d, 0) < 0)
             return -1;
-    if (opt.secret_dir && (read_secret(opt.secret_dir, "accessKeyId", &opt.user) < 0 ||
-                           read_secret(opt.secret_dir, "secretKey", &opt.pass) < 0))
-        return -1;
+    if (opt.secret_dir) {
+        free(opt.user);
+        free(opt.pass);
+        opt.user = opt.pass = NULL;
+        if (read_secret(opt.secret_dir, "accessKeyId", &opt.user) < 0 ||
+            read_secret(opt.secret_dir, "secretKey", &opt.pass) < 0)
+            return -1;
+    }
+    if (opt.user && !opt.pass)
+        opt.pass = ferry_strdup("");
     opt.loaded = true;
     return 0;
 }
@@ -274,7 +290,7 @@ struct piece {
     uint64_t off;
     size_t len, got;
     unsigned tries;
-    uint64_t episode_ns, not_before_ns;
+    uint64_t episode_ns, not_before_ns, start_ns;
     struct piece *next;          /* in the queue */
     /* the attempt in flight */
     CURL *easy;
@@ -304,6 +320,7 @@ struct block {
     bool used;                   /* holds block INDEX (fetched or in flight) */
     unsigned refs;               /* readers waiting for it or copying */
     uint64_t tick;               /* last use (LRU) */
+    uint64_t copied;             /* bytes handed out: >= len, consumed */
     struct batch batch;          /* left > 0: in flight */
     struct piece piece;
 };
@@ -569,6 +586,7 @@ piece_start(struct ferry_source *src, struct piece *pc)
     CURL *c = p->nidle ? p->idle[--p->nidle] : http_easy(src->url);
 
     pc->easy = c;
+    pc->start_ns = ferry_now_ns();
     pc->attempt_got = 0;
     pc->checked = pc->discard = false;
     pc->resp = (struct resp){ .cr.total = -1, .retry_after = -1 };
@@ -635,6 +653,8 @@ piece_done(struct ferry_source *src, struct piece *pc, CURLcode rc)
         return;
     }
     if (rc == CURLE_OK && code == 206 && pc->got == pc->len) {
+        ferry_log_debug(MOD, "range %s: %zu bytes in %.0f ms (%u active)", pc->range,
+                        pc->attempt_got, (ferry_now_ns() - pc->start_ns) / 1e6, p->active);
         piece_finish(p, pc);
         return;
     }
@@ -905,15 +925,22 @@ block_fetch(struct ferry_source *src, uint64_t index, bool grow)
     struct http_priv *p = src->priv;
     struct block *bl = NULL;
 
-    if (p->nblocks < p->max_blocks || grow) {
-        for (unsigned i = 0; i < p->nblocks; i++)
-            if (!p->blocks[i]->used) {
-                bl = p->blocks[i];
-                break;
-            }
-    }
+    /* A free slot; else the least recently used block that was read to
+     * its end (sequential reads are done with it); a read-ahead never
+     * evicts a block not yet read, a needed block takes the least recently
+     * used one nobody waits for, else the cache grows. */
+    for (unsigned i = 0; i < p->nblocks && !bl; i++)
+        if (!p->blocks[i]->used)
+            bl = p->blocks[i];
     if (!bl) {
-        /* the least recently used block nobody waits for */
+        for (unsigned i = 0; i < p->nblocks; i++) {
+            struct block *b = p->blocks[i];
+            if (b->refs == 0 && b->batch.left == 0 && b->copied >= b->len &&
+                (!bl || b->tick < bl->tick))
+                bl = b;
+        }
+    }
+    if (!bl && p->nblocks >= p->max_blocks && grow) {
         for (unsigned i = 0; i < p->nblocks; i++) {
             struct block *b = p->blocks[i];
             if (b->refs == 0 && b->batch.left == 0 && (!bl || b->tick < bl->tick))
@@ -932,6 +959,7 @@ block_fetch(struct ferry_source *src, uint64_t index, bool grow)
     bl->batch.msg = NULL;
     bl->index = index;
     bl->used = true;
+    bl->copied = 0;
     bl->tick = ++p->tick;
     bl->len = (uint64_t)src->size - index * BLOCK < BLOCK ? (uint64_t)src->size - index * BLOCK
                                                            : BLOCK;
@@ -985,6 +1013,7 @@ pread_blocks(struct ferry_source *src, void *buf, size_t len, uint64_t off)
         uint64_t a = off + done - start;
         size_t n = bl->len - a < len - done ? bl->len - a : len - done;
         memcpy((uint8_t *)buf + done, bl->buf + a, n);
+        bl->copied += n;
         done += n;
     }
 out:
