@@ -8,6 +8,8 @@
 #              --checksum, gzip): right bytes (qemu-img compare), sha256;
 #   changed    the file replaced at the first cut: 200 to If-Range, the
 #              import starts over (logged) and ends with the new bytes;
+#   novalid    no ETag nor Last-Modified (nginx proxying itself): a cut
+#              mid-body starts the import over (logged);
 #   retries    503 + Retry-After (seconds, HTTP-date) then success; 429 to
 #              the bound: a clear error, nothing left; --retry-time;
 #   auth       basic auth from a secret directory (accessKeyId, secretKey);
@@ -66,6 +68,12 @@ http {
         listen 127.0.0.1:$PORT;
         location /d/ { alias $D/; }
         location /auth/ { alias $D/; auth_basic "ferry"; auth_basic_user_file $NGX/htpasswd; }
+        # The same files without a validator (nginx in front of itself).
+        location /novalid/ {
+            proxy_pass http://127.0.0.1:$PORT/d/;
+            proxy_hide_header ETag;
+            proxy_hide_header Last-Modified;
+        }
     }
     server {
         listen 127.0.0.1:$TPORT ssl;
@@ -167,6 +175,19 @@ grep -q "warning: .*the file changed on the server (200 to a Range request with 
     { cat "$WORK/changed.err" >&2; fail "changed: the restart is not logged"; }
 same_bytes changed "$WORK/new.ref" raw "$WORK/new.ref"
 echo "ok  changed (200 to If-Range: started over, the new bytes)"
+
+# ---- no validator: a cut mid-body cannot be resumed safely, start over ------
+curl -sfI -r 0-0 "$BASE/novalid/data.raw" | grep -qi '^etag\|^last-modified' &&
+    fail "novalid: nginx still sends a validator"
+start_proxy novalid --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20))
+import novalid "http://127.0.0.1:$PROXY_PORT/novalid/data.raw" --connections 2 ||
+    { cat "$WORK/novalid.err" >&2; fail "novalid: the import failed"; }
+stop_proxy
+[ "$(cat "$WORK/novalid.cuts")" = 1 ] || fail "novalid: no cut"
+grep -q "warning: .*after [0-9]* bytes, and the server gave no validator (strong ETag, Last-Modified) to resume safely: starting the import over from byte 0 (1 of 3)" "$WORK/novalid.err" ||
+    { cat "$WORK/novalid.err" >&2; fail "novalid: the restart is not logged"; }
+same_bytes novalid "$D/data.raw" raw "$D/data.raw"
+echo "ok  novalid (no validator: a cut restarts from byte 0, logged)"
 
 # ---- retries -----------------------------------------------------------------
 start_proxy busy --fail-first 2 --status 503 --retry-after 1
