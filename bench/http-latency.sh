@@ -11,7 +11,8 @@
 #   NBD to `qemu-img convert -t writeback -O raw`;
 # on a raw and a qcow2 image of a SIZE_MIB (default 1024) MiB disk with
 # DATA_MIB (default 768) MiB of random data in 16 MiB extents, built once in
-# $FERRY_BENCH_DIR (default /var/tmp/ferry-bench-http).  ROUNDS rounds
+# $FERRY_BENCH_DIR (default /var/tmp/ferry-bench-http) and served from a
+# copy in /dev/shm (removed on exit).  ROUNDS rounds
 # (default 1), the median time; every output is compared with the source
 # once.  Goals: 4 connections at least 3x faster than 1; Ferry with 4 at
 # most 0.7 of nbdkit + qemu-img's time.  Needs root (ip netns), tc, nginx,
@@ -53,13 +54,13 @@ WORK="$(mktemp -d "$DIR/run.XXXXXX")"
 NS_S="ferry-bench-srv-$$"
 NS_C="ferry-bench-cli-$$"
 VS="fbs$$" VC="fbc$$"
-NGINX_PID= DELAY_PID=
+NGINX_PID= DELAY_PID= SERVE=
 cleanup() {
     [ -n "$DELAY_PID" ] && { kill "$DELAY_PID" 2>/dev/null || true; wait "$DELAY_PID" 2>/dev/null || true; }
     [ -n "$NGINX_PID" ] && { kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; }
     ip netns del "$NS_C" 2>/dev/null || true
     ip netns del "$NS_S" 2>/dev/null || true
-    rm -rf "$WORK"
+    rm -rf "$WORK" "${SERVE:-}"
 }
 trap cleanup EXIT INT TERM
 
@@ -80,7 +81,10 @@ else
     # a tun device in each namespace, delays every packet instead.
     ip -n "$NS_S" link del "$VS" 2>/dev/null || true
     HOW="delayline.py between tun devices (this kernel has no tc netem)"
-    python3 "$HERE/delayline.py" "$NS_S" "$VS" "$NS_C" "$VC" "${DELAY%ms}" "$WORK/delayline.ready" &
+    # Real-time priority: a delay line descheduled for longer than TCP's
+    # 200 ms minimum RTO makes spurious timeouts on a busy machine.
+    rt=; command -v chrt >/dev/null && chrt -f 50 true 2>/dev/null && rt="chrt -f 50"
+    $rt python3 "$HERE/delayline.py" "$NS_S" "$VS" "$NS_C" "$VC" "${DELAY%ms}" "$WORK/delayline.ready" &
     DELAY_PID=$!
     for i in $(seq 50); do [ -f "$WORK/delayline.ready" ] && break; sleep 0.1; done
     [ -f "$WORK/delayline.ready" ] || { echo "delayline.py did not start" >&2; exit 1; }
@@ -88,10 +92,15 @@ else
     ip -n "$NS_C" addr add 10.213.0.2 peer 10.213.0.1 dev "$VC"
     for x in "$NS_S $VS" "$NS_C $VC"; do
         set -- $x
-        ip -n "$1" link set "$2" mtu 65000 up
+        ip -n "$1" link set "$2" mtu 65000 txqueuelen 20000 up
     done
 fi
 
+# The server reads the images from tmpfs: its disk is not what is measured
+# (on a busy machine, nginx blocked in a disk read stalled every connection
+# for seconds).  The outputs go to $DIR, on disk, for every tool.
+SERVE="$(mktemp -d /dev/shm/ferry-bench-http.XXXXXX)"
+cp img.raw img.qcow2 "$SERVE/"
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
 cat >"$WORK/nginx/nginx.conf" <<CONF
 daemon off;
@@ -111,7 +120,7 @@ http {
     scgi_temp_path $WORK/nginx/tmp/scgi;
     server {
         listen 10.213.0.1:8080;
-        location / { root $DIR; }
+        location / { root $SERVE; }
     }
 }
 CONF

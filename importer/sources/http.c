@@ -728,8 +728,10 @@ engine_main(void *opaque)
         pthread_mutex_unlock(&p->lock);
 
         int timeout = 1000, running = 0, left = 0;
-        if (wake != UINT64_MAX)
-            timeout = wake <= now ? 0 : (wake - now) / 1000000 + 1 < 1000 ? (int)((wake - now) / 1000000 + 1) : 1000;
+        if (wake != UINT64_MAX) {
+            uint64_t ms = wake <= now ? 0 : (wake - now) / 1000000 + 1;
+            timeout = ms < 1000 ? (int)ms : 1000;
+        }
         curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
         curl_multi_perform(p->multi, &running);
         CURLMsg *m;
@@ -1079,8 +1081,8 @@ window_fill(struct ferry_source *src)
             continue;
         if (p->next_off >= (uint64_t)src->size)
             break;
-        s->len = (uint64_t)src->size - p->next_off < STREAM_PIECE ? (uint64_t)src->size - p->next_off
-                                                                  : STREAM_PIECE;
+        uint64_t left = (uint64_t)src->size - p->next_off;
+        s->len = left < STREAM_PIECE ? left : STREAM_PIECE;
         s->pos = 0;
         s->piece = (struct piece){ .src = src, .buf = s->buf, .off = p->next_off, .len = s->len };
         p->next_off += s->len;
