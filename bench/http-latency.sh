@@ -81,10 +81,7 @@ else
     # a tun device in each namespace, delays every packet instead.
     ip -n "$NS_S" link del "$VS" 2>/dev/null || true
     HOW="delayline.py between tun devices (this kernel has no tc netem)"
-    # Real-time priority: a delay line descheduled for longer than TCP's
-    # 200 ms minimum RTO makes spurious timeouts on a busy machine.
-    rt=; command -v chrt >/dev/null && chrt -f 50 true 2>/dev/null && rt="chrt -f 50"
-    $rt python3 "$HERE/delayline.py" "$NS_S" "$VS" "$NS_C" "$VC" "${DELAY%ms}" "$WORK/delayline.ready" &
+    python3 "$HERE/delayline.py" "$NS_S" "$VS" "$NS_C" "$VC" "${DELAY%ms}" "$WORK/delayline.ready" &
     DELAY_PID=$!
     for i in $(seq 50); do [ -f "$WORK/delayline.ready" ] && break; sleep 0.1; done
     [ -f "$WORK/delayline.ready" ] || { echo "delayline.py did not start" >&2; exit 1; }

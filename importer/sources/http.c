@@ -928,9 +928,10 @@ block_fetch(struct ferry_source *src, uint64_t index, bool grow)
     struct block *bl = NULL;
 
     /* A free slot; else the least recently used block that was read to
-     * its end (sequential reads are done with it); a read-ahead never
-     * evicts a block not yet read, a needed block takes the least recently
-     * used one nobody waits for, else the cache grows. */
+     * its end (sequential reads are done with it).  A block not yet read is
+     * never evicted (that made the cache thrash: blocks fetched again and
+     * again): a read-ahead then stops, a needed block grows the cache, by
+     * at most two blocks per reader. */
     for (unsigned i = 0; i < p->nblocks && !bl; i++)
         if (!p->blocks[i]->used)
             bl = p->blocks[i];
@@ -939,13 +940,6 @@ block_fetch(struct ferry_source *src, uint64_t index, bool grow)
             struct block *b = p->blocks[i];
             if (b->refs == 0 && b->batch.left == 0 && b->copied >= b->len &&
                 (!bl || b->tick < bl->tick))
-                bl = b;
-        }
-    }
-    if (!bl && p->nblocks >= p->max_blocks && grow) {
-        for (unsigned i = 0; i < p->nblocks; i++) {
-            struct block *b = p->blocks[i];
-            if (b->refs == 0 && b->batch.left == 0 && (!bl || b->tick < bl->tick))
                 bl = b;
         }
     }
