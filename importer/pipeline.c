@@ -392,8 +392,8 @@ confine(const struct ferry_import_options *opts, struct ferry_source *bottom)
     return ferry_sandbox_confine(&sb);
 }
 
-int
-ferry_import(const struct ferry_import_options *opts, struct ferry_import_result *ret)
+static int
+import_once(const struct ferry_import_options *opts, struct ferry_import_result *ret)
 {
     uint64_t start_ns = ferry_now_ns();
     FERRY_IMP_AUTO(ferry_progress) struct ferry_progress *progress = NULL;
@@ -603,6 +603,34 @@ out:
         pthread_join(hasher.thread, NULL);
     free(hasher.path);
     return r;
+}
+
+/* A source that fails with FERRY_ERR_CONFLICT saw its bytes change under
+ * the import, or lost a transfer it cannot resume safely (sources/http.c:
+ * a 200 to If-Range, a cut without validator or without Range): what was
+ * written may be a mix, so the whole import starts over from byte 0 (the
+ * destination was removed with the failed attempt), a few times. */
+#define MAX_RESTARTS 3
+
+int
+ferry_import(const struct ferry_import_options *opts, struct ferry_import_result *ret)
+{
+    struct ferry_import_options o = *opts;
+
+    for (unsigned restarts = 0;; restarts++) {
+        int r = import_once(&o, ret);
+        if (r == 0 || ferry_error_code() != FERRY_ERR_CONFLICT)
+            return r;
+        if (restarts == MAX_RESTARTS) {
+            FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
+            return ferry_error(FERRY_ERR_NETWORK, "%s (the import was started over %u times)",
+                               msg, MAX_RESTARTS);
+        }
+        ferry_log_warn("%s: starting the import over from byte 0 (%u of %u)",
+                       ferry_error_message(), restarts + 1, MAX_RESTARTS);
+        ferry_error_reset();
+        o.confine = false;   /* confined once, for the rest of the process */
+    }
 }
 
 /* ---- the command line ---------------------------------------------------- */

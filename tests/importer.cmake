@@ -69,3 +69,11 @@ ferry_unit_test(test-remote SOURCES ${FERRY_IMPORTER_TESTS}/test-remote.c
 ferry_fuzz_target(fuzz-remote SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz-remote.c
                   LIBS ferry-importer-lib
                   CORPUS ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus-remote)
+
+# The http source grown up (issue 15): resume after 20 cuts at random offsets
+# (cutproxy.py, a relay written for the test, in front of nginx), a file
+# changed mid-import, retries (503/429, Retry-After), basic auth, extra
+# headers, a CA directory, proxies from the environment (both cases).
+ferry_script_test(importer-http-robust SCRIPT ${FERRY_IMPORTER_TESTS}/http-robust.sh
+                  LABELS integration importer TIMEOUT 300)
+set_tests_properties(importer-http-robust PROPERTIES FIXTURES_REQUIRED importer-corpus)

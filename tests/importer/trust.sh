@@ -244,7 +244,19 @@ expect_refusal_pipe delta-desc2-pipe "$T/parent.vmdk" "refusing a delta disk"
 # for, a 206 without the total size.
 cp "$CORPUS/scattered.raw" "$CORPUS/scattered.v3.qcow2" "$CORPUS/cd.iso" "$HTTPDIR/"
 for f in scattered.raw scattered.v3.qcow2 cd.iso; do
-    expect_refusal "http-cut-$f" "$URL/cut/$f" "the body ended after [0-9]* bytes, but the server announced $(stat -c %s "$HTTPDIR/$f")"
+    # No Range to resume: the import starts over (a warning each time, issue
+    # 15), then gives up with one error line.
+    st=0; rm -f "$WORK/refused-cut.raw"
+    "$IMPORTER" --url "$URL/cut/$f" --dest "$WORK/refused-cut.raw" --progress none 2>"$WORK/err" || st=$?
+    [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "http-cut-$f: exit status $st, expected 1"; }
+    [ "$(grep -c 'warning: .*the body ended after [0-9]* bytes, but the server announced .*: starting the import over from byte 0' "$WORK/err")" = 3 ] ||
+        { cat "$WORK/err" >&2; fail "http-cut-$f: not 3 restarts logged"; }
+    [ "$(grep -c 'error: .*the body ended after [0-9]* bytes, but the server announced '"$(stat -c %s "$HTTPDIR/$f")"'.*started over 3 times' "$WORK/err")" = 1 ] ||
+        { cat "$WORK/err" >&2; fail "http-cut-$f: no final error"; }
+    [ "$(wc -l <"$WORK/err")" = 4 ] || { cat "$WORK/err" >&2; fail "http-cut-$f: more lines than 3 warnings and an error"; }
+    [ ! -e "$WORK/refused-cut.raw" ] && ! ls "$WORK"/refused-cut.raw.tmp-* >/dev/null 2>&1 ||
+        fail "http-cut-$f: something left after the failure"
+    echo "ok  http-cut-$f (restarted 3 times, then refused)"
     expect_refusal "http-206-shifted-$f" "$URL/shifted/$f" "the server answered 206 with bytes 0-"
     expect_refusal "http-206-nototal-$f" "$URL/nototal/$f" "without 'Content-Range: bytes 0-0/SIZE'"
 done
