@@ -18,6 +18,7 @@
  *     template); objects written by kubectl are the cluster's business.
  * Every write carries fieldManager=ferry. */
 #include "common/store/kube-internal.h"
+#include "common/store/apiserver.h"
 #include "common/admission.h"
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -464,14 +465,6 @@ kube_patch(struct ferry_store *st, const struct ferry_resource *res, const char 
 
 /* ---- core/v1 Events --------------------------------------------------- */
 
-static uint64_t
-fnv1a(uint64_t h, const char *s)
-{
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
 /* The count and resourceVersion of an Event this handle wrote last. */
 static bool
 seen_get(struct kube_store *k, const char *key, int64_t *ret_count, char **ret_rv)
@@ -527,50 +520,19 @@ kube_record_event(struct ferry_store *st, json_object *about, const char *type,
     FERRY_AUTOPTR(json_object) created = NULL;
     int64_t count = 0;
     const char *oname = ferry_json_get_string(about, "metadata.name");
-    const char *ons = ferry_json_get_string(about, "metadata.namespace");
-    const char *ouid = ferry_json_get_string(about, "metadata.uid");
+    const char *ons = NULL;
     FERRY_AUTOFREE char *name = NULL, *now = NULL, *host = NULL;
-    FERRY_AUTOPTR(json_object) ev = json_object_new_object();
-    json_object *inv = json_object_new_object();
-    uint64_t h = 0xcbf29ce484222325ULL;
+    FERRY_AUTOPTR(json_object) ev = NULL;
     char hostbuf[256] = "";
 
-    if (!oname)
+    if (!ferry_apiserver_event_name(about, type, reason, message, &name, &ons))
         return;
-    if (!ons || !*ons)
-        ons = "default";
-    h = fnv1a(fnv1a(fnv1a(fnv1a(h, ouid), type), reason), message);
-    name = ferry_printf("%s.%016llx", oname, (unsigned long long)h);
     now = ferry_time_now_rfc3339();
-    ferry_json_set_string(ev, "apiVersion", "v1");
-    ferry_json_set_string(ev, "kind", "Event");
-    ferry_json_set_string(ev, "metadata.name", name);
-    ferry_json_set_string(ev, "metadata.namespace", ons);
-    json_object_object_add(ev, "involvedObject", inv);
-    if (ferry_json_get_string(about, "apiVersion"))
-        ferry_json_set_string(inv, "apiVersion", ferry_json_get_string(about, "apiVersion"));
-    if (ferry_json_get_string(about, "kind"))
-        ferry_json_set_string(inv, "kind", ferry_json_get_string(about, "kind"));
-    ferry_json_set_string(inv, "name", oname);
-    if (ferry_json_get_string(about, "metadata.namespace"))
-        ferry_json_set_string(inv, "namespace", ons);
-    if (ouid)
-        ferry_json_set_string(inv, "uid", ouid);
-    if (ferry_json_get_string(about, "metadata.resourceVersion"))
-        ferry_json_set_string(inv, "resourceVersion",
-                              ferry_json_get_string(about, "metadata.resourceVersion"));
-    ferry_json_set_string(ev, "type", type ? type : "Normal");
-    ferry_json_set_string(ev, "reason", reason ? reason : "");
-    ferry_json_set_string(ev, "message", message ? message : "");
-    ferry_json_set_string(ev, "source.component", ferry_log_prog());
+    ev = ferry_apiserver_event_new(about, ons, name, type, reason, message, now);
     if (gethostname(hostbuf, sizeof hostbuf - 1) == 0 && *hostbuf) {
         host = ferry_str_lower(ferry_strdup(hostbuf));
         ferry_json_set_string(ev, "source.host", host);
     }
-    ferry_json_set_string(ev, "reportingComponent", ferry_log_prog());
-    ferry_json_set_string(ev, "firstTimestamp", now);
-    ferry_json_set_string(ev, "lastTimestamp", now);
-    ferry_json_set_int(ev, "count", 1);
 
     key = ferry_printf("%s/%s", ons, name);
     if (seen_get(k, key, &count, &rv)) {
