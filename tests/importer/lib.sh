@@ -95,3 +95,46 @@ expect_refusal() {
 
 # Tests that make their own images set FERRY_NO_CORPUS=1 before sourcing.
 [ "${FERRY_NO_CORPUS:-}" = 1 ] || [ -f "$CORPUS/.done" ] || { echo "FAIL: the corpus is missing: run the importer-corpus test first" >&2; exit 1; }
+
+# wait_until PID TRIES CMD...: run CMD every 0.1 s, at most TRIES times, while
+# PID lives; true once CMD succeeds.
+wait_until() {
+    local pid="$1" tries="$2" i; shift 2
+    for i in $(seq "$tries"); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_standin NAME SCRIPT [args]: python3 $HERE/SCRIPT, a loopback stand-in
+# that writes its port to --port-file $WORK/NAME.port and its requests to
+# --log $WORK/NAME.log (stderr: $WORK/NAME.err); sets PORT_NAME.
+start_standin() {
+    local name="$1" script="$2"; shift 2
+    python3 "$HERE/$script" --port-file "$WORK/$name.port" --log "$WORK/$name.log" "$@" \
+        2>"$WORK/$name.err" &
+    PIDS="$PIDS $!"
+    wait_until "$!" 100 test -s "$WORK/$name.port" ||
+        { cat "$WORK/$name.err" >&2; fail "$name server did not start"; }
+    eval "PORT_$name=$(cut -d' ' -f1 "$WORK/$name.port")"
+}
+
+# tls_cert KEY CERT: a self-signed certificate for 127.0.0.1 (CN and
+# subjectAltName).
+tls_cert() {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout "$1" -out "$2" 2>/dev/null ||
+        fail "openssl req"
+}
+
+# write_secret DIR USER PASSWORD [-n]: a source's credentials as CDI's secret
+# mounts them (files accessKeyId and secretKey; -n: without the final newline).
+write_secret() {
+    local fmt='%s\n'
+    [ "${4:-}" = -n ] && fmt='%s'
+    mkdir -p "$1"
+    printf "$fmt" "$2" >"$1/accessKeyId"
+    printf "$fmt" "$3" >"$1/secretKey"
+}

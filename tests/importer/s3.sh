@@ -26,29 +26,34 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# start_s3rver NAME SCHEME [args]: s3rver on a free port (a few tries: the
+# port may be taken between free_port and the bind); sets PORT_NAME.
+start_s3rver() {
+    local name="$1" scheme="$2" port pid; shift 2
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$port" "$@" >"$WORK/$name.log" 2>&1 &
+        pid=$!
+        PIDS="$PIDS $pid"
+        if wait_until "$pid" 100 curl -s -k -o /dev/null "$scheme://127.0.0.1:$port/"; then
+            eval "PORT_$name=$port"
+            return 0
+        fi
+        kill "$pid" 2>/dev/null || true
+    done
+    cat "$WORK/$name.log" >&2
+    fail "$name did not start"
+}
+
 # s3rver: bucket "bkt"; virtual-hosted names BUCKET.s3.localhost (curl
 # resolves *.localhost to the loopback itself).
 mkdir -p s3data
-for attempt in 1 2 3 4 5; do
-    PORT=$(free_port)
-    node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$PORT" --service-endpoint localhost \
-        --configure-bucket bkt >"$WORK/s3rver.log" 2>&1 &
-    S3PID=$!
-    PIDS="$PIDS $S3PID"
-    up=
-    for i in $(seq 100); do
-        if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then up=1; break; fi
-        kill -0 "$S3PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-    kill "$S3PID" 2>/dev/null || true
-done
-[ -n "$up" ] || { cat "$WORK/s3rver.log" >&2; fail "s3rver did not start"; }
+start_s3rver s3rver http --service-endpoint localhost --configure-bucket bkt
+PORT=$PORT_s3rver
 python3 "$HERE/sigv4-check.py" "$WORK/proxy.port" "$PORT" S3RVER S3RVER 2>"$WORK/proxy.log" &
 PIDS="$PIDS $!"
-for i in $(seq 100); do [ -s "$WORK/proxy.port" ] && break; sleep 0.1; done
-[ -s "$WORK/proxy.port" ] || { cat "$WORK/proxy.log" >&2; fail "sigv4-check.py did not start"; }
+wait_until "$!" 100 test -s "$WORK/proxy.port" ||
+    { cat "$WORK/proxy.log" >&2; fail "sigv4-check.py did not start"; }
 PPORT=$(cat "$WORK/proxy.port")
 echo "s3rver on 127.0.0.1:$PORT, SigV4 check on 127.0.0.1:$PPORT"
 
@@ -86,11 +91,8 @@ put disk.raw "$RAWENC"
 put disk.qcow2 "$QENC"
 put sparse.qcow2 big/sparse.qcow2
 put disk.raw flaky/disk.raw
-mkdir -p secret badsecret
-printf 'S3RVER\n' >secret/accessKeyId
-printf 'S3RVER\n' >secret/secretKey
-printf 'S3RVER' >badsecret/accessKeyId
-printf 'not-the-secret' >badsecret/secretKey
+write_secret secret S3RVER S3RVER
+write_secret badsecret S3RVER not-the-secret -n
 
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 check_import raw-path-style "s3+http://127.0.0.1:$PPORT/bkt/$RAWENC" disk.raw
@@ -145,24 +147,9 @@ echo "ok  range-reads ($nreq Range GETs, $fetched of $size bytes)"
 # certificate: refused by default, trusted through --s3-ca-dir (CDI's cert
 # directory: any file name).
 mkdir -p certs
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout tls.key -out certs/ca.crt 2>/dev/null || fail "openssl req"
-for attempt in 1 2 3 4 5; do
-    TPORT=$(free_port)
-    node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$TPORT" --key tls.key --cert certs/ca.crt \
-        >"$WORK/s3rver-tls.log" 2>&1 &
-    TPID=$!
-    PIDS="$PIDS $TPID"
-    up=
-    for i in $(seq 100); do
-        if curl -s -k -o /dev/null "https://127.0.0.1:$TPORT/"; then up=1; break; fi
-        kill -0 "$TPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-    kill "$TPID" 2>/dev/null || true
-done
-[ -n "$up" ] || { cat "$WORK/s3rver-tls.log" >&2; fail "s3rver (TLS) did not start"; }
+tls_cert tls.key certs/ca.crt
+start_s3rver s3rver_tls https --key tls.key --cert certs/ca.crt
+TPORT=$PORT_s3rver_tls
 expect_refusal tls-untrusted "s3+https://127.0.0.1:$TPORT/bkt/$RAWENC" "SSL certificate problem" \
     --s3-secret-dir "$WORK/secret"
 check_import tls-ca-dir "s3+https://127.0.0.1:$TPORT/bkt/$RAWENC" disk.raw \
