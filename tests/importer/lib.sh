@@ -138,3 +138,50 @@ write_secret() {
     printf "$fmt" "$2" >"$1/accessKeyId"
     printf "$fmt" "$3" >"$1/secretKey"
 }
+
+# free_port: a TCP port that is free on 127.0.0.1 now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_nginx SERVERS PROBE: nginx with its own config, pid and logs in $NGX
+# (default $WORK/nginx), whose http { } holds the server blocks that the
+# function SERVERS prints for the free ports $NGX_PORT and $NGX_PORT2; up
+# once http://127.0.0.1:$NGX_PORT$PROBE answers (a few tries: a port may be
+# taken between free_port and the bind).  Sets NGINX_PID.
+start_nginx() {
+    local servers="$1" probe="$2" attempt
+    : "${NGX:=$WORK/nginx}"
+    mkdir -p "$NGX/logs" "$NGX/tmp"
+    for attempt in 1 2 3 4 5; do
+        NGX_PORT=$(free_port)
+        NGX_PORT2=$(free_port)
+        {
+            cat <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp/body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+CONF
+            "$servers"
+            echo "}"
+        } >"$NGX/nginx.conf"
+        nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
+        NGINX_PID=$!
+        PIDS="$PIDS $NGINX_PID"
+        wait_until "$NGINX_PID" 50 curl -sf -o /dev/null "http://127.0.0.1:$NGX_PORT$probe" &&
+            return 0
+        kill "$NGINX_PID" 2>/dev/null || true
+    done
+    cat "$NGX/logs/"*.log >&2
+    fail "nginx did not start"
+}

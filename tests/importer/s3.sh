@@ -22,10 +22,6 @@ if [ ! -f "$S3RVER" ]; then
     [ -n "$S3RVER" ] || skip "s3rver is not installed (scripts/install-deps.sh: npm install --prefix /opt/ferry-npm s3rver)"
 fi
 cd "$WORK"
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # start_s3rver NAME SCHEME [args]: s3rver on a free port (a few tries: the
 # port may be taken between free_port and the bind); sets PORT_NAME.
 start_s3rver() {
