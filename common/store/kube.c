@@ -101,6 +101,25 @@ call(struct kube_store *k, const char *verb, const struct ferry_resource *res,
     return 0;
 }
 
+/* A write (create, update, patch): the object the server answers, typed,
+ * in *RET (NULL: dropped). */
+static int
+write_obj(struct kube_store *k, const char *verb, const struct ferry_resource *res,
+          const char *method, const char *path, const char *ctype, json_object *body,
+          json_object **ret)
+{
+    json_object *out;
+
+    if (call(k, verb, res, method, path, ctype, body, &out) < 0)
+        return -1;
+    set_type(out, res);
+    if (ret)
+        *ret = out;
+    else
+        json_object_put(out);
+    return 0;
+}
+
 /* Does the server serve RES's status subresource?  Discovery, once. */
 static bool
 server_status_sub(struct kube_store *k, const struct ferry_resource *res)
@@ -294,7 +313,6 @@ kube_create(struct ferry_store *st, json_object *in, json_object **ret)
     FERRY_AUTOFREE char *path = NULL, *pq = NULL;
     const struct ferry_resource *res;
     const char *ns, *name;
-    json_object *out;
 
     FERRY_AUTOFREE char *ns_copy = NULL;
 
@@ -317,14 +335,7 @@ kube_create(struct ferry_store *st, json_object *in, json_object **ret)
         return -1;
     path = ferry_kube_path(res, ns, NULL, NULL);
     pq = ferry_printf("%s?%s", path, FIELD_MANAGER);
-    if (call(k, "create", res, "POST", pq, "application/json", obj, &out) < 0)
-        return -1;
-    set_type(out, res);
-    if (ret)
-        *ret = out;
-    else
-        json_object_put(out);
-    return 0;
+    return write_obj(k, "create", res, "POST", pq, "application/json", obj, ret);
 }
 
 enum write_kind { WRITE_SPEC, WRITE_STATUS };
@@ -350,7 +361,6 @@ kube_write(struct ferry_store *st, json_object *in, json_object **ret, enum writ
     for (int tries = 0;; tries++) {
         FERRY_AUTOPTR(json_object) cur = NULL;
         FERRY_AUTOPTR(json_object) obj = NULL;
-        json_object *out;
         bool keep_status = kind == WRITE_SPEC && res->status_subresource && !sub;
         bool keep_spec = kind == WRITE_STATUS && !sub;
 
@@ -385,15 +395,9 @@ kube_write(struct ferry_store *st, json_object *in, json_object **ret, enum writ
         }
         if (cur)
             ferry_json_set_string(obj, "metadata.resourceVersion", ferry_obj_resource_version(cur));
-        if (call(k, kind == WRITE_STATUS ? "update status of" : "update", res, "PUT", pq,
-                 "application/json", obj, &out) == 0) {
-            set_type(out, res);
-            if (ret)
-                *ret = out;
-            else
-                json_object_put(out);
+        if (write_obj(k, kind == WRITE_STATUS ? "update status of" : "update", res, "PUT", pq,
+                      "application/json", obj, ret) == 0)
             return 0;
-        }
         /* our own read-modify-write raced: read again (the caller's stale
          * resourceVersion is the caller's conflict) */
         if (ferry_error_code() != FERRY_ERR_CONFLICT || in_rv || tries + 1 >= UPDATE_TRIES)
@@ -441,7 +445,6 @@ kube_patch(struct ferry_store *st, const struct ferry_resource *res, const char 
     FERRY_AUTOFREE char *path = ferry_kube_path(res, ns, name, sub ? "status" : NULL);
     FERRY_AUTOFREE char *pq = ferry_printf("%s?%s", path, FIELD_MANAGER);
     FERRY_AUTOPTR(json_object) body = NULL;
-    json_object *out;
 
     if (status) {
         const char *rv = ferry_json_get_string(patch, "metadata.resourceVersion");
@@ -452,15 +455,8 @@ kube_patch(struct ferry_store *st, const struct ferry_resource *res, const char 
             ferry_json_set_string(body, "metadata.resourceVersion", rv);
     } else
         body = json_object_get(patch);
-    if (call(k, status ? "patch status of" : "patch", res, "PATCH", pq,
-             "application/merge-patch+json", body, &out) < 0)
-        return -1;
-    set_type(out, res);
-    if (ret)
-        *ret = out;
-    else
-        json_object_put(out);
-    return 0;
+    return write_obj(k, status ? "patch status of" : "patch", res, "PATCH", pq,
+                     "application/merge-patch+json", body, ret);
 }
 
 /* ---- core/v1 Events --------------------------------------------------- */
