@@ -27,6 +27,7 @@
 #include "common/util.h"
 #include "controller/internal.h"
 #include "testlib.h"
+#include "testlib-controller.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,21 +42,14 @@ static int
 setup(void **state)
 {
     struct fixture *fx = ferry_calloc(1, sizeof *fx);
-    char tmpl[] = "/tmp/ferry-kube-objects.XXXXXX";
     struct ferry_controller_opts o;
 
-    if (!mkdtemp(tmpl))
-        return -1;
-    fx->dir = ferry_strdup(tmpl);
     ferry_controller_opts_init(&o);
-    o.state_dir = fx->dir;
     o.import_retries = 3;
     o.kube_objects = 1;
     o.leader_elect = 0;
-    if (ferry_controller_new(&o, &fx->c) < 0) {
-        fprintf(stderr, "controller: %s\n", ferry_error_message());
+    if (test_controller_new("kube-objects", &o, &fx->dir, &fx->c) < 0)
         return -1;
-    }
     *state = fx;
     return 0;
 }
@@ -65,9 +59,7 @@ teardown(void **state)
 {
     struct fixture *fx = *state;
 
-    ferry_controller_free(fx->c);
-    ferry_rm_rf(fx->dir);
-    free(fx->dir);
+    test_controller_free(fx->c, fx->dir);
     free(fx);
     return 0;
 }
