@@ -161,26 +161,27 @@ run_cdi() {
         FERRY_CDI_TERMINATION_LOG="$WORK/cdi/termination-log" FERRY_CDI_METRICS_PORT=0 \
         FERRY_CDI_METRICS_ADDRESS=127.0.0.1 "$@" "$IMPORTER" >"$WORK/cdi/out" 2>&1
 }
-st=0
-run_cdi IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
-    IMPORTER_SECRET_KEY=S3RVER || st=$?
-[ "$st" = 0 ] || { cat cdi/out >&2; fail "cdi-s3: exit status $st"; }
-grep -qx '{"scratchSpaceRequired":false,"preallocationApplied":false,"message":"Import Complete"}' \
-    cdi/termination-log || fail "cdi-s3: termination message $(cat cdi/termination-log)"
-cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "cdi-s3: disk.img differs"
+# cdi_case NAME STATUS TERMINATION-PATTERN VAR=VALUE...: the importer as
+# CDI's pod with those variables; its exit status and termination message
+# (a grep pattern); with status 0, disk.img holds the image.
+cdi_case() {
+    local name="$1" want="$2" msg="$3" st=0; shift 3
+    run_cdi "$@" || st=$?
+    [ "$st" = "$want" ] || { cat cdi/out >&2; fail "$name: exit status $st, expected $want"; }
+    grep -q -- "$msg" cdi/termination-log || fail "$name: termination message $(cat cdi/termination-log)"
+    if [ "$want" = 0 ]; then
+        cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "$name: disk.img differs"
+    fi
+    echo "ok  $name ($(cut -c1-100 cdi/termination-log))"
+}
+OK='^{"scratchSpaceRequired":false,"preallocationApplied":false,"message":"Import Complete"}$'
+cdi_case cdi-s3 0 "$OK" IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" \
+    IMPORTER_ACCESS_KEY_ID=S3RVER IMPORTER_SECRET_KEY=S3RVER
 [ "$(stat -c %s cdi/data/disk.img)" = $((64 << 20)) ] || fail "cdi-s3: disk.img is not the requested 64Mi"
-echo "ok  cdi-s3"
-st=0
-run_cdi IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
-    IMPORTER_SECRET_KEY=wrong || st=$?
-[ "$st" = 1 ] || { cat cdi/out >&2; fail "cdi-s3-denied: exit status $st, expected 1"; }
-grep -q "^Unable to connect to s3 data source: s3 'bkt/$QKEY' at .*: access denied: the server answered 403 (SignatureDoesNotMatch" \
-    cdi/termination-log || fail "cdi-s3-denied: termination message $(cat cdi/termination-log)"
-echo "ok  cdi-s3-denied ($(cut -c1-100 cdi/termination-log))"
-st=0
-run_cdi IMPORTER_ENDPOINT="https://127.0.0.1:$TPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
-    IMPORTER_SECRET_KEY=S3RVER IMPORTER_CERT_DIR="$WORK/certs" || st=$?
-[ "$st" = 0 ] || { cat cdi/out >&2; fail "cdi-s3-tls: exit status $st"; }
-cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "cdi-s3-tls: disk.img differs"
-echo "ok  cdi-s3-tls (IMPORTER_CERT_DIR)"
+cdi_case cdi-s3-denied 1 \
+    "^Unable to connect to s3 data source: s3 'bkt/$QKEY' at .*: access denied: the server answered 403 (SignatureDoesNotMatch" \
+    IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
+    IMPORTER_SECRET_KEY=wrong
+cdi_case cdi-s3-tls 0 "$OK" IMPORTER_ENDPOINT="https://127.0.0.1:$TPORT/bkt/$QENC" \
+    IMPORTER_ACCESS_KEY_ID=S3RVER IMPORTER_SECRET_KEY=S3RVER IMPORTER_CERT_DIR="$WORK/certs"
 finish_keep_going
