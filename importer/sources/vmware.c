@@ -432,6 +432,17 @@ vmw_get_range(struct ferry_source *src, uint64_t off, void *buf, size_t len, int
 
 /* ---- the source ---------------------------------------------------------- */
 
+/* What parse_url fills in. */
+static void
+free_url(struct vmw_priv *p)
+{
+    free(p->https);
+    free(p->origin);
+    free(p->dir);
+    free(p->query);
+    free(p->vhost);
+}
+
 static void
 vmware_close(struct ferry_source *src)
 {
@@ -440,11 +451,7 @@ vmware_close(struct ferry_source *src)
     if (!p)
         return;
     session_unref(p->s);
-    free(p->https);
-    free(p->origin);
-    free(p->dir);
-    free(p->query);
-    free(p->vhost);
+    free_url(p);
     free(p);
     src->priv = NULL;
 }
@@ -670,11 +677,7 @@ ferry_vmware_url_from_cdi(const char *endpoint, const char *backing_file, char *
     /* Only a URL the source itself reads (the host, above all). */
     struct vmw_priv check = { 0 };
     int r = parse_url(url, &check);
-    free(check.https);
-    free(check.origin);
-    free(check.dir);
-    free(check.query);
-    free(check.vhost);
+    free_url(&check);
     if (r < 0)
         return ferry_error_prefix("vmware endpoint '%s'", endpoint);
     *ret_url = FERRY_STEAL(url);
