@@ -5,9 +5,9 @@
 
 #include <stdbool.h>
 
-/* AWS's URI encoding (SigV4 "UriEncode"): every byte but A-Z a-z 0-9 - . _ ~
- * as %XY (upper case); '/' kept when KEEP_SLASH (object keys in paths). */
-char *ferry_s3_uri_encode(const char *s, bool keep_slash);
+/* AWS's URI encoding (SigV4 "UriEncode": every byte but A-Z a-z 0-9 - . _ ~
+ * as %XY, upper case; '/' kept in object keys) is ferry_remote_escape of
+ * importer/sources/remote-common.h. */
 
 /* One request to sign with AWS Signature Version 4. */
 struct ferry_sigv4_request {

@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/name.h"
 #include "common/object.h"
 #include "common/util.h"
@@ -315,4 +316,67 @@ ferry_apiserver_check_watch_rv(int64_t from, int64_t compacted)
         return ferry_error(FERRY_ERR_EXPIRED, "too old resource version: %lld (%lld)",
                            (long long)from, (long long)compacted + 1);
     return 0;
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+static uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+bool
+ferry_apiserver_event_name(json_object *about, const char *type, const char *reason,
+                           const char *message, char **ret_name, const char **ret_ns)
+{
+    const char *oname = ferry_json_get_string(about, "metadata.name");
+    const char *ons = ferry_json_get_string(about, "metadata.namespace");
+    const char *ouid = ferry_json_get_string(about, "metadata.uid");
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    if (!oname)
+        return false;
+    h = fnv1a(fnv1a(fnv1a(fnv1a(h, ouid), type), reason), message);
+    *ret_name = ferry_printf("%s.%016llx", oname, (unsigned long long)h);
+    *ret_ns = ons && *ons ? ons : "default";
+    return true;
+}
+
+json_object *
+ferry_apiserver_event_new(json_object *about, const char *ns, const char *name, const char *type,
+                          const char *reason, const char *message, const char *now)
+{
+    json_object *ev = json_object_new_object();
+    json_object *inv = json_object_new_object();
+    const char *ouid = ferry_json_get_string(about, "metadata.uid");
+
+    ferry_json_set_string(ev, "apiVersion", "v1");
+    ferry_json_set_string(ev, "kind", "Event");
+    ferry_json_set_string(ev, "metadata.name", name);
+    ferry_json_set_string(ev, "metadata.namespace", ns);
+    json_object_object_add(ev, "involvedObject", inv);
+    if (ferry_json_get_string(about, "apiVersion"))
+        ferry_json_set_string(inv, "apiVersion", ferry_json_get_string(about, "apiVersion"));
+    if (ferry_json_get_string(about, "kind"))
+        ferry_json_set_string(inv, "kind", ferry_json_get_string(about, "kind"));
+    ferry_json_set_string(inv, "name", ferry_json_get_string(about, "metadata.name"));
+    if (ferry_json_get_string(about, "metadata.namespace"))
+        ferry_json_set_string(inv, "namespace", ns);
+    if (ouid)
+        ferry_json_set_string(inv, "uid", ouid);
+    if (ferry_json_get_string(about, "metadata.resourceVersion"))
+        ferry_json_set_string(inv, "resourceVersion",
+                              ferry_json_get_string(about, "metadata.resourceVersion"));
+    ferry_json_set_string(ev, "type", type ? type : "Normal");
+    ferry_json_set_string(ev, "reason", reason ? reason : "");
+    ferry_json_set_string(ev, "message", message ? message : "");
+    ferry_json_set_string(ev, "source.component", ferry_log_prog());
+    ferry_json_set_string(ev, "reportingComponent", ferry_log_prog());
+    ferry_json_set_string(ev, "firstTimestamp", now);
+    ferry_json_set_string(ev, "lastTimestamp", now);
+    ferry_json_set_int(ev, "count", 1);
+    return ev;
 }

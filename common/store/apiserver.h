@@ -26,6 +26,20 @@ bool ferry_apiserver_spec_equal(json_object *a, json_object *b);
 /* Equal but for metadata.resourceVersion (a no-op write). */
 bool ferry_apiserver_same_object(json_object *a, json_object *b);
 
+/* ---- Events ---------------------------------------------------------- */
+
+/* The name and namespace of the Event that client-go's recorder writes about
+ * ABOUT: one per object uid + TYPE + REASON + MESSAGE, named
+ * OBJECT.HASH, in ABOUT's namespace ("default" when it has none).  false
+ * when ABOUT has no name. */
+bool ferry_apiserver_event_name(json_object *about, const char *type, const char *reason,
+                                const char *message, char **ret_name, const char **ret_ns);
+/* That Event, new: involvedObject ABOUT, source.component and
+ * reportingComponent this program, count 1, first and last timestamp NOW. */
+json_object *ferry_apiserver_event_new(json_object *about, const char *ns, const char *name,
+                                       const char *type, const char *reason,
+                                       const char *message, const char *now);
+
 /* ---- the server's words ---------------------------------------------- */
 
 int ferry_apiserver_err_not_found(const char *key, const char *name);

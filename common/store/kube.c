@@ -18,6 +18,7 @@
  *     template); objects written by kubectl are the cluster's business.
  * Every write carries fieldManager=ferry. */
 #include "common/store/kube-internal.h"
+#include "common/store/apiserver.h"
 #include "common/admission.h"
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -97,6 +98,25 @@ call(struct kube_store *k, const char *verb, const struct ferry_resource *res,
     if (r < 0)
         return -1;
     *ret = obj;
+    return 0;
+}
+
+/* A write (create, update, patch): the object the server answers, typed,
+ * in *RET (NULL: dropped). */
+static int
+write_obj(struct kube_store *k, const char *verb, const struct ferry_resource *res,
+          const char *method, const char *path, const char *ctype, json_object *body,
+          json_object **ret)
+{
+    json_object *out;
+
+    if (call(k, verb, res, method, path, ctype, body, &out) < 0)
+        return -1;
+    set_type(out, res);
+    if (ret)
+        *ret = out;
+    else
+        json_object_put(out);
     return 0;
 }
 
@@ -293,7 +313,6 @@ kube_create(struct ferry_store *st, json_object *in, json_object **ret)
     FERRY_AUTOFREE char *path = NULL, *pq = NULL;
     const struct ferry_resource *res;
     const char *ns, *name;
-    json_object *out;
 
     FERRY_AUTOFREE char *ns_copy = NULL;
 
@@ -316,14 +335,7 @@ kube_create(struct ferry_store *st, json_object *in, json_object **ret)
         return -1;
     path = ferry_kube_path(res, ns, NULL, NULL);
     pq = ferry_printf("%s?%s", path, FIELD_MANAGER);
-    if (call(k, "create", res, "POST", pq, "application/json", obj, &out) < 0)
-        return -1;
-    set_type(out, res);
-    if (ret)
-        *ret = out;
-    else
-        json_object_put(out);
-    return 0;
+    return write_obj(k, "create", res, "POST", pq, "application/json", obj, ret);
 }
 
 enum write_kind { WRITE_SPEC, WRITE_STATUS };
@@ -349,7 +361,6 @@ kube_write(struct ferry_store *st, json_object *in, json_object **ret, enum writ
     for (int tries = 0;; tries++) {
         FERRY_AUTOPTR(json_object) cur = NULL;
         FERRY_AUTOPTR(json_object) obj = NULL;
-        json_object *out;
         bool keep_status = kind == WRITE_SPEC && res->status_subresource && !sub;
         bool keep_spec = kind == WRITE_STATUS && !sub;
 
@@ -384,15 +395,9 @@ kube_write(struct ferry_store *st, json_object *in, json_object **ret, enum writ
         }
         if (cur)
             ferry_json_set_string(obj, "metadata.resourceVersion", ferry_obj_resource_version(cur));
-        if (call(k, kind == WRITE_STATUS ? "update status of" : "update", res, "PUT", pq,
-                 "application/json", obj, &out) == 0) {
-            set_type(out, res);
-            if (ret)
-                *ret = out;
-            else
-                json_object_put(out);
+        if (write_obj(k, kind == WRITE_STATUS ? "update status of" : "update", res, "PUT", pq,
+                      "application/json", obj, ret) == 0)
             return 0;
-        }
         /* our own read-modify-write raced: read again (the caller's stale
          * resourceVersion is the caller's conflict) */
         if (ferry_error_code() != FERRY_ERR_CONFLICT || in_rv || tries + 1 >= UPDATE_TRIES)
@@ -440,7 +445,6 @@ kube_patch(struct ferry_store *st, const struct ferry_resource *res, const char 
     FERRY_AUTOFREE char *path = ferry_kube_path(res, ns, name, sub ? "status" : NULL);
     FERRY_AUTOFREE char *pq = ferry_printf("%s?%s", path, FIELD_MANAGER);
     FERRY_AUTOPTR(json_object) body = NULL;
-    json_object *out;
 
     if (status) {
         const char *rv = ferry_json_get_string(patch, "metadata.resourceVersion");
@@ -451,26 +455,11 @@ kube_patch(struct ferry_store *st, const struct ferry_resource *res, const char 
             ferry_json_set_string(body, "metadata.resourceVersion", rv);
     } else
         body = json_object_get(patch);
-    if (call(k, status ? "patch status of" : "patch", res, "PATCH", pq,
-             "application/merge-patch+json", body, &out) < 0)
-        return -1;
-    set_type(out, res);
-    if (ret)
-        *ret = out;
-    else
-        json_object_put(out);
-    return 0;
+    return write_obj(k, status ? "patch status of" : "patch", res, "PATCH", pq,
+                     "application/merge-patch+json", body, ret);
 }
 
 /* ---- core/v1 Events --------------------------------------------------- */
-
-static uint64_t
-fnv1a(uint64_t h, const char *s)
-{
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return (h ^ 0xff) * 0x100000001b3ULL;
-}
 
 /* The count and resourceVersion of an Event this handle wrote last. */
 static bool
@@ -527,50 +516,19 @@ kube_record_event(struct ferry_store *st, json_object *about, const char *type,
     FERRY_AUTOPTR(json_object) created = NULL;
     int64_t count = 0;
     const char *oname = ferry_json_get_string(about, "metadata.name");
-    const char *ons = ferry_json_get_string(about, "metadata.namespace");
-    const char *ouid = ferry_json_get_string(about, "metadata.uid");
+    const char *ons = NULL;
     FERRY_AUTOFREE char *name = NULL, *now = NULL, *host = NULL;
-    FERRY_AUTOPTR(json_object) ev = json_object_new_object();
-    json_object *inv = json_object_new_object();
-    uint64_t h = 0xcbf29ce484222325ULL;
+    FERRY_AUTOPTR(json_object) ev = NULL;
     char hostbuf[256] = "";
 
-    if (!oname)
+    if (!ferry_apiserver_event_name(about, type, reason, message, &name, &ons))
         return;
-    if (!ons || !*ons)
-        ons = "default";
-    h = fnv1a(fnv1a(fnv1a(fnv1a(h, ouid), type), reason), message);
-    name = ferry_printf("%s.%016llx", oname, (unsigned long long)h);
     now = ferry_time_now_rfc3339();
-    ferry_json_set_string(ev, "apiVersion", "v1");
-    ferry_json_set_string(ev, "kind", "Event");
-    ferry_json_set_string(ev, "metadata.name", name);
-    ferry_json_set_string(ev, "metadata.namespace", ons);
-    json_object_object_add(ev, "involvedObject", inv);
-    if (ferry_json_get_string(about, "apiVersion"))
-        ferry_json_set_string(inv, "apiVersion", ferry_json_get_string(about, "apiVersion"));
-    if (ferry_json_get_string(about, "kind"))
-        ferry_json_set_string(inv, "kind", ferry_json_get_string(about, "kind"));
-    ferry_json_set_string(inv, "name", oname);
-    if (ferry_json_get_string(about, "metadata.namespace"))
-        ferry_json_set_string(inv, "namespace", ons);
-    if (ouid)
-        ferry_json_set_string(inv, "uid", ouid);
-    if (ferry_json_get_string(about, "metadata.resourceVersion"))
-        ferry_json_set_string(inv, "resourceVersion",
-                              ferry_json_get_string(about, "metadata.resourceVersion"));
-    ferry_json_set_string(ev, "type", type ? type : "Normal");
-    ferry_json_set_string(ev, "reason", reason ? reason : "");
-    ferry_json_set_string(ev, "message", message ? message : "");
-    ferry_json_set_string(ev, "source.component", ferry_log_prog());
+    ev = ferry_apiserver_event_new(about, ons, name, type, reason, message, now);
     if (gethostname(hostbuf, sizeof hostbuf - 1) == 0 && *hostbuf) {
         host = ferry_str_lower(ferry_strdup(hostbuf));
         ferry_json_set_string(ev, "source.host", host);
     }
-    ferry_json_set_string(ev, "reportingComponent", ferry_log_prog());
-    ferry_json_set_string(ev, "firstTimestamp", now);
-    ferry_json_set_string(ev, "lastTimestamp", now);
-    ferry_json_set_int(ev, "count", 1);
 
     key = ferry_printf("%s/%s", ons, name);
     if (seen_get(k, key, &count, &rv)) {

@@ -867,14 +867,6 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
 
 /* ---- core/v1 Events --------------------------------------------------- */
 
-static uint64_t
-fnv1a(uint64_t h, const char *s)
-{
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
 /* Like client-go's event recorder: one Event per object+type+reason+message,
  * its count and lastTimestamp bumped on repeats; the oldest are dropped
  * beyond max_events. */
@@ -884,21 +876,15 @@ sq_record_event(struct ferry_store *st, json_object *about, const char *type,
 {
     struct sqlite_store *s = SQ(st);
     const char *oname = ferry_json_get_string(about, "metadata.name");
-    const char *ons = ferry_json_get_string(about, "metadata.namespace");
-    const char *ouid = ferry_json_get_string(about, "metadata.uid");
+    const char *ons = NULL;
     FERRY_AUTOFREE char *name = NULL, *now = NULL;
     FERRY_AUTOPTR(json_object) ev = NULL;
     char key[128];
-    uint64_t h = 0xcbf29ce484222325ULL;
     int r;
 
-    if (!oname)
+    if (!ferry_apiserver_event_name(about, type, reason, message, &name, &ons))
         return;
     ferry_resource_key(ferry_resource_event, key, sizeof key);
-    if (!ons || !*ons)
-        ons = "default";
-    h = fnv1a(fnv1a(fnv1a(fnv1a(h, ouid), type), reason), message);
-    name = ferry_printf("%s.%016llx", oname, (unsigned long long)h);
     now = ferry_time_now_rfc3339();
 
     if (tx_begin(s) < 0)
@@ -917,36 +903,10 @@ sq_record_event(struct ferry_store *st, json_object *about, const char *type,
         }
     } else {
         FERRY_AUTOFREE char *uid = ferry_uuid_random();
-        json_object *inv = json_object_new_object();
 
-        ev = json_object_new_object();
-        ferry_json_set_string(ev, "apiVersion", "v1");
-        ferry_json_set_string(ev, "kind", "Event");
-        ferry_json_set_string(ev, "metadata.name", name);
-        ferry_json_set_string(ev, "metadata.namespace", ons);
+        ev = ferry_apiserver_event_new(about, ons, name, type, reason, message, now);
         ferry_json_set_string(ev, "metadata.uid", uid);
         ferry_json_set_string(ev, "metadata.creationTimestamp", now);
-        json_object_object_add(ev, "involvedObject", inv);
-        if (ferry_json_get_string(about, "apiVersion"))
-            ferry_json_set_string(inv, "apiVersion", ferry_json_get_string(about, "apiVersion"));
-        if (ferry_json_get_string(about, "kind"))
-            ferry_json_set_string(inv, "kind", ferry_json_get_string(about, "kind"));
-        ferry_json_set_string(inv, "name", oname);
-        if (ferry_json_get_string(about, "metadata.namespace"))
-            ferry_json_set_string(inv, "namespace", ons);
-        if (ouid)
-            ferry_json_set_string(inv, "uid", ouid);
-        if (ferry_json_get_string(about, "metadata.resourceVersion"))
-            ferry_json_set_string(inv, "resourceVersion",
-                                  ferry_json_get_string(about, "metadata.resourceVersion"));
-        ferry_json_set_string(ev, "type", type ? type : "Normal");
-        ferry_json_set_string(ev, "reason", reason ? reason : "");
-        ferry_json_set_string(ev, "message", message ? message : "");
-        ferry_json_set_string(ev, "source.component", ferry_log_prog());
-        ferry_json_set_string(ev, "reportingComponent", ferry_log_prog());
-        ferry_json_set_string(ev, "firstTimestamp", now);
-        ferry_json_set_string(ev, "lastTimestamp", now);
-        ferry_json_set_int(ev, "count", 1);
         if (put(s, key, ev, FERRY_EVENT_ADDED) < 0) {
             tx_rollback(s);
             goto ignore;

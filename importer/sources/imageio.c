@@ -123,8 +123,7 @@ struct iio_priv {
     size_t n;
 
     pthread_mutex_t lock;
-    CURL *pool[POOL];
-    size_t npool;
+    struct ferry_curl_pool pool;
     uint64_t cursor;              /* read() */
     unsigned max_readers;         /* the daemon's limit of parallel reads (1 when unsaid) */
     unsigned readers;             /* reads in flight */
@@ -214,13 +213,8 @@ body_write(char *data, size_t size, size_t n, void *opaque)
 static CURL *
 new_handle(struct iio_priv *p, const char *url)
 {
-    CURL *c = ferry_curl_easy(url, true, ferry_log_debug_enabled(MOD));
-
-    ferry_remote_tls(c, p->ca, p->ca_len, opt.insecure);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    return c;
+    return ferry_remote_https_handle(url, ferry_log_debug_enabled(MOD), p->ca, p->ca_len,
+                                     opt.insecure, NULL);
 }
 
 /* One request: METHOD URL with BODY (CTYPE), the engine's token when
@@ -713,50 +707,6 @@ start_watcher(struct ferry_source *src, struct iio_priv *p)
 
 /* ---- reads ------------------------------------------------------------------ */
 
-struct rreq {
-    uint8_t *buf;
-    size_t len, got;
-    CURL *c;
-    struct ferry_content_range cr;
-    char body[200];
-    size_t body_len;
-    bool overflow;
-};
-
-static size_t
-rreq_header(char *buf, size_t size, size_t n, void *opaque)
-{
-    ferry_content_range_header(&((struct rreq *)opaque)->cr, buf, size * n);
-    return size * n;
-}
-
-static size_t
-rreq_write(char *data, size_t size, size_t n, void *opaque)
-{
-    struct rreq *r = opaque;
-    size_t len = size * n;
-    long code = 0;
-
-    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &code);
-    if (code != 206) {
-        if (code == 200)
-            return 0;
-        size_t room = sizeof(r->body) - 1 - r->body_len;
-        size_t k = len < room ? len : room;
-        memcpy(r->body + r->body_len, data, k);
-        r->body_len += k;
-        r->body[r->body_len] = '\0';
-        return len;
-    }
-    if (len > r->len - r->got) {
-        r->overflow = true;
-        return 0;
-    }
-    memcpy(r->buf + r->got, data, len);
-    r->got += len;
-    return len;
-}
-
 static void
 note_fetched(struct iio_priv *p, uint64_t a, uint64_t b)
 {
@@ -787,53 +737,29 @@ note_fetched(struct iio_priv *p, uint64_t a, uint64_t b)
 static int
 fetch(struct ferry_source *src, struct iio_priv *p, void *buf, size_t len, uint64_t off)
 {
-    char range[64];
-    CURL *c = NULL;
-
     pthread_mutex_lock(&p->lock);
     while (p->readers >= p->max_readers)
         pthread_cond_wait(&p->reader_free, &p->lock);
     p->readers++;
-    if (p->npool > 0)
-        c = p->pool[--p->npool];
     pthread_mutex_unlock(&p->lock);
+    CURL *c = ferry_curl_pool_take(&p->pool);
     if (!c)
         c = new_handle(p, p->daemon);
 
-    struct rreq q = { .buf = buf, .len = len, .c = c, .cr = { .total = -1 } };
-    char errbuf[CURL_ERROR_SIZE] = "";
-    long code = 0;
-    snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
-             (unsigned long long)(off + len - 1));
-    curl_easy_setopt(c, CURLOPT_RANGE, range);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, rreq_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &q);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, rreq_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &q);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
-
+    struct ferry_range_get q;
+    ferry_range_get(&q, c, off, buf, len, NULL);
+    ferry_curl_pool_give(&p->pool, c);
     pthread_mutex_lock(&p->lock);
-    if (p->npool < POOL) {
-        p->pool[p->npool++] = c;
-        c = NULL;
-    }
     p->readers--;
     pthread_cond_signal(&p->reader_free);
     pthread_mutex_unlock(&p->lock);
-    if (c)
-        curl_easy_cleanup(c);
 
     int r = -1;
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && (code == 200 || q.overflow)))
+    long code = q.code;
+    const char *range = q.range;
+    if (ferry_range_get_failed(&q))
         ferry_error(FERRY_ERR_NETWORK, "imageio '%s': %s range %s: %s", src->url, p->daemon,
-                    range, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+                    range, ferry_range_get_error(&q));
     else if (code == 403)
         ferry_error(FERRY_ERR_NETWORK,
                     "imageio '%s': range %s: the daemon refused the ticket (403: it expired or "
@@ -842,8 +768,7 @@ fetch(struct ferry_source *src, struct iio_priv *p, void *buf, size_t len, uint6
     else if (code != 206)
         ferry_error(FERRY_ERR_NETWORK, "imageio '%s': range %s: the daemon answered %ld%s%.100s",
                     src->url, range, code, q.body_len ? ": " : "", q.body);
-    else if (!q.cr.valid || (uint64_t)q.cr.first != off || (uint64_t)q.cr.last != off + len - 1 ||
-             (q.cr.total >= 0 && q.cr.total != src->size) || q.got != len || q.overflow)
+    else if (!ferry_range_get_exact(&q, off) || (q.cr.total >= 0 && q.cr.total != src->size))
         ferry_error(FERRY_ERR_NETWORK,
                     "imageio '%s': range %s: the daemon answered 206 with %s%lld-%lld and %zu "
                     "bytes, expected 'bytes %s/*' and %zu bytes",
@@ -912,14 +837,8 @@ imageio_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 static ssize_t
 imageio_read(struct ferry_source *src, void *buf, size_t len)
 {
-    struct iio_priv *p = src->priv;
-
-    if (len > MAX_GET)
-        len = MAX_GET;
-    ssize_t n = imageio_pread(src, buf, len, p->cursor);
-    if (n > 0)
-        p->cursor += n;
-    return n;
+    return ferry_remote_read(src, buf, len, MAX_GET, &((struct iio_priv *)src->priv)->cursor,
+                             imageio_pread);
 }
 
 /* The next data extent at or after OFF (raw's map: zeros stay holes). */
@@ -991,8 +910,7 @@ imageio_close(struct ferry_source *src)
         ferry_error(saved_code, "%s", saved);
     else
         ferry_error_reset();
-    for (size_t i = 0; i < p->npool; i++)
-        curl_easy_cleanup(p->pool[i]);
+    ferry_curl_pool_destroy(&p->pool);
     free(p->base);
     free(p->disk);
     free(p->user);
@@ -1018,6 +936,7 @@ imageio_open(struct ferry_source *src, const char *url)
     struct iio_priv *p = ferry_calloc(1, sizeof(*p));
 
     pthread_mutex_init(&p->lock, NULL);
+    ferry_curl_pool_init(&p->pool, POOL);
     pthread_mutex_init(&p->end_lock, NULL);
     pthread_cond_init(&p->reader_free, NULL);
     p->max_readers = 1;
@@ -1030,10 +949,7 @@ imageio_open(struct ferry_source *src, const char *url)
                                  &p->password) < 0)
         return -1;
     /* CDI's certConfigMap, mounted where IMPORTER_CERT_DIR says. */
-    const char *ca = opt.ca_path ? opt.ca_path : getenv("IMPORTER_CERT_DIR");
-    if (ca && *ca &&
-        ferry_remote_ca_load(opt.ca_path ? "--imageio-ca" : "IMPORTER_CERT_DIR", ca, &p->ca,
-                             &p->ca_len) < 0)
+    if (ferry_remote_ca_option("--imageio-ca", opt.ca_path, &p->ca, &p->ca_len) < 0)
         return -1;
     if (login(src, p) < 0 || create_transfer(src, p) < 0 || load_extents(src, p) < 0)
         return -1;
@@ -1080,13 +996,6 @@ ferry_imageio_url_from_cdi(const char *endpoint, const char *disk_id, char **ret
     return 0;
 }
 
-static bool
-imageio_needs_network(const char *url)
-{
-    (void)url;
-    return true;
-}
-
 static const char *const imageio_schemes[] = { "imageio://", NULL };
 
 const struct ferry_source_ops ferry_source_imageio = {
@@ -1097,7 +1006,7 @@ const struct ferry_source_ops ferry_source_imageio = {
     .schemes = imageio_schemes,
     .options = imageio_options,
     .config = imageio_config,
-    .needs_network = imageio_needs_network,
+    .needs_network = ferry_remote_needs_network,
     .handles = imageio_handles,
     .open = imageio_open,
     .read = imageio_read,

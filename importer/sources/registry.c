@@ -59,6 +59,7 @@
 #include "importer/importer.h"
 #include "importer/registry.h"
 #include "importer/sources/curl-common.h"
+#include "importer/sources/remote-common.h"
 
 #define MOD "importer.registry"
 #define MAX_MANIFEST (4u << 20)
@@ -503,25 +504,6 @@ oci_archive_open(struct reg *r, struct archive **ret)
 
 /* ---- credentials --------------------------------------------------------- */
 
-static int
-read_secret(const char *dir, const char *key, char **ret)
-{
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, key);
-    char *buf = NULL;
-    size_t len = 0;
-
-    if (ferry_file_read(path, 64 << 10, &buf, &len) < 0)
-        return -1;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        free(buf);
-        return ferry_error(FERRY_ERR_INVALID, "secret '%s': contains a NUL byte", path);
-    }
-    *ret = buf;
-    return 0;
-}
-
 /* An auth file's key ("https://index.docker.io/v1/", "host:5000/ns") as a
  * registry/repository prefix. */
 static char *
@@ -616,8 +598,8 @@ static int
 load_credentials(struct reg *r)
 {
     if (opt.secret_dir) {
-        if (read_secret(opt.secret_dir, "accessKeyId", &r->user) < 0 ||
-            read_secret(opt.secret_dir, "secretKey", &r->pass) < 0)
+        if (ferry_remote_read_secret(opt.secret_dir, "accessKeyId", false, &r->user) < 0 ||
+            ferry_remote_read_secret(opt.secret_dir, "secretKey", false, &r->pass) < 0)
             return -1;
         return 0;
     }

@@ -1,5 +1,5 @@
-/* Credentials, CA bundles and Content-Range for the vmware and imageio
- * sources (remote-common.h). */
+/* Credentials, CA bundles, https handles and their pool, Range GETs and
+ * Content-Range for the remote sources (remote-common.h). */
 #include "importer/sources/remote-common.h"
 
 #include <dirent.h>
@@ -13,9 +13,11 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
+#include "importer/importer.h"
+#include "importer/sources/curl-common.h"
 
-static int
-read_secret(const char *dir, const char *key, char **ret)
+int
+ferry_remote_read_secret(const char *dir, const char *key, bool nonempty, char **ret)
 {
     FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, key);
     char *buf = NULL;
@@ -29,7 +31,7 @@ read_secret(const char *dir, const char *key, char **ret)
         free(buf);
         return ferry_error(FERRY_ERR_INVALID, "secret '%s': contains a NUL byte", path);
     }
-    if (len == 0) {
+    if (nonempty && len == 0) {
         free(buf);
         return ferry_error(FERRY_ERR_INVALID, "secret '%s': is empty", path);
     }
@@ -45,8 +47,8 @@ ferry_remote_credentials(const char *what, const char *option, const char *secre
     FERRY_AUTOFREE char *password = NULL;
 
     if (secret_dir) {
-        if (read_secret(secret_dir, "accessKeyId", &user) < 0 ||
-            read_secret(secret_dir, "secretKey", &password) < 0)
+        if (ferry_remote_read_secret(secret_dir, "accessKeyId", true, &user) < 0 ||
+            ferry_remote_read_secret(secret_dir, "secretKey", true, &password) < 0)
             return ferry_error_prefix("%s: %s", what, option);
     } else {
         const char *u = getenv("IMPORTER_ACCESS_KEY_ID"), *p = getenv("IMPORTER_SECRET_KEY");
@@ -124,6 +126,18 @@ ferry_remote_ca_load(const char *option, const char *path, char **ret_pem, size_
     return 0;
 }
 
+int
+ferry_remote_ca_option(const char *option, const char *path, char **ret_pem, size_t *ret_len)
+{
+    const char *ca = path ? path : getenv("IMPORTER_CERT_DIR");
+
+    *ret_pem = NULL;
+    *ret_len = 0;
+    if (!ca || !*ca)
+        return 0;
+    return ferry_remote_ca_load(path ? option : "IMPORTER_CERT_DIR", ca, ret_pem, ret_len);
+}
+
 void
 ferry_remote_tls(CURL *c, const char *pem, size_t len, bool insecure)
 {
@@ -136,6 +150,66 @@ ferry_remote_tls(CURL *c, const char *pem, size_t len, bool insecure)
         struct curl_blob blob = { .data = (void *)pem, .len = len, .flags = CURL_BLOB_NOCOPY };
         curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
     }
+}
+
+CURL *
+ferry_remote_https_handle(const char *url, bool verbose, const char *pem, size_t len,
+                          bool insecure, const char *pin)
+{
+    CURL *c = ferry_curl_easy(url, true, verbose);
+
+    if (pin) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, pin);
+    } else {
+        ferry_remote_tls(c, pem, len, insecure);
+    }
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    return c;
+}
+
+void
+ferry_curl_pool_init(struct ferry_curl_pool *pool, size_t max)
+{
+    *pool = (struct ferry_curl_pool){ .max = max < FERRY_CURL_POOL_MAX ? max : FERRY_CURL_POOL_MAX };
+    pthread_mutex_init(&pool->lock, NULL);
+}
+
+CURL *
+ferry_curl_pool_take(struct ferry_curl_pool *pool)
+{
+    CURL *c = NULL;
+
+    pthread_mutex_lock(&pool->lock);
+    if (pool->n > 0)
+        c = pool->h[--pool->n];
+    pthread_mutex_unlock(&pool->lock);
+    return c;
+}
+
+void
+ferry_curl_pool_give(struct ferry_curl_pool *pool, CURL *c)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (pool->n < pool->max) {
+        pool->h[pool->n++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (c)
+        curl_easy_cleanup(c);
+}
+
+void
+ferry_curl_pool_destroy(struct ferry_curl_pool *pool)
+{
+    for (size_t i = 0; i < pool->n; i++)
+        curl_easy_cleanup(pool->h[i]);
+    pool->n = 0;
+    pthread_mutex_destroy(&pool->lock);
 }
 
 void
@@ -166,6 +240,8 @@ ferry_content_range_header(struct ferry_content_range *cr, const char *buf, size
             cr->total = strtoll(t, NULL, 10);
         else if (*t != '*')
             cr->valid = false;
+    } else if (sscanf(line + 14, " bytes */%lld", &a) == 1) {
+        cr->total = a;   /* a 416's "bytes *\/SIZE" */
     }
 }
 
@@ -188,4 +264,101 @@ ferry_remote_escape(const char *s, bool keep_slash)
     }
     out[n] = '\0';
     return out;
+}
+
+size_t
+ferry_range_get_header(char *buf, size_t size, size_t n, void *opaque)
+{
+    ferry_content_range_header(&((struct ferry_range_get *)opaque)->cr, buf, size * n);
+    return size * n;
+}
+
+static size_t
+range_get_write(char *data, size_t size, size_t n, void *opaque)
+{
+    struct ferry_range_get *q = opaque;
+    size_t len = size * n;
+    long code = 0;
+
+    curl_easy_getinfo(q->c, CURLINFO_RESPONSE_CODE, &code);
+    if (code != 206) {
+        /* An error page (kept for the message), or a 200 with the whole
+         * file: the server ignored Range, stop at once. */
+        if (code == 200)
+            return 0;
+        size_t room = sizeof(q->body) - 1 - q->body_len;
+        size_t k = len < room ? len : room;
+        memcpy(q->body + q->body_len, data, k);
+        q->body_len += k;
+        q->body[q->body_len] = '\0';
+        return len;
+    }
+    if (len > q->len - q->got) {
+        q->overflow = true;
+        return 0;
+    }
+    memcpy(q->buf + q->got, data, len);
+    q->got += len;
+    return len;
+}
+
+void
+ferry_range_get(struct ferry_range_get *q, CURL *c, uint64_t off, void *buf, size_t len,
+                curl_write_callback header)
+{
+    *q = (struct ferry_range_get){ .buf = buf, .len = len, .c = c, .cr = { .total = -1 } };
+    snprintf(q->range, sizeof(q->range), "%llu-%llu", (unsigned long long)off,
+             (unsigned long long)(off + len - 1));
+    curl_easy_setopt(c, CURLOPT_RANGE, q->range);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, q->errbuf);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header ? header : ferry_range_get_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, q);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, range_get_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+    q->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->code);
+    curl_easy_setopt(c, CURLOPT_RANGE, NULL);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+}
+
+bool
+ferry_range_get_failed(const struct ferry_range_get *q)
+{
+    return q->rc != CURLE_OK && !(q->rc == CURLE_WRITE_ERROR && (q->code == 200 || q->overflow));
+}
+
+bool
+ferry_range_get_exact(const struct ferry_range_get *q, uint64_t off)
+{
+    return q->cr.valid && (uint64_t)q->cr.first == off && (uint64_t)q->cr.last == off + q->len - 1 &&
+           q->got == q->len && !q->overflow;
+}
+
+const char *
+ferry_range_get_error(const struct ferry_range_get *q)
+{
+    return q->errbuf[0] ? q->errbuf : curl_easy_strerror(q->rc);
+}
+
+bool
+ferry_remote_needs_network(const char *url)
+{
+    (void)url;
+    return true;
+}
+
+ssize_t
+ferry_remote_read(struct ferry_source *src, void *buf, size_t len, size_t max, uint64_t *cursor,
+                  ssize_t (*pread)(struct ferry_source *, void *, size_t, uint64_t))
+{
+    if (len > max)
+        len = max;
+    ssize_t n = pread(src, buf, len, *cursor);
+    if (n > 0)
+        *cursor += n;
+    return n;
 }

@@ -30,7 +30,6 @@
  * kept-alive handles, so the pipeline's workers read in parallel; the
  * sequential read fills an 8 MiB window at a time).  A qcow2 or VMDK in a
  * bucket is read through its tables: only the clusters it uses are fetched. */
-#include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -51,6 +50,7 @@
 #include "importer/importer.h"
 #include "importer/s3.h"
 #include "importer/sources/curl-common.h"
+#include "importer/sources/remote-common.h"
 
 #define MOD "importer.s3"
 #define S3_POOL 4
@@ -107,26 +107,6 @@ s3_config(const char *name, const char *value)
 }
 
 /* ---- SigV4 ------------------------------------------------------------------ */
-
-char *
-ferry_s3_uri_encode(const char *s, bool keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = ferry_malloc(strlen(s) * 3 + 1), *o = out;
-
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-            *c == '-' || *c == '.' || *c == '_' || *c == '~' || (keep_slash && *c == '/')) {
-            *o++ = *c;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*c >> 4];
-            *o++ = hex[*c & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
 
 static void
 hex_encode(const unsigned char *d, size_t n, char *out)
@@ -209,9 +189,7 @@ struct s3_priv {
     char *ca_buf;
     bool tls;
 
-    pthread_mutex_t lock;
-    CURL *pool[S3_POOL];
-    size_t npool;
+    struct ferry_curl_pool pool;
     uint64_t requests, fetched;  /* for the debug summary */
 
     uint8_t *window;             /* the sequential read's */
@@ -373,8 +351,8 @@ s3_address(struct s3_priv *p, const char *url)
                                "s3 '%s': expected %s", url,
                                vhost ? "BUCKET.s3.HOST/KEY" : "HOST/BUCKET/KEY");
     }
-    FERRY_AUTOFREE char *ekey = ferry_s3_uri_encode(key, true);
-    FERRY_AUTOFREE char *ebucket = ferry_s3_uri_encode(bucket, false);
+    FERRY_AUTOFREE char *ekey = ferry_remote_escape(key, true);
+    FERRY_AUTOFREE char *ebucket = ferry_remote_escape(bucket, false);
     p->path = vhost ? ferry_printf("/%s", ekey) : ferry_printf("/%s/%s", ebucket, ekey);
     p->host = FERRY_STEAL(host);
     p->url = ferry_printf("%s://%s%s", p->tls ? "https" : "http", p->host, p->path);
@@ -395,20 +373,14 @@ s3_address(struct s3_priv *p, const char *url)
 static int
 read_key(const char *dir, const char *name, char **ret)
 {
-    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, name);
-    char *buf = NULL;
-    size_t len = 0;
-
-    if (ferry_file_read(path, 64 << 10, &buf, &len) < 0)
+    if (ferry_remote_read_secret(dir, name, true, ret) < 0)
         return ferry_error_prefix("--s3-secret-dir");
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    if (len == 0 || memchr(buf, '\0', len) || strpbrk(buf, "\r\n")) {
-        free(buf);
-        return ferry_error(FERRY_ERR_INVALID, "--s3-secret-dir: '%s' is empty or not one line",
-                           path);
+    if (strpbrk(*ret, "\r\n")) {
+        free(*ret);
+        *ret = NULL;
+        return ferry_error(FERRY_ERR_INVALID, "--s3-secret-dir: '%s/%s' is not one line", dir,
+                           name);
     }
-    *ret = buf;
     return 0;
 }
 
@@ -498,8 +470,7 @@ struct s3_resp {
     bool overflow;
     char *err;                   /* the body of an error */
     size_t err_len;
-    bool range_seen, range_valid;
-    int64_t first, last, total;
+    struct ferry_content_range cr;
     char region[64];             /* x-amz-bucket-region */
     long code;
     CURLcode rc;
@@ -517,25 +488,11 @@ resp_header(char *buf, size_t size, size_t n, void *opaque)
     memcpy(line, buf, len);
     line[len] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
+    ferry_content_range_header(&r->cr, buf, len);
     if (strncmp(line, "HTTP/", 5) == 0) {
         /* a new response (a 100 Continue before): its status */
         const char *sp = strchr(line, ' ');
         r->code = sp ? strtol(sp + 1, NULL, 10) : 0;
-        r->range_seen = r->range_valid = false;
-        r->total = -1;
-    } else if (strncasecmp(line, "Content-Range:", 14) == 0) {
-        long long a, b;
-        int used = 0;
-        r->range_seen = true;
-        if (sscanf(line + 14, " bytes %lld-%lld/%n", &a, &b, &used) == 2 && used > 0 && a >= 0 &&
-            b >= a && isdigit((unsigned char)line[14 + used])) {
-            r->first = a;
-            r->last = b;
-            r->total = strtoll(line + 14 + used, NULL, 10);
-            r->range_valid = true;
-        } else if (sscanf(line + 14, " bytes */%lld", &a) == 1) {
-            r->total = a;
-        }
     } else if (strncasecmp(line, "x-amz-bucket-region:", 20) == 0) {
         snprintf(r->region, sizeof(r->region), "%s", line + 20 + strspn(line + 20, " "));
     }
@@ -584,12 +541,8 @@ xml_field(const char *body, const char *tag)
 static CURL *
 s3_handle(struct s3_priv *p)
 {
-    CURL *c = NULL;
+    CURL *c = ferry_curl_pool_take(&p->pool);
 
-    pthread_mutex_lock(&p->lock);
-    if (p->npool > 0)
-        c = p->pool[--p->npool];
-    pthread_mutex_unlock(&p->lock);
     if (c)
         return c;
     c = ferry_curl_easy(p->url, true, ferry_log_debug_enabled(MOD));
@@ -597,19 +550,6 @@ s3_handle(struct s3_priv *p)
     if (p->ca.data)
         curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &p->ca);
     return c;
-}
-
-static void
-s3_release(struct s3_priv *p, CURL *c)
-{
-    pthread_mutex_lock(&p->lock);
-    if (p->npool < S3_POOL) {
-        p->pool[p->npool++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (c)
-        curl_easy_cleanup(c);
 }
 
 /* GET bytes [OFF, OFF+LEN) into BUF; the response in *R. */
@@ -624,7 +564,7 @@ s3_get(struct s3_priv *p, uint64_t off, size_t len, void *buf, struct s3_resp *r
     CURL *c = s3_handle(p);
     CURLcode rc;
 
-    *r = (struct s3_resp){ .buf = buf, .cap = len, .total = -1 };
+    *r = (struct s3_resp){ .buf = buf, .cap = len, .cr = { .total = -1 } };
     gmtime_r(&now, &tm);
     strftime(amz_date, sizeof(amz_date), "%Y%m%dT%H%M%SZ", &tm);
     snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)off,
@@ -668,7 +608,7 @@ s3_get(struct s3_priv *p, uint64_t off, size_t len, void *buf, struct s3_resp *r
     curl_slist_free_all(hdrs);
     if (h_auth)
         explicit_bzero(h_auth, strlen(h_auth));
-    s3_release(p, c);
+    ferry_curl_pool_give(&p->pool, c);
     __atomic_add_fetch(&p->requests, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&p->fetched, r->got, __ATOMIC_RELAXED);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && r->overflow)) {
@@ -753,15 +693,16 @@ s3_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     if (r.code != 206)
         return s3_status_error(p, &r);
     free(r.err);
-    if (!r.range_valid || (uint64_t)r.first != off || (uint64_t)r.last != off + len - 1 ||
-        r.total != src->size || r.got != len || r.overflow)
+    if (!r.cr.valid || (uint64_t)r.cr.first != off || (uint64_t)r.cr.last != off + len - 1 ||
+        r.cr.total != src->size || r.got != len || r.overflow)
         return ferry_error(FERRY_ERR_NETWORK,
                            "s3 '%s' at %s: range %llu-%llu: the server answered 206 with %s"
                            "%lld-%lld/%lld and %zu bytes",
                            p->name, p->url, (unsigned long long)off,
                            (unsigned long long)(off + len - 1),
-                           r.range_valid ? "bytes " : "no valid Content-Range ",
-                           (long long)r.first, (long long)r.last, (long long)r.total, r.got);
+                           r.cr.valid ? "bytes " : "no valid Content-Range ",
+                           (long long)r.cr.first, (long long)r.cr.last, (long long)r.cr.total,
+                           r.got);
     return len;
 }
 
@@ -799,9 +740,7 @@ s3_close(struct ferry_source *src)
     ferry_log_debug(MOD, "'%s': %llu requests, %llu bytes fetched of %lld", p->name,
                     (unsigned long long)p->requests, (unsigned long long)p->fetched,
                     (long long)src->size);
-    for (size_t i = 0; i < p->npool; i++)
-        curl_easy_cleanup(p->pool[i]);
-    pthread_mutex_destroy(&p->lock);
+    ferry_curl_pool_destroy(&p->pool);
     if (p->secret_key)
         explicit_bzero(p->secret_key, strlen(p->secret_key));
     free(p->url);
@@ -825,7 +764,7 @@ s3_open(struct ferry_source *src, const char *url)
     struct s3_resp r;
     uint8_t probe[512];
 
-    pthread_mutex_init(&p->lock, NULL);
+    ferry_curl_pool_init(&p->pool, S3_POOL);
     src->priv = p;
     if (s3_address(p, url) < 0 || load_credentials(p) < 0 || load_cas(p) < 0)
         return -1;
@@ -835,12 +774,13 @@ s3_open(struct ferry_source *src, const char *url)
      * whole object (it takes an end of 0 for none). */
     if (s3_get_retry(p, 0, sizeof(probe), probe, &r) < 0)
         return -1;
-    if (r.code == 416 && r.total >= 0) {
-        src->size = r.total;   /* an empty object */
-    } else if (r.code == 206 && r.range_valid && r.first == 0 && r.total > 0 &&
-               r.last == (r.total < (int64_t)sizeof(probe) ? r.total : (int64_t)sizeof(probe)) - 1 &&
-               r.got == (size_t)r.last + 1) {
-        src->size = r.total;
+    if (r.code == 416 && r.cr.total >= 0) {
+        src->size = r.cr.total;   /* an empty object */
+    } else if (r.code == 206 && r.cr.valid && r.cr.first == 0 && r.cr.total > 0 &&
+               r.cr.last == (r.cr.total < (int64_t)sizeof(probe) ? r.cr.total
+                                                                 : (int64_t)sizeof(probe)) - 1 &&
+               r.got == (size_t)r.cr.last + 1) {
+        src->size = r.cr.total;
     } else if (r.code == 206) {
         free(r.err);
         return ferry_error(FERRY_ERR_NETWORK,
@@ -860,13 +800,6 @@ s3_open(struct ferry_source *src, const char *url)
     return 0;
 }
 
-static bool
-s3_needs_network(const char *url)
-{
-    (void)url;
-    return true;
-}
-
 static const char *const s3_schemes[] = { "s3://", "s3+http://", "s3+https://", NULL };
 
 const struct ferry_source_ops ferry_source_s3 = {
@@ -876,7 +809,7 @@ const struct ferry_source_ops ferry_source_s3 = {
     .options = s3_options,
     .config = s3_config,
     .dv_source = "s3",
-    .needs_network = s3_needs_network,
+    .needs_network = ferry_remote_needs_network,
     .handles = s3_handles,
     .open = s3_open,
     .read = s3_read,

@@ -130,9 +130,7 @@ struct vmw_session {
     unsigned logins;
     /* Kept-alive connections to the server, shared by every file of the
      * disk (a twoGbMaxExtent disk of 2 TiB has a thousand extents). */
-    pthread_mutex_t pool_lock;
-    CURL *pool[POOL];
-    size_t npool;
+    struct ferry_curl_pool pool;
 };
 
 static void
@@ -152,9 +150,7 @@ session_unref(struct vmw_session *s)
     free(s->cookie);
     free(s->ca);
     free(s->pin);
-    for (size_t i = 0; i < s->npool; i++)
-        curl_easy_cleanup(s->pool[i]);
-    pthread_mutex_destroy(&s->pool_lock);
+    ferry_curl_pool_destroy(&s->pool);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -295,14 +291,8 @@ parse_url(const char *url, struct vmw_priv *p)
 /* ---- one request, logging in when the session is gone -------------------- */
 
 struct req {
-    uint8_t *buf;                 /* Range body destination */
-    size_t len, got;
-    CURL *c;
-    struct ferry_content_range cr;
+    struct ferry_range_get g;     /* first: the header callback gets it */
     char *cookie;                 /* a new session cookie from Set-Cookie */
-    char body[200];               /* the start of an error page */
-    size_t body_len;
-    bool overflow;
 };
 
 static size_t
@@ -312,7 +302,7 @@ req_header(char *buf, size_t size, size_t n, void *opaque)
     size_t len = size * n;
     static const char sc[] = "Set-Cookie:";
 
-    ferry_content_range_header(&r->cr, buf, len);
+    ferry_range_get_header(buf, size, n, &r->g);
     if (len > sizeof(sc) && strncasecmp(buf, sc, sizeof(sc) - 1) == 0) {
         const char *v = buf + sizeof(sc) - 1;
         const char *end = buf + len;
@@ -330,77 +320,16 @@ req_header(char *buf, size_t size, size_t n, void *opaque)
     return len;
 }
 
-static size_t
-req_write(char *data, size_t size, size_t n, void *opaque)
-{
-    struct req *r = opaque;
-    size_t len = size * n;
-    long code = 0;
-
-    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &code);
-    if (code != 206) {
-        /* An error page (kept for the message), or a 200 with the whole
-         * file: the server ignored Range, stop at once. */
-        if (code == 200)
-            return 0;
-        size_t room = sizeof(r->body) - 1 - r->body_len;
-        size_t k = len < room ? len : room;
-        memcpy(r->body + r->body_len, data, k);
-        r->body_len += k;
-        r->body[r->body_len] = '\0';
-        return len;
-    }
-    if (len > r->len - r->got) {
-        r->overflow = true;
-        return 0;
-    }
-    memcpy(r->buf + r->got, data, len);
-    r->got += len;
-    return len;
-}
-
 static CURL *
 take_handle(struct vmw_priv *p)
 {
-    struct vmw_session *s = p->s;
-    CURL *c = NULL;
+    CURL *c = ferry_curl_pool_take(&p->s->pool);
 
-    pthread_mutex_lock(&s->pool_lock);
-    if (s->npool > 0)
-        c = s->pool[--s->npool];
-    pthread_mutex_unlock(&s->pool_lock);
-    if (!c) {
-        c = ferry_curl_easy(p->https, true, ferry_log_debug_enabled(MOD));
-        if (p->s->pin) {
-            /* The key of the certificate the thumbprint named, checked in
-             * every handshake before anything is sent. */
-            curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-            curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-            curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, p->s->pin);
-        } else {
-            ferry_remote_tls(c, p->s->ca, p->s->ca_len, opt.insecure);
-        }
-        /* Basic only over TLS, and never to another host after a redirect. */
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    }
-    return c;
-}
-
-static void
-give_handle(struct vmw_priv *p, CURL *c)
-{
-    struct vmw_session *s = p->s;
-
-    pthread_mutex_lock(&s->pool_lock);
-    if (s->npool < POOL) {
-        s->pool[s->npool++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&s->pool_lock);
-    if (c)
-        curl_easy_cleanup(c);
+    /* With a thumbprint, the key of the certificate it named, checked in
+     * every handshake before anything is sent. */
+    return c ? c
+             : ferry_remote_https_handle(p->https, ferry_log_debug_enabled(MOD), p->s->ca,
+                                         p->s->ca_len, opt.insecure, p->s->pin);
 }
 
 /* GET RANGE ("a-b") of the file into BUF (LEN bytes): 206 with exactly
@@ -410,16 +339,11 @@ vmw_get_range(struct ferry_source *src, uint64_t off, void *buf, size_t len, int
 {
     struct vmw_priv *p = src->priv;
     struct vmw_session *s = p->s;
-    char range[64];
     CURL *c = take_handle(p);
     int r = -1;
 
-    snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
-             (unsigned long long)(off + len - 1));
     for (int attempt = 0;; attempt++) {
-        struct req q = { .buf = buf, .len = len, .c = c };
-        char errbuf[CURL_ERROR_SIZE] = "";
-        long code = 0;
+        struct req q = { 0 };
 
         pthread_mutex_lock(&s->lock);
         FERRY_AUTOFREE char *cookie = ferry_strdup(s->cookie);
@@ -436,20 +360,9 @@ vmw_get_range(struct ferry_source *src, uint64_t off, void *buf, size_t len, int
             curl_easy_setopt(c, CURLOPT_PASSWORD, s->password);
         }
         curl_easy_setopt(c, CURLOPT_URL, p->https);
-        curl_easy_setopt(c, CURLOPT_RANGE, range);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, req_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &q);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, req_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &q);
-        q.cr.total = -1;
-        CURLcode rc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+        ferry_range_get(&q.g, c, off, buf, len, req_header);
+        long code = q.g.code;
+        const char *range = q.g.range;
         curl_easy_setopt(c, CURLOPT_COOKIE, NULL);
         curl_easy_setopt(c, CURLOPT_USERNAME, NULL);
         curl_easy_setopt(c, CURLOPT_PASSWORD, NULL);
@@ -478,9 +391,9 @@ vmw_get_range(struct ferry_source *src, uint64_t off, void *buf, size_t len, int
                             s->logins);
         }
         free(q.cookie);
-        if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && (code == 200 || q.overflow))) {
+        if (ferry_range_get_failed(&q.g)) {
             ferry_error(FERRY_ERR_NETWORK, "vmware '%s': range %s: %s", src->url, range,
-                        errbuf[0] ? errbuf : curl_easy_strerror(rc));
+                        ferry_range_get_error(&q.g));
         } else if (code == 401) {
             ferry_error(FERRY_ERR_INVALID,
                         "vmware '%s': the server refused the user '%s' (401): wrong user name or "
@@ -498,27 +411,37 @@ vmw_get_range(struct ferry_source *src, uint64_t off, void *buf, size_t len, int
                         src->url);
         } else if (code != 206) {
             ferry_error(FERRY_ERR_NETWORK, "vmware '%s': range %s: the server answered %ld%s%.80s",
-                        src->url, range, code, q.body_len ? ": " : "", q.body);
-        } else if (!q.cr.valid || q.cr.total < 0 || (uint64_t)q.cr.first != off ||
-                   (uint64_t)q.cr.last != off + len - 1 || q.got != len || q.overflow ||
-                   (*ret_total >= 0 && q.cr.total != *ret_total)) {
+                        src->url, range, code, q.g.body_len ? ": " : "", q.g.body);
+        } else if (!ferry_range_get_exact(&q.g, off) || q.g.cr.total < 0 ||
+                   (*ret_total >= 0 && q.g.cr.total != *ret_total)) {
             ferry_error(FERRY_ERR_NETWORK,
                         "vmware '%s': range %s: the server answered 206 with %s%lld-%lld/%lld and "
                         "%zu bytes, expected 'bytes %s/%lld' and %zu bytes",
-                        src->url, range, q.cr.valid ? "bytes " : "no valid Content-Range ",
-                        (long long)q.cr.first, (long long)q.cr.last, (long long)q.cr.total, q.got,
-                        range, (long long)*ret_total, len);
+                        src->url, range, q.g.cr.valid ? "bytes " : "no valid Content-Range ",
+                        (long long)q.g.cr.first, (long long)q.g.cr.last, (long long)q.g.cr.total,
+                        q.g.got, range, (long long)*ret_total, len);
         } else {
-            *ret_total = q.cr.total;
+            *ret_total = q.g.cr.total;
             r = 0;
         }
         break;
     }
-    give_handle(p, c);
+    ferry_curl_pool_give(&p->s->pool, c);
     return r;
 }
 
 /* ---- the source ---------------------------------------------------------- */
+
+/* What parse_url fills in. */
+static void
+free_url(struct vmw_priv *p)
+{
+    free(p->https);
+    free(p->origin);
+    free(p->dir);
+    free(p->query);
+    free(p->vhost);
+}
 
 static void
 vmware_close(struct ferry_source *src)
@@ -528,11 +451,7 @@ vmware_close(struct ferry_source *src)
     if (!p)
         return;
     session_unref(p->s);
-    free(p->https);
-    free(p->origin);
-    free(p->dir);
-    free(p->query);
-    free(p->vhost);
+    free_url(p);
     free(p);
     src->priv = NULL;
 }
@@ -645,7 +564,7 @@ vmware_open(struct ferry_source *src, const char *url)
     struct vmw_session *s = ferry_calloc(1, sizeof(*s));
 
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->pool_lock, NULL);
+    ferry_curl_pool_init(&s->pool, POOL);
     s->refs = 1;
     p->s = s;
     src->priv = p;
@@ -655,10 +574,7 @@ vmware_open(struct ferry_source *src, const char *url)
     if (ferry_remote_credentials(what, "--vmware-secret-dir", opt.secret_dir, &s->user,
                                  &s->password) < 0)
         return -1;
-    const char *ca = opt.ca_path ? opt.ca_path : getenv("IMPORTER_CERT_DIR");
-    if (ca && *ca &&
-        ferry_remote_ca_load(opt.ca_path ? "--vmware-ca" : "IMPORTER_CERT_DIR", ca, &s->ca,
-                             &s->ca_len) < 0)
+    if (ferry_remote_ca_option("--vmware-ca", opt.ca_path, &s->ca, &s->ca_len) < 0)
         return -1;
     const char *tp = getenv("IMPORTER_THUMBPRINT");
     if (!opt.thumbprint_len && tp && *tp && parse_thumbprint("IMPORTER_THUMBPRINT", tp) < 0)
@@ -688,14 +604,8 @@ vmware_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 static ssize_t
 vmware_read(struct ferry_source *src, void *buf, size_t len)
 {
-    struct vmw_priv *p = src->priv;
-
-    if (len > (8u << 20))
-        len = 8u << 20;
-    ssize_t n = vmware_pread(src, buf, len, p->cursor);
-    if (n > 0)
-        p->cursor += n;
-    return n;
+    return ferry_remote_read(src, buf, len, 8u << 20, &((struct vmw_priv *)src->priv)->cursor,
+                             vmware_pread);
 }
 
 /* An extent named by the descriptor: in the descriptor's folder (or below
@@ -767,22 +677,11 @@ ferry_vmware_url_from_cdi(const char *endpoint, const char *backing_file, char *
     /* Only a URL the source itself reads (the host, above all). */
     struct vmw_priv check = { 0 };
     int r = parse_url(url, &check);
-    free(check.https);
-    free(check.origin);
-    free(check.dir);
-    free(check.query);
-    free(check.vhost);
+    free_url(&check);
     if (r < 0)
         return ferry_error_prefix("vmware endpoint '%s'", endpoint);
     *ret_url = FERRY_STEAL(url);
     return 0;
-}
-
-static bool
-vmware_needs_network(const char *url)
-{
-    (void)url;
-    return true;
 }
 
 static const char *const vmware_schemes[] = { "vmware://", NULL };
@@ -795,7 +694,7 @@ const struct ferry_source_ops ferry_source_vmware = {
     .schemes = vmware_schemes,
     .options = vmware_options,
     .config = vmware_config,
-    .needs_network = vmware_needs_network,
+    .needs_network = ferry_remote_needs_network,
     .handles = vmware_handles,
     .open = vmware_open,
     .read = vmware_read,

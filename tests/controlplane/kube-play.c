@@ -25,30 +25,54 @@
 #include "common/store/store.h"
 #include "common/util.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Read RES NS/NAME, let EDIT change it, and write it back (its status
+ * when STATUS), again on a conflict, as a controller does. */
 static int
-set_phase(struct ferry_store *st, const char *ns, const char *name, const char *phase)
+modify(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
+       const char *name, bool status, void (*edit)(json_object *, const void *), const void *arg)
 {
     for (int attempt = 0; attempt < 10; attempt++) {
-        FERRY_AUTOPTR(json_object) pod = NULL;
+        FERRY_AUTOPTR(json_object) obj = NULL;
 
-        if (ferry_store_get(st, ferry_resource_pod, ns, name, &pod) < 0)
+        if (ferry_store_get(st, res, ns, name, &obj) < 0)
             return -1;
-        ferry_json_set_string(pod, "status.phase", phase);
-        if (ferry_str_eq(phase, "Running")) {
-            ferry_condition_set(pod, "PodScheduled", "True", NULL, NULL);
-            ferry_json_set_string(pod, "status.podIP", "127.0.0.1");
-        }
-        if (ferry_store_update_status(st, pod, NULL) == 0)
+        edit(obj, arg);
+        int r = status ? ferry_store_update_status(st, obj, NULL)
+                       : ferry_store_update(st, obj, NULL);
+        if (r == 0)
             return 0;
         if (ferry_error_code() != FERRY_ERR_CONFLICT)
             return -1;
         ferry_error_reset();
     }
     return -1;
+}
+
+static void
+edit_node(json_object *pod, const void *node)
+{
+    ferry_json_set_string(pod, "spec.nodeName", node);
+}
+
+static void
+edit_phase(json_object *pod, const void *phase)
+{
+    ferry_json_set_string(pod, "status.phase", phase);
+    if (ferry_str_eq(phase, "Running")) {
+        ferry_condition_set(pod, "PodScheduled", "True", NULL, NULL);
+        ferry_json_set_string(pod, "status.podIP", "127.0.0.1");
+    }
+}
+
+static int
+set_phase(struct ferry_store *st, const char *ns, const char *name, const char *phase)
+{
+    return modify(st, ferry_resource_pod, ns, name, true, edit_phase, phase);
 }
 
 static int
@@ -80,6 +104,27 @@ job_pod(struct ferry_store *st, const char *ns, const char *job_name, const char
     return ferry_store_create(st, pod, NULL);
 }
 
+struct termination {
+    int code;
+    const char *msg;
+};
+
+static void
+edit_terminated(json_object *pod, const void *arg)
+{
+    const struct termination *t = arg;
+    json_object *cs = json_object_new_array(), *c = json_object_new_object();
+
+    ferry_json_set_string(pod, "status.phase", t->code == 0 ? "Succeeded" : "Failed");
+    json_object_object_add(c, "name", json_object_new_string("importer"));
+    ferry_json_set_int(c, "state.terminated.exitCode", t->code);
+    ferry_json_set_string(c, "state.terminated.reason", t->code == 0 ? "Completed" : "Error");
+    if (*t->msg)
+        ferry_json_set_string(c, "state.terminated.message", t->msg);
+    json_object_array_add(cs, c);
+    ferry_json_set(pod, "status.containerStatuses", cs);
+}
+
 static int
 terminate(struct ferry_store *st, const char *ns, const char *name, int code, const char *msgfile)
 {
@@ -90,52 +135,32 @@ terminate(struct ferry_store *st, const char *ns, const char *name, int code, co
         ferry_error_reset();
         msg = ferry_strdup("");
     }
-    for (int attempt = 0; attempt < 10; attempt++) {
-        FERRY_AUTOPTR(json_object) pod = NULL;
-        json_object *cs = json_object_new_array(), *c = json_object_new_object();
+    struct termination t = { code, msg };
+    return modify(st, ferry_resource_pod, ns, name, true, edit_terminated, &t);
+}
 
-        if (ferry_store_get(st, ferry_resource_pod, ns, name, &pod) < 0) {
-            json_object_put(cs);
-            json_object_put(c);
-            return -1;
-        }
-        ferry_json_set_string(pod, "status.phase", code == 0 ? "Succeeded" : "Failed");
-        json_object_object_add(c, "name", json_object_new_string("importer"));
-        ferry_json_set_int(c, "state.terminated.exitCode", code);
-        ferry_json_set_string(c, "state.terminated.reason", code == 0 ? "Completed" : "Error");
-        if (*msg)
-            ferry_json_set_string(c, "state.terminated.message", msg);
-        json_object_array_add(cs, c);
-        ferry_json_set(pod, "status.containerStatuses", cs);
-        if (ferry_store_update_status(st, pod, NULL) == 0)
-            return 0;
-        if (ferry_error_code() != FERRY_ERR_CONFLICT)
-            return -1;
-        ferry_error_reset();
-    }
-    return -1;
+struct job_counts {
+    int ok, failed;
+    const char *cond;
+};
+
+static void
+edit_job(json_object *job, const void *arg)
+{
+    const struct job_counts *j = arg;
+
+    ferry_json_set_int(job, "status.succeeded", j->ok);
+    ferry_json_set_int(job, "status.failed", j->failed);
+    if (j->cond)
+        ferry_condition_set(job, j->cond, "True", j->cond, NULL);
 }
 
 static int
 job_status(struct ferry_store *st, const char *ns, const char *name, int ok, int failed,
            const char *cond)
 {
-    for (int attempt = 0; attempt < 10; attempt++) {
-        FERRY_AUTOPTR(json_object) job = NULL;
-
-        if (ferry_store_get(st, ferry_resource_job, ns, name, &job) < 0)
-            return -1;
-        ferry_json_set_int(job, "status.succeeded", ok);
-        ferry_json_set_int(job, "status.failed", failed);
-        if (cond)
-            ferry_condition_set(job, cond, "True", cond, NULL);
-        if (ferry_store_update_status(st, job, NULL) == 0)
-            return 0;
-        if (ferry_error_code() != FERRY_ERR_CONFLICT)
-            return -1;
-        ferry_error_reset();
-    }
-    return -1;
+    struct job_counts j = { ok, failed, cond };
+    return modify(st, ferry_resource_job, ns, name, true, edit_job, &j);
 }
 
 int
@@ -150,19 +175,7 @@ main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "bind") == 0 && argc == 5) {
-        for (int attempt = 0; attempt < 10 && r < 0; attempt++) {
-            FERRY_AUTOPTR(json_object) pod = NULL;
-
-            if (ferry_store_get(st, ferry_resource_pod, argv[2], argv[3], &pod) < 0)
-                break;
-            ferry_json_set_string(pod, "spec.nodeName", argv[4]);
-            if (ferry_store_update(st, pod, NULL) == 0)
-                r = 0;
-            else if (ferry_error_code() == FERRY_ERR_CONFLICT)
-                ferry_error_reset();
-            else
-                break;
-        }
+        r = modify(st, ferry_resource_pod, argv[2], argv[3], false, edit_node, argv[4]);
         if (r == 0)
             r = set_phase(st, argv[2], argv[3], "Running");
     } else if (strcmp(argv[1], "phase") == 0 && argc == 5) {

@@ -23,10 +23,6 @@ LOOPS=""
 cleanup_loops() { for l in $LOOPS; do losetup -d "$l" 2>/dev/null || true; done; }
 trap 'cleanup_loops; cleanup' EXIT INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # ---- images and nginx ---------------------------------------------------------
 mkdir -p www/arch/sub
 python3 - www/disk.raw www/stream.raw <<'PY'
@@ -44,51 +40,24 @@ head -c 100000 /dev/urandom >www/arch/sub/blob.bin
 tar -C www/arch -cf www/data.tar hello.txt sub
 SUM=$(sha256sum www/disk.qcow2 | cut -d' ' -f1)
 
-NGX="$WORK/nginx"
-mkdir -p "$NGX/logs" "$NGX/tmp"
-for attempt in 1 2 3 4 5; do
-    HPORT=$(free_port)
-    XPORT=$(free_port)
-    cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $NGX/tmp/body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
+cdi_servers() {
+    cat <<CONF
     server {
-        listen 127.0.0.1:$HPORT;
+        listen 127.0.0.1:$NGX_PORT;
         location /img/ { alias $WORK/www/; }
         location /slow/ { alias $WORK/www/; max_ranges 0; limit_rate 4m; }
     }
     # a forward proxy for plain http (absolute-URI requests), logging each
     server {
-        listen 127.0.0.1:$XPORT;
+        listen 127.0.0.1:$NGX_PORT2;
         access_log $NGX/logs/proxy.log;
-        location / { proxy_pass http://127.0.0.1:$HPORT; }
+        location / { proxy_pass http://127.0.0.1:$NGX_PORT; }
     }
-}
 CONF
-    nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
-    NGINX_PID=$!
-    PIDS="$PIDS $NGINX_PID"
-    up=
-    for i in $(seq 50); do
-        if curl -sf -o /dev/null "http://127.0.0.1:$HPORT/img/data.tar"; then up=1; break; fi
-        kill -0 "$NGINX_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-    kill "$NGINX_PID" 2>/dev/null || true
-done
-[ -n "$up" ] || { cat "$NGX/logs/"*.log >&2; fail "nginx did not start"; }
+}
+start_nginx cdi_servers /img/data.tar
+HPORT=$NGX_PORT
+XPORT=$NGX_PORT2
 BASE="http://127.0.0.1:$HPORT"
 
 # ---- the pod ------------------------------------------------------------------
@@ -290,8 +259,7 @@ s.serve_forever()
 PY
     python3 auth-server.py "$WORK/www" "$WORK/auth.port" 2>auth.err &
     PIDS="$PIDS $!"
-    for i in $(seq 100); do [ -s auth.port ] && break; sleep 0.1; done
-    [ -s auth.port ] || { cat auth.err >&2; fail "auth server did not start"; }
+    wait_until "$!" 100 test -s auth.port || { cat auth.err >&2; fail "auth server did not start"; }
     APORT=$(cat auth.port)
     mkdir -p auth/extraheaders/secret1
     printf 'X-Secret: s3cr3t' >auth/extraheaders/secret1/secretHeader
@@ -385,6 +353,9 @@ if command -v docker-registry >/dev/null && command -v skopeo >/dev/null &&
     command -v htpasswd >/dev/null; then
     mkdir -p reg/store reg/layout
     htpasswd -Bbn ferry 's3 cret' >reg/htpasswd 2>/dev/null
+    reg_asks_login() {
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT/v2/" || true)" = 401 ]
+    }
     for attempt in 1 2 3 4 5; do
         RPORT=$(free_port)
         cat >reg/config.yml <<YML
@@ -398,12 +369,7 @@ YML
         RPID=$!
         PIDS="$PIDS $RPID"
         up=
-        for i in $(seq 100); do
-            [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$RPORT/v2/" || true)" = 401 ] && { up=1; break; }
-            kill -0 "$RPID" 2>/dev/null || break
-            sleep 0.1
-        done
-        [ -n "$up" ] && break
+        wait_until "$RPID" 100 reg_asks_login && { up=1; break; }
         kill "$RPID" 2>/dev/null || true
     done
     [ -n "$up" ] || { cat reg/log >&2; fail "docker-registry did not start"; }
@@ -436,16 +402,10 @@ fi
 if "$IMPORTER" --list-sources | grep -q '^imageio ' && [ -f "$HERE/imageio-standin.py" ]; then
     IOID=3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60
     mkdir -p io/ca
-    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-        -addext "subjectAltName=IP:127.0.0.1" -keyout io/key.pem -out io/ca/ca.crt 2>/dev/null ||
-        fail "openssl req"
-    python3 "$HERE/imageio-standin.py" --image www/disk.raw --disk-id "$IOID" --cert io/ca/ca.crt \
-        --key io/key.pem --user admin@internal --password 'p w' --port-file io/port \
-        --log io/log 2>io/err &
-    PIDS="$PIDS $!"
-    for i in $(seq 100); do [ -s io/port ] && break; sleep 0.1; done
-    [ -s io/port ] || { cat io/err >&2; fail "imageio stand-in did not start"; }
-    IOPORT=$(cut -d' ' -f1 io/port)
+    tls_cert io/key.pem io/ca/ca.crt
+    start_standin io imageio-standin.py --image www/disk.raw --disk-id "$IOID" \
+        --cert io/ca/ca.crt --key io/key.pem --user admin@internal --password 'p w'
+    IOPORT=$PORT_io
     # the pod sees it as /shared/certs (CDI mounts the certConfigMap at /certs)
     mkdir -p imageio/shared/certs
     cp io/ca/ca.crt imageio/shared/certs/

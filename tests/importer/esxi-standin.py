@@ -28,21 +28,16 @@ import base64
 import http.server
 import os
 import secrets
-import ssl
-import sys
 import threading
 import urllib.parse
+
+import standin
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--root", required=True)
 ap.add_argument("--datastore", required=True)
 ap.add_argument("--datacenter", default="ha-datacenter")
-ap.add_argument("--cert", required=True)
-ap.add_argument("--key", required=True)
-ap.add_argument("--user", required=True)
-ap.add_argument("--password", required=True)
-ap.add_argument("--port-file", required=True)
-ap.add_argument("--log", required=True)
+standin.add_common_args(ap)
 ap.add_argument("--cookie-uses", type=int, default=0)
 ap.add_argument("--no-range", action="store_true")
 args = ap.parse_args()
@@ -50,12 +45,7 @@ args = ap.parse_args()
 ROOT = os.path.realpath(args.root)
 lock = threading.Lock()
 sessions = {}          # cookie value -> requests left (None: no limit)
-logf = open(args.log, "a", buffering=1)
-
-
-def log(line):
-    with lock:
-        logf.write(line + "\n")
+log = standin.logger(args.log)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -153,14 +143,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(args.cert, args.key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-with open(args.port_file + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-os.rename(args.port_file + ".tmp", args.port_file)
-try:
-    srv.serve_forever()
-except KeyboardInterrupt:
-    sys.exit(0)
+standin.serve(standin.tls_server(Handler, args.cert, args.key), args.port_file)

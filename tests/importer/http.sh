@@ -9,60 +9,27 @@ FERRY_TEST_KEEP_GOING=1
 need nginx curl
 
 NGX="$WORK/nginx"
-mkdir -p "$NGX/logs" "$NGX/tmp"
-start_nginx() {
-    local port
-    for attempt in 1 2 3 4 5; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $NGX/tmp/body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
+mkdir -p "$NGX"
+corpus_servers() {
+    cat <<CONF
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$NGX_PORT;
         location /range/ { alias $CORPUS/; }
         location /norange/ { alias $CORPUS/; max_ranges 0; }
     }
     server {
-        listen 127.0.0.1:$tport ssl;
+        listen 127.0.0.1:$NGX_PORT2 ssl;
         ssl_certificate $NGX/cert.pem;
         ssl_certificate_key $NGX/key.pem;
         location / { alias $CORPUS/; }
     }
-}
 CONF
-        nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
-        NGINX_PID=$!
-        PIDS="$PIDS $NGINX_PID"
-        for i in $(seq 50); do
-            if curl -sf -o /dev/null "http://127.0.0.1:$port/range/.done"; then
-                PORT=$port
-                return 0
-            fi
-            kill -0 "$NGINX_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill "$NGINX_PID" 2>/dev/null || true
-    done
-    cat "$NGX/logs/"*.log >&2
-    fail "nginx did not start"
 }
 # A self-signed certificate: TLS verification must refuse it.
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -keyout "$NGX/key.pem" -out "$NGX/cert.pem" 2>/dev/null || fail "openssl req"
-start_nginx
-TLS_PORT=$tport
+tls_cert "$NGX/key.pem" "$NGX/cert.pem"
+start_nginx corpus_servers /range/.done
+PORT=$NGX_PORT
+TLS_PORT=$NGX_PORT2
 BASE="http://127.0.0.1:$PORT"
 curl -sf -r 0-0 -o /dev/null -w '%{http_code}' "$BASE/range/scattered.raw" | grep -q 206 ||
     fail "nginx does not answer Range requests on /range/"

@@ -44,21 +44,16 @@ import http.server
 import json
 import os
 import secrets
-import ssl
-import sys
 import threading
 import time
 import urllib.parse
 
+import standin
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--image", required=True)
 ap.add_argument("--disk-id", required=True)
-ap.add_argument("--cert", required=True)
-ap.add_argument("--key", required=True)
-ap.add_argument("--user", required=True)
-ap.add_argument("--password", required=True)
-ap.add_argument("--port-file", required=True)
-ap.add_argument("--log", required=True)
+standin.add_common_args(ap)
 ap.add_argument("--ticket-ttl", type=float, default=300)
 ap.add_argument("--read-delay", type=float, default=0)
 ap.add_argument("--fail-read", type=int, default=0)
@@ -69,7 +64,7 @@ ap.add_argument("--max-readers", type=int, default=8)
 args = ap.parse_args()
 
 lock = threading.Lock()
-logf = open(args.log, "a", buffering=1)
+log = standin.logger(args.log)
 tokens = {}       # token -> API calls left (None: no limit)
 transfers = {}    # id -> dict(phase, polls, ticket)
 tickets = {}      # ticket -> dict(deadline, transfer)
@@ -77,11 +72,6 @@ reads = [0]
 active = [0]      # data reads in flight
 daemon_port = [0]
 SIZE = os.path.getsize(args.image)
-
-
-def log(line):
-    with lock:
-        logf.write(line + "\n")
 
 
 def extents():
@@ -320,22 +310,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def serve(role):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = standin.tls_server(Handler, args.cert, args.key)
     srv.role = role
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(args.cert, args.key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     return srv
 
 
 engine = serve("engine")
 daemon = serve("daemon")
 daemon_port[0] = daemon.server_address[1]
-threading.Thread(target=daemon.serve_forever, daemon=True).start()
-with open(args.port_file + ".tmp", "w") as f:
-    f.write("%d %d" % (engine.server_address[1], daemon.server_address[1]))
-os.rename(args.port_file + ".tmp", args.port_file)
-try:
-    engine.serve_forever()
-except KeyboardInterrupt:
-    sys.exit(0)
+standin.serve(engine, args.port_file, daemon)

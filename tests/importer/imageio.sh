@@ -16,35 +16,14 @@
 #     error and creates no transfer; a daemon without extents; a locked
 #     disk is asked for again; the daemon's max_readers is respected;
 #   - a guest disk that holds a qcow2 image is imported raw (no probing).
-set -eu
-: "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
-IMPORTER="$FERRY_BIN/ferry-importer"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-export FERRY_LOG_FORMAT=text
+FERRY_NO_CORPUS=1
+. "$(dirname "$0")/lib.sh"
+need openssl
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-for t in qemu-img python3 openssl; do
-    command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"
-done
-[ -x "$IMPORTER" ] || fail "$IMPORTER is missing"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-imageio-test.XXXXXX")"
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext "subjectAltName=IP:127.0.0.1" \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null || fail "openssl req"
-mkdir -p "$WORK/secret" "$WORK/badsecret" "$WORK/ca"
-printf 'admin@internal\n' >"$WORK/secret/accessKeyId"
-printf 'p4ss word&=\n' >"$WORK/secret/secretKey"
-printf 'admin@internal' >"$WORK/badsecret/accessKeyId"
-printf 'wrong' >"$WORK/badsecret/secretKey"
+tls_cert "$WORK/key.pem" "$WORK/cert.pem"
+write_secret "$WORK/secret" admin@internal 'p4ss word&='
+write_secret "$WORK/badsecret" admin@internal wrong -n
+mkdir -p "$WORK/ca"
 cp "$WORK/cert.pem" "$WORK/ca/ca.pem"   # a certConfigMap mounted as a directory
 DISK=3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60
 
@@ -61,18 +40,9 @@ PY
 
 start_server() {   # NAME [extra args]: sets PORT_<NAME>; log in $WORK/NAME.log
     local name="$1"; shift
-    python3 "$HERE/imageio-standin.py" --image "${IMAGE:-$WORK/disk.raw}" --disk-id "$DISK" \
+    start_standin "$name" imageio-standin.py --image "${IMAGE:-$WORK/disk.raw}" --disk-id "$DISK" \
         --cert "$WORK/cert.pem" --key "$WORK/key.pem" --user admin@internal \
-        --password 'p4ss word&=' --port-file "$WORK/$name.port" --log "$WORK/$name.log" \
-        "$@" 2>"$WORK/$name.err" &
-    PIDS="$PIDS $!"
-    for _ in $(seq 100); do
-        [ -s "$WORK/$name.port" ] && break
-        kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.err" >&2; fail "$name server died"; }
-        sleep 0.1
-    done
-    [ -s "$WORK/$name.port" ] || fail "$name server did not start"
-    eval "PORT_$name=$(cut -d' ' -f1 "$WORK/$name.port")"
+        --password 'p4ss word&=' "$@"
 }
 
 OPTS=(--imageio-ca "$WORK/ca" --imageio-secret-dir "$WORK/secret" --progress none)
@@ -94,14 +64,7 @@ check() {   # NAME URL [args]
 
 refuse() {   # NAME URL MESSAGE [args]
     local name="$1" url="$2" msg="$3"; shift 3
-    local out="$WORK/refused-$name.raw" st=0
-    "$IMPORTER" --url "$url" --dest "$out" "${OPTS[@]}" "$@" 2>"$WORK/err" || st=$?
-    [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "$name: exit status $st, expected 1"; }
-    grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
-    [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
-    ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left after the failure"
-    [ "$(wc -l <"$WORK/err")" -eq 1 ] || { cat "$WORK/err" >&2; fail "$name: more than one line on stderr"; }
-    echo "ok  $name (refused: $(grep -m1 error "$WORK/err" | head -c 200))"
+    expect_refusal "$name" "$url" "$msg" "${OPTS[@]}" "$@"
 }
 
 # The log's transfer verbs, in order, without ids ("TOKEN CREATE POLL ...").

@@ -95,3 +95,93 @@ expect_refusal() {
 
 # Tests that make their own images set FERRY_NO_CORPUS=1 before sourcing.
 [ "${FERRY_NO_CORPUS:-}" = 1 ] || [ -f "$CORPUS/.done" ] || { echo "FAIL: the corpus is missing: run the importer-corpus test first" >&2; exit 1; }
+
+# wait_until PID TRIES CMD...: run CMD every 0.1 s, at most TRIES times, while
+# PID lives; true once CMD succeeds.
+wait_until() {
+    local pid="$1" tries="$2" i; shift 2
+    for i in $(seq "$tries"); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_standin NAME SCRIPT [args]: python3 $HERE/SCRIPT, a loopback stand-in
+# that writes its port to --port-file $WORK/NAME.port and its requests to
+# --log $WORK/NAME.log (stderr: $WORK/NAME.err); sets PORT_NAME.
+start_standin() {
+    local name="$1" script="$2"; shift 2
+    python3 "$HERE/$script" --port-file "$WORK/$name.port" --log "$WORK/$name.log" "$@" \
+        2>"$WORK/$name.err" &
+    PIDS="$PIDS $!"
+    wait_until "$!" 100 test -s "$WORK/$name.port" ||
+        { cat "$WORK/$name.err" >&2; fail "$name server did not start"; }
+    eval "PORT_$name=$(cut -d' ' -f1 "$WORK/$name.port")"
+}
+
+# tls_cert KEY CERT: a self-signed certificate for 127.0.0.1 (CN and
+# subjectAltName).
+tls_cert() {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout "$1" -out "$2" 2>/dev/null ||
+        fail "openssl req"
+}
+
+# write_secret DIR USER PASSWORD [-n]: a source's credentials as CDI's secret
+# mounts them (files accessKeyId and secretKey; -n: without the final newline).
+write_secret() {
+    local fmt='%s\n'
+    [ "${4:-}" = -n ] && fmt='%s'
+    mkdir -p "$1"
+    printf "$fmt" "$2" >"$1/accessKeyId"
+    printf "$fmt" "$3" >"$1/secretKey"
+}
+
+# free_port: a TCP port that is free on 127.0.0.1 now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_nginx SERVERS PROBE: nginx with its own config, pid and logs in $NGX
+# (default $WORK/nginx), whose http { } holds the server blocks that the
+# function SERVERS prints for the free ports $NGX_PORT and $NGX_PORT2; up
+# once http://127.0.0.1:$NGX_PORT$PROBE answers (a few tries: a port may be
+# taken between free_port and the bind).  Sets NGINX_PID.
+start_nginx() {
+    local servers="$1" probe="$2" attempt
+    : "${NGX:=$WORK/nginx}"
+    mkdir -p "$NGX/logs" "$NGX/tmp"
+    for attempt in 1 2 3 4 5; do
+        NGX_PORT=$(free_port)
+        NGX_PORT2=$(free_port)
+        {
+            cat <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp/body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+CONF
+            "$servers"
+            echo "}"
+        } >"$NGX/nginx.conf"
+        nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
+        NGINX_PID=$!
+        PIDS="$PIDS $NGINX_PID"
+        wait_until "$NGINX_PID" 50 curl -sf -o /dev/null "http://127.0.0.1:$NGX_PORT$probe" &&
+            return 0
+        kill "$NGINX_PID" 2>/dev/null || true
+    done
+    cat "$NGX/logs/"*.log >&2
+    fail "nginx did not start"
+}

@@ -22,33 +22,34 @@ if [ ! -f "$S3RVER" ]; then
     [ -n "$S3RVER" ] || skip "s3rver is not installed (scripts/install-deps.sh: npm install --prefix /opt/ferry-npm s3rver)"
 fi
 cd "$WORK"
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# start_s3rver NAME SCHEME [args]: s3rver on a free port (a few tries: the
+# port may be taken between free_port and the bind); sets PORT_NAME.
+start_s3rver() {
+    local name="$1" scheme="$2" port pid; shift 2
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$port" "$@" >"$WORK/$name.log" 2>&1 &
+        pid=$!
+        PIDS="$PIDS $pid"
+        if wait_until "$pid" 100 curl -s -k -o /dev/null "$scheme://127.0.0.1:$port/"; then
+            eval "PORT_$name=$port"
+            return 0
+        fi
+        kill "$pid" 2>/dev/null || true
+    done
+    cat "$WORK/$name.log" >&2
+    fail "$name did not start"
 }
 
 # s3rver: bucket "bkt"; virtual-hosted names BUCKET.s3.localhost (curl
 # resolves *.localhost to the loopback itself).
 mkdir -p s3data
-for attempt in 1 2 3 4 5; do
-    PORT=$(free_port)
-    node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$PORT" --service-endpoint localhost \
-        --configure-bucket bkt >"$WORK/s3rver.log" 2>&1 &
-    S3PID=$!
-    PIDS="$PIDS $S3PID"
-    up=
-    for i in $(seq 100); do
-        if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then up=1; break; fi
-        kill -0 "$S3PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-    kill "$S3PID" 2>/dev/null || true
-done
-[ -n "$up" ] || { cat "$WORK/s3rver.log" >&2; fail "s3rver did not start"; }
+start_s3rver s3rver http --service-endpoint localhost --configure-bucket bkt
+PORT=$PORT_s3rver
 python3 "$HERE/sigv4-check.py" "$WORK/proxy.port" "$PORT" S3RVER S3RVER 2>"$WORK/proxy.log" &
 PIDS="$PIDS $!"
-for i in $(seq 100); do [ -s "$WORK/proxy.port" ] && break; sleep 0.1; done
-[ -s "$WORK/proxy.port" ] || { cat "$WORK/proxy.log" >&2; fail "sigv4-check.py did not start"; }
+wait_until "$!" 100 test -s "$WORK/proxy.port" ||
+    { cat "$WORK/proxy.log" >&2; fail "sigv4-check.py did not start"; }
 PPORT=$(cat "$WORK/proxy.port")
 echo "s3rver on 127.0.0.1:$PORT, SigV4 check on 127.0.0.1:$PPORT"
 
@@ -86,11 +87,8 @@ put disk.raw "$RAWENC"
 put disk.qcow2 "$QENC"
 put sparse.qcow2 big/sparse.qcow2
 put disk.raw flaky/disk.raw
-mkdir -p secret badsecret
-printf 'S3RVER\n' >secret/accessKeyId
-printf 'S3RVER\n' >secret/secretKey
-printf 'S3RVER' >badsecret/accessKeyId
-printf 'not-the-secret' >badsecret/secretKey
+write_secret secret S3RVER S3RVER
+write_secret badsecret S3RVER not-the-secret -n
 
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 check_import raw-path-style "s3+http://127.0.0.1:$PPORT/bkt/$RAWENC" disk.raw
@@ -145,24 +143,9 @@ echo "ok  range-reads ($nreq Range GETs, $fetched of $size bytes)"
 # certificate: refused by default, trusted through --s3-ca-dir (CDI's cert
 # directory: any file name).
 mkdir -p certs
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout tls.key -out certs/ca.crt 2>/dev/null || fail "openssl req"
-for attempt in 1 2 3 4 5; do
-    TPORT=$(free_port)
-    node "$S3RVER" -d "$WORK/s3data" -a 127.0.0.1 -p "$TPORT" --key tls.key --cert certs/ca.crt \
-        >"$WORK/s3rver-tls.log" 2>&1 &
-    TPID=$!
-    PIDS="$PIDS $TPID"
-    up=
-    for i in $(seq 100); do
-        if curl -s -k -o /dev/null "https://127.0.0.1:$TPORT/"; then up=1; break; fi
-        kill -0 "$TPID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-    kill "$TPID" 2>/dev/null || true
-done
-[ -n "$up" ] || { cat "$WORK/s3rver-tls.log" >&2; fail "s3rver (TLS) did not start"; }
+tls_cert tls.key certs/ca.crt
+start_s3rver s3rver_tls https --key tls.key --cert certs/ca.crt
+TPORT=$PORT_s3rver_tls
 expect_refusal tls-untrusted "s3+https://127.0.0.1:$TPORT/bkt/$RAWENC" "SSL certificate problem" \
     --s3-secret-dir "$WORK/secret"
 check_import tls-ca-dir "s3+https://127.0.0.1:$TPORT/bkt/$RAWENC" disk.raw \
@@ -178,26 +161,27 @@ run_cdi() {
         FERRY_CDI_TERMINATION_LOG="$WORK/cdi/termination-log" FERRY_CDI_METRICS_PORT=0 \
         FERRY_CDI_METRICS_ADDRESS=127.0.0.1 "$@" "$IMPORTER" >"$WORK/cdi/out" 2>&1
 }
-st=0
-run_cdi IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
-    IMPORTER_SECRET_KEY=S3RVER || st=$?
-[ "$st" = 0 ] || { cat cdi/out >&2; fail "cdi-s3: exit status $st"; }
-grep -qx '{"scratchSpaceRequired":false,"preallocationApplied":false,"message":"Import Complete"}' \
-    cdi/termination-log || fail "cdi-s3: termination message $(cat cdi/termination-log)"
-cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "cdi-s3: disk.img differs"
+# cdi_case NAME STATUS TERMINATION-PATTERN VAR=VALUE...: the importer as
+# CDI's pod with those variables; its exit status and termination message
+# (a grep pattern); with status 0, disk.img holds the image.
+cdi_case() {
+    local name="$1" want="$2" msg="$3" st=0; shift 3
+    run_cdi "$@" || st=$?
+    [ "$st" = "$want" ] || { cat cdi/out >&2; fail "$name: exit status $st, expected $want"; }
+    grep -q -- "$msg" cdi/termination-log || fail "$name: termination message $(cat cdi/termination-log)"
+    if [ "$want" = 0 ]; then
+        cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "$name: disk.img differs"
+    fi
+    echo "ok  $name ($(cut -c1-100 cdi/termination-log))"
+}
+OK='^{"scratchSpaceRequired":false,"preallocationApplied":false,"message":"Import Complete"}$'
+cdi_case cdi-s3 0 "$OK" IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" \
+    IMPORTER_ACCESS_KEY_ID=S3RVER IMPORTER_SECRET_KEY=S3RVER
 [ "$(stat -c %s cdi/data/disk.img)" = $((64 << 20)) ] || fail "cdi-s3: disk.img is not the requested 64Mi"
-echo "ok  cdi-s3"
-st=0
-run_cdi IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
-    IMPORTER_SECRET_KEY=wrong || st=$?
-[ "$st" = 1 ] || { cat cdi/out >&2; fail "cdi-s3-denied: exit status $st, expected 1"; }
-grep -q "^Unable to connect to s3 data source: s3 'bkt/$QKEY' at .*: access denied: the server answered 403 (SignatureDoesNotMatch" \
-    cdi/termination-log || fail "cdi-s3-denied: termination message $(cat cdi/termination-log)"
-echo "ok  cdi-s3-denied ($(cut -c1-100 cdi/termination-log))"
-st=0
-run_cdi IMPORTER_ENDPOINT="https://127.0.0.1:$TPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
-    IMPORTER_SECRET_KEY=S3RVER IMPORTER_CERT_DIR="$WORK/certs" || st=$?
-[ "$st" = 0 ] || { cat cdi/out >&2; fail "cdi-s3-tls: exit status $st"; }
-cmp <(head -c $((24 << 20)) cdi/data/disk.img) disk.raw || fail "cdi-s3-tls: disk.img differs"
-echo "ok  cdi-s3-tls (IMPORTER_CERT_DIR)"
+cdi_case cdi-s3-denied 1 \
+    "^Unable to connect to s3 data source: s3 'bkt/$QKEY' at .*: access denied: the server answered 403 (SignatureDoesNotMatch" \
+    IMPORTER_ENDPOINT="http://127.0.0.1:$PPORT/bkt/$QENC" IMPORTER_ACCESS_KEY_ID=S3RVER \
+    IMPORTER_SECRET_KEY=wrong
+cdi_case cdi-s3-tls 0 "$OK" IMPORTER_ENDPOINT="https://127.0.0.1:$TPORT/bkt/$QENC" \
+    IMPORTER_ACCESS_KEY_ID=S3RVER IMPORTER_SECRET_KEY=S3RVER IMPORTER_CERT_DIR="$WORK/certs"
 finish_keep_going

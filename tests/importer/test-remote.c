@@ -206,50 +206,54 @@ test_escape(void **state)
     assert_string_equal(c, "%C3%9Cn%C3%AF-._~");
 }
 
-static void
-expect_map(int (*fn)(const char *, const char *, char **), const char *a, const char *b,
-           const char *want)
-{
-    char *url = NULL;
-
-    ferry_error_reset();
-    if (fn(a, b, &url) < 0) {
-        if (want)
-            fail_msg("%s + %s: %s", a, b, ferry_error_message());
-        return;
-    }
-    if (!want)
-        fail_msg("%s + %s: accepted as %s", a, b, url);
-    assert_string_equal(url, want);
-    free(url);
-}
-
+/* CDI's endpoint and disk (imageio: a disk id; vmware: a backing file) as
+ * a source URL; NULL: refused. */
 static void
 test_cdi_mapping(void **state)
 {
+    static const struct {
+        int (*map)(const char *, const char *, char **);
+        const char *endpoint, *disk, *want;
+    } cases[] = {
+        { ferry_imageio_url_from_cdi, "https://engine.example/ovirt-engine/api", "ab-12",
+          "imageio://engine.example/ovirt-engine/api/disks/ab-12" },
+        { ferry_imageio_url_from_cdi, "https://engine:8443/ovirt-engine/api/", "ab",
+          "imageio://engine:8443/ovirt-engine/api/disks/ab" },
+        { ferry_imageio_url_from_cdi, "https://engine", "ab",
+          "imageio://engine/ovirt-engine/api/disks/ab" },
+        { ferry_imageio_url_from_cdi, "https://engine/rhv", "ab",
+          "imageio://engine/rhv/api/disks/ab" },
+        { ferry_imageio_url_from_cdi, "http://engine/ovirt-engine/api", "ab", NULL },
+        { ferry_imageio_url_from_cdi, "https://engine/ovirt-engine/api", "../x", NULL },
+        { ferry_imageio_url_from_cdi, "https://engine/api?x", "ab", NULL },
+        { ferry_vmware_url_from_cdi, "https://esxi.example/sdk", "[datastore1] web/web.vmdk",
+          "vmware://esxi.example/datastore1/web/web.vmdk" },
+        { ferry_vmware_url_from_cdi, "https://esxi:443", "[SSD 1] my vm/my vm.vmdk",
+          "vmware://esxi:443/SSD%201/my%20vm/my%20vm.vmdk" },
+        { ferry_vmware_url_from_cdi, "https://esxi", "datastore1/web.vmdk", NULL },
+        { ferry_vmware_url_from_cdi, "https://esxi", "[ds] ../etc/passwd", NULL },
+        { ferry_vmware_url_from_cdi, "https://esxi", "[] web.vmdk", NULL },
+        { ferry_vmware_url_from_cdi, "esxi", "[ds] web.vmdk", NULL },
+        { ferry_vmware_url_from_cdi, "https://root@esxi", "[ds] web.vmdk", NULL },
+        { ferry_imageio_url_from_cdi, "https://engine/a/../api", "ab", NULL },
+        { ferry_imageio_url_from_cdi, "https://en gine/api", "ab", NULL },
+    };
+
     (void)state;
-    expect_map(ferry_imageio_url_from_cdi, "https://engine.example/ovirt-engine/api", "ab-12",
-               "imageio://engine.example/ovirt-engine/api/disks/ab-12");
-    expect_map(ferry_imageio_url_from_cdi, "https://engine:8443/ovirt-engine/api/", "ab",
-               "imageio://engine:8443/ovirt-engine/api/disks/ab");
-    expect_map(ferry_imageio_url_from_cdi, "https://engine", "ab",
-               "imageio://engine/ovirt-engine/api/disks/ab");
-    expect_map(ferry_imageio_url_from_cdi, "https://engine/rhv", "ab",
-               "imageio://engine/rhv/api/disks/ab");
-    expect_map(ferry_imageio_url_from_cdi, "http://engine/ovirt-engine/api", "ab", NULL);
-    expect_map(ferry_imageio_url_from_cdi, "https://engine/ovirt-engine/api", "../x", NULL);
-    expect_map(ferry_imageio_url_from_cdi, "https://engine/api?x", "ab", NULL);
-    expect_map(ferry_vmware_url_from_cdi, "https://esxi.example/sdk", "[datastore1] web/web.vmdk",
-               "vmware://esxi.example/datastore1/web/web.vmdk");
-    expect_map(ferry_vmware_url_from_cdi, "https://esxi:443", "[SSD 1] my vm/my vm.vmdk",
-               "vmware://esxi:443/SSD%201/my%20vm/my%20vm.vmdk");
-    expect_map(ferry_vmware_url_from_cdi, "https://esxi", "datastore1/web.vmdk", NULL);
-    expect_map(ferry_vmware_url_from_cdi, "https://esxi", "[ds] ../etc/passwd", NULL);
-    expect_map(ferry_vmware_url_from_cdi, "https://esxi", "[] web.vmdk", NULL);
-    expect_map(ferry_vmware_url_from_cdi, "esxi", "[ds] web.vmdk", NULL);
-    expect_map(ferry_vmware_url_from_cdi, "https://root@esxi", "[ds] web.vmdk", NULL);
-    expect_map(ferry_imageio_url_from_cdi, "https://engine/a/../api", "ab", NULL);
-    expect_map(ferry_imageio_url_from_cdi, "https://en gine/api", "ab", NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *url = NULL;
+
+        ferry_error_reset();
+        if (cases[i].map(cases[i].endpoint, cases[i].disk, &url) < 0) {
+            if (cases[i].want)
+                fail_msg("%s + %s: %s", cases[i].endpoint, cases[i].disk, ferry_error_message());
+            continue;
+        }
+        if (!cases[i].want)
+            fail_msg("%s + %s: accepted as %s", cases[i].endpoint, cases[i].disk, url);
+        assert_string_equal(url, cases[i].want);
+        free(url);
+    }
 }
 
 int

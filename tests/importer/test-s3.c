@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "importer/s3.h"
+#include "importer/sources/remote-common.h"
 
 /* The three examples of the Amazon S3 API Reference, "Examples: Signature
  * Calculations in AWS Signature Version 4 > Signature Calculations for the
@@ -103,8 +104,8 @@ test_uri_encode(void **state)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char *k = ferry_s3_uri_encode(cases[i].in, true);
-        char *o = ferry_s3_uri_encode(cases[i].in, false);
+        char *k = ferry_remote_escape(cases[i].in, true);
+        char *o = ferry_remote_escape(cases[i].in, false);
         assert_string_equal(k, cases[i].key);
         assert_string_equal(o, cases[i].other);
         free(k);

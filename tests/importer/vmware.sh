@@ -15,35 +15,13 @@
 #   - a SHA-1 or SHA-256 thumbprint instead of a CA (CDI's vddk
 #     thumbprint), a wrong one refused before credentials are sent;
 #   - wrong password, unknown path, no --vmware-ca, a server without Range.
-set -eu
-: "${FERRY_BIN:?FERRY_BIN not set (run through ctest)}"
-IMPORTER="$FERRY_BIN/ferry-importer"
-HERE="$(cd "$(dirname "$0")" && pwd)"
-export FERRY_LOG_FORMAT=text
+FERRY_NO_CORPUS=1
+. "$(dirname "$0")/lib.sh"
+need openssl
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-for t in qemu-img python3 openssl cmp; do
-    command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"
-done
-[ -x "$IMPORTER" ] || fail "$IMPORTER is missing"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-vmware-test.XXXXXX")"
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext "subjectAltName=IP:127.0.0.1" \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null || fail "openssl req"
-mkdir -p "$WORK/secret" "$WORK/badsecret"
-printf 'root\n' >"$WORK/secret/accessKeyId"
-printf 's3cret\n' >"$WORK/secret/secretKey"
-printf 'root' >"$WORK/badsecret/accessKeyId"
-printf 'wrong' >"$WORK/badsecret/secretKey"
+tls_cert "$WORK/key.pem" "$WORK/cert.pem"
+write_secret "$WORK/secret" root s3cret
+write_secret "$WORK/badsecret" root wrong -n
 
 # ---- the datastore -----------------------------------------------------------
 DS="$WORK/ds"
@@ -120,17 +98,8 @@ grep -aq parentFileNameHint "$DS/snap/disk-000001.vmdk" || fail "the delta disk 
 # ---- servers ---------------------------------------------------------------------
 start_server() {   # NAME [extra args]: sets PORT_<NAME>, log in $WORK/NAME.log
     local name="$1"; shift
-    python3 "$HERE/esxi-standin.py" --root "$DS" --datastore datastore1 \
-        --cert "$WORK/cert.pem" --key "$WORK/key.pem" --user root --password s3cret \
-        --port-file "$WORK/$name.port" --log "$WORK/$name.log" "$@" 2>"$WORK/$name.err" &
-    PIDS="$PIDS $!"
-    for _ in $(seq 100); do
-        [ -s "$WORK/$name.port" ] && break
-        kill -0 "$!" 2>/dev/null || { cat "$WORK/$name.err" >&2; fail "$name server died"; }
-        sleep 0.1
-    done
-    [ -s "$WORK/$name.port" ] || fail "$name server did not start"
-    eval "PORT_$name=$(cat "$WORK/$name.port")"
+    start_standin "$name" esxi-standin.py --root "$DS" --datastore datastore1 \
+        --cert "$WORK/cert.pem" --key "$WORK/key.pem" --user root --password s3cret "$@"
 }
 start_server main
 start_server expiring --cookie-uses 3

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "testlib.h"
+#include "testlib-controller.h"
 
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -174,23 +175,16 @@ static int
 setup_with(void **state, int max_imports, int retries)
 {
     struct fixture *fx = ferry_calloc(1, sizeof *fx);
-    char tmpl[] = "/tmp/ferry-dv-reconcile.XXXXXX";
     struct ferry_controller_opts o;
 
-    if (!mkdtemp(tmpl))
-        return -1;
-    fx->dir = ferry_strdup(tmpl);
     ferry_controller_opts_init(&o);
-    o.state_dir = fx->dir;
     o.importer = "/nonexistent/ferry-importer"; /* never run: the fake plays it */
     o.max_imports = max_imports;
     o.import_retries = retries;
     o.import_backoff_ms = 1;
     o.import_backoff_max_ms = 1;
-    if (ferry_controller_new(&o, &fx->c) < 0) {
-        fprintf(stderr, "controller: %s\n", ferry_error_message());
+    if (test_controller_new("dv-reconcile", &o, &fx->dir, &fx->c) < 0)
         return -1;
-    }
     fx->c->import_ops = &fake_ops;
     fx->c->import_opaque = &fx->fake;
     *state = fx;

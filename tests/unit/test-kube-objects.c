@@ -26,6 +26,8 @@
 #include "common/object.h"
 #include "common/util.h"
 #include "controller/internal.h"
+#include "testlib.h"
+#include "testlib-controller.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,21 +42,14 @@ static int
 setup(void **state)
 {
     struct fixture *fx = ferry_calloc(1, sizeof *fx);
-    char tmpl[] = "/tmp/ferry-kube-objects.XXXXXX";
     struct ferry_controller_opts o;
 
-    if (!mkdtemp(tmpl))
-        return -1;
-    fx->dir = ferry_strdup(tmpl);
     ferry_controller_opts_init(&o);
-    o.state_dir = fx->dir;
     o.import_retries = 3;
     o.kube_objects = 1;
     o.leader_elect = 0;
-    if (ferry_controller_new(&o, &fx->c) < 0) {
-        fprintf(stderr, "controller: %s\n", ferry_error_message());
+    if (test_controller_new("kube-objects", &o, &fx->dir, &fx->c) < 0)
         return -1;
-    }
     *state = fx;
     return 0;
 }
@@ -64,33 +59,28 @@ teardown(void **state)
 {
     struct fixture *fx = *state;
 
-    ferry_controller_free(fx->c);
-    ferry_rm_rf(fx->dir);
-    free(fx->dir);
+    test_controller_free(fx->c, fx->dir);
     free(fx);
     return 0;
 }
 
+/* The element of ARR whose "name" is NAME, or NULL. */
 static json_object *
-parse(const char *text)
+named(json_object *arr, const char *name)
 {
-    json_object *o = NULL;
-
-    assert_int_equal(ferry_json_parse(text, strlen(text), "test", &o), 0);
-    return o;
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+        if (ferry_str_eq(ferry_json_get_string(json_object_array_get_idx(arr, i), "name"), name))
+            return json_object_array_get_idx(arr, i);
+    return NULL;
 }
 
 /* The value of env NAME of the Job's (or Pod's) first container, or NULL. */
 static json_object *
 env_entry(json_object *podspec, const char *name)
 {
-    json_object *env =
-        ferry_json_get(json_object_array_get_idx(ferry_json_get(podspec, "containers"), 0), "env");
-
-    for (size_t i = 0; env && i < json_object_array_length(env); i++)
-        if (ferry_str_eq(ferry_json_get_string(json_object_array_get_idx(env, i), "name"), name))
-            return json_object_array_get_idx(env, i);
-    return NULL;
+    return named(
+        ferry_json_get(json_object_array_get_idx(ferry_json_get(podspec, "containers"), 0), "env"),
+        name);
 }
 
 static const char *
@@ -100,15 +90,6 @@ env_value(json_object *podspec, const char *name)
 
     assert_non_null(e);
     return ferry_json_get_string(e, "value");
-}
-
-static json_object *
-named(json_object *arr, const char *name)
-{
-    for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
-        if (ferry_str_eq(ferry_json_get_string(json_object_array_get_idx(arr, i), "name"), name))
-            return json_object_array_get_idx(arr, i);
-    return NULL;
 }
 
 static void
@@ -140,7 +121,7 @@ static void
 test_job_http(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOPTR(json_object) dv = parse(DV_HTTP);
+    FERRY_AUTOPTR(json_object) dv = test_json(DV_HTTP);
     FERRY_AUTOPTR(json_object) job = NULL;
     json_object *pod, *ctr, *e, *m;
 
@@ -210,7 +191,7 @@ test_job_block_blank(void **state)
 {
     struct fixture *fx = *state;
     FERRY_AUTOPTR(json_object)
-    dv = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+    dv = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                "\"metadata\":{\"name\":\"blk\",\"namespace\":\"ns1\",\"uid\":\"u-1\"},"
                "\"spec\":{\"source\":{\"blank\":{}},"
                "\"pvc\":{\"accessModes\":[\"ReadWriteMany\"],\"volumeMode\":\"Block\","
@@ -246,10 +227,10 @@ test_job_block_blank(void **state)
 static void
 test_pvc_storage_overhead(void **state)
 {
-    FERRY_AUTOPTR(json_object) dv = parse(DV_HTTP);
+    FERRY_AUTOPTR(json_object) dv = test_json(DV_HTTP);
     FERRY_AUTOPTR(json_object) pvc = NULL;
     FERRY_AUTOPTR(json_object)
-    nosize = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+    nosize = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                    "\"metadata\":{\"name\":\"x\",\"namespace\":\"default\"},"
                    "\"spec\":{\"source\":{\"blank\":{}},\"storage\":{}}}");
     FERRY_AUTOPTR(json_object) p2 = NULL;
@@ -310,7 +291,7 @@ create_dv(struct fixture *fx, const char *name, const char *src)
                      "\"spec\":{\"source\":%s,"
                      "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}}",
                      name, src);
-    FERRY_AUTOPTR(json_object) dv = parse(text);
+    FERRY_AUTOPTR(json_object) dv = test_json(text);
 
     assert_int_equal(ferry_store_create(fx->c->st, dv, NULL), 0);
 }
@@ -509,8 +490,8 @@ static void
 test_pod_object(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = parse(VMI_JSON);
-    FERRY_AUTOPTR(json_object) blocks = parse("[\"rawpvc\"]");
+    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
+    FERRY_AUTOPTR(json_object) blocks = test_json("[\"rawpvc\"]");
     FERRY_AUTOPTR(json_object) pod = NULL;
     json_object *spec, *ctr, *m, *v, *cmd;
 
@@ -570,7 +551,7 @@ static void
 test_vmi_flow(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = parse(VMI_JSON);
+    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
     FERRY_AUTOPTR(json_object) made = NULL;
     FERRY_AUTOPTR(json_object) pods = NULL;
     FERRY_AUTOPTR(json_object) pod = NULL;
@@ -621,7 +602,7 @@ static void
 test_vmi_scheduled(void **state)
 {
     struct fixture *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = parse(VMI_JSON);
+    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
     FERRY_AUTOPTR(json_object) made = NULL;
     FERRY_AUTOPTR(json_object) pods = NULL;
     struct ferry_selector *sel = NULL;
@@ -702,14 +683,14 @@ test_vm_pvc_volume(void **state)
 {
     struct fixture *fx = *state;
     FERRY_AUTOPTR(json_object)
-    vm = parse(
+    vm = test_json(
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
         "\"metadata\":{\"name\":\"v\",\"namespace\":\"default\"},"
         "\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{"
         "\"domain\":{\"devices\":{},\"resources\":{\"requests\":{\"memory\":\"64Mi\"}}},"
         "\"volumes\":[{\"name\":\"d\",\"persistentVolumeClaim\":{\"claimName\":\"claim1\"}}]}}}}");
     FERRY_AUTOPTR(json_object)
-    pvc = parse("{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+    pvc = test_json("{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
                 "\"metadata\":{\"name\":\"claim1\",\"namespace\":\"default\"},"
                 "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],"
                 "\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}");

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -26,32 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
-struct fixture {
-    char dir[64];
-    struct ferry_store *st;
-};
-
 static int
 setup(void **state)
 {
-    struct fixture *f = ferry_calloc(1, sizeof *f);
-
-    strcpy(f->dir, "/tmp/ferry-leader.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    if (ferry_store_open(f->dir, &f->st) < 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    ferry_store_free(f->st);
-    ferry_rm_rf(f->dir);
-    free(f);
+    *state = test_store_new("leader", true);
     return 0;
 }
 
@@ -98,7 +78,7 @@ assert_micro_time(const char *s)
 static void
 test_acquire_takeover_release(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct ferry_leader *a = candidate(f->st, "replica-a");
     struct ferry_leader *b = candidate(f->st, "replica-b");
     FERRY_AUTOPTR(json_object) l1 = NULL;
@@ -167,7 +147,7 @@ run_thread(void *p)
 static void
 test_run_release_and_lost(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct ferry_store *st2 = NULL;
     struct runner r = { 0 };
     pthread_t t;
@@ -226,7 +206,7 @@ test_run_release_and_lost(void **state)
 static void
 test_bad_timings(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct ferry_leader_opts o = { .lease_duration_s = 5, .renew_deadline_ms = 10000 };
     struct ferry_leader *l = NULL;
 
@@ -257,9 +237,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_acquire_takeover_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_run_release_and_lost, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_timings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_takeover_release, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_run_release_and_lost, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_timings, setup, test_store_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

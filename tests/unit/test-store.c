@@ -28,34 +28,11 @@
 #include <unistd.h>
 
 
-struct fixture {
-    char dir[64];
-    struct ferry_store *st;
-};
-
 static int
 setup(void **state)
 {
-    struct fixture *f = ferry_calloc(1, sizeof *f);
-
-    strcpy(f->dir, "/tmp/ferry-test-store-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    if (ferry_store_open(f->dir, &f->st) < 0)
-        fail_msg("open: %s", ferry_error_message());
     /* these tests are about the store, not about admission */
-    ferry_store_set_admission(f->st, false);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    ferry_store_free(f->st);
-    ferry_rm_rf(f->dir);
-    free(f);
+    *state = test_store_new("test-store", false);
     return 0;
 }
 
@@ -134,7 +111,7 @@ add_owner(json_object *o, json_object *owner)
 static void
 test_create_get(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) in = vm("web01");
     FERRY_AUTOPTR(json_object) out = NULL;
     FERRY_AUTOPTR(json_object) got = NULL;
@@ -211,7 +188,7 @@ test_state_dir(void **state)
 static void
 test_concurrent_open(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOFREE char *dir = ferry_printf("%s/fresh", f->dir);
     FERRY_AUTOPTR(json_object) items = NULL;
     struct ferry_store *st = NULL;
@@ -248,7 +225,7 @@ test_concurrent_open(void **state)
 static void
 test_open_creates_dir(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOFREE char *sub = ferry_printf("%s/a/b", f->dir);
     FERRY_AUTOFREE char *where = ferry_printf("sqlite:%s", sub);
     struct ferry_store *st = NULL;
@@ -268,7 +245,7 @@ test_open_creates_dir(void **state)
 static void
 test_generate_name_and_cluster_scope(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     json_object *in = vm("");
     FERRY_AUTOPTR(json_object) a = NULL;
     FERRY_AUTOPTR(json_object) b = NULL;
@@ -328,7 +305,7 @@ test_resource_lookup(void **state)
 static void
 test_list(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     const char *names[] = { "c", "a", "b" };
     FERRY_AUTOPTR(json_object) items = NULL;
     int64_t rv = 0;
@@ -355,7 +332,7 @@ test_list(void **state)
 static void
 test_list_selector(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     static const char *const labels[][2] = { { "web", "prod" }, { "web", "dev" }, { "db", "prod" } };
     FERRY_AUTOPTR(json_object) items = NULL;
     struct ferry_selector *sel = NULL;
@@ -387,7 +364,7 @@ test_list_selector(void **state)
 static void
 test_update_rules(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) v1 = must_create(f->st, vm("web01"));
     FERRY_AUTOPTR(json_object) v2 = NULL;
     FERRY_AUTOPTR(json_object) v3 = NULL;
@@ -467,7 +444,7 @@ test_update_rules(void **state)
 static void
 test_finalizers(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     json_object *in = vm("web01");
     FERRY_AUTOPTR(json_object) cur = NULL;
     FERRY_AUTOPTR(json_object) next = NULL;
@@ -535,7 +512,7 @@ test_finalizers(void **state)
 static void
 test_cascade(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) owner = must_create(f->st, vm("web01"));
     FERRY_AUTOPTR(json_object) other = must_create(f->st, vm("other"));
     FERRY_AUTOPTR(json_object) got = NULL;
@@ -601,7 +578,7 @@ expect_event(struct ferry_watch *w, enum ferry_event_type type, const char *name
 static void
 test_watch_resume(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) a = must_create(f->st, vm("a"));
     FERRY_AUTOPTR(json_object) b = NULL;
     struct ferry_watch *w = NULL;
@@ -656,7 +633,7 @@ test_watch_resume(void **state)
 static void
 test_watch_expiry(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct ferry_watch *w = NULL, *slow = NULL;
     struct ferry_event ev;
     char name[32];
@@ -709,7 +686,7 @@ waiter_main(void *p)
 static void
 test_watch_thread(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct waiter wt = { .st = f->st, .from = -1 };
     pthread_t th;
     char name[32];
@@ -729,7 +706,7 @@ test_watch_thread(void **state)
 static void
 test_record_event(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) v = must_create(f->st, vm("web01"));
     FERRY_AUTOPTR(json_object) items = NULL;
     json_object *ev;
@@ -757,7 +734,7 @@ test_record_event(void **state)
 static void
 test_namespaces(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     static const char *const bad[] = { "..", ".", "a/b", "/etc", "Bad_NS", "ferry.db",
                                        "caf\xc3\xa9", "-x", "" };
     FERRY_AUTOPTR(json_object) items = NULL;
@@ -813,7 +790,7 @@ test_namespaces(void **state)
 static void
 test_request_size(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) o = dv("big");
     size_t n = 3 * 1024 * 1024;
     FERRY_AUTOFREE char *blob = ferry_malloc(n + 1);
@@ -836,7 +813,7 @@ test_request_size(void **state)
 static void
 test_open_guards(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOFREE char *missing = ferry_printf("%s/typo", f->dir);
     FERRY_AUTOFREE char *empty = ferry_printf("%s/empty", f->dir);
     FERRY_AUTOFREE char *db = ferry_printf("%s/empty/ferry.db", f->dir);
@@ -868,7 +845,7 @@ test_open_guards(void **state)
 static void
 test_namespaces_adopted(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOFREE char *db = ferry_printf("%s/ferry.db", f->dir);
     json_object *o = vm("old");
     struct ferry_store *st = NULL;
@@ -891,7 +868,7 @@ test_namespaces_adopted(void **state)
 static void
 test_admission_in_store(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) in = vm("web01");
     FERRY_AUTOPTR(json_object) out = NULL;
     FERRY_AUTOPTR(json_object) vmi = NULL;
@@ -924,7 +901,7 @@ test_admission_in_store(void **state)
 static void
 test_events_bounded(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) v = must_create(f->st, vm("web01"));
     FERRY_AUTOPTR(json_object) items = NULL;
     struct ferry_store *st = NULL;
@@ -983,7 +960,7 @@ increment_loop(const char *dir, int n)
 static void
 test_concurrent_writers(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     enum { CHILDREN = 4, EACH = 150 };
     FERRY_AUTOPTR(json_object) o = NULL;
     pid_t pids[CHILDREN];
@@ -1046,7 +1023,7 @@ count_rows(sqlite3 *db, const char *sql)
 static void
 test_crash_consistency(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOFREE char *path = ferry_printf("%s/ferry.db", f->dir);
 
     for (int round = 0; round < 3; round++) {
@@ -1117,7 +1094,7 @@ test_crash_consistency(void **state)
 static void
 test_measure(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     enum { N = 500 };
     char name[32];
     uint64_t t0 = ferry_now_ns(), t1;
@@ -1195,30 +1172,30 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_open, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_get, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_open, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, test_store_teardown),
         cmocka_unit_test(test_resource_lookup),
         cmocka_unit_test(test_state_dir),
-        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_selector, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finalizers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cascade, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_resume, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_expiry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_record_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_bounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_request_size, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_guards, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_admission_in_store, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_consistency, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_list_selector, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_update_rules, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_finalizers, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_cascade, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_resume, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_expiry, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_thread, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_record_event, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_events_bounded, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_request_size, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_open_guards, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_admission_in_store, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_consistency, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_measure, setup, test_store_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

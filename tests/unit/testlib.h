@@ -1,13 +1,19 @@
 /* What the cmocka tests share: a document parsed from a string in the test,
- * the test failing with the parser's message when it does not parse.
+ * the test failing with the parser's message when it does not parse, and a
+ * store in a temporary directory as a test's fixture.
  * Include it after <cmocka.h>. */
 #ifndef FERRY_TESTS_TESTLIB_H
 #define FERRY_TESTS_TESTLIB_H
 
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/json.h"
+#include "common/store/store.h"
+#include "common/util.h"
 #include "common/yaml.h"
 
 /* TEXT parsed by PARSE (ferry_json_parse, ferry_yaml_parse_one). */
@@ -24,5 +30,37 @@ test_parse(int (*parse)(const char *, size_t, const char *, json_object **), con
 
 #define test_json(text) test_parse(ferry_json_parse, "json", (text))
 #define test_yaml(text) test_parse(ferry_yaml_parse_one, "yaml", (text))
+
+/* A store of its own in /tmp/ferry-TAG.XXXXXX (admission as ADMISSION
+ * says): the fixture of the tests about the store and what runs on it. */
+struct test_store {
+    char dir[64];
+    struct ferry_store *st;
+};
+
+static inline struct test_store *
+test_store_new(const char *tag, bool admission)
+{
+    struct test_store *f = ferry_calloc(1, sizeof *f);
+
+    snprintf(f->dir, sizeof f->dir, "/tmp/ferry-%s.XXXXXX", tag);
+    assert_non_null(mkdtemp(f->dir));
+    if (ferry_store_open(f->dir, &f->st) < 0)
+        fail_msg("open: %s", ferry_error_message());
+    ferry_store_set_admission(f->st, admission);
+    return f;
+}
+
+/* A cmocka teardown for a test_store in *STATE. */
+static inline int
+test_store_teardown(void **state)
+{
+    struct test_store *f = *state;
+
+    ferry_store_free(f->st);
+    ferry_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
 
 #endif
