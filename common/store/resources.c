@@ -90,9 +90,24 @@ static const struct ferry_resource res_lease = {
     .status_subresource = false,
 };
 
+/* A DataVolume's secretRef and certConfigMap (CDI's credentials and CA
+ * bundle).  Stored as any object; the API server's write rules for them are
+ * in apiserver.c (ferry_apiserver_prepare_create: stringData merged into
+ * data, values checked).  No status. */
+static const char *const cm_short[] = { "cm", NULL };
+static const struct ferry_resource res_secret = {
+    .group = "", .version = "v1", .kind = "Secret", .plural = "secrets", .singular = "secret",
+    .short_names = NULL, .namespaced = true, .status_subresource = false,
+};
+static const struct ferry_resource res_configmap = {
+    .group = "", .version = "v1", .kind = "ConfigMap", .plural = "configmaps",
+    .singular = "configmap", .short_names = cm_short, .namespaced = true,
+    .status_subresource = false,
+};
+
 const struct ferry_resource *const ferry_resources[] = {
     &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt,
-    &res_pod, &res_pvc, &res_job, &res_lease, NULL,
+    &res_pod, &res_pvc, &res_job, &res_lease, &res_secret, &res_configmap, NULL,
 };
 
 const struct ferry_resource *const ferry_resource_vm = &res_vm;
@@ -106,6 +121,8 @@ const struct ferry_resource *const ferry_resource_pod = &res_pod;
 const struct ferry_resource *const ferry_resource_pvc = &res_pvc;
 const struct ferry_resource *const ferry_resource_job = &res_job;
 const struct ferry_resource *const ferry_resource_lease = &res_lease;
+const struct ferry_resource *const ferry_resource_secret = &res_secret;
+const struct ferry_resource *const ferry_resource_configmap = &res_configmap;
 
 const char *
 ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)

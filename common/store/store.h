@@ -91,8 +91,11 @@ struct ferry_resource {
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind
  * "Node", group ""), Event (core v1, for describe), Namespace (core v1),
- * KubeVirt, and for Kubernetes mode Pod, PersistentVolumeClaim, batch/v1 Job
- * and coordination.k8s.io/v1 Lease.
+ * KubeVirt, for Kubernetes mode Pod, PersistentVolumeClaim, batch/v1 Job
+ * and coordination.k8s.io/v1 Lease, and core v1 Secret and ConfigMap (a
+ * DataVolume's secretRef and certConfigMap).  A Secret's stringData is
+ * merged into data (base64) on every write, as the API server does; data
+ * values must be base64, keys [-._a-zA-Z0-9]+.
  *
  * Namespaces: every namespace given to the store (an object's
  * metadata.namespace, the ns argument of get/list/delete/watch) must be a
@@ -116,6 +119,8 @@ extern const struct ferry_resource *const ferry_resource_pod;
 extern const struct ferry_resource *const ferry_resource_pvc;
 extern const struct ferry_resource *const ferry_resource_job;
 extern const struct ferry_resource *const ferry_resource_lease;
+extern const struct ferry_resource *const ferry_resource_secret;
+extern const struct ferry_resource *const ferry_resource_configmap;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);
