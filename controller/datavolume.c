@@ -998,8 +998,8 @@ ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object *st
             "spec.source.vddk: Unsupported value: VDDK is proprietary and ferry does not use "
             "it; ferry reads the VMDK from the ESXi/vCenter datastore over https instead: "
             "ferry-importer --url vmware://HOST/DATASTORE/PATH.vmdk --dest disk.img (see "
-            "ferry-importer(1), VMWARE SOURCES), then a DataVolume with source.upload and "
-            "ferry image-upload (virtctl image-upload on a cluster)";
+            "ferry-importer(1), VMWARE SOURCES), then disk.img into a DataVolume with an "
+            "http (or, embedded, an upload) source";
 
         return ctl_dv_fail(c, dv, status, "UnsupportedSource", msg) < 0 ? -1 : 1;
     }
