@@ -217,7 +217,7 @@ fi
 # ---- http: basic auth (secretRef) and an https server's CA (certConfigMap) ----
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-HPORT=$(free_port); SPORT2=$(free_port)
+HPORT=$(free_port); SPORT2=$(free_port); HPORT3=$(free_port)
 mkdir -p "$T/nginx-tmp"
 printf 'webuser:%s\n' "$(openssl passwd -apr1 "$PASS")" > "$T/htpasswd"
 chmod 644 "$T/htpasswd"
@@ -236,6 +236,9 @@ http {
     scgi_temp_path $T/nginx-tmp;
     server { listen 127.0.0.1:$HPORT; root $T/www;
              auth_basic "ferry"; auth_basic_user_file $T/htpasswd; }
+    server { listen 127.0.0.1:$HPORT3; root $T/www;
+             if (\$http_x_plain != "one") { return 403; }
+             if (\$http_x_token != "s3cr3t") { return 403; } }
     server { listen 127.0.0.1:$SPORT2 ssl; root $T/www;
              ssl_certificate $T/cert.pem; ssl_certificate_key $T/key.pem; }
 }
@@ -254,7 +257,12 @@ wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$HPORT/" || fail "nginx did n
       secretRef: webbad"; echo ---
     dv_yaml web-tls 8Mi "    http:
       url: https://127.0.0.1:$SPORT2/disk.raw
-      certConfigMap: engine-ca"
+      certConfigMap: engine-ca"; echo ---
+    printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: hdr\nstringData:\n  token: "X-Token: s3cr3t"\n'; echo ---
+    dv_yaml web-hdr 8Mi "    http:
+      url: http://127.0.0.1:$HPORT3/disk.raw
+      extraHeaders: ['X-Plain: one']
+      secretExtraHeaders: [hdr]"
 } > "$T/web.yaml"
 "$FERRY" apply -f "$T/web.yaml" >/dev/null || fail "apply http"
 if "$IMP" --help | grep -q -- '--http-secret-dir'; then
@@ -277,6 +285,15 @@ else
     ready_message web-tls | grep -q "^spec.source.http.certConfigMap: Unsupported value" ||
         fail "http certConfigMap without the option: $(ready_message web-tls)"
     echo "note: this ferry-importer's http source has no CA option: certConfigMap not imported"
+fi
+if "$IMP" --help | grep -q -- '--header-dir'; then
+    wait_phase web-hdr Succeeded
+    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/web-hdr/disk.img" || fail "headers: bytes differ"
+else
+    wait_phase web-hdr Failed
+    ready_message web-hdr | grep -q "^spec.source.http.extraHeaders: Unsupported value" ||
+        fail "http headers without the options: $(ready_message web-hdr)"
+    echo "note: this ferry-importer's http source has no header options: extra headers not imported"
 fi
 no_leftovers
 
