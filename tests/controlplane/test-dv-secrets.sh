@@ -79,6 +79,10 @@ start_controller --import-retries 2 --import-backoff 200
 grep -Eq '^engine +Opaque +2 ' "$T/get-secret.txt" || fail "get secret: $(cat "$T/get-secret.txt")"
 [ "$(field secret engine data.secretKey | base64 -d)" = "$PASS" ] || fail "stringData not merged into data"
 [ -z "$(field secret engine stringData)" ] || fail "stringData kept"
+"$FERRY" describe secret engine > "$T/describe-secret.txt" || fail "describe secret"
+grep -q '^secretKey:  12 bytes$' "$T/describe-secret.txt" || fail "describe secret: $(cat "$T/describe-secret.txt")"
+! grep -qF "$PASS" "$T/describe-secret.txt" || fail "describe shows the password"
+! grep -qF "$(printf %s "$PASS" | base64)" "$T/describe-secret.txt" || fail "describe shows the password (base64)"
 
 # ---- imageio (the stand-in) ----
 DISK=3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60
