@@ -97,12 +97,12 @@ static const struct ferry_resource res_lease = {
 static const char *const cm_short[] = { "cm", NULL };
 static const struct ferry_resource res_secret = {
     .group = "", .version = "v1", .kind = "Secret", .plural = "secrets", .singular = "secret",
-    .short_names = NULL, .namespaced = true, .status_subresource = false,
+    .short_names = NULL, .namespaced = true, .status_subresource = false, .not_in_all = true,
 };
 static const struct ferry_resource res_configmap = {
     .group = "", .version = "v1", .kind = "ConfigMap", .plural = "configmaps",
     .singular = "configmap", .short_names = cm_short, .namespaced = true,
-    .status_subresource = false,
+    .status_subresource = false, .not_in_all = true,
 };
 
 const struct ferry_resource *const ferry_resources[] = {
@@ -132,6 +132,18 @@ ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)
     else
         snprintf(buf, size, "%s", res->plural);
     return buf;
+}
+
+bool
+ferry_resource_key_not_in_all(const char *key)
+{
+    char buf[128];
+
+    for (size_t i = 0; key && ferry_resources[i]; i++)
+        if (ferry_resources[i]->not_in_all &&
+            strcmp(ferry_resource_key(ferry_resources[i], buf, sizeof buf), key) == 0)
+            return true;
+    return false;
 }
 
 /* Does NAME (case-insensitive) name RES, bare? */

@@ -86,7 +86,13 @@ struct ferry_resource {
     bool namespaced;
     bool status_subresource; /* update ignores .status (all but Event); create drops
                               * it too, except for Node (as the API server does) */
+    bool not_in_all;         /* a watch of every kind (res NULL) leaves it out, as
+                              * `kubectl get all` does: Secrets and ConfigMaps are
+                              * read by name when needed, never streamed to every
+                              * watcher (nor a 403 on a cluster without the right) */
 };
+/* Is the store key (ferry_resource_key: "secrets") of a not_in_all kind? */
+bool ferry_resource_key_not_in_all(const char *key);
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind

@@ -1280,6 +1280,37 @@ test_secret_configmap(void **state)
         assert_string_equal(ferry_json_get_string(out, "binaryData.der"), "AAE=");
         assert_null(ferry_json_get(out, "type"));
     }
+    /* a watch of every kind leaves Secrets and ConfigMaps out (listed or
+     * changed); a watch of secrets has them */
+    {
+        struct ferry_watch *all = NULL, *sec = NULL;
+        struct ferry_event ev;
+        int secrets = 0;
+
+        assert_int_equal(ferry_store_watch(f->st, NULL, NULL, 0, &all), 0);
+        assert_int_equal(ferry_store_watch(f->st, ferry_resource_secret, NULL, 0, &sec), 0);
+        ferry_json_set(upd, "stringData", test_json("{\"accessKeyId\":\"again\"}"));
+        assert_int_equal(ferry_store_update(f->st, upd, NULL), 0);
+        {
+            FERRY_AUTOPTR(json_object) v = vm("after-secret");
+            assert_int_equal(ferry_store_create(f->st, v, NULL), 0);
+        }
+        while (ferry_watch_next(all, 200, &ev) == 1) {
+            const char *kind = ferry_json_get_string(ev.object, "kind");
+
+            assert_string_not_equal(kind, "Secret");
+            assert_string_not_equal(kind, "ConfigMap");
+            ferry_event_release(&ev);
+        }
+        while (ferry_watch_next(sec, 200, &ev) == 1) {
+            assert_string_equal(ferry_json_get_string(ev.object, "kind"), "Secret");
+            secrets++;
+            ferry_event_release(&ev);
+        }
+        assert_int_equal(secrets, 2); /* listed, then updated */
+        ferry_watch_free(all);
+        ferry_watch_free(sec);
+    }
 }
 
 int
