@@ -536,6 +536,17 @@ creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_
     size_t nsh = sheaders && json_object_is_type(sheaders, json_type_array)
                      ? json_object_array_length(sheaders) : 0;
 
+    if (ferry_json_get_bool(src, "insecureSkipVerify", false)) {
+        /* imageio's (newer CDI): the engine's and daemon's certificates
+         * not verified, as the user asked */
+        FERRY_AUTOFREE char *opt = NULL;
+
+        if (!ferry_sources_dv_option(kind, FERRY_DV_OPT_INSECURE))
+            return ferry_error(FERRY_ERR_UNSUPPORTED, "spec.source.%s.insecureSkipVerify: this "
+                               "ferry-importer's %s source cannot skip verification", kind, kind);
+        opt = ferry_printf("--%s", ferry_sources_dv_option(kind, FERRY_DV_OPT_INSECURE));
+        ferry_strv_push(argv, opt);
+    }
     for (size_t i = 0; headers && json_object_is_type(headers, json_type_array) &&
                        i < json_object_array_length(headers); i++) {
         ferry_strv_push(argv, "--header");

@@ -46,7 +46,9 @@ char *ferry_sources_dv_kinds(void);
  * Found by name in the table (KIND-secret-dir, secret-dir, ...), so a
  * source gains DataVolume credentials by having the option. */
 enum ferry_dv_option { FERRY_DV_OPT_SECRET, FERRY_DV_OPT_CA, FERRY_DV_OPT_HEADER,
-                       FERRY_DV_OPT_HEADER_DIR };
+                       FERRY_DV_OPT_HEADER_DIR,
+                       FERRY_DV_OPT_INSECURE /* a flag: no TLS verification
+                                              * (imageio.insecureSkipVerify) */ };
 const char *ferry_sources_dv_option(const char *kind, enum ferry_dv_option role);
 /* spec.source.imageio's url and diskId -> the imageio:// URL ferry-importer
  * reads (importer/importer.h; FERRY_ERR_INVALID naming both otherwise). */

@@ -269,6 +269,12 @@ ferry_sources_dv_option(const char *kind, enum ferry_dv_option role)
     case FERRY_DV_OPT_HEADER_DIR:
         name = own_option(ops, (const char *const[]){ "header-dir", NULL });
         break;
+    case FERRY_DV_OPT_INSECURE: {
+        FERRY_AUTOFREE char *own = ferry_printf("%s-insecure", ops->name);
+
+        name = own_option(ops, (const char *const[]){ own, NULL });
+        break;
+    }
     }
     return name;
 }

@@ -631,7 +631,7 @@ test_imageio_credentials(void **state)
         "\"metadata\":{\"name\":\"iio\",\"namespace\":\"default\"},\"spec\":{\"source\":{"
         "\"imageio\":{\"url\":\"https://engine:8443/ovirt-engine/api\",\"diskId\":"
         "\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"engine\","
-        "\"certConfigMap\":\"ca\"}},\"storage\":{\"resources\":{\"requests\":{\"storage\":"
+        "\"certConfigMap\":\"ca\",\"insecureSkipVerify\":true}},\"storage\":{\"resources\":{\"requests\":{\"storage\":"
         "\"1Mi\"}}}}}",
         "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
         "\"metadata\":{\"name\":\"half\",\"namespace\":\"default\"},\"spec\":{\"source\":{"
@@ -659,6 +659,7 @@ test_imageio_credentials(void **state)
     want = ferry_printf("--imageio-secret-dir %s/secret --imageio-ca %s/certs ", dir, dir);
     assert_non_null(strstr(fx->fake.jobs[0].args, want));
     assert_null(strstr(fx->fake.jobs[0].args, "pa55"));
+    assert_non_null(strstr(fx->fake.jobs[0].args, " --imageio-insecure "));
     assert_null(strstr(fx->fake.jobs[0].args, "admin@internal"));
     assert_int_equal(stat(dir, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);

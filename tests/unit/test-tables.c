@@ -198,6 +198,9 @@ test_dv_sources(void **state)
     assert_string_equal(ferry_sources_dv_option("registry", FERRY_DV_OPT_SECRET), "secret-dir");
     assert_null(ferry_sources_dv_option("gcs", FERRY_DV_OPT_SECRET));
     assert_null(ferry_sources_dv_option("s3", FERRY_DV_OPT_HEADER));
+    assert_string_equal(ferry_sources_dv_option("imageio", FERRY_DV_OPT_INSECURE),
+                        "imageio-insecure");
+    assert_null(ferry_sources_dv_option("s3", FERRY_DV_OPT_INSECURE));
 }
 
 static void
