@@ -5,6 +5,7 @@
 #include "cli/objects.h"
 #include "cli/verbs.h"
 #include "common/admission.h"
+#include "common/base64.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -235,6 +236,28 @@ describe_fields(json_object *obj, const char *const *skip, int indent)
     }
 }
 
+/* kubectl's SecretDescriber: the type and each key's size, never a value. */
+static void
+describe_secret(json_object *obj)
+{
+    json_object *data = ferry_json_get(obj, "data");
+    const char *type = ferry_json_get_string(obj, "type");
+
+    printf("\nType:  %s\n\nData\n====\n", type ? type : "");
+    if (!data || !json_object_is_type(data, json_type_object))
+        return;
+    json_object_object_foreach(data, k, v) {
+        FERRY_AUTOFREE char *bytes = NULL;
+        size_t len = 0;
+
+        if (ferry_base64_decode(k, json_object_get_string(v), &bytes, &len) < 0)
+            ferry_error_reset();
+        else
+            explicit_bzero(bytes, len);
+        printf("%s:  %zu bytes\n", k, len);
+    }
+}
+
 static void
 describe_one(struct ferry_store *st, json_object *obj)
 {
@@ -245,6 +268,11 @@ describe_one(struct ferry_store *st, json_object *obj)
         printf("%-14s%s\n", "Namespace:", ferry_obj_namespace(obj));
     describe_map("Labels:", ferry_obj_labels(obj));
     describe_map("Annotations:", ferry_obj_annotations(obj));
+    if (ferry_resource_for_object(obj) == ferry_resource_secret) {
+        describe_secret(obj);
+        return;
+    }
+    ferry_error_reset();
     printf("%-14s%s\n", "API Version:", ferry_obj_api_version(obj));
     printf("%-14s%s\n", "Kind:", ferry_obj_kind(obj));
     if (md) {

@@ -160,6 +160,33 @@ static const struct column ns_cols[] = {
     COL_AGE,
     COL_END,
 };
+/* kubectl's: secrets NAME TYPE DATA AGE, configmaps NAME DATA AGE (DATA
+ * counts keys, of binaryData too; never a value) */
+static char *
+col_data(json_object *o)
+{
+    json_object *d = ferry_json_get(o, "data"), *b = ferry_json_get(o, "binaryData");
+    int n = 0;
+
+    if (d && json_object_is_type(d, json_type_object))
+        n += json_object_object_length(d);
+    if (b && json_object_is_type(b, json_type_object))
+        n += json_object_object_length(b);
+    return ferry_printf("%d", n);
+}
+static const struct column secret_cols[] = {
+    COL_NAME,
+    { "TYPE", "type", NULL, false, NULL },
+    { "DATA", NULL, col_data, false, NULL },
+    COL_AGE,
+    COL_END,
+};
+static const struct column configmap_cols[] = {
+    COL_NAME,
+    { "DATA", NULL, col_data, false, NULL },
+    COL_AGE,
+    COL_END,
+};
 static const struct column generic_cols[] = {
     COL_NAME,
     COL_AGE,
@@ -177,6 +204,8 @@ static const struct {
     { &ferry_resource_node, node_cols },
     { &ferry_resource_event, event_cols },
     { &ferry_resource_namespace, ns_cols },
+    { &ferry_resource_secret, secret_cols },
+    { &ferry_resource_configmap, configmap_cols },
 };
 
 static const struct column *

@@ -487,6 +487,30 @@ ferry_admission_check_dv_spec(struct causes *c, json_object *spec, const char *p
             cause(c, "%s.source.%s.url: Invalid source URL scheme: %s", p,
                   url_sources[i].source, url); /* CDI names the whole URL */
     }
+    /* CDI's validateImageIOSource and validateVDDKSource: the credentials,
+     * the CA and the disk are required */
+    {
+        static const struct {
+            const char *source, *field;
+            const char *const required[5];
+        } needs[] = {
+            { "imageio", "Imageio", { "secretRef", "certConfigMap", "diskId", NULL } },
+            { "vddk", "VDDK", { "secretRef", "uuid", "backingFile", "thumbprint", NULL } },
+        };
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(needs); i++) {
+            json_object *src = oget(source, needs[i].source);
+            bool ok = true;
+
+            for (size_t k = 0; src && needs[i].required[k]; k++) {
+                const char *v = sget(src, needs[i].required[k]);
+                if (!v || !*v)
+                    ok = false;
+            }
+            if (src && !ok)
+                cause(c, "%s.source.%s source %s is not valid", p, needs[i].field,
+                      needs[i].field); /* CDI's words */
+        }
+    }
     {
         const char *url = sget(oget(source, "registry"), "url");
         if (url && !ferry_str_has_prefix(url, "docker://") &&

@@ -23,6 +23,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/base64.h"
 #include "common/object.h"
 #include "common/quantity.h"
 #include "common/spawn.h"
@@ -123,10 +124,13 @@ job_kill(struct ferry_controller *c, struct dvjob *j)
     }
 }
 
+static void creds_remove(struct ferry_controller *c, const char *key);
+
 static void
 kill_one(const char *key, void *value, void *opaque)
 {
     job_kill(opaque, value);
+    creds_remove(opaque, key);
 }
 
 void
@@ -144,6 +148,8 @@ forget_job(struct ferry_controller *c, const char *key)
         job_kill(c, j);
         strmap_remove(&c->jobs, key);
     }
+    /* also what a controller that died mid-import left behind */
+    creds_remove(c, key);
 }
 
 /* ---- progress ---- */
@@ -260,6 +266,7 @@ reap_one(const char *key, void *value, void *opaque)
     j->exited = true;
     j->status = status;
     c->running_imports--;
+    creds_remove(c, key);
     {
         FERRY_AUTOFREE char *ns = ferry_strndup(key, slash - key);
 
@@ -402,6 +409,278 @@ clean_volume(const char *root, const char *ns, const char *name)
     closedir(d);
 }
 
+/* ---- a DataVolume's secretRef, certConfigMap and secretExtraHeaders ----
+ *
+ * CDI mounts them into the importer pod; here they are written, for the
+ * time of one import, into <state>/import-secrets/<ns>.<name> (0700, files
+ * 0600; a namespace has no dot, so the name is the DV's alone):
+ *   secret/accessKeyId, secret/secretKey   the secretRef's two keys, as
+ *                                          CDI's secretKeyRef env takes them
+ *   certs/<key>                            every key of the certConfigMap
+ *                                          (CDI's /certs volume)
+ *   headers/<n>-<key>                      every value of the n-th
+ *                                          secretExtraHeaders Secret
+ * and handed to ferry-importer as directories of its source's options
+ * (ferry_sources_dv_option), never as values: no secret on a command line
+ * or in a log.  Removed when the importer exits or is killed, when the DV
+ * is forgotten, and before the next attempt writes them again. */
+
+static char *
+creds_dir(struct ferry_controller *c, const char *key)
+{
+    /* key is "ns/name" */
+    char *d = ferry_printf("%s/import-secrets/%s", c->state_dir, key);
+    char *slash = strrchr(d, '/');
+
+    *slash = '.';
+    return d;
+}
+
+static void
+creds_remove(struct ferry_controller *c, const char *key)
+{
+    FERRY_AUTOFREE char *d = creds_dir(c, key);
+
+    if (ferry_rm_rf(d) < 0) {
+        ferry_log_warn("import %s: cannot remove its credentials: %s", key,
+                       ferry_error_message());
+        ferry_error_reset();
+    }
+}
+
+static int
+creds_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, name);
+    FERRY_AUTOCLOSE int fd =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    const char *p = data;
+
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot write '%s'", path);
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return ferry_error_errno(FERRY_ERR_IO, errno, "cannot write '%s'", path);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int
+creds_mkdir(const char *dir, const char *sub, char **ret)
+{
+    FERRY_AUTOFREE char *d = ferry_printf("%s/%s", dir, sub);
+
+    if (mkdir(d, 0700) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot create '%s'", d);
+    *ret = FERRY_STEAL(d);
+    return 0;
+}
+
+static void
+push_option(char ***argv, const char *name, const char *value)
+{
+    FERRY_AUTOFREE char *opt = ferry_printf("--%s", name);
+
+    ferry_strv_push(argv, opt);
+    ferry_strv_push(argv, value);
+}
+
+/* The object KIND NAME of the DV's namespace; FIELD names the DV's field in
+ * errors ("spec.source.http.secretRef: secrets \"x\" not found"). */
+static int
+creds_get(struct ferry_controller *c, const struct ferry_resource *res, const char *ns,
+          const char *name, const char *field, json_object **ret)
+{
+    if (ferry_store_get(c->st, res, ns, name, ret) < 0)
+        return ferry_error_prefix("%s", field);
+    return 0;
+}
+
+/* One value of a Secret's data (base64) or a ConfigMap's data/binaryData. */
+static int
+creds_value(json_object *obj, const char *map, const char *key, bool b64, const char *what,
+            char **ret, size_t *ret_len)
+{
+    const char *v = ferry_json_get_string(json_object_object_get(obj, map), key);
+
+    if (!v)
+        v = json_object_get_string(json_object_object_get(json_object_object_get(obj, map), key));
+    if (!v)
+        return ferry_error(FERRY_ERR_NOTFOUND, "%s: no key %s", what, key);
+    if (!b64) {
+        *ret = ferry_strdup(v);
+        *ret_len = strlen(v);
+        return 0;
+    }
+    return ferry_base64_decode(what, v, ret, ret_len);
+}
+
+/* Write what the DV's source refers to and push the importer's options. */
+static int
+creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_object *src,
+            const char *key, char ***argv)
+{
+    const char *ns = ferry_obj_namespace(dv);
+    const char *secret = ferry_json_get_string(src, "secretRef");
+    const char *certs = ferry_json_get_string(src, "certConfigMap");
+    json_object *sheaders = ferry_json_get(src, "secretExtraHeaders");
+    json_object *headers = ferry_json_get(src, "extraHeaders");
+    FERRY_AUTOFREE char *dir = creds_dir(c, key);
+    FERRY_AUTOFREE char *base = ferry_printf("%s/import-secrets", c->state_dir);
+    size_t nsh = sheaders && json_object_is_type(sheaders, json_type_array)
+                     ? json_object_array_length(sheaders) : 0;
+
+    if (ferry_json_get_bool(src, "insecureSkipVerify", false)) {
+        /* imageio's (newer CDI): the engine's and daemon's certificates
+         * not verified, as the user asked */
+        FERRY_AUTOFREE char *opt = NULL;
+
+        if (!ferry_sources_dv_option(kind, FERRY_DV_OPT_INSECURE))
+            return ferry_error(FERRY_ERR_UNSUPPORTED, "spec.source.%s.insecureSkipVerify: this "
+                               "ferry-importer's %s source cannot skip verification", kind, kind);
+        opt = ferry_printf("--%s", ferry_sources_dv_option(kind, FERRY_DV_OPT_INSECURE));
+        ferry_strv_push(argv, opt);
+    }
+    for (size_t i = 0; headers && json_object_is_type(headers, json_type_array) &&
+                       i < json_object_array_length(headers); i++) {
+        ferry_strv_push(argv, "--header");
+        ferry_strv_push(argv, json_object_get_string(json_object_array_get_idx(headers, i)));
+    }
+    if (!secret && !certs && nsh == 0)
+        return 0;
+    if (mkdir(base, 0700) < 0 && errno != EEXIST)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot create '%s'", base);
+    if (chmod(base, 0700) < 0 || ferry_rm_rf(dir) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot prepare '%s'", dir);
+    if (mkdir(dir, 0700) < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot create '%s'", dir);
+
+    if (secret) {
+        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.secretRef", kind);
+        FERRY_AUTOFREE char *what = ferry_printf("%s: Secret %s/%s", field, ns, secret);
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        FERRY_AUTOFREE char *sub = NULL;
+        static const char *const keys[] = { "accessKeyId", "secretKey" };
+
+        if (creds_get(c, ferry_resource_secret, ns, secret, field, &obj) < 0 ||
+            creds_mkdir(dir, "secret", &sub) < 0)
+            return -1;
+        for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
+            FERRY_AUTOFREE char *v = NULL;
+            size_t len;
+
+            if (creds_value(obj, "data", keys[i], true, what, &v, &len) < 0)
+                return -1;
+            if (creds_file(sub, keys[i], v, len) < 0) {
+                explicit_bzero(v, len);
+                return -1;
+            }
+            explicit_bzero(v, len);
+        }
+        push_option(argv, ferry_sources_dv_option(kind, FERRY_DV_OPT_SECRET), sub);
+    }
+    if (certs) {
+        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.certConfigMap", kind);
+        FERRY_AUTOFREE char *what = ferry_printf("%s: ConfigMap %s/%s", field, ns, certs);
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        FERRY_AUTOFREE char *sub = NULL;
+        static const char *const maps[] = { "data", "binaryData" };
+
+        if (creds_get(c, ferry_resource_configmap, ns, certs, field, &obj) < 0 ||
+            creds_mkdir(dir, "certs", &sub) < 0)
+            return -1;
+        for (size_t m = 0; m < FERRY_ARRAY_SIZE(maps); m++) {
+            json_object *map = json_object_object_get(obj, maps[m]);
+
+            if (!map || !json_object_is_type(map, json_type_object))
+                continue;
+            json_object_object_foreach(map, k, v) {
+                FERRY_AUTOFREE char *bytes = NULL;
+                size_t len;
+
+                (void)v;
+                /* keys are config keys (the store checked): file names */
+                if (creds_value(obj, maps[m], k, m == 1, what, &bytes, &len) < 0 ||
+                    creds_file(sub, k, bytes, len) < 0)
+                    return -1;
+            }
+        }
+        push_option(argv, ferry_sources_dv_option(kind, FERRY_DV_OPT_CA), sub);
+    }
+    if (nsh > 0) {
+        FERRY_AUTOFREE char *sub = NULL;
+
+        if (creds_mkdir(dir, "headers", &sub) < 0)
+            return -1;
+        for (size_t i = 0; i < nsh; i++) {
+            const char *name = json_object_get_string(json_object_array_get_idx(sheaders, i));
+            FERRY_AUTOFREE char *field =
+                ferry_printf("spec.source.%s.secretExtraHeaders[%zu]", kind, i);
+            FERRY_AUTOFREE char *what = ferry_printf("%s: Secret %s/%s", field, ns, name);
+            FERRY_AUTOPTR(json_object) obj = NULL;
+            json_object *data;
+
+            if (creds_get(c, ferry_resource_secret, ns, name, field, &obj) < 0)
+                return -1;
+            data = json_object_object_get(obj, "data");
+            if (!data || !json_object_is_type(data, json_type_object))
+                continue;
+            json_object_object_foreach(data, k, v) {
+                FERRY_AUTOFREE char *bytes = NULL;
+                FERRY_AUTOFREE char *file = ferry_printf("%zu-%s", i, k);
+                size_t len;
+
+                (void)v;
+                if (creds_value(obj, "data", k, true, what, &bytes, &len) < 0)
+                    return -1;
+                if (creds_file(sub, file, bytes, len) < 0) {
+                    explicit_bzero(bytes, len);
+                    return -1;
+                }
+                explicit_bzero(bytes, len);
+            }
+        }
+        push_option(argv, ferry_sources_dv_option(kind, FERRY_DV_OPT_HEADER_DIR), sub);
+    }
+    return 0;
+}
+
+/* A field of the DV's source that this build's importer cannot take, as
+ * spec.source.KIND.FIELD: ..., else NULL. */
+char *
+ctl_dv_unsupported_field(json_object *dv, const char *kind)
+{
+    static const struct {
+        const char *field;
+        enum ferry_dv_option role;
+        const char *what;
+    } needs[] = {
+        { "secretRef", FERRY_DV_OPT_SECRET, "credentials" },
+        { "certConfigMap", FERRY_DV_OPT_CA, "CA certificates" },
+        { "extraHeaders", FERRY_DV_OPT_HEADER, "extra headers" },
+        { "secretExtraHeaders", FERRY_DV_OPT_HEADER_DIR, "extra headers" },
+    };
+    json_object *src = ferry_json_get(ferry_json_get(dv, "spec.source"), kind);
+
+    for (size_t i = 0; src && i < FERRY_ARRAY_SIZE(needs); i++) {
+        json_object *v = json_object_object_get(src, needs[i].field);
+
+        if (!v || (json_object_is_type(v, json_type_array) && json_object_array_length(v) == 0))
+            continue;
+        if (!ferry_sources_dv_option(kind, needs[i].role))
+            return ferry_printf("spec.source.%s.%s: Unsupported value: this ferry-importer's %s "
+                                "source takes no %s", kind, needs[i].field, kind,
+                                needs[i].what);
+    }
+    return NULL;
+}
+
 /* Start ferry-importer for this DV with the lock fd inherited as fd 3. */
 static int
 spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int lock_fd,
@@ -419,10 +698,23 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
     pid_t pid;
     FERRY_AUTOFREE char *s3_url = NULL;
 
+    const char *kind = ctl_dv_source_kind(dv);
+    FERRY_AUTOFREE char *key = ferry_printf("%s/%s", ferry_obj_namespace(dv), ferry_obj_name(dv));
+    FERRY_AUTOFREE char *imageio_url = NULL;
+    bool creds_ok;
+
     json_object_object_foreach(src, k, v) {
         if (!url)
             url = ferry_json_get_string(v, "url");
         (void)k;
+    }
+    /* source.imageio {url: the engine's API, diskId}: imageio://ENGINE/.../disks/ID
+     * (ctl_dv_check_source made sure it maps) */
+    if (ferry_str_eq(kind, "imageio")) {
+        if (ferry_imageio_url_from_cdi(url, ferry_json_get_string(src, "imageio.diskId"),
+                                       &imageio_url) < 0)
+            return -1;
+        url = imageio_url;
     }
     /* source.s3.url is CDI's endpoint URL (http[s]://host/bucket/key): the
      * importer's s3 source reads it as s3+http[s]:// */
@@ -463,17 +755,26 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
         ferry_strv_push(&argv, "--platform");
         ferry_strv_push(&argv, platform);
     }
+    /* the secretRef/certConfigMap/headers as files, their directories as
+     * options; a failure (no such Secret ...) is an attempt that failed */
+    creds_ok = creds_write(c, dv, kind, ferry_json_get(src, kind), key, &argv) == 0;
     ferry_strv_push(&argv, "--progress");
     ferry_strv_push(&argv, "json");
 
-    if (!dest)
+    if (!dest) {
+        creds_remove(c, key);
         return -1;
+    }
     (void)dir;
     logfd = ferry_volume_open(c->state_dir, ferry_obj_namespace(dv), ferry_obj_name(dv),
                               FERRY_VOLUME_LOG, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (logfd < 0)
+    if (logfd < 0) {
+        creds_remove(c, key);
         return -1;
-    if (c->import_ops->start(c->import_opaque, argv, lock_fd, logfd, &pid, &out_fd) < 0) {
+    }
+    if (!creds_ok ||
+        c->import_ops->start(c->import_opaque, argv, lock_fd, logfd, &pid, &out_fd) < 0) {
+        creds_remove(c, key);
         /* As when the child could not exec: the reason in import.log and an
          * attempt that exited 127, counted and retried like any failure. */
         if (dprintf(logfd, "%s\n", ferry_error_message()) < 0) {
@@ -702,6 +1003,17 @@ ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object *st
     src = ctl_dv_source_kind(dv);
     if (!src)
         return ctl_dv_fail(c, dv, status, "InvalidSource", "spec.source: Required value") < 0 ? -1 : 1;
+    if (ferry_str_eq(src, "vddk")) {
+        /* named apart from the others: the disks have another way in */
+        static const char msg[] =
+            "spec.source.vddk: Unsupported value: VDDK is proprietary and ferry does not use "
+            "it; ferry reads the VMDK from the ESXi/vCenter datastore over https instead: "
+            "ferry-importer --url vmware://HOST/DATASTORE/PATH.vmdk --dest disk.img (see "
+            "ferry-importer(1), VMWARE SOURCES), then disk.img into a DataVolume with an "
+            "http (or, embedded, an upload) source";
+
+        return ctl_dv_fail(c, dv, status, "UnsupportedSource", msg) < 0 ? -1 : 1;
+    }
     if (!ferry_sources_serve_dv(src) && !ferry_str_eq(src, "upload") &&
         !ferry_str_eq(src, "blank")) {
         /* at once: no importer that could not read it, no retries */
@@ -722,6 +1034,20 @@ ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object *st
             FERRY_AUTOFREE char *msg = ferry_printf("%s: Invalid value: \"%s\": "
                                                     "Invalid source URL scheme", field, url ? url : "");
 
+            return ctl_dv_fail(c, dv, status, "InvalidSource", msg) < 0 ? -1 : 1;
+        }
+    }
+    if (ferry_str_eq(src, "imageio")) {
+        /* the engine's API URL and the disk: one imageio:// URL, or refused */
+        FERRY_AUTOFREE char *url = NULL;
+
+        if (ferry_imageio_url_from_cdi(ferry_json_get_string(dv, "spec.source.imageio.url"),
+                                       ferry_json_get_string(dv, "spec.source.imageio.diskId"),
+                                       &url) < 0) {
+            FERRY_AUTOFREE char *msg = ferry_printf("spec.source.imageio: Invalid value: %s",
+                                                    ferry_error_message());
+
+            ferry_error_reset();
             return ctl_dv_fail(c, dv, status, "InvalidSource", msg) < 0 ? -1 : 1;
         }
     }
@@ -799,6 +1125,13 @@ local_reconcile(struct ferry_controller *c, json_object *dv)
     r = ctl_dv_check_source(c, dv, status, &src);
     if (r != 0)
         return r < 0 ? -1 : 0;
+    {
+        /* a secretRef ... this importer could not take: at once, no retries */
+        FERRY_AUTOFREE char *why = ctl_dv_unsupported_field(dv, src);
+
+        if (why)
+            return ctl_dv_fail(c, dv, status, "UnsupportedSource", why);
+    }
 
     /* "Bind the PVC": the volume directory. */
     if (ferry_volume_mkdir(c->state_dir, ns, name) < 0)

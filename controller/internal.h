@@ -126,7 +126,10 @@ void dvjob_free(void *p);
 
 /* DataVolume pieces both tables use (datavolume.c). */
 const char *ctl_dv_phase(json_object *status);                /* "" when unset */
-const char *ctl_dv_source_kind(json_object *dv);              /* "http", "blank" ... or NULL */
+const char *ctl_dv_source_kind(json_object *dv);
+/* "spec.source.KIND.secretRef: Unsupported value: ..." when a credential
+ * field of the DV's source has no option in this importer, else NULL. */
+char *ctl_dv_unsupported_field(json_object *dv, const char *kind);              /* "http", "blank" ... or NULL */
 char *ctl_dv_size_string(json_object *dv);                    /* spec.storage / spec.pvc request */
 void ctl_dv_set_phase(struct ferry_controller *c, json_object *dv, json_object *status,
                       const char *phase, const char *ev_type, const char *reason, const char *msg);

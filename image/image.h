@@ -32,5 +32,26 @@ int ferry_image_file_info(const char *path, struct ferry_image_info *ret);
  * for its "Unsupported value" message. */
 bool ferry_sources_serve_dv(const char *kind);
 char *ferry_sources_dv_kinds(void);
+/* The option (name without "--") of the source serving spec.source.KIND
+ * that takes ROLE, or NULL when this build's source has none:
+ *   FERRY_DV_OPT_SECRET      a directory with files accessKeyId, secretKey
+ *                            (the DV's secretRef);
+ *   FERRY_DV_OPT_CA          a directory of PEM files added to the system
+ *                            roots (certConfigMap): the source's own, else
+ *                            a process-wide one of another source;
+ *   FERRY_DV_OPT_HEADER      one "Name: value" header, repeatable
+ *                            (http.extraHeaders);
+ *   FERRY_DV_OPT_HEADER_DIR  a directory of such headers, one a file
+ *                            (http.secretExtraHeaders).
+ * Found by name in the table (KIND-secret-dir, secret-dir, ...), so a
+ * source gains DataVolume credentials by having the option. */
+enum ferry_dv_option { FERRY_DV_OPT_SECRET, FERRY_DV_OPT_CA, FERRY_DV_OPT_HEADER,
+                       FERRY_DV_OPT_HEADER_DIR,
+                       FERRY_DV_OPT_INSECURE /* a flag: no TLS verification
+                                              * (imageio.insecureSkipVerify) */ };
+const char *ferry_sources_dv_option(const char *kind, enum ferry_dv_option role);
+/* spec.source.imageio's url and diskId -> the imageio:// URL ferry-importer
+ * reads (importer/importer.h; FERRY_ERR_INVALID naming both otherwise). */
+int ferry_imageio_url_from_cdi(const char *endpoint, const char *disk_id, char **ret_url);
 
 #endif

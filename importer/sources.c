@@ -221,6 +221,64 @@ ferry_sources_dv_kinds(void)
     return buf;
 }
 
+/* The first of NAMES that OPS has. */
+static const char *
+own_option(const struct ferry_source_ops *ops, const char *const *names)
+{
+    for (; *names; names++)
+        for (const struct ferry_source_option *o = ops->options; o && o->name; o++)
+            if (strcmp(o->name, *names) == 0)
+                return o->name;
+    return NULL;
+}
+
+const char *
+ferry_sources_dv_option(const char *kind, enum ferry_dv_option role)
+{
+    const struct ferry_source_ops *ops = NULL;
+    const char *name = NULL;
+
+    for (size_t i = 0; kind && ferry_sources[i]; i++)
+        if (ferry_str_eq(ferry_sources[i]->dv_source, kind))
+            ops = ferry_sources[i];
+    if (!ops)
+        return NULL;
+    switch (role) {
+    case FERRY_DV_OPT_SECRET: {
+        FERRY_AUTOFREE char *own = ferry_printf("%s-secret-dir", ops->name);
+
+        name = own_option(ops, (const char *const[]){ own, "secret-dir", NULL });
+        break;
+    }
+    case FERRY_DV_OPT_CA: {
+        FERRY_AUTOFREE char *a = ferry_printf("%s-ca-dir", ops->name);
+        FERRY_AUTOFREE char *b = ferry_printf("%s-cert-dir", ops->name);
+        FERRY_AUTOFREE char *c = ferry_printf("%s-ca", ops->name);
+        const struct ferry_source_option *o = NULL;
+
+        name = own_option(ops, (const char *const[]){ a, b, c, "ca-dir", "cert-dir", NULL });
+        /* a process-wide CA directory (every curl handle), when one source
+         * has it */
+        if (!name && ferry_sources_find_option("cert-dir", &o))
+            name = o->name;
+        break;
+    }
+    case FERRY_DV_OPT_HEADER:
+        name = own_option(ops, (const char *const[]){ "header", NULL });
+        break;
+    case FERRY_DV_OPT_HEADER_DIR:
+        name = own_option(ops, (const char *const[]){ "header-dir", NULL });
+        break;
+    case FERRY_DV_OPT_INSECURE: {
+        FERRY_AUTOFREE char *own = ferry_printf("%s-insecure", ops->name);
+
+        name = own_option(ops, (const char *const[]){ own, NULL });
+        break;
+    }
+    }
+    return name;
+}
+
 ssize_t
 ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
 {

@@ -17,6 +17,12 @@ ferry_script_test(controlplane-dv-registry
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-dv-registry.sh
   LABELS integration TIMEOUT 240)
 
+# A DataVolume's secretRef/certConfigMap (imageio stand-in, s3rver behind the
+# SigV4 check, docker-registry with htpasswd, nginx basic auth and https).
+ferry_script_test(controlplane-dv-secrets
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-dv-secrets.sh
+  LABELS integration TIMEOUT 300)
+
 # The DataVolume reconciler with a fake importer in place of ferry-importer
 # (struct ferry_import_ops): phases, slots, retries, deletion while importing.
 ferry_unit_test(test-dv-reconcile SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-dv-reconcile.c

@@ -6,6 +6,7 @@
  * another driver that keeps objects itself (a future `kube` one that serves
  * rather than forwards) can reuse them.  Internal to common/store. */
 #include "common/store/apiserver.h"
+#include "common/base64.h"
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -153,6 +154,134 @@ ferry_apiserver_check_uid(const char *key, const char *name, json_object *obj,
  * Nodes), the server's metadata set (uid, creationTimestamp, generation 1)
  * and the client's cleared; a Namespace's name checked and its phase Active.
  * *ret_obj is a copy of IN. */
+/* ---- Secret and ConfigMap: what the API server's conversion and
+ * validation do to them (k8s.io/kubernetes pkg/apis/core/v1 conversion:
+ * stringData into data; validation: config keys, base64, 1 MiB). ---- */
+
+#define DATA_MAX_BYTES (1024 * 1024) /* core.MaxSecretSize */
+
+static int
+check_config_key(const char *kind, const char *name, const char *field, const char *key)
+{
+    size_t n = strlen(key);
+
+    if (n == 0 || n > 253 || strspn(key, "-._abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789") != n ||
+        strcmp(key, ".") == 0 || strcmp(key, "..") == 0 || strncmp(key, "..", 2) == 0)
+        return ferry_error(FERRY_ERR_INVALID,
+                           "The %s \"%s\" is invalid: %s[%s]: Invalid value: \"%s\": a valid "
+                           "config key must consist of alphanumeric characters, '-', '_' or '.' "
+                           "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+                           "validation is '[-._a-zA-Z0-9]+')",
+                           kind, name, field, key, key);
+    return 0;
+}
+
+/* Every value of obj.FIELD a string; base64 when B64.  *total grows by the
+ * decoded size. */
+static int
+check_values(const char *kind, const char *name, json_object *obj, const char *field, bool b64,
+             size_t *total)
+{
+    json_object *map = json_object_object_get(obj, field);
+
+    if (!map)
+        return 0;
+    if (!json_object_is_type(map, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "%s in version \"v1\" cannot be handled as a %s: "
+                           "%s: expected an object of strings", kind, kind, field);
+    json_object_object_foreach(map, k, v) {
+        if (!json_object_is_type(v, json_type_string))
+            return ferry_error(FERRY_ERR_INVALID, "%s in version \"v1\" cannot be handled as "
+                               "a %s: %s[%s]: expected a string", kind, kind, field, k);
+        if (check_config_key(kind, name, field, k) < 0)
+            return -1;
+        if (b64) {
+            FERRY_AUTOFREE char *bytes = NULL;
+            FERRY_AUTOFREE char *what = ferry_printf("%s in version \"v1\" cannot be handled "
+                                                     "as a %s: %s[%s]", kind, kind, field, k);
+            size_t len;
+
+            if (ferry_base64_decode(what, json_object_get_string(v), &bytes, &len) < 0) {
+                FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
+
+                ferry_error_reset();
+                return ferry_error(FERRY_ERR_INVALID, "%s", msg);
+            }
+            *total += len;
+        } else {
+            *total += (size_t)json_object_get_string_len(v);
+        }
+    }
+    return 0;
+}
+
+/* A Secret: stringData (plain strings) merged into data (base64), a key of
+ * both taking stringData's value, stringData itself not kept; type Opaque
+ * by default.  A ConfigMap: data strings, binaryData base64, no key in
+ * both.  Either at most 1 MiB of values.  On every write (create and
+ * update), as the API server converts every request. */
+static int
+prepare_data(const struct ferry_resource *res, json_object *obj)
+{
+    const char *name = ferry_json_get_string(obj, "metadata.name");
+    size_t total = 0;
+
+    if (!name)
+        name = "";
+    if (res == ferry_resource_secret) {
+        json_object *sd = json_object_object_get(obj, "stringData");
+
+        if (check_values("Secret", name, obj, "stringData", false, &total) < 0)
+            return -1;
+        total = 0;
+        if (sd) {
+            json_object *data = json_object_object_get(obj, "data");
+
+            if (!data) {
+                data = json_object_new_object();
+                json_object_object_add(obj, "data", data);
+            }
+            if (!json_object_is_type(data, json_type_object))
+                return check_values("Secret", name, obj, "data", true, &total);
+            json_object_object_foreach(sd, k, v) {
+                FERRY_AUTOFREE char *b64 = ferry_base64_encode(
+                    json_object_get_string(v), (size_t)json_object_get_string_len(v));
+
+                json_object_object_add(data, k, json_object_new_string(b64));
+            }
+            json_object_object_del(obj, "stringData");
+        }
+        if (check_values("Secret", name, obj, "data", true, &total) < 0)
+            return -1;
+        if (!ferry_json_get_string(obj, "type"))
+            json_object_object_add(obj, "type", json_object_new_string("Opaque"));
+    } else if (res == ferry_resource_configmap) {
+        json_object *bin = json_object_object_get(obj, "binaryData");
+        json_object *data = json_object_object_get(obj, "data");
+
+        if (check_values("ConfigMap", name, obj, "data", false, &total) < 0 ||
+            check_values("ConfigMap", name, obj, "binaryData", true, &total) < 0)
+            return -1;
+        if (bin) {
+            json_object_object_foreach(bin, k, v) {
+                (void)v;
+                if (json_object_object_get_ex(data, k, NULL))
+                    return ferry_error(FERRY_ERR_INVALID,
+                                       "The ConfigMap \"%s\" is invalid: data[%s]: Invalid "
+                                       "value: \"%s\": duplicate of key present in binaryData",
+                                       name, k, k);
+            }
+        }
+    } else {
+        return 0;
+    }
+    if (total > DATA_MAX_BYTES)
+        return ferry_error(FERRY_ERR_INVALID, "The %s \"%s\" is invalid: data: Too long: must "
+                           "have at most %d bytes", res->kind, name, DATA_MAX_BYTES);
+    return 0;
+}
+
 int
 ferry_apiserver_prepare_create(const struct ferry_resource *res, json_object *in,
                                json_object **ret_obj)
@@ -198,6 +327,8 @@ ferry_apiserver_prepare_create(const struct ferry_resource *res, json_object *in
         if (!ferry_json_get(obj, "status.phase"))
             ferry_json_set_string(obj, "status.phase", "Active");
     }
+    if (prepare_data(res, obj) < 0)
+        return -1;
     *ret_obj = FERRY_STEAL(obj);
     return 0;
 }
@@ -263,6 +394,8 @@ ferry_apiserver_spec_update(const struct ferry_resource *res, const char *name, 
             }
         }
     }
+    if (prepare_data(res, obj) < 0)
+        return -1;
     *ret_obj = FERRY_STEAL(obj);
     return 0;
 }

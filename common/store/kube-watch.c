@@ -495,11 +495,11 @@ ferry_kube_watch(struct ferry_store *st, const struct ferry_resource *res, const
     if (!w->multi)
         ferry_oom();
     for (size_t i = 0; ferry_resources[i]; i++)
-        if (all || ferry_resources[i] == res)
+        if (all ? !ferry_resources[i]->not_in_all : ferry_resources[i] == res)
             w->n++;
     w->streams = ferry_calloc(w->n, sizeof *w->streams);
     for (size_t i = 0, j = 0; ferry_resources[i]; i++) {
-        if (!all && ferry_resources[i] != res)
+        if (all ? ferry_resources[i]->not_in_all : ferry_resources[i] != res)
             continue;
         w->streams[j].w = w;
         w->streams[j].res = ferry_resources[i];

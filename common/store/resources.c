@@ -90,9 +90,24 @@ static const struct ferry_resource res_lease = {
     .status_subresource = false,
 };
 
+/* A DataVolume's secretRef and certConfigMap (CDI's credentials and CA
+ * bundle).  Stored as any object; the API server's write rules for them are
+ * in apiserver.c (ferry_apiserver_prepare_create: stringData merged into
+ * data, values checked).  No status. */
+static const char *const cm_short[] = { "cm", NULL };
+static const struct ferry_resource res_secret = {
+    .group = "", .version = "v1", .kind = "Secret", .plural = "secrets", .singular = "secret",
+    .short_names = NULL, .namespaced = true, .status_subresource = false, .not_in_all = true,
+};
+static const struct ferry_resource res_configmap = {
+    .group = "", .version = "v1", .kind = "ConfigMap", .plural = "configmaps",
+    .singular = "configmap", .short_names = cm_short, .namespaced = true,
+    .status_subresource = false, .not_in_all = true,
+};
+
 const struct ferry_resource *const ferry_resources[] = {
     &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt,
-    &res_pod, &res_pvc, &res_job, &res_lease, NULL,
+    &res_pod, &res_pvc, &res_job, &res_lease, &res_secret, &res_configmap, NULL,
 };
 
 const struct ferry_resource *const ferry_resource_vm = &res_vm;
@@ -106,6 +121,8 @@ const struct ferry_resource *const ferry_resource_pod = &res_pod;
 const struct ferry_resource *const ferry_resource_pvc = &res_pvc;
 const struct ferry_resource *const ferry_resource_job = &res_job;
 const struct ferry_resource *const ferry_resource_lease = &res_lease;
+const struct ferry_resource *const ferry_resource_secret = &res_secret;
+const struct ferry_resource *const ferry_resource_configmap = &res_configmap;
 
 const char *
 ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)
@@ -115,6 +132,18 @@ ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)
     else
         snprintf(buf, size, "%s", res->plural);
     return buf;
+}
+
+bool
+ferry_resource_key_not_in_all(const char *key)
+{
+    char buf[128];
+
+    for (size_t i = 0; key && ferry_resources[i]; i++)
+        if (ferry_resources[i]->not_in_all &&
+            strcmp(ferry_resource_key(ferry_resources[i], buf, sizeof buf), key) == 0)
+            return true;
+    return false;
 }
 
 /* Does NAME (case-insensitive) name RES, bare? */

@@ -1004,7 +1004,7 @@ watch_fetch(struct sqlite_watch *w)
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         return 0;
     }
-    if (prepare(s, "SELECT rv, type, json FROM events WHERE rv > ?1 "
+    if (prepare(s, "SELECT rv, type, json, resource FROM events WHERE rv > ?1 "
                    "AND (?2 IS NULL OR resource = ?2) AND (?3 IS NULL OR namespace = ?3) "
                    "ORDER BY rv LIMIT 256", &q) < 0)
         goto fail;
@@ -1015,8 +1015,15 @@ watch_fetch(struct sqlite_watch *w)
         bind_text(q, 3, w->ns);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         int64_t erv = sqlite3_column_int64(q, 0);
-        json_object *o = parse_json(s, (const char *)sqlite3_column_text(q, 2));
+        json_object *o;
 
+        if (!w->key &&
+            ferry_resource_key_not_in_all((const char *)sqlite3_column_text(q, 3))) {
+            w->pos = erv; /* a Secret's change: not for a watch of every kind */
+            n++;
+            continue;
+        }
+        o = parse_json(s, (const char *)sqlite3_column_text(q, 2));
         if (!o)
             goto fail;
         queue_push(w, (enum ferry_event_type)sqlite3_column_int(q, 1), erv, o);
@@ -1128,7 +1135,7 @@ sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *n
             goto fail;
         w->pos = meta_get(s, "rv");
         if (w->pos < 0 ||
-            prepare(s, "SELECT rv, json FROM objects WHERE (?1 IS NULL OR resource = ?1) "
+            prepare(s, "SELECT rv, json, resource FROM objects WHERE (?1 IS NULL OR resource = ?1) "
                        "AND (?2 IS NULL OR namespace = ?2) ORDER BY resource, namespace, name",
                     &q) < 0) {
             rx_end(s);
@@ -1139,7 +1146,12 @@ sq_watch(struct ferry_store *st, const struct ferry_resource *res, const char *n
         if (w->ns)
             bind_text(q, 2, w->ns);
         while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-            json_object *o = parse_json(s, (const char *)sqlite3_column_text(q, 1));
+            json_object *o;
+
+            if (!w->key &&
+                ferry_resource_key_not_in_all((const char *)sqlite3_column_text(q, 2)))
+                continue;
+            o = parse_json(s, (const char *)sqlite3_column_text(q, 1));
             if (!o) {
                 rx_end(s);
                 goto fail;

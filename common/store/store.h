@@ -86,13 +86,22 @@ struct ferry_resource {
     bool namespaced;
     bool status_subresource; /* update ignores .status (all but Event); create drops
                               * it too, except for Node (as the API server does) */
+    bool not_in_all;         /* a watch of every kind (res NULL) leaves it out, as
+                              * `kubectl get all` does: Secrets and ConfigMaps are
+                              * read by name when needed, never streamed to every
+                              * watcher (nor a 403 on a cluster without the right) */
 };
+/* Is the store key (ferry_resource_key: "secrets") of a not_in_all kind? */
+bool ferry_resource_key_not_in_all(const char *key);
 
 /* NULL-terminated table of the known kinds: VirtualMachine,
  * VirtualMachineInstance, DataVolume, Node (ferry's node registration, kind
  * "Node", group ""), Event (core v1, for describe), Namespace (core v1),
- * KubeVirt, and for Kubernetes mode Pod, PersistentVolumeClaim, batch/v1 Job
- * and coordination.k8s.io/v1 Lease.
+ * KubeVirt, for Kubernetes mode Pod, PersistentVolumeClaim, batch/v1 Job
+ * and coordination.k8s.io/v1 Lease, and core v1 Secret and ConfigMap (a
+ * DataVolume's secretRef and certConfigMap).  A Secret's stringData is
+ * merged into data (base64) on every write, as the API server does; data
+ * values must be base64, keys [-._a-zA-Z0-9]+.
  *
  * Namespaces: every namespace given to the store (an object's
  * metadata.namespace, the ns argument of get/list/delete/watch) must be a
@@ -116,6 +125,8 @@ extern const struct ferry_resource *const ferry_resource_pod;
 extern const struct ferry_resource *const ferry_resource_pvc;
 extern const struct ferry_resource *const ferry_resource_job;
 extern const struct ferry_resource *const ferry_resource_lease;
+extern const struct ferry_resource *const ferry_resource_secret;
+extern const struct ferry_resource *const ferry_resource_configmap;
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);

@@ -1006,6 +1006,9 @@ const struct ferry_source_ops ferry_source_imageio = {
     .schemes = imageio_schemes,
     .options = imageio_options,
     .config = imageio_config,
+    /* spec.source.imageio {url, diskId}: the controller builds the URL with
+     * ferry_imageio_url_from_cdi */
+    .dv_source = "imageio",
     .needs_network = ferry_remote_needs_network,
     .handles = imageio_handles,
     .open = imageio_open,

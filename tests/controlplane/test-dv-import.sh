@@ -91,7 +91,7 @@ dv_yaml reg 64Mi "    gcs:
 "$FERRY" apply -f "$T/reg.yaml" >/dev/null || fail "apply gcs"
 "$FERRY" wait dv/reg --for=jsonpath='{.status.phase}'=Failed --timeout=30s >/dev/null || fail "gcs not Failed"
 field dv reg status.conditions | grep -q 'UnsupportedSource' || fail "gcs: $(field dv reg status.conditions)"
-field dv reg status.conditions | grep -q 'ferry imports http, registry, s3, upload and blank sources' ||
+field dv reg status.conditions | grep -q 'ferry imports http, imageio, registry, s3, upload and blank sources' ||
     fail "gcs message: $(field dv reg status.conditions)"
 [ "$(field dv reg status.restartCount)" = 0 ] || fail "gcs was retried"
 

@@ -289,12 +289,26 @@ test_dv_source_schemes(void **state)
             FERRY_AUTOFREE char *m = ferry_printf(
                 DV_HEAD "  source: {%s: {url: '%s'%s}}\n"
                         "  storage: {resources: {requests: {storage: 1Gi}}}\n",
-                sources[i], foreign[j], strcmp(sources[i], "imageio") ? "" : ", diskId: d");
+                sources[i], foreign[j],
+                strcmp(sources[i], "imageio") == 0
+                    ? ", diskId: d, secretRef: s, certConfigMap: c"
+                    : strcmp(sources[i], "vddk") == 0
+                          ? ", uuid: u, backingFile: '[ds] a.vmdk', thumbprint: t, secretRef: s"
+                          : "");
             FERRY_AUTOFREE char *want = ferry_printf(
                 "The DataVolume \"disk0\" is invalid: spec.source.%s.url: Invalid source URL "
                 "scheme: %s", sources[i], foreign[j]);
             expect_refusal(m, want);
         }
+    /* CDI's: imageio needs its secret, CA and disk; vddk its secret, VM and disk */
+    expect_refusal(DV_HEAD "  source: {imageio: {url: 'https://e/ovirt-engine/api', diskId: d, "
+                           "secretRef: s}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.Imageio source Imageio is not "
+                   "valid");
+    expect_refusal(DV_HEAD "  source: {vddk: {url: 'https://esxi/sdk', secretRef: s}}\n"
+                           "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                   "The DataVolume \"disk0\" is invalid: spec.source.VDDK source VDDK is not valid");
     expect_refusal(DV_HEAD "  source: {http: {url: '/etc/passwd'}}\n"
                            "  storage: {resources: {requests: {storage: 1Gi}}}\n",
                    "The DataVolume \"disk0\" is invalid: spec.source.http.url: Invalid value: "

@@ -604,6 +604,98 @@ test_real_importer_missing(void **state)
                               "file or directory; back-off 0s restarting the import");
 }
 
+/* source.imageio with secretRef and certConfigMap: the importer gets the
+ * imageio:// URL from url + diskId and the directories of its options,
+ * never a value; the files are there (0600 in a 0700 directory) while it
+ * runs and gone when it has exited.  A Secret without secretKey fails the
+ * attempt naming the field, the Secret and the key. */
+static void
+test_imageio_credentials(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const objs[] = {
+        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"engine\","
+        "\"namespace\":\"default\"},\"stringData\":{\"accessKeyId\":\"admin@internal\","
+        "\"secretKey\":\"pa55 w0rd\"}}",
+        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"half\","
+        "\"namespace\":\"default\"},\"stringData\":{\"accessKeyId\":\"admin@internal\"}}",
+        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"ca\","
+        "\"namespace\":\"default\"},\"data\":{\"ca.crt\":\"PEM\"}}",
+        "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+        "\"metadata\":{\"name\":\"iio\",\"namespace\":\"default\"},\"spec\":{\"source\":{"
+        "\"imageio\":{\"url\":\"https://engine:8443/ovirt-engine/api\",\"diskId\":"
+        "\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"engine\","
+        "\"certConfigMap\":\"ca\",\"insecureSkipVerify\":true}},\"storage\":{\"resources\":{\"requests\":{\"storage\":"
+        "\"1Mi\"}}}}}",
+        "{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+        "\"metadata\":{\"name\":\"half\",\"namespace\":\"default\"},\"spec\":{\"source\":{"
+        "\"imageio\":{\"url\":\"https://engine/ovirt-engine/api\",\"diskId\":"
+        "\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"half\","
+        "\"certConfigMap\":\"ca\"}},\"storage\":{\"resources\":{\"requests\":{\"storage\":"
+        "\"1Mi\"}}}}}",
+    };
+    FERRY_AUTOFREE char *dir = ferry_printf("%s/import-secrets/default.iio", fx->dir);
+    FERRY_AUTOFREE char *want = NULL;
+    FERRY_AUTOFREE char *text = NULL;
+    struct stat st;
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(objs); i++) {
+        FERRY_AUTOPTR(json_object) o = test_json(objs[i]);
+
+        if (ferry_store_create(fx->c->st, o, NULL) < 0)
+            fail_msg("create: %s", ferry_error_message());
+    }
+    reconcile(fx, "iio");
+    assert_int_equal(fx->fake.n, 1);
+    assert_non_null(strstr(fx->fake.jobs[0].args,
+                           "--url imageio://engine:8443/ovirt-engine/api/disks/"
+                           "3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60 "));
+    want = ferry_printf("--imageio-secret-dir %s/secret --imageio-ca %s/certs ", dir, dir);
+    assert_non_null(strstr(fx->fake.jobs[0].args, want));
+    assert_null(strstr(fx->fake.jobs[0].args, "pa55"));
+    assert_non_null(strstr(fx->fake.jobs[0].args, " --imageio-insecure "));
+    assert_null(strstr(fx->fake.jobs[0].args, "admin@internal"));
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    free(want);
+    want = ferry_printf("%s/secret/secretKey", dir);
+    assert_int_equal(stat(want, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(ferry_file_read(want, 4096, &text, NULL), 0);
+    assert_string_equal(text, "pa55 w0rd");
+    free(text);
+    text = NULL;
+    free(want);
+    want = ferry_printf("%s/certs/ca.crt", dir);
+    assert_int_equal(ferry_file_read(want, 4096, &text, NULL), 0);
+    assert_string_equal(text, "PEM");
+
+    fake_exit(&fx->fake.jobs[0], 0, true, NULL);
+    ferry_dv_reap_jobs(fx->c);
+    assert_int_equal(stat(dir, &st), -1); /* removed once it exited */
+    reconcile(fx, "iio");
+    {
+        FERRY_AUTOFREE char *p = phase(fx, "iio");
+        assert_string_equal(p, "Succeeded");
+    }
+
+    /* a Secret without secretKey: no importer, the attempt fails saying so */
+    reconcile(fx, "half");
+    assert_int_equal(fx->fake.n, 1);
+    reconcile(fx, "half");
+    {
+        FERRY_AUTOPTR(json_object) o = get_dv(fx, "half");
+        const char *msg = ferry_json_get_string(ferry_condition_get(o, "Running"), "message");
+
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, "spec.source.imageio.secretRef: Secret default/half: no key "
+                                    "secretKey"));
+    }
+    free(want);
+    want = ferry_printf("%s/import-secrets/default.half", fx->dir);
+    assert_int_equal(stat(want, &st), -1);
+}
+
 int
 main(void)
 {
@@ -613,6 +705,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_import_slots, setup_one_slot, teardown),
         cmocka_unit_test_setup_teardown(test_failure_and_retry_budget, setup_two_tries, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imageio_credentials, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_while_importing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_spawn, setup_real, teardown),
         cmocka_unit_test_setup_teardown(test_real_importer_missing, setup_real, teardown),

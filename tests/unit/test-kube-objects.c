@@ -4,7 +4,7 @@
  *
  * Covered: the importer Job's environment, owner references, volumes, restart
  * policy and back-off limit against CDI's names (filesystem, block, blank,
- * secret and certificate sources); the PVC's size with CDI's filesystem
+ * secret and certificate sources, imageio; vddk refused); the PVC's size with CDI's filesystem
  * overhead, access and volume modes; a long DataVolume's Job name; a DV from
  * Pending through ImportScheduled, ImportInProgress, a failed attempt
  * (restartCount, the termination message in the Running condition) to
@@ -707,12 +707,90 @@ test_vm_pvc_volume(void **state)
     json_object_put(keep);
 }
 
+/* source.imageio: CDI's env (the engine's API URL as the endpoint, the disk
+ * id, the secret's two keys by secretKeyRef, the CA config map at /certs);
+ * through the reconciler a Job is made.  source.vddk: refused at once,
+ * naming the field and the vmware:// way in, no PVC and no Job. */
+static void
+test_job_imageio_vddk(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOPTR(json_object)
+    dv = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+               "\"metadata\":{\"name\":\"iio\",\"namespace\":\"default\",\"uid\":\"u-2\"},"
+               "\"spec\":{\"source\":{\"imageio\":{\"url\":\"https://engine/ovirt-engine/api\","
+               "\"diskId\":\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"engine\","
+               "\"certConfigMap\":\"engine-ca\"}},"
+               "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}");
+    FERRY_AUTOPTR(json_object) job = NULL;
+    json_object *pod, *ctr, *e, *keep = NULL;
+    const char *msg;
+
+    assert_int_equal(ctl_kube_dv_job(&fx->c->o, dv, &job), 0);
+    pod = ferry_json_get(job, "spec.template.spec");
+    ctr = json_object_array_get_idx(ferry_json_get(pod, "containers"), 0);
+    assert_string_equal(env_value(pod, "IMPORTER_SOURCE"), "imageio");
+    assert_string_equal(env_value(pod, "IMPORTER_ENDPOINT"), "https://engine/ovirt-engine/api");
+    assert_string_equal(env_value(pod, "IMPORTER_DISK_ID"), "3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60");
+    assert_string_equal(env_value(pod, "IMPORTER_CONTENTTYPE"), "kubevirt");
+    assert_string_equal(env_value(pod, "IMPORTER_CERT_DIR"), "/certs");
+    e = env_entry(pod, "IMPORTER_ACCESS_KEY_ID");
+    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.name"), "engine");
+    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), "accessKeyId");
+    assert_null(ferry_json_get(e, "value")); /* never the value itself */
+    e = env_entry(pod, "IMPORTER_SECRET_KEY");
+    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.name"), "engine");
+    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), "secretKey");
+    assert_string_equal(ferry_json_get_string(named(ferry_json_get(ctr, "volumeMounts"),
+                                                    "cdi-cert-vol"), "mountPath"),
+                        "/certs");
+    assert_string_equal(ferry_json_get_string(named(ferry_json_get(pod, "volumes"),
+                                                    "cdi-cert-vol"), "configMap.name"),
+                        "engine-ca");
+    assert_null(env_entry(pod, "IMPORTER_BACKING_FILE"));
+
+    /* the reconciler takes source.imageio: a PVC and a Job */
+    create_dv(fx, "iio2",
+              "{\"imageio\":{\"url\":\"https://engine/ovirt-engine/api\","
+              "\"diskId\":\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"engine\","
+              "\"certConfigMap\":\"engine-ca\"}}");
+    assert_int_equal(ferry_dv_reconcile(fx->c, "default", "iio2"), 0);
+    json_object_put(get(fx, ferry_resource_job, "importer-iio2"));
+    /* ... and refuses an engine URL it cannot map, at once */
+    create_dv(fx, "iio3", "{\"imageio\":{\"url\":\"https://engine/ovirt-engine/api\","
+                          "\"diskId\":\"../x\",\"secretRef\":\"e\",\"certConfigMap\":\"c\"}}");
+    assert_int_equal(ferry_dv_reconcile(fx->c, "default", "iio3"), 0);
+    assert_string_equal(dv_field(fx, "iio3", "status.phase", &keep), "Failed");
+    msg = ferry_json_get_string(ferry_condition_get(keep, "Ready"), "message");
+    assert_true(ferry_str_has_prefix(msg, "spec.source.imageio: Invalid value: imageio endpoint"));
+    json_object_put(keep);
+    keep = NULL;
+
+    create_dv(fx, "vd", "{\"vddk\":{\"url\":\"https://esxi/sdk\",\"uuid\":\"u\","
+                        "\"backingFile\":\"[ds] vm/vm.vmdk\",\"thumbprint\":\"AA\","
+                        "\"secretRef\":\"s\"}}");
+    assert_int_equal(ferry_dv_reconcile(fx->c, "default", "vd"), 0);
+    assert_string_equal(dv_field(fx, "vd", "status.phase", &keep), "Failed");
+    msg = ferry_json_get_string(ferry_condition_get(keep, "Ready"), "message");
+    assert_true(ferry_str_has_prefix(msg, "spec.source.vddk: Unsupported value: VDDK is proprietary"));
+    assert_non_null(strstr(msg, "vmware://HOST/DATASTORE/PATH.vmdk"));
+    assert_int_equal(ferry_json_get_int(keep, "status.restartCount", -1), 0);
+    json_object_put(keep);
+    keep = NULL;
+    assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_job, "default", "importer-vd", &keep),
+                     -1);
+    ferry_error_reset();
+    assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_pvc, "default", "vd", &keep), -1);
+    ferry_error_reset();
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_job_http, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_block_blank, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_imageio_vddk, setup, teardown),
         cmocka_unit_test(test_pvc_storage_overhead),
         cmocka_unit_test(test_long_name),
         cmocka_unit_test_setup_teardown(test_dv_flow, setup, teardown),

@@ -1168,6 +1168,128 @@ test_measure(void **state)
     print_message("# list of %d: %.1f ms\n", N, (ferry_now_ns() - t0) / 1e6);
 }
 
+/* Secret and ConfigMap as the API server keeps them: stringData merged into
+ * data as base64 (overriding a key of both) and not kept, type Opaque by
+ * default, data values base64 and keys config keys, on create and update;
+ * a ConfigMap's key in both data and binaryData refused. */
+static void
+test_secret_configmap(void **state)
+{
+    struct fixture *f = *state;
+    FERRY_AUTOPTR(json_object) got = NULL;
+    FERRY_AUTOPTR(json_object) upd = NULL;
+    json_object *in;
+
+    in = test_json("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"},"
+                   "\"data\":{\"accessKeyId\":\"dXNlcg==\",\"secretKey\":\"b2xk\"},"
+                   "\"stringData\":{\"secretKey\":\"p@ss w\\u00f6rd\",\"extra\":\"\"}}");
+    if (ferry_store_create(f->st, in, &got) < 0)
+        fail_msg("create: %s", ferry_error_message());
+    json_object_put(in);
+    assert_string_equal(ferry_json_get_string(got, "data.accessKeyId"), "dXNlcg==");
+    assert_string_equal(ferry_json_get_string(got, "data.secretKey"), "cEBzcyB3w7ZyZA==");
+    assert_string_equal(ferry_json_get_string(got, "data.extra"), "");
+    assert_null(ferry_json_get(got, "stringData"));
+    assert_string_equal(ferry_json_get_string(got, "type"), "Opaque");
+    json_object_put(got);
+    got = NULL;
+    assert_int_equal(ferry_store_get(f->st, ferry_resource_secret, "default", "s", &got), 0);
+    assert_string_equal(ferry_json_get_string(got, "data.secretKey"), "cEBzcyB3w7ZyZA==");
+    assert_ptr_equal(ferry_resource_lookup("secrets"), ferry_resource_secret);
+    assert_ptr_equal(ferry_resource_lookup("cm"), ferry_resource_configmap);
+
+    /* update: stringData merged again */
+    ferry_json_set(got, "stringData", test_json("{\"accessKeyId\":\"admin@internal\"}"));
+    if (ferry_store_update(f->st, got, &upd) < 0)
+        fail_msg("update: %s", ferry_error_message());
+    assert_string_equal(ferry_json_get_string(upd, "data.accessKeyId"), "YWRtaW5AaW50ZXJuYWw=");
+    assert_null(ferry_json_get(upd, "stringData"));
+
+    /* refused, nothing stored */
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        { "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"b1\"},"
+          "\"data\":{\"k\":\"abc\"}}",
+          "Secret in version \"v1\" cannot be handled as a Secret: data[k]: illegal base64 data "
+          "at input byte 3" },
+        { "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"b2\"},"
+          "\"data\":{\"k\":\"QQ=A\"}}",
+          "illegal base64 data at input byte 2" },
+        { "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"b3\"},"
+          "\"stringData\":{\"a/b\":\"x\"}}",
+          "The Secret \"b3\" is invalid: stringData[a/b]: Invalid value: \"a/b\": a valid config "
+          "key must consist of alphanumeric characters" },
+        { "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"b4\"},"
+          "\"stringData\":{\"k\":1}}",
+          "stringData[k]: expected a string" },
+        { "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c1\"},"
+          "\"data\":{\"ca.crt\":\"x\"},\"binaryData\":{\"ca.crt\":\"AA==\"}}",
+          "The ConfigMap \"c1\" is invalid: data[ca.crt]: Invalid value: \"ca.crt\": duplicate "
+          "of key present in binaryData" },
+        { "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c2\"},"
+          "\"data\":{\"..x\":\"x\"}}",
+          "data[..x]: Invalid value" },
+    };
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(bad); i++) {
+        FERRY_AUTOPTR(json_object) o = test_json(bad[i].json);
+        FERRY_AUTOPTR(json_object) none = NULL;
+
+        assert_int_equal(ferry_store_create(f->st, o, NULL), -1);
+        assert_int_equal(ferry_error_code(), FERRY_ERR_INVALID);
+        if (!strstr(ferry_error_message(), bad[i].msg))
+            fail_msg("case %zu: %s", i, ferry_error_message());
+        ferry_error_reset();
+        assert_int_equal(ferry_store_get(f->st, ferry_resource_for_object(o), "default",
+                                         ferry_json_get_string(o, "metadata.name"), &none),
+                         -1);
+        ferry_error_reset();
+    }
+    {
+        FERRY_AUTOPTR(json_object) cm = test_json(
+            "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"ca\"},"
+            "\"data\":{\"ca.crt\":\"-----BEGIN CERTIFICATE-----\"},"
+            "\"binaryData\":{\"der\":\"AAE=\"}}");
+        FERRY_AUTOPTR(json_object) out = NULL;
+
+        if (ferry_store_create(f->st, cm, &out) < 0)
+            fail_msg("create configmap: %s", ferry_error_message());
+        assert_string_equal(ferry_json_get_string(out, "binaryData.der"), "AAE=");
+        assert_null(ferry_json_get(out, "type"));
+    }
+    /* a watch of every kind leaves Secrets and ConfigMaps out (listed or
+     * changed); a watch of secrets has them */
+    {
+        struct ferry_watch *all = NULL, *sec = NULL;
+        struct ferry_event ev;
+        int secrets = 0;
+
+        assert_int_equal(ferry_store_watch(f->st, NULL, NULL, 0, &all), 0);
+        assert_int_equal(ferry_store_watch(f->st, ferry_resource_secret, NULL, 0, &sec), 0);
+        ferry_json_set(upd, "stringData", test_json("{\"accessKeyId\":\"again\"}"));
+        assert_int_equal(ferry_store_update(f->st, upd, NULL), 0);
+        {
+            FERRY_AUTOPTR(json_object) v = vm("after-secret");
+            assert_int_equal(ferry_store_create(f->st, v, NULL), 0);
+        }
+        while (ferry_watch_next(all, 200, &ev) == 1) {
+            const char *kind = ferry_json_get_string(ev.object, "kind");
+
+            assert_string_not_equal(kind, "Secret");
+            assert_string_not_equal(kind, "ConfigMap");
+            ferry_event_release(&ev);
+        }
+        while (ferry_watch_next(sec, 200, &ev) == 1) {
+            assert_string_equal(ferry_json_get_string(ev.object, "kind"), "Secret");
+            secrets++;
+            ferry_event_release(&ev);
+        }
+        assert_int_equal(secrets, 2); /* listed, then updated */
+        ferry_watch_free(all);
+        ferry_watch_free(sec);
+    }
+}
+
 int
 main(void)
 {
@@ -1189,6 +1311,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_record_event, setup, test_store_teardown),
         cmocka_unit_test_setup_teardown(test_events_bounded, setup, test_store_teardown),
         cmocka_unit_test_setup_teardown(test_namespaces, setup, test_store_teardown),
+        cmocka_unit_test_setup_teardown(test_secret_configmap, setup, test_store_teardown),
         cmocka_unit_test_setup_teardown(test_request_size, setup, test_store_teardown),
         cmocka_unit_test_setup_teardown(test_open_guards, setup, test_store_teardown),
         cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, test_store_teardown),

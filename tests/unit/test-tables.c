@@ -184,9 +184,23 @@ test_dv_sources(void **state)
     assert_true(ferry_sources_serve_dv("http"));
     assert_true(ferry_sources_serve_dv("registry"));
     assert_true(ferry_sources_serve_dv("s3"));
+    assert_true(ferry_sources_serve_dv("imageio"));
     assert_false(ferry_sources_serve_dv("gcs"));
+    assert_false(ferry_sources_serve_dv("vddk"));
     assert_false(ferry_sources_serve_dv(NULL));
-    assert_string_equal(kinds, "http, registry, s3");
+    assert_string_equal(kinds, "http, imageio, registry, s3");
+    /* the options a DataVolume's secretRef/certConfigMap become */
+    assert_string_equal(ferry_sources_dv_option("imageio", FERRY_DV_OPT_SECRET),
+                        "imageio-secret-dir");
+    assert_string_equal(ferry_sources_dv_option("imageio", FERRY_DV_OPT_CA), "imageio-ca");
+    assert_string_equal(ferry_sources_dv_option("s3", FERRY_DV_OPT_SECRET), "s3-secret-dir");
+    assert_string_equal(ferry_sources_dv_option("s3", FERRY_DV_OPT_CA), "s3-ca-dir");
+    assert_string_equal(ferry_sources_dv_option("registry", FERRY_DV_OPT_SECRET), "secret-dir");
+    assert_null(ferry_sources_dv_option("gcs", FERRY_DV_OPT_SECRET));
+    assert_null(ferry_sources_dv_option("s3", FERRY_DV_OPT_HEADER));
+    assert_string_equal(ferry_sources_dv_option("imageio", FERRY_DV_OPT_INSECURE),
+                        "imageio-insecure");
+    assert_null(ferry_sources_dv_option("s3", FERRY_DV_OPT_INSECURE));
 }
 
 static void
