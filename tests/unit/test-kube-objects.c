@@ -716,7 +716,7 @@ test_job_imageio_vddk(void **state)
 {
     struct fixture *fx = *state;
     FERRY_AUTOPTR(json_object)
-    dv = parse("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+    dv = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                "\"metadata\":{\"name\":\"iio\",\"namespace\":\"default\",\"uid\":\"u-2\"},"
                "\"spec\":{\"source\":{\"imageio\":{\"url\":\"https://engine/ovirt-engine/api\","
                "\"diskId\":\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"engine\","

@@ -1175,7 +1175,7 @@ test_measure(void **state)
 static void
 test_secret_configmap(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     FERRY_AUTOPTR(json_object) got = NULL;
     FERRY_AUTOPTR(json_object) upd = NULL;
     json_object *in;
