@@ -164,6 +164,7 @@ ferry_controller_opts_init(struct ferry_controller_opts *o)
     o->vm_backoff_max_s = env_int("FERRY_VM_BACKOFF_MAX_S", 300);
     o->kube_objects = -1;
     o->leader_elect = -1;
+    o->workers = env_int("FERRY_CONTROLLER_WORKERS", 0);
 }
 
 /* ---- reads: the informer's listers ---- */
@@ -233,12 +234,25 @@ ctl_write_status(struct ferry_controller *c, json_object *obj, json_object *stat
     json_object *old = ferry_json_get(obj, "status");
     FERRY_AUTOPTR(json_object) copy = NULL;
     FERRY_AUTOPTR(json_object) out = NULL;
+    bool unlock;
+    int r;
 
     if (old && ferry_json_equal(old, status))
         return 0;
     copy = ferry_json_copy(obj);
     ferry_json_set(copy, "status", ferry_json_copy(status));
-    if (ferry_store_update_status(c->st, copy, &out) < 0)
+    /* in a batch of workers, the round trip of a VM's or VMI's status
+     * overlaps the others' (DataVolumes keep the lock: their import jobs
+     * are shared state) */
+    unlock = c->in_batch && (ferry_str_eq(ferry_json_get_string(obj, "kind"), "VirtualMachine") ||
+                             ferry_str_eq(ferry_json_get_string(obj, "kind"),
+                                          "VirtualMachineInstance"));
+    if (unlock)
+        pthread_mutex_unlock(&c->mu);
+    r = ferry_store_update_status(c->st, copy, &out);
+    if (unlock)
+        pthread_mutex_lock(&c->mu);
+    if (r < 0)
         return -1;
     ctl_observe(c, out);
     /* Keep the caller's view current: later steps compare against it. */
@@ -438,6 +452,76 @@ cmp_keys(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Reconcile one key taken from the queue, and tell the queue. */
+static void
+reconcile_key(struct ferry_controller *c, char *key)
+{
+    FERRY_AUTOFREE char *copy = ferry_strdup(key);
+    char kind = copy[0];
+    char *ns = copy + 1, *slash = strchr(ns, '/');
+    int r;
+
+    if (!slash) {
+        ferry_workqueue_done(c->queue, key);
+        free(key);
+        return;
+    }
+    *slash = '\0';
+    if (c->leader && !ferry_leader_is_leading(c->leader)) {
+        /* lost in the middle of a batch: touch nothing more */
+        ferry_workqueue_done(c->queue, key);
+        free(key);
+        return;
+    }
+    if (kind == Q_DV)
+        r = ferry_dv_reconcile(c, ns, slash + 1);
+    else if (kind == Q_VM)
+        r = ferry_vm_reconcile(c, ns, slash + 1);
+    else
+        r = ferry_vmi_reconcile(c, ns, slash + 1);
+    if (r < 0) {
+        enum ferry_err code = ferry_error_code();
+
+        /* A conflict means a newer version exists: retry, quietly. */
+        if (code != FERRY_ERR_CONFLICT)
+            ferry_log_warn("reconcile %s/%s (%c): %s", ns, slash + 1, kind,
+                           ferry_error_message());
+        ferry_error_reset();
+        ferry_workqueue_add_rate_limited(c->queue, key);
+    } else {
+        ferry_workqueue_forget(c->queue, key);
+    }
+    ferry_workqueue_done(c->queue, key);
+    free(key);
+}
+
+struct batch {
+    struct ferry_controller *c;
+    char **keys;
+    size_t n, next;
+};
+
+/* A worker of a batch: reconciles under the controller's lock, which
+ * ctl_write_status drops around the store write of a VM's or VMI's status
+ * (client-go's workers: the round trips overlap, nothing else does).  The
+ * informer is not pumped during a batch, so the cache stands still but for
+ * the workers' own observed writes. */
+static void *
+batch_worker(void *p)
+{
+    struct batch *b = p;
+    struct ferry_controller *c = b->c;
+
+    pthread_mutex_lock(&c->mu);
+    while (b->next < b->n) {
+        char *key = b->keys[b->next++];
+
+        reconcile_key(c, key);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
 /* Reconcile every key that is ready; returns ms until the next one is. */
 static int
 process_queue(struct ferry_controller *c)
@@ -446,9 +530,9 @@ process_queue(struct ferry_controller *c)
     size_t n = 0, cap = 0;
     int64_t next;
 
-    /* Take what is ready now (one worker: no key is ever in two passes at
-     * once), then DVs ('D') before VMIs ('I') before VMs ('M'): a VM sees
-     * fresh children.  Keys re-added meanwhile come back after done(). */
+    /* Take what is ready now (no key is ever in two passes at once), then
+     * DVs ('D') before VMIs ('I') before VMs ('M'): a VM sees fresh
+     * children.  Keys re-added meanwhile come back after done(). */
     while (ferry_workqueue_get(c->queue, 0, &key) == 1) {
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -458,44 +542,25 @@ process_queue(struct ferry_controller *c)
     }
     if (n > 1)
         qsort(keys, n, sizeof *keys, cmp_keys);
-    for (size_t i = 0; i < n; i++) {
-        FERRY_AUTOFREE char *copy = ferry_strdup(keys[i]);
-        char kind = copy[0];
-        char *ns = copy + 1, *slash = strchr(ns, '/');
-        int r;
+    if (n > 1 && c->o.workers > 1) {
+        struct batch b = { .c = c, .keys = keys, .n = n };
+        size_t nt = (size_t)c->o.workers < n ? (size_t)c->o.workers : n;
+        pthread_t *t = ferry_calloc(nt, sizeof *t);
+        size_t started = 0;
 
-        if (!slash) {
-            ferry_workqueue_done(c->queue, keys[i]);
-            free(keys[i]);
-            continue;
-        }
-        *slash = '\0';
-        if (c->leader && !ferry_leader_is_leading(c->leader)) {
-            /* lost in the middle of a batch: touch nothing more */
-            ferry_workqueue_done(c->queue, keys[i]);
-            free(keys[i]);
-            continue;
-        }
-        if (kind == Q_DV)
-            r = ferry_dv_reconcile(c, ns, slash + 1);
-        else if (kind == Q_VM)
-            r = ferry_vm_reconcile(c, ns, slash + 1);
-        else
-            r = ferry_vmi_reconcile(c, ns, slash + 1);
-        if (r < 0) {
-            enum ferry_err code = ferry_error_code();
-
-            /* A conflict means a newer version exists: retry, quietly. */
-            if (code != FERRY_ERR_CONFLICT)
-                ferry_log_warn("reconcile %s/%s (%c): %s", ns, slash + 1, kind,
-                               ferry_error_message());
-            ferry_error_reset();
-            ferry_workqueue_add_rate_limited(c->queue, keys[i]);
-        } else {
-            ferry_workqueue_forget(c->queue, keys[i]);
-        }
-        ferry_workqueue_done(c->queue, keys[i]);
-        free(keys[i]);
+        c->in_batch = true;
+        for (; started < nt; started++)
+            if (pthread_create(&t[started], NULL, batch_worker, &b) != 0)
+                break;
+        if (started == 0)
+            batch_worker(&b); /* no thread to be had: this one */
+        for (size_t i = 0; i < started; i++)
+            pthread_join(t[i], NULL);
+        c->in_batch = false;
+        free(t);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            reconcile_key(c, keys[i]);
     }
     free(keys);
     next = ferry_workqueue_next_ready_ms(c->queue);
@@ -569,7 +634,11 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
                       (o->kube_objects < 0 && (c->store_is_kube || ferry_str_eq(env, "1")));
     if (c->o.leader_elect < 0)
         c->o.leader_elect = c->store_is_kube;
+    /* workers overlap round trips: an API server's; SQLite's are local */
+    if (c->o.workers <= 0)
+        c->o.workers = c->store_is_kube ? 4 : 1;
     c->dv_ops = c->kube_objects ? &ferry_dv_ops_kube : &ferry_dv_ops_local;
+    pthread_mutex_init(&c->mu, NULL);
     c->queue = ferry_workqueue_new(NULL);
     c->expect = ferry_expectations_new(0);
     strmap_init(&c->jobs, dvjob_free);
@@ -622,6 +691,7 @@ ferry_controller_free(struct ferry_controller *c)
         close(c->lock_fd);
     free(c->state_dir);
     free(c->importer);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 

@@ -28,6 +28,9 @@ struct ferry_controller_opts {
     int node_ready_seconds;       /* heartbeat age still counted Ready (default 40) */
     int vm_backoff_s;             /* start-failure backoff base (default 10) */
     int vm_backoff_max_s;         /* cap (default 300) */
+    int workers;                  /* reconcile workers per batch (0: 4 with a
+                                   * kube store, else 1 (inline);
+                                   * $FERRY_CONTROLLER_WORKERS) */
     /* Kubernetes mode (issue 16).  kube_objects: -1 auto (on when the store
      * is "kube:..."; FERRY_KUBE_OBJECTS=1 turns it on for a SQLite store, for
      * tests), 0 off, 1 on: DataVolumes get a PVC and an importer Job, VMIs a
@@ -49,7 +52,8 @@ struct ferry_controller_opts {
 };
 
 /* Fill defaults, then let FERRY_IMPORT_RETRIES, FERRY_IMPORT_BACKOFF_MS,
- * FERRY_MAX_IMPORTS, FERRY_RESYNC_MS and FERRY_VM_BACKOFF_S override them. */
+ * FERRY_MAX_IMPORTS, FERRY_RESYNC_MS, FERRY_VM_BACKOFF_S and
+ * FERRY_CONTROLLER_WORKERS override them. */
 void ferry_controller_opts_init(struct ferry_controller_opts *o);
 
 struct ferry_controller;

@@ -11,6 +11,7 @@
 #include "common/workqueue.h"
 #include "common/volume.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -109,6 +110,8 @@ struct ferry_controller {
     struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
     int running_imports;
     int lock_fd;             /* flock()ed run/ferry-controller.lock */
+    pthread_mutex_t mu;      /* held by a batch's workers (process_queue) */
+    bool in_batch;           /* workers run: ctl_write_status drops mu around its write */
 };
 
 /* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins
