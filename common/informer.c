@@ -40,9 +40,25 @@ entry_obj(struct ferry_keymap_entry *e)
     return (json_object *)(intptr_t)e->value;
 }
 
+/* client-go's TransformStripManagedFields: metadata.managedFields is the
+ * server's bookkeeping of who set which field, often the biggest part of an
+ * object, and nothing a reconciler reads.  An update without it keeps the
+ * stored one (the API server's rule), so writes of cached objects lose
+ * nothing.  Done in place: the objects the cache takes are its own (a list's
+ * items, a watch event's object, an observed copy). */
+static void
+strip(json_object *obj)
+{
+    json_object *md = NULL;
+
+    if (json_object_object_get_ex(obj, "metadata", &md) && md)
+        json_object_object_del(md, "managedFields");
+}
+
 static void
 entry_set(struct ferry_keymap_entry *e, json_object *obj, int64_t rv)
 {
+    strip(obj);
     json_object_put(entry_obj(e));
     e->value = (int64_t)(intptr_t)obj;
     e->value2 = rv;

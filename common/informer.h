@@ -13,7 +13,9 @@
  * The cache keeps each object as the store (watch or list) returned it and
  * hands out new references to the same json_object (json_object_get): the
  * objects are shared and READ-ONLY.  A caller that wants to change one
- * copies it (ferry_json_copy) first.
+ * copies it (ferry_json_copy) first.  The cache drops metadata.managedFields
+ * from what it keeps (client-go's TransformStripManagedFields); the objects
+ * given to the handler and the listers have none.
  *
  * A relist (the first sync, and the answer to FERRY_ERR_EXPIRED) is diffed
  * against the cache and turned into synthetic events, as client-go's
