@@ -5,7 +5,8 @@
  * the same code.
  *
  * The loop is level-triggered: a watch event or the periodic resync only marks
- * an object "dirty"; the reconciler then reads the object afresh from the store,
+ * an object "dirty"; the reconciler then reads the object from the informer's
+ * cache (common/informer.h; the store is touched only to write),
  * compares what is wanted with what is there, acts, and writes status when it
  * changed.  Nothing the loop keeps in memory is needed for correctness after a
  * restart: import jobs are guarded by a lock file in the volume directory and
