@@ -158,6 +158,8 @@ test_relist_diff(void **state)
     /* the listers share the cache's objects */
     assert_int_equal(ferry_informer_get(inf, ferry_resource_vm, NULL, "a", &got2), 0);
     assert_ptr_equal(got, got2);
+    json_object_put(got2);
+    got2 = NULL;
     assert_int_equal(ferry_selector_parse("mark=x", &sel), 0);
     assert_int_equal(ferry_informer_list(inf, ferry_resource_vm, "default", sel, &items), 0);
     ferry_selector_free(sel);
