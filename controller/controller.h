@@ -5,7 +5,8 @@
  * the same code.
  *
  * The loop is level-triggered: a watch event or the periodic resync only marks
- * an object "dirty"; the reconciler then reads the object afresh from the store,
+ * an object "dirty"; the reconciler then reads the object from the informer's
+ * cache (common/informer.h; the store is touched only to write),
  * compares what is wanted with what is there, acts, and writes status when it
  * changed.  Nothing the loop keeps in memory is needed for correctness after a
  * restart: import jobs are guarded by a lock file in the volume directory and
@@ -28,6 +29,9 @@ struct ferry_controller_opts {
     int node_ready_seconds;       /* heartbeat age still counted Ready (default 40) */
     int vm_backoff_s;             /* start-failure backoff base (default 10) */
     int vm_backoff_max_s;         /* cap (default 300) */
+    int workers;                  /* reconcile workers per batch (0: 4 with a
+                                   * kube store, else 1 (inline);
+                                   * $FERRY_CONTROLLER_WORKERS) */
     /* Kubernetes mode (issue 16).  kube_objects: -1 auto (on when the store
      * is "kube:..."; FERRY_KUBE_OBJECTS=1 turns it on for a SQLite store, for
      * tests), 0 off, 1 on: DataVolumes get a PVC and an importer Job, VMIs a
@@ -49,7 +53,8 @@ struct ferry_controller_opts {
 };
 
 /* Fill defaults, then let FERRY_IMPORT_RETRIES, FERRY_IMPORT_BACKOFF_MS,
- * FERRY_MAX_IMPORTS, FERRY_RESYNC_MS and FERRY_VM_BACKOFF_S override them. */
+ * FERRY_MAX_IMPORTS, FERRY_RESYNC_MS, FERRY_VM_BACKOFF_S and
+ * FERRY_CONTROLLER_WORKERS override them. */
 void ferry_controller_opts_init(struct ferry_controller_opts *o);
 
 struct ferry_controller;

@@ -1196,7 +1196,7 @@ ferry_dv_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 {
     FERRY_AUTOPTR(json_object) dv = NULL;
 
-    if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) < 0) {
+    if (ctl_get_copy(c, ferry_resource_dv, ns, name, &dv) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
         ferry_error_reset();

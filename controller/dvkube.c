@@ -510,13 +510,12 @@ view_pods(struct ferry_controller *c, json_object *dv, json_object **ret_items, 
 {
     FERRY_AUTOFREE char *selstr = ferry_printf("ferry.io/datavolume-uid=%s", ferry_obj_uid(dv));
     struct ferry_selector *sel = NULL;
-    int64_t rv;
     int r;
 
     memset(v, 0, sizeof *v);
     if (ferry_selector_parse(selstr, &sel) < 0)
         return -1;
-    r = ferry_store_list(c->st, ferry_resource_pod, ferry_obj_namespace(dv), sel, ret_items, &rv);
+    r = ctl_list(c, ferry_resource_pod, ferry_obj_namespace(dv), sel, ret_items);
     ferry_selector_free(sel);
     if (r < 0)
         return -1;
@@ -635,7 +634,7 @@ ensure_pvc(struct ferry_controller *c, json_object *dv, json_object *status, jso
     FERRY_AUTOPTR(json_object) want = NULL;
     const char *ns = ferry_obj_namespace(dv), *name = ferry_obj_name(dv);
 
-    if (ferry_store_get(c->st, ferry_resource_pvc, ns, name, &pvc) == 0) {
+    if (ctl_get(c, ferry_resource_pvc, ns, name, &pvc) == 0) {
         *ret_pvc = FERRY_STEAL(pvc);
         return 0;
     }
@@ -658,6 +657,7 @@ ensure_pvc(struct ferry_controller *c, json_object *dv, json_object *status, jso
         *ret_pvc = NULL;
         return 1;
     }
+    ctl_observe(c, *ret_pvc);
     ferry_log_info("datavolume %s/%s: created PersistentVolumeClaim %s", ns, name, name);
     ferry_store_record_event(c->st, dv, "Normal", "Pending", "PVC Pending");
     return 0;
@@ -726,7 +726,7 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     }
 
     /* the Job */
-    if (ferry_store_get(c->st, ferry_resource_job, ns, jobname, &job) < 0) {
+    if (ctl_get(c, ferry_resource_job, ns, jobname, &job) < 0) {
         FERRY_AUTOPTR(json_object) want = NULL;
 
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)

@@ -5,11 +5,13 @@
 
 #include "controller/controller.h"
 #include "common/expectations.h"
+#include "common/informer.h"
 #include "common/leaderelection.h"
 #include "common/store/store.h"
 #include "common/workqueue.h"
 #include "common/volume.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -95,6 +97,10 @@ struct ferry_controller {
     char *state_dir;
     char *importer;
     struct ferry_store *st;
+    /* DV, VM, VMI, Node, Pod, Job, PVC: the listers reconcilers read (NULL
+     * or not yet synced: reads go to the store, as in the unit tests that
+     * call reconcilers without the loop) */
+    struct ferry_informer *inf;
     struct ferry_workqueue *queue;  /* keys "<kind char>ns/name" (client-go's semantics) */
     struct ferry_expectations *expect; /* "<kind char>ns/name" of owners -> children to see */
     bool store_is_kube;      /* the store is an API server: no state directory of ours */
@@ -104,12 +110,33 @@ struct ferry_controller {
     struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
     int running_imports;
     int lock_fd;             /* flock()ed run/ferry-controller.lock */
+    pthread_mutex_t mu;      /* held by a batch's workers (process_queue) */
+    bool in_batch;           /* workers run: ctl_write_status drops mu around its write */
 };
 
 /* Mark a key dirty, due after delay_ms (0: now). An earlier due time wins
  * (the work queue's add_after). */
 void ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *name,
                  int delay_ms);
+
+/* An object changed (or is resynced): mark it and its owner dirty. */
+void ctl_enqueue_for(struct ferry_controller *c, const struct ferry_resource *res,
+                     json_object *obj, bool added);
+
+/* Reads, through the informer's listers once it has synced, else from the
+ * store.  ctl_get: a shared, READ-ONLY object (do not change it; a cached
+ * object is shared with the cache); ctl_get_copy: a private copy to change.
+ * Not found: FERRY_ERR_NOTFOUND, as the store. */
+int ctl_get(struct ferry_controller *c, const struct ferry_resource *res, const char *ns,
+            const char *name, json_object **ret);
+int ctl_get_copy(struct ferry_controller *c, const struct ferry_resource *res, const char *ns,
+                 const char *name, json_object **ret);
+/* A json array of shared, read-only objects (ns NULL: all; sel may be NULL). */
+int ctl_list(struct ferry_controller *c, const struct ferry_resource *res, const char *ns,
+             const struct ferry_selector *sel, json_object **ret);
+/* We just wrote obj (the store's answer): the informer's cache takes it when
+ * newer, so our next read is not older than our own write. */
+void ctl_observe(struct ferry_controller *c, json_object *obj);
 
 /* Reconcilers: 0 when done (or requeued), -1 on a store error (the caller
  * logs it and requeues with a delay). */

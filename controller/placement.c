@@ -41,10 +41,9 @@ char *
 ferry_placement_ready_node(struct ferry_controller *c, int *ret_total)
 {
     FERRY_AUTOPTR(json_object) nodes = NULL;
-    int64_t rv;
 
     *ret_total = 0;
-    if (ferry_store_list(c->st, ferry_resource_node, NULL, NULL, &nodes, &rv) < 0) {
+    if (ctl_list(c, ferry_resource_node, NULL, NULL, &nodes) < 0) {
         ferry_error_reset();
         return NULL;
     }
@@ -81,7 +80,7 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
     const char *phase, *node_name;
     int total;
 
-    if (ferry_store_get(c->st, ferry_resource_vmi, ns, name, &vmi) < 0) {
+    if (ctl_get_copy(c, ferry_resource_vmi, ns, name, &vmi) < 0) {
         FERRY_AUTOFREE char *ekey = ferry_printf("%c%s/%s", Q_VMI, ns, name);
 
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
@@ -97,7 +96,7 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
         if (!ctl_has_finalizer(vmi, FERRY_FINALIZER_NODE))
             return 0;
         if (node_name) {
-            if (ferry_store_get(c->st, ferry_resource_node, NULL, node_name, &n) == 0)
+            if (ctl_get(c, ferry_resource_node, NULL, node_name, &n) == 0)
                 return 0; /* the handler of that node cleans up */
             if (ferry_error_code() != FERRY_ERR_NOTFOUND)
                 return -1;
@@ -139,6 +138,7 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
         ferry_obj_set_label(copy, "kubevirt.io/nodeName", node);
         if (ferry_store_update(c->st, copy, &out) < 0)
             return -1;
+        ctl_observe(c, out);
         json_object_put(vmi);
         vmi = FERRY_STEAL(out);
     }

@@ -58,7 +58,7 @@ dv_phase(struct ferry_controller *c, const char *ns, const char *name, char **re
 {
     FERRY_AUTOPTR(json_object) dv = NULL;
 
-    if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) < 0) {
+    if (ctl_get(c, ferry_resource_dv, ns, name, &dv) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
         ferry_error_reset();
@@ -107,7 +107,7 @@ check_volumes(struct ferry_controller *c, json_object *vm, struct vols *v)
             if (c->kube_objects) {
                 FERRY_AUTOPTR(json_object) pvc = NULL;
 
-                if (ferry_store_get(c->st, ferry_resource_pvc, ns, name, &pvc) < 0) {
+                if (ctl_get(c, ferry_resource_pvc, ns, name, &pvc) < 0) {
                     if (ferry_error_code() != FERRY_ERR_NOTFOUND)
                         return -1;
                     ferry_error_reset();
@@ -149,7 +149,7 @@ ensure_datavolumes(struct ferry_controller *c, json_object *vm, json_object *sta
 
         if (!name)
             continue;
-        if (ferry_store_get(c->st, ferry_resource_dv, ns, name, &dv) == 0)
+        if (ctl_get(c, ferry_resource_dv, ns, name, &dv) == 0)
             continue;
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
@@ -179,6 +179,7 @@ ensure_datavolumes(struct ferry_controller *c, json_object *vm, json_object *sta
             ctl_status_condition(status, "Failure", "True", "FailedCreate", msg);
             continue;
         }
+        ctl_observe(c, out);
         {
             FERRY_AUTOFREE char *msg = ferry_printf("Created DataVolume %s", name);
 
@@ -267,6 +268,7 @@ create_vmi(struct ferry_controller *c, json_object *vm, json_object *status, boo
         ctl_status_condition(status, "Failure", "True", "FailedCreate", msg);
         return 0;
     }
+    ctl_observe(c, out);
     ctl_status_condition(status, "Failure", NULL, NULL, NULL);
     *ret_created = true;
     msg = ferry_printf("Started the virtual machine by creating the new virtual machine instance %s",
@@ -404,13 +406,13 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     json_object *scr, *rc;
     int r = -1;
 
-    if (ferry_store_get(c->st, ferry_resource_vm, ns, name, &vm) < 0) {
+    if (ctl_get_copy(c, ferry_resource_vm, ns, name, &vm) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
         ferry_error_reset();
         return 0; /* ownerReferences take its VMI and DataVolumes away */
     }
-    if (ferry_store_get(c->st, ferry_resource_vmi, ns, name, &vmi) < 0) {
+    if (ctl_get_copy(c, ferry_resource_vmi, ns, name, &vmi) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
         ferry_error_reset();

@@ -293,7 +293,7 @@ block_claims(struct ferry_controller *c, json_object *vmi)
             claim = ferry_json_get_string(vol, "persistentVolumeClaim.claimName");
         if (!claim)
             continue;
-        if (ferry_store_get(c->st, ferry_resource_pvc, ferry_obj_namespace(vmi), claim, &pvc) < 0) {
+        if (ctl_get(c, ferry_resource_pvc, ferry_obj_namespace(vmi), claim, &pvc) < 0) {
             ferry_error_reset();
             continue;
         }
@@ -320,13 +320,12 @@ launcher_pod(struct ferry_controller *c, json_object *vmi, json_object **ret_pod
     FERRY_AUTOFREE char *selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(vmi));
     struct ferry_selector *sel = NULL;
     json_object *pod = NULL;
-    int64_t rv;
     int r;
 
     *ret_pods = NULL;
     if (ferry_selector_parse(selstr, &sel) < 0)
         return NULL;
-    r = ferry_store_list(c->st, ferry_resource_pod, ferry_obj_namespace(vmi), sel, ret_pods, &rv);
+    r = ctl_list(c, ferry_resource_pod, ferry_obj_namespace(vmi), sel, ret_pods);
     ferry_selector_free(sel);
     if (r < 0)
         return NULL;
@@ -372,12 +371,11 @@ ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object
     const char *phase = ferry_json_get_string(status, "phase");
     json_object *pod = NULL;
     const char *node, *pphase;
-    int64_t rv;
     int r;
 
     if (ferry_selector_parse(selstr, &sel) < 0)
         return -1;
-    r = ferry_store_list(c->st, ferry_resource_pod, ns, sel, &pods, &rv);
+    r = ctl_list(c, ferry_resource_pod, ns, sel, &pods);
     ferry_selector_free(sel);
     if (r < 0)
         return -1;
@@ -461,6 +459,7 @@ ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object
         ferry_obj_set_label(copy, "kubevirt.io/nodeName", node);
         if (ferry_store_update(c->st, copy, &out) < 0)
             return -1;
+        ctl_observe(c, out);
         ferry_json_set(vmi, "metadata", ferry_json_copy(ferry_json_get(out, "metadata")));
     }
     json_object_object_add(status, "phase", json_object_new_string("Scheduled"));

@@ -779,17 +779,30 @@ static int
 relist(struct handler *h)
 {
     FERRY_AUTOPTR(json_object) items = NULL;
+    struct ferry_selector *sel = NULL;
     int64_t rv;
+    int r;
 
     if (h->w) {
         ferry_watch_free(h->w);
         h->w = NULL;
     }
-    if (ferry_store_list(h->st, h->vmi_res, NULL, NULL, &items, &rv) < 0)
-        return -1;
-    for (size_t i = 0; i < json_object_array_length(items); i++)
-        upsert(h, json_object_array_get_idx(items, i));
-    return ferry_store_watch(h->st, h->vmi_res, NULL, rv, &h->w);
+    /* In Kubernetes mode, as virt-handler: only this node's VMIs, by the
+     * label the controller sets when it schedules one (before nodeName) */
+    if (h->pod_launchers) {
+        FERRY_AUTOFREE char *s = ferry_printf("kubevirt.io/nodeName=%s", h->node);
+
+        if (ferry_selector_parse(s, &sel) < 0)
+            return -1;
+    }
+    r = ferry_store_list(h->st, h->vmi_res, NULL, sel, &items, &rv);
+    if (r == 0) {
+        for (size_t i = 0; i < json_object_array_length(items); i++)
+            upsert(h, json_object_array_get_idx(items, i));
+        r = ferry_store_watch_selected(h->st, h->vmi_res, NULL, sel, rv, &h->w);
+    }
+    ferry_selector_free(sel);
+    return r;
 }
 
 static int

@@ -18,3 +18,7 @@ ferry_script_test(controlplane-kube-vmi-pod
 ferry_script_test(controlplane-kube-dv-job
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-kube-dv-job.sh
   LABELS integration TIMEOUT 240)
+# The shared informer: list-then-watch cache, relist diff after EXPIRED,
+# listers, the label-selected watch, and the controller's owner enqueue.
+ferry_unit_test(test-informer SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-informer.c
+                LIBS ferry-controller-lib)

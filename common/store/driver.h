@@ -29,6 +29,12 @@ struct ferry_store_ops {
      * NULL, store.c applies the patch to a read object and updates. */
     int (*patch)(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                  const char *name, json_object *merge_patch, bool status, json_object **ret);
+    /* Optional (appended): a watch filtered by a label selector on the
+     * server (kube).  When NULL, store.c filters the events of a plain
+     * watch (ferry_store_watch_selected). */
+    int (*watch_selected)(struct ferry_store *st, const struct ferry_resource *res,
+                          const char *ns, const struct ferry_selector *sel, int64_t from_rv,
+                          struct ferry_watch **ret);
 };
 
 struct ferry_store {

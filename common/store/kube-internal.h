@@ -118,6 +118,9 @@ struct kube_store {
 
 int ferry_kube_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                      int64_t from_rv, struct ferry_watch **ret);
+int ferry_kube_watch_selected(struct ferry_store *st, const struct ferry_resource *res,
+                              const char *ns, const struct ferry_selector *sel, int64_t from_rv,
+                              struct ferry_watch **ret);
 /* A list into items (may be NULL: only the resourceVersion). */
 int ferry_kube_list(struct kube_store *k, const struct ferry_resource *res, const char *ns,
                     const char *selector, json_object **ret_items, int64_t *ret_rv);

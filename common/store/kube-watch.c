@@ -62,6 +62,8 @@ struct kube_watch {
     struct ferry_watch base;
     struct kube_store *k;
     char *ns;
+    char *esel;              /* URL-escaped labelSelector, or NULL */
+    char *sel;               /* the same, unescaped (for the initial list) */
     CURLM *multi;
     struct kube_stream *streams;
     size_t n;
@@ -219,7 +221,8 @@ stream_start(struct kube_stream *s)
     int t = timeout_seconds(w);
 
     pq = ferry_printf("%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d"
-                      "&resourceVersion=%lld", path, t, (long long)s->rv);
+                      "&resourceVersion=%lld%s%s", path, t, (long long)s->rv,
+                      w->esel ? "&labelSelector=" : "", w->esel ? w->esel : "");
     s->easy = ferry_kube_http_easy(w->k->http, pq, s->refresh, &s->headers);
     if (!s->easy)
         return -1;
@@ -438,6 +441,8 @@ kw_free(struct ferry_watch *base)
     if (w->multi)
         curl_multi_cleanup(w->multi);
     free(w->ns);
+    free(w->esel);
+    free(w->sel);
     free(w->errmsg);
     free(w);
 }
@@ -477,6 +482,16 @@ int
 ferry_kube_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                  int64_t from_rv, struct ferry_watch **ret)
 {
+    return ferry_kube_watch_selected(st, res, ns, NULL, from_rv, ret);
+}
+
+/* The same with a labelSelector on the lists and the watch requests: the
+ * server filters (and sends DELETED for an object leaving the selector). */
+int
+ferry_kube_watch_selected(struct ferry_store *st, const struct ferry_resource *res,
+                          const char *ns, const struct ferry_selector *sel, int64_t from_rv,
+                          struct ferry_watch **ret)
+{
     struct kube_store *k = KUBE(st);
     struct kube_watch *w = ferry_calloc(1, sizeof *w);
     const char *env = getenv("FERRY_KUBE_WATCH_TIMEOUT");
@@ -489,6 +504,10 @@ ferry_kube_watch(struct ferry_store *st, const struct ferry_resource *res, const
     w->base.ops = &kube_watch_ops;
     w->k = k;
     w->ns = ferry_strdup(ns);
+    if (sel) {
+        w->sel = ferry_selector_to_string(sel);
+        w->esel = ferry_kube_escape(w->sel);
+    }
     w->timeout_s = env && *env ? atoi(env) : 0;
     w->all = all;
     w->multi = curl_multi_init();
@@ -525,7 +544,7 @@ ferry_kube_watch(struct ferry_store *st, const struct ferry_resource *res, const
         } else {
             FERRY_AUTOPTR(json_object) items = NULL;
 
-            if (ferry_kube_list(k, s->res, sns, NULL, &items, &s->rv) < 0) {
+            if (ferry_kube_list(k, s->res, sns, w->sel, &items, &s->rv) < 0) {
                 if (skippable(w, s->res, all)) {
                     s->disabled = true;
                     continue;

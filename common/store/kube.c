@@ -602,6 +602,7 @@ static const struct ferry_store_ops kube_ops = {
     .record_event = kube_record_event,
     .set_history = NULL, /* the API server's etcd compaction decides */
     .patch = kube_patch,
+    .watch_selected = ferry_kube_watch_selected,
 };
 
 int

@@ -6,6 +6,8 @@
 #include "common/admission.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "common/keymap.h"
+#include "common/object.h"
 #include "common/name.h"
 #include "common/util.h"
 
@@ -267,6 +269,107 @@ ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, cons
     if (check_namespace(res, ns) < 0)
         return -1;
     return st->ops->watch(st, res, ns && *ns ? ns : NULL, from_rv, ret);
+}
+
+/* A label-selected watch done on the client (sqlite): the events of a plain
+ * watch, filtered as the API server filters them.  An object that stops
+ * matching comes as DELETED (its new state), one that starts matching as the
+ * event it came with (the server says ADDED; see store.h). */
+struct sel_watch {
+    struct ferry_watch base;
+    struct ferry_watch *inner;
+    struct ferry_selector *sel;
+    struct ferry_keymap matching;   /* "kind/ns/name" of objects seen matching */
+};
+
+static int
+sel_next(struct ferry_watch *base, int timeout_ms, struct ferry_event *ret)
+{
+    struct sel_watch *w = (struct sel_watch *)base;
+    uint64_t deadline = timeout_ms < 0 ? 0 : ferry_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+    for (;;) {
+        int left = timeout_ms;
+        struct ferry_event ev;
+        FERRY_AUTOFREE char *key = NULL;
+        bool match, known, made;
+        int r;
+
+        if (timeout_ms > 0) {
+            uint64_t now = ferry_now_ns();
+
+            left = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+        }
+        r = ferry_watch_next(w->inner, left, &ev);
+        if (r != 1)
+            return r;
+        key = ferry_printf("%s/%s/%s", ferry_json_get_string(ev.object, "kind"),
+                           ferry_obj_namespace(ev.object) ? ferry_obj_namespace(ev.object) : "",
+                           ferry_obj_name(ev.object));
+        match = ferry_selector_matches(w->sel, ferry_obj_labels(ev.object));
+        known = ferry_keymap_get(&w->matching, key) != NULL;
+        if (ev.type == FERRY_EVENT_DELETED) {
+            ferry_keymap_remove(&w->matching, key);
+            if (match || known) {
+                *ret = ev;
+                return 1;
+            }
+        } else if (match) {
+            ferry_keymap_ensure(&w->matching, key, &made);
+            *ret = ev;
+            return 1;
+        } else if (known) {
+            ferry_keymap_remove(&w->matching, key);
+            ev.type = FERRY_EVENT_DELETED;
+            *ret = ev;
+            return 1;
+        }
+        ferry_event_release(&ev);
+        if (timeout_ms == 0 || (timeout_ms > 0 && ferry_now_ns() >= deadline))
+            return 0;
+    }
+}
+
+static void
+sel_free(struct ferry_watch *base)
+{
+    struct sel_watch *w = (struct sel_watch *)base;
+
+    ferry_watch_free(w->inner);
+    ferry_selector_free(w->sel);
+    ferry_keymap_release(&w->matching);
+    free(w);
+}
+
+static const struct ferry_watch_ops sel_watch_ops = { sel_next, sel_free };
+
+int
+ferry_store_watch_selected(struct ferry_store *st, const struct ferry_resource *res,
+                           const char *ns, const struct ferry_selector *sel, int64_t from_rv,
+                           struct ferry_watch **ret)
+{
+    struct sel_watch *w;
+    FERRY_AUTOFREE char *copy = NULL;
+
+    if (!sel)
+        return ferry_store_watch(st, res, ns, from_rv, ret);
+    if (res && !res->namespaced)
+        ns = NULL;
+    if (check_namespace(res, ns) < 0)
+        return -1;
+    if (st->ops->watch_selected)
+        return st->ops->watch_selected(st, res, ns && *ns ? ns : NULL, sel, from_rv, ret);
+    w = ferry_calloc(1, sizeof *w);
+    w->base.ops = &sel_watch_ops;
+    ferry_keymap_init(&w->matching);
+    copy = ferry_selector_to_string(sel);
+    if (ferry_selector_parse(copy, &w->sel) < 0 ||
+        ferry_store_watch(st, res, ns, from_rv, &w->inner) < 0) {
+        sel_free(&w->base);
+        return -1;
+    }
+    *ret = &w->base;
+    return 0;
 }
 
 int

@@ -233,6 +233,18 @@ struct ferry_watch;
  * processes' commits are noticed within ~10 ms. */
 int ferry_store_watch(struct ferry_store *st, const struct ferry_resource *res, const char *ns,
                       int64_t from_rv, struct ferry_watch **ret);
+/* The same, only for objects whose labels match sel (NULL: all, as
+ * ferry_store_watch), as the API server's ?labelSelector= watch: an object
+ * that stops matching comes as a DELETED event (with its new state).  from_rv
+ * 0 lists only matching objects.  KubeVirt's handler watches its node's VMIs
+ * this way (kubevirt.io/nodeName=NODE).  The kube driver sends the selector
+ * to the server; the sqlite driver filters a plain watch on the client, where
+ * an object that starts matching comes as MODIFIED (the server says ADDED),
+ * and the change that made one stop matching is known only for objects this
+ * watch saw matching (a resumed watch learns them as they change). */
+int ferry_store_watch_selected(struct ferry_store *st, const struct ferry_resource *res,
+                               const char *ns, const struct ferry_selector *sel,
+                               int64_t from_rv, struct ferry_watch **ret);
 /* 1 and an event (release it with ferry_event_release()); 0 on timeout
  * (timeout_ms; 0 polls, -1 waits forever); -1 on error (FERRY_ERR_EXPIRED
  * when the history moved past this watcher: re-list and watch again; after
