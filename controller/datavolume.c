@@ -747,6 +747,15 @@ spawn_importer(struct ferry_controller *c, json_object *dv, const char *dir, int
         ferry_strv_push(&argv, "--content-type");
         ferry_strv_push(&argv, ctype);
     }
+    if (ferry_str_eq(kind, "http")) {
+        /* The controller is the retry layer of an attempt that fails (its
+         * budget, its backoff, restartCount as CDI's pod restarts): the
+         * importer rides out blips and resumes cuts, but a server that makes
+         * no progress for 30 s fails the attempt instead of holding it for
+         * the importer's 10-minute default. */
+        ferry_strv_push(&argv, "--retry-time");
+        ferry_strv_push(&argv, "30");
+    }
     if (ferry_json_get_string(src, "registry.platform.architecture")) {
         /* source.registry (its url is a docker:// or oci-archive: one). */
         FERRY_AUTOFREE char *platform = ferry_printf(
