@@ -7,6 +7,7 @@
 # process then says it re-lists, gives the VM its VMI and the DataVolume its
 # PVC and importer Job, and keeps running.
 set -eu
+# shellcheck source=tests/kube/lib.sh
 . "$(dirname "$0")/lib.sh"
 kube_need_kubectl
 kube_need_bin ferry-controller --kubeconfig

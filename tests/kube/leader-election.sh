@@ -6,6 +6,7 @@
 # the Lease over (leaseTransitions 1) and reconciles a new VM; SIGTERM
 # releases it; a leader whose Lease is taken exits 1.
 set -eu
+# shellcheck source=tests/kube/lib.sh
 . "$(dirname "$0")/lib.sh"
 kube_need_kubectl
 kube_need_bin ferry-controller --kubeconfig

@@ -6,6 +6,7 @@
 # Stopped and the controller's peak RSS (VmHWM); neither is asserted.
 # FERRY_KUBE_VMS overrides the count (bench/kube.sh uses this test's steps).
 set -eu
+# shellcheck source=tests/kube/lib.sh
 . "$(dirname "$0")/lib.sh"
 kube_need_kubectl
 kube_need_bin ferry-controller --kubeconfig
