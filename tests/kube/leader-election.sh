@@ -11,7 +11,5 @@ set -eu
 kube_need_kubectl
 kube_need_bin ferry-controller --kubeconfig
 kube_start leader
-kubectl apply -f "$SRC/deploy/crds/" >/dev/null
-kubectl wait --for condition=established --timeout=60s crd/virtualmachines.kubevirt.io \
-    crd/virtualmachineinstances.kubevirt.io crd/datavolumes.cdi.kubevirt.io >/dev/null
+kube_crds
 FERRY_BIN=$BIN FERRY_TEST_KUBECONFIG=$KUBECONFIG "$SRC/tests/controlplane/test-leader-election.sh"

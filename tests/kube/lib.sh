@@ -18,6 +18,7 @@
 #                               List on stdout: Deployment (its -0 pod),
 #                               Deployment* (every replica), DaemonSet (its
 #                               node-a pod)
+#   kube_crds                   deploy/crds applied, and Established
 #   wait_for WHAT CMD...        until CMD succeeds, at most KUBE_WAIT tenths
 #                               of a second (default 600), else fail; also
 #                               fails when the kubelet (KPID) exited
@@ -108,6 +109,16 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
                       "metadata": dict(t["metadata"], name=n, namespace="ferry"), "spec": spec})
 print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
 P
+}
+
+kube_established() {
+    [ "$(kubectl get crd "$1" -o 'jsonpath={.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" = True ]
+}
+kube_crds() {
+    kubectl apply -f "$SRC/deploy/crds/" >/dev/null
+    for crd in virtualmachines.kubevirt.io virtualmachineinstances.kubevirt.io datavolumes.cdi.kubevirt.io; do
+        wait_for "crd $crd Established" kube_established $crd
+    done
 }
 
 wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not timed)

@@ -15,9 +15,7 @@ kube_start vms
 CTL=$WORK/controller.log
 fail() { echo "FAIL: $*" >&2; tail -20 "$CTL" >&2 || true; exit 1; }
 
-kubectl apply -f "$SRC/deploy/crds/" >/dev/null
-kubectl wait --for condition=established --timeout=60s crd/virtualmachines.kubevirt.io \
-    crd/virtualmachineinstances.kubevirt.io crd/datavolumes.cdi.kubevirt.io >/dev/null
+kube_crds
 python3 - "$N" >"$WORK/vms.json" <<'P'
 import json, sys
 n = int(sys.argv[1])
