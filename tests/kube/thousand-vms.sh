@@ -30,7 +30,7 @@ t0=$(date +%s.%N)
 kubectl create -f "$WORK/vms.json" >/dev/null
 t1=$(date +%s.%N)
 [ "$(kubectl get vm -o name | wc -l)" = "$N" ] || fail "not $N VMs created"
-echo "ok: kubectl create -f of $N VMs: $(echo "$t1 - $t0" | bc) s"
+echo "ok: kubectl create -f of $N VMs: $(echo "$t1 $t0" | awk '{printf "%.1f", $1 - $2}') s"
 
 stopped() { kubectl get vm -o 'jsonpath={range .items[*]}{.status.printableStatus}{"\n"}{end}' | grep -c '^Stopped$' || true; }
 t0=$(date +%s.%N)
@@ -48,4 +48,4 @@ done
 t1=$(date +%s.%N)
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$CPID/status")
 [ -z "$(kubectl get vmi -o name)" ] || fail "Halted VMs got VMIs"
-echo "ok: all $N VMs Stopped $(echo "$t1 - $t0" | bc) s after ferry-controller --kubeconfig started; its VmHWM $hwm kB; no VMI"
+echo "ok: all $N VMs Stopped $(echo "$t1 $t0" | awk '{printf "%.1f", $1 - $2}') s after ferry-controller --kubeconfig started; its VmHWM $hwm kB; no VMI"
