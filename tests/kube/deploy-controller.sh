@@ -19,12 +19,7 @@ kube_need_root
 kube_need_bin ferry-controller --kubeconfig
 kube_start ctl
 KUBE_WAIT=900
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$WORK"/state/pods/*/ferry-controller.log; do [ -f "$f" ] && tail -5 "$f" >&2; done
-    tail -10 "$WORK/kubelet.log" >&2 || true
-    exit 1
-}
+fail() { kube_fail_logs ferry-controller.log "$@"; }
 holder() { kubectl get lease -n ferry ferry-controller -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null; }
 
 kubectl apply -f "$SRC/deploy/" >/dev/null

@@ -28,12 +28,7 @@ done
 KUBE_RM="/var/lib/ferry /var/run/ferry"
 kube_start handler
 KUBE_WAIT=1200
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$WORK"/state/pods/*/ferry-handler.log; do [ -f "$f" ] && tail -5 "$f" >&2; done
-    tail -10 "$WORK/kubelet.log" >&2 || true
-    exit 1
-}
+fail() { kube_fail_logs ferry-handler.log "$@"; }
 kvm() { kubectl get node node-a -o "jsonpath={.status.conditions[?(@.type==\"KVM\")].$1}" 2>/dev/null; }
 
 kubectl apply -f "$SRC/deploy/" >/dev/null

@@ -33,12 +33,7 @@ kube_cleanup_hook() {
 KUBE_RM="/var/lib/ferry /var/run/ferry"
 kube_start vm
 KUBE_WAIT=1800
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$WORK"/state/pods/*/*.log; do [ -f "$f" ] && { echo "== $f" >&2; tail -5 "$f" >&2; }; done
-    tail -10 "$WORK/kubelet.log" >&2 || true
-    exit 1
-}
+fail() { kube_fail_logs '*.log' "$@"; }
 
 kubectl apply -f "$SRC/deploy/" >/dev/null
 kubectl patch configmap -n ferry ferry-config -p '{"data":{"allowEmulation":"true"}}' >/dev/null

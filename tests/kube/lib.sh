@@ -19,6 +19,8 @@
 #                               Deployment* (every replica), DaemonSet (its
 #                               node-a pod)
 #   kube_crds                   deploy/crds applied, and Established
+#   kube_fail_logs GLOB MSG...  FAIL: MSG with the last lines of the pod logs
+#                               WORK/state/pods/*/GLOB and of the kubelet; exit 1
 #   wait_for WHAT CMD...        until CMD succeeds, at most KUBE_WAIT tenths
 #                               of a second (default 600), else fail; also
 #                               fails when the kubelet (KPID) exited
@@ -48,6 +50,15 @@ kube_need_bin() {
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+kube_fail_logs() {
+    glob=$1; shift
+    echo "FAIL: $*" >&2
+    # shellcheck disable=SC2231 # GLOB is a pattern
+    for f in "$WORK"/state/pods/*/$glob; do [ -f "$f" ] && { echo "== $f" >&2; tail -5 "$f" >&2; }; done
+    tail -10 "$WORK/kubelet.log" >&2 || true
+    exit 1
+}
 
 kube_cleanup() {
     for p in $PIDS; do
