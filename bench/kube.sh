@@ -122,7 +122,7 @@ k_vm=$(since "$t0")
 kubectl delete vm -n "$NS" tiny --wait=false >/dev/null
 # shellcheck disable=SC2016 # expanded by the inner sh
 poll sh -c '[ -z "$(kubectl get vmi -n "$0" -o name)$(kubectl get pods -n "$0" -l kubevirt.io=virt-launcher -o name)" ]' "$NS"
-echo "kube: DataVolumes and VM done" >&2
+echo "kube: DataVolumes (blank Job $k_blank_start s, Succeeded $k_blank_done s; http Job $k_http_start s, Succeeded $k_http_done s) and VM Running $k_vm s" >&2
 
 # (c): the controller pod goes; a ferry-controller --kubeconfig process alone.
 kubectl delete pod -n ferry ferry-controller-0 --wait=false >/dev/null
@@ -138,7 +138,7 @@ poll stopped_k
 k_vms=$(since "$t0")
 k_hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$CPID/status")
 kill "$CPID"; wait "$CPID" 2>/dev/null || true
-echo "kube: $N VMs done" >&2
+echo "kube: $N VMs Stopped $k_vms s, VmHWM $k_hwm kB" >&2
 # The Kubernetes side stops (kubelet, its pods, the cluster) before embedded mode runs.
 kill "$KPID"; wait "$KPID" 2>/dev/null || true
 KPID=
@@ -158,6 +158,7 @@ print("" if o is None else o)' "$3"
 ephase() { [ "$(efield "$1" "$2" status.phase)" = "$3" ]; }
 eleft() { p=$(efield dv "$1" status.phase); [ -n "$p" ] && [ "$p" != Pending ]; }
 FERRY_STATE_DIR=$EMB "$BIN/ferry" up --allow-emulation >"$WORK/up.out" 2>&1 || { cat "$WORK/up.out" >&2; fail "ferry up"; }
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' "$NS" | FERRY_STATE_DIR=$EMB "$BIN/ferry" apply -f - >/dev/null
 dv_run emb ""
 e_blank_start=$blank_start e_http_start=$http_start e_blank_done=$blank_done e_http_done=$http_done
 t0=$(now)
@@ -165,6 +166,7 @@ tiny | FERRY_STATE_DIR=$EMB "$BIN/ferry" apply -n "$NS" -f - >/dev/null
 poll ephase vmi tiny Running
 e_vm=$(since "$t0")
 FERRY_STATE_DIR=$EMB "$BIN/ferry" delete vm tiny -n "$NS" >/dev/null 2>&1 || true
+# shellcheck disable=SC2016 # expanded by the inner sh
 poll sh -c '! FERRY_STATE_DIR=$0 "$1/ferry" get vmi tiny -n "$2"' "$EMB" "$BIN" "$NS"
 FERRY_STATE_DIR=$EMB "$BIN/ferry" down >/dev/null
 echo "embedded: DataVolumes and VM done" >&2
