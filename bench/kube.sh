@@ -147,6 +147,7 @@ rm -rf /var/lib/ferry /var/run/ferry
 
 # ---------------- embedded mode ----------------
 mkdir -p "$EMB"
+chmod 755 "$WORK" "$EMB" # qemu runs as another user
 ejson() { FERRY_STATE_DIR=$EMB "$BIN/ferry" get "$1" "$2" -n "$NS" -o json 2>/dev/null; }
 efield() { # efield KIND NAME PATH
     ejson "$1" "$2" | python3 -c 'import json,sys
