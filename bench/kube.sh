@@ -144,6 +144,8 @@ kill "$KPID"; wait "$KPID" 2>/dev/null || true
 KPID=
 "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster"
 rm -rf /var/lib/ferry /var/run/ferry
+# ferry-controller takes a KUBECONFIG from the environment as its store.
+unset KUBECONFIG
 
 # ---------------- embedded mode ----------------
 mkdir -p "$EMB"
