@@ -34,3 +34,15 @@ ferry_script_test(kube-deploy-vm SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-vm
 # Both use the host's /var/lib/ferry and /var/run/ferry (libvirtd reads the
 # handler's files there): never at the same time.
 set_tests_properties(kube-deploy-handler kube-deploy-vm PROPERTIES RESOURCE_LOCK ferry-host-paths)
+# Issue 16's end-to-end checks of the controller on the real apiserver:
+#  kube-apiserver-restart the controller re-lists after an apiserver restart
+#                      (etcd compacting) and reconciles what changed meanwhile
+#  kube-leader-election controlplane-leader-election on the apiserver: SIGKILL
+#                      of the leader, the other replica takes the Lease over
+#  kube-1000-vms       1,000 Halted VMs end Stopped (time and VmHWM printed)
+ferry_script_test(kube-apiserver-restart SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/apiserver-restart.sh
+                  LABELS kube integration TIMEOUT 400)
+ferry_script_test(kube-leader-election SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/leader-election.sh
+                  LABELS kube integration TIMEOUT 400)
+ferry_script_test(kube-1000-vms SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/thousand-vms.sh
+                  LABELS kube integration TIMEOUT 600)

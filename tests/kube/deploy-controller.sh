@@ -12,60 +12,20 @@
 #   says the store leaves out of its watch (cluster-wide Leases, kubevirts).
 # Skipped (77) while ferry-controller has no Kubernetes mode (--kubeconfig).
 set -eu
-SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-BIN=${FERRY_BIN:-$SRC/build/bin}
-command -v kubectl >/dev/null 2>&1 || { echo "SKIP: kubectl missing" >&2; exit 77; }
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the test kubelet's mount namespaces)" >&2; exit 77; }
-[ -x "$BIN/ferry-controller" ] || { echo "SKIP: $BIN/ferry-controller not built" >&2; exit 77; }
-"$BIN/ferry-controller" --help 2>&1 | grep -q -- --kubeconfig ||
-    { echo "SKIP: ferry-controller has no Kubernetes mode (--kubeconfig)" >&2; exit 77; }
-WORK=$(mktemp -d /tmp/ferry-kube-ctl.XXXXXX)
-KPID=
-cleanup() {
-    if [ -n "$KPID" ]; then kill "$KPID" 2>/dev/null || true; wait "$KPID" 2>/dev/null || true; fi
-    "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-mkdir -p "$WORK/cluster"
-rc=0
-KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
-[ $rc = 0 ] || exit $rc
-export KUBECONFIG
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$WORK"/state/pods/*/ferry-controller.log; do [ -f "$f" ] && tail -5 "$f" >&2; done
-    tail -10 "$WORK/kubelet.log" >&2 || true
-    exit 1
-}
-wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not timed)
-    what=$1; shift
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 900 ] || fail "never: $what"
-        kill -0 "$KPID" 2>/dev/null || fail "kubelet exited"
-        sleep 0.1
-    done
-}
+# shellcheck source=tests/kube/lib.sh
+. "$(dirname "$0")/lib.sh"
+kube_need_kubectl
+kube_need_root
+kube_need_bin ferry-controller --kubeconfig
+kube_start ctl
+KUBE_WAIT=900
+fail() { kube_fail_logs ferry-controller.log "$@"; }
 holder() { kubectl get lease -n ferry ferry-controller -o 'jsonpath={.spec.holderIdentity}' 2>/dev/null; }
 
 kubectl apply -f "$SRC/deploy/" >/dev/null
-python3 "$SRC/tests/kube/kubelet.py" --kubeconfig "$KUBECONFIG" --node node-a \
-    --state-dir "$WORK/state" --controller-manager --bin-dir "$BIN" >"$WORK/kubelet.log" 2>&1 &
-KPID=$!
+kube_kubelet --controller-manager --bin-dir "$BIN"
 # The Deployment's replicas, from its template.
-python3 - "$SRC/deploy/ferry.yaml" <<'P' | kubectl apply -f - >/dev/null
-import json, sys, yaml
-for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "ferry-controller":
-        t = d["spec"]["template"]
-        print(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-            {"apiVersion": "v1", "kind": "Pod",
-             "metadata": dict(t["metadata"], name="ferry-controller-%d" % i, namespace="ferry"),
-             "spec": t["spec"]} for i in range(d["spec"]["replicas"])]}))
-P
+kube_template_pods 'Deployment*' | kubectl apply -f - >/dev/null
 [ "$(kubectl get pods -n ferry -o name | wc -l)" = 2 ] || fail "not 2 replicas"
 wait_for "a replica holds the Lease" sh -c "kubectl get lease -n ferry ferry-controller -o 'jsonpath={.spec.holderIdentity}' | grep -q '^ferry-controller-[01]$'"
 first=$(holder)

@@ -12,30 +12,14 @@
 # Skipped (77) while ferry-controller has no Kubernetes mode, or while the
 # importer does not take CDI's environment yet (its pod says --url is needed).
 set -eu
-SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-BIN=${FERRY_BIN:-$SRC/build/bin}
-command -v kubectl >/dev/null 2>&1 || { echo "SKIP: kubectl missing" >&2; exit 77; }
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the test kubelet's mount namespaces)" >&2; exit 77; }
-for p in ferry-controller ferry-importer; do
-    [ -x "$BIN/$p" ] || { echo "SKIP: $BIN/$p not built" >&2; exit 77; }
-done
-"$BIN/ferry-controller" --help 2>&1 | grep -q -- --kubeconfig ||
-    { echo "SKIP: ferry-controller has no Kubernetes mode (--kubeconfig)" >&2; exit 77; }
-WORK=$(mktemp -d /tmp/ferry-kube-dv.XXXXXX)
-KPID=
-HPID=
-cleanup() {
-    for p in $KPID $HPID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-mkdir -p "$WORK/cluster" "$WORK/www"
-rc=0
-KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
-[ $rc = 0 ] || exit $rc
-export KUBECONFIG
+# shellcheck source=tests/kube/lib.sh
+. "$(dirname "$0")/lib.sh"
+kube_need_kubectl
+kube_need_root
+kube_need_bin ferry-importer
+kube_need_bin ferry-controller --kubeconfig
+kube_start dv
+mkdir -p "$WORK/www"
 fail() {
     echo "FAIL: $*" >&2
     kubectl get dv,pvc,jobs,pods >&2 || true
@@ -44,22 +28,11 @@ fail() {
 }
 
 kubectl apply -f "$SRC/deploy/" >/dev/null
-python3 "$SRC/tests/kube/kubelet.py" --kubeconfig "$KUBECONFIG" --node node-a --state-dir "$WORK/state" \
-    --controller-manager --bin-dir "$BIN" >"$WORK/kubelet.log" 2>&1 &
-KPID=$!
+kube_kubelet --controller-manager --bin-dir "$BIN"
 head -c 3145728 /dev/urandom >"$WORK/www/disk.raw"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www" >"$WORK/http.log" 2>&1 &
-HPID=$!
-python3 - "$SRC/deploy/ferry.yaml" <<'P' | kubectl apply -f - >/dev/null
-import json, sys, yaml
-for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "ferry-controller":
-        t = d["spec"]["template"]
-        print(json.dumps({"apiVersion": "v1", "kind": "Pod",
-                          "metadata": dict(t["metadata"], name="ferry-controller-0", namespace="ferry"),
-                          "spec": t["spec"]}))
-P
+kube_bg "$WORK/http.log" python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/www"
+kube_template_pods Deployment | kubectl apply -f - >/dev/null
 kubectl apply -f - >/dev/null <<Y
 apiVersion: cdi.kubevirt.io/v1beta1
 kind: DataVolume

@@ -15,64 +15,27 @@
 # - deploy/'s RBAC refused it nothing.
 # Skipped (77) while ferry-handler has no Kubernetes mode, or without libvirtd.
 set -eu
-SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-BIN=${FERRY_BIN:-$SRC/build/bin}
-command -v kubectl >/dev/null 2>&1 || { echo "SKIP: kubectl missing" >&2; exit 77; }
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (the test kubelet's mount namespaces)" >&2; exit 77; }
-[ -x "$BIN/ferry-handler" ] || { echo "SKIP: $BIN/ferry-handler not built (libvirt)" >&2; exit 77; }
-"$BIN/ferry-handler" --help 2>&1 | grep -q -- --kubeconfig ||
-    { echo "SKIP: ferry-handler has no Kubernetes mode (--kubeconfig)" >&2; exit 77; }
-[ -S /var/run/libvirt/libvirt-sock ] || { echo "SKIP: no libvirtd (/var/run/libvirt/libvirt-sock)" >&2; exit 77; }
+# shellcheck source=tests/kube/lib.sh
+. "$(dirname "$0")/lib.sh"
+kube_need_kubectl
+kube_need_root
+[ -x "$BIN/ferry-handler" ] || kube_skip "$BIN/ferry-handler not built (libvirt)"
+kube_need_bin ferry-handler --kubeconfig
+[ -S /var/run/libvirt/libvirt-sock ] || kube_skip "no libvirtd (/var/run/libvirt/libvirt-sock)"
 for p in /var/lib/ferry /var/run/ferry; do
-    [ ! -e $p ] || { echo "SKIP: $p exists on this host; the handler pod would share it" >&2; exit 77; }
+    [ ! -e $p ] || kube_skip "$p exists on this host; the handler pod would share it"
 done
-WORK=$(mktemp -d /tmp/ferry-kube-handler.XXXXXX)
-KPID=
-cleanup() {
-    if [ -n "$KPID" ]; then kill "$KPID" 2>/dev/null || true; wait "$KPID" 2>/dev/null || true; fi
-    "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true
-    rm -rf "$WORK" /var/lib/ferry /var/run/ferry
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-mkdir -p "$WORK/cluster"
-rc=0
-KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
-[ $rc = 0 ] || exit $rc
-export KUBECONFIG
-fail() {
-    echo "FAIL: $*" >&2
-    for f in "$WORK"/state/pods/*/ferry-handler.log; do [ -f "$f" ] && tail -5 "$f" >&2; done
-    tail -10 "$WORK/kubelet.log" >&2 || true
-    exit 1
-}
-wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not timed)
-    what=$1; shift
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 1200 ] || fail "never: $what"
-        kill -0 "$KPID" 2>/dev/null || fail "kubelet exited"
-        sleep 0.1
-    done
-}
+KUBE_RM="/var/lib/ferry /var/run/ferry"
+kube_start handler
+KUBE_WAIT=1200
+fail() { kube_fail_logs ferry-handler.log "$@"; }
 kvm() { kubectl get node node-a -o "jsonpath={.status.conditions[?(@.type==\"KVM\")].$1}" 2>/dev/null; }
 
 kubectl apply -f "$SRC/deploy/" >/dev/null
 kubectl patch configmap -n ferry ferry-config -p '{"data":{"allowEmulation":"true"}}' >/dev/null
-python3 "$SRC/tests/kube/kubelet.py" --kubeconfig "$KUBECONFIG" --node node-a --state-dir "$WORK/state" \
-    --bin-dir "$BIN" >"$WORK/kubelet.log" 2>&1 &
-KPID=$!
+kube_kubelet --bin-dir "$BIN"
 # The DaemonSet's pod for node-a, from its template.
-python3 - "$SRC/deploy/ferry.yaml" <<'P' | kubectl apply -f - >/dev/null
-import json, sys, yaml
-for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d["kind"] == "DaemonSet" and d["metadata"]["name"] == "ferry-handler":
-        t = d["spec"]["template"]
-        print(json.dumps({"apiVersion": "v1", "kind": "Pod",
-                          "metadata": dict(t["metadata"], name="ferry-handler-node-a", namespace="ferry"),
-                          "spec": dict(t["spec"], nodeName="node-a")}))
-P
+kube_template_pods DaemonSet | kubectl apply -f - >/dev/null
 # shellcheck disable=SC2016 # expanded by the inner sh
 wait_for "handler Running" sh -c '[ "$(kubectl get pod -n ferry ferry-handler-node-a -o "jsonpath={.status.phase}")" = Running ]'
 pid=$(kubectl get pod -n ferry ferry-handler-node-a -o 'jsonpath={.status.containerStatuses[0].containerID}' | sed 's,^ferry-test://,,')

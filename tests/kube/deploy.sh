@@ -16,18 +16,10 @@
 #      the object itself (VMI, which has no status subresource, as KubeVirt's);
 #      writing status through a VM's main resource changes nothing.
 set -eu
-SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-command -v kubectl >/dev/null 2>&1 || { echo "SKIP: kubectl missing" >&2; exit 77; }
-WORK=$(mktemp -d /tmp/ferry-kube-deploy.XXXXXX)
-cleanup() { "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-mkdir -p "$WORK/cluster"
-rc=0
-KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
-[ $rc = 0 ] || exit $rc
-export KUBECONFIG
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/kube/lib.sh
+. "$(dirname "$0")/lib.sh"
+kube_need_kubectl
+kube_start deploy
 k() { kubectl "$@"; }
 
 # (a) install, idempotent.

@@ -16,48 +16,21 @@
 # - stopping the kubelet leaves no process and no mount point behind, and the
 #   PVs of deleted claims are reclaimed.
 set -eu
-SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-command -v kubectl >/dev/null 2>&1 || { echo "SKIP: kubectl missing" >&2; exit 77; }
-command -v busybox >/dev/null 2>&1 || { echo "SKIP: busybox missing" >&2; exit 77; }
-command -v unshare >/dev/null 2>&1 || { echo "SKIP: unshare missing" >&2; exit 77; }
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (mount namespaces)" >&2; exit 77; }
-WORK=$(mktemp -d /tmp/ferry-kubelet.XXXXXX)
-KPID=
-cleanup() {
-    if [ -n "$KPID" ]; then
-        kill "$KPID" 2>/dev/null || true
-        wait "$KPID" 2>/dev/null || true
-    fi
-    "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-mkdir -p "$WORK/cluster"
-rc=0
-KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
-[ $rc = 0 ] || exit $rc
-export KUBECONFIG
+# shellcheck source=tests/kube/lib.sh
+. "$(dirname "$0")/lib.sh"
+kube_need_kubectl
+command -v busybox >/dev/null 2>&1 || kube_skip "busybox missing"
+command -v unshare >/dev/null 2>&1 || kube_skip "unshare missing"
+[ "$(id -u)" = 0 ] || kube_skip "needs root (mount namespaces)"
+kube_start kubelet
 fail() { echo "FAIL: $*" >&2; tail -30 "$WORK/kubelet.log" >&2 || true; exit 1; }
 # The mount point the pods use must not exist on the host beforehand (the
 # kubelet creates and later removes it).
 MNT=/ferry-kubelet-test-$$
 [ ! -e $MNT ] || fail "$MNT exists"
 
-python3 "$SRC/tests/kube/kubelet.py" --kubeconfig "$KUBECONFIG" --node node-a \
-    --state-dir "$WORK/state" --controller-manager >"$WORK/kubelet.log" 2>&1 &
-KPID=$!
+kube_kubelet --controller-manager
 
-wait_for() { # wait_for WHAT COMMAND...: until COMMAND succeeds (bounded, not timed)
-    what=$1; shift
-    i=0
-    until "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 600 ] || fail "never: $what"
-        kill -0 "$KPID" 2>/dev/null || fail "kubelet exited"
-        sleep 0.1
-    done
-}
 jp() { kubectl get "$@" 2>/dev/null; }
 phase_is() { [ "$(jp pod "$1" -o 'jsonpath={.status.phase}')" = "$2" ]; }
 
