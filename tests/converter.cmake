@@ -40,6 +40,9 @@ if(TARGET ferry-converter)
   ferry_script_test(converter-inspect
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/inspect.sh
     LABELS integration slow TIMEOUT 600)
+  # inspect.sh checks the libguestfs* entries /tmp keeps when it cannot have
+  # a private /tmp (a build under /tmp): no other libguestfs user at once.
+  set_tests_properties(converter-inspect PROPERTIES RESOURCE_LOCK libguestfs)
 endif()
 
 # Every input parser behind one fuzz target; the golden inputs are its seeds.
@@ -63,4 +66,5 @@ if(TARGET ferry-converter)
   ferry_script_test(converter-guest-boot
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/guest-boot.sh
     LABELS integration slow TIMEOUT 1800)
+  set_tests_properties(converter-guest-boot PROPERTIES RESOURCE_LOCK libguestfs)
 endif()

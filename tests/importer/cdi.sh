@@ -104,7 +104,11 @@ fi
 rc=0
 chroot "$R" /usr/bin/env -i PATH=/usr/bin:/bin "$@" "$IMP" -v=1 || rc=$?
 echo "$rc" >"$D/rc"
-ls -A "$R/tmp" >"$D/tmp-left"
+# what /tmp kept, but for the directories that lead to the bind-mounted
+# build (a build under /tmp, as CI's clone may be)
+find "$R/tmp" -mindepth 1 \( -path "$R$BIN" -prune \) -o -print | while read -r p; do
+    case "$R$BIN/" in "$p"/*) ;; *) echo "${p#"$R"}" ;; esac
+done >"$D/tmp-left"
 # what the volume holds (the copy below is sparse whatever it was)
 [ ! -f "$R/data/disk.img" ] || du -k "$R/data/disk.img" | cut -f1 >"$D/alloc"
 [ -n "$BLK" ] || cp -a --sparse=always "$R/data/." "$D/data/"
