@@ -71,17 +71,24 @@ ferry_strndup(const char *s, size_t n)
 }
 
 char *
+ferry_vprintf(const char *fmt, va_list ap)
+{
+    char *r;
+
+    if (vasprintf(&r, fmt, ap) < 0)
+        ferry_oom();
+    return r;
+}
+
+char *
 ferry_printf(const char *fmt, ...)
 {
     va_list ap;
     char *r;
-    int n;
 
     va_start(ap, fmt);
-    n = vasprintf(&r, fmt, ap);
+    r = ferry_vprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        ferry_oom();
     return r;
 }
 

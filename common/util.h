@@ -6,6 +6,7 @@
 #ifndef FERRY_UTIL_H
 #define FERRY_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ void *ferry_realloc(void *p, size_t n);
 char *ferry_strdup(const char *s);          /* NULL stays NULL */
 char *ferry_strndup(const char *s, size_t n);
 char *ferry_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *ferry_vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 bool ferry_str_has_prefix(const char *s, const char *prefix);
 bool ferry_str_has_suffix(const char *s, const char *suffix);

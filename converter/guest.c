@@ -219,9 +219,7 @@ change(struct conv *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
+    char *s = ferry_vprintf(fmt, ap);
     va_end(ap);
     ferry_log_info("guest: %s", s);
     ferry_strv_push(&c->r->changes, s);
@@ -235,9 +233,7 @@ note(struct conv *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
+    char *s = ferry_vprintf(fmt, ap);
     va_end(ap);
     ferry_strv_push(&c->r->notes, s);
     free(s);

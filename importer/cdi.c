@@ -179,11 +179,10 @@ static int
 fail_plain(const char *fmt, ...)
 {
     va_list ap;
-    char *msg = NULL;
+    char *msg;
 
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        ferry_oom();
+    msg = ferry_vprintf(fmt, ap);
     va_end(ap);
     for (char *c = msg; *c; c++)
         if (*c == '\n' || *c == '\r')
