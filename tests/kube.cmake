@@ -31,9 +31,10 @@ ferry_script_test(kube-deploy-handler SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/depl
                   LABELS kube integration TIMEOUT 600)
 ferry_script_test(kube-deploy-vm SCRIPT ${CMAKE_SOURCE_DIR}/tests/kube/deploy-vm.sh
                   LABELS kube integration TIMEOUT 900)
-# Both use the host's /var/lib/ferry and /var/run/ferry (libvirtd reads the
-# handler's files there): never at the same time.
-set_tests_properties(kube-deploy-handler kube-deploy-vm PROPERTIES RESOURCE_LOCK ferry-host-paths)
+# Both use the machine's libvirtd (tests/lib/libvirtd.sh) and the host's
+# /var/lib/ferry and /var/run/ferry (libvirtd reads the handler's files
+# there): never at the same time, nor beside another libvirtd user.
+set_tests_properties(kube-deploy-handler kube-deploy-vm PROPERTIES RESOURCE_LOCK "ferry-host-paths;libvirtd")
 # Issue 16's end-to-end checks of the controller on the real apiserver:
 #  kube-apiserver-restart the controller re-lists after an apiserver restart
 #                      (etcd compacting) and reconciles what changed meanwhile

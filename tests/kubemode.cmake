@@ -15,6 +15,7 @@ set_target_properties(kube-play PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINA
 ferry_script_test(controlplane-kube-vmi-pod
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-kube-vmi-pod.sh
   LABELS integration TIMEOUT 300)
+set_tests_properties(controlplane-kube-vmi-pod PROPERTIES RESOURCE_LOCK libvirtd)
 ferry_script_test(controlplane-kube-dv-job
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-kube-dv-job.sh
   LABELS integration TIMEOUT 240)

@@ -12,8 +12,9 @@
 # A DataVolume gets its PVC and importer Job on the way (checked, not run).
 . "$(dirname "$0")/lib.sh"
 
-command -v virsh >/dev/null || skip "virsh is not installed"
-virsh -c qemu:///system version >/dev/null 2>&1 || skip "no libvirtd answers qemu:///system"
+for t in virtlogd libvirtd virsh qemu-system-x86_64; do
+    command -v "$t" >/dev/null || skip "$t is not installed"
+done
 KP="$FERRY_BUILD/tests/kube-play"
 [ -x "$KP" ] || skip "kube-play is not built"
 export FERRY_KUBE_OBJECTS=1
@@ -24,9 +25,13 @@ dom_cleanup() {
     for p in $LAUNCHER_PID $HANDLER_PID; do kill -9 "$p" 2>/dev/null; done
     virsh -c qemu:///system destroy "default_$VM" >/dev/null 2>&1
     virsh -c qemu:///system undefine --nvram "default_$VM" >/dev/null 2>&1
+    libvirtd_stop
     cleanup
 }
 trap dom_cleanup EXIT INT TERM
+# shellcheck source=tests/lib/libvirtd.sh
+. "$FERRY_SRC/tests/lib/libvirtd.sh"
+libvirtd_start "$T/libvirt" || exit 1
 
 start_controller
 mkdir -p "$T/run"

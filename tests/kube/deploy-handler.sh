@@ -13,7 +13,8 @@
 #   False, devices.kubevirt.io/kvm capacity), and the verdict survives the
 #   test kubelet's heartbeats;
 # - deploy/'s RBAC refused it nothing.
-# Skipped (77) while ferry-handler has no Kubernetes mode, or without libvirtd.
+# Skipped (77) while ferry-handler has no Kubernetes mode, or without libvirt installed;
+# libvirtd is started by pid when none is running.
 set -eu
 # shellcheck source=tests/kube/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -21,12 +22,13 @@ kube_need_kubectl
 kube_need_root
 [ -x "$BIN/ferry-handler" ] || kube_skip "$BIN/ferry-handler not built (libvirt)"
 kube_need_bin ferry-handler --kubeconfig
-[ -S /var/run/libvirt/libvirt-sock ] || kube_skip "no libvirtd (/var/run/libvirt/libvirt-sock)"
+kube_need_libvirt
 for p in /var/lib/ferry /var/run/ferry; do
     [ ! -e $p ] || kube_skip "$p exists on this host; the handler pod would share it"
 done
 KUBE_RM="/var/lib/ferry /var/run/ferry"
 kube_start handler
+kube_libvirtd
 KUBE_WAIT=1200
 fail() { kube_fail_logs ferry-handler.log "$@"; }
 kvm() { kubectl get node node-a -o "jsonpath={.status.conditions[?(@.type==\"KVM\")].$1}" 2>/dev/null; }

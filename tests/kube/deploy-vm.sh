@@ -18,7 +18,7 @@ kube_need_root
 kube_need_bin ferry-controller --kubeconfig
 kube_need_bin ferry-handler --kubeconfig
 kube_need_bin ferry-launcher
-[ -S /var/run/libvirt/libvirt-sock ] || kube_skip "no libvirtd (/var/run/libvirt/libvirt-sock)"
+kube_need_libvirt
 for p in /var/lib/ferry /var/run/ferry; do
     [ ! -e $p ] || kube_skip "$p exists on this host; the handler pod would share it"
 done
@@ -32,6 +32,7 @@ kube_cleanup_hook() {
 }
 KUBE_RM="/var/lib/ferry /var/run/ferry"
 kube_start vm
+kube_libvirtd
 KUBE_WAIT=1800
 fail() { kube_fail_logs '*.log' "$@"; }
 

@@ -4,12 +4,15 @@
 # the tree this file is in and its build/bin.
 #
 #   kube_skip MSG               exit 77 with "SKIP: MSG"
-#   kube_need_kubectl | kube_need_root
+#   kube_need_kubectl | kube_need_root | kube_need_libvirt (its programs)
 #   kube_need_bin P [--kubeconfig]  P built (and with Kubernetes mode)
 #   kube_start NAME             WORK=/tmp/ferry-kube-NAME.XXXXXX, the exit trap
 #                               (kube_cleanup), a cluster.sh cluster in
 #                               WORK/cluster, KUBECONFIG exported; a skip or
 #                               failure of cluster.sh is this script's exit
+#   kube_libvirtd               the machine's libvirtd: the one answering, or one
+#                               started by pid (tests/lib/libvirtd.sh), stopped
+#                               on exit; with the ctest RESOURCE_LOCK libvirtd
 #   kube_bg LOG CMD...          CMD in the background into LOG; its pid in
 #                               BGPID and in PIDS (stopped by pid on exit)
 #   kube_kubelet [ARGS...]      tests/kube/kubelet.py as node-a (state
@@ -26,7 +29,8 @@
 #                               fails when the kubelet (KPID) exited
 #
 # On exit, kube_cleanup stops every pid in PIDS (TERM, then waits), runs
-# kube_cleanup_hook if the script defined one, stops the cluster by the pids
+# kube_cleanup_hook if the script defined one, stops a libvirtd that
+# kube_libvirtd started, stops the cluster by the pids
 # cluster.sh recorded and removes WORK and KUBE_RM (paths).  A script's own
 # fail() replaces the plain one below when defined after sourcing.
 SRC=${SRC:-${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}}
@@ -40,6 +44,11 @@ KUBE_WAIT=${KUBE_WAIT:-600}
 
 kube_skip() { echo "SKIP: $*" >&2; exit 77; }
 kube_need_kubectl() { command -v kubectl >/dev/null 2>&1 || kube_skip "kubectl missing"; }
+kube_need_libvirt() {
+    for t in virtlogd libvirtd virsh qemu-system-x86_64; do
+        command -v "$t" >/dev/null 2>&1 || kube_skip "$t missing"
+    done
+}
 kube_need_root() { [ "$(id -u)" = 0 ] || kube_skip "needs root (the test kubelet's mount namespaces)"; }
 kube_need_bin() {
     [ -x "$BIN/$1" ] || kube_skip "$BIN/$1 not built"
@@ -66,6 +75,7 @@ kube_cleanup() {
         wait "$p" 2>/dev/null || true
     done
     if command -v kube_cleanup_hook >/dev/null 2>&1; then kube_cleanup_hook || true; fi
+    if command -v libvirtd_stop >/dev/null 2>&1; then libvirtd_stop; fi
     if [ -n "$WORK" ]; then
         "$SRC/tests/kube/cluster.sh" stop "$WORK/cluster" || true
         rm -rf "$WORK"
@@ -83,6 +93,14 @@ kube_start() {
     KUBECONFIG=$("$SRC/tests/kube/cluster.sh" start "$WORK/cluster") || rc=$?
     [ $rc = 0 ] || exit $rc
     export KUBECONFIG
+}
+
+# The machine's libvirtd, started by pid into WORK/libvirt when none answers
+# (tests/lib/libvirtd.sh; the ctest RESOURCE_LOCK libvirtd), stopped on exit.
+kube_libvirtd() {
+    # shellcheck source=tests/lib/libvirtd.sh
+    . "$SRC/tests/lib/libvirtd.sh"
+    libvirtd_start "$WORK/libvirt" || exit 1
 }
 
 kube_bg() {

@@ -16,7 +16,6 @@ TOOL=$FERRY_BUILD/tests/node-store-tool
 NODE=testnode
 NS=default
 PIDS=""
-OWN_LIBVIRTD=0
 
 node_log() { echo "[$(date +%T)] $*"; }
 
@@ -37,47 +36,14 @@ node_cleanup() {
         done
     fi
     for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-    [ "$OWN_LIBVIRTD" = 1 ] && node_stop_libvirtd
+    node_stop_libvirtd
     [ -n "${WORK:-}" ] && [ -z "${FERRY_NODE_KEEP:-}" ] && rm -rf "$WORK"
 }
 
-# Wait (30 s at most) until the libvirtd we started answers.
-node_wait_libvirtd() {
-    i=0
-    until virsh -q -c qemu:///system version >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 300 ] || { echo "libvirtd did not answer"; exit 1; }
-        sleep 0.1
-    done
-}
-
-node_start_libvirtd() {
-    if [ "$OWN_LIBVIRTD" = 1 ] && [ -f "$WORK/virtlogd.pid" ]; then   # a restart
-        libvirtd -d -p "$WORK/libvirtd.pid"
-        node_wait_libvirtd
-        return 0
-    fi
-    if virsh -q -c qemu:///system version >/dev/null 2>&1; then
-        node_log "using the libvirtd already running"
-        return 0
-    fi
-    OWN_LIBVIRTD=1
-    virtlogd -d -p "$WORK/virtlogd.pid"
-    libvirtd -d -p "$WORK/libvirtd.pid"
-    node_wait_libvirtd
-    node_log "libvirtd pid $(cat "$WORK/libvirtd.pid") up"
-}
-
-node_stop_libvirtd() {   # [DAEMONS]: default both; "libvirtd" for a restart
-    for f in ${1:-libvirtd virtlogd}; do
-        if [ -f "$WORK/$f.pid" ]; then
-            p=$(cat "$WORK/$f.pid")
-            kill -TERM "$p" 2>/dev/null || true
-            i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-            kill -9 "$p" 2>/dev/null || true
-            rm -f "$WORK/$f.pid"
-        fi
-    done
-}
+# shellcheck source=tests/lib/libvirtd.sh
+. "$FERRY_SRC/tests/lib/libvirtd.sh"
+node_start_libvirtd() { libvirtd_start "$WORK"; }
+node_stop_libvirtd() { libvirtd_stop "$@"; }   # [DAEMONS]: "libvirtd" for a restart
 
 node_setup() {
     for t in virtlogd libvirtd virsh qemu-system-x86_64; do

@@ -43,7 +43,7 @@ tool wait-cond "$NS" sv-a Paused absent 20
 node_log "restarted handler re-adopted launcher $L1"
 
 # 3. libvirtd restart
-if [ "$OWN_LIBVIRTD" = 1 ]; then
+if [ "$LIBVIRTD_OWN" = 1 ]; then
     node_stop_libvirtd libvirtd
     node_start_libvirtd
     [ "$(qemu_pid)" = "$Q0" ] || { echo "qemu restarted"; exit 1; }

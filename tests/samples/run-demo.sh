@@ -15,7 +15,8 @@ fi
 work=$(mktemp -d /tmp/ferry-demo-test.XXXXXX)
 chmod 755 "$work"   # the demo's nginx workers read the disks below it
 export FERRY_STATE_DIR="$work/state" DEMO_WORKDIR="$work/demo"
-started=
+# shellcheck source=tests/lib/libvirtd.sh
+. "$src/tests/lib/libvirtd.sh"
 cleanup() {
     # Deleting the VM stops its domain (the handler must still be up for that);
     # ferry down leaves running VMs alone, as virt-handler does.
@@ -26,24 +27,13 @@ cleanup() {
     if virsh -c qemu:///system domblklist default_demo-vm 2>/dev/null | grep -q "$work/"; then
         virsh -c qemu:///system destroy default_demo-vm >/dev/null 2>&1 || true
     fi
-    for pf in $started; do
-        [ -f "$pf" ] && kill -TERM "$(cat "$pf")" 2>/dev/null || true
-    done
+    libvirtd_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
 # The demo uses a running system libvirt daemon or starts one; here the test
 # starts it, so that it stops it again by pid.
-if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-    mkdir -p /run/libvirt
-    virtlogd -d -p "$work/virtlogd.pid" && started="$work/virtlogd.pid"
-    libvirtd -d -p "$work/libvirtd.pid" && started="$started $work/libvirtd.pid"
-    i=0
-    until virsh -c qemu:///system version >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 100 ] || { echo "FAIL: libvirtd did not come up"; exit 1; }
-        sleep 0.1
-    done
-fi
+libvirtd_start "$work/libvirt" || exit 1
 if ! "$src/scripts/demo.sh" "$bin" >"$work/demo.out" 2>&1; then
     cat "$work/demo.out"
     for log in "$work"/state/logs/*.log; do
