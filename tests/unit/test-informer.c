@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "testlib.h"
 
 struct fixture {
     char dir[64];
@@ -402,15 +403,8 @@ test_owner_enqueue(void **state)
     ferry_controller_free(c);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_relist_diff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_observe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_selected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_owner_enqueue, setup, teardown),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_relist_diff, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_observe, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_watch_selected, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_owner_enqueue, setup, teardown))

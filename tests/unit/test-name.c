@@ -12,6 +12,7 @@
 #include "common/util.h"
 
 #include <string.h>
+#include "testlib.h"
 
 static void
 test_labels(void **state)
@@ -174,15 +175,10 @@ test_qualified_name_errors(void **state)
     ferry_strv_free(m);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_labels),   cmocka_unit_test(test_subdomains),
-        cmocka_unit_test(test_messages), cmocka_unit_test(test_sanitize),
-        cmocka_unit_test(test_label_keys_values),
-        cmocka_unit_test(test_qualified_name_errors),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_labels),
+          cmocka_unit_test(test_subdomains),
+          cmocka_unit_test(test_messages),
+          cmocka_unit_test(test_sanitize),
+          cmocka_unit_test(test_label_keys_values),
+          cmocka_unit_test(test_qualified_name_errors))
