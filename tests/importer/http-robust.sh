@@ -45,58 +45,36 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
     fail "openssl req"
 printf 'ferry:%s\n' "$(openssl passwd -apr1 's3cret pass')" >"$NGX/htpasswd"
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_nginx() {
-    for attempt in 1 2 3 4 5; do
-        PORT=$(freeport); TPORT=$(freeport)
-        cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log;
-events { worker_connections 256; }
-http {
+# The files under /d/ (and /auth/ behind basic auth, /novalid/ without a
+# validator) on $NGX_PORT, the same over TLS on $NGX_PORT2; the access log
+# shows the user and headers each request came with.
+robust_servers() {
+    cat <<CONF
     log_format ferry '\$request_method \$uri status=\$status user=\$remote_user one=\$http_x_ferry_one two=\$http_x_ferry_two range=\$http_range ifrange=\$http_if_range';
-    access_log $NGX/logs/access.log ferry;
-    client_body_temp_path $NGX/tmp/body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
     server {
-        listen 127.0.0.1:$PORT;
+        listen 127.0.0.1:$NGX_PORT;
+        access_log $NGX/logs/access.log ferry;
         location /d/ { alias $D/; }
         location /auth/ { alias $D/; auth_basic "ferry"; auth_basic_user_file $NGX/htpasswd; }
         # The same files without a validator (nginx in front of itself).
         location /novalid/ {
-            proxy_pass http://127.0.0.1:$PORT/d/;
+            proxy_pass http://127.0.0.1:$NGX_PORT/d/;
             proxy_hide_header ETag;
             proxy_hide_header Last-Modified;
         }
     }
     server {
-        listen 127.0.0.1:$TPORT ssl;
+        listen 127.0.0.1:$NGX_PORT2 ssl;
+        access_log $NGX/logs/access.log ferry;
         ssl_certificate $NGX/cert.pem;
         ssl_certificate_key $NGX/key.pem;
         location /d/ { alias $D/; }
     }
-}
 CONF
-        nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
-        NGINX_PID=$!
-        PIDS="$PIDS $NGINX_PID"
-        for i in $(seq 50); do
-            curl -sf -o /dev/null "http://127.0.0.1:$PORT/d/small.raw" && return 0
-            kill -0 "$NGINX_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill "$NGINX_PID" 2>/dev/null || true
-    done
-    cat "$NGX/logs/"*.log >&2
-    fail "nginx did not start"
 }
-start_nginx
+NGX_WORKER_CONNECTIONS=256 start_nginx robust_servers /d/small.raw
+PORT=$NGX_PORT
+TPORT=$NGX_PORT2
 BASE="http://127.0.0.1:$PORT"
 
 # start_proxy NAME [cutproxy options]: PROXY_PORT, PROXY_PID; the log of
@@ -240,7 +218,7 @@ echo "ok  slow (Retry-After beyond --retry-time: refused at once)"
 
 # A connection refused, retried: nothing listens on the port.
 st=0
-import refused "http://127.0.0.1:$(freeport)/d/small.raw" --retries 1 || st=$?
+import refused "http://127.0.0.1:$(free_port)/d/small.raw" --retries 1 || st=$?
 [ "$st" = 1 ] && grep -q "retry 1 of 1 in" "$WORK/refused.err" &&
     grep -q "gave up after 1 retry in" "$WORK/refused.err" ||
     { cat "$WORK/refused.err" >&2; fail "refused: a refused connection is not retried"; }

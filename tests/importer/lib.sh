@@ -148,7 +148,8 @@ free_port() {
 # (default $WORK/nginx), whose http { } holds the server blocks that the
 # function SERVERS prints for the free ports $NGX_PORT and $NGX_PORT2; up
 # once http://127.0.0.1:$NGX_PORT$PROBE answers (a few tries: a port may be
-# taken between free_port and the bind).  Sets NGINX_PID.
+# taken between free_port and the bind).  $NGX_WORKER_CONNECTIONS (default
+# 64) bounds its connections.  Sets NGINX_PID.
 start_nginx() {
     local servers="$1" probe="$2" attempt
     : "${NGX:=$WORK/nginx}"
@@ -163,7 +164,7 @@ master_process off;
 worker_processes 1;
 pid $NGX/nginx.pid;
 error_log $NGX/logs/error.log;
-events { worker_connections 64; }
+events { worker_connections ${NGX_WORKER_CONNECTIONS:-64}; }
 http {
     access_log off;
     client_body_temp_path $NGX/tmp/body;
