@@ -85,6 +85,15 @@ expect_refusal() {
     rm -f "$out"
     "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err" || st=$?
     [ "$st" != 0 ] || fail "$name: import of $url succeeded; expected an error with '$msg'"
+    check_refusal "$name" "$msg" "$st"
+}
+
+# check_refusal NAME MESSAGE STATUS: the importer that wrote
+# $WORK/refused-NAME.raw exited with STATUS and stderr $WORK/err: status 1,
+# one error line naming MESSAGE, no destination nor temporary file.
+check_refusal() {
+    local name="$1" msg="$2" st="$3"
+    local out="$WORK/refused-$name.raw"
     [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "$name: exit status $st, expected 1"; }
     grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
     [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
