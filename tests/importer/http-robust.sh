@@ -139,32 +139,37 @@ cuts cut-qcow2-stream data.qcow2 data.qcow2 qcow2 --checksum "sha256:$(sha256sum
 cuts cut-gzip-stream data.raw.gz data.raw raw --checksum "sha256:$(sha256sum <"$D/data.raw.gz" | cut -d' ' -f1)"
 cuts cut-raw-stream-1conn data.raw data.raw raw --connections 1 --checksum "sha256:$RAW_SUM"
 
+# restarted NAME PATH REF WARNING [proxy options]: one cut at 2-3 MiB into
+# the import of /PATH through the proxy; the importer logs WARNING (a grep
+# pattern, what comes before "starting the import over"), starts over from
+# byte 0 and ends with REF's bytes.
+restarted() {
+    local name="$1" path="$2" ref="$3" warning="$4"; shift 4
+    start_proxy "$name" --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20)) "$@"
+    import "$name" "http://127.0.0.1:$PROXY_PORT/$path" --connections 2 ||
+        { cat "$WORK/$name.err" >&2; fail "$name: the import failed"; }
+    stop_proxy
+    [ "$(cat "$WORK/$name.cuts")" = 1 ] || fail "$name: no cut"
+    grep -q "warning: .*${warning}starting the import over from byte 0 (1 of 3)" "$WORK/$name.err" ||
+        { cat "$WORK/$name.err" >&2; fail "$name: the restart is not logged"; }
+    same_bytes "$name" "$ref" raw "$ref"
+}
+
 # ---- the file changes while it is read: 200 to If-Range, start over ---------
 cp "$D/data.raw" "$D/changing.raw"
 python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(17).randbytes(40 << 20))' >"$D/new.raw"
 touch -d '2020-01-01 00:00:00' "$D/new.raw"
 cp "$D/new.raw" "$WORK/new.ref"
-start_proxy changed --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20)) --swap "$D/new.raw" "$D/changing.raw"
-import changed "http://127.0.0.1:$PROXY_PORT/d/changing.raw" --connections 2 ||
-    { cat "$WORK/changed.err" >&2; fail "changed: the import failed"; }
-stop_proxy
-[ "$(cat "$WORK/changed.cuts")" = 1 ] || fail "changed: no cut"
-grep -q "warning: .*the file changed on the server (200 to a Range request with If-Range .*starting the import over from byte 0 (1 of 3)" "$WORK/changed.err" ||
-    { cat "$WORK/changed.err" >&2; fail "changed: the restart is not logged"; }
-same_bytes changed "$WORK/new.ref" raw "$WORK/new.ref"
+restarted changed d/changing.raw "$WORK/new.ref" \
+    "the file changed on the server (200 to a Range request with If-Range .*" \
+    --swap "$D/new.raw" "$D/changing.raw"
 echo "ok  changed (200 to If-Range: started over, the new bytes)"
 
 # ---- no validator: a cut mid-body cannot be resumed safely, start over ------
 curl -sfI -r 0-0 "$BASE/novalid/data.raw" | grep -qi '^etag\|^last-modified' &&
     fail "novalid: nginx still sends a validator"
-start_proxy novalid --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20))
-import novalid "http://127.0.0.1:$PROXY_PORT/novalid/data.raw" --connections 2 ||
-    { cat "$WORK/novalid.err" >&2; fail "novalid: the import failed"; }
-stop_proxy
-[ "$(cat "$WORK/novalid.cuts")" = 1 ] || fail "novalid: no cut"
-grep -q "warning: .*after [0-9]* bytes, and the server gave no validator (strong ETag, Last-Modified) to resume safely: starting the import over from byte 0 (1 of 3)" "$WORK/novalid.err" ||
-    { cat "$WORK/novalid.err" >&2; fail "novalid: the restart is not logged"; }
-same_bytes novalid "$D/data.raw" raw "$D/data.raw"
+restarted novalid novalid/data.raw "$D/data.raw" \
+    "after [0-9]* bytes, and the server gave no validator (strong ETag, Last-Modified) to resume safely: "
 echo "ok  novalid (no validator: a cut restarts from byte 0, logged)"
 
 # ---- retries -----------------------------------------------------------------
