@@ -154,7 +154,8 @@ cmd_console(int argc, char **argv)
         "--timeout ends the session after that many seconds.\n";
     struct node_args a = { 0 };
     FERRY_AUTOFREE char *sock = NULL;
-    int rc = vmi_socket(argc, argv, usage, true, false, "console.sock", "serial console", &a, &sock);
+    int rc =
+        vmi_socket(argc, argv, usage, true, false, "console.sock", "serial console", &a, &sock);
 
     if (rc)
         return rc;
