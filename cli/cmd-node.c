@@ -124,6 +124,24 @@ not_running(const struct node_args *a, const char *what)
     return 1;
 }
 
+/* The verb's arguments into *A, and into *RET_SOCK the path of the VMI's
+ * socket FILE when it is there; else the verb's exit code: 2 for bad
+ * arguments, 1 when the VMI has no WHAT on this node (said on stderr). */
+static int
+vmi_socket(int argc, char **argv, const char *usage, bool console, bool vnc, const char *file,
+           const char *what, struct node_args *a, char **ret_sock)
+{
+    FERRY_AUTOFREE char *sock = NULL;
+
+    if (parse(argc, argv, usage, console, vnc, a) < 0)
+        return 2;
+    sock = vmi_path(a, file);
+    if (access(sock, F_OK) != 0)
+        return not_running(a, what);
+    *ret_sock = FERRY_STEAL(sock);
+    return 0;
+}
+
 int
 cmd_console(int argc, char **argv)
 {
@@ -136,12 +154,11 @@ cmd_console(int argc, char **argv)
         "--timeout ends the session after that many seconds.\n";
     struct node_args a = { 0 };
     FERRY_AUTOFREE char *sock = NULL;
+    int rc =
+        vmi_socket(argc, argv, usage, true, false, "console.sock", "serial console", &a, &sock);
 
-    if (parse(argc, argv, usage, true, false, &a) < 0)
-        return 2;
-    sock = vmi_path(&a, "console.sock");
-    if (access(sock, F_OK) != 0)
-        return not_running(&a, "serial console");
+    if (rc)
+        return rc;
     if (ferry_console_attach(sock, 0, 1, a.timeout * 1000, (int)(a.linger * 1000)) < 0) {
         ferry_log_last_error();
         return 1;
@@ -160,12 +177,10 @@ cmd_vnc(int argc, char **argv)
         "interrupted.\n";
     struct node_args a = { 0 };
     FERRY_AUTOFREE char *sock = NULL;
+    int rc = vmi_socket(argc, argv, usage, false, true, "vnc.sock", "VNC display", &a, &sock);
 
-    if (parse(argc, argv, usage, false, true, &a) < 0)
-        return 2;
-    sock = vmi_path(&a, "vnc.sock");
-    if (access(sock, F_OK) != 0)
-        return not_running(&a, "VNC display");
+    if (rc)
+        return rc;
     if (!a.port) {
         printf("%s\n", sock);
         return 0;
@@ -190,12 +205,10 @@ pause_op(int argc, char **argv, const char *op, const char *cond_status)
     FERRY_AUTOPTR(json_object) req = json_object_new_object();
     FERRY_AUTOPTR(json_object) reply = NULL;
     struct ferry_store *st = NULL;
+    int rc = vmi_socket(argc, argv, usage, false, false, "launcher.sock", "launcher", &a, &sock);
 
-    if (parse(argc, argv, usage, false, false, &a) < 0)
-        return 2;
-    sock = vmi_path(&a, "launcher.sock");
-    if (access(sock, F_OK) != 0)
-        return not_running(&a, "launcher");
+    if (rc)
+        return rc;
     json_object_object_add(req, "op", json_object_new_string(op));
     if (ferry_proto_call(sock, req, 30000, &reply) < 0) {
         ferry_log_last_error();

@@ -27,6 +27,7 @@
 #include <libxml/tree.h>
 #include <libxml/xmlsave.h>
 #include <openssl/sha.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +120,25 @@ attr(xmlNodePtr n, const char *name, const char *value)
 {
     if (value)
         xmlNewProp(n, BAD_CAST name, BAD_CAST value);
+}
+
+/* A child element NAME of PARENT with the attributes that follow as name,
+ * value pairs up to a NULL name; a NULL value leaves its attribute out, as
+ * attr() does. */
+static xmlNodePtr child_attrs(xmlNodePtr parent, const char *name, ...) __attribute__((sentinel));
+
+static xmlNodePtr
+child_attrs(xmlNodePtr parent, const char *name, ...)
+{
+    xmlNodePtr n = child(parent, name, NULL);
+    const char *k;
+    va_list ap;
+
+    va_start(ap, name);
+    while ((k = va_arg(ap, const char *)))
+        attr(n, k, va_arg(ap, const char *));
+    va_end(ap);
+    return n;
 }
 
 static void
@@ -676,25 +696,14 @@ conv_disk(struct conv *c, json_object *disk)
         goto out;
     }
 
-    d = xmlNewChild(c->devices, NULL, BAD_CAST "disk", NULL);
-    attr(d, "type", "file");
-    attr(d, "device", device);
-    n = child(d, "driver", NULL);
-    attr(n, "name", "qemu");
-    attr(n, "type", vol.kind == FERRY_VOLUME_CONTAINER_DISK ? "qcow2" : "raw");
-    attr(n, "cache", cache);
-    attr(n, "io", io);
-    if (!readonly && strcmp(device, "cdrom"))
-        attr(n, "discard", "unmap");
-    attr(n, "error_policy", errpol);
-    n = child(d, "source", NULL);
-    attr(n, "file", vol.path);
-    if (vol.fdgroup)
-        attr(n, "fdgroup", vol.fdgroup);
+    d = child_attrs(c->devices, "disk", "type", "file", "device", device, NULL);
+    child_attrs(d, "driver", "name", "qemu", "type",
+                vol.kind == FERRY_VOLUME_CONTAINER_DISK ? "qcow2" : "raw", "cache", cache, "io", io,
+                "discard", !readonly && strcmp(device, "cdrom") ? "unmap" : NULL, "error_policy",
+                errpol, NULL);
+    child_attrs(d, "source", "file", vol.path, "fdgroup", vol.fdgroup, NULL);
     dev = target_dev(c, bus);
-    n = child(d, "target", NULL);
-    attr(n, "dev", dev);
-    attr(n, "bus", bus);
+    child_attrs(d, "target", "dev", dev, "bus", bus, NULL);
     if (readonly)
         child(d, "readonly", NULL);
     if (ferry_json_get(disk, "bootOrder")) {
@@ -753,22 +762,13 @@ conv_disks(struct conv *c)
 static void
 conv_controllers(struct conv *c)
 {
-    xmlNodePtr n;
-    if (c->need_sata) {
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "controller", NULL);
-        attr(n, "type", "sata");
-        attr(n, "index", "0");
-    }
-    if (c->need_scsi) {
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "controller", NULL);
-        attr(n, "type", "scsi");
-        attr(n, "index", "0");
-        attr(n, "model", "virtio-scsi");
-    }
-    n = xmlNewChild(c->devices, NULL, BAD_CAST "controller", NULL);
-    attr(n, "type", "usb");
-    attr(n, "index", "0");
-    attr(n, "model", c->need_usb ? "qemu-xhci" : "none");
+    if (c->need_sata)
+        child_attrs(c->devices, "controller", "type", "sata", "index", "0", NULL);
+    if (c->need_scsi)
+        child_attrs(c->devices, "controller", "type", "scsi", "index", "0", "model", "virtio-scsi",
+                    NULL);
+    child_attrs(c->devices, "controller", "type", "usb", "index", "0", "model",
+                c->need_usb ? "qemu-xhci" : "none", NULL);
 }
 
 /* ---- interfaces ------------------------------------------------------ */
@@ -874,15 +874,11 @@ conv_interface(struct conv *c, json_object *iface, json_object *networks)
         attr(n, "type", "user");
     } else {
         attr(n, "type", "bridge");
-        m = child(n, "source", NULL);
-        attr(m, "bridge", c->opts->bridge ? c->opts->bridge : "ferry0");
+        child_attrs(n, "source", "bridge", c->opts->bridge ? c->opts->bridge : "ferry0", NULL);
     }
-    if (mac) {
-        m = child(n, "mac", NULL);
-        attr(m, "address", mac);
-    }
-    m = child(n, "model", NULL);
-    attr(m, "type", model);
+    if (mac)
+        child_attrs(n, "mac", "address", mac, NULL);
+    child_attrs(n, "model", "type", model, NULL);
     if (ferry_json_get(iface, "bootOrder")) {
         m = child(n, "boot", NULL);
         attr_int(m, "order", ferry_json_get_int(iface, "bootOrder", 1));
@@ -934,47 +930,31 @@ conv_console_graphics(struct conv *c)
     if (ferry_json_get_bool(devs, "autoattachSerialConsole", true)) {
         FERRY_AUTOFREE char *sock = ferry_printf("%s/console.sock", c->vmi_dir);
         FERRY_AUTOFREE char *log = ferry_printf("%s/console.log", c->vmi_dir);
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "serial", NULL);
-        attr(n, "type", "unix");
-        m = child(n, "source", NULL);
-        attr(m, "mode", "bind");
-        attr(m, "path", sock);
-        m = child(n, "log", NULL);
-        attr(m, "file", log);
-        attr(m, "append", "on");
-        m = child(n, "target", NULL);
-        attr(m, "type", "isa-serial");
-        attr(m, "port", "0");
-        m = child(m, "model", NULL);
-        attr(m, "name", "isa-serial");
+        n = child_attrs(c->devices, "serial", "type", "unix", NULL);
+        child_attrs(n, "source", "mode", "bind", "path", sock, NULL);
+        child_attrs(n, "log", "file", log, "append", "on", NULL);
+        m = child_attrs(n, "target", "type", "isa-serial", "port", "0", NULL);
+        child_attrs(m, "model", "name", "isa-serial", NULL);
     }
     if (ferry_json_get_bool(devs, "autoattachGraphicsDevice", true)) {
         FERRY_AUTOFREE char *sock = ferry_printf("%s/vnc.sock", c->vmi_dir);
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "graphics", NULL);
-        attr(n, "type", "vnc");
-        m = child(n, "listen", NULL);
-        attr(m, "type", "socket");
-        attr(m, "socket", sock);
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "video", NULL);
-        m = child(n, "model", NULL);
-        attr(m, "type", "vga");
-        attr(m, "vram", "16384");
-        attr(m, "heads", "1");
+        n = child_attrs(c->devices, "graphics", "type", "vnc", NULL);
+        child_attrs(n, "listen", "type", "socket", "socket", sock, NULL);
+        n = child(c->devices, "video", NULL);
+        child_attrs(n, "model", "type", "vga", "vram", "16384", "heads", "1", NULL);
     }
     if (ferry_json_get(devs, "watchdog")) {
         const char *action = ferry_json_get_string(devs, "watchdog.i6300esb.action");
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "watchdog", NULL);
-        attr(n, "model", "i6300esb");
-        attr(n, "action", action ? action : "reset");
+        child_attrs(c->devices, "watchdog", "model", "i6300esb", "action",
+                    action ? action : "reset", NULL);
     }
     if (ferry_json_get(devs, "rng")) {
-        n = xmlNewChild(c->devices, NULL, BAD_CAST "rng", NULL);
-        attr(n, "model", "virtio");
+        n = child_attrs(c->devices, "rng", "model", "virtio", NULL);
         m = child(n, "backend", "/dev/urandom");
         attr(m, "model", "random");
     }
-    n = xmlNewChild(c->devices, NULL, BAD_CAST "memballoon", NULL);
-    attr(n, "model", ferry_json_get_bool(devs, "autoattachMemBalloon", true) ? "virtio" : "none");
+    child_attrs(c->devices, "memballoon", "model",
+                ferry_json_get_bool(devs, "autoattachMemBalloon", true) ? "virtio" : "none", NULL);
 }
 
 /* KubeVirt's panicDevices ({model: isa|hyperv}): the guest tells qemu it

@@ -33,6 +33,10 @@ free_port() {
         echo $((20000 + RANDOM % 20000))
 }
 
+# start_nginx [SERVERS]: nginx on 127.0.0.1:$PORT serving $T/www (and
+# $T/www under /slow/ at $LIMIT_RATE bytes/s), and in its http { } the server
+# blocks SERVERS (nginx.conf text: a test's servers with auth_basic, ssl or
+# header checks, on ports of its own).  Sets NGINX_PID.
 start_nginx() {
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
     NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -53,6 +57,7 @@ http {
     scgi_temp_path $T/nginx-tmp;
     # Slow enough that a test can kill the controller mid-import.
     server { listen 127.0.0.1:$PORT; root $T/www; location /slow/ { alias $T/www/; limit_rate \${LIMIT_RATE}; } }
+${1:-}
 }
 CONF
     sed -i "s/\${LIMIT_RATE}/${LIMIT_RATE:-0}/" "$T/nginx.conf"
@@ -89,6 +94,22 @@ o=json.load(sys.stdin)
 for k in sys.argv[1].split("."):
     o=o.get(k) if isinstance(o,dict) else None
 print("" if o is None else (json.dumps(o) if isinstance(o,(dict,list)) else o))' "$3"
+}
+
+# start_s3rver FILE KEY: a real s3rver (scripts/install-deps.sh puts it
+# under /opt/ferry-npm) on 127.0.0.1:$S3PORT, FILE uploaded as bkt/KEY;
+# false when there is no s3rver or node, for the test to say what it skips.
+start_s3rver() {
+    S3RVER="${FERRY_S3RVER:-/opt/ferry-npm/node_modules/s3rver/bin/s3rver.js}"
+    [ -f "$S3RVER" ] && command -v node >/dev/null 2>&1 || return 1
+    S3PORT=$(free_port)
+    mkdir -p "$T/s3data"
+    node "$S3RVER" -d "$T/s3data" -a 127.0.0.1 -p "$S3PORT" --configure-bucket bkt >"$T/s3rver.log" 2>&1 &
+    PIDS="$PIDS $!"
+    wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" || fail "s3rver did not start"
+    curl -s -f -o /dev/null -X PUT -T "$1" --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user S3RVER:S3RVER -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+        "http://127.0.0.1:$S3PORT/bkt/$2" || fail "upload to s3rver"
 }
 
 # What ferry-handler does, done by the test helper (real store writes):

@@ -10,15 +10,20 @@ LIMIT_RATE=1m start_nginx
 head -c 16777216 /dev/urandom > "$T/www/big.raw"; chmod 644 "$T/www/big.raw"
 DEST="$FERRY_STATE_DIR/volumes/default/crash1/disk.img"
 
-# Sampler: the most importers ever seen at once for crash1's volume (of this
-# state directory: another checkout may run this test at the same time).
-( max=0
-  while :; do
-      n=$(pgrep -fc "[f]erry-importer .*$FERRY_STATE_DIR/volumes/default/crash1/disk.img" 2>/dev/null || true)
-      [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$T/max-importers"; }
-      sleep 0.02
-  done ) &
-PIDS="$PIDS $!"
+# sample_importers VOLUMES FILE: in the background, the most importers ever
+# seen at once writing to the volumes VOLUMES (a regular expression of names)
+# into FILE; of this state directory only: another checkout may run this
+# test at the same time.
+sample_importers() {
+    ( max=0
+      while :; do
+          n=$(pgrep -fc "[f]erry-importer .*$FERRY_STATE_DIR/volumes/default/$1/disk.img" 2>/dev/null || true)
+          [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$2"; }
+          sleep 0.02
+      done ) &
+    PIDS="$PIDS $!"
+}
+sample_importers crash1 "$T/max-importers"
 
 dv_yaml crash1 16Mi "    http:
       url: http://127.0.0.1:$PORT/slow/big.raw" > "$T/dv.yaml"
@@ -85,13 +90,7 @@ sed -e 's/crash1/q1/' "$T/dv.yaml" > "$T/q.yaml"; echo '---' >> "$T/q.yaml"
 sed -e 's/crash1/q2/' "$T/dv.yaml" >> "$T/q.yaml"
 "$FERRY" get dv -w --no-headers > "$T/qwatch.txt" 2>&1 &
 QW=$!; PIDS="$PIDS $QW"
-( max=0
-  while :; do
-      n=$(pgrep -fc "[f]erry-importer .*$FERRY_STATE_DIR/volumes/default/q[12]/disk.img" 2>/dev/null || true)
-      [ "${n:-0}" -gt "$max" ] && { max=$n; echo "$max" > "$T/max-q"; }
-      sleep 0.02
-  done ) &
-PIDS="$PIDS $!"
+sample_importers "q[12]" "$T/max-q"
 start_controller --max-imports 1
 "$FERRY" apply -f "$T/q.yaml" >/dev/null || fail "apply q"
 wait_for 5 "$FERRY" get dv q1 || fail "no q1"

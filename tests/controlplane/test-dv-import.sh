@@ -98,16 +98,7 @@ field dv reg status.conditions | grep -q 'ferry imports http, imageio, registry,
 # source.s3 (CDI's endpoint URL, path-style) from a real s3rver, when there
 # is one (scripts/install-deps.sh puts it under /opt/ferry-npm): a public
 # object, read without credentials.
-S3RVER="${FERRY_S3RVER:-/opt/ferry-npm/node_modules/s3rver/bin/s3rver.js}"
-if [ -f "$S3RVER" ] && command -v node >/dev/null 2>&1; then
-    S3PORT=$(free_port)
-    mkdir -p "$T/s3data"
-    node "$S3RVER" -d "$T/s3data" -a 127.0.0.1 -p "$S3PORT" --configure-bucket bkt >"$T/s3rver.log" 2>&1 &
-    PIDS="$PIDS $!"
-    wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" || fail "s3rver did not start"
-    curl -s -f -o /dev/null -X PUT -T "$T/www/disk.raw" --aws-sigv4 "aws:amz:us-east-1:s3" \
-        --user S3RVER:S3RVER -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-        "http://127.0.0.1:$S3PORT/bkt/my%20disk.raw" || fail "upload to s3rver"
+if start_s3rver "$T/www/disk.raw" "my%20disk.raw"; then
     dv_yaml from-s3 3Mi "    s3:
       url: http://127.0.0.1:$S3PORT/bkt/my%20disk.raw" > "$T/s3.yaml"
     "$FERRY" apply -f "$T/s3.yaml" >/dev/null || fail "apply s3"

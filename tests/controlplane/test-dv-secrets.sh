@@ -60,6 +60,24 @@ ready_message() {
 o=json.load(sys.stdin)
 print([c for c in o["status"]["conditions"] if c["type"]=="Ready"][0].get("message",""))'
 }
+# imported NAME: DataVolume NAME Succeeded with the bytes of disk.raw.
+imported() {
+    wait_phase "$1" Succeeded
+    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/$1/disk.img" || fail "$1: bytes differ"
+}
+# imported_or_refused OPTION NAME REFUSAL NOTE: with this ferry-importer's
+# OPTION, NAME is imported; without it NAME fails with the Ready message
+# REFUSAL (a grep pattern), NOTE says what is not tested, and it is false.
+imported_or_refused() {
+    if "$IMP" --help | grep -q -- "$1"; then
+        imported "$2"
+        return 0
+    fi
+    wait_phase "$2" Failed
+    ready_message "$2" | grep -q "$3" || fail "$2 without $1: $(ready_message "$2")"
+    echo "note: $4"
+    return 1
+}
 no_leftovers() {
     [ -z "$(ls -A "$FERRY_STATE_DIR/import-secrets" 2>/dev/null)" ] ||
         fail "credentials left behind: $(ls -lR "$FERRY_STATE_DIR/import-secrets")"
@@ -101,8 +119,7 @@ for n in engine badengine; do
     echo ---
 done > "$T/iio.yaml"
 "$FERRY" apply -f "$T/iio.yaml" >/dev/null || fail "apply imageio"
-wait_phase iio-engine Succeeded
-cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/iio-engine/disk.img" || fail "imageio: bytes differ"
+imported iio-engine
 wait_phase iio-badengine Failed
 ready_message iio-badengine | grep -q "refused the login of 'admin@internal'" ||
     fail "imageio wrong password: $(ready_message iio-badengine)"
@@ -145,16 +162,7 @@ ready_message nosecret | grep -q 'spec.source.imageio.secretRef: secrets "nope" 
 no_leftovers
 
 # ---- s3 behind the SigV4 check ----
-S3RVER="${FERRY_S3RVER:-/opt/ferry-npm/node_modules/s3rver/bin/s3rver.js}"
-if [ -f "$S3RVER" ] && command -v node >/dev/null 2>&1; then
-    S3PORT=$(free_port)
-    mkdir -p "$T/s3data"
-    node "$S3RVER" -d "$T/s3data" -a 127.0.0.1 -p "$S3PORT" --configure-bucket bkt >"$T/s3rver.log" 2>&1 &
-    PIDS="$PIDS $!"
-    wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" || fail "s3rver did not start"
-    curl -s -f -o /dev/null -X PUT -T "$T/www/disk.raw" --aws-sigv4 "aws:amz:us-east-1:s3" \
-        --user S3RVER:S3RVER -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
-        "http://127.0.0.1:$S3PORT/bkt/disk.raw" || fail "upload to s3rver"
+if start_s3rver "$T/www/disk.raw" disk.raw; then
     python3 "$HERE/importer/sigv4-check.py" "$T/sigv4.port" "$S3PORT" S3RVER S3RVER 2>"$T/sigv4.log" &
     PIDS="$PIDS $!"
     wait_for 10 test -s "$T/sigv4.port" || fail "sigv4-check.py did not start"
@@ -170,8 +178,7 @@ if [ -f "$S3RVER" ] && command -v node >/dev/null 2>&1; then
       secretRef: s3bad"
     } > "$T/s3.yaml"
     "$FERRY" apply -f "$T/s3.yaml" >/dev/null || fail "apply s3"
-    wait_phase s3-good Succeeded
-    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/s3-good/disk.img" || fail "s3: bytes differ"
+    imported s3-good
     wait_phase s3-bad Failed
     ready_message s3-bad | grep -q 'SignatureDoesNotMatch' || fail "s3 wrong secret: $(ready_message s3-bad)"
     no_leftovers
@@ -210,8 +217,7 @@ if command -v docker-registry >/dev/null && command -v skopeo >/dev/null &&
       url: docker://127.0.0.1:$RPORT/disks/d:v1"
     } > "$T/reg.yaml"
     "$FERRY" apply -f "$T/reg.yaml" >/dev/null || fail "apply registry"
-    wait_phase reg-auth Succeeded
-    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/reg-auth/disk.img" || fail "registry: bytes differ"
+    imported reg-auth
     wait_phase reg-anon Failed
     no_leftovers
 else
@@ -219,37 +225,16 @@ else
 fi
 
 # ---- http: basic auth (secretRef) and an https server's CA (certConfigMap) ----
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || skip "nginx is not installed"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HPORT=$(free_port); SPORT2=$(free_port); HPORT3=$(free_port)
-mkdir -p "$T/nginx-tmp"
 printf 'webuser:%s\n' "$(openssl passwd -apr1 "$PASS")" > "$T/htpasswd"
 chmod 644 "$T/htpasswd"
-cat > "$T/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $T/nginx-tmp;
-    proxy_temp_path $T/nginx-tmp;
-    fastcgi_temp_path $T/nginx-tmp;
-    uwsgi_temp_path $T/nginx-tmp;
-    scgi_temp_path $T/nginx-tmp;
-    server { listen 127.0.0.1:$HPORT; root $T/www;
-             auth_basic "ferry"; auth_basic_user_file $T/htpasswd; }
+start_nginx "    server { listen 127.0.0.1:$HPORT; root $T/www;
+             auth_basic \"ferry\"; auth_basic_user_file $T/htpasswd; }
     server { listen 127.0.0.1:$HPORT3; root $T/www;
-             if (\$http_x_plain != "one") { return 403; }
-             if (\$http_x_token != "s3cr3t") { return 403; } }
+             if (\$http_x_plain != \"one\") { return 403; }
+             if (\$http_x_token != \"s3cr3t\") { return 403; } }
     server { listen 127.0.0.1:$SPORT2 ssl; root $T/www;
-             ssl_certificate $T/cert.pem; ssl_certificate_key $T/key.pem; }
-}
-CONF
-"$NGINX" -c "$T/nginx.conf" -p "$T" 2>"$T/nginx-start.log" &
-NGINX_PID=$!
-wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$HPORT/" || fail "nginx did not start: $(cat "$T/nginx-start.log")"
+             ssl_certificate $T/cert.pem; ssl_certificate_key $T/key.pem; }"
 {
     secret_yaml webcreds webuser "$PASS"; echo ---
     secret_yaml webbad webuser wrong; echo ---
@@ -269,36 +254,18 @@ wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$HPORT/" || fail "nginx did n
       secretExtraHeaders: [hdr]"
 } > "$T/web.yaml"
 "$FERRY" apply -f "$T/web.yaml" >/dev/null || fail "apply http"
-if "$IMP" --help | grep -q -- '--http-secret-dir'; then
-    wait_phase web-auth Succeeded
-    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/web-auth/disk.img" || fail "http auth: bytes differ"
+if imported_or_refused --http-secret-dir web-auth \
+    "^spec.source.http.secretRef: Unsupported value: this ferry-importer's http source takes no credentials" \
+    "this ferry-importer's http source has no --http-secret-dir: basic auth not imported"; then
     wait_phase web-bad Failed
     ready_message web-bad | grep -q '401' || fail "http wrong password: $(ready_message web-bad)"
 else
-    wait_phase web-auth Failed
-    ready_message web-auth | grep -q "^spec.source.http.secretRef: Unsupported value: this ferry-importer's http source takes no credentials" ||
-        fail "http secretRef without the option: $(ready_message web-auth)"
     [ "$(field dv web-auth status.restartCount)" = 0 ] || fail "web-auth was retried"
-    echo "note: this ferry-importer's http source has no --http-secret-dir: basic auth not imported"
 fi
-if "$IMP" --help | grep -q -- '--cert-dir'; then
-    wait_phase web-tls Succeeded
-    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/web-tls/disk.img" || fail "https: bytes differ"
-else
-    wait_phase web-tls Failed
-    ready_message web-tls | grep -q "^spec.source.http.certConfigMap: Unsupported value" ||
-        fail "http certConfigMap without the option: $(ready_message web-tls)"
-    echo "note: this ferry-importer's http source has no CA option: certConfigMap not imported"
-fi
-if "$IMP" --help | grep -q -- '--header-dir'; then
-    wait_phase web-hdr Succeeded
-    cmp "$T/www/disk.raw" "$FERRY_STATE_DIR/volumes/default/web-hdr/disk.img" || fail "headers: bytes differ"
-else
-    wait_phase web-hdr Failed
-    ready_message web-hdr | grep -q "^spec.source.http.extraHeaders: Unsupported value" ||
-        fail "http headers without the options: $(ready_message web-hdr)"
-    echo "note: this ferry-importer's http source has no header options: extra headers not imported"
-fi
+imported_or_refused --cert-dir web-tls "^spec.source.http.certConfigMap: Unsupported value" \
+    "this ferry-importer's http source has no CA option: certConfigMap not imported" || :
+imported_or_refused --header-dir web-hdr "^spec.source.http.extraHeaders: Unsupported value" \
+    "this ferry-importer's http source has no header options: extra headers not imported" || :
 no_leftovers
 
 # Never a secret value in a log (the controller's, the importers').

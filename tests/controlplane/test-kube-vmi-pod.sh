@@ -140,19 +140,7 @@ wait_for 30 sh -c "! kill -0 $LAUNCHER_PID 2>/dev/null" || fail "the pod's launc
 virsh -c qemu:///system domstate "default_$VM" >/dev/null 2>&1 && fail "the domain is still defined"
 
 # a DataVolume: PVC + importer Job (nothing runs it here)
-cat > "$T/dv.yaml" <<YAML
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: kdv
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 1Mi
-YAML
+dv_yaml kdv 1Mi "    blank: {}" > "$T/dv.yaml"
 "$FERRY" apply -f "$T/dv.yaml" >/dev/null || fail "apply dv"
 wait_for 30 field_is dv kdv status.phase ImportScheduled || fail "the DV is not ImportScheduled"
 "$FERRY" get pvc kdv >/dev/null 2>&1 || fail "no PVC"

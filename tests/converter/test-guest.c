@@ -11,6 +11,7 @@
 
 #include "common/util.h"
 #include "converter/guest.h"
+#include "../unit/testlib.h"
 
 /* Disks 0 and 1 exist; "U<disk>-<partition>" for them. */
 static char *
@@ -101,12 +102,6 @@ test_kernel(void **state)
     assert_null(ferry_guest_rewrite_devices("", true, map, &calls, &changes, &left));
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fstab),
-        cmocka_unit_test(test_kernel),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_fstab),
+          cmocka_unit_test(test_kernel))

@@ -17,6 +17,7 @@
 #include "importer/format.h"
 
 #include "../fuzz/mem-source.h"   /* struct mem, mem_pread */
+#include "../unit/testlib.h"
 
 extern const struct ferry_format ferry_format_vdi, ferry_format_vhd, ferry_format_vhdx;
 
@@ -277,15 +278,9 @@ test_probes_reject_others(void **state)
     assert_int_equal(ferry_format_vhd.probe((const uint8_t *)"conectix", 8, 8), 0);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vhd_bitmap),
-        cmocka_unit_test(test_vhd_size_rule),
-        cmocka_unit_test(test_vdi_discarded),
-        cmocka_unit_test(test_vhd_ragged_tail),
-        cmocka_unit_test(test_probes_reject_others),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_vhd_bitmap),
+          cmocka_unit_test(test_vhd_size_rule),
+          cmocka_unit_test(test_vdi_discarded),
+          cmocka_unit_test(test_vhd_ragged_tail),
+          cmocka_unit_test(test_probes_reject_others))

@@ -45,58 +45,36 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
     fail "openssl req"
 printf 'ferry:%s\n' "$(openssl passwd -apr1 's3cret pass')" >"$NGX/htpasswd"
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_nginx() {
-    for attempt in 1 2 3 4 5; do
-        PORT=$(freeport); TPORT=$(freeport)
-        cat >"$NGX/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $NGX/nginx.pid;
-error_log $NGX/logs/error.log;
-events { worker_connections 256; }
-http {
+# The files under /d/ (and /auth/ behind basic auth, /novalid/ without a
+# validator) on $NGX_PORT, the same over TLS on $NGX_PORT2; the access log
+# shows the user and headers each request came with.
+robust_servers() {
+    cat <<CONF
     log_format ferry '\$request_method \$uri status=\$status user=\$remote_user one=\$http_x_ferry_one two=\$http_x_ferry_two range=\$http_range ifrange=\$http_if_range';
-    access_log $NGX/logs/access.log ferry;
-    client_body_temp_path $NGX/tmp/body;
-    proxy_temp_path $NGX/tmp/proxy;
-    fastcgi_temp_path $NGX/tmp/fastcgi;
-    uwsgi_temp_path $NGX/tmp/uwsgi;
-    scgi_temp_path $NGX/tmp/scgi;
     server {
-        listen 127.0.0.1:$PORT;
+        listen 127.0.0.1:$NGX_PORT;
+        access_log $NGX/logs/access.log ferry;
         location /d/ { alias $D/; }
         location /auth/ { alias $D/; auth_basic "ferry"; auth_basic_user_file $NGX/htpasswd; }
         # The same files without a validator (nginx in front of itself).
         location /novalid/ {
-            proxy_pass http://127.0.0.1:$PORT/d/;
+            proxy_pass http://127.0.0.1:$NGX_PORT/d/;
             proxy_hide_header ETag;
             proxy_hide_header Last-Modified;
         }
     }
     server {
-        listen 127.0.0.1:$TPORT ssl;
+        listen 127.0.0.1:$NGX_PORT2 ssl;
+        access_log $NGX/logs/access.log ferry;
         ssl_certificate $NGX/cert.pem;
         ssl_certificate_key $NGX/key.pem;
         location /d/ { alias $D/; }
     }
-}
 CONF
-        nginx -p "$NGX" -c "$NGX/nginx.conf" 2>>"$NGX/logs/start.log" &
-        NGINX_PID=$!
-        PIDS="$PIDS $NGINX_PID"
-        for i in $(seq 50); do
-            curl -sf -o /dev/null "http://127.0.0.1:$PORT/d/small.raw" && return 0
-            kill -0 "$NGINX_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill "$NGINX_PID" 2>/dev/null || true
-    done
-    cat "$NGX/logs/"*.log >&2
-    fail "nginx did not start"
 }
-start_nginx
+NGX_WORKER_CONNECTIONS=256 start_nginx robust_servers /d/small.raw
+PORT=$NGX_PORT
+TPORT=$NGX_PORT2
 BASE="http://127.0.0.1:$PORT"
 
 # start_proxy NAME [cutproxy options]: PROXY_PORT, PROXY_PID; the log of
@@ -161,32 +139,37 @@ cuts cut-qcow2-stream data.qcow2 data.qcow2 qcow2 --checksum "sha256:$(sha256sum
 cuts cut-gzip-stream data.raw.gz data.raw raw --checksum "sha256:$(sha256sum <"$D/data.raw.gz" | cut -d' ' -f1)"
 cuts cut-raw-stream-1conn data.raw data.raw raw --connections 1 --checksum "sha256:$RAW_SUM"
 
+# restarted NAME PATH REF WARNING [proxy options]: one cut at 2-3 MiB into
+# the import of /PATH through the proxy; the importer logs WARNING (a grep
+# pattern, what comes before "starting the import over"), starts over from
+# byte 0 and ends with REF's bytes.
+restarted() {
+    local name="$1" path="$2" ref="$3" warning="$4"; shift 4
+    start_proxy "$name" --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20)) "$@"
+    import "$name" "http://127.0.0.1:$PROXY_PORT/$path" --connections 2 ||
+        { cat "$WORK/$name.err" >&2; fail "$name: the import failed"; }
+    stop_proxy
+    [ "$(cat "$WORK/$name.cuts")" = 1 ] || fail "$name: no cut"
+    grep -q "warning: .*${warning}starting the import over from byte 0 (1 of 3)" "$WORK/$name.err" ||
+        { cat "$WORK/$name.err" >&2; fail "$name: the restart is not logged"; }
+    same_bytes "$name" "$ref" raw "$ref"
+}
+
 # ---- the file changes while it is read: 200 to If-Range, start over ---------
 cp "$D/data.raw" "$D/changing.raw"
 python3 -c 'import random,sys; sys.stdout.buffer.write(random.Random(17).randbytes(40 << 20))' >"$D/new.raw"
 touch -d '2020-01-01 00:00:00' "$D/new.raw"
 cp "$D/new.raw" "$WORK/new.ref"
-start_proxy changed --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20)) --swap "$D/new.raw" "$D/changing.raw"
-import changed "http://127.0.0.1:$PROXY_PORT/d/changing.raw" --connections 2 ||
-    { cat "$WORK/changed.err" >&2; fail "changed: the import failed"; }
-stop_proxy
-[ "$(cat "$WORK/changed.cuts")" = 1 ] || fail "changed: no cut"
-grep -q "warning: .*the file changed on the server (200 to a Range request with If-Range .*starting the import over from byte 0 (1 of 3)" "$WORK/changed.err" ||
-    { cat "$WORK/changed.err" >&2; fail "changed: the restart is not logged"; }
-same_bytes changed "$WORK/new.ref" raw "$WORK/new.ref"
+restarted changed d/changing.raw "$WORK/new.ref" \
+    "the file changed on the server (200 to a Range request with If-Range .*" \
+    --swap "$D/new.raw" "$D/changing.raw"
 echo "ok  changed (200 to If-Range: started over, the new bytes)"
 
 # ---- no validator: a cut mid-body cannot be resumed safely, start over ------
 curl -sfI -r 0-0 "$BASE/novalid/data.raw" | grep -qi '^etag\|^last-modified' &&
     fail "novalid: nginx still sends a validator"
-start_proxy novalid --cuts 1 --cut-min $((2 << 20)) --cut-max $((3 << 20))
-import novalid "http://127.0.0.1:$PROXY_PORT/novalid/data.raw" --connections 2 ||
-    { cat "$WORK/novalid.err" >&2; fail "novalid: the import failed"; }
-stop_proxy
-[ "$(cat "$WORK/novalid.cuts")" = 1 ] || fail "novalid: no cut"
-grep -q "warning: .*after [0-9]* bytes, and the server gave no validator (strong ETag, Last-Modified) to resume safely: starting the import over from byte 0 (1 of 3)" "$WORK/novalid.err" ||
-    { cat "$WORK/novalid.err" >&2; fail "novalid: the restart is not logged"; }
-same_bytes novalid "$D/data.raw" raw "$D/data.raw"
+restarted novalid novalid/data.raw "$D/data.raw" \
+    "after [0-9]* bytes, and the server gave no validator (strong ETag, Last-Modified) to resume safely: "
 echo "ok  novalid (no validator: a cut restarts from byte 0, logged)"
 
 # ---- retries -----------------------------------------------------------------
@@ -240,7 +223,7 @@ echo "ok  slow (Retry-After beyond --retry-time: refused at once)"
 
 # A connection refused, retried: nothing listens on the port.
 st=0
-import refused "http://127.0.0.1:$(freeport)/d/small.raw" --retries 1 || st=$?
+import refused "http://127.0.0.1:$(free_port)/d/small.raw" --retries 1 || st=$?
 [ "$st" = 1 ] && grep -q "retry 1 of 1 in" "$WORK/refused.err" &&
     grep -q "gave up after 1 retry in" "$WORK/refused.err" ||
     { cat "$WORK/refused.err" >&2; fail "refused: a refused connection is not retried"; }

@@ -85,6 +85,15 @@ expect_refusal() {
     rm -f "$out"
     "$IMPORTER" --url "$url" --dest "$out" --progress none "$@" 2>"$WORK/err" || st=$?
     [ "$st" != 0 ] || fail "$name: import of $url succeeded; expected an error with '$msg'"
+    check_refusal "$name" "$msg" "$st"
+}
+
+# check_refusal NAME MESSAGE STATUS: the importer that wrote
+# $WORK/refused-NAME.raw exited with STATUS and stderr $WORK/err: status 1,
+# one error line naming MESSAGE, no destination nor temporary file.
+check_refusal() {
+    local name="$1" msg="$2" st="$3"
+    local out="$WORK/refused-$name.raw"
     [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "$name: exit status $st, expected 1"; }
     grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
     [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
@@ -148,7 +157,8 @@ free_port() {
 # (default $WORK/nginx), whose http { } holds the server blocks that the
 # function SERVERS prints for the free ports $NGX_PORT and $NGX_PORT2; up
 # once http://127.0.0.1:$NGX_PORT$PROBE answers (a few tries: a port may be
-# taken between free_port and the bind).  Sets NGINX_PID.
+# taken between free_port and the bind).  $NGX_WORKER_CONNECTIONS (default
+# 64) bounds its connections.  Sets NGINX_PID.
 start_nginx() {
     local servers="$1" probe="$2" attempt
     : "${NGX:=$WORK/nginx}"
@@ -163,7 +173,7 @@ master_process off;
 worker_processes 1;
 pid $NGX/nginx.pid;
 error_log $NGX/logs/error.log;
-events { worker_connections 64; }
+events { worker_connections ${NGX_WORKER_CONNECTIONS:-64}; }
 http {
     access_log off;
     client_body_temp_path $NGX/tmp/body;

@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "importer/importer.h"
+#include "../unit/testlib.h"
 
 extern const struct ferry_format ferry_format_qcow2, ferry_format_vmdk, ferry_format_raw,
     ferry_format_iso;
@@ -388,19 +389,13 @@ test_archive_refusal(void **state)
     assert_int_equal(stat(dest, &st), -1);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_checksum),
-        cmocka_unit_test(test_extent_push),
-        cmocka_unit_test(test_probe),
-        cmocka_unit_test(test_qcow2_header),
-        cmocka_unit_test(test_vmdk_extent_escape),
-        cmocka_unit_test(test_sink),
-        cmocka_unit_test(test_sink_discard),
-        cmocka_unit_test(test_import_raw_and_gzip),
-        cmocka_unit_test(test_archive_refusal),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+TEST_MAIN(setup, teardown,
+          cmocka_unit_test(test_checksum),
+          cmocka_unit_test(test_extent_push),
+          cmocka_unit_test(test_probe),
+          cmocka_unit_test(test_qcow2_header),
+          cmocka_unit_test(test_vmdk_extent_escape),
+          cmocka_unit_test(test_sink),
+          cmocka_unit_test(test_sink_discard),
+          cmocka_unit_test(test_import_raw_and_gzip),
+          cmocka_unit_test(test_archive_refusal))

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/util.h"
 #include "importer/registry.h"
+#include "../unit/testlib.h"
 
 static void
 expect_ref(const char *url, const char *api, const char *repo, const char *ref)
@@ -105,13 +106,7 @@ test_challenges(void **state)
     assert_null(ferry_registry_challenge_param("realm=\"unterminated", "realm"));
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_references),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_challenges),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_references),
+          cmocka_unit_test(test_refusals),
+          cmocka_unit_test(test_challenges))

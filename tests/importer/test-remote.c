@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "importer/importer.h"
 #include "importer/sources/remote-common.h"
+#include "../unit/testlib.h"
 
 /* Open URL: it must fail with an error containing MSG (nothing here has
  * credentials, so an accepted URL fails on them, before any request). */
@@ -256,17 +257,11 @@ test_cdi_mapping(void **state)
     }
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_vmware_urls),
-        cmocka_unit_test(test_imageio_urls),
-        cmocka_unit_test(test_credentials),
-        cmocka_unit_test(test_ca),
-        cmocka_unit_test(test_content_range),
-        cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_cdi_mapping),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_vmware_urls),
+          cmocka_unit_test(test_imageio_urls),
+          cmocka_unit_test(test_credentials),
+          cmocka_unit_test(test_ca),
+          cmocka_unit_test(test_content_range),
+          cmocka_unit_test(test_escape),
+          cmocka_unit_test(test_cdi_mapping))

@@ -13,6 +13,7 @@
 
 #include "importer/s3.h"
 #include "importer/sources/remote-common.h"
+#include "../unit/testlib.h"
 
 /* The three examples of the Amazon S3 API Reference, "Examples: Signature
  * Calculations in AWS Signature Version 4 > Signature Calculations for the
@@ -113,14 +114,8 @@ test_uri_encode(void **state)
     }
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_object),
-        cmocka_unit_test(test_get_lifecycle),
-        cmocka_unit_test(test_list_objects),
-        cmocka_unit_test(test_uri_encode),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_get_object),
+          cmocka_unit_test(test_get_lifecycle),
+          cmocka_unit_test(test_list_objects),
+          cmocka_unit_test(test_uri_encode))

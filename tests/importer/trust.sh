@@ -16,12 +16,7 @@ expect_refusal_pipe() {
     local out="$WORK/refused-$name.raw" st=0
     rm -f "$out"
     cat "$file" | "$IMPORTER" --url /dev/stdin --dest "$out" --progress none "$@" 2>"$WORK/err" || st=$?
-    [ "$st" = 1 ] || { cat "$WORK/err" >&2; fail "$name: exit status $st, expected 1"; }
-    grep -q -- "$msg" "$WORK/err" || { cat "$WORK/err" >&2; fail "$name: error does not say '$msg'"; }
-    [ ! -e "$out" ] || fail "$name: a destination exists after the failure"
-    ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left after the failure"
-    [ "$(wc -l <"$WORK/err")" -eq 1 ] || { cat "$WORK/err" >&2; fail "$name: more than one error line"; }
-    echo "ok  $name (refused: $(cut -c1-140 "$WORK/err"))"
+    check_refusal "$name" "$msg" "$st"
 }
 # check_pipe NAME FILE REF: FILE piped in imports as REF.
 check_pipe() {

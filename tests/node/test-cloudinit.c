@@ -144,13 +144,7 @@ teardown(void **state)
     return ferry_rm_rf(tmpdir);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nocloud),
-        cmocka_unit_test(test_configdrive),
-        cmocka_unit_test(test_refusals),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+TEST_MAIN(setup, teardown,
+          cmocka_unit_test(test_nocloud),
+          cmocka_unit_test(test_configdrive),
+          cmocka_unit_test(test_refusals))

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "../unit/testlib.h"
 
 static const char leases[] =
     "1700003600 52:54:00:aa:bb:01 10.213.7.77 guest-a 01:52:54:00:aa:bb:01\n"
@@ -83,13 +84,7 @@ test_arp(void **state)
     assert_int_equal(json_object_array_length(ips), 2);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_find),
-        cmocka_unit_test(test_read),
-        cmocka_unit_test(test_arp),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_find),
+          cmocka_unit_test(test_read),
+          cmocka_unit_test(test_arp))

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "../unit/testlib.h"
 
 static void
 test_split(void **state)
@@ -107,12 +108,6 @@ test_call(void **state)
     assert_int_equal(ferry_error_code(), FERRY_ERR_NOTFOUND);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_split),
-        cmocka_unit_test(test_call),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_split),
+          cmocka_unit_test(test_call))

@@ -586,21 +586,14 @@ test_openapi_override(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_openapi_override),
-        cmocka_unit_test(test_examples),
-        cmocka_unit_test(test_vm_messages),
-        cmocka_unit_test(test_schema_messages),
-        cmocka_unit_test(test_dv_messages),
-        cmocka_unit_test(test_dv_source_schemes),
-        cmocka_unit_test(test_admission_gaps),
-        cmocka_unit_test(test_metadata_limits),
-        cmocka_unit_test(test_vm_defaults),
-        cmocka_unit_test(test_vmi_defaults),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_openapi_override),
+          cmocka_unit_test(test_examples),
+          cmocka_unit_test(test_vm_messages),
+          cmocka_unit_test(test_schema_messages),
+          cmocka_unit_test(test_dv_messages),
+          cmocka_unit_test(test_dv_source_schemes),
+          cmocka_unit_test(test_admission_gaps),
+          cmocka_unit_test(test_metadata_limits),
+          cmocka_unit_test(test_vm_defaults),
+          cmocka_unit_test(test_vmi_defaults))

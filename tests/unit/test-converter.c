@@ -20,6 +20,7 @@
 #include "converter/outputs/kubevirt.h"
 #include "converter/vm_def.h"
 #include "image/image.h"
+#include "testlib.h"
 
 static void
 check_os(const char *fmt, const char *id, enum ferry_vm_os_family family, const char *osinfo,
@@ -471,17 +472,16 @@ test_annotations_fit(void **state)
     ferry_vm_def_free(def);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_osmap_windows), cmocka_unit_test(test_osmap_linux),
-        cmocka_unit_test(test_ovirt_os_ids),
-        cmocka_unit_test(test_mac_uuid),      cmocka_unit_test(test_disk_order),
-        cmocka_unit_test(test_image_capacity), cmocka_unit_test(test_image_capacity_qemu_img),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_osmap_virtio),  cmocka_unit_test(test_host_device_mac),
-        cmocka_unit_test(test_sizes),         cmocka_unit_test(test_annotations_fit),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_osmap_windows),
+          cmocka_unit_test(test_osmap_linux),
+          cmocka_unit_test(test_ovirt_os_ids),
+          cmocka_unit_test(test_mac_uuid),
+          cmocka_unit_test(test_disk_order),
+          cmocka_unit_test(test_image_capacity),
+          cmocka_unit_test(test_image_capacity_qemu_img),
+          cmocka_unit_test(test_numbers),
+          cmocka_unit_test(test_osmap_virtio),
+          cmocka_unit_test(test_host_device_mac),
+          cmocka_unit_test(test_sizes),
+          cmocka_unit_test(test_annotations_fit))

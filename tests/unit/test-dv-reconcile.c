@@ -696,20 +696,13 @@ test_imageio_credentials(void **state)
     assert_int_equal(stat(want, &st), -1);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_import_succeeds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_zero_without_disk_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_import_slots, setup_one_slot, teardown),
-        cmocka_unit_test_setup_teardown(test_failure_and_retry_budget, setup_two_tries, teardown),
-        cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_imageio_credentials, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_while_importing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_real_spawn, setup_real, teardown),
-        cmocka_unit_test_setup_teardown(test_real_importer_missing, setup_real, teardown),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_import_succeeds, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_exit_zero_without_disk_fails, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_import_slots, setup_one_slot, teardown),
+          cmocka_unit_test_setup_teardown(test_failure_and_retry_budget, setup_two_tries, teardown),
+          cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_imageio_credentials, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_delete_while_importing, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_real_spawn, setup_real, teardown),
+          cmocka_unit_test_setup_teardown(test_real_importer_missing, setup_real, teardown))

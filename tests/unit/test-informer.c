@@ -30,34 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct fixture {
-    char dir[64];
-    struct ferry_store *st;
-};
+#include "testlib.h"
 
 static int
 setup(void **state)
 {
-    struct fixture *f = ferry_calloc(1, sizeof *f);
-
-    strcpy(f->dir, "/tmp/ferry-informer.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    if (ferry_store_open(f->dir, &f->st) < 0)
-        return -1;
-    ferry_store_set_admission(f->st, false);
-    *state = f;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    ferry_store_free(f->st);
-    ferry_rm_rf(f->dir);
-    free(f);
+    *state = test_store_new("informer", false);
     return 0;
 }
 
@@ -121,7 +99,7 @@ has(const struct seen *s, const char *line)
 static void
 test_relist_diff(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     const struct ferry_resource *kinds[] = { ferry_resource_vm };
     struct ferry_informer *inf = NULL;
     struct seen s = { { 0 } };
@@ -220,7 +198,7 @@ test_relist_diff(void **state)
 static void
 test_observe(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     const struct ferry_resource *kinds[] = { ferry_resource_vm };
     struct ferry_informer *inf = NULL;
     struct seen s = { { 0 } };
@@ -265,7 +243,7 @@ vmi_labeled(const char *name, const char *node)
 static void
 test_watch_selected(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct ferry_selector *sel = NULL;
     struct ferry_watch *w = NULL;
     struct ferry_event ev;
@@ -339,7 +317,7 @@ owned(const char *api, const char *kind, const char *name, json_object *owner,
 static void
 test_owner_enqueue(void **state)
 {
-    struct fixture *f = *state;
+    struct test_store *f = *state;
     struct ferry_controller_opts o;
     struct ferry_controller *c = NULL;
     FERRY_AUTOFREE char *cdir = ferry_printf("%s/ctl", f->dir);
@@ -402,15 +380,8 @@ test_owner_enqueue(void **state)
     ferry_controller_free(c);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_relist_diff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_observe, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_selected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_owner_enqueue, setup, teardown),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_relist_diff, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_observe, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_watch_selected, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_owner_enqueue, setup, test_store_teardown))

@@ -118,14 +118,10 @@ test_files(void **state)
     assert_non_null(strstr(ferry_error_message(), path));
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),          cmocka_unit_test(test_set_and_delete),
-        cmocka_unit_test(test_equal_and_copy), cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_parse_bare_literals),
-        cmocka_unit_test(test_files),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_get),
+          cmocka_unit_test(test_set_and_delete),
+          cmocka_unit_test(test_equal_and_copy),
+          cmocka_unit_test(test_parse_errors),
+          cmocka_unit_test(test_parse_bare_literals),
+          cmocka_unit_test(test_files))

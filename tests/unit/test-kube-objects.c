@@ -784,22 +784,15 @@ test_job_imageio_vddk(void **state)
     ferry_error_reset();
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_job_http, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_job_block_blank, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_job_imageio_vddk, setup, teardown),
-        cmocka_unit_test(test_pvc_storage_overhead),
-        cmocka_unit_test(test_long_name),
-        cmocka_unit_test_setup_teardown(test_dv_flow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dv_failed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pod_object, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vmi_flow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vmi_scheduled, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vm_pvc_volume, setup, teardown),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_job_http, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_job_block_blank, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_job_imageio_vddk, setup, teardown),
+          cmocka_unit_test(test_pvc_storage_overhead),
+          cmocka_unit_test(test_long_name),
+          cmocka_unit_test_setup_teardown(test_dv_flow, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_dv_failed, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_pod_object, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_vmi_flow, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_vmi_scheduled, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_vm_pvc_volume, setup, teardown))

@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "testlib.h"
 
 static char dir[] = "/tmp/ferry-test-kubeconfig.XXXXXX";
 
@@ -191,13 +192,7 @@ test_selector_string(void **state)
     }
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_missing_and_selection),
-        cmocka_unit_test(test_selector_string),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+TEST_MAIN(setup, teardown,
+          cmocka_unit_test(test_errors),
+          cmocka_unit_test(test_missing_and_selection),
+          cmocka_unit_test(test_selector_string))

@@ -233,14 +233,7 @@ test_bad_timings(void **state)
     ferry_leader_free(l);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_acquire_takeover_release, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_run_release_and_lost, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_timings, setup, test_store_teardown),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_acquire_takeover_release, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_run_release_and_lost, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_bad_timings, setup, test_store_teardown))

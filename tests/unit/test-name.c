@@ -12,6 +12,24 @@
 #include "common/util.h"
 
 #include <string.h>
+#include "testlib.h"
+
+/* PRED holds for each of the strings OK and for none of NO (arrays); a
+ * failure names the string and WHAT PRED says it is. */
+#define check_names(pred, what, ok, no)                                                            \
+    check_names_((pred), (what), (ok), FERRY_ARRAY_SIZE(ok), (no), FERRY_ARRAY_SIZE(no))
+
+static void
+check_names_(bool (*pred)(const char *), const char *what, const char *const *ok, size_t nok,
+             const char *const *no, size_t nno)
+{
+    for (size_t k = 0; k < nok; k++)
+        if (!pred(ok[k]))
+            fail_msg("'%s' should be %s", ok[k], what);
+    for (size_t k = 0; k < nno; k++)
+        if (pred(no[k]))
+            fail_msg("'%s' should not be %s", no[k], what);
+}
 
 static void
 test_labels(void **state)
@@ -21,12 +39,7 @@ test_labels(void **state)
     const char *no[] = { "", "-a", "a-", "A", "my_name", "a.b", "a b", "ünï",
                          "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl" /* 64 */ };
 
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(ok); k++)
-        if (!ferry_name_is_dns1123_label(ok[k]))
-            fail_msg("'%s' should be a label", ok[k]);
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(no); k++)
-        if (ferry_name_is_dns1123_label(no[k]))
-            fail_msg("'%s' should not be a label", no[k]);
+    check_names(ferry_name_is_dns1123_label, "a label", ok, no);
     assert_false(ferry_name_is_dns1123_label(NULL));
 }
 
@@ -37,12 +50,7 @@ test_subdomains(void **state)
     const char *no[] = { "", ".a", "a.", "a..b", "Example.com", "a_b.c", "-a.b", "a.-b" };
     char long_ok[254], long_no[255];
 
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(ok); k++)
-        if (!ferry_name_is_dns1123_subdomain(ok[k]))
-            fail_msg("'%s' should be a subdomain", ok[k]);
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(no); k++)
-        if (ferry_name_is_dns1123_subdomain(no[k]))
-            fail_msg("'%s' should not be a subdomain", no[k]);
+    check_names(ferry_name_is_dns1123_subdomain, "a subdomain", ok, no);
     memset(long_ok, 'a', 253);
     for (int i = 50; i < 253; i += 51)
         long_ok[i] = '.';
@@ -122,18 +130,8 @@ test_label_keys_values(void **state)
     const char *vals_ok[] = { "", "v1", "MyValue", "my_value", "12345", "a.b-c_d" };
     const char *vals_no[] = { "-a", "a-", "a b", "a/b", "_x" };
 
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(keys_ok); k++)
-        if (!ferry_name_is_label_key(keys_ok[k]))
-            fail_msg("key '%s' should be valid", keys_ok[k]);
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(keys_no); k++)
-        if (ferry_name_is_label_key(keys_no[k]))
-            fail_msg("key '%s' should be invalid", keys_no[k]);
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(vals_ok); k++)
-        if (!ferry_name_is_label_value(vals_ok[k]))
-            fail_msg("value '%s' should be valid", vals_ok[k]);
-    for (size_t k = 0; k < FERRY_ARRAY_SIZE(vals_no); k++)
-        if (ferry_name_is_label_value(vals_no[k]))
-            fail_msg("value '%s' should be invalid", vals_no[k]);
+    check_names(ferry_name_is_label_key, "a valid label key", keys_ok, keys_no);
+    check_names(ferry_name_is_label_value, "a valid label value", vals_ok, vals_no);
 }
 
 /* apimachinery's IsQualifiedName messages, one per problem. */
@@ -174,15 +172,10 @@ test_qualified_name_errors(void **state)
     ferry_strv_free(m);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_labels),   cmocka_unit_test(test_subdomains),
-        cmocka_unit_test(test_messages), cmocka_unit_test(test_sanitize),
-        cmocka_unit_test(test_label_keys_values),
-        cmocka_unit_test(test_qualified_name_errors),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_labels),
+          cmocka_unit_test(test_subdomains),
+          cmocka_unit_test(test_messages),
+          cmocka_unit_test(test_sanitize),
+          cmocka_unit_test(test_label_keys_values),
+          cmocka_unit_test(test_qualified_name_errors))

@@ -323,16 +323,13 @@ test_self_dir_uuid(void **state)
     free(b);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accessors),        cmocka_unit_test(test_set_labels),
-        cmocka_unit_test(test_selector_strings), cmocka_unit_test(test_selector_string_errors),
-        cmocka_unit_test(test_selector_json),    cmocka_unit_test(test_owners),
-        cmocka_unit_test(test_conditions),       cmocka_unit_test(test_finalizers),
-        cmocka_unit_test(test_self_dir_uuid),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_accessors),
+          cmocka_unit_test(test_set_labels),
+          cmocka_unit_test(test_selector_strings),
+          cmocka_unit_test(test_selector_string_errors),
+          cmocka_unit_test(test_selector_json),
+          cmocka_unit_test(test_owners),
+          cmocka_unit_test(test_conditions),
+          cmocka_unit_test(test_finalizers),
+          cmocka_unit_test(test_self_dir_uuid))

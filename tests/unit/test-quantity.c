@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "testlib.h"
 
 #define KI 1024LL
 #define MI (KI * KI)
@@ -241,14 +242,9 @@ test_format_bytes(void **state)
     }
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),      cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_out_of_range), cmocka_unit_test(test_bytes),
-        cmocka_unit_test(test_format_bytes),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_table),
+          cmocka_unit_test(test_rejects),
+          cmocka_unit_test(test_out_of_range),
+          cmocka_unit_test(test_bytes),
+          cmocka_unit_test(test_format_bytes))

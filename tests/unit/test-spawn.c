@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "testlib.h"
 
 static char *
 read_all(int fd)
@@ -522,27 +523,20 @@ test_spawn_call(void **state)
     close(p[0]);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_run_captures_output_and_status),
-        cmocka_unit_test(test_exec_failure_is_reported),
-        cmocka_unit_test(test_pipes_env_cwd),
-        cmocka_unit_test(test_no_fd_leaks),
-        cmocka_unit_test(test_output_file),
-        cmocka_unit_test(test_wait_timeout_and_stop),
-        cmocka_unit_test(test_stop_escalates_to_kill),
-        cmocka_unit_test(test_stop_session_kills_group),
-        cmocka_unit_test(test_status_strings),
-        cmocka_unit_test(test_pidfile),
-        cmocka_unit_test(test_supervisor),
-        cmocka_unit_test(test_extra_fds),
-        cmocka_unit_test(test_log_fd_and_stdin_null),
-        cmocka_unit_test(test_process_group),
-        cmocka_unit_test(test_death_signal),
-        cmocka_unit_test(test_spawn_call),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_run_captures_output_and_status),
+          cmocka_unit_test(test_exec_failure_is_reported),
+          cmocka_unit_test(test_pipes_env_cwd),
+          cmocka_unit_test(test_no_fd_leaks),
+          cmocka_unit_test(test_output_file),
+          cmocka_unit_test(test_wait_timeout_and_stop),
+          cmocka_unit_test(test_stop_escalates_to_kill),
+          cmocka_unit_test(test_stop_session_kills_group),
+          cmocka_unit_test(test_status_strings),
+          cmocka_unit_test(test_pidfile),
+          cmocka_unit_test(test_supervisor),
+          cmocka_unit_test(test_extra_fds),
+          cmocka_unit_test(test_log_fd_and_stdin_null),
+          cmocka_unit_test(test_process_group),
+          cmocka_unit_test(test_death_signal),
+          cmocka_unit_test(test_spawn_call))

@@ -1290,36 +1290,29 @@ test_secret_configmap(void **state)
     }
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_get, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_open, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, test_store_teardown),
-        cmocka_unit_test(test_resource_lookup),
-        cmocka_unit_test(test_state_dir),
-        cmocka_unit_test_setup_teardown(test_list, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_list_selector, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_update_rules, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_finalizers, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_cascade, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_watch_resume, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_watch_expiry, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_watch_thread, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_record_event, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_events_bounded, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_namespaces, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_configmap, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_request_size, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_open_guards, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_admission_in_store, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_crash_consistency, setup, test_store_teardown),
-        cmocka_unit_test_setup_teardown(test_measure, setup, test_store_teardown),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_create_get, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_concurrent_open, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, test_store_teardown),
+          cmocka_unit_test(test_resource_lookup),
+          cmocka_unit_test(test_state_dir),
+          cmocka_unit_test_setup_teardown(test_list, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_list_selector, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_update_rules, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_finalizers, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_cascade, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_watch_resume, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_watch_expiry, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_watch_thread, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_record_event, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_events_bounded, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_namespaces, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_secret_configmap, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_request_size, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_open_guards, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_admission_in_store, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_crash_consistency, setup, test_store_teardown),
+          cmocka_unit_test_setup_teardown(test_measure, setup, test_store_teardown))

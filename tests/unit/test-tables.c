@@ -18,6 +18,7 @@
 #include "converter/inputs.h"
 #include "image/image.h"
 #include "importer/importer.h"
+#include "testlib.h"
 
 /* What FN writes to a FILE, as a string (caller frees). */
 static char *
@@ -239,16 +240,10 @@ test_inputs(void **state)
     assert_true(n >= 6);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_formats),
-        cmocka_unit_test(test_sources),
-        cmocka_unit_test(test_sources_option_config),
-        cmocka_unit_test(test_unsupported_scheme),
-        cmocka_unit_test(test_dv_sources),
-        cmocka_unit_test(test_inputs),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_formats),
+          cmocka_unit_test(test_sources),
+          cmocka_unit_test(test_sources_option_config),
+          cmocka_unit_test(test_unsupported_scheme),
+          cmocka_unit_test(test_dv_sources),
+          cmocka_unit_test(test_inputs))

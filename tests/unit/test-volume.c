@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "testlib.h"
 
 struct fixture {
     char *top;    /* temporary directory */
@@ -161,13 +162,7 @@ test_symlinks(void **state)
     ferry_error_reset();
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_good_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_good_names, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown))

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "testlib.h"
 
 static struct ferry_workqueue *
 no_bucket(void)
@@ -311,21 +312,14 @@ test_expectations_timeout(void **state)
     ferry_expectations_free(e);
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup),
-        cmocka_unit_test(test_readd_while_processing),
-        cmocka_unit_test(test_no_parallel_same_key),
-        cmocka_unit_test(test_backoff_growth_and_forget),
-        cmocka_unit_test(test_rate_limited_requeue),
-        cmocka_unit_test(test_bucket),
-        cmocka_unit_test(test_add_after_earlier_wins),
-        cmocka_unit_test(test_shutdown),
-        cmocka_unit_test(test_expectations),
-        cmocka_unit_test(test_expectations_timeout),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_dedup),
+          cmocka_unit_test(test_readd_while_processing),
+          cmocka_unit_test(test_no_parallel_same_key),
+          cmocka_unit_test(test_backoff_growth_and_forget),
+          cmocka_unit_test(test_rate_limited_requeue),
+          cmocka_unit_test(test_bucket),
+          cmocka_unit_test(test_add_after_earlier_wins),
+          cmocka_unit_test(test_shutdown),
+          cmocka_unit_test(test_expectations),
+          cmocka_unit_test(test_expectations_timeout))

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "testlib.h"
 
 static json_object *
 parse_one(const char *text)
@@ -547,28 +548,21 @@ test_parse_file_errors(void **state)
     assert_non_null(strstr(ferry_error_message(), "/nonexistent/vm.yaml"));
 }
 
-int
-main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_typing),
-        cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_key_order_and_duplicates),
-        cmocka_unit_test(test_flow_and_block),
-        cmocka_unit_test(test_anchors_and_merge),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_alias_bomb),
-        cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_multidoc),
-        cmocka_unit_test(test_emit_quoting),
-        cmocka_unit_test(test_emit_nested_layout),
-        cmocka_unit_test(test_emit_refuses_bad_strings),
-        cmocka_unit_test(test_write),
-        cmocka_unit_test(test_roundtrip_data),
-        cmocka_unit_test(test_roundtrip_examples),
-        cmocka_unit_test(test_vm_manifest_values),
-        cmocka_unit_test(test_parse_file_errors),
-    };
-
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_typing),
+          cmocka_unit_test(test_keys),
+          cmocka_unit_test(test_key_order_and_duplicates),
+          cmocka_unit_test(test_flow_and_block),
+          cmocka_unit_test(test_anchors_and_merge),
+          cmocka_unit_test(test_errors),
+          cmocka_unit_test(test_alias_bomb),
+          cmocka_unit_test(test_deep_nesting),
+          cmocka_unit_test(test_multidoc),
+          cmocka_unit_test(test_emit_quoting),
+          cmocka_unit_test(test_emit_nested_layout),
+          cmocka_unit_test(test_emit_refuses_bad_strings),
+          cmocka_unit_test(test_write),
+          cmocka_unit_test(test_roundtrip_data),
+          cmocka_unit_test(test_roundtrip_examples),
+          cmocka_unit_test(test_vm_manifest_values),
+          cmocka_unit_test(test_parse_file_errors))

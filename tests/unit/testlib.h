@@ -1,6 +1,6 @@
-/* What the cmocka tests share: a document parsed from a string in the test,
- * the test failing with the parser's message when it does not parse, and a
- * store in a temporary directory as a test's fixture.
+/* What the cmocka tests share: their main(), a document parsed from a string
+ * in the test, the test failing with the parser's message when it does not
+ * parse, and a store in a temporary directory as a test's fixture.
  * Include it after <cmocka.h>. */
 #ifndef FERRY_TESTS_TESTLIB_H
 #define FERRY_TESTS_TESTLIB_H
@@ -15,6 +15,16 @@
 #include "common/store/store.h"
 #include "common/util.h"
 #include "common/yaml.h"
+
+/* A test program's main(): the cmocka tests given (cmocka_unit_test(...),
+ * cmocka_unit_test_setup_teardown(...)) run as one group, between the group
+ * fixture GROUP_SETUP and GROUP_TEARDOWN (NULL for none). */
+#define TEST_MAIN(group_setup, group_teardown, ...)                                                \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        const struct CMUnitTest tests[] = { __VA_ARGS__ };                                         \
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);                         \
+    }
 
 /* TEXT parsed by PARSE (ferry_json_parse, ferry_yaml_parse_one). */
 static inline json_object *
