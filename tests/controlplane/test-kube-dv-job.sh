@@ -22,7 +22,9 @@ KP="$FERRY_BUILD/tests/kube-play"
 [ -x "$KP" ] || skip "kube-play is not built"
 export FERRY_KUBE_OBJECTS=1
 
-LIMIT_RATE=1m start_nginx
+# 256 KiB/s a connection (the importer opens several): slow enough to be
+# scraped midway on a loaded machine.
+LIMIT_RATE=256k start_nginx
 # the source: 8 MiB with a pattern, as qcow2
 python3 -c 'import sys; sys.stdout.buffer.write(bytes((i*7)%251 for i in range(8*1024*1024)))' \
     > "$T/src.raw"
