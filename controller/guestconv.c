@@ -370,8 +370,10 @@ finish(struct ferry_controller *c, json_object *vm, json_object *status, const c
     bool verdict = WIFEXITED(j->status) &&
                    (WEXITSTATUS(j->status) == 0 || WEXITSTATUS(j->status) == 1);
     double secs = (double)(ferry_now_ns() - j->started_ns) / 1e9;
+    int attempts = j->attempts + (verdict ? 0 : 1); /* written to j once recorded */
 
-    j->exited = false;
+    /* j stays exited until the outcome is written: a failed write (a
+     * conflict) comes back here, it does not convert again */
     if (logp && ferry_file_read(logp, 4u << 20, &log, NULL) < 0)
         ferry_error_reset();
     ctl_guest_parse_report(log, &result, &changes);
@@ -390,13 +392,15 @@ finish(struct ferry_controller *c, json_object *vm, json_object *status, const c
         strmap_remove(&c->convs, key);
         return 1;
     }
-    if (!verdict && ++j->attempts < ATTEMPTS) {
+    if (!verdict && attempts < ATTEMPTS) {
         int delay = c->o.vm_backoff_s;
 
+        j->attempts = attempts;
         for (int i = 1; i < j->attempts && delay < c->o.vm_backoff_max_s; i++)
             delay *= 2;
         if (delay > c->o.vm_backoff_max_s)
             delay = c->o.vm_backoff_max_s;
+        j->exited = false;
         j->retry_at_ns = ferry_now_ns() + (uint64_t)delay * 1000000000ULL;
         msg = ferry_printf("ferry-converter %s (attempt %d of %d); back-off %d s", ws,
                            j->attempts, ATTEMPTS, delay);
@@ -407,7 +411,7 @@ finish(struct ferry_controller *c, json_object *vm, json_object *status, const c
     }
     if (!verdict) {
         free(result);
-        result = ferry_printf("failed: ferry-converter %s, %d times", ws, j->attempts);
+        result = ferry_printf("failed: ferry-converter %s, %d times", ws, attempts);
     }
     if (annotate(c, vm, result, changes) < 0)
         return -1;
