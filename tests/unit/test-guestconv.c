@@ -239,21 +239,27 @@ read_args(struct fixture *fx)
 }
 
 static void
-create_vm(struct fixture *fx, bool pending)
+create_vm_rs(struct fixture *fx, bool pending, const char *rs)
 {
     FERRY_AUTOFREE char *text = ferry_printf(
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
         "\"metadata\":{\"name\":\"vm\",\"namespace\":\"default\"%s},"
-        "\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{\"domain\":{"
+        "\"spec\":{\"runStrategy\":\"%s\",\"template\":{\"spec\":{\"domain\":{"
         "\"devices\":{\"disks\":[{\"name\":\"root\",\"disk\":{\"bus\":\"virtio\"}}]},"
         "\"resources\":{\"requests\":{\"memory\":\"64Mi\"}}},"
         "\"volumes\":[{\"name\":\"root\",\"persistentVolumeClaim\":{\"claimName\":\"disk0\"}}]"
         "}}}}",
-        pending ? ",\"annotations\":{\"ferry.io/guest-conversion\":\"pending\"}" : "");
+        pending ? ",\"annotations\":{\"ferry.io/guest-conversion\":\"pending\"}" : "", rs);
     FERRY_AUTOPTR(json_object) o = test_json(text);
 
     if (ferry_store_create(fx->c->st, o, NULL) < 0)
         fail_msg("create vm: %s", ferry_error_message());
+}
+
+static void
+create_vm(struct fixture *fx, bool pending)
+{
+    create_vm_rs(fx, pending, "Always");
 }
 
 static void
@@ -370,6 +376,37 @@ test_converted_then_started(void **state)
                         "/etc/fstab: /dev/sda1 -> UUID=1\ninitramfs rebuilt");
 }
 
+/* A Manual VM started with `ferry start` (a Start request): the request
+ * waits for the conversion, then starts it. */
+static void
+test_start_request_waits(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOPTR(json_object) vm = NULL;
+    FERRY_AUTOPTR(json_object) after = NULL;
+
+    put_file(fx, "mode", "hold");
+    create_vm_rs(fx, true, "Manual");
+    reconcile(fx);
+    assert_false(vmi_exists(fx));
+    {
+        FERRY_AUTOFREE char *args = read_args(fx);
+
+        assert_null(args); /* not to run: not converted */
+    }
+    vm = get_vm(fx);
+    ferry_json_set(vm, "status.stateChangeRequests", test_json("[{\"action\":\"Start\"}]"));
+    if (ferry_store_update_status(fx->c->st, vm, NULL) < 0)
+        fail_msg("start request: %s", ferry_error_message());
+    reconcile_until(fx, "Converting");
+    assert_false(vmi_exists(fx));
+    after = get_vm(fx);
+    assert_non_null(ferry_json_get(after, "status.stateChangeRequests"));
+    put_file(fx, "go", "");
+    reconcile_until(fx, "GuestConverted");
+    assert_true(vmi_exists(fx));
+}
+
 static void
 test_failure_is_final(void **state)
 {
@@ -465,6 +502,7 @@ main(void)
         cmocka_unit_test(test_report),
         cmocka_unit_test_setup_teardown(test_no_annotation_starts_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_converted_then_started, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_request_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_retried_then_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kube_mode_refuses, setup_kube, teardown),
