@@ -628,6 +628,8 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     c->importer = ferry_strdup(o->importer ? o->importer : "ferry-importer");
     c->o.state_dir = c->state_dir;
     c->o.importer = c->importer;
+    c->converter = ferry_strdup(o->converter ? o->converter : "ferry-converter");
+    c->o.converter = c->converter;
     if (c->o.max_imports < 1)
         c->o.max_imports = 1;
     c->store_is_kube = store_is_kube(o->store);
@@ -652,6 +654,7 @@ ferry_controller_new(const struct ferry_controller_opts *o, struct ferry_control
     c->expect = ferry_expectations_new(0);
     strmap_init(&c->jobs, dvjob_free);
     strmap_init(&c->dv_users, free);
+    strmap_init(&c->convs, ctl_guestjob_free);
     if (!c->store_is_kube) {
         /* a local state directory; with leader election its lock is taken
          * once this replica leads (ferry_controller_run) */
@@ -690,7 +693,9 @@ ferry_controller_free(struct ferry_controller *c)
     if (!c)
         return;
     ferry_dv_kill_jobs(c);
+    ctl_guest_kill_jobs(c);
     strmap_release(&c->jobs);
+    strmap_release(&c->convs);
     ferry_workqueue_free(c->queue);
     ferry_expectations_free(c->expect);
     strmap_release(&c->dv_users);
@@ -700,6 +705,7 @@ ferry_controller_free(struct ferry_controller *c)
         close(c->lock_fd);
     free(c->state_dir);
     free(c->importer);
+    free(c->converter);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -788,6 +794,7 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
     if (r < 0 && ferry_leader_lost(e.l)) {
         /* stop our importers before anyone else starts theirs */
         ferry_dv_kill_jobs(c);
+        ctl_guest_kill_jobs(c);
     }
     election_end(c, &e);
     return r < 0 ? -1 : 0;
@@ -830,6 +837,7 @@ run_loop(struct ferry_controller *c, volatile sig_atomic_t *stop)
          * the watch; jobs then get read at least every 100 ms. */
         ferry_dv_poll_jobs(c);
         ferry_dv_reap_jobs(c);
+        ctl_guest_reap_jobs(c);
         if (wait_ms > 100 && c->running_imports)
             wait_ms = 100;
         /* Take what is there, at most 1000 events a pass so that work gets

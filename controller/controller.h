@@ -21,6 +21,7 @@ struct ferry_controller_opts {
     const char *state_dir;        /* volumes live in <state_dir>/volumes */
     const char *store;            /* store location, NULL: state_dir */
     const char *importer;         /* ferry-importer path */
+    const char *converter;        /* ferry-converter path (guest conversion) */
     int max_imports;              /* concurrent import jobs (default 2) */
     int import_retries;           /* failed attempts before the DV is Failed (default 5) */
     int import_backoff_ms;        /* first retry delay, doubles per failure (default 10000) */
@@ -71,6 +72,12 @@ int ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop
 #define FERRY_FINALIZER_VOLUME "ferry.io/volume-cleanup"    /* on DataVolumes */
 #define FERRY_FINALIZER_NODE "ferry.io/node-cleanup"        /* on VMIs, removed by the handler */
 #define FERRY_ANN_UPLOAD "ferry.io/upload"                  /* "done" when image-upload finished */
+/* On VMs: "pending" asks for the guest conversion before the first start;
+ * the controller writes "converted: <os>" or "failed: <why>", and the
+ * changes one a line in the second. */
+#define FERRY_ANN_GUEST_CONVERSION "ferry.io/guest-conversion"
+#define FERRY_ANN_GUEST_CONVERSION_CHANGES "ferry.io/guest-conversion-changes"
+#define FERRY_GUEST_CONVERSION_PENDING "pending"
 
 /* The volume paths and the done record: common/volume.h. */
 

@@ -108,6 +108,8 @@ struct ferry_controller {
     struct ferry_leader *leader;    /* NULL without --leader-elect */
     struct strmap jobs;      /* "ns/name" -> struct dvjob */
     struct strmap dv_users;  /* "ns/dvname" -> "ns/vmname" (a VM waiting for this DV) */
+    struct strmap convs;     /* "ns/vmname" -> struct guestjob (guestconv.c) */
+    char *converter;         /* ferry-converter path */
     int running_imports;
     int lock_fd;             /* flock()ed run/ferry-controller.lock */
     pthread_mutex_t mu;      /* held by a batch's workers (process_queue) */
@@ -182,6 +184,34 @@ int ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_ob
 /* A VMI the handler owns (Scheduled, Running): Failed when its launcher Pod
  * is gone (virt-controller's rule); the VM's run strategy takes it from there. */
 int ctl_kube_vmi_check_pod(struct ferry_controller *c, json_object *vmi, json_object *status);
+
+/* Guest conversion before a VM's first start (guestconv.c). */
+enum ctl_guest_step {
+    CTL_GUEST_NONE,     /* not asked for (or done): the VM starts as it would */
+    CTL_GUEST_WAIT,     /* asked; its volumes are not all ready */
+    CTL_GUEST_CONVERT,  /* asked, volumes ready: convert (or it is converting) */
+    CTL_GUEST_FAILED,   /* this controller's conversion failed: the VM does not start */
+};
+/* What the VM's annotation and GuestConversion condition call for. */
+enum ctl_guest_step ctl_guest_step(json_object *vm, bool volumes_ready);
+/* The claim (DataVolume or PVC) names of the VM's disks, in the order of
+ * domain.devices.disks (CD-ROMs and LUNs left out); NULL when none. */
+char **ctl_guest_claims(json_object *vm);
+/* From `ferry-converter --convert-guest`'s output and log (LOG may be
+ * NULL): "converted: <os>" or "failed: <why>", and the changes one a line
+ * (NULL when none), cut to 32 KiB at a line with a count of the rest. */
+void ctl_guest_parse_report(const char *log, char **ret_result, char **ret_changes);
+/* For a VM that is to start now, its volumes ready: 1 it may start, 0 not
+ * yet (converting, backing off, failed, refused; status conditions set and
+ * the VM requeued where needed), -1 on a store error.  *ret_converting says
+ * the conversion is under way (printableStatus Provisioning). */
+int ctl_guest_gate(struct ferry_controller *c, json_object *vm, json_object *status,
+                   bool *ret_converting);
+/* The VM is gone: stop its conversion, remove its log. */
+void ctl_guest_forget(struct ferry_controller *c, const char *ns, const char *name);
+void ctl_guest_reap_jobs(struct ferry_controller *c);
+void ctl_guest_kill_jobs(struct ferry_controller *c);
+void ctl_guestjob_free(void *p);
 
 /* Placement: the name of the Ready node (heartbeat younger than
  * node_ready_seconds), or NULL; *ret_total counts Node objects. */

@@ -42,6 +42,8 @@ usage(FILE *f)
             "                         the kube store: PVCs and importer Jobs for DataVolumes,\n"
             "                         launcher Pods for VMIs\n"
             "  --importer PATH        ferry-importer to run (default: beside this program)\n"
+            "  --converter PATH       ferry-converter for guest conversions (default: beside\n"
+            "                         this program)\n"
             "  --max-imports N        concurrent import jobs (default 2)\n"
             "  --import-retries N     failed attempts before a DataVolume is Failed (default 5)\n"
             "  --import-backoff MS    first retry delay in ms, doubling per failure (default 10000)\n"
@@ -119,12 +121,13 @@ main(int argc, char **argv)
 {
     enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
            O_DEBUG, O_VERSION, O_KUBECONFIG, O_LE, O_LE_NS, O_LE_NAME, O_LE_DUR, O_LE_RENEW,
-           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG };
+           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG, O_CONVERTER };
     static const struct option opts[] = {
         { "state-dir", required_argument, NULL, O_STATE },
         { "store", required_argument, NULL, O_STORE },
         { "kubeconfig", required_argument, NULL, O_KUBECONFIG },
         { "importer", required_argument, NULL, O_IMPORTER },
+        { "converter", required_argument, NULL, O_CONVERTER },
         { "max-imports", required_argument, NULL, O_MAX },
         { "import-retries", required_argument, NULL, O_RETRIES },
         { "import-backoff", required_argument, NULL, O_BACKOFF },
@@ -146,7 +149,7 @@ main(int argc, char **argv)
     };
     struct ferry_controller_opts o;
     struct ferry_controller *c;
-    char *importer = NULL, *where = NULL;
+    char *importer = NULL, *converter = NULL, *where = NULL;
     const char *kubeconfig = NULL;
     int dur_ms;
     struct sigaction sa = { .sa_handler = on_signal };
@@ -167,6 +170,9 @@ main(int argc, char **argv)
             break;
         case O_IMPORTER:
             o.importer = optarg;
+            break;
+        case O_CONVERTER:
+            o.converter = optarg;
             break;
         case O_MAX:
             if (int_arg("--max-imports", optarg, &o.max_imports) < 0)
@@ -254,12 +260,18 @@ main(int argc, char **argv)
         if (access(importer, X_OK) == 0)
             o.importer = importer;
     }
+    if (!o.converter && ferry_self_dir()) {
+        converter = ferry_printf("%s/ferry-converter", ferry_self_dir());
+        if (access(converter, X_OK) == 0)
+            o.converter = converter;
+    }
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (ferry_controller_new(&o, &c) < 0) {
         ferry_log_last_error();
         free(importer);
+        free(converter);
         free(where);
         return 1;
     }
@@ -270,6 +282,7 @@ main(int argc, char **argv)
         ferry_log_last_error();
     ferry_controller_free(c);
     free(importer);
+    free(converter);
     free(where);
     ferry_log_info("stopped");
     return r < 0 ? 1 : 0;

@@ -6,7 +6,9 @@
  * restart` write for Manual and RerunOnFailure VMs, as virt-api's
  * subresources do); applies the run strategy (Always, RerunOnFailure, Once,
  * Manual, Halted; `running: true/false` mean Always/Halted) by creating the
- * VMI from the template only when every volume is ready, or deleting it;
+ * VMI from the template only when every volume is ready (and, for a VM
+ * annotated ferry.io/guest-conversion: pending, the guest on them converted:
+ * guestconv.c), or deleting it;
  * counts failed starts into status.startFailure with a growing back-off
  * (CrashLoopBackOff); and writes status: created, ready, conditions,
  * printableStatus in KubeVirt's order of precedence. */
@@ -26,7 +28,7 @@
 
 /* What the volumes of the template say. */
 struct vols {
-    bool provisioning;          /* some DV is not Succeeded yet */
+    bool provisioning;          /* some DV is not Succeeded yet, or the guest is converted */
     char *dv_missing;           /* a dataVolume that does not exist */
     char *dv_error;             /* a DV that Failed */
     char *pvc_missing;          /* a persistentVolumeClaim with neither DV nor volume */
@@ -402,7 +404,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     FERRY_AUTOPTR(json_object) status = NULL;
     struct vols v = { 0 };
     const char *rs, *vmi_phase = NULL, *ps;
-    bool should_run, wants_start = false, volumes_ready, created = false;
+    bool should_run, wants_start = false, volumes_ready, created = false, converting = false;
     json_object *scr, *rc;
     int r = -1;
 
@@ -410,6 +412,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
             return -1;
         ferry_error_reset();
+        ctl_guest_forget(c, ns, name);
         return 0; /* ownerReferences take its VMI and DataVolumes away */
     }
     if (ctl_get_copy(c, ferry_resource_vmi, ns, name, &vmi) < 0) {
@@ -430,6 +433,7 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     rs = run_strategy(vm);
 
     if (ctl_is_deleting(vm)) {
+        ctl_guest_forget(c, ns, name);
         if (vmi && delete_vmi(c, vm, vmi) < 0)
             return -1;
         json_object_object_add(status, "printableStatus", json_object_new_string("Terminating"));
@@ -483,9 +487,15 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
             } else if (volumes_ready && backoff_left(status) > 0) {
                 ctl_enqueue(c, Q_VM, ns, name, (int)backoff_left(status) * 1000 + 100);
             } else if (volumes_ready) {
-                if (create_vmi(c, vm, status, paused, &created) < 0)
+                int g = ctl_guest_gate(c, vm, status, &converting);
+
+                if (g < 0)
                     goto out;
-                pop_request(status);
+                if (g > 0) { /* else the request waits for the conversion */
+                    if (create_vmi(c, vm, status, paused, &created) < 0)
+                        goto out;
+                    pop_request(status);
+                }
             }
         } else {
             pop_request(status); /* unknown action: drop it */
@@ -516,10 +526,14 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
         } else if (!vmi && volumes_ready) {
             int64_t left = backoff_left(status);
 
-            if (left > 0)
+            if (left > 0) {
                 ctl_enqueue(c, Q_VM, ns, name, (int)left * 1000 + 100);
-            else if (create_vmi(c, vm, status, false, &created) < 0)
-                goto out;
+            } else {
+                int g = ctl_guest_gate(c, vm, status, &converting);
+
+                if (g < 0 || (g > 0 && create_vmi(c, vm, status, false, &created) < 0))
+                    goto out;
+            }
         }
     } else if (ferry_str_eq(rs, "Manual")) {
         should_run = vmi && !vmi_final(vmi);
@@ -547,6 +561,9 @@ ferry_vm_reconcile(struct ferry_controller *c, const char *ns, const char *name)
     }
     else
         ctl_status_condition(status, "Paused", NULL, NULL, NULL);
+    /* KubeVirt shows Provisioning until the volumes are ready; here also
+     * while the guest on them is converted */
+    v.provisioning |= converting;
     ps = printable_status(vm, vmi, status, &v, should_run,
                           wants_start || (vmi && !vmi_final(vmi)), created);
     json_object_object_add(status, "printableStatus", json_object_new_string(ps));

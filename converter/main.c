@@ -45,7 +45,7 @@ main(int argc, char **argv)
 {
     enum { OPT_NAME = 256, OPT_DISK_SOURCE, OPT_NETMAP, OPT_RUN, OPT_COMPAT, OPT_INSPECT,
            OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION, OPT_LIST_INPUTS, OPT_CONVERT_GUEST,
-           OPT_GUEST_DISK };
+           OPT_GUEST_DISK, OPT_GUEST_CONVERSION };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"namespace", required_argument, NULL, 'n'},
@@ -62,6 +62,7 @@ main(int argc, char **argv)
         {"list-inputs", no_argument, NULL, OPT_LIST_INPUTS},
         {"convert-guest", no_argument, NULL, OPT_CONVERT_GUEST},
         {"guest-disk", required_argument, NULL, OPT_GUEST_DISK},
+        {"guest-conversion", required_argument, NULL, OPT_GUEST_CONVERSION},
         {NULL, 0, NULL, 0},
     };
     ferry_log_init("ferry-converter");
@@ -142,6 +143,16 @@ main(int argc, char **argv)
         case OPT_GUEST_DISK:
             ferry_strv_push(&guest_disks, optarg);
             break;
+        case OPT_GUEST_CONVERSION:
+            /* "controller": ferry-controller converts the guest on the
+             * imported disks before the VM first runs (Forklift's order) */
+            if (strcmp(optarg, "controller")) {
+                fprintf(stderr, "ferry-converter: --guest-conversion: '%s' is not controller\n",
+                        optarg);
+                return 2;
+            }
+            o.guest_conversion_pending = true;
+            break;
         case 'h':
             ferry_converter_usage(stdout);
             return 0;
@@ -190,6 +201,12 @@ main(int argc, char **argv)
         goto out;
     }
 
+    if (guest_disks && o.guest_conversion_pending) {
+        fprintf(stderr, "ferry-converter: --guest-disk converts the guest now, --guest-conversion "
+                "controller at the VM's first start: give one of them\n");
+        rc = 2;
+        goto out;
+    }
     if (guest_disks && list.n > 1) {
         fprintf(stderr, "ferry-converter: --guest-disk: '%s' holds %zu VMs; --guest-disk needs "
                 "exactly one\n", ferry_vm_basename(input), list.n);

@@ -27,3 +27,17 @@ ferry_script_test(controlplane-dv-secrets
 # (struct ferry_import_ops): phases, slots, retries, deletion while importing.
 ferry_unit_test(test-dv-reconcile SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-dv-reconcile.c
                 LIBS ferry-controller-lib)
+
+# The guest conversion hook for real: a VMware-like Debian guest (built by
+# tests/converter/vmware-guest.sh, cached) imported, converted by the
+# controller before its VMI exists (also across a controller restart), and
+# booted to its marker under TCG; a blank disk's VM refused without retries.
+ferry_script_test(controlplane-guest-conversion
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-guest-conversion.sh
+  LABELS integration slow TIMEOUT 2400)
+set_tests_properties(controlplane-guest-conversion PROPERTIES RESOURCE_LOCK libguestfs)
+
+# The guest conversion hook's decisions (controller/guestconv.c): the
+# annotation and condition, the disks in order, the report -> annotations.
+ferry_unit_test(test-guestconv SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-guestconv.c
+                LIBS ferry-controller-lib)

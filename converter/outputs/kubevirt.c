@@ -208,6 +208,7 @@ struct emit {
     const char *src;            /* input file name for messages */
     struct ferry_os_info os;
     bool virtio;                /* resolved compat */
+    bool conversion_pending;    /* the controller converts the guest before its first start */
 };
 
 /* The API server refuses an object whose annotations (keys and values
@@ -265,7 +266,10 @@ resolve_compat(struct emit *e, const struct ferry_kubevirt_opts *o)
         e->virtio = false;
         break;
     case FERRY_COMPAT_AUTO:
-        if (e->def->conversion.done) {
+        if (o->guest_conversion_pending) {
+            /* converted by the controller before it first runs, or never run */
+            e->virtio = true;
+        } else if (e->def->conversion.done) {
             /* the guest was converted (guest.c): virtio only if that worked */
             e->virtio = e->def->conversion.ok;
             if (!e->virtio)
@@ -531,7 +535,9 @@ set_labels(struct emit *e, json_object *meta, const char *vmname)
         if (def->inspect.product)
             add(ann, LABEL_PREFIX "inspection-product", jstr(def->inspect.product));
     }
-    if (def->conversion.done) {
+    if (e->conversion_pending) {
+        add(ann, FERRY_KUBEVIRT_ANN_GUEST_CONVERSION, jstr(FERRY_KUBEVIRT_GUEST_CONVERSION_PENDING));
+    } else if (def->conversion.done) {
         add(ann, LABEL_PREFIX "guest-conversion", jstr(def->conversion.result));
         if (def->conversion.changes)
             add(ann, LABEL_PREFIX "guest-conversion-changes", jstr(def->conversion.changes));
@@ -599,7 +605,8 @@ int
 ferry_kubevirt_emit(const struct ferry_vm_def *def, const char *name,
                     struct ferry_kubevirt_opts *o, json_object **ret_vm)
 {
-    struct emit e = {.def = def, .src = def->source_file ? def->source_file : "input"};
+    struct emit e = {.def = def, .src = def->source_file ? def->source_file : "input",
+                     .conversion_pending = o->guest_conversion_pending};
     ferry_osmap_resolve(def, &e.os);
     resolve_compat(&e, o);
     if (def->memory == 0)

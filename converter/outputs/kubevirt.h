@@ -38,7 +38,16 @@ struct ferry_kubevirt_opts {
     size_t nmaps;
     const char *run_strategy;        /* default Halted */
     enum ferry_compat compat;
+    /* --guest-conversion controller: annotate the VM ferry.io/guest-conversion
+     * "pending", so that ferry-controller converts the guest on its imported
+     * disks before the first start (virtio devices: the conversion gives the
+     * guest its drivers, and a VM whose conversion failed does not start) */
+    bool guest_conversion_pending;
 };
+
+/* The annotation a VM to be converted by the controller carries, and its value. */
+#define FERRY_KUBEVIRT_ANN_GUEST_CONVERSION "ferry.io/guest-conversion"
+#define FERRY_KUBEVIRT_GUEST_CONVERSION_PENDING "pending"
 
 /* Parse --disk-source and --network-map values; errors name the option. */
 int ferry_kubevirt_parse_disk_source(const char *arg, struct ferry_kubevirt_opts *o);

@@ -17,9 +17,6 @@ set -u
 : "${FERRY_BIN:?}"
 SRC=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 export FERRY_LOG_FORMAT=text
-export LIBGUESTFS_BACKEND="${LIBGUESTFS_BACKEND:-direct}"
-# KVM under nested virtualization aborts qemu here: TCG is slower but sure.
-export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}"
 CACHE=${FERRY_TEST_GUEST_CACHE:-/var/tmp/ferry-test-converter-guest}
 TMP=$(mktemp -d /var/tmp/ferry-guest-test.XXXXXX)
 QEMU_PID=
@@ -31,39 +28,13 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; exit 1; }
 
-for t in qemu-system-x86_64 guestfish; do
-    command -v $t >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
-done
-if ! guestfish -a /dev/null run >"$TMP/gf.log" 2>&1; then
-    tail -3 "$TMP/gf.log"
-    echo "SKIP: libguestfs cannot run here (guestfish -a /dev/null run)"
-    exit 77
-fi
-"$SRC/tests/converter/vmware-guest.sh" "$CACHE"
-rc=$?
-[ $rc -eq 77 ] && { echo "SKIP: the test guest cannot be built here"; exit 77; }
-[ $rc -eq 0 ] || fail "tests/converter/vmware-guest.sh exited $rc"
-
-# boot DISK LOG: the guest under TCG on virtio-blk until it powers off (or
-# reboots: -no-reboot ends qemu on the initramfs's panic); the console in LOG.
-boot() {
-    qemu-system-x86_64 -accel tcg -m 512 -display none -no-reboot -monitor none -net none \
-        -serial "file:$2" -drive "file=$1,format=raw,if=virtio,snapshot=on" >"$2.qemu" 2>&1 &
-    QEMU_PID=$!
-    waited=0
-    while kill -0 "$QEMU_PID" 2>/dev/null && [ $waited -lt 600 ]; do
-        sleep 1
-        waited=$((waited + 1))
-    done
-    kill "$QEMU_PID" 2>/dev/null && echo "note: qemu stopped after $waited s"
-    wait "$QEMU_PID" 2>/dev/null
-    QEMU_PID=
-}
+. "$SRC/tests/converter/guest-lib.sh"
+guest_prepare "$CACHE" "$TMP"
 
 cp --sparse=always "$CACHE/vmware-guest.raw" "$TMP/disk.raw"
 
 # 1. Before: the initramfs has no virtio_blk, root=/dev/sda1 is never found.
-boot "$TMP/disk.raw" "$TMP/before.log"
+guest_boot "$TMP/disk.raw" "$TMP/before.log"
 if grep -aq FERRY-GUEST-BOOTED "$TMP/before.log"; then
     fail "the unconverted guest booted on virtio-blk: the test guest is not what it should be"
 fi
@@ -72,25 +43,7 @@ grep -aq -E 'ALERT!  /dev/sda1 does not exist|Gave up waiting for root' "$TMP/be
 echo "ok: before conversion the guest does not find its root on virtio-blk"
 
 # 2. The conversion from the VM's definition.
-cat >"$TMP/vmware-guest.vmx" <<'EOF'
-.encoding = "UTF-8"
-config.version = "8"
-virtualHW.version = "19"
-displayName = "vmware-guest"
-guestOS = "debian12-64"
-memSize = "512"
-numvcpus = "1"
-scsi0.present = "TRUE"
-scsi0.virtualDev = "pvscsi"
-scsi0:0.present = "TRUE"
-scsi0:0.deviceType = "scsi-hardDisk"
-scsi0:0.fileName = "disk.raw"
-ethernet0.present = "TRUE"
-ethernet0.virtualDev = "vmxnet3"
-ethernet0.networkName = "VM Network"
-ethernet0.addressType = "generated"
-ethernet0.generatedAddress = "00:0c:29:be:c0:01"
-EOF
+guest_vmx disk.raw >"$TMP/vmware-guest.vmx"
 "$FERRY_BIN/ferry-converter" "$TMP/vmware-guest.vmx" --guest-disk "$TMP/disk.raw" \
     >"$TMP/vm.yaml" 2>"$TMP/conv.err"
 rc=$?
@@ -115,10 +68,10 @@ PY
 echo "ok: converted; the VM has virtio devices and lists the changes"
 
 # 3. After: the guest boots on virtio-blk to its marker.
-boot "$TMP/disk.raw" "$TMP/after.log"
-marker=$(grep -a -m1 FERRY-GUEST-BOOTED "$TMP/after.log" | tr -d '\r')
+guest_boot "$TMP/disk.raw" "$TMP/after.log"
+marker=$(guest_marker "$TMP/after.log")
 [ -n "$marker" ] || { tail -15 "$TMP/after.log"; fail "the converted guest did not reach its marker"; }
-[ "$marker" = "FERRY-GUEST-BOOTED root=/dev/vda1 fstab=ok vmtools=absent" ] ||
+[ "$marker" = "$GUEST_MARKER_CONVERTED" ] ||
     fail "converted guest: '$marker'"
 echo "ok: after conversion: $marker"
 
