@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,11 +47,68 @@ report_print(FILE *f, const struct ferry_guest_report *r)
         fprintf(f, "note: %s\n", *n);
 }
 
+/* The kubelet keeps at most 4096 bytes of a termination message: the result,
+ * the guest and the error first, then as many changes as fit, then how many
+ * did not (the pod's log has them all). */
+#define TERMINATION_MAX 4096u
+
+static char *
+termination_text(const struct ferry_guest_report *r, const char *err)
+{
+    char *s = ferry_printf("result: %s\n%s%s%s%s%s", err ? "not converted" : "converted",
+                           r->os ? "guest: " : "", r->os ? r->os : "", r->os ? "\n" : "",
+                           err ? "ferry-converter: error: " : "", err ? err : "");
+    size_t n = ferry_strv_len(r->changes), kept = 0;
+
+    if (err) {
+        char *t = ferry_printf("%s\n", s);
+
+        free(s);
+        s = t;
+    }
+    if (strlen(s) > TERMINATION_MAX - 64) {
+        s[TERMINATION_MAX - 65] = '\n';
+        s[TERMINATION_MAX - 64] = '\0';
+    }
+    for (; kept < n; kept++) {
+        size_t room = TERMINATION_MAX - 64 - strlen(s);
+        char *t;
+
+        if (strlen(r->changes[kept]) + 10 > room)
+            break;
+        t = ferry_printf("%schanged: %s\n", s, r->changes[kept]);
+        free(s);
+        s = t;
+    }
+    if (kept < n) {
+        char *t = ferry_printf("%schanged: ... and %zu more (the pod's log)\n", s, n - kept);
+
+        free(s);
+        s = t;
+    }
+    return s;
+}
+
+static int
+termination_write(const char *path, const char *text)
+{
+    FERRY_AUTOCLOSE int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(text);
+
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "--termination-log '%s'", path);
+    if (write(fd, text, len) != (ssize_t)len)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "--termination-log '%s': write", path);
+    return 0;
+}
+
 int
-ferry_guest_main(char *const *disks, size_t ndisks)
+ferry_guest_main(char *const *disks, size_t ndisks, const char *termination_log)
 {
     struct ferry_guest_report r = {0};
     int rc = ferry_guest_convert(disks, ndisks, &r);
+    FERRY_AUTOFREE char *err = rc < 0 ? ferry_strdup(ferry_error_message()) : NULL;
+
     report_print(stdout, &r);
     if (rc < 0) {
         ferry_log_last_error();
@@ -59,6 +117,13 @@ ferry_guest_main(char *const *disks, size_t ndisks)
         printf("result: converted\n");
     }
     fflush(stdout);
+    if (termination_log) {
+        FERRY_AUTOFREE char *text = termination_text(&r, err);
+
+        ferry_error_reset();
+        if (termination_write(termination_log, text) < 0)
+            ferry_log_last_error(); /* the exit code still says the outcome */
+    }
     ferry_guest_report_clear(&r);
     return rc < 0 ? 1 : 0;
 }

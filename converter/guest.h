@@ -49,7 +49,9 @@ char *ferry_guest_rewrite_devices(const char *text, bool fstab, ferry_guest_map_
                                   void *opaque, char ***ret_changes, char ***ret_left);
 
 /* ferry-converter --convert-guest DISK...: convert, print the report on
- * stdout; the exit status (0 converted, 1 not). */
-int ferry_guest_main(char *const *disks, size_t ndisks);
+ * stdout; the exit status (0 converted, 1 not).  TERMINATION_LOG (or NULL):
+ * a file that gets the result line, the guest, the error and the changes,
+ * cut to the kubelet's 4096 bytes (a Job's pod, controller/guestconv.c). */
+int ferry_guest_main(char *const *disks, size_t ndisks, const char *termination_log);
 
 #endif

@@ -45,7 +45,7 @@ main(int argc, char **argv)
 {
     enum { OPT_NAME = 256, OPT_DISK_SOURCE, OPT_NETMAP, OPT_RUN, OPT_COMPAT, OPT_INSPECT,
            OPT_INSPECT_TIMEOUT, OPT_DEBUG, OPT_VERSION, OPT_LIST_INPUTS, OPT_CONVERT_GUEST,
-           OPT_GUEST_DISK, OPT_GUEST_CONVERSION };
+           OPT_GUEST_DISK, OPT_GUEST_CONVERSION, OPT_TERMINATION_LOG };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"namespace", required_argument, NULL, 'n'},
@@ -63,12 +63,14 @@ main(int argc, char **argv)
         {"convert-guest", no_argument, NULL, OPT_CONVERT_GUEST},
         {"guest-disk", required_argument, NULL, OPT_GUEST_DISK},
         {"guest-conversion", required_argument, NULL, OPT_GUEST_CONVERSION},
+        {"termination-log", required_argument, NULL, OPT_TERMINATION_LOG},
         {NULL, 0, NULL, 0},
     };
     ferry_log_init("ferry-converter");
     struct ferry_kubevirt_opts o = {.run_strategy = "Halted"};
     const char *output = "yaml";
     bool inspect = false, convert_guest = false;
+    const char *termination_log = NULL;
     FERRY_AUTOSTRV char **guest_disks = NULL;
     unsigned inspect_timeout = INSPECT_TIMEOUT;
     int rc = 1;
@@ -140,6 +142,9 @@ main(int argc, char **argv)
         case OPT_CONVERT_GUEST:
             convert_guest = true;
             break;
+        case OPT_TERMINATION_LOG:
+            termination_log = optarg;
+            break;
         case OPT_GUEST_DISK:
             ferry_strv_push(&guest_disks, optarg);
             break;
@@ -179,7 +184,11 @@ main(int argc, char **argv)
                                 : "missing DISK");
             return 2;
         }
-        return ferry_guest_main(argv + optind, (size_t)(argc - optind));
+        return ferry_guest_main(argv + optind, (size_t)(argc - optind), termination_log);
+    }
+    if (termination_log) {
+        fprintf(stderr, "ferry-converter: --termination-log: only with --convert-guest\n");
+        return 2;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "ferry-converter: %s\n",

@@ -26,6 +26,14 @@ expect 2 "--name" "$C" --name Bad_Name "$G/vmx-escapes.vmx"
 expect 2 "holds 2 VMs" "$C" --name one "$G/ovf-vapp-collection.ovf" --network-map vapp-net=pod
 expect 2 "only one INPUT" "$C" "$G/vmx-escapes.vmx" "$G/vmx-escapes.vmx"
 expect 1 "cannot open" "$C" "$G/no-such-file.vmx"
+expect 2 "--termination-log: only with --convert-guest" "$C" --termination-log x "$G/vmx-escapes.vmx"
+# --termination-log: the result line first, then the error, for the kubelet
+t=$(mktemp -d)
+expect 1 "no-such.img" "$C" --convert-guest --termination-log "$t/term" "$t/no-such.img"
+[ "$(head -n 1 "$t/term" 2>/dev/null)" = "result: not converted" ] &&
+    grep -q "^ferry-converter: error: .*no-such.img" "$t/term" ||
+    { echo "FAIL: --termination-log: '$(cat "$t/term" 2>/dev/null)'"; fail=1; }
+rm -rf "$t"
 "$C" --help | grep -q "^usage: ferry-converter INPUT" || { echo "FAIL: --help"; fail=1; }
 "$C" --version | grep -q "^ferry-converter [0-9]" || { echo "FAIL: --version"; fail=1; }
 
