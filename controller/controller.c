@@ -339,20 +339,23 @@ enqueue_owner(struct ferry_controller *c, const struct ferry_resource *res, json
     if (!owner || !name)
         return;
     if (ferry_str_eq(kind, "Job")) {
-        /* an importer pod: its Job's DataVolume (dvkube.c) */
-        name = ferry_obj_annotation(obj, "ferry.io/datavolume");
-        if (!name)
-            return;
-        ctl_enqueue(c, Q_DV, ns, name, 0);
+        /* an importer pod: its Job's DataVolume (dvkube.c); a guest
+         * conversion pod: its Job's VM (guestconv.c) */
+        if ((name = ferry_obj_annotation(obj, "ferry.io/datavolume")))
+            ctl_enqueue(c, Q_DV, ns, name, 0);
+        else if ((name = ferry_obj_annotation(obj, "ferry.io/virtualmachine")))
+            ctl_enqueue(c, Q_VM, ns, name, 0);
         return;
     }
     if (ferry_str_eq(kind, "DataVolume"))
         q = Q_DV;
+    else if (ferry_str_eq(kind, "VirtualMachine"))
+        q = Q_VM; /* its guest conversion Job */
     else if (ferry_str_eq(kind, "VirtualMachineInstance"))
         q = Q_VMI;
     else
         return;
-    if (added && ((q == Q_DV && res == ferry_resource_job) ||
+    if (added && ((q != Q_VMI && res == ferry_resource_job) ||
                   (q == Q_VMI && res == ferry_resource_pod))) {
         FERRY_AUTOFREE char *key = ferry_printf("%c%s/%s", q, ns ? ns : "", name);
 

@@ -51,6 +51,7 @@ struct ferry_controller_opts {
     /* Kubernetes mode's images */
     const char *launcher_image;   /* NULL: ferry/ferry-launcher:<version> */
     const char *importer_image;   /* NULL: ferry/ferry-importer:<version> */
+    const char *converter_image;  /* NULL: ferry/ferry-converter:<version> */
 };
 
 /* Fill defaults, then let FERRY_IMPORT_RETRIES, FERRY_IMPORT_BACKOFF_MS,

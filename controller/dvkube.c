@@ -111,12 +111,12 @@ strings(const char *const *v)
     return a;
 }
 
-/* importer-<dv>, kept a valid label value (63) as CDI's naming.GetResourceName
+/* PREFIX<name>, kept a valid label value (63) as CDI's naming.GetResourceName
  * does: a long name is cut and given a hash of the whole. */
 char *
-ctl_kube_importer_name(const char *dv)
+ctl_kube_job_name(const char *prefix, const char *name)
 {
-    char *n = ferry_printf("importer-%s", dv);
+    char *n = ferry_printf("%s%s", prefix, name);
     uint32_t h = 2166136261u;
 
     if (strlen(n) <= 63)
@@ -132,6 +132,12 @@ ctl_kube_importer_name(const char *dv)
         free(n);
         return r;
     }
+}
+
+char *
+ctl_kube_importer_name(const char *dv)
+{
+    return ctl_kube_job_name("importer-", dv);
 }
 
 /* ---- the PersistentVolumeClaim ---- */
@@ -229,6 +235,91 @@ ctl_kube_dv_pvc(json_object *dv, json_object **ret)
     return 0;
 }
 
+/* ---- a Job of one container (the importer's, the guest conversion's) ---- */
+
+json_object *
+ctl_kube_job_new(json_object *owner, const char *name, const char *ctr_name, const char *image,
+                 const char *const *command, int backoff, json_object **ret_pod,
+                 json_object **ret_ctr)
+{
+    json_object *job = json_object_new_object();
+    json_object *pod, *ctr;
+    static const char *const drop[] = { "ALL", NULL };
+
+    json_object_object_add(job, "apiVersion", json_object_new_string("batch/v1"));
+    json_object_object_add(job, "kind", json_object_new_string("Job"));
+    ferry_json_set_string(job, "metadata.name", name);
+    ferry_json_set_string(job, "metadata.namespace", ferry_obj_namespace(owner));
+    ferry_obj_set_label(job, "app.kubernetes.io/managed-by", "ferry");
+    ferry_obj_add_owner(job, owner, true);
+    ferry_json_set_int(job, "spec.backoffLimit", backoff);
+
+    pod = ferry_json_ensure_object(job, "spec.template.spec");
+    json_object_object_add(pod, "restartPolicy", json_object_new_string("Never"));
+    json_object_object_add(pod, "enableServiceLinks", json_object_new_boolean(false));
+    json_object_object_add(pod, "automountServiceAccountToken", json_object_new_boolean(false));
+    /* CDI's restricted security (util.go SetRestrictedSecurityContext), qemu's
+     * uid/gid 107 so that KubeVirt can open the image */
+    ferry_json_set_int(pod, "securityContext.fsGroup", 107);
+    ferry_json_set_bool(pod, "securityContext.runAsNonRoot", true);
+    ferry_json_set_int(pod, "securityContext.runAsUser", 107);
+    ferry_json_set_string(pod, "securityContext.seccompProfile.type", "RuntimeDefault");
+
+    ctr = json_object_new_object();
+    json_object_object_add(ctr, "name", json_object_new_string(ctr_name));
+    json_object_object_add(ctr, "image", json_object_new_string(image));
+    json_object_object_add(ctr, "imagePullPolicy", json_object_new_string("IfNotPresent"));
+    json_object_object_add(ctr, "command", strings(command));
+    json_object_object_add(ctr, "terminationMessagePath",
+                           json_object_new_string("/dev/termination-log"));
+    json_object_object_add(ctr, "terminationMessagePolicy",
+                           json_object_new_string("FallbackToLogsOnError"));
+    ferry_json_set_bool(ctr, "securityContext.allowPrivilegeEscalation", false);
+    ferry_json_set(ctr, "securityContext.capabilities.drop", strings(drop));
+    ferry_json_set_bool(ctr, "securityContext.runAsNonRoot", true);
+    ferry_json_set_int(ctr, "securityContext.runAsUser", 107);
+    json_object_object_add(pod, "containers", json_object_new_array());
+    json_object_array_add(ferry_json_get(pod, "containers"), ctr);
+    json_object_object_add(pod, "volumes", json_object_new_array());
+    *ret_pod = pod;
+    *ret_ctr = ctr;
+    return job;
+}
+
+void
+ctl_kube_job_add_claim(json_object *pod, json_object *ctr, const char *volume,
+                       const char *claim, bool block, const char *path)
+{
+    json_object *list;
+    json_object *m = json_object_new_object();
+
+    json_object_array_add(ferry_json_get(pod, "volumes"),
+                          volume_new(volume, "persistentVolumeClaim", "claimName", claim));
+    json_object_object_add(m, "name", json_object_new_string(volume));
+    json_object_object_add(m, block ? "devicePath" : "mountPath", json_object_new_string(path));
+    list = ferry_json_get(ctr, block ? "volumeDevices" : "volumeMounts");
+    if (!list) {
+        list = json_object_new_array();
+        json_object_object_add(ctr, block ? "volumeDevices" : "volumeMounts", list);
+    }
+    json_object_array_add(list, m);
+}
+
+int
+ctl_kube_create_expected(struct ferry_controller *c, const char *ekey, json_object *want,
+                         json_object **ret)
+{
+    ferry_expectations_expect_creations(c->expect, ekey, 1);
+    if (ferry_store_create(c->st, want, ret) < 0) {
+        ferry_expectations_creation_observed(c->expect, ekey);
+        if (ferry_error_code() != FERRY_ERR_EXISTS)
+            return -1;
+        ferry_error_reset();
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- the importer Job ---- */
 
 static const char *
@@ -240,7 +331,7 @@ importer_source(const char *src)
 int
 ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_object **ret)
 {
-    FERRY_AUTOPTR(json_object) job = json_object_new_object();
+    FERRY_AUTOPTR(json_object) job = NULL;
     FERRY_AUTOFREE char *name = ctl_kube_importer_name(ferry_obj_name(dv));
     FERRY_AUTOFREE char *size = ctl_dv_size_string(dv);
     const char *src = ctl_dv_source_kind(dv);
@@ -251,24 +342,20 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     const char *certs = ferry_json_get_string(s, "certConfigMap");
     bool block = ctl_kube_dv_is_block(dv);
     int backoff = o->import_retries > 1 ? o->import_retries - 1 : 0;
+    /* no arguments: the environment is the contract */
     static const char *const cmd[] = { "ferry-importer", NULL };
-    static const char *const drop[] = { "ALL", NULL };
 
     if (!src)
         return ferry_error(FERRY_ERR_INVALID, "datavolume %s/%s: spec.source: Required value",
                            ferry_obj_namespace(dv), ferry_obj_name(dv));
-    json_object_object_add(job, "apiVersion", json_object_new_string("batch/v1"));
-    json_object_object_add(job, "kind", json_object_new_string("Job"));
-    ferry_json_set_string(job, "metadata.name", name);
-    ferry_json_set_string(job, "metadata.namespace", ferry_obj_namespace(dv));
+    job = ctl_kube_job_new(dv, name, "importer",
+                           o->importer_image ? o->importer_image
+                                             : "ferry/ferry-importer:" FERRY_VERSION,
+                           cmd, backoff, &pod, &ctr);
     ferry_obj_set_label(job, "app", "containerized-data-importer");
     ferry_obj_set_label(job, "cdi.kubevirt.io", "importer");
-    ferry_obj_set_label(job, "app.kubernetes.io/managed-by", "ferry");
     ferry_obj_set_annotation(job, "ferry.io/datavolume", ferry_obj_name(dv));
-    ferry_obj_add_owner(job, dv, true);
-    ferry_json_set_int(job, "spec.backoffLimit", backoff);
-
-    tmpl = ferry_json_ensure_object(job, "spec.template");
+    tmpl = ferry_json_get(job, "spec.template");
     labels = ferry_json_ensure_object(tmpl, "metadata.labels");
     json_object_object_add(labels, "app", json_object_new_string("containerized-data-importer"));
     json_object_object_add(labels, "cdi.kubevirt.io", json_object_new_string("importer"));
@@ -278,34 +365,10 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     ferry_json_set(tmpl, "metadata.annotations", json_object_new_object());
     json_object_object_add(ferry_json_get(tmpl, "metadata.annotations"), "ferry.io/datavolume",
                            json_object_new_string(ferry_obj_name(dv)));
-    pod = ferry_json_ensure_object(tmpl, "spec");
-    json_object_object_add(pod, "restartPolicy", json_object_new_string("Never"));
-    json_object_object_add(pod, "enableServiceLinks", json_object_new_boolean(false));
-    json_object_object_add(pod, "automountServiceAccountToken", json_object_new_boolean(false));
     if (ferry_json_get_string(dv, "spec.priorityClassName"))
         json_object_object_add(
             pod, "priorityClassName",
             json_object_new_string(ferry_json_get_string(dv, "spec.priorityClassName")));
-    /* CDI's restricted security (util.go SetRestrictedSecurityContext), qemu's
-     * uid/gid 107 so that KubeVirt can open the image */
-    ferry_json_set_int(pod, "securityContext.fsGroup", 107);
-    ferry_json_set_bool(pod, "securityContext.runAsNonRoot", true);
-    ferry_json_set_int(pod, "securityContext.runAsUser", 107);
-    ferry_json_set_string(pod, "securityContext.seccompProfile.type", "RuntimeDefault");
-
-    ctr = json_object_new_object();
-    json_object_object_add(ctr, "name", json_object_new_string("importer"));
-    json_object_object_add(ctr, "image",
-                           json_object_new_string(o->importer_image
-                                                      ? o->importer_image
-                                                      : "ferry/ferry-importer:" FERRY_VERSION));
-    json_object_object_add(ctr, "imagePullPolicy", json_object_new_string("IfNotPresent"));
-    /* no arguments: the environment is the contract */
-    json_object_object_add(ctr, "command", strings(cmd));
-    json_object_object_add(ctr, "terminationMessagePath",
-                           json_object_new_string("/dev/termination-log"));
-    json_object_object_add(ctr, "terminationMessagePolicy",
-                           json_object_new_string("FallbackToLogsOnError"));
     {
         json_object *port = json_object_new_object(), *ports = json_object_new_array();
 
@@ -320,10 +383,6 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     ferry_json_set_string(ctr, "resources.limits.memory", "600M");
     ferry_json_set_string(ctr, "resources.requests.cpu", "100m");
     ferry_json_set_string(ctr, "resources.requests.memory", "60M");
-    ferry_json_set_bool(ctr, "securityContext.allowPrivilegeEscalation", false);
-    ferry_json_set(ctr, "securityContext.capabilities.drop", strings(drop));
-    ferry_json_set_bool(ctr, "securityContext.runAsNonRoot", true);
-    ferry_json_set_int(ctr, "securityContext.runAsUser", 107);
 
     env = json_object_new_array();
     env_add(env, "IMPORTER_SOURCE", importer_source(src));
@@ -384,23 +443,13 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
         env_add(env, n, json_object_get_string(json_object_array_get_idx(hdrs, i)));
     }
 
-    mounts = json_object_new_array();
-    vols = json_object_new_array();
-    {
-        json_object *v =
-            volume_new("cdi-data-vol", "persistentVolumeClaim", "claimName", ferry_obj_name(dv));
-
-        json_object_array_add(vols, v);
-    }
-    if (block) {
-        json_object *devs = json_object_new_array(), *d = json_object_new_object();
-
-        json_object_object_add(d, "name", json_object_new_string("cdi-data-vol"));
-        json_object_object_add(d, "devicePath", json_object_new_string("/dev/cdi-block-volume"));
-        json_object_array_add(devs, d);
-        json_object_object_add(ctr, "volumeDevices", devs);
-    } else {
-        mount_add(mounts, "cdi-data-vol", "/data");
+    vols = ferry_json_get(pod, "volumes");
+    ctl_kube_job_add_claim(pod, ctr, "cdi-data-vol", ferry_obj_name(dv), block,
+                           block ? "/dev/cdi-block-volume" : "/data");
+    mounts = ferry_json_get(ctr, "volumeMounts");
+    if (!mounts) {
+        mounts = json_object_new_array();
+        json_object_object_add(ctr, "volumeMounts", mounts);
     }
     if (certs) {
         env_add(env, "IMPORTER_CERT_DIR", "/certs");
@@ -423,13 +472,8 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
                              json_object_get_string(json_object_array_get_idx(hdrs, i))));
     }
     json_object_object_add(ctr, "env", env);
-    if (json_object_array_length(mounts))
-        json_object_object_add(ctr, "volumeMounts", mounts);
-    else
-        json_object_put(mounts);
-    json_object_object_add(pod, "containers", json_object_new_array());
-    json_object_array_add(ferry_json_get(pod, "containers"), ctr);
-    json_object_object_add(pod, "volumes", vols);
+    if (!json_object_array_length(mounts))
+        json_object_object_del(ctr, "volumeMounts");
     *ret = FERRY_STEAL(job);
     return 0;
 }
@@ -446,8 +490,8 @@ owned_by(json_object *obj, json_object *dv)
 
 /* The container's termination message (state.terminated.message, else
  * lastState's), the text of CDI's JSON form when it is JSON. */
-static char *
-termination_message(json_object *pod)
+char *
+ctl_kube_termination_message(json_object *pod)
 {
     json_object *cs = ferry_json_get(pod, "status.containerStatuses");
     const char *m = NULL;
@@ -498,24 +542,17 @@ container_reason(json_object *pod)
     return NULL;
 }
 
-struct pods_view {
-    int running, pending, failed, succeeded;
-    json_object *newest; /* borrowed from items */
-    json_object *newest_failed;
-    json_object *newest_succeeded;
-};
-
-static int
-view_pods(struct ferry_controller *c, json_object *dv, json_object **ret_items, struct pods_view *v)
+int
+ctl_kube_view_pods(struct ferry_controller *c, const char *ns, const char *selstr,
+                   json_object **ret_items, struct ctl_pods_view *v)
 {
-    FERRY_AUTOFREE char *selstr = ferry_printf("ferry.io/datavolume-uid=%s", ferry_obj_uid(dv));
     struct ferry_selector *sel = NULL;
     int r;
 
     memset(v, 0, sizeof *v);
     if (ferry_selector_parse(selstr, &sel) < 0)
         return -1;
-    r = ctl_list(c, ferry_resource_pod, ferry_obj_namespace(dv), sel, ret_items);
+    r = ctl_list(c, ferry_resource_pod, ns, sel, ret_items);
     ferry_selector_free(sel);
     if (r < 0)
         return -1;
@@ -674,7 +711,8 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     FERRY_AUTOPTR(json_object) pvc = NULL;
     FERRY_AUTOPTR(json_object) job = NULL;
     FERRY_AUTOPTR(json_object) pods = NULL;
-    struct pods_view v;
+    FERRY_AUTOFREE char *podsel = ferry_printf("ferry.io/datavolume-uid=%s", ferry_obj_uid(dv));
+    struct ctl_pods_view v;
     const char *src, *pvc_phase;
     int64_t failed, limit;
     int r;
@@ -736,12 +774,10 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
             return ctl_write_status(c, dv, status); /* our Job is on its way */
         if (ctl_kube_dv_job(&c->o, dv, &want) < 0)
             return -1;
-        ferry_expectations_expect_creations(c->expect, ekey, 1);
-        if (ferry_store_create(c->st, want, &job) < 0) {
-            ferry_expectations_creation_observed(c->expect, ekey);
-            if (ferry_error_code() != FERRY_ERR_EXISTS)
-                return -1;
-            ferry_error_reset();
+        r = ctl_kube_create_expected(c, ekey, want, &job);
+        if (r < 0)
+            return -1;
+        if (r == 0) {
             ctl_enqueue(c, Q_DV, ns, name, 100);
             return ctl_write_status(c, dv, status);
         }
@@ -763,14 +799,14 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
         return ctl_write_status(c, dv, status);
     }
 
-    if (view_pods(c, dv, &pods, &v) < 0)
+    if (ctl_kube_view_pods(c, ns, podsel, &pods, &v) < 0)
         return -1;
     failed = ferry_json_get_int(job, "status.failed", 0);
     if (failed < v.failed)
         failed = v.failed; /* before the Job controller counted them */
     limit = ferry_json_get_int(job, "spec.backoffLimit", 6);
     if (failed > ferry_json_get_int(status, "restartCount", 0)) {
-        FERRY_AUTOFREE char *why = v.newest_failed ? termination_message(v.newest_failed) : NULL;
+        FERRY_AUTOFREE char *why = v.newest_failed ? ctl_kube_termination_message(v.newest_failed) : NULL;
 
         json_object_object_add(status, "restartCount", json_object_new_int64(failed));
         ferry_store_record_event(c->st, dv, "Warning", "Error", why ? why : "the importer failed");
@@ -779,7 +815,7 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     if (job_condition(job, "Complete") || ferry_json_get_int(job, "status.succeeded", 0) > 0 ||
         v.succeeded > 0) {
         FERRY_AUTOFREE char *msg =
-            v.newest_succeeded ? termination_message(v.newest_succeeded) : NULL;
+            v.newest_succeeded ? ctl_kube_termination_message(v.newest_succeeded) : NULL;
 
         if (msg && (ferry_str_has_prefix(msg, "Unable to process data") ||
                     strstr(msg, "checksum mismatch"))) {
@@ -797,7 +833,7 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
         return 0;
     }
     if (job_condition(job, "Failed") || failed > limit) {
-        FERRY_AUTOFREE char *why = v.newest_failed ? termination_message(v.newest_failed) : NULL;
+        FERRY_AUTOFREE char *why = v.newest_failed ? ctl_kube_termination_message(v.newest_failed) : NULL;
         FERRY_AUTOFREE char *msg =
             ferry_printf("Import failed after %lld attempts: %s", (long long)failed,
                          why ? why : "the importer Job failed");
@@ -833,7 +869,7 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     if (!json_object_object_get_ex(status, "progress", NULL))
         json_object_object_add(status, "progress", json_object_new_string("N/A"));
     if (v.newest && ferry_str_eq(ferry_json_get_string(v.newest, "status.phase"), "Failed")) {
-        FERRY_AUTOFREE char *why = termination_message(v.newest);
+        FERRY_AUTOFREE char *why = ctl_kube_termination_message(v.newest);
 
         ctl_status_condition(status, "Running", "False", "Error",
                              why ? why : "the importer failed");

@@ -21,8 +21,23 @@
  * the annotation is set to pending again); a converter that crashed or was
  * killed is retried with the VM back-off, three attempts in all.
  *
- * Kubernetes mode: not done yet (a Job on the DV PVCs); the VM is refused
- * with a condition and an Event instead of waiting for ever. */
+ * Kubernetes mode, as Forklift runs virt-v2v in a pod: a batch/v1 Job
+ * guestconv-<vm> owned by the VM (controller), one container running
+ * `ferry-converter --convert-guest --termination-log /dev/termination-log
+ * /disks/0/disk.img ...` with the claims mounted at /disks/N (disk.img as
+ * CDI lays out a filesystem volume) or, for a Block claim, attached as the
+ * device /disks/N/disk.img.  The pod is dvkube.c's importer pod
+ * (ctl_kube_job_new): CDI's restricted security context, uid 107, no
+ * capabilities, not privileged (libguestfs' direct backend runs qemu as
+ * that user, under TCG when the node has no /dev/kvm for it), as Forklift's
+ * virt-v2v pod runs non-root.  backoffLimit 2: three attempts, as the
+ * embedded mode's crashed converters; a guest that cannot be converted fails
+ * every attempt the same way, so the Job's failure is the verdict.  The
+ * outcome comes from the pod's termination message (the result, the guest,
+ * the error and the changes, within the kubelet's 4096 bytes) and is
+ * recorded as in the embedded mode.  One Job per VM: the name is fixed and
+ * its creation expected (ferry_expectations); a finished Job left from an
+ * earlier round (the annotation set to pending again) is deleted first. */
 #include "controller/internal.h"
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -38,6 +53,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define AREA "conversions"
@@ -355,6 +371,46 @@ set_condition(struct ferry_controller *c, json_object *vm, json_object *status, 
     ctl_status_condition(status, COND, st, reason, msg);
 }
 
+/* The outcome, in the annotations, the condition and an Event: 1. */
+static int
+record_converted(struct ferry_controller *c, json_object *vm, json_object *status,
+                 const char *key, const char *result, const char *changes, double secs)
+{
+    FERRY_AUTOFREE char *msg = NULL;
+    size_t nch = 0;
+
+    for (const char *p = changes; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+        nch++;
+    if (annotate(c, vm, result, changes) < 0)
+        return -1;
+    msg = ferry_printf("Converted the guest in %.0f s: %s; %zu change(s)", secs,
+                       result + strlen("converted: "), nch);
+    set_condition(c, vm, status, "True", "GuestConverted", msg, "Normal");
+    ctl_status_condition(status, "Failure", NULL, NULL, NULL);
+    ferry_log_info("vm %s: %s", key, msg);
+    strmap_remove(&c->convs, key);
+    return 1;
+}
+
+/* The failure, final until the annotation says pending again: 0.  LOG says
+ * where the whole story is. */
+static int
+record_failed(struct ferry_controller *c, json_object *vm, json_object *status,
+              const char *key, const char *result, const char *changes, const char *log)
+{
+    FERRY_AUTOFREE char *msg = NULL;
+
+    if (annotate(c, vm, result, changes) < 0)
+        return -1;
+    msg = ferry_printf("Guest conversion failed, the VM is not started: %s (log: %s)",
+                       result + strlen("failed: "), log);
+    set_condition(c, vm, status, "False", "GuestConversionFailed", msg, "Warning");
+    ctl_status_condition(status, "Failure", "True", "GuestConversionFailed", msg);
+    ferry_log_warn("vm %s: %s", key, msg);
+    strmap_remove(&c->convs, key);
+    return 0;
+}
+
 /* The child ended: record what it said.  1 converted, 0 not. */
 static int
 finish(struct ferry_controller *c, json_object *vm, json_object *status, const char *key,
@@ -377,21 +433,8 @@ finish(struct ferry_controller *c, json_object *vm, json_object *status, const c
     if (logp && ferry_file_read(logp, 4u << 20, &log, NULL) < 0)
         ferry_error_reset();
     ctl_guest_parse_report(log, &result, &changes);
-    if (verdict && WEXITSTATUS(j->status) == 0 && ferry_str_has_prefix(result, "converted")) {
-        size_t nch = 0;
-
-        for (const char *p = changes; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
-            nch++;
-        if (annotate(c, vm, result, changes) < 0)
-            return -1;
-        msg = ferry_printf("Converted the guest in %.0f s: %s; %zu change(s)", secs,
-                           result + strlen("converted: "), nch);
-        set_condition(c, vm, status, "True", "GuestConverted", msg, "Normal");
-        ctl_status_condition(status, "Failure", NULL, NULL, NULL);
-        ferry_log_info("vm %s: %s", key, msg);
-        strmap_remove(&c->convs, key);
-        return 1;
-    }
+    if (verdict && WEXITSTATUS(j->status) == 0 && ferry_str_has_prefix(result, "converted"))
+        return record_converted(c, vm, status, key, result, changes, secs);
     if (!verdict && attempts < ATTEMPTS) {
         int delay = c->o.vm_backoff_s;
 
@@ -413,14 +456,198 @@ finish(struct ferry_controller *c, json_object *vm, json_object *status, const c
         free(result);
         result = ferry_printf("failed: ferry-converter %s, %d times", ws, attempts);
     }
-    if (annotate(c, vm, result, changes) < 0)
+    return record_failed(c, vm, status, key, result, changes, logp ? logp : LOG_FILE);
+}
+
+/* ---- Kubernetes mode: a Job ---- */
+
+#define JOB_BACKOFF 2 /* three attempts */
+
+int
+ctl_guest_kube_job(const struct ferry_controller_opts *o, json_object *vm, char *const *claims,
+                   const bool *block, json_object **ret)
+{
+    FERRY_AUTOFREE char *name = ctl_kube_job_name("guestconv-", ferry_obj_name(vm));
+    FERRY_AUTOSTRV char **cmd = NULL;
+    FERRY_AUTOPTR(json_object) job = NULL;
+    json_object *pod, *ctr, *tmpl;
+    size_t n = ferry_strv_len(claims);
+
+    ferry_strv_push(&cmd, "ferry-converter");
+    ferry_strv_push(&cmd, "--convert-guest");
+    ferry_strv_push(&cmd, "--termination-log");
+    ferry_strv_push(&cmd, "/dev/termination-log");
+    for (size_t i = 0; i < n; i++) {
+        FERRY_AUTOFREE char *disk = ferry_printf("/disks/%zu/disk.img", i);
+
+        ferry_strv_push(&cmd, disk);
+    }
+    job = ctl_kube_job_new(vm, name, "converter",
+                           o->converter_image ? o->converter_image
+                                              : "ferry/ferry-converter:" FERRY_VERSION,
+                           (const char *const *)cmd, JOB_BACKOFF, &pod, &ctr);
+    ferry_obj_set_label(job, "app", "ferry-guest-conversion");
+    ferry_obj_set_annotation(job, "ferry.io/virtualmachine", ferry_obj_name(vm));
+    tmpl = ferry_json_get(job, "spec.template");
+    ferry_json_set_string(tmpl, "metadata.labels.app", "ferry-guest-conversion");
+    json_object_object_add(ferry_json_get(tmpl, "metadata.labels"), "ferry.io/virtualmachine-uid",
+                           json_object_new_string(ferry_obj_uid(vm) ? ferry_obj_uid(vm) : ""));
+    ferry_json_set(tmpl, "metadata.annotations", json_object_new_object());
+    json_object_object_add(ferry_json_get(tmpl, "metadata.annotations"),
+                           "ferry.io/virtualmachine", json_object_new_string(ferry_obj_name(vm)));
+    {
+        json_object *env = json_object_new_array(), *e = json_object_new_object();
+
+        json_object_object_add(e, "name", json_object_new_string("FERRY_LOG_FORMAT"));
+        json_object_object_add(e, "value", json_object_new_string("text"));
+        json_object_array_add(env, e);
+        json_object_object_add(ctr, "env", env);
+    }
+    for (size_t i = 0; i < n; i++) {
+        FERRY_AUTOFREE char *vol = ferry_printf("disk-%zu", i);
+        FERRY_AUTOFREE char *path =
+            ferry_printf(block[i] ? "/disks/%zu/disk.img" : "/disks/%zu", i);
+
+        ctl_kube_job_add_claim(pod, ctr, vol, claims[i], block[i], path);
+    }
+    *ret = FERRY_STEAL(job);
+    return 0;
+}
+
+static bool
+controlled_by(json_object *obj, json_object *owner)
+{
+    json_object *ref = ferry_obj_controller_ref(obj);
+
+    return ref && ferry_str_eq(ferry_json_get_string(ref, "uid"), ferry_obj_uid(owner));
+}
+
+static int
+kube_create(struct ferry_controller *c, json_object *vm, json_object *status, const char *key,
+            const char *jobname, const char *ekey, bool *ret_converting)
+{
+    const char *ns = ferry_obj_namespace(vm), *name = ferry_obj_name(vm);
+    FERRY_AUTOSTRV char **claims = ctl_guest_claims(vm);
+    FERRY_AUTOPTR(json_object) want = NULL;
+    FERRY_AUTOPTR(json_object) job = NULL;
+    FERRY_AUTOFREE bool *block = NULL;
+    FERRY_AUTOFREE char *msg = NULL;
+    size_t n = ferry_strv_len(claims);
+    int r;
+
+    if (!claims) {
+        *ret_converting = false;
+        return record_failed(c, vm, status, key,
+                             "failed: the VM has no dataVolume or persistentVolumeClaim disk",
+                             NULL, "-");
+    }
+    block = ferry_calloc(n, sizeof *block);
+    for (size_t i = 0; i < n; i++) {
+        FERRY_AUTOPTR(json_object) pvc = NULL;
+
+        if (ctl_get(c, ferry_resource_pvc, ns, claims[i], &pvc) < 0)
+            return -1;
+        block[i] = ferry_str_eq(ferry_json_get_string(pvc, "spec.volumeMode"), "Block");
+    }
+    if (ctl_guest_kube_job(&c->o, vm, claims, block, &want) < 0)
         return -1;
-    msg = ferry_printf("Guest conversion failed, the VM is not started: %s (log: %s)",
-                       result + strlen("failed: "), logp ? logp : LOG_FILE);
-    set_condition(c, vm, status, "False", "GuestConversionFailed", msg, "Warning");
-    ctl_status_condition(status, "Failure", "True", "GuestConversionFailed", msg);
-    ferry_log_warn("vm %s: %s", key, msg);
-    strmap_remove(&c->convs, key);
+    r = ctl_kube_create_expected(c, ekey, want, &job);
+    if (r <= 0) {
+        if (r == 0)
+            ctl_enqueue(c, Q_VM, ns, name, 100);
+        return r;
+    }
+    ctl_observe(c, job);
+    ferry_log_info("vm %s: created Job %s to convert the guest on %zu disk(s)", key, jobname, n);
+    msg = ferry_printf("Converting the guest on %zu disk(s) in Job %s", n, jobname);
+    set_condition(c, vm, status, "False", "Converting", msg, "Normal");
+    return 0;
+}
+
+static int
+kube_gate(struct ferry_controller *c, json_object *vm, json_object *status, const char *key,
+          bool *ret_converting)
+{
+    const char *ns = ferry_obj_namespace(vm), *name = ferry_obj_name(vm);
+    FERRY_AUTOFREE char *jobname = ctl_kube_job_name("guestconv-", name);
+    FERRY_AUTOFREE char *ekey = ferry_printf("%c%s/%s", Q_VM, ns, name);
+    FERRY_AUTOFREE char *podsel = ferry_printf("ferry.io/virtualmachine-uid=%s", ferry_obj_uid(vm));
+    FERRY_AUTOFREE char *where = ferry_printf("the pods of Job %s", jobname);
+    FERRY_AUTOPTR(json_object) job = NULL;
+    FERRY_AUTOPTR(json_object) pods = NULL;
+    json_object *cond = ferry_condition_get(vm, COND);
+    const char *creason = ferry_json_get_string(cond, "reason");
+    struct ctl_pods_view v;
+    bool complete, failed;
+
+    if (ctl_get(c, ferry_resource_job, ns, jobname, &job) < 0) {
+        if (ferry_error_code() != FERRY_ERR_NOTFOUND)
+            return -1;
+        ferry_error_reset();
+        if (!ferry_expectations_satisfied(c->expect, ekey))
+            return 0; /* ours is on its way; its ADDED enqueues the VM */
+        return kube_create(c, vm, status, key, jobname, ekey, ret_converting);
+    }
+    if (!controlled_by(job, vm)) {
+        FERRY_AUTOFREE char *msg = ferry_printf("Job %s exists and is not this VM's: waiting "
+                                                "for it to go", jobname);
+
+        set_condition(c, vm, status, "False", "ErrResourceExists", msg, "Warning");
+        ctl_enqueue(c, Q_VM, ns, name, 5000);
+        return 0;
+    }
+    if (ctl_kube_view_pods(c, ns, podsel, &pods, &v) < 0)
+        return -1;
+    complete = ferry_condition_is_true(job, "Complete") ||
+               ferry_json_get_int(job, "status.succeeded", 0) > 0 || v.succeeded > 0;
+    failed = ferry_condition_is_true(job, "Failed") ||
+             ferry_json_get_int(job, "status.failed", 0) > ferry_json_get_int(job, "spec.backoffLimit", 6);
+    if ((complete || failed) &&
+        (ferry_str_eq(creason, "GuestConverted") || ferry_str_eq(creason, "GuestConversionFailed"))) {
+        /* an earlier round's Job, the annotation set to pending again */
+        if (ferry_store_delete(c->st, ferry_resource_job, ns, jobname) < 0 &&
+            ferry_error_code() != FERRY_ERR_NOTFOUND)
+            return -1;
+        ferry_error_reset();
+        set_condition(c, vm, status, "False", "Converting", "Converting the guest again",
+                      "Normal");
+        ctl_enqueue(c, Q_VM, ns, name, 1000);
+        return 0;
+    }
+    if (complete || failed) {
+        json_object *pod = complete ? v.newest_succeeded : v.newest_failed;
+        FERRY_AUTOFREE char *text = pod ? ctl_kube_termination_message(pod) : NULL;
+        FERRY_AUTOFREE char *result = NULL;
+        FERRY_AUTOFREE char *changes = NULL;
+        const char *t0 = ferry_json_get_string(job, "status.startTime");
+        const char *t1 = ferry_json_get_string(job, "status.completionTime");
+        time_t s0, s1;
+
+        ctl_guest_parse_report(text, &result, &changes);
+        if (complete && ferry_str_has_prefix(result, "converted"))
+            return record_converted(c, vm, status, key, result, changes,
+                                    t0 && t1 && ferry_time_parse_rfc3339(t0, &s0) == 0 &&
+                                            ferry_time_parse_rfc3339(t1, &s1) == 0
+                                        ? (double)(s1 - s0)
+                                        : 0);
+        ferry_error_reset();
+        if (text && !strstr(text, "ferry-converter: error: ") && !strstr(text, "result: ")) {
+            /* not the converter's report: the log's tail, an OOM kill ... */
+            free(result);
+            result = ferry_printf("failed: %.*s", (int)RESULT_MAX, text);
+        } else if (!text) {
+            free(result);
+            result = ferry_printf("failed: Job %s failed after %lld attempt(s)", jobname,
+                                  (long long)ferry_json_get_int(job, "status.failed", 0));
+        }
+        return record_failed(c, vm, status, key, result, changes, where);
+    }
+    *ret_converting = true;
+    if (!ferry_str_eq(creason, "Converting")) {
+        FERRY_AUTOFREE char *msg = ferry_printf("Converting the guest in Job %s", jobname);
+
+        set_condition(c, vm, status, "False", "Converting", msg, "Normal");
+    }
     return 0;
 }
 
@@ -460,15 +687,8 @@ ctl_guest_gate(struct ferry_controller *c, json_object *vm, json_object *status,
         break;
     }
     *ret_converting = true;
-    if (c->kube_objects) {
-        set_condition(c, vm, status, "False", "GuestConversionUnsupported",
-                      "guest conversion in Kubernetes mode is not supported yet: convert with "
-                      "ferry-converter --guest-disk, or remove the annotation "
-                      FERRY_ANN_GUEST_CONVERSION " to start the VM unconverted",
-                      "Warning");
-        *ret_converting = false;
-        return 0;
-    }
+    if (c->kube_objects)
+        return kube_gate(c, vm, status, key, ret_converting);
     if (j && j->pid > 0)
         return 0; /* its exit enqueues the VM */
     if (j && j->exited) {

@@ -170,12 +170,43 @@ int ctl_dv_check_source(struct ferry_controller *c, json_object *dv, json_object
                         const char **ret_src);
 
 /* Kubernetes mode's objects, built without I/O (dvkube.c, vmipod.c). */
+char *ctl_kube_job_name(const char *prefix, const char *name); /* <= 63, hashed */
 char *ctl_kube_importer_name(const char *dv);                 /* importer-<dv>, <= 63 */
 bool ctl_kube_dv_is_block(json_object *dv);
 /* The DV's PersistentVolumeClaim / importer Job; FERRY_ERR_INVALID for a
  * DV without a size (the PVC) or a source (the Job). */
 int ctl_kube_dv_pvc(json_object *dv, json_object **ret);
 int ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_object **ret);
+/* A batch/v1 Job NAME in OWNER's namespace, controlled by it, managed-by
+ * ferry, BACKOFF retries, pods of restartPolicy Never with CDI's restricted
+ * security context (uid/fsGroup 107, no capabilities, no privilege
+ * escalation) and one container CTR_NAME running COMMAND in IMAGE, its
+ * termination message at /dev/termination-log.  *ret_pod (the template's
+ * spec) and *ret_ctr are the Job's, to add to. */
+json_object *ctl_kube_job_new(json_object *owner, const char *name, const char *ctr_name,
+                              const char *image, const char *const *command, int backoff,
+                              json_object **ret_pod, json_object **ret_ctr);
+/* Create WANT, its creation expected under EKEY (the owner's
+ * ferry_expectations key): 1 created (*ret), 0 it exists already (made
+ * meanwhile: look again), -1 error. */
+int ctl_kube_create_expected(struct ferry_controller *c, const char *ekey, json_object *want,
+                             json_object **ret);
+/* The claim as the pod's VOLUME, at PATH in the container: a volumeMount, or
+ * a volumeDevice when BLOCK. */
+void ctl_kube_job_add_claim(json_object *pod, json_object *ctr, const char *volume,
+                            const char *claim, bool block, const char *path);
+/* A pod's container termination message (state, else lastState), the
+ * "message" of a JSON one; NULL when none. */
+char *ctl_kube_termination_message(json_object *pod);
+/* The pods of SELECTOR in NS, counted by phase, the newest of each end. */
+struct ctl_pods_view {
+    int running, pending, failed, succeeded;
+    json_object *newest; /* borrowed from items */
+    json_object *newest_failed;
+    json_object *newest_succeeded;
+};
+int ctl_kube_view_pods(struct ferry_controller *c, const char *ns, const char *selector,
+                       json_object **ret_items, struct ctl_pods_view *v);
 /* The VMI's launcher Pod; block_claims lists the claims whose PVC is Block. */
 int ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi,
                      json_object *block_claims, json_object **ret);
@@ -207,6 +238,10 @@ void ctl_guest_parse_report(const char *log, char **ret_result, char **ret_chang
  * the conversion is under way (printableStatus Provisioning). */
 int ctl_guest_gate(struct ferry_controller *c, json_object *vm, json_object *status,
                    bool *ret_converting);
+/* Kubernetes mode: the VM's conversion Job guestconv-<vm> on CLAIMS, BLOCK[i]
+ * saying claim i's PVC is volumeMode Block. */
+int ctl_guest_kube_job(const struct ferry_controller_opts *o, json_object *vm,
+                       char *const *claims, const bool *block, json_object **ret);
 /* The VM is gone: stop its conversion, remove its log. */
 void ctl_guest_forget(struct ferry_controller *c, const char *ns, const char *name);
 void ctl_guest_reap_jobs(struct ferry_controller *c);

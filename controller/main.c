@@ -51,6 +51,8 @@ usage(FILE *f)
             "  --vm-backoff S         first VM start-failure back-off in seconds (default 10)\n"
             "  --importer-image IMG   the importer Jobs' image (default ferry/ferry-importer:VERSION)\n"
             "  --launcher-image IMG   the launcher Pods' image (default ferry/ferry-launcher:VERSION)\n"
+            "  --converter-image IMG  the guest conversion Jobs' image\n"
+            "                         (default ferry/ferry-converter:VERSION)\n"
             "  --leader-elect[=BOOL]  take part in leader election over a coordination.k8s.io\n"
             "                         Lease before reconciling (default: on with a kube store,\n"
             "                         off with SQLite); a replica that loses it exits 1\n"
@@ -121,7 +123,7 @@ main(int argc, char **argv)
 {
     enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
            O_DEBUG, O_VERSION, O_KUBECONFIG, O_LE, O_LE_NS, O_LE_NAME, O_LE_DUR, O_LE_RENEW,
-           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG, O_CONVERTER };
+           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG, O_CONVERTER, O_CONV_IMG };
     static const struct option opts[] = {
         { "state-dir", required_argument, NULL, O_STATE },
         { "store", required_argument, NULL, O_STORE },
@@ -143,6 +145,7 @@ main(int argc, char **argv)
         { "leader-elect-identity", required_argument, NULL, O_LE_ID },
         { "importer-image", required_argument, NULL, O_IMP_IMG },
         { "launcher-image", required_argument, NULL, O_LAU_IMG },
+        { "converter-image", required_argument, NULL, O_CONV_IMG },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -215,6 +218,9 @@ main(int argc, char **argv)
             break;
         case O_LAU_IMG:
             o.launcher_image = optarg;
+            break;
+        case O_CONV_IMG:
+            o.converter_image = optarg;
             break;
         case O_LE_DUR:
             if (duration_arg("--leader-elect-lease-duration", optarg, &dur_ms) < 0)

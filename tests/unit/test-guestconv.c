@@ -7,8 +7,10 @@
  * conversion is tests/controlplane/test-guest-conversion.sh): a VM without
  * the annotation starts at once; a pending one gets no VMI while its
  * converter runs (holding the volume's lock), and one after it succeeded,
- * with the annotations; a failure is final, a crash retried three times;
- * Kubernetes mode refuses. */
+ * with the annotations; a failure is final, a crash retried three times.
+ * Kubernetes mode: the Job guestconv-<vm> (command, volumes, owner), made
+ * once; its completion (the pod's termination message) gives the
+ * annotations and the VMI, its failure the failure path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -271,13 +273,19 @@ reconcile(struct fixture *fx)
 }
 
 static json_object *
-get_vm(struct fixture *fx)
+get_obj(struct fixture *fx, const struct ferry_resource *res, const char *name)
 {
     json_object *o = NULL;
 
-    if (ferry_store_get(fx->c->st, ferry_resource_vm, "default", "vm", &o) < 0)
-        fail_msg("get vm: %s", ferry_error_message());
+    if (ferry_store_get(fx->c->st, res, "default", name, &o) < 0)
+        fail_msg("get %s: %s", name, ferry_error_message());
     return o;
+}
+
+static json_object *
+get_vm(struct fixture *fx)
+{
+    return get_obj(fx, ferry_resource_vm, "vm");
 }
 
 static bool
@@ -317,6 +325,21 @@ reconcile_until(struct fixture *fx, const char *want)
         usleep(10000);
     }
     fail_msg("the GuestConversion condition never became %s", want);
+}
+
+/* The conversion ends converted: the annotations, then the VMI. */
+static void
+assert_converted(struct fixture *fx)
+{
+    FERRY_AUTOPTR(json_object) vm = NULL;
+
+    reconcile_until(fx, "GuestConverted");
+    assert_true(vmi_exists(fx));
+    vm = get_vm(fx);
+    assert_string_equal(ferry_obj_annotation(vm, "ferry.io/guest-conversion"),
+                        "converted: linux test 1.0");
+    assert_string_equal(ferry_obj_annotation(vm, "ferry.io/guest-conversion-changes"),
+                        "/etc/fstab: /dev/sda1 -> UUID=1\ninitramfs rebuilt");
 }
 
 static void
@@ -364,16 +387,10 @@ test_converted_then_started(void **state)
     reconcile(fx);
     assert_false(vmi_exists(fx));
     put_file(fx, "go", "");
-    reconcile_until(fx, "GuestConverted");
-    assert_true(vmi_exists(fx));
+    assert_converted(fx);
     args = read_args(fx);
     want = ferry_printf("--convert-guest %s/volumes/default/disk0/disk.img\n", fx->dir);
     assert_string_equal(args, want); /* once */
-    vm = get_vm(fx);
-    assert_string_equal(ferry_obj_annotation(vm, "ferry.io/guest-conversion"),
-                        "converted: linux test 1.0");
-    assert_string_equal(ferry_obj_annotation(vm, "ferry.io/guest-conversion-changes"),
-                        "/etc/fstab: /dev/sda1 -> UUID=1\ninitramfs rebuilt");
 }
 
 /* A Manual VM started with `ferry start` (a Start request): the request
@@ -458,39 +475,148 @@ test_crash_retried_then_failed(void **state)
                         "failed: ferry-converter killed by signal 9 (Killed), 3 times");
 }
 
+/* ---- Kubernetes mode: a Job ---- */
+
 static void
-test_kube_mode_refuses(void **state)
+create_pvc(struct fixture *fx)
 {
-    struct fixture *fx = *state;
+    FERRY_AUTOPTR(json_object) pvc = test_json(
+        "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
+        "\"metadata\":{\"name\":\"disk0\",\"namespace\":\"default\"},"
+        "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],\"volumeMode\":\"Filesystem\","
+        "\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}");
+
+    if (ferry_store_create(fx->c->st, pvc, NULL) < 0)
+        fail_msg("create pvc: %s", ferry_error_message());
+}
+
+/* The VM gets the Job, once; no converter runs here, no VMI is made. */
+static void
+kube_job_started(struct fixture *fx)
+{
+    FERRY_AUTOPTR(json_object) vm = NULL;
+    FERRY_AUTOPTR(json_object) job = NULL;
     FERRY_AUTOFREE char *r = NULL;
     FERRY_AUTOFREE char *args = NULL;
-    FERRY_AUTOPTR(json_object) vm = NULL;
-    json_object *c;
+    FERRY_AUTOPTR(json_object) jobs = NULL;
+    json_object *ref, *ctr, *vol, *mnt;
+    static const char *const cmd[] = { "ferry-converter", "--convert-guest", "--termination-log",
+                                       "/dev/termination-log", "/disks/0/disk.img" };
 
     put_file(fx, "mode", "ok");
-    /* a PersistentVolumeClaim for the disk, as Kubernetes mode looks for */
-    {
-        FERRY_AUTOPTR(json_object) pvc = test_json(
-            "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
-            "\"metadata\":{\"name\":\"disk0\",\"namespace\":\"default\"},"
-            "\"spec\":{\"accessModes\":[\"ReadWriteOnce\"],"
-            "\"resources\":{\"requests\":{\"storage\":\"1Mi\"}}}}");
-
-        if (ferry_store_create(fx->c->st, pvc, NULL) < 0)
-            fail_msg("create pvc: %s", ferry_error_message());
-    }
+    create_pvc(fx);
     create_vm(fx, true);
     reconcile(fx);
     reconcile(fx);
+    reconcile(fx);
     r = cond_reason(fx);
-    assert_string_equal(r, "GuestConversionUnsupported");
+    assert_string_equal(r, "Converting");
     assert_false(vmi_exists(fx));
     args = read_args(fx);
     assert_null(args);
+    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_job, "default", NULL, &jobs, NULL),
+                     0);
+    assert_int_equal(json_object_array_length(jobs), 1);
     vm = get_vm(fx);
-    c = ferry_condition_get(vm, "GuestConversion");
-    assert_non_null(strstr(ferry_json_get_string(c, "message"),
-                           "guest conversion in Kubernetes mode is not supported yet"));
+    assert_string_equal(ferry_json_get_string(vm, "status.printableStatus"), "Provisioning");
+    job = get_obj(fx, ferry_resource_job, "guestconv-vm");
+    ref = ferry_obj_controller_ref(job);
+    assert_non_null(ref);
+    assert_string_equal(ferry_json_get_string(ref, "kind"), "VirtualMachine");
+    assert_string_equal(ferry_json_get_string(ref, "uid"), ferry_obj_uid(vm));
+    assert_int_equal(ferry_json_get_int(job, "spec.backoffLimit", -1), 2);
+    assert_string_equal(ferry_obj_label(job, "app.kubernetes.io/managed-by"), "ferry");
+    ctr = json_object_array_get_idx(ferry_json_get(job, "spec.template.spec.containers"), 0);
+    assert_int_equal(json_object_array_length(ferry_json_get(ctr, "command")), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(
+            json_object_get_string(json_object_array_get_idx(ferry_json_get(ctr, "command"), i)),
+            cmd[i]);
+    assert_false(ferry_json_get_bool(ctr, "securityContext.privileged", false));
+    vol = json_object_array_get_idx(ferry_json_get(job, "spec.template.spec.volumes"), 0);
+    assert_string_equal(ferry_json_get_string(vol, "persistentVolumeClaim.claimName"), "disk0");
+    mnt = json_object_array_get_idx(ferry_json_get(ctr, "volumeMounts"), 0);
+    assert_string_equal(ferry_json_get_string(mnt, "name"), ferry_json_get_string(vol, "name"));
+    assert_string_equal(ferry_json_get_string(mnt, "mountPath"), "/disks/0");
+    assert_null(ferry_json_get(ctr, "volumeDevices"));
+}
+
+static void
+test_kube_job_created(void **state)
+{
+    kube_job_started(*state);
+}
+
+/* A Block claim is the device /disks/N/disk.img. */
+static void
+test_kube_job_block(void **state)
+{
+    (void)state;
+    FERRY_AUTOPTR(json_object) vm = test_json(
+        "{\"metadata\":{\"name\":\"vm\",\"namespace\":\"default\",\"uid\":\"u1\"}}");
+    FERRY_AUTOPTR(json_object) job = NULL;
+    struct ferry_controller_opts o;
+    char *claims[] = { "a", "b", NULL };
+    bool block[] = { false, true };
+    json_object *ctr, *dev, *cmd;
+
+    ferry_controller_opts_init(&o);
+    assert_int_equal(ctl_guest_kube_job(&o, vm, claims, block, &job), 0);
+    ctr = json_object_array_get_idx(ferry_json_get(job, "spec.template.spec.containers"), 0);
+    cmd = ferry_json_get(ctr, "command");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(cmd, 5)),
+                        "/disks/1/disk.img");
+    assert_int_equal(json_object_array_length(ferry_json_get(ctr, "volumeMounts")), 1);
+    dev = json_object_array_get_idx(ferry_json_get(ctr, "volumeDevices"), 0);
+    assert_string_equal(ferry_json_get_string(dev, "devicePath"), "/disks/1/disk.img");
+    assert_int_equal(json_object_array_length(ferry_json_get(job, "spec.template.spec.volumes")),
+                     2);
+}
+
+static void
+test_kube_job_complete(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOPTR(json_object) vm = NULL;
+
+    kube_job_started(fx);
+    test_job_pod(fx->c, "guestconv-vm", "guestconv-vm-a", "Running", 0, NULL);
+    reconcile(fx);
+    assert_false(vmi_exists(fx));
+    test_job_pod(fx->c, "guestconv-vm", "guestconv-vm-a", "Succeeded", 0,
+                 "result: converted\nguest: linux test 1.0\n"
+                 "changed: /etc/fstab: /dev/sda1 -> UUID=1\nchanged: initramfs rebuilt\n");
+    test_job_status(fx->c, "guestconv-vm", 1, 0, "Complete");
+    assert_converted(fx);
+}
+
+static void
+test_kube_job_failed(void **state)
+{
+    struct fixture *fx = *state;
+    FERRY_AUTOPTR(json_object) vm = NULL;
+    json_object *f;
+
+    kube_job_started(fx);
+    for (int i = 0; i < 3; i++) {
+        FERRY_AUTOFREE char *pod = ferry_printf("guestconv-vm-%d", i);
+
+        test_job_pod(fx->c, "guestconv-vm", pod, "Failed", 1,
+                     "result: not converted\nferry-converter: error: no operating system found "
+                     "on '/disks/0/disk.img'\n");
+    }
+    test_job_status(fx->c, "guestconv-vm", 0, 3, "Failed");
+    reconcile_until(fx, "GuestConversionFailed");
+    assert_false(vmi_exists(fx));
+    vm = get_vm(fx);
+    assert_string_equal(ferry_obj_annotation(vm, "ferry.io/guest-conversion"),
+                        "failed: no operating system found on '/disks/0/disk.img'");
+    f = ferry_condition_get(vm, "Failure");
+    assert_non_null(f);
+    assert_string_equal(ferry_json_get_string(f, "reason"), "GuestConversionFailed");
+    for (int i = 0; i < 3; i++)
+        reconcile(fx);
+    assert_false(vmi_exists(fx));
 }
 
 int
@@ -505,7 +631,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_start_request_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_retried_then_failed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kube_mode_refuses, setup_kube, teardown),
+        cmocka_unit_test(test_kube_job_block),
+        cmocka_unit_test_setup_teardown(test_kube_job_created, setup_kube, teardown),
+        cmocka_unit_test_setup_teardown(test_kube_job_complete, setup_kube, teardown),
+        cmocka_unit_test_setup_teardown(test_kube_job_failed, setup_kube, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

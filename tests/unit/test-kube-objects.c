@@ -296,61 +296,22 @@ create_dv(struct fixture *fx, const char *name, const char *src)
     assert_int_equal(ferry_store_create(fx->c->st, dv, NULL), 0);
 }
 
-/* A pod of the importer Job, as the Job controller makes it, with a status
- * as the kubelet writes it; message: the container's termination message. */
+/* A pod of the importer Job (testlib-controller.h) */
 static void
 importer_pod(struct fixture *fx, const char *dvname, const char *pod, const char *phase,
              int exit_code, const char *message)
 {
     FERRY_AUTOFREE char *jn = ferry_printf("importer-%s", dvname);
-    FERRY_AUTOPTR(json_object) job = get(fx, ferry_resource_job, jn);
-    FERRY_AUTOPTR(json_object) p = json_object_new_object();
-    FERRY_AUTOPTR(json_object) out = NULL;
-    json_object *tmd = ferry_json_get(job, "spec.template.metadata");
-    json_object *cs, *c;
 
-    json_object_object_add(p, "apiVersion", json_object_new_string("v1"));
-    json_object_object_add(p, "kind", json_object_new_string("Pod"));
-    json_object_object_add(p, "metadata", ferry_json_copy(tmd));
-    ferry_json_set_string(p, "metadata.name", pod);
-    ferry_json_set_string(p, "metadata.namespace", "default");
-    ferry_obj_add_owner(p, job, true);
-    json_object_object_add(p, "spec", ferry_json_copy(ferry_json_get(job, "spec.template.spec")));
-    ferry_json_set_string(p, "spec.nodeName", "node1");
-    if (ferry_store_create(fx->c->st, p, &out) < 0) {
-        /* there: update its status only */
-        assert_int_equal(ferry_error_code(), FERRY_ERR_EXISTS);
-        ferry_error_reset();
-        assert_int_equal(ferry_store_get(fx->c->st, ferry_resource_pod, "default", pod, &out), 0);
-    }
-    ferry_json_set_string(out, "status.phase", phase);
-    cs = json_object_new_array();
-    c = json_object_new_object();
-    json_object_object_add(c, "name", json_object_new_string("importer"));
-    if (ferry_str_eq(phase, "Running")) {
-        ferry_json_set_string(c, "state.running.startedAt", "2026-12-02T00:00:00Z");
-    } else if (ferry_str_eq(phase, "Failed") || ferry_str_eq(phase, "Succeeded")) {
-        ferry_json_set_int(c, "state.terminated.exitCode", exit_code);
-        ferry_json_set_string(c, "state.terminated.reason", exit_code ? "Error" : "Completed");
-        if (message)
-            ferry_json_set_string(c, "state.terminated.message", message);
-    }
-    json_object_array_add(cs, c);
-    ferry_json_set(out, "status.containerStatuses", cs);
-    assert_int_equal(ferry_store_update_status(fx->c->st, out, NULL), 0);
+    test_job_pod(fx->c, jn, pod, phase, exit_code, message);
 }
 
 static void
 job_status(struct fixture *fx, const char *dvname, int succeeded, int failed, const char *cond)
 {
     FERRY_AUTOFREE char *jn = ferry_printf("importer-%s", dvname);
-    FERRY_AUTOPTR(json_object) job = get(fx, ferry_resource_job, jn);
 
-    ferry_json_set_int(job, "status.succeeded", succeeded);
-    ferry_json_set_int(job, "status.failed", failed);
-    if (cond)
-        ferry_condition_set(job, cond, "True", "Test", "set by the test");
-    assert_int_equal(ferry_store_update_status(fx->c->st, job, NULL), 0);
+    test_job_status(fx->c, jn, succeeded, failed, cond);
 }
 
 static const char *
