@@ -23,3 +23,11 @@ ferry_script_test(controlplane-kube-dv-job
 # listers, the label-selected watch, and the controller's owner enqueue.
 ferry_unit_test(test-informer SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-informer.c
                 LIBS ferry-controller-lib)
+
+# Kubernetes mode's guest conversion Job, with kube-play as the Job
+# controller and kubelet and the real ferry-converter on a blank disk: the
+# failure path from the pod's termination message (libguestfs under TCG).
+ferry_script_test(controlplane-kube-guest-job
+  SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-kube-guest-job.sh
+  LABELS integration slow TIMEOUT 900)
+set_tests_properties(controlplane-kube-guest-job PROPERTIES RESOURCE_LOCK libguestfs)

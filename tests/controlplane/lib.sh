@@ -163,3 +163,29 @@ dv_yaml() {
         "  name: $1" "spec:" "  source:" "$3" "  storage:" "    resources:" \
         "      requests:" "        storage: $2"
 }
+
+# kube_run_importer DV POD: the Job controller's and the kubelet's part for
+# the importer Job of DV (Kubernetes mode, kube-play in $KP): the pod, bound,
+# its container run with only the Job's environment (and PATH), its /data
+# at $T/pvc-DV and its termination log at $T/term-POD, then terminated with
+# its exit code, which is printed.
+kube_run_importer() {
+    rp_dv=$1 rp_pod=$2
+    "$KP" job-pod default "importer-$rp_dv" "$rp_pod" || fail "job-pod $rp_pod"
+    "$KP" bind default "$rp_pod" node1 || fail "bind $rp_pod"
+    mkdir -p "$T/pvc-$rp_dv"
+    "$FERRY" get job "importer-$rp_dv" -o json | python3 -c 'import json,sys
+j=json.load(sys.stdin)
+c=j["spec"]["template"]["spec"]["containers"][0]
+for e in c.get("env",[]):
+    if "value" in e: print("%s=%s" % (e["name"], e["value"]))' > "$T/env-$rp_pod"
+    rm -f "$T/term-$rp_pod"
+    set -- env -i PATH="$PATH" FERRY_CDI_DATA_DIR="$T/pvc-$rp_dv" \
+        FERRY_CDI_TERMINATION_LOG="$T/term-$rp_pod" FERRY_CDI_METRICS_PORT="$(free_port)" \
+        FERRY_CDI_METRICS_ADDRESS=127.0.0.1
+    while IFS= read -r kv; do set -- "$@" "$kv"; done < "$T/env-$rp_pod"
+    "$@" "$FERRY_BIN/ferry-importer" >>"$T/importer-$rp_pod.log" 2>&1
+    code=$?
+    "$KP" terminate default "$rp_pod" "$code" "$T/term-$rp_pod" || fail "terminate $rp_pod"
+    echo "$code"
+}

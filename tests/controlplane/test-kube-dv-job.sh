@@ -60,29 +60,6 @@ dv broken "    http:
 
 job_exists() { "$FERRY" get job "importer-$1" >/dev/null 2>&1; }
 
-# run_pod DV POD: the kubelet's part; prints the container's exit code
-run_pod() {
-    rp_dv=$1 rp_pod=$2
-    "$KP" job-pod default "importer-$rp_dv" "$rp_pod" || fail "job-pod $rp_pod"
-    "$KP" bind default "$rp_pod" node1 || fail "bind $rp_pod"
-    mkdir -p "$T/pvc-$rp_dv"
-    "$FERRY" get job "importer-$rp_dv" -o json | python3 -c 'import json,sys
-j=json.load(sys.stdin)
-c=j["spec"]["template"]["spec"]["containers"][0]
-for e in c.get("env",[]):
-    if "value" in e: print("%s=%s" % (e["name"], e["value"]))' > "$T/env-$rp_pod"
-    rm -f "$T/term-$rp_pod"
-    # only the Job's environment (and PATH), as in a container
-    set -- env -i PATH="$PATH" FERRY_CDI_DATA_DIR="$T/pvc-$rp_dv" \
-        FERRY_CDI_TERMINATION_LOG="$T/term-$rp_pod" FERRY_CDI_METRICS_PORT="$(free_port)" \
-        FERRY_CDI_METRICS_ADDRESS=127.0.0.1
-    while IFS= read -r kv; do set -- "$@" "$kv"; done < "$T/env-$rp_pod"
-    "$@" "$FERRY_BIN/ferry-importer" >>"$T/importer-$rp_pod.log" 2>&1
-    code=$?
-    "$KP" terminate default "$rp_pod" "$code" "$T/term-$rp_pod" || fail "terminate $rp_pod"
-    echo "$code"
-}
-
 for d in web empty broken slow; do
     wait_for 30 job_exists "$d" || fail "no Job for $d"
     wait_for 30 field_is dv "$d" status.phase ImportScheduled || fail "$d is not ImportScheduled"
@@ -90,7 +67,7 @@ for d in web empty broken slow; do
 done
 
 # web: one attempt, success
-code=$(run_pod web importer-web-a1b2c)
+code=$(kube_run_importer web importer-web-a1b2c)
 [ "$code" = 0 ] || { cat "$T/importer-importer-web-a1b2c.log" >&2; fail "the web import exited $code"; }
 "$KP" job-status default importer-web 1 0 Complete || fail "job-status"
 wait_for 30 field_is dv web status.phase Succeeded || fail "web did not succeed"
@@ -102,7 +79,7 @@ qemu-img compare -f raw -F raw "$T/src.raw" "$T/pvc-web/disk.img" >/dev/null ||
     fail "the imported bytes differ from the source"
 
 # blank: a sparse image of the size asked for
-code=$(run_pod empty importer-empty-d3e4f)
+code=$(kube_run_importer empty importer-empty-d3e4f)
 [ "$code" = 0 ] || { cat "$T/importer-importer-empty-d3e4f.log" >&2; fail "the blank import exited $code"; }
 "$KP" job-status default importer-empty 1 0 Complete || fail "job-status"
 wait_for 30 field_is dv empty status.phase Succeeded || fail "empty did not succeed"
@@ -110,7 +87,7 @@ wait_for 30 field_is dv empty status.phase Succeeded || fail "empty did not succ
     fail "the blank image is $(stat -c %s "$T/pvc-empty/disk.img") bytes, not 4Mi"
 
 # broken: a failed attempt is a restart with the importer's message
-code=$(run_pod broken importer-broken-g5h6i)
+code=$(kube_run_importer broken importer-broken-g5h6i)
 [ "$code" != 0 ] || fail "the import of a missing file succeeded"
 "$KP" job-status default importer-broken 0 1 || fail "job-status"
 wait_for 30 field_is dv broken status.restartCount 1 || fail "restartCount is not 1"
