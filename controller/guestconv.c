@@ -62,6 +62,7 @@
 #define CHANGES_MAX (32u << 10) /* the changes annotation; the full list stays in the log */
 #define RESULT_MAX 1024u
 #define COND "GuestConversion"
+#define NO_DISKS "failed: the VM has no dataVolume or persistentVolumeClaim disk"
 
 struct guestjob {
     char *uid;              /* the VM's */
@@ -257,6 +258,11 @@ ctl_guest_forget(struct ferry_controller *c, const char *ns, const char *name)
         job_stop(j);
         strmap_remove(&c->convs, key);
     }
+    if (c->kube_objects) {
+        FERRY_AUTOFREE char *ekey = ferry_printf("%c%s/%s", Q_VM, ns, name);
+
+        ferry_expectations_delete(c->expect, ekey); /* its Job goes with it */
+    }
     if (!c->store_is_kube) {
         FERRY_AUTOFREE char *dir = ferry_state_path(c->state_dir, AREA, ns, name, NULL);
 
@@ -392,8 +398,8 @@ record_converted(struct ferry_controller *c, json_object *vm, json_object *statu
     return 1;
 }
 
-/* The failure, final until the annotation says pending again: 0.  LOG says
- * where the whole story is. */
+/* The failure, final until the annotation says pending again: 0.  LOG (or
+ * NULL) says where the whole story is. */
 static int
 record_failed(struct ferry_controller *c, json_object *vm, json_object *status,
               const char *key, const char *result, const char *changes, const char *log)
@@ -402,8 +408,9 @@ record_failed(struct ferry_controller *c, json_object *vm, json_object *status,
 
     if (annotate(c, vm, result, changes) < 0)
         return -1;
-    msg = ferry_printf("Guest conversion failed, the VM is not started: %s (log: %s)",
-                       result + strlen("failed: "), log);
+    msg = ferry_printf("Guest conversion failed, the VM is not started: %s%s%s%s",
+                       result + strlen("failed: "), log ? " (log: " : "", log ? log : "",
+                       log ? ")" : "");
     set_condition(c, vm, status, "False", "GuestConversionFailed", msg, "Warning");
     ctl_status_condition(status, "Failure", "True", "GuestConversionFailed", msg);
     ferry_log_warn("vm %s: %s", key, msg);
@@ -537,9 +544,7 @@ kube_create(struct ferry_controller *c, json_object *vm, json_object *status, co
 
     if (!claims) {
         *ret_converting = false;
-        return record_failed(c, vm, status, key,
-                             "failed: the VM has no dataVolume or persistentVolumeClaim disk",
-                             NULL, "-");
+        return record_failed(c, vm, status, key, NO_DISKS, NULL, NULL);
     }
     block = ferry_calloc(n, sizeof *block);
     for (size_t i = 0; i < n; i++) {
@@ -704,14 +709,8 @@ ctl_guest_gate(struct ferry_controller *c, json_object *vm, json_object *status,
     }
     claims = ctl_guest_claims(vm);
     if (!claims) {
-        if (annotate(c, vm, "failed: the VM has no dataVolume or persistentVolumeClaim disk",
-                     NULL) < 0)
-            return -1;
-        set_condition(c, vm, status, "False", "GuestConversionFailed",
-                      "Guest conversion failed, the VM is not started: the VM has no "
-                      "dataVolume or persistentVolumeClaim disk", "Warning");
         *ret_converting = false;
-        return 0;
+        return record_failed(c, vm, status, key, NO_DISKS, NULL, NULL);
     }
     if (!j) {
         j = ferry_calloc(1, sizeof *j);
