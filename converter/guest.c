@@ -47,13 +47,10 @@ report_print(FILE *f, const struct ferry_guest_report *r)
         fprintf(f, "note: %s\n", *n);
 }
 
-/* The kubelet keeps at most 4096 bytes of a termination message: the result,
- * the guest and the error first, then as many changes as fit, then how many
- * did not (the pod's log has them all). */
 #define TERMINATION_MAX 4096u
 
-static char *
-termination_text(const struct ferry_guest_report *r, const char *err)
+char *
+ferry_guest_termination_text(const struct ferry_guest_report *r, const char *err)
 {
     char *s = ferry_printf("result: %s\n%s%s%s%s%s", err ? "not converted" : "converted",
                            r->os ? "guest: " : "", r->os ? r->os : "", r->os ? "\n" : "",
@@ -118,7 +115,7 @@ ferry_guest_main(char *const *disks, size_t ndisks, const char *termination_log)
     }
     fflush(stdout);
     if (termination_log) {
-        FERRY_AUTOFREE char *text = termination_text(&r, err);
+        FERRY_AUTOFREE char *text = ferry_guest_termination_text(&r, err);
 
         ferry_error_reset();
         if (termination_write(termination_log, text) < 0)

@@ -48,6 +48,12 @@ typedef char *(*ferry_guest_map_fn)(void *opaque, int disk, const char *partitio
 char *ferry_guest_rewrite_devices(const char *text, bool fstab, ferry_guest_map_fn map,
                                   void *opaque, char ***ret_changes, char ***ret_left);
 
+/* The outcome as a container's termination message (the kubelet keeps at
+ * most 4096 bytes): the result, the guest and ERR (NULL: converted) first,
+ * then as many changes as fit, then a count of those that did not (the pod's
+ * log has them all). */
+char *ferry_guest_termination_text(const struct ferry_guest_report *r, const char *err);
+
 /* ferry-converter --convert-guest DISK...: convert, print the report on
  * stdout; the exit status (0 converted, 1 not).  TERMINATION_LOG (or NULL):
  * a file that gets the result line, the guest, the error and the changes,

@@ -189,3 +189,13 @@ for e in c.get("env",[]):
     "$KP" terminate default "$rp_pod" "$code" "$T/term-$rp_pod" || fail "terminate $rp_pod"
     echo "$code"
 }
+
+# vm_cond VM TYPE: "status/reason/message" of the VM's condition TYPE;
+# vm_cond_reason_is VM TYPE REASON; no_vmi VM: the VM has no VMI.
+vm_cond() {
+    "$FERRY" get vm "$1" -o json | python3 -c 'import json,sys
+for c in json.load(sys.stdin).get("status",{}).get("conditions",[]):
+    if c["type"]==sys.argv[1]: print("%s/%s/%s" % (c["status"], c.get("reason",""), c.get("message","")))' "$2"
+}
+vm_cond_reason_is() { vm_cond "$1" "$2" | grep -q "^[^/]*/$3/"; }
+no_vmi() { ! "$FERRY" get vmi "$1" >/dev/null 2>&1; }

@@ -31,14 +31,8 @@ command -v qemu-img >/dev/null 2>&1 || skip "qemu-img is not installed"
 
 # anns VM: the VM's annotations as JSON
 anns() { "$FERRY" get vm "$1" -o json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["metadata"].get("annotations",{})))'; }
-# cond VM TYPE: "status/reason/message" of the VM's condition TYPE
-cond() {
-    "$FERRY" get vm "$1" -o json | python3 -c 'import json,sys
-for c in json.load(sys.stdin).get("status",{}).get("conditions",[]):
-    if c["type"]==sys.argv[1]: print("%s/%s/%s" % (c["status"], c.get("reason",""), c.get("message","")))' "$2"
-}
-cond_reason_is() { cond "$1" "$2" | grep -q "^[^/]*/$3/"; }
-no_vmi() { ! "$FERRY" get vmi "$1" >/dev/null 2>&1; }
+cond() { vm_cond "$@"; }
+cond_reason_is() { vm_cond_reason_is "$@"; }
 conversions() { grep -c "vm default/$1: converting the guest" "$T/controller.log"; }
 
 start_nginx

@@ -21,13 +21,6 @@ ldd "$FERRY_BIN/ferry-converter" 2>/dev/null | grep -q libguestfs ||
 export FERRY_KUBE_OBJECTS=1
 start_controller
 
-cond() {
-    "$FERRY" get vm "$1" -o json | python3 -c 'import json,sys
-for c in json.load(sys.stdin).get("status",{}).get("conditions",[]):
-    if c["type"]==sys.argv[1]: print("%s/%s/%s" % (c["status"], c.get("reason",""), c.get("message","")))' "$2"
-}
-cond_reason_is() { cond "$1" "$2" | grep -q "^[^/]*/$3/"; }
-no_vmi() { ! "$FERRY" get vmi "$1" >/dev/null 2>&1; }
 job_exists() { "$FERRY" get job "$1" >/dev/null 2>&1; }
 
 dv_yaml blankvm-root 64Mi "    blank: {}" | "$FERRY" apply -f - >/dev/null || fail "apply the DV"
@@ -45,8 +38,8 @@ code=$(kube_run_importer blankvm-root importer-blankvm-root-a1b2c)
 wait_for 30 field_is dv blankvm-root status.phase Succeeded || fail "the DV did not succeed"
 
 wait_for 30 job_exists guestconv-blankvm || fail "no guest conversion Job"
-wait_for 30 cond_reason_is blankvm GuestConversion Converting ||
-    fail "not Converting: $(cond blankvm GuestConversion)"
+wait_for 30 vm_cond_reason_is blankvm GuestConversion Converting ||
+    fail "not Converting: $(vm_cond blankvm GuestConversion)"
 no_vmi blankvm || fail "a VMI before the conversion"
 "$FERRY" get job guestconv-blankvm -o json >"$T/job.json" || fail "get the Job"
 # owned by the VM, as its controller
@@ -84,9 +77,9 @@ code=$?
 "$KP" terminate default guestconv-blankvm-x1y2z "$code" "$T/term-conv" || fail "terminate"
 "$KP" job-status default guestconv-blankvm 0 1 Failed || fail "job-status"
 
-wait_for 60 cond_reason_is blankvm GuestConversion GuestConversionFailed ||
-    fail "no GuestConversionFailed: $(cond blankvm GuestConversion)"
-cond_reason_is blankvm Failure GuestConversionFailed || fail "no Failure condition"
+wait_for 60 vm_cond_reason_is blankvm GuestConversion GuestConversionFailed ||
+    fail "no GuestConversionFailed: $(vm_cond blankvm GuestConversion)"
+vm_cond_reason_is blankvm Failure GuestConversionFailed || fail "no Failure condition"
 "$FERRY" get vm blankvm -o json | grep -q '"ferry.io/guest-conversion": *"failed: .*no operating system found' ||
     fail "annotation: $("$FERRY" get vm blankvm -o json | grep guest-conversion)"
 "$FERRY" describe vm blankvm >"$T/describe" 2>&1

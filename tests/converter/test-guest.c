@@ -102,6 +102,42 @@ test_kernel(void **state)
     assert_null(ferry_guest_rewrite_devices("", true, map, &calls, &changes, &left));
 }
 
+/* --termination-log: the result first, within the kubelet's 4096 bytes,
+ * the changes that do not fit counted */
+static void
+test_termination_text(void **state)
+{
+    (void)state;
+    struct ferry_guest_report r = {0};
+    char *t;
+
+    r.os = ferry_strdup("linux test 1.0");
+    ferry_strv_push(&r.changes, "/etc/fstab: /dev/sda1 -> UUID=1");
+    t = ferry_guest_termination_text(&r, NULL);
+    assert_string_equal(t, "result: converted\nguest: linux test 1.0\n"
+                           "changed: /etc/fstab: /dev/sda1 -> UUID=1\n");
+    free(t);
+    t = ferry_guest_termination_text(&r, "no operating system found");
+    assert_true(ferry_str_has_prefix(t, "result: not converted\nguest: linux test 1.0\n"
+                                        "ferry-converter: error: no operating system found\n"));
+    free(t);
+    for (int i = 0; i < 1000; i++) {
+        char *c = ferry_printf("change %04d of a long list of changes", i);
+
+        ferry_strv_push(&r.changes, c);
+        free(c);
+    }
+    t = ferry_guest_termination_text(&r, NULL);
+    assert_true(strlen(t) <= 4096);
+    assert_true(ferry_str_has_prefix(t, "result: converted\n"));
+    assert_non_null(strstr(t, "changed: change 0000 of"));
+    assert_null(strstr(t, "changed: change 0999 of"));
+    assert_non_null(strstr(t, " more (the pod's log)\n"));
+    free(t);
+    ferry_guest_report_clear(&r);
+}
+
 TEST_MAIN(NULL, NULL,
           cmocka_unit_test(test_fstab),
-          cmocka_unit_test(test_kernel))
+          cmocka_unit_test(test_kernel),
+          cmocka_unit_test(test_termination_text))
