@@ -46,6 +46,7 @@
 #include "common/util.h"
 #include "importer/importer.h"
 #include "importer/sources/curl-common.h"
+#include "importer/sources/remote-common.h"
 
 #define MOD "importer.http"
 #define HTTP_RING (4u << 20)
@@ -264,12 +265,8 @@ load_options(void)
 /* ---- state ----------------------------------------------------------------- */
 
 /* What one response's headers said (reset at each status line: redirects). */
-struct content_range {
-    bool seen, valid;
-    int64_t first, last, total;  /* total -1: "*" */
-};
 struct resp {
-    struct content_range cr;
+    struct ferry_content_range cr;
     double retry_after;          /* -1: none */
     char etag[256];
     char last_modified[64];
@@ -404,22 +401,7 @@ resp_header(char *buf, size_t size, size_t n, void *opaque)
     line[len] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "Content-Range:", 14) == 0) {
-        struct content_range *cr = &r->cr;
-        long long a, b;
-        int used = 0;
-        cr->seen = true;
-        cr->total = -1;
-        if (sscanf(line + 14, " bytes %lld-%lld/%n", &a, &b, &used) == 2 && used > 0 && a >= 0 &&
-            b >= a) {
-            const char *t = line + 14 + used;
-            cr->first = a;
-            cr->last = b;
-            cr->valid = true;
-            if (*t >= '0' && *t <= '9')
-                cr->total = strtoll(t, NULL, 10);
-            else if (*t != '*')
-                cr->valid = false;
-        }
+        ferry_content_range_header(&r->cr, line, strlen(line));
     } else if (strncasecmp(line, "Retry-After:", 12) == 0) {
         r->retry_after = ferry_curl_retry_after(line + 12, time(NULL));
     } else if (strncasecmp(line, "ETag:", 5) == 0) {
@@ -529,7 +511,7 @@ piece_write(char *data, size_t size, size_t n, void *opaque)
     if (!pc->checked) {
         long code = 0;
         uint64_t start = pc->off + pc->got, end = pc->off + pc->len - 1;
-        struct content_range *cr = &pc->resp.cr;
+        struct ferry_content_range *cr = &pc->resp.cr;
 
         curl_easy_getinfo(pc->easy, CURLINFO_RESPONSE_CODE, &code);
         pc->checked = true;
@@ -1356,13 +1338,10 @@ http_close(struct ferry_source *src)
 static int
 http_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
 {
-    static const char hex[] = "0123456789ABCDEF";
     const char *q = strpbrk(src->url, "?#");
     size_t end = q ? (size_t)(q - src->url) : strlen(src->url);
     size_t dir = end;
     size_t schemelen = strstr(src->url, "://") - src->url + 3;
-    FERRY_AUTOFREE char *enc = NULL;
-    size_t n = 0;
 
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;
@@ -1373,18 +1352,7 @@ http_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
                            relname);
     /* Percent-encode everything but unreserved characters and '/': the
      * name can then only be a path below the base directory. */
-    enc = ferry_malloc(strlen(relname) * 3 + 1);
-    for (const unsigned char *c = (const unsigned char *)relname; *c; c++) {
-        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-            strchr("-._~/", *c)) {
-            enc[n++] = *c;
-        } else {
-            enc[n++] = '%';
-            enc[n++] = hex[*c >> 4];
-            enc[n++] = hex[*c & 15];
-        }
-    }
-    enc[n] = '\0';
+    FERRY_AUTOFREE char *enc = ferry_remote_escape(relname, true);
     FERRY_AUTOFREE char *url = ferry_printf("%.*s%s", (int)dir, src->url, enc);
     return ferry_source_open(url, ret) < 0 ? -1 : 0;
 }
