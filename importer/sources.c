@@ -295,6 +295,16 @@ ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
     return done;
 }
 
+size_t
+ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len)
+{
+    if (src->size < 0)
+        return len;
+    if (off >= (uint64_t)src->size)
+        return 0;
+    return len < (uint64_t)src->size - off ? len : (size_t)((uint64_t)src->size - off);
+}
+
 int
 ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
                          const char *what)

@@ -1009,10 +1009,7 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     size_t each;
     int r;
 
-    if (src->size >= 0 && off >= (uint64_t)src->size)
-        return 0;
-    if (src->size >= 0 && len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     if (len == 0)
         return 0;
     pthread_mutex_lock(&p->lock);

@@ -811,10 +811,7 @@ imageio_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     pthread_mutex_unlock(&p->lock);
     if (r < 0)
         return -1;
-    if (off >= (uint64_t)src->size)
-        return 0;
-    if (len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     for (size_t done = 0; done < len;) {
         uint64_t at = off + done;
         const struct ferry_extent *e = &p->ext[extent_at(p, at)];

@@ -682,10 +682,7 @@ s3_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     struct s3_priv *p = src->priv;
     struct s3_resp r;
 
-    if (src->size >= 0 && off >= (uint64_t)src->size)
-        return 0;
-    if (src->size >= 0 && len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     if (len == 0)
         return 0;
     if (s3_get_retry(p, off, len, buf, &r) < 0)
