@@ -28,6 +28,10 @@
 
 /* The whole program: parse the command line, import, return the exit code. */
 int ferry_importer_main(int argc, char **argv);
+/* What both entry points (ferry_importer_main, ferry_cdi_main) do first:
+ * logging, the signal handlers that remove a partial destination, and the
+ * open-file limit raised to its hard limit. */
+void ferry_importer_process_init(void);
 /* --help: generated from the format and source tables (pipeline.c). */
 void ferry_importer_usage(FILE *f);
 

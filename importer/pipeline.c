@@ -670,6 +670,20 @@ ferry_importer_usage(FILE *f)
     ferry_sources_usage(f);
 }
 
+void
+ferry_importer_process_init(void)
+{
+    struct rlimit rl;
+
+    ferry_log_init("ferry-importer");
+    ferry_sink_install_signal_handlers();
+    /* A twoGbMaxExtent VMDK of a large disk has an fd per extent. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int
 ferry_importer_main(int argc, char **argv)
 {
@@ -694,14 +708,7 @@ ferry_importer_main(int argc, char **argv)
     struct ferry_import_result result = { 0 };
     int c;
 
-    ferry_log_init("ferry-importer");
-    ferry_sink_install_signal_handlers();
-    /* A twoGbMaxExtent VMDK of a large disk has an fd per extent. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    ferry_importer_process_init();
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
