@@ -152,6 +152,15 @@ ferry_strv_free(char **v)
     ferry_strvfreep(&v);
 }
 
+void
+ferry_buf_append(char **buf, size_t *len, const void *data, size_t n)
+{
+    *buf = ferry_realloc(*buf, *len + n + 1);
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
 char **
 ferry_strv_split(const char *s, const char *sep)
 {

@@ -32,6 +32,10 @@ size_t ferry_strv_len(char *const *v);
 void ferry_strv_push(char ***v, const char *s); /* copies s */
 void ferry_strv_free(char **v);
 char **ferry_strv_split(const char *s, const char *sep); /* empty fields dropped */
+/* Append N bytes of DATA to the string *BUF of *LEN bytes, kept
+ * NUL-terminated: a body collected piece by piece from libcurl's or
+ * libyaml's write callbacks.  The caller bounds *LEN. */
+void ferry_buf_append(char **buf, size_t *len, const void *data, size_t n);
 
 /* Read a whole file (up to max bytes; 0 means 64 MiB); adds a NUL. */
 int ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);

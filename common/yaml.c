@@ -1005,7 +1005,7 @@ ferry_yaml_parse_one(const char *text, size_t len, const char *source, json_obje
 
 struct obuf {
     char *buf;
-    size_t len, cap;
+    size_t len;
 };
 
 static int
@@ -1013,13 +1013,7 @@ write_handler(void *data, unsigned char *buffer, size_t size)
 {
     struct obuf *o = data;
 
-    if (o->len + size + 1 > o->cap) {
-        o->cap = (o->len + size + 1) * 2;
-        o->buf = ferry_realloc(o->buf, o->cap);
-    }
-    memcpy(o->buf + o->len, buffer, size);
-    o->len += size;
-    o->buf[o->len] = '\0';
+    ferry_buf_append(&o->buf, &o->len, buffer, size);
     return 1;
 }
 

@@ -203,10 +203,7 @@ body_write(char *data, size_t size, size_t n, void *opaque)
         b->overflow = true;
         return 0;
     }
-    b->data = ferry_realloc(b->data, b->len + len + 1);
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
+    ferry_buf_append(&b->data, &b->len, data, len);
     return len;
 }
 

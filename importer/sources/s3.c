@@ -516,10 +516,7 @@ resp_write(char *data, size_t size, size_t n, void *opaque)
     }
     if (r->err_len + len > S3_ERROR_BODY)
         return len;   /* an error page: the start is enough */
-    r->err = ferry_realloc(r->err, r->err_len + len + 1);
-    memcpy(r->err + r->err_len, data, len);
-    r->err_len += len;
-    r->err[r->err_len] = '\0';
+    ferry_buf_append(&r->err, &r->err_len, data, len);
     return len;
 }
 
