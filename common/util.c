@@ -275,6 +275,31 @@ ferry_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+ferry_dir_names(const char *what, const char *dir, char ***ret)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+
+    if (!d)
+        return ferry_error_errno(FERRY_ERR_INVALID, errno, "%s '%s'", what, dir);
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            ferry_strv_push(&names, e->d_name);
+    closedir(d);
+    if (names)
+        qsort(names, ferry_strv_len(names), sizeof(*names), name_cmp);
+    *ret = names;
+    return 0;
+}
+
 int
 ferry_rm_rf(const char *path)
 {

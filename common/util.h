@@ -42,6 +42,10 @@ int ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_le
 /* Read FD to its end (up to max bytes; 0 means no limit; NAME names it in
  * errors), e.g. a child's piped output; adds a NUL. */
 int ferry_fd_read(int fd, const char *name, size_t max, char **ret_buf, size_t *ret_len);
+/* The names in directory DIR that do not start with a dot, sorted by
+ * strcmp (a mounted ConfigMap or Secret, read in a stable order); NULL for
+ * an empty one.  An error names WHAT and DIR ("cert dir '/certs'"). */
+int ferry_dir_names(const char *what, const char *dir, char ***ret);
 /* Write a file atomically: PATH.tmp.XXXXXX, fsync, rename, fsync dir. */
 int ferry_file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with mode for created components. */

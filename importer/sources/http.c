@@ -32,7 +32,6 @@
  * --retries tries and --retry-time seconds; a cut after progress is
  * retried at once. */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -193,29 +192,15 @@ read_secret(const char *dir, const char *key, char **ret)
     return 0;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every file of DIR (and of its subdirectories) whose name does not start
  * with a dot holds one header, in name order. */
 static int
 load_header_dir(const char *dir, int depth)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
     FERRY_AUTOSTRV char **names = NULL;
 
-    if (!d)
-        return ferry_error_errno(FERRY_ERR_INVALID, errno, "header dir '%s'", dir);
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            ferry_strv_push(&names, e->d_name);
-    closedir(d);
-    if (names)
-        qsort(names, ferry_strv_len(names), sizeof(*names), name_cmp);
+    if (ferry_dir_names("header dir", dir, &names) < 0)
+        return -1;
     for (char **n = names; n && *n; n++) {
         FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, *n);
         FERRY_AUTOFREE char *h = NULL;
