@@ -152,6 +152,21 @@ ferry_strv_free(char **v)
     ferry_strvfreep(&v);
 }
 
+char *
+ferry_strv_join(const char *const *v, const char *sep)
+{
+    size_t len = 1;
+    char *out, *p;
+
+    for (const char *const *s = v; s && *s; s++)
+        len += strlen(*s) + (s == v ? 0 : strlen(sep));
+    p = out = ferry_malloc(len);
+    *p = '\0';
+    for (const char *const *s = v; s && *s; s++)
+        p = stpcpy(stpcpy(p, s == v ? "" : sep), *s);
+    return out;
+}
+
 void
 ferry_buf_append(char **buf, size_t *len, const void *data, size_t n)
 {

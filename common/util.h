@@ -32,6 +32,8 @@ size_t ferry_strv_len(char *const *v);
 void ferry_strv_push(char ***v, const char *s); /* copies s */
 void ferry_strv_free(char **v);
 char **ferry_strv_split(const char *s, const char *sep); /* empty fields dropped */
+/* The strings of V (NULL-terminated; V may be NULL) with SEP between. */
+char *ferry_strv_join(const char *const *v, const char *sep);
 /* Append N bytes of DATA to the string *BUF of *LEN bytes, kept
  * NUL-terminated: a body collected piece by piece from libcurl's or
  * libyaml's write callbacks.  The caller bounds *LEN. */

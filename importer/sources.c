@@ -116,17 +116,9 @@ ferry_sources_list(FILE *f)
 {
     for (size_t i = 0; ferry_sources[i]; i++) {
         const struct ferry_source_ops *ops = ferry_sources[i];
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *m = open_memstream(&buf, &size);
+        FERRY_AUTOFREE char *schemes = ferry_strv_join(ops->schemes, " ");
 
-        if (!m)
-            ferry_oom();
-        for (const char *const *s = ops->schemes; s && *s; s++)
-            fprintf(m, "%s%s", s == ops->schemes ? "" : " ", *s);
-        fclose(m);
-        fprintf(f, "%-10s %-28s %s\n", ops->name, buf, ops->help ? ops->help : "");
-        free(buf);
+        fprintf(f, "%-10s %-28s %s\n", ops->name, schemes, ops->help ? ops->help : "");
     }
 }
 
