@@ -88,19 +88,15 @@ struct convert {
     size_t n, i;
 
     bool failed;
-    enum ferry_err err_code;
-    char *err_msg;
+    struct ferry_error_saved err;   /* the first failure */
 };
 
 static void
 convert_fail(struct convert *c)
 {
     pthread_mutex_lock(&c->lock);
-    if (!c->failed) {
-        c->failed = true;
-        c->err_code = ferry_error_code();
-        c->err_msg = ferry_strdup(ferry_error_message());
-    }
+    c->failed = true;
+    ferry_error_save(&c->err);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -178,8 +174,7 @@ convert_next_job(struct convert *c, struct ferry_extent *job)
             break;
         if (convert_map_window(c) < 0) {
             c->failed = true;
-            c->err_code = ferry_error_code();
-            c->err_msg = ferry_strdup(ferry_error_message());
+            ferry_error_save(&c->err);
             break;
         }
     }
@@ -264,8 +259,7 @@ convert_random(const struct ferry_import_options *opts, const struct ferry_forma
     pthread_mutex_destroy(&c.fmt_lock);
     free(c.ext);
     if (c.failed) {
-        ferry_error(c.err_code, "%s", c.err_msg);
-        free(c.err_msg);
+        ferry_error_restore(&c.err);
         return -1;
     }
     return 0;

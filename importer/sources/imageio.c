@@ -597,8 +597,8 @@ end_transfer(struct ferry_source *src, struct iio_priv *p, bool success)
     long code = 0;
 
     /* Not the import's error: the thread's error stays what it was. */
-    enum ferry_err saved_code = ferry_error_code();
-    FERRY_AUTOFREE char *saved = ferry_strdup(ferry_error_message());
+    struct ferry_error_saved saved = { 0 };
+    ferry_error_save(&saved);
     if (engine(src, p, "POST", url, "{}", &code, NULL, text, sizeof(text)) < 0)
         ferry_log_warn("%s: %s", action, ferry_error_message());
     else if (code < 200 || code > 299)
@@ -606,9 +606,7 @@ end_transfer(struct ferry_source *src, struct iio_priv *p, bool success)
                        p->transfer, code, text);
     else
         ferry_log_debug(MOD, "'%s': transfer %s: %s", src->url, p->transfer, action);
-    if (saved_code != FERRY_ERR_OK)
-        ferry_error(saved_code, "%s", saved);
-    else
+    if (ferry_error_restore(&saved) == 0)
         ferry_error_reset();
 }
 
@@ -897,12 +895,10 @@ imageio_close(struct ferry_source *src)
      * given up half way) cancels. */
     bool ok = ferry_error_code() == FERRY_ERR_OK && !p->read_failed && all_fetched(p);
     end_transfer(src, p, ok);
-    enum ferry_err saved_code = ferry_error_code();
-    FERRY_AUTOFREE char *saved = ferry_strdup(ferry_error_message());
+    struct ferry_error_saved saved = { 0 };
+    ferry_error_save(&saved);
     logout(src, p);
-    if (saved_code != FERRY_ERR_OK)
-        ferry_error(saved_code, "%s", saved);
-    else
+    if (ferry_error_restore(&saved) == 0)
         ferry_error_reset();
     ferry_curl_pool_destroy(&p->pool);
     free(p->base);
