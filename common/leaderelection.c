@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,19 +26,6 @@ struct ferry_leader {
     bool other_holder;      /* the last try found the Lease held by another */
     atomic_bool leading, lost;
 };
-
-char *
-ferry_time_now_micro(void)
-{
-    struct timeval tv;
-    struct tm tm;
-    char buf[64];
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return ferry_printf("%s.%06ldZ", buf, (long)tv.tv_usec);
-}
 
 int
 ferry_leader_new(struct ferry_store *st, const struct ferry_leader_opts *o,

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 void *
@@ -372,6 +373,19 @@ char *
 ferry_time_now_rfc3339(void)
 {
     return ferry_time_rfc3339(time(NULL));
+}
+
+char *
+ferry_time_now_micro(void)
+{
+    struct timeval tv;
+    struct tm tm;
+    char buf[64];
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return ferry_printf("%s.%06ldZ", buf, (long)tv.tv_usec);
 }
 
 int

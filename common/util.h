@@ -59,6 +59,8 @@ int ferry_rm_rf(const char *path);
 uint64_t ferry_now_ns(void);          /* CLOCK_MONOTONIC */
 char *ferry_time_rfc3339(time_t t);   /* "2026-11-26T15:04:05Z" */
 char *ferry_time_now_rfc3339(void);
+/* "2026-12-02T07:40:00.123456Z": a MicroTime, as Lease fields carry it. */
+char *ferry_time_now_micro(void);
 int ferry_time_parse_rfc3339(const char *s, time_t *ret_t);
 
 /* Human sizes: "20 GiB", "1.5 MiB". */
