@@ -210,6 +210,15 @@ jittered(int ms)
     return ms + (int)(random() % (ms / 5 + 1));
 }
 
+/* A failed try is logged and tried again, not returned. */
+static void
+warn_try(struct ferry_leader *l, const char *doing)
+{
+    ferry_log_warn("leader election: %slease %s/%s: %s", doing, l->ns, l->name,
+                   ferry_error_message());
+    ferry_error_reset();
+}
+
 int
 ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
 {
@@ -222,11 +231,8 @@ ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
         r = ferry_leader_try(l);
         if (r == 1)
             break;
-        if (r < 0) {
-            ferry_log_warn("leader election: lease %s/%s: %s", l->ns, l->name,
-                           ferry_error_message());
-            ferry_error_reset();
-        }
+        if (r < 0)
+            warn_try(l, "");
         if (!nap(jittered(l->retry_ms), stop))
             return 0;
     }
@@ -247,11 +253,8 @@ ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
         r = ferry_leader_try(l);
         if (r == 1)
             continue;
-        if (r < 0) {
-            ferry_log_warn("leader election: renewing lease %s/%s: %s", l->ns, l->name,
-                           ferry_error_message());
-            ferry_error_reset();
-        }
+        if (r < 0)
+            warn_try(l, "renewing ");
         if (ferry_now_ns() - l->last_renew_ns >= (uint64_t)l->deadline_ms * 1000000ULL ||
             l->other_holder) {
             /* the deadline passed, or another replica holds it now */
