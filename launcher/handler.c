@@ -143,11 +143,38 @@ free_entry(struct entry *e)
 
 /* ---- the Node ------------------------------------------------------------ */
 
+/* Write NODE's status with the handler's part in it: KubeVirt's device-plugin
+ * resource devices.kubevirt.io/kvm ("1k" only when KVM runs guests) and the
+ * KVM condition; then the KVM verdict's event when one is due. */
+static int
+update_node_kvm(struct handler *h, json_object *node)
+{
+    FERRY_AUTOPTR(json_object) updated = NULL;
+    bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
+
+    json_object_object_add(ferry_json_ensure_object(node, "status.capacity"),
+                           "devices.kubevirt.io/kvm", json_object_new_string(kvm ? "1k" : "0"));
+    json_object_object_add(ferry_json_ensure_object(node, "status.allocatable"),
+                           "devices.kubevirt.io/kvm", json_object_new_string(kvm ? "1k" : "0"));
+    if (h->kvm_status)
+        ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
+    else
+        ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
+    if (ferry_store_update_status(h->st, node, &updated) < 0)
+        return -1;
+    if (h->kvm_event_due) {
+        ferry_store_record_event(h->st, updated,
+                                 ferry_str_eq(h->kvm_status, "True") ? "Normal" : "Warning",
+                                 h->kvm_reason, h->kvm_message);
+        h->kvm_event_due = false;
+    }
+    return 0;
+}
+
 static int
 heartbeat(struct handler *h, const char *status, const char *reason, const char *message)
 {
     FERRY_AUTOPTR(json_object) node = NULL;
-    FERRY_AUTOPTR(json_object) updated = NULL;
     FERRY_AUTOFREE char *now = ferry_time_now_rfc3339();
     json_object *cond;
 
@@ -155,29 +182,9 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
         /* a real Node: the kubelet owns Ready, nodeInfo and the other
          * resources; the handler adds only its KVM condition and KubeVirt's
          * device resource */
-        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
-
-        (void)status, (void)reason, (void)message, (void)now, (void)cond;
         if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0)
             return -1;
-        ferry_json_ensure_object(node, "status.capacity");
-        ferry_json_ensure_object(node, "status.allocatable");
-        json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-        json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-        if (h->kvm_status)
-            ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
-        else
-            ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
-        if (ferry_store_update_status(h->st, node, &updated) < 0)
-            return -1;
-        if (h->kvm_event_due) {
-            ferry_store_record_event(h->st, updated, ferry_str_eq(h->kvm_status, "True") ? "Normal"
-                                     : "Warning", h->kvm_reason, h->kvm_message);
-            h->kvm_event_due = false;
-        }
-        return 0;
+        return update_node_kvm(h, node);
     }
     if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
@@ -199,28 +206,11 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
     ferry_json_set_string(node, "status.nodeInfo.kubeletVersion", "ferry-" FERRY_VERSION);
     ferry_json_set_string(node, "status.nodeInfo.architecture", "amd64");
     ferry_json_set_string(node, "status.nodeInfo.operatingSystem", "linux");
-    {   /* KubeVirt's device-plugin resource: present only when KVM runs guests */
-        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
-        ferry_json_set(node, "status.capacity", json_object_new_object());
-        ferry_json_set(node, "status.allocatable", json_object_new_object());
-        json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-        json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-    }
-    if (h->kvm_status)
-        ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
-    else
-        ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
+    /* our own Node: its only resource is the KVM one */
+    ferry_json_set(node, "status.capacity", json_object_new_object());
+    ferry_json_set(node, "status.allocatable", json_object_new_object());
     ferry_json_del(node, "metadata.resourceVersion");
-    if (ferry_store_update_status(h->st, node, &updated) < 0)
-        return -1;
-    if (h->kvm_event_due) {
-        ferry_store_record_event(h->st, updated, ferry_str_eq(h->kvm_status, "True") ? "Normal" : "Warning",
-                                 h->kvm_reason, h->kvm_message);
-        h->kvm_event_due = false;
-    }
-    return 0;
+    return update_node_kvm(h, node);
 }
 
 /* ---- VMI status ------------------------------------------------------------ */
