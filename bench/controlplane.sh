@@ -12,23 +12,18 @@
 # Usage: bench/controlplane.sh [BINDIR] [N...]   (BINDIR default build/bin,
 # N default "1000 10000")
 set -eu
+. "$(dirname "$0")/lib.sh"
 BIN=${1:-$(dirname "$0")/../build/bin}
-BIN_ARG=$BIN
 [ $# -gt 0 ] && shift
 NS=${*:-1000 10000}
 # Exits 1 with the reason when it cannot measure (a program missing, apply
 # failing, the controller dying or not reconciling within 10 minutes).
-BIN=$(cd "$BIN" 2>/dev/null && pwd) || { echo "bench: no bin directory $BIN_ARG" >&2; exit 1; }
-for p in ferry ferry-controller; do
-    [ -x "$BIN/$p" ] || { echo "bench: $BIN/$p is not built" >&2; exit 1; }
-done
+BIN=$(bench_bindir "$BIN")
+bench_built ferry ferry-controller
 T=$(mktemp -d /tmp/ferry-bench-cp.XXXXXX)
 export FERRY_LOG_FORMAT=text
 CTL=""
 trap '[ -n "$CTL" ] && kill "$CTL" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT INT TERM
-
-now() { date +%s.%N; }
-since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
 
 run() {
 N=$1
@@ -47,14 +42,14 @@ while [ ! -s "$FERRY_STATE_DIR/ferry.db" ]; do sleep 0.1; done
 
 t0=$(now)
 "$BIN/ferry" apply -f "$T/vms.yaml" > "$T/apply.out" 2>&1 ||
-    { tail -5 "$T/apply.out" >&2; echo "bench: ferry apply failed" >&2; exit 1; }
+    { tail -5 "$T/apply.out" >&2; bench_fail "ferry apply failed"; }
 t_apply=$(since "$t0")
 while :; do
     n=$("$BIN/ferry" get vms --no-headers 2>/dev/null | grep -c ' Stopped ' || true)
     [ "$n" -ge "$N" ] && break
-    kill -0 "$CTL" 2>/dev/null || { tail -5 "$T/controller.log" >&2; echo "bench: ferry-controller died" >&2; exit 1; }
+    kill -0 "$CTL" 2>/dev/null || { tail -5 "$T/controller.log" >&2; bench_fail "ferry-controller died"; }
     [ "$(since "$t0" | cut -d. -f1)" -lt 600 ] ||
-        { echo "bench: only $n of $N VMs reconciled after 600 s" >&2; exit 1; }
+        bench_fail "only $n of $N VMs reconciled after 600 s"
     sleep 0.2
 done
 t_all=$(since "$t0")
@@ -65,7 +60,7 @@ hwm=$(awk '/^VmHWM/ {print $2}' /proc/$CTL/status)
 lat() {
     for _ in 1 2 3 4 5; do
         s=$(now); "$BIN/ferry" get vms "$@" > /dev/null; since "$s"; echo
-    done | sort -n | sed -n 3p
+    done | median
 }
 get_table=$(lat)
 get_json=$(lat -o json)

@@ -29,7 +29,8 @@
 # ferry-converter or virt-v2v failing) says why and exits 1, after the table.
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$(cd "${1:-$SRC/build/bin}" && pwd) || { echo "bench: no bin directory ${1:-$SRC/build/bin}" >&2; exit 1; }
+. "$SRC/bench/lib.sh"
+BIN=$(bench_bindir "${1:-$SRC/build/bin}")
 VALIDATE="$SRC/scripts/validate-manifests"
 CACHE="${FERRY_BENCH_CACHE:-/var/tmp/ferry-bench-converter}"
 WORK=$(mktemp -d)
@@ -40,21 +41,16 @@ export LIBGUESTFS_BACKEND_SETTINGS="${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}"
 export FERRY_LOG_FORMAT=text
 mkdir -p "$CACHE"
 
-now() { date +%s.%N; }
-elapsed() { echo "$1 $2" | awk '{printf "%.2f", $2 - $1}'; }
-
 # --- the guest disk ---------------------------------------------------------
 if [ ! -f "$CACHE/guest.vmdk" ]; then
-    for t in debootstrap virt-make-fs qemu-img; do
-        command -v $t >/dev/null || { echo "bench: $t missing (scripts/install-deps.sh)" >&2; exit 1; }
-    done
+    bench_need debootstrap virt-make-fs qemu-img
     echo "building a Debian 12 guest (debootstrap minbase + kernel + grub) ..."
     t0=$(now)
     rm -rf "$CACHE/root"
     DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase \
         --include=linux-image-amd64,initramfs-tools,grub-pc,systemd-sysv,ifupdown \
         bookworm "$CACHE/root" http://deb.debian.org/debian >"$CACHE/debootstrap.log" 2>&1 ||
-        { tail -5 "$CACHE/debootstrap.log" >&2; echo "bench: debootstrap failed (log: $CACHE/debootstrap.log)" >&2; exit 1; }
+        { tail -5 "$CACHE/debootstrap.log" >&2; bench_fail "debootstrap failed (log: $CACHE/debootstrap.log)"; }
     kver=$(ls "$CACHE/root/lib/modules" | head -1)
     cat > "$CACHE/root/etc/fstab" <<EOF
 /dev/sda1 / ext4 defaults 0 1
@@ -71,15 +67,15 @@ menuentry 'Debian GNU/Linux' {
 }
 EOF
     echo "bench-guest" > "$CACHE/root/etc/hostname"
-    echo "debootstrap: $(elapsed "$t0" "$(now)") s"
+    echo "debootstrap: $(since "$t0") s"
     t0=$(now)
     # virt-v2v rebuilds the initramfs inside the guest: leave it room.
     virt-make-fs --partition=mbr --type=ext4 --format=raw --size=+1G \
-        "$CACHE/root" "$CACHE/guest.raw" || { echo "bench: virt-make-fs failed" >&2; exit 1; }
+        "$CACHE/root" "$CACHE/guest.raw" || bench_fail "virt-make-fs failed"
     qemu-img convert -f raw -O vmdk -o subformat=streamOptimized "$CACHE/guest.raw" \
         "$CACHE/guest.vmdk.tmp" && mv "$CACHE/guest.vmdk.tmp" "$CACHE/guest.vmdk"
     rm -f "$CACHE/guest.raw"
-    echo "virt-make-fs + vmdk: $(elapsed "$t0" "$(now)") s"
+    echo "virt-make-fs + vmdk: $(since "$t0") s"
 fi
 
 # --- the VMware definitions -------------------------------------------------
@@ -177,8 +173,8 @@ row() { # name file seconds
 
 median5() { # command... ; prints median seconds
     for i in 1 2 3 4 5; do
-        t0=$(now); "$@" >/dev/null 2>&1; elapsed "$t0" "$(now)"; echo
-    done | sort -n | sed -n 3p
+        t0=$(now); "$@" >/dev/null 2>&1; since "$t0"; echo
+    done | median
 }
 
 echo
@@ -202,10 +198,10 @@ for in in ${FERRY_BENCH_INPUTS:-vmx ova}; do
         t0=$(now)
         if timeout "${FERRY_BENCH_V2V_TIMEOUT:-3000}" virt-v2v -i "$in" "$f" -o kubevirt -os "$WORK/v2v-$in" -on bench-guest \
                 >"$WORK/v2v-$in.log" 2>&1 && ls "$WORK"/v2v-$in/*.yaml >/dev/null 2>&1; then
-            t=$(elapsed "$t0" "$(now)")
+            t=$(since "$t0")
             row "virt-v2v -i $in -o kubevirt" "$(ls "$WORK"/v2v-$in/*.yaml | head -1)" "$t"
         else
-            t=$(elapsed "$t0" "$(now)")
+            t=$(since "$t0")
             echo "| virt-v2v -i $in -o kubevirt | FAILED after $t s: $(grep -m1 -i 'error' "$WORK/v2v-$in.log" | cut -c1-100) |||||||||"
             failed="$failed virt-v2v-$in"
         fi

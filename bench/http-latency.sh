@@ -19,20 +19,19 @@
 # nbdkit with its curl plugin, qemu-img.
 #   usage: bench/http-latency.sh BINDIR
 set -eu
-BIN="$(cd "${1:?usage: $0 BINDIR}" && pwd)"
 HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/lib.sh"
+BIN=$(bench_bindir "${1:?usage: $0 BINDIR}")
 IMPORTER="$BIN/ferry-importer"
 ROUNDS="${ROUNDS:-1}"
 SIZE_MIB="${SIZE_MIB:-1024}"
 DATA_MIB="${DATA_MIB:-768}"
 DELAY="${DELAY:-20ms}"
 DIR="${FERRY_BENCH_DIR:-/var/tmp/ferry-bench-http}"
-[ -x "$IMPORTER" ] || { echo "$IMPORTER: not built" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || { echo "bench: needs root (ip netns, tc)" >&2; exit 1; }
-for t in ip tc nginx nbdkit qemu-img curl cmp; do
-    command -v "$t" >/dev/null || { echo "$t is not installed" >&2; exit 1; }
-done
-nbdkit curl --dump-plugin >/dev/null 2>&1 || { echo "nbdkit's curl plugin is not installed" >&2; exit 1; }
+bench_built ferry-importer
+[ "$(id -u)" = 0 ] || bench_fail "needs root (ip netns, tc)"
+bench_need ip tc nginx nbdkit qemu-img curl cmp
+nbdkit curl --dump-plugin >/dev/null 2>&1 || bench_fail "nbdkit's curl plugin is not installed"
 mkdir -p "$DIR"
 cd "$DIR"
 
@@ -84,7 +83,7 @@ else
     python3 "$HERE/delayline.py" "$NS_S" "$VS" "$NS_C" "$VC" "${DELAY%ms}" "$WORK/delayline.ready" &
     DELAY_PID=$!
     for i in $(seq 50); do [ -f "$WORK/delayline.ready" ] && break; sleep 0.1; done
-    [ -f "$WORK/delayline.ready" ] || { echo "delayline.py did not start" >&2; exit 1; }
+    [ -f "$WORK/delayline.ready" ] || bench_fail "delayline.py did not start"
     ip -n "$NS_S" addr add 10.213.0.1 peer 10.213.0.2 dev "$VS"
     ip -n "$NS_C" addr add 10.213.0.2 peer 10.213.0.1 dev "$VC"
     for x in "$NS_S $VS" "$NS_C $VC"; do
@@ -126,25 +125,24 @@ NGINX_PID=$!
 URL="http://10.213.0.1:8080"
 for i in $(seq 50); do
     ip netns exec "$NS_C" curl -sf -o /dev/null -r 0-0 "$URL/img.raw" && break
-    [ "$i" = 50 ] && { cat "$WORK/nginx/logs/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
+    [ "$i" = 50 ] && { cat "$WORK/nginx/logs/error.log" >&2; bench_fail "nginx did not start"; }
     sleep 0.2
 done
 rtt=$(ip netns exec "$NS_C" curl -s -o /dev/null -w '%{time_connect}' "$URL/img.raw" -r 0-0)
 
 OUT="$WORK/out.raw"
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # run NAME CMD...: seconds on stdout; the output checked against img.raw once.
 declare -A checked
 run() {
     local name="$1"; shift
     rm -f "$OUT"; sync
     local s e
-    s=$(date +%s.%N)
+    s=$(now)
     ip netns exec "$NS_C" "$@" >"$WORK/$name.log" 2>&1 ||
-        { cat "$WORK/$name.log" >&2; echo "bench: $name failed" >&2; exit 1; }
-    e=$(date +%s.%N)
+        { cat "$WORK/$name.log" >&2; bench_fail "$name failed"; }
+    e=$(now)
     if [ -z "${checked[$name]:-}" ]; then
-        cmp -s "$OUT" "$DIR/img.raw" || { echo "bench: $name: the output differs from img.raw" >&2; exit 1; }
+        cmp -s "$OUT" "$DIR/img.raw" || bench_fail "$name: the output differs from img.raw"
         checked[$name]=1
     fi
     echo "$e - $s" | bc -l

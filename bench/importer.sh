@@ -11,14 +11,15 @@
 # FERRY_BENCH_COMPRESSED=1 adds qcow2 -c (slow to build).
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/bench/lib.sh"
 # Absolute: the script works in $DIR.
-BIN=$(cd "${1:-$SRC/build/bin}" 2>/dev/null && pwd) || { echo "bench: no bin directory ${1:-$SRC/build/bin}" >&2; exit 1; }
+BIN=$(bench_bindir "${1:-$SRC/build/bin}")
 IMPORTER="$BIN/ferry-importer"
 ROUNDS="${ROUNDS:-3}"
 DIR="${FERRY_BENCH_DIR:-/var/tmp/ferry-bench-importer}"
-[ -x "$IMPORTER" ] || { echo "$IMPORTER: not built" >&2; exit 1; }
-command -v qemu-img >/dev/null || { echo "qemu-img is not installed" >&2; exit 1; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (package time)" >&2; exit 1; }
+bench_built ferry-importer
+bench_need qemu-img
+[ -x /usr/bin/time ] || bench_fail "/usr/bin/time is not installed (package time)"
 mkdir -p "$DIR"
 cd "$DIR"
 OUT="$DIR/out.raw"
@@ -50,8 +51,6 @@ if [ "${FERRY_BENCH_COMPRESSED:-0}" = 1 ]; then
     FORMATS+=("qcow2-c|qcow2|img-c.qcow2|qemu-img convert -f raw -O qcow2 -c base.raw img-c.qcow2")
 fi
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
 failed=
 printf '%-12s %9s %12s %7s %16s\n' format "ferry s" "qemu-img s" ratio "ferry RSS MiB"
 for entry in "${FORMATS[@]}"; do
@@ -76,9 +75,9 @@ for entry in "${FORMATS[@]}"; do
         ft+=("${t% *}")
         [ "${t#* }" -gt "$rss" ] && rss="${t#* }"
         rm -f "$OUT"; sync
-        s=$(date +%s.%N)
+        s=$(now)
         qemu-img convert -t writeback -f "$qfmt" -O raw "$file" "$OUT"
-        e=$(date +%s.%N)
+        e=$(now)
         qt+=("$(echo "$e - $s" | bc)")
     done
     fm=$(printf '%s\n' "${ft[@]}" | median)

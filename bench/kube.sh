@@ -21,12 +21,13 @@
 set -eu
 BIN_ARG=${1:?usage: bench/kube.sh BINDIR [N]}
 N=${2:-1000}
-BIN=$(cd "$BIN_ARG" 2>/dev/null && pwd) || { echo "bench: no bin directory $BIN_ARG" >&2; exit 1; }
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/bench/lib.sh"
+BIN=$(bench_bindir "$BIN_ARG")
 export FERRY_LOG_FORMAT=text
 # shellcheck source=tests/kube/lib.sh
 . "$SRC/tests/kube/lib.sh"
-fail() { echo "bench: $*" >&2; exit 1; }
+fail() { bench_fail "$@"; }
 kube_need_kubectl
 kube_need_root
 for p in ferry ferry-importer ferry-launcher; do kube_need_bin $p; done
@@ -51,8 +52,6 @@ KUBE_WAIT=6000
 kube_start bench
 EMB=$WORK/emb
 
-now() { date +%s.%N; }
-since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.1f", $1 / $2; else print "-" }'; }
 mkdir -p "$WORK/www"
 head -c 3145728 /dev/urandom >"$WORK/www/disk.raw"

@@ -10,18 +10,18 @@
 # ROUNDS rounds (default 3) of each, the median time; ratio = ferry/steps.
 #   usage: bench/registry.sh BINDIR
 set -eu
-BIN="$(cd "${1:?usage: $0 BINDIR}" && pwd)"
-IMPORTER="$BIN/ferry-importer"
 HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/lib.sh"
+. "$HERE/../tests/lib/docker-registry.sh"
+BIN=$(bench_bindir "${1:?usage: $0 BINDIR}")
+IMPORTER="$BIN/ferry-importer"
 REGTOOL="$HERE/../tests/importer/regtool.py"
 ROUNDS="${ROUNDS:-3}"
 SIZE_GIB="${SIZE_GIB:-2}"
 DATA_MIB="${DATA_MIB:-512}"
 DIR="${FERRY_BENCH_DIR:-/var/tmp/ferry-bench-registry}"
-[ -x "$IMPORTER" ] || { echo "$IMPORTER: not built" >&2; exit 1; }
-for t in qemu-img docker-registry skopeo python3 curl tar; do
-    command -v "$t" >/dev/null || { echo "$t is not installed" >&2; exit 1; }
-done
+bench_built ferry-importer
+bench_need qemu-img docker-registry skopeo python3 curl tar
 mkdir -p "$DIR"
 cd "$DIR"
 WORK="$(mktemp -d "$DIR/run.XXXXXX")"
@@ -49,27 +49,14 @@ if [ ! -f "layer-$key.done" ]; then
     touch "layer-$key.done"
 fi
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$WORK/config.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $WORK/store}}
-http: {addr: 127.0.0.1:$port, secret: ferry-bench}
-EOF
-docker-registry serve "$WORK/config.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-for i in $(seq 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/v2/" && break
-    sleep 0.1
-done
+docker_registry_start "$WORK/registry"
+port=$REG_PORT
 d=$(python3 "$REGTOOL" manifest "$WORK/layout" amd64 "layer-$key.tar.gz" | cut -d' ' -f1)
 python3 "$REGTOOL" tag "$WORK/layout" v1 "$d"
 skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$WORK/layout:v1" \
     "docker://127.0.0.1:$port/bench/disk:v1"
 REF="127.0.0.1:$port/bench/disk:v1"
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-now() { date +%s.%N; }
 
 ft=() st=()
 for r in $(seq "$ROUNDS"); do
@@ -92,7 +79,7 @@ for r in $(seq "$ROUNDS"); do
     t1=$(now)
     st+=("$(echo "$t1 - $t0" | bc -l)")
 done
-cmp "$WORK/ferry.raw" "$WORK/steps.raw" || { echo "the two disks differ" >&2; exit 1; }
+cmp "$WORK/ferry.raw" "$WORK/steps.raw" || bench_fail "the two disks differ"
 fm=$(printf '%s\n' "${ft[@]}" | median)
 sm=$(printf '%s\n' "${st[@]}" | median)
 printf '%-26s %9s %22s %7s\n' "registry containerDisk" "ferry s" "skopeo+tar+qemu-img s" ratio

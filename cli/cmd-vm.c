@@ -54,6 +54,20 @@ push_request(json_object *status, const char *action, const char *uid)
     push_request_data(status, action, uid, false);
 }
 
+/* Start or stop a VM by its spec: spec.running where the VM uses that field,
+ * else runStrategy Always or Halted. */
+static int
+set_running(struct ferry_store *st, json_object *vm, bool uses_running, bool run)
+{
+    FERRY_AUTOPTR(json_object) out = NULL;
+
+    if (uses_running)
+        ferry_json_set_bool(vm, "spec.running", run);
+    else
+        ferry_json_set_string(vm, "spec.runStrategy", run ? "Always" : "Halted");
+    return ferry_store_update(st, vm, &out) < 0 ? -1 : 0;
+}
+
 /* 0 done, 1 refused (message printed), -1 store error. */
 static int
 act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name, bool paused)
@@ -95,13 +109,7 @@ act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name, 
                                       ferry_obj_resource_version(out));
                 json_object_put(FERRY_STEAL(out));
             }
-            if (uses_running)
-                ferry_json_set_bool(vm, "spec.running", true);
-            else
-                ferry_json_set_string(vm, "spec.runStrategy", "Always");
-            if (ferry_store_update(st, vm, &out) < 0)
-                return -1;
-            return 0;
+            return set_running(st, vm, uses_running, true);
         }
         if (running)
             refuse = "VM is already running";
@@ -118,15 +126,8 @@ act(struct ferry_store *st, enum vm_action a, const char *ns, const char *name, 
             return 0;
         }
     } else if (a == VM_STOP) {
-        if (strcmp(rs, "Always") == 0 || strcmp(rs, "Once") == 0) {
-            if (uses_running)
-                ferry_json_set_bool(vm, "spec.running", false);
-            else
-                ferry_json_set_string(vm, "spec.runStrategy", "Halted");
-            if (ferry_store_update(st, vm, &out) < 0)
-                return -1;
-            return 0;
-        }
+        if (strcmp(rs, "Always") == 0 || strcmp(rs, "Once") == 0)
+            return set_running(st, vm, uses_running, false);
         if (!running)
             refuse = "VM is not running";
         else {

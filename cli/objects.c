@@ -177,6 +177,15 @@ cli_self_dir(void)
 
 /* ---- small pieces ---- */
 
+/* "5m", or "5m30s" when there is a remainder: two units of an age. */
+static char *
+two_units(int64_t n, char unit, int64_t rem, char rem_unit)
+{
+    if (rem == 0)
+        return ferry_printf("%lld%c", (long long)n, unit);
+    return ferry_printf("%lld%c%lld%c", (long long)n, unit, (long long)rem, rem_unit);
+}
+
 /* apimachinery's duration.HumanDuration, which kubectl's AGE columns use. */
 char *
 cli_human_duration(int64_t seconds)
@@ -190,34 +199,21 @@ cli_human_duration(int64_t seconds)
     if (seconds < 60 * 2)
         return ferry_printf("%llds", (long long)seconds);
     minutes = seconds / 60;
-    if (minutes < 10) {
-        if (seconds % 60 == 0)
-            return ferry_printf("%lldm", (long long)minutes);
-        return ferry_printf("%lldm%llds", (long long)minutes, (long long)(seconds % 60));
-    }
+    if (minutes < 10)
+        return two_units(minutes, 'm', seconds % 60, 's');
     if (minutes < 60 * 3)
         return ferry_printf("%lldm", (long long)minutes);
     hours = seconds / 3600;
-    if (hours < 8) {
-        if (minutes % 60 == 0)
-            return ferry_printf("%lldh", (long long)hours);
-        return ferry_printf("%lldh%lldm", (long long)hours, (long long)(minutes % 60));
-    }
+    if (hours < 8)
+        return two_units(hours, 'h', minutes % 60, 'm');
     if (hours < 48)
         return ferry_printf("%lldh", (long long)hours);
-    if (hours < 24 * 8) {
-        if (hours % 24 == 0)
-            return ferry_printf("%lldd", (long long)(hours / 24));
-        return ferry_printf("%lldd%lldh", (long long)(hours / 24), (long long)(hours % 24));
-    }
+    if (hours < 24 * 8)
+        return two_units(hours / 24, 'd', hours % 24, 'h');
     if (hours < 24 * 365 * 2)
         return ferry_printf("%lldd", (long long)(hours / 24));
-    if (hours < 24 * 365 * 8) {
-        int64_t dy = (hours / 24) % 365;
-        if (dy == 0)
-            return ferry_printf("%lldy", (long long)(hours / 24 / 365));
-        return ferry_printf("%lldy%lldd", (long long)(hours / 24 / 365), (long long)dy);
-    }
+    if (hours < 24 * 365 * 8)
+        return two_units(hours / 24 / 365, 'y', (hours / 24) % 365, 'd');
     return ferry_printf("%lldy", (long long)(hours / 24 / 365));
 }
 

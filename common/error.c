@@ -103,6 +103,29 @@ ferry_error_reset(void)
 }
 
 void
+ferry_error_save(struct ferry_error_saved *saved)
+{
+    if (saved->message)
+        return;
+    saved->code = last_code;
+    saved->message = strdup(last_msg);
+    if (!saved->message)
+        ferry_oom();
+}
+
+int
+ferry_error_restore(struct ferry_error_saved *saved)
+{
+    int r = 0;
+
+    if (saved->message && saved->code != FERRY_ERR_OK)
+        r = ferry_error(saved->code, "%s", saved->message);
+    free(saved->message);
+    *saved = (struct ferry_error_saved){ 0 };
+    return r;
+}
+
+void
 ferry_oom(void)
 {
     static const char msg[] = "ferry: out of memory\n";

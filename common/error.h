@@ -47,6 +47,21 @@ enum ferry_err ferry_error_code(void);
 const char *ferry_error_code_name(enum ferry_err code);
 void ferry_error_reset(void);
 
+/* An error kept aside: a worker's first failure for the thread that joins
+ * the pool to report, or the thread's own error across a cleanup that may
+ * fail too.  Zero-initialised: nothing kept. */
+struct ferry_error_saved {
+    enum ferry_err code;
+    char *message;
+};
+/* Keep the thread's current error in SAVED, unless SAVED holds one already
+ * (the first failure is the one that explains the others). */
+void ferry_error_save(struct ferry_error_saved *saved);
+/* The kept error becomes the thread's again (nothing kept: the thread's
+ * error is left as it is); SAVED is released.  Returns -1 when an error was
+ * kept, else 0. */
+int ferry_error_restore(struct ferry_error_saved *saved);
+
 /* Out of memory: there is nothing sensible to do but stop (as GLib does). */
 _Noreturn void ferry_oom(void);
 

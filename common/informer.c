@@ -161,6 +161,20 @@ emit(struct ferry_informer *inf, enum ferry_event_type type, const struct ferry_
         inf->handler(inf->opaque, type, res, obj, old);
 }
 
+/* Drop entry E (KEY) from the cache and tell the handler the object is
+ * gone, showing SHOWN (NULL: the last one cached). */
+static void
+forget(struct ferry_informer *inf, struct kind_cache *kc, struct ferry_keymap_entry *e,
+       const char *key, json_object *shown)
+{
+    json_object *last = entry_obj(e);
+
+    e->value = 0;
+    ferry_keymap_remove(&kc->objs, key);
+    emit(inf, FERRY_EVENT_DELETED, kc->res, shown ? shown : last, NULL);
+    json_object_put(last);
+}
+
 /* Apply one change to the cache and tell the handler.  obj is borrowed. */
 static void
 apply(struct ferry_informer *inf, struct kind_cache *kc, enum ferry_event_type type,
@@ -170,28 +184,16 @@ apply(struct ferry_informer *inf, struct kind_cache *kc, enum ferry_event_type t
     struct ferry_keymap_entry *e = ferry_keymap_get(&kc->objs, key);
 
     if (type == FERRY_EVENT_DELETED) {
-        if (e && e->value2 <= rv) {
-            json_object *last = entry_obj(e);
-
-            e->value = 0;
-            ferry_keymap_remove(&kc->objs, key);
+        if (e && e->value2 <= rv)
+            forget(inf, kc, e, key, obj);
+        else if (!e)
             emit(inf, FERRY_EVENT_DELETED, kc->res, obj, NULL);
-            json_object_put(last);
-        } else if (!e) {
-            emit(inf, FERRY_EVENT_DELETED, kc->res, obj, NULL);
-        }
         return;
     }
     if (!wanted(inf, kc, obj)) {
         /* out of our selector now: gone, as far as we are concerned */
-        if (e && e->value2 <= rv) {
-            json_object *last = entry_obj(e);
-
-            e->value = 0;
-            ferry_keymap_remove(&kc->objs, key);
-            emit(inf, FERRY_EVENT_DELETED, kc->res, last, NULL);
-            json_object_put(last);
-        }
+        if (e && e->value2 <= rv)
+            forget(inf, kc, e, key, NULL);
         return;
     }
     if (!e) {

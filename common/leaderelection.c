@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,19 +26,6 @@ struct ferry_leader {
     bool other_holder;      /* the last try found the Lease held by another */
     atomic_bool leading, lost;
 };
-
-char *
-ferry_time_now_micro(void)
-{
-    struct timeval tv;
-    struct tm tm;
-    char buf[64];
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return ferry_printf("%s.%06ldZ", buf, (long)tv.tv_usec);
-}
 
 int
 ferry_leader_new(struct ferry_store *st, const struct ferry_leader_opts *o,
@@ -224,6 +210,15 @@ jittered(int ms)
     return ms + (int)(random() % (ms / 5 + 1));
 }
 
+/* A failed try is logged and tried again, not returned. */
+static void
+warn_try(struct ferry_leader *l, const char *doing)
+{
+    ferry_log_warn("leader election: %slease %s/%s: %s", doing, l->ns, l->name,
+                   ferry_error_message());
+    ferry_error_reset();
+}
+
 int
 ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
 {
@@ -236,11 +231,8 @@ ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
         r = ferry_leader_try(l);
         if (r == 1)
             break;
-        if (r < 0) {
-            ferry_log_warn("leader election: lease %s/%s: %s", l->ns, l->name,
-                           ferry_error_message());
-            ferry_error_reset();
-        }
+        if (r < 0)
+            warn_try(l, "");
         if (!nap(jittered(l->retry_ms), stop))
             return 0;
     }
@@ -261,11 +253,8 @@ ferry_leader_run(struct ferry_leader *l, volatile sig_atomic_t *stop)
         r = ferry_leader_try(l);
         if (r == 1)
             continue;
-        if (r < 0) {
-            ferry_log_warn("leader election: renewing lease %s/%s: %s", l->ns, l->name,
-                           ferry_error_message());
-            ferry_error_reset();
-        }
+        if (r < 0)
+            warn_try(l, "renewing ");
         if (ferry_now_ns() - l->last_renew_ns >= (uint64_t)l->deadline_ms * 1000000ULL ||
             l->other_holder) {
             /* the deadline passed, or another replica holds it now */

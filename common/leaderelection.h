@@ -64,7 +64,4 @@ bool ferry_leader_lost(struct ferry_leader *l);
 /* Give the Lease up if held (best effort). */
 void ferry_leader_release(struct ferry_leader *l);
 
-/* "2026-12-02T07:40:00.123456Z": a MicroTime, as Lease fields carry it. */
-char *ferry_time_now_micro(void);
-
 #endif

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,15 +103,10 @@ ferry_log(enum ferry_log_level level, const char *module, const char *fmt, ...)
     pthread_mutex_lock(&log_lock);
     if (json) {
         json_object *o = json_object_new_object();
-        struct timeval tv;
-        struct tm tm;
-        char ts[40];
+        char *ts = ferry_time_now_micro();
 
-        gettimeofday(&tv, NULL);
-        gmtime_r(&tv.tv_sec, &tm);
-        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(ts + strlen(ts), sizeof ts - strlen(ts), ".%06ldZ", (long)tv.tv_usec);
         json_object_object_add(o, "time", json_object_new_string(ts));
+        free(ts);
         json_object_object_add(o, "level", json_object_new_string(level_names[level]));
         json_object_object_add(o, "prog", json_object_new_string(prog_name));
         if (module)

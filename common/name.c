@@ -72,33 +72,32 @@ ferry_name_is_dns1123_subdomain(const char *s)
     return s && strlen(s) <= DNS1123_SUBDOMAIN_MAX && matches(RE_SUBDOMAIN, s);
 }
 
-/* The API server's field.Invalid: `metadata.name: Invalid value: "X": msg` */
-int
-ferry_name_check_label(const char *what, const char *s)
+/* The API server's field.Invalid: `metadata.name: Invalid value: "X": msg`,
+ * for S against the rule WHICH (RE_LABEL or RE_SUBDOMAIN) of at most MAX
+ * characters, MSG the API server's words for the rule. */
+static int
+check_dns1123(const char *what, const char *s, int which, int max, const char *msg)
 {
     if (!s)
         s = "";
-    if (strlen(s) > DNS1123_LABEL_MAX)
+    if (strlen(s) > (size_t)max)
         return ferry_error(FERRY_ERR_INVALID, "%s: Invalid value: \"%s\": must be no more than %d characters",
-                           what, s, DNS1123_LABEL_MAX);
-    if (!matches(RE_LABEL, s))
-        return ferry_error(FERRY_ERR_INVALID, "%s: Invalid value: \"%s\": %s", what, s,
-                           DNS1123_LABEL_MSG);
+                           what, s, max);
+    if (!matches(which, s))
+        return ferry_error(FERRY_ERR_INVALID, "%s: Invalid value: \"%s\": %s", what, s, msg);
     return 0;
+}
+
+int
+ferry_name_check_label(const char *what, const char *s)
+{
+    return check_dns1123(what, s, RE_LABEL, DNS1123_LABEL_MAX, DNS1123_LABEL_MSG);
 }
 
 int
 ferry_name_check_subdomain(const char *what, const char *s)
 {
-    if (!s)
-        s = "";
-    if (strlen(s) > DNS1123_SUBDOMAIN_MAX)
-        return ferry_error(FERRY_ERR_INVALID, "%s: Invalid value: \"%s\": must be no more than %d characters",
-                           what, s, DNS1123_SUBDOMAIN_MAX);
-    if (!matches(RE_SUBDOMAIN, s))
-        return ferry_error(FERRY_ERR_INVALID, "%s: Invalid value: \"%s\": %s", what, s,
-                           DNS1123_SUBDOMAIN_MSG);
-    return 0;
+    return check_dns1123(what, s, RE_SUBDOMAIN, DNS1123_SUBDOMAIN_MAX, DNS1123_SUBDOMAIN_MSG);
 }
 
 char *

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 void *
@@ -152,6 +153,30 @@ ferry_strv_free(char **v)
     ferry_strvfreep(&v);
 }
 
+char *
+ferry_strv_join(const char *const *v, const char *sep)
+{
+    size_t len = 1;
+    char *out, *p;
+
+    for (const char *const *s = v; s && *s; s++)
+        len += strlen(*s) + (s == v ? 0 : strlen(sep));
+    p = out = ferry_malloc(len);
+    *p = '\0';
+    for (const char *const *s = v; s && *s; s++)
+        p = stpcpy(stpcpy(p, s == v ? "" : sep), *s);
+    return out;
+}
+
+void
+ferry_buf_append(char **buf, size_t *len, const void *data, size_t n)
+{
+    *buf = ferry_realloc(*buf, *len + n + 1);
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
 char **
 ferry_strv_split(const char *s, const char *sep)
 {
@@ -266,6 +291,31 @@ ferry_mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+ferry_dir_names(const char *what, const char *dir, char ***ret)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+
+    if (!d)
+        return ferry_error_errno(FERRY_ERR_INVALID, errno, "%s '%s'", what, dir);
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            ferry_strv_push(&names, e->d_name);
+    closedir(d);
+    if (names)
+        qsort(names, ferry_strv_len(names), sizeof(*names), name_cmp);
+    *ret = names;
+    return 0;
+}
+
 int
 ferry_rm_rf(const char *path)
 {
@@ -323,6 +373,19 @@ char *
 ferry_time_now_rfc3339(void)
 {
     return ferry_time_rfc3339(time(NULL));
+}
+
+char *
+ferry_time_now_micro(void)
+{
+    struct timeval tv;
+    struct tm tm;
+    char buf[64];
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return ferry_printf("%s.%06ldZ", buf, (long)tv.tv_usec);
 }
 
 int

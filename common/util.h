@@ -32,12 +32,22 @@ size_t ferry_strv_len(char *const *v);
 void ferry_strv_push(char ***v, const char *s); /* copies s */
 void ferry_strv_free(char **v);
 char **ferry_strv_split(const char *s, const char *sep); /* empty fields dropped */
+/* The strings of V (NULL-terminated; V may be NULL) with SEP between. */
+char *ferry_strv_join(const char *const *v, const char *sep);
+/* Append N bytes of DATA to the string *BUF of *LEN bytes, kept
+ * NUL-terminated: a body collected piece by piece from libcurl's or
+ * libyaml's write callbacks.  The caller bounds *LEN. */
+void ferry_buf_append(char **buf, size_t *len, const void *data, size_t n);
 
 /* Read a whole file (up to max bytes; 0 means 64 MiB); adds a NUL. */
 int ferry_file_read(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 /* Read FD to its end (up to max bytes; 0 means no limit; NAME names it in
  * errors), e.g. a child's piped output; adds a NUL. */
 int ferry_fd_read(int fd, const char *name, size_t max, char **ret_buf, size_t *ret_len);
+/* The names in directory DIR that do not start with a dot, sorted by
+ * strcmp (a mounted ConfigMap or Secret, read in a stable order); NULL for
+ * an empty one.  An error names WHAT and DIR ("cert dir '/certs'"). */
+int ferry_dir_names(const char *what, const char *dir, char ***ret);
 /* Write a file atomically: PATH.tmp.XXXXXX, fsync, rename, fsync dir. */
 int ferry_file_write_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p with mode for created components. */
@@ -49,6 +59,8 @@ int ferry_rm_rf(const char *path);
 uint64_t ferry_now_ns(void);          /* CLOCK_MONOTONIC */
 char *ferry_time_rfc3339(time_t t);   /* "2026-11-26T15:04:05Z" */
 char *ferry_time_now_rfc3339(void);
+/* "2026-12-02T07:40:00.123456Z": a MicroTime, as Lease fields carry it. */
+char *ferry_time_now_micro(void);
 int ferry_time_parse_rfc3339(const char *s, time_t *ret_t);
 
 /* Human sizes: "20 GiB", "1.5 MiB". */

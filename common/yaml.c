@@ -803,23 +803,21 @@ parse_node(struct yparse *y, yaml_event_t *ev, json_object **ret, bool *ret_merg
             return perr_at(y, ev->start_mark, "'%s' cannot be represented in JSON",
                            (const char *)ev->data.scalar.value);
         node = json_from_resolved(&r, (const char *)ev->data.scalar.value);
-        y->decode_count++;
         break;
     case YAML_SEQUENCE_START_EVENT:
         anchor = (const char *)ev->data.sequence_start.anchor;
         if (parse_sequence(y, ev, &node) < 0)
             return -1;
-        y->decode_count++;
         break;
     case YAML_MAPPING_START_EVENT:
         anchor = (const char *)ev->data.mapping_start.anchor;
         if (parse_mapping(y, ev, &node) < 0)
             return -1;
-        y->decode_count++;
         break;
     default:
         return perr_at(y, ev->start_mark, "unexpected YAML event %d", ev->type);
     }
+    y->decode_count++;   /* an alias counts its expansion in parse_alias */
     if (anchor)
         anchor_add(y, anchor, node);
     *ret = node;
@@ -1005,7 +1003,7 @@ ferry_yaml_parse_one(const char *text, size_t len, const char *source, json_obje
 
 struct obuf {
     char *buf;
-    size_t len, cap;
+    size_t len;
 };
 
 static int
@@ -1013,13 +1011,7 @@ write_handler(void *data, unsigned char *buffer, size_t size)
 {
     struct obuf *o = data;
 
-    if (o->len + size + 1 > o->cap) {
-        o->cap = (o->len + size + 1) * 2;
-        o->buf = ferry_realloc(o->buf, o->cap);
-    }
-    memcpy(o->buf + o->len, buffer, size);
-    o->len += size;
-    o->buf[o->len] = '\0';
+    ferry_buf_append(&o->buf, &o->len, buffer, size);
     return 1;
 }
 

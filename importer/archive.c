@@ -405,11 +405,12 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long
 out:
     ferry_sink_signal_dir(-1, "");
     if (tmp) {
-        int saved_code = ferry_error_code();
-        FERRY_AUTOFREE char *msg = ferry_strdup(ferry_error_message());
+        struct ferry_error_saved saved = { 0 };
+        ferry_error_save(&saved);
         ferry_rm_rf(tmp);
         if (r < 0)
-            ferry_error(saved_code, "%s", msg);
+            ferry_error_restore(&saved);
+        free(saved.message);
     }
     archive_read_free(in);
     archive_write_free(out);

@@ -56,7 +56,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -785,14 +784,7 @@ ferry_cdi_main(int argc, char **argv)
     int verbosity = 0, code;
     struct stat st;
 
-    ferry_log_init("ferry-importer");
-    ferry_sink_install_signal_handlers();
-    /* A twoGbMaxExtent VMDK of a large disk has an fd per extent. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    ferry_importer_process_init();
     for (int i = 1; i < argc; i++)
         klog_arg(argv[i], &verbosity);
     if (verbosity >= 3)

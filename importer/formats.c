@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
+#include "common/util.h"
 #include "importer/format.h"
 
 extern const struct ferry_format ferry_format_raw;
@@ -59,16 +61,8 @@ ferry_formats_list(FILE *f)
 {
     for (size_t i = 0; ferry_formats[i]; i++) {
         const struct ferry_format *fmt = ferry_formats[i];
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *m = open_memstream(&buf, &size);
+        FERRY_AUTOFREE char *ext = ferry_strv_join(fmt->extensions, " ");
 
-        if (!m)
-            ferry_oom();
-        for (const char *const *e = fmt->extensions; e && *e; e++)
-            fprintf(m, "%s%s", e == fmt->extensions ? "" : " ", *e);
-        fclose(m);
-        fprintf(f, "%-8s %-20s %s\n", fmt->name, buf, fmt->help ? fmt->help : "");
-        free(buf);
+        fprintf(f, "%-8s %-20s %s\n", fmt->name, ext, fmt->help ? fmt->help : "");
     }
 }

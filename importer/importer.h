@@ -28,6 +28,10 @@
 
 /* The whole program: parse the command line, import, return the exit code. */
 int ferry_importer_main(int argc, char **argv);
+/* What both entry points (ferry_importer_main, ferry_cdi_main) do first:
+ * logging, the signal handlers that remove a partial destination, and the
+ * open-file limit raised to its hard limit. */
+void ferry_importer_process_init(void);
 /* --help: generated from the format and source tables (pipeline.c). */
 void ferry_importer_usage(FILE *f);
 
@@ -41,6 +45,9 @@ void ferry_source_free(struct ferry_source *src);
 FERRY_IMP_DEFINE_AUTO(ferry_source)
 /* Read until LEN bytes or end of source; returns bytes read or -1. */
 ssize_t ferry_source_read_full(struct ferry_source *src, void *buf, size_t len);
+/* LEN cut to what SRC holds from OFF: 0 at or past its end; a source of
+ * unknown size (-1) cuts nothing.  For the bounds of a pread. */
+size_t ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len);
 /* Read exactly LEN bytes at OFF; reading past the end is an error naming
  * WHAT ("qcow2 L2 table"). */
 int ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,

@@ -88,19 +88,15 @@ struct convert {
     size_t n, i;
 
     bool failed;
-    enum ferry_err err_code;
-    char *err_msg;
+    struct ferry_error_saved err;   /* the first failure */
 };
 
 static void
 convert_fail(struct convert *c)
 {
     pthread_mutex_lock(&c->lock);
-    if (!c->failed) {
-        c->failed = true;
-        c->err_code = ferry_error_code();
-        c->err_msg = ferry_strdup(ferry_error_message());
-    }
+    c->failed = true;
+    ferry_error_save(&c->err);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -178,8 +174,7 @@ convert_next_job(struct convert *c, struct ferry_extent *job)
             break;
         if (convert_map_window(c) < 0) {
             c->failed = true;
-            c->err_code = ferry_error_code();
-            c->err_msg = ferry_strdup(ferry_error_message());
+            ferry_error_save(&c->err);
             break;
         }
     }
@@ -264,8 +259,7 @@ convert_random(const struct ferry_import_options *opts, const struct ferry_forma
     pthread_mutex_destroy(&c.fmt_lock);
     free(c.ext);
     if (c.failed) {
-        ferry_error(c.err_code, "%s", c.err_msg);
-        free(c.err_msg);
+        ferry_error_restore(&c.err);
         return -1;
     }
     return 0;
@@ -670,6 +664,20 @@ ferry_importer_usage(FILE *f)
     ferry_sources_usage(f);
 }
 
+void
+ferry_importer_process_init(void)
+{
+    struct rlimit rl;
+
+    ferry_log_init("ferry-importer");
+    ferry_sink_install_signal_handlers();
+    /* A twoGbMaxExtent VMDK of a large disk has an fd per extent. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int
 ferry_importer_main(int argc, char **argv)
 {
@@ -694,14 +702,7 @@ ferry_importer_main(int argc, char **argv)
     struct ferry_import_result result = { 0 };
     int c;
 
-    ferry_log_init("ferry-importer");
-    ferry_sink_install_signal_handlers();
-    /* A twoGbMaxExtent VMDK of a large disk has an fd per extent. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    ferry_importer_process_init();
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {

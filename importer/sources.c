@@ -116,17 +116,9 @@ ferry_sources_list(FILE *f)
 {
     for (size_t i = 0; ferry_sources[i]; i++) {
         const struct ferry_source_ops *ops = ferry_sources[i];
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *m = open_memstream(&buf, &size);
+        FERRY_AUTOFREE char *schemes = ferry_strv_join(ops->schemes, " ");
 
-        if (!m)
-            ferry_oom();
-        for (const char *const *s = ops->schemes; s && *s; s++)
-            fprintf(m, "%s%s", s == ops->schemes ? "" : " ", *s);
-        fclose(m);
-        fprintf(f, "%-10s %-28s %s\n", ops->name, buf, ops->help ? ops->help : "");
-        free(buf);
+        fprintf(f, "%-10s %-28s %s\n", ops->name, schemes, ops->help ? ops->help : "");
     }
 }
 
@@ -293,6 +285,16 @@ ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
         done += n;
     }
     return done;
+}
+
+size_t
+ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len)
+{
+    if (src->size < 0)
+        return len;
+    if (off >= (uint64_t)src->size)
+        return 0;
+    return len < (uint64_t)src->size - off ? len : (size_t)((uint64_t)src->size - off);
 }
 
 int

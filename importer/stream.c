@@ -510,10 +510,9 @@ range_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 {
     struct range *r = src->priv;
 
-    if (off >= (uint64_t)src->size)
+    len = ferry_source_clamp(src, off, len);
+    if (len == 0)
         return 0;
-    if (len > (uint64_t)src->size - off)
-        len = src->size - off;
     return r->inner->ops->pread(r->inner, buf, len, r->base + off);
 }
 

@@ -143,11 +143,38 @@ free_entry(struct entry *e)
 
 /* ---- the Node ------------------------------------------------------------ */
 
+/* Write NODE's status with the handler's part in it: KubeVirt's device-plugin
+ * resource devices.kubevirt.io/kvm ("1k" only when KVM runs guests) and the
+ * KVM condition; then the KVM verdict's event when one is due. */
+static int
+update_node_kvm(struct handler *h, json_object *node)
+{
+    FERRY_AUTOPTR(json_object) updated = NULL;
+    bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
+
+    json_object_object_add(ferry_json_ensure_object(node, "status.capacity"),
+                           "devices.kubevirt.io/kvm", json_object_new_string(kvm ? "1k" : "0"));
+    json_object_object_add(ferry_json_ensure_object(node, "status.allocatable"),
+                           "devices.kubevirt.io/kvm", json_object_new_string(kvm ? "1k" : "0"));
+    if (h->kvm_status)
+        ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
+    else
+        ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
+    if (ferry_store_update_status(h->st, node, &updated) < 0)
+        return -1;
+    if (h->kvm_event_due) {
+        ferry_store_record_event(h->st, updated,
+                                 ferry_str_eq(h->kvm_status, "True") ? "Normal" : "Warning",
+                                 h->kvm_reason, h->kvm_message);
+        h->kvm_event_due = false;
+    }
+    return 0;
+}
+
 static int
 heartbeat(struct handler *h, const char *status, const char *reason, const char *message)
 {
     FERRY_AUTOPTR(json_object) node = NULL;
-    FERRY_AUTOPTR(json_object) updated = NULL;
     FERRY_AUTOFREE char *now = ferry_time_now_rfc3339();
     json_object *cond;
 
@@ -155,29 +182,9 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
         /* a real Node: the kubelet owns Ready, nodeInfo and the other
          * resources; the handler adds only its KVM condition and KubeVirt's
          * device resource */
-        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
-
-        (void)status, (void)reason, (void)message, (void)now, (void)cond;
         if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0)
             return -1;
-        ferry_json_ensure_object(node, "status.capacity");
-        ferry_json_ensure_object(node, "status.allocatable");
-        json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-        json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-        if (h->kvm_status)
-            ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
-        else
-            ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
-        if (ferry_store_update_status(h->st, node, &updated) < 0)
-            return -1;
-        if (h->kvm_event_due) {
-            ferry_store_record_event(h->st, updated, ferry_str_eq(h->kvm_status, "True") ? "Normal"
-                                     : "Warning", h->kvm_reason, h->kvm_message);
-            h->kvm_event_due = false;
-        }
-        return 0;
+        return update_node_kvm(h, node);
     }
     if (ferry_store_get(h->st, h->node_res, NULL, h->node, &node) < 0) {
         if (ferry_error_code() != FERRY_ERR_NOTFOUND)
@@ -199,28 +206,11 @@ heartbeat(struct handler *h, const char *status, const char *reason, const char 
     ferry_json_set_string(node, "status.nodeInfo.kubeletVersion", "ferry-" FERRY_VERSION);
     ferry_json_set_string(node, "status.nodeInfo.architecture", "amd64");
     ferry_json_set_string(node, "status.nodeInfo.operatingSystem", "linux");
-    {   /* KubeVirt's device-plugin resource: present only when KVM runs guests */
-        bool kvm = access("/dev/kvm", R_OK | W_OK) == 0 && !ferry_str_eq(h->kvm_status, "False");
-        ferry_json_set(node, "status.capacity", json_object_new_object());
-        ferry_json_set(node, "status.allocatable", json_object_new_object());
-        json_object_object_add(ferry_json_get(node, "status.capacity"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-        json_object_object_add(ferry_json_get(node, "status.allocatable"), "devices.kubevirt.io/kvm",
-                               json_object_new_string(kvm ? "1k" : "0"));
-    }
-    if (h->kvm_status)
-        ferry_condition_set(node, "KVM", h->kvm_status, h->kvm_reason, h->kvm_message);
-    else
-        ferry_condition_set(node, "KVM", "Unknown", "Probing", "probing whether KVM runs guests");
+    /* our own Node: its only resource is the KVM one */
+    ferry_json_set(node, "status.capacity", json_object_new_object());
+    ferry_json_set(node, "status.allocatable", json_object_new_object());
     ferry_json_del(node, "metadata.resourceVersion");
-    if (ferry_store_update_status(h->st, node, &updated) < 0)
-        return -1;
-    if (h->kvm_event_due) {
-        ferry_store_record_event(h->st, updated, ferry_str_eq(h->kvm_status, "True") ? "Normal" : "Warning",
-                                 h->kvm_reason, h->kvm_message);
-        h->kvm_event_due = false;
-    }
-    return 0;
+    return update_node_kvm(h, node);
 }
 
 /* ---- VMI status ------------------------------------------------------------ */
@@ -231,85 +221,134 @@ phase_final(const char *p)
     return ferry_str_eq(p, "Succeeded") || ferry_str_eq(p, "Failed");
 }
 
+/* Writes the VMI e names after mutate changed it, reading it again and trying
+ * again (5 tries at most) while the write loses to a newer resourceVersion;
+ * status picks the status subresource.  mutate returns false when there is
+ * nothing to write.  Returns 1 with *ret_updated when written; 0 when nothing
+ * was written (the VMI could not be read, mutate declined, or every try
+ * conflicted); -1 when the write failed otherwise, the error unreported. */
+static int
+update_vmi(struct handler *h, struct entry *e, bool status,
+           bool (*mutate)(json_object *obj, void *data), void *data, json_object **ret_updated)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        FERRY_AUTOPTR(json_object) obj = NULL;
+        int r;
+
+        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
+            return 0;
+        if (!mutate(obj, data))
+            return 0;
+        r = status ? ferry_store_update_status(h->st, obj, ret_updated)
+                   : ferry_store_update(h->st, obj, ret_updated);
+        if (r == 0)
+            return 1;
+        if (ferry_error_code() != FERRY_ERR_CONFLICT)
+            return -1;
+    }
+    return 0;
+}
+
+/* One launcher status message, and what the stored VMI said before it. */
+struct status_msg {
+    json_object *msg;
+    const char *node, *phase, *reason, *message, *uid;
+    bool paused;
+    char *cur;        /* status.phase before; a copy: setting status.phase frees the original */
+    char *prev_pause; /* the Paused condition's reason before */
+};
+
+/* update_vmi's mutate for apply_status: the VMI's status as the message says. */
+static bool
+set_status(json_object *obj, void *data)
+{
+    struct status_msg *s = data;
+    const char *phase = s->phase, *reason = s->reason, *message = s->message;
+    FERRY_AUTOPTR(json_object) before = NULL;
+
+    if (s->uid && !ferry_str_eq(s->uid, ferry_obj_uid(obj)))
+        return false; /* about an older VMI of that name */
+    free(s->cur);
+    s->cur = ferry_strdup(ferry_json_get_string(obj, "status.phase"));
+    if (phase_final(s->cur))
+        return false; /* final phases never change */
+    before = ferry_json_copy(ferry_json_get(obj, "status"));
+    free(s->prev_pause);
+    s->prev_pause =
+        ferry_strdup(ferry_json_get_string(ferry_condition_get(obj, "Paused"), "reason"));
+    if (phase && strcmp(phase, "Scheduled") != 0)
+        ferry_json_set_string(obj, "status.phase", phase);
+    ferry_json_set_string(obj, "status.nodeName", s->node);
+    if (ferry_json_get(s->msg, "interfaces"))
+        ferry_json_set(obj, "status.interfaces",
+                       ferry_json_copy(ferry_json_get(s->msg, "interfaces")));
+    if (ferry_str_eq(phase, "Running") && !s->paused)
+        ferry_condition_set(obj, "Ready", "True", NULL, NULL);
+    else if (ferry_str_eq(phase, "Running"))
+        ferry_condition_set(obj, "Ready", "False", "Paused", "the VMI is paused");
+    else if (phase_final(phase))
+        ferry_condition_set(obj, "Ready", "False", "GuestNotRunning", "the guest is not running");
+    if (s->paused)
+        ferry_condition_set(obj, "Paused", "True", reason ? reason : "PausedByUser",
+                            message ? message : "VMI was paused by user");
+    else
+        ferry_condition_remove(obj, "Paused");
+    if (ferry_str_eq(phase, "Failed"))
+        ferry_condition_set(obj, "Synchronized", "False", reason ? reason : "Failed", message);
+    else
+        ferry_condition_remove(obj, "Synchronized");
+    return !ferry_json_equal(before, ferry_json_get(obj, "status"));
+}
+
 /* Apply one launcher status message to the stored VMI. */
 static void
 apply_status(struct handler *h, struct entry *e, json_object *msg)
 {
-    const char *phase = ferry_json_get_string(msg, "phase");
-    const char *reason = ferry_json_get_string(msg, "reason");
-    const char *message = ferry_json_get_string(msg, "message");
-    bool paused = ferry_json_get_bool(msg, "paused", false);
-    const char *uid = ferry_json_get_string(msg, "uid");
+    struct status_msg s = {
+        .msg = msg,
+        .node = h->node,
+        .phase = ferry_json_get_string(msg, "phase"),
+        .reason = ferry_json_get_string(msg, "reason"),
+        .message = ferry_json_get_string(msg, "message"),
+        .uid = ferry_json_get_string(msg, "uid"),
+        .paused = ferry_json_get_bool(msg, "paused", false),
+    };
+    const char *phase = s.phase, *reason = s.reason, *message = s.message;
+    FERRY_AUTOFREE char *cur = NULL;
+    FERRY_AUTOFREE char *prev_pause = NULL;
+    FERRY_AUTOPTR(json_object) updated = NULL;
+    int r;
 
     if (ferry_json_get_bool(msg, "final", false))
         e->final_seen = true;
     if (ferry_str_eq(phase, "Running"))
         e->failures = 0;
-    for (int attempt = 0; attempt < 5; attempt++) {
-        FERRY_AUTOPTR(json_object) obj = NULL;
-        FERRY_AUTOPTR(json_object) before = NULL;
-        FERRY_AUTOPTR(json_object) updated = NULL;
-        FERRY_AUTOFREE char *cur = NULL; /* a copy: setting status.phase frees the original */
-        FERRY_AUTOFREE char *prev_pause = NULL;
-
-        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
-            return;
-        if (uid && !ferry_str_eq(uid, ferry_obj_uid(obj)))
-            return; /* about an older VMI of that name */
-        cur = ferry_strdup(ferry_json_get_string(obj, "status.phase"));
-        if (phase_final(cur))
-            return; /* final phases never change */
-        before = ferry_json_copy(ferry_json_get(obj, "status"));
-        prev_pause = ferry_strdup(ferry_json_get_string(ferry_condition_get(obj, "Paused"), "reason"));
-        if (phase && strcmp(phase, "Scheduled") != 0)
-            ferry_json_set_string(obj, "status.phase", phase);
-        ferry_json_set_string(obj, "status.nodeName", h->node);
-        if (ferry_json_get(msg, "interfaces"))
-            ferry_json_set(obj, "status.interfaces", ferry_json_copy(ferry_json_get(msg, "interfaces")));
-        if (ferry_str_eq(phase, "Running") && !paused)
-            ferry_condition_set(obj, "Ready", "True", NULL, NULL);
-        else if (ferry_str_eq(phase, "Running"))
-            ferry_condition_set(obj, "Ready", "False", "Paused", "the VMI is paused");
-        else if (phase_final(phase))
-            ferry_condition_set(obj, "Ready", "False", "GuestNotRunning", "the guest is not running");
-        if (paused)
-            ferry_condition_set(obj, "Paused", "True", reason ? reason : "PausedByUser",
-                                message ? message : "VMI was paused by user");
-        else
-            ferry_condition_remove(obj, "Paused");
-        if (ferry_str_eq(phase, "Failed"))
-            ferry_condition_set(obj, "Synchronized", "False", reason ? reason : "Failed", message);
-        else
-            ferry_condition_remove(obj, "Synchronized");
-        if (ferry_json_equal(before, ferry_json_get(obj, "status")))
-            return;
-        if (ferry_store_update_status(h->st, obj, &updated) == 0) {
-            if (!ferry_str_eq(cur, phase) && phase && strcmp(phase, "Scheduled")) {
-                FERRY_AUTOFREE char *m = ferry_printf("VMI %s on node %s%s%s", phase, h->node,
-                                                      message ? ": " : "", message ? message : "");
-                /* a failure's event names its cause (NoKVM, GuestPanicked, KVMInternalError ...) */
-                ferry_store_record_event(h->st, updated, ferry_str_eq(phase, "Failed") ? "Warning" : "Normal",
-                                         ferry_str_eq(phase, "Running")                ? "Started"
-                                         : ferry_str_eq(phase, "Failed") && reason ? reason
-                                                                                   : phase, m);
-                ferry_log_info("vmi %s/%s: %s%s%s", e->ns, e->name, phase, message ? ": " : "",
-                               message ? message : "");
-            }
-            if (paused && !ferry_str_eq(prev_pause, reason ? reason : "PausedByUser")) {
-                /* the guest paused: by the user, or by itself (an I/O error) */
-                bool user = !reason || ferry_str_eq(reason, "PausedByUser");
-                ferry_store_record_event(h->st, updated, user ? "Normal" : "Warning",
-                                         user ? "Paused" : reason,
-                                         message ? message : "VMI was paused by user");
-                if (!user)
-                    ferry_log_warn("vmi %s/%s: paused: %s", e->ns, e->name, message ? message : reason);
-            }
-            return;
-        }
-        if (ferry_error_code() != FERRY_ERR_CONFLICT) {
-            ferry_log_last_error();
-            return;
-        }
+    r = update_vmi(h, e, true, set_status, &s, &updated);
+    cur = s.cur;
+    prev_pause = s.prev_pause;
+    if (r < 0)
+        ferry_log_last_error();
+    if (r <= 0)
+        return;
+    if (!ferry_str_eq(cur, phase) && phase && strcmp(phase, "Scheduled")) {
+        FERRY_AUTOFREE char *m = ferry_printf("VMI %s on node %s%s%s", phase, h->node,
+                                              message ? ": " : "", message ? message : "");
+        /* a failure's event names its cause (NoKVM, GuestPanicked, KVMInternalError ...) */
+        ferry_store_record_event(h->st, updated, ferry_str_eq(phase, "Failed") ? "Warning" : "Normal",
+                                 ferry_str_eq(phase, "Running")                ? "Started"
+                                 : ferry_str_eq(phase, "Failed") && reason ? reason
+                                                                           : phase, m);
+        ferry_log_info("vmi %s/%s: %s%s%s", e->ns, e->name, phase, message ? ": " : "",
+                       message ? message : "");
+    }
+    if (s.paused && !ferry_str_eq(prev_pause, reason ? reason : "PausedByUser")) {
+        /* the guest paused: by the user, or by itself (an I/O error) */
+        bool user = !reason || ferry_str_eq(reason, "PausedByUser");
+        ferry_store_record_event(h->st, updated, user ? "Normal" : "Warning",
+                                 user ? "Paused" : reason,
+                                 message ? message : "VMI was paused by user");
+        if (!user)
+            ferry_log_warn("vmi %s/%s: paused: %s", e->ns, e->name, message ? message : reason);
     }
 }
 
@@ -581,26 +620,25 @@ has_finalizer(json_object *o)
     return ferry_obj_has_finalizer(o, FERRY_NODE_FINALIZER);
 }
 
+static bool
+drop_finalizer(json_object *obj, void *data)
+{
+    (void)data;
+    ferry_obj_set_finalizer(obj, FERRY_NODE_FINALIZER, false);
+    return true;
+}
+
 static void
 remove_finalizer(struct handler *h, struct entry *e)
 {
-    for (int attempt = 0; attempt < 5; attempt++) {
-        FERRY_AUTOPTR(json_object) obj = NULL;
-        FERRY_AUTOPTR(json_object) updated = NULL;
+    FERRY_AUTOPTR(json_object) updated = NULL;
+    int r = update_vmi(h, e, false, drop_finalizer, NULL, &updated);
 
-        if (ferry_store_get(h->st, h->vmi_res, e->ns, e->name, &obj) < 0)
-            return;
-        ferry_obj_set_finalizer(obj, FERRY_NODE_FINALIZER, false);
-        if (ferry_store_update(h->st, obj, &updated) == 0 || ferry_error_code() == FERRY_ERR_NOTFOUND) {
-            ferry_log_info("vmi %s/%s: cleaned up; finalizer %s removed", e->ns, e->name,
-                           FERRY_NODE_FINALIZER);
-            return;
-        }
-        if (ferry_error_code() != FERRY_ERR_CONFLICT) {
-            ferry_log_last_error();
-            return;
-        }
-    }
+    if (r > 0 || (r < 0 && ferry_error_code() == FERRY_ERR_NOTFOUND))
+        ferry_log_info("vmi %s/%s: cleaned up; finalizer %s removed", e->ns, e->name,
+                       FERRY_NODE_FINALIZER);
+    else if (r < 0)
+        ferry_log_last_error();
 }
 
 static void

@@ -4,6 +4,7 @@
 #include "common/store/store.h"
 #include "common/util.h"
 #include "launcher/handler.h"
+#include "launcher/main-options.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -103,21 +104,13 @@ main(int argc, char **argv)
             }
             o.kvm_probe_type = optarg;
             break;
-        case 't': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v <= 0 || v > 3600) {
-                fprintf(stderr, "ferry-handler: --kvm-probe-timeout '%s': not 1..3600 seconds\n", optarg);
+        case 't':
+            if (ferry_main_seconds_option("ferry-handler", "--kvm-probe-timeout", optarg, 1, 3600,
+                                          &o.kvm_probe_timeout) < 0)
                 return 2;
-            }
-            o.kvm_probe_timeout = (int)v;
             break;
-        }
         case 'd': ferry_log_set_debug(optarg); setenv("FERRY_DEBUG", optarg, 1); break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("ferry-handler %s\n", FERRY_VERSION); return 0;
-        case ':': fprintf(stderr, "ferry-handler: option '%s' needs a value\n", argv[optind - 1]); return 2;
-        default: fprintf(stderr, "ferry-handler: unknown option '%s'; see --help\n", argv[optind - 1]); return 2;
+        default: return ferry_main_common_option("ferry-handler", c, argv, usage);
         }
     }
     if (optind < argc) {

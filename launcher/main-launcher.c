@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "common/volume.h"
 #include "launcher/launcher.h"
+#include "launcher/main-options.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -112,21 +113,13 @@ main(int argc, char **argv)
         case 'K': o.no_kvm = true; o.no_kvm_reason = optarg; break;
         case 'D': o.socket_dir = optarg; break;
         case 'P': o.pvc_root = optarg; break;
-        case 'W': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 0 || v > 86400) {
-                fprintf(stderr, "ferry-launcher: --wait-for-vmi '%s': not 0..86400 seconds\n", optarg);
+        case 'W':
+            if (ferry_main_seconds_option("ferry-launcher", "--wait-for-vmi", optarg, 0, 86400,
+                                          &wait_s) < 0)
                 return 2;
-            }
-            wait_s = (int)v;
             break;
-        }
         case 'd': ferry_log_set_debug(optarg); break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("ferry-launcher %s\n", FERRY_VERSION); return 0;
-        case ':': fprintf(stderr, "ferry-launcher: option '%s' needs a value\n", argv[optind - 1]); return 2;
-        default: fprintf(stderr, "ferry-launcher: unknown option '%s'; see --help\n", argv[optind - 1]); return 2;
+        default: return ferry_main_common_option("ferry-launcher", c, argv, usage);
         }
     }
     if (!o.state_dir || !o.ns || !o.name || optind < argc) {

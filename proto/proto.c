@@ -27,17 +27,28 @@ fill_addr(const char *path, struct sockaddr_un *sa)
     return 0;
 }
 
+/* A stream socket (FLAGS besides SOCK_CLOEXEC) for PATH, and its address. */
+static int
+unix_socket(const char *path, int flags, struct sockaddr_un *sa)
+{
+    int fd;
+
+    if (fill_addr(path, sa) < 0)
+        return -1;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+    if (fd < 0)
+        return ferry_error_errno(FERRY_ERR_IO, errno, "socket for '%s'", path);
+    return fd;
+}
+
 int
 ferry_proto_listen(const char *path)
 {
     struct sockaddr_un sa;
-    FERRY_AUTOCLOSE int fd = -1;
+    FERRY_AUTOCLOSE int fd = unix_socket(path, SOCK_NONBLOCK, &sa);
 
-    if (fill_addr(path, &sa) < 0)
-        return -1;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "socket for '%s'", path);
+        return -1;
     unlink(path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
         return ferry_error_errno(FERRY_ERR_IO, errno, "bind '%s'", path);
@@ -51,13 +62,10 @@ int
 ferry_proto_connect(const char *path)
 {
     struct sockaddr_un sa;
-    FERRY_AUTOCLOSE int fd = -1;
+    FERRY_AUTOCLOSE int fd = unix_socket(path, 0, &sa);
 
-    if (fill_addr(path, &sa) < 0)
-        return -1;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "socket for '%s'", path);
+        return -1;
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
         return ferry_error_errno(errno == ENOENT || errno == ECONNREFUSED ? FERRY_ERR_NOTFOUND
                                                                           : FERRY_ERR_IO,

@@ -35,7 +35,7 @@ ferry_unit_test(test-dv-reconcile SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test-
 ferry_script_test(controlplane-guest-conversion
   SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/controlplane/test-guest-conversion.sh
   LABELS integration slow TIMEOUT 2400)
-set_tests_properties(controlplane-guest-conversion PROPERTIES RESOURCE_LOCK libguestfs)
+set_tests_properties(controlplane-guest-conversion PROPERTIES RESOURCE_LOCK libguestfs COST 9000)
 
 # The guest conversion hook's decisions (controller/guestconv.c): the
 # annotation and condition, the disks in order, the report -> annotations.

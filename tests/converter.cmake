@@ -42,7 +42,7 @@ if(TARGET ferry-converter)
     LABELS integration slow TIMEOUT 600)
   # inspect.sh checks the libguestfs* entries /tmp keeps when it cannot have
   # a private /tmp (a build under /tmp): no other libguestfs user at once.
-  set_tests_properties(converter-inspect PROPERTIES RESOURCE_LOCK libguestfs)
+  set_tests_properties(converter-inspect PROPERTIES RESOURCE_LOCK libguestfs COST 5000)
 endif()
 
 # Every input parser behind one fuzz target; the golden inputs are its seeds.
@@ -66,5 +66,8 @@ if(TARGET ferry-converter)
   ferry_script_test(converter-guest-boot
     SCRIPT ${CMAKE_CURRENT_SOURCE_DIR}/converter/guest-boot.sh
     LABELS integration slow TIMEOUT 1800)
-  set_tests_properties(converter-guest-boot PROPERTIES RESOURCE_LOCK libguestfs)
+  # The libguestfs tests run one after another (the lock) and are the longest
+  # chain of the suite: a high COST starts them first on a build with no
+  # timings yet, so the rest runs beside them.
+  set_tests_properties(converter-guest-boot PROPERTIES RESOURCE_LOCK libguestfs COST 10000)
 endif()

@@ -54,30 +54,34 @@ ferry_apiserver_finalizers(json_object *obj)
                : NULL;
 }
 
-/* Everything but metadata and status: what bumps metadata.generation. */
-bool
-ferry_apiserver_spec_equal(json_object *a, json_object *b)
+/* A and B equal but for the fields at PATHS (NULL-terminated, dotted). */
+static bool
+equal_except(json_object *a, json_object *b, const char *const *paths)
 {
     FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
     FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
 
-    json_object_object_del(ca, "metadata");
-    json_object_object_del(ca, "status");
-    json_object_object_del(cb, "metadata");
-    json_object_object_del(cb, "status");
+    for (const char *const *p = paths; *p; p++) {
+        ferry_json_del(ca, *p);
+        ferry_json_del(cb, *p);
+    }
     return ferry_json_equal(ca, cb);
+}
+
+/* Everything but metadata and status: what bumps metadata.generation. */
+bool
+ferry_apiserver_spec_equal(json_object *a, json_object *b)
+{
+    static const char *const ignored[] = { "metadata", "status", NULL };
+    return equal_except(a, b, ignored);
 }
 
 /* Equal but for metadata.resourceVersion. */
 bool
 ferry_apiserver_same_object(json_object *a, json_object *b)
 {
-    FERRY_AUTOPTR(json_object) ca = ferry_json_copy(a);
-    FERRY_AUTOPTR(json_object) cb = ferry_json_copy(b);
-
-    ferry_json_del(ca, "metadata.resourceVersion");
-    ferry_json_del(cb, "metadata.resourceVersion");
-    return ferry_json_equal(ca, cb);
+    static const char *const ignored[] = { "metadata.resourceVersion", NULL };
+    return equal_except(a, b, ignored);
 }
 
 /* Resource, namespace (NULL for cluster-scoped) and name of obj, checked. */

@@ -253,10 +253,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *opaque)
 
     if (r->len + n > BODY_MAX)
         return 0;
-    r->body = ferry_realloc(r->body, r->len + n + 1);
-    memcpy(r->body + r->len, ptr, n);
-    r->len += n;
-    r->body[r->len] = '\0';
+    ferry_buf_append(&r->body, &r->len, ptr, n);
     return n;
 }
 

@@ -178,12 +178,8 @@ on_data(char *ptr, size_t size, size_t nmemb, void *opaque)
     if (!s->code)
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->code);
     if (s->code != 200) {
-        if (s->errlen < 64 * 1024) {
-            s->errbody = ferry_realloc(s->errbody, s->errlen + n + 1);
-            memcpy(s->errbody + s->errlen, ptr, n);
-            s->errlen += n;
-            s->errbody[s->errlen] = '\0';
-        }
+        if (s->errlen < 64 * 1024)
+            ferry_buf_append(&s->errbody, &s->errlen, ptr, n);
         return n;
     }
     for (size_t i = 0; i < n; i++) {

@@ -388,6 +388,27 @@ load(struct sqlite_store *s, const char *key, const char *ns, const char *name,
     return *ret ? 1 : -1;
 }
 
+/* A transaction on an object that must exist (a write or a delete): 0 with
+ * the transaction open and the object, or -1 (NotFound when absent) with
+ * none. */
+static int
+begin_on_existing(struct sqlite_store *s, const char *key, const char *ns, const char *name,
+                  json_object **ret)
+{
+    int r;
+
+    if (tx_begin(s) < 0)
+        return -1;
+    r = load(s, key, ns, name, ret);
+    if (r <= 0) {
+        if (r == 0)
+            ferry_apiserver_err_not_found(key, name);
+        tx_rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 load_by_uid(struct sqlite_store *s, const char *uid, char **ret_key, json_object **ret)
 {
@@ -766,14 +787,8 @@ sq_write(struct ferry_store *st, json_object *in, json_object **ret, enum write_
     if (ferry_apiserver_identify(in, &res, &ns, &name) < 0)
         return -1;
     res_key(res, key, sizeof key);
-    if (tx_begin(s) < 0)
+    if (begin_on_existing(s, key, ns, name, &cur) < 0)
         return -1;
-    r = load(s, key, ns, name, &cur);
-    if (r <= 0) {
-        if (r == 0)
-            ferry_apiserver_err_not_found(key, name);
-        goto fail;
-    }
     if (ferry_apiserver_check_rv(key, name, in, cur) < 0 ||
         ferry_apiserver_check_uid(key, name, in, cur) < 0)
         goto fail;
@@ -827,20 +842,12 @@ sq_delete(struct ferry_store *st, const struct ferry_resource *res, const char *
     struct sqlite_store *s = SQ(st);
     FERRY_AUTOPTR(json_object) cur = NULL;
     char key[128];
-    int r;
 
     res_key(res, key, sizeof key);
     if (ferry_apiserver_check_delete(res, name) < 0)
         return -1;
-    if (tx_begin(s) < 0)
+    if (begin_on_existing(s, key, ns, name, &cur) < 0)
         return -1;
-    r = load(s, key, ns, name, &cur);
-    if (r <= 0) {
-        if (r == 0)
-            ferry_apiserver_err_not_found(key, name);
-        tx_rollback(s);
-        return -1;
-    }
     if (res == ferry_resource_namespace) {
         STMT q = NULL;
 

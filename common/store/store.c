@@ -220,12 +220,23 @@ ferry_store_list(struct ferry_store *st, const struct ferry_resource *res, const
                          ret_rv);
 }
 
+/* What every write checks before the driver sees OBJ: a JSON object, its
+ * metadata.namespace valid for its kind, and (SIZED) within the API
+ * server's request limit.  VERB names the write in errors. */
+static int
+check_write(json_object *obj, const char *verb, bool sized)
+{
+    if (!obj || !json_object_is_type(obj, json_type_object))
+        return ferry_error(FERRY_ERR_INVALID, "store: object to %s is not a JSON object", verb);
+    if ((sized && check_size(obj) < 0) || check_object(obj) < 0)
+        return -1;
+    return 0;
+}
+
 int
 ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
 {
-    if (!obj || !json_object_is_type(obj, json_type_object))
-        return ferry_error(FERRY_ERR_INVALID, "store: object to create is not a JSON object");
-    if (check_size(obj) < 0 || check_object(obj) < 0)
+    if (check_write(obj, "create", true) < 0)
         return -1;
     return st->ops->create(st, obj, ret);
 }
@@ -233,9 +244,7 @@ ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
 int
 ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
 {
-    if (!obj || !json_object_is_type(obj, json_type_object))
-        return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
-    if (check_size(obj) < 0 || check_object(obj) < 0)
+    if (check_write(obj, "update", true) < 0)
         return -1;
     return st->ops->update(st, obj, ret);
 }
@@ -243,9 +252,7 @@ ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
 int
 ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object **ret)
 {
-    if (!obj || !json_object_is_type(obj, json_type_object))
-        return ferry_error(FERRY_ERR_INVALID, "store: object to update is not a JSON object");
-    if (check_object(obj) < 0)
+    if (check_write(obj, "update", false) < 0)
         return -1;
     return st->ops->update_status(st, obj, ret);
 }

@@ -805,8 +805,7 @@ struct gpool {
     uint8_t *free_bufs[STREAM_SLOTS];
     size_t nfree;
     bool done, failed;
-    enum ferry_err err_code;
-    char *err_msg;
+    struct ferry_error_saved err;   /* the first failure */
     const char *url;
     uint64_t capacity, grain;
     int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len);
@@ -827,11 +826,8 @@ static void
 gpool_fail(struct gpool *p)
 {
     pthread_mutex_lock(&p->lock);
-    if (!p->failed) {
-        p->failed = true;
-        p->err_code = ferry_error_code();
-        p->err_msg = ferry_strdup(ferry_error_message());
-    }
+    p->failed = true;
+    ferry_error_save(&p->err);
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
@@ -1197,14 +1193,14 @@ vmdk_stream(struct ferry_source *src,
     for (size_t i = 0; i < nthreads; i++)
         pthread_join(threads[i], NULL);
     if (r == 0 && p.failed) {
-        ferry_error(p.err_code, "%s", p.err_msg);
+        ferry_error_restore(&p.err);
         r = -1;
     }
     for (size_t i = 0; i < p.nfree; i++)
         free(p.free_bufs[i]);
     for (size_t i = 0; i < p.count; i++)   /* left queued after a failure */
         free(p.slots[(p.head + i) % STREAM_SLOTS].cbuf);
-    free(p.err_msg);
+    free(p.err.message);
     free(p.expect);
     pthread_mutex_destroy(&p.lock);
     pthread_cond_destroy(&p.cond);

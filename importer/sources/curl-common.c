@@ -2,7 +2,6 @@
  * process-wide CA bundle and proxy they share, and the retry helpers. */
 #include "importer/sources/curl-common.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -155,30 +154,16 @@ bundle_start(void)
     return 0;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int
 ferry_curl_add_cert_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
     FERRY_AUTOSTRV char **names = NULL;
 
-    if (!d)
-        return ferry_error_errno(FERRY_ERR_INVALID, errno, "cert dir '%s'", dir);
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            ferry_strv_push(&names, e->d_name);
-    closedir(d);
+    if (ferry_dir_names("cert dir", dir, &names) < 0)
+        return -1;
     if (bundle_start() < 0)
         return -1;
     ferry_strv_push(&shared.dirs, dir);
-    if (names)
-        qsort(names, ferry_strv_len(names), sizeof(*names), name_cmp);
     for (char **n = names; n && *n; n++) {
         FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, *n);
         FERRY_AUTOFREE char *buf = NULL;

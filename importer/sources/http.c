@@ -32,7 +32,6 @@
  * --retries tries and --retry-time seconds; a cut after progress is
  * retried at once. */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,6 +45,7 @@
 #include "common/util.h"
 #include "importer/importer.h"
 #include "importer/sources/curl-common.h"
+#include "importer/sources/remote-common.h"
 
 #define MOD "importer.http"
 #define HTTP_RING (4u << 20)
@@ -192,29 +192,15 @@ read_secret(const char *dir, const char *key, char **ret)
     return 0;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every file of DIR (and of its subdirectories) whose name does not start
  * with a dot holds one header, in name order. */
 static int
 load_header_dir(const char *dir, int depth)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
     FERRY_AUTOSTRV char **names = NULL;
 
-    if (!d)
-        return ferry_error_errno(FERRY_ERR_INVALID, errno, "header dir '%s'", dir);
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            ferry_strv_push(&names, e->d_name);
-    closedir(d);
-    if (names)
-        qsort(names, ferry_strv_len(names), sizeof(*names), name_cmp);
+    if (ferry_dir_names("header dir", dir, &names) < 0)
+        return -1;
     for (char **n = names; n && *n; n++) {
         FERRY_AUTOFREE char *path = ferry_printf("%s/%s", dir, *n);
         FERRY_AUTOFREE char *h = NULL;
@@ -264,12 +250,8 @@ load_options(void)
 /* ---- state ----------------------------------------------------------------- */
 
 /* What one response's headers said (reset at each status line: redirects). */
-struct content_range {
-    bool seen, valid;
-    int64_t first, last, total;  /* total -1: "*" */
-};
 struct resp {
-    struct content_range cr;
+    struct ferry_content_range cr;
     double retry_after;          /* -1: none */
     char etag[256];
     char last_modified[64];
@@ -404,22 +386,7 @@ resp_header(char *buf, size_t size, size_t n, void *opaque)
     line[len] = '\0';
     line[strcspn(line, "\r\n")] = '\0';
     if (strncasecmp(line, "Content-Range:", 14) == 0) {
-        struct content_range *cr = &r->cr;
-        long long a, b;
-        int used = 0;
-        cr->seen = true;
-        cr->total = -1;
-        if (sscanf(line + 14, " bytes %lld-%lld/%n", &a, &b, &used) == 2 && used > 0 && a >= 0 &&
-            b >= a) {
-            const char *t = line + 14 + used;
-            cr->first = a;
-            cr->last = b;
-            cr->valid = true;
-            if (*t >= '0' && *t <= '9')
-                cr->total = strtoll(t, NULL, 10);
-            else if (*t != '*')
-                cr->valid = false;
-        }
+        ferry_content_range_header(&r->cr, line, strlen(line));
     } else if (strncasecmp(line, "Retry-After:", 12) == 0) {
         r->retry_after = ferry_curl_retry_after(line + 12, time(NULL));
     } else if (strncasecmp(line, "ETag:", 5) == 0) {
@@ -529,7 +496,7 @@ piece_write(char *data, size_t size, size_t n, void *opaque)
     if (!pc->checked) {
         long code = 0;
         uint64_t start = pc->off + pc->got, end = pc->off + pc->len - 1;
-        struct content_range *cr = &pc->resp.cr;
+        struct ferry_content_range *cr = &pc->resp.cr;
 
         curl_easy_getinfo(pc->easy, CURLINFO_RESPONSE_CODE, &code);
         pc->checked = true;
@@ -1027,10 +994,7 @@ http_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     size_t each;
     int r;
 
-    if (src->size >= 0 && off >= (uint64_t)src->size)
-        return 0;
-    if (src->size >= 0 && len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     if (len == 0)
         return 0;
     pthread_mutex_lock(&p->lock);
@@ -1356,13 +1320,10 @@ http_close(struct ferry_source *src)
 static int
 http_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
 {
-    static const char hex[] = "0123456789ABCDEF";
     const char *q = strpbrk(src->url, "?#");
     size_t end = q ? (size_t)(q - src->url) : strlen(src->url);
     size_t dir = end;
     size_t schemelen = strstr(src->url, "://") - src->url + 3;
-    FERRY_AUTOFREE char *enc = NULL;
-    size_t n = 0;
 
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;
@@ -1373,18 +1334,7 @@ http_open_sibling(struct ferry_source *src, const char *relname, struct ferry_so
                            relname);
     /* Percent-encode everything but unreserved characters and '/': the
      * name can then only be a path below the base directory. */
-    enc = ferry_malloc(strlen(relname) * 3 + 1);
-    for (const unsigned char *c = (const unsigned char *)relname; *c; c++) {
-        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-            strchr("-._~/", *c)) {
-            enc[n++] = *c;
-        } else {
-            enc[n++] = '%';
-            enc[n++] = hex[*c >> 4];
-            enc[n++] = hex[*c & 15];
-        }
-    }
-    enc[n] = '\0';
+    FERRY_AUTOFREE char *enc = ferry_remote_escape(relname, true);
     FERRY_AUTOFREE char *url = ferry_printf("%.*s%s", (int)dir, src->url, enc);
     return ferry_source_open(url, ret) < 0 ? -1 : 0;
 }

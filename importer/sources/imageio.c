@@ -203,10 +203,7 @@ body_write(char *data, size_t size, size_t n, void *opaque)
         b->overflow = true;
         return 0;
     }
-    b->data = ferry_realloc(b->data, b->len + len + 1);
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
+    ferry_buf_append(&b->data, &b->len, data, len);
     return len;
 }
 
@@ -600,8 +597,8 @@ end_transfer(struct ferry_source *src, struct iio_priv *p, bool success)
     long code = 0;
 
     /* Not the import's error: the thread's error stays what it was. */
-    enum ferry_err saved_code = ferry_error_code();
-    FERRY_AUTOFREE char *saved = ferry_strdup(ferry_error_message());
+    struct ferry_error_saved saved = { 0 };
+    ferry_error_save(&saved);
     if (engine(src, p, "POST", url, "{}", &code, NULL, text, sizeof(text)) < 0)
         ferry_log_warn("%s: %s", action, ferry_error_message());
     else if (code < 200 || code > 299)
@@ -609,9 +606,7 @@ end_transfer(struct ferry_source *src, struct iio_priv *p, bool success)
                        p->transfer, code, text);
     else
         ferry_log_debug(MOD, "'%s': transfer %s: %s", src->url, p->transfer, action);
-    if (saved_code != FERRY_ERR_OK)
-        ferry_error(saved_code, "%s", saved);
-    else
+    if (ferry_error_restore(&saved) == 0)
         ferry_error_reset();
 }
 
@@ -811,10 +806,7 @@ imageio_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     pthread_mutex_unlock(&p->lock);
     if (r < 0)
         return -1;
-    if (off >= (uint64_t)src->size)
-        return 0;
-    if (len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     for (size_t done = 0; done < len;) {
         uint64_t at = off + done;
         const struct ferry_extent *e = &p->ext[extent_at(p, at)];
@@ -903,12 +895,10 @@ imageio_close(struct ferry_source *src)
      * given up half way) cancels. */
     bool ok = ferry_error_code() == FERRY_ERR_OK && !p->read_failed && all_fetched(p);
     end_transfer(src, p, ok);
-    enum ferry_err saved_code = ferry_error_code();
-    FERRY_AUTOFREE char *saved = ferry_strdup(ferry_error_message());
+    struct ferry_error_saved saved = { 0 };
+    ferry_error_save(&saved);
     logout(src, p);
-    if (saved_code != FERRY_ERR_OK)
-        ferry_error(saved_code, "%s", saved);
-    else
+    if (ferry_error_restore(&saved) == 0)
         ferry_error_reset();
     ferry_curl_pool_destroy(&p->pool);
     free(p->base);

@@ -699,10 +699,7 @@ resp_write(char *buf, size_t size, size_t n, void *opaque)
         p->too_big = true;
         return 0;
     }
-    p->body = ferry_realloc(p->body, p->len + len + 1);
-    memcpy(p->body + p->len, buf, len);
-    p->len += len;
-    p->body[p->len] = '\0';
+    ferry_buf_append(&p->body, &p->len, buf, len);
     return len;
 }
 

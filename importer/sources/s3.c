@@ -516,10 +516,7 @@ resp_write(char *data, size_t size, size_t n, void *opaque)
     }
     if (r->err_len + len > S3_ERROR_BODY)
         return len;   /* an error page: the start is enough */
-    r->err = ferry_realloc(r->err, r->err_len + len + 1);
-    memcpy(r->err + r->err_len, data, len);
-    r->err_len += len;
-    r->err[r->err_len] = '\0';
+    ferry_buf_append(&r->err, &r->err_len, data, len);
     return len;
 }
 
@@ -682,10 +679,7 @@ s3_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     struct s3_priv *p = src->priv;
     struct s3_resp r;
 
-    if (src->size >= 0 && off >= (uint64_t)src->size)
-        return 0;
-    if (src->size >= 0 && len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     if (len == 0)
         return 0;
     if (s3_get_retry(p, off, len, buf, &r) < 0)

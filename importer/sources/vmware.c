@@ -590,10 +590,7 @@ vmware_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 {
     int64_t total = src->size;
 
-    if (off >= (uint64_t)src->size)
-        return 0;
-    if (len > (uint64_t)src->size - off)
-        len = src->size - off;
+    len = ferry_source_clamp(src, off, len);
     if (len == 0)
         return 0;
     if (vmw_get_range(src, off, buf, len, &total) < 0)

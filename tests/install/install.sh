@@ -9,6 +9,8 @@
 # refused with a message naming where the schemas should be.
 #   usage: install.sh            (FERRY_SRC: the source tree to copy)
 set -eu
+# shellcheck source=tests/lib/manifests.sh
+. "$(dirname "$0")/../lib/manifests.sh"
 src=${FERRY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 for t in cmake make cc tar; do
     command -v "$t" >/dev/null 2>&1 || { echo "SKIP: $t is not installed"; exit 77; }
@@ -65,33 +67,7 @@ export FERRY_STATE_DIR="$T/state" FERRY_LOG_FORMAT=text
 mkdir -p "$FERRY_STATE_DIR"
 [ "$(command -v ferry)" = "$P/bin/ferry" ] || fail "ferry on PATH is $(command -v ferry)"
 
-cat >"$T/vm.yaml" <<'YAML'
-apiVersion: kubevirt.io/v1
-kind: VirtualMachine
-metadata:
-  name: installed
-spec:
-  runStrategy: Halted
-  template:
-    spec:
-      domain:
-        devices: {}
-        resources:
-          requests:
-            memory: 64Mi
----
-apiVersion: cdi.kubevirt.io/v1beta1
-kind: DataVolume
-metadata:
-  name: installed-blank
-spec:
-  source:
-    blank: {}
-  storage:
-    resources:
-      requests:
-        storage: 16Mi
-YAML
+{ vm_yaml installed; echo ---; dv_yaml installed-blank 16Mi "    blank: {}"; } >"$T/vm.yaml"
 sed 's/^  runStrategy: Halted$/  runStrategy: Halted\n  runStrategyy: Always/' "$T/vm.yaml" | sed '/^---$/,$d' >"$T/bad.yaml"
 
 ferry-controller --state-dir "$FERRY_STATE_DIR" >"$T/controller.log" 2>&1 &
