@@ -91,14 +91,13 @@ enum ctl_guest_step
 ctl_guest_step(json_object *vm, bool volumes_ready)
 {
     const char *ann = ferry_obj_annotation(vm, FERRY_ANN_GUEST_CONVERSION);
-    json_object *cond = ferry_condition_get(vm, COND);
 
     if (ferry_str_eq(ann, FERRY_GUEST_CONVERSION_PENDING))
         return volumes_ready ? CTL_GUEST_CONVERT : CTL_GUEST_WAIT;
-    /* what this controller failed (a "failed: ..." of `ferry-converter
-     * --guest-disk` alone is a VM emitted with SATA disks, free to start) */
-    if (ann && ferry_str_has_prefix(ann, "failed") && cond &&
-        ferry_str_eq(ferry_json_get_string(cond, "reason"), "GuestConversionFailed"))
+    /* what this controller failed: final, even when the status write after
+     * the annotation's was lost (`ferry-converter --guest-disk` writes "not
+     * converted: ..." on a VM emitted with SATA disks, free to start) */
+    if (ann && ferry_str_has_prefix(ann, "failed: "))
         return CTL_GUEST_FAILED;
     return CTL_GUEST_NONE;
 }

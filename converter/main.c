@@ -251,7 +251,7 @@ main(int argc, char **argv)
         if (def->conversion.ok) {
             def->conversion.result = ferry_printf("converted: %s", r.os ? r.os : "?");
         } else {
-            def->conversion.result = ferry_printf("failed: %s", ferry_error_message());
+            def->conversion.result = ferry_printf("not converted: %s", ferry_error_message());
             ferry_log_warn("'%s': %s: %s", ferry_vm_basename(input), def->name,
                            ferry_error_message());
             ferry_error_reset();

@@ -90,7 +90,7 @@ import sys, yaml
 vm = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "VirtualMachine")
 ann = vm["metadata"]["annotations"]
 dev = vm["spec"]["template"]["spec"]["domain"]["devices"]
-assert ann["ferry.io/guest-conversion"].startswith("failed: "), ann
+assert ann["ferry.io/guest-conversion"].startswith("not converted: "), ann
 assert ann["ferry.io/compat"] == "legacy", ann
 assert [d["disk"]["bus"] for d in dev["disks"]] == ["sata"], dev["disks"]
 assert [i["model"] for i in dev["interfaces"]] == ["e1000"], dev["interfaces"]

@@ -54,6 +54,9 @@ test_step(void **state)
         "\"reason\":\"GuestConverted\"}]}}");
     /* ferry-converter --guest-disk's own failure: a VM with SATA disks that may start */
     FERRY_AUTOPTR(json_object) offline_failed = parse(
+        "{\"metadata\":{\"annotations\":{\"ferry.io/guest-conversion\":\"not converted: no os\"}}}");
+    /* the controller's failure whose status write was lost: still final */
+    FERRY_AUTOPTR(json_object) failed_nocond = parse(
         "{\"metadata\":{\"annotations\":{\"ferry.io/guest-conversion\":\"failed: no os\"}}}");
     FERRY_AUTOPTR(json_object) failed = parse(
         "{\"metadata\":{\"annotations\":{\"ferry.io/guest-conversion\":\"failed: no os\"}},"
@@ -67,6 +70,7 @@ test_step(void **state)
     assert_int_equal(ctl_guest_step(done, true), CTL_GUEST_NONE);
     assert_int_equal(ctl_guest_step(offline_failed, true), CTL_GUEST_NONE);
     assert_int_equal(ctl_guest_step(failed, true), CTL_GUEST_FAILED);
+    assert_int_equal(ctl_guest_step(failed_nocond, true), CTL_GUEST_FAILED);
     /* set back to pending after a failure: converted again */
     ferry_obj_set_annotation(failed, "ferry.io/guest-conversion", "pending");
     assert_int_equal(ctl_guest_step(failed, true), CTL_GUEST_CONVERT);
