@@ -60,10 +60,12 @@ fuzz-check: fuzz
 # The fuzzing campaign (issue 13; not part of check): every fuzz target in
 # turn for FUZZ_SECONDS (default an hour) on one core, seeded with its
 # corpus; one line per target (date, executions, exec/s, corpus, crashes) is
-# appended to FUZZ_LOG.  FUZZ_TARGETS="fuzz-vmdk fuzz-stream" picks some.
-# Copy the lines into tests/fuzz/CAMPAIGN.md.
+# appended to FUZZ_LOG and to tests/fuzz/campaign-runs.txt (committed, with
+# the minimized corpora in tests/fuzz/campaign/), then the totals per target
+# are printed.  FUZZ_TARGETS="fuzz-vmdk fuzz-stream" picks some.
 fuzz-campaign: fuzz
 	./tests/fuzz/campaign.sh $(FUZZDIR) $(FUZZ_SECONDS) $(abspath $(FUZZ_LOG)) $(FUZZ_TARGETS)
+	./tests/fuzz/campaign.sh --summary
 
 # Every benchmark against its anchor; each gets the absolute bin directory.
 # All run; a benchmark that cannot measure fails the target at the end.

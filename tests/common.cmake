@@ -3,6 +3,8 @@
 #
 #   ferry_fuzz_target(NAME SOURCES a.c ... [LIBS lib ...] [CORPUS dir] [RUNS n] [DICT file])
 #
+# tests/fuzz/campaign/NAME, the campaign's corpus, is added to CORPUS.
+#
 # With -DFERRY_FUZZ=ON (clang; `make fuzz`) NAME is a libFuzzer binary in
 # BUILD/tests/fuzz.  Otherwise it is a replay program (tests/fuzz/replay.c
 # supplies main()) that feeds every file of the corpus to
@@ -28,6 +30,12 @@ function(ferry_fuzz_target name)
   endif()
   target_link_libraries(${name} PRIVATE ${F_LIBS} ferry-common)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/fuzz)
+  # The campaign's minimized working corpus (tests/fuzz/campaign.sh), where
+  # crashers stay as regression inputs, is replayed beside the seeds.
+  set(campaign ${CMAKE_SOURCE_DIR}/tests/fuzz/campaign/${name})
+  if(F_CORPUS AND IS_DIRECTORY ${campaign})
+    list(APPEND F_CORPUS ${campaign})
+  endif()
   if(F_CORPUS)
     if(FERRY_FUZZ)
       set(scratch ${CMAKE_BINARY_DIR}/tests/fuzz/${name}-new)

@@ -15,7 +15,8 @@
 #include "common/error.h"
 #include "importer/format.h"
 #include "importer/importer.h"
-#include "mem-source.h"
+#include <stdbool.h>
+#include <sys/types.h>
 
 #ifndef FUZZ_FORMAT
 #error "build with -DFUZZ_FORMAT=<format name>"
@@ -25,17 +26,106 @@
 extern const struct ferry_format CAT(ferry_format_, FUZZ_FORMAT);
 #define FORMAT CAT(ferry_format_, FUZZ_FORMAT)
 
-/* Work limits per input. */
+/* Work limits per input.  Each data extent is sampled, not read whole:
+ * READ_SAMPLE bytes at its start and an unaligned READ_SAMPLE at its end,
+ * at most MAX_READ_BYTES per input.  Reading a whole MiB of every extent
+ * (up to 8 MiB per input) made a run cost milliseconds of memcpy for no
+ * new code: the readers' paths depend on where an extent is, not how much
+ * of it is read. */
 #define MAX_MAP_CALLS 64
 #define MAP_WINDOW (UINT64_C(64) << 20)
-#define MAX_READ_BYTES (UINT64_C(8) << 20)
+#define READ_SAMPLE (UINT64_C(64) << 10)
+#define MAX_READ_BYTES (UINT64_C(1) << 20)
 #define MAX_EMIT_BYTES (UINT64_C(256) << 20)
 
+/* Formats whose structures sit at MiB offsets (VHDX: regions at >= 1 MiB,
+ * a 1 MiB log) make plain inputs larger than libFuzzer likes.  An input that
+ * starts with "FZSPARSE" is a sparse file instead: a u64 LE file size (at
+ * most SPARSE_MAX) then records of u32 LE offset, u16 LE length and that many
+ * bytes; everything else is zeros, and a later record overwrites an earlier
+ * one.  make-corpus.sh writes such seeds.  The file is never expanded: the
+ * source answers each read from the records (a plain input is one record),
+ * so a 14 MiB VHDX costs no 14 MiB allocation per run. */
+#define SPARSE_MAX (UINT64_C(64) << 20)
+
+struct rec {
+    uint64_t off;
+    const uint8_t *p;
+    size_t len;
+};
+
+struct img {
+    struct rec *recs;
+    size_t nrecs;
+    uint64_t size, pos;
+};
+
+static ssize_t
+img_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    const struct img *m = src->priv;
+    if (off >= m->size)
+        return 0;
+    size_t n = m->size - off < len ? (size_t)(m->size - off) : len;
+    memset(buf, 0, n);
+    for (size_t i = 0; i < m->nrecs; i++) {
+        const struct rec *r = &m->recs[i];
+        uint64_t a = r->off > off ? r->off : off;
+        uint64_t b = r->off + r->len < off + n ? r->off + r->len : off + n;
+        if (a < b)
+            memcpy((uint8_t *)buf + (a - off), r->p + (a - r->off), b - a);
+    }
+    return (ssize_t)n;
+}
+
+static ssize_t
+img_read(struct ferry_source *src, void *buf, size_t len)
+{
+    struct img *m = src->priv;
+    ssize_t n = img_pread(src, buf, len, m->pos);
+    m->pos += (uint64_t)n;
+    return n;
+}
+
+/* DATA as an image: its records, or one record of all of it. */
+static bool
+img_init(struct img *m, const uint8_t *data, size_t size)
+{
+    memset(m, 0, sizeof(*m));
+    if (size < 16 || memcmp(data, "FZSPARSE", 8) != 0) {
+        m->recs = malloc(sizeof(*m->recs));
+        if (!m->recs)
+            return false;
+        m->recs[0] = (struct rec){ 0, data, size };
+        m->nrecs = 1;
+        m->size = size;
+        return true;
+    }
+    for (int i = 0; i < 8; i++)
+        m->size |= (uint64_t)data[8 + i] << (8 * i);
+    if (m->size > SPARSE_MAX)
+        m->size = SPARSE_MAX;
+    m->recs = malloc(((size - 16) / 6 + 1) * sizeof(*m->recs));
+    if (!m->recs)
+        return false;
+    for (size_t p = 16; p + 6 <= size;) {
+        uint64_t off = data[p] | data[p + 1] << 8 | data[p + 2] << 16 | (uint64_t)data[p + 3] << 24;
+        size_t len = data[p + 4] | data[p + 5] << 8;
+        p += 6;
+        if (len > size - p)
+            len = size - p;
+        if (off < m->size && len)
+            m->recs[m->nrecs++] = (struct rec){ off, data + p,
+                                                off + len > m->size ? m->size - off : len };
+        p += len;
+    }
+    return true;
+}
 
 static const struct ferry_source_ops mem_ops = {
     .name = "memory",
-    .read = mem_read,
-    .pread = mem_pread,
+    .read = img_read,
+    .pread = img_pread,
 };
 
 static int
@@ -52,8 +142,8 @@ sib_close(struct ferry_source *src)
 
 static const struct ferry_source_ops sib_ops = {
     .name = "memory",
-    .read = mem_read,
-    .pread = mem_pread,
+    .read = img_read,
+    .pread = img_pread,
     .close = sib_close,
 };
 
@@ -65,12 +155,12 @@ self_sibling(struct ferry_source *src, const char *relname, struct ferry_source 
 {
     if (ferry_check_relname(src->url, relname) < 0)
         return -1;
-    const struct mem *m = src->priv;
-    struct mem *copy = calloc(1, sizeof(*copy));
+    const struct img *m = src->priv;
+    struct img *copy = calloc(1, sizeof(*copy));
     if (!copy)
         return ferry_error(FERRY_ERR_NOMEM, "fuzz: out of memory");
-    copy->data = m->data;
-    copy->size = m->size;
+    *copy = *m;
+    copy->pos = 0;
     struct ferry_source *sib = ferry_source_new(&sib_ops, relname);
     sib->priv = copy;
     sib->size = (int64_t)m->size;
@@ -94,6 +184,22 @@ emit(void *opaque, uint64_t off, const void *buf, size_t len)
     return st->bytes > MAX_EMIT_BYTES ? -1 : 0;
 }
 
+/* Read at most LEN bytes at OFF, within the per-input budget. */
+static int
+sample(const struct ferry_format *f, struct ferry_image *img, uint64_t off, uint64_t len,
+       uint64_t *budget)
+{
+    static uint8_t buf[READ_SAMPLE];
+    if (len > READ_SAMPLE)
+        len = READ_SAMPLE;
+    if (len > *budget)
+        len = *budget;
+    if (len == 0)
+        return 0;
+    *budget -= len;
+    return f->read(img, buf, len, off);
+}
+
 static void
 run_image(const struct ferry_format *f, struct ferry_source *src)
 {
@@ -104,9 +210,8 @@ run_image(const struct ferry_format *f, struct ferry_source *src)
     struct ferry_extent *ex = NULL;
     size_t n = 0;
     uint64_t read_budget = MAX_READ_BYTES;
-    uint8_t *buf = malloc(1 << 20);
     /* Map the start and the end of the disk, a few windows each. */
-    for (int call = 0; call < MAX_MAP_CALLS && buf; call++) {
+    for (int call = 0; call < MAX_MAP_CALLS; call++) {
         uint64_t win = MAP_WINDOW;
         uint64_t off = (uint64_t)(call / 2) * win;
         if (call % 2)
@@ -122,17 +227,16 @@ run_image(const struct ferry_format *f, struct ferry_source *src)
             covered += ex[i].length;
             if (ex[i].type != FERRY_EXTENT_DATA)
                 continue;
-            uint64_t rl = ex[i].length < (1 << 20) ? ex[i].length : (1 << 20);
-            if (rl > read_budget)
-                rl = read_budget;
-            if (rl == 0)
-                continue;
-            if (f->read(img, buf, rl, ex[i].offset) < 0)
+            /* The start of the extent, then its last bytes from an
+             * unaligned offset (partial blocks, the extent's end). */
+            uint64_t l = ex[i].length;
+            if (sample(f, img, ex[i].offset, l, &read_budget) < 0)
                 goto out;
-            read_budget -= rl;
-            /* An unaligned tail read exercises partial blocks. */
-            if (rl > 3 && f->read(img, buf, 3, ex[i].offset + rl - 3) < 0)
-                goto out;
+            if (l > 3) {
+                uint64_t t = l - 3 < READ_SAMPLE - 3 ? l - 3 : READ_SAMPLE - 3;
+                if (sample(f, img, ex[i].offset + l - t - 3, t + 3, &read_budget) < 0)
+                    goto out;
+            }
         }
         if (covered != len)
             abort();  /* map must cover exactly what was asked */
@@ -140,89 +244,44 @@ run_image(const struct ferry_format *f, struct ferry_source *src)
             break;
     }
 out:
-    free(buf);
     free(ex);
     f->close(img);
 }
-
-/* Formats whose structures sit at MiB offsets (VHDX: regions at >= 1 MiB,
- * a 1 MiB log) make plain inputs larger than libFuzzer likes.  An input that
- * starts with "FZSPARSE" is a sparse file instead: a u64 LE file size (at
- * most SPARSE_MAX) then records of u32 LE offset, u16 LE length and that many
- * bytes; everything else is zeros.  make-corpus.sh writes such seeds. */
-#define SPARSE_MAX (UINT64_C(64) << 20)
-
-static uint8_t *
-unsparse(const uint8_t *data, size_t size, size_t *ret_size)
-{
-    uint64_t total = 0;
-    if (size < 16 || memcmp(data, "FZSPARSE", 8) != 0)
-        return NULL;
-    for (int i = 0; i < 8; i++)
-        total |= (uint64_t)data[8 + i] << (8 * i);
-    if (total > SPARSE_MAX)
-        total = SPARSE_MAX;
-    uint8_t *buf = calloc(1, total ? total : 1);
-    if (!buf)
-        return NULL;
-    for (size_t p = 16; p + 6 <= size;) {
-        uint64_t off = data[p] | data[p + 1] << 8 | data[p + 2] << 16 | (uint64_t)data[p + 3] << 24;
-        size_t len = data[p + 4] | data[p + 5] << 8;
-        p += 6;
-        if (len > size - p)
-            len = size - p;
-        if (off < total)
-            memcpy(buf + off, data + p, off + len > total ? total - off : len);
-        p += len;
-    }
-    *ret_size = total;
-    return buf;
-}
-
-static int run_input(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t n;
-    uint8_t *sparse = unsparse(data, size, &n);
-    if (!sparse)
-        return run_input(data, size);
-    run_input(sparse, n);
-    free(sparse);
-    return 0;
-}
-
-static int
-run_input(const uint8_t *data, size_t size)
-{
     const struct ferry_format *f = &FORMAT;
-    size_t head = size < 4096 ? size : 4096;
-    if (f->probe)
-        (void)f->probe(data, head, (int64_t)size);
-    if (f->probe_tail)
-        (void)f->probe_tail(data + size - head, head, (int64_t)size);
-    if (f->can_stream)
-        (void)f->can_stream(data, head);
-
-    struct mem m = { .data = data, .size = size };
+    struct img m;
+    if (!img_init(&m, data, size))
+        return 0;
     struct ferry_source src = {
         .ops = &mem_ops,
         .url = "fuzz.img",
-        .size = (int64_t)size,
+        .size = (int64_t)m.size,
         .seekable = true,
         .priv = &m,
         .open_sibling = self_sibling,
     };
+    static uint8_t head[4096], tail[4096];
+    size_t hlen = m.size < sizeof(head) ? (size_t)m.size : sizeof(head);
+    (void)img_pread(&src, head, hlen, 0);
+    (void)img_pread(&src, tail, hlen, m.size - hlen);
+    if (f->probe)
+        (void)f->probe(head, hlen, (int64_t)m.size);
+    if (f->probe_tail)
+        (void)f->probe_tail(tail, hlen, (int64_t)m.size);
+    if (f->can_stream)
+        (void)f->can_stream(head, hlen);
+
     run_image(f, &src);
     ferry_error_reset();
 
     if (f->stream) {
-        struct mem sm = { .data = data, .size = size };
         struct ferry_source ssrc = src;
-        ssrc.priv = &sm;
+        m.pos = 0;
         ssrc.seekable = false;
         ssrc.size = -1;
         struct emit_state st = { 0 };
@@ -231,5 +290,6 @@ run_input(const uint8_t *data, size_t size)
         (void)f->stream(&ssrc, emit, &st, &vsize, &found);
         ferry_error_reset();
     }
+    free(m.recs);
     return 0;
 }

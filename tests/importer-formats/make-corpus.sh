@@ -119,16 +119,17 @@ printf '# Disk DescriptorFile\r\nversion=1\r\nparentCID=12345678\r\nparentFileNa
 printf '# Disk DescriptorFile\nRW 1 FLAT "../escape.vmdk" 0\nRW 1 FLAT "/etc/passwd" 0\nRW 99999999999999999999 FLAT "big.vmdk" 0\nRW 1 EXOTIC "e.vmdk"\nRW 1 FLAT\n' >"$d/desc-hostile.vmdk"
 [ -s "$out/vmdk/src-sparse.vmdk" ] && qemu-img create -q -f vmdk -o subformat=monolithicFlat "$tmp/flat.vmdk" 64K 2>/dev/null &&
     cp "$tmp/flat.vmdk" "$d/qemu-monolithic-flat.vmdk" || true
-# Sparse-encoded copies (see tests/fuzz/fuzz-format.c) of the VHDX, VHD and
-# VDI seeds, so libFuzzer's inputs stay small: only non-zero sectors.
+# Sparse-encoded copies (see tests/fuzz/fuzz-format.c) of every seed over
+# 64 KiB, so libFuzzer's inputs stay small (the campaign's -max_len is
+# 160 KiB, tests/fuzz/campaign.sh): only non-zero sectors.
 python3 - "$out" <<'PY'
 import os, struct, sys
 out = sys.argv[1]
-for fmt in ("vhdx", "vhd", "vdi"):
+for fmt in ("vhdx", "vhd", "vdi", "qcow2", "vmdk", "iso"):
     d = os.path.join(out, fmt)
     for name in sorted(os.listdir(d)):
         data = open(os.path.join(d, name), "rb").read()
-        if len(data) > 64 << 20:
+        if len(data) > 64 << 20 or len(data) <= 64 << 10 or name.endswith(".fzsp"):
             continue
         rec = bytearray(b"FZSPARSE" + struct.pack("<Q", len(data)))
         i = 0
