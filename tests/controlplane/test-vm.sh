@@ -121,7 +121,14 @@ wait_for 30 "$FERRY" get vmi vm1 || fail "no VMI after back-off"
 # Stopping a crash-looping VM ends the loop: Stopped, startFailure gone.
 crash vm1 2
 "$FERRY" stop vm1 >/dev/null || fail "stop in crash loop"
-wait_for 10 field_is vm vm1 status.printableStatus Stopped || fail "crash-looping VM not Stopped: $(field vm vm1 status.printableStatus)"
+# On a loaded machine the back-off can run out before the stop is seen: the
+# VMI it started then stops as a running one does, once its handler lets go.
+stopped_or_release() {
+    field_is vm vm1 status.printableStatus Stopped && return 0
+    "$FERRY" get vmi vm1 >/dev/null 2>&1 && "$CPH" vmi-release default vm1 >/dev/null 2>&1
+    return 1
+}
+wait_for 10 stopped_or_release || fail "crash-looping VM not Stopped: $(field vm vm1 status.printableStatus)"
 [ -z "$(field vm vm1 status.startFailure)" ] || fail "startFailure kept after stop"
 "$FERRY" start vm1 >/dev/null || fail "start after crash loop"
 wait_for 20 "$FERRY" get vmi vm1 || fail "no VMI after start"
