@@ -168,15 +168,10 @@ static const char converter_script[] =
     "crash) kill -9 $$;;\n"
     "esac\n";
 
-struct fixture {
-    char *dir;
-    struct ferry_controller *c;
-};
-
 static int
 setup_with(void **state, int kube)
 {
-    struct fixture *fx = ferry_calloc(1, sizeof *fx);
+    struct test_ctl *fx = ferry_calloc(1, sizeof *fx);
     struct ferry_controller_opts o;
     FERRY_AUTOFREE char *script = NULL;
     FERRY_AUTOFREE char *disk = NULL;
@@ -213,18 +208,8 @@ setup_kube(void **state)
     return setup_with(state, 1);
 }
 
-static int
-teardown(void **state)
-{
-    struct fixture *fx = *state;
-
-    test_controller_free(fx->c, fx->dir);
-    free(fx);
-    return 0;
-}
-
 static void
-put_file(struct fixture *fx, const char *name, const char *text)
+put_file(struct test_ctl *fx, const char *name, const char *text)
 {
     FERRY_AUTOFREE char *p = ferry_printf("%s/%s", fx->dir, name);
 
@@ -232,7 +217,7 @@ put_file(struct fixture *fx, const char *name, const char *text)
 }
 
 static char *
-read_args(struct fixture *fx)
+read_args(struct test_ctl *fx)
 {
     FERRY_AUTOFREE char *p = ferry_printf("%s/args", fx->dir);
     char *text = NULL;
@@ -245,7 +230,7 @@ read_args(struct fixture *fx)
 }
 
 static void
-create_vm_rs(struct fixture *fx, bool pending, const char *rs)
+create_vm_rs(struct test_ctl *fx, bool pending, const char *rs)
 {
     FERRY_AUTOFREE char *text = ferry_printf(
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
@@ -263,13 +248,13 @@ create_vm_rs(struct fixture *fx, bool pending, const char *rs)
 }
 
 static void
-create_vm(struct fixture *fx, bool pending)
+create_vm(struct test_ctl *fx, bool pending)
 {
     create_vm_rs(fx, pending, "Always");
 }
 
 static void
-reconcile(struct fixture *fx)
+reconcile(struct test_ctl *fx)
 {
     ctl_guest_reap_jobs(fx->c);
     if (ferry_vm_reconcile(fx->c, "default", "vm") < 0)
@@ -277,7 +262,7 @@ reconcile(struct fixture *fx)
 }
 
 static json_object *
-get_obj(struct fixture *fx, const struct ferry_resource *res, const char *name)
+get_obj(struct test_ctl *fx, const struct ferry_resource *res, const char *name)
 {
     json_object *o = NULL;
 
@@ -287,13 +272,13 @@ get_obj(struct fixture *fx, const struct ferry_resource *res, const char *name)
 }
 
 static json_object *
-get_vm(struct fixture *fx)
+get_vm(struct test_ctl *fx)
 {
     return get_obj(fx, ferry_resource_vm, "vm");
 }
 
 static bool
-vmi_exists(struct fixture *fx)
+vmi_exists(struct test_ctl *fx)
 {
     FERRY_AUTOPTR(json_object) o = NULL;
 
@@ -306,7 +291,7 @@ vmi_exists(struct fixture *fx)
 
 /* The reason of the VM's GuestConversion condition ("" when none). */
 static char *
-cond_reason(struct fixture *fx)
+cond_reason(struct test_ctl *fx)
 {
     FERRY_AUTOPTR(json_object) vm = get_vm(fx);
     json_object *c = ferry_condition_get(vm, "GuestConversion");
@@ -317,7 +302,7 @@ cond_reason(struct fixture *fx)
 /* Reconcile until the condition's reason is WANT (the script ends in
  * milliseconds; the bound only stops a broken run). */
 static void
-reconcile_until(struct fixture *fx, const char *want)
+reconcile_until(struct test_ctl *fx, const char *want)
 {
     for (int i = 0; i < 3000; i++) {
         FERRY_AUTOFREE char *r = NULL;
@@ -333,7 +318,7 @@ reconcile_until(struct fixture *fx, const char *want)
 
 /* The conversion ends converted: the annotations, then the VMI. */
 static void
-assert_converted(struct fixture *fx)
+assert_converted(struct test_ctl *fx)
 {
     FERRY_AUTOPTR(json_object) vm = NULL;
 
@@ -349,7 +334,7 @@ assert_converted(struct fixture *fx)
 static void
 test_no_annotation_starts_at_once(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOFREE char *args = NULL;
 
     put_file(fx, "mode", "ok");
@@ -363,7 +348,7 @@ test_no_annotation_starts_at_once(void **state)
 static void
 test_converted_then_started(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOFREE char *args = NULL;
     FERRY_AUTOFREE char *want = NULL;
     FERRY_AUTOPTR(json_object) vm = NULL;
@@ -402,7 +387,7 @@ test_converted_then_started(void **state)
 static void
 test_start_request_waits(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vm = NULL;
     FERRY_AUTOPTR(json_object) after = NULL;
 
@@ -431,7 +416,7 @@ test_start_request_waits(void **state)
 static void
 test_failure_is_final(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vm = NULL;
     FERRY_AUTOFREE char *args = NULL;
     FERRY_AUTOFREE char *p = NULL;
@@ -461,7 +446,7 @@ test_failure_is_final(void **state)
 static void
 test_crash_retried_then_failed(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vm = NULL;
     FERRY_AUTOFREE char *args = NULL;
     size_t n = 0;
@@ -482,7 +467,7 @@ test_crash_retried_then_failed(void **state)
 /* ---- Kubernetes mode: a Job ---- */
 
 static void
-create_pvc(struct fixture *fx)
+create_pvc(struct test_ctl *fx)
 {
     FERRY_AUTOPTR(json_object) pvc = test_json(
         "{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\","
@@ -496,7 +481,7 @@ create_pvc(struct fixture *fx)
 
 /* The VM gets the Job, once; no converter runs here, no VMI is made. */
 static void
-kube_job_started(struct fixture *fx)
+kube_job_started(struct test_ctl *fx)
 {
     FERRY_AUTOPTR(json_object) vm = NULL;
     FERRY_AUTOPTR(json_object) job = NULL;
@@ -580,7 +565,7 @@ test_kube_job_block(void **state)
 static void
 test_kube_job_complete(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vm = NULL;
 
     kube_job_started(fx);
@@ -597,7 +582,7 @@ test_kube_job_complete(void **state)
 static void
 test_kube_job_failed(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vm = NULL;
     json_object *f;
 
@@ -630,15 +615,16 @@ main(void)
         cmocka_unit_test(test_step),
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_report),
-        cmocka_unit_test_setup_teardown(test_no_annotation_starts_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_converted_then_started, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_request_waits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failure_is_final, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_retried_then_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_annotation_starts_at_once, setup,
+                                        test_ctl_teardown),
+        cmocka_unit_test_setup_teardown(test_converted_then_started, setup, test_ctl_teardown),
+        cmocka_unit_test_setup_teardown(test_start_request_waits, setup, test_ctl_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_is_final, setup, test_ctl_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_retried_then_failed, setup, test_ctl_teardown),
         cmocka_unit_test(test_kube_job_block),
-        cmocka_unit_test_setup_teardown(test_kube_job_created, setup_kube, teardown),
-        cmocka_unit_test_setup_teardown(test_kube_job_complete, setup_kube, teardown),
-        cmocka_unit_test_setup_teardown(test_kube_job_failed, setup_kube, teardown),
+        cmocka_unit_test_setup_teardown(test_kube_job_created, setup_kube, test_ctl_teardown),
+        cmocka_unit_test_setup_teardown(test_kube_job_complete, setup_kube, test_ctl_teardown),
+        cmocka_unit_test_setup_teardown(test_kube_job_failed, setup_kube, test_ctl_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,15 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fixture {
-    char *dir;
-    struct ferry_controller *c;
-};
-
 static int
 setup(void **state)
 {
-    struct fixture *fx = ferry_calloc(1, sizeof *fx);
+    struct test_ctl *fx = ferry_calloc(1, sizeof *fx);
     struct ferry_controller_opts o;
 
     ferry_controller_opts_init(&o);
@@ -51,16 +46,6 @@ setup(void **state)
     if (test_controller_new("kube-objects", &o, &fx->dir, &fx->c) < 0)
         return -1;
     *state = fx;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fixture *fx = *state;
-
-    test_controller_free(fx->c, fx->dir);
-    free(fx);
     return 0;
 }
 
@@ -120,7 +105,7 @@ assert_owned(json_object *obj, json_object *owner)
 static void
 test_job_http(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) dv = test_json(DV_HTTP);
     FERRY_AUTOPTR(json_object) job = NULL;
     json_object *pod, *ctr, *e, *m;
@@ -189,7 +174,7 @@ test_job_http(void **state)
 static void
 test_job_block_blank(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object)
     dv = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                "\"metadata\":{\"name\":\"blk\",\"namespace\":\"ns1\",\"uid\":\"u-1\"},"
@@ -274,7 +259,7 @@ test_long_name(void **state)
 /* ---- the DataVolume reconciler, with the test as Job controller + kubelet ---- */
 
 static json_object *
-get(struct fixture *fx, const struct ferry_resource *res, const char *name)
+get(struct test_ctl *fx, const struct ferry_resource *res, const char *name)
 {
     json_object *o = NULL;
 
@@ -283,7 +268,7 @@ get(struct fixture *fx, const struct ferry_resource *res, const char *name)
 }
 
 static void
-create_dv(struct fixture *fx, const char *name, const char *src)
+create_dv(struct test_ctl *fx, const char *name, const char *src)
 {
     FERRY_AUTOFREE char *text =
         ferry_printf("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
@@ -298,7 +283,7 @@ create_dv(struct fixture *fx, const char *name, const char *src)
 
 /* A pod of the importer Job (testlib-controller.h) */
 static void
-importer_pod(struct fixture *fx, const char *dvname, const char *pod, const char *phase,
+importer_pod(struct test_ctl *fx, const char *dvname, const char *pod, const char *phase,
              int exit_code, const char *message)
 {
     FERRY_AUTOFREE char *jn = ferry_printf("importer-%s", dvname);
@@ -307,7 +292,7 @@ importer_pod(struct fixture *fx, const char *dvname, const char *pod, const char
 }
 
 static void
-job_status(struct fixture *fx, const char *dvname, int succeeded, int failed, const char *cond)
+job_status(struct test_ctl *fx, const char *dvname, int succeeded, int failed, const char *cond)
 {
     FERRY_AUTOFREE char *jn = ferry_printf("importer-%s", dvname);
 
@@ -315,7 +300,7 @@ job_status(struct fixture *fx, const char *dvname, int succeeded, int failed, co
 }
 
 static const char *
-dv_field(struct fixture *fx, const char *name, const char *path, json_object **keep)
+dv_field(struct test_ctl *fx, const char *name, const char *path, json_object **keep)
 {
     json_object_put(*keep);
     *keep = get(fx, ferry_resource_dv, name);
@@ -325,7 +310,7 @@ dv_field(struct fixture *fx, const char *name, const char *path, json_object **k
 static void
 test_dv_flow(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) dv = NULL;
     FERRY_AUTOPTR(json_object) pvc = NULL;
     FERRY_AUTOPTR(json_object) job = NULL;
@@ -395,7 +380,7 @@ test_dv_flow(void **state)
 static void
 test_dv_failed(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     json_object *keep = NULL;
 
     /* back-off limit 2 (3 attempts): the third failure fails the DV */
@@ -450,7 +435,7 @@ test_dv_failed(void **state)
 static void
 test_pod_object(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
     FERRY_AUTOPTR(json_object) blocks = test_json("[\"rawpvc\"]");
     FERRY_AUTOPTR(json_object) pod = NULL;
@@ -511,7 +496,7 @@ test_pod_object(void **state)
 static void
 test_vmi_flow(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
     FERRY_AUTOPTR(json_object) made = NULL;
     FERRY_AUTOPTR(json_object) pods = NULL;
@@ -562,7 +547,7 @@ test_vmi_flow(void **state)
 static void
 test_vmi_scheduled(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
     FERRY_AUTOPTR(json_object) made = NULL;
     FERRY_AUTOPTR(json_object) pods = NULL;
@@ -642,7 +627,7 @@ test_vmi_scheduled(void **state)
 static void
 test_vm_pvc_volume(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object)
     vm = test_json(
         "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
@@ -675,7 +660,7 @@ test_vm_pvc_volume(void **state)
 static void
 test_job_imageio_vddk(void **state)
 {
-    struct fixture *fx = *state;
+    struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object)
     dv = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                "\"metadata\":{\"name\":\"iio\",\"namespace\":\"default\",\"uid\":\"u-2\"},"
@@ -746,14 +731,14 @@ test_job_imageio_vddk(void **state)
 }
 
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_job_http, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_job_block_blank, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_job_imageio_vddk, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_job_http, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_job_block_blank, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_job_imageio_vddk, setup, test_ctl_teardown),
           cmocka_unit_test(test_pvc_storage_overhead),
           cmocka_unit_test(test_long_name),
-          cmocka_unit_test_setup_teardown(test_dv_flow, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_dv_failed, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_pod_object, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_vmi_flow, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_vmi_scheduled, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_vm_pvc_volume, setup, teardown))
+          cmocka_unit_test_setup_teardown(test_dv_flow, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_dv_failed, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_pod_object, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_vmi_flow, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_vmi_scheduled, setup, test_ctl_teardown),
+          cmocka_unit_test_setup_teardown(test_vm_pvc_volume, setup, test_ctl_teardown))

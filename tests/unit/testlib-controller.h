@@ -44,6 +44,24 @@ test_controller_free(struct ferry_controller *c, char *dir)
     free(dir);
 }
 
+/* The fixture of the controller tests that need nothing more: a controller
+ * on its own state directory (test_controller_new), freed by
+ * test_ctl_teardown. */
+struct test_ctl {
+    char *dir;
+    struct ferry_controller *c;
+};
+
+static inline int
+test_ctl_teardown(void **state)
+{
+    struct test_ctl *fx = *state;
+
+    test_controller_free(fx->c, fx->dir);
+    free(fx);
+    return 0;
+}
+
 /* A pod of the Job JOB in "default", as the Job controller makes it, with a
  * status as the kubelet writes it; MESSAGE: the container's termination
  * message.  An existing pod gets the status only. */
