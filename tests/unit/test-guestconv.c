@@ -54,7 +54,8 @@ test_step(void **state)
         "\"reason\":\"GuestConverted\"}]}}");
     /* ferry-converter --guest-disk's own failure: a VM with SATA disks that may start */
     FERRY_AUTOPTR(json_object) offline_failed = parse(
-        "{\"metadata\":{\"annotations\":{\"ferry.io/guest-conversion\":\"not converted: no os\"}}}");
+        "{\"metadata\":{\"annotations\":"
+        "{\"ferry.io/guest-conversion\":\"not converted: no os\"}}}");
     /* the controller's failure whose status write was lost: still final */
     FERRY_AUTOPTR(json_object) failed_nocond = parse(
         "{\"metadata\":{\"annotations\":{\"ferry.io/guest-conversion\":\"failed: no os\"}}}");
