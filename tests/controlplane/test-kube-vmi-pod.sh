@@ -12,9 +12,9 @@
 # A DataVolume gets its PVC and importer Job on the way (checked, not run).
 . "$(dirname "$0")/lib.sh"
 
-for t in virtlogd libvirtd virsh qemu-system-x86_64; do
-    command -v "$t" >/dev/null || skip "$t is not installed"
-done
+# shellcheck source=tests/lib/libvirtd.sh
+. "$FERRY_SRC/tests/lib/libvirtd.sh"
+if m=$(libvirtd_missing); then skip "$m is not installed"; fi
 KP="$FERRY_BUILD/tests/kube-play"
 [ -x "$KP" ] || skip "kube-play is not built"
 export FERRY_KUBE_OBJECTS=1
@@ -29,8 +29,6 @@ dom_cleanup() {
     cleanup
 }
 trap dom_cleanup EXIT INT TERM
-# shellcheck source=tests/lib/libvirtd.sh
-. "$FERRY_SRC/tests/lib/libvirtd.sh"
 libvirtd_start "$T/libvirt" || exit 1
 
 start_controller

@@ -45,9 +45,9 @@ KUBE_WAIT=${KUBE_WAIT:-600}
 kube_skip() { echo "SKIP: $*" >&2; exit 77; }
 kube_need_kubectl() { command -v kubectl >/dev/null 2>&1 || kube_skip "kubectl missing"; }
 kube_need_libvirt() {
-    for t in virtlogd libvirtd virsh qemu-system-x86_64; do
-        command -v "$t" >/dev/null 2>&1 || kube_skip "$t missing"
-    done
+    # shellcheck source=tests/lib/libvirtd.sh
+    . "$SRC/tests/lib/libvirtd.sh"
+    if m=$(libvirtd_missing); then kube_skip "$m missing"; fi
 }
 kube_need_root() { [ "$(id -u)" = 0 ] || kube_skip "needs root (the test kubelet's mount namespaces)"; }
 kube_need_bin() {
@@ -98,8 +98,6 @@ kube_start() {
 # The machine's libvirtd, started by pid into WORK/libvirt when none answers
 # (tests/lib/libvirtd.sh; the ctest RESOURCE_LOCK libvirtd), stopped on exit.
 kube_libvirtd() {
-    # shellcheck source=tests/lib/libvirtd.sh
-    . "$SRC/tests/lib/libvirtd.sh"
     libvirtd_start "$WORK/libvirt" || exit 1
 }
 

@@ -9,8 +9,17 @@
 # Returns once qemu:///system answers, 1 after 30 s.
 # libvirtd_stop [DAEMONS]: stop what libvirtd_start started (TERM, 10 s, then
 # KILL), default "libvirtd virtlogd"; nothing when we use someone else's.
+# libvirtd_missing: prints the first program these tests need that is not
+# installed and returns 0; returns 1 when all are there.
 LIBVIRTD_OWN=0
 LIBVIRTD_DIR=
+
+libvirtd_missing() {
+    for _lv_t in virtlogd libvirtd virsh qemu-system-x86_64; do
+        command -v "$_lv_t" >/dev/null 2>&1 || { echo "$_lv_t"; return 0; }
+    done
+    return 1
+}
 
 libvirtd_wait() {
     _lv_i=0

@@ -46,9 +46,7 @@ node_start_libvirtd() { libvirtd_start "$WORK"; }
 node_stop_libvirtd() { libvirtd_stop "$@"; }   # [DAEMONS]: "libvirtd" for a restart
 
 node_setup() {
-    for t in virtlogd libvirtd virsh qemu-system-x86_64; do
-        command -v "$t" >/dev/null 2>&1 || { echo "missing: $t"; exit 77; }
-    done
+    if m=$(libvirtd_missing); then echo "missing: $m"; exit 77; fi
     [ "$(id -u)" = 0 ] || { echo "missing: root (qemu:///system)"; exit 77; }
     [ -x "$TOOL" ] || { echo "missing: $TOOL"; exit 77; }
     WORK=$(mktemp -d /tmp/ferry-node.XXXXXX)
