@@ -47,7 +47,6 @@
 #include "common/spawn.h"
 #include "common/util.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,7 +65,7 @@
 
 struct guestjob {
     char *uid;              /* the VM's */
-    pid_t pid;              /* 0 when not running */
+    struct ferry_child child; /* pid 0 when not running */
     bool exited;
     int status;             /* wait status once exited */
     int attempts;           /* ended without a verdict (crashed, killed) */
@@ -193,11 +192,12 @@ log_path(struct ferry_controller *c, const char *ns, const char *name)
 static void
 job_stop(struct guestjob *j)
 {
-    if (j->pid > 0) {
-        kill(j->pid, SIGKILL);
-        while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        j->pid = 0;
+    if (j->child.pid > 0) {
+        if (ferry_child_stop(&j->child, 0) < 0) {
+            ferry_log_warn("guest conversion pid %d: %s", (int)j->child.pid, ferry_error_message());
+            ferry_error_reset();
+        }
+        j->child.pid = 0;
     }
 }
 
@@ -221,17 +221,17 @@ reap_one(const char *key, void *value, void *opaque)
     struct ferry_controller *c = opaque;
     struct guestjob *j = value;
     const char *slash = strchr(key, '/');
-    pid_t r;
     int status;
 
-    if (j->pid <= 0 || !slash)
+    if (j->child.pid <= 0 || !slash)
         return;
-    do
-        r = waitpid(j->pid, &status, WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r != j->pid)
+    if (ferry_child_wait(&j->child, 0, &status) < 0) {
+        if (ferry_error_code() != FERRY_ERR_TIMEOUT) /* else still running */
+            ferry_log_warn("guest conversion %s: %s", key, ferry_error_message());
+        ferry_error_reset();
         return;
-    j->pid = 0;
+    }
+    j->child.pid = 0;
     j->exited = true;
     j->status = status;
     {
@@ -329,7 +329,7 @@ start(struct ferry_controller *c, json_object *vm, char *const *claims, struct g
         goto out;
     }
     close(o.log_fd);
-    j->pid = child.pid;
+    j->child = child;
     j->exited = false;
     j->started_ns = ferry_now_ns();
     ferry_log_info("vm %s/%s: converting the guest on %zu disk(s) (pid %d, log %s)", ns, name,
@@ -693,7 +693,7 @@ ctl_guest_gate(struct ferry_controller *c, json_object *vm, json_object *status,
     *ret_converting = true;
     if (c->kube_objects)
         return kube_gate(c, vm, status, key, ret_converting);
-    if (j && j->pid > 0)
+    if (j && j->child.pid > 0)
         return 0; /* its exit enqueues the VM */
     if (j && j->exited) {
         r = finish(c, vm, status, key, j);
