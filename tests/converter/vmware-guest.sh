@@ -26,6 +26,10 @@ CACHE=$1
 VERSION=3      # bump when the guest changes: the cached disk is rebuilt
 OUT=$CACHE/vmware-guest.raw
 mkdir -p "$CACHE"
+# One builder at a time (scripts/prepare-tests.sh may be building it while a
+# test asks for it): the second waits and then finds the disk made.
+exec 9>"$CACHE/.lock"
+flock 9
 if [ -f "$OUT" ] && [ "$(cat "$CACHE/vmware-guest.version" 2>/dev/null)" = "$VERSION" ]; then
     exit 0
 fi
