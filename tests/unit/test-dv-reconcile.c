@@ -696,13 +696,16 @@ test_imageio_credentials(void **state)
     assert_int_equal(stat(want, &st), -1);
 }
 
+#define TEST_SETUP setup
+#define TEST_TEARDOWN teardown
+
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_import_succeeds, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_exit_zero_without_disk_fails, setup, teardown),
+          TEST_FX(test_import_succeeds),
+          TEST_FX(test_exit_zero_without_disk_fails),
           cmocka_unit_test_setup_teardown(test_import_slots, setup_one_slot, teardown),
           cmocka_unit_test_setup_teardown(test_failure_and_retry_budget, setup_two_tries, teardown),
-          cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_imageio_credentials, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_delete_while_importing, setup, teardown),
+          TEST_FX(test_start_failure),
+          TEST_FX(test_imageio_credentials),
+          TEST_FX(test_delete_while_importing),
           cmocka_unit_test_setup_teardown(test_real_spawn, setup_real, teardown),
           cmocka_unit_test_setup_teardown(test_real_importer_missing, setup_real, teardown))

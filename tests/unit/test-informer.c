@@ -380,8 +380,11 @@ test_owner_enqueue(void **state)
     ferry_controller_free(c);
 }
 
+#define TEST_SETUP setup
+#define TEST_TEARDOWN test_store_teardown
+
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_relist_diff, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_observe, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_watch_selected, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_owner_enqueue, setup, test_store_teardown))
+          TEST_FX(test_relist_diff),
+          TEST_FX(test_observe),
+          TEST_FX(test_watch_selected),
+          TEST_FX(test_owner_enqueue))

@@ -26,6 +26,11 @@
         return cmocka_run_group_tests(tests, group_setup, group_teardown);                         \
     }
 
+/* A test on the fixture most tests of a file share: the file defines
+ * TEST_SETUP and TEST_TEARDOWN (a cmocka setup and teardown) once, and lists
+ * such a test as TEST_FX(test) in TEST_MAIN. */
+#define TEST_FX(test) cmocka_unit_test_setup_teardown(test, TEST_SETUP, TEST_TEARDOWN)
+
 /* TEXT parsed by PARSE (ferry_json_parse, ferry_yaml_parse_one). */
 static inline json_object *
 test_parse(int (*parse)(const char *, size_t, const char *, json_object **), const char *what,
