@@ -531,29 +531,47 @@ test_pod_object(void **state)
     assert_null(named(ferry_json_get(spec, "volumes"), "ci"));
 }
 
+/* The launcher pods of the VMI MADE: those created by its uid. */
+static json_object *
+launcher_pods(struct test_ctl *fx, json_object *made)
+{
+    FERRY_AUTOFREE char *selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
+    struct ferry_selector *sel = NULL;
+    json_object *pods = NULL;
+    int64_t rv;
+
+    assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
+    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
+                     0);
+    ferry_selector_free(sel);
+    return pods;
+}
+
+/* VMI_JSON created in the store and reconciled once: the VMI as created. */
+static json_object *
+create_vmi(struct test_ctl *fx)
+{
+    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
+    json_object *made = NULL;
+
+    assert_int_equal(ferry_store_create(fx->c->st, vmi, &made), 0);
+    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
+    return made;
+}
+
 static void
 test_vmi_flow(void **state)
 {
     struct test_ctl *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
-    FERRY_AUTOPTR(json_object) made = NULL;
+    FERRY_AUTOPTR(json_object) made = create_vmi(fx);
     FERRY_AUTOPTR(json_object) pods = NULL;
     FERRY_AUTOPTR(json_object) pod = NULL;
-    struct ferry_selector *sel = NULL;
-    FERRY_AUTOFREE char *selstr = NULL;
     FERRY_AUTOFREE char *ekey = ferry_printf("%cdefault/vm1", Q_VMI);
     json_object *keep = NULL;
-    int64_t rv;
 
-    assert_int_equal(ferry_store_create(fx->c->st, vmi, &made), 0);
-    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
-    json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
     assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Scheduling");
-    selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
-    assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
-                     0);
+    pods = launcher_pods(fx, made);
     assert_int_equal(json_object_array_length(pods), 1);
     pod = json_object_get(json_object_array_get_idx(pods, 0));
     assert_true(ferry_str_has_prefix(ferry_obj_name(pod), "virt-launcher-vm1-"));
@@ -565,9 +583,7 @@ test_vmi_flow(void **state)
         ferry_store_delete(fx->c->st, ferry_resource_pod, "default", ferry_obj_name(pod)), 0);
     assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
     json_object_put(pods);
-    pods = NULL;
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
-                     0);
+    pods = launcher_pods(fx, made);
     assert_int_equal(json_object_array_length(pods), 0);
     json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
@@ -578,7 +594,6 @@ test_vmi_flow(void **state)
     json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
     assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Failed");
-    ferry_selector_free(sel);
     json_object_put(keep);
 }
 
@@ -586,23 +601,13 @@ static void
 test_vmi_scheduled(void **state)
 {
     struct test_ctl *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
-    FERRY_AUTOPTR(json_object) made = NULL;
+    FERRY_AUTOPTR(json_object) made = create_vmi(fx);
     FERRY_AUTOPTR(json_object) pods = NULL;
-    struct ferry_selector *sel = NULL;
-    FERRY_AUTOFREE char *selstr = NULL;
     FERRY_AUTOFREE char *ekey = ferry_printf("%cdefault/vm1", Q_VMI);
     json_object *pod, *keep = NULL;
-    int64_t rv;
 
-    assert_int_equal(ferry_store_create(fx->c->st, vmi, &made), 0);
-    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
     ferry_expectations_creation_observed(fx->c->expect, ekey); /* the watch */
-    selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
-    assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
-                     0);
-    ferry_selector_free(sel);
+    pods = launcher_pods(fx, made);
     assert_int_equal(json_object_array_length(pods), 1);
     pod = json_object_array_get_idx(pods, 0);
     /* unschedulable: the scheduler's condition shows on the VMI */
