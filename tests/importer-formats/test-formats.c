@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "importer/bytes.h"
 #include "importer/format.h"
 
 #include "../fuzz/mem-source.h"   /* struct mem, mem_pread */
@@ -69,16 +70,6 @@ put_le32(uint8_t *p, uint32_t v)
     p[0] = v, p[1] = v >> 8, p[2] = v >> 16, p[3] = v >> 24;
 }
 
-static uint32_t
-vhd_sum(const uint8_t *p, size_t len, size_t field)
-{
-    uint32_t s = 0;
-    for (size_t i = 0; i < len; i++)
-        if (i < field || i >= field + 4)
-            s += p[i];
-    return ~s;
-}
-
 static void
 vhd_footer(uint8_t *f, uint32_t type, const char *creator, uint64_t size, uint16_t cyl,
            uint8_t heads, uint8_t spt, uint64_t data_off)
@@ -93,7 +84,7 @@ vhd_footer(uint8_t *f, uint32_t type, const char *creator, uint64_t size, uint16
     put_be64(f + 48, size);
     f[56] = cyl >> 8, f[57] = cyl & 0xff, f[58] = heads, f[59] = spt;
     put_be32(f + 60, type);
-    put_be32(f + 64, vhd_sum(f, 512, 64));
+    put_be32(f + 64, ferry_vhd_checksum(f, 512, 64));
 }
 
 /* A dynamic VHD of 4 MiB (two 2 MiB blocks): block 0 allocated with sectors
@@ -113,7 +104,7 @@ vhd_dynamic(void)
     put_be32(h + 24, 0x10000);
     put_be32(h + 28, 2);
     put_be32(h + 32, (uint32_t)block);
-    put_be32(h + 36, vhd_sum(h, 1024, 36));
+    put_be32(h + 36, ferry_vhd_checksum(h, 1024, 36));
     put_be32(d + 1536, 2048 / 512);    /* block 0 at sector 4 */
     put_be32(d + 1540, 0xffffffff);
     d[2048] = 0xff;                    /* sectors 0-7 */
