@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
+#include "testlib-objects.h"
 
 static int
 setup(void **state)
@@ -64,11 +65,8 @@ record(void *opaque, enum ferry_event_type type, const struct ferry_resource *re
 static json_object *
 vm(const char *name, const char *ns, const char *mark)
 {
-    FERRY_AUTOFREE char *t = ferry_printf(
-        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
-        "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\",\"labels\":{\"mark\":\"%s\"}},"
-        "\"spec\":{\"runStrategy\":\"Halted\",\"template\":{\"spec\":{}}}}",
-        name, ns, mark);
+    FERRY_AUTOFREE char *labels = ferry_printf("{\"mark\":\"%s\"}", mark);
+    FERRY_AUTOFREE char *t = test_vm_text(name, ns, labels);
 
     return json_tokener_parse(t);
 }
