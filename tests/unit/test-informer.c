@@ -94,11 +94,21 @@ has(const struct seen *s, const char *line)
     return strstr(s->log, line) != NULL;
 }
 
+/* An informer of the VMs in F's store, its events recorded in S. */
+static struct ferry_informer *
+vm_informer(struct test_store *f, struct seen *s)
+{
+    const struct ferry_resource *kinds[] = { ferry_resource_vm };
+    struct ferry_informer *inf = NULL;
+
+    assert_int_equal(ferry_informer_new(f->st, kinds, 1, NULL, NULL, record, s, &inf), 0);
+    return inf;
+}
+
 static void
 test_relist_diff(void **state)
 {
     struct test_store *f = *state;
-    const struct ferry_resource *kinds[] = { ferry_resource_vm };
     struct ferry_informer *inf = NULL;
     struct seen s = { { 0 } };
     FERRY_AUTOPTR(json_object) a = make(f->st, vm("a", "default", "x"));
@@ -111,7 +121,7 @@ test_relist_diff(void **state)
     FERRY_AUTOPTR(json_object) d = NULL;
     struct ferry_selector *sel = NULL;
 
-    assert_int_equal(ferry_informer_new(f->st, kinds, 1, NULL, NULL, record, &s, &inf), 0);
+    inf = vm_informer(f, &s);
     assert_false(ferry_informer_synced(inf));
     assert_int_equal(ferry_informer_sync(inf), 0);
     assert_true(ferry_informer_synced(inf));
@@ -197,15 +207,13 @@ static void
 test_observe(void **state)
 {
     struct test_store *f = *state;
-    const struct ferry_resource *kinds[] = { ferry_resource_vm };
-    struct ferry_informer *inf = NULL;
     struct seen s = { { 0 } };
     FERRY_AUTOPTR(json_object) a = make(f->st, vm("a", "default", "x"));
+    struct ferry_informer *inf = vm_informer(f, &s);
     FERRY_AUTOPTR(json_object) copy = ferry_json_copy(a);
     FERRY_AUTOPTR(json_object) out = NULL;
     FERRY_AUTOPTR(json_object) got = NULL;
 
-    assert_int_equal(ferry_informer_new(f->st, kinds, 1, NULL, NULL, record, &s, &inf), 0);
     assert_int_equal(ferry_informer_sync(inf), 0);
     ferry_json_set_string(copy, "spec.runStrategy", "Always");
     assert_int_equal(ferry_store_update(f->st, copy, &out), 0);
@@ -225,6 +233,18 @@ test_observe(void **state)
     drain(inf);
     assert_true(has(&s, "MODIFIED a"));
     ferry_informer_free(inf);
+}
+
+/* The next event of W, within 200 ms, is TYPE of the object NAME. */
+static void
+expect_event(struct ferry_watch *w, enum ferry_event_type type, const char *name)
+{
+    struct ferry_event ev;
+
+    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
+    assert_int_equal(ev.type, type);
+    assert_string_equal(ferry_obj_name(ev.object), name);
+    ferry_event_release(&ev);
 }
 
 static json_object *
@@ -253,24 +273,15 @@ test_watch_selected(void **state)
     y = make(f->st, vmi_labeled("y", "n2"));
     /* from 0: only the matching objects are listed */
     assert_int_equal(ferry_store_watch_selected(f->st, ferry_resource_vmi, NULL, sel, 0, &w), 0);
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, FERRY_EVENT_ADDED);
-    assert_string_equal(ferry_obj_name(ev.object), "x");
-    ferry_event_release(&ev);
+    expect_event(w, FERRY_EVENT_ADDED, "x");
     assert_int_equal(ferry_watch_next(w, 50, &ev), 0);
     /* x leaves the selector: DELETED; y joins it: its event */
     ferry_obj_set_label(x, "kubevirt.io/nodeName", "n2");
     assert_int_equal(ferry_store_update(f->st, x, NULL), 0);
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, FERRY_EVENT_DELETED);
-    assert_string_equal(ferry_obj_name(ev.object), "x");
-    ferry_event_release(&ev);
+    expect_event(w, FERRY_EVENT_DELETED, "x");
     ferry_obj_set_label(y, "kubevirt.io/nodeName", "n1");
     assert_int_equal(ferry_store_update(f->st, y, NULL), 0);
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, FERRY_EVENT_MODIFIED);
-    assert_string_equal(ferry_obj_name(ev.object), "y");
-    ferry_event_release(&ev);
+    expect_event(w, FERRY_EVENT_MODIFIED, "y");
     /* a change of an object outside the selector: nothing */
     assert_int_equal(ferry_store_delete(f->st, ferry_resource_vmi, "default", "x"), 0);
     assert_int_equal(ferry_watch_next(w, 50, &ev), 0);
