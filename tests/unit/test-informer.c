@@ -235,18 +235,6 @@ test_observe(void **state)
     ferry_informer_free(inf);
 }
 
-/* The next event of W, within 200 ms, is TYPE of the object NAME. */
-static void
-expect_event(struct ferry_watch *w, enum ferry_event_type type, const char *name)
-{
-    struct ferry_event ev;
-
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, type);
-    assert_string_equal(ferry_obj_name(ev.object), name);
-    ferry_event_release(&ev);
-}
-
 static json_object *
 vmi_labeled(const char *name, const char *node)
 {
@@ -273,15 +261,15 @@ test_watch_selected(void **state)
     y = make(f->st, vmi_labeled("y", "n2"));
     /* from 0: only the matching objects are listed */
     assert_int_equal(ferry_store_watch_selected(f->st, ferry_resource_vmi, NULL, sel, 0, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "x");
+    test_expect_event(w, FERRY_EVENT_ADDED, "x");
     assert_int_equal(ferry_watch_next(w, 50, &ev), 0);
     /* x leaves the selector: DELETED; y joins it: its event */
     ferry_obj_set_label(x, "kubevirt.io/nodeName", "n2");
     assert_int_equal(ferry_store_update(f->st, x, NULL), 0);
-    expect_event(w, FERRY_EVENT_DELETED, "x");
+    test_expect_event(w, FERRY_EVENT_DELETED, "x");
     ferry_obj_set_label(y, "kubevirt.io/nodeName", "n1");
     assert_int_equal(ferry_store_update(f->st, y, NULL), 0);
-    expect_event(w, FERRY_EVENT_MODIFIED, "y");
+    test_expect_event(w, FERRY_EVENT_MODIFIED, "y");
     /* a change of an object outside the selector: nothing */
     assert_int_equal(ferry_store_delete(f->st, ferry_resource_vmi, "default", "x"), 0);
     assert_int_equal(ferry_watch_next(w, 50, &ev), 0);

@@ -562,20 +562,6 @@ test_cascade(void **state)
 /* ---- watch ------------------------------------------------------------ */
 
 static void
-expect_event(struct ferry_watch *w, enum ferry_event_type type, const char *name)
-{
-    struct ferry_event ev = { 0 };
-
-    if (ferry_watch_next(w, 2000, &ev) != 1)
-        fail_msg("expected %s %s: %s", ferry_event_type_name(type), name,
-                 ferry_error_message());
-    assert_string_equal(ferry_event_type_name(ev.type), ferry_event_type_name(type));
-    assert_string_equal(ferry_json_get_string(ev.object, "metadata.name"), name);
-    assert_int_equal(rv_of(ev.object), ev.resource_version);
-    ferry_event_release(&ev);
-}
-
-static void
 test_watch_resume(void **state)
 {
     struct test_store *f = *state;
@@ -594,28 +580,28 @@ test_watch_resume(void **state)
 
     /* from the start: every VM change, in order, DataVolumes filtered out */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 1, &w), 0);
-    expect_event(w, FERRY_EVENT_MODIFIED, "a");
-    expect_event(w, FERRY_EVENT_ADDED, "c");
-    expect_event(w, FERRY_EVENT_DELETED, "a");
+    test_expect_event(w, FERRY_EVENT_MODIFIED, "a");
+    test_expect_event(w, FERRY_EVENT_ADDED, "c");
+    test_expect_event(w, FERRY_EVENT_DELETED, "a");
     assert_int_equal(ferry_watch_next(w, 0, &ev), 0);
     ferry_watch_free(w);
 
     /* resume after mid */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, "default", mid, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "c");
-    expect_event(w, FERRY_EVENT_DELETED, "a");
+    test_expect_event(w, FERRY_EVENT_ADDED, "c");
+    test_expect_event(w, FERRY_EVENT_DELETED, "a");
     ferry_watch_free(w);
 
     /* every kind */
     assert_int_equal(ferry_store_watch(f->st, NULL, NULL, BUILTIN_RV + 1, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "d");
+    test_expect_event(w, FERRY_EVENT_ADDED, "d");
     ferry_watch_free(w);
 
     /* 0: the current objects as ADDED, then what follows */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, 0, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "c");
+    test_expect_event(w, FERRY_EVENT_ADDED, "c");
     json_object_put(must_create(f->st, vm("e")));
-    expect_event(w, FERRY_EVENT_ADDED, "e");
+    test_expect_event(w, FERRY_EVENT_ADDED, "e");
     ferry_watch_free(w);
 
     /* -1: only what follows */
@@ -626,7 +612,7 @@ test_watch_resume(void **state)
         ferry_json_set_string(o, "metadata.namespace", "other");
         json_object_put(must_create(f->st, o));
     }
-    expect_event(w, FERRY_EVENT_ADDED, "g");
+    test_expect_event(w, FERRY_EVENT_ADDED, "g");
     ferry_watch_free(w);
 }
 
@@ -655,7 +641,7 @@ test_watch_expiry(void **state)
 
     /* the recent history is still there */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 195, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "vm195");
+    test_expect_event(w, FERRY_EVENT_ADDED, "vm195");
     ferry_watch_free(w);
 }
 
