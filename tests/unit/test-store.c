@@ -40,36 +40,38 @@ setup(void **state)
  * resourceVersions 1..3. */
 #define BUILTIN_RV 3
 
+/* The object of the JSON TEXT, named NAME. */
 static json_object *
-vm(const char *name)
+named(const char *text, const char *name)
 {
-    json_object *o = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
-                           "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
-                           "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}");
+    json_object *o = test_json(text);
 
     ferry_json_set_string(o, "metadata.name", name);
     return o;
+}
+
+static json_object *
+vm(const char *name)
+{
+    return named("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+                 "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
+                 "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}",
+                 name);
 }
 
 static json_object *
 namespace_obj(const char *name)
 {
-    json_object *o = json_object_new_object();
-    ferry_json_set_string(o, "apiVersion", "v1");
-    ferry_json_set_string(o, "kind", "Namespace");
-    ferry_json_set_string(o, "metadata.name", name);
-    return o;
+    return named("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{}}", name);
 }
 
 static json_object *
 dv(const char *name)
 {
-    json_object *o = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
-                           "\"metadata\":{},\"spec\":{\"source\":{\"blank\":{}},"
-                           "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}");
-
-    ferry_json_set_string(o, "metadata.name", name);
-    return o;
+    return named("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+                 "\"metadata\":{},\"spec\":{\"source\":{\"blank\":{}},"
+                 "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}",
+                 name);
 }
 
 static json_object *
