@@ -30,6 +30,7 @@
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 . "$SRC/bench/lib.sh"
+. "$SRC/tests/lib/vmx.sh"
 BIN=$(bench_bindir "${1:-$SRC/build/bin}")
 VALIDATE="$SRC/scripts/validate-manifests"
 CACHE="${FERRY_BENCH_CACHE:-/var/tmp/ferry-bench-converter}"
@@ -81,34 +82,15 @@ fi
 # --- the VMware definitions -------------------------------------------------
 cp "$CACHE/guest.vmdk" "$WORK/bench-guest.vmdk"
 head -c 4194304 /dev/zero > "$WORK/tools.iso"
-cat > "$WORK/bench-guest.vmx" <<'EOF'
-.encoding = "UTF-8"
-config.version = "8"
-virtualHW.version = "19"
-displayName = "bench-guest"
-guestOS = "debian12-64"
-memSize = "2048"
-numvcpus = "2"
-cpuid.coresPerSocket = "2"
-scsi0.present = "TRUE"
-scsi0.virtualDev = "pvscsi"
-scsi0:0.present = "TRUE"
-scsi0:0.deviceType = "scsi-hardDisk"
-scsi0:0.fileName = "bench-guest.vmdk"
-ide1:0.present = "TRUE"
-ide1:0.deviceType = "cdrom-image"
-ide1:0.fileName = "tools.iso"
-ethernet0.present = "TRUE"
-ethernet0.virtualDev = "vmxnet3"
-ethernet0.networkName = "VM Network"
-ethernet0.addressType = "generated"
-ethernet0.generatedAddress = "00:0c:29:be:c0:01"
-ethernet1.present = "TRUE"
-ethernet1.virtualDev = "e1000"
-ethernet1.networkName = "Backup"
-ethernet1.addressType = "static"
-ethernet1.address = "00:50:56:00:be:02"
-EOF
+{
+    vmx_head bench-guest debian12-64 2048 2
+    echo 'cpuid.coresPerSocket = "2"'
+    vmx_pvscsi
+    vmx_disk scsi0:0 bench-guest.vmdk scsi-hardDisk
+    vmx_disk ide1:0 tools.iso cdrom-image
+    vmx_nic 0 vmxnet3 "VM Network" 00:0c:29:be:c0:01
+    vmx_nic 1 e1000 Backup 00:50:56:00:be:02 static
+} > "$WORK/bench-guest.vmx"
 cap=$(qemu-img info --output=json "$WORK/bench-guest.vmdk" | python3 -c 'import json,sys; print(json.load(sys.stdin)["virtual-size"])')
 cat > "$WORK/bench-guest.ovf" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>

@@ -1,6 +1,6 @@
 /* Little- and big-endian integers read out of image headers and tables at
- * any alignment, and the all-zero test of header fields: the one copy the
- * format readers (qcow2, vmdk, vdi, vhd, vhdx) share. */
+ * any alignment, the all-zero test of header fields and VHD's checksum: the
+ * one copy the format readers (qcow2, vmdk, vdi, vhd, vhdx) share. */
 #ifndef FERRY_IMPORTER_BYTES_H
 #define FERRY_IMPORTER_BYTES_H
 
@@ -33,6 +33,19 @@ ferry_all_zero(const uint8_t *p, size_t n)
         if (p[i])
             return false;
     return true;
+}
+
+/* VHD's footer and header checksum: the one's complement of the byte sum of
+ * the LEN bytes at P, the 4-byte checksum field at FIELD counted as zero.
+ * The VHD reader checks it, the tests that build VHDs write it. */
+static inline uint32_t
+ferry_vhd_checksum(const uint8_t *p, size_t len, size_t field)
+{
+    uint32_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        if (i < field || i >= field + 4)
+            sum += p[i];
+    return ~sum;
 }
 
 #endif

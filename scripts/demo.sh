@@ -16,6 +16,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/lib/vmx.sh"
 bindir=$(cd "${1:-$top/build/bin}" && pwd)
 ferry="$bindir/ferry"
 export PATH="$bindir:$PATH"
@@ -56,29 +57,16 @@ mkdir -p "$work/legacy" "$work/guest"
 qemu-img convert -f raw -O vmdk -o subformat=streamOptimized \
     "$work/guest/disk.raw" "$work/legacy/$vm.vmdk" || fail "qemu-img convert"
 qemu-img create -q -f vmdk -o subformat=streamOptimized "$work/legacy/$vm-data.vmdk" 64M
-cat >"$work/legacy/$vm.vmx" <<VMX
-.encoding = "UTF-8"
-config.version = "8"
-virtualHW.version = "19"
-displayName = "Demo VM |28tiny|29"
-guestOS = "other5xlinux-64"
-numvcpus = "1"
-memSize = "256"
-firmware = "bios"
-scsi0.present = "TRUE"
-scsi0.virtualDev = "pvscsi"
-scsi0:0.present = "TRUE"
-scsi0:0.fileName = "$vm.vmdk"
-sata0.present = "TRUE"
-sata0:1.present = "TRUE"
-sata0:1.fileName = "$vm-data.vmdk"
-ethernet0.present = "TRUE"
-ethernet0.virtualDev = "vmxnet3"
-ethernet0.networkName = "VM Network"
-ethernet0.addressType = "static"
-ethernet0.address = "00:50:56:3f:00:01"
-floppy0.present = "FALSE"
-VMX
+{
+    vmx_head "Demo VM |28tiny|29" other5xlinux-64 256 1
+    echo 'firmware = "bios"'
+    vmx_pvscsi
+    vmx_disk scsi0:0 "$vm.vmdk"
+    echo 'sata0.present = "TRUE"'
+    vmx_disk sata0:1 "$vm-data.vmdk"
+    vmx_nic 0 vmxnet3 "VM Network" 00:50:56:3f:00:01 static
+    echo 'floppy0.present = "FALSE"'
+} >"$work/legacy/$vm.vmx"
 
 # ---------------------------------------------------------------------------
 step "starting libvirtd (if not running) and ferry up (state in ${FERRY_STATE_DIR:-the default state dir})"

@@ -55,17 +55,6 @@ struct vhd {
 static int vhd_lookup(void *opaque, uint64_t offset, uint64_t len, bool *ret_data,
                       uint64_t *ret_off, uint64_t *ret_len);
 
-/* One's complement of the byte sum, the checksum field counted as zero. */
-static uint32_t
-vhd_checksum(const uint8_t *p, size_t len, size_t field)
-{
-    uint32_t sum = 0;
-    for (size_t i = 0; i < len; i++)
-        if (i < field || i >= field + 4)
-            sum += p[i];
-    return ~sum;
-}
-
 static int
 vhd_pread(void *opaque, void *buf, size_t len, uint64_t off, const char *what)
 {
@@ -164,7 +153,7 @@ vhd_open_dynamic(struct vhd *v, uint64_t hdr_off)
         return ferry_error(FERRY_ERR_FORMAT,
                            "vhd '%s': no dynamic header (cookie \"cxsparse\") at offset %" PRIu64,
                            v->name, hdr_off);
-    uint32_t sum = ferry_be32(h + 36), want = vhd_checksum(h, sizeof(h), 36);
+    uint32_t sum = ferry_be32(h + 36), want = ferry_vhd_checksum(h, sizeof(h), 36);
     if (sum != want)
         return ferry_error(FERRY_ERR_FORMAT,
                            "vhd '%s': dynamic header checksum 0x%08x does not match the computed 0x%08x",
@@ -235,7 +224,7 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
             goto fail;
         }
     }
-    uint32_t sum = ferry_be32(f + 64), want = vhd_checksum(f, sizeof(f), 64);
+    uint32_t sum = ferry_be32(f + 64), want = ferry_vhd_checksum(f, sizeof(f), 64);
     if (sum != want) {
         ferry_error(FERRY_ERR_FORMAT,
                     "vhd '%s': footer checksum 0x%08x does not match the computed 0x%08x", v->name,

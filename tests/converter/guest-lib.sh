@@ -11,6 +11,8 @@
 #   guest_marker LOG          the guest's marker line in LOG ("" when none)
 #   GUEST_MARKER_CONVERTED    what a converted guest prints
 
+. "$SRC/tests/lib/vmx.sh"
+
 GUEST_MARKER_CONVERTED="FERRY-GUEST-BOOTED root=/dev/vda1 fstab=ok vmtools=absent"
 
 guest_prepare() {
@@ -32,25 +34,10 @@ guest_prepare() {
 }
 
 guest_vmx() {
-    cat <<VMX
-.encoding = "UTF-8"
-config.version = "8"
-virtualHW.version = "19"
-displayName = "vmware-guest"
-guestOS = "debian12-64"
-memSize = "512"
-numvcpus = "1"
-scsi0.present = "TRUE"
-scsi0.virtualDev = "pvscsi"
-scsi0:0.present = "TRUE"
-scsi0:0.deviceType = "scsi-hardDisk"
-scsi0:0.fileName = "$1"
-ethernet0.present = "TRUE"
-ethernet0.virtualDev = "vmxnet3"
-ethernet0.networkName = "VM Network"
-ethernet0.addressType = "generated"
-ethernet0.generatedAddress = "00:0c:29:be:c0:01"
-VMX
+    vmx_head vmware-guest debian12-64 512 1
+    vmx_pvscsi
+    vmx_disk scsi0:0 "$1" scsi-hardDisk
+    vmx_nic 0 vmxnet3 "VM Network" 00:0c:29:be:c0:01
 }
 
 guest_boot() {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/cleanup.h"
 #include "common/util.h"
 #include "converter/guest.h"
 #include "../unit/testlib.h"
@@ -23,78 +24,109 @@ map(void *opaque, int disk, const char *part)
     return ferry_printf("U%d-%s", disk, part);
 }
 
+/* The strings of GOT are those of WANT (both NULL-terminated); WANT NULL:
+ * GOT is NULL. */
+static void
+assert_strv(char **got, const char *const *want)
+{
+    size_t n = 0;
+
+    if (!want) {
+        assert_null(got);
+        return;
+    }
+    for (; want[n]; n++) {
+        assert_true(n < ferry_strv_len(got));
+        assert_string_equal(got[n], want[n]);
+    }
+    assert_int_equal(ferry_strv_len(got), n);
+}
+
+/* A line of a text to rewrite and what it becomes (NULL: left as it is). */
+struct line {
+    const char *in, *out;
+};
+
+/* The text of LINES (an fstab when FSTAB, else kernel command lines; ends
+ * with a NULL line) rewritten is what they become, with the CHANGES made and
+ * the names LEFT that map() knew no disk for; map() is asked once for each. */
+static void
+check_rewrite(const struct line *lines, bool fstab, const char *const *changes,
+              const char *const *left)
+{
+    FERRY_AUTOFREE char *text = NULL;
+    FERRY_AUTOFREE char *want = NULL;
+    size_t text_len = 0, want_len = 0;
+    int calls = 0;
+    char **got_changes = NULL, **got_left = NULL;
+    char *out;
+
+    for (; lines->in; lines++) {
+        const char *becomes = lines->out ? lines->out : lines->in;
+
+        ferry_buf_append(&text, &text_len, lines->in, strlen(lines->in));
+        ferry_buf_append(&want, &want_len, becomes, strlen(becomes));
+    }
+    out = ferry_guest_rewrite_devices(text, fstab, map, &calls, &got_changes, &got_left);
+    assert_non_null(out);
+    assert_string_equal(out, want);
+    assert_strv(got_changes, changes);
+    assert_strv(got_left, left);
+    assert_int_equal(calls, ferry_strv_len(got_changes) + ferry_strv_len(got_left));
+    free(out);
+    ferry_strv_free(got_changes);
+    ferry_strv_free(got_left);
+}
+
 static void
 test_fstab(void **state)
 {
+    static const struct line fstab[] = {
+        { "# /dev/sda1 was on sda\n", NULL },
+        { "/dev/sda1 / ext4 errors=remount-ro 0 1\n", "U0-1 / ext4 errors=remount-ro 0 1\n" },
+        { "  /dev/sdb2\tnone swap sw 0 0\n", "  U1-2\tnone swap sw 0 0\n" },
+        { "/dev/sda10 /boot ext4 defaults 0 2\n", "U0-10 /boot ext4 defaults 0 2\n" },
+        { "UUID=1234 /home ext4 defaults 0 2\n", NULL },
+        { "/dev/mapper/vg-root /srv xfs defaults 0 0\n", NULL },
+        { "/dev/sdaa1 /data ext4 defaults 0 2\n", NULL },
+        { "/dev/sdc /backup ext4 defaults 0 2\n", NULL },
+        { "/dev/sda1x /odd ext4 defaults 0 2\n", NULL },
+        { "tmpfs /dev/sda1 tmpfs defaults 0 0", NULL },
+        { NULL, NULL },
+    };
+
     (void)state;
-    int calls = 0;
-    char **changes = NULL, **left = NULL;
-    char *out = ferry_guest_rewrite_devices(
-        "# /dev/sda1 was on sda\n"
-        "/dev/sda1 / ext4 errors=remount-ro 0 1\n"
-        "  /dev/sdb2\tnone swap sw 0 0\n"
-        "/dev/sda10 /boot ext4 defaults 0 2\n"
-        "UUID=1234 /home ext4 defaults 0 2\n"
-        "/dev/mapper/vg-root /srv xfs defaults 0 0\n"
-        "/dev/sdaa1 /data ext4 defaults 0 2\n"
-        "/dev/sdc /backup ext4 defaults 0 2\n"
-        "/dev/sda1x /odd ext4 defaults 0 2\n"
-        "tmpfs /dev/sda1 tmpfs defaults 0 0",
-        true, map, &calls, &changes, &left);
-    assert_non_null(out);
-    assert_string_equal(out, "# /dev/sda1 was on sda\n"
-                             "U0-1 / ext4 errors=remount-ro 0 1\n"
-                             "  U1-2\tnone swap sw 0 0\n"
-                             "U0-10 /boot ext4 defaults 0 2\n"
-                             "UUID=1234 /home ext4 defaults 0 2\n"
-                             "/dev/mapper/vg-root /srv xfs defaults 0 0\n"
-                             "/dev/sdaa1 /data ext4 defaults 0 2\n"
-                             "/dev/sdc /backup ext4 defaults 0 2\n"
-                             "/dev/sda1x /odd ext4 defaults 0 2\n"
-                             "tmpfs /dev/sda1 tmpfs defaults 0 0");
-    assert_int_equal(calls, 5);
-    assert_int_equal(ferry_strv_len(changes), 3);
-    assert_string_equal(changes[0], "/dev/sda1 -> U0-1");
-    assert_string_equal(changes[1], "/dev/sdb2 -> U1-2");
-    assert_string_equal(changes[2], "/dev/sda10 -> U0-10");
-    assert_int_equal(ferry_strv_len(left), 2);
-    assert_string_equal(left[0], "/dev/sdaa1");   /* disk 26 */
-    assert_string_equal(left[1], "/dev/sdc");
-    free(out);
-    ferry_strv_free(changes);
-    ferry_strv_free(left);
+    check_rewrite(fstab, true,
+                  (const char *const[]){ "/dev/sda1 -> U0-1", "/dev/sdb2 -> U1-2",
+                                         "/dev/sda10 -> U0-10", NULL },
+                  (const char *const[]){ "/dev/sdaa1" /* disk 26 */, "/dev/sdc", NULL });
 }
 
 static void
 test_kernel(void **state)
 {
-    (void)state;
+    static const struct line kernel[] = {
+        { "\tlinux /boot/vmlinuz root=/dev/sda1 ro resume=/dev/sdb2 myroot=/dev/sda3 "
+          "console=/dev/sda4 quiet\n",
+          "\tlinux /boot/vmlinuz root=U0-1 ro resume=U1-2 myroot=/dev/sda3 "
+          "console=/dev/sda4 quiet\n" },
+        { "kernel /vmlinuz ro root=/dev/hda2\n", "kernel /vmlinuz ro root=U0-2\n" },
+        { "kernel /vmlinuz ro root=/dev/xvdb\n", "kernel /vmlinuz ro root=U1-\n" },
+        { "GRUB_CMDLINE_LINUX=\"resume=/dev/sda5\"\n", "GRUB_CMDLINE_LINUX=\"resume=U0-5\"\n" },
+        { "RESUME=/dev/sdb1\n", "RESUME=U1-1\n" },
+        { NULL, NULL },
+    };
     int calls = 0;
     char **changes = NULL, **left = NULL;
-    char *out = ferry_guest_rewrite_devices(
-        "\tlinux /boot/vmlinuz root=/dev/sda1 ro resume=/dev/sdb2 myroot=/dev/sda3 "
-        "console=/dev/sda4 quiet\n"
-        "kernel /vmlinuz ro root=/dev/hda2\n"
-        "kernel /vmlinuz ro root=/dev/xvdb\n"
-        "GRUB_CMDLINE_LINUX=\"resume=/dev/sda5\"\n"
-        "RESUME=/dev/sdb1\n",
-        false, map, &calls, &changes, &left);
-    assert_non_null(out);
-    assert_string_equal(out, "\tlinux /boot/vmlinuz root=U0-1 ro resume=U1-2 myroot=/dev/sda3 "
-                             "console=/dev/sda4 quiet\n"
-                             "kernel /vmlinuz ro root=U0-2\n"
-                             "kernel /vmlinuz ro root=U1-\n"
-                             "GRUB_CMDLINE_LINUX=\"resume=U0-5\"\n"
-                             "RESUME=U1-1\n");
-    assert_int_equal(ferry_strv_len(changes), 6);
-    assert_string_equal(changes[3], "/dev/xvdb -> U1-");
-    assert_null(left);
-    free(out);
-    ferry_strv_free(changes);
+
+    (void)state;
+    check_rewrite(kernel, false,
+                  (const char *const[]){ "/dev/sda1 -> U0-1", "/dev/sdb2 -> U1-2",
+                                         "/dev/hda2 -> U0-2", "/dev/xvdb -> U1-",
+                                         "/dev/sda5 -> U0-5", "/dev/sdb1 -> U1-1", NULL },
+                  NULL);
 
     /* nothing to change: NULL, MAP never asked */
-    calls = 0;
-    changes = NULL;
     assert_null(ferry_guest_rewrite_devices("root=UUID=abcd ro /dev/sda1 /dev/sd /dev/vda1\n",
                                             false, map, &calls, &changes, &left));
     assert_int_equal(calls, 0);

@@ -7,13 +7,16 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
+#include "importer/bytes.h"
 #include "importer/format.h"
 
 #include "../fuzz/mem-source.h"   /* struct mem, mem_pread */
@@ -42,13 +45,25 @@ open_image(const struct ferry_format *f, struct ferry_source *src, const struct 
     return img;
 }
 
-/* The extents of IMG's first LEN bytes (*n of them; free them). */
-static struct ferry_extent *
-map_all(const struct ferry_format *f, struct ferry_image *img, uint64_t len, size_t *n)
+/* The extents of IMG's first LEN bytes are the N of WANT. */
+static void
+assert_map(const struct ferry_format *f, struct ferry_image *img, uint64_t len,
+           const struct ferry_extent *want, size_t n)
 {
     struct ferry_extent *ex = NULL;
-    assert_int_equal(f->map(img, 0, len, &ex, n), 0);
-    return ex;
+    size_t got = 0;
+
+    assert_int_equal(f->map(img, 0, len, &ex, &got), 0);
+    assert_int_equal(got, n);
+    for (size_t i = 0; i < n; i++) {
+        if (ex[i].type != want[i].type || ex[i].offset != want[i].offset ||
+            ex[i].length != want[i].length)
+            fail_msg("extent %zu: type %d at %" PRIu64 " length %" PRIu64
+                     ", want type %d at %" PRIu64 " length %" PRIu64,
+                     i, ex[i].type, ex[i].offset, ex[i].length, want[i].type, want[i].offset,
+                     want[i].length);
+    }
+    free(ex);
 }
 
 static void
@@ -69,16 +84,6 @@ put_le32(uint8_t *p, uint32_t v)
     p[0] = v, p[1] = v >> 8, p[2] = v >> 16, p[3] = v >> 24;
 }
 
-static uint32_t
-vhd_sum(const uint8_t *p, size_t len, size_t field)
-{
-    uint32_t s = 0;
-    for (size_t i = 0; i < len; i++)
-        if (i < field || i >= field + 4)
-            s += p[i];
-    return ~s;
-}
-
 static void
 vhd_footer(uint8_t *f, uint32_t type, const char *creator, uint64_t size, uint16_t cyl,
            uint8_t heads, uint8_t spt, uint64_t data_off)
@@ -93,7 +98,7 @@ vhd_footer(uint8_t *f, uint32_t type, const char *creator, uint64_t size, uint16
     put_be64(f + 48, size);
     f[56] = cyl >> 8, f[57] = cyl & 0xff, f[58] = heads, f[59] = spt;
     put_be32(f + 60, type);
-    put_be32(f + 64, vhd_sum(f, 512, 64));
+    put_be32(f + 64, ferry_vhd_checksum(f, 512, 64));
 }
 
 /* A dynamic VHD of 4 MiB (two 2 MiB blocks): block 0 allocated with sectors
@@ -113,7 +118,7 @@ vhd_dynamic(void)
     put_be32(h + 24, 0x10000);
     put_be32(h + 28, 2);
     put_be32(h + 32, (uint32_t)block);
-    put_be32(h + 36, vhd_sum(h, 1024, 36));
+    put_be32(h + 36, ferry_vhd_checksum(h, 1024, 36));
     put_be32(d + 1536, 2048 / 512);    /* block 0 at sector 4 */
     put_be32(d + 1540, 0xffffffff);
     d[2048] = 0xff;                    /* sectors 0-7 */
@@ -126,24 +131,19 @@ vhd_dynamic(void)
 static void
 test_vhd_bitmap(void **state)
 {
+    /* sectors 0-7 and 16 present */
+    static const struct ferry_extent want[] = {
+        { 0, 8 * 512, FERRY_EXTENT_DATA },
+        { 8 * 512, 8 * 512, FERRY_EXTENT_ZERO },
+        { 16 * 512, 512, FERRY_EXTENT_DATA },
+        { 17 * 512, (4 << 20) - 17 * 512, FERRY_EXTENT_ZERO },
+    };
     struct mem m = vhd_dynamic();
     struct ferry_source src = mem_source(&m);
     const struct ferry_format *f = &ferry_format_vhd;
-    size_t n = 0;
     struct ferry_image *img = open_image(f, &src, &m, 4 << 20);
-    struct ferry_extent *ex = map_all(f, img, 4 << 20, &n);
-    assert_int_equal(n, 4);
-    assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
-    assert_int_equal(ex[0].offset, 0);
-    assert_int_equal(ex[0].length, 8 * 512);
-    assert_int_equal(ex[1].type, FERRY_EXTENT_ZERO);
-    assert_int_equal(ex[1].length, 8 * 512);
-    assert_int_equal(ex[2].type, FERRY_EXTENT_DATA);
-    assert_int_equal(ex[2].offset, 16 * 512);
-    assert_int_equal(ex[2].length, 512);
-    assert_int_equal(ex[3].type, FERRY_EXTENT_ZERO);
-    assert_int_equal(ex[3].offset + ex[3].length, 4 << 20);
-    free(ex);
+
+    assert_map(f, img, 4 << 20, want, FERRY_ARRAY_SIZE(want));
 
     /* A read across present and absent sectors, unaligned at both ends. */
     uint8_t buf[20 * 512];
@@ -200,40 +200,44 @@ test_vhd_size_rule(void **state)
 static void
 test_vdi_discarded(void **state)
 {
+    /* The header's 32-bit fields: offset, value. */
+    static const uint32_t header[][2] = {
+        { 0x40, 0xbeda107f }, /* signature */
+        { 0x44, 0x00010001 }, /* version 1.1 */
+        { 0x48, 0x190 },      /* header size */
+        { 0x4c, 1 },          /* image type: dynamic */
+        { 0x154, 0x200 },     /* offset of the block map */
+        { 0x158, 0x400 },     /* offset of the data */
+        { 0x168, 512 },       /* sector size */
+        { 0x178, 1 << 20 },   /* block size */
+        { 0x180, 4 },         /* blocks */
+        { 0x184, 2 },         /* blocks allocated */
+        /* the block map: 0, unallocated, discarded, 1 */
+        { 0x200, 0 },
+        { 0x204, 0xffffffff },
+        { 0x208, 0xfffffffe },
+        { 0x20c, 1 },
+    };
+    static const struct ferry_extent want[] = {
+        { 0, 1 << 20, FERRY_EXTENT_DATA },
+        { 1 << 20, 2 << 20, FERRY_EXTENT_ZERO },
+        { 3 << 20, 1 << 20, FERRY_EXTENT_DATA },
+    };
     size_t size = 0x400 + 2 * (1 << 20);
     uint8_t *d = calloc(1, size);
     struct mem m = { .data = d, .size = size };
     memcpy(d, "<<< Oracle VM VirtualBox Disk Image >>>\n", 40);
-    put_le32(d + 0x40, 0xbeda107f);
-    put_le32(d + 0x44, 0x00010001);
-    put_le32(d + 0x48, 0x190);
-    put_le32(d + 0x4c, 1);
-    put_le32(d + 0x154, 0x200);
-    put_le32(d + 0x158, 0x400);
-    put_le32(d + 0x168, 512);
-    d[0x170 + 2] = 0x40;               /* disk size 4 MiB */
-    put_le32(d + 0x178, 1 << 20);
-    put_le32(d + 0x180, 4);
-    put_le32(d + 0x184, 2);
-    put_le32(d + 0x200, 0);
-    put_le32(d + 0x204, 0xffffffff);
-    put_le32(d + 0x208, 0xfffffffe);
-    put_le32(d + 0x20c, 1);
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(header); i++)
+        put_le32(d + header[i][0], header[i][1]);
+    d[0x170 + 2] = 0x40; /* disk size 4 MiB */
     memset(d + 0x400, 0x11, 1 << 20);
     memset(d + 0x400 + (1 << 20), 0x22, 1 << 20);
 
     struct ferry_source src = mem_source(&m);
     const struct ferry_format *f = &ferry_format_vdi;
-    size_t n = 0;
     struct ferry_image *img = open_image(f, &src, &m, 4 << 20);
-    struct ferry_extent *ex = map_all(f, img, 4 << 20, &n);
-    assert_int_equal(n, 3);
-    assert_int_equal(ex[0].type, FERRY_EXTENT_DATA);
-    assert_int_equal(ex[1].type, FERRY_EXTENT_ZERO);
-    assert_int_equal(ex[1].offset, 1 << 20);
-    assert_int_equal(ex[1].length, 2 << 20);
-    assert_int_equal(ex[2].type, FERRY_EXTENT_DATA);
-    free(ex);
+
+    assert_map(f, img, 4 << 20, want, FERRY_ARRAY_SIZE(want));
     uint8_t b[4];
     assert_int_equal(f->read(img, b, 4, (1 << 20) - 2), 0);
     assert_memory_equal(b, "\x11\x11\0\0", 4);

@@ -207,45 +207,48 @@ test_escape(void **state)
     assert_string_equal(c, "%C3%9Cn%C3%AF-._~");
 }
 
-/* CDI's endpoint and disk (imageio: a disk id; vmware: a backing file) as
- * a source URL; NULL: refused. */
-static void
-test_cdi_mapping(void **state)
-{
-    static const struct {
-        int (*map)(const char *, const char *, char **);
-        const char *endpoint, *disk, *want;
-    } cases[] = {
-        { ferry_imageio_url_from_cdi, "https://engine.example/ovirt-engine/api", "ab-12",
-          "imageio://engine.example/ovirt-engine/api/disks/ab-12" },
-        { ferry_imageio_url_from_cdi, "https://engine:8443/ovirt-engine/api/", "ab",
-          "imageio://engine:8443/ovirt-engine/api/disks/ab" },
-        { ferry_imageio_url_from_cdi, "https://engine", "ab",
-          "imageio://engine/ovirt-engine/api/disks/ab" },
-        { ferry_imageio_url_from_cdi, "https://engine/rhv", "ab",
-          "imageio://engine/rhv/api/disks/ab" },
-        { ferry_imageio_url_from_cdi, "http://engine/ovirt-engine/api", "ab", NULL },
-        { ferry_imageio_url_from_cdi, "https://engine/ovirt-engine/api", "../x", NULL },
-        { ferry_imageio_url_from_cdi, "https://engine/api?x", "ab", NULL },
-        { ferry_vmware_url_from_cdi, "https://esxi.example/sdk", "[datastore1] web/web.vmdk",
-          "vmware://esxi.example/datastore1/web/web.vmdk" },
-        { ferry_vmware_url_from_cdi, "https://esxi:443", "[SSD 1] my vm/my vm.vmdk",
-          "vmware://esxi:443/SSD%201/my%20vm/my%20vm.vmdk" },
-        { ferry_vmware_url_from_cdi, "https://esxi", "datastore1/web.vmdk", NULL },
-        { ferry_vmware_url_from_cdi, "https://esxi", "[ds] ../etc/passwd", NULL },
-        { ferry_vmware_url_from_cdi, "https://esxi", "[] web.vmdk", NULL },
-        { ferry_vmware_url_from_cdi, "esxi", "[ds] web.vmdk", NULL },
-        { ferry_vmware_url_from_cdi, "https://root@esxi", "[ds] web.vmdk", NULL },
-        { ferry_imageio_url_from_cdi, "https://engine/a/../api", "ab", NULL },
-        { ferry_imageio_url_from_cdi, "https://en gine/api", "ab", NULL },
-    };
+/* CDI's endpoint and disk as a source URL; NULL: refused. */
+struct cdi_case {
+    const char *endpoint, *disk, *want;
+};
 
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+/* imageio: the engine's API URL and a disk id */
+static const struct cdi_case imageio_cases[] = {
+    { "https://engine.example/ovirt-engine/api", "ab-12",
+      "imageio://engine.example/ovirt-engine/api/disks/ab-12" },
+    { "https://engine:8443/ovirt-engine/api/", "ab",
+      "imageio://engine:8443/ovirt-engine/api/disks/ab" },
+    { "https://engine", "ab", "imageio://engine/ovirt-engine/api/disks/ab" },
+    { "https://engine/rhv", "ab", "imageio://engine/rhv/api/disks/ab" },
+    { "http://engine/ovirt-engine/api", "ab", NULL },
+    { "https://engine/ovirt-engine/api", "../x", NULL },
+    { "https://engine/api?x", "ab", NULL },
+    { "https://engine/a/../api", "ab", NULL },
+    { "https://en gine/api", "ab", NULL },
+};
+
+/* vmware: the host's URL and a backing file, "[datastore] path" */
+static const struct cdi_case vmware_cases[] = {
+    { "https://esxi.example/sdk", "[datastore1] web/web.vmdk",
+      "vmware://esxi.example/datastore1/web/web.vmdk" },
+    { "https://esxi:443", "[SSD 1] my vm/my vm.vmdk",
+      "vmware://esxi:443/SSD%201/my%20vm/my%20vm.vmdk" },
+    { "https://esxi", "datastore1/web.vmdk", NULL },
+    { "https://esxi", "[ds] ../etc/passwd", NULL },
+    { "https://esxi", "[] web.vmdk", NULL },
+    { "esxi", "[ds] web.vmdk", NULL },
+    { "https://root@esxi", "[ds] web.vmdk", NULL },
+};
+
+static void
+check_cdi_mapping(int (*map)(const char *, const char *, char **), const struct cdi_case *cases,
+                  size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
         char *url = NULL;
 
         ferry_error_reset();
-        if (cases[i].map(cases[i].endpoint, cases[i].disk, &url) < 0) {
+        if (map(cases[i].endpoint, cases[i].disk, &url) < 0) {
             if (cases[i].want)
                 fail_msg("%s + %s: %s", cases[i].endpoint, cases[i].disk, ferry_error_message());
             continue;
@@ -255,6 +258,14 @@ test_cdi_mapping(void **state)
         assert_string_equal(url, cases[i].want);
         free(url);
     }
+}
+
+static void
+test_cdi_mapping(void **state)
+{
+    (void)state;
+    check_cdi_mapping(ferry_imageio_url_from_cdi, imageio_cases, FERRY_ARRAY_SIZE(imageio_cases));
+    check_cdi_mapping(ferry_vmware_url_from_cdi, vmware_cases, FERRY_ARRAY_SIZE(vmware_cases));
 }
 
 TEST_MAIN(NULL, NULL,

@@ -28,24 +28,55 @@
 #define EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define HOST "examplebucket.s3.amazonaws.com"
 
+/* One of the examples: the request, and the signature and signed headers
+ * printed there. */
+struct example {
+    const char *name;
+    const char *uri, *query;
+    const char *const *headers;
+    const char *want_sig, *want_signed;
+};
+
+static const struct example examples[] = {
+    /* "GET Object": the first 10 bytes of test.txt, Range signed. */
+    { "GET Object", "/test.txt", "",
+      (const char *const[]){ "host", HOST, "range", "bytes=0-9", "x-amz-content-sha256", EMPTY,
+                             "x-amz-date", DATE, NULL },
+      "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+      "host;range;x-amz-content-sha256;x-amz-date" },
+    /* "GET Bucket Lifecycle": an empty query parameter. */
+    { "GET Bucket Lifecycle", "/", "lifecycle=",
+      (const char *const[]){ "host", HOST, "x-amz-content-sha256", EMPTY, "x-amz-date", DATE,
+                             NULL },
+      "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543",
+      "host;x-amz-content-sha256;x-amz-date" },
+    /* "Get Bucket (List Objects)": a sorted query. */
+    { "Get Bucket (List Objects)", "/", "max-keys=2&prefix=J",
+      (const char *const[]){ "host", HOST, "x-amz-content-sha256", EMPTY, "x-amz-date", DATE,
+                             NULL },
+      "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7",
+      "host;x-amz-content-sha256;x-amz-date" },
+};
+
+/* The example in *STATE signed as AWS signed it. */
 static void
-check(const char *uri, const char *query, const char *const *headers, const char *want_sig,
-      const char *want_signed)
+test_example(void **state)
 {
+    const struct example *e = *state;
     struct ferry_sigv4_request r = {
         .access_key = AK, .secret_key = SK, .region = "us-east-1", .service = "s3",
-        .method = "GET", .canonical_uri = uri, .canonical_query = query, .amz_date = DATE,
-        .payload_hash = EMPTY, .headers = headers,
+        .method = "GET", .canonical_uri = e->uri, .canonical_query = e->query, .amz_date = DATE,
+        .payload_hash = EMPTY, .headers = e->headers,
     };
     char *sig = NULL;
     char *auth = ferry_sigv4_authorization(&r, &sig);
     char *want = NULL;
 
-    assert_string_equal(sig, want_sig);
+    assert_string_equal(sig, e->want_sig);
     if (asprintf(&want,
                  "AWS4-HMAC-SHA256 Credential=" AK "/20130524/us-east-1/s3/aws4_request, "
                  "SignedHeaders=%s, Signature=%s",
-                 want_signed, want_sig) < 0)
+                 e->want_signed, e->want_sig) < 0)
         fail();
     assert_string_equal(auth, want);
     free(want);
@@ -53,39 +84,9 @@ check(const char *uri, const char *query, const char *const *headers, const char
     free(sig);
 }
 
-/* "GET Object": the first 10 bytes of test.txt, Range signed. */
-static void
-test_get_object(void **state)
-{
-    (void)state;
-    const char *const h[] = { "host", HOST, "range", "bytes=0-9", "x-amz-content-sha256", EMPTY,
-                              "x-amz-date", DATE, NULL };
-    check("/test.txt", "", h, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
-          "host;range;x-amz-content-sha256;x-amz-date");
-}
-
-/* "GET Bucket Lifecycle": an empty query parameter. */
-static void
-test_get_lifecycle(void **state)
-{
-    (void)state;
-    const char *const h[] = { "host", HOST, "x-amz-content-sha256", EMPTY, "x-amz-date", DATE,
-                              NULL };
-    check("/", "lifecycle=", h, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543",
-          "host;x-amz-content-sha256;x-amz-date");
-}
-
-/* "Get Bucket (List Objects)": a sorted query. */
-static void
-test_list_objects(void **state)
-{
-    (void)state;
-    const char *const h[] = { "host", HOST, "x-amz-content-sha256", EMPTY, "x-amz-date", DATE,
-                              NULL };
-    check("/", "max-keys=2&prefix=J", h,
-          "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7",
-          "host;x-amz-content-sha256;x-amz-date");
-}
+/* A cmocka test of the example I, named as AWS names it. */
+#define TEST_EXAMPLE(i)                                                                            \
+    { .name = examples[i].name, .test_func = test_example, .initial_state = (void *)&examples[i] }
 
 /* UriEncode: unreserved bytes kept, '/' kept in keys only, UTF-8 byte by
  * byte in upper-case hex, '+' and space encoded (never '+' for space). */
@@ -115,7 +116,7 @@ test_uri_encode(void **state)
 }
 
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test(test_get_object),
-          cmocka_unit_test(test_get_lifecycle),
-          cmocka_unit_test(test_list_objects),
+          TEST_EXAMPLE(0),
+          TEST_EXAMPLE(1),
+          TEST_EXAMPLE(2),
           cmocka_unit_test(test_uri_encode))

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/object.h"
 #include "common/util.h"
+#include "../unit/testlib-objects.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -52,11 +53,8 @@ parse(const char *text)
 static json_object *
 vm(const char *name, const char *ns, const char *labels)
 {
-    FERRY_AUTOFREE char *t = ferry_printf(
-        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":"
-        "\"%s\",\"namespace\":\"%s\",\"labels\":%s},\"spec\":{\"runStrategy\":\"Halted\","
-        "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}},\"x-unknown\":{\"kept\":true}}}",
-        name, ns, labels ? labels : "{}");
+    FERRY_AUTOFREE char *t = test_vm_text(name, ns, labels);
+
     return parse(t);
 }
 

@@ -93,6 +93,15 @@ expect_refusal(const char *manifest, const char *message)
     assert_string_equal(ferry_error_message(), message);
 }
 
+/* expect_refusal of a MANIFEST and MESSAGE the test printed, freed here. */
+static void
+expect_refusal_free(char *manifest, char *message)
+{
+    expect_refusal(manifest, message);
+    free(manifest);
+    free(message);
+}
+
 #define VM_HEAD                                                                                \
     "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: web01\nspec:\n"
 
@@ -428,13 +437,11 @@ test_metadata_limits(void **state)
     m = ferry_printf(DV_HEAD "  source: {blank: {}}\n"
                              "  storage: {resources: {requests: {storage: 1Gi}}}\n");
     m[strlen("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n")] = '\0';
-    {
-        FERRY_AUTOFREE char *doc = ferry_printf(
-            "%s  name: disk0\n  annotations:\n    big: \"%s\"\nspec:\n  source: {blank: {}}\n"
-            "  storage: {resources: {requests: {storage: 1Gi}}}\n", m, big);
-        expect_refusal(doc, DV_INVALID "metadata.annotations: Too long: must have at most "
-                                       "262144 bytes");
-    }
+    expect_refusal_free(
+        ferry_printf("%s  name: disk0\n  annotations:\n    big: \"%s\"\nspec:\n"
+                     "  source: {blank: {}}\n  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                     m, big),
+        ferry_strdup(DV_INVALID "metadata.annotations: Too long: must have at most 262144 bytes"));
     expect_refusal("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n"
                    "  name: disk0\n  annotations: {'a/b/c': x}\nspec:\n  source: {blank: {}}\n"
                    "  storage: {resources: {requests: {storage: 1Gi}}}\n",
@@ -446,28 +453,24 @@ test_metadata_limits(void **state)
                    "'example.com/MyName')");
     memset(longname, 'a', 299);
     longname[64] = '\0';
-    {
-        FERRY_AUTOFREE char *doc = ferry_printf(
-            "apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n  name: disk0\n"
-            "  labels: {%s: x}\nspec:\n  source: {blank: {}}\n"
-            "  storage: {resources: {requests: {storage: 1Gi}}}\n", longname);
-        FERRY_AUTOFREE char *want = ferry_printf(
-            DV_INVALID "metadata.labels: Invalid value: \"%s\": name part must be no more than "
-                       "63 characters", longname);
-        expect_refusal(doc, want);
-    }
+    expect_refusal_free(
+        ferry_printf("apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata:\n"
+                     "  name: disk0\n  labels: {%s: x}\nspec:\n  source: {blank: {}}\n"
+                     "  storage: {resources: {requests: {storage: 1Gi}}}\n",
+                     longname),
+        ferry_printf(DV_INVALID "metadata.labels: Invalid value: \"%s\": name part must be no "
+                                "more than 63 characters",
+                     longname));
     longname[64] = 'a';
     longname[254] = '\0';
-    {
-        FERRY_AUTOFREE char *doc = ferry_printf(
-            "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: %s\n"
-            "spec:\n  runStrategy: Halted\n  template:\n    spec:\n      domain:\n"
-            "        memory: {guest: 1Gi}\n        devices: {}\n", longname);
-        FERRY_AUTOFREE char *want = ferry_printf(
-            "The VirtualMachine \"%s\" is invalid: metadata.name: Invalid value: \"%s\": must be "
-            "no more than 253 characters", longname, longname);
-        expect_refusal(doc, want);
-    }
+    expect_refusal_free(
+        ferry_printf("apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: %s\n"
+                     "spec:\n  runStrategy: Halted\n  template:\n    spec:\n      domain:\n"
+                     "        memory: {guest: 1Gi}\n        devices: {}\n",
+                     longname),
+        ferry_printf("The VirtualMachine \"%s\" is invalid: metadata.name: Invalid value: "
+                     "\"%s\": must be no more than 253 characters",
+                     longname, longname));
     /* kinds without their own rules get the metadata checks too */
     expect_refusal("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n"
                    "  labels: {'-bad': x}\n",

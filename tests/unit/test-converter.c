@@ -22,79 +22,91 @@
 #include "image/image.h"
 #include "testlib.h"
 
+/* What the OS id map gives for one spelling FMT uses. */
+struct os_case {
+    const char *fmt, *id;
+    enum ferry_vm_os_family family;
+    const char *osinfo, *preference;
+};
+
 static void
-check_os(const char *fmt, const char *id, enum ferry_vm_os_family family, const char *osinfo,
-         const char *preference)
+check_os(const struct os_case *c)
 {
     struct ferry_os_info os;
-    ferry_osmap_lookup(fmt, id, &os);
-    if (os.family != family || strcmp(os.osinfo, osinfo) || strcmp(os.preference, preference))
-        fail_msg("%s '%s': got family %d osinfo '%s' preference '%s', want %d '%s' '%s'", fmt,
-                 id, os.family, os.osinfo, os.preference, family, osinfo, preference);
+    ferry_osmap_lookup(c->fmt, c->id, &os);
+    if (os.family != c->family || strcmp(os.osinfo, c->osinfo) ||
+        strcmp(os.preference, c->preference))
+        fail_msg("%s '%s': got family %d osinfo '%s' preference '%s', want %d '%s' '%s'", c->fmt,
+                 c->id, os.family, os.osinfo, os.preference, c->family, c->osinfo, c->preference);
+}
+
+/* Every spelling of an OS the sources use, and what the map gives for it. */
+static const struct os_case os_ids[] = {
+    /* Windows.  VMware names newer Windows as "previous version + Next". */
+    { "vmx", "windows2019srvNext-64", FERRY_OS_WINDOWS, "win2k22", "windows.2k22" },
+    { "ovf", "windows2019srvNext_64Guest", FERRY_OS_WINDOWS, "win2k22", "windows.2k22" },
+    { "vmx", "windows2022srvNext-64", FERRY_OS_WINDOWS, "win2k25", "windows.2k25" },
+    { "vmx", "windows2019srv-64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19" },
+    { "vmx", "windows9srv-64", FERRY_OS_WINDOWS, "win2k16", "windows.2k16" },
+    { "ovf", "windows9Server64Guest", FERRY_OS_WINDOWS, "win2k16", "windows.2k16" },
+    { "vmx", "windows9-64", FERRY_OS_WINDOWS, "win10", "windows.10" },
+    { "vmx", "windows11-64", FERRY_OS_WINDOWS, "win11", "windows.11" },
+    { "vbox", "Windows2019_64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19" },
+    { "vbox", "Windows10_64", FERRY_OS_WINDOWS, "win10", "windows.10" },
+    { "libvirt", "http://microsoft.com/win/2k19", FERRY_OS_WINDOWS, "win2k19", "windows.2k19" },
+    { "ovf", "118", FERRY_OS_WINDOWS, "win2k16", "windows.2k16" },
+    { "vmx", "winnetenterprise", FERRY_OS_WINDOWS, "win2k3", "windows.2k3" },
+    /* oVirt unique names (osinfo-defaults.properties), as Forklift's oVirt map reads them */
+    { "ovf", "windows_2019x64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19" },
+    { "ovf", "windows_2012R2x64", FERRY_OS_WINDOWS, "win2k12r2", "windows.2k12" },
+    { "ovf", "windows_2022", FERRY_OS_WINDOWS, "win2k22", "windows.2k22" },
+    { "ovf", "windows_10x64", FERRY_OS_WINDOWS, "win10", "windows.10" },
+    { "ovf", "windows_11", FERRY_OS_WINDOWS, "win11", "windows.11" },
+    /* Linux and the others */
+    { "vmx", "rhel9-64", FERRY_OS_LINUX, "rhel9", "rhel.9" },
+    { "ovf", "rhel8_64Guest", FERRY_OS_LINUX, "rhel8", "rhel.8" },
+    { "vmx", "rhel6-64", FERRY_OS_LINUX, "rhel6", "" },
+    { "libvirt", "http://redhat.com/rhel/9.2", FERRY_OS_LINUX, "rhel9.2", "rhel.9" },
+    { "vmx", "centos7-64", FERRY_OS_LINUX, "centos7", "centos.7" },
+    { "vmx", "centos8-64", FERRY_OS_LINUX, "centos8", "centos.stream8" },
+    { "libvirt", "http://centos.org/centos-stream/9", FERRY_OS_LINUX, "centos-stream9",
+      "centos.stream9" },
+    { "vmx", "ubuntu-64", FERRY_OS_LINUX, "ubuntu", "ubuntu" },
+    { "vbox", "Ubuntu_64", FERRY_OS_LINUX, "ubuntu", "ubuntu" },
+    { "libvirt", "http://ubuntu.com/ubuntu/22.04", FERRY_OS_LINUX, "ubuntu22.04", "ubuntu" },
+    { "vmx", "debian11-64", FERRY_OS_LINUX, "debian11", "debian" },
+    { "inspect", "debian12", FERRY_OS_LINUX, "debian12", "debian" },
+    { "vmx", "other4xlinux-64", FERRY_OS_LINUX, "linux", "" },
+    { "vmx", "sles15-64", FERRY_OS_LINUX, "sles15", "sles" },
+    { "vbox", "ArchLinux_64", FERRY_OS_LINUX, "archlinux", "" },
+    { "vmx", "freebsd-64", FERRY_OS_OTHER, "freebsd", "" },
+    { "ovf", "rhel_8x64", FERRY_OS_LINUX, "rhel8", "rhel.8" },
+    { "ovf", "rhel_9x64", FERRY_OS_LINUX, "rhel9", "rhel.9" },
+    { "ovf", "RHEL6x64", FERRY_OS_LINUX, "rhel6", "" },
+    { "ovf", "ubuntu_14_04", FERRY_OS_LINUX, "ubuntu14.04", "ubuntu" },
+    { "ovf", "debian_7", FERRY_OS_LINUX, "debian7", "debian" },
+    { "ovf", "sles_11", FERRY_OS_LINUX, "sles11", "sles" },
+    { "ovf", "other_linux", FERRY_OS_LINUX, "linux", "" },
+    { "ovf", "OtherLinux", FERRY_OS_LINUX, "linux", "" },
+    { "vmx", "no-such-os", FERRY_OS_UNKNOWN, "", "" },
+    { "vmx", NULL, FERRY_OS_UNKNOWN, "", "" },
+};
+
+static void
+test_osmap_ids(void **state)
+{
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(os_ids); i++)
+        check_os(&os_ids[i]);
 }
 
 static void
 test_osmap_windows(void **state)
 {
-    /* VMware names newer Windows as "previous version + Next". */
-    check_os("vmx", "windows2019srvNext-64", FERRY_OS_WINDOWS, "win2k22", "windows.2k22");
-    check_os("ovf", "windows2019srvNext_64Guest", FERRY_OS_WINDOWS, "win2k22", "windows.2k22");
-    check_os("vmx", "windows2022srvNext-64", FERRY_OS_WINDOWS, "win2k25", "windows.2k25");
-    check_os("vmx", "windows2019srv-64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19");
-    check_os("vmx", "windows9srv-64", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
-    check_os("ovf", "windows9Server64Guest", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
-    check_os("vmx", "windows9-64", FERRY_OS_WINDOWS, "win10", "windows.10");
-    check_os("vmx", "windows11-64", FERRY_OS_WINDOWS, "win11", "windows.11");
-    check_os("vbox", "Windows2019_64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19");
-    check_os("vbox", "Windows10_64", FERRY_OS_WINDOWS, "win10", "windows.10");
-    check_os("libvirt", "http://microsoft.com/win/2k19", FERRY_OS_WINDOWS, "win2k19",
-             "windows.2k19");
-    check_os("ovf", "118", FERRY_OS_WINDOWS, "win2k16", "windows.2k16");
-    check_os("vmx", "winnetenterprise", FERRY_OS_WINDOWS, "win2k3", "windows.2k3");
-    /* oVirt unique names (osinfo-defaults.properties), as Forklift's oVirt map reads them */
-    check_os("ovf", "windows_2019x64", FERRY_OS_WINDOWS, "win2k19", "windows.2k19");
-    check_os("ovf", "windows_2012R2x64", FERRY_OS_WINDOWS, "win2k12r2", "windows.2k12");
-    check_os("ovf", "windows_2022", FERRY_OS_WINDOWS, "win2k22", "windows.2k22");
-    check_os("ovf", "windows_10x64", FERRY_OS_WINDOWS, "win10", "windows.10");
-    check_os("ovf", "windows_11", FERRY_OS_WINDOWS, "win11", "windows.11");
     struct ferry_os_info os;
     ferry_osmap_lookup("vmx", "windows9-64", &os);
     assert_false(os.virtio_capable);
     assert_true(os.virtio_variant);
     assert_int_equal(os.min_memory, 2ULL << 30);
-}
-
-static void
-test_osmap_linux(void **state)
-{
-    check_os("vmx", "rhel9-64", FERRY_OS_LINUX, "rhel9", "rhel.9");
-    check_os("ovf", "rhel8_64Guest", FERRY_OS_LINUX, "rhel8", "rhel.8");
-    check_os("vmx", "rhel6-64", FERRY_OS_LINUX, "rhel6", "");
-    check_os("libvirt", "http://redhat.com/rhel/9.2", FERRY_OS_LINUX, "rhel9.2", "rhel.9");
-    check_os("vmx", "centos7-64", FERRY_OS_LINUX, "centos7", "centos.7");
-    check_os("vmx", "centos8-64", FERRY_OS_LINUX, "centos8", "centos.stream8");
-    check_os("libvirt", "http://centos.org/centos-stream/9", FERRY_OS_LINUX, "centos-stream9",
-             "centos.stream9");
-    check_os("vmx", "ubuntu-64", FERRY_OS_LINUX, "ubuntu", "ubuntu");
-    check_os("vbox", "Ubuntu_64", FERRY_OS_LINUX, "ubuntu", "ubuntu");
-    check_os("libvirt", "http://ubuntu.com/ubuntu/22.04", FERRY_OS_LINUX, "ubuntu22.04",
-             "ubuntu");
-    check_os("vmx", "debian11-64", FERRY_OS_LINUX, "debian11", "debian");
-    check_os("inspect", "debian12", FERRY_OS_LINUX, "debian12", "debian");
-    check_os("vmx", "other4xlinux-64", FERRY_OS_LINUX, "linux", "");
-    check_os("vmx", "sles15-64", FERRY_OS_LINUX, "sles15", "sles");
-    check_os("vbox", "ArchLinux_64", FERRY_OS_LINUX, "archlinux", "");
-    check_os("vmx", "freebsd-64", FERRY_OS_OTHER, "freebsd", "");
-    check_os("ovf", "rhel_8x64", FERRY_OS_LINUX, "rhel8", "rhel.8");
-    check_os("ovf", "rhel_9x64", FERRY_OS_LINUX, "rhel9", "rhel.9");
-    check_os("ovf", "RHEL6x64", FERRY_OS_LINUX, "rhel6", "");
-    check_os("ovf", "ubuntu_14_04", FERRY_OS_LINUX, "ubuntu14.04", "ubuntu");
-    check_os("ovf", "debian_7", FERRY_OS_LINUX, "debian7", "debian");
-    check_os("ovf", "sles_11", FERRY_OS_LINUX, "sles11", "sles");
-    check_os("ovf", "other_linux", FERRY_OS_LINUX, "linux", "");
-    check_os("ovf", "OtherLinux", FERRY_OS_LINUX, "linux", "");
-    check_os("vmx", "no-such-os", FERRY_OS_UNKNOWN, "", "");
-    check_os("vmx", NULL, FERRY_OS_UNKNOWN, "", "");
 }
 
 /* oVirt OVA exports may name the OS only by its number (ovirt:id, from
@@ -137,9 +149,9 @@ test_ovirt_os_ids(void **state)
         if (!name || strcmp(name, cases[i].name))
             fail_msg("ovirt:id %u: got '%s', want '%s'", cases[i].id, name ? name : "(none)",
                      cases[i].name);
-        check_os("ova", name,
-                 strncmp(name, "windows", 7) ? FERRY_OS_LINUX : FERRY_OS_WINDOWS,
-                 cases[i].osinfo, cases[i].preference);
+        check_os(&(struct os_case){ "ova", name,
+                                    strncmp(name, "windows", 7) ? FERRY_OS_LINUX : FERRY_OS_WINDOWS,
+                                    cases[i].osinfo, cases[i].preference });
     }
     /* 32 was never assigned; ppc64 (1008 rhel_8_ppc64) and s390x guests are
      * left out on purpose */
@@ -151,21 +163,29 @@ test_ovirt_os_ids(void **state)
 static void
 test_mac_uuid(void **state)
 {
-    char *s = ferry_vm_mac_normalize("080027A1B2C3");
-    assert_string_equal(s, "08:00:27:a1:b2:c3");
-    free(s);
-    s = ferry_vm_mac_normalize("00-50-56-AB-CD-EF");
-    assert_string_equal(s, "00:50:56:ab:cd:ef");
-    free(s);
-    assert_null(ferry_vm_mac_normalize("00:50:56:zz:00:01"));
-    assert_null(ferry_vm_mac_normalize("00:50:56:00:01"));
-    s = ferry_vm_uuid_normalize("42 25 6e 9c 1a 2b 3c 4d-5e 6f 70 81 92 a3 b4 c5");
-    assert_string_equal(s, "42256e9c-1a2b-3c4d-5e6f-708192a3b4c5");
-    free(s);
-    s = ferry_vm_uuid_normalize("{3B9A1F2E-7C4D-4E8A-9F0B-1C2D3E4F5A6B}");
-    assert_string_equal(s, "3b9a1f2e-7c4d-4e8a-9f0b-1c2d3e4f5a6b");
-    free(s);
-    assert_null(ferry_vm_uuid_normalize("not-a-uuid"));
+    /* WANT NULL: refused */
+    static const struct {
+        char *(*normalize)(const char *);
+        const char *in, *want;
+    } cases[] = {
+        { ferry_vm_mac_normalize, "080027A1B2C3", "08:00:27:a1:b2:c3" },
+        { ferry_vm_mac_normalize, "00-50-56-AB-CD-EF", "00:50:56:ab:cd:ef" },
+        { ferry_vm_mac_normalize, "00:50:56:zz:00:01", NULL },
+        { ferry_vm_mac_normalize, "00:50:56:00:01", NULL },
+        { ferry_vm_uuid_normalize, "42 25 6e 9c 1a 2b 3c 4d-5e 6f 70 81 92 a3 b4 c5",
+          "42256e9c-1a2b-3c4d-5e6f-708192a3b4c5" },
+        { ferry_vm_uuid_normalize, "{3B9A1F2E-7C4D-4E8A-9F0B-1C2D3E4F5A6B}",
+          "3b9a1f2e-7c4d-4e8a-9f0b-1c2d3e4f5a6b" },
+        { ferry_vm_uuid_normalize, "not-a-uuid", NULL },
+    };
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(cases); i++) {
+        char *s = cases[i].normalize(cases[i].in);
+        if (!cases[i].want)
+            assert_null(s);
+        else
+            assert_string_equal(s, cases[i].want);
+        free(s);
+    }
 }
 
 static void
@@ -321,58 +341,81 @@ test_image_capacity_qemu_img(void **state)
  * the non-Windows entries have virtio drivers; DOS, NetWare, Solaris,
  * Darwin, an unversioned FreeBSD and "other" do not. */
 static void
-check_virtio(const char *fmt, const char *id, bool want)
-{
-    struct ferry_os_info os;
-    ferry_osmap_lookup(fmt, id, &os);
-    if (os.virtio_capable != want)
-        fail_msg("%s '%s': virtio_capable %d, want %d", fmt, id, os.virtio_capable, want);
-}
-
-static void
 test_osmap_virtio(void **state)
 {
+    static const struct {
+        const char *fmt, *id;
+        bool virtio_capable;
+    } cases[] = {
+        { "vmx", "dos", false },
+        { "vmx", "other-64", false },
+        { "vmx", "other", false },
+        { "vbox", "Other", false },
+        { "vbox", "Other_64", false },
+        { "vbox", "DOS", false },
+        { "vmx", "netware6", false },
+        { "vmx", "solaris11-64", false },
+        { "vmx", "darwin19-64", false },
+        { "vbox", "MacOS_64", false },
+        { "vmx", "freebsd-64", false },
+        { "vmx", "freebsd9-64", false },
+        { "vmx", "freebsd12-64", true },
+        { "vbox", "FreeBSD_64", false },
+        { "vmx", "ubuntu-64", true },
+        { "vmx", "other5xlinux-64", true },
+        { "vmx", "windows2019srv-64", false },
+    };
     (void)state;
-    check_virtio("vmx", "dos", false);
-    check_virtio("vmx", "other-64", false);
-    check_virtio("vmx", "other", false);
-    check_virtio("vbox", "Other", false);
-    check_virtio("vbox", "Other_64", false);
-    check_virtio("vbox", "DOS", false);
-    check_virtio("vmx", "netware6", false);
-    check_virtio("vmx", "solaris11-64", false);
-    check_virtio("vmx", "darwin19-64", false);
-    check_virtio("vbox", "MacOS_64", false);
-    check_virtio("vmx", "freebsd-64", false);
-    check_virtio("vmx", "freebsd9-64", false);
-    check_virtio("vmx", "freebsd12-64", true);
-    check_virtio("vbox", "FreeBSD_64", false);
-    check_virtio("vmx", "ubuntu-64", true);
-    check_virtio("vmx", "other5xlinux-64", true);
-    check_virtio("vmx", "windows2019srv-64", false);
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(cases); i++) {
+        struct ferry_os_info os;
+        ferry_osmap_lookup(cases[i].fmt, cases[i].id, &os);
+        if (os.virtio_capable != cases[i].virtio_capable)
+            fail_msg("%s '%s': virtio_capable %d, want %d", cases[i].fmt, cases[i].id,
+                     os.virtio_capable, cases[i].virtio_capable);
+    }
+}
+
+/* A name or MAC and whether the predicate holds for it. */
+struct str_case {
+    const char *s;
+    bool want;
+};
+
+static void
+check_str_cases(const char *what, bool (*pred)(const char *), const struct str_case *cases,
+                size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pred(cases[i].s) != cases[i].want)
+            fail_msg("%s(\"%s\"): got %d, want %d", what, cases[i].s ? cases[i].s : "(null)",
+                     !cases[i].want, cases[i].want);
 }
 
 static void
 test_host_device_mac(void **state)
 {
+    static const struct str_case host_devices[] = {
+        { "/dev/cdrom", true },
+        { "/dev/sr0", true },
+        { "CD/DVD drive 0", true },
+        { "auto detect", true },
+        { "D:", true },
+        { "\\\\.\\CdRom0", true },
+        { "/vmfs/devices/cdrom/mpx.vmhba64:C0:T0:L0", true },
+        { "[datastore1] isos/debian-12.iso", false },
+        { "D:\\isos\\win.iso", false },
+        { "debian.iso", false },
+        { NULL, false },
+    };
+    static const struct str_case macs[] = {
+        { "00:00:00:00:00:00", false }, { "ff:ff:ff:ff:ff:ff", false },
+        { "01:00:5e:00:00:01", false }, { "not a mac", false },
+        { "00:50:56:01:02:03", true },  { "52:54:00:6b:3c:58", true },
+    };
     (void)state;
-    assert_true(ferry_vm_is_host_device("/dev/cdrom"));
-    assert_true(ferry_vm_is_host_device("/dev/sr0"));
-    assert_true(ferry_vm_is_host_device("CD/DVD drive 0"));
-    assert_true(ferry_vm_is_host_device("auto detect"));
-    assert_true(ferry_vm_is_host_device("D:"));
-    assert_true(ferry_vm_is_host_device("\\\\.\\CdRom0"));
-    assert_true(ferry_vm_is_host_device("/vmfs/devices/cdrom/mpx.vmhba64:C0:T0:L0"));
-    assert_false(ferry_vm_is_host_device("[datastore1] isos/debian-12.iso"));
-    assert_false(ferry_vm_is_host_device("D:\\isos\\win.iso"));
-    assert_false(ferry_vm_is_host_device("debian.iso"));
-    assert_false(ferry_vm_is_host_device(NULL));
-    assert_false(ferry_vm_mac_usable("00:00:00:00:00:00"));
-    assert_false(ferry_vm_mac_usable("ff:ff:ff:ff:ff:ff"));
-    assert_false(ferry_vm_mac_usable("01:00:5e:00:00:01"));
-    assert_false(ferry_vm_mac_usable("not a mac"));
-    assert_true(ferry_vm_mac_usable("00:50:56:01:02:03"));
-    assert_true(ferry_vm_mac_usable("52:54:00:6b:3c:58"));
+    check_str_cases("ferry_vm_is_host_device", ferry_vm_is_host_device, host_devices,
+                    FERRY_ARRAY_SIZE(host_devices));
+    check_str_cases("ferry_vm_mac_usable", ferry_vm_mac_usable, macs, FERRY_ARRAY_SIZE(macs));
 }
 
 static char *
@@ -473,8 +516,8 @@ test_annotations_fit(void **state)
 }
 
 TEST_MAIN(NULL, NULL,
+          cmocka_unit_test(test_osmap_ids),
           cmocka_unit_test(test_osmap_windows),
-          cmocka_unit_test(test_osmap_linux),
           cmocka_unit_test(test_ovirt_os_ids),
           cmocka_unit_test(test_mac_uuid),
           cmocka_unit_test(test_disk_order),

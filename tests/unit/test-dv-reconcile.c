@@ -302,6 +302,30 @@ volume_locked(struct fixture *fx, const char *name)
     return busy;
 }
 
+/* The DV most tests use, dv1 (its URL answers nothing), created and
+ * reconciled once: its first attempt is started. */
+static void
+start_dv1(struct fixture *fx)
+{
+    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
+    reconcile(fx, "dv1");
+}
+
+/* DV1 reconciled after an attempt failed: not Succeeded, RESTARTS attempts
+ * counted.  Its Running condition ("reason|message"). */
+static char *
+reconcile_failed(struct fixture *fx, int restarts)
+{
+    FERRY_AUTOPTR(json_object) o = NULL;
+
+    reconcile(fx, "dv1");
+    o = get_dv(fx, "dv1");
+    assert_non_null(o);
+    assert_false(ferry_str_eq(ferry_json_get_string(o, "status.phase"), "Succeeded"));
+    assert_int_equal(ferry_json_get_int(o, "status.restartCount", -1), restarts);
+    return condition(fx, "dv1", "Running");
+}
+
 /* ---- tests ---- */
 
 static void
@@ -311,8 +335,7 @@ test_import_succeeds(void **state)
     FERRY_AUTOFREE char *p1 = NULL, *p2 = NULL, *p3 = NULL, *want_dest = NULL;
     FERRY_AUTOPTR(json_object) done = NULL;
 
-    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
-    reconcile(fx, "dv1");
+    start_dv1(fx);
     assert_int_equal(fx->fake.n, 1);
     p1 = phase(fx, "dv1");
     assert_string_equal(p1, "ImportScheduled");
@@ -362,17 +385,11 @@ test_exit_zero_without_disk_fails(void **state)
 {
     struct fixture *fx = *state;
     FERRY_AUTOFREE char *cond = NULL;
-    FERRY_AUTOPTR(json_object) o = NULL;
 
-    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
-    reconcile(fx, "dv1");
+    start_dv1(fx);
     fake_exit(&fx->fake.jobs[0], 0, false, NULL);
     ferry_dv_reap_jobs(fx->c);
-    reconcile(fx, "dv1");
-    o = get_dv(fx, "dv1");
-    assert_string_not_equal(ferry_json_get_string(o, "status.phase"), "Succeeded");
-    assert_int_equal(ferry_json_get_int(o, "status.restartCount", -1), 1);
-    cond = condition(fx, "dv1", "Running");
+    cond = reconcile_failed(fx, 1);
     assert_non_null(cond);
     assert_non_null(strstr(cond, "CrashLoopBackOff|ferry-importer exited with status 0"));
 }
@@ -423,19 +440,14 @@ test_failure_and_retry_budget(void **state)
 {
     struct fixture *fx = *state;
     FERRY_AUTOFREE char *cond = NULL, *ready = NULL, *p = NULL;
-    FERRY_AUTOPTR(json_object) o = NULL;
     FERRY_AUTOPTR(json_object) f = NULL;
 
-    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
-    reconcile(fx, "dv1");
+    start_dv1(fx);
     fake_say(&fx->fake.jobs[0], "{\"phase\":\"copy\",\"bytes_done\":1,\"bytes_total\":2}");
     fake_exit(&fx->fake.jobs[0], 1, false,
               "{\"level\":\"error\",\"msg\":\"http://127.0.0.1:9/disk.img: connection refused\"}");
     ferry_dv_reap_jobs(fx->c);
-    reconcile(fx, "dv1");
-    o = get_dv(fx, "dv1");
-    assert_int_equal(ferry_json_get_int(o, "status.restartCount", -1), 1);
-    cond = condition(fx, "dv1", "Running");
+    cond = reconcile_failed(fx, 1);
     assert_string_equal(cond, "CrashLoopBackOff|http://127.0.0.1:9/disk.img: connection refused; "
                               "back-off 0s restarting the import");
     assert_false(volume_locked(fx, "dv1"));
@@ -468,17 +480,13 @@ test_start_failure(void **state)
 {
     struct fixture *fx = *state;
     FERRY_AUTOFREE char *cond = NULL;
-    FERRY_AUTOPTR(json_object) o = NULL;
 
     create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
     fx->fake.refuse_start = true;
     reconcile(fx, "dv1");
     assert_int_equal(fx->c->running_imports, 0);
     assert_false(volume_locked(fx, "dv1"));
-    reconcile(fx, "dv1");
-    o = get_dv(fx, "dv1");
-    assert_int_equal(ferry_json_get_int(o, "status.restartCount", -1), 1);
-    cond = condition(fx, "dv1", "Running");
+    cond = reconcile_failed(fx, 1);
     assert_string_equal(cond, "CrashLoopBackOff|cannot run '/nonexistent/ferry-importer': "
                               "refused by the test; back-off 0s restarting the import");
     fx->fake.refuse_start = false;
@@ -497,8 +505,7 @@ test_delete_while_importing(void **state)
     FERRY_AUTOPTR(json_object) gone = NULL;
     struct stat sb;
 
-    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
-    reconcile(fx, "dv1");
+    start_dv1(fx);
     fake_say(&fx->fake.jobs[0], "{\"phase\":\"copy\",\"bytes_done\":1,\"bytes_total\":4}");
     ferry_dv_poll_jobs(fx->c);
     reconcile(fx, "dv1");
@@ -596,8 +603,7 @@ test_real_importer_missing(void **state)
     struct fixture *fx = *state;
     FERRY_AUTOFREE char *cond = NULL;
 
-    create_dv(fx, "dv1", "http://127.0.0.1:9/disk.img");
-    reconcile(fx, "dv1");
+    start_dv1(fx);
     reconcile(fx, "dv1");
     cond = condition(fx, "dv1", "Running");
     assert_string_equal(cond, "CrashLoopBackOff|cannot run '/nonexistent/ferry-importer': No such "
@@ -696,13 +702,16 @@ test_imageio_credentials(void **state)
     assert_int_equal(stat(want, &st), -1);
 }
 
+#define TEST_SETUP setup
+#define TEST_TEARDOWN teardown
+
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_import_succeeds, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_exit_zero_without_disk_fails, setup, teardown),
+          TEST_FX(test_import_succeeds),
+          TEST_FX(test_exit_zero_without_disk_fails),
           cmocka_unit_test_setup_teardown(test_import_slots, setup_one_slot, teardown),
           cmocka_unit_test_setup_teardown(test_failure_and_retry_budget, setup_two_tries, teardown),
-          cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_imageio_credentials, setup, teardown),
-          cmocka_unit_test_setup_teardown(test_delete_while_importing, setup, teardown),
+          TEST_FX(test_start_failure),
+          TEST_FX(test_imageio_credentials),
+          TEST_FX(test_delete_while_importing),
           cmocka_unit_test_setup_teardown(test_real_spawn, setup_real, teardown),
           cmocka_unit_test_setup_teardown(test_real_importer_missing, setup_real, teardown))

@@ -414,20 +414,27 @@ test_start_request_waits(void **state)
     assert_true(vmi_exists(fx));
 }
 
+/* A pending VM whose conversion the fake converter fails as MODE ("fail",
+ * "crash") says: GuestConversionFailed and no VMI.  The VM. */
+static json_object *
+conversion_failed(struct test_ctl *fx, const char *mode)
+{
+    put_file(fx, "mode", mode);
+    create_vm(fx, true);
+    reconcile_until(fx, "GuestConversionFailed");
+    assert_false(vmi_exists(fx));
+    return get_vm(fx);
+}
+
 static void
 test_failure_is_final(void **state)
 {
     struct test_ctl *fx = *state;
-    FERRY_AUTOPTR(json_object) vm = NULL;
+    FERRY_AUTOPTR(json_object) vm = conversion_failed(fx, "fail");
     FERRY_AUTOFREE char *args = NULL;
     FERRY_AUTOFREE char *p = NULL;
     json_object *f;
 
-    put_file(fx, "mode", "fail");
-    create_vm(fx, true);
-    reconcile_until(fx, "GuestConversionFailed");
-    assert_false(vmi_exists(fx));
-    vm = get_vm(fx);
     assert_true(ferry_str_has_prefix(ferry_obj_annotation(vm, "ferry.io/guest-conversion"),
                                      "failed: no operating system found on '"));
     f = ferry_condition_get(vm, "Failure");
@@ -448,19 +455,13 @@ static void
 test_crash_retried_then_failed(void **state)
 {
     struct test_ctl *fx = *state;
-    FERRY_AUTOPTR(json_object) vm = NULL;
-    FERRY_AUTOFREE char *args = NULL;
+    FERRY_AUTOPTR(json_object) vm = conversion_failed(fx, "crash");
+    FERRY_AUTOFREE char *args = read_args(fx);
     size_t n = 0;
 
-    put_file(fx, "mode", "crash");
-    create_vm(fx, true);
-    reconcile_until(fx, "GuestConversionFailed");
-    assert_false(vmi_exists(fx));
-    args = read_args(fx);
     for (const char *p = args; p && (p = strchr(p, '\n')); p++)
         n++;
     assert_int_equal(n, 3);
-    vm = get_vm(fx);
     assert_string_equal(ferry_obj_annotation(vm, "ferry.io/guest-conversion"),
                         "failed: ferry-converter killed by signal 9 (Killed), 3 times");
 }

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testlib.h"
+#include "testlib-objects.h"
 
 static int
 setup(void **state)
@@ -64,11 +65,8 @@ record(void *opaque, enum ferry_event_type type, const struct ferry_resource *re
 static json_object *
 vm(const char *name, const char *ns, const char *mark)
 {
-    FERRY_AUTOFREE char *t = ferry_printf(
-        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
-        "\"metadata\":{\"name\":\"%s\",\"namespace\":\"%s\",\"labels\":{\"mark\":\"%s\"}},"
-        "\"spec\":{\"runStrategy\":\"Halted\",\"template\":{\"spec\":{}}}}",
-        name, ns, mark);
+    FERRY_AUTOFREE char *labels = ferry_printf("{\"mark\":\"%s\"}", mark);
+    FERRY_AUTOFREE char *t = test_vm_text(name, ns, labels);
 
     return json_tokener_parse(t);
 }
@@ -96,11 +94,21 @@ has(const struct seen *s, const char *line)
     return strstr(s->log, line) != NULL;
 }
 
+/* An informer of the VMs in F's store, its events recorded in S. */
+static struct ferry_informer *
+vm_informer(struct test_store *f, struct seen *s)
+{
+    const struct ferry_resource *kinds[] = { ferry_resource_vm };
+    struct ferry_informer *inf = NULL;
+
+    assert_int_equal(ferry_informer_new(f->st, kinds, 1, NULL, NULL, record, s, &inf), 0);
+    return inf;
+}
+
 static void
 test_relist_diff(void **state)
 {
     struct test_store *f = *state;
-    const struct ferry_resource *kinds[] = { ferry_resource_vm };
     struct ferry_informer *inf = NULL;
     struct seen s = { { 0 } };
     FERRY_AUTOPTR(json_object) a = make(f->st, vm("a", "default", "x"));
@@ -113,7 +121,7 @@ test_relist_diff(void **state)
     FERRY_AUTOPTR(json_object) d = NULL;
     struct ferry_selector *sel = NULL;
 
-    assert_int_equal(ferry_informer_new(f->st, kinds, 1, NULL, NULL, record, &s, &inf), 0);
+    inf = vm_informer(f, &s);
     assert_false(ferry_informer_synced(inf));
     assert_int_equal(ferry_informer_sync(inf), 0);
     assert_true(ferry_informer_synced(inf));
@@ -199,15 +207,13 @@ static void
 test_observe(void **state)
 {
     struct test_store *f = *state;
-    const struct ferry_resource *kinds[] = { ferry_resource_vm };
-    struct ferry_informer *inf = NULL;
     struct seen s = { { 0 } };
     FERRY_AUTOPTR(json_object) a = make(f->st, vm("a", "default", "x"));
+    struct ferry_informer *inf = vm_informer(f, &s);
     FERRY_AUTOPTR(json_object) copy = ferry_json_copy(a);
     FERRY_AUTOPTR(json_object) out = NULL;
     FERRY_AUTOPTR(json_object) got = NULL;
 
-    assert_int_equal(ferry_informer_new(f->st, kinds, 1, NULL, NULL, record, &s, &inf), 0);
     assert_int_equal(ferry_informer_sync(inf), 0);
     ferry_json_set_string(copy, "spec.runStrategy", "Always");
     assert_int_equal(ferry_store_update(f->st, copy, &out), 0);
@@ -255,24 +261,15 @@ test_watch_selected(void **state)
     y = make(f->st, vmi_labeled("y", "n2"));
     /* from 0: only the matching objects are listed */
     assert_int_equal(ferry_store_watch_selected(f->st, ferry_resource_vmi, NULL, sel, 0, &w), 0);
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, FERRY_EVENT_ADDED);
-    assert_string_equal(ferry_obj_name(ev.object), "x");
-    ferry_event_release(&ev);
+    test_expect_event(w, FERRY_EVENT_ADDED, "x");
     assert_int_equal(ferry_watch_next(w, 50, &ev), 0);
     /* x leaves the selector: DELETED; y joins it: its event */
     ferry_obj_set_label(x, "kubevirt.io/nodeName", "n2");
     assert_int_equal(ferry_store_update(f->st, x, NULL), 0);
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, FERRY_EVENT_DELETED);
-    assert_string_equal(ferry_obj_name(ev.object), "x");
-    ferry_event_release(&ev);
+    test_expect_event(w, FERRY_EVENT_DELETED, "x");
     ferry_obj_set_label(y, "kubevirt.io/nodeName", "n1");
     assert_int_equal(ferry_store_update(f->st, y, NULL), 0);
-    assert_int_equal(ferry_watch_next(w, 200, &ev), 1);
-    assert_int_equal(ev.type, FERRY_EVENT_MODIFIED);
-    assert_string_equal(ferry_obj_name(ev.object), "y");
-    ferry_event_release(&ev);
+    test_expect_event(w, FERRY_EVENT_MODIFIED, "y");
     /* a change of an object outside the selector: nothing */
     assert_int_equal(ferry_store_delete(f->st, ferry_resource_vmi, "default", "x"), 0);
     assert_int_equal(ferry_watch_next(w, 50, &ev), 0);
@@ -380,8 +377,11 @@ test_owner_enqueue(void **state)
     ferry_controller_free(c);
 }
 
+#define TEST_SETUP setup
+#define TEST_TEARDOWN test_store_teardown
+
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_relist_diff, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_observe, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_watch_selected, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_owner_enqueue, setup, test_store_teardown))
+          TEST_FX(test_relist_diff),
+          TEST_FX(test_observe),
+          TEST_FX(test_watch_selected),
+          TEST_FX(test_owner_enqueue))

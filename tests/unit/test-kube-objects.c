@@ -77,6 +77,47 @@ env_value(json_object *podspec, const char *name)
     return ferry_json_get_string(e, "value");
 }
 
+/* Each env NAME of the pod spec has VALUE; the list ends with a NULL name. */
+struct env_want {
+    const char *name, *value;
+};
+
+static void
+assert_env(json_object *podspec, const struct env_want *want)
+{
+    for (; want->name; want++) {
+        const char *got = env_value(podspec, want->name);
+
+        if (!ferry_str_eq(got, want->value))
+            fail_msg("env %s: '%s', want '%s'", want->name, got ? got : "(none)", want->value);
+    }
+}
+
+/* Env NAME of the pod spec is key KEY of the Secret SECRET, never a value. */
+static void
+assert_secret_env(json_object *podspec, const char *name, const char *secret, const char *key)
+{
+    json_object *e = env_entry(podspec, name);
+
+    assert_non_null(e);
+    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.name"), secret);
+    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), key);
+    assert_null(ferry_json_get(e, "value"));
+}
+
+/* The importer Job ctl_kube_dv_job makes for DV, its pod spec in *RET_POD
+ * and its (first) container in *RET_CTR. */
+static json_object *
+dv_job(struct test_ctl *fx, json_object *dv, json_object **ret_pod, json_object **ret_ctr)
+{
+    json_object *job = NULL;
+
+    assert_int_equal(ctl_kube_dv_job(&fx->c->o, dv, &job), 0);
+    *ret_pod = ferry_json_get(job, "spec.template.spec");
+    *ret_ctr = json_object_array_get_idx(ferry_json_get(*ret_pod, "containers"), 0);
+    return job;
+}
+
 static void
 assert_owned(json_object *obj, json_object *owner)
 {
@@ -105,22 +146,34 @@ assert_owned(json_object *obj, json_object *owner)
 static void
 test_job_http(void **state)
 {
-    struct test_ctl *fx = *state;
+    static const struct env_want env[] = {
+        /* CDI's importer environment */
+        { "IMPORTER_SOURCE", "http" },
+        { "IMPORTER_ENDPOINT", "https://files/disk.qcow2" },
+        { "IMPORTER_CONTENTTYPE", "kubevirt" },
+        /* the PVC's request: 1Gi with the 6% filesystem overhead */
+        { "IMPORTER_IMAGE_SIZE", "1142278537" },
+        { "OWNER_UID", "11111111-2222-4333-8444-555555555555" },
+        { "FILESYSTEM_OVERHEAD", "0.06" },
+        { "PREALLOCATION", "true" },
+        { "IMPORTER_CHECKSUM", "sha256:abcd" },
+        { "IMPORTER_EXTRA_HEADER_0", "X-A: 1" },
+        { "IMPORTER_EXTRA_HEADER_1", "X-B: 2" },
+        { "IMPORTER_CERT_DIR", "/certs" },
+        { NULL, NULL },
+    };
+    json_object *pod, *ctr, *m;
     FERRY_AUTOPTR(json_object) dv = test_json(DV_HTTP);
-    FERRY_AUTOPTR(json_object) job = NULL;
-    json_object *pod, *ctr, *e, *m;
+    FERRY_AUTOPTR(json_object) job = dv_job(*state, dv, &pod, &ctr);
 
-    assert_int_equal(ctl_kube_dv_job(&fx->c->o, dv, &job), 0);
     assert_string_equal(ferry_obj_api_version(job), "batch/v1");
     assert_string_equal(ferry_obj_kind(job), "Job");
     assert_string_equal(ferry_obj_name(job), "importer-web");
     assert_owned(job, dv);
     /* 3 attempts in all: 2 retries */
     assert_int_equal(ferry_json_get_int(job, "spec.backoffLimit", -1), 2);
-    pod = ferry_json_get(job, "spec.template.spec");
     assert_string_equal(ferry_json_get_string(pod, "restartPolicy"), "Never");
     assert_false(ferry_json_get_bool(pod, "enableServiceLinks", true));
-    ctr = json_object_array_get_idx(ferry_json_get(pod, "containers"), 0);
     assert_string_equal(ferry_json_get_string(ctr, "name"), "importer");
     /* ferry-importer with no arguments */
     assert_int_equal(json_object_array_length(ferry_json_get(ctr, "command")), 1);
@@ -130,27 +183,12 @@ test_job_http(void **state)
     assert_null(ferry_json_get(ctr, "args"));
     assert_string_equal(ferry_json_get_string(ctr, "terminationMessagePath"),
                         "/dev/termination-log");
-    /* CDI's importer environment */
-    assert_string_equal(env_value(pod, "IMPORTER_SOURCE"), "http");
-    assert_string_equal(env_value(pod, "IMPORTER_ENDPOINT"), "https://files/disk.qcow2");
-    assert_string_equal(env_value(pod, "IMPORTER_CONTENTTYPE"), "kubevirt");
-    /* the PVC's request: 1Gi with the 6% filesystem overhead */
-    assert_string_equal(env_value(pod, "IMPORTER_IMAGE_SIZE"), "1142278537");
-    assert_string_equal(env_value(pod, "OWNER_UID"), "11111111-2222-4333-8444-555555555555");
-    assert_string_equal(env_value(pod, "FILESYSTEM_OVERHEAD"), "0.06");
-    assert_string_equal(env_value(pod, "PREALLOCATION"), "true");
-    assert_string_equal(env_value(pod, "IMPORTER_CHECKSUM"), "sha256:abcd");
-    assert_string_equal(env_value(pod, "IMPORTER_EXTRA_HEADER_0"), "X-A: 1");
-    assert_string_equal(env_value(pod, "IMPORTER_EXTRA_HEADER_1"), "X-B: 2");
-    assert_string_equal(env_value(pod, "IMPORTER_CERT_DIR"), "/certs");
+    assert_env(pod, env);
     assert_non_null(env_entry(pod, "http_proxy"));
     assert_non_null(env_entry(pod, "https_proxy"));
     assert_non_null(env_entry(pod, "no_proxy"));
-    e = env_entry(pod, "IMPORTER_ACCESS_KEY_ID");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.name"), "creds");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), "accessKeyId");
-    e = env_entry(pod, "IMPORTER_SECRET_KEY");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), "secretKey");
+    assert_secret_env(pod, "IMPORTER_ACCESS_KEY_ID", "creds", "accessKeyId");
+    assert_secret_env(pod, "IMPORTER_SECRET_KEY", "creds", "secretKey");
     /* volumes: the PVC at /data, the CA at /certs, the header secret */
     m = named(ferry_json_get(ctr, "volumeMounts"), "cdi-data-vol");
     assert_string_equal(ferry_json_get_string(m, "mountPath"), "/data");
@@ -174,25 +212,25 @@ test_job_http(void **state)
 static void
 test_job_block_blank(void **state)
 {
-    struct test_ctl *fx = *state;
+    static const struct env_want env[] = {
+        { "IMPORTER_SOURCE", "none" },
+        { "IMPORTER_ENDPOINT", "" },
+        { "FILESYSTEM_OVERHEAD", "0" },
+        { "PREALLOCATION", "false" },
+        { "IMPORTER_IMAGE_SIZE", "2Gi" }, /* spec.pvc as given */
+        { NULL, NULL },
+    };
+    json_object *pod, *ctr, *d;
     FERRY_AUTOPTR(json_object)
     dv = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
                "\"metadata\":{\"name\":\"blk\",\"namespace\":\"ns1\",\"uid\":\"u-1\"},"
                "\"spec\":{\"source\":{\"blank\":{}},"
                "\"pvc\":{\"accessModes\":[\"ReadWriteMany\"],\"volumeMode\":\"Block\","
                "\"resources\":{\"requests\":{\"storage\":\"2Gi\"}}}}}");
-    FERRY_AUTOPTR(json_object) job = NULL;
+    FERRY_AUTOPTR(json_object) job = dv_job(*state, dv, &pod, &ctr);
     FERRY_AUTOPTR(json_object) pvc = NULL;
-    json_object *pod, *ctr, *d;
 
-    assert_int_equal(ctl_kube_dv_job(&fx->c->o, dv, &job), 0);
-    pod = ferry_json_get(job, "spec.template.spec");
-    ctr = json_object_array_get_idx(ferry_json_get(pod, "containers"), 0);
-    assert_string_equal(env_value(pod, "IMPORTER_SOURCE"), "none");
-    assert_string_equal(env_value(pod, "IMPORTER_ENDPOINT"), "");
-    assert_string_equal(env_value(pod, "FILESYSTEM_OVERHEAD"), "0");
-    assert_string_equal(env_value(pod, "PREALLOCATION"), "false");
-    assert_string_equal(env_value(pod, "IMPORTER_IMAGE_SIZE"), "2Gi"); /* spec.pvc as given */
+    assert_env(pod, env);
     assert_null(env_entry(pod, "IMPORTER_ACCESS_KEY_ID"));
     d = named(ferry_json_get(ctr, "volumeDevices"), "cdi-data-vol");
     assert_string_equal(ferry_json_get_string(d, "devicePath"), "/dev/cdi-block-volume");
@@ -493,29 +531,47 @@ test_pod_object(void **state)
     assert_null(named(ferry_json_get(spec, "volumes"), "ci"));
 }
 
+/* The launcher pods of the VMI MADE: those created by its uid. */
+static json_object *
+launcher_pods(struct test_ctl *fx, json_object *made)
+{
+    FERRY_AUTOFREE char *selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
+    struct ferry_selector *sel = NULL;
+    json_object *pods = NULL;
+    int64_t rv;
+
+    assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
+    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
+                     0);
+    ferry_selector_free(sel);
+    return pods;
+}
+
+/* VMI_JSON created in the store and reconciled once: the VMI as created. */
+static json_object *
+create_vmi(struct test_ctl *fx)
+{
+    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
+    json_object *made = NULL;
+
+    assert_int_equal(ferry_store_create(fx->c->st, vmi, &made), 0);
+    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
+    return made;
+}
+
 static void
 test_vmi_flow(void **state)
 {
     struct test_ctl *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
-    FERRY_AUTOPTR(json_object) made = NULL;
+    FERRY_AUTOPTR(json_object) made = create_vmi(fx);
     FERRY_AUTOPTR(json_object) pods = NULL;
     FERRY_AUTOPTR(json_object) pod = NULL;
-    struct ferry_selector *sel = NULL;
-    FERRY_AUTOFREE char *selstr = NULL;
     FERRY_AUTOFREE char *ekey = ferry_printf("%cdefault/vm1", Q_VMI);
     json_object *keep = NULL;
-    int64_t rv;
 
-    assert_int_equal(ferry_store_create(fx->c->st, vmi, &made), 0);
-    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
-    json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
     assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Scheduling");
-    selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
-    assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
-                     0);
+    pods = launcher_pods(fx, made);
     assert_int_equal(json_object_array_length(pods), 1);
     pod = json_object_get(json_object_array_get_idx(pods, 0));
     assert_true(ferry_str_has_prefix(ferry_obj_name(pod), "virt-launcher-vm1-"));
@@ -527,9 +583,7 @@ test_vmi_flow(void **state)
         ferry_store_delete(fx->c->st, ferry_resource_pod, "default", ferry_obj_name(pod)), 0);
     assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
     json_object_put(pods);
-    pods = NULL;
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
-                     0);
+    pods = launcher_pods(fx, made);
     assert_int_equal(json_object_array_length(pods), 0);
     json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
@@ -540,7 +594,6 @@ test_vmi_flow(void **state)
     json_object_put(keep);
     keep = get(fx, ferry_resource_vmi, "vm1");
     assert_string_equal(ferry_json_get_string(keep, "status.phase"), "Failed");
-    ferry_selector_free(sel);
     json_object_put(keep);
 }
 
@@ -548,23 +601,13 @@ static void
 test_vmi_scheduled(void **state)
 {
     struct test_ctl *fx = *state;
-    FERRY_AUTOPTR(json_object) vmi = test_json(VMI_JSON);
-    FERRY_AUTOPTR(json_object) made = NULL;
+    FERRY_AUTOPTR(json_object) made = create_vmi(fx);
     FERRY_AUTOPTR(json_object) pods = NULL;
-    struct ferry_selector *sel = NULL;
-    FERRY_AUTOFREE char *selstr = NULL;
     FERRY_AUTOFREE char *ekey = ferry_printf("%cdefault/vm1", Q_VMI);
     json_object *pod, *keep = NULL;
-    int64_t rv;
 
-    assert_int_equal(ferry_store_create(fx->c->st, vmi, &made), 0);
-    assert_int_equal(ferry_vmi_reconcile(fx->c, "default", "vm1"), 0);
     ferry_expectations_creation_observed(fx->c->expect, ekey); /* the watch */
-    selstr = ferry_printf("kubevirt.io/created-by=%s", ferry_obj_uid(made));
-    assert_int_equal(ferry_selector_parse(selstr, &sel), 0);
-    assert_int_equal(ferry_store_list(fx->c->st, ferry_resource_pod, "default", sel, &pods, &rv),
-                     0);
-    ferry_selector_free(sel);
+    pods = launcher_pods(fx, made);
     assert_int_equal(json_object_array_length(pods), 1);
     pod = json_object_array_get_idx(pods, 0);
     /* unschedulable: the scheduler's condition shows on the VMI */
@@ -660,6 +703,14 @@ test_vm_pvc_volume(void **state)
 static void
 test_job_imageio_vddk(void **state)
 {
+    static const struct env_want env[] = {
+        { "IMPORTER_SOURCE", "imageio" },
+        { "IMPORTER_ENDPOINT", "https://engine/ovirt-engine/api" },
+        { "IMPORTER_DISK_ID", "3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60" },
+        { "IMPORTER_CONTENTTYPE", "kubevirt" },
+        { "IMPORTER_CERT_DIR", "/certs" },
+        { NULL, NULL },
+    };
     struct test_ctl *fx = *state;
     FERRY_AUTOPTR(json_object)
     dv = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
@@ -668,25 +719,13 @@ test_job_imageio_vddk(void **state)
                "\"diskId\":\"3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60\",\"secretRef\":\"engine\","
                "\"certConfigMap\":\"engine-ca\"}},"
                "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}");
-    FERRY_AUTOPTR(json_object) job = NULL;
-    json_object *pod, *ctr, *e, *keep = NULL;
+    json_object *pod, *ctr, *keep = NULL;
+    FERRY_AUTOPTR(json_object) job = dv_job(fx, dv, &pod, &ctr);
     const char *msg;
 
-    assert_int_equal(ctl_kube_dv_job(&fx->c->o, dv, &job), 0);
-    pod = ferry_json_get(job, "spec.template.spec");
-    ctr = json_object_array_get_idx(ferry_json_get(pod, "containers"), 0);
-    assert_string_equal(env_value(pod, "IMPORTER_SOURCE"), "imageio");
-    assert_string_equal(env_value(pod, "IMPORTER_ENDPOINT"), "https://engine/ovirt-engine/api");
-    assert_string_equal(env_value(pod, "IMPORTER_DISK_ID"), "3f1b6a3e-6b6c-4d0a-9a53-1b2c3d4e5f60");
-    assert_string_equal(env_value(pod, "IMPORTER_CONTENTTYPE"), "kubevirt");
-    assert_string_equal(env_value(pod, "IMPORTER_CERT_DIR"), "/certs");
-    e = env_entry(pod, "IMPORTER_ACCESS_KEY_ID");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.name"), "engine");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), "accessKeyId");
-    assert_null(ferry_json_get(e, "value")); /* never the value itself */
-    e = env_entry(pod, "IMPORTER_SECRET_KEY");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.name"), "engine");
-    assert_string_equal(ferry_json_get_string(e, "valueFrom.secretKeyRef.key"), "secretKey");
+    assert_env(pod, env);
+    assert_secret_env(pod, "IMPORTER_ACCESS_KEY_ID", "engine", "accessKeyId");
+    assert_secret_env(pod, "IMPORTER_SECRET_KEY", "engine", "secretKey");
     assert_string_equal(ferry_json_get_string(named(ferry_json_get(ctr, "volumeMounts"),
                                                     "cdi-cert-vol"), "mountPath"),
                         "/certs");
@@ -730,15 +769,18 @@ test_job_imageio_vddk(void **state)
     ferry_error_reset();
 }
 
+#define TEST_SETUP setup
+#define TEST_TEARDOWN test_ctl_teardown
+
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_job_http, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_job_block_blank, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_job_imageio_vddk, setup, test_ctl_teardown),
+          TEST_FX(test_job_http),
+          TEST_FX(test_job_block_blank),
+          TEST_FX(test_job_imageio_vddk),
           cmocka_unit_test(test_pvc_storage_overhead),
           cmocka_unit_test(test_long_name),
-          cmocka_unit_test_setup_teardown(test_dv_flow, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_dv_failed, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_pod_object, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_vmi_flow, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_vmi_scheduled, setup, test_ctl_teardown),
-          cmocka_unit_test_setup_teardown(test_vm_pvc_volume, setup, test_ctl_teardown))
+          TEST_FX(test_dv_flow),
+          TEST_FX(test_dv_failed),
+          TEST_FX(test_pod_object),
+          TEST_FX(test_vmi_flow),
+          TEST_FX(test_vmi_scheduled),
+          TEST_FX(test_vm_pvc_volume))

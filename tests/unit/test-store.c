@@ -40,36 +40,38 @@ setup(void **state)
  * resourceVersions 1..3. */
 #define BUILTIN_RV 3
 
+/* The object of the JSON TEXT, named NAME. */
 static json_object *
-vm(const char *name)
+named(const char *text, const char *name)
 {
-    json_object *o = test_json("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
-                           "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
-                           "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}");
+    json_object *o = test_json(text);
 
     ferry_json_set_string(o, "metadata.name", name);
     return o;
+}
+
+static json_object *
+vm(const char *name)
+{
+    return named("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\","
+                 "\"metadata\":{},\"spec\":{\"runStrategy\":\"Halted\","
+                 "\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}",
+                 name);
 }
 
 static json_object *
 namespace_obj(const char *name)
 {
-    json_object *o = json_object_new_object();
-    ferry_json_set_string(o, "apiVersion", "v1");
-    ferry_json_set_string(o, "kind", "Namespace");
-    ferry_json_set_string(o, "metadata.name", name);
-    return o;
+    return named("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{}}", name);
 }
 
 static json_object *
 dv(const char *name)
 {
-    json_object *o = test_json("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
-                           "\"metadata\":{},\"spec\":{\"source\":{\"blank\":{}},"
-                           "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}");
-
-    ferry_json_set_string(o, "metadata.name", name);
-    return o;
+    return named("{\"apiVersion\":\"cdi.kubevirt.io/v1beta1\",\"kind\":\"DataVolume\","
+                 "\"metadata\":{},\"spec\":{\"source\":{\"blank\":{}},"
+                 "\"storage\":{\"resources\":{\"requests\":{\"storage\":\"1Gi\"}}}}}",
+                 name);
 }
 
 static json_object *
@@ -562,20 +564,6 @@ test_cascade(void **state)
 /* ---- watch ------------------------------------------------------------ */
 
 static void
-expect_event(struct ferry_watch *w, enum ferry_event_type type, const char *name)
-{
-    struct ferry_event ev = { 0 };
-
-    if (ferry_watch_next(w, 2000, &ev) != 1)
-        fail_msg("expected %s %s: %s", ferry_event_type_name(type), name,
-                 ferry_error_message());
-    assert_string_equal(ferry_event_type_name(ev.type), ferry_event_type_name(type));
-    assert_string_equal(ferry_json_get_string(ev.object, "metadata.name"), name);
-    assert_int_equal(rv_of(ev.object), ev.resource_version);
-    ferry_event_release(&ev);
-}
-
-static void
 test_watch_resume(void **state)
 {
     struct test_store *f = *state;
@@ -594,28 +582,28 @@ test_watch_resume(void **state)
 
     /* from the start: every VM change, in order, DataVolumes filtered out */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 1, &w), 0);
-    expect_event(w, FERRY_EVENT_MODIFIED, "a");
-    expect_event(w, FERRY_EVENT_ADDED, "c");
-    expect_event(w, FERRY_EVENT_DELETED, "a");
+    test_expect_event(w, FERRY_EVENT_MODIFIED, "a");
+    test_expect_event(w, FERRY_EVENT_ADDED, "c");
+    test_expect_event(w, FERRY_EVENT_DELETED, "a");
     assert_int_equal(ferry_watch_next(w, 0, &ev), 0);
     ferry_watch_free(w);
 
     /* resume after mid */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, "default", mid, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "c");
-    expect_event(w, FERRY_EVENT_DELETED, "a");
+    test_expect_event(w, FERRY_EVENT_ADDED, "c");
+    test_expect_event(w, FERRY_EVENT_DELETED, "a");
     ferry_watch_free(w);
 
     /* every kind */
     assert_int_equal(ferry_store_watch(f->st, NULL, NULL, BUILTIN_RV + 1, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "d");
+    test_expect_event(w, FERRY_EVENT_ADDED, "d");
     ferry_watch_free(w);
 
     /* 0: the current objects as ADDED, then what follows */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, 0, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "c");
+    test_expect_event(w, FERRY_EVENT_ADDED, "c");
     json_object_put(must_create(f->st, vm("e")));
-    expect_event(w, FERRY_EVENT_ADDED, "e");
+    test_expect_event(w, FERRY_EVENT_ADDED, "e");
     ferry_watch_free(w);
 
     /* -1: only what follows */
@@ -626,7 +614,7 @@ test_watch_resume(void **state)
         ferry_json_set_string(o, "metadata.namespace", "other");
         json_object_put(must_create(f->st, o));
     }
-    expect_event(w, FERRY_EVENT_ADDED, "g");
+    test_expect_event(w, FERRY_EVENT_ADDED, "g");
     ferry_watch_free(w);
 }
 
@@ -655,7 +643,7 @@ test_watch_expiry(void **state)
 
     /* the recent history is still there */
     assert_int_equal(ferry_store_watch(f->st, ferry_resource_vm, NULL, BUILTIN_RV + 195, &w), 0);
-    expect_event(w, FERRY_EVENT_ADDED, "vm195");
+    test_expect_event(w, FERRY_EVENT_ADDED, "vm195");
     ferry_watch_free(w);
 }
 
@@ -1290,29 +1278,32 @@ test_secret_configmap(void **state)
     }
 }
 
+#define TEST_SETUP setup
+#define TEST_TEARDOWN test_store_teardown
+
 TEST_MAIN(NULL, NULL,
-          cmocka_unit_test_setup_teardown(test_create_get, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_open_creates_dir, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_concurrent_open, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_generate_name_and_cluster_scope, setup, test_store_teardown),
+          TEST_FX(test_create_get),
+          TEST_FX(test_open_creates_dir),
+          TEST_FX(test_concurrent_open),
+          TEST_FX(test_generate_name_and_cluster_scope),
           cmocka_unit_test(test_resource_lookup),
           cmocka_unit_test(test_state_dir),
-          cmocka_unit_test_setup_teardown(test_list, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_list_selector, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_update_rules, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_finalizers, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_cascade, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_watch_resume, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_watch_expiry, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_watch_thread, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_record_event, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_events_bounded, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_namespaces, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_secret_configmap, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_request_size, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_open_guards, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_namespaces_adopted, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_admission_in_store, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_crash_consistency, setup, test_store_teardown),
-          cmocka_unit_test_setup_teardown(test_measure, setup, test_store_teardown))
+          TEST_FX(test_list),
+          TEST_FX(test_list_selector),
+          TEST_FX(test_update_rules),
+          TEST_FX(test_finalizers),
+          TEST_FX(test_cascade),
+          TEST_FX(test_watch_resume),
+          TEST_FX(test_watch_expiry),
+          TEST_FX(test_watch_thread),
+          TEST_FX(test_record_event),
+          TEST_FX(test_events_bounded),
+          TEST_FX(test_namespaces),
+          TEST_FX(test_secret_configmap),
+          TEST_FX(test_request_size),
+          TEST_FX(test_open_guards),
+          TEST_FX(test_namespaces_adopted),
+          TEST_FX(test_admission_in_store),
+          TEST_FX(test_concurrent_writers),
+          TEST_FX(test_crash_consistency),
+          TEST_FX(test_measure))

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "common/cleanup.h"
 #include "common/expectations.h"
 #include "common/workqueue.h"
 #include "common/util.h"
@@ -269,30 +270,65 @@ test_shutdown(void **state)
 static void
 test_expectations(void **state)
 {
+    enum step {
+        LOOK,
+        EXPECT_CREATIONS,
+        EXPECT_DELETIONS,
+        CREATED,
+        DELETED,
+        FORGET
+    };
+    /* Each step on KEY (N for the expect ones), then whether KEY's
+     * expectations are satisfied. */
+    static const struct {
+        enum step step;
+        const char *key;
+        int n;
+        bool satisfied;
+    } steps[] = {
+        { LOOK, "ns/dv", 0, true },
+        { EXPECT_CREATIONS, "ns/dv", 2, false },
+        { CREATED, "ns/dv", 0, false },
+        { CREATED, "ns/dv", 0, true },
+        /* an observation beyond what was expected does not go negative */
+        { CREATED, "ns/dv", 0, true },
+        { EXPECT_CREATIONS, "ns/dv", 1, false },
+        /* other keys are not affected; deletions count apart */
+        { LOOK, "ns/other", 0, true },
+        { EXPECT_DELETIONS, "ns/other", 1, false },
+        { CREATED, "ns/other", 0, false },
+        { DELETED, "ns/other", 0, true },
+        { FORGET, "ns/dv", 0, true },
+    };
     struct ferry_expectations *e = ferry_expectations_new(0);
 
     (void)state;
-    assert_true(ferry_expectations_satisfied(e, "ns/dv"));
-    ferry_expectations_expect_creations(e, "ns/dv", 2);
-    assert_false(ferry_expectations_satisfied(e, "ns/dv"));
-    ferry_expectations_creation_observed(e, "ns/dv");
-    assert_false(ferry_expectations_satisfied(e, "ns/dv"));
-    ferry_expectations_creation_observed(e, "ns/dv");
-    assert_true(ferry_expectations_satisfied(e, "ns/dv"));
-    /* an observation beyond what was expected does not go negative */
-    ferry_expectations_creation_observed(e, "ns/dv");
-    ferry_expectations_expect_creations(e, "ns/dv", 1);
-    assert_false(ferry_expectations_satisfied(e, "ns/dv"));
-    /* other keys are not affected; deletions count apart */
-    assert_true(ferry_expectations_satisfied(e, "ns/other"));
-    ferry_expectations_expect_deletions(e, "ns/other", 1);
-    assert_false(ferry_expectations_satisfied(e, "ns/other"));
-    ferry_expectations_creation_observed(e, "ns/other");
-    assert_false(ferry_expectations_satisfied(e, "ns/other"));
-    ferry_expectations_deletion_observed(e, "ns/other");
-    assert_true(ferry_expectations_satisfied(e, "ns/other"));
-    ferry_expectations_delete(e, "ns/dv");
-    assert_true(ferry_expectations_satisfied(e, "ns/dv"));
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(steps); i++) {
+        const char *key = steps[i].key;
+
+        switch (steps[i].step) {
+        case LOOK:
+            break;
+        case EXPECT_CREATIONS:
+            ferry_expectations_expect_creations(e, key, steps[i].n);
+            break;
+        case EXPECT_DELETIONS:
+            ferry_expectations_expect_deletions(e, key, steps[i].n);
+            break;
+        case CREATED:
+            ferry_expectations_creation_observed(e, key);
+            break;
+        case DELETED:
+            ferry_expectations_deletion_observed(e, key);
+            break;
+        case FORGET:
+            ferry_expectations_delete(e, key);
+            break;
+        }
+        if (ferry_expectations_satisfied(e, key) != steps[i].satisfied)
+            fail_msg("step %zu on %s: satisfied %d, want %d", i, key, !steps[i].satisfied,
+                     steps[i].satisfied);
+    }
     ferry_expectations_free(e);
 }
 

@@ -26,6 +26,11 @@
         return cmocka_run_group_tests(tests, group_setup, group_teardown);                         \
     }
 
+/* A test on the fixture most tests of a file share: the file defines
+ * TEST_SETUP and TEST_TEARDOWN (a cmocka setup and teardown) once, and lists
+ * such a test as TEST_FX(test) in TEST_MAIN. */
+#define TEST_FX(test) cmocka_unit_test_setup_teardown(test, TEST_SETUP, TEST_TEARDOWN)
+
 /* TEXT parsed by PARSE (ferry_json_parse, ferry_yaml_parse_one). */
 static inline json_object *
 test_parse(int (*parse)(const char *, size_t, const char *, json_object **), const char *what,
@@ -71,6 +76,24 @@ test_store_teardown(void **state)
     ferry_rm_rf(f->dir);
     free(f);
     return 0;
+}
+
+/* The next event of the watch W, within 2 s, is TYPE of the object NAME,
+ * at its resourceVersion. */
+static inline void
+test_expect_event(struct ferry_watch *w, enum ferry_event_type type, const char *name)
+{
+    struct ferry_event ev = { 0 };
+    const char *rv;
+
+    if (ferry_watch_next(w, 2000, &ev) != 1)
+        fail_msg("expected %s %s: %s", ferry_event_type_name(type), name, ferry_error_message());
+    assert_string_equal(ferry_event_type_name(ev.type), ferry_event_type_name(type));
+    assert_string_equal(ferry_json_get_string(ev.object, "metadata.name"), name);
+    rv = ferry_json_get_string(ev.object, "metadata.resourceVersion");
+    assert_non_null(rv);
+    assert_int_equal(strtoll(rv, NULL, 10), ev.resource_version);
+    ferry_event_release(&ev);
 }
 
 #endif
