@@ -48,6 +48,9 @@ ssize_t ferry_source_read_full(struct ferry_source *src, void *buf, size_t len);
 /* LEN cut to what SRC holds from OFF: 0 at or past its end; a source of
  * unknown size (-1) cuts nothing.  For the bounds of a pread. */
 size_t ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len);
+/* Read LEN bytes at OFF, as many preads as it takes: the bytes read, fewer
+ * only where the source ends, or -1. */
+ssize_t ferry_source_pread_full(struct ferry_source *src, void *buf, size_t len, uint64_t off);
 /* Read exactly LEN bytes at OFF; reading past the end is an error naming
  * WHAT ("qcow2 L2 table"). */
 int ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,

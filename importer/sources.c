@@ -297,9 +297,8 @@ ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len)
     return len < (uint64_t)src->size - off ? len : (size_t)((uint64_t)src->size - off);
 }
 
-int
-ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
-                         const char *what)
+ssize_t
+ferry_source_pread_full(struct ferry_source *src, void *buf, size_t len, uint64_t off)
 {
     size_t done = 0;
 
@@ -310,11 +309,24 @@ ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64
         if (n < 0)
             return -1;
         if (n == 0)
-            return ferry_error(FERRY_ERR_FORMAT,
-                               "'%s': %s at offset %llu (%zu bytes) is past the end of the file",
-                               src->url, what, (unsigned long long)off, len);
+            break;
         done += n;
     }
+    return done;
+}
+
+int
+ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
+                         const char *what)
+{
+    ssize_t n = ferry_source_pread_full(src, buf, len, off);
+
+    if (n < 0)
+        return -1;
+    if ((size_t)n < len)
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "'%s': %s at offset %llu (%zu bytes) is past the end of the file",
+                           src->url, what, (unsigned long long)off, len);
     return 0;
 }
 

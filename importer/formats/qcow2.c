@@ -600,15 +600,9 @@ decompress(struct ferry_image *img, struct read_ctx *r, uint64_t entry)
     if (csize > img->cluster_size + 1024)
         return ferry_error(FERRY_ERR_FORMAT, "qcow2 '%s': compressed size %llu too large",
                            img->src->url, (unsigned long long)csize);
-    got = 0;
-    while ((uint64_t)got < csize) {
-        ssize_t n = img->src->ops->pread(img->src, r->cdata + got, csize - got, coff + got);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += n;
-    }
+    got = ferry_source_pread_full(img->src, r->cdata, csize, coff);
+    if (got < 0)
+        return -1;
     if (img->compression == 0) {
         if (!r->z_init) {
             if (inflateInit2(&r->z, -12) != Z_OK)

@@ -212,12 +212,6 @@ fail:
     return -1;
 }
 
-static uint64_t
-vdi_virtual_size(struct ferry_image *img)
-{
-    return ((struct vdi *)img)->disk_size;
-}
-
 /* Whether BLOCK is stored, and where it starts in the file: its block map
  * entry, checked against the file.  Caller holds lock. */
 static int

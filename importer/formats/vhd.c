@@ -293,12 +293,6 @@ fail:
     return -1;
 }
 
-static uint64_t
-vhd_virtual_size(struct ferry_image *img)
-{
-    return ((struct vhd *)img)->vsize;
-}
-
 /* BAT entry of BLOCK; caller holds lock. */
 static int
 vhd_entry(struct vhd *v, uint64_t block, uint32_t *ret)
