@@ -228,6 +228,13 @@ FERRY_IMP_DEFINE_AUTO(ferry_progress)
 int ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long gid,
                           int (*verify)(void *opaque), void *opaque);
 
+struct archive;
+/* What a libarchive read callback that read N bytes into BUF from a source
+ * returns (stream.c's unpack layer, and archive.c): on a read error (-1)
+ * the source's error becomes the archive's and *FAILED is set. */
+ssize_t ferry_archive_read_result(struct archive *a, ssize_t n, const void *buf,
+                                  const void **ret, bool *failed);
+
 /* ---- sandbox (sandbox.c) ------------------------------------------------ */
 
 /* What the confined importer may still touch. */
