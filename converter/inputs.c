@@ -132,6 +132,27 @@ ferry_inputs_titles(bool text_only)
 #define TEXT_MAX (16u << 20)
 #define HEAD_MAX (64u << 10)
 
+const char *
+ferry_text_next_line(const char **pos, const char *end, size_t *ret_len)
+{
+    const char *line = *pos;
+
+    if (line >= end)
+        return NULL;
+    const char *nl = memchr(line, '\n', end - line);
+    *ret_len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    *pos = nl ? nl + 1 : end;
+    return line;
+}
+
+const char *
+ferry_text_skip_blanks(const char *s, const char *end)
+{
+    while (s < end && (*s == ' ' || *s == '\t'))
+        s++;
+    return s;
+}
+
 bool
 ferry_parse_u64(const char *s, uint64_t *ret)
 {

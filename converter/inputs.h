@@ -84,6 +84,13 @@ FERRY_DEFINE_AUTOPTR(xmlXPathObject, xmlXPathFreeObject)
 void ferry_vbox_report_unmapped(const char *name, xmlXPathContext *x, xmlNode *machine,
                                 bool in_ovf);
 
+/* The lines of a text input (vmx, xl.cfg) one at a time: the next line of
+ * [*POS, END), *RET_LEN bytes without its '\n', and *POS moved past it;
+ * NULL at END. */
+const char *ferry_text_next_line(const char **pos, const char *end, size_t *ret_len);
+/* S after its leading blanks (spaces and tabs), at most up to END. */
+const char *ferry_text_skip_blanks(const char *s, const char *end);
+
 /* Parse a decimal unsigned number that must fill the whole string. */
 bool ferry_parse_u64(const char *s, uint64_t *ret);
 /* The ways a parser reads a number from its input (never atoi/strtol): a

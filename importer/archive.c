@@ -38,15 +38,9 @@ static la_ssize_t
 reader_cb(struct archive *a, void *opaque, const void **ret)
 {
     struct reader *r = opaque;
-    ssize_t n = r->src->ops->read(r->src, r->buf, ARCHIVE_BUF);
 
-    if (n < 0) {
-        r->failed = true;
-        archive_set_error(a, EIO, "%s", ferry_error_message());
-        return -1;
-    }
-    *ret = r->buf;
-    return n;
+    return ferry_archive_read_result(a, r->src->ops->read(r->src, r->buf, ARCHIVE_BUF), r->buf,
+                                     ret, &r->failed);
 }
 
 /* Depth of a relative path after lexical resolution from directory DEPTH;

@@ -47,17 +47,13 @@ int
 ferry_blockmap_pread_source(struct ferry_source *src, const char *format, const char *name,
                             void *buf, size_t len, uint64_t off, const char *what)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t r = src->ops->pread(src, (uint8_t *)buf + done, len - done, off + done);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return ferry_error(FERRY_ERR_FORMAT,
-                               "%s '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
-                               format, name, what, off, len);
-        done += (size_t)r;
-    }
+    ssize_t n = ferry_source_pread_full(src, buf, len, off);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < len)
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "%s '%s': %s at offset %" PRIu64 " (%zu bytes) is past the end of the file",
+                           format, name, what, off, len);
     return 0;
 }
 
@@ -80,42 +76,71 @@ lookup(const struct ferry_blockmap *bm, uint64_t offset, uint64_t len, bool *ret
     return 0;
 }
 
-int
-ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
-                   struct ferry_extent **extents, size_t *n)
+/* Call FN for each run of [offset, offset+length) that is all zeros (DATA
+ * false) or all stored at file offset OFF, in order. */
+static int
+walk(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
+     int (*fn)(const struct ferry_blockmap *bm, void *opaque, uint64_t offset, uint64_t run,
+               bool data, uint64_t off),
+     void *opaque)
 {
     if (ferry_blockmap_check_range(bm, offset, length) < 0)
         return -1;
     while (length > 0) {
         bool data;
         uint64_t off, run;
-        if (lookup(bm, offset, length, &data, &off, &run) < 0)
+        if (lookup(bm, offset, length, &data, &off, &run) < 0 ||
+            fn(bm, opaque, offset, run, data, off) < 0)
             return -1;
-        ferry_extent_push(extents, n, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
         offset += run;
         length -= run;
     }
     return 0;
 }
 
+struct map_ctx {
+    struct ferry_extent **extents;
+    size_t *n;
+};
+
+static int
+map_run(const struct ferry_blockmap *bm, void *opaque, uint64_t offset, uint64_t run, bool data,
+        uint64_t off)
+{
+    struct map_ctx *m = opaque;
+    ferry_extent_push(m->extents, m->n, offset, run, data ? FERRY_EXTENT_DATA : FERRY_EXTENT_ZERO);
+    return 0;
+}
+
+int
+ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_t length,
+                   struct ferry_extent **extents, size_t *n)
+{
+    struct map_ctx m = { extents, n };
+    return walk(bm, offset, length, map_run, &m);
+}
+
+struct read_ctx {
+    uint8_t *buf;
+    uint64_t base;              /* virtual offset of buf[0] */
+};
+
+static int
+read_run(const struct ferry_blockmap *bm, void *opaque, uint64_t offset, uint64_t run, bool data,
+         uint64_t off)
+{
+    struct read_ctx *r = opaque;
+    uint8_t *p = r->buf + (offset - r->base);
+    if (!data) {
+        memset(p, 0, run);
+        return 0;
+    }
+    return bm->pread(bm->opaque, p, run, off, bm->data_what);
+}
+
 int
 ferry_blockmap_read(const struct ferry_blockmap *bm, void *buf, size_t len, uint64_t offset)
 {
-    uint8_t *p = buf;
-    if (ferry_blockmap_check_range(bm, offset, len) < 0)
-        return -1;
-    while (len > 0) {
-        bool data;
-        uint64_t off, run;
-        if (lookup(bm, offset, len, &data, &off, &run) < 0)
-            return -1;
-        if (!data)
-            memset(p, 0, run);
-        else if (bm->pread(bm->opaque, p, run, off, bm->data_what) < 0)
-            return -1;
-        p += run;
-        offset += run;
-        len -= run;
-    }
-    return 0;
+    struct read_ctx r = { buf, offset };
+    return walk(bm, offset, len, read_run, &r);
 }

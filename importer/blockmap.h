@@ -74,10 +74,15 @@ int ferry_blockmap_map(const struct ferry_blockmap *bm, uint64_t offset, uint64_
                        struct ferry_extent **extents, size_t *n);
 int ferry_blockmap_read(const struct ferry_blockmap *bm, void *buf, size_t len, uint64_t offset);
 
-/* The format table's map, read and close of the format whose image is
- * struct NAME, with a struct ferry_blockmap member blockmap, freed by
- * NAME##_free(): defines NAME##_map, NAME##_read and NAME##_close. */
+/* The format table's virtual_size, map, read and close of the format whose
+ * image is struct NAME, with a struct ferry_blockmap member blockmap (its
+ * size the virtual size), freed by NAME##_free(): defines
+ * NAME##_virtual_size, NAME##_map, NAME##_read and NAME##_close. */
 #define FERRY_BLOCKMAP_IMAGE_OPS(name)                                                             \
+    static uint64_t name##_virtual_size(struct ferry_image *img)                                  \
+    {                                                                                              \
+        return ((struct name *)img)->blockmap.size;                                                \
+    }                                                                                              \
     static int name##_map(struct ferry_image *img, uint64_t offset, uint64_t length,              \
                           struct ferry_extent **extents, size_t *n)                                \
     {                                                                                              \

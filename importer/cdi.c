@@ -46,7 +46,6 @@
  * FERRY_CDI_EXTRA_HEADERS_DIR the headers' directory, FERRY_CDI_METRICS_PORT
  * and FERRY_CDI_METRICS_ADDRESS the metrics' socket, and
  * FERRY_CDI_METRICS_LINGER=S keeps serving the final value S seconds. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -348,18 +347,17 @@ extra_headers(void)
             break;
         ferry_strv_push(&h, v);
     }
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        FERRY_AUTOFREE char *sub = ferry_printf("%s/%s", dir, e->d_name);
-        DIR *sd = opendir(sub);
-        struct dirent *f;
-        while (sd && (f = readdir(sd))) {
-            if (f->d_name[0] == '.')
-                continue;
-            FERRY_AUTOFREE char *path = ferry_printf("%s/%s", sub, f->d_name);
+    /* A directory that is not there (none mounted) holds no header. */
+    FERRY_AUTOSTRV char **subs = NULL;
+    if (ferry_dir_names("extra headers", dir, &subs) < 0)
+        ferry_error_reset();
+    for (char **s = subs; s && *s; s++) {
+        FERRY_AUTOFREE char *sub = ferry_printf("%s/%s", dir, *s);
+        FERRY_AUTOSTRV char **files = NULL;
+        if (ferry_dir_names("extra headers", sub, &files) < 0)
+            ferry_error_reset();
+        for (char **f = files; f && *f; f++) {
+            FERRY_AUTOFREE char *path = ferry_printf("%s/%s", sub, *f);
             FERRY_AUTOFREE char *buf = NULL;
             size_t len;
             if (ferry_file_read(path, 8192, &buf, &len) == 0) {
@@ -369,11 +367,7 @@ extra_headers(void)
             }
             ferry_error_reset();
         }
-        if (sd)
-            closedir(sd);
     }
-    if (d)
-        closedir(d);
     return h;
 }
 

@@ -24,6 +24,10 @@ struct ferry_source_option {
     const char *help;                     /* one or more lines, no final newline */
 };
 
+/* A config() setting a string option: *SLOT (malloc'd or NULL) becomes a
+ * copy of VALUE, the last given wins. */
+void ferry_source_option_string(char **slot, const char *value);
+
 struct ferry_source_ops {
     const char *name;                     /* "file", "http" ... */
     /* true when this source handles the URL ("http://...", a path ...). */
@@ -176,6 +180,10 @@ char *ferry_sources_schemes(void);
  * SCHEMES  HELP. */
 void ferry_formats_list(FILE *f);
 void ferry_sources_list(FILE *f);
+/* One line of either list: NAME and WORDS (NULL-terminated, may be NULL)
+ * in columns of the given widths, then HELP (may be NULL). */
+void ferry_list_line(FILE *f, int name_width, int words_width, const char *name,
+                     const char *const *words, const char *help);
 /* The options of every source, for --help. */
 void ferry_sources_usage(FILE *f);
 /* The source owning option NAME and the option's descriptor, or NULL. */
@@ -187,5 +195,19 @@ void ferry_sources_volume_size(uint64_t size);
 
 /* Limits every reader enforces (hostile input). */
 #define FERRY_MAX_VIRTUAL_SIZE (UINT64_C(64) << 40)  /* 64 TiB */
+
+/* A head_bounds answer for a disk of VIRTUAL_SIZE bytes whose image holds
+ * the data at most COPIES times (qcow2's internal snapshots): -1 when the
+ * size is beyond FERRY_MAX_VIRTUAL_SIZE. */
+static inline int
+ferry_image_head_bounds(uint64_t virtual_size, uint64_t copies, uint64_t *ret_virtual_size,
+                        uint64_t *ret_max_file_size)
+{
+    if (virtual_size > FERRY_MAX_VIRTUAL_SIZE)
+        return -1;
+    *ret_virtual_size = virtual_size;
+    *ret_max_file_size = ferry_image_file_bound(virtual_size) * copies;
+    return 0;
+}
 
 #endif

@@ -57,12 +57,18 @@ ferry_formats_names(void)
 }
 
 void
+ferry_list_line(FILE *f, int name_width, int words_width, const char *name,
+                const char *const *words, const char *help)
+{
+    FERRY_AUTOFREE char *joined = ferry_strv_join(words, " ");
+
+    fprintf(f, "%-*s %-*s %s\n", name_width, name, words_width, joined, help ? help : "");
+}
+
+void
 ferry_formats_list(FILE *f)
 {
-    for (size_t i = 0; ferry_formats[i]; i++) {
-        const struct ferry_format *fmt = ferry_formats[i];
-        FERRY_AUTOFREE char *ext = ferry_strv_join(fmt->extensions, " ");
-
-        fprintf(f, "%-8s %-20s %s\n", fmt->name, ext, fmt->help ? fmt->help : "");
-    }
+    for (size_t i = 0; ferry_formats[i]; i++)
+        ferry_list_line(f, 8, 20, ferry_formats[i]->name, ferry_formats[i]->extensions,
+                        ferry_formats[i]->help);
 }

@@ -48,6 +48,9 @@ ssize_t ferry_source_read_full(struct ferry_source *src, void *buf, size_t len);
 /* LEN cut to what SRC holds from OFF: 0 at or past its end; a source of
  * unknown size (-1) cuts nothing.  For the bounds of a pread. */
 size_t ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len);
+/* Read LEN bytes at OFF, as many preads as it takes: the bytes read, fewer
+ * only where the source ends, or -1. */
+ssize_t ferry_source_pread_full(struct ferry_source *src, void *buf, size_t len, uint64_t off);
 /* Read exactly LEN bytes at OFF; reading past the end is an error naming
  * WHAT ("qcow2 L2 table"). */
 int ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
@@ -224,6 +227,13 @@ FERRY_IMP_DEFINE_AUTO(ferry_progress)
  * is put in place (the checksum). */
 int ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long gid,
                           int (*verify)(void *opaque), void *opaque);
+
+struct archive;
+/* What a libarchive read callback that read N bytes into BUF from a source
+ * returns (stream.c's unpack layer, and archive.c): on a read error (-1)
+ * the source's error becomes the archive's and *FAILED is set. */
+ssize_t ferry_archive_read_result(struct archive *a, ssize_t n, const void *buf,
+                                  const void **ret, bool *failed);
 
 /* ---- sandbox (sandbox.c) ------------------------------------------------ */
 

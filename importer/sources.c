@@ -17,6 +17,7 @@
  * DataVolume source check and tests/unit/test-tables.c read the table. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -83,6 +84,13 @@ ferry_source_open(const char *url, struct ferry_source **ret)
                        (int)n, url, schemes);
 }
 
+void
+ferry_source_option_string(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = ferry_strdup(value);
+}
+
 /* ---- text generated from the table -------------------------------------- */
 
 /* "http://" -> "http", "oci-archive:" -> "oci-archive". */
@@ -114,12 +122,9 @@ ferry_sources_schemes(void)
 void
 ferry_sources_list(FILE *f)
 {
-    for (size_t i = 0; ferry_sources[i]; i++) {
-        const struct ferry_source_ops *ops = ferry_sources[i];
-        FERRY_AUTOFREE char *schemes = ferry_strv_join(ops->schemes, " ");
-
-        fprintf(f, "%-10s %-28s %s\n", ops->name, schemes, ops->help ? ops->help : "");
-    }
+    for (size_t i = 0; ferry_sources[i]; i++)
+        ferry_list_line(f, 10, 28, ferry_sources[i]->name, ferry_sources[i]->schemes,
+                        ferry_sources[i]->help);
 }
 
 void
@@ -271,13 +276,17 @@ ferry_sources_dv_option(const char *kind, enum ferry_dv_option role)
     return name;
 }
 
-ssize_t
-ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
+/* LEN bytes, as many reads as it takes (preads from *OFF when OFF is not
+ * NULL): the bytes read, fewer only where the source ends, or -1. */
+static ssize_t
+read_until_end(struct ferry_source *src, void *buf, size_t len, const uint64_t *off)
 {
     size_t done = 0;
 
     while (done < len) {
-        ssize_t n = src->ops->read(src, (uint8_t *)buf + done, len - done);
+        uint8_t *p = (uint8_t *)buf + done;
+        ssize_t n = off ? src->ops->pread(src, p, len - done, *off + done)
+                        : src->ops->read(src, p, len - done);
         if (n < 0)
             return -1;
         if (n == 0)
@@ -285,6 +294,12 @@ ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
         done += n;
     }
     return done;
+}
+
+ssize_t
+ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
+{
+    return read_until_end(src, buf, len, NULL);
 }
 
 size_t
@@ -297,24 +312,26 @@ ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len)
     return len < (uint64_t)src->size - off ? len : (size_t)((uint64_t)src->size - off);
 }
 
+ssize_t
+ferry_source_pread_full(struct ferry_source *src, void *buf, size_t len, uint64_t off)
+{
+    if (!src->ops->pread)
+        return ferry_error(FERRY_ERR_INTERNAL, "'%s': random access on a stream", src->url);
+    return read_until_end(src, buf, len, &off);
+}
+
 int
 ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
                          const char *what)
 {
-    size_t done = 0;
+    ssize_t n = ferry_source_pread_full(src, buf, len, off);
 
-    if (!src->ops->pread)
-        return ferry_error(FERRY_ERR_INTERNAL, "'%s': random access on a stream", src->url);
-    while (done < len) {
-        ssize_t n = src->ops->pread(src, (uint8_t *)buf + done, len - done, off + done);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return ferry_error(FERRY_ERR_FORMAT,
-                               "'%s': %s at offset %llu (%zu bytes) is past the end of the file",
-                               src->url, what, (unsigned long long)off, len);
-        done += n;
-    }
+    if (n < 0)
+        return -1;
+    if ((size_t)n < len)
+        return ferry_error(FERRY_ERR_FORMAT,
+                           "'%s': %s at offset %llu (%zu bytes) is past the end of the file",
+                           src->url, what, (unsigned long long)off, len);
     return 0;
 }
 

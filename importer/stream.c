@@ -465,6 +465,19 @@ struct unpack {
 
 #define UNPACK_BUF (1u << 20)
 
+ssize_t
+ferry_archive_read_result(struct archive *a, ssize_t n, const void *buf, const void **ret,
+                          bool *failed)
+{
+    if (n < 0) {
+        *failed = true;
+        archive_set_error(a, EIO, "%s", ferry_error_message());
+        return -1;
+    }
+    *ret = buf;
+    return n;
+}
+
 static la_ssize_t
 unpack_cb_read(struct archive *a, void *opaque, const void **ret)
 {
@@ -474,13 +487,7 @@ unpack_cb_read(struct archive *a, void *opaque, const void **ret)
 
     if (n > 0)
         u->pos += n;
-    if (n < 0) {
-        u->failed = true;
-        archive_set_error(a, EIO, "%s", ferry_error_message());
-        return -1;
-    }
-    *ret = u->buf;
-    return n;
+    return ferry_archive_read_result(a, n, u->buf, ret, &u->failed);
 }
 
 static la_int64_t

@@ -218,10 +218,9 @@ vmx_read(const char *name, const char *buf, size_t len, struct vmx *v)
 {
     v->name = name;
     unsigned lineno = 0;
-    const char *end = buf + len;
-    for (const char *line = buf; line < end;) {
-        const char *nl = memchr(line, '\n', end - line);
-        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    const char *end = buf + len, *line;
+    size_t n;
+    for (const char *pos = buf; (line = ferry_text_next_line(&pos, end, &n));) {
         FERRY_AUTOFREE char *copy = ferry_strndup(line, n);
         lineno++;
         size_t l = strlen(copy);
@@ -231,7 +230,6 @@ vmx_read(const char *name, const char *buf, size_t len, struct vmx *v)
             ;
         else if (vmx_line(v, copy, lineno) < 0)
             return -1;
-        line = nl ? nl + 1 : end;
     }
     if (v->n)
         qsort(v->e, v->n, sizeof(*v->e), entry_cmp);
@@ -254,19 +252,16 @@ vmx_probe(const struct ferry_input_data *in)
      * look is enough, so that a malformed line is reported by the parser. */
     static const char *const keys[] = {"config.version", "virtualhw.version", ".encoding",
                                        "displayname", "guestos"};
-    const char *end = in->buf + in->len;
-    for (const char *line = in->buf; line < end;) {
-        const char *nl = memchr(line, '\n', end - line);
-        const char *p = line;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
+    const char *end = in->buf + in->len, *line;
+    size_t n;
+    for (const char *pos = in->buf; (line = ferry_text_next_line(&pos, end, &n));) {
+        const char *p = ferry_text_skip_blanks(line, end);
         for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
             size_t kl = strlen(keys[i]);
             if ((size_t)(end - p) > kl && !strncasecmp(p, keys[i], kl) &&
                 (p[kl] == ' ' || p[kl] == '=' || p[kl] == '\t'))
                 return true;
         }
-        line = nl ? nl + 1 : end;
     }
     return false;
 }

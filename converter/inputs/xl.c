@@ -223,18 +223,14 @@ xl_probe(const struct ferry_input_data *in)
      * xl.cfg names the domain and says how to build it. */
     static const char *const keys[] = {"builder", "type", "kernel", "disk", "vif"};
     bool name = false, build = false;
-    const char *end = in->buf + in->len;
-    for (const char *line = in->buf; line < end;) {
-        const char *nl = memchr(line, '\n', end - line);
-        const char *p = line;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *k = p;
+    const char *end = in->buf + in->len, *line;
+    size_t n;
+    for (const char *pos = in->buf; (line = ferry_text_next_line(&pos, end, &n));) {
+        const char *k = ferry_text_skip_blanks(line, end), *p = k;
         while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
             p++;
         size_t kl = p - k;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
+        p = ferry_text_skip_blanks(p, end);
         if (kl && p < end && *p == '=') {
             if (kl == 4 && !strncmp(k, "name", 4))
                 name = true;
@@ -242,7 +238,6 @@ xl_probe(const struct ferry_input_data *in)
                 if (kl == strlen(keys[i]) && !strncmp(k, keys[i], kl))
                     build = true;
         }
-        line = nl ? nl + 1 : end;
     }
     return name && build;
 }

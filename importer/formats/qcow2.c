@@ -86,14 +86,11 @@ qcow2_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t
 {
     if (len < 72 || !qcow2_probe(head, len, -1))
         return -1;
-    uint64_t vsize = ferry_be64(head + 24);
     uint32_t snapshots = ferry_be32(head + 60);
-    if (vsize > FERRY_MAX_VIRTUAL_SIZE || snapshots > 65536)
+    if (snapshots > 65536)
         return -1;
-    *ret_vsize = vsize;
     /* Each internal snapshot may hold as much data again. */
-    *ret_max = ferry_image_file_bound(vsize) * (snapshots + 1);
-    return 0;
+    return ferry_image_head_bounds(ferry_be64(head + 24), snapshots + 1, ret_vsize, ret_max);
 }
 
 static bool
@@ -600,15 +597,9 @@ decompress(struct ferry_image *img, struct read_ctx *r, uint64_t entry)
     if (csize > img->cluster_size + 1024)
         return ferry_error(FERRY_ERR_FORMAT, "qcow2 '%s': compressed size %llu too large",
                            img->src->url, (unsigned long long)csize);
-    got = 0;
-    while ((uint64_t)got < csize) {
-        ssize_t n = img->src->ops->pread(img->src, r->cdata + got, csize - got, coff + got);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += n;
-    }
+    got = ferry_source_pread_full(img->src, r->cdata, csize, coff);
+    if (got < 0)
+        return -1;
     if (img->compression == 0) {
         if (!r->z_init) {
             if (inflateInit2(&r->z, -12) != Z_OK)

@@ -68,12 +68,7 @@ vdi_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *
 {
     if (len < 0x178 || !vdi_probe(head, len, -1))
         return -1;
-    uint64_t vsize = ferry_le64(head + 0x170);
-    if (vsize > FERRY_MAX_VIRTUAL_SIZE)
-        return -1;
-    *ret_vsize = vsize;
-    *ret_max = ferry_image_file_bound(vsize);
-    return 0;
+    return ferry_image_head_bounds(ferry_le64(head + 0x170), 1, ret_vsize, ret_max);
 }
 
 static void
@@ -210,12 +205,6 @@ vdi_open(struct ferry_source *src, struct ferry_image **ret)
 fail:
     vdi_free(v);
     return -1;
-}
-
-static uint64_t
-vdi_virtual_size(struct ferry_image *img)
-{
-    return ((struct vdi *)img)->disk_size;
 }
 
 /* Whether BLOCK is stored, and where it starts in the file: its block map

@@ -82,12 +82,7 @@ vhd_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t *
 {
     if (!vhd_probe(head, len, -1))
         return -1;
-    uint64_t vsize = ferry_be64(head + 48);
-    if (vsize > FERRY_MAX_VIRTUAL_SIZE)
-        return -1;
-    *ret_vsize = vsize;
-    *ret_max = ferry_image_file_bound(vsize);
-    return 0;
+    return ferry_image_head_bounds(ferry_be64(head + 48), 1, ret_vsize, ret_max);
 }
 
 /* Where the footer at the end of a SIZE-byte file starts (SIZE >= 512):
@@ -280,12 +275,6 @@ vhd_open(struct ferry_source *src, struct ferry_image **ret)
 fail:
     vhd_free(v);
     return -1;
-}
-
-static uint64_t
-vhd_virtual_size(struct ferry_image *img)
-{
-    return ((struct vhd *)img)->vsize;
 }
 
 /* BAT entry of BLOCK; caller holds lock. */

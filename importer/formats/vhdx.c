@@ -575,12 +575,6 @@ fail:
     return -1;
 }
 
-static uint64_t
-vhdx_virtual_size(struct ferry_image *img)
-{
-    return ((struct vhdx *)img)->vsize;
-}
-
 /* Whether payload BLOCK is stored (fully present), and where it starts in
  * the file: its BAT entry, checked against the file.  Caller holds lock. */
 static int

@@ -113,10 +113,8 @@ vmdk_head_bounds(const uint8_t *head, size_t len, uint64_t *ret_vsize, uint64_t 
         return -1;   /* a descriptor: its extents are other files */
     uint64_t cap = ferry_le64(head + 12);
     if (cap > FERRY_MAX_VIRTUAL_SIZE / 512)
-        return -1;
-    *ret_vsize = cap * 512;
-    *ret_max = ferry_image_file_bound(cap * 512);
-    return 0;
+        return -1;   /* cap * 512 would wrap */
+    return ferry_image_head_bounds(cap * 512, 1, ret_vsize, ret_max);
 }
 
 struct sparse_header {

@@ -202,6 +202,17 @@ ferry_curl_set_noproxy(const char *list)
     shared.noproxy = ferry_strdup(list);
 }
 
+void
+ferry_curl_deliver(CURL *c, curl_write_callback header, void *header_data,
+                   curl_write_callback write, void *write_data, char *errbuf)
+{
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, header_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, write_data);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+}
+
 /* ---- retries ------------------------------------------------------------- */
 
 bool

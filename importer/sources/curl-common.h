@@ -23,6 +23,13 @@
  * REQUEST_METHOD is unset: not a CGI program). */
 CURL *ferry_curl_easy(const char *url, bool verify_tls, bool verbose);
 
+/* Where one transfer on C delivers: the HEADER callback gets HEADER_DATA,
+ * WRITE gets WRITE_DATA, and libcurl's message for a failure goes to ERRBUF
+ * (CURL_ERROR_SIZE bytes).  All NULL clears them, before a handle whose
+ * buffers go out of scope is kept for another transfer. */
+void ferry_curl_deliver(CURL *c, curl_write_callback header, void *header_data,
+                        curl_write_callback write, void *write_data, char *errbuf);
+
 /* Trust the PEM certificates of every file in DIR whose name does not
  * start with a dot (CDI's cert directory: a ConfigMap's keys, any name)
  * IN ADDITION to the system roots: the handles get one bundle in memory

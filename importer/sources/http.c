@@ -136,8 +136,7 @@ http_config(const char *name, const char *value)
     } else if (strcmp(name, "header-dir") == 0) {
         ferry_strv_push(&opt.header_dirs, value);
     } else if (strcmp(name, "http-secret-dir") == 0) {
-        free(opt.secret_dir);
-        opt.secret_dir = ferry_strdup(value);
+        ferry_source_option_string(&opt.secret_dir, value);
     } else if (strcmp(name, "cert-dir") == 0) {
         return ferry_curl_add_cert_dir(value);
     } else if (strcmp(name, "proxy") == 0) {
@@ -562,11 +561,7 @@ piece_start(struct ferry_source *src, struct piece *pc)
              (unsigned long long)(pc->off + pc->len - 1));
     curl_easy_setopt(c, CURLOPT_RANGE, pc->range);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, p->hdr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, piece_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, pc);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, resp_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &pc->resp);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, pc->errbuf);
+    ferry_curl_deliver(c, resp_header, &pc->resp, piece_write, pc, pc->errbuf);
     curl_easy_setopt(c, CURLOPT_PRIVATE, pc);
     for (unsigned i = 0; i < MAX_CONNECTIONS; i++)
         if (!p->inflight[i]) {
@@ -812,13 +807,9 @@ http_open(struct ferry_source *src, const char *url)
         CURLcode rc;
 
         r = (struct resp){ .cr.total = -1, .retry_after = -1 };
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, opt.base);
         curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, resp_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, c);
+        ferry_curl_deliver(c, resp_header, &r, probe_write, c, errbuf);
         rc = curl_easy_perform(c);
         code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -1163,11 +1154,7 @@ stream_thread(void *opaque)
         long code = 0;
 
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, opt.base);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stream_write);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sc);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, resp_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        ferry_curl_deliver(c, resp_header, &r, stream_write, &sc, errbuf);
         rc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         curl_easy_cleanup(c);
@@ -1348,14 +1335,6 @@ http_open_wrapper(struct ferry_source *src, const char *url)
     return 0;
 }
 
-/* Every read after confinement is a request. */
-static bool
-http_needs_network(const char *url)
-{
-    (void)url;
-    return true;
-}
-
 static const char *const http_schemes[] = { "http://", "https://", NULL };
 
 const struct ferry_source_ops ferry_source_http = {
@@ -1365,7 +1344,7 @@ const struct ferry_source_ops ferry_source_http = {
     .options = http_options,
     .config = http_config,
     .dv_source = "http",
-    .needs_network = http_needs_network,
+    .needs_network = ferry_remote_needs_network,   /* every read is a request */
     .handles = http_handles,
     .open = http_open_wrapper,
     .read = http_read,

@@ -88,11 +88,9 @@ imageio_config(const char *name, const char *value)
     if (strcmp(name, "imageio-insecure") == 0) {
         opt.insecure = true;
     } else if (strcmp(name, "imageio-secret-dir") == 0) {
-        free(opt.secret_dir);
-        opt.secret_dir = ferry_strdup(value);
+        ferry_source_option_string(&opt.secret_dir, value);
     } else if (strcmp(name, "imageio-ca") == 0) {
-        free(opt.ca_path);
-        opt.ca_path = ferry_strdup(value);
+        ferry_source_option_string(&opt.ca_path, value);
     } else if (strcmp(name, "imageio-extend-interval") == 0) {
         char *end;
         unsigned long v = strtoul(value, &end, 10);

@@ -122,17 +122,14 @@ registry_config(const char *name, const char *value)
         opt.arch = ferry_strdup(p[1]);
         opt.variant = n == 3 ? ferry_strdup(p[2]) : NULL;
     } else if (strcmp(name, "secret-dir") == 0) {
-        free(opt.secret_dir);
-        opt.secret_dir = ferry_strdup(value);
+        ferry_source_option_string(&opt.secret_dir, value);
     } else if (strcmp(name, "auth-file") == 0) {
-        free(opt.auth_file);
-        opt.auth_file = ferry_strdup(value);
+        ferry_source_option_string(&opt.auth_file, value);
     } else if (strcmp(name, "token-origin") == 0) {
         if (!ferry_str_has_prefix(value, "https://") && !ferry_str_has_prefix(value, "http://"))
             return ferry_error(FERRY_ERR_INVALID,
                                "--token-origin '%s': expected https://HOST[:PORT]", value);
-        free(opt.token_origin);
-        opt.token_origin = ferry_strdup(value);
+        ferry_source_option_string(&opt.token_origin, value);
     } else {
         return ferry_error(FERRY_ERR_INVALID, "option '--%s' is unknown", name);
     }
@@ -746,11 +743,7 @@ reg_get(struct reg *r, const char *url, const char *const *accept, bool with_aut
     memset(ret, 0, sizeof(*ret));
     ret->max = max;
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, resp_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, ret);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, resp_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, ret);
+    ferry_curl_deliver(c, resp_header, ret, resp_write, ret, errbuf);
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->code);
     curl_easy_cleanup(c);
@@ -1056,12 +1049,7 @@ blob_write(char *data, size_t size, size_t n, void *opaque)
         return 0;
     }
     if (code != (b->range_from > 0 ? 206 : 200)) {
-        size_t room = sizeof(b->errbody) - 1 - b->errlen;
-        if (len < room)
-            room = len;
-        memcpy(b->errbody + b->errlen, data, room);
-        b->errlen += room;
-        b->errbody[b->errlen] = '\0';
+        ferry_remote_keep_body(b->errbody, sizeof(b->errbody), &b->errlen, data, len);
         return len;
     }
     if (b->len > 0 && b->len + len > BLOB_BUF) {

@@ -273,6 +273,17 @@ ferry_range_get_header(char *buf, size_t size, size_t n, void *opaque)
     return size * n;
 }
 
+void
+ferry_remote_keep_body(char *text, size_t size, size_t *used, const char *data, size_t len)
+{
+    size_t room = size - 1 - *used;
+    size_t k = len < room ? len : room;
+
+    memcpy(text + *used, data, k);
+    *used += k;
+    text[*used] = '\0';
+}
+
 static size_t
 range_get_write(char *data, size_t size, size_t n, void *opaque)
 {
@@ -286,11 +297,7 @@ range_get_write(char *data, size_t size, size_t n, void *opaque)
          * file: the server ignored Range, stop at once. */
         if (code == 200)
             return 0;
-        size_t room = sizeof(q->body) - 1 - q->body_len;
-        size_t k = len < room ? len : room;
-        memcpy(q->body + q->body_len, data, k);
-        q->body_len += k;
-        q->body[q->body_len] = '\0';
+        ferry_remote_keep_body(q->body, sizeof(q->body), &q->body_len, data, len);
         return len;
     }
     if (len > q->len - q->got) {
@@ -310,19 +317,12 @@ ferry_range_get(struct ferry_range_get *q, CURL *c, uint64_t off, void *buf, siz
     snprintf(q->range, sizeof(q->range), "%llu-%llu", (unsigned long long)off,
              (unsigned long long)(off + len - 1));
     curl_easy_setopt(c, CURLOPT_RANGE, q->range);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, q->errbuf);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header ? header : ferry_range_get_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, q);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, range_get_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+    ferry_curl_deliver(c, header ? header : ferry_range_get_header, q, range_get_write, q,
+                       q->errbuf);
     q->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->code);
     curl_easy_setopt(c, CURLOPT_RANGE, NULL);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    ferry_curl_deliver(c, NULL, NULL, NULL, NULL, NULL);
 }
 
 bool

@@ -104,6 +104,11 @@ bool ferry_range_get_exact(const struct ferry_range_get *q, uint64_t off);
 /* libcurl's error for a failed transfer. */
 const char *ferry_range_get_error(const struct ferry_range_get *q);
 
+/* Keep the start of an answer's body for messages (an error page): DATA
+ * appended to TEXT, a string in SIZE bytes of which *USED are taken, as far
+ * as it fits. */
+void ferry_remote_keep_body(char *text, size_t size, size_t *used, const char *data, size_t len);
+
 /* A source's needs_network: a remote source needs it all along. */
 bool ferry_remote_needs_network(const char *url);
 

@@ -85,19 +85,16 @@ s3_config(const char *name, const char *value)
         if (!ferry_str_has_prefix(value, "http://") && !ferry_str_has_prefix(value, "https://"))
             return ferry_error(FERRY_ERR_INVALID,
                                "--s3-endpoint '%s': expected http[s]://HOST[:PORT]", value);
-        free(opt.endpoint);
-        opt.endpoint = ferry_strdup(value);
+        ferry_source_option_string(&opt.endpoint, value);
     } else if (strcmp(name, "s3-virtual-hosted") == 0) {
         opt.virtual_hosted = true;
     } else if (strcmp(name, "s3-region") == 0) {
         if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(value))
             return ferry_error(FERRY_ERR_INVALID,
                                "--s3-region '%s': expected a region name, e.g. eu-west-1", value);
-        free(opt.region);
-        opt.region = ferry_strdup(value);
+        ferry_source_option_string(&opt.region, value);
     } else if (strcmp(name, "s3-secret-dir") == 0) {
-        free(opt.secret_dir);
-        opt.secret_dir = ferry_strdup(value);
+        ferry_source_option_string(&opt.secret_dir, value);
     } else if (strcmp(name, "s3-ca-dir") == 0) {
         ferry_strv_push(&opt.ca_dirs, value);
     } else {
@@ -589,19 +586,11 @@ s3_get(struct s3_priv *p, uint64_t off, size_t len, void *buf, struct s3_resp *r
         hdrs = curl_slist_append(hdrs, h_auth);
     }
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, resp_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, resp_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    ferry_curl_deliver(c, resp_header, r, resp_write, r, errbuf);
     rc = r->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->code);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, NULL);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    ferry_curl_deliver(c, NULL, NULL, NULL, NULL, NULL);
     curl_slist_free_all(hdrs);
     if (h_auth)
         explicit_bzero(h_auth, strlen(h_auth));

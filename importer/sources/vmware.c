@@ -106,11 +106,9 @@ vmware_config(const char *name, const char *value)
     if (strcmp(name, "vmware-insecure") == 0) {
         opt.insecure = true;
     } else if (strcmp(name, "vmware-secret-dir") == 0) {
-        free(opt.secret_dir);
-        opt.secret_dir = ferry_strdup(value);
+        ferry_source_option_string(&opt.secret_dir, value);
     } else if (strcmp(name, "vmware-ca") == 0) {
-        free(opt.ca_path);
-        opt.ca_path = ferry_strdup(value);
+        ferry_source_option_string(&opt.ca_path, value);
     } else if (strcmp(name, "vmware-thumbprint") == 0) {
         return parse_thumbprint("--vmware-thumbprint", value);
     }
