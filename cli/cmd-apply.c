@@ -233,11 +233,11 @@ int
 cmd_apply(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "filename", required_argument, NULL, 'f' },
+        CLI_OPT_FILENAME,
         CLI_OPT_NAMESPACE,
         { "dry-run", optional_argument, NULL, 'D' },
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     FERRY_AUTOSTRV char **paths = NULL;
     FERRY_AUTOSTRV char **sources = NULL;
