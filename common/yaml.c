@@ -645,11 +645,13 @@ key_string(struct yparse *y, yaml_event_t *ev, char **ret, bool *ret_merge)
     return perr_at(y, ev->start_mark, "unsupported map key: null");
 }
 
+/* One level deeper, into the mapping or sequence that EV starts. */
 static int
-check_depth(struct yparse *y, yaml_event_t *ev)
+depth_enter(struct yparse *y, yaml_event_t *ev)
 {
     if (y->depth >= MAX_DEPTH)
         return perr_at(y, ev->start_mark, "nesting deeper than %d levels", MAX_DEPTH);
+    y->depth++;
     return 0;
 }
 
@@ -675,9 +677,8 @@ parse_mapping(struct yparse *y, yaml_event_t *start, json_object **ret)
     FERRY_AUTOPTR(json_object) explicit_keys = json_object_new_object();
     yaml_event_t ev;
 
-    if (check_depth(y, start) < 0)
+    if (depth_enter(y, start) < 0)
         return -1;
-    y->depth++;
     for (;;) {
         FERRY_AUTOFREE char *key = NULL;
         FERRY_AUTOPTR(json_object) val = NULL;
@@ -760,9 +761,8 @@ parse_sequence(struct yparse *y, yaml_event_t *start, json_object **ret)
     FERRY_AUTOPTR(json_object) arr = json_object_new_array();
     yaml_event_t ev;
 
-    if (check_depth(y, start) < 0)
+    if (depth_enter(y, start) < 0)
         return -1;
-    y->depth++;
     for (;;) {
         json_object *val = NULL;
         int r;
