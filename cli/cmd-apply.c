@@ -93,6 +93,25 @@ lost_race(enum ferry_err code, const struct ferry_resource *res, const char *nam
     return false;
 }
 
+/* apply_one's write of OBJ, a create or an update, or with DRY_RUN only its
+ * line: 0 done, 1 lost a race (apply_one tries again), -1 failed (said). */
+static int
+apply_write(struct ferry_store *st, json_object *obj, bool create, bool dry_run,
+            const struct ferry_resource *res, const char *name)
+{
+    FERRY_AUTOFREE char *kname = cli_kind_name(res);
+    FERRY_AUTOPTR(json_object) out = NULL;
+    const char *done = create ? "created" : "configured";
+    int r = 0;
+
+    if (!dry_run)
+        r = create ? ferry_store_create(st, obj, &out) : ferry_store_update(st, obj, &out);
+    if (r < 0)
+        return lost_race(create ? FERRY_ERR_EXISTS : FERRY_ERR_CONFLICT, res, name) ? 1 : -1;
+    printf("%s/%s %s%s\n", kname, name, done, dry_run ? " (dry run)" : "");
+    return 0;
+}
+
 static int
 apply_one(struct ferry_store *st, json_object *doc, const char *source, const char *opt_ns,
           bool dry_run)
@@ -147,7 +166,7 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
     for (int attempt = 0; attempt < 5; attempt++) {
         FERRY_AUTOPTR(json_object) merged = NULL;
         FERRY_AUTOPTR(json_object) probe = NULL;
-        FERRY_AUTOPTR(json_object) out = NULL;
+        int r;
 
         json_object_put(existing);
         existing = NULL;
@@ -171,16 +190,11 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
                     cli_print_store_error(res, name);
                     return -1;
                 }
-                printf("%s/%s created (dry run)\n", kname, name);
-                return 0;
             }
-            if (ferry_store_create(st, doc, &out) < 0) {
-                if (lost_race(FERRY_ERR_EXISTS, res, name))
-                    continue;
-                return -1;
-            }
-            printf("%s/%s created\n", kname, name);
-            return 0;
+            r = apply_write(st, doc, true, dry_run, res, name);
+            if (r == 1)
+                continue;
+            return r;
         }
         {
             /* the manifest's own preconditions, as the API server checks a patch's */
@@ -213,17 +227,9 @@ apply_one(struct ferry_store *st, json_object *doc, const char *source, const ch
             printf("%s/%s unchanged\n", kname, name);
             return 0;
         }
-        if (dry_run) {
-            printf("%s/%s configured (dry run)\n", kname, name);
-            return 0;
-        }
-        if (ferry_store_update(st, merged, &out) < 0) {
-            if (lost_race(FERRY_ERR_CONFLICT, res, name))
-                continue;
-            return -1;
-        }
-        printf("%s/%s configured\n", kname, name);
-        return 0;
+        r = apply_write(st, merged, false, dry_run, res, name);
+        if (r != 1)
+            return r;
     }
     fprintf(stderr, "error: %s/%s: the object keeps changing; try again\n", kname, name);
     return -1;
@@ -233,11 +239,11 @@ int
 cmd_apply(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "filename", required_argument, NULL, 'f' },
+        CLI_OPT_FILENAME,
         CLI_OPT_NAMESPACE,
         { "dry-run", optional_argument, NULL, 'D' },
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     FERRY_AUTOSTRV char **paths = NULL;
     FERRY_AUTOSTRV char **sources = NULL;

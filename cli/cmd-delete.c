@@ -88,14 +88,14 @@ cmd_delete(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_OPT_NAMESPACE,
-        { "filename", required_argument, NULL, 'f' },
+        CLI_OPT_FILENAME,
         { "wait", optional_argument, NULL, 'W' },
-        { "timeout", required_argument, NULL, 'T' },
+        CLI_OPT_TIMEOUT,
         { "ignore-not-found", optional_argument, NULL, 'I' },
         { "all", no_argument, NULL, 'a' },
-        { "selector", required_argument, NULL, 'l' },
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        CLI_OPT_SELECTOR,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     const char *ns = NULL, *selector = NULL;
     FERRY_AUTOSTRV char **files = NULL;

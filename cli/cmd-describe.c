@@ -291,8 +291,8 @@ cmd_describe(int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_OPT_NAMESPACE,
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     static const char usage[] = "Usage: ferry describe KIND NAME... | KIND/NAME... [-n NAMESPACE]\n\n"
                                 "Show an object's fields, conditions and recent events.\n";

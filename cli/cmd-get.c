@@ -453,10 +453,10 @@ cmd_get(int argc, char **argv)
         CLI_OPT_NAMESPACE,
         { "all-namespaces", no_argument, NULL, 'A' },
         { "watch", no_argument, NULL, 'w' },
-        { "selector", required_argument, NULL, 'l' },
+        CLI_OPT_SELECTOR,
         { "no-headers", no_argument, NULL, 'H' },
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     struct get_opts o = { .fmt = OUT_TABLE };
     const char *opt_ns = NULL;

@@ -3,6 +3,7 @@
  * unix sockets made by qemu in <state-dir>/vmis/<ns>/<name>/, pause and
  * unpause go to the VMI's ferry-launcher over launcher.sock (protocol in
  * launcher/launcher.c); the handler then writes the Paused condition. */
+#include "cli/objects.h"
 #include "cli/verbs.h"
 #include "common/cleanup.h"
 #include "common/error.h"
@@ -34,10 +35,10 @@ static int
 parse(int argc, char **argv, const char *usage, bool console, bool vnc, struct node_args *a)
 {
     static const struct option opts[] = {
-        { "namespace", required_argument, NULL, 'n' }, { "timeout", required_argument, NULL, 't' },
+        CLI_OPT_NAMESPACE,                             { "timeout", required_argument, NULL, 't' },
         { "port", required_argument, NULL, 'p' },      { "linger", required_argument, NULL, 'l' },
-        { "proxy-only", no_argument, NULL, 'P' },      { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        { "proxy-only", no_argument, NULL, 'P' },      FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     int c;
 

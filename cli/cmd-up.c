@@ -226,8 +226,8 @@ cmd_up(int argc, char **argv)
         { "allow-emulation", no_argument, NULL, 'e' },
         { "libvirt-uri", required_argument, NULL, 'u' },
         { "feature-gates", required_argument, NULL, 'g' },
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     const char *uri = NULL, *gates = NULL;
     bool emulation = false;

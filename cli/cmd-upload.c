@@ -252,8 +252,8 @@ cmd_image_upload(int argc, char **argv)
         { "insecure", no_argument, NULL, 'k' },
         { "uploadproxy-url", required_argument, NULL, 'u' },
         { "force-bind", no_argument, NULL, 'b' },
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     const char *image = NULL, *size = NULL, *ns = NULL;
     bool create = true;

@@ -161,12 +161,12 @@ vm_verb(enum vm_action a, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_OPT_NAMESPACE,
-        CLI_OPT_HELP,
+        FERRY_MAIN_OPT_HELP,
         /* virtctl's; --force and --grace-period are refused */
         { "paused", no_argument, NULL, 'P' },
         { "grace-period", required_argument, NULL, 'G' },
         { "force", no_argument, NULL, 'f' },
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_END,
     };
     const char *ns = NULL;
     bool paused = false;

@@ -141,10 +141,10 @@ cmd_wait(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "for", required_argument, NULL, 'F' },
-        { "timeout", required_argument, NULL, 'T' },
+        CLI_OPT_TIMEOUT,
         CLI_OPT_NAMESPACE,
-        CLI_OPT_HELP,
-        CLI_OPT_END,
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_END,
     };
     struct wait_for w = { 0 };
     const char *ns = NULL;

@@ -6,6 +6,7 @@
 #include "cli/verbs.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/main-options.h"
 #include "common/util.h"
 
 #include <getopt.h>
@@ -73,12 +74,12 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { "state-dir", required_argument, NULL, 's' },
-        { "debug", required_argument, NULL, 'd' },
-        { "kubeconfig", required_argument, NULL, 'k' },
-        { NULL, 0, NULL, 0 },
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_VERSION,
+        FERRY_MAIN_OPT_STATE_DIR,
+        FERRY_MAIN_OPT_DEBUG,
+        FERRY_MAIN_OPT_KUBECONFIG,
+        FERRY_MAIN_OPT_END,
     };
     int c;
 

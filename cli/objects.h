@@ -5,6 +5,7 @@
 #ifndef FERRY_CLI_OBJECTS_H
 #define FERRY_CLI_OBJECTS_H
 
+#include "common/main-options.h"
 #include "common/store/store.h"
 
 #include <stdbool.h>
@@ -27,10 +28,14 @@ int64_t cli_parse_duration_ms(const char *s);
 /* getopt's answer ':' (missing value) or '?' (unknown option) as kubectl
  * words it, on stderr; returns the usage exit code 2. */
 int cli_option_error(int c, char **argv);
-/* The options every verb's table shares. */
+/* The options every verb's table shares (with common/main-options.h's
+ * FERRY_MAIN_OPT_HELP and FERRY_MAIN_OPT_END), and those several verbs take
+ * alike: -f as apply and delete, --timeout as delete and wait, -l as get and
+ * delete read them. */
 #define CLI_OPT_NAMESPACE { "namespace", required_argument, NULL, 'n' }
-#define CLI_OPT_HELP { "help", no_argument, NULL, 'h' }
-#define CLI_OPT_END { NULL, 0, NULL, 0 }
+#define CLI_OPT_FILENAME { "filename", required_argument, NULL, 'f' }
+#define CLI_OPT_TIMEOUT { "timeout", required_argument, NULL, 'T' }
+#define CLI_OPT_SELECTOR { "selector", required_argument, NULL, 'l' }
 /* What cli_common_option() returns when parsing goes on. */
 #define CLI_OPT_NEXT (-1)
 /* Handle C, an answer of getopt_long() that is not the verb's own: -n

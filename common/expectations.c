@@ -39,6 +39,14 @@ ferry_expectations_free(struct ferry_expectations *e)
     free(e);
 }
 
+/* Drop KEY's record, both maps (e->mu held). */
+static void
+forget(struct ferry_expectations *e, const char *key)
+{
+    ferry_keymap_remove(&e->counts, key);
+    ferry_keymap_remove(&e->since, key);
+}
+
 static void
 expect(struct ferry_expectations *e, const char *key, int adds, int dels)
 {
@@ -107,8 +115,7 @@ ferry_expectations_satisfied(struct ferry_expectations *e, const char *key)
         ok = true;
     } else if (t && ferry_now_ns() - (uint64_t)t->value > e->timeout_ns) {
         /* the event was lost (or never came): let the owner act again */
-        ferry_keymap_remove(&e->counts, key);
-        ferry_keymap_remove(&e->since, key);
+        forget(e, key);
         ok = true;
     } else {
         ok = false;
@@ -121,7 +128,6 @@ void
 ferry_expectations_delete(struct ferry_expectations *e, const char *key)
 {
     pthread_mutex_lock(&e->mu);
-    ferry_keymap_remove(&e->counts, key);
-    ferry_keymap_remove(&e->since, key);
+    forget(e, key);
     pthread_mutex_unlock(&e->mu);
 }

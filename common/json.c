@@ -127,6 +127,26 @@ ferry_json_del(json_object *obj, const char *path)
     ferry_json_set(obj, path, NULL);
 }
 
+bool
+ferry_json_copy_string(json_object *dst, const char *dpath, json_object *src, const char *spath)
+{
+    const char *v = ferry_json_get_string(src, spath);
+
+    if (v)
+        ferry_json_set_string(dst, dpath, v);
+    return v != NULL;
+}
+
+json_object *
+ferry_json_new_string_array(const char *const *v)
+{
+    json_object *a = json_object_new_array();
+
+    for (; *v; v++)
+        json_object_array_add(a, json_object_new_string(*v));
+    return a;
+}
+
 json_object *
 ferry_json_copy(json_object *obj)
 {

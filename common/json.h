@@ -22,6 +22,12 @@ void ferry_json_set_string(json_object *obj, const char *path, const char *s);
 void ferry_json_set_int(json_object *obj, const char *path, int64_t v);
 void ferry_json_set_bool(json_object *obj, const char *path, bool v);
 void ferry_json_del(json_object *obj, const char *path);
+/* DST's DPATH set to the string at SRC's SPATH, when there is one: true then. */
+bool ferry_json_copy_string(json_object *dst, const char *dpath, json_object *src,
+                            const char *spath);
+
+/* A new array of the strings of the NULL-terminated V. */
+json_object *ferry_json_new_string_array(const char *const *v);
 
 /* Deep copy (new reference). */
 json_object *ferry_json_copy(json_object *obj);

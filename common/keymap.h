@@ -13,6 +13,7 @@ struct ferry_keymap_entry {
     char *key;
     int64_t value;
     int64_t value2;
+    void *ptr; /* the user's; the map neither reads nor frees it */
     struct ferry_keymap_entry *next;
 };
 

@@ -645,11 +645,13 @@ key_string(struct yparse *y, yaml_event_t *ev, char **ret, bool *ret_merge)
     return perr_at(y, ev->start_mark, "unsupported map key: null");
 }
 
+/* One level deeper, into the mapping or sequence that EV starts. */
 static int
-check_depth(struct yparse *y, yaml_event_t *ev)
+depth_enter(struct yparse *y, yaml_event_t *ev)
 {
     if (y->depth >= MAX_DEPTH)
         return perr_at(y, ev->start_mark, "nesting deeper than %d levels", MAX_DEPTH);
+    y->depth++;
     return 0;
 }
 
@@ -675,9 +677,8 @@ parse_mapping(struct yparse *y, yaml_event_t *start, json_object **ret)
     FERRY_AUTOPTR(json_object) explicit_keys = json_object_new_object();
     yaml_event_t ev;
 
-    if (check_depth(y, start) < 0)
+    if (depth_enter(y, start) < 0)
         return -1;
-    y->depth++;
     for (;;) {
         FERRY_AUTOFREE char *key = NULL;
         FERRY_AUTOPTR(json_object) val = NULL;
@@ -760,9 +761,8 @@ parse_sequence(struct yparse *y, yaml_event_t *start, json_object **ret)
     FERRY_AUTOPTR(json_object) arr = json_object_new_array();
     yaml_event_t ev;
 
-    if (check_depth(y, start) < 0)
+    if (depth_enter(y, start) < 0)
         return -1;
-    y->depth++;
     for (;;) {
         json_object *val = NULL;
         int r;
@@ -921,35 +921,8 @@ cleanup:
     return rc;
 }
 
-static int
-read_all_fd(int fd, const char *name, char **ret_buf, size_t *ret_len)
-{
-    size_t cap = 65536, len = 0;
-    FERRY_AUTOFREE char *buf = ferry_malloc(cap + 1);
-
-    for (;;) {
-        ssize_t n;
-
-        if (len == cap) {
-            if (cap >= 64u << 20)
-                return ferry_error(FERRY_ERR_INVALID, "'%s': larger than 64 MiB", name);
-            cap *= 2;
-            buf = ferry_realloc(buf, cap + 1);
-        }
-        n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return ferry_error_errno(FERRY_ERR_IO, errno, "cannot read '%s'", name);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    buf[len] = '\0';
-    *ret_buf = FERRY_STEAL(buf);
-    *ret_len = len;
-    return 0;
-}
+/* Standard input is read whole before parsing, up to this much. */
+#define STDIN_MAX (64u << 20)
 
 static int
 parse_file(const char *path, json_object **ret_docs, bool partial)
@@ -960,7 +933,7 @@ parse_file(const char *path, json_object **ret_docs, bool partial)
     if (partial)
         *ret_docs = json_object_new_array();
     if (strcmp(path, "-") == 0) {
-        if (read_all_fd(STDIN_FILENO, "<stdin>", &buf, &len) < 0)
+        if (ferry_fd_read(STDIN_FILENO, "<stdin>", STDIN_MAX, &buf, &len) < 0)
             return -1;
         path = "<stdin>";
     } else if (ferry_file_read(path, 0, &buf, &len) < 0) {

@@ -26,121 +26,79 @@
 
 /* ---- string map ---- */
 
-static uint64_t
-hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 void
 strmap_init(struct strmap *m, void (*free_value)(void *))
 {
-    m->nbuckets = 256;
-    m->buckets = ferry_calloc(m->nbuckets, sizeof *m->buckets);
-    m->count = 0;
+    ferry_keymap_init(&m->map);
     m->free_value = free_value;
+}
+
+static void
+free_entry_value(struct ferry_keymap_entry *e, void *opaque)
+{
+    struct strmap *m = opaque;
+
+    m->free_value(e->ptr);
 }
 
 void
 strmap_release(struct strmap *m)
 {
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct strmap_entry *e = m->buckets[i], *next;
-
-        for (; e; e = next) {
-            next = e->next;
-            if (m->free_value)
-                m->free_value(e->value);
-            free(e->key);
-            free(e);
-        }
-    }
-    free(m->buckets);
-    m->buckets = NULL;
-    m->count = 0;
-}
-
-static struct strmap_entry **
-strmap_slot(struct strmap *m, const char *key)
-{
-    struct strmap_entry **pe = &m->buckets[hash_str(key) % m->nbuckets];
-
-    while (*pe && strcmp((*pe)->key, key) != 0)
-        pe = &(*pe)->next;
-    return pe;
-}
-
-static void
-strmap_grow(struct strmap *m)
-{
-    size_t n = m->nbuckets * 4;
-    struct strmap_entry **b = ferry_calloc(n, sizeof *b);
-
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        struct strmap_entry *e = m->buckets[i], *next;
-
-        for (; e; e = next) {
-            next = e->next;
-            e->next = b[hash_str(e->key) % n];
-            b[hash_str(e->key) % n] = e;
-        }
-    }
-    free(m->buckets);
-    m->buckets = b;
-    m->nbuckets = n;
+    if (m->free_value)
+        ferry_keymap_foreach(&m->map, free_entry_value, m);
+    ferry_keymap_release(&m->map);
 }
 
 void *
 strmap_get(struct strmap *m, const char *key)
 {
-    struct strmap_entry *e = *strmap_slot(m, key);
+    struct ferry_keymap_entry *e = ferry_keymap_get(&m->map, key);
 
-    return e ? e->value : NULL;
+    return e ? e->ptr : NULL;
 }
 
 void
 strmap_put(struct strmap *m, const char *key, void *value)
 {
-    struct strmap_entry **pe = strmap_slot(m, key);
+    bool made;
+    struct ferry_keymap_entry *e = ferry_keymap_ensure(&m->map, key, &made);
 
-    if (*pe) {
-        if (m->free_value && (*pe)->value != value)
-            m->free_value((*pe)->value);
-        (*pe)->value = value;
-        return;
-    }
-    *pe = ferry_calloc(1, sizeof **pe);
-    (*pe)->key = ferry_strdup(key);
-    (*pe)->value = value;
-    if (++m->count > m->nbuckets * 2)
-        strmap_grow(m);
+    if (!made && m->free_value && e->ptr != value)
+        m->free_value(e->ptr);
+    e->ptr = value;
 }
 
 void
 strmap_remove(struct strmap *m, const char *key)
 {
-    struct strmap_entry **pe = strmap_slot(m, key), *e = *pe;
+    struct ferry_keymap_entry *e = ferry_keymap_get(&m->map, key);
 
     if (!e)
         return;
-    *pe = e->next;
     if (m->free_value)
-        m->free_value(e->value);
-    free(e->key);
-    free(e);
-    m->count--;
+        m->free_value(e->ptr);
+    ferry_keymap_remove(&m->map, key);
+}
+
+struct strmap_walk {
+    void (*fn)(const char *key, void *value, void *opaque);
+    void *opaque;
+};
+
+static void
+walk_entry(struct ferry_keymap_entry *e, void *opaque)
+{
+    struct strmap_walk *w = opaque;
+
+    w->fn(e->key, e->ptr, w->opaque);
 }
 
 void
 strmap_foreach(struct strmap *m, void (*fn)(const char *, void *, void *), void *opaque)
 {
-    for (size_t i = 0; i < m->nbuckets; i++)
-        for (struct strmap_entry *e = m->buckets[i]; e; e = e->next)
-            fn(e->key, e->value, opaque);
+    struct strmap_walk w = { fn, opaque };
+
+    ferry_keymap_foreach(&m->map, walk_entry, &w);
 }
 
 /* ---- options ---- */
@@ -229,6 +187,26 @@ ctl_status_copy(json_object *obj)
 
     return s && json_object_is_type(s, json_type_object) ? ferry_json_copy(s)
                                                          : json_object_new_object();
+}
+
+char *
+ctl_message_text(const char *text, const char *source, const char *key)
+{
+    char *t;
+    size_t n;
+
+    if (*text == '{') {
+        FERRY_AUTOPTR(json_object) o = NULL;
+
+        if (ferry_json_parse(text, strlen(text), source, &o) == 0 && ferry_json_get_string(o, key))
+            return ferry_strdup(ferry_json_get_string(o, key));
+        ferry_error_reset();
+    }
+    t = ferry_strdup(text);
+    n = strlen(t);
+    while (n && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\r'))
+        t[--n] = '\0';
+    return t;
 }
 
 int
@@ -322,6 +300,14 @@ ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *n
     FERRY_AUTOFREE char *key = ferry_printf("%c%s/%s", kind, ns ? ns : "", name);
 
     ferry_workqueue_add_after(c->queue, key, delay_ms);
+}
+
+void
+ctl_enqueue_key(struct ferry_controller *c, char kind, const char *key, int delay_ms)
+{
+    FERRY_AUTOFREE char *qkey = ferry_printf("%c%s", kind, key);
+
+    ferry_workqueue_add_after(c->queue, qkey, delay_ms);
 }
 
 /* A Pod, Job or PVC changed: its controlling owner (a DataVolume or a VMI) is
@@ -803,6 +789,19 @@ ferry_controller_run(struct ferry_controller *c, volatile sig_atomic_t *stop)
     return r < 0 ? -1 : 0;
 }
 
+/* The loop's store call failed: say so and, unless it is the 31st time in a
+ * row, wait a second and return true for the loop to go on. */
+static bool
+store_failed(int *failures)
+{
+    ferry_log_warn("store: %s", ferry_error_message());
+    ferry_error_reset();
+    if (++*failures > 30)
+        return false;
+    usleep(1000 * 1000);
+    return true;
+}
+
 static int
 run_loop(struct ferry_controller *c, volatile sig_atomic_t *stop)
 {
@@ -823,11 +822,8 @@ run_loop(struct ferry_controller *c, volatile sig_atomic_t *stop)
         if (!ferry_informer_synced(c->inf)) {
             /* list-then-watch; the handler enqueues what it finds */
             if (ferry_informer_sync(c->inf) < 0) {
-                ferry_log_warn("store: %s", ferry_error_message());
-                ferry_error_reset();
-                if (++failures > 30)
+                if (!store_failed(&failures))
                     return -1;
-                usleep(1000 * 1000);
                 continue;
             }
             failures = 0;
@@ -848,11 +844,8 @@ run_loop(struct ferry_controller *c, volatile sig_atomic_t *stop)
          * re-listed inside, the differences coming as events. */
         r = ferry_informer_pump(c->inf, wait_ms, 1000);
         if (r < 0) {
-            ferry_log_warn("store: %s", ferry_error_message());
-            ferry_error_reset();
-            if (++failures > 30)
+            if (!store_failed(&failures))
                 return -1;
-            usleep(1000 * 1000);
             continue;
         }
         failures = 0;

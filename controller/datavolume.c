@@ -80,28 +80,38 @@ spawn_start(void *opaque, char *const argv[], int lock_fd, int log_fd, pid_t *re
     return 0;
 }
 
+/* The importer by its pid alone, for spawn.c's waiting and stopping: its
+ * stdout pipe is the job's (out_fd), closed by the job. */
+static struct ferry_child
+importer_child(pid_t pid)
+{
+    return (struct ferry_child){ .pid = pid, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
+}
+
 static int
 spawn_poll(void *opaque, pid_t pid, int *ret_status)
 {
-    pid_t r;
+    struct ferry_child child = importer_child(pid);
 
     (void)opaque;
-    do
-        r = waitpid(pid, ret_status, WNOHANG);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return ferry_error_errno(FERRY_ERR_IO, errno, "cannot wait for the importer (pid %d)",
-                                 (int)pid);
-    return r == pid ? 1 : 0;
+    if (ferry_child_wait(&child, 0, ret_status) == 0)
+        return 1;
+    if (ferry_error_code() != FERRY_ERR_TIMEOUT)
+        return -1;
+    ferry_error_reset(); /* still running */
+    return 0;
 }
 
 static void
 spawn_cancel(void *opaque, pid_t pid)
 {
+    struct ferry_child child = importer_child(pid);
+
     (void)opaque;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    if (ferry_child_stop(&child, 0) < 0) {
+        ferry_log_warn("importer pid %d: %s", (int)pid, ferry_error_message());
+        ferry_error_reset();
+    }
 }
 
 const struct ferry_import_ops ferry_import_ops_spawn = {
@@ -220,17 +230,13 @@ poll_one(const char *key, void *value, void *opaque)
     struct ferry_controller *c = opaque;
     struct dvjob *j = value;
     FERRY_AUTOFREE char *p = NULL;
-    const char *slash = strchr(key, '/');
-    FERRY_AUTOFREE char *ns = NULL;
 
-    if (j->pid <= 0 || j->out_fd < 0 || !slash)
+    if (j->pid <= 0 || j->out_fd < 0)
         return;
     job_read(j);
     p = job_progress(j);
-    if (!ferry_str_eq(p, j->last_progress) || (j->started && !j->started_written)) {
-        ns = ferry_strndup(key, slash - key);
-        ctl_enqueue(c, Q_DV, ns, slash + 1, 0);
-    }
+    if (!ferry_str_eq(p, j->last_progress) || (j->started && !j->started_written))
+        ctl_enqueue_key(c, Q_DV, key, 0);
 }
 
 void
@@ -244,10 +250,9 @@ reap_one(const char *key, void *value, void *opaque)
 {
     struct ferry_controller *c = opaque;
     struct dvjob *j = value;
-    const char *slash = strchr(key, '/');
     int status = 0, r;
 
-    if (j->pid <= 0 || !slash)
+    if (j->pid <= 0)
         return;
     r = c->import_ops->poll(c->import_opaque, j->pid, &status);
     if (r < 0) {
@@ -267,11 +272,7 @@ reap_one(const char *key, void *value, void *opaque)
     j->status = status;
     c->running_imports--;
     creds_remove(c, key);
-    {
-        FERRY_AUTOFREE char *ns = ferry_strndup(key, slash - key);
-
-        ctl_enqueue(c, Q_DV, ns, slash + 1, 0);
-    }
+    ctl_enqueue_key(c, Q_DV, key, 0);
 }
 
 void
@@ -373,15 +374,7 @@ last_log_line(const char *root, const char *ns, const char *name)
     /* the importer logs JSON lines when not on a terminal: carry the text
      * only (no timestamp), so that conditions read well and repeated
      * failures make one Event with a count */
-    if (*start == '{') {
-        FERRY_AUTOPTR(json_object) line = NULL;
-
-        if (ferry_json_parse(start, strlen(start), "import.log", &line) == 0 &&
-            ferry_json_get_string(line, "msg"))
-            return ferry_strdup(ferry_json_get_string(line, "msg"));
-        ferry_error_reset();
-    }
-    return ferry_strdup(start);
+    return ctl_message_text(start, "import.log", "msg");
 }
 
 /* Remove leftovers of an earlier attempt: a disk.img nobody vouches for and
@@ -521,14 +514,79 @@ creds_value(json_object *obj, const char *map, const char *key, bool b64, const 
     return ferry_base64_decode(what, v, ret, ret_len);
 }
 
+/* creds_file() of a Secret's value, wiped from memory after. */
+static int
+creds_secret_file(const char *dir, const char *name, char *data, size_t len)
+{
+    int r = creds_file(dir, name, data, len);
+
+    explicit_bzero(data, len);
+    return r;
+}
+
+/* A Secret of S3 keys: files accessKeyId and secretKey. */
+static int
+creds_write_keys(json_object *secret, const char *what, const char *dir)
+{
+    static const char *const keys[] = { "accessKeyId", "secretKey" };
+
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
+        FERRY_AUTOFREE char *v = NULL;
+        size_t len;
+
+        if (creds_value(secret, "data", keys[i], true, what, &v, &len) < 0 ||
+            creds_secret_file(dir, keys[i], v, len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A ConfigMap of certificates: a file per key of data and binaryData. */
+static int
+creds_write_certs(json_object *cm, const char *what, const char *dir)
+{
+    static const char *const maps[] = { "data", "binaryData" };
+
+    for (size_t m = 0; m < FERRY_ARRAY_SIZE(maps); m++) {
+        json_object *map = json_object_object_get(cm, maps[m]);
+
+        if (!map || !json_object_is_type(map, json_type_object))
+            continue;
+        json_object_object_foreach(map, k, v) {
+            FERRY_AUTOFREE char *bytes = NULL;
+            size_t len;
+
+            (void)v;
+            /* keys are config keys (the store checked): file names */
+            if (creds_value(cm, maps[m], k, m == 1, what, &bytes, &len) < 0 ||
+                creds_file(dir, k, bytes, len) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The objects a DV's source names by a field of its own, each written into a
+ * directory of its own for an importer option. */
+struct creds_ref {
+    const char *field; /* spec.source.KIND.<field> */
+    const struct ferry_resource *const *res;
+    const char *dir;
+    enum ferry_dv_option option;
+    int (*write)(json_object *obj, const char *what, const char *dir);
+};
+
+static const struct creds_ref creds_refs[] = {
+    { "secretRef", &ferry_resource_secret, "secret", FERRY_DV_OPT_SECRET, creds_write_keys },
+    { "certConfigMap", &ferry_resource_configmap, "certs", FERRY_DV_OPT_CA, creds_write_certs },
+};
+
 /* Write what the DV's source refers to and push the importer's options. */
 static int
 creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_object *src,
             const char *key, char ***argv)
 {
     const char *ns = ferry_obj_namespace(dv);
-    const char *secret = ferry_json_get_string(src, "secretRef");
-    const char *certs = ferry_json_get_string(src, "certConfigMap");
     json_object *sheaders = ferry_json_get(src, "secretExtraHeaders");
     json_object *headers = ferry_json_get(src, "extraHeaders");
     FERRY_AUTOFREE char *dir = creds_dir(c, key);
@@ -552,7 +610,8 @@ creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_
         ferry_strv_push(argv, "--header");
         ferry_strv_push(argv, json_object_get_string(json_object_array_get_idx(headers, i)));
     }
-    if (!secret && !certs && nsh == 0)
+    if (!ferry_json_get_string(src, "secretRef") && !ferry_json_get_string(src, "certConfigMap") &&
+        nsh == 0)
         return 0;
     if (mkdir(base, 0700) < 0 && errno != EEXIST)
         return ferry_error_errno(FERRY_ERR_IO, errno, "cannot create '%s'", base);
@@ -561,57 +620,22 @@ creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_
     if (mkdir(dir, 0700) < 0)
         return ferry_error_errno(FERRY_ERR_IO, errno, "cannot create '%s'", dir);
 
-    if (secret) {
-        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.secretRef", kind);
-        FERRY_AUTOFREE char *what = ferry_printf("%s: Secret %s/%s", field, ns, secret);
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(creds_refs); i++) {
+        const struct creds_ref *r = &creds_refs[i];
+        const char *name = ferry_json_get_string(src, r->field);
+        FERRY_AUTOFREE char *field = NULL;
+        FERRY_AUTOFREE char *what = NULL;
         FERRY_AUTOPTR(json_object) obj = NULL;
         FERRY_AUTOFREE char *sub = NULL;
-        static const char *const keys[] = { "accessKeyId", "secretKey" };
 
-        if (creds_get(c, ferry_resource_secret, ns, secret, field, &obj) < 0 ||
-            creds_mkdir(dir, "secret", &sub) < 0)
+        if (!name)
+            continue;
+        field = ferry_printf("spec.source.%s.%s", kind, r->field);
+        what = ferry_printf("%s: %s %s/%s", field, (*r->res)->kind, ns, name);
+        if (creds_get(c, *r->res, ns, name, field, &obj) < 0 ||
+            creds_mkdir(dir, r->dir, &sub) < 0 || r->write(obj, what, sub) < 0)
             return -1;
-        for (size_t i = 0; i < FERRY_ARRAY_SIZE(keys); i++) {
-            FERRY_AUTOFREE char *v = NULL;
-            size_t len;
-
-            if (creds_value(obj, "data", keys[i], true, what, &v, &len) < 0)
-                return -1;
-            if (creds_file(sub, keys[i], v, len) < 0) {
-                explicit_bzero(v, len);
-                return -1;
-            }
-            explicit_bzero(v, len);
-        }
-        push_option(argv, ferry_sources_dv_option(kind, FERRY_DV_OPT_SECRET), sub);
-    }
-    if (certs) {
-        FERRY_AUTOFREE char *field = ferry_printf("spec.source.%s.certConfigMap", kind);
-        FERRY_AUTOFREE char *what = ferry_printf("%s: ConfigMap %s/%s", field, ns, certs);
-        FERRY_AUTOPTR(json_object) obj = NULL;
-        FERRY_AUTOFREE char *sub = NULL;
-        static const char *const maps[] = { "data", "binaryData" };
-
-        if (creds_get(c, ferry_resource_configmap, ns, certs, field, &obj) < 0 ||
-            creds_mkdir(dir, "certs", &sub) < 0)
-            return -1;
-        for (size_t m = 0; m < FERRY_ARRAY_SIZE(maps); m++) {
-            json_object *map = json_object_object_get(obj, maps[m]);
-
-            if (!map || !json_object_is_type(map, json_type_object))
-                continue;
-            json_object_object_foreach(map, k, v) {
-                FERRY_AUTOFREE char *bytes = NULL;
-                size_t len;
-
-                (void)v;
-                /* keys are config keys (the store checked): file names */
-                if (creds_value(obj, maps[m], k, m == 1, what, &bytes, &len) < 0 ||
-                    creds_file(sub, k, bytes, len) < 0)
-                    return -1;
-            }
-        }
-        push_option(argv, ferry_sources_dv_option(kind, FERRY_DV_OPT_CA), sub);
+        push_option(argv, ferry_sources_dv_option(kind, r->option), sub);
     }
     if (nsh > 0) {
         FERRY_AUTOFREE char *sub = NULL;
@@ -637,13 +661,9 @@ creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_
                 size_t len;
 
                 (void)v;
-                if (creds_value(obj, "data", k, true, what, &bytes, &len) < 0)
+                if (creds_value(obj, "data", k, true, what, &bytes, &len) < 0 ||
+                    creds_secret_file(sub, file, bytes, len) < 0)
                     return -1;
-                if (creds_file(sub, file, bytes, len) < 0) {
-                    explicit_bzero(bytes, len);
-                    return -1;
-                }
-                explicit_bzero(bytes, len);
             }
         }
         push_option(argv, ferry_sources_dv_option(kind, FERRY_DV_OPT_HEADER_DIR), sub);

@@ -101,16 +101,6 @@ volume_new(const char *name, const char *type, const char *field, const char *va
     return v;
 }
 
-static json_object *
-strings(const char *const *v)
-{
-    json_object *a = json_object_new_array();
-
-    for (; *v; v++)
-        json_object_array_add(a, json_object_new_string(*v));
-    return a;
-}
-
 /* PREFIX<name>, kept a valid label value (63) as CDI's naming.GetResourceName
  * does: a long name is cut and given a hash of the whole. */
 char *
@@ -215,7 +205,7 @@ ctl_kube_dv_pvc(json_object *dv, json_object **ret)
             json_object_object_add(spec, "accessModes",
                                    ferry_json_copy(ferry_json_get(src, "accessModes")));
         else
-            json_object_object_add(spec, "accessModes", strings(rwo));
+            json_object_object_add(spec, "accessModes", ferry_json_new_string_array(rwo));
         json_object_object_add(spec, "volumeMode",
                                json_object_new_string(mode ? mode : "Filesystem"));
         if (!ferry_str_eq(mode, "Block")) {
@@ -269,13 +259,13 @@ ctl_kube_job_new(json_object *owner, const char *name, const char *ctr_name, con
     json_object_object_add(ctr, "name", json_object_new_string(ctr_name));
     json_object_object_add(ctr, "image", json_object_new_string(image));
     json_object_object_add(ctr, "imagePullPolicy", json_object_new_string("IfNotPresent"));
-    json_object_object_add(ctr, "command", strings(command));
+    json_object_object_add(ctr, "command", ferry_json_new_string_array(command));
     json_object_object_add(ctr, "terminationMessagePath",
                            json_object_new_string("/dev/termination-log"));
     json_object_object_add(ctr, "terminationMessagePolicy",
                            json_object_new_string("FallbackToLogsOnError"));
     ferry_json_set_bool(ctr, "securityContext.allowPrivilegeEscalation", false);
-    ferry_json_set(ctr, "securityContext.capabilities.drop", strings(drop));
+    ferry_json_set(ctr, "securityContext.capabilities.drop", ferry_json_new_string_array(drop));
     ferry_json_set_bool(ctr, "securityContext.runAsNonRoot", true);
     ferry_json_set_int(ctr, "securityContext.runAsUser", 107);
     json_object_object_add(pod, "containers", json_object_new_array());
@@ -365,10 +355,7 @@ ctl_kube_dv_job(const struct ferry_controller_opts *o, json_object *dv, json_obj
     ferry_json_set(tmpl, "metadata.annotations", json_object_new_object());
     json_object_object_add(ferry_json_get(tmpl, "metadata.annotations"), "ferry.io/datavolume",
                            json_object_new_string(ferry_obj_name(dv)));
-    if (ferry_json_get_string(dv, "spec.priorityClassName"))
-        json_object_object_add(
-            pod, "priorityClassName",
-            json_object_new_string(ferry_json_get_string(dv, "spec.priorityClassName")));
+    ferry_json_copy_string(pod, "priorityClassName", dv, "spec.priorityClassName");
     {
         json_object *port = json_object_new_object(), *ports = json_object_new_array();
 
@@ -507,22 +494,21 @@ ctl_kube_termination_message(json_object *pod)
     }
     if (!m)
         return NULL;
-    if (*m == '{') {
-        FERRY_AUTOPTR(json_object) o = NULL;
+    return ctl_message_text(m, "termination message", "message");
+}
 
-        if (ferry_json_parse(m, strlen(m), "termination message", &o) == 0 &&
-            ferry_json_get_string(o, "message"))
-            return ferry_strdup(ferry_json_get_string(o, "message"));
-        ferry_error_reset();
-    }
-    {
-        char *t = ferry_strdup(m);
-        size_t n = strlen(t);
+/* NAME, the DV's PVC or Job, exists but another owns it: CDI's
+ * ErrResourceExists, as an event and on the DV's condition COND. */
+static int
+not_owned(struct ferry_controller *c, json_object *dv, json_object *status, const char *cond,
+          const char *name)
+{
+    FERRY_AUTOFREE char *msg =
+        ferry_printf("Resource \"%s\" already exists and is not managed by DataVolume", name);
 
-        while (n && (t[n - 1] == '\n' || t[n - 1] == ' '))
-            t[--n] = '\0';
-        return t;
-    }
+    ferry_store_record_event(c->st, dv, "Warning", "ErrResourceExists", msg);
+    ctl_status_condition(status, cond, "False", "ErrResourceExists", msg);
+    return ctl_write_status(c, dv, status);
 }
 
 static const char *
@@ -738,15 +724,8 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
     r = ensure_pvc(c, dv, status, &pvc);
     if (r != 0)
         return r < 0 ? -1 : 0;
-    if (!owned_by(pvc, dv)) {
-        FERRY_AUTOFREE char *msg = ferry_printf("Resource \"%s\" already exists and is not "
-                                                "managed by DataVolume",
-                                                name);
-
-        ferry_store_record_event(c->st, dv, "Warning", "ErrResourceExists", msg);
-        ctl_status_condition(status, "Bound", "False", "ErrResourceExists", msg);
-        return ctl_write_status(c, dv, status);
-    }
+    if (!owned_by(pvc, dv))
+        return not_owned(c, dv, status, "Bound", name);
     json_object_object_add(status, "claimName", json_object_new_string(name));
     pvc_phase = ferry_json_get_string(pvc, "status.phase");
     if (ferry_str_eq(pvc_phase, "Bound")) {
@@ -789,15 +768,8 @@ kube_reconcile(struct ferry_controller *c, json_object *dv)
         ctl_status_condition(status, "Ready", "False", NULL, NULL);
         return ctl_write_status(c, dv, status);
     }
-    if (!owned_by(job, dv)) {
-        FERRY_AUTOFREE char *msg = ferry_printf("Resource \"%s\" already exists and is not "
-                                                "managed by DataVolume",
-                                                jobname);
-
-        ferry_store_record_event(c->st, dv, "Warning", "ErrResourceExists", msg);
-        ctl_status_condition(status, "Running", "False", "ErrResourceExists", msg);
-        return ctl_write_status(c, dv, status);
-    }
+    if (!owned_by(job, dv))
+        return not_owned(c, dv, status, "Running", jobname);
 
     if (ctl_kube_view_pods(c, ns, podsel, &pods, &v) < 0)
         return -1;

@@ -220,10 +220,9 @@ reap_one(const char *key, void *value, void *opaque)
 {
     struct ferry_controller *c = opaque;
     struct guestjob *j = value;
-    const char *slash = strchr(key, '/');
     int status;
 
-    if (j->child.pid <= 0 || !slash)
+    if (j->child.pid <= 0)
         return;
     if (ferry_child_wait(&j->child, 0, &status) < 0) {
         if (ferry_error_code() != FERRY_ERR_TIMEOUT) /* else still running */
@@ -234,11 +233,7 @@ reap_one(const char *key, void *value, void *opaque)
     j->child.pid = 0;
     j->exited = true;
     j->status = status;
-    {
-        FERRY_AUTOFREE char *ns = ferry_strndup(key, (size_t)(slash - key));
-
-        ctl_enqueue(c, Q_VM, ns, slash + 1, 0);
-    }
+    ctl_enqueue_key(c, Q_VM, key, 0);
 }
 
 void

@@ -6,6 +6,7 @@
 #include "controller/controller.h"
 #include "common/expectations.h"
 #include "common/informer.h"
+#include "common/keymap.h"
 #include "common/leaderelection.h"
 #include "common/store/store.h"
 #include "common/workqueue.h"
@@ -16,15 +17,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A string-keyed hash map of owned values. */
-struct strmap_entry {
-    char *key;
-    void *value;
-    struct strmap_entry *next;
-};
+/* A string-keyed hash map of owned values: common/keymap.h's map, the
+ * value in each entry's ptr, freed by free_value. */
 struct strmap {
-    struct strmap_entry **buckets;
-    size_t nbuckets, count;
+    struct ferry_keymap map;
     void (*free_value)(void *);
 };
 void strmap_init(struct strmap *m, void (*free_value)(void *));
@@ -120,6 +116,9 @@ struct ferry_controller {
  * (the work queue's add_after). */
 void ctl_enqueue(struct ferry_controller *c, char kind, const char *ns, const char *name,
                  int delay_ms);
+
+/* The same for KEY, "ns/name" as the job maps have it. */
+void ctl_enqueue_key(struct ferry_controller *c, char kind, const char *key, int delay_ms);
 
 /* An object changed (or is resynced): mark it and its owner dirty. */
 void ctl_enqueue_for(struct ferry_controller *c, const struct ferry_resource *res,
@@ -251,6 +250,12 @@ void ctl_guestjob_free(void *p);
 /* Placement: the name of the Ready node (heartbeat younger than
  * node_ready_seconds), or NULL; *ret_total counts Node objects. */
 char *ferry_placement_ready_node(struct ferry_controller *c, int *ret_total);
+/* Scheduling -> Scheduled on NODE, both ways a VMI gets there (placement.c,
+ * vmipod.c): the nodeName label first (metadata; VMI, the caller's copy,
+ * takes the stored metadata), then phase and nodeName into STATUS for the
+ * caller to write. */
+int ctl_vmi_assign_node(struct ferry_controller *c, json_object *vmi, json_object *status,
+                        const char *node);
 
 /* Helpers shared by the reconcilers. */
 json_object *ctl_status_copy(json_object *obj);              /* status deep copy or {} */
@@ -260,6 +265,11 @@ int ctl_write_status(struct ferry_controller *c, json_object *obj, json_object *
  * ferry_condition_set()'s rules for lastTransitionTime. */
 void ctl_status_condition(json_object *status, const char *type, const char *st,
                           const char *reason, const char *message);
+/* A condition's message from TEXT, what an importer wrote (its last log line,
+ * its termination message): the string KEY when TEXT is a JSON object with
+ * one (SOURCE names TEXT in a parse error, which is dropped), else TEXT
+ * without trailing white space.  A copy. */
+char *ctl_message_text(const char *text, const char *source, const char *key);
 bool ctl_is_deleting(json_object *obj);
 bool ctl_has_finalizer(json_object *obj, const char *f);
 /* Add or remove a finalizer with a metadata update; 0 also when nothing to do. */

@@ -3,7 +3,9 @@
 #include "controller/controller.h"
 #include "common/store/store.h"
 #include "common/error.h"
+#include "common/cleanup.h"
 #include "common/log.h"
+#include "common/main-options.h"
 #include "common/util.h"
 
 #include <getopt.h>
@@ -32,15 +34,11 @@ usage(FILE *f)
             "and VMI placement for one Ferry state directory.\n"
             "\n"
             "Options:\n"
-            "  --state-dir DIR        state directory (default: $FERRY_STATE_DIR or /var/lib/ferry)\n"
-            "  --store WHERE          store: sqlite:DIR, kube:, kube:KUBECONFIG (default: the\n"
-            "                         state directory's, or kube: as below)\n"
-            "  --kubeconfig FILE      use the Kubernetes API server of FILE (the kube store);\n"
-            "                         without --store or --kubeconfig, $KUBECONFIG or running\n"
-            "                         in a pod ($KUBERNETES_SERVICE_HOST) selects it too;\n"
-            "                         --store and --kubeconfig together are refused.  With\n"
-            "                         the kube store: PVCs and importer Jobs for DataVolumes,\n"
-            "                         launcher Pods for VMIs\n"
+            "  --state-dir DIR        state directory (default: $FERRY_STATE_DIR or /var/lib/ferry)\n");
+    ferry_main_store_usage(f, 23);
+    fprintf(f,
+            "                         With the kube store: PVCs and importer Jobs for\n"
+            "                         DataVolumes, launcher Pods for VMIs\n"
             "  --importer PATH        ferry-importer to run (default: beside this program)\n"
             "  --converter PATH       ferry-converter for guest conversions (default: beside\n"
             "                         this program)\n"
@@ -66,20 +64,6 @@ usage(FILE *f)
             "  --debug MODULES        debug output for these modules\n"
             "  -h, --help             show this help\n"
             "  --version              show the version\n");
-}
-
-static int
-int_arg(const char *opt, const char *s, int *ret)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-
-    if (!*s || *end || v < 0 || v > INT_MAX) {
-        fprintf(stderr, "ferry-controller: %s: '%s' is not a non-negative integer\n", opt, s);
-        return -1;
-    }
-    *ret = (int)v;
-    return 0;
 }
 
 /* "15", "15s", "500ms" -> milliseconds. */
@@ -118,16 +102,25 @@ bool_arg(const char *opt, const char *s, int *ret)
     return 0;
 }
 
+/* "--NAME" of the option whose getopt_long() answer is VAL. */
+static char *
+option_flag(const struct option *opts, int val)
+{
+    while (opts->name && opts->val != val)
+        opts++;
+    return ferry_printf("--%s", opts->name ? opts->name : "?");
+}
+
 int
 main(int argc, char **argv)
 {
-    enum { O_STATE = 256, O_STORE, O_IMPORTER, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB,
-           O_DEBUG, O_VERSION, O_KUBECONFIG, O_LE, O_LE_NS, O_LE_NAME, O_LE_DUR, O_LE_RENEW,
-           O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG, O_CONVERTER, O_CONV_IMG };
+    enum { O_IMPORTER = 256, O_MAX, O_RETRIES, O_BACKOFF, O_RESYNC, O_VMB, O_LE, O_LE_NS,
+           O_LE_NAME, O_LE_DUR, O_LE_RENEW, O_LE_RETRY, O_LE_ID, O_IMP_IMG, O_LAU_IMG,
+           O_CONVERTER, O_CONV_IMG };
     static const struct option opts[] = {
-        { "state-dir", required_argument, NULL, O_STATE },
-        { "store", required_argument, NULL, O_STORE },
-        { "kubeconfig", required_argument, NULL, O_KUBECONFIG },
+        FERRY_MAIN_OPT_STATE_DIR,
+        FERRY_MAIN_OPT_STORE,
+        FERRY_MAIN_OPT_KUBECONFIG,
         { "importer", required_argument, NULL, O_IMPORTER },
         { "converter", required_argument, NULL, O_CONVERTER },
         { "max-imports", required_argument, NULL, O_MAX },
@@ -135,7 +128,7 @@ main(int argc, char **argv)
         { "import-backoff", required_argument, NULL, O_BACKOFF },
         { "resync", required_argument, NULL, O_RESYNC },
         { "vm-backoff", required_argument, NULL, O_VMB },
-        { "debug", required_argument, NULL, O_DEBUG },
+        FERRY_MAIN_OPT_DEBUG,
         { "leader-elect", optional_argument, NULL, O_LE },
         { "leader-elect-resource-namespace", required_argument, NULL, O_LE_NS },
         { "leader-elect-resource-name", required_argument, NULL, O_LE_NAME },
@@ -146,11 +139,33 @@ main(int argc, char **argv)
         { "importer-image", required_argument, NULL, O_IMP_IMG },
         { "launcher-image", required_argument, NULL, O_LAU_IMG },
         { "converter-image", required_argument, NULL, O_CONV_IMG },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, O_VERSION },
-        { NULL, 0, NULL, 0 },
+        FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_VERSION,
+        FERRY_MAIN_OPT_END,
     };
     struct ferry_controller_opts o;
+    /* the options that take a string or a non-negative integer, by id */
+    const struct {
+        int id;
+        const char **str;
+        int *num;
+    } plain[] = {
+        { 's', &o.state_dir, NULL },
+        { 'S', &o.store, NULL },
+        { O_IMPORTER, &o.importer, NULL },
+        { O_CONVERTER, &o.converter, NULL },
+        { O_LE_NS, &o.lease_namespace, NULL },
+        { O_LE_NAME, &o.lease_name, NULL },
+        { O_LE_ID, &o.leader_identity, NULL },
+        { O_IMP_IMG, &o.importer_image, NULL },
+        { O_LAU_IMG, &o.launcher_image, NULL },
+        { O_CONV_IMG, &o.converter_image, NULL },
+        { O_MAX, NULL, &o.max_imports },
+        { O_RETRIES, NULL, &o.import_retries },
+        { O_BACKOFF, NULL, &o.import_backoff_ms },
+        { O_RESYNC, NULL, &o.resync_ms },
+        { O_VMB, NULL, &o.vm_backoff_s },
+    };
     struct ferry_controller *c;
     char *importer = NULL, *converter = NULL, *where = NULL;
     const char *kubeconfig = NULL;
@@ -161,66 +176,31 @@ main(int argc, char **argv)
     ferry_log_init("ferry-controller");
     ferry_controller_opts_init(&o);
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        size_t i = 0;
+
+        while (i < FERRY_ARRAY_SIZE(plain) && plain[i].id != ch)
+            i++;
+        if (i < FERRY_ARRAY_SIZE(plain) && plain[i].str) {
+            *plain[i].str = optarg;
+            continue;
+        }
+        if (i < FERRY_ARRAY_SIZE(plain)) {
+            FERRY_AUTOFREE char *flag = option_flag(opts, ch);
+
+            if (ferry_main_int_option("ferry-controller", flag, optarg, plain[i].num) < 0)
+                return 2;
+            continue;
+        }
         switch (ch) {
-        case O_STATE:
-            o.state_dir = optarg;
-            break;
-        case O_STORE:
-            o.store = optarg;
-            break;
-        case O_KUBECONFIG:
+        case 'k':
             kubeconfig = optarg;
             break;
-        case O_IMPORTER:
-            o.importer = optarg;
-            break;
-        case O_CONVERTER:
-            o.converter = optarg;
-            break;
-        case O_MAX:
-            if (int_arg("--max-imports", optarg, &o.max_imports) < 0)
-                return 2;
-            break;
-        case O_RETRIES:
-            if (int_arg("--import-retries", optarg, &o.import_retries) < 0)
-                return 2;
-            break;
-        case O_BACKOFF:
-            if (int_arg("--import-backoff", optarg, &o.import_backoff_ms) < 0)
-                return 2;
-            break;
-        case O_RESYNC:
-            if (int_arg("--resync", optarg, &o.resync_ms) < 0)
-                return 2;
-            break;
-        case O_VMB:
-            if (int_arg("--vm-backoff", optarg, &o.vm_backoff_s) < 0)
-                return 2;
-            break;
-        case O_DEBUG:
+        case 'd':
             ferry_log_set_debug(optarg);
             break;
         case O_LE:
             if (bool_arg("--leader-elect", optarg, &o.leader_elect) < 0)
                 return 2;
-            break;
-        case O_LE_NS:
-            o.lease_namespace = optarg;
-            break;
-        case O_LE_NAME:
-            o.lease_name = optarg;
-            break;
-        case O_LE_ID:
-            o.leader_identity = optarg;
-            break;
-        case O_IMP_IMG:
-            o.importer_image = optarg;
-            break;
-        case O_LAU_IMG:
-            o.launcher_image = optarg;
-            break;
-        case O_CONV_IMG:
-            o.converter_image = optarg;
             break;
         case O_LE_DUR:
             if (duration_arg("--leader-elect-lease-duration", optarg, &dur_ms) < 0)
@@ -235,29 +215,16 @@ main(int argc, char **argv)
             if (duration_arg("--leader-elect-retry-period", optarg, &o.retry_period_ms) < 0)
                 return 2;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case O_VERSION:
-            printf("ferry-controller %s\n", FERRY_VERSION);
-            return 0;
-        case ':':
-            fprintf(stderr, "ferry-controller: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
         default:
-            fprintf(stderr, "ferry-controller: unknown option '%s'; see --help\n",
-                    argv[optind - 1]);
-            return 2;
+            return ferry_main_common_option("ferry-controller", ch, argv, usage);
         }
     }
     if (optind < argc) {
         fprintf(stderr, "ferry-controller: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (ferry_store_daemon_where(o.store, kubeconfig, &where) < 0) {
-        fprintf(stderr, "ferry-controller: %s\n", ferry_error_message());
+    if (ferry_main_store_where("ferry-controller", o.store, kubeconfig, &where) < 0)
         return 2;
-    }
     o.store = where;
     if (!o.leader_identity && getenv("POD_NAME") && *getenv("POD_NAME"))
         o.leader_identity = getenv("POD_NAME");

@@ -72,6 +72,25 @@ set_unschedulable(struct ferry_controller *c, json_object *vmi, json_object *sta
 }
 
 int
+ctl_vmi_assign_node(struct ferry_controller *c, json_object *vmi, json_object *status,
+                    const char *node)
+{
+    if (!ferry_str_eq(ferry_obj_label(vmi, "kubevirt.io/nodeName"), node)) {
+        FERRY_AUTOPTR(json_object) copy = ferry_json_copy(vmi);
+        FERRY_AUTOPTR(json_object) out = NULL;
+
+        ferry_obj_set_label(copy, "kubevirt.io/nodeName", node);
+        if (ferry_store_update(c->st, copy, &out) < 0)
+            return -1;
+        ctl_observe(c, out);
+        ferry_json_set(vmi, "metadata", ferry_json_copy(ferry_json_get(out, "metadata")));
+    }
+    json_object_object_add(status, "phase", json_object_new_string("Scheduled"));
+    json_object_object_add(status, "nodeName", json_object_new_string(node));
+    return 0;
+}
+
+int
 ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name)
 {
     FERRY_AUTOPTR(json_object) vmi = NULL;
@@ -130,21 +149,7 @@ ferry_vmi_reconcile(struct ferry_controller *c, const char *ns, const char *name
         ctl_status_condition(status, "PodScheduled", NULL, NULL, NULL);
         return ctl_write_status(c, vmi, status);
     }
-    /* Scheduling -> Scheduled: label first (metadata), then status. */
-    if (!ferry_str_eq(ferry_obj_label(vmi, "kubevirt.io/nodeName"), node)) {
-        FERRY_AUTOPTR(json_object) copy = ferry_json_copy(vmi);
-        FERRY_AUTOPTR(json_object) out = NULL;
-
-        ferry_obj_set_label(copy, "kubevirt.io/nodeName", node);
-        if (ferry_store_update(c->st, copy, &out) < 0)
-            return -1;
-        ctl_observe(c, out);
-        json_object_put(vmi);
-        vmi = FERRY_STEAL(out);
-    }
-    json_object_object_add(status, "phase", json_object_new_string("Scheduled"));
-    json_object_object_add(status, "nodeName", json_object_new_string(node));
-    if (ctl_write_status(c, vmi, status) < 0)
+    if (ctl_vmi_assign_node(c, vmi, status, node) < 0 || ctl_write_status(c, vmi, status) < 0)
         return -1;
     ferry_store_record_event(c->st, vmi, "Normal", "Scheduled",
                              "Successfully assigned the VirtualMachineInstance to a node");

@@ -90,16 +90,6 @@ vmi_vcpus(json_object *vmi)
     return (s > 0 ? s : 1) * (c > 0 ? c : 1) * (t > 0 ? t : 1);
 }
 
-static json_object *
-strv(const char *const *v)
-{
-    json_object *a = json_object_new_array();
-
-    for (; *v; v++)
-        json_object_array_add(a, json_object_new_string(*v));
-    return a;
-}
-
 static void
 host_path(json_object *vols, json_object *mounts, const char *name, const char *path,
           const char *type)
@@ -198,10 +188,7 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
     if (ferry_json_get(vmi, "spec.tolerations"))
         json_object_object_add(spec, "tolerations",
                                ferry_json_copy(ferry_json_get(vmi, "spec.tolerations")));
-    if (ferry_json_get_string(vmi, "spec.priorityClassName"))
-        json_object_object_add(
-            spec, "priorityClassName",
-            json_object_new_string(ferry_json_get_string(vmi, "spec.priorityClassName")));
+    ferry_json_copy_string(spec, "priorityClassName", vmi, "spec.priorityClassName");
 
     ctr = json_object_new_object();
     json_object_object_add(ctr, "name", json_object_new_string("compute"));
@@ -210,23 +197,19 @@ ctl_kube_vmi_pod(const struct ferry_controller_opts *o, json_object *vmi, json_o
                                                       ? o->launcher_image
                                                       : "ferry/ferry-launcher:" FERRY_VERSION));
     json_object_object_add(ctr, "imagePullPolicy", json_object_new_string("IfNotPresent"));
-    cmd = strv(argv);
+    cmd = ferry_json_new_string_array(argv);
     json_object_object_add(ctr, "command", cmd);
     ferry_json_set_string(ctr, "resources.requests.memory", req);
     if (lim)
         ferry_json_set_string(ctr, "resources.limits.memory", lim);
-    if (ferry_json_get_string(vmi, "spec.domain.resources.requests.cpu"))
-        ferry_json_set_string(ctr, "resources.requests.cpu",
-                              ferry_json_get_string(vmi, "spec.domain.resources.requests.cpu"));
-    else {
+    if (!ferry_json_copy_string(ctr, "resources.requests.cpu", vmi,
+                                "spec.domain.resources.requests.cpu")) {
         FERRY_AUTOFREE char *cpu = ferry_printf("%lldm", (long long)vmi_vcpus(vmi) * 100);
 
         ferry_json_set_string(ctr, "resources.requests.cpu", cpu);
     }
-    if (ferry_json_get_string(vmi, "spec.domain.resources.limits.cpu"))
-        ferry_json_set_string(ctr, "resources.limits.cpu",
-                              ferry_json_get_string(vmi, "spec.domain.resources.limits.cpu"));
-    ferry_json_set(ctr, "securityContext.capabilities.add", strv(caps));
+    ferry_json_copy_string(ctr, "resources.limits.cpu", vmi, "spec.domain.resources.limits.cpu");
+    ferry_json_set(ctr, "securityContext.capabilities.add", ferry_json_new_string_array(caps));
     json_object_object_add(ctr, "terminationMessagePath",
                            json_object_new_string("/dev/termination-log"));
 
@@ -451,19 +434,8 @@ ctl_kube_vmi_reconcile(struct ferry_controller *c, json_object *vmi, json_object
             ctl_status_condition(status, "PodScheduled", NULL, NULL, NULL);
         return ctl_write_status(c, vmi, status);
     }
-    /* Scheduling -> Scheduled: label first (metadata), then status */
-    if (!ferry_str_eq(ferry_obj_label(vmi, "kubevirt.io/nodeName"), node)) {
-        FERRY_AUTOPTR(json_object) copy = ferry_json_copy(vmi);
-        FERRY_AUTOPTR(json_object) out = NULL;
-
-        ferry_obj_set_label(copy, "kubevirt.io/nodeName", node);
-        if (ferry_store_update(c->st, copy, &out) < 0)
-            return -1;
-        ctl_observe(c, out);
-        ferry_json_set(vmi, "metadata", ferry_json_copy(ferry_json_get(out, "metadata")));
-    }
-    json_object_object_add(status, "phase", json_object_new_string("Scheduled"));
-    json_object_object_add(status, "nodeName", json_object_new_string(node));
+    if (ctl_vmi_assign_node(c, vmi, status, node) < 0)
+        return -1;
     ctl_status_condition(status, "PodScheduled", NULL, NULL, NULL);
     if (ctl_write_status(c, vmi, status) < 0)
         return -1;

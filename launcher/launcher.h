@@ -22,6 +22,17 @@ struct ferry_launcher_opts {
     const char *pvc_root;     /* a launcher Pod's PVC mounts (domain.h); NULL: none */
 };
 
+/* The getopt_long() entries of the options ferry-handler and ferry-launcher
+ * share, for the fields of the same names: --libvirt-uri ('u'),
+ * --allow-emulation ('e'), --force-emulation ('E'), --bridge ('b') and
+ * --dhcp-leases ('L'). */
+#define FERRY_LAUNCHER_DOMAIN_OPTIONS                                                              \
+    { "libvirt-uri", required_argument, NULL, 'u' },                                               \
+    { "allow-emulation", no_argument, NULL, 'e' },                                                 \
+    { "force-emulation", no_argument, NULL, 'E' },                                                 \
+    { "bridge", required_argument, NULL, 'b' },                                                    \
+    { "dhcp-leases", required_argument, NULL, 'L' }
+
 /* Runs until the domain has ended and its final state was reported (or
  * SIGTERM/SIGINT).  0 on a clean end, -1 with the error otherwise. */
 int ferry_launcher_run(const struct ferry_launcher_opts *opts);

@@ -1,10 +1,11 @@
 /* ferry-handler: options, then ferry_handler_run() (handler.c). */
 #include "common/error.h"
 #include "common/log.h"
+#include "common/main-options.h"
 #include "common/store/store.h"
 #include "common/util.h"
 #include "launcher/handler.h"
-#include "launcher/main-options.h"
+#include "launcher/launcher.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -20,15 +21,10 @@ usage(FILE *f)
                "The Ferry node agent: registers the node, runs one ferry-launcher per\n"
                "VirtualMachineInstance placed on it and writes their status.\n"
                "\n"
-               "  --state-dir DIR      state directory (store, volumes/, vmis/)\n"
-               "  --store WHERE        store: sqlite:DIR, kube:, kube:KUBECONFIG (default: the\n"
-               "                       state directory's, or kube: as below)\n"
-               "  --kubeconfig FILE    use the Kubernetes API server of FILE (the kube store);\n"
-               "                       without --store or --kubeconfig, $KUBECONFIG or running\n"
-               "                       in a pod ($KUBERNETES_SERVICE_HOST) selects it too;\n"
-               "                       --store and --kubeconfig together are refused.  With\n"
-               "                       the kube store (a DaemonSet), VMIs' launchers run in their\n"
-               "                       launcher Pods and the handler connects to them\n"
+               "  --state-dir DIR      state directory (store, volumes/, vmis/)\n");
+    ferry_main_store_usage(f, 21);
+    fprintf(f, "                       With the kube store (a DaemonSet), VMIs' launchers run\n"
+               "                       in their launcher Pods and the handler connects to them\n"
                "  --node-name NAME     this node's name (default: the hostname)\n"
                "  --libvirt-uri URI    libvirt connection (default qemu:///system)\n"
                "  --allow-emulation    run VMIs under TCG when /dev/kvm is missing\n"
@@ -58,21 +54,19 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "state-dir", required_argument, NULL, 's' }, { "node-name", required_argument, NULL, 'n' },
-        { "libvirt-uri", required_argument, NULL, 'u' }, { "allow-emulation", no_argument, NULL, 'e' },
-        { "force-emulation", no_argument, NULL, 'E' }, { "bridge", required_argument, NULL, 'b' },
-        { "dhcp-leases", required_argument, NULL, 'L' },
-        { "launcher", required_argument, NULL, 'l' },  { "debug", required_argument, NULL, 'd' },
-        { "kubeconfig", required_argument, NULL, 'k' },
+        FERRY_MAIN_OPT_STATE_DIR,                      { "node-name", required_argument, NULL, 'n' },
+        FERRY_LAUNCHER_DOMAIN_OPTIONS,
+        { "launcher", required_argument, NULL, 'l' },  FERRY_MAIN_OPT_DEBUG,
+        FERRY_MAIN_OPT_KUBECONFIG,
         { "launcher-socket-root", required_argument, NULL, 'R' },
         { "probe-kvm", no_argument, NULL, 'P' },
         { "kvm-probe-image", required_argument, NULL, 'I' },
         { "kvm-probe-kernel", required_argument, NULL, 'K' },
         { "kvm-probe-type", required_argument, NULL, 'T' },
         { "kvm-probe-timeout", required_argument, NULL, 't' },
-        { "store", required_argument, NULL, 'S' },
-        { "help", no_argument, NULL, 'h' },            { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
+        FERRY_MAIN_OPT_STORE,
+        FERRY_MAIN_OPT_HELP,                           FERRY_MAIN_OPT_VERSION,
+        FERRY_MAIN_OPT_END,
     };
     struct ferry_handler_opts o = { .pod_launchers = -1 };
     bool probe_only = false;
@@ -124,10 +118,8 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (ferry_store_daemon_where(store, kubeconfig, &where) < 0) {
-        fprintf(stderr, "ferry-handler: %s\n", ferry_error_message());
+    if (ferry_main_store_where("ferry-handler", store, kubeconfig, &where) < 0)
         return 2;
-    }
     o.store = where;
     if (probe_only) {
         rc = ferry_handler_probe_kvm(&o);

@@ -3,10 +3,10 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/main-options.h"
 #include "common/util.h"
 #include "common/volume.h"
 #include "launcher/launcher.h"
-#include "launcher/main-options.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -81,17 +81,15 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "state-dir", required_argument, NULL, 's' }, { "namespace", required_argument, NULL, 'n' },
-        { "name", required_argument, NULL, 'N' },      { "libvirt-uri", required_argument, NULL, 'u' },
-        { "allow-emulation", no_argument, NULL, 'e' }, { "force-emulation", no_argument, NULL, 'E' },
-        { "bridge", required_argument, NULL, 'b' },
-        { "dhcp-leases", required_argument, NULL, 'L' }, { "stop", no_argument, NULL, 'S' },
+        FERRY_MAIN_OPT_STATE_DIR,                      { "namespace", required_argument, NULL, 'n' },
+        { "name", required_argument, NULL, 'N' },      FERRY_LAUNCHER_DOMAIN_OPTIONS,
+        { "stop", no_argument, NULL, 'S' },
         { "no-kvm", optional_argument, NULL, 'K' },
         { "wait-for-vmi", required_argument, NULL, 'W' },
         { "socket-dir", required_argument, NULL, 'D' },
         { "pvc-root", required_argument, NULL, 'P' },
-        { "debug", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },         { NULL, 0, NULL, 0 },
+        FERRY_MAIN_OPT_DEBUG,                          FERRY_MAIN_OPT_HELP,
+        FERRY_MAIN_OPT_VERSION,                        FERRY_MAIN_OPT_END,
     };
     struct ferry_launcher_opts o = { 0 };
     FERRY_AUTOPTR(json_object) lo = NULL;

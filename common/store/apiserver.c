@@ -495,18 +495,14 @@ ferry_apiserver_event_new(json_object *about, const char *ns, const char *name, 
     ferry_json_set_string(ev, "metadata.name", name);
     ferry_json_set_string(ev, "metadata.namespace", ns);
     json_object_object_add(ev, "involvedObject", inv);
-    if (ferry_json_get_string(about, "apiVersion"))
-        ferry_json_set_string(inv, "apiVersion", ferry_json_get_string(about, "apiVersion"));
-    if (ferry_json_get_string(about, "kind"))
-        ferry_json_set_string(inv, "kind", ferry_json_get_string(about, "kind"));
+    ferry_json_copy_string(inv, "apiVersion", about, "apiVersion");
+    ferry_json_copy_string(inv, "kind", about, "kind");
     ferry_json_set_string(inv, "name", ferry_json_get_string(about, "metadata.name"));
     if (ferry_json_get_string(about, "metadata.namespace"))
         ferry_json_set_string(inv, "namespace", ns);
     if (ouid)
         ferry_json_set_string(inv, "uid", ouid);
-    if (ferry_json_get_string(about, "metadata.resourceVersion"))
-        ferry_json_set_string(inv, "resourceVersion",
-                              ferry_json_get_string(about, "metadata.resourceVersion"));
+    ferry_json_copy_string(inv, "resourceVersion", about, "metadata.resourceVersion");
     ferry_json_set_string(ev, "type", type ? type : "Normal");
     ferry_json_set_string(ev, "reason", reason ? reason : "");
     ferry_json_set_string(ev, "message", message ? message : "");

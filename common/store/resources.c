@@ -105,24 +105,14 @@ static const struct ferry_resource res_configmap = {
     .status_subresource = false, .not_in_all = true,
 };
 
+#define RESOURCE_ENTRY(name) &res_##name,
 const struct ferry_resource *const ferry_resources[] = {
-    &res_vm, &res_vmi, &res_dv, &res_node, &res_event, &res_namespace, &res_kubevirt,
-    &res_pod, &res_pvc, &res_job, &res_lease, &res_secret, &res_configmap, NULL,
+    FERRY_RESOURCE_NAMES(RESOURCE_ENTRY) NULL,
 };
 
-const struct ferry_resource *const ferry_resource_vm = &res_vm;
-const struct ferry_resource *const ferry_resource_vmi = &res_vmi;
-const struct ferry_resource *const ferry_resource_dv = &res_dv;
-const struct ferry_resource *const ferry_resource_node = &res_node;
-const struct ferry_resource *const ferry_resource_event = &res_event;
-const struct ferry_resource *const ferry_resource_namespace = &res_namespace;
-const struct ferry_resource *const ferry_resource_kubevirt = &res_kubevirt;
-const struct ferry_resource *const ferry_resource_pod = &res_pod;
-const struct ferry_resource *const ferry_resource_pvc = &res_pvc;
-const struct ferry_resource *const ferry_resource_job = &res_job;
-const struct ferry_resource *const ferry_resource_lease = &res_lease;
-const struct ferry_resource *const ferry_resource_secret = &res_secret;
-const struct ferry_resource *const ferry_resource_configmap = &res_configmap;
+#define RESOURCE_BY_NAME(name)                                                                     \
+    const struct ferry_resource *const ferry_resource_##name = &res_##name;
+FERRY_RESOURCE_NAMES(RESOURCE_BY_NAME)
 
 const char *
 ferry_resource_key(const struct ferry_resource *res, char *buf, size_t size)

@@ -233,28 +233,32 @@ check_write(json_object *obj, const char *verb, bool sized)
     return 0;
 }
 
+/* The driver's write OP of OBJ, after check_write(). */
+static int
+write_checked(struct ferry_store *st, json_object *obj, json_object **ret, const char *verb,
+              bool sized, int (*op)(struct ferry_store *, json_object *, json_object **))
+{
+    if (check_write(obj, verb, sized) < 0)
+        return -1;
+    return op(st, obj, ret);
+}
+
 int
 ferry_store_create(struct ferry_store *st, json_object *obj, json_object **ret)
 {
-    if (check_write(obj, "create", true) < 0)
-        return -1;
-    return st->ops->create(st, obj, ret);
+    return write_checked(st, obj, ret, "create", true, st->ops->create);
 }
 
 int
 ferry_store_update(struct ferry_store *st, json_object *obj, json_object **ret)
 {
-    if (check_write(obj, "update", true) < 0)
-        return -1;
-    return st->ops->update(st, obj, ret);
+    return write_checked(st, obj, ret, "update", true, st->ops->update);
 }
 
 int
 ferry_store_update_status(struct ferry_store *st, json_object *obj, json_object **ret)
 {
-    if (check_write(obj, "update", false) < 0)
-        return -1;
-    return st->ops->update_status(st, obj, ret);
+    return write_checked(st, obj, ret, "update", false, st->ops->update_status);
 }
 
 int

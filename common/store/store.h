@@ -113,20 +113,14 @@ bool ferry_resource_key_not_in_all(const char *key);
  * cannot be deleted, and a Namespace that still holds objects cannot either
  * (Ferry does not empty a namespace for you, unlike the API server). */
 extern const struct ferry_resource *const ferry_resources[];
-/* The same entries by name, for code that means one kind. */
-extern const struct ferry_resource *const ferry_resource_vm;
-extern const struct ferry_resource *const ferry_resource_vmi;
-extern const struct ferry_resource *const ferry_resource_dv;
-extern const struct ferry_resource *const ferry_resource_node;
-extern const struct ferry_resource *const ferry_resource_event;
-extern const struct ferry_resource *const ferry_resource_namespace;
-extern const struct ferry_resource *const ferry_resource_kubevirt;
-extern const struct ferry_resource *const ferry_resource_pod;
-extern const struct ferry_resource *const ferry_resource_pvc;
-extern const struct ferry_resource *const ferry_resource_job;
-extern const struct ferry_resource *const ferry_resource_lease;
-extern const struct ferry_resource *const ferry_resource_secret;
-extern const struct ferry_resource *const ferry_resource_configmap;
+/* The same entries by name, for code that means one kind: X(name) for each
+ * ferry_resource_<name>, in the order of ferry_resources[]. */
+#define FERRY_RESOURCE_NAMES(X)                                                                    \
+    X(vm) X(vmi) X(dv) X(node) X(event) X(namespace) X(kubevirt) X(pod) X(pvc) X(job) X(lease)    \
+    X(secret) X(configmap)
+#define FERRY_RESOURCE_EXTERN(name) extern const struct ferry_resource *const ferry_resource_##name;
+FERRY_RESOURCE_NAMES(FERRY_RESOURCE_EXTERN)
+#undef FERRY_RESOURCE_EXTERN
 /* "vm", "vms", "virtualmachine", "virtualmachines", "virtualmachines.kubevirt.io",
  * "VirtualMachine" -> the resource; NULL and an error otherwise. */
 const struct ferry_resource *ferry_resource_lookup(const char *name);
