@@ -3,7 +3,8 @@
 # ran on VMware, for the guest-conversion test and bench/converter.sh:
 #   - debootstrap --variant=minbase with linux-image-amd64, initramfs-tools and
 #     grub-pc (no systemd: the kernel runs /usr/local/sbin/ferry-marker as init,
-#     which prints one line on ttyS0 and powers off);
+#     which prints one line on ttyS0 and powers off; the drivers for
+#     graphics, media, sound, wireless, InfiniBand and sensors removed);
 #   - an initramfs without virtio drivers: MODULES=list with the SATA/SCSI
 #     drivers a VMware guest uses (ahci, ata_piix, sd_mod, vmw_pvscsi,
 #     mptspi) and ext4 -- checked with lsinitramfs;
@@ -23,7 +24,7 @@
 set -eu
 [ $# -eq 1 ] || { echo "usage: $0 CACHE" >&2; exit 2; }
 CACHE=$1
-VERSION=3      # bump when the guest changes: the cached disk is rebuilt
+VERSION=4      # bump when the guest changes: the cached disk is rebuilt
 OUT=$CACHE/vmware-guest.raw
 mkdir -p "$CACHE"
 # One builder at a time (scripts/prepare-tests.sh may be building it while a
@@ -46,7 +47,11 @@ rm -f "$OUT" "$CACHE/vmware-guest.version"
 if [ ! -x "$R/usr/sbin/update-initramfs" ] || [ ! -x "$R/usr/sbin/grub-install" ]; then
     rm -rf "$R"
     echo "vmware-guest: debootstrap (log: $log) ..."
-    if ! DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase \
+    # In two stages, to configure dpkg and initramfs-tools before the kernel
+    # is installed: dpkg without fsync (this root is only copied onto the
+    # disk below), and MODULES=list, so that the kernel's postinst writes
+    # the small initramfs of the end rather than one with every driver.
+    if ! DEBIAN_FRONTEND=noninteractive debootstrap --foreign --variant=minbase \
             --include=linux-image-amd64,initramfs-tools,grub-pc \
             bookworm "$R" "${FERRY_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$log" 2>&1; then
         tail -3 "$log" >&2
@@ -54,8 +59,29 @@ if [ ! -x "$R/usr/sbin/update-initramfs" ] || [ ! -x "$R/usr/sbin/grub-install" 
         echo "vmware-guest: debootstrap failed (no network?)" >&2
         exit 77
     fi
+    mkdir -p "$R/etc/dpkg/dpkg.cfg.d" "$R/etc/initramfs-tools/conf.d"
+    echo force-unsafe-io >"$R/etc/dpkg/dpkg.cfg.d/ferry-build"
+    echo MODULES=list >"$R/etc/initramfs-tools/conf.d/ferry-build"
+    if ! DEBIAN_FRONTEND=noninteractive chroot "$R" /debootstrap/debootstrap --second-stage \
+            >>"$log" 2>&1; then
+        tail -3 "$log" >&2
+        rm -rf "$R"
+        echo "vmware-guest: debootstrap --second-stage failed (log: $log)" >&2
+        exit 1
+    fi
+    rm -f "$R/etc/dpkg/dpkg.cfg.d/ferry-build" "$R/etc/initramfs-tools/conf.d/ferry-build"
 fi
 kver=$(ls "$R/lib/modules" | sort -V | tail -1)
+# Drivers no conversion of this guest can want (graphics, media, sound,
+# wireless, InfiniBand, sensors): without them the root copied onto the disk
+# through the TCG appliance below is half the size.  Disk, NIC, virtio and
+# file system drivers all stay.
+M=$R/lib/modules/$kver/kernel
+rm -rf "$M/drivers/gpu" "$M/drivers/media" "$M/sound" "$M/drivers/net/wireless" \
+    "$M/drivers/infiniband" "$M/drivers/iio" "$M/drivers/staging" "$M/drivers/bluetooth" \
+    "$M/net/wireless" "$M/net/mac80211" "$M/net/bluetooth"
+chroot "$R" depmod "$kver" >>"$log" 2>&1 ||
+    { tail -3 "$log" >&2; echo "vmware-guest: depmod failed (log: $log)" >&2; exit 1; }
 
 # --- what VMware left in the guest -----------------------------------------
 cat >"$R/etc/fstab" <<'EOF'
@@ -172,7 +198,10 @@ if chroot "$R" lsinitramfs "/boot/initrd.img-$kver" | grep -q 'virtio'; then
 fi
 
 # --- the disk ----------------------------------------------------------------
-tar -C "$R" --numeric-owner -cf "$CACHE/vmware-root.tar" .
+# apt's downloaded packages and lists stay behind: nobody reads them there
+tar -C "$R" --numeric-owner --exclude='./var/cache/apt/archives/*.deb' \
+    --exclude='./var/cache/apt/*.bin' --exclude='./var/lib/apt/lists/*_*' \
+    -cf "$CACHE/vmware-root.tar" .
 rm -f "$OUT.tmp"
 truncate -s 2G "$OUT.tmp"
 if ! guestfish -a "$OUT.tmp" >>"$log" 2>&1 <<EOF
