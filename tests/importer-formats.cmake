@@ -24,10 +24,10 @@ ferry_unit_test(test-importer-formats SOURCES ${FERRY_FORMATS_DIR}/test-formats.
                 LIBS ferry-importer-lib)
 
 ferry_script_test(importer-formats-convert SCRIPT ${FERRY_FORMATS_DIR}/convert.sh
-                  LABELS integration TIMEOUT 300)
+                  LABELS integration TIMEOUT 900)
 
 ferry_script_test(importer-formats-corpus SCRIPT ${FERRY_FORMATS_DIR}/make-corpus.sh
-                  ARGS ${FERRY_FORMATS_CORPUS} LABELS unit TIMEOUT 120)
+                  ARGS ${FERRY_FORMATS_CORPUS} LABELS unit TIMEOUT 600)
 set_tests_properties(importer-formats-corpus PROPERTIES FIXTURES_SETUP ferry-formats-corpus)
 
 # ferry_fuzz_target (tests/common.cmake, included before this file) makes

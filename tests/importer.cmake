@@ -12,7 +12,7 @@ endif()
 set(FERRY_IMPORTER_TESTS ${CMAKE_CURRENT_SOURCE_DIR}/importer)
 
 ferry_script_test(importer-corpus SCRIPT ${FERRY_IMPORTER_TESTS}/corpus.sh
-                  LABELS integration TIMEOUT 120)
+                  LABELS integration TIMEOUT 600)
 set_tests_properties(importer-corpus PROPERTIES FIXTURES_SETUP importer-corpus)
 
 # Timeouts are backstops for a hang, not measures: http, trust and registry
