@@ -291,7 +291,9 @@ ferry_mul_ok(uint64_t a, uint64_t b, uint64_t *ret)
 {
     return !__builtin_mul_overflow(a, b, ret);
 }
-/* Append an extent, merging with the previous one of the same type. */
+/* Append an extent, merging with the previous one of the same type.  The
+ * array is one that ferry_extent_push built (or NULL with *n == 0): it
+ * grows by doubling, so its room follows from *n. */
 void ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64_t len,
                        enum ferry_extent_type type);
 

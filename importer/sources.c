@@ -358,7 +358,11 @@ ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64
             return;
         }
     }
-    *extents = ferry_realloc(*extents, (*n + 1) * sizeof(**extents));
+    /* Room doubles: capacity is 16 or the power of two at or above *n, so
+     * a map of many extents costs no realloc (a copy of the whole array)
+     * per extent. */
+    if (*n == 0 || (*n >= 16 && (*n & (*n - 1)) == 0))
+        *extents = ferry_realloc(*extents, (*n ? 2 * *n : 16) * sizeof(**extents));
     (*extents)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
     (*n)++;
 }

@@ -452,6 +452,7 @@ struct unpack {
     struct ferry_source *inner;
     struct archive *a;
     uint8_t *buf;
+    size_t buf_len;
     bool failed;
     bool positional;            /* a seekable tar: pread at pos, skips are free */
     bool borrowed;              /* inner belongs to another source */
@@ -464,6 +465,10 @@ struct unpack {
 };
 
 #define UNPACK_BUF (1u << 20)
+/* libarchive is fed UNPACK_FIRST bytes at first, UNPACK_BUF once a read
+ * fills that: a small archive, or one refused in its first blocks, costs
+ * no MiB buffer. */
+#define UNPACK_FIRST (64u << 10)
 
 ssize_t
 ferry_archive_read_result(struct archive *a, ssize_t n, const void *buf, const void **ret,
@@ -482,8 +487,15 @@ static la_ssize_t
 unpack_cb_read(struct archive *a, void *opaque, const void **ret)
 {
     struct unpack *u = opaque;
-    ssize_t n = u->positional ? u->inner->ops->pread(u->inner, u->buf, UNPACK_BUF, u->pos)
-                              : u->inner->ops->read(u->inner, u->buf, UNPACK_BUF);
+
+    /* The block libarchive had is no longer in use when it asks again. */
+    if (!u->buf || (u->buf_len < UNPACK_BUF && u->pos >= UNPACK_FIRST)) {
+        free(u->buf);
+        u->buf_len = u->buf ? UNPACK_BUF : UNPACK_FIRST;
+        u->buf = ferry_malloc(u->buf_len);
+    }
+    ssize_t n = u->positional ? u->inner->ops->pread(u->inner, u->buf, u->buf_len, u->pos)
+                              : u->inner->ops->read(u->inner, u->buf, u->buf_len);
 
     if (n > 0)
         u->pos += n;
@@ -790,7 +802,6 @@ unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *mem
     u->inner = inner;
     u->borrowed = borrowed;
     u->tar = tar;
-    u->buf = ferry_malloc(UNPACK_BUF);
     u->a = archive_read_new();
     /* Named filters only: filter_all would also run external programs
      * (lrzip, grzip ...) on hostile input. */

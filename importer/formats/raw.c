@@ -77,7 +77,18 @@ raw_close(struct ferry_image *img)
 }
 
 #define CHUNK (1u << 20)
+#define FIRST_CHUNK (64u << 10)
 #define FOOTER 512u
+
+static uint8_t *
+chunk_alloc(size_t len)
+{
+    void *p;
+
+    if (posix_memalign(&p, 4096, len) != 0)   /* for O_DIRECT sinks */
+        ferry_oom();
+    return p;
+}
 
 /* A raw (or ISO) stream may be a fixed VHD, whose only magic is a footer at
  * the very end (from a file, probe_tail finds it).  Each chunk is emitted
@@ -87,26 +98,39 @@ raw_close(struct ferry_image *img)
  * disk is its first vsize bytes: the footer, and any data after vsize
  * already emitted, are dropped), or a refusal with the file's message.  So a
  * stream and a file of the same image give the same disk, or the same
- * error. */
+ * error.
+ *
+ * The first read is FIRST_CHUNK bytes: a stream that ends there (a small
+ * image, an ISO's volume descriptors cut short, most refusals) costs no
+ * 1 MiB buffers.  One that fills it grows to two CHUNK buffers. */
 int
 ferry_raw_stream(struct ferry_source *src,
                  int (*emit)(void *opaque, uint64_t off, const void *buf, size_t len),
                  void *opaque, uint64_t *ret_virtual_size,
                  const struct ferry_format **ret_format)
 {
-    FERRY_AUTOFREE uint8_t *a = NULL;
+    FERRY_AUTOFREE uint8_t *a = chunk_alloc(FIRST_CHUNK);
     FERRY_AUTOFREE uint8_t *b = NULL;
     uint8_t head[FOOTER] = { 0 }, footer[FOOTER];
     uint64_t off = 0, total, end, vsize;
     ssize_t alen, blen = 0;
     bool vhd = false;
 
-    if (posix_memalign((void **)&a, 4096, CHUNK) != 0 ||   /* for O_DIRECT sinks */
-        posix_memalign((void **)&b, 4096, CHUNK) != 0)
-        ferry_oom();
-    alen = ferry_source_read_full(src, a, CHUNK);
+    alen = ferry_source_read_full(src, a, FIRST_CHUNK);
     if (alen < 0)
         return -1;
+    if (alen == FIRST_CHUNK) {
+        uint8_t *big = chunk_alloc(CHUNK);
+        memcpy(big, a, FIRST_CHUNK);
+        free(a);
+        a = big;
+        ssize_t more = ferry_source_read_full(src, a + FIRST_CHUNK, CHUNK - FIRST_CHUNK);
+        if (more < 0)
+            return -1;
+        alen += more;
+        if (alen == CHUNK)
+            b = chunk_alloc(CHUNK);
+    }
     memcpy(head, a, alen < (ssize_t)FOOTER ? (size_t)alen : FOOTER);
     while (alen == CHUNK) {
         blen = ferry_source_read_full(src, b, CHUNK);

@@ -110,17 +110,27 @@ crc_init(void)
     }
 }
 
-/* CRC-32C of BUF with the 4-byte checksum field at FIELD counted as zero. */
+static uint32_t
+crc32c_run(uint32_t c, const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        c = crc_table[(c ^ buf[i]) & 0xff] ^ (c >> 8);
+    return c;
+}
+
+/* CRC-32C of BUF with the 4-byte checksum field at FIELD counted as zero
+ * (the bytes before it, four zeros, the bytes after it: no test per byte). */
 static uint32_t
 crc32c(const uint8_t *buf, size_t len, size_t field)
 {
+    static const uint8_t zero[4];
+
     pthread_once(&crc_once, crc_init);
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < len; i++) {
-        uint8_t b = i >= field && i < field + 4 ? 0 : buf[i];
-        c = crc_table[(c ^ b) & 0xff] ^ (c >> 8);
-    }
-    return ~c;
+    if (field + 4 > len)
+        return ~crc32c_run(0xffffffffu, buf, len);
+    uint32_t c = crc32c_run(0xffffffffu, buf, field);
+    c = crc32c_run(c, zero, 4);
+    return ~crc32c_run(c, buf + field + 4, len - field - 4);
 }
 
 static int
@@ -226,11 +236,12 @@ log_copy(const uint8_t *log, uint32_t log_len, uint64_t pos, uint8_t *out, size_
     memcpy(out + first, log, len - first);
 }
 
-/* Is there a valid entry at POS?  Fills *ret_seq, *ret_len, and when E is not
- * NULL leaves the whole entry there (E must hold log_len bytes). */
+/* Is there a valid entry at POS?  Fills *ret_seq and *ret_len.  An entry
+ * that wraps around the end of the log is copied to *SCRATCH (allocated on
+ * first use, log_len bytes); others are checked where they are. */
 static bool
-log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *guid, uint8_t *e,
-          uint64_t *ret_seq, uint32_t *ret_len)
+log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *guid,
+          uint8_t **scratch, uint64_t *ret_seq, uint32_t *ret_len)
 {
     uint8_t hdr[64];
     log_copy(log, log_len, pos, hdr, sizeof(hdr));
@@ -242,7 +253,13 @@ log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *gui
     uint64_t dsectors = (64 + (uint64_t)dcount * 32 + LOG_SECTOR - 1) / LOG_SECTOR;
     if (dsectors * LOG_SECTOR > elen)
         return false;
-    log_copy(log, log_len, pos, e, elen);
+    const uint8_t *e = log + pos;
+    if (pos + elen > log_len) {
+        if (!*scratch)
+            *scratch = ferry_malloc(log_len);
+        log_copy(log, log_len, pos, *scratch, elen);
+        e = *scratch;
+    }
     if (crc32c(e, elen, 4) != ferry_le32(e + 4))
         return false;
     uint64_t data = dsectors;
@@ -290,12 +307,12 @@ vhdx_check_log(struct vhdx *v, const uint8_t *h)
         return ferry_error(FERRY_ERR_UNSUPPORTED,
                            "vhdx '%s': the log's %u bytes exceed the %u this reader checks",
                            v->name, log_len, VHDX_MAX_LOG);
-    uint8_t *log = ferry_malloc(log_len), *e = ferry_malloc(log_len);
+    uint8_t *log = ferry_malloc(log_len), *e = NULL;
     int r = vhdx_pread(v, log, log_len, log_off, "log");
     uint64_t seq;
     uint32_t elen;
     for (uint64_t pos = 0; r == 0 && pos < log_len; pos += LOG_SECTOR)
-        if (log_entry(log, log_len, pos, guid, e, &seq, &elen))
+        if (log_entry(log, log_len, pos, guid, &e, &seq, &elen))
             r = ferry_error(FERRY_ERR_UNSUPPORTED,
                             "vhdx '%s': the log holds entries that were never replayed (sequence %" PRIu64
                             " at log offset %" PRIu64 "): the image was not closed cleanly; "

@@ -786,13 +786,27 @@ vmdk_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 
 
 /* Grains are inflated by a few worker threads while the reader thread
- * walks the stream: jobs go through a bounded ring of slots. */
+ * walks the stream: jobs go through a bounded ring of slots.  The first
+ * INLINE_GRAINS grains the reader thread inflates itself: a small image, or
+ * a stream refused early, then costs no thread start and no buffers it does
+ * not use.  A worker starts when the first grain after those comes, another
+ * whenever a job waits, up to MAX_WORKERS (and the CPUs); buffers are
+ * allocated as they are needed, up to STREAM_SLOTS. */
 #define STREAM_SLOTS 8
+#define MAX_WORKERS 4
+#define INLINE_GRAINS 16
 
 struct gjob {
     uint8_t *cbuf;
     uint32_t size;
     uint64_t lba;
+};
+
+/* One inflater: a worker's, or the reader thread's for its inline grains. */
+struct ginfl {
+    z_stream z;
+    bool z_init;
+    uint8_t *out;
 };
 
 struct gpool {
@@ -801,7 +815,12 @@ struct gpool {
     struct gjob slots[STREAM_SLOTS];
     size_t head, count;         /* queued jobs */
     uint8_t *free_bufs[STREAM_SLOTS];
-    size_t nfree;
+    size_t nfree, nbufs;        /* free, allocated */
+    size_t cmax;                /* a buffer's size */
+    pthread_t threads[MAX_WORKERS];
+    size_t nthreads, max_threads;
+    struct ginfl inl;           /* the reader thread's */
+    unsigned inline_left;
     bool done, failed;
     struct ferry_error_saved err;   /* the first failure */
     const char *url;
@@ -830,17 +849,44 @@ gpool_fail(struct gpool *p)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Inflate JOB's grain and emit it. */
+static int
+ginfl_run(struct gpool *p, struct ginfl *g, const struct gjob *job)
+{
+    if (!g->out && posix_memalign((void **)&g->out, 4096, p->grain) != 0)   /* O_DIRECT */
+        ferry_oom();
+    ssize_t got = inflate_grain(&g->z, &g->z_init, job->cbuf + 12, job->size, g->out, p->grain,
+                                p->url, job->lba * 512);
+    if (got < 0)
+        return -1;
+    uint64_t off = job->lba * 512;
+    uint64_t len = p->capacity - off < (uint64_t)got ? p->capacity - off : (uint64_t)got;
+    return p->emit(p->opaque, off, g->out, len);
+}
+
+static void
+ginfl_end(struct ginfl *g)
+{
+    if (g->z_init)
+        inflateEnd(&g->z);
+    free(g->out);
+}
+
+static void
+gpool_put_buf(struct gpool *p, uint8_t *buf)
+{
+    pthread_mutex_lock(&p->lock);
+    p->free_bufs[p->nfree++] = buf;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *
 gpool_worker(void *opaque)
 {
     struct gpool *p = opaque;
-    uint8_t *out = NULL;
-    z_stream z;
-    bool z_init = false;
+    struct ginfl g = { 0 };
 
-    memset(&z, 0, sizeof(z));
-    if (posix_memalign((void **)&out, 4096, p->grain) != 0)   /* for O_DIRECT sinks */
-        ferry_oom();
     for (;;) {
         struct gjob job;
         pthread_mutex_lock(&p->lock);
@@ -855,26 +901,14 @@ gpool_worker(void *opaque)
         p->count--;
         pthread_mutex_unlock(&p->lock);
 
-        ssize_t got = inflate_grain(&z, &z_init, job.cbuf + 12, job.size, out, p->grain, p->url,
-                                    job.lba * 512);
-        int r = got < 0 ? -1 : 0;
-        if (r == 0) {
-            uint64_t off = job.lba * 512;
-            uint64_t len = p->capacity - off < (uint64_t)got ? p->capacity - off : (uint64_t)got;
-            r = p->emit(p->opaque, off, out, len);
-        }
-        pthread_mutex_lock(&p->lock);
-        p->free_bufs[p->nfree++] = job.cbuf;
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
+        int r = ginfl_run(p, &g, &job);
+        gpool_put_buf(p, job.cbuf);
         if (r < 0) {
             gpool_fail(p);
             break;
         }
     }
-    if (z_init)
-        inflateEnd(&z);
-    free(out);
+    ginfl_end(&g);
     return NULL;
 }
 
@@ -885,6 +919,10 @@ gpool_get_buf(struct gpool *p)
     uint8_t *buf = NULL;
 
     pthread_mutex_lock(&p->lock);
+    if (p->nfree == 0 && p->nbufs < STREAM_SLOTS && !p->failed) {
+        p->free_bufs[p->nfree++] = ferry_malloc(p->cmax);
+        p->nbufs++;
+    }
     while (p->nfree == 0 && !p->failed)
         pthread_cond_wait(&p->cond, &p->lock);
     if (!p->failed)
@@ -902,6 +940,31 @@ gpool_put_job(struct gpool *p, uint8_t *buf, uint32_t size, uint64_t lba)
     p->count++;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
+}
+
+/* Hand a grain on: inflate it here while it is one of the first, else
+ * queue it, starting a worker when none runs or a job is waiting.  When no
+ * thread can be started, this thread inflates every grain. */
+static int
+gpool_grain(struct gpool *p, uint8_t *buf, uint32_t size, uint64_t lba)
+{
+    if (p->nthreads == 0 && p->inline_left > 0)
+        p->inline_left--;
+    else if (p->nthreads < p->max_threads) {
+        pthread_mutex_lock(&p->lock);
+        bool want = p->nthreads == 0 || p->count > 0;
+        pthread_mutex_unlock(&p->lock);
+        if (want && pthread_create(&p->threads[p->nthreads], NULL, gpool_worker, p) == 0)
+            p->nthreads++;
+    }
+    if (p->nthreads == 0) {
+        struct gjob job = { buf, size, lba };
+        int r = ginfl_run(p, &p->inl, &job);
+        gpool_put_buf(p, buf);
+        return r;
+    }
+    gpool_put_job(p, buf, size, lba);
+    return 0;
 }
 
 static int
@@ -990,9 +1053,7 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
             return 0;   /* a worker failed: its error wins */
         ssize_t n = ferry_source_read_full(src, buf, 512);
         if (n < 512) {
-            pthread_mutex_lock(&p->lock);
-            p->free_bufs[p->nfree++] = buf;
-            pthread_mutex_unlock(&p->lock);
+            gpool_put_buf(p, buf);
             if (n < 0)
                 return -1;
             if (n > 0)
@@ -1011,9 +1072,7 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
         uint32_t size = ferry_le32(buf + 8);
         uint32_t type = ferry_le32(buf + 12);
         if (size == 0) {
-            pthread_mutex_lock(&p->lock);
-            p->free_bufs[p->nfree++] = buf;
-            pthread_mutex_unlock(&p->lock);
+            gpool_put_buf(p, buf);
             p->pos += 512;
             if (type == MARKER_EOS) {
                 if (!stream_complete(p))
@@ -1041,17 +1100,13 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
                             "vmdk '%s': grain for sector %llu is outside the disk", src->url,
                             (unsigned long long)val);
         if (r < 0) {
-            pthread_mutex_lock(&p->lock);
-            p->free_bufs[p->nfree++] = buf;
-            pthread_mutex_unlock(&p->lock);
+            gpool_put_buf(p, buf);
             return -1;
         }
         if (p->expect) {
             uint64_t g = val * 512 / p->grain;
             if (p->expect[g] != p->pos / 512) {
-                pthread_mutex_lock(&p->lock);
-                p->free_bufs[p->nfree++] = buf;
-                pthread_mutex_unlock(&p->lock);
+                gpool_put_buf(p, buf);
                 return ferry_error(FERRY_ERR_FORMAT,
                                    "vmdk '%s': grain for sector %llu at offset %llu is not where "
                                    "the grain table says (sector %u)",
@@ -1062,7 +1117,8 @@ stream_grains(struct ferry_source *src, struct gpool *p, uint8_t *scratch, size_
             p->seen++;
         }
         p->pos += total;
-        gpool_put_job(p, buf, size, val);
+        if (gpool_grain(p, buf, size, val) < 0)
+            return -1;
     }
 }
 
@@ -1120,9 +1176,9 @@ vmdk_stream(struct ferry_source *src,
     uint8_t h[512];
     struct sparse_header s;
     uint64_t pos;
-    struct gpool p = { .url = src->url, .emit = emit, .opaque = opaque };
-    pthread_t threads[4];
-    size_t nthreads = 0, cmax;
+    struct gpool p = { .url = src->url, .emit = emit, .opaque = opaque,
+                       .inline_left = INLINE_GRAINS };
+    size_t cmax;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     FERRY_AUTOFREE uint8_t *scratch = NULL;
     int r;
@@ -1169,27 +1225,17 @@ vmdk_stream(struct ferry_source *src,
 
     pthread_mutex_init(&p.lock, NULL);
     pthread_cond_init(&p.cond, NULL);
-    for (size_t i = 0; i < STREAM_SLOTS; i++)
-        p.free_bufs[p.nfree++] = ferry_malloc(cmax);
-    if (cpus < 1)
-        cpus = 1;
-    for (long i = 0; i < (cpus < 4 ? cpus : 4); i++)
-        if (pthread_create(&threads[nthreads], NULL, gpool_worker, &p) == 0)
-            nthreads++;
-    if (nthreads == 0) {
-        ferry_error(FERRY_ERR_INTERNAL, "vmdk '%s': cannot start threads", src->url);
-        r = -1;
-    } else {
-        r = stream_grains(src, &p, scratch, cmax);
-    }
+    p.cmax = cmax;
+    p.max_threads = cpus < 1 ? 1 : cpus < MAX_WORKERS ? (size_t)cpus : MAX_WORKERS;
+    r = stream_grains(src, &p, scratch, cmax);
     if (r < 0)
         gpool_fail(&p);   /* stops the workers; keeps this thread's error */
     pthread_mutex_lock(&p.lock);
     p.done = true;
     pthread_cond_broadcast(&p.cond);
     pthread_mutex_unlock(&p.lock);
-    for (size_t i = 0; i < nthreads; i++)
-        pthread_join(threads[i], NULL);
+    for (size_t i = 0; i < p.nthreads; i++)
+        pthread_join(p.threads[i], NULL);
     if (r == 0 && p.failed) {
         ferry_error_restore(&p.err);
         r = -1;
@@ -1198,6 +1244,7 @@ vmdk_stream(struct ferry_source *src,
         free(p.free_bufs[i]);
     for (size_t i = 0; i < p.count; i++)   /* left queued after a failure */
         free(p.slots[(p.head + i) % STREAM_SLOTS].cbuf);
+    ginfl_end(&p.inl);
     free(p.err.message);
     free(p.expect);
     pthread_mutex_destroy(&p.lock);

@@ -80,6 +80,8 @@ dict_of() {
 # instead finds the same bugs.
 ASAN_OPTIONS=${ASAN_OPTIONS:-clear_shadow_mmap_threshold=1073741824}
 export ASAN_OPTIONS
+# The machine is shared: the fuzzer yields to everything else (FUZZ_NICE).
+nice=${FUZZ_NICE:-19}
 
 [ $# -gt 0 ] || set -- $(cd "$bin" && ls fuzz-* | grep -v -- '-new$' | sort)
 mkdir -p "$fuzzdir/campaign"
@@ -103,7 +105,7 @@ for t in "$@"; do
     start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     touch "$fuzzdir/campaign/$t.start"
     # -fork is not used: one process, one core.  A crash stops the run.
-    nice -n 10 "$bin/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    nice -n "$nice" "$bin/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$maxlen" -print_final_stats=1 -artifact_prefix="$crashes/" $(dict_of "$t") \
         "$work" "$seeds" >"$out" 2>&1 || status=1
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
@@ -112,7 +114,7 @@ for t in "$@"; do
     # Minimize the working corpus: the units that keep its coverage.
     rm -rf "$work.min"
     mkdir -p "$work.min"
-    if nice -n 10 "$bin/$t" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len="$maxlen" \
+    if nice -n "$nice" "$bin/$t" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len="$maxlen" \
         "$work.min" "$work" >"$out.merge" 2>&1; then
         rm -rf "$work"
         mv "$work.min" "$work"

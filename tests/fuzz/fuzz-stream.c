@@ -28,24 +28,12 @@
 #define MAX_OUT (UINT64_C(32) << 20)
 
 
-static void
-mem_close(struct ferry_source *src)
-{
-    free(src->priv);
-}
-
 static const struct ferry_source_ops mem_ops = {
     .name = "memory",
     .read = mem_read,
     .pread = mem_pread,
     .close = mem_close,
 };
-
-static int
-no_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
-{
-    return ferry_error(FERRY_ERR_SECURITY, "fuzz: no sibling files ('%s')", relname);
-}
 
 static struct ferry_source *
 mem_source(const uint8_t *data, size_t size, bool seekable)
@@ -57,7 +45,6 @@ mem_source(const uint8_t *data, size_t size, bool seekable)
     src->priv = m;
     src->size = seekable ? (int64_t)size : -1;
     src->seekable = seekable;
-    src->open_sibling = no_sibling;
     return src;
 }
 

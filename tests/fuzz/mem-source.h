@@ -1,10 +1,13 @@
 /* An image held in memory as a ferry_source's private data, for the fuzz
  * targets that feed their input to the importer's layers (fuzz-format.c,
- * fuzz-stream.c).  Each target brings its own ops table and close. */
+ * fuzz-stream.c).  Each target brings its own ops table; the close that
+ * frees the private data, and refusing siblings (no open_sibling: see
+ * ferry_source_open_sibling), are the same in both. */
 #ifndef FERRY_TESTS_FUZZ_MEM_SOURCE_H
 #define FERRY_TESTS_FUZZ_MEM_SOURCE_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -34,6 +37,12 @@ mem_pread(struct ferry_source *src, void *buf, size_t len, uint64_t off)
     size_t n = m->size - off < len ? m->size - (size_t)off : len;
     memcpy(buf, m->data + off, n);
     return (ssize_t)n;
+}
+
+static inline void
+mem_close(struct ferry_source *src)
+{
+    free(src->priv);
 }
 
 #endif

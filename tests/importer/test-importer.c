@@ -1,7 +1,8 @@
 /* Unit tests of the importer's library (run under ASan+UBSan by make
- * check): checksum specs, probing by content, qcow2 and VMDK header
- * refusals on crafted files, the sink's zero detection and atomic commit,
- * whole imports of raw and gzip-streamed images, and archive refusals. */
+ * check): checksum specs, extent arrays, probing by content, qcow2 and VMDK
+ * header refusals on crafted files, the raw stream at its buffers' sizes,
+ * the sink's zero detection and atomic commit, whole imports of raw and
+ * gzip-streamed images, and archive refusals. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <endian.h>
@@ -101,7 +102,60 @@ test_extent_push(void **state)
     assert_int_equal(e[0].length, 15);
     assert_int_equal(e[1].offset, 15);
     assert_int_equal(e[2].offset, 30);
+    /* Past the first doublings, then again from n == 0 on the same array
+     * (a map call reuses it): every extent kept, none merged. */
+    for (int round = 0; round < 2; round++) {
+        n = 0;
+        for (uint64_t i = 0; i < 1000; i++)
+            ferry_extent_push(&e, &n, 2 * i, 1, FERRY_EXTENT_DATA);
+        assert_int_equal(n, 1000);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(e[i].offset, 2 * i);
+    }
     free(e);
+}
+
+struct collect {
+    uint8_t *buf;
+    size_t len;
+};
+
+static int
+collect(void *opaque, uint64_t off, const void *buf, size_t len)
+{
+    struct collect *c = opaque;
+    assert_true(off + len <= c->len);
+    memcpy(c->buf + off, buf, len);
+    return 0;
+}
+
+/* ferry_raw_stream at the sizes around its buffers (a 64 KiB first read,
+ * then two 1 MiB chunks): every byte comes out once, at its offset. */
+static void
+test_raw_stream_sizes(void **state)
+{
+    static const size_t sizes[] = { 0, 1, 511, 512, 65535, 65536, 65537, 1 << 20,
+                                    (1 << 20) + 1, (1 << 20) + 511, (1 << 20) + 512,
+                                    (2 << 20) + 4097, (3 << 20) };
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+        size_t len = sizes[k];
+        FERRY_AUTOFREE uint8_t *data = ferry_malloc(len + 1);
+        for (size_t i = 0; i < len; i++)
+            data[i] = (uint8_t)(i * 7 + i / 4096 + 1);
+        write_file("stream.raw", data, len, 0);
+        FERRY_AUTOFREE char *p = path("stream.raw");
+        struct ferry_source *src;
+        assert_int_equal(ferry_source_open(p, &src), 0);
+        struct collect c = { ferry_calloc(1, len + 1), len };
+        uint64_t vsize = 0;
+        const struct ferry_format *fmt = &ferry_format_raw;
+        assert_int_equal(ferry_raw_stream(src, collect, &c, &vsize, &fmt), 0);
+        assert_int_equal(vsize, len);
+        assert_ptr_equal(fmt, &ferry_format_raw);
+        assert_memory_equal(c.buf, data, len);
+        free(c.buf);
+        ferry_source_free(src);
+    }
 }
 
 static void
@@ -385,6 +439,7 @@ test_archive_refusal(void **state)
 TEST_MAIN(setup, teardown,
           cmocka_unit_test(test_checksum),
           cmocka_unit_test(test_extent_push),
+          cmocka_unit_test(test_raw_stream_sizes),
           cmocka_unit_test(test_probe),
           cmocka_unit_test(test_qcow2_header),
           cmocka_unit_test(test_vmdk_extent_escape),
