@@ -22,7 +22,7 @@ deps:
 	@./scripts/install-deps.sh
 
 # The Kubernetes-mode tests (tests/kube/) run against a real kube-apiserver
-# and etcd: built once from Debian's source package (about 11 minutes cold,
+# and etcd: built once from Debian's source package (about 7 minutes cold,
 # nothing after).  Only the test targets need it.
 kube-deps: deps
 	@./scripts/build-kube-apiserver.sh >/dev/null
