@@ -581,6 +581,16 @@ static const struct creds_ref creds_refs[] = {
     { "certConfigMap", &ferry_resource_configmap, "certs", FERRY_DV_OPT_CA, creds_write_certs },
 };
 
+/* Whether SRC names any object of creds_refs. */
+static bool
+creds_any_ref(json_object *src)
+{
+    for (size_t i = 0; i < FERRY_ARRAY_SIZE(creds_refs); i++)
+        if (ferry_json_get_string(src, creds_refs[i].field))
+            return true;
+    return false;
+}
+
 /* Write what the DV's source refers to and push the importer's options. */
 static int
 creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_object *src,
@@ -610,8 +620,7 @@ creds_write(struct ferry_controller *c, json_object *dv, const char *kind, json_
         ferry_strv_push(argv, "--header");
         ferry_strv_push(argv, json_object_get_string(json_object_array_get_idx(headers, i)));
     }
-    if (!ferry_json_get_string(src, "secretRef") && !ferry_json_get_string(src, "certConfigMap") &&
-        nsh == 0)
+    if (!creds_any_ref(src) && nsh == 0)
         return 0;
     if (mkdir(base, 0700) < 0 && errno != EEXIST)
         return ferry_error_errno(FERRY_ERR_IO, errno, "cannot create '%s'", base);
