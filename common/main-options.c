@@ -35,7 +35,7 @@ ferry_main_seconds_option(const char *prog, const char *name, const char *arg, i
     char *end;
     long v = strtol(arg, &end, 10);
 
-    if (*end || v < min || v > max) {
+    if (!*arg || *end || v < min || v > max) {
         fprintf(stderr, "%s: %s '%s': not %d..%d seconds\n", prog, name, arg, min, max);
         return -1;
     }
