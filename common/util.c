@@ -48,6 +48,19 @@ ferry_realloc(void *p, size_t n)
     return p;
 }
 
+void *
+ferry_grow(void *p, size_t n, size_t size)
+{
+    size_t cap;
+
+    if (n != 0 && (n < 16 || (n & (n - 1)) != 0))
+        return p;
+    cap = n ? 2 * n : 16;
+    if (cap < n || (size && cap > SIZE_MAX / size))
+        ferry_oom();
+    return ferry_realloc(p, cap * size);
+}
+
 char *
 ferry_strdup(const char *s)
 {

@@ -16,6 +16,11 @@
 void *ferry_malloc(size_t n);
 void *ferry_calloc(size_t nmemb, size_t n);
 void *ferry_realloc(void *p, size_t n);
+/* P, an array of N elements of SIZE bytes that grows one element at a time,
+ * with room for element N: reallocated to 16 elements when N is 0 and to
+ * 2N when N is a power of two at or above 16, so the capacity follows from N
+ * (no field to keep) and N pushes cost O(N), not a copy of the array each. */
+void *ferry_grow(void *p, size_t n, size_t size);
 char *ferry_strdup(const char *s);          /* NULL stays NULL */
 char *ferry_strndup(const char *s, size_t n);
 char *ferry_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -161,8 +161,8 @@ linkset_through(const struct linkset *ls, const char *name)
 static void
 linkset_add(struct linkset *ls, const char *name, const char *target)
 {
-    ls->names = ferry_realloc(ls->names, (ls->n + 1) * sizeof(*ls->names));
-    ls->targets = ferry_realloc(ls->targets, (ls->n + 1) * sizeof(*ls->targets));
+    ls->names = ferry_grow(ls->names, ls->n, sizeof(*ls->names));
+    ls->targets = ferry_grow(ls->targets, ls->n, sizeof(*ls->targets));
     ls->names[ls->n] = ferry_strdup(name);
     ls->targets[ls->n] = ferry_strdup(target);
     ls->n++;

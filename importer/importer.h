@@ -45,6 +45,14 @@ void ferry_source_free(struct ferry_source *src);
 FERRY_IMP_DEFINE_AUTO(ferry_source)
 /* Read until LEN bytes or end of source; returns bytes read or -1. */
 ssize_t ferry_source_read_full(struct ferry_source *src, void *buf, size_t len);
+/* A read buffer that starts small: *BUF (NULL at first, *LEN 0) holds
+ * FERRY_RAMP_FIRST bytes until DONE, the bytes read so far, reaches that,
+ * then MAX.  Returns *LEN, what to read next.  A small stream, or one
+ * refused in its first blocks, costs no MiB buffer (under ASan, fresh pages
+ * and an munmap per input).  Call it only when *BUF's contents are used up:
+ * they are not kept when it grows. */
+#define FERRY_RAMP_FIRST (64u << 10)
+size_t ferry_ramp(uint8_t **buf, size_t *len, uint64_t done, size_t max);
 /* LEN cut to what SRC holds from OFF: 0 at or past its end; a source of
  * unknown size (-1) cuts nothing.  For the bounds of a pread. */
 size_t ferry_source_clamp(const struct ferry_source *src, uint64_t off, size_t len);

@@ -296,6 +296,19 @@ read_until_end(struct ferry_source *src, void *buf, size_t len, const uint64_t *
     return done;
 }
 
+size_t
+ferry_ramp(uint8_t **buf, size_t *len, uint64_t done, size_t max)
+{
+    size_t want = done < FERRY_RAMP_FIRST || max < FERRY_RAMP_FIRST ? FERRY_RAMP_FIRST : max;
+
+    if (!*buf || *len < want) {
+        free(*buf);
+        *buf = ferry_malloc(want);
+        *len = want;
+    }
+    return *len;
+}
+
 ssize_t
 ferry_source_read_full(struct ferry_source *src, void *buf, size_t len)
 {
@@ -358,11 +371,7 @@ ferry_extent_push(struct ferry_extent **extents, size_t *n, uint64_t off, uint64
             return;
         }
     }
-    /* Room doubles: capacity is 16 or the power of two at or above *n, so
-     * a map of many extents costs no realloc (a copy of the whole array)
-     * per extent. */
-    if (*n == 0 || (*n >= 16 && (*n & (*n - 1)) == 0))
-        *extents = ferry_realloc(*extents, (*n ? 2 * *n : 16) * sizeof(**extents));
+    *extents = ferry_grow(*extents, *n, sizeof(**extents));
     (*extents)[*n] = (struct ferry_extent){ .offset = off, .length = len, .type = type };
     (*n)++;
 }

@@ -124,14 +124,17 @@ ferry_source_base(struct ferry_source *src)
 int
 ferry_stream_meter_drain(struct ferry_source *meter)
 {
-    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(1 << 20);
+    FERRY_AUTOFREE uint8_t *buf = NULL;
+    size_t len = 0;
+    uint64_t done = 0;
 
     for (;;) {
-        ssize_t n = meter_read(meter, buf, 1 << 20);
+        ssize_t n = meter_read(meter, buf, ferry_ramp(&buf, &len, done, 1 << 20));
         if (n < 0)
             return -1;
         if (n == 0)
             return 0;
+        done += (uint64_t)n;
     }
 }
 
@@ -234,6 +237,8 @@ struct gunzip {
     struct ferry_source *inner;
     z_stream z;
     uint8_t *in;
+    size_t in_len;              /* in's size (ferry_ramp) */
+    uint64_t in_total;          /* bytes read from inner */
     bool in_eof;                /* the inner source is at its end */
     bool in_member;             /* between header and trailer */
     bool done;
@@ -252,11 +257,13 @@ gunzip_fill(struct ferry_source *src, struct gunzip *g)
 
     if (g->z.avail_in || g->in_eof)
         return 0;
-    n = g->inner->ops->read(g->inner, g->in, GUNZIP_BUF);
+    n = g->inner->ops->read(g->inner, g->in,
+                            ferry_ramp(&g->in, &g->in_len, g->in_total, GUNZIP_BUF));
     if (n < 0)
         return -1;
     if (n == 0)
         g->in_eof = true;
+    g->in_total += (uint64_t)n;
     g->z.next_in = g->in;
     g->z.avail_in = n;
     return 0;
@@ -436,7 +443,6 @@ ferry_stream_gunzip(struct ferry_source *inner)
     struct ferry_source *src;
 
     g->inner = inner;
-    g->in = ferry_malloc(GUNZIP_BUF);
     /* Raw deflate, the largest window: the gzip framing is parsed here. */
     if (inflateInit2(&g->z, -MAX_WBITS) != Z_OK)
         ferry_oom();
@@ -464,11 +470,9 @@ struct unpack {
     bool member_open;           /* a sibling member source reads the archive now */
 };
 
+/* libarchive is fed 64 KiB blocks at first, then blocks of this size
+ * (ferry_ramp). */
 #define UNPACK_BUF (1u << 20)
-/* libarchive is fed UNPACK_FIRST bytes at first, UNPACK_BUF once a read
- * fills that: a small archive, or one refused in its first blocks, costs
- * no MiB buffer. */
-#define UNPACK_FIRST (64u << 10)
 
 ssize_t
 ferry_archive_read_result(struct archive *a, ssize_t n, const void *buf, const void **ret,
@@ -489,11 +493,7 @@ unpack_cb_read(struct archive *a, void *opaque, const void **ret)
     struct unpack *u = opaque;
 
     /* The block libarchive had is no longer in use when it asks again. */
-    if (!u->buf || (u->buf_len < UNPACK_BUF && u->pos >= UNPACK_FIRST)) {
-        free(u->buf);
-        u->buf_len = u->buf ? UNPACK_BUF : UNPACK_FIRST;
-        u->buf = ferry_malloc(u->buf_len);
-    }
+    ferry_ramp(&u->buf, &u->buf_len, u->pos, UNPACK_BUF);
     ssize_t n = u->positional ? u->inner->ops->pread(u->inner, u->buf, u->buf_len, u->pos)
                               : u->inner->ops->read(u->inner, u->buf, u->buf_len);
 
@@ -762,7 +762,7 @@ unpack_open_sibling(struct ferry_source *src, const char *relname, struct ferry_
             continue;
         name = member_name(name);
         if (strcmp(name, want) != 0) {
-            u->passed = ferry_realloc(u->passed, (u->npassed + 1) * sizeof(*u->passed));
+            u->passed = ferry_grow(u->passed, u->npassed, sizeof(*u->passed));
             u->passed[u->npassed++] = ferry_strdup(name);
             continue;
         }
@@ -857,7 +857,7 @@ unpack_open(struct ferry_source *inner, bool tar, unsigned disk, const char *mem
             break;
         const char *name = archive_entry_pathname(entry);
         if (name && !u->positional) {
-            u->passed = ferry_realloc(u->passed, (u->npassed + 1) * sizeof(*u->passed));
+            u->passed = ferry_grow(u->passed, u->npassed, sizeof(*u->passed));
             u->passed[u->npassed++] = ferry_strdup(member_name(name));
         }
         if (member) {
@@ -947,7 +947,8 @@ int
 ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *counter,
                      uint64_t limit, const char *why, struct ferry_source **ret)
 {
-    FERRY_AUTOFREE uint8_t *buf = ferry_malloc(UNPACK_BUF);
+    FERRY_AUTOFREE uint8_t *buf = NULL;
+    size_t buf_len = 0;
     FERRY_AUTOCLOSE int fd = -1;
     uint64_t off = 0;
     struct statvfs vfs;
@@ -977,7 +978,7 @@ ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *coun
         unlink(tmp);
     }
     for (;;) {
-        ssize_t n = ferry_source_read_full(inner, buf, UNPACK_BUF);
+        ssize_t n = ferry_source_read_full(inner, buf, ferry_ramp(&buf, &buf_len, off, UNPACK_BUF));
         if (n < 0) {
             ferry_source_free(inner);
             return -1;

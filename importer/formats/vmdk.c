@@ -312,7 +312,7 @@ add_extent(struct ferry_image *img, enum vext_type type, uint64_t length)
 {
     struct vext *e;
 
-    img->ext = ferry_realloc(img->ext, (img->n + 1) * sizeof(*img->ext));
+    img->ext = ferry_grow(img->ext, img->n, sizeof(*img->ext));
     e = &img->ext[img->n++];
     memset(e, 0, sizeof(*e));
     e->type = type;

@@ -904,7 +904,7 @@ block_fetch(struct ferry_source *src, uint64_t index, bool grow)
     if (!bl && (p->nblocks < p->max_blocks || grow)) {
         bl = ferry_calloc(1, sizeof(*bl));
         bl->buf = ferry_malloc(BLOCK);
-        p->blocks = ferry_realloc(p->blocks, (p->nblocks + 1) * sizeof(*p->blocks));
+        p->blocks = ferry_grow(p->blocks, p->nblocks, sizeof(*p->blocks));
         p->blocks[p->nblocks++] = bl;
     }
     if (!bl)

@@ -717,7 +717,7 @@ note_fetched(struct iio_priv *p, uint64_t a, uint64_t b)
         j++;
     }
     if (j == i) {
-        p->got = ferry_realloc(p->got, (p->ngot + 1) * sizeof(*p->got));
+        p->got = ferry_grow(p->got, p->ngot, sizeof(*p->got));
         memmove(p->got + i + 1, p->got + i, (p->ngot - i) * sizeof(*p->got));
         p->ngot++;
     } else if (j > i + 1) {

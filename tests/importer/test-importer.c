@@ -115,6 +115,59 @@ test_extent_push(void **state)
     free(e);
 }
 
+/* ferry_ramp: 64 KiB until that much has been read, then the maximum. */
+static void
+test_ramp(void **state)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    assert_int_equal(ferry_ramp(&buf, &len, 0, 1 << 20), FERRY_RAMP_FIRST);
+    assert_non_null(buf);
+    memset(buf, 1, len);
+    assert_int_equal(ferry_ramp(&buf, &len, FERRY_RAMP_FIRST - 1, 1 << 20), FERRY_RAMP_FIRST);
+    assert_int_equal(ferry_ramp(&buf, &len, FERRY_RAMP_FIRST, 1 << 20), 1 << 20);
+    memset(buf, 2, len);
+    assert_int_equal(ferry_ramp(&buf, &len, 5 << 20, 1 << 20), 1 << 20);
+    free(buf);
+    buf = NULL;
+    len = 0;
+    assert_int_equal(ferry_ramp(&buf, &len, 1 << 20, 4096), FERRY_RAMP_FIRST);
+    free(buf);
+}
+
+/* The gzip layer reads its input through ferry_ramp: members whose
+ * compressed size is around its first 64 KiB and past its 1 MiB reads
+ * decode whole, every byte at its place. */
+static void
+test_gunzip_sizes(void **state)
+{
+    static const size_t sizes[] = { 1, 65535, 65536, 65537, 3 << 20 };
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+        size_t len = sizes[k];
+        FERRY_AUTOFREE uint8_t *data = ferry_malloc(len);
+        uint32_t x = 2463534242u;
+        for (size_t i = 0; i < len; i++) {      /* xorshift: incompressible */
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            data[i] = (uint8_t)x;
+        }
+        FERRY_AUTOFREE char *p = path("ramp.gz");
+        gzFile gz = gzopen(p, "wb");
+        assert_non_null(gz);
+        assert_int_equal(gzwrite(gz, data, len), (int)len);
+        assert_int_equal(gzclose(gz), Z_OK);
+        struct ferry_source *src;
+        assert_int_equal(ferry_source_open(p, &src), 0);
+        src = ferry_stream_gunzip(src);
+        FERRY_AUTOFREE uint8_t *out = ferry_malloc(len + 1);
+        assert_int_equal(ferry_source_read_full(src, out, len + 1), (ssize_t)len);
+        assert_memory_equal(out, data, len);
+        ferry_source_free(src);
+    }
+}
+
 struct collect {
     uint8_t *buf;
     size_t len;
@@ -439,6 +492,8 @@ test_archive_refusal(void **state)
 TEST_MAIN(setup, teardown,
           cmocka_unit_test(test_checksum),
           cmocka_unit_test(test_extent_push),
+          cmocka_unit_test(test_ramp),
+          cmocka_unit_test(test_gunzip_sizes),
           cmocka_unit_test(test_raw_stream_sizes),
           cmocka_unit_test(test_probe),
           cmocka_unit_test(test_qcow2_header),
