@@ -50,7 +50,9 @@ ssize_t ferry_source_read_full(struct ferry_source *src, void *buf, size_t len);
  * then MAX.  Returns *LEN, what to read next.  A small stream, or one
  * refused in its first blocks, costs no MiB buffer (under ASan, fresh pages
  * and an munmap per input).  Call it only when *BUF's contents are used up:
- * they are not kept when it grows. */
+ * they are not kept when it grows.  It replaces *BUF: call it in a
+ * statement of its own, not as an argument beside *BUF (the order in which
+ * arguments are evaluated is unspecified). */
 #define FERRY_RAMP_FIRST (64u << 10)
 size_t ferry_ramp(uint8_t **buf, size_t *len, uint64_t done, size_t max);
 /* LEN cut to what SRC holds from OFF: 0 at or past its end; a source of

@@ -129,7 +129,8 @@ ferry_stream_meter_drain(struct ferry_source *meter)
     uint64_t done = 0;
 
     for (;;) {
-        ssize_t n = meter_read(meter, buf, ferry_ramp(&buf, &len, done, 1 << 20));
+        size_t want = ferry_ramp(&buf, &len, done, 1 << 20);
+        ssize_t n = meter_read(meter, buf, want);
         if (n < 0)
             return -1;
         if (n == 0)
@@ -257,8 +258,8 @@ gunzip_fill(struct ferry_source *src, struct gunzip *g)
 
     if (g->z.avail_in || g->in_eof)
         return 0;
-    n = g->inner->ops->read(g->inner, g->in,
-                            ferry_ramp(&g->in, &g->in_len, g->in_total, GUNZIP_BUF));
+    size_t want = ferry_ramp(&g->in, &g->in_len, g->in_total, GUNZIP_BUF);
+    n = g->inner->ops->read(g->inner, g->in, want);
     if (n < 0)
         return -1;
     if (n == 0)
@@ -978,7 +979,8 @@ ferry_stream_scratch(struct ferry_source *inner, const char *dir, uint64_t *coun
         unlink(tmp);
     }
     for (;;) {
-        ssize_t n = ferry_source_read_full(inner, buf, ferry_ramp(&buf, &buf_len, off, UNPACK_BUF));
+        size_t want = ferry_ramp(&buf, &buf_len, off, UNPACK_BUF);
+        ssize_t n = ferry_source_read_full(inner, buf, want);
         if (n < 0) {
             ferry_source_free(inner);
             return -1;
