@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
 #include "common/util.h"
 #include "importer/blockmap.h"
@@ -95,9 +96,40 @@ overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 static int vhdx_block(void *opaque, uint64_t block, bool *ret_data, uint64_t *ret_off);
 
-/* CRC-32C (Castagnoli, reflected 0x82f63b78). */
+/* CRC-32C (Castagnoli, reflected 0x82f63b78): SSE 4.2's crc32 instruction
+ * where the CPU has it (the same polynomial and bit order), else a table.
+ * Every header, region table and log entry is checksummed, and a log entry
+ * can be 1 MiB or more. */
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static uint32_t
+crc32c_table(uint32_t c, const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        c = crc_table[(c ^ buf[i]) & 0xff] ^ (c >> 8);
+    return c;
+}
+
+static uint32_t (*crc32c_run)(uint32_t c, const uint8_t *buf, size_t len) = crc32c_table;
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t c, const uint8_t *buf, size_t len)
+{
+    uint64_t c64 = c;
+
+    for (; len >= 8; buf += 8, len -= 8) {
+        uint64_t v;
+        memcpy(&v, buf, 8);
+        c64 = __builtin_ia32_crc32di(c64, v);
+    }
+    c = (uint32_t)c64;
+    for (; len; buf++, len--)
+        c = __builtin_ia32_crc32qi(c, *buf);
+    return c;
+}
+#endif
 
 static void
 crc_init(void)
@@ -108,14 +140,17 @@ crc_init(void)
             c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
         crc_table[i] = c;
     }
-}
-
-static uint32_t
-crc32c_run(uint32_t c, const uint8_t *buf, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        c = crc_table[(c ^ buf[i]) & 0xff] ^ (c >> 8);
-    return c;
+#if defined(__x86_64__)
+    /* The instruction is used only if it agrees with the table, on bytes
+     * that reach both of its loops. */
+    uint8_t probe[67];
+    for (size_t i = 0; i < sizeof(probe); i++)
+        probe[i] = (uint8_t)(i * 37 + 11);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2") &&
+        crc32c_sse42(~0u, probe, sizeof(probe)) == crc32c_table(~0u, probe, sizeof(probe)))
+        crc32c_run = crc32c_sse42;
+#endif
 }
 
 /* CRC-32C of BUF with the 4-byte checksum field at FIELD counted as zero
@@ -227,66 +262,74 @@ vhdx_pick_header(struct vhdx *v, uint8_t h[VHDX_HEADER_SIZE])
 #define LOG_SECTOR (4 * KiB)
 
 /* Copy LEN bytes at POS of the circular log into OUT. */
-static void
-log_copy(const uint8_t *log, uint32_t log_len, uint64_t pos, uint8_t *out, size_t len)
+/* The log is scanned LOG_WINDOW bytes at a time; only a sector that starts
+ * with an entry's signature is read whole, so a clean log (all zeros, or
+ * old entries of another GUID) costs no log-sized buffer. */
+#define LOG_WINDOW (64 * KiB)
+
+/* LEN bytes of the log from POS, wrapping around its end, into OUT. */
+static int
+log_read(struct vhdx *v, uint64_t log_off, uint32_t log_len, uint64_t pos, uint8_t *out,
+         size_t len)
 {
     pos %= log_len;
     size_t first = log_len - pos < len ? log_len - pos : len;
-    memcpy(out, log + pos, first);
-    memcpy(out + first, log, len - first);
+    if (vhdx_pread(v, out, first, log_off + pos, "log") < 0)
+        return -1;
+    return len > first ? vhdx_pread(v, out + first, len - first, log_off, "log") : 0;
 }
 
-/* Is there a valid entry at POS?  Fills *ret_seq and *ret_len.  An entry
- * that wraps around the end of the log is copied to *SCRATCH (allocated on
- * first use, log_len bytes); others are checked where they are. */
-static bool
-log_entry(const uint8_t *log, uint32_t log_len, uint64_t pos, const uint8_t *guid,
-          uint8_t **scratch, uint64_t *ret_seq, uint32_t *ret_len)
+/* Is there a valid entry at POS, whose first 64 bytes are HDR?  1 and
+ * *ret_seq, *ret_len if so, 0 if not, -1 if the log cannot be read.  The
+ * entry is read into *SCRATCH (grown as needed, *scratch_len bytes). */
+static int
+log_entry(struct vhdx *v, uint64_t log_off, uint32_t log_len, uint64_t pos, const uint8_t *hdr,
+          const uint8_t *guid, uint8_t **scratch, uint32_t *scratch_len, uint64_t *ret_seq,
+          uint32_t *ret_len)
 {
-    uint8_t hdr[64];
-    log_copy(log, log_len, pos, hdr, sizeof(hdr));
     uint32_t elen = ferry_le32(hdr + 8), dcount = ferry_le32(hdr + 24);
     uint64_t seq = ferry_le64(hdr + 16);
     if (memcmp(hdr, "loge", 4) != 0 || memcmp(hdr + 32, guid, 16) != 0 || elen == 0 ||
         elen % LOG_SECTOR || elen > log_len || seq == 0 || dcount > log_len / 32)
-        return false;
+        return 0;
     uint64_t dsectors = (64 + (uint64_t)dcount * 32 + LOG_SECTOR - 1) / LOG_SECTOR;
     if (dsectors * LOG_SECTOR > elen)
-        return false;
-    const uint8_t *e = log + pos;
-    if (pos + elen > log_len) {
-        if (!*scratch)
-            *scratch = ferry_malloc(log_len);
-        log_copy(log, log_len, pos, *scratch, elen);
-        e = *scratch;
+        return 0;
+    if (*scratch_len < elen) {
+        free(*scratch);
+        *scratch = ferry_malloc(elen);
+        *scratch_len = elen;
     }
+    const uint8_t *e = *scratch;
+    if (log_read(v, log_off, log_len, pos, *scratch, elen) < 0)
+        return -1;
     if (crc32c(e, elen, 4) != ferry_le32(e + 4))
-        return false;
+        return 0;
     uint64_t data = dsectors;
     for (uint32_t i = 0; i < dcount; i++) {
         const uint8_t *d = e + 64 + i * 32;
         if (ferry_le64(d + 24) != seq || ferry_le64(d + 16) % LOG_SECTOR)
-            return false;
+            return 0;
         if (memcmp(d, "zero", 4) == 0) {
             if (ferry_le64(d + 8) % LOG_SECTOR)
-                return false;
+                return 0;
         } else if (memcmp(d, "desc", 4) == 0) {
             if ((data + 1) * LOG_SECTOR > elen)
-                return false;
+                return 0;
             const uint8_t *ds = e + data * LOG_SECTOR;
             if (memcmp(ds, "data", 4) != 0 ||
                 ((uint64_t)ferry_le32(ds + 4) << 32 | ferry_le32(ds + LOG_SECTOR - 4)) != seq)
-                return false;
+                return 0;
             data++;
         } else {
-            return false;
+            return 0;
         }
     }
     if (data * LOG_SECTOR != elen)
-        return false;
+        return 0;
     *ret_seq = seq;
     *ret_len = elen;
-    return true;
+    return 1;
 }
 
 /* Refuse an image whose log holds an entry that was never replayed. */
@@ -307,21 +350,31 @@ vhdx_check_log(struct vhdx *v, const uint8_t *h)
         return ferry_error(FERRY_ERR_UNSUPPORTED,
                            "vhdx '%s': the log's %u bytes exceed the %u this reader checks",
                            v->name, log_len, VHDX_MAX_LOG);
-    uint8_t *log = ferry_malloc(log_len), *e = NULL;
-    int r = vhdx_pread(v, log, log_len, log_off, "log");
-    uint64_t seq;
-    uint32_t elen;
-    for (uint64_t pos = 0; r == 0 && pos < log_len; pos += LOG_SECTOR)
-        if (log_entry(log, log_len, pos, guid, &e, &seq, &elen))
-            r = ferry_error(FERRY_ERR_UNSUPPORTED,
-                            "vhdx '%s': the log holds entries that were never replayed (sequence %" PRIu64
-                            " at log offset %" PRIu64 "): the image was not closed cleanly; "
-                            "qemu-img refuses it read-only too: replay the log on a copy with "
-                            "'qemu-img check -r all' and import that",
-                            v->name, seq, pos);
-    free(log);
-    free(e);
-    return r;
+    FERRY_AUTOFREE uint8_t *win = ferry_malloc(LOG_WINDOW);
+    FERRY_AUTOFREE uint8_t *e = NULL;
+    uint32_t e_len = 0;
+    /* log_len is a multiple of 1 MiB, so of LOG_WINDOW and LOG_SECTOR. */
+    for (uint64_t base = 0; base < log_len; base += LOG_WINDOW) {
+        if (vhdx_pread(v, win, LOG_WINDOW, log_off + base, "log") < 0)
+            return -1;
+        for (uint32_t s = 0; s < LOG_WINDOW; s += LOG_SECTOR) {
+            uint64_t seq;
+            uint32_t elen;
+            int r = log_entry(v, log_off, log_len, base + s, win + s, guid, &e, &e_len, &seq,
+                              &elen);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                return ferry_error(
+                    FERRY_ERR_UNSUPPORTED,
+                    "vhdx '%s': the log holds entries that were never replayed (sequence %" PRIu64
+                    " at log offset %" PRIu64 "): the image was not closed cleanly; "
+                    "qemu-img refuses it read-only too: replay the log on a copy with "
+                    "'qemu-img check -r all' and import that",
+                    v->name, seq, base + s);
+        }
+    }
+    return 0;
 }
 
 /* Region table: BAT and metadata offsets/lengths. */

@@ -417,6 +417,17 @@ def vhdx_log_cases(base, out):
     save(out, "vhdx-log-broken.vhdx", dirty(len(base), True), dirty_msg, "refuses")
     save(out, "vhdx-log-truncated.vhdx", dirty(len(base) + M, False), dirty_msg, "refuses")
 
+    # An entry that wraps around the log's end: its first two sectors are
+    # the log's last, the rest its first (MS-VHDX 2.3.1: the log is circular).
+    log_len = struct.unpack_from("<I", base, 64 * 1024 + 68)[0]
+    w = log_entry(guid, 7, 0, len(base), last, [], [(woff[0], rnd[0]), (woff[1], rnd[1])])
+    assert len(w) > 8192
+    d = bytearray(base)
+    vhdx_set_log_guid(d, guid)
+    d[log_off + log_len - 8192:log_off + log_len] = w[:8192]
+    d[log_off:log_off + len(w) - 8192] = w[8192:]
+    save(out, "vhdx-log-wrapped.vhdx", d, dirty_msg, "refuses")
+
     # A log that points the BAT at a new block past the end of the file but
     # writes nothing there.
     a = log_entry(guid, 5, 0, len(base), last, [(p0, 8192)], [(sec, batsec)])
