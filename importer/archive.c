@@ -26,11 +26,14 @@
     (archive_error_string(a) ? archive_error_string(a)                                         \
                              : "truncated or corrupt (libarchive gives no detail)")
 
+/* libarchive is fed 64 KiB blocks, then blocks of this size (ferry_ramp). */
 #define ARCHIVE_BUF (1u << 20)
 
 struct reader {
     struct ferry_source *src;
     uint8_t *buf;
+    size_t buf_len;
+    uint64_t done;              /* bytes read from src */
     bool failed;
 };
 
@@ -38,9 +41,13 @@ static la_ssize_t
 reader_cb(struct archive *a, void *opaque, const void **ret)
 {
     struct reader *r = opaque;
+    /* The block libarchive had is no longer in use when it asks again. */
+    size_t want = ferry_ramp(&r->buf, &r->buf_len, r->done, ARCHIVE_BUF);
+    ssize_t n = r->src->ops->read(r->src, r->buf, want);
 
-    return ferry_archive_read_result(a, r->src->ops->read(r->src, r->buf, ARCHIVE_BUF), r->buf,
-                                     ret, &r->failed);
+    if (n > 0)
+        r->done += (uint64_t)n;
+    return ferry_archive_read_result(a, n, r->buf, ret, &r->failed);
 }
 
 /* Depth of a relative path after lexical resolution from directory DEPTH;
@@ -354,7 +361,6 @@ ferry_archive_extract(struct ferry_source *src, const char *dest, long uid, long
         parent = open(dirname(copy), O_PATH | O_DIRECTORY | O_CLOEXEC);
         ferry_sink_signal_dir(parent, basename(copy2));
     }
-    rd.buf = ferry_malloc(ARCHIVE_BUF);
     archive_read_support_filter_gzip(in);
     archive_read_support_filter_xz(in);
     archive_read_support_filter_lzma(in);
