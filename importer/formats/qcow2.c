@@ -501,6 +501,24 @@ walk(struct ferry_image *img, uint64_t offset, uint64_t length, piece_fn fn, voi
             enum piece kind = P_ZERO;
             uint64_t host = 0;
 
+            /* A run of all-zero entries (unallocated clusters) is one
+             * piece: a sparse table costs no call per cluster. */
+            if (c.entry == 0 && c.bitmap == 0) {
+                uint64_t last = ((stop - 1) >> img->cluster_bits) % img->l2_entries;
+                uint64_t next = idx + 1;
+                while (next <= last &&
+                       ferry_all_zero(slot->table + next * img->entry_size, img->entry_size))
+                    next++;
+                piece_end = ((offset >> img->cluster_bits) - idx + next) << img->cluster_bits;
+                if (piece_end > stop)
+                    piece_end = stop;
+                if (fn(img, opaque, offset, piece_end - offset, P_ZERO, 0, &c) < 0) {
+                    l2_put(img, slot);
+                    return -1;
+                }
+                offset = piece_end;
+                continue;
+            }
             if (classify(img, &c, in, &kind, &host) < 0) {
                 l2_put(img, slot);
                 return -1;
