@@ -65,6 +65,23 @@ ssize_t ferry_source_pread_full(struct ferry_source *src, void *buf, size_t len,
  * WHAT ("qcow2 L2 table"). */
 int ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64_t off,
                              const char *what);
+/* The data pieces of one read call (clusters, grains), merged while each
+ * continues the last in the file and in the buffer: one pread a run, not
+ * one a piece.  BUF is the call's buffer, BASE the virtual offset of
+ * BUF[0], WHAT names a failed read; the rest is the pending run. */
+struct ferry_read_run {
+    uint8_t *buf;
+    uint64_t base;
+    const char *what;
+    struct ferry_source *src;
+    uint64_t host, voff, len;   /* LEN bytes at HOST in SRC, for VOFF */
+};
+/* Add LEN bytes at HOST in SRC for virtual offset VOFF; the pending run is
+ * read first when this piece does not continue it. */
+int ferry_read_run_add(struct ferry_read_run *r, struct ferry_source *src, uint64_t host,
+                       uint64_t voff, uint64_t len);
+/* Read the pending run, if any. */
+int ferry_read_run_flush(struct ferry_read_run *r);
 /* Open a sibling through src->open_sibling, or refuse when the source has none. */
 int ferry_source_open_sibling(struct ferry_source *src, const char *relname,
                               struct ferry_source **ret);

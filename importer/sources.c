@@ -349,6 +349,35 @@ ferry_source_pread_exact(struct ferry_source *src, void *buf, size_t len, uint64
 }
 
 int
+ferry_read_run_flush(struct ferry_read_run *r)
+{
+    if (!r->len)
+        return 0;
+    if (ferry_source_pread_exact(r->src, r->buf + (r->voff - r->base), r->len, r->host,
+                                 r->what) < 0)
+        return -1;
+    r->len = 0;
+    return 0;
+}
+
+int
+ferry_read_run_add(struct ferry_read_run *r, struct ferry_source *src, uint64_t host,
+                   uint64_t voff, uint64_t len)
+{
+    if (r->len && r->src == src && r->host + r->len == host && r->voff + r->len == voff) {
+        r->len += len;
+        return 0;
+    }
+    if (ferry_read_run_flush(r) < 0)
+        return -1;
+    r->src = src;
+    r->host = host;
+    r->voff = voff;
+    r->len = len;
+    return 0;
+}
+
+int
 ferry_source_open_sibling(struct ferry_source *src, const char *relname, struct ferry_source **ret)
 {
     if (!src->open_sibling)

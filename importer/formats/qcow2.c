@@ -565,10 +565,7 @@ qcow2_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferr
 }
 
 struct read_ctx {
-    uint8_t *buf;
-    uint64_t base;              /* virtual offset of buf[0] */
-    /* pending contiguous data run */
-    uint64_t run_host, run_voff, run_len;
+    struct ferry_read_run run;  /* the call's buffer, pending data */
     /* compressed cluster cache for this call */
     uint8_t *cdata, *cluster;
     uint64_t cached_entry;
@@ -579,19 +576,6 @@ struct read_ctx {
     ZSTD_DCtx *zd;
 #endif
 };
-
-static int
-flush_run(struct ferry_image *img, struct read_ctx *r)
-{
-    if (!r->run_len)
-        return 0;
-    if (check_range(img, r->run_host, r->run_len, "data cluster") < 0 ||
-        ferry_source_pread_exact(img->src, r->buf + (r->run_voff - r->base), r->run_len,
-                                 r->run_host, "qcow2 data") < 0)
-        return -1;
-    r->run_len = 0;
-    return 0;
-}
 
 static int
 decompress(struct ferry_image *img, struct read_ctx *r, uint64_t entry)
@@ -666,19 +650,12 @@ read_piece(struct ferry_image *img, void *opaque, uint64_t voff, uint64_t len, e
            uint64_t host, const struct cluster *c)
 {
     struct read_ctx *r = opaque;
-    uint8_t *dst = r->buf + (voff - r->base);
+    uint8_t *dst = r->run.buf + (voff - r->run.base);
 
     if (kind == P_DATA) {
-        if (r->run_len && r->run_host + r->run_len == host && r->run_voff + r->run_len == voff) {
-            r->run_len += len;
-            return 0;
-        }
-        if (flush_run(img, r) < 0)
+        if (check_range(img, host, len, "data cluster") < 0)
             return -1;
-        r->run_host = host;
-        r->run_voff = voff;
-        r->run_len = len;
-        return 0;
+        return ferry_read_run_add(&r->run, img->src, host, voff, len);
     }
     if (kind == P_ZERO) {
         memset(dst, 0, len);
@@ -694,11 +671,11 @@ read_piece(struct ferry_image *img, void *opaque, uint64_t voff, uint64_t len, e
 static int
 qcow2_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 {
-    struct read_ctx r = { .buf = buf, .base = offset };
+    struct read_ctx r = { .run = { .buf = buf, .base = offset, .what = "qcow2 data" } };
     int ret = walk(img, offset, len, read_piece, &r);
 
     if (ret == 0)
-        ret = flush_run(img, &r);
+        ret = ferry_read_run_flush(&r.run);
     if (r.z_init)
         inflateEnd(&r.z);
 #ifdef FERRY_HAVE_ZSTD

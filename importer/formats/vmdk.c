@@ -636,10 +636,7 @@ vmdk_map(struct ferry_image *img, uint64_t offset, uint64_t length, struct ferry
 }
 
 struct vread_ctx {
-    uint8_t *buf;
-    uint64_t base;
-    struct vext *run_ext;
-    uint64_t run_host, run_voff, run_len;
+    struct ferry_read_run run;  /* the call's buffer, pending data */
     uint8_t *cbuf, *grain;
     size_t cbuf_len, grain_len;
     struct vext *cached_ext;
@@ -647,18 +644,6 @@ struct vread_ctx {
     z_stream z;
     bool z_init;
 };
-
-static int
-vflush(struct vread_ctx *r)
-{
-    if (!r->run_len)
-        return 0;
-    if (ferry_source_pread_exact(r->run_ext->src, r->buf + (r->run_voff - r->base), r->run_len,
-                                 r->run_host, "vmdk data") < 0)
-        return -1;
-    r->run_len = 0;
-    return 0;
-}
 
 /* Inflate one grain (zlib format) of at most GRAIN_LEN bytes into OUT;
  * returns the length produced, or -1. */
@@ -739,22 +724,10 @@ read_piece(struct ferry_image *img, void *opaque, struct vext *e, uint64_t voff,
            enum vpiece kind, uint64_t where)
 {
     struct vread_ctx *r = opaque;
-    uint8_t *dst = r->buf + (voff - r->base);
+    uint8_t *dst = r->run.buf + (voff - r->run.base);
 
-    if (kind == VP_DATA) {
-        if (r->run_len && r->run_ext == e && r->run_host + r->run_len == where &&
-            r->run_voff + r->run_len == voff) {
-            r->run_len += len;
-            return 0;
-        }
-        if (vflush(r) < 0)
-            return -1;
-        r->run_ext = e;
-        r->run_host = where;
-        r->run_voff = voff;
-        r->run_len = len;
-        return 0;
-    }
+    if (kind == VP_DATA)
+        return ferry_read_run_add(&r->run, e->src, where, voff, len);
     if (kind == VP_ZERO) {
         memset(dst, 0, len);
         return 0;
@@ -770,11 +743,11 @@ read_piece(struct ferry_image *img, void *opaque, struct vext *e, uint64_t voff,
 static int
 vmdk_read(struct ferry_image *img, void *buf, size_t len, uint64_t offset)
 {
-    struct vread_ctx r = { .buf = buf, .base = offset };
+    struct vread_ctx r = { .run = { .buf = buf, .base = offset, .what = "vmdk data" } };
     int ret = vwalk(img, offset, len, read_piece, &r);
 
     if (ret == 0)
-        ret = vflush(&r);
+        ret = ferry_read_run_flush(&r.run);
     if (r.z_init)
         inflateEnd(&r.z);
     free(r.cbuf);
